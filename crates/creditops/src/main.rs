@@ -1,0 +1,319 @@
+//! `creditops`: serve the platform, mint dev tokens, import staff, verify the
+//! audit trail. Exit codes: 0 success, 1 a check failed (e.g. the audit chain
+//! is broken), 2 bad usage or configuration, 3 a runtime failure.
+
+use clap::{Args, Parser, Subcommand};
+use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, open_store, staff_import};
+use creditops_auth::DevIdentityProvider;
+use creditops_domain::StaffId;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "creditops", version, about = "Bank-grade credit operations: four-eyes decisions, segregated services, verifiable audit trail")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the services (each on its own listener).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DbArgs),
+    /// Print a token from the dev identity provider (dev mode only).
+    Token(TokenArgs),
+    /// Staff directory administration.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory for the embedded database and dev keys.
+    #[arg(long, env = "CREDITOPS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...); without it the embedded SQLite database is used.
+    #[arg(long, env = "CREDITOPS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Origin line of the audit log (the chain's genesis input).
+    #[arg(long, env = "CREDITOPS_AUDIT_ORIGIN", default_value = DEFAULT_AUDIT_ORIGIN)]
+    audit_origin: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Development mode: dev identity provider key in the data dir and a demo organisation.
+    #[arg(long, env = "CREDITOPS_DEV")]
+    dev: bool,
+    /// JWKS document of the identity provider (required without --dev).
+    #[arg(long, env = "CREDITOPS_JWKS")]
+    jwks: Option<PathBuf>,
+    /// Expected token issuer (required with --jwks).
+    #[arg(long, env = "CREDITOPS_ISSUER")]
+    issuer: Option<String>,
+    /// Read casbin policies from DIR/<service>/ instead of the built-in ones.
+    #[arg(long, env = "CREDITOPS_POLICY_DIR")]
+    policy_dir: Option<PathBuf>,
+    #[arg(long, env = "CREDITOPS_MARKET_ADDR", default_value = "127.0.0.1:8081")]
+    market_addr: SocketAddr,
+    #[arg(long, env = "CREDITOPS_BACKOFFICE_ADDR", default_value = "127.0.0.1:8082")]
+    backoffice_addr: SocketAddr,
+    #[arg(long, env = "CREDITOPS_RISK_ADDR", default_value = "127.0.0.1:8083")]
+    risk_addr: SocketAddr,
+    #[arg(long, env = "CREDITOPS_AUDIT_ADDR", default_value = "127.0.0.1:8084")]
+    audit_addr: SocketAddr,
+    #[arg(long, env = "CREDITOPS_ADMIN_ADDR", default_value = "127.0.0.1:8085")]
+    admin_addr: SocketAddr,
+    /// Comma-separated subset of services to run (production runs one per process).
+    #[arg(long, env = "CREDITOPS_SERVICES", value_delimiter = ',', default_value = "market,backoffice,risk,audit,admin")]
+    services: Vec<String>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long, env = "CREDITOPS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Staff id the token is for (e.g. lo-1).
+    #[arg(long)]
+    user: String,
+    /// Service the token is for: market, backoffice, risk, audit or admin.
+    #[arg(long)]
+    service: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    ttl_seconds: i64,
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Import org units and staff from a JSON file (all or nothing).
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole hash chain; exit 1 and name the first bad position if broken.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure with its exit code and a message for the operator.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+    fn runtime(message: impl std::fmt::Display) -> Self {
+        Self { code: 3, message: message.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CREDITOPS_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            open(&db).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(args) => token(args),
+        Command::Staff { command: StaffCommand::Import { file, db } } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+            let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
+            let store = open(&db).await?;
+            let report = staff_import::import(store.as_ref(), &doc).await.map_err(|e| match e {
+                staff_import::ImportError::Store(e) => Failure::runtime(e),
+                other => Failure::usage(other.to_string()),
+            })?;
+            println!("imported {} units and {} staff members", report.units, report.staff);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { db, json } } => {
+            let store = open(&db).await?;
+            let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
+            let result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
+                .await
+                .map_err(|e| Failure::runtime(e.detail))?;
+            let ok = result["ok"] == serde_json::Value::Bool(true);
+            if json {
+                println!("{result}");
+            } else if ok {
+                println!("audit chain intact: {} events, head {}", result["events"], result["head"].as_str().unwrap_or(""));
+            } else {
+                println!(
+                    "audit chain BROKEN at sequence {}: {}",
+                    result["first_bad_seq"],
+                    result["reason"].as_str().unwrap_or("")
+                );
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+async fn open(db: &DbArgs) -> Result<std::sync::Arc<dyn creditops_store::Store>, Failure> {
+    open_store(db.database_url.as_deref(), &db.data_dir, &db.audit_origin)
+        .await
+        .map_err(|e| match e {
+            creditops::PlatformError::DatabaseUrl(_) => Failure::usage(e.to_string()),
+            other => Failure::runtime(other),
+        })
+}
+
+fn token(args: TokenArgs) -> Result<ExitCode, Failure> {
+    let user = StaffId::parse(&args.user).map_err(|e| Failure::usage(format!("--user: {e}")))?;
+    let idp = DevIdentityProvider::load(&args.data_dir).map_err(|e| {
+        Failure::usage(format!(
+            "{e} (tokens can be minted only for a data dir created by 'creditops serve --dev')"
+        ))
+    })?;
+    let token = idp
+        .mint(&user, &args.service, args.ttl_seconds)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
+    match (&args.jwks, &args.issuer, args.dev) {
+        (Some(path), Some(issuer), _) => {
+            let jwks_json = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("cannot read --jwks {}: {e}", path.display())))?;
+            Ok(Identity { jwks_json, issuer: issuer.clone() })
+        }
+        (Some(_), None, _) => Err(Failure::usage("--jwks needs --issuer (the iss every token must carry)")),
+        (None, Some(_), _) => Err(Failure::usage("--issuer needs --jwks (the identity provider's keys)")),
+        (None, None, true) => dev_identity(&args.db.data_dir),
+        (None, None, false) => Err(Failure::usage(
+            "no identity provider configured: pass --jwks FILE --issuer ISS, or --dev for a local dev identity provider",
+        )),
+    }
+}
+
+fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
+    let idp = DevIdentityProvider::load_or_create(data_dir).map_err(Failure::runtime)?;
+    Ok(Identity { jwks_json: idp.jwks_json(), issuer: DevIdentityProvider::ISSUER.to_owned() })
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    let identity = identity(&args)?;
+    let mut listeners = Vec::new();
+    for service in &args.services {
+        let addr = match service.as_str() {
+            "market" => args.market_addr,
+            "backoffice" => args.backoffice_addr,
+            "risk" => args.risk_addr,
+            "audit" => args.audit_addr,
+            "admin" => args.admin_addr,
+            other => return Err(Failure::usage(format!("--services: unknown service {other:?}"))),
+        };
+        listeners.push((service.clone(), addr));
+    }
+    let store = open(&args.db).await?;
+    if args.dev && demo::seed(store.as_ref()).await.map_err(Failure::runtime)? {
+        tracing::info!("seeded the demo organisation");
+    }
+    let platform = creditops::start(PlatformConfig {
+        store,
+        identity,
+        policy_dir: args.policy_dir.clone(),
+        audit_origin: args.db.audit_origin.clone(),
+        listeners,
+    })
+    .await
+    .map_err(|e| match e {
+        creditops::PlatformError::Bind { .. } => Failure::runtime(e),
+        other => Failure::usage(other.to_string()),
+    })?;
+    for (service, addr) in &platform.addrs {
+        println!("{service:<10} http://{addr}");
+    }
+    if args.dev {
+        println!(
+            "\ndev mode: demo staff lo-1 lo-2 (market), ba-1 ba-2 (back office), rc-1, ia-1, ua-1\n\
+             mint a token:  cargo run --release -p creditops -- token --data-dir {} --user lo-1 --service market",
+            args.db.data_dir.display()
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    platform.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

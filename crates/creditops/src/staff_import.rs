@@ -1,0 +1,191 @@
+//! `creditops staff import FILE`: loads org units and staff (with dated unit
+//! and role history) from a JSON document, all or nothing, audited.
+
+use chrono::{DateTime, Utc};
+use creditops_audit::{AuditRecord, Outcome};
+use creditops_domain::{
+    Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitAssignment, UnitId,
+};
+use creditops_store::{Store, StoreError, append_record};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffDocument {
+    #[serde(default)]
+    pub units: Vec<UnitEntry>,
+    #[serde(default)]
+    pub staff: Vec<StaffEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitEntry {
+    pub id: String,
+    pub name: String,
+    pub side: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffEntry {
+    pub id: String,
+    #[serde(default = "active")]
+    pub status: String,
+    #[serde(default)]
+    pub units: Vec<DatedUnit>,
+    #[serde(default)]
+    pub roles: Vec<DatedRole>,
+}
+
+fn active() -> String {
+    "active".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatedUnit {
+    pub unit_id: String,
+    pub valid_from: DateTime<Utc>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatedRole {
+    pub role: String,
+    pub valid_from: DateTime<Utc>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the staff document is not valid JSON of the expected shape: {0}")]
+    Parse(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("staff member {0} exists already; nothing was imported")]
+    Duplicate(String),
+    #[error("the database refused the import: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub units: usize,
+    pub staff: usize,
+}
+
+pub fn parse(text: &str) -> Result<StaffDocument, ImportError> {
+    serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))
+}
+
+fn invalid(context: &str, detail: impl std::fmt::Display) -> ImportError {
+    ImportError::Invalid(format!("{context}: {detail}"))
+}
+
+/// Validates the whole document first, then writes it in one transaction
+/// with one audit event per unit and person.
+pub async fn import(store: &dyn Store, doc: &StaffDocument) -> Result<ImportReport, ImportError> {
+    let mut units: BTreeMap<UnitId, (String, Side)> = BTreeMap::new();
+    for (i, u) in doc.units.iter().enumerate() {
+        let context = format!("units[{i}]");
+        let id = UnitId::parse(&u.id).map_err(|e| invalid(&context, e))?;
+        let side: Side = u.side.parse().map_err(|e: String| invalid(&context, e))?;
+        let name = creditops_domain::case::required_text("name", &u.name, 200)
+            .map_err(|e| invalid(&context, e))?;
+        if units.insert(id, (name, side)).is_some() {
+            return Err(invalid(&context, "duplicate unit id"));
+        }
+    }
+    let mut members = Vec::new();
+    let mut tx = store.begin().await?;
+    for (i, s) in doc.staff.iter().enumerate() {
+        let context = format!("staff[{i}]");
+        let id = StaffId::parse(&s.id).map_err(|e| invalid(&context, e))?;
+        let status: StaffStatus = s.status.parse().map_err(|e: String| invalid(&context, e))?;
+        let mut assignments = Vec::new();
+        for (j, u) in s.units.iter().enumerate() {
+            let context = format!("{context}.units[{j}]");
+            let unit_id = UnitId::parse(&u.unit_id).map_err(|e| invalid(&context, e))?;
+            check_interval(&context, u.valid_from, u.valid_to)?;
+            let side = match units.get(&unit_id) {
+                Some((_, side)) => *side,
+                None => known_unit_side(tx.as_mut(), &unit_id)
+                    .await?
+                    .ok_or_else(|| invalid(&context, format!("unknown unit {unit_id}")))?,
+            };
+            assignments.push(UnitAssignment {
+                unit_id,
+                side,
+                valid_from: u.valid_from,
+                valid_to: u.valid_to,
+            });
+        }
+        let mut roles = Vec::new();
+        for (j, r) in s.roles.iter().enumerate() {
+            let context = format!("{context}.roles[{j}]");
+            let role: Role = r.role.parse().map_err(|e: String| invalid(&context, e))?;
+            check_interval(&context, r.valid_from, r.valid_to)?;
+            roles.push(RoleAssignment {
+                role,
+                valid_from: r.valid_from,
+                valid_to: r.valid_to,
+            });
+        }
+        members.push(StaffMember {
+            id,
+            status,
+            units: assignments,
+            roles,
+        });
+    }
+    let now = Utc::now();
+    for (id, (name, side)) in &units {
+        tx.upsert_unit(id, name, *side).await?;
+        let mut record = AuditRecord::new("cli", "org_unit.imported", Outcome::Ok, now);
+        record.data = serde_json::json!({"unit_id": id, "side": side});
+        append_record(tx.as_mut(), &record).await?;
+    }
+    for member in &members {
+        tx.insert_staff(member).await.map_err(|e| match e {
+            StoreError::Conflict(_) => ImportError::Duplicate(member.id.to_string()),
+            other => ImportError::Store(other),
+        })?;
+        let mut record = AuditRecord::new("cli", "staff.imported", Outcome::Ok, now);
+        record.data = serde_json::json!({
+            "staff_id": member.id,
+            "status": member.status,
+            "units": member.units,
+            "roles": member.roles,
+        });
+        append_record(tx.as_mut(), &record).await?;
+    }
+    tx.commit().await?;
+    Ok(ImportReport {
+        units: units.len(),
+        staff: members.len(),
+    })
+}
+
+fn check_interval(
+    context: &str,
+    from: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+) -> Result<(), ImportError> {
+    match to {
+        Some(to) if to <= from => Err(invalid(context, "valid_to must be after valid_from")),
+        _ => Ok(()),
+    }
+}
+
+/// The side of a unit that is already in the database (imported earlier).
+async fn known_unit_side(
+    tx: &mut dyn creditops_store::Tx,
+    unit: &UnitId,
+) -> Result<Option<Side>, ImportError> {
+    Ok(tx.unit_side(unit).await?)
+}

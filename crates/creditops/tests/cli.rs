@@ -1,0 +1,151 @@
+//! The command line as an operator uses it: real binary, real databases.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn creditops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(args)
+        .env_remove("CREDITOPS_DATABASE_URL")
+        .env_remove("CREDITOPS_DATA_DIR")
+        .output()
+        .expect("run creditops")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const STAFF: &str = r#"{
+  "units": [
+    {"id": "mkt", "name": "Market", "side": "market"},
+    {"id": "bo", "name": "Back office", "side": "backoffice"}
+  ],
+  "staff": [
+    {"id": "lo-9", "units": [{"unit_id": "mkt", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "loan_officer", "valid_from": "2025-01-01T00:00:00Z"}]},
+    {"id": "ba-9", "units": [{"unit_id": "bo", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "credit_analyst", "valid_from": "2025-01-01T00:00:00Z"}]},
+    {"id": "ba-8", "status": "suspended", "units": [{"unit_id": "bo", "valid_from": "2025-01-01T00:00:00Z", "valid_to": "2026-01-01T00:00:00Z"}]}
+  ]
+}"#;
+
+/// Imports the staff file (2 units + 3 people = 5 audit events) and checks the chain.
+fn import_and_verify(db_args: &[&str], dir: &Path) {
+    let file = dir.join("staff.json");
+    std::fs::write(&file, STAFF).expect("write staff file");
+    let file = file.to_str().expect("utf8 path");
+    let import = creditops(&[&["staff", "import", file], db_args].concat());
+    assert!(import.status.success(), "import failed: {}", stderr(&import));
+    assert!(stdout(&import).contains("imported 2 units and 3 staff members"));
+    // A second import of the same people is refused as a whole.
+    let again = creditops(&[&["staff", "import", file], db_args].concat());
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("exists already"), "{}", stderr(&again));
+
+    let verify = creditops(&[&["audit", "verify"], db_args].concat());
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    assert!(stdout(&verify).contains("audit chain intact: 5 events"), "{}", stdout(&verify));
+}
+
+fn assert_broken_at(db_args: &[&str], seq: i64) {
+    let verify = creditops(&[&["audit", "verify", "--json"], db_args].concat());
+    assert_eq!(verify.status.code(), Some(1), "{}{}", stdout(&verify), stderr(&verify));
+    let report: serde_json::Value = serde_json::from_str(stdout(&verify).trim()).expect("json report");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_bad_seq"], seq, "{report}");
+}
+
+#[tokio::test]
+async fn sqlite_tampered_row_is_named_by_audit_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("utf8");
+    let db_args = ["--data-dir", data_dir];
+    import_and_verify(&db_args, dir.path());
+
+    // Behind the application's back: the trigger refuses, so drop it first.
+    let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("connect");
+    let refused = sqlx::query("UPDATE audit_events SET body = CAST('{}' AS BLOB) WHERE seq = 3")
+        .execute(&mut conn)
+        .await;
+    assert!(refused.is_err(), "append-only trigger must refuse updates");
+    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&mut conn).await.expect("drop trigger");
+    sqlx::query("UPDATE audit_events SET body = CAST('{\"tampered\":true}' AS BLOB) WHERE seq = 3")
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    drop(conn);
+    assert_broken_at(&db_args, 3);
+}
+
+#[tokio::test]
+async fn postgres_tampered_row_is_named_by_audit_verify() {
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_args = ["--database-url", db.url.as_str()];
+    import_and_verify(&db_args, dir.path());
+
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+    let refused = sqlx::query("UPDATE audit_events SET body = '\\x7b7d'::bytea WHERE seq = 4")
+        .execute(&mut conn)
+        .await;
+    assert!(refused.is_err(), "append-only trigger must refuse updates, even for the owner");
+    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        .execute(&mut conn)
+        .await
+        .expect("disable trigger");
+    sqlx::query("UPDATE audit_events SET body = convert_to('{\"tampered\":true}', 'UTF8') WHERE seq = 4")
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    drop(conn);
+    assert_broken_at(&db_args, 4);
+    db.drop_database().await;
+}
+
+#[test]
+fn token_without_a_dev_key_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = creditops(&["token", "--data-dir", dir.path().to_str().expect("utf8"), "--user", "lo-1", "--service", "market"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("serve --dev"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_without_identity_provider_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = creditops(&["serve", "--data-dir", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--jwks"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_staff_file_imports_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("utf8");
+    let file = dir.path().join("bad.json");
+    // Second person names an unknown unit: the whole file is refused.
+    std::fs::write(
+        &file,
+        r#"{"units":[{"id":"mkt","name":"M","side":"market"}],"staff":[
+            {"id":"a-1","units":[{"unit_id":"mkt","valid_from":"2025-01-01T00:00:00Z"}]},
+            {"id":"a-2","units":[{"unit_id":"nowhere","valid_from":"2025-01-01T00:00:00Z"}]}]}"#,
+    )
+    .expect("write");
+    let out = creditops(&["staff", "import", file.to_str().expect("utf8"), "--data-dir", data_dir]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("staff[1].units[0]: unknown unit nowhere"), "{}", stderr(&out));
+    let verify = creditops(&["audit", "verify", "--data-dir", data_dir]);
+    assert!(stdout(&verify).contains("intact: 0 events"), "{}", stdout(&verify));
+    for garbage in ["", "{", "[]", r#"{"staff":[{"id":"bad id"}]}"#, r#"{"units":[{"id":"x","name":"n","side":"moon"}]}"#] {
+        std::fs::write(&file, garbage).expect("write");
+        let out = creditops(&["staff", "import", file.to_str().expect("utf8"), "--data-dir", data_dir]);
+        assert_eq!(out.status.code(), Some(2), "{garbage}: {}", stderr(&out));
+    }
+}

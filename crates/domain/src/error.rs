@@ -1,0 +1,38 @@
+//! The one error type of the domain boundary.
+
+/// Why a domain command was refused. Each variant maps to exactly one HTTP
+/// status class in the service layer (422, 403, 409), so the mapping lives in one place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The input itself is malformed (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// A segregation or four-eyes rule forbids the command (403). `rule` is the
+    /// requirement id, e.g. "V1".
+    #[error("{detail}")]
+    RuleViolation { rule: &'static str, detail: String },
+    /// The command refers to an outdated file version (409, rule V3).
+    #[error("the case is at file version {current}, the command names version {given}")]
+    StaleVersion { current: i64, given: i64 },
+    /// The case is not in a state that allows the command (409).
+    #[error("{0}")]
+    InvalidState(String),
+}
+
+impl DomainError {
+    pub fn rule(rule: &'static str, detail: impl Into<String>) -> Self {
+        Self::RuleViolation {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    /// The requirement id this refusal is about, if any.
+    pub fn rule_id(&self) -> Option<&'static str> {
+        match self {
+            Self::RuleViolation { rule, .. } => Some(rule),
+            Self::StaleVersion { .. } => Some("V3"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The credit-operations domain: identifiers, exact money, the staff directory's
+//! time-dated view of a person, and the four-eyes credit case state machine.
+//!
+//! Everything here is pure: no IO, no async, no database. Services load the
+//! state, call these functions, and persist what they return. That keeps every
+//! rule (ids S*, V* in the requirements) testable exhaustively in-process.
+
+// Tests may unwrap/expect; the library itself (the non-test target) stays linted.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod case;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod staff;
+
+pub use case::{
+    CaseFile, CaseStatus, CreditCase, Decision, DecisionOutcome, RuleCheck, Vote, VoteDecision,
+    VoteStage,
+};
+pub use error::DomainError;
+pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
+pub use money::{Money, MoneyError};
+pub use staff::{Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter};
+
+/// Points in time are always UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

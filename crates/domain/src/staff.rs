@@ -1,0 +1,280 @@
+//! The staff directory as the rules see it: one natural person (S2), dated
+//! org-unit assignments (S4) and dated roles. Every question is asked "at" a
+//! timestamp, because a check is evaluated at the time of the action, against
+//! the history, never against today's state.
+
+use crate::{StaffId, Timestamp, UnitId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The side of the house an org unit belongs to (MaRisk BTO 1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Market,
+    Backoffice,
+    Risk,
+    Audit,
+    Admin,
+}
+
+impl Side {
+    pub const ALL: [Side; 5] = [
+        Side::Market,
+        Side::Backoffice,
+        Side::Risk,
+        Side::Audit,
+        Side::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Market => "market",
+            Side::Backoffice => "backoffice",
+            Side::Risk => "risk",
+            Side::Audit => "audit",
+            Side::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Side {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Side::ALL
+            .into_iter()
+            .find(|side| side.as_str() == s)
+            .ok_or_else(|| format!("unknown side {s:?}"))
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Business and administrative roles. The casbin policies name these strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    LoanOfficer,
+    CreditAnalyst,
+    RiskController,
+    InternalAuditor,
+    UserAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::LoanOfficer,
+        Role::CreditAnalyst,
+        Role::RiskController,
+        Role::InternalAuditor,
+        Role::UserAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::LoanOfficer => "loan_officer",
+            Role::CreditAnalyst => "credit_analyst",
+            Role::RiskController => "risk_controller",
+            Role::InternalAuditor => "internal_auditor",
+            Role::UserAdmin => "user_admin",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}"))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffStatus {
+    Active,
+    Suspended,
+}
+
+impl StaffStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffStatus::Active => "active",
+            StaffStatus::Suspended => "suspended",
+        }
+    }
+}
+
+impl FromStr for StaffStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(StaffStatus::Active),
+            "suspended" => Ok(StaffStatus::Suspended),
+            _ => Err(format!("unknown staff status {s:?}")),
+        }
+    }
+}
+
+/// Half-open validity interval `[valid_from, valid_to)`.
+fn valid_at(valid_from: Timestamp, valid_to: Option<Timestamp>, at: Timestamp) -> bool {
+    valid_from <= at && valid_to.is_none_or(|to| at < to)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitAssignment {
+    pub unit_id: UnitId,
+    pub side: Side,
+    pub valid_from: Timestamp,
+    pub valid_to: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleAssignment {
+    pub role: Role,
+    pub valid_from: Timestamp,
+    pub valid_to: Option<Timestamp>,
+}
+
+/// One natural person with the full history of units and roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub id: StaffId,
+    pub status: StaffStatus,
+    pub units: Vec<UnitAssignment>,
+    pub roles: Vec<RoleAssignment>,
+}
+
+impl StaffMember {
+    pub fn is_active(&self) -> bool {
+        self.status == StaffStatus::Active
+    }
+
+    /// Roles held at `at`; a suspended person holds none.
+    pub fn roles_at(&self, at: Timestamp) -> Vec<Role> {
+        if !self.is_active() {
+            return Vec::new();
+        }
+        let mut roles: Vec<Role> = self
+            .roles
+            .iter()
+            .filter(|r| valid_at(r.valid_from, r.valid_to, at))
+            .map(|r| r.role)
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// Unit assignments valid at `at`.
+    pub fn units_at(&self, at: Timestamp) -> impl Iterator<Item = &UnitAssignment> {
+        self.units
+            .iter()
+            .filter(move |u| valid_at(u.valid_from, u.valid_to, at))
+    }
+
+    /// The voter as the rules see them at `at`: their unit and side then.
+    /// `None` if the person has no unique unit at that time (none, or units on
+    /// several sides, which the SoD matrix forbids and the rules treat as unknown).
+    pub fn voter_at(&self, at: Timestamp) -> Option<Voter> {
+        if !self.is_active() {
+            return None;
+        }
+        let mut units = self.units_at(at);
+        let first = units.next()?;
+        if units.any(|u| u.side != first.side) {
+            return None;
+        }
+        Some(Voter {
+            staff_id: self.id.clone(),
+            unit_id: first.unit_id.clone(),
+            side: first.side,
+        })
+    }
+}
+
+/// Who casts a vote, as established at vote time (S4). Recorded on the vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voter {
+    pub staff_id: StaffId,
+    pub unit_id: UnitId,
+    pub side: Side,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn t(day: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).single().expect("valid date")
+    }
+
+    fn person(units: Vec<UnitAssignment>) -> StaffMember {
+        StaffMember {
+            id: StaffId::parse("p-1").expect("id"),
+            status: StaffStatus::Active,
+            units,
+            roles: vec![RoleAssignment {
+                role: Role::LoanOfficer,
+                valid_from: t(1),
+                valid_to: Some(t(10)),
+            }],
+        }
+    }
+
+    fn unit(side: Side, from: u32, to: Option<u32>) -> UnitAssignment {
+        UnitAssignment {
+            unit_id: UnitId::parse(side.as_str()).expect("unit"),
+            side,
+            valid_from: t(from),
+            valid_to: to.map(t),
+        }
+    }
+
+    #[test]
+    fn s4_side_is_evaluated_at_the_time_of_the_action() {
+        // Moved from market to back office on day 10.
+        let p = person(vec![unit(Side::Market, 1, Some(10)), unit(Side::Backoffice, 10, None)]);
+        let table = [
+            (1, Some(Side::Market)),
+            (9, Some(Side::Market)),
+            (10, Some(Side::Backoffice)),
+            (20, Some(Side::Backoffice)),
+        ];
+        for (day, side) in table {
+            assert_eq!(p.voter_at(t(day)).map(|v| v.side), side, "day {day}");
+        }
+        let before = Utc.with_ymd_and_hms(2025, 12, 31, 0, 0, 0).single().expect("date");
+        assert_eq!(p.voter_at(before), None);
+    }
+
+    #[test]
+    fn s4_ambiguous_side_is_no_side() {
+        let p = person(vec![unit(Side::Market, 1, None), unit(Side::Backoffice, 5, None)]);
+        assert!(p.voter_at(t(2)).is_some());
+        assert_eq!(p.voter_at(t(6)), None);
+    }
+
+    #[test]
+    fn roles_are_dated_and_suspension_removes_them() {
+        let mut p = person(vec![]);
+        assert_eq!(p.roles_at(t(5)), vec![Role::LoanOfficer]);
+        assert_eq!(p.roles_at(t(10)), vec![]);
+        p.status = StaffStatus::Suspended;
+        assert_eq!(p.roles_at(t(5)), vec![]);
+    }
+}

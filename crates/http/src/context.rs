@@ -1,0 +1,67 @@
+//! What every service handler needs: the store, the token verifier pinned to
+//! this service's audience, and this service's casbin policy.
+
+use crate::ApiError;
+use chrono::Utc;
+use creditops_audit::{AuditRecord, Outcome};
+use creditops_auth::{Authorizer, TokenVerifier};
+use creditops_domain::{Role, StaffId, StaffMember, Timestamp, Voter};
+use creditops_store::{Store, Tx, append_record};
+use std::sync::Arc;
+
+pub struct ServiceContext {
+    /// "market", "backoffice", "risk", "audit" or "admin".
+    pub service: &'static str,
+    pub store: Arc<dyn Store>,
+    pub verifier: Arc<TokenVerifier>,
+    pub authorizer: Arc<Authorizer>,
+}
+
+impl ServiceContext {
+    /// A new audit record for this service, stamped now.
+    pub fn record(&self, action: &str, outcome: Outcome, at: Timestamp) -> AuditRecord {
+        AuditRecord::new(self.service, action, outcome, at)
+    }
+
+    /// Appends `record` in `tx`; a failure fails the whole command (A1).
+    pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<i64, ApiError> {
+        Ok(append_record(tx, record).await?)
+    }
+
+    /// Records a refused request in its own transaction.
+    pub async fn audit_refusal(&self, record: AuditRecord) -> Result<(), ApiError> {
+        let mut tx = self.store.begin().await?;
+        append_record(tx.as_mut(), &record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The authenticated person behind a request, as the staff directory knows
+/// them at the time of the request (S2, S4).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub member: StaffMember,
+    pub roles: Vec<Role>,
+    pub at: Timestamp,
+    pub request_id: String,
+}
+
+impl Principal {
+    pub fn id(&self) -> &StaffId {
+        &self.member.id
+    }
+
+    /// The person's unit and side at `at` (the time of the action).
+    pub fn voter_at(&self, at: Timestamp) -> Option<Voter> {
+        self.member.voter_at(at)
+    }
+
+    /// An audit record attributed to this person.
+    pub fn record(&self, ctx: &ServiceContext, action: &str) -> AuditRecord {
+        let mut record = ctx.record(action, Outcome::Ok, Utc::now());
+        record.actor = Some(self.member.id.to_string());
+        record.request_id = Some(self.request_id.clone());
+        record
+    }
+}

@@ -1,0 +1,88 @@
+//! `GET /healthz` (the process runs), `GET /readyz` (it can serve: the
+//! database answers) and `GET /openapi.json`, outside authentication.
+
+use crate::{ApiError, ServiceContext, problem::ProblemKind};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// One documented operation of a service.
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+}
+
+pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Router {
+    let service = ctx.service;
+    let document = Arc::new(openapi_document(service, operations));
+    Router::new()
+        .route(
+            "/healthz",
+            get(move || async move { Json(serde_json::json!({"status": "ok", "service": service})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let ctx = ctx.clone();
+                async move {
+                    ctx.store.ping().await.map_err(|_| {
+                        ApiError::new(ProblemKind::Unavailable, "the database is not reachable")
+                    })?;
+                    Ok::<_, ApiError>(Json(serde_json::json!({"status": "ready", "service": service})))
+                }
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json((*document).clone()) }
+            }),
+        )
+}
+
+/// An OpenAPI 3.1 document listing the service's operations, their bearer
+/// security and the problem+json error shape.
+fn openapi_document(service: &str, operations: &[Operation]) -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for op in operations {
+        let entry = paths
+            .entry(op.path.to_owned())
+            .or_insert_with(|| serde_json::json!({}));
+        let parameters: Vec<serde_json::Value> = op
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| serde_json::json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        entry[op.method.to_ascii_lowercase()] = serde_json::json!({
+            "summary": op.summary,
+            "security": [{"bearer": []}],
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "success"},
+                "4XX": {"description": "refused", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            }
+        });
+    }
+    serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": format!("creditops {service} service"), "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "rule": {"type": "string"}
+                }
+            }}
+        }
+    })
+}

@@ -1,0 +1,20 @@
+//! HTTP plumbing shared by every service: the one API error type and its
+//! `application/problem+json` rendering (RFC 9457), a JSON extractor whose
+//! rejections use that format, authentication + authorization middleware that
+//! audits every refusal, idempotent command execution, request ids and the
+//! health endpoints.
+
+mod context;
+mod extract;
+mod health;
+mod idempotency;
+mod middleware;
+mod problem;
+pub mod views;
+
+pub use context::{Principal, ServiceContext};
+pub use extract::{Json, PathId, Query};
+pub use health::{Operation, health_routes};
+pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
+pub use middleware::{RequestId, secure};
+pub use problem::{ApiError, ProblemKind};

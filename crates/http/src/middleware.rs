@@ -1,0 +1,238 @@
+//! Request ids, authentication + authorization, and the audit of every
+//! refused request (S8).
+
+use crate::problem::{ProblemKind, RefusalInfo};
+use crate::{ApiError, Principal, ServiceContext};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use creditops_audit::Outcome;
+use creditops_domain::{CaseId, StaffId, StaffStatus};
+use std::sync::Arc;
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Request bodies above this size are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The request id: taken from `x-request-id` when well-formed, else generated.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Who made a request, once authentication established it; copied into the
+/// response so the refusal audit can name the actor.
+#[derive(Debug, Clone)]
+struct Actor(StaffId);
+
+/// Wraps a service's business routes: every route requires a valid token for
+/// this service's audience and a role the service's policy allows; every 4xx
+/// answer is audited; unknown routes and methods answer problem+json.
+pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
+    routes
+        .route_layer(from_fn_with_state(ctx.clone(), authenticate))
+        .route_layer(from_fn_with_state(ctx, audit_refusals))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ProblemKind::MethodNotAllowed, "this route does not allow that method")
+        })
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(from_fn(request_id))
+}
+
+fn valid_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("a bearer token is required"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("the authorization header is malformed"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthenticated(
+            "the authorization header must be 'Bearer <token>'",
+        )),
+    }
+}
+
+fn route_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+async fn authenticate(State(ctx): State<Arc<ServiceContext>>, mut request: Request, next: Next) -> Response {
+    let at = Utc::now();
+    let token = match bearer_token(request.headers()) {
+        Ok(token) => token,
+        Err(e) => return e.into_response(),
+    };
+    let verified = match ctx.verifier.verify(token) {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let member = match load_member(&ctx, &verified.subject).await {
+        Ok(member) => member,
+        Err(e) => return e.into_response(),
+    };
+    let actor = Actor(member.id.clone());
+    let route = route_of(&request);
+    let method = request.method().as_str().to_owned();
+    let roles = member.roles_at(at);
+    let allowed = roles
+        .iter()
+        .any(|role| ctx.authorizer.allows(role.as_str(), &route, &method));
+    let mut response = if allowed {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        request.extensions_mut().insert(Principal {
+            member,
+            roles,
+            at,
+            request_id,
+        });
+        next.run(request).await
+    } else {
+        let held: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "the {} service does not allow {method} {route} for the roles held ({})",
+                ctx.service,
+                if held.is_empty() { "none".to_owned() } else { held.join(", ") }
+            ),
+        )
+        .with_rule("S8")
+        .into_response()
+    };
+    response.extensions_mut().insert(actor);
+    response
+}
+
+async fn load_member(
+    ctx: &ServiceContext,
+    id: &StaffId,
+) -> Result<creditops_domain::StaffMember, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    let member = tx.staff_member(id).await?;
+    drop(tx);
+    match member {
+        Some(m) if m.status == StaffStatus::Active => Ok(m),
+        Some(_) => Err(ApiError::unauthenticated("the person behind the token is suspended")),
+        None => Err(ApiError::unauthenticated(
+            "the person behind the token is not in the staff directory",
+        )),
+    }
+}
+
+/// The case id of a `/v1/cases/{id}...` request, for the audit index.
+fn case_id_of(route: &str, path: &str) -> Option<CaseId> {
+    route
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(template, _)| *template == "{id}")
+        .filter(|_| route.starts_with("/v1/cases/"))
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+async fn audit_refusals(State(ctx): State<Arc<ServiceContext>>, request: Request, next: Next) -> Response {
+    let route = route_of(&request);
+    let method = request.method().as_str().to_owned();
+    let case_id = case_id_of(&route, request.uri().path());
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let response = next.run(request).await;
+    if !response.status().is_client_error() {
+        return response;
+    }
+    let refusal = response.extensions().get::<RefusalInfo>();
+    let mut record = ctx.record("request.refused", Outcome::Denied, Utc::now());
+    record.actor = response.extensions().get::<Actor>().map(|a| a.0.to_string());
+    record.request_id = request_id;
+    record.case_id = case_id.map(|id| id.to_string());
+    record.rule = refusal.and_then(|r| r.rule.clone());
+    // No free text from the request goes into the hashed body (A6).
+    record.data = serde_json::json!({
+        "method": method,
+        "route": route,
+        "status": response.status().as_u16(),
+        "problem": refusal.map(|r| r.kind.slug()),
+    });
+    match ctx.audit_refusal(record).await {
+        Ok(()) => response,
+        Err(e) => {
+            // Fail closed: a refusal we cannot record is still a refusal, but
+            // the client learns the platform is not able to serve right now.
+            tracing::error!(error = %e, "could not audit a refused request");
+            ApiError::new(ProblemKind::Unavailable, "the audit trail is unavailable; retry later")
+                .into_response()
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthenticated("no authenticated principal"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ids_are_taken_from_case_routes_only() {
+        let id = CaseId::generate();
+        let path = format!("/v1/cases/{id}/second-vote");
+        assert_eq!(case_id_of("/v1/cases/{id}/second-vote", &path), Some(id));
+        assert_eq!(case_id_of("/v1/borrowers/{id}", &format!("/v1/borrowers/{id}")), None);
+        assert_eq!(case_id_of("/v1/cases/{id}", "/v1/cases/not-a-uuid"), None);
+    }
+
+    #[test]
+    fn request_ids_are_bounded_and_plain() {
+        assert!(valid_request_id("abc-123_x.y"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id(&"a".repeat(129)));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id("a\nb"));
+    }
+}

@@ -1,0 +1,229 @@
+//! The API error type, mapped once to problem+json. Internal details (database
+//! text, key material) are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use creditops_auth::AuthError;
+use creditops_domain::DomainError;
+use creditops_store::StoreError;
+use serde::Serialize;
+
+/// The kinds of problem this API answers with; each has a stable `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Unauthenticated,
+    Forbidden,
+    RuleViolation,
+    NotFound,
+    MethodNotAllowed,
+    StaleVersion,
+    Conflict,
+    Validation,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    IdempotencyMismatch,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ProblemKind::Forbidden | ProblemKind::RuleViolation => StatusCode::FORBIDDEN,
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::StaleVersion | ProblemKind::Conflict => StatusCode::CONFLICT,
+            ProblemKind::Validation | ProblemKind::IdempotencyMismatch => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::Unauthenticated => "unauthenticated",
+            ProblemKind::Forbidden => "forbidden",
+            ProblemKind::RuleViolation => "rule-violation",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::StaleVersion => "stale-version",
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::Validation => "validation",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::IdempotencyMismatch => "idempotency-key-reused",
+            ProblemKind::Unavailable => "unavailable",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::Unauthenticated => "Authentication required",
+            ProblemKind::Forbidden => "Forbidden",
+            ProblemKind::RuleViolation => "Refused by a segregation or four-eyes rule",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::StaleVersion => "Stale file version",
+            ProblemKind::Conflict => "Conflict",
+            ProblemKind::Validation => "Invalid input",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::PayloadTooLarge => "Payload too large",
+            ProblemKind::IdempotencyMismatch => "Idempotency key reused",
+            ProblemKind::Unavailable => "Service unavailable",
+            ProblemKind::Internal => "Internal error",
+        }
+    }
+
+    /// The problem `type` URI (RFC 9457 section 3.1.1).
+    pub fn type_uri(self) -> String {
+        format!("urn:creditops:problem:{}", self.slug())
+    }
+}
+
+/// An error answered to a client. `detail` is written for the client and
+/// never carries internal text.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind:?}: {detail}")]
+pub struct ApiError {
+    pub kind: ProblemKind,
+    pub detail: String,
+    /// The requirement id behind a refusal, e.g. "V1".
+    pub rule: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            rule: None,
+        }
+    }
+
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Validation, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::NotFound, detail)
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Unauthenticated, detail)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+}
+
+/// Put into response extensions so the refusal-audit middleware can record
+/// why a request was refused without parsing the body.
+#[derive(Debug, Clone)]
+pub struct RefusalInfo {
+    pub kind: ProblemKind,
+    pub rule: Option<String>,
+    pub detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = ProblemBody {
+            type_uri: self.kind.type_uri(),
+            title: self.kind.title(),
+            status: status.as_u16(),
+            detail: &self.detail,
+            rule: self.rule.as_deref(),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.kind == ProblemKind::Unauthenticated {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.kind == ProblemKind::Unavailable {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response.extensions_mut().insert(RefusalInfo {
+            kind: self.kind,
+            rule: self.rule,
+            detail: self.detail,
+        });
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let rule = e.rule_id().map(str::to_owned);
+        let kind = match &e {
+            DomainError::Invalid(_) => ProblemKind::Validation,
+            DomainError::RuleViolation { .. } => ProblemKind::RuleViolation,
+            DomainError::StaleVersion { .. } => ProblemKind::StaleVersion,
+            DomainError::InvalidState(_) => ProblemKind::Conflict,
+        };
+        Self {
+            kind,
+            detail: e.to_string(),
+            rule,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict(_) => ApiError::new(
+                ProblemKind::Conflict,
+                "the resource was changed by another request; reload it and try again",
+            ),
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                ApiError::new(
+                    ProblemKind::Unavailable,
+                    "the database is unavailable; retry later",
+                )
+            }
+            other => {
+                tracing::error!(error = ?other, "storage failure");
+                ApiError::new(ProblemKind::Internal, "an internal error occurred")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        // The reason is safe to tell: it never echoes the token or key material.
+        ApiError::unauthenticated(format!("the bearer token was refused: {e}"))
+    }
+}

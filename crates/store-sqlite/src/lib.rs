@@ -1,0 +1,132 @@
+//! The embedded SQLite backend of the `creditops-store` traits.
+//!
+//! One database file in WAL mode with `synchronous=FULL`. Single-writer
+//! design: every read-write unit of work runs on the one connection of the
+//! writer pool (`BEGIN IMMEDIATE`), read-only units of work run on a separate
+//! pool of `query_only` connections. So writers never race each other for the
+//! write lock (no `SQLITE_BUSY` upgrade deadlocks), the audit chain is linked
+//! strictly in commit order, and readers see consistent snapshots while a
+//! writer works.
+//!
+//! A task must not hold a read-write [`Tx`] while it calls [`Store::begin`]
+//! again: the second call waits for the one writer connection until the
+//! acquire timeout and then fails with `Unavailable`.
+
+mod error;
+mod tx;
+
+use async_trait::async_trait;
+use creditops_store::{Store, StoreError, StoreResult, Tx};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::map_sqlx_error;
+
+/// How long SQLite waits for a lock, and a task for a pooled connection.
+const WAIT: Duration = Duration::from_secs(5);
+/// Connections of the read-only pool.
+const READERS: u32 = 4;
+
+/// The SQLite store. Cheap to clone (the pools are shared).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    origin: Arc<str>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path`, applies the
+    /// embedded migrations and returns the store. `audit_origin` names the
+    /// audit log; its hash is the chain's genesis value.
+    pub async fn open(path: &Path, audit_origin: &str) -> Result<SqliteStore, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(WAIT);
+
+        let writer_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        // Exactly one writer connection, kept open for the life of the store
+        // (it also keeps the WAL index alive for the readers).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(WAIT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(writer_options)
+            .await
+            .map_err(map_sqlx_error)?;
+
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
+
+        // Readers refuse every write (`query_only`); the file exists and is in
+        // WAL mode already, so they set neither.
+        let reader_options = base.pragma("query_only", "ON");
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(WAIT)
+            .connect_with(reader_options)
+            .await
+            .map_err(map_sqlx_error)?;
+
+        tracing::debug!(path = %path.display(), "sqlite store opened");
+        Ok(SqliteStore {
+            writer,
+            readers,
+            origin: Arc::from(audit_origin),
+        })
+    }
+
+    /// The audit log's origin this store links its chain from.
+    pub fn audit_origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        // IMMEDIATE takes the write lock at once: no later lock upgrade can
+        // fail, even if another process opened the file.
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(Box::new(tx::SqliteTx::new(tx, self.origin.clone())))
+    }
+
+    async fn begin_read(&self) -> StoreResult<Box<dyn Tx>> {
+        let tx = self.readers.begin().await.map_err(map_sqlx_error)?;
+        Ok(Box::new(tx::SqliteTx::new(tx, self.origin.clone())))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+}

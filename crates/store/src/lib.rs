@@ -1,0 +1,106 @@
+//! The storage boundary: one transactional repository trait that the SQLite
+//! and PostgreSQL crates implement, the one error type of that boundary, and a
+//! contract test suite both implementations must pass.
+//!
+//! Services work in units of work: `begin()` a transaction, load, call the pure
+//! domain rules, persist the result and append the audit event, `commit()`.
+//! A dropped, uncommitted transaction rolls back, so a failed audit write
+//! takes the business change with it (A1, fail-closed).
+
+mod audit_append;
+pub mod contract;
+mod model;
+
+pub use audit_append::append_record;
+pub use model::*;
+
+use async_trait::async_trait;
+use creditops_domain::{BorrowerId, CaseId, CaseStatus, CreditCase, Side, StaffId, StaffMember, StaffStatus, UnitId};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row the command needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness or optimistic-concurrency conflict: somebody else won.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now; the caller may retry later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Any other database failure. The text is for logs, never for clients.
+    #[error("database error")]
+    Database(#[source] BoxError),
+    /// A stored row could not be turned back into a domain value.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// A database backend. Cheap to clone behind an `Arc`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+    /// A read-write unit of work.
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    /// A read-only unit of work (may run concurrently with writers).
+    async fn begin_read(&self) -> StoreResult<Box<dyn Tx>>;
+    /// Cheap liveness check of the database connection.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// One database transaction. Dropping it without `commit` rolls it back.
+#[async_trait]
+pub trait Tx: Send {
+    // -- staff directory ---------------------------------------------------
+    async fn upsert_unit(&mut self, unit: &UnitId, name: &str, side: Side) -> StoreResult<()>;
+    /// Inserts a person with their unit and role history. Conflict if the id exists.
+    async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()>;
+    async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>>;
+    async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()>;
+
+    // -- borrowers ---------------------------------------------------------
+    async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;
+    async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>>;
+
+    // -- credit cases --------------------------------------------------------
+    async fn insert_case(&mut self, case: &CreditCase) -> StoreResult<()>;
+    /// Loads a case with all its votes (void ones included) and its decision.
+    async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>>;
+    /// Saves the new state of `case` if the stored revision still equals
+    /// `expected_revision` (optimistic concurrency, V10), appends the votes not
+    /// yet stored (votes are never updated) and the decision if one was taken.
+    /// `Conflict` if somebody else changed the case first.
+    async fn update_case(&mut self, case: &CreditCase, expected_revision: i64) -> StoreResult<()>;
+    /// Cases in a status, oldest first, keyset-paged by case id.
+    async fn cases_by_status(
+        &mut self,
+        status: CaseStatus,
+        after: Option<CaseId>,
+        limit: u32,
+    ) -> StoreResult<Vec<CaseSummary>>;
+
+    // -- idempotency (V10) ---------------------------------------------------
+    async fn idempotent_response(
+        &mut self,
+        scope: &IdempotencyScope,
+    ) -> StoreResult<Option<StoredResponse>>;
+    /// Conflict if a response for the same scope exists already.
+    async fn save_idempotent_response(
+        &mut self,
+        scope: &IdempotencyScope,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+
+    // -- audit trail (A1) ------------------------------------------------------
+    /// Appends an event, linking it into the hash chain, in this transaction.
+    /// Returns its sequence number.
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64>;
+    /// Events matching `filter`, in sequence order.
+    async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

@@ -1,0 +1,95 @@
+//! Rows that are not domain aggregates: borrowers, summaries, audit rows,
+//! idempotency records.
+
+use creditops_domain::{BorrowerId, CaseId, CaseStatus, Money, StaffId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Borrower {
+    pub id: BorrowerId,
+    /// Personal data: kept in the business table, never in audit bodies (A6).
+    pub name: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    pub sector: String,
+    pub created_by: StaffId,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseSummary {
+    pub id: CaseId,
+    pub borrower_id: BorrowerId,
+    pub amount: Money,
+    pub status: CaseStatus,
+    pub version: i64,
+    pub updated_at: Timestamp,
+}
+
+/// The key of an idempotent command: the same key from the same person on the
+/// same operation returns the first result (V10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyScope {
+    pub actor: StaffId,
+    /// `METHOD route-template`, e.g. `POST /v1/cases/{id}/second-vote`.
+    pub operation: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// SHA-256 (hex) of the request (path + body): a reused key with another
+    /// request is refused, not silently answered.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// An audit event ready to append: canonical body bytes and their leaf hash,
+/// plus index columns copied out of the body for querying (A4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    pub event_id: uuid::Uuid,
+    /// RFC 8785 canonical JSON, stored verbatim and hashed as stored.
+    pub body: Vec<u8>,
+    /// SHA-256(0x00 || body).
+    pub leaf_hash: [u8; 32],
+    pub recorded_at: Timestamp,
+    pub actor: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub case_id: Option<CaseId>,
+    pub borrower_id: Option<BorrowerId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditEvent {
+    pub seq: i64,
+    pub event_id: uuid::Uuid,
+    pub body: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+    pub recorded_at: Timestamp,
+    pub actor: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub case_id: Option<CaseId>,
+    pub borrower_id: Option<BorrowerId>,
+}
+
+/// Audit query. Every set field narrows the result; `after_seq` pages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditFilter {
+    pub case_id: Option<CaseId>,
+    pub borrower_id: Option<BorrowerId>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Only events with `seq > after_seq`.
+    pub after_seq: Option<i64>,
+    /// At most this many events (callers bound it; 0 means none).
+    pub limit: u32,
+}

@@ -1,0 +1,225 @@
+//! End-to-end test harness: starts the real platform (every service on its
+//! own port-0 listener) on SQLite or on a fresh PostgreSQL database, mints
+//! real tokens with the dev identity provider, and talks real HTTP.
+
+use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, RunningPlatform, demo};
+use creditops_auth::DevIdentityProvider;
+use creditops_domain::StaffId;
+use creditops_store::Store;
+use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub use reqwest;
+pub use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestPlatform {
+    pub platform: Option<RunningPlatform>,
+    pub store: Arc<dyn Store>,
+    pub idp: DevIdentityProvider,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    pg: Option<TestDatabase>,
+}
+
+/// One HTTP answer: status, headers and the JSON body (Null if empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with this status and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status, body: {}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["type"].is_string() && self.body["title"].is_string() && self.body["detail"].is_string());
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status, body: {}", self.body);
+        &self.body
+    }
+}
+
+impl TestPlatform {
+    /// Starts the platform with the demo organisation. `None` if the backend
+    /// is PostgreSQL and no test database is configured (a notice is printed).
+    pub async fn start(backend: Backend) -> Option<Self> {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let (store, pg, database_url): (Arc<dyn Store>, _, _) = match backend {
+            Backend::Sqlite => {
+                let store = creditops::open_store(None, data_dir.path(), DEFAULT_AUDIT_ORIGIN)
+                    .await
+                    .expect("sqlite store");
+                (store, None, None)
+            }
+            Backend::Postgres => {
+                let base = pg_test_url()?;
+                let db = TestDatabase::create(&base).await;
+                let url = db.url.clone();
+                let store = creditops::open_store(Some(&url), data_dir.path(), DEFAULT_AUDIT_ORIGIN)
+                    .await
+                    .expect("postgres store");
+                (store, Some(db), Some(url))
+            }
+        };
+        demo::seed(store.as_ref()).await.expect("demo organisation");
+        let idp = DevIdentityProvider::load_or_create(data_dir.path()).expect("dev idp");
+        let listeners = creditops::ALL_SERVICES
+            .iter()
+            .map(|s| (s.to_string(), "127.0.0.1:0".parse().expect("addr")))
+            .collect();
+        let platform = creditops::start(PlatformConfig {
+            store: store.clone(),
+            identity: Identity {
+                jwks_json: idp.jwks_json(),
+                issuer: DevIdentityProvider::ISSUER.to_owned(),
+            },
+            policy_dir: None,
+            audit_origin: DEFAULT_AUDIT_ORIGIN.to_owned(),
+            listeners,
+        })
+        .await
+        .expect("platform starts");
+        Some(Self {
+            platform: Some(platform),
+            store,
+            idp,
+            client: reqwest::Client::new(),
+            data_dir,
+            database_url,
+            pg,
+        })
+    }
+
+    pub fn token(&self, user: &str, service: &str) -> String {
+        self.idp
+            .mint(&StaffId::parse(user).expect("staff id"), service, 600)
+            .expect("token")
+    }
+
+    pub fn url(&self, service: &str, path: &str) -> String {
+        let base = self
+            .platform
+            .as_ref()
+            .and_then(|p| p.url(service))
+            .expect("service running");
+        format!("{base}{path}")
+    }
+
+    /// Sends a request to `service` as `user` (a token for that service's audience).
+    pub async fn call(&self, user: &str, service: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let token = self.token(user, service);
+        self.send(service, method, path, Some(&token), body.map(|b| b.to_string()), &[]).await
+    }
+
+    /// The general form: any token (or none), raw body text, extra headers.
+    pub async fn send(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(service, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// Creates a borrower and a draft case as `lo-1`; returns the case JSON.
+    pub async fn draft_case(&self, amount: &str) -> Value {
+        let borrower = self
+            .call("lo-1", "market", Method::POST, "/v1/borrowers", Some(json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"})))
+            .await;
+        let borrower_id = borrower.ok(201)["id"].as_str().expect("borrower id").to_owned();
+        let case = self
+            .call(
+                "lo-1",
+                "market",
+                Method::POST,
+                "/v1/cases",
+                Some(json!({"borrower_id": borrower_id, "amount": amount, "currency": "EUR", "product": "term_loan", "term_months": 60, "purpose": "new machinery"})),
+            )
+            .await;
+        case.ok(201).clone()
+    }
+
+    /// The audit events of a case, as the internal auditor sees them.
+    pub async fn case_events(&self, case_id: &str) -> Vec<Value> {
+        let reply = self
+            .call("ia-1", "audit", Method::GET, &format!("/v1/events?case_id={case_id}&limit=1000"), None)
+            .await;
+        reply.ok(200)["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(platform) = self.platform.take() {
+            platform.shutdown().await;
+        }
+        if let Some(db) = self.pg.take() {
+            drop(self.store);
+            db.drop_database().await;
+        }
+    }
+}
+
+/// Defines one `#[tokio::test]` per backend running `$body(platform)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let platform = $crate::TestPlatform::start($crate::Backend::Sqlite).await.expect("sqlite");
+                $body(&platform).await;
+                platform.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(platform) = $crate::TestPlatform::start($crate::Backend::Postgres).await else {
+                    return;
+                };
+                $body(&platform).await;
+                platform.stop().await;
+            }
+        }
+    };
+}
