@@ -2,6 +2,9 @@
 //! own port-0 listener) on SQLite or on a fresh PostgreSQL database, mints
 //! real tokens with the dev identity provider, and talks real HTTP.
 
+// A test harness: failing loudly is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, RunningPlatform, demo};
 use creditops_auth::DevIdentityProvider;
 use creditops_domain::StaffId;
@@ -49,16 +52,35 @@ impl Reply {
     /// Asserts a problem+json answer with this status and returns its body.
     #[track_caller]
     pub fn problem(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status, body: {}", self.body);
-        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status, body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status);
-        assert!(self.body["type"].is_string() && self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(
+            self.body["type"].is_string()
+                && self.body["title"].is_string()
+                && self.body["detail"].is_string()
+        );
         &self.body
     }
 
     #[track_caller]
     pub fn ok(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status, body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status, body: {}",
+            self.body
+        );
         &self.body
     }
 }
@@ -79,9 +101,10 @@ impl TestPlatform {
                 let base = pg_test_url()?;
                 let db = TestDatabase::create(&base).await;
                 let url = db.url.clone();
-                let store = creditops::open_store(Some(&url), data_dir.path(), DEFAULT_AUDIT_ORIGIN)
-                    .await
-                    .expect("postgres store");
+                let store =
+                    creditops::open_store(Some(&url), data_dir.path(), DEFAULT_AUDIT_ORIGIN)
+                        .await
+                        .expect("postgres store");
                 (store, Some(db), Some(url))
             }
         };
@@ -130,9 +153,24 @@ impl TestPlatform {
     }
 
     /// Sends a request to `service` as `user` (a token for that service's audience).
-    pub async fn call(&self, user: &str, service: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        user: &str,
+        service: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let token = self.token(user, service);
-        self.send(service, method, path, Some(&token), body.map(|b| b.to_string()), &[]).await
+        self.send(
+            service,
+            method,
+            path,
+            Some(&token),
+            body.map(|b| b.to_string()),
+            &[],
+        )
+        .await
     }
 
     /// The general form: any token (or none), raw body text, extra headers.
@@ -150,7 +188,9 @@ impl TestPlatform {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -160,15 +200,28 @@ impl TestPlatform {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Creates a borrower and a draft case as `lo-1`; returns the case JSON.
     pub async fn draft_case(&self, amount: &str) -> Value {
         let borrower = self
-            .call("lo-1", "market", Method::POST, "/v1/borrowers", Some(json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"})))
+            .call(
+                "lo-1",
+                "market",
+                Method::POST,
+                "/v1/borrowers",
+                Some(json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"})),
+            )
             .await;
-        let borrower_id = borrower.ok(201)["id"].as_str().expect("borrower id").to_owned();
+        let borrower_id = borrower.ok(201)["id"]
+            .as_str()
+            .expect("borrower id")
+            .to_owned();
         let case = self
             .call(
                 "lo-1",
@@ -184,9 +237,18 @@ impl TestPlatform {
     /// The audit events of a case, as the internal auditor sees them.
     pub async fn case_events(&self, case_id: &str) -> Vec<Value> {
         let reply = self
-            .call("ia-1", "audit", Method::GET, &format!("/v1/events?case_id={case_id}&limit=1000"), None)
+            .call(
+                "ia-1",
+                "audit",
+                Method::GET,
+                &format!("/v1/events?case_id={case_id}&limit=1000"),
+                None,
+            )
             .await;
-        reply.ok(200)["items"].as_array().cloned().unwrap_or_default()
+        reply.ok(200)["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub async fn stop(mut self) {
@@ -208,13 +270,16 @@ macro_rules! both_backends {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                let platform = $crate::TestPlatform::start($crate::Backend::Sqlite).await.expect("sqlite");
+                let platform = $crate::TestPlatform::start($crate::Backend::Sqlite)
+                    .await
+                    .expect("sqlite");
                 $body(&platform).await;
                 platform.stop().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                let Some(platform) = $crate::TestPlatform::start($crate::Backend::Postgres).await else {
+                let Some(platform) = $crate::TestPlatform::start($crate::Backend::Postgres).await
+                else {
                     return;
                 };
                 $body(&platform).await;

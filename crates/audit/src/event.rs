@@ -69,8 +69,7 @@ impl AuditRecord {
 
     /// The canonical body bytes that are stored and hashed.
     pub fn canonical_body(&self) -> Result<Vec<u8>, AuditError> {
-        let value =
-            serde_json::to_value(self).map_err(|e| AuditError::Encoding(e.to_string()))?;
+        let value = serde_json::to_value(self).map_err(|e| AuditError::Encoding(e.to_string()))?;
         canonical_json(&value)
     }
 }

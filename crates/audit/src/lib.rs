@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn canonical_json_refuses_floats() {
         let v = json!({"amount": 1.5});
-        assert_eq!(canonical_json(&v), Err(AuditError::Float("$.amount".into())));
+        assert_eq!(
+            canonical_json(&v),
+            Err(AuditError::Float("$.amount".into()))
+        );
     }
 
     #[test]

@@ -56,9 +56,15 @@ impl ChainVerifier {
         let fail = |seq: i64, reason: String| Err(VerifyFailure { seq, reason });
         if seq != self.next_seq {
             let reason = if seq > self.next_seq {
-                format!("expected sequence {}, found {seq}: events are missing", self.next_seq)
+                format!(
+                    "expected sequence {}, found {seq}: events are missing",
+                    self.next_seq
+                )
             } else {
-                format!("expected sequence {}, found {seq}: events are out of order", self.next_seq)
+                format!(
+                    "expected sequence {}, found {seq}: events are out of order",
+                    self.next_seq
+                )
             };
             return fail(self.next_seq.min(seq), reason);
         }
@@ -67,11 +73,17 @@ impl ChainVerifier {
         }
         let leaf = leaf_hash(body);
         if hash_from_slice(stored_leaf) != Some(leaf) {
-            return fail(seq, "leaf hash does not match the body (body modified)".into());
+            return fail(
+                seq,
+                "leaf hash does not match the body (body modified)".into(),
+            );
         }
         let chain = chain_next(&self.previous, &leaf);
         if hash_from_slice(stored_chain) != Some(chain) {
-            return fail(seq, "chain hash does not match (event reordered, inserted or chain edited)".into());
+            return fail(
+                seq,
+                "chain hash does not match (event reordered, inserted or chain edited)".into(),
+            );
         }
         self.previous = chain;
         self.next_seq += 1;
@@ -106,7 +118,10 @@ mod tests {
             .collect()
     }
 
-    fn verify(origin: &str, rows: &[(i64, Vec<u8>, Hash, Hash)]) -> Result<VerifyReport, VerifyFailure> {
+    fn verify(
+        origin: &str,
+        rows: &[(i64, Vec<u8>, Hash, Hash)],
+    ) -> Result<VerifyReport, VerifyFailure> {
         let mut v = ChainVerifier::new(origin, 1);
         for (seq, body, leaf, chain) in rows {
             v.push(*seq, body, leaf, chain)?;

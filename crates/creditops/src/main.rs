@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "creditops", version, about = "Bank-grade credit operations: four-eyes decisions, segregated services, verifiable audit trail")]
+#[command(
+    name = "creditops",
+    version,
+    about = "Bank-grade credit operations: four-eyes decisions, segregated services, verifiable audit trail"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the services (each on its own listener).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the database migrations and exit.
     Migrate(DbArgs),
     /// Print a token from the dev identity provider (dev mode only).
@@ -68,7 +72,11 @@ struct ServeArgs {
     policy_dir: Option<PathBuf>,
     #[arg(long, env = "CREDITOPS_MARKET_ADDR", default_value = "127.0.0.1:8081")]
     market_addr: SocketAddr,
-    #[arg(long, env = "CREDITOPS_BACKOFFICE_ADDR", default_value = "127.0.0.1:8082")]
+    #[arg(
+        long,
+        env = "CREDITOPS_BACKOFFICE_ADDR",
+        default_value = "127.0.0.1:8082"
+    )]
     backoffice_addr: SocketAddr,
     #[arg(long, env = "CREDITOPS_RISK_ADDR", default_value = "127.0.0.1:8083")]
     risk_addr: SocketAddr,
@@ -77,7 +85,12 @@ struct ServeArgs {
     #[arg(long, env = "CREDITOPS_ADMIN_ADDR", default_value = "127.0.0.1:8085")]
     admin_addr: SocketAddr,
     /// Comma-separated subset of services to run (production runs one per process).
-    #[arg(long, env = "CREDITOPS_SERVICES", value_delimiter = ',', default_value = "market,backoffice,risk,audit,admin")]
+    #[arg(
+        long,
+        env = "CREDITOPS_SERVICES",
+        value_delimiter = ',',
+        default_value = "market,backoffice,risk,audit,admin"
+    )]
     services: Vec<String>,
 }
 
@@ -126,17 +139,26 @@ struct Failure {
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Self {
-        Self { code: 2, message: message.into() }
+        Self {
+            code: 2,
+            message: message.into(),
+        }
     }
     fn runtime(message: impl std::fmt::Display) -> Self {
-        Self { code: 3, message: message.to_string() }
+        Self {
+            code: 3,
+            message: message.to_string(),
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -155,7 +177,9 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("CREDITOPS_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -165,26 +189,35 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
             open(&db).await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(args) => token(args),
-        Command::Staff { command: StaffCommand::Import { file, db } } => {
+        Command::Staff {
+            command: StaffCommand::Import { file, db },
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
             let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
             let store = open(&db).await?;
-            let report = staff_import::import(store.as_ref(), &doc).await.map_err(|e| match e {
-                staff_import::ImportError::Store(e) => Failure::runtime(e),
-                other => Failure::usage(other.to_string()),
-            })?;
-            println!("imported {} units and {} staff members", report.units, report.staff);
+            let report = staff_import::import(store.as_ref(), &doc)
+                .await
+                .map_err(|e| match e {
+                    staff_import::ImportError::Store(e) => Failure::runtime(e),
+                    other => Failure::usage(other.to_string()),
+                })?;
+            println!(
+                "imported {} units and {} staff members",
+                report.units, report.staff
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { db, json } } => {
+        Command::Audit {
+            command: AuditCommand::Verify { db, json },
+        } => {
             let store = open(&db).await?;
             let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
             let result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
@@ -194,7 +227,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if json {
                 println!("{result}");
             } else if ok {
-                println!("audit chain intact: {} events, head {}", result["events"], result["head"].as_str().unwrap_or(""));
+                println!(
+                    "audit chain intact: {} events, head {}",
+                    result["events"],
+                    result["head"].as_str().unwrap_or("")
+                );
             } else {
                 println!(
                     "audit chain BROKEN at sequence {}: {}",
@@ -202,7 +239,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     result["reason"].as_str().unwrap_or("")
                 );
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -233,12 +274,20 @@ fn token(args: TokenArgs) -> Result<ExitCode, Failure> {
 fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
     match (&args.jwks, &args.issuer, args.dev) {
         (Some(path), Some(issuer), _) => {
-            let jwks_json = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("cannot read --jwks {}: {e}", path.display())))?;
-            Ok(Identity { jwks_json, issuer: issuer.clone() })
+            let jwks_json = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(format!("cannot read --jwks {}: {e}", path.display()))
+            })?;
+            Ok(Identity {
+                jwks_json,
+                issuer: issuer.clone(),
+            })
         }
-        (Some(_), None, _) => Err(Failure::usage("--jwks needs --issuer (the iss every token must carry)")),
-        (None, Some(_), _) => Err(Failure::usage("--issuer needs --jwks (the identity provider's keys)")),
+        (Some(_), None, _) => Err(Failure::usage(
+            "--jwks needs --issuer (the iss every token must carry)",
+        )),
+        (None, Some(_), _) => Err(Failure::usage(
+            "--issuer needs --jwks (the identity provider's keys)",
+        )),
         (None, None, true) => dev_identity(&args.db.data_dir),
         (None, None, false) => Err(Failure::usage(
             "no identity provider configured: pass --jwks FILE --issuer ISS, or --dev for a local dev identity provider",
@@ -248,7 +297,10 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
 
 fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
     let idp = DevIdentityProvider::load_or_create(data_dir).map_err(Failure::runtime)?;
-    Ok(Identity { jwks_json: idp.jwks_json(), issuer: DevIdentityProvider::ISSUER.to_owned() })
+    Ok(Identity {
+        jwks_json: idp.jwks_json(),
+        issuer: DevIdentityProvider::ISSUER.to_owned(),
+    })
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
@@ -261,7 +313,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             "risk" => args.risk_addr,
             "audit" => args.audit_addr,
             "admin" => args.admin_addr,
-            other => return Err(Failure::usage(format!("--services: unknown service {other:?}"))),
+            other => {
+                return Err(Failure::usage(format!(
+                    "--services: unknown service {other:?}"
+                )));
+            }
         };
         listeners.push((service.clone(), addr));
     }

@@ -20,7 +20,9 @@ pub const ALL_SERVICES: [&str; 5] = ["market", "backoffice", "risk", "audit", "a
 pub enum PlatformError {
     #[error("could not open the database: {0}")]
     Store(#[source] StoreError),
-    #[error("unsupported database URL {0:?}: use postgres://... (or leave it unset for the embedded SQLite database)")]
+    #[error(
+        "unsupported database URL {0:?}: use postgres://... (or leave it unset for the embedded SQLite database)"
+    )]
     DatabaseUrl(String),
     #[error("identity configuration: {0}")]
     Identity(String),
@@ -132,7 +134,10 @@ fn builtin_policy(service: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-async fn authorizer_for(service: &str, policy_dir: Option<&Path>) -> Result<Authorizer, PlatformError> {
+async fn authorizer_for(
+    service: &str,
+    policy_dir: Option<&Path>,
+) -> Result<Authorizer, PlatformError> {
     let policy_error = |detail: String| PlatformError::Policy {
         service: service.to_owned(),
         detail,
@@ -142,8 +147,8 @@ async fn authorizer_for(service: &str, policy_dir: Option<&Path>) -> Result<Auth
             .await
             .map_err(|e| policy_error(e.to_string())),
         None => {
-            let (model, policy) =
-                builtin_policy(service).ok_or_else(|| PlatformError::UnknownService(service.to_owned()))?;
+            let (model, policy) = builtin_policy(service)
+                .ok_or_else(|| PlatformError::UnknownService(service.to_owned()))?;
             Authorizer::from_text(model, policy)
                 .await
                 .map_err(|e| policy_error(e.to_string()))
@@ -151,7 +156,11 @@ async fn authorizer_for(service: &str, policy_dir: Option<&Path>) -> Result<Auth
     }
 }
 
-fn router_for(service: &str, ctx: Arc<ServiceContext>, origin: &str) -> Result<axum::Router, PlatformError> {
+fn router_for(
+    service: &str,
+    ctx: Arc<ServiceContext>,
+    origin: &str,
+) -> Result<axum::Router, PlatformError> {
     Ok(match service {
         "market" => creditops_svc_market::router(ctx),
         "backoffice" => creditops_svc_backoffice::router(ctx),
@@ -195,16 +204,20 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             authorizer: Arc::new(authorizer),
         });
         let router = router_for(name, ctx, &config.audit_origin)?;
-        let listener = TcpListener::bind(addr).await.map_err(|source| PlatformError::Bind {
-            service: name.to_owned(),
-            addr: *addr,
-            source,
-        })?;
-        let local = listener.local_addr().map_err(|source| PlatformError::Bind {
-            service: name.to_owned(),
-            addr: *addr,
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| PlatformError::Bind {
+                service: name.to_owned(),
+                addr: *addr,
+                source,
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| PlatformError::Bind {
+                service: name.to_owned(),
+                addr: *addr,
+                source,
+            })?;
         tracing::info!(service = name, addr = %local, "listening");
         addrs.insert(name.to_owned(), local);
         let mut rx = shutdown_rx.clone();
@@ -229,7 +242,10 @@ mod tests {
 
     #[test]
     fn database_urls_are_redacted() {
-        assert_eq!(redact("mysql://user:secret@db:3306/x"), "mysql://***@db:3306/x");
+        assert_eq!(
+            redact("mysql://user:secret@db:3306/x"),
+            "mysql://***@db:3306/x"
+        );
         assert_eq!(redact("nonsense"), "nonsense");
     }
 }

@@ -80,7 +80,23 @@ pub struct ImportReport {
 }
 
 pub fn parse(text: &str) -> Result<StaffDocument, ImportError> {
-    serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))
+    // Parse as a value first: serde would also accept a JSON array as a
+    // struct, and an empty document is a mistake, not an empty import.
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ImportError::Parse(
+            "the top level must be a JSON object".into(),
+        ));
+    }
+    let doc: StaffDocument =
+        serde_json::from_value(value).map_err(|e| ImportError::Parse(e.to_string()))?;
+    if doc.units.is_empty() && doc.staff.is_empty() {
+        return Err(ImportError::Parse(
+            "the document holds no units and no staff".into(),
+        ));
+    }
+    Ok(doc)
 }
 
 fn invalid(context: &str, detail: impl std::fmt::Display) -> ImportError {

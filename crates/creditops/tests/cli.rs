@@ -1,5 +1,7 @@
 //! The command line as an operator uses it: real binary, real databases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -38,22 +40,46 @@ fn import_and_verify(db_args: &[&str], dir: &Path) {
     std::fs::write(&file, STAFF).expect("write staff file");
     let file = file.to_str().expect("utf8 path");
     let import = creditops(&[&["staff", "import", file], db_args].concat());
-    assert!(import.status.success(), "import failed: {}", stderr(&import));
+    assert!(
+        import.status.success(),
+        "import failed: {}",
+        stderr(&import)
+    );
     assert!(stdout(&import).contains("imported 2 units and 3 staff members"));
     // A second import of the same people is refused as a whole.
     let again = creditops(&[&["staff", "import", file], db_args].concat());
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-    assert!(stderr(&again).contains("exists already"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
 
     let verify = creditops(&[&["audit", "verify"], db_args].concat());
-    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
-    assert!(stdout(&verify).contains("audit chain intact: 5 events"), "{}", stdout(&verify));
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    assert!(
+        stdout(&verify).contains("audit chain intact: 5 events"),
+        "{}",
+        stdout(&verify)
+    );
 }
 
 fn assert_broken_at(db_args: &[&str], seq: i64) {
     let verify = creditops(&[&["audit", "verify", "--json"], db_args].concat());
-    assert_eq!(verify.status.code(), Some(1), "{}{}", stdout(&verify), stderr(&verify));
-    let report: serde_json::Value = serde_json::from_str(stdout(&verify).trim()).expect("json report");
+    assert_eq!(
+        verify.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout(&verify).trim()).expect("json report");
     assert_eq!(report["ok"], false);
     assert_eq!(report["first_bad_seq"], seq, "{report}");
 }
@@ -67,12 +93,17 @@ async fn sqlite_tampered_row_is_named_by_audit_verify() {
 
     // Behind the application's back: the trigger refuses, so drop it first.
     let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("connect");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
     let refused = sqlx::query("UPDATE audit_events SET body = CAST('{}' AS BLOB) WHERE seq = 3")
         .execute(&mut conn)
         .await;
     assert!(refused.is_err(), "append-only trigger must refuse updates");
-    sqlx::query("DROP TRIGGER audit_events_no_update").execute(&mut conn).await.expect("drop trigger");
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
     sqlx::query("UPDATE audit_events SET body = CAST('{\"tampered\":true}' AS BLOB) WHERE seq = 3")
         .execute(&mut conn)
         .await
@@ -91,19 +122,26 @@ async fn postgres_tampered_row_is_named_by_audit_verify() {
     let db_args = ["--database-url", db.url.as_str()];
     import_and_verify(&db_args, dir.path());
 
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
     let refused = sqlx::query("UPDATE audit_events SET body = '\\x7b7d'::bytea WHERE seq = 4")
         .execute(&mut conn)
         .await;
-    assert!(refused.is_err(), "append-only trigger must refuse updates, even for the owner");
+    assert!(
+        refused.is_err(),
+        "append-only trigger must refuse updates, even for the owner"
+    );
     sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         .execute(&mut conn)
         .await
         .expect("disable trigger");
-    sqlx::query("UPDATE audit_events SET body = convert_to('{\"tampered\":true}', 'UTF8') WHERE seq = 4")
-        .execute(&mut conn)
-        .await
-        .expect("tamper");
+    sqlx::query(
+        "UPDATE audit_events SET body = convert_to('{\"tampered\":true}', 'UTF8') WHERE seq = 4",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("tamper");
     drop(conn);
     assert_broken_at(&db_args, 4);
     db.drop_database().await;
@@ -112,7 +150,15 @@ async fn postgres_tampered_row_is_named_by_audit_verify() {
 #[test]
 fn token_without_a_dev_key_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = creditops(&["token", "--data-dir", dir.path().to_str().expect("utf8"), "--user", "lo-1", "--service", "market"]);
+    let out = creditops(&[
+        "token",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+        "--user",
+        "lo-1",
+        "--service",
+        "market",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("serve --dev"), "{}", stderr(&out));
 }
@@ -138,14 +184,40 @@ fn a_bad_staff_file_imports_nothing() {
             {"id":"a-2","units":[{"unit_id":"nowhere","valid_from":"2025-01-01T00:00:00Z"}]}]}"#,
     )
     .expect("write");
-    let out = creditops(&["staff", "import", file.to_str().expect("utf8"), "--data-dir", data_dir]);
+    let out = creditops(&[
+        "staff",
+        "import",
+        file.to_str().expect("utf8"),
+        "--data-dir",
+        data_dir,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("staff[1].units[0]: unknown unit nowhere"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("staff[1].units[0]: unknown unit nowhere"),
+        "{}",
+        stderr(&out)
+    );
     let verify = creditops(&["audit", "verify", "--data-dir", data_dir]);
-    assert!(stdout(&verify).contains("intact: 0 events"), "{}", stdout(&verify));
-    for garbage in ["", "{", "[]", r#"{"staff":[{"id":"bad id"}]}"#, r#"{"units":[{"id":"x","name":"n","side":"moon"}]}"#] {
+    assert!(
+        stdout(&verify).contains("intact: 0 events"),
+        "{}",
+        stdout(&verify)
+    );
+    for garbage in [
+        "",
+        "{",
+        "[]",
+        r#"{"staff":[{"id":"bad id"}]}"#,
+        r#"{"units":[{"id":"x","name":"n","side":"moon"}]}"#,
+    ] {
         std::fs::write(&file, garbage).expect("write");
-        let out = creditops(&["staff", "import", file.to_str().expect("utf8"), "--data-dir", data_dir]);
+        let out = creditops(&[
+            "staff",
+            "import",
+            file.to_str().expect("utf8"),
+            "--data-dir",
+            data_dir,
+        ]);
         assert_eq!(out.status.code(), Some(2), "{garbage}: {}", stderr(&out));
     }
 }

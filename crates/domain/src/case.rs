@@ -368,11 +368,18 @@ impl CreditCase {
         let checks = vec![
             RuleCheck::new(
                 "V1",
-                format!("first voter {} belongs to market unit {} at vote time", voter.staff_id, voter.unit_id),
+                format!(
+                    "first voter {} belongs to market unit {} at vote time",
+                    voter.staff_id, voter.unit_id
+                ),
             ),
             RuleCheck::new(
                 "V3",
-                format!("vote bound to file version {} ({})", self.version, self.content_hash()),
+                format!(
+                    "vote bound to file version {} ({})",
+                    self.version,
+                    self.content_hash()
+                ),
             ),
         ];
         let vote = Vote {
@@ -414,9 +421,9 @@ impl CreditCase {
         }
         self.expect_version(expected_version)?;
         let voter = require_side(voter, Side::Backoffice, "V1", "cast the second vote")?;
-        let first = self
-            .current_vote(VoteStage::First)
-            .ok_or_else(|| DomainError::InvalidState("the case has no current first vote".into()))?;
+        let first = self.current_vote(VoteStage::First).ok_or_else(|| {
+            DomainError::InvalidState("the case has no current first vote".into())
+        })?;
         if first.voter.staff_id == voter.staff_id {
             return Err(DomainError::rule(
                 "V1",
@@ -427,15 +434,25 @@ impl CreditCase {
         let checks = vec![
             RuleCheck::new(
                 "V1",
-                format!("second voter {} belongs to back-office unit {} at vote time", voter.staff_id, voter.unit_id),
+                format!(
+                    "second voter {} belongs to back-office unit {} at vote time",
+                    voter.staff_id, voter.unit_id
+                ),
             ),
             RuleCheck::new(
                 "V1",
-                format!("second voter {} is not the first voter {}", voter.staff_id, first.voter.staff_id),
+                format!(
+                    "second voter {} is not the first voter {}",
+                    voter.staff_id, first.voter.staff_id
+                ),
             ),
             RuleCheck::new(
                 "V3",
-                format!("vote bound to file version {} ({})", self.version, self.content_hash()),
+                format!(
+                    "vote bound to file version {} ({})",
+                    self.version,
+                    self.content_hash()
+                ),
             ),
         ];
         let first_approved = first.decision == VoteDecision::Approve;
@@ -532,7 +549,9 @@ fn require_side<'a>(
         )),
         None => Err(DomainError::rule(
             rule,
-            format!("only a member of a {side} unit may {what}; the actor has no unique unit at this time"),
+            format!(
+                "only a member of a {side} unit may {what}; the actor has no unique unit at this time"
+            ),
         )),
     }
 }

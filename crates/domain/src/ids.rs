@@ -119,7 +119,14 @@ mod tests {
         for ok in ["lo-1", "ba_2", "a.b", &"x".repeat(64)] {
             assert!(StaffId::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", " lo-1", "lo 1", "lo/1", "'; drop table staff;--", &"x".repeat(65)] {
+        for bad in [
+            "",
+            " lo-1",
+            "lo 1",
+            "lo/1",
+            "'; drop table staff;--",
+            &"x".repeat(65),
+        ] {
             assert!(StaffId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -28,7 +28,9 @@ impl Money {
         let currency = parse_currency(currency)?;
         let trimmed = amount.trim();
         if trimmed != amount || amount.is_empty() {
-            return Err(MoneyError(format!("amount {amount:?} is not a decimal number")));
+            return Err(MoneyError(format!(
+                "amount {amount:?} is not a decimal number"
+            )));
         }
         // Only plain decimal notation: no exponent, no sign games, no "NaN".
         let plain = amount
@@ -176,7 +178,10 @@ mod tests {
             ("1000000000000000.01", "EUR"),
         ];
         for (amount, currency) in cases {
-            assert!(Money::parse(amount, currency).is_err(), "{amount} {currency}");
+            assert!(
+                Money::parse(amount, currency).is_err(),
+                "{amount} {currency}"
+            );
         }
     }
 

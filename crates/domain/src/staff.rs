@@ -220,7 +220,9 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn t(day: u32) -> Timestamp {
-        Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0).single().expect("valid date")
+        Utc.with_ymd_and_hms(2026, 1, day, 0, 0, 0)
+            .single()
+            .expect("valid date")
     }
 
     fn person(units: Vec<UnitAssignment>) -> StaffMember {
@@ -248,7 +250,10 @@ mod tests {
     #[test]
     fn s4_side_is_evaluated_at_the_time_of_the_action() {
         // Moved from market to back office on day 10.
-        let p = person(vec![unit(Side::Market, 1, Some(10)), unit(Side::Backoffice, 10, None)]);
+        let p = person(vec![
+            unit(Side::Market, 1, Some(10)),
+            unit(Side::Backoffice, 10, None),
+        ]);
         let table = [
             (1, Some(Side::Market)),
             (9, Some(Side::Market)),
@@ -258,13 +263,19 @@ mod tests {
         for (day, side) in table {
             assert_eq!(p.voter_at(t(day)).map(|v| v.side), side, "day {day}");
         }
-        let before = Utc.with_ymd_and_hms(2025, 12, 31, 0, 0, 0).single().expect("date");
+        let before = Utc
+            .with_ymd_and_hms(2025, 12, 31, 0, 0, 0)
+            .single()
+            .expect("date");
         assert_eq!(p.voter_at(before), None);
     }
 
     #[test]
     fn s4_ambiguous_side_is_no_side() {
-        let p = person(vec![unit(Side::Market, 1, None), unit(Side::Backoffice, 5, None)]);
+        let p = person(vec![
+            unit(Side::Market, 1, None),
+            unit(Side::Backoffice, 5, None),
+        ]);
         assert!(p.voter_at(t(2)).is_some());
         assert_eq!(p.voter_at(t(6)), None);
     }

@@ -36,15 +36,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         ),
         JsonRejection::JsonDataError(e) => ApiError::validation(format!(
             "the JSON body does not match the expected shape: {}",
-            e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            e.body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
         )),
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::validation("the request body is not well-formed JSON")
         }
-        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ProblemKind::PayloadTooLarge, "the request body is too large")
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                "the request body is too large",
+            )
         }
-        other => ApiError::validation(format!("the request body could not be read: {}", other.body_text())),
+        other => ApiError::validation(format!(
+            "the request body could not be read: {}",
+            other.body_text()
+        )),
     }
 }
 

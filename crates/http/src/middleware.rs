@@ -31,12 +31,21 @@ struct Actor(StaffId);
 /// this service's audience and a role the service's policy allows; every 4xx
 /// answer is audited; unknown routes and methods answer problem+json.
 pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
+    // A service whose business routes have not landed yet has nothing to guard.
+    let routes = if routes.has_routes() {
+        routes
+            .route_layer(from_fn_with_state(ctx.clone(), authenticate))
+            .route_layer(from_fn_with_state(ctx, audit_refusals))
+    } else {
+        routes
+    };
     routes
-        .route_layer(from_fn_with_state(ctx.clone(), authenticate))
-        .route_layer(from_fn_with_state(ctx, audit_refusals))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(ProblemKind::MethodNotAllowed, "this route does not allow that method")
+            ApiError::new(
+                ProblemKind::MethodNotAllowed,
+                "this route does not allow that method",
+            )
         })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(from_fn(request_id))
@@ -91,7 +100,11 @@ fn route_of(request: &Request) -> String {
         .unwrap_or_default()
 }
 
-async fn authenticate(State(ctx): State<Arc<ServiceContext>>, mut request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(ctx): State<Arc<ServiceContext>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let at = Utc::now();
     let token = match bearer_token(request.headers()) {
         Ok(token) => token,
@@ -132,7 +145,11 @@ async fn authenticate(State(ctx): State<Arc<ServiceContext>>, mut request: Reque
             format!(
                 "the {} service does not allow {method} {route} for the roles held ({})",
                 ctx.service,
-                if held.is_empty() { "none".to_owned() } else { held.join(", ") }
+                if held.is_empty() {
+                    "none".to_owned()
+                } else {
+                    held.join(", ")
+                }
             ),
         )
         .with_rule("S8")
@@ -151,7 +168,9 @@ async fn load_member(
     drop(tx);
     match member {
         Some(m) if m.status == StaffStatus::Active => Ok(m),
-        Some(_) => Err(ApiError::unauthenticated("the person behind the token is suspended")),
+        Some(_) => Err(ApiError::unauthenticated(
+            "the person behind the token is suspended",
+        )),
         None => Err(ApiError::unauthenticated(
             "the person behind the token is not in the staff directory",
         )),
@@ -168,7 +187,11 @@ fn case_id_of(route: &str, path: &str) -> Option<CaseId> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
-async fn audit_refusals(State(ctx): State<Arc<ServiceContext>>, request: Request, next: Next) -> Response {
+async fn audit_refusals(
+    State(ctx): State<Arc<ServiceContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = route_of(&request);
     let method = request.method().as_str().to_owned();
     let case_id = case_id_of(&route, request.uri().path());
@@ -179,7 +202,10 @@ async fn audit_refusals(State(ctx): State<Arc<ServiceContext>>, request: Request
     }
     let refusal = response.extensions().get::<RefusalInfo>();
     let mut record = ctx.record("request.refused", Outcome::Denied, Utc::now());
-    record.actor = response.extensions().get::<Actor>().map(|a| a.0.to_string());
+    record.actor = response
+        .extensions()
+        .get::<Actor>()
+        .map(|a| a.0.to_string());
     record.request_id = request_id;
     record.case_id = case_id.map(|id| id.to_string());
     record.rule = refusal.and_then(|r| r.rule.clone());
@@ -196,8 +222,11 @@ async fn audit_refusals(State(ctx): State<Arc<ServiceContext>>, request: Request
             // Fail closed: a refusal we cannot record is still a refusal, but
             // the client learns the platform is not able to serve right now.
             tracing::error!(error = %e, "could not audit a refused request");
-            ApiError::new(ProblemKind::Unavailable, "the audit trail is unavailable; retry later")
-                .into_response()
+            ApiError::new(
+                ProblemKind::Unavailable,
+                "the audit trail is unavailable; retry later",
+            )
+            .into_response()
         }
     }
 }
@@ -223,7 +252,10 @@ mod tests {
         let id = CaseId::generate();
         let path = format!("/v1/cases/{id}/second-vote");
         assert_eq!(case_id_of("/v1/cases/{id}/second-vote", &path), Some(id));
-        assert_eq!(case_id_of("/v1/borrowers/{id}", &format!("/v1/borrowers/{id}")), None);
+        assert_eq!(
+            case_id_of("/v1/borrowers/{id}", &format!("/v1/borrowers/{id}")),
+            None
+        );
         assert_eq!(case_id_of("/v1/cases/{id}", "/v1/cases/not-a-uuid"), None);
     }
 

@@ -146,7 +146,6 @@ struct ProblemBody<'a> {
 pub struct RefusalInfo {
     pub kind: ProblemKind,
     pub rule: Option<String>,
-    pub detail: String,
 }
 
 impl IntoResponse for ApiError {
@@ -175,7 +174,6 @@ impl IntoResponse for ApiError {
         response.extensions_mut().insert(RefusalInfo {
             kind: self.kind,
             rule: self.rule,
-            detail: self.detail,
         });
         response
     }

@@ -114,6 +114,15 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn unit_side(&mut self, unit: &UnitId) -> StoreResult<Option<Side>> {
+        let side: Option<String> = sqlx::query_scalar("SELECT side FROM org_units WHERE id = $1")
+            .bind(unit.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        side.map(|side| parse_text(&side, "side")).transpose()
+    }
+
     async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()> {
         // Check the units first: a clear NotFound instead of a bare FK error,
         // and the side recorded on the assignment must be its unit's side.

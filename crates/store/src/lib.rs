@@ -15,7 +15,9 @@ pub use audit_append::append_record;
 pub use model::*;
 
 use async_trait::async_trait;
-use creditops_domain::{BorrowerId, CaseId, CaseStatus, CreditCase, Side, StaffId, StaffMember, StaffStatus, UnitId};
+use creditops_domain::{
+    BorrowerId, CaseId, CaseStatus, CreditCase, Side, StaffId, StaffMember, StaffStatus, UnitId,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -57,6 +59,8 @@ pub trait Store: Send + Sync + 'static {
 pub trait Tx: Send {
     // -- staff directory ---------------------------------------------------
     async fn upsert_unit(&mut self, unit: &UnitId, name: &str, side: Side) -> StoreResult<()>;
+    /// The side an organisational unit belongs to, if the unit exists.
+    async fn unit_side(&mut self, unit: &UnitId) -> StoreResult<Option<Side>>;
     /// Inserts a person with their unit and role history. Conflict if the id exists.
     async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()>;
     async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>>;

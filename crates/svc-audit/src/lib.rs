@@ -19,8 +19,16 @@ use std::sync::Arc;
 pub const SERVICE: &str = "audit";
 
 pub const OPERATIONS: &[Operation] = &[
-    Operation { method: "GET", path: "/v1/events", summary: "Audit events filtered by case, borrower, actor, action, outcome and time, cursor-paged" },
-    Operation { method: "POST", path: "/v1/verify", summary: "Recompute the whole hash chain; names the first bad position" },
+    Operation {
+        method: "GET",
+        path: "/v1/events",
+        summary: "Audit events filtered by case, borrower, actor, action, outcome and time, cursor-paged",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/verify",
+        summary: "Recompute the whole hash chain; names the first bad position",
+    },
 ];
 
 const MAX_PAGE: u32 = 1000;
@@ -68,9 +76,9 @@ fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, 
 
 fn bounded(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.is_empty() || v.len() > 128 => {
-            Err(ApiError::validation(format!("{name} must be 1-128 characters")))
-        }
+        Some(v) if v.is_empty() || v.len() > 128 => Err(ApiError::validation(format!(
+            "{name} must be 1-128 characters"
+        ))),
         other => Ok(other),
     }
 }
@@ -79,7 +87,9 @@ impl EventQuery {
     fn into_filter(self) -> Result<AuditFilter, ApiError> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
+            return Err(ApiError::validation(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
         }
         if let Some(outcome) = &self.outcome
             && !matches!(outcome.as_str(), "ok" | "denied")
@@ -200,5 +210,7 @@ pub async fn verify_chain(tx: &mut dyn Tx, origin: &str) -> Result<Value, ApiErr
         }
     }
     let report = verifier.finish();
-    Ok(json!({"ok": true, "events": report.events, "last_seq": report.last_seq, "head": report.head}))
+    Ok(
+        json!({"ok": true, "events": report.events, "last_seq": report.last_seq, "head": report.head}),
+    )
 }

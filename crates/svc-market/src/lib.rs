@@ -1,11 +1,11 @@
 //! The market service (loan officers): borrowers, credit cases, edits of a
 //! draft and the first vote. No back-office route exists in this router (S1).
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, Money, VoteDecision};
 use creditops_http::views::{case_audit_data, case_json};
@@ -21,12 +21,36 @@ use std::sync::Arc;
 pub const SERVICE: &str = "market";
 
 pub const OPERATIONS: &[Operation] = &[
-    Operation { method: "POST", path: "/v1/borrowers", summary: "Register a borrower" },
-    Operation { method: "GET", path: "/v1/borrowers/{id}", summary: "Read a borrower" },
-    Operation { method: "POST", path: "/v1/cases", summary: "Open a credit case (draft)" },
-    Operation { method: "GET", path: "/v1/cases/{id}", summary: "Read a credit case with its votes" },
-    Operation { method: "PATCH", path: "/v1/cases/{id}", summary: "Edit a draft (new file version; voids votes)" },
-    Operation { method: "POST", path: "/v1/cases/{id}/first-vote", summary: "Cast the market first vote" },
+    Operation {
+        method: "POST",
+        path: "/v1/borrowers",
+        summary: "Register a borrower",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/borrowers/{id}",
+        summary: "Read a borrower",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/cases",
+        summary: "Open a credit case (draft)",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/cases/{id}",
+        summary: "Read a credit case with its votes",
+    },
+    Operation {
+        method: "PATCH",
+        path: "/v1/cases/{id}",
+        summary: "Edit a draft (new file version; voids votes)",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/cases/{id}/first-vote",
+        summary: "Cast the market first vote",
+    },
 ];
 
 pub fn router(ctx: Arc<ServiceContext>) -> Router {
@@ -82,17 +106,27 @@ async fn create_borrower(
         created_at: Utc::now(),
     };
     let actor = principal.clone();
-    run_command(&ctx.clone(), &principal, key, "POST /v1/borrowers", &fingerprint, move |tx| {
-        Box::pin(async move {
-            tx.insert_borrower(&borrower).await?;
-            let mut record = actor.record(&ctx, "borrower.created");
-            record.borrower_id = Some(borrower.id.to_string());
-            // The name is personal data and stays out of the hashed body (A6).
-            record.data = json!({"country": borrower.country, "sector_set": true});
-            ctx.audit(tx, &record).await?;
-            Ok(CommandOutcome::new(StatusCode::CREATED, borrower_json(&borrower)))
-        })
-    })
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/borrowers",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                tx.insert_borrower(&borrower).await?;
+                let mut record = actor.record(&ctx, "borrower.created");
+                record.borrower_id = Some(borrower.id.to_string());
+                // The name is personal data and stays out of the hashed body (A6).
+                record.data = json!({"country": borrower.country, "sector_set": true});
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::CREATED,
+                    borrower_json(&borrower),
+                ))
+            })
+        },
+    )
     .await
 }
 
@@ -127,24 +161,40 @@ async fn create_case(
     Json(req): Json<NewCase>,
 ) -> Result<Response, ApiError> {
     let amount = Money::parse(&req.amount, &req.currency).map_err(|e| ApiError::validation(e.0))?;
-    let file = CaseFile::new(req.borrower_id, amount, &req.product, req.term_months, &req.purpose)?;
+    let file = CaseFile::new(
+        req.borrower_id,
+        amount,
+        &req.product,
+        req.term_months,
+        &req.purpose,
+    )?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
     let actor = principal.clone();
-    run_command(&ctx.clone(), &principal, key, "POST /v1/cases", &fingerprint, move |tx| {
-        Box::pin(async move {
-            if tx.borrower(file.borrower_id).await?.is_none() {
-                return Err(ApiError::validation("borrower_id names no registered borrower"));
-            }
-            let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), Utc::now());
-            tx.insert_case(&case).await?;
-            let mut record = actor.record(&ctx, "case.created");
-            record.case_id = Some(case.id.to_string());
-            record.borrower_id = Some(case.file.borrower_id.to_string());
-            record.data = case_audit_data(&case);
-            ctx.audit(tx, &record).await?;
-            Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
-        })
-    })
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/cases",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                if tx.borrower(file.borrower_id).await?.is_none() {
+                    return Err(ApiError::validation(
+                        "borrower_id names no registered borrower",
+                    ));
+                }
+                let case =
+                    CreditCase::open(CaseId::generate(), file, actor.id().clone(), Utc::now());
+                tx.insert_case(&case).await?;
+                let mut record = actor.record(&ctx, "case.created");
+                record.case_id = Some(case.id.to_string());
+                record.borrower_id = Some(case.file.borrower_id.to_string());
+                record.data = case_audit_data(&case);
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
+            })
+        },
+    )
     .await
 }
 
@@ -182,35 +232,47 @@ async fn edit_case(
 ) -> Result<Response, ApiError> {
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
     let actor = principal.clone();
-    run_command(&ctx.clone(), &principal, key, "PATCH /v1/cases/{id}", &fingerprint, move |tx| {
-        Box::pin(async move {
-            let mut case = tx
-                .case(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-            let old = &case.file;
-            let amount_text = req.amount.unwrap_or_else(|| old.amount.amount().to_string());
-            let currency = req.currency.unwrap_or_else(|| old.amount.currency_code().to_owned());
-            let amount = Money::parse(&amount_text, &currency).map_err(|e| ApiError::validation(e.0))?;
-            let file = CaseFile::new(
-                old.borrower_id,
-                amount,
-                req.product.as_deref().unwrap_or(&old.product),
-                req.term_months.unwrap_or(i64::from(old.term_months)),
-                req.purpose.as_deref().unwrap_or(&old.purpose),
-            )?;
-            let expected_revision = case.revision;
-            let now = Utc::now();
-            case.edit(actor.voter_at(now).as_ref(), file, req.version, now)?;
-            tx.update_case(&case, expected_revision).await?;
-            let mut record = actor.record(&ctx, "case.edited");
-            record.case_id = Some(case.id.to_string());
-            record.borrower_id = Some(case.file.borrower_id.to_string());
-            record.data = case_audit_data(&case);
-            ctx.audit(tx, &record).await?;
-            Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
-        })
-    })
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "PATCH /v1/cases/{id}",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let mut case = tx
+                    .case(id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
+                let old = &case.file;
+                let amount_text = req
+                    .amount
+                    .unwrap_or_else(|| old.amount.amount().to_string());
+                let currency = req
+                    .currency
+                    .unwrap_or_else(|| old.amount.currency_code().to_owned());
+                let amount =
+                    Money::parse(&amount_text, &currency).map_err(|e| ApiError::validation(e.0))?;
+                let file = CaseFile::new(
+                    old.borrower_id,
+                    amount,
+                    req.product.as_deref().unwrap_or(&old.product),
+                    req.term_months.unwrap_or(i64::from(old.term_months)),
+                    req.purpose.as_deref().unwrap_or(&old.purpose),
+                )?;
+                let expected_revision = case.revision;
+                let now = Utc::now();
+                case.edit(actor.voter_at(now).as_ref(), file, req.version, now)?;
+                tx.update_case(&case, expected_revision).await?;
+                let mut record = actor.record(&ctx, "case.edited");
+                record.case_id = Some(case.id.to_string());
+                record.borrower_id = Some(case.file.borrower_id.to_string());
+                record.data = case_audit_data(&case);
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
     .await
 }
 
@@ -232,30 +294,43 @@ async fn first_vote(
 ) -> Result<Response, ApiError> {
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
     let actor = principal.clone();
-    run_command(&ctx.clone(), &principal, key, "POST /v1/cases/{id}/first-vote", &fingerprint, move |tx| {
-        Box::pin(async move {
-            let mut case = tx
-                .case(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-            let expected_revision = case.revision;
-            let now = Utc::now();
-            let voter = actor.voter_at(now);
-            let vote = case
-                .cast_first_vote(voter.as_ref(), req.decision, &req.rationale, req.version, now)?
-                .clone();
-            tx.update_case(&case, expected_revision).await?;
-            let mut record = actor.record(&ctx, "case.first_vote");
-            record.case_id = Some(case.id.to_string());
-            record.borrower_id = Some(case.file.borrower_id.to_string());
-            let mut data = case_audit_data(&case);
-            data["decision"] = json!(vote.decision.as_str());
-            data["unit"] = json!(vote.voter.unit_id);
-            data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
-            record.data = data;
-            ctx.audit(tx, &record).await?;
-            Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
-        })
-    })
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/cases/{id}/first-vote",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let mut case = tx
+                    .case(id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
+                let expected_revision = case.revision;
+                let now = Utc::now();
+                let voter = actor.voter_at(now);
+                let vote = case
+                    .cast_first_vote(
+                        voter.as_ref(),
+                        req.decision,
+                        &req.rationale,
+                        req.version,
+                        now,
+                    )?
+                    .clone();
+                tx.update_case(&case, expected_revision).await?;
+                let mut record = actor.record(&ctx, "case.first_vote");
+                record.case_id = Some(case.id.to_string());
+                record.borrower_id = Some(case.file.borrower_id.to_string());
+                let mut data = case_audit_data(&case);
+                data["decision"] = json!(vote.decision.as_str());
+                data["unit"] = json!(vote.voter.unit_id);
+                data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
+                record.data = data;
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
     .await
 }
