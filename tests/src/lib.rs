@@ -108,7 +108,10 @@ impl TestPlatform {
                 (store, Some(db), Some(url))
             }
         };
-        demo::seed(store.as_ref()).await.expect("demo organisation");
+        let (sod, _) = creditops::platform::load_sod(None).expect("sod matrix");
+        demo::seed(store.as_ref(), &sod)
+            .await
+            .expect("demo organisation");
         let idp = DevIdentityProvider::load_or_create(data_dir.path()).expect("dev idp");
         let listeners = creditops::ALL_SERVICES
             .iter()

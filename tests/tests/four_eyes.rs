@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use creditops_domain::{
-    Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitAssignment, UnitId,
+    CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitAssignment,
+    UnitId,
 };
 use creditops_tests::reqwest::Method;
 use creditops_tests::{TestPlatform, both_backends, json};
@@ -30,7 +31,7 @@ async fn full_decision(p: &TestPlatform) {
 
     let first = p
         .call(
-            "lo-1",
+            "lo-2",
             "market",
             Method::POST,
             &case_path(&case, "/first-vote"),
@@ -79,7 +80,7 @@ async fn full_decision(p: &TestPlatform) {
     assert_eq!(
         voters,
         vec![
-            (&json!("lo-1"), &json!("market")),
+            (&json!("lo-2"), &json!("market")),
             (&json!("ba-1"), &json!("backoffice"))
         ]
     );
@@ -148,7 +149,7 @@ async fn refusals(p: &TestPlatform) {
     assert_eq!(edited.ok(200)["version"], 2);
     let stale = p
         .call(
-            "lo-1",
+            "lo-2",
             "market",
             Method::POST,
             &case_path(&case, "/first-vote"),
@@ -157,7 +158,7 @@ async fn refusals(p: &TestPlatform) {
         .await;
     assert_eq!(stale.problem(409)["rule"], "V3");
     p.call(
-        "lo-1",
+        "lo-2",
         "market",
         Method::POST,
         &case_path(&case, "/first-vote"),
@@ -400,7 +401,7 @@ both_backends!(idempotent_commands, idempotency);
 async fn return_for_rework(p: &TestPlatform) {
     let case = p.draft_case("75000.00").await;
     p.call(
-        "lo-1",
+        "lo-2",
         "market",
         Method::POST,
         &case_path(&case, "/first-vote"),
@@ -439,7 +440,7 @@ async fn return_for_rework(p: &TestPlatform) {
     .await
     .problem(409);
     p.call(
-        "lo-1",
+        "lo-2",
         "market",
         Method::POST,
         &case_path(&case, "/first-vote"),
@@ -467,8 +468,8 @@ async fn return_for_rework(p: &TestPlatform) {
         .await;
     assert_eq!(
         decided.ok(200)["status"],
-        "declined",
-        "back office cannot be outvoted"
+        "escalated",
+        "back office cannot be outvoted: divergent votes escalate (V5)"
     );
 }
 both_backends!(return_for_rework_voids_votes, return_for_rework);
@@ -508,24 +509,27 @@ async fn same_person(p: &TestPlatform) {
                 valid_to: None,
             },
         ],
+        competences: vec![
+            CompetenceGrant {
+                side: Side::Market,
+                level: 1,
+                valid_from: year_ago,
+                valid_to: Some(switch),
+            },
+            CompetenceGrant {
+                side: Side::Backoffice,
+                level: 1,
+                valid_from: switch,
+                valid_to: None,
+            },
+        ],
     };
     let mut tx = p.store.begin().await.expect("tx");
     tx.insert_staff(&mover).await.expect("insert mover");
     tx.commit().await.expect("commit");
 
-    let borrower = p
-        .call(
-            "mover-1",
-            "market",
-            Method::POST,
-            "/v1/borrowers",
-            Some(json!({"name": "Z SE", "country": "FR", "sector": "transport"})),
-        )
-        .await;
-    let case = p
-        .call("mover-1", "market", Method::POST, "/v1/cases", Some(json!({"borrower_id": borrower.ok(201)["id"], "amount": "30000.00", "currency": "EUR", "product": "loan", "term_months": 24, "purpose": "trucks"})))
-        .await;
-    let case = case.ok(201).clone();
+    // lo-1 originates (S6 keeps the originator from voting); mover-1 votes.
+    let case = p.draft_case("30000.00").await;
     p.call(
         "mover-1",
         "market",

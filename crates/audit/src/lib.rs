@@ -3,13 +3,33 @@
 //! `chain_i = SHA-256(chain_{i-1} || leaf_i)` with `chain_{-1} = SHA-256(origin)`,
 //! and a streaming verifier that names the first bad position.
 //!
-//! Pure: no IO. Stores persist what this crate computes; `creditops audit
-//! verify` and the audit service feed stored rows back into [`ChainVerifier`].
+//! Beyond the chain: the RFC 6962 Merkle tree over the same leaves with
+//! inclusion and consistency proofs ([`merkle`]), Ed25519-signed C2SP
+//! checkpoints ([`checkpoint`]), and the regulator export bundle with its
+//! verifier ([`export`]). The normative description of every byte is
+//! `audit/SPEC.md` at the repository root.
+//!
+//! Pure: no IO, except reading and creating the checkpoint signing key file
+//! ([`checkpoint::SigningKey::load_or_create`]) and reading a bundle
+//! directory ([`export::read_bundle_dir`]). Stores persist what this crate
+//! computes; `creditops audit verify` and the audit service feed stored rows
+//! back into [`ChainVerifier`].
 
+pub mod checkpoint;
 mod event;
+pub mod export;
+pub mod merkle;
 mod verify;
 
+pub use checkpoint::{
+    Checkpoint, CheckpointError, KeyError, SigningKey, VerifierKey, parse_and_verify,
+};
 pub use event::{AuditRecord, Outcome};
+pub use export::{
+    BundleCheck, BundleEntry, BundleError, BundleInput, BundleReport, build_bundle, verify_bundle,
+    verify_bundle_with_keys,
+};
+pub use merkle::{CompactRange, MerkleError, MerkleTree};
 pub use verify::{ChainVerifier, VerifyFailure, VerifyReport};
 
 use ring::digest::{Context, SHA256, digest};
@@ -67,7 +87,7 @@ pub fn chain_next(previous: &Hash, leaf: &Hash) -> Hash {
     to_hash(ctx.finish().as_ref())
 }
 
-fn to_hash(bytes: &[u8]) -> Hash {
+pub(crate) fn to_hash(bytes: &[u8]) -> Hash {
     let mut out = [0u8; 32];
     out.copy_from_slice(bytes);
     out

@@ -202,8 +202,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
             let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
+            let (sod, _) =
+                creditops::platform::load_sod(None).map_err(|e| Failure::usage(e.to_string()))?;
             let store = open(&db).await?;
-            let report = staff_import::import(store.as_ref(), &doc)
+            let report = staff_import::import(store.as_ref(), &doc, &sod)
                 .await
                 .map_err(|e| match e {
                     staff_import::ImportError::Store(e) => Failure::runtime(e),
@@ -321,8 +323,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         };
         listeners.push((service.clone(), addr));
     }
+    let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
-    if args.dev && demo::seed(store.as_ref()).await.map_err(Failure::runtime)? {
+    if args.dev
+        && demo::seed(store.as_ref(), &sod)
+            .await
+            .map_err(Failure::runtime)?
+    {
         tracing::info!("seeded the demo organisation");
     }
     let platform = creditops::start(PlatformConfig {

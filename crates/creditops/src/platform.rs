@@ -1,9 +1,12 @@
 //! Composition: one store, one token verifier per service audience, one
 //! casbin policy per service, one listener per service.
 
+use chrono::Utc;
+use creditops_audit::{AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier, service_audience};
+use creditops_domain::{Permission, RuleSet, Side, SodMatrix};
 use creditops_http::ServiceContext;
-use creditops_store::{Store, StoreError};
+use creditops_store::{Store, StoreError, append_record};
 use creditops_store_postgres::PgStore;
 use creditops_store_sqlite::SqliteStore;
 use std::collections::BTreeMap;
@@ -37,6 +40,8 @@ pub enum PlatformError {
     },
     #[error("unknown service {0:?}; known: market, backoffice, risk, audit, admin")]
     UnknownService(String),
+    #[error("segregation of duties: {0}")]
+    Sod(String),
 }
 
 /// Where tokens come from: the JWKS of the bank's identity provider (or the
@@ -134,6 +139,110 @@ fn builtin_policy(service: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+const BUILTIN_SOD: &str = include_str!("../../../policies/sod.toml");
+
+/// The side whose people work in a service (S1).
+fn side_of_service(service: &str) -> Result<Side, PlatformError> {
+    Ok(match service {
+        "market" => Side::Market,
+        "backoffice" => Side::Backoffice,
+        "risk" => Side::Risk,
+        "audit" => Side::Audit,
+        "admin" => Side::Admin,
+        other => return Err(PlatformError::UnknownService(other.to_owned())),
+    })
+}
+
+/// Loads the SoD matrix (from the policy dir, else the built-in one).
+pub fn load_sod(policy_dir: Option<&Path>) -> Result<(SodMatrix, String), PlatformError> {
+    let text = match policy_dir {
+        Some(dir) => std::fs::read_to_string(dir.join("sod.toml")).map_err(|e| {
+            PlatformError::Sod(format!(
+                "cannot read {}: {e}",
+                dir.join("sod.toml").display()
+            ))
+        })?,
+        None => BUILTIN_SOD.to_owned(),
+    };
+    let matrix: SodMatrix =
+        toml::from_str(&text).map_err(|e| PlatformError::Sod(format!("sod.toml: {e}")))?;
+    matrix
+        .validate()
+        .map_err(|e| PlatformError::Sod(format!("sod.toml: {e}")))?;
+    Ok((matrix, text))
+}
+
+/// Every service's authorizer, the SoD matrix checked against all of them
+/// (a policy that breaks the matrix refuses to start), and one hash over all
+/// policies and the matrix, recorded in each decision (V9).
+pub struct Policies {
+    pub authorizers: BTreeMap<&'static str, Arc<Authorizer>>,
+    pub sod: Arc<SodMatrix>,
+    pub hash: String,
+}
+
+pub async fn load_policies(policy_dir: Option<&Path>) -> Result<Policies, PlatformError> {
+    let (sod, sod_text) = load_sod(policy_dir)?;
+    let mut authorizers = BTreeMap::new();
+    let mut per_side = Vec::new();
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    for service in ALL_SERVICES {
+        let authorizer = authorizer_for(service, policy_dir).await?;
+        let side = side_of_service(service)?;
+        let permissions: Vec<Permission> = authorizer
+            .permissions()
+            .into_iter()
+            .map(|(role, route, method)| Permission {
+                role,
+                route,
+                method,
+            })
+            .collect();
+        sod.check_policy(side, &permissions)
+            .map_err(|detail| PlatformError::Policy {
+                service: service.to_owned(),
+                detail,
+            })?;
+        digest.update(format!("{service} {}\n", authorizer.policy_hash()).as_bytes());
+        per_side.push((side, permissions));
+        authorizers.insert(service, Arc::new(authorizer));
+    }
+    sod.check_sides_apart(&per_side)
+        .map_err(PlatformError::Sod)?;
+    digest.update(b"sod ");
+    digest.update(sod_text.as_bytes());
+    Ok(Policies {
+        authorizers,
+        sod: Arc::new(sod),
+        hash: hex::encode(digest.finish().as_ref()),
+    })
+}
+
+/// Stores rule-set version 1 (the defaults) when the database has none, so a
+/// fresh installation can evaluate votes; later versions come four-eyes (S9).
+pub async fn ensure_rules(store: &dyn Store) -> Result<(), PlatformError> {
+    let mut tx = store.begin().await.map_err(PlatformError::Store)?;
+    if tx
+        .rule_sets()
+        .await
+        .map_err(PlatformError::Store)?
+        .is_empty()
+    {
+        let rules = RuleSet::initial();
+        tx.insert_rule_set(&rules)
+            .await
+            .map_err(PlatformError::Store)?;
+        let mut record = AuditRecord::new("platform", "rules.initialised", Outcome::Ok, Utc::now());
+        record.rule = Some("S9".into());
+        record.data = serde_json::json!({"rules_version": rules.version});
+        append_record(tx.as_mut(), &record)
+            .await
+            .map_err(PlatformError::Store)?;
+        tx.commit().await.map_err(PlatformError::Store)?;
+    }
+    Ok(())
+}
+
 async fn authorizer_for(
     service: &str,
     policy_dir: Option<&Path>,
@@ -185,6 +294,8 @@ fn static_service_name(service: &str) -> Result<&'static str, PlatformError> {
 
 /// Binds every configured service and serves until [`RunningPlatform::shutdown`].
 pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
+    let policies = load_policies(config.policy_dir.as_deref()).await?;
+    ensure_rules(config.store.as_ref()).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
     let mut tasks = Vec::new();
@@ -196,12 +307,18 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             &service_audience(name),
         )
         .map_err(|e| PlatformError::Identity(e.to_string()))?;
-        let authorizer = authorizer_for(name, config.policy_dir.as_deref()).await?;
+        let authorizer = policies
+            .authorizers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PlatformError::UnknownService(name.to_owned()))?;
         let ctx = Arc::new(ServiceContext {
             service: name,
             store: config.store.clone(),
             verifier: Arc::new(verifier),
-            authorizer: Arc::new(authorizer),
+            authorizer,
+            policy_hash: policies.hash.clone(),
+            sod: policies.sod.clone(),
         });
         let router = router_for(name, ctx, &config.audit_origin)?;
         let listener = TcpListener::bind(addr)

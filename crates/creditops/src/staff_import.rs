@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use creditops_audit::{AuditRecord, Outcome};
+use creditops_domain::rules::MAX_LEVEL;
 use creditops_domain::{
-    Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitAssignment, UnitId,
+    CompetenceGrant, Role, RoleAssignment, Side, SodMatrix, StaffId, StaffMember, StaffStatus,
+    UnitAssignment, UnitId,
 };
 use creditops_store::{Store, StoreError, append_record};
 use serde::Deserialize;
@@ -37,6 +39,19 @@ pub struct StaffEntry {
     pub units: Vec<DatedUnit>,
     #[serde(default)]
     pub roles: Vec<DatedRole>,
+    #[serde(default)]
+    pub competences: Vec<DatedCompetence>,
+}
+
+/// A dated competence level on one side (V4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatedCompetence {
+    pub side: String,
+    pub level: u8,
+    pub valid_from: DateTime<Utc>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
 }
 
 fn active() -> String {
@@ -105,7 +120,11 @@ fn invalid(context: &str, detail: impl std::fmt::Display) -> ImportError {
 
 /// Validates the whole document first, then writes it in one transaction
 /// with one audit event per unit and person.
-pub async fn import(store: &dyn Store, doc: &StaffDocument) -> Result<ImportReport, ImportError> {
+pub async fn import(
+    store: &dyn Store,
+    doc: &StaffDocument,
+    sod: &SodMatrix,
+) -> Result<ImportReport, ImportError> {
     let mut units: BTreeMap<UnitId, (String, Side)> = BTreeMap::new();
     for (i, u) in doc.units.iter().enumerate() {
         let context = format!("units[{i}]");
@@ -146,10 +165,38 @@ pub async fn import(store: &dyn Store, doc: &StaffDocument) -> Result<ImportRepo
             let context = format!("{context}.roles[{j}]");
             let role: Role = r.role.parse().map_err(|e: String| invalid(&context, e))?;
             check_interval(&context, r.valid_from, r.valid_to)?;
-            roles.push(RoleAssignment {
+            let assignment = RoleAssignment {
                 role,
                 valid_from: r.valid_from,
                 valid_to: r.valid_to,
+            };
+            // S3 holds for imports too: no incompatible roles per person.
+            sod.check_assignment(&roles, &assignment)
+                .map_err(|e| invalid(&context, e))?;
+            roles.push(assignment);
+        }
+        let mut competences = Vec::new();
+        for (j, c) in s.competences.iter().enumerate() {
+            let context = format!("{context}.competences[{j}]");
+            let side: Side = c.side.parse().map_err(|e: String| invalid(&context, e))?;
+            if !matches!(side, Side::Market | Side::Backoffice) {
+                return Err(invalid(
+                    &context,
+                    "competence levels exist for the market and backoffice sides only",
+                ));
+            }
+            if !(1..=MAX_LEVEL).contains(&c.level) {
+                return Err(invalid(
+                    &context,
+                    format!("level must be between 1 and {MAX_LEVEL}"),
+                ));
+            }
+            check_interval(&context, c.valid_from, c.valid_to)?;
+            competences.push(CompetenceGrant {
+                side,
+                level: c.level,
+                valid_from: c.valid_from,
+                valid_to: c.valid_to,
             });
         }
         members.push(StaffMember {
@@ -157,6 +204,7 @@ pub async fn import(store: &dyn Store, doc: &StaffDocument) -> Result<ImportRepo
             status,
             units: assignments,
             roles,
+            competences,
         });
     }
     let now = Utc::now();
@@ -177,6 +225,7 @@ pub async fn import(store: &dyn Store, doc: &StaffDocument) -> Result<ImportRepo
             "status": member.status,
             "units": member.units,
             "roles": member.roles,
+            "competences": member.competences,
         });
         append_record(tx.as_mut(), &record).await?;
     }

@@ -221,3 +221,96 @@ fn a_bad_staff_file_imports_nothing() {
         assert_eq!(out.status.code(), Some(2), "{garbage}: {}", stderr(&out));
     }
 }
+
+/// Copies the shipped policies into `dir` so a test can break one of them.
+fn copy_policies(dir: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    std::fs::create_dir_all(dir).expect("policy dir");
+    std::fs::copy(shipped.join("sod.toml"), dir.join("sod.toml")).expect("sod");
+    for service in ["market", "backoffice", "risk", "audit", "admin"] {
+        std::fs::create_dir_all(dir.join(service)).expect("dir");
+        for file in ["model.conf", "policy.csv"] {
+            std::fs::copy(
+                shipped.join(service).join(file),
+                dir.join(service).join(file),
+            )
+            .expect("copy policy");
+        }
+    }
+}
+
+/// Runs `serve` expecting it to refuse to start; a server that starts
+/// anyway is killed and the test fails.
+fn serve_must_refuse(data_dir: &Path, policy_dir: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(["serve", "--dev", "--data-dir"])
+        .arg(data_dir)
+        .arg("--policy-dir")
+        .arg(policy_dir)
+        .args(["--services", "market", "--market-addr", "127.0.0.1:0"])
+        .env_remove("CREDITOPS_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(2), "serve must refuse with exit code 2");
+            let out = child.wait_with_output().expect("output");
+            return stderr(&out);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("serve started with a policy that breaks the SoD matrix");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn s1_s3_a_policy_that_breaks_the_sod_matrix_refuses_to_start() {
+    let cases = [
+        // A back-office role with a right in the market service.
+        (
+            "market/policy.csv",
+            "p, credit_analyst, /v1/cases/{id}, GET\n",
+            "credit_analyst",
+        ),
+        // A role the matrix does not know.
+        (
+            "backoffice/policy.csv",
+            "p, superuser, /v1/cases, GET\n",
+            "superuser",
+        ),
+        // The internal auditor writing outside the audit service.
+        (
+            "admin/policy.csv",
+            "p, internal_auditor, /v1/proposals, POST\n",
+            "internal_auditor",
+        ),
+    ];
+    for (file, line, needle) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policies = dir.path().join("policies");
+        copy_policies(&policies);
+        let path = policies.join(file);
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(line);
+        std::fs::write(&path, text).expect("write");
+        let err = serve_must_refuse(&dir.path().join("data"), &policies);
+        assert!(err.contains(needle), "{file}: {err}");
+    }
+    // A matrix that leaves a role without a side is refused as well.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policies = dir.path().join("policies");
+    copy_policies(&policies);
+    let sod = std::fs::read_to_string(policies.join("sod.toml")).expect("sod");
+    std::fs::write(
+        policies.join("sod.toml"),
+        sod.replace("user_admin = \"admin\"\n", ""),
+    )
+    .expect("write");
+    let err = serve_must_refuse(&dir.path().join("data"), &policies);
+    assert!(err.contains("user_admin"), "{err}");
+}

@@ -1,12 +1,23 @@
-//! The four-eyes credit case (V1, V3, V6, V10).
+//! The four-eyes credit case (V1-V11, S5, S6).
 //!
 //! Lifecycle: `draft` -> first vote (market) -> `awaiting_second_vote` ->
-//! second vote (back office) -> `approved` | `declined`. Back office may send
-//! the case back (`returned`), which changes the file and voids the votes cast
-//! so far. Every vote names the file version and content hash it was cast on.
+//! second vote (back office) -> `approved` | `declined` | `escalated`. An
+//! escalated case is voted again, one competence level up, by a new market
+//! voter and a new back-office voter (V5). Back office may send the case back
+//! (`returned`), which changes the file and voids the votes cast so far (V3,
+//! V6). Every vote names the file version and content hash it was cast on and
+//! carries the list of rule checks it passed (V9).
+//!
+//! The relational facts a vote is checked against (rule set in force,
+//! aggregated group exposure, relationship managers, related parties) are
+//! loaded by the service and handed in as [`VoteFacts`]; the checks here are
+//! pure.
 
+use crate::rules::RuleSet;
 use crate::{BorrowerId, CaseId, DomainError, Money, Side, StaffId, Timestamp, Voter};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,15 +29,17 @@ const MAX_TERM_MONTHS: u32 = 600;
 pub enum CaseStatus {
     Draft,
     AwaitingSecondVote,
+    Escalated,
     Approved,
     Declined,
     Returned,
 }
 
 impl CaseStatus {
-    pub const ALL: [CaseStatus; 5] = [
+    pub const ALL: [CaseStatus; 6] = [
         CaseStatus::Draft,
         CaseStatus::AwaitingSecondVote,
+        CaseStatus::Escalated,
         CaseStatus::Approved,
         CaseStatus::Declined,
         CaseStatus::Returned,
@@ -36,6 +49,7 @@ impl CaseStatus {
         match self {
             CaseStatus::Draft => "draft",
             CaseStatus::AwaitingSecondVote => "awaiting_second_vote",
+            CaseStatus::Escalated => "escalated",
             CaseStatus::Approved => "approved",
             CaseStatus::Declined => "declined",
             CaseStatus::Returned => "returned",
@@ -81,6 +95,12 @@ impl VoteStage {
             VoteStage::First => "first",
             VoteStage::Second => "second",
         }
+    }
+}
+
+impl fmt::Display for VoteStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -213,6 +233,60 @@ impl RuleCheck {
     }
 }
 
+/// The facts outside the case that a vote is checked against, loaded by the
+/// service in the voting transaction, evaluated at vote time (S4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteFacts {
+    /// The rule set in force at vote time (S9).
+    pub rules: RuleSet,
+    /// Aggregated exposure of the borrower's group of connected clients
+    /// including this request, in the competence order's currency (V4).
+    pub aggregated_exposure: Decimal,
+    /// The group the borrower belongs to at vote time, if any.
+    pub group_id: Option<String>,
+    /// Relationship managers of the borrower and of every group member (S6).
+    pub relationship_managers: BTreeSet<StaffId>,
+    /// Staff recorded as related to the borrower or a group member (S6, V11).
+    pub related_parties: BTreeSet<StaffId>,
+    /// Hash over the casbin policies in force (V9).
+    pub policy_hash: String,
+}
+
+impl VoteFacts {
+    /// Facts with no group, no relationship managers and no related parties.
+    pub fn plain(rules: RuleSet, aggregated_exposure: Decimal, policy_hash: &str) -> Self {
+        Self {
+            rules,
+            aggregated_exposure,
+            group_id: None,
+            relationship_managers: BTreeSet::new(),
+            related_parties: BTreeSet::new(),
+            policy_hash: policy_hash.to_owned(),
+        }
+    }
+
+    /// The level the case needs: from the aggregated exposure (V4), never
+    /// below the level an escalation raised it to (V5).
+    pub fn required_level(&self, escalation_level: Option<u8>) -> Result<u8, DomainError> {
+        let by_exposure = self
+            .rules
+            .competence()
+            .required_level(self.aggregated_exposure)?
+            .level;
+        Ok(by_exposure.max(escalation_level.unwrap_or(0)))
+    }
+}
+
+/// A recorded board resolution (V11), bound to the file version it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardResolution {
+    pub reference: String,
+    pub recorded_by: StaffId,
+    pub recorded_at: Timestamp,
+    pub file_version: i64,
+    pub content_hash: String,
+}
+
 /// An immutable vote (V10), bound to a file version and its content hash (V3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
@@ -223,6 +297,12 @@ pub struct Vote {
     pub file_version: i64,
     pub content_hash: String,
     pub cast_at: Timestamp,
+    /// Voting round: 0 at first, +1 per escalation (V5).
+    #[serde(default)]
+    pub round: u32,
+    /// Competence level the case required when this vote was cast (V4).
+    #[serde(default)]
+    pub required_level: u8,
     pub checks: Vec<RuleCheck>,
 }
 
@@ -242,13 +322,45 @@ impl DecisionOutcome {
     }
 }
 
-/// The decision record (V9): what was decided, on which file, by which votes.
+/// Why a decision goes into the risk report (V7, V8, V11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionFlag {
+    /// Decided at board level (V7).
+    BoardLevel,
+    /// Decided after an escalation of divergent votes (V5, V7).
+    Escalated,
+    /// Declined because votes diverged at the board or the policy declines (V5).
+    Divergent,
+    /// A related-party credit (V11).
+    RelatedParty,
+    /// Decided by one market vote in the non-risk-relevant lane (V8).
+    SingleVoteLane,
+}
+
+/// The decision record (V9): what was decided, on which file, by which votes,
+/// under which rule-set version and policies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub outcome: DecisionOutcome,
     pub decided_at: Timestamp,
     pub file_version: i64,
     pub content_hash: String,
+    /// The competence level the decision was taken at.
+    #[serde(default)]
+    pub level: u8,
+    #[serde(default)]
+    pub level_name: String,
+    /// The rule-set version (competence order, cooling-off, divergence, lane).
+    #[serde(default)]
+    pub rules_version: i64,
+    #[serde(default)]
+    pub policy_hash: String,
+    #[serde(default)]
+    pub aggregated_exposure: Option<Decimal>,
+    #[serde(default)]
+    pub flags: Vec<DecisionFlag>,
+    /// Every vote of the current file version, all rounds, in order.
     pub votes: Vec<Vote>,
     pub checks: Vec<RuleCheck>,
 }
@@ -263,11 +375,35 @@ pub struct CreditCase {
     /// Row version for optimistic concurrency (V10): +1 on every state change.
     pub revision: i64,
     pub originator: StaffId,
+    /// Everybody who edited the file (S6); the originator is kept apart.
+    pub editors: BTreeSet<StaffId>,
+    /// Voting round: +1 per escalation (V5). Never goes back.
+    pub round: u32,
+    /// The level an escalation raised the case to (V5); reset by a new file.
+    pub escalation_level: Option<u8>,
+    /// A related party of the borrower or its group is on record (V11).
+    pub related_party: bool,
+    pub board_resolution: Option<BoardResolution>,
     pub votes: Vec<Vote>,
     pub decision: Option<Decision>,
     pub return_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A voter who passed every check, with what the vote records about it.
+struct CheckedVoter {
+    voter: Voter,
+    required: u8,
+    checks: Vec<RuleCheck>,
+}
+
+/// The market or back-office side a vote stage belongs to (V1).
+fn side_of(stage: VoteStage) -> Side {
+    match stage {
+        VoteStage::First => Side::Market,
+        VoteStage::Second => Side::Backoffice,
+    }
 }
 
 impl CreditCase {
@@ -279,6 +415,11 @@ impl CreditCase {
             version: 1,
             revision: 1,
             originator,
+            editors: BTreeSet::new(),
+            round: 0,
+            escalation_level: None,
+            related_party: false,
+            board_resolution: None,
             votes: Vec::new(),
             decision: None,
             return_reason: None,
@@ -291,7 +432,8 @@ impl CreditCase {
         self.file.content_hash()
     }
 
-    /// Votes cast on the current file version; earlier ones are void (V3).
+    /// Votes cast on the current file version, every round; earlier file
+    /// versions' votes are void (V3).
     pub fn current_votes(&self) -> impl Iterator<Item = &Vote> {
         self.votes
             .iter()
@@ -299,7 +441,8 @@ impl CreditCase {
     }
 
     fn current_vote(&self, stage: VoteStage) -> Option<&Vote> {
-        self.current_votes().find(|v| v.stage == stage)
+        self.current_votes()
+            .find(|v| v.stage == stage && v.round == self.round)
     }
 
     fn touch(&mut self, now: Timestamp) {
@@ -318,8 +461,21 @@ impl CreditCase {
         }
     }
 
+    /// A valid board resolution covers the current file version (V11).
+    pub fn has_board_resolution(&self) -> bool {
+        self.board_resolution
+            .as_ref()
+            .is_some_and(|r| r.file_version == self.version)
+    }
+
+    /// A new file restarts voting from the beginning (V3, V6).
+    fn restart_voting(&mut self) {
+        self.version += 1;
+        self.escalation_level = None;
+    }
+
     /// Market edits the file while it is with market. The new version voids
-    /// every vote cast so far (V3).
+    /// every vote cast so far (V3); the editor may no longer vote (S6).
     pub fn edit(
         &mut self,
         editor: Option<&Voter>,
@@ -334,83 +490,297 @@ impl CreditCase {
             )));
         }
         self.expect_version(expected_version)?;
-        require_side(editor, Side::Market, "S1", "edit the credit file")?;
+        let editor = require_side(editor, Side::Market, "S1", "edit the credit file")?;
         if file.borrower_id != self.file.borrower_id {
             return Err(DomainError::Invalid(
                 "the borrower of a case cannot be changed; open a new case".into(),
             ));
         }
         self.file = file;
-        self.version += 1;
+        if editor.staff_id != self.originator {
+            self.editors.insert(editor.staff_id.clone());
+        }
+        self.restart_voting();
         self.status = CaseStatus::Draft;
         self.touch(now);
         Ok(())
     }
 
-    /// The first vote, from a market unit at vote time (V1, S4).
+    /// Every check a voter must pass at vote time (V1, V4, V5, S4, S5, S6).
+    /// Returns the voter as recorded, the required level and the passed checks.
+    fn check_voter(
+        &self,
+        stage: VoteStage,
+        voter: Option<&Voter>,
+        facts: &VoteFacts,
+        now: Timestamp,
+    ) -> Result<CheckedVoter, DomainError> {
+        let side = side_of(stage);
+        let what = match stage {
+            VoteStage::First => "cast the first vote",
+            VoteStage::Second => "cast the second vote",
+        };
+        let voter = require_side(voter, side, "V1", what)?;
+        let who = &voter.staff_id;
+        let mut checks = vec![RuleCheck::new(
+            "V1",
+            format!(
+                "{stage} voter {who} belongs to {side} unit {} at vote time",
+                voter.unit_id
+            ),
+        )];
+
+        if stage == VoteStage::Second {
+            let first = self.current_vote(VoteStage::First).ok_or_else(|| {
+                DomainError::InvalidState("the case has no current first vote".into())
+            })?;
+            if &first.voter.staff_id == who {
+                return Err(DomainError::rule(
+                    "V1",
+                    "the second vote must come from a different person than the first vote",
+                ));
+            }
+            checks.push(RuleCheck::new(
+                "V1",
+                format!(
+                    "second voter {who} is not the first voter {}",
+                    first.voter.staff_id
+                ),
+            ));
+        }
+
+        if self.round > 0 {
+            let voted_before = self
+                .current_votes()
+                .any(|v| v.round < self.round && &v.voter.staff_id == who);
+            if voted_before {
+                return Err(DomainError::rule(
+                    "V5",
+                    format!(
+                        "{who} already voted on this case before the escalation; the escalated \
+                         vote needs a new voter"
+                    ),
+                ));
+            }
+            checks.push(RuleCheck::new(
+                "V5",
+                format!(
+                    "{who} did not vote before the escalation (round {})",
+                    self.round
+                ),
+            ));
+        }
+
+        let conflict = self.conflict_of(who, facts);
+        if let Some(reason) = conflict {
+            return Err(DomainError::rule(
+                "S6",
+                format!("{who} {reason} and may not vote on it (conflict of interest)"),
+            ));
+        }
+        checks.push(RuleCheck::new(
+            "S6",
+            format!("{who} is not originator, editor, relationship manager or related party"),
+        ));
+
+        if stage == VoteStage::Second {
+            let window_start = facts.rules.cooling_off_start(now);
+            let months = facts.rules.parameters.cooling_off_months;
+            match voter.left_market_at {
+                Some(left) if left > window_start => {
+                    return Err(DomainError::rule(
+                        "S5",
+                        format!(
+                            "{who} left a market unit on {} and may not cast a back-office vote \
+                             before the cooling-off period of {months} months has passed",
+                            left.date_naive()
+                        ),
+                    ));
+                }
+                Some(left) => checks.push(RuleCheck::new(
+                    "S5",
+                    format!(
+                        "{who} left market on {}, more than {months} months before the vote",
+                        left.date_naive()
+                    ),
+                )),
+                None => checks.push(RuleCheck::new(
+                    "S5",
+                    format!("{who} was never in a market unit"),
+                )),
+            }
+        }
+
+        let required = facts.required_level(self.escalation_level)?;
+        let order = facts.rules.competence();
+        if voter.competence_level < required {
+            return Err(DomainError::rule(
+                "V4",
+                format!(
+                    "this case requires competence level {required} ({}) for an aggregated \
+                     exposure of {} {}; {who} holds level {} on the {side} side",
+                    order.name_of(required),
+                    facts.aggregated_exposure,
+                    order.currency,
+                    voter.competence_level
+                ),
+            ));
+        }
+        checks.push(RuleCheck::new(
+            "V4",
+            format!(
+                "{who} holds level {} on the {side} side; the case requires level {required} ({}) \
+                 for an aggregated exposure of {} {} (rule set {})",
+                voter.competence_level,
+                order.name_of(required),
+                facts.aggregated_exposure,
+                order.currency,
+                facts.rules.version
+            ),
+        ));
+        checks.push(RuleCheck::new(
+            "V3",
+            format!(
+                "vote bound to file version {} ({})",
+                self.version,
+                self.content_hash()
+            ),
+        ));
+        Ok(CheckedVoter {
+            voter: voter.clone(),
+            required,
+            checks,
+        })
+    }
+
+    /// Why `who` may not vote on this case (S6), if anything.
+    fn conflict_of(&self, who: &StaffId, facts: &VoteFacts) -> Option<&'static str> {
+        if who == &self.originator {
+            Some("originated the case")
+        } else if self.editors.contains(who) {
+            Some("edited the case")
+        } else if facts.relationship_managers.contains(who) {
+            Some("is relationship manager of the borrower or of a member of its group")
+        } else if facts.related_parties.contains(who) {
+            Some("is recorded as a related party of the borrower or its group (KWG section 15)")
+        } else {
+            None
+        }
+    }
+
+    fn record_vote(
+        &mut self,
+        stage: VoteStage,
+        checked: CheckedVoter,
+        decision: VoteDecision,
+        rationale: String,
+        now: Timestamp,
+    ) {
+        self.votes.push(Vote {
+            stage,
+            voter: checked.voter,
+            decision,
+            rationale,
+            file_version: self.version,
+            content_hash: self.content_hash(),
+            cast_at: now,
+            round: self.round,
+            required_level: checked.required,
+            checks: checked.checks,
+        });
+    }
+
+    /// The first vote, from a competent, unconflicted market voter (V1, V4,
+    /// V5, S4, S6). In the single-vote lane (V8, off by default) an approving
+    /// first vote below the threshold decides the case.
     pub fn cast_first_vote(
         &mut self,
         voter: Option<&Voter>,
         decision: VoteDecision,
         rationale: &str,
         expected_version: i64,
+        facts: &VoteFacts,
         now: Timestamp,
     ) -> Result<&Vote, DomainError> {
-        if !self.status.is_with_market() {
+        if !matches!(
+            self.status,
+            CaseStatus::Draft | CaseStatus::Returned | CaseStatus::Escalated
+        ) {
             return Err(DomainError::InvalidState(format!(
-                "a first vote needs a case in draft or returned; it is {}",
+                "a first vote needs a case in draft, returned or escalated; it is {}",
                 self.status
             )));
         }
         self.expect_version(expected_version)?;
-        let voter = require_side(voter, Side::Market, "V1", "cast the first vote")?;
+        let checked = self.check_voter(VoteStage::First, voter, facts, now)?;
+        let required = checked.required;
         let rationale = required_text("rationale", rationale, MAX_TEXT)?;
-        let checks = vec![
-            RuleCheck::new(
-                "V1",
-                format!(
-                    "first voter {} belongs to market unit {} at vote time",
-                    voter.staff_id, voter.unit_id
-                ),
-            ),
-            RuleCheck::new(
-                "V3",
-                format!(
-                    "vote bound to file version {} ({})",
-                    self.version,
-                    self.content_hash()
-                ),
-            ),
-        ];
-        let vote = Vote {
-            stage: VoteStage::First,
-            voter: voter.clone(),
-            decision,
-            rationale,
-            file_version: self.version,
-            content_hash: self.content_hash(),
-            cast_at: now,
-            checks,
-        };
-        self.votes.push(vote);
-        match decision {
-            VoteDecision::Approve => self.status = CaseStatus::AwaitingSecondVote,
-            // Market does not want the business: the case ends here.
-            VoteDecision::Decline => self.decide(DecisionOutcome::Declined, now),
+        if !facts.related_parties.is_empty() {
+            self.related_party = true;
         }
+        self.record_vote(VoteStage::First, checked, decision, rationale, now);
         self.return_reason = None;
+        let lane = facts
+            .rules
+            .parameters
+            .single_vote_below
+            .filter(|threshold| facts.aggregated_exposure < *threshold);
+        match decision {
+            VoteDecision::Approve => match lane {
+                Some(threshold) if self.escalation_level.is_none() && !self.related_party => {
+                    let check = RuleCheck::new(
+                        "V8",
+                        format!(
+                            "aggregated exposure {} below the single-vote threshold {threshold} \
+                             (rule set {}): one market vote suffices",
+                            facts.aggregated_exposure, facts.rules.version
+                        ),
+                    );
+                    self.decide(
+                        DecisionOutcome::Approved,
+                        required,
+                        facts,
+                        vec![DecisionFlag::SingleVoteLane],
+                        vec![check],
+                        now,
+                    );
+                }
+                _ => self.status = CaseStatus::AwaitingSecondVote,
+            },
+            // Market does not want the business: the case ends here. After an
+            // escalation this is the higher level confirming the back
+            // office's decline.
+            VoteDecision::Decline => {
+                let flags = if self.escalation_level.is_some() {
+                    vec![DecisionFlag::Escalated]
+                } else {
+                    Vec::new()
+                };
+                self.decide(
+                    DecisionOutcome::Declined,
+                    required,
+                    facts,
+                    flags,
+                    Vec::new(),
+                    now,
+                );
+            }
+        }
         self.touch(now);
         self.last_vote()
     }
 
-    /// The independent second vote, from a back-office unit at vote time, by a
-    /// different natural person than the first voter (V1, S2, S4).
+    /// The independent second vote from a competent back-office voter who is
+    /// a different person, outside the cooling-off period and unconflicted
+    /// (V1, V2, V4, S5, S6). Divergent votes decline or escalate (V5); back
+    /// office is never outvoted.
     pub fn cast_second_vote(
         &mut self,
         voter: Option<&Voter>,
         decision: VoteDecision,
         rationale: &str,
         expected_version: i64,
+        facts: &VoteFacts,
         now: Timestamp,
     ) -> Result<&Vote, DomainError> {
         if self.status != CaseStatus::AwaitingSecondVote {
@@ -420,60 +790,113 @@ impl CreditCase {
             )));
         }
         self.expect_version(expected_version)?;
-        let voter = require_side(voter, Side::Backoffice, "V1", "cast the second vote")?;
-        let first = self.current_vote(VoteStage::First).ok_or_else(|| {
-            DomainError::InvalidState("the case has no current first vote".into())
-        })?;
-        if first.voter.staff_id == voter.staff_id {
+        let checked = self.check_voter(VoteStage::Second, voter, facts, now)?;
+        let required = checked.required;
+        let first = self
+            .current_vote(VoteStage::First)
+            .cloned()
+            .ok_or_else(|| {
+                DomainError::InvalidState("the case has no current first vote".into())
+            })?;
+        // The group or the rules may have changed since the first vote (R2).
+        if first.voter.competence_level < required {
             return Err(DomainError::rule(
-                "V1",
-                "the second vote must come from a different person than the first vote",
+                "V4",
+                format!(
+                    "the case now requires competence level {required}, but the first vote was \
+                     cast at level {}; market must vote again",
+                    first.voter.competence_level
+                ),
+            ));
+        }
+        // Nor may a first voter who became conflicted since (S6).
+        if let Some(reason) = self.conflict_of(&first.voter.staff_id, facts) {
+            return Err(DomainError::rule(
+                "S6",
+                format!(
+                    "the first voter {} {reason} and may not have voted on it; market must vote \
+                     again",
+                    first.voter.staff_id
+                ),
             ));
         }
         let rationale = required_text("rationale", rationale, MAX_TEXT)?;
-        let checks = vec![
-            RuleCheck::new(
+        let related_party = self.related_party || !facts.related_parties.is_empty();
+        let both_approve =
+            first.decision == VoteDecision::Approve && decision == VoteDecision::Approve;
+        if both_approve && related_party && !self.has_board_resolution() {
+            return Err(DomainError::rule(
+                "V11",
+                "a related-party credit (KWG section 15) needs a board resolution recorded for \
+                 this file version before it can be approved",
+            ));
+        }
+        self.related_party = related_party;
+        self.record_vote(VoteStage::Second, checked, decision, rationale, now);
+        let mut flags = Vec::new();
+        if self.escalation_level.is_some() {
+            flags.push(DecisionFlag::Escalated);
+        }
+        if both_approve {
+            let mut extra = vec![RuleCheck::new(
                 "V1",
-                format!(
-                    "second voter {} belongs to back-office unit {} at vote time",
-                    voter.staff_id, voter.unit_id
-                ),
-            ),
-            RuleCheck::new(
-                "V1",
-                format!(
-                    "second voter {} is not the first voter {}",
-                    voter.staff_id, first.voter.staff_id
-                ),
-            ),
-            RuleCheck::new(
-                "V3",
-                format!(
-                    "vote bound to file version {} ({})",
-                    self.version,
-                    self.content_hash()
-                ),
-            ),
-        ];
-        let first_approved = first.decision == VoteDecision::Approve;
-        self.votes.push(Vote {
-            stage: VoteStage::Second,
-            voter: voter.clone(),
-            decision,
-            rationale,
-            file_version: self.version,
-            content_hash: self.content_hash(),
-            cast_at: now,
-            checks,
-        });
-        // Back office cannot be outvoted: approval needs both approvals. A
-        // divergent pair declines (escalation is configured elsewhere).
-        let outcome = if first_approved && decision == VoteDecision::Approve {
-            DecisionOutcome::Approved
+                "approved with an approving market first vote and an approving back-office \
+                 second vote"
+                    .to_owned(),
+            )];
+            if let Some(resolution) = self
+                .board_resolution
+                .as_ref()
+                .filter(|_| self.related_party)
+            {
+                extra.push(RuleCheck::new(
+                    "V11",
+                    format!("board resolution {} on record", resolution.reference),
+                ));
+            }
+            self.decide(
+                DecisionOutcome::Approved,
+                required,
+                facts,
+                flags,
+                extra,
+                now,
+            );
+        } else if decision == VoteDecision::Decline && first.decision == VoteDecision::Approve {
+            // Divergent votes never approve at the same level (V5).
+            let next = facts
+                .rules
+                .competence()
+                .next_level(required)
+                .map(|l| l.level);
+            match (facts.rules.parameters.divergence, next) {
+                (crate::rules::DivergencePolicy::Escalate, Some(next)) => {
+                    self.status = CaseStatus::Escalated;
+                    self.round += 1;
+                    self.escalation_level = Some(next);
+                }
+                _ => {
+                    flags.push(DecisionFlag::Divergent);
+                    self.decide(
+                        DecisionOutcome::Declined,
+                        required,
+                        facts,
+                        flags,
+                        Vec::new(),
+                        now,
+                    );
+                }
+            }
         } else {
-            DecisionOutcome::Declined
-        };
-        self.decide(outcome, now);
+            self.decide(
+                DecisionOutcome::Declined,
+                required,
+                facts,
+                flags,
+                Vec::new(),
+                now,
+            );
+        }
         self.touch(now);
         self.last_vote()
     }
@@ -486,9 +909,13 @@ impl CreditCase {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        if self.status != CaseStatus::AwaitingSecondVote {
+        if !matches!(
+            self.status,
+            CaseStatus::AwaitingSecondVote | CaseStatus::Escalated
+        ) {
             return Err(DomainError::InvalidState(format!(
-                "only a case awaiting the second vote can be returned; it is {}",
+                "only a case awaiting a vote from back office or an escalated case can be \
+                 returned; it is {}",
                 self.status
             )));
         }
@@ -496,9 +923,68 @@ impl CreditCase {
         let reason = required_text("reason", reason, MAX_TEXT)?;
         self.return_reason = Some(reason);
         self.status = CaseStatus::Returned;
-        self.version += 1;
+        self.restart_voting();
         self.touch(now);
         Ok(())
+    }
+
+    /// Back office records the board resolution a related-party credit needs
+    /// (V11). It covers the current file version only.
+    pub fn record_board_resolution(
+        &mut self,
+        actor: Option<&Voter>,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(DomainError::InvalidState(format!(
+                "a board resolution cannot be recorded on a {} case",
+                self.status
+            )));
+        }
+        let actor = require_side(actor, Side::Backoffice, "V11", "record a board resolution")?;
+        let reference = required_text("reference", reference, 200)?;
+        self.board_resolution = Some(BoardResolution {
+            reference,
+            recorded_by: actor.staff_id.clone(),
+            recorded_at: now,
+            file_version: self.version,
+            content_hash: self.content_hash(),
+        });
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Re-evaluates an open case after its group or the rules changed (V4,
+    /// R2): a first vote cast below the level the case now requires is void,
+    /// and the case goes back to market. Returns whether the case changed.
+    pub fn reevaluate(&mut self, facts: &VoteFacts, now: Timestamp) -> Result<bool, DomainError> {
+        if self.status != CaseStatus::AwaitingSecondVote {
+            return Ok(false);
+        }
+        let required = facts.required_level(self.escalation_level)?;
+        let Some(first) = self.current_vote(VoteStage::First) else {
+            return Ok(false);
+        };
+        let reason = if first.voter.competence_level < required {
+            format!(
+                "re-evaluated: the aggregated exposure now requires competence level {required} \
+                 ({}); voting restarts",
+                facts.rules.competence().name_of(required)
+            )
+        } else if let Some(conflict) = self.conflict_of(&first.voter.staff_id, facts) {
+            format!(
+                "re-evaluated: the first voter {} {conflict}; voting restarts",
+                first.voter.staff_id
+            )
+        } else {
+            return Ok(false);
+        };
+        self.return_reason = Some(reason);
+        self.status = CaseStatus::Returned;
+        self.restart_voting();
+        self.touch(now);
+        Ok(true)
     }
 
     fn last_vote(&self) -> Result<&Vote, DomainError> {
@@ -507,16 +993,27 @@ impl CreditCase {
             .ok_or_else(|| DomainError::InvalidState("no vote recorded".into()))
     }
 
-    fn decide(&mut self, outcome: DecisionOutcome, now: Timestamp) {
+    fn decide(
+        &mut self,
+        outcome: DecisionOutcome,
+        level: u8,
+        facts: &VoteFacts,
+        mut flags: Vec<DecisionFlag>,
+        extra_checks: Vec<RuleCheck>,
+        now: Timestamp,
+    ) {
         let votes: Vec<Vote> = self.current_votes().cloned().collect();
         let mut checks: Vec<RuleCheck> = votes.iter().flat_map(|v| v.checks.clone()).collect();
-        if outcome == DecisionOutcome::Approved {
-            checks.push(RuleCheck::new(
-                "V1",
-                "approved with an approving market first vote and an approving back-office second vote"
-                    .to_owned(),
-            ));
+        checks.extend(extra_checks);
+        let order = facts.rules.competence();
+        if order.is_board(level) {
+            flags.push(DecisionFlag::BoardLevel);
         }
+        if self.related_party {
+            flags.push(DecisionFlag::RelatedParty);
+        }
+        flags.sort();
+        flags.dedup();
         self.status = match outcome {
             DecisionOutcome::Approved => CaseStatus::Approved,
             DecisionOutcome::Declined => CaseStatus::Declined,
@@ -526,6 +1023,12 @@ impl CreditCase {
             decided_at: now,
             file_version: self.version,
             content_hash: self.content_hash(),
+            level,
+            level_name: order.name_of(level),
+            rules_version: facts.rules.version,
+            policy_hash: facts.policy_hash.clone(),
+            aggregated_exposure: Some(facts.aggregated_exposure),
+            flags,
             votes,
             checks,
         });
@@ -554,6 +1057,34 @@ fn require_side<'a>(
             ),
         )),
     }
+}
+
+/// Aggregated exposure for the competence check (V4): the approved credit of
+/// every member of the borrower's group plus this request, in the competence
+/// order's currency. Fails closed when an amount is in another currency: no
+/// exchange rates are configured, so such a sum cannot be evaluated.
+pub fn aggregated_exposure(
+    approved: &[Money],
+    request: &Money,
+    currency: &str,
+) -> Result<Decimal, DomainError> {
+    let mut total = Decimal::ZERO;
+    for amount in approved.iter().chain(std::iter::once(request)) {
+        if amount.currency_code() != currency {
+            return Err(DomainError::rule(
+                "V4",
+                format!(
+                    "the competence order is kept in {currency}; an exposure in {} cannot be \
+                     aggregated without an exchange rate",
+                    amount.currency_code()
+                ),
+            ));
+        }
+        total = total.checked_add(amount.amount()).ok_or_else(|| {
+            DomainError::rule("V4", "the aggregated exposure is too large to evaluate")
+        })?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -12,16 +12,22 @@ pub mod case;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod rules;
+pub mod sod;
 pub mod staff;
 
 pub use case::{
-    CaseFile, CaseStatus, CreditCase, Decision, DecisionOutcome, RuleCheck, Vote, VoteDecision,
-    VoteStage,
+    BoardResolution, CaseFile, CaseStatus, CreditCase, Decision, DecisionFlag, DecisionOutcome,
+    RuleCheck, Vote, VoteDecision, VoteFacts, VoteStage, aggregated_exposure,
 };
 pub use error::DomainError;
 pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};
-pub use staff::{Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter};
+pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
+pub use sod::{IncompatiblePair, Permission, SodMatrix};
+pub use staff::{
+    CompetenceGrant, Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter,
+};
 
 /// Points in time are always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -149,13 +149,25 @@ pub struct RoleAssignment {
     pub valid_to: Option<Timestamp>,
 }
 
-/// One natural person with the full history of units and roles.
+/// A dated competence level for one side (Kompetenzordnung, V4): up to which
+/// level of the competence order the person may vote on that side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompetenceGrant {
+    pub side: Side,
+    pub level: u8,
+    pub valid_from: Timestamp,
+    pub valid_to: Option<Timestamp>,
+}
+
+/// One natural person with the full history of units, roles and competences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffMember {
     pub id: StaffId,
     pub status: StaffStatus,
     pub units: Vec<UnitAssignment>,
     pub roles: Vec<RoleAssignment>,
+    #[serde(default)]
+    pub competences: Vec<CompetenceGrant>,
 }
 
 impl StaffMember {
@@ -202,7 +214,29 @@ impl StaffMember {
             staff_id: self.id.clone(),
             unit_id: first.unit_id.clone(),
             side: first.side,
+            competence_level: self.competence_at(first.side, at),
+            left_market_at: self.left_market_at(at),
         })
+    }
+
+    /// The highest competence level granted for `side` at `at`; 0 for none.
+    pub fn competence_at(&self, side: Side, at: Timestamp) -> u8 {
+        self.competences
+            .iter()
+            .filter(|c| c.side == side && valid_at(c.valid_from, c.valid_to, at))
+            .map(|c| c.level)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// When the person last left a market unit, as of `at` (S5). A market
+    /// assignment still running at `at` counts as leaving at `at`.
+    pub fn left_market_at(&self, at: Timestamp) -> Option<Timestamp> {
+        self.units
+            .iter()
+            .filter(|u| u.side == Side::Market && u.valid_from <= at)
+            .map(|u| u.valid_to.map_or(at, |to| to.min(at)))
+            .max()
     }
 }
 
@@ -212,6 +246,12 @@ pub struct Voter {
     pub staff_id: StaffId,
     pub unit_id: UnitId,
     pub side: Side,
+    /// Competence level on `side` at vote time (V4); 0 = none.
+    #[serde(default)]
+    pub competence_level: u8,
+    /// When the person last left a market unit before the vote (S5).
+    #[serde(default)]
+    pub left_market_at: Option<Timestamp>,
 }
 
 #[cfg(test)]
@@ -234,6 +274,12 @@ mod tests {
                 role: Role::LoanOfficer,
                 valid_from: t(1),
                 valid_to: Some(t(10)),
+            }],
+            competences: vec![CompetenceGrant {
+                side: Side::Market,
+                level: 2,
+                valid_from: t(1),
+                valid_to: Some(t(5)),
             }],
         }
     }
@@ -278,6 +324,21 @@ mod tests {
         ]);
         assert!(p.voter_at(t(2)).is_some());
         assert_eq!(p.voter_at(t(6)), None);
+    }
+
+    #[test]
+    fn v4_s5_competence_and_market_exit_are_dated() {
+        let p = person(vec![
+            unit(Side::Market, 1, Some(10)),
+            unit(Side::Backoffice, 10, None),
+        ]);
+        assert_eq!(p.competence_at(Side::Market, t(2)), 2);
+        assert_eq!(p.competence_at(Side::Market, t(5)), 0);
+        assert_eq!(p.competence_at(Side::Backoffice, t(2)), 0);
+        assert_eq!(p.left_market_at(t(3)), Some(t(3)), "still in market");
+        assert_eq!(p.left_market_at(t(20)), Some(t(10)));
+        let never = person(vec![unit(Side::Backoffice, 1, None)]);
+        assert_eq!(never.left_market_at(t(20)), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::ApiError;
 use chrono::Utc;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
-use creditops_domain::{Role, StaffId, StaffMember, Timestamp, Voter};
+use creditops_domain::{Role, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
 use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
 
@@ -15,6 +15,11 @@ pub struct ServiceContext {
     pub store: Arc<dyn Store>,
     pub verifier: Arc<TokenVerifier>,
     pub authorizer: Arc<Authorizer>,
+    /// Hash over every service policy and the SoD matrix in force, recorded
+    /// in each decision (V9).
+    pub policy_hash: String,
+    /// The SoD matrix, checked at every role assignment (S3).
+    pub sod: Arc<SodMatrix>,
 }
 
 impl ServiceContext {

@@ -6,6 +6,7 @@
 
 mod context;
 mod extract;
+pub mod facts;
 mod health;
 mod idempotency;
 mod middleware;

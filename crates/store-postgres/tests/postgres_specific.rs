@@ -7,10 +7,14 @@
 
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CreditCase, Money, Role, RoleAssignment, Side, StaffId,
-    StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, VoteDecision,
+    BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
+    RuleSet, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
+    VoteDecision, VoteFacts,
 };
-use creditops_store::{AuditFilter, Borrower, NewAuditEvent, Store, StoreError};
+use creditops_store::{
+    AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
+    StoreError,
+};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use sqlx::{Connection, PgConnection};
@@ -73,11 +77,12 @@ async fn seed(store: &PgStore) -> CaseId {
     tx.upsert_unit(&unit, "Market", Side::Market)
         .await
         .expect("unit");
-    let person = StaffMember {
-        id: StaffId::parse("lo-1").expect("id"),
+    // lo-0 opens the case, lo-1 votes (the originator may not, S6).
+    let person = |id: &str| StaffMember {
+        id: StaffId::parse(id).expect("id"),
         status: StaffStatus::Active,
         units: vec![UnitAssignment {
-            unit_id: unit,
+            unit_id: unit.clone(),
             side: Side::Market,
             valid_from: now() - chrono::Duration::days(1),
             valid_to: None,
@@ -87,25 +92,62 @@ async fn seed(store: &PgStore) -> CaseId {
             valid_from: now() - chrono::Duration::days(1),
             valid_to: None,
         }],
+        competences: vec![CompetenceGrant {
+            side: Side::Market,
+            level: 1,
+            valid_from: now() - chrono::Duration::days(1),
+            valid_to: None,
+        }],
     };
-    tx.insert_staff(&person).await.expect("staff");
+    let (originator, officer) = (person("lo-0"), person("lo-1"));
+    tx.insert_staff(&originator).await.expect("staff");
+    tx.insert_staff(&officer).await.expect("staff");
     let borrower = Borrower {
         id: BorrowerId::generate(),
         name: "Borrower".into(),
         country: "DE".into(),
         sector: "retail".into(),
-        created_by: person.id.clone(),
+        relationship_manager: Some(originator.id.clone()),
+        created_by: originator.id.clone(),
         created_at: now(),
     };
     tx.insert_borrower(&borrower).await.expect("borrower");
     let money = Money::parse("1000.00", "EUR").expect("money");
     let file = CaseFile::new(borrower.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, person.id.clone(), now());
+    let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now());
     tx.insert_case(&case).await.expect("case");
-    let voter = person.voter_at(now()).expect("voter");
-    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, now())
+    let voter = officer.voter_at(now()).expect("voter");
+    let facts = VoteFacts::plain(
+        RuleSet::initial(),
+        "1000".parse().expect("decimal"),
+        "policy-hash",
+    );
+    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now())
         .expect("vote");
     tx.update_case(&case, 1).await.expect("update");
+    tx.insert_rule_set(&RuleSet::initial())
+        .await
+        .expect("rule set");
+    // One decided and one pending change proposal.
+    for (n, decided) in [(1, true), (2, false)] {
+        let decided_by = decided.then(|| officer.id.clone());
+        tx.insert_proposal(&ChangeProposal {
+            id: uuid::Uuid::from_u128(n),
+            kind: ProposalKind::RoleAssignment,
+            payload: serde_json::json!({"n": n}),
+            proposed_by: originator.id.clone(),
+            proposed_at: now(),
+            status: if decided {
+                ProposalStatus::Approved
+            } else {
+                ProposalStatus::Pending
+            },
+            decided_at: decided_by.as_ref().map(|_| now()),
+            decided_by,
+        })
+        .await
+        .expect("proposal");
+    }
     for n in 1..=3 {
         tx.append_audit(&event(n)).await.expect("append");
     }
@@ -140,7 +182,7 @@ async fn verify(store: &PgStore) -> Result<u64, i64> {
     Ok(verifier.finish().events)
 }
 
-const TAMPERING: [&str; 9] = [
+const TAMPERING: [&str; 17] = [
     "UPDATE audit_events SET action = 'x' WHERE seq = 2",
     "DELETE FROM audit_events WHERE seq = 3",
     "TRUNCATE audit_events",
@@ -150,6 +192,15 @@ const TAMPERING: [&str; 9] = [
     "UPDATE decisions SET outcome = 'approved'",
     "DELETE FROM decisions",
     "TRUNCATE decisions",
+    "UPDATE rule_sets SET parameters = '{}'",
+    "DELETE FROM rule_sets",
+    "TRUNCATE rule_sets",
+    // A decided proposal is final; a pending one changes only by its decision.
+    "UPDATE change_proposals SET status = 'rejected' WHERE status = 'approved'",
+    "UPDATE change_proposals SET payload = '{}' WHERE status = 'pending'",
+    "UPDATE change_proposals SET proposed_by = 'lo-1' WHERE status = 'pending'",
+    "DELETE FROM change_proposals",
+    "TRUNCATE change_proposals",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,6 +231,17 @@ async fn immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner()
         for sql in TAMPERING {
             refused(&mut conn, sql).await;
         }
+        sqlx::query("SET session_replication_role = DEFAULT")
+            .execute(&mut conn)
+            .await
+            .expect("default role");
+        sqlx::query(
+            "UPDATE change_proposals SET status = 'rejected', decided_by = 'lo-1', \
+             decided_at = now() WHERE status = 'pending'",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("a pending proposal can be decided");
         let _ = conn.close().await;
 
         assert_eq!(verify(&store).await, Ok(3));
@@ -208,6 +270,29 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
                 always("audit_events_append_only"),
                 always("audit_events_no_truncate")
             ]
+        );
+        let triggers: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \
+             AND tgrelid::regclass::text IN ('votes', 'decisions', 'rule_sets', \
+             'change_proposals') ORDER BY tgname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("triggers");
+        assert_eq!(
+            triggers,
+            [
+                "change_proposals_final",
+                "change_proposals_no_delete",
+                "change_proposals_no_truncate",
+                "decisions_append_only",
+                "decisions_no_truncate",
+                "rule_sets_append_only",
+                "rule_sets_no_truncate",
+                "votes_append_only",
+                "votes_no_truncate",
+            ]
+            .map(always)
         );
 
         // Somebody with owner rights drops the trigger and edits an event:
@@ -318,4 +403,155 @@ async fn an_unreachable_server_is_unavailable() {
         .expect_err("no server");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(err.to_string(), "the database is unavailable");
+}
+
+/// A database created by 0001 with data in it: 0002 adds the new columns
+/// with their documented defaults and swaps the named status CHECK, so the
+/// old rows load and 'escalated' is accepted afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_0001_database_keeps_its_data() {
+    let Some(base) = pg_test_url() else { return };
+    let db = TestDatabase::create(&base).await;
+    let outcome = tokio::spawn(migrate_from_0001(db.url.clone())).await;
+    db.drop_database().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn migrate_from_0001(url: String) {
+    let dir = tempfile_dir();
+    std::fs::write(
+        dir.join("0001_initial.sql"),
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    )
+    .expect("copy 0001");
+    let pool = sqlx::PgPool::connect(&url).await.expect("pool");
+    let migrated = match sqlx::migrate::Migrator::new(dir.as_path()).await {
+        Ok(migrator) => migrator.run(&pool).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    migrated.expect("apply 0001");
+    pool.close().await;
+    let mut conn = raw(&url).await;
+
+    let (case_id, borrower_id) = (CaseId::generate(), BorrowerId::generate());
+    let decision = serde_json::json!({
+        "outcome": "declined",
+        "decided_at": now(),
+        "file_version": 1,
+        "content_hash": "h",
+        "votes": [],
+        "checks": [],
+    });
+    sqlx::query("INSERT INTO org_units (id, name, side) VALUES ('m', 'Market', 'market')")
+        .execute(&mut conn)
+        .await
+        .expect("unit");
+    sqlx::query("INSERT INTO staff (id, status) VALUES ('lo-1', 'active')")
+        .execute(&mut conn)
+        .await
+        .expect("staff");
+    sqlx::query(
+        "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
+         VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
+    )
+    .bind(borrower_id.as_uuid())
+    .bind(now())
+    .execute(&mut conn)
+    .await
+    .expect("borrower");
+    sqlx::query(
+        "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
+         purpose, status, version, revision, originator, return_reason, created_at, updated_at) \
+         VALUES ($1, $2, 123456, 'EUR', 'loan', 12, 'stock', 'declined', 1, 2, 'lo-1', NULL, \
+         $3, $3)",
+    )
+    .bind(case_id.as_uuid())
+    .bind(borrower_id.as_uuid())
+    .bind(now())
+    .execute(&mut conn)
+    .await
+    .expect("case");
+    sqlx::query(
+        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
+         rationale, file_version, content_hash, cast_at, checks) \
+         VALUES ($1, 0, 'first', 'lo-1', 'm', 'market', 'decline', 'no', 1, 'h', $2, '[]')",
+    )
+    .bind(case_id.as_uuid())
+    .bind(now())
+    .execute(&mut conn)
+    .await
+    .expect("vote");
+    sqlx::query(
+        "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
+         decision_json) VALUES ($1, 'declined', $2, 1, 'h', $3)",
+    )
+    .bind(case_id.as_uuid())
+    .bind(now())
+    .bind(decision.to_string())
+    .execute(&mut conn)
+    .await
+    .expect("decision");
+    let _ = conn.close().await;
+
+    let store = PgStore::connect(&url, ORIGIN, 2)
+        .await
+        .expect("migrate to 0002");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let case = tx.case(case_id).await.expect("load").expect("case kept");
+    assert_eq!(
+        case.file.amount,
+        Money::parse("1234.56", "EUR").expect("money")
+    );
+    assert_eq!(case.votes.len(), 1);
+    assert_eq!(case.votes[0].round, 0);
+    assert_eq!(case.votes[0].required_level, 0);
+    assert_eq!(case.votes[0].voter.competence_level, 0);
+    assert_eq!(case.votes[0].voter.left_market_at, None);
+    assert!(case.editors.is_empty());
+    assert_eq!((case.round, case.escalation_level), (0, None));
+    assert!(!case.related_party);
+    assert_eq!(case.board_resolution, None);
+    assert!(case.decision.is_some());
+    let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
+    assert_eq!(borrower.relationship_manager, None);
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
+    let mut escalated = tx.case(case_id).await.expect("load").expect("case");
+    escalated.status = creditops_domain::CaseStatus::Escalated;
+    escalated.revision += 1;
+    tx.update_case(&escalated, 2)
+        .await
+        .expect("escalated is allowed now");
+    tx.commit().await.expect("commit");
+    let mut conn = raw(&url).await;
+    let checks: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'cases'::regclass AND conname = 'cases_status_check'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("constraint");
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].contains("escalated"), "{}", checks[0]);
+    let err = sqlx::query("UPDATE cases SET status = 'unknown'")
+        .execute(&mut conn)
+        .await
+        .expect_err("unknown status");
+    assert!(err.to_string().contains("cases_status_check"), "{err}");
+    let _ = conn.close().await;
+    store.close().await;
+}
+
+/// A fresh directory under the system's temporary directory.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "creditops-pg-migrations-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
 }

@@ -8,16 +8,18 @@ use async_trait::async_trait;
 use chrono::SubsecRound;
 use creditops_audit::{chain_genesis, chain_next, hash_from_slice, leaf_hash};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Decision, Money, Role, RoleAssignment,
-    RuleCheck, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote,
-    Voter,
+    BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
+    Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Side, StaffId,
+    StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
 };
 use creditops_store::{
-    AuditFilter, Borrower, CaseSummary, IdempotencyScope, NewAuditEvent, StoreError, StoreResult,
-    StoredAuditEvent, StoredResponse, Tx,
+    AuditFilter, Borrower, BorrowerGroup, CaseSummary, ChangeProposal, IdempotencyScope,
+    NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
+    StoredResponse, Tx,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,8 +41,9 @@ impl SqliteTx {
             let checks = to_json(&vote.checks)?;
             sqlx::query(
                 "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
-                 rationale, file_version, content_hash, cast_at, checks) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 rationale, file_version, content_hash, cast_at, checks, round, required_level, \
+                 competence_level, left_market_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&case_id)
             .bind(to_i64(ordinal)?)
@@ -54,6 +57,10 @@ impl SqliteTx {
             .bind(&vote.content_hash)
             .bind(micros(vote.cast_at))
             .bind(checks)
+            .bind(i64::from(vote.round))
+            .bind(i64::from(vote.required_level))
+            .bind(i64::from(vote.voter.competence_level))
+            .bind(vote.voter.left_market_at.map(micros))
             .execute(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
@@ -96,6 +103,86 @@ impl SqliteTx {
             .map_err(map_sqlx_error)?;
         Ok(found.is_some())
     }
+
+    async fn insert_role(
+        &mut self,
+        id: &StaffId,
+        position: i64,
+        role: &RoleAssignment,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO role_assignments (staff_id, position, role, valid_from, valid_to) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.as_str())
+        .bind(position)
+        .bind(role.role.as_str())
+        .bind(micros(role.valid_from))
+        .bind(role.valid_to.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    async fn insert_grant(
+        &mut self,
+        id: &StaffId,
+        position: i64,
+        grant: &CompetenceGrant,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO competence_grants (staff_id, position, side, level, valid_from, \
+             valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(position)
+        .bind(grant.side.as_str())
+        .bind(i64::from(grant.level))
+        .bind(micros(grant.valid_from))
+        .bind(grant.valid_to.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    /// NotFound unless the staff member exists.
+    async fn require_staff(&mut self, id: &StaffId) -> StoreResult<()> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM staff WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        found
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound("staff member".into()))
+    }
+
+    /// The next free position in one of a person's history tables. Runs on
+    /// the one writer connection, so nobody else appends in between.
+    async fn next_position(&mut self, id: &StaffId, table: HistoryTable) -> StoreResult<i64> {
+        let sql = match table {
+            HistoryTable::Roles => {
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM role_assignments WHERE staff_id = $1"
+            }
+            HistoryTable::Competences => {
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM competence_grants WHERE staff_id = $1"
+            }
+        };
+        sqlx::query_scalar(sql)
+            .bind(id.as_str())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)
+    }
+}
+
+/// The dated history tables of a person that are appended to by position.
+#[derive(Clone, Copy)]
+enum HistoryTable {
+    Roles,
+    Competences,
 }
 
 #[async_trait]
@@ -169,18 +256,12 @@ impl Tx for SqliteTx {
             .map_err(map_sqlx_error)?;
         }
         for (position, role) in member.roles.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO role_assignments (staff_id, position, role, valid_from, valid_to) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(member.id.as_str())
-            .bind(to_i64(position)?)
-            .bind(role.role.as_str())
-            .bind(micros(role.valid_from))
-            .bind(role.valid_to.map(micros))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
+            self.insert_role(&member.id, to_i64(position)?, role)
+                .await?;
+        }
+        for (position, grant) in member.competences.iter().enumerate() {
+            self.insert_grant(&member.id, to_i64(position)?, grant)
+                .await?;
         }
         Ok(())
     }
@@ -235,11 +316,32 @@ impl Tx for SqliteTx {
             })
             .collect::<StoreResult<Vec<_>>>()?;
 
+        let grant_rows = sqlx::query(
+            "SELECT side, level, valid_from, valid_to FROM competence_grants \
+             WHERE staff_id = $1 ORDER BY position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let competences = grant_rows
+            .iter()
+            .map(|row| {
+                Ok(CompetenceGrant {
+                    side: parse_text(&get::<String>(row, "side")?, "side")?,
+                    level: level(get(row, "level")?)?,
+                    valid_from: get(row, "valid_from")?,
+                    valid_to: get(row, "valid_to")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+
         Ok(Some(StaffMember {
             id: id.clone(),
             status,
             units,
             roles,
+            competences,
         }))
     }
 
@@ -256,15 +358,404 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn add_role_assignment(
+        &mut self,
+        id: &StaffId,
+        role: &RoleAssignment,
+    ) -> StoreResult<()> {
+        self.require_staff(id).await?;
+        let position = self.next_position(id, HistoryTable::Roles).await?;
+        self.insert_role(id, position, role).await
+    }
+
+    async fn add_competence_grant(
+        &mut self,
+        id: &StaffId,
+        grant: &CompetenceGrant,
+    ) -> StoreResult<()> {
+        self.require_staff(id).await?;
+        let position = self.next_position(id, HistoryTable::Competences).await?;
+        self.insert_grant(id, position, grant).await
+    }
+
+    async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM staff")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        let mut ids = ids
+            .iter()
+            .map(|id| parse_text(id, "staff id"))
+            .collect::<StoreResult<Vec<StaffId>>>()?;
+        // Sorted in Rust: the order of `StaffId`, whatever the collation.
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn insert_group(&mut self, group: &BorrowerGroup) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO borrower_groups (id, name, created_by, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(group.id.as_str())
+        .bind(&group.name)
+        .bind(group.created_by.as_str())
+        .bind(micros(group.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "a group with this id exists already"))?;
+        Ok(())
+    }
+
+    async fn group(&mut self, id: &UnitId) -> StoreResult<Option<BorrowerGroup>> {
+        let row =
+            sqlx::query("SELECT name, created_by, created_at FROM borrower_groups WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        row.map(|row| {
+            Ok(BorrowerGroup {
+                id: id.clone(),
+                name: get(&row, "name")?,
+                created_by: parse_text(&get::<String>(&row, "created_by")?, "staff id")?,
+                created_at: get(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_group_membership(
+        &mut self,
+        borrower: BorrowerId,
+        group: Option<&UnitId>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let at = micros(at);
+        let borrower_id = borrower.to_string();
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM borrowers WHERE id = $1")
+            .bind(&borrower_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        if found.is_none() {
+            return Err(StoreError::NotFound("borrower".into()));
+        }
+        if let Some(group) = group {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM borrower_groups WHERE id = $1")
+                    .bind(group.as_str())
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("borrower group".into()));
+            }
+        }
+        // The history only grows forward: a change may not start before a
+        // membership already on record starts or ends.
+        let history: Vec<(Timestamp, Option<Timestamp>)> = sqlx::query_as(
+            "SELECT valid_from, valid_to FROM group_memberships WHERE borrower_id = $1",
+        )
+        .bind(&borrower_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if history
+            .iter()
+            .any(|(from, to)| *from > at || to.is_some_and(|to| to > at))
+        {
+            return Err(StoreError::Conflict(
+                "the borrower's group membership changed later than this change".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE group_memberships SET valid_to = $2 \
+             WHERE borrower_id = $1 AND valid_to IS NULL",
+        )
+        .bind(&borrower_id)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if let Some(group) = group {
+            sqlx::query(
+                "INSERT INTO group_memberships (borrower_id, group_id, valid_from) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(&borrower_id)
+            .bind(group.as_str())
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| conflict_as(e, "the borrower's group membership changed concurrently"))?;
+        }
+        Ok(())
+    }
+
+    async fn group_of(
+        &mut self,
+        borrower: BorrowerId,
+        at: Timestamp,
+    ) -> StoreResult<Option<UnitId>> {
+        // Text comparison is chronological (see `audit_events`).
+        let group: Option<String> = sqlx::query_scalar(
+            "SELECT group_id FROM group_memberships WHERE borrower_id = $1 \
+             AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2) \
+             ORDER BY valid_from DESC LIMIT 1",
+        )
+        .bind(borrower.to_string())
+        .bind(micros(at))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        group.map(|g| parse_text(&g, "group id")).transpose()
+    }
+
+    async fn group_members(
+        &mut self,
+        group: &UnitId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<BorrowerId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT borrower_id FROM group_memberships WHERE group_id = $1 \
+             AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)",
+        )
+        .bind(group.as_str())
+        .bind(micros(at))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let mut ids = ids
+            .iter()
+            .map(|id| parse_uuid(id).map(BorrowerId::from_uuid))
+            .collect::<StoreResult<Vec<_>>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn relationship_managers(
+        &mut self,
+        borrowers: &[BorrowerId],
+    ) -> StoreResult<BTreeSet<StaffId>> {
+        if borrowers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT relationship_manager FROM borrowers \
+             WHERE id IN (SELECT value FROM json_each($1)) AND relationship_manager IS NOT NULL",
+        )
+        .bind(id_list(borrowers)?)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        ids.iter().map(|id| parse_text(id, "staff id")).collect()
+    }
+
+    async fn insert_related_party(&mut self, party: &RelatedParty) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO related_parties (borrower_id, staff_id, relation, recorded_by, \
+             recorded_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(party.borrower_id.to_string())
+        .bind(party.staff_id.as_str())
+        .bind(&party.relation)
+        .bind(party.recorded_by.as_str())
+        .bind(micros(party.recorded_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            conflict_as(
+                e,
+                "this person is recorded as related to the borrower already",
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn related_parties(
+        &mut self,
+        borrowers: &[BorrowerId],
+    ) -> StoreResult<BTreeSet<StaffId>> {
+        if borrowers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT staff_id FROM related_parties \
+             WHERE borrower_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(id_list(borrowers)?)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        ids.iter().map(|id| parse_text(id, "staff id")).collect()
+    }
+
+    async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>> {
+        if borrowers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT amount_minor, currency FROM cases \
+             WHERE borrower_id IN (SELECT value FROM json_each($1)) AND status = $2 ORDER BY id",
+        )
+        .bind(id_list(borrowers)?)
+        .bind(CaseStatus::Approved.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        rows.iter()
+            .map(|(minor, currency)| money(*minor, currency))
+            .collect()
+    }
+
+    async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>> {
+        if borrowers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM cases WHERE borrower_id IN (SELECT value FROM json_each($1)) \
+             AND status NOT IN ($2, $3) ORDER BY id",
+        )
+        .bind(id_list(borrowers)?)
+        .bind(CaseStatus::Approved.as_str())
+        .bind(CaseStatus::Declined.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        ids.iter()
+            .map(|id| parse_uuid(id).map(CaseId::from_uuid))
+            .collect()
+    }
+
+    async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>> {
+        let rows: Vec<(i64, Timestamp, String)> = sqlx::query_as(
+            "SELECT version, valid_from, parameters FROM rule_sets ORDER BY version",
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        rows.into_iter()
+            .map(|(version, valid_from, parameters)| {
+                Ok(RuleSet {
+                    version,
+                    valid_from,
+                    parameters: serde_json::from_str::<RuleParameters>(&parameters)
+                        .map_err(|_| corrupt("stored rule parameters are not valid"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()> {
+        sqlx::query("INSERT INTO rule_sets (version, valid_from, parameters) VALUES ($1, $2, $3)")
+            .bind(rules.version)
+            .bind(micros(rules.valid_from))
+            .bind(to_json(&rules.parameters)?)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| conflict_as(e, "a rule set with this version exists already"))?;
+        Ok(())
+    }
+
+    async fn insert_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO change_proposals (id, kind, payload, proposed_by, proposed_at, status, \
+             decided_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(proposal.id.to_string())
+        .bind(proposal.kind.as_str())
+        .bind(to_json(&proposal.payload)?)
+        .bind(proposal.proposed_by.as_str())
+        .bind(micros(proposal.proposed_at))
+        .bind(proposal.status.as_str())
+        .bind(proposal.decided_by.as_ref().map(StaffId::as_str))
+        .bind(proposal.decided_at.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "a proposal with this id exists already"))?;
+        Ok(())
+    }
+
+    async fn proposal(&mut self, id: Uuid) -> StoreResult<Option<ChangeProposal>> {
+        let row = sqlx::query(
+            "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, decided_at \
+             FROM change_proposals WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.as_ref().map(proposal_from_row).transpose()
+    }
+
+    async fn decide_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()> {
+        let (Some(decided_by), Some(decided_at)) = (&proposal.decided_by, proposal.decided_at)
+        else {
+            return Err(invariant(
+                "a decided proposal needs decided_by and decided_at",
+            ));
+        };
+        if proposal.status == ProposalStatus::Pending {
+            return Err(invariant("a decision must approve or reject the proposal"));
+        }
+        let done = sqlx::query(
+            "UPDATE change_proposals SET status = $2, decided_by = $3, decided_at = $4 \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(proposal.id.to_string())
+        .bind(proposal.status.as_str())
+        .bind(decided_by.as_str())
+        .bind(micros(decided_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if done.rows_affected() == 0 {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM change_proposals WHERE id = $1")
+                    .bind(proposal.id.to_string())
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            return Err(match found {
+                Some(_) => StoreError::Conflict("the proposal was decided already".into()),
+                None => StoreError::NotFound("change proposal".into()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn proposals(
+        &mut self,
+        status: Option<ProposalStatus>,
+    ) -> StoreResult<Vec<ChangeProposal>> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, decided_at \
+             FROM change_proposals",
+        );
+        if let Some(status) = status {
+            query.push(" WHERE status = ").push_bind(status.as_str());
+        }
+        // Text comparison is chronological (see `audit_events`).
+        query.push(" ORDER BY proposed_at DESC, id DESC");
+        let rows = query
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.iter().map(proposal_from_row).collect()
+    }
+
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO borrowers (id, name, country, sector, relationship_manager, created_by, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(borrower.id.to_string())
         .bind(&borrower.name)
         .bind(&borrower.country)
         .bind(&borrower.sector)
+        .bind(borrower.relationship_manager.as_ref().map(StaffId::as_str))
         .bind(borrower.created_by.as_str())
         .bind(micros(borrower.created_at))
         .execute(&mut *self.tx)
@@ -275,7 +766,8 @@ impl Tx for SqliteTx {
 
     async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>> {
         let row = sqlx::query(
-            "SELECT name, country, sector, created_by, created_at FROM borrowers WHERE id = $1",
+            "SELECT name, country, sector, relationship_manager, created_by, created_at \
+             FROM borrowers WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *self.tx)
@@ -287,6 +779,9 @@ impl Tx for SqliteTx {
                 name: get(&row, "name")?,
                 country: get(&row, "country")?,
                 sector: get(&row, "sector")?,
+                relationship_manager: get::<Option<String>>(&row, "relationship_manager")?
+                    .map(|id| parse_text(&id, "staff id"))
+                    .transpose()?,
                 created_by: parse_text(&get::<String>(&row, "created_by")?, "staff id")?,
                 created_at: get(&row, "created_at")?,
             })
@@ -299,7 +794,9 @@ impl Tx for SqliteTx {
         sqlx::query(
             "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
              purpose, status, version, revision, originator, return_reason, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             updated_at, editors, round, escalation_level, related_party, board_resolution) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19)",
         )
         .bind(case.id.to_string())
         .bind(file.borrower_id.to_string())
@@ -315,6 +812,11 @@ impl Tx for SqliteTx {
         .bind(case.return_reason.as_deref())
         .bind(micros(case.created_at))
         .bind(micros(case.updated_at))
+        .bind(to_json(&case.editors)?)
+        .bind(i64::from(case.round))
+        .bind(case.escalation_level.map(i64::from))
+        .bind(case.related_party)
+        .bind(board_resolution_json(case.board_resolution.as_ref())?)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "a case with this id exists already"))?;
@@ -328,7 +830,8 @@ impl Tx for SqliteTx {
     async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
         let row = sqlx::query(
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
-             version, revision, originator, return_reason, created_at, updated_at \
+             version, revision, originator, return_reason, created_at, updated_at, editors, \
+             round, escalation_level, related_party, board_resolution \
              FROM cases WHERE id = $1",
         )
         .bind(id.to_string())
@@ -351,10 +854,19 @@ impl Tx for SqliteTx {
         };
         let status: CaseStatus = parse_text(&get::<String>(&row, "status")?, "case status")?;
         let originator: StaffId = parse_text(&get::<String>(&row, "originator")?, "staff id")?;
+        let editors = serde_json::from_str::<BTreeSet<StaffId>>(&get::<String>(&row, "editors")?)
+            .map_err(|_| corrupt("the stored editors of a case are not valid"))?;
+        let board_resolution = get::<Option<String>>(&row, "board_resolution")?
+            .map(|json| {
+                serde_json::from_str::<BoardResolution>(&json)
+                    .map_err(|_| corrupt("a stored board resolution is not valid"))
+            })
+            .transpose()?;
 
         let vote_rows = sqlx::query(
             "SELECT ordinal, stage, voter_id, unit_id, side, decision, rationale, file_version, \
-             content_hash, cast_at, checks FROM votes WHERE case_id = $1 ORDER BY ordinal",
+             content_hash, cast_at, checks, round, required_level, competence_level, \
+             left_market_at FROM votes WHERE case_id = $1 ORDER BY ordinal",
         )
         .bind(id.to_string())
         .fetch_all(&mut *self.tx)
@@ -389,6 +901,13 @@ impl Tx for SqliteTx {
             version: get(&row, "version")?,
             revision: get(&row, "revision")?,
             originator,
+            editors,
+            round: round(get(&row, "round")?)?,
+            escalation_level: get::<Option<i64>>(&row, "escalation_level")?
+                .map(level)
+                .transpose()?,
+            related_party: get(&row, "related_party")?,
+            board_resolution,
             votes,
             decision,
             return_reason: get(&row, "return_reason")?,
@@ -407,7 +926,8 @@ impl Tx for SqliteTx {
         let done = sqlx::query(
             "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, term_months = $6, \
              purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
-             updated_at = $12 WHERE id = $1 AND revision = $2",
+             updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
+             related_party = $16, board_resolution = $17 WHERE id = $1 AND revision = $2",
         )
         .bind(case.id.to_string())
         .bind(expected_revision)
@@ -421,6 +941,11 @@ impl Tx for SqliteTx {
         .bind(case.revision)
         .bind(case.return_reason.as_deref())
         .bind(micros(case.updated_at))
+        .bind(to_json(&case.editors)?)
+        .bind(i64::from(case.round))
+        .bind(case.escalation_level.map(i64::from))
+        .bind(case.related_party)
+        .bind(board_resolution_json(case.board_resolution.as_ref())?)
         .execute(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
@@ -639,12 +1164,16 @@ fn vote_from_row(row: &SqliteRow) -> StoreResult<Vote> {
             staff_id: parse_text(&get::<String>(row, "voter_id")?, "staff id")?,
             unit_id: parse_text(&get::<String>(row, "unit_id")?, "unit id")?,
             side: parse_text(&get::<String>(row, "side")?, "side")?,
+            competence_level: level(get(row, "competence_level")?)?,
+            left_market_at: get(row, "left_market_at")?,
         },
         decision: parse_text(&get::<String>(row, "decision")?, "vote decision")?,
         rationale: get(row, "rationale")?,
         file_version: get(row, "file_version")?,
         content_hash: get(row, "content_hash")?,
         cast_at: get(row, "cast_at")?,
+        round: round(get(row, "round")?)?,
+        required_level: level(get(row, "required_level")?)?,
         checks: serde_json::from_str::<Vec<RuleCheck>>(&checks)
             .map_err(|_| corrupt("the rule checks of a vote are not valid"))?,
     })
@@ -707,8 +1236,51 @@ fn decision_in_micros(decision: &Decision) -> Decision {
     decision.decided_at = micros(decision.decided_at);
     for vote in &mut decision.votes {
         vote.cast_at = micros(vote.cast_at);
+        vote.voter.left_market_at = vote.voter.left_market_at.map(micros);
     }
     decision
+}
+
+/// The board resolution as stored JSON, its timestamp at the stored precision.
+fn board_resolution_json(resolution: Option<&BoardResolution>) -> StoreResult<Option<String>> {
+    resolution
+        .map(|resolution| {
+            let mut resolution = resolution.clone();
+            resolution.recorded_at = micros(resolution.recorded_at);
+            to_json(&resolution)
+        })
+        .transpose()
+}
+
+/// A list of ids as the JSON array `json_each` expands (one bound value).
+fn id_list(ids: &[BorrowerId]) -> StoreResult<String> {
+    to_json(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+}
+
+fn proposal_from_row(row: &SqliteRow) -> StoreResult<ChangeProposal> {
+    let payload: String = get(row, "payload")?;
+    Ok(ChangeProposal {
+        id: parse_uuid(&get::<String>(row, "id")?)?,
+        kind: parse_text(&get::<String>(row, "kind")?, "proposal kind")?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|_| corrupt("a stored proposal payload is not valid JSON"))?,
+        proposed_by: parse_text(&get::<String>(row, "proposed_by")?, "staff id")?,
+        proposed_at: get(row, "proposed_at")?,
+        status: parse_text(&get::<String>(row, "status")?, "proposal status")?,
+        decided_by: get::<Option<String>>(row, "decided_by")?
+            .map(|id| parse_text(&id, "staff id"))
+            .transpose()?,
+        decided_at: get(row, "decided_at")?,
+    })
+}
+
+/// A stored competence level (0 = none, up to the order's maximum).
+fn level(value: i64) -> StoreResult<u8> {
+    u8::try_from(value).map_err(|_| corrupt("a stored competence level is out of range"))
+}
+
+fn round(value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| corrupt("a stored voting round is out of range"))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {

@@ -6,10 +6,14 @@
 
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CreditCase, Money, Role, RoleAssignment, Side, StaffId,
-    StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, VoteDecision,
+    BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
+    RuleSet, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
+    VoteDecision, VoteFacts,
 };
-use creditops_store::{AuditFilter, Borrower, NewAuditEvent, Store, StoreError};
+use creditops_store::{
+    AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
+    StoreError,
+};
 use creditops_store_sqlite::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
@@ -45,11 +49,12 @@ async fn seed(store: &SqliteStore) -> CaseId {
     tx.upsert_unit(&unit, "Market", Side::Market)
         .await
         .expect("unit");
-    let person = StaffMember {
-        id: StaffId::parse("lo-1").expect("id"),
+    // lo-0 opens the case, lo-1 votes (the originator may not, S6).
+    let person = |id: &str| StaffMember {
+        id: StaffId::parse(id).expect("id"),
         status: StaffStatus::Active,
         units: vec![UnitAssignment {
-            unit_id: unit,
+            unit_id: unit.clone(),
             side: Side::Market,
             valid_from: now() - chrono::Duration::days(1),
             valid_to: None,
@@ -59,25 +64,62 @@ async fn seed(store: &SqliteStore) -> CaseId {
             valid_from: now() - chrono::Duration::days(1),
             valid_to: None,
         }],
+        competences: vec![CompetenceGrant {
+            side: Side::Market,
+            level: 1,
+            valid_from: now() - chrono::Duration::days(1),
+            valid_to: None,
+        }],
     };
-    tx.insert_staff(&person).await.expect("staff");
+    let (originator, officer) = (person("lo-0"), person("lo-1"));
+    tx.insert_staff(&originator).await.expect("staff");
+    tx.insert_staff(&officer).await.expect("staff");
     let borrower = Borrower {
         id: BorrowerId::generate(),
         name: "Borrower".into(),
         country: "DE".into(),
         sector: "retail".into(),
-        created_by: person.id.clone(),
+        relationship_manager: Some(originator.id.clone()),
+        created_by: originator.id.clone(),
         created_at: now(),
     };
     tx.insert_borrower(&borrower).await.expect("borrower");
     let money = Money::parse("1000.00", "EUR").expect("money");
     let file = CaseFile::new(borrower.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, person.id.clone(), now());
+    let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now());
     tx.insert_case(&case).await.expect("case");
-    let voter = person.voter_at(now()).expect("voter");
-    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, now())
+    let voter = officer.voter_at(now()).expect("voter");
+    let facts = VoteFacts::plain(
+        RuleSet::initial(),
+        "1000".parse().expect("decimal"),
+        "policy-hash",
+    );
+    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now())
         .expect("vote");
     tx.update_case(&case, 1).await.expect("update");
+    tx.insert_rule_set(&RuleSet::initial())
+        .await
+        .expect("rule set");
+    // One decided and one pending change proposal.
+    for (n, decided) in [(1, true), (2, false)] {
+        let decided_by = decided.then(|| officer.id.clone());
+        tx.insert_proposal(&ChangeProposal {
+            id: uuid::Uuid::from_u128(n),
+            kind: ProposalKind::RoleAssignment,
+            payload: serde_json::json!({"n": n}),
+            proposed_by: originator.id.clone(),
+            proposed_at: now(),
+            status: if decided {
+                ProposalStatus::Approved
+            } else {
+                ProposalStatus::Pending
+            },
+            decided_at: decided_by.as_ref().map(|_| now()),
+            decided_by,
+        })
+        .await
+        .expect("proposal");
+    }
     for n in 1..=3 {
         tx.append_audit(&event(n)).await.expect("append");
     }
@@ -140,6 +182,27 @@ async fn immutable_tables_refuse_update_and_delete() {
     refused(&mut conn, "DELETE FROM votes").await;
     refused(&mut conn, "UPDATE decisions SET outcome = 'approved'").await;
     refused(&mut conn, "DELETE FROM decisions").await;
+    refused(&mut conn, "UPDATE rule_sets SET parameters = '{}'").await;
+    refused(&mut conn, "DELETE FROM rule_sets").await;
+    // A decided proposal is final; a pending one changes only by its decision.
+    refused(
+        &mut conn,
+        "UPDATE change_proposals SET status = 'rejected' WHERE status = 'approved'",
+    )
+    .await;
+    refused(
+        &mut conn,
+        "UPDATE change_proposals SET payload = '{}' WHERE status = 'pending'",
+    )
+    .await;
+    refused(&mut conn, "DELETE FROM change_proposals").await;
+    sqlx::query(
+        "UPDATE change_proposals SET status = 'rejected', decided_by = 'lo-1', \
+         decided_at = '2026-03-03T00:00:00+00:00' WHERE status = 'pending'",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("a pending proposal can be decided");
     conn.close().await.expect("close");
 
     assert_eq!(verify(&store).await, Ok(3));
@@ -163,6 +226,26 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
     .await
     .expect("trigger names");
     assert_eq!(names, ["audit_events_no_delete", "audit_events_no_update"]);
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' \
+         AND tbl_name IN ('votes', 'decisions', 'rule_sets', 'change_proposals') ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("trigger names");
+    assert_eq!(
+        names,
+        [
+            "change_proposals_final",
+            "change_proposals_no_delete",
+            "decisions_no_delete",
+            "decisions_no_update",
+            "rule_sets_no_delete",
+            "rule_sets_no_update",
+            "votes_no_delete",
+            "votes_no_update",
+        ]
+    );
 
     // Somebody with file access drops the trigger and edits an event: the
     // hash chain names the edited position.
@@ -196,12 +279,14 @@ async fn the_file_is_wal_and_reopening_keeps_data_and_the_chain() {
         .await
         .expect("journal mode");
     assert_eq!(mode, "wal");
-    let money_columns: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('cases') WHERE type = 'REAL'")
-            .fetch_one(&mut conn)
-            .await
-            .expect("column types");
-    assert_eq!(money_columns, 0, "no floating-point columns");
+    let float_columns: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master AS t, pragma_table_info(t.name) AS c \
+         WHERE t.type = 'table' AND upper(c.type) IN ('REAL', 'FLOAT', 'DOUBLE')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("column types");
+    assert_eq!(float_columns, 0, "no floating-point columns");
     conn.close().await.expect("close");
 
     // Reopening runs the (already applied) migrations again and continues the chain.
@@ -247,4 +332,146 @@ async fn the_leaf_hash_must_match_the_body() {
     let mut tx = store.begin().await.expect("begin");
     let err = tx.append_audit(&forged).await.expect_err("leaf mismatch");
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+/// A database created by 0001 with data in it: 0002 rebuilds `cases` (for
+/// the new status CHECK) under deferred foreign keys; votes and decisions
+/// keep pointing at their cases, old rows get the documented defaults, and
+/// the new status is accepted afterwards.
+#[tokio::test]
+async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("creditops.db");
+    let only_0001 = dir.path().join("migrations");
+    std::fs::create_dir(&only_0001).expect("mkdir");
+    std::fs::write(
+        only_0001.join("0001_initial.sql"),
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    )
+    .expect("copy 0001");
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .expect("connect");
+    sqlx::migrate::Migrator::new(only_0001.as_path())
+        .await
+        .expect("migrator")
+        .run(&mut conn)
+        .await
+        .expect("apply 0001");
+
+    let (case_id, borrower_id) = (CaseId::generate(), BorrowerId::generate());
+    let t = "2026-03-02T09:15:30.123456+00:00";
+    let decision = serde_json::json!({
+        "outcome": "declined",
+        "decided_at": t,
+        "file_version": 1,
+        "content_hash": "h",
+        "votes": [],
+        "checks": [],
+    });
+    let statements: Vec<(&str, Vec<String>)> = vec![
+        (
+            "INSERT INTO org_units (id, name, side) VALUES ('m', 'Market', 'market')",
+            vec![],
+        ),
+        (
+            "INSERT INTO staff (id, status) VALUES ('lo-1', 'active')",
+            vec![],
+        ),
+        (
+            "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
+             VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
+            vec![borrower_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
+             purpose, status, version, revision, originator, return_reason, created_at, \
+             updated_at) VALUES ($1, $2, 123456, 'EUR', 'loan', 12, 'stock', 'declined', 1, 2, \
+             'lo-1', NULL, $3, $3)",
+            vec![case_id.to_string(), borrower_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
+             rationale, file_version, content_hash, cast_at, checks) \
+             VALUES ($1, 0, 'first', 'lo-1', 'm', 'market', 'decline', 'no', 1, 'h', $2, '[]')",
+            vec![case_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
+             decision_json) VALUES ($1, 'declined', $2, 1, 'h', $3)",
+            vec![case_id.to_string(), t.into(), decision.to_string()],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        query.execute(&mut conn).await.expect(sql);
+    }
+    conn.close().await.expect("close");
+
+    let store = SqliteStore::open(&path, ORIGIN)
+        .await
+        .expect("migrate to 0002");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let case = tx.case(case_id).await.expect("load").expect("case kept");
+    assert_eq!(
+        case.file.amount,
+        Money::parse("1234.56", "EUR").expect("money")
+    );
+    assert_eq!(case.votes.len(), 1);
+    assert_eq!(case.votes[0].round, 0);
+    assert_eq!(case.votes[0].required_level, 0);
+    assert_eq!(case.votes[0].voter.competence_level, 0);
+    assert_eq!(case.votes[0].voter.left_market_at, None);
+    assert!(case.editors.is_empty());
+    assert_eq!((case.round, case.escalation_level), (0, None));
+    assert!(!case.related_party);
+    assert_eq!(case.board_resolution, None);
+    assert!(case.decision.is_some());
+    let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
+    assert_eq!(borrower.relationship_manager, None);
+    drop(tx);
+
+    let mut conn = raw(&path).await;
+    let violations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_foreign_key_check")
+        .fetch_one(&mut conn)
+        .await
+        .expect("foreign key check");
+    assert_eq!(violations, 0);
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' \
+         AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("indexes");
+    assert_eq!(indexes, ["cases_borrower_id", "cases_status_id"]);
+    // The 0001 votes' foreign key still names `cases` and is enforced.
+    let err = sqlx::query(
+        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
+         rationale, file_version, content_hash, cast_at, checks) \
+         VALUES ('00000000-0000-0000-0000-000000000000', 0, 'first', 'lo-1', 'm', 'market', \
+         'decline', 'no', 1, 'h', 'x', '[]')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("dangling vote");
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    conn.close().await.expect("close");
+
+    let mut tx = store.begin().await.expect("begin");
+    let mut escalated = tx.case(case_id).await.expect("load").expect("case");
+    escalated.status = creditops_domain::CaseStatus::Escalated;
+    escalated.revision += 1;
+    tx.update_case(&escalated, 2)
+        .await
+        .expect("escalated is allowed now");
+    tx.commit().await.expect("commit");
+    store.close().await;
 }

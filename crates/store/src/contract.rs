@@ -27,16 +27,20 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use crate::{
-    AuditFilter, Borrower, IdempotencyScope, NewAuditEvent, Store, StoreError, StoredAuditEvent,
+    AuditFilter, Borrower, BorrowerGroup, ChangeProposal, IdempotencyScope, NewAuditEvent,
+    ProposalKind, ProposalStatus, RelatedParty, Store, StoreError, StoredAuditEvent,
     StoredResponse,
 };
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome, VerifyReport};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, Money, Role,
-    RoleAssignment, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
-    VoteDecision, Voter,
+    BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
+    DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleSet, Side,
+    StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, VoteDecision, VoteFacts,
+    Voter,
 };
+use rust_decimal::Decimal;
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -156,6 +160,18 @@ macro_rules! store_contract_tests {
             reads_run_while_a_writer_is_open
             concurrent_appends_get_a_gapless_chain
             timestamps_are_kept_to_the_microsecond
+            staff_history_appends_and_ids_are_sorted
+            borrower_relationship_managers
+            groups_round_trip_and_conflict
+            group_memberships_are_dated_and_half_open
+            concurrent_membership_changes_keep_one_running
+            related_parties_round_trip
+            approved_amounts_and_open_cases
+            rule_sets_are_versioned
+            proposals_round_trip_and_list_newest_first
+            a_proposal_is_decided_once_by_another_person
+            case_segregation_fields_round_trip
+            escalation_round_trips_through_the_store
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {
@@ -193,7 +209,13 @@ fn unit_id(s: &str) -> UnitId {
 
 const MARKET_UNIT: &str = "market-corporate";
 const BACKOFFICE_UNIT: &str = "backoffice-credit";
+/// Opens the cases; as originator may not vote on them (S6).
+const ORIGINATOR: &str = "lo-0";
+/// Casts the first votes.
 const LOAN_OFFICER: &str = "lo-1";
+/// Edits files; as editor may not vote on them afterwards (S6).
+const EDITOR: &str = "lo-2";
+/// Casts the second votes.
 const ANALYST: &str = "ca-1";
 
 fn member(id: &str, unit: &str, side: Side, role: Role) -> StaffMember {
@@ -211,10 +233,17 @@ fn member(id: &str, unit: &str, side: Side, role: Role) -> StaffMember {
             valid_from: day(-30),
             valid_to: None,
         }],
+        competences: vec![CompetenceGrant {
+            side,
+            level: 1,
+            valid_from: day(-30),
+            valid_to: None,
+        }],
     }
 }
 
-/// Two units and two people: a loan officer (market) and an analyst (back office).
+/// Two units and four people: an originator, a loan officer and an editor
+/// (market), and an analyst (back office); all with competence level 1.
 async fn seed_org(store: &dyn Store) {
     let mut tx = store.begin().await.expect("begin");
     tx.upsert_unit(&unit_id(MARKET_UNIT), "Corporate Banking", Side::Market)
@@ -227,14 +256,11 @@ async fn seed_org(store: &dyn Store) {
     )
     .await
     .expect("back-office unit");
-    tx.insert_staff(&member(
-        LOAN_OFFICER,
-        MARKET_UNIT,
-        Side::Market,
-        Role::LoanOfficer,
-    ))
-    .await
-    .expect("loan officer");
+    for id in [ORIGINATOR, LOAN_OFFICER, EDITOR] {
+        tx.insert_staff(&member(id, MARKET_UNIT, Side::Market, Role::LoanOfficer))
+            .await
+            .expect("loan officer");
+    }
     tx.insert_staff(&member(
         ANALYST,
         BACKOFFICE_UNIT,
@@ -252,6 +278,7 @@ fn borrower(name: &str) -> Borrower {
         name: name.to_owned(),
         country: "DE".to_owned(),
         sector: "manufacturing".to_owned(),
+        relationship_manager: None,
         created_by: staff_id(LOAN_OFFICER),
         created_at: at(0),
     }
@@ -269,7 +296,13 @@ fn new_case(borrower_id: BorrowerId, amount: &str, currency: &str) -> CreditCase
     let money = Money::parse(amount, currency).expect("amount");
     let file = CaseFile::new(borrower_id, money, "term_loan", 60, "new production line")
         .expect("case file");
-    CreditCase::open(CaseId::generate(), file, staff_id(LOAN_OFFICER), at(10))
+    CreditCase::open(CaseId::generate(), file, staff_id(ORIGINATOR), at(10))
+}
+
+/// Vote facts without group, relationship managers or related parties, under
+/// the initial rule set, for an exposure that competence level 1 covers.
+fn facts() -> VoteFacts {
+    VoteFacts::plain(RuleSet::initial(), Decimal::from(100_000), "policy-hash")
 }
 
 async fn insert_case(store: &dyn Store, case: &CreditCase) {
@@ -439,6 +472,26 @@ pub async fn staff_round_trip_keeps_dated_history(store: Arc<dyn Store>) {
                 valid_to: Some(day(-50)),
             },
         ],
+        competences: vec![
+            CompetenceGrant {
+                side: Side::Market,
+                level: 2,
+                valid_from: day(1),
+                valid_to: Some(moved),
+            },
+            CompetenceGrant {
+                side: Side::Backoffice,
+                level: 9,
+                valid_from: moved,
+                valid_to: None,
+            },
+            CompetenceGrant {
+                side: Side::Backoffice,
+                level: 1,
+                valid_from: day(-100),
+                valid_to: Some(day(-50)),
+            },
+        ],
     };
     tx.insert_staff(&person).await.expect("insert staff");
     // A person without any assignment is fine too.
@@ -447,6 +500,7 @@ pub async fn staff_round_trip_keeps_dated_history(store: Arc<dyn Store>) {
         status: StaffStatus::Active,
         units: vec![],
         roles: vec![],
+        competences: vec![],
     };
     tx.insert_staff(&bare).await.expect("insert bare staff");
     tx.commit().await.expect("commit");
@@ -461,6 +515,10 @@ pub async fn staff_round_trip_keeps_dated_history(store: Arc<dyn Store>) {
         Some(Side::Backoffice)
     );
     assert_eq!(loaded.roles_at(day(20)), vec![Role::CreditAnalyst]);
+    let voter = loaded.voter_at(day(20)).expect("voter");
+    assert_eq!(voter.competence_level, 9);
+    assert_eq!(voter.left_market_at, Some(moved));
+    assert_eq!(loaded.competence_at(Side::Market, day(5)), 2);
     assert_eq!(tx.staff_member(&bare.id).await.expect("load"), Some(bare));
     assert_eq!(
         tx.staff_member(&staff_id("nobody")).await.expect("load"),
@@ -652,6 +710,7 @@ pub async fn votes_and_decision_round_trip(store: Arc<dyn Store>) {
         VoteDecision::Approve,
         "good risk",
         1,
+        &facts(),
         at(20),
     )
     .expect("first vote");
@@ -680,7 +739,8 @@ pub async fn votes_and_decision_round_trip(store: Arc<dyn Store>) {
         "new production line, with valuation",
     )
     .expect("file");
-    case.edit(Some(&officer), file, 2, at(40)).expect("edit");
+    let editor = voter(store, EDITOR, at(40)).await;
+    case.edit(Some(&editor), file, 2, at(40)).expect("edit");
     save_case(store, &case, before).await;
     let before = case.revision;
     case.cast_first_vote(
@@ -688,13 +748,21 @@ pub async fn votes_and_decision_round_trip(store: Arc<dyn Store>) {
         VoteDecision::Approve,
         "valuation added",
         3,
+        &facts(),
         at(50),
     )
     .expect("first vote again");
     save_case(store, &case, before).await;
     let before = case.revision;
-    case.cast_second_vote(Some(&analyst), VoteDecision::Approve, "agree", 3, at(60))
-        .expect("second vote");
+    case.cast_second_vote(
+        Some(&analyst),
+        VoteDecision::Approve,
+        "agree",
+        3,
+        &facts(),
+        at(60),
+    )
+    .expect("second vote");
     save_case(store, &case, before).await;
 
     let loaded = load_case(store, case.id).await;
@@ -725,6 +793,7 @@ pub async fn first_vote_decline_decides_in_one_update(store: Arc<dyn Store>) {
         VoteDecision::Decline,
         "no business",
         1,
+        &facts(),
         at(20),
     )
     .expect("decline");
@@ -758,6 +827,7 @@ pub async fn stale_revision_is_a_conflict(store: Arc<dyn Store>) {
             VoteDecision::Approve,
             "first wins",
             1,
+            &facts(),
             at(20),
         )
         .expect("vote");
@@ -769,6 +839,7 @@ pub async fn stale_revision_is_a_conflict(store: Arc<dyn Store>) {
             VoteDecision::Decline,
             "second loses",
             1,
+            &facts(),
             at(21),
         )
         .expect("vote");
@@ -1319,20 +1390,70 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     person.units[0].valid_from = ns(day(-1), 123_456_789);
     person.units[0].valid_to = Some(ns(day(9), 999));
     person.roles[0].valid_from = ns(day(-1), 1);
+    person.competences[0].valid_from = ns(day(-1), 2);
+    person.competences[0].valid_to = Some(ns(day(9), 3));
     tx.insert_staff(&person).await.expect("staff");
     let mut b = borrower("Precise GmbH");
     b.created_at = ns(at(0), 999);
     tx.insert_borrower(&b).await.expect("borrower");
+    let group = BorrowerGroup {
+        id: unit_id("precise-group"),
+        name: "Precise Group".into(),
+        created_by: staff_id(ANALYST),
+        created_at: ns(at(1), 1),
+    };
+    tx.insert_group(&group).await.expect("group");
+    let joined = ns(at(2), 999);
+    tx.set_group_membership(b.id, Some(&group.id), joined)
+        .await
+        .expect("join");
+    let party = RelatedParty {
+        borrower_id: b.id,
+        staff_id: staff_id(EDITOR),
+        relation: "spouse".into(),
+        recorded_by: staff_id(ANALYST),
+        recorded_at: ns(at(3), 5),
+    };
+    tx.insert_related_party(&party)
+        .await
+        .expect("related party");
+    let mut rules = RuleSet::initial();
+    rules.valid_from = ns(at(4), 777);
+    tx.insert_rule_set(&rules).await.expect("rule set");
+    let mut proposal = proposal(ProposalKind::RuleSet, ORIGINATOR, ns(at(5), 1));
+    tx.insert_proposal(&proposal).await.expect("proposal");
+    proposal.status = ProposalStatus::Rejected;
+    proposal.decided_by = Some(staff_id(ANALYST));
+    proposal.decided_at = Some(ns(at(6), 1));
+    tx.decide_proposal(&proposal).await.expect("decide");
+
     let money = Money::parse("10.00", "EUR").expect("money");
     let file = CaseFile::new(b.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, person.id.clone(), ns(at(10), 501));
+    let mut case = CreditCase::open(
+        CaseId::generate(),
+        file,
+        staff_id(ORIGINATOR),
+        ns(at(10), 501),
+    );
     tx.insert_case(&case).await.expect("case");
-    let voter = person.voter_at(at(20)).expect("voter");
+    let analyst = tx
+        .staff_member(&staff_id(ANALYST))
+        .await
+        .expect("load")
+        .expect("analyst")
+        .voter_at(at(15))
+        .expect("voter");
+    case.record_board_resolution(Some(&analyst), "BR-7", ns(at(15), 321))
+        .expect("board resolution");
+    // Still in market: the market exit counts as the vote time (ns digits).
+    let voter = person.voter_at(ns(at(20), 999_999)).expect("voter");
+    assert_eq!(voter.left_market_at, Some(ns(at(20), 999_999)));
     case.cast_first_vote(
         Some(&voter),
         VoteDecision::Decline,
         "no",
         1,
+        &facts(),
         ns(at(20), 999_999),
     )
     .expect("vote");
@@ -1357,17 +1478,32 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
         r.valid_from = micros(r.valid_from);
         r.valid_to = r.valid_to.map(micros);
     }
+    for c in &mut expected_person.competences {
+        c.valid_from = micros(c.valid_from);
+        c.valid_to = c.valid_to.map(micros);
+    }
     let mut expected_case = case.clone();
     expected_case.created_at = micros(case.created_at);
     expected_case.updated_at = micros(case.updated_at);
     for v in &mut expected_case.votes {
         v.cast_at = micros(v.cast_at);
+        v.voter.left_market_at = v.voter.left_market_at.map(micros);
     }
+    let resolution = expected_case
+        .board_resolution
+        .as_mut()
+        .expect("board resolution");
+    resolution.recorded_at = micros(resolution.recorded_at);
     let decision = expected_case.decision.as_mut().expect("decision");
     decision.decided_at = micros(decision.decided_at);
     for v in &mut decision.votes {
         v.cast_at = micros(v.cast_at);
+        v.voter.left_market_at = v.voter.left_market_at.map(micros);
     }
+    assert_ne!(
+        expected_case, case,
+        "the fixture has sub-microsecond digits"
+    );
 
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(
@@ -1376,6 +1512,40 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     );
     let loaded_borrower = tx.borrower(b.id).await.expect("borrower").expect("exists");
     assert_eq!(loaded_borrower.created_at, micros(b.created_at));
+    let loaded_group = tx.group(&group.id).await.expect("group").expect("exists");
+    assert_eq!(loaded_group.created_at, micros(group.created_at));
+    // Membership bounds are stored truncated as well: the join counts from
+    // its microsecond on.
+    assert_eq!(
+        tx.group_of(b.id, micros(joined)).await.expect("group of"),
+        Some(group.id.clone())
+    );
+    assert_eq!(
+        tx.group_of(b.id, micros(joined) - chrono::Duration::microseconds(1))
+            .await
+            .expect("group of"),
+        None
+    );
+    assert_eq!(
+        tx.group_members(&group.id, micros(joined))
+            .await
+            .expect("members"),
+        vec![b.id]
+    );
+    assert_eq!(
+        tx.related_parties(&[b.id]).await.expect("related"),
+        BTreeSet::from([party.staff_id.clone()])
+    );
+    let loaded_rules = tx.rule_sets().await.expect("rule sets");
+    assert_eq!(loaded_rules.len(), 1);
+    assert_eq!(loaded_rules[0].valid_from, micros(rules.valid_from));
+    let loaded_proposal = tx
+        .proposal(proposal.id)
+        .await
+        .expect("proposal")
+        .expect("exists");
+    assert_eq!(loaded_proposal.proposed_at, micros(proposal.proposed_at));
+    assert_eq!(loaded_proposal.decided_at, proposal.decided_at.map(micros));
     assert_eq!(tx.case(case.id).await.expect("case"), Some(expected_case));
     let events = tx
         .audit_events(&AuditFilter {
@@ -1386,4 +1556,954 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
         .expect("events");
     assert_eq!(events.len(), 1, "an event is inside its own microsecond");
     assert_eq!(events[0].recorded_at, micros(event.recorded_at));
+}
+
+// -- segregation of duties, groups, rule sets, change proposals ---------------
+
+fn proposal(kind: ProposalKind, by: &str, proposed_at: Timestamp) -> ChangeProposal {
+    ChangeProposal {
+        id: uuid::Uuid::new_v4(),
+        kind,
+        // Nested JSON with a decimal string, unicode and an injection attempt.
+        payload: serde_json::json!({
+            "staff_id": "ca-9",
+            "level": 3,
+            "limits": ["250000.00", null, true],
+            "note": "Prüfung '); DROP TABLE change_proposals; --",
+        }),
+        proposed_by: staff_id(by),
+        proposed_at,
+        status: ProposalStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+fn group(id: &str) -> BorrowerGroup {
+    BorrowerGroup {
+        id: unit_id(id),
+        name: format!("Group {id}"),
+        created_by: staff_id(ANALYST),
+        created_at: at(1),
+    }
+}
+
+async fn insert_borrowers(store: &dyn Store, n: usize) -> Vec<BorrowerId> {
+    let mut tx = store.begin().await.expect("begin");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let b = borrower(&format!("Borrower {i}"));
+        tx.insert_borrower(&b).await.expect("insert borrower");
+        ids.push(b.id);
+    }
+    tx.commit().await.expect("commit borrowers");
+    ids
+}
+
+/// Money as comparable (currency, minor units) pairs, sorted.
+fn amounts(money: &[Money]) -> Vec<(&'static str, i64)> {
+    let mut pairs: Vec<_> = money
+        .iter()
+        .map(|m| (m.currency_code(), m.minor_units()))
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+pub async fn staff_history_appends_and_ids_are_sorted(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let id = staff_id(LOAN_OFFICER);
+    let promoted = RoleAssignment {
+        role: Role::RiskController,
+        valid_from: day(5),
+        valid_to: Some(day(50)),
+    };
+    let grant = CompetenceGrant {
+        side: Side::Market,
+        level: 3,
+        valid_from: day(5),
+        valid_to: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.add_role_assignment(&id, &promoted).await.expect("role");
+    tx.add_competence_grant(&id, &grant).await.expect("grant");
+    let second_grant = CompetenceGrant {
+        side: Side::Backoffice,
+        level: 9,
+        valid_from: day(60),
+        valid_to: Some(day(70)),
+    };
+    tx.add_competence_grant(&id, &second_grant)
+        .await
+        .expect("second grant");
+    for err in [
+        tx.add_role_assignment(&staff_id("nobody"), &promoted)
+            .await
+            .expect_err("unknown staff"),
+        tx.add_competence_grant(&staff_id("nobody"), &grant)
+            .await
+            .expect_err("unknown staff"),
+    ] {
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut expected = member(LOAN_OFFICER, MARKET_UNIT, Side::Market, Role::LoanOfficer);
+    expected.roles.push(promoted);
+    expected.competences.push(grant);
+    expected.competences.push(second_grant);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let loaded = tx.staff_member(&id).await.expect("load").expect("exists");
+    assert_eq!(loaded, expected, "appended in order, earlier history kept");
+    assert_eq!(loaded.competence_at(Side::Market, day(10)), 3);
+    assert_eq!(loaded.competence_at(Side::Market, day(0)), 1);
+    assert_eq!(
+        loaded.roles_at(day(10)),
+        vec![Role::LoanOfficer, Role::RiskController]
+    );
+    drop(tx);
+
+    // Levels outside 1..=9 are refused by the schema.
+    for level in [0, 10] {
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .add_competence_grant(
+                &id,
+                &CompetenceGrant {
+                    side: Side::Market,
+                    level,
+                    valid_from: day(1),
+                    valid_to: None,
+                },
+            )
+            .await;
+        assert!(result.is_err(), "level {level} was stored: {result:?}");
+    }
+
+    // staff_ids is sorted in `StaffId` order (byte order), not by a
+    // database collation that ignores punctuation or case.
+    let mut tx = store.begin().await.expect("begin");
+    let extra = ["b_1", "A-1", "a.1", "a-2", "Z9", "a-10", "a1"];
+    for id in extra {
+        tx.insert_staff(&StaffMember {
+            id: staff_id(id),
+            status: StaffStatus::Active,
+            units: vec![],
+            roles: vec![],
+            competences: vec![],
+        })
+        .await
+        .expect("insert staff");
+    }
+    tx.commit().await.expect("commit");
+    let mut expected: Vec<StaffId> = extra
+        .iter()
+        .chain(&[ORIGINATOR, LOAN_OFFICER, EDITOR, ANALYST])
+        .map(|id| staff_id(id))
+        .collect();
+    expected.sort();
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(tx.staff_ids().await.expect("staff ids"), expected);
+}
+
+pub async fn borrower_relationship_managers(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let mut managed = borrower("Managed AG");
+    managed.relationship_manager = Some(staff_id(LOAN_OFFICER));
+    let mut other = borrower("Other AG");
+    other.relationship_manager = Some(staff_id(EDITOR));
+    let mut same = borrower("Same Manager AG");
+    same.relationship_manager = Some(staff_id(LOAN_OFFICER));
+    let unmanaged = borrower("Unmanaged AG");
+    let mut tx = store.begin().await.expect("begin");
+    for b in [&managed, &other, &same, &unmanaged] {
+        tx.insert_borrower(b).await.expect("insert");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut ghost = borrower("Ghost Manager AG");
+    ghost.relationship_manager = Some(staff_id("nobody"));
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_borrower(&ghost)
+        .await
+        .expect_err("unknown manager");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.borrower(managed.id).await.expect("load"),
+        Some(managed.clone())
+    );
+    assert_eq!(
+        tx.borrower(unmanaged.id).await.expect("load"),
+        Some(unmanaged.clone())
+    );
+    let cases: Vec<(Vec<BorrowerId>, Vec<&str>)> = vec![
+        (vec![], vec![]),
+        (vec![unmanaged.id], vec![]),
+        (vec![managed.id], vec![LOAN_OFFICER]),
+        (vec![managed.id, same.id], vec![LOAN_OFFICER]),
+        (
+            vec![managed.id, other.id, unmanaged.id, BorrowerId::generate()],
+            vec![LOAN_OFFICER, EDITOR],
+        ),
+    ];
+    for (borrowers, expected) in cases {
+        let expected: BTreeSet<StaffId> = expected.into_iter().map(staff_id).collect();
+        assert_eq!(
+            tx.relationship_managers(&borrowers)
+                .await
+                .expect("managers"),
+            expected,
+            "{borrowers:?}"
+        );
+    }
+}
+
+pub async fn groups_round_trip_and_conflict(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let g = BorrowerGroup {
+        name: "Müller Holding 'x'; --".into(),
+        ..group("mueller-holding")
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&g).await.expect("insert group");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx.insert_group(&g).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let orphan = BorrowerGroup {
+        created_by: staff_id("nobody"),
+        ..group("orphan")
+    };
+    let err = tx.insert_group(&orphan).await.expect_err("unknown creator");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(tx.group(&g.id).await.expect("load"), Some(g));
+    assert_eq!(tx.group(&unit_id("orphan")).await.expect("load"), None);
+}
+
+pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrowers = insert_borrowers(store, 3).await;
+    let (b1, b2, b3) = (borrowers[0], borrowers[1], borrowers[2]);
+    let (g1, g2) = (group("group-one"), group("group-two"));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&g1).await.expect("g1");
+    tx.insert_group(&g2).await.expect("g2");
+    // b1: g1 from day 1, g2 from day 5, no group from day 9.
+    tx.set_group_membership(b1, Some(&g1.id), day(1))
+        .await
+        .expect("b1 joins g1");
+    tx.set_group_membership(b1, Some(&g2.id), day(5))
+        .await
+        .expect("b1 moves to g2");
+    tx.set_group_membership(b1, None, day(9))
+        .await
+        .expect("b1 leaves");
+    // b2: g1 from day 3, running. b3: g1 from day 1, left at day 3.
+    tx.set_group_membership(b2, Some(&g1.id), day(3))
+        .await
+        .expect("b2 joins g1");
+    tx.set_group_membership(b3, Some(&g1.id), day(1))
+        .await
+        .expect("b3 joins g1");
+    tx.set_group_membership(b3, None, day(3))
+        .await
+        .expect("b3 leaves");
+    // Leaving without a membership changes nothing.
+    tx.set_group_membership(b3, None, day(4))
+        .await
+        .expect("leave again");
+    tx.commit().await.expect("commit");
+
+    let us = chrono::Duration::microseconds(1);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let group_of = [
+        (b1, day(0), None),
+        (b1, day(1) - us, None),
+        (b1, day(1), Some(&g1.id)),
+        (b1, day(5) - us, Some(&g1.id)),
+        (b1, day(5), Some(&g2.id)),
+        (b1, day(9) - us, Some(&g2.id)),
+        (b1, day(9), None),
+        (b1, day(100), None),
+        (b2, day(2), None),
+        (b2, day(3), Some(&g1.id)),
+        (b2, day(1000), Some(&g1.id)),
+        (b3, day(2), Some(&g1.id)),
+        (b3, day(3), None),
+        (BorrowerId::generate(), day(3), None),
+    ];
+    for (b, when, expected) in group_of {
+        assert_eq!(
+            tx.group_of(b, when).await.expect("group of").as_ref(),
+            expected,
+            "group of {b} at {when}"
+        );
+    }
+    let sorted = |mut ids: Vec<BorrowerId>| {
+        ids.sort();
+        ids
+    };
+    let members = [
+        (&g1.id, day(0), vec![]),
+        (&g1.id, day(1), sorted(vec![b1, b3])),
+        (&g1.id, day(3), sorted(vec![b1, b2])),
+        (&g1.id, day(5), vec![b2]),
+        (&g2.id, day(5), vec![b1]),
+        (&g2.id, day(9), vec![]),
+        (&g1.id, day(50), vec![b2]),
+    ];
+    for (g, when, expected) in members {
+        assert_eq!(
+            tx.group_members(g, when).await.expect("members"),
+            expected,
+            "members of {g} at {when}"
+        );
+    }
+    assert!(
+        tx.group_members(&unit_id("no-group"), day(5))
+            .await
+            .expect("members")
+            .is_empty()
+    );
+    drop(tx);
+
+    // Unknown group or borrower: NotFound, nothing changes.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .set_group_membership(b2, Some(&unit_id("no-group")), day(20))
+        .await
+        .expect_err("unknown group");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+    for target in [Some(&g1.id), None] {
+        let mut tx = store.begin().await.expect("begin");
+        let err = tx
+            .set_group_membership(BorrowerId::generate(), target, day(20))
+            .await
+            .expect_err("unknown borrower");
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+    // History only grows forward: a change before the running membership
+    // started, or before a closed one ended, is refused.
+    for (b, when) in [(b2, day(2)), (b1, day(8))] {
+        let mut tx = store.begin().await.expect("begin");
+        let err = tx
+            .set_group_membership(b, Some(&g2.id), when)
+            .await
+            .expect_err("back-dated change");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.group_of(b2, day(20)).await.expect("group of"),
+        Some(g1.id.clone())
+    );
+    drop(tx);
+
+    // A move at the same instant twice: the first interval is empty.
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_group_membership(b2, Some(&g2.id), day(30))
+        .await
+        .expect("move");
+    tx.set_group_membership(b2, Some(&g1.id), day(30))
+        .await
+        .expect("move back at once");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.group_of(b2, day(30)).await.expect("group of"),
+        Some(g1.id.clone())
+    );
+    assert!(
+        tx.group_members(&g2.id, day(30))
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+/// Two membership changes for one borrower at once: both land, one after the
+/// other, and exactly one membership is running afterwards.
+pub async fn concurrent_membership_changes_keep_one_running(store: Arc<dyn Store>) {
+    seed_org(store.as_ref()).await;
+    let b = insert_borrowers(store.as_ref(), 1).await[0];
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&group("group-a")).await.expect("group a");
+    tx.insert_group(&group("group-b")).await.expect("group b");
+    tx.commit().await.expect("commit");
+
+    let mut first = store.begin().await.expect("begin");
+    first
+        .set_group_membership(b, Some(&unit_id("group-a")), day(1))
+        .await
+        .expect("first change");
+    let other = store.clone();
+    let second = tokio::spawn(async move {
+        // Waits for the first writer (SQLite: the writer connection;
+        // PostgreSQL: the borrower's row lock).
+        let mut tx = other.begin().await.expect("begin");
+        tx.set_group_membership(b, Some(&unit_id("group-b")), day(2))
+            .await
+            .expect("second change");
+        tx.commit().await.expect("commit second");
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit().await.expect("commit first");
+    second.await.expect("second task");
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.group_of(b, day(1)).await.expect("group of"),
+        Some(unit_id("group-a"))
+    );
+    assert_eq!(
+        tx.group_of(b, day(3)).await.expect("group of"),
+        Some(unit_id("group-b"))
+    );
+    assert!(
+        tx.group_members(&unit_id("group-a"), day(3))
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+pub async fn related_parties_round_trip(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrowers = insert_borrowers(store, 3).await;
+    let party = |b: BorrowerId, who: &str| RelatedParty {
+        borrower_id: b,
+        staff_id: staff_id(who),
+        relation: "managing director's spouse".into(),
+        recorded_by: staff_id(ANALYST),
+        recorded_at: at(5),
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_related_party(&party(borrowers[0], EDITOR))
+        .await
+        .expect("party");
+    tx.insert_related_party(&party(borrowers[0], ORIGINATOR))
+        .await
+        .expect("party");
+    tx.insert_related_party(&party(borrowers[1], EDITOR))
+        .await
+        .expect("party");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_related_party(&party(borrowers[0], EDITOR))
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    for bad in [
+        party(BorrowerId::generate(), EDITOR),
+        party(borrowers[2], "nobody"),
+        RelatedParty {
+            recorded_by: staff_id("nobody"),
+            ..party(borrowers[2], EDITOR)
+        },
+    ] {
+        let mut tx = store.begin().await.expect("begin");
+        let err = tx.insert_related_party(&bad).await.expect_err("unknown");
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let cases: Vec<(Vec<BorrowerId>, Vec<&str>)> = vec![
+        (vec![], vec![]),
+        (vec![borrowers[2]], vec![]),
+        (vec![borrowers[1]], vec![EDITOR]),
+        (vec![borrowers[0]], vec![EDITOR, ORIGINATOR]),
+        (
+            vec![borrowers[0], borrowers[1], borrowers[2]],
+            vec![EDITOR, ORIGINATOR],
+        ),
+    ];
+    for (list, expected) in cases {
+        let expected: BTreeSet<StaffId> = expected.into_iter().map(staff_id).collect();
+        assert_eq!(
+            tx.related_parties(&list).await.expect("related"),
+            expected,
+            "{list:?}"
+        );
+    }
+}
+
+pub async fn approved_amounts_and_open_cases(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrowers = insert_borrowers(store, 3).await;
+    let (a, b, c) = (borrowers[0], borrowers[1], borrowers[2]);
+    let cases = [
+        (a, "12345678901234.56", "EUR", CaseStatus::Approved),
+        (a, "5", "JPY", CaseStatus::Approved),
+        (a, "7.00", "EUR", CaseStatus::Declined),
+        (a, "8.00", "EUR", CaseStatus::Draft),
+        (a, "9.00", "EUR", CaseStatus::AwaitingSecondVote),
+        (a, "10.00", "EUR", CaseStatus::Escalated),
+        (a, "11.00", "EUR", CaseStatus::Returned),
+        (b, "2.50", "EUR", CaseStatus::Approved),
+        (b, "3.00", "EUR", CaseStatus::Draft),
+    ];
+    let mut ids = Vec::new();
+    for (borrower_id, amount, currency, status) in cases {
+        let mut case = new_case(borrower_id, amount, currency);
+        case.status = status;
+        insert_case(store, &case).await;
+        ids.push(case.id);
+    }
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert!(tx.approved_amounts(&[]).await.expect("none").is_empty());
+    assert!(tx.approved_amounts(&[c]).await.expect("c").is_empty());
+    assert_eq!(
+        amounts(&tx.approved_amounts(&[a]).await.expect("a")),
+        vec![("EUR", 1_234_567_890_123_456), ("JPY", 5)]
+    );
+    assert_eq!(
+        amounts(&tx.approved_amounts(&[a, b, c]).await.expect("a b c")),
+        vec![("EUR", 250), ("EUR", 1_234_567_890_123_456), ("JPY", 5)]
+    );
+
+    let sorted = |mut ids: Vec<CaseId>| {
+        ids.sort();
+        ids
+    };
+    assert!(tx.open_cases_of(&[]).await.expect("none").is_empty());
+    assert!(tx.open_cases_of(&[c]).await.expect("c").is_empty());
+    let open_a = sorted(ids[3..7].to_vec());
+    assert_eq!(tx.open_cases_of(&[a]).await.expect("a"), open_a);
+    let open_all = sorted(vec![ids[3], ids[4], ids[5], ids[6], ids[8]]);
+    assert_eq!(
+        sorted(tx.open_cases_of(&[c, b, a]).await.expect("all")),
+        open_all
+    );
+}
+
+pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert!(tx.rule_sets().await.expect("rule sets").is_empty());
+    drop(tx);
+
+    let mut v2 = RuleSet::initial();
+    v2.version = 2;
+    v2.valid_from = day(10);
+    v2.parameters.cooling_off_months = 3;
+    v2.parameters.divergence = DivergencePolicy::Decline;
+    v2.parameters.single_vote_below = Some("12345.67".parse().expect("decimal"));
+    v2.parameters.competence_order.levels[0].up_to = Some("250000.005".parse().expect("decimal"));
+    let v1 = RuleSet::initial();
+    let mut tx = store.begin().await.expect("begin");
+    // Stored out of order, listed by version.
+    tx.insert_rule_set(&v2).await.expect("v2");
+    tx.insert_rule_set(&v1).await.expect("v1");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let again = RuleSet {
+        valid_from: day(20),
+        ..v2.clone()
+    };
+    let err = tx.insert_rule_set(&again).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let stored = tx.rule_sets().await.expect("rule sets");
+    assert_eq!(stored, vec![v1, v2.clone()]);
+    assert_eq!(
+        stored[1]
+            .parameters
+            .single_vote_below
+            .map(|d| d.to_string()),
+        Some("12345.67".to_owned()),
+        "amounts are exact"
+    );
+    assert_eq!(
+        creditops_domain::rules::in_force(&stored, day(10)).map(|r| r.version),
+        Some(2)
+    );
+}
+
+pub async fn proposals_round_trip_and_list_newest_first(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let kinds = [
+        ProposalKind::RoleAssignment,
+        ProposalKind::CompetenceGrant,
+        ProposalKind::RuleSet,
+    ];
+    let proposals: Vec<ChangeProposal> = kinds
+        .iter()
+        .enumerate()
+        .map(|(n, kind)| proposal(*kind, ORIGINATOR, at(100 + 10 * n as i64)))
+        .collect();
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.proposal(proposals[0].id).await.expect("none"), None);
+    for p in &proposals {
+        tx.insert_proposal(p).await.expect("insert");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_proposal(&proposals[0])
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_proposal(&proposal(ProposalKind::RuleSet, "nobody", at(1)))
+        .await
+        .expect_err("unknown proposer");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Decide the middle one.
+    let mut decided = proposals[1].clone();
+    decided.status = ProposalStatus::Approved;
+    decided.decided_by = Some(staff_id(ANALYST));
+    decided.decided_at = Some(at(500));
+    let mut tx = store.begin().await.expect("begin");
+    tx.decide_proposal(&decided).await.expect("decide");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    for p in [&proposals[0], &decided, &proposals[2]] {
+        assert_eq!(tx.proposal(p.id).await.expect("load").as_ref(), Some(p));
+    }
+    let ids = |list: Vec<ChangeProposal>| list.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(tx.proposals(None).await.expect("all")),
+        vec![proposals[2].id, proposals[1].id, proposals[0].id],
+        "newest first"
+    );
+    assert_eq!(
+        ids(tx
+            .proposals(Some(ProposalStatus::Pending))
+            .await
+            .expect("pending")),
+        vec![proposals[2].id, proposals[0].id]
+    );
+    assert_eq!(
+        tx.proposals(Some(ProposalStatus::Approved))
+            .await
+            .expect("approved"),
+        vec![decided]
+    );
+    assert!(
+        tx.proposals(Some(ProposalStatus::Rejected))
+            .await
+            .expect("rejected")
+            .is_empty()
+    );
+}
+
+pub async fn a_proposal_is_decided_once_by_another_person(store: Arc<dyn Store>) {
+    seed_org(store.as_ref()).await;
+    let pending = proposal(ProposalKind::CompetenceGrant, ORIGINATOR, at(1));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_proposal(&pending).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let decision = |status: ProposalStatus, by: &str, when: i64| ChangeProposal {
+        status,
+        decided_by: Some(staff_id(by)),
+        decided_at: Some(at(when)),
+        ..pending.clone()
+    };
+
+    // The proposer cannot decide their own proposal (S3), whatever the caller checked.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_proposal(&decision(ProposalStatus::Approved, ORIGINATOR, 2))
+        .await;
+    assert!(result.is_err(), "self-approval was stored: {result:?}");
+    drop(tx);
+    // A "decision" that decides nothing is a caller bug.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_proposal(&ChangeProposal {
+            decided_at: None,
+            ..decision(ProposalStatus::Approved, ANALYST, 2)
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .decide_proposal(&decision(ProposalStatus::Pending, ANALYST, 2))
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    drop(tx);
+    // Unknown proposal.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .decide_proposal(&ChangeProposal {
+            id: uuid::Uuid::new_v4(),
+            ..decision(ProposalStatus::Rejected, ANALYST, 2)
+        })
+        .await
+        .expect_err("unknown proposal");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Two deciders at once: the first wins, the second gets Conflict.
+    let mut first = store.begin().await.expect("begin");
+    let approved = decision(ProposalStatus::Approved, ANALYST, 3);
+    first
+        .decide_proposal(&approved)
+        .await
+        .expect("first decides");
+    let other = store.clone();
+    let rejected = decision(ProposalStatus::Rejected, EDITOR, 4);
+    let second = tokio::spawn(async move {
+        let mut tx = other.begin().await.expect("begin");
+        tx.decide_proposal(&rejected).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit().await.expect("commit");
+    let err = second
+        .await
+        .expect("second task")
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    // Deciding again later: Conflict; the first decision stands.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .decide_proposal(&decision(ProposalStatus::Rejected, EDITOR, 5))
+        .await
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(tx.proposal(pending.id).await.expect("load"), Some(approved));
+}
+
+/// Every new case and vote field round-trips, set and unset, through insert
+/// and update.
+pub async fn case_segregation_fields_round_trip(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let mut case = new_case(borrower_id, "1000000.00", "EUR");
+    case.status = CaseStatus::Escalated;
+    case.editors = BTreeSet::from([staff_id(EDITOR), staff_id(LOAN_OFFICER)]);
+    case.round = 3;
+    case.escalation_level = Some(9);
+    case.related_party = true;
+    case.board_resolution = Some(BoardResolution {
+        reference: "Board resolution 2026/17 'x'".into(),
+        recorded_by: staff_id(ANALYST),
+        recorded_at: at(12),
+        file_version: 1,
+        content_hash: case.content_hash(),
+    });
+    let officer = voter(store, LOAN_OFFICER, at(11)).await;
+    assert_eq!(officer.competence_level, 1);
+    assert_eq!(officer.left_market_at, Some(at(11)));
+    let mut vote = creditops_domain::Vote {
+        stage: creditops_domain::VoteStage::First,
+        voter: Voter {
+            competence_level: 9,
+            left_market_at: Some(day(-400)),
+            ..officer
+        },
+        decision: VoteDecision::Approve,
+        rationale: "round three".into(),
+        file_version: 1,
+        content_hash: case.content_hash(),
+        cast_at: at(13),
+        round: 3,
+        required_level: 9,
+        checks: vec![],
+    };
+    case.votes.push(vote.clone());
+    vote.voter.left_market_at = None;
+    vote.voter.competence_level = 0;
+    vote.required_level = 0;
+    vote.round = 0;
+    case.votes.push(vote);
+    insert_case(store, &case).await;
+    assert_eq!(load_case(store, case.id).await, case);
+
+    // Everything back to unset in an update.
+    let before = case.revision;
+    case.revision += 1;
+    case.status = CaseStatus::Returned;
+    case.editors.clear();
+    case.escalation_level = None;
+    case.related_party = false;
+    case.board_resolution = None;
+    save_case(store, &case, before).await;
+    assert_eq!(load_case(store, case.id).await, case);
+}
+
+/// The V5 path through the domain: divergent votes escalate the case one
+/// level up; the escalated round is voted by new, more competent voters; a
+/// related-party credit needs the board resolution (V11).
+pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    // A senior market voter and a senior back-office voter who left market a
+    // year ago (outside the cooling-off period, S5); both level 2.
+    let mut senior_market = member("lo-senior", MARKET_UNIT, Side::Market, Role::LoanOfficer);
+    senior_market.competences[0].level = 2;
+    let mut senior_backoffice = member(
+        "ca-senior",
+        BACKOFFICE_UNIT,
+        Side::Backoffice,
+        Role::CreditAnalyst,
+    );
+    senior_backoffice.competences[0].level = 2;
+    senior_backoffice.units = vec![
+        UnitAssignment {
+            unit_id: unit_id(MARKET_UNIT),
+            side: Side::Market,
+            valid_from: day(-800),
+            valid_to: Some(day(-365)),
+        },
+        UnitAssignment {
+            unit_id: unit_id(BACKOFFICE_UNIT),
+            side: Side::Backoffice,
+            valid_from: day(-365),
+            valid_to: None,
+        },
+    ];
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_staff(&senior_market)
+        .await
+        .expect("senior market");
+    tx.insert_staff(&senior_backoffice)
+        .await
+        .expect("senior back office");
+    tx.commit().await.expect("commit");
+
+    let borrower_id = insert_borrower(store).await;
+    let mut case = new_case(borrower_id, "200000.00", "EUR");
+    insert_case(store, &case).await;
+    let mut facts = facts();
+    facts.related_parties = BTreeSet::from([staff_id(EDITOR)]);
+
+    let officer = voter(store, LOAN_OFFICER, at(20)).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&officer),
+        VoteDecision::Approve,
+        "good risk",
+        1,
+        &facts,
+        at(20),
+    )
+    .expect("first vote");
+    save_case(store, &case, before).await;
+    assert_eq!(load_case(store, case.id).await, case);
+
+    let analyst = voter(store, ANALYST, at(30)).await;
+    let before = case.revision;
+    case.cast_second_vote(
+        Some(&analyst),
+        VoteDecision::Decline,
+        "too risky",
+        1,
+        &facts,
+        at(30),
+    )
+    .expect("second vote");
+    assert_eq!(case.status, CaseStatus::Escalated);
+    save_case(store, &case, before).await;
+    let loaded = load_case(store, case.id).await;
+    assert_eq!(loaded, case);
+    assert_eq!(loaded.round, 1);
+    assert_eq!(loaded.escalation_level, Some(2));
+    assert!(loaded.related_party);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let escalated = tx
+        .cases_by_status(CaseStatus::Escalated, None, 10)
+        .await
+        .expect("escalated");
+    assert_eq!(
+        escalated.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![case.id]
+    );
+    assert_eq!(
+        tx.open_cases_of(&[borrower_id]).await.expect("open"),
+        vec![case.id]
+    );
+    drop(tx);
+
+    let before = case.revision;
+    case.record_board_resolution(Some(&analyst), "BR-2026-17", at(35))
+        .expect("board resolution");
+    save_case(store, &case, before).await;
+    assert_eq!(load_case(store, case.id).await, case);
+
+    let senior = voter(store, "lo-senior", at(40)).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&senior),
+        VoteDecision::Approve,
+        "approve at level 2",
+        1,
+        &facts,
+        at(40),
+    )
+    .expect("escalated first vote");
+    save_case(store, &case, before).await;
+    let senior_bo = voter(store, "ca-senior", at(50)).await;
+    assert_eq!(senior_bo.left_market_at, Some(day(-365)));
+    let before = case.revision;
+    case.cast_second_vote(
+        Some(&senior_bo),
+        VoteDecision::Approve,
+        "agree at level 2",
+        1,
+        &facts,
+        at(50),
+    )
+    .expect("escalated second vote");
+    save_case(store, &case, before).await;
+
+    let loaded = load_case(store, case.id).await;
+    assert_eq!(loaded, case);
+    assert_eq!(loaded.status, CaseStatus::Approved);
+    let rounds: Vec<(u32, u8, u8)> = loaded
+        .votes
+        .iter()
+        .map(|v| (v.round, v.required_level, v.voter.competence_level))
+        .collect();
+    assert_eq!(rounds, vec![(0, 1, 1), (0, 1, 1), (1, 2, 2), (1, 2, 2)]);
+    assert_eq!(loaded.votes[3].voter.left_market_at, Some(day(-365)));
+    let decision = loaded.decision.as_ref().expect("decision");
+    assert_eq!(decision.level, 2);
+    assert!(decision.flags.contains(&DecisionFlag::Escalated));
+    assert!(decision.flags.contains(&DecisionFlag::RelatedParty));
+    assert_eq!(decision.votes.len(), 4);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        amounts(&tx.approved_amounts(&[borrower_id]).await.expect("approved")),
+        vec![("EUR", 20_000_000)]
+    );
+    assert!(
+        tx.open_cases_of(&[borrower_id])
+            .await
+            .expect("open")
+            .is_empty()
+    );
 }

@@ -16,8 +16,10 @@ pub use model::*;
 
 use async_trait::async_trait;
 use creditops_domain::{
-    BorrowerId, CaseId, CaseStatus, CreditCase, Side, StaffId, StaffMember, StaffStatus, UnitId,
+    BorrowerId, CaseId, CaseStatus, CompetenceGrant, CreditCase, Money, RoleAssignment, RuleSet,
+    Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitId,
 };
+use std::collections::BTreeSet;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -65,6 +67,69 @@ pub trait Tx: Send {
     async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()>;
     async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>>;
     async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()>;
+    /// Appends a dated role assignment to a person's history (NotFound if unknown).
+    async fn add_role_assignment(&mut self, id: &StaffId, role: &RoleAssignment)
+    -> StoreResult<()>;
+    /// Appends a dated competence grant to a person's history (NotFound if unknown).
+    async fn add_competence_grant(
+        &mut self,
+        id: &StaffId,
+        grant: &CompetenceGrant,
+    ) -> StoreResult<()>;
+    /// Every staff id, sorted (for the admin directory and tests).
+    async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>>;
+
+    // -- groups of connected clients, relationship managers, related parties --
+    async fn insert_group(&mut self, group: &BorrowerGroup) -> StoreResult<()>;
+    async fn group(&mut self, id: &UnitId) -> StoreResult<Option<BorrowerGroup>>;
+    /// Moves a borrower into `group` (or out of any group with `None`) from
+    /// `at` on: the running membership ends at `at`, a new one starts.
+    async fn set_group_membership(
+        &mut self,
+        borrower: BorrowerId,
+        group: Option<&UnitId>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The group a borrower belongs to at `at`.
+    async fn group_of(
+        &mut self,
+        borrower: BorrowerId,
+        at: Timestamp,
+    ) -> StoreResult<Option<UnitId>>;
+    /// The members of a group at `at`, sorted.
+    async fn group_members(
+        &mut self,
+        group: &UnitId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<BorrowerId>>;
+    /// Relationship managers of these borrowers.
+    async fn relationship_managers(
+        &mut self,
+        borrowers: &[BorrowerId],
+    ) -> StoreResult<BTreeSet<StaffId>>;
+    async fn insert_related_party(&mut self, party: &RelatedParty) -> StoreResult<()>;
+    /// Staff recorded as related to any of these borrowers.
+    async fn related_parties(&mut self, borrowers: &[BorrowerId])
+    -> StoreResult<BTreeSet<StaffId>>;
+    /// The amounts of every approved case of these borrowers (V4 aggregation).
+    async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>>;
+    /// Cases of these borrowers that are not decided yet.
+    async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
+
+    // -- rule sets and four-eyes change proposals (S9) -----------------------
+    /// Every rule-set version, ascending. Empty until the first is stored.
+    async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>>;
+    /// Stores a new rule-set version (Conflict if the version exists).
+    async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()>;
+    async fn insert_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
+    async fn proposal(&mut self, id: uuid::Uuid) -> StoreResult<Option<ChangeProposal>>;
+    /// Records the decision on a pending proposal; Conflict if it is not
+    /// pending any more (somebody else decided first).
+    async fn decide_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
+    async fn proposals(
+        &mut self,
+        status: Option<ProposalStatus>,
+    ) -> StoreResult<Vec<ChangeProposal>>;
 
     // -- borrowers ---------------------------------------------------------
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;

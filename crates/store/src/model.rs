@@ -12,6 +12,8 @@ pub struct Borrower {
     /// ISO 3166-1 alpha-2 country code.
     pub country: String,
     pub sector: String,
+    /// The market person who looks after the borrower (S6); may not vote.
+    pub relationship_manager: Option<StaffId>,
     pub created_by: StaffId,
     pub created_at: Timestamp,
 }
@@ -92,4 +94,103 @@ pub struct AuditFilter {
     pub after_seq: Option<i64>,
     /// At most this many events (callers bound it; 0 means none).
     pub limit: u32,
+}
+
+/// A group of connected clients (CRR Art. 4(1)(39)); ids are slugs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BorrowerGroup {
+    pub id: UnitLikeId,
+    pub name: String,
+    pub created_by: StaffId,
+    pub created_at: Timestamp,
+}
+
+/// Group ids share the slug rules of unit ids.
+pub type UnitLikeId = creditops_domain::UnitId;
+
+/// A person recorded as related to a borrower (KWG section 15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedParty {
+    pub borrower_id: BorrowerId,
+    pub staff_id: StaffId,
+    pub relation: String,
+    pub recorded_by: StaffId,
+    pub recorded_at: Timestamp,
+}
+
+/// What a four-eyes change proposal changes (S9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalKind {
+    RoleAssignment,
+    CompetenceGrant,
+    RuleSet,
+}
+
+impl ProposalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalKind::RoleAssignment => "role_assignment",
+            ProposalKind::CompetenceGrant => "competence_grant",
+            ProposalKind::RuleSet => "rule_set",
+        }
+    }
+}
+
+impl std::str::FromStr for ProposalKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            ProposalKind::RoleAssignment,
+            ProposalKind::CompetenceGrant,
+            ProposalKind::RuleSet,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown proposal kind {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl ProposalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProposalStatus::Pending => "pending",
+            ProposalStatus::Approved => "approved",
+            ProposalStatus::Rejected => "rejected",
+        }
+    }
+}
+
+impl std::str::FromStr for ProposalStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(ProposalStatus::Pending),
+            "approved" => Ok(ProposalStatus::Approved),
+            "rejected" => Ok(ProposalStatus::Rejected),
+            _ => Err(format!("unknown proposal status {s:?}")),
+        }
+    }
+}
+
+/// A four-eyes change (S3, S9): proposed by one person, decided by another.
+/// `payload` is the change as JSON (its shape depends on `kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeProposal {
+    pub id: uuid::Uuid,
+    pub kind: ProposalKind,
+    pub payload: serde_json::Value,
+    pub proposed_by: StaffId,
+    pub proposed_at: Timestamp,
+    pub status: ProposalStatus,
+    pub decided_by: Option<StaffId>,
+    pub decided_at: Option<Timestamp>,
 }

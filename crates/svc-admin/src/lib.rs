@@ -1,12 +1,519 @@
-//! The admin service. Until its business routes land it answers only health,
-//! readiness and its (empty) OpenAPI document; every other route is 404.
+//! The admin service (user administrators): the staff directory and every
+//! four-eyes change to it and to the rules (S3, S9). A change is proposed by
+//! one administrator and takes effect only when a different administrator
+//! approves it; role assignments are checked against the SoD matrix when
+//! proposed and again when approved. Administrators hold no business role and
+//! no route here touches a credit case (S7).
 
 use axum::Router;
-use creditops_http::{ServiceContext, health_routes, secure};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::Utc;
+use creditops_domain::rules::MAX_LEVEL;
+use creditops_domain::{
+    CompetenceGrant, DomainError, Role, RoleAssignment, RuleParameters, RuleSet, Side, StaffId,
+    StaffMember, Timestamp,
+};
+use creditops_http::{
+    ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ProblemKind,
+    Query, ServiceContext, health_routes, run_command, secure,
+};
+use creditops_store::{ChangeProposal, ProposalKind, ProposalStatus, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub const SERVICE: &str = "admin";
 
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "GET",
+        path: "/v1/staff",
+        summary: "Staff ids in the directory",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/staff/{id}",
+        summary: "A person with dated units, roles and competence levels",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/proposals",
+        summary: "Propose a role assignment, competence grant or rule set (four-eyes)",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/proposals",
+        summary: "Change proposals, optionally by status",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/proposals/{id}",
+        summary: "One change proposal",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/proposals/{id}/approve",
+        summary: "Approve a proposal of another administrator; it takes effect",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/proposals/{id}/reject",
+        summary: "Reject a proposal of another administrator",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/rules",
+        summary: "Every rule-set version (competence order, cooling-off, divergence, lane)",
+    },
+];
+
 pub fn router(ctx: Arc<ServiceContext>) -> Router {
-    secure(Router::new(), ctx.clone()).merge(health_routes(ctx, &[]))
+    let business = Router::new()
+        .route("/v1/staff", get(list_staff))
+        .route("/v1/staff/{id}", get(read_staff))
+        .route("/v1/proposals", post(propose).get(list_proposals))
+        .route("/v1/proposals/{id}", get(read_proposal))
+        .route("/v1/proposals/{id}/approve", post(approve))
+        .route("/v1/proposals/{id}/reject", post(reject))
+        .route("/v1/rules", get(list_rules))
+        .with_state(ctx.clone());
+    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+}
+
+async fn list_staff(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(axum::Json(json!({"items": tx.staff_ids().await?})))
+}
+
+fn member_json(member: &StaffMember) -> Value {
+    json!({
+        "id": member.id,
+        "status": member.status,
+        "units": member.units,
+        "roles": member.roles,
+        "competences": member.competences,
+    })
+}
+
+async fn read_staff(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<StaffId>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    let member = tx
+        .staff_member(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no staff member with that id"))?;
+    Ok(axum::Json(member_json(&member)))
+}
+
+/// A proposed change; the shape depends on `kind`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum Change {
+    RoleAssignment {
+        staff_id: StaffId,
+        role: Role,
+        valid_from: Timestamp,
+        #[serde(default)]
+        valid_to: Option<Timestamp>,
+    },
+    CompetenceGrant {
+        staff_id: StaffId,
+        side: Side,
+        level: u8,
+        valid_from: Timestamp,
+        #[serde(default)]
+        valid_to: Option<Timestamp>,
+    },
+    RuleSet {
+        valid_from: Timestamp,
+        parameters: RuleParameters,
+    },
+}
+
+impl Change {
+    fn kind(&self) -> ProposalKind {
+        match self {
+            Change::RoleAssignment { .. } => ProposalKind::RoleAssignment,
+            Change::CompetenceGrant { .. } => ProposalKind::CompetenceGrant,
+            Change::RuleSet { .. } => ProposalKind::RuleSet,
+        }
+    }
+
+    fn target(&self) -> Option<&StaffId> {
+        match self {
+            Change::RoleAssignment { staff_id, .. } | Change::CompetenceGrant { staff_id, .. } => {
+                Some(staff_id)
+            }
+            Change::RuleSet { .. } => None,
+        }
+    }
+}
+
+fn check_period(from: Timestamp, to: Option<Timestamp>) -> Result<(), ApiError> {
+    if to.is_some_and(|to| to <= from) {
+        return Err(ApiError::validation("valid_to must be after valid_from"));
+    }
+    Ok(())
+}
+
+/// Validates a change against the current state. Runs at proposal and again
+/// at approval, since the directory may have changed in between.
+async fn validate_change(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    change: &Change,
+    actor: &StaffId,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    if change.target() == Some(actor) {
+        return Err(
+            DomainError::rule("S7", "nobody may change their own roles or competences").into(),
+        );
+    }
+    match change {
+        Change::RoleAssignment {
+            staff_id,
+            role,
+            valid_from,
+            valid_to,
+        } => {
+            check_period(*valid_from, *valid_to)?;
+            let member = tx
+                .staff_member(staff_id)
+                .await?
+                .ok_or_else(|| ApiError::validation("staff_id names no staff member"))?;
+            let new = RoleAssignment {
+                role: *role,
+                valid_from: *valid_from,
+                valid_to: *valid_to,
+            };
+            ctx.sod.check_assignment(&member.roles, &new)?;
+            let home = ctx.sod.home_side(*role).ok_or_else(|| {
+                ApiError::new(
+                    ProblemKind::Unavailable,
+                    "the SoD matrix has no side for this role",
+                )
+            })?;
+            let side_then = member.voter_at(*valid_from).map(|v| v.side);
+            if side_then != Some(home) {
+                return Err(DomainError::rule(
+                    "S3",
+                    format!(
+                        "role {role} belongs to the {home} side, but {staff_id} is not in a unique \
+                         {home} unit on {}",
+                        valid_from.date_naive()
+                    ),
+                )
+                .into());
+            }
+        }
+        Change::CompetenceGrant {
+            staff_id,
+            side,
+            level,
+            valid_from,
+            valid_to,
+        } => {
+            check_period(*valid_from, *valid_to)?;
+            if !matches!(side, Side::Market | Side::Backoffice) {
+                return Err(ApiError::validation(
+                    "competence levels exist for the market and backoffice sides only",
+                ));
+            }
+            if !(1..=MAX_LEVEL).contains(level) {
+                return Err(ApiError::validation(format!(
+                    "level must be between 1 and {MAX_LEVEL}"
+                )));
+            }
+            if tx.staff_member(staff_id).await?.is_none() {
+                return Err(ApiError::validation("staff_id names no staff member"));
+            }
+        }
+        Change::RuleSet {
+            valid_from,
+            parameters,
+        } => {
+            parameters.validate()?;
+            // Decisions already taken were evaluated under the rules of their
+            // time; a new version may only take effect in the future.
+            if *valid_from < now {
+                return Err(ApiError::new(
+                    ProblemKind::Conflict,
+                    "valid_from lies in the past; a rule set takes effect from now on or later",
+                )
+                .with_rule("S9"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn proposal_json(p: &ChangeProposal) -> Value {
+    json!({
+        "id": p.id,
+        "kind": p.kind,
+        "change": p.payload,
+        "status": p.status,
+        "proposed_by": p.proposed_by,
+        "proposed_at": p.proposed_at,
+        "decided_by": p.decided_by,
+        "decided_at": p.decided_at,
+    })
+}
+
+async fn propose(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    Json(change): Json<Change>,
+) -> Result<Response, ApiError> {
+    let fingerprint = serde_json::to_vec(&change).unwrap_or_default();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/proposals",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let now = Utc::now();
+                validate_change(&ctx, tx, &change, actor.id(), now).await?;
+                let payload = serde_json::to_value(&change).map_err(|_| {
+                    ApiError::new(ProblemKind::Internal, "the change could not be recorded")
+                })?;
+                let proposal = ChangeProposal {
+                    id: Uuid::now_v7(),
+                    kind: change.kind(),
+                    payload: payload.clone(),
+                    proposed_by: actor.id().clone(),
+                    proposed_at: now,
+                    status: ProposalStatus::Pending,
+                    decided_by: None,
+                    decided_at: None,
+                };
+                tx.insert_proposal(&proposal).await?;
+                let mut record = actor.record(&ctx, "change.proposed");
+                record.rule = Some("S9".into());
+                record.data = json!({"proposal_id": proposal.id, "change": payload});
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::CREATED,
+                    proposal_json(&proposal),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalQuery {
+    status: Option<ProposalStatus>,
+}
+
+async fn list_proposals(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    Query(query): Query<ProposalQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    let items: Vec<Value> = tx
+        .proposals(query.status)
+        .await?
+        .iter()
+        .map(proposal_json)
+        .collect();
+    Ok(axum::Json(json!({"items": items})))
+}
+
+async fn read_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<Uuid>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    let proposal = tx
+        .proposal(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no proposal with that id"))?;
+    Ok(axum::Json(proposal_json(&proposal)))
+}
+
+/// Loads a pending proposal that `actor` may decide: somebody else's (S9).
+async fn decidable(tx: &mut dyn Tx, id: Uuid, actor: &StaffId) -> Result<ChangeProposal, ApiError> {
+    let proposal = tx
+        .proposal(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no proposal with that id"))?;
+    if proposal.status != ProposalStatus::Pending {
+        return Err(ApiError::new(
+            ProblemKind::Conflict,
+            format!("the proposal is {} already", proposal.status.as_str()),
+        ));
+    }
+    if &proposal.proposed_by == actor {
+        return Err(DomainError::rule(
+            "S9",
+            "a change needs a second administrator: the proposer cannot decide it",
+        )
+        .into());
+    }
+    Ok(proposal)
+}
+
+/// Applies an approved change to the directory or the rules.
+async fn apply(tx: &mut dyn Tx, change: &Change) -> Result<Value, ApiError> {
+    match change {
+        Change::RoleAssignment {
+            staff_id,
+            role,
+            valid_from,
+            valid_to,
+        } => {
+            let assignment = RoleAssignment {
+                role: *role,
+                valid_from: *valid_from,
+                valid_to: *valid_to,
+            };
+            tx.add_role_assignment(staff_id, &assignment).await?;
+            Ok(json!({"staff_id": staff_id, "role": role}))
+        }
+        Change::CompetenceGrant {
+            staff_id,
+            side,
+            level,
+            valid_from,
+            valid_to,
+        } => {
+            let grant = CompetenceGrant {
+                side: *side,
+                level: *level,
+                valid_from: *valid_from,
+                valid_to: *valid_to,
+            };
+            tx.add_competence_grant(staff_id, &grant).await?;
+            Ok(json!({"staff_id": staff_id, "side": side, "level": level}))
+        }
+        Change::RuleSet {
+            valid_from,
+            parameters,
+        } => {
+            let version = tx
+                .rule_sets()
+                .await?
+                .iter()
+                .map(|r| r.version)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            tx.insert_rule_set(&RuleSet {
+                version,
+                valid_from: *valid_from,
+                parameters: parameters.clone(),
+            })
+            .await?;
+            Ok(json!({"rules_version": version, "valid_from": valid_from}))
+        }
+    }
+}
+
+async fn approve(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    let fingerprint = id.as_bytes().to_vec();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/proposals/{id}/approve",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let mut proposal = decidable(tx, id, actor.id()).await?;
+                let change: Change =
+                    serde_json::from_value(proposal.payload.clone()).map_err(|_| {
+                        ApiError::new(ProblemKind::Internal, "a stored proposal is not valid")
+                    })?;
+                let now = Utc::now();
+                validate_change(&ctx, tx, &change, actor.id(), now).await?;
+                let applied = apply(tx, &change).await?;
+                proposal.status = ProposalStatus::Approved;
+                proposal.decided_by = Some(actor.id().clone());
+                proposal.decided_at = Some(now);
+                tx.decide_proposal(&proposal).await?;
+                let mut record = actor.record(&ctx, "change.approved");
+                record.rule = Some("S9".into());
+                record.data = json!({
+                    "proposal_id": proposal.id,
+                    "proposed_by": proposal.proposed_by,
+                    "applied": applied,
+                });
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::OK,
+                    proposal_json(&proposal),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+async fn reject(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    let fingerprint = id.as_bytes().to_vec();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/proposals/{id}/reject",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let mut proposal = decidable(tx, id, actor.id()).await?;
+                proposal.status = ProposalStatus::Rejected;
+                proposal.decided_by = Some(actor.id().clone());
+                proposal.decided_at = Some(Utc::now());
+                tx.decide_proposal(&proposal).await?;
+                let mut record = actor.record(&ctx, "change.rejected");
+                record.rule = Some("S9".into());
+                record.data = json!({"proposal_id": proposal.id});
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::OK,
+                    proposal_json(&proposal),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+async fn list_rules(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(axum::Json(json!({"items": tx.rule_sets().await?})))
 }

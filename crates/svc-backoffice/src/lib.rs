@@ -6,14 +6,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chrono::Utc;
-use creditops_domain::{CaseId, CaseStatus, VoteDecision};
+use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteDecision};
+use creditops_http::facts::{group_members_of, vote_facts};
 use creditops_http::views::{case_audit_data, case_json, case_summary_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
     ServiceContext, health_routes, run_command, secure,
 };
+use creditops_store::{BorrowerGroup, RelatedParty, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -41,6 +43,26 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/cases/{id}/return",
         summary: "Return a case to market for rework (voids votes)",
     },
+    Operation {
+        method: "POST",
+        path: "/v1/cases/{id}/board-resolution",
+        summary: "Record the board resolution a related-party credit needs (V11)",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/groups",
+        summary: "Form a group of connected clients",
+    },
+    Operation {
+        method: "PUT",
+        path: "/v1/borrowers/{id}/group",
+        summary: "Move a borrower into a group (or out: group_id null); re-evaluates open cases",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/related-parties",
+        summary: "Record a staff member as related to a borrower (KWG section 15)",
+    },
 ];
 
 const MAX_PAGE: u32 = 200;
@@ -51,6 +73,10 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
         .route("/v1/cases/{id}", get(read_case))
         .route("/v1/cases/{id}/second-vote", post(second_vote))
         .route("/v1/cases/{id}/return", post(return_case))
+        .route("/v1/cases/{id}/board-resolution", post(board_resolution))
+        .route("/v1/groups", post(create_group))
+        .route("/v1/borrowers/{id}/group", put(set_group))
+        .route("/v1/related-parties", post(record_related_party))
         .with_state(ctx.clone());
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -142,12 +168,14 @@ async fn second_vote(
                 let expected_revision = case.revision;
                 let now = Utc::now();
                 let voter = actor.voter_at(now);
+                let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
                 let vote = case
                     .cast_second_vote(
                         voter.as_ref(),
                         req.decision,
                         &req.rationale,
                         req.version,
+                        &facts,
                         now,
                     )?
                     .clone();
@@ -161,6 +189,10 @@ async fn second_vote(
                 data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
                 if let Some(decision) = &case.decision {
                     data["outcome"] = json!(decision.outcome.as_str());
+                    data["level"] = json!(decision.level);
+                    data["rules_version"] = json!(decision.rules_version);
+                    data["policy_hash"] = json!(decision.policy_hash);
+                    data["flags"] = json!(decision.flags);
                 }
                 record.data = data;
                 ctx.audit(tx, &record).await?;
@@ -208,6 +240,265 @@ async fn return_case(
                 record.data = case_audit_data(&case);
                 ctx.audit(tx, &record).await?;
                 Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct ResolutionRequest {
+    reference: String,
+    version: i64,
+}
+
+async fn board_resolution(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<CaseId>,
+    Json(req): Json<ResolutionRequest>,
+) -> Result<Response, ApiError> {
+    let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/cases/{id}/board-resolution",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let mut case = tx
+                    .case(id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
+                if case.version != req.version {
+                    return Err(creditops_domain::DomainError::StaleVersion {
+                        current: case.version,
+                        given: req.version,
+                    }
+                    .into());
+                }
+                let expected_revision = case.revision;
+                let now = Utc::now();
+                case.record_board_resolution(actor.voter_at(now).as_ref(), &req.reference, now)?;
+                tx.update_case(&case, expected_revision).await?;
+                let mut record = actor.record(&ctx, "case.board_resolution");
+                record.case_id = Some(case.id.to_string());
+                record.borrower_id = Some(case.file.borrower_id.to_string());
+                record.rule = Some("V11".into());
+                record.data = case_audit_data(&case);
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    id: String,
+    name: String,
+}
+
+async fn create_group(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    Json(req): Json<NewGroup>,
+) -> Result<Response, ApiError> {
+    let id = UnitId::parse(&req.id).map_err(|e| ApiError::validation(format!("id: {e}")))?;
+    let name = creditops_domain::case::required_text("name", &req.name, 200)?;
+    let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/groups",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let group = BorrowerGroup {
+                    id,
+                    name,
+                    created_by: actor.id().clone(),
+                    created_at: Utc::now(),
+                };
+                tx.insert_group(&group).await?;
+                let mut record = actor.record(&ctx, "group.created");
+                record.data = json!({"group_id": group.id});
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::CREATED,
+                    json!({"id": group.id, "name": group.name, "created_by": group.created_by, "created_at": group.created_at}),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct GroupMembership {
+    group_id: Option<String>,
+}
+
+/// Re-evaluates every open case of `borrowers` (V4, R2): a first vote below
+/// the level a case now requires is void and the case goes back to market.
+/// Returns the ids of the cases sent back.
+async fn reevaluate_open_cases(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    actor: &Principal,
+    borrowers: &[BorrowerId],
+) -> Result<Vec<CaseId>, ApiError> {
+    let now = Utc::now();
+    let mut returned = Vec::new();
+    for id in tx.open_cases_of(borrowers).await? {
+        let Some(mut case) = tx.case(id).await? else {
+            continue;
+        };
+        let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+        let expected_revision = case.revision;
+        if case.reevaluate(&facts, now)? {
+            tx.update_case(&case, expected_revision).await?;
+            let mut record = actor.record(ctx, "case.reevaluated");
+            record.case_id = Some(case.id.to_string());
+            record.borrower_id = Some(case.file.borrower_id.to_string());
+            record.rule = Some("V4".into());
+            record.data = case_audit_data(&case);
+            ctx.audit(tx, &record).await?;
+            returned.push(case.id);
+        }
+    }
+    Ok(returned)
+}
+
+async fn set_group(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(borrower): PathId<BorrowerId>,
+    Json(req): Json<GroupMembership>,
+) -> Result<Response, ApiError> {
+    let group = req
+        .group_id
+        .as_deref()
+        .map(UnitId::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation(format!("group_id: {e}")))?;
+    let fingerprint = serde_json::to_vec(&(borrower, &req)).unwrap_or_default();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "PUT /v1/borrowers/{id}/group",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                if tx.borrower(borrower).await?.is_none() {
+                    return Err(ApiError::not_found("no borrower with that id"));
+                }
+                if let Some(group) = &group
+                    && tx.group(group).await?.is_none()
+                {
+                    return Err(ApiError::validation("group_id names no group"));
+                }
+                let now = Utc::now();
+                // Everybody whose aggregated exposure changes: the old group
+                // and the new one.
+                let (_, mut affected) = group_members_of(tx, borrower, now).await?;
+                tx.set_group_membership(borrower, group.as_ref(), now)
+                    .await?;
+                let (_, joined) = group_members_of(tx, borrower, now).await?;
+                affected.extend(joined);
+                affected.sort();
+                affected.dedup();
+                let mut record = actor.record(&ctx, "borrower.group_changed");
+                record.borrower_id = Some(borrower.to_string());
+                record.data = json!({"group_id": group});
+                ctx.audit(tx, &record).await?;
+                let returned = reevaluate_open_cases(&ctx, tx, &actor, &affected).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::OK,
+                    json!({
+                        "borrower_id": borrower,
+                        "group_id": group,
+                        "valid_from": now,
+                        "cases_sent_back": returned,
+                    }),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct NewRelatedParty {
+    borrower_id: BorrowerId,
+    staff_id: String,
+    relation: String,
+}
+
+async fn record_related_party(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    Json(req): Json<NewRelatedParty>,
+) -> Result<Response, ApiError> {
+    let staff_id = StaffId::parse(&req.staff_id)
+        .map_err(|e| ApiError::validation(format!("staff_id: {e}")))?;
+    let relation = creditops_domain::case::required_text("relation", &req.relation, 200)?;
+    let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/related-parties",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                if tx.borrower(req.borrower_id).await?.is_none() {
+                    return Err(ApiError::validation("borrower_id names no borrower"));
+                }
+                if tx.staff_member(&staff_id).await?.is_none() {
+                    return Err(ApiError::validation("staff_id names no staff member"));
+                }
+                let party = RelatedParty {
+                    borrower_id: req.borrower_id,
+                    staff_id,
+                    relation,
+                    recorded_by: actor.id().clone(),
+                    recorded_at: Utc::now(),
+                };
+                tx.insert_related_party(&party).await?;
+                let mut record = actor.record(&ctx, "related_party.recorded");
+                record.borrower_id = Some(party.borrower_id.to_string());
+                record.rule = Some("V11".into());
+                // The relation text may describe family ties: personal data
+                // stays out of the hashed body (A6).
+                record.data = json!({"staff_id": party.staff_id});
+                ctx.audit(tx, &record).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::CREATED,
+                    json!({
+                        "borrower_id": party.borrower_id,
+                        "staff_id": party.staff_id,
+                        "relation": party.relation,
+                        "recorded_by": party.recorded_by,
+                        "recorded_at": party.recorded_at,
+                    }),
+                ))
             })
         },
     )

@@ -7,7 +7,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Utc;
-use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, Money, VoteDecision};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CreditCase, Money, Side, StaffId, VoteDecision,
+};
+use creditops_http::facts::vote_facts;
 use creditops_http::views::{case_audit_data, case_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ServiceContext,
@@ -70,6 +73,10 @@ struct NewBorrower {
     name: String,
     country: String,
     sector: String,
+    /// The market person who looks after the borrower; defaults to the
+    /// creator. They may not vote on the borrower's cases (S6).
+    #[serde(default)]
+    relationship_manager: Option<String>,
 }
 
 fn borrower_json(b: &Borrower) -> serde_json::Value {
@@ -78,6 +85,7 @@ fn borrower_json(b: &Borrower) -> serde_json::Value {
         "name": b.name,
         "country": b.country,
         "sector": b.sector,
+        "relationship_manager": b.relationship_manager,
         "created_by": b.created_by,
         "created_at": b.created_at,
     })
@@ -96,12 +104,18 @@ async fn create_borrower(
             "country must be an ISO 3166-1 alpha-2 code such as \"DE\"",
         ));
     }
+    let relationship_manager = match &req.relationship_manager {
+        Some(id) => StaffId::parse(id)
+            .map_err(|e| ApiError::validation(format!("relationship_manager: {e}")))?,
+        None => principal.id().clone(),
+    };
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
     let borrower = Borrower {
         id: BorrowerId::generate(),
         name,
         country: req.country,
         sector,
+        relationship_manager: Some(relationship_manager),
         created_by: principal.id().clone(),
         created_at: Utc::now(),
     };
@@ -114,11 +128,26 @@ async fn create_borrower(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
+                if let Some(manager) = &borrower.relationship_manager {
+                    let on_market = tx
+                        .staff_member(manager)
+                        .await?
+                        .and_then(|m| m.voter_at(borrower.created_at))
+                        .is_some_and(|v| v.side == Side::Market);
+                    if !on_market {
+                        return Err(ApiError::validation(
+                            "relationship_manager must be a staff member of a market unit",
+                        ));
+                    }
+                }
                 tx.insert_borrower(&borrower).await?;
                 let mut record = actor.record(&ctx, "borrower.created");
                 record.borrower_id = Some(borrower.id.to_string());
                 // The name is personal data and stays out of the hashed body (A6).
-                record.data = json!({"country": borrower.country, "sector_set": true});
+                record.data = json!({
+                    "country": borrower.country,
+                    "relationship_manager": borrower.relationship_manager,
+                });
                 ctx.audit(tx, &record).await?;
                 Ok(CommandOutcome::new(
                     StatusCode::CREATED,
@@ -309,12 +338,14 @@ async fn first_vote(
                 let expected_revision = case.revision;
                 let now = Utc::now();
                 let voter = actor.voter_at(now);
+                let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
                 let vote = case
                     .cast_first_vote(
                         voter.as_ref(),
                         req.decision,
                         &req.rationale,
                         req.version,
+                        &facts,
                         now,
                     )?
                     .clone();

@@ -1,30 +1,36 @@
-//! Rule tests for the four-eyes credit case: V1, V3, V5 (divergent votes),
-//! V6, V9, V10, S1, S2 and S4. Every test name or table row names the rule it
-//! checks.
+//! Rule tests for the four-eyes credit case. Every test name or table row
+//! names the rule it checks.
 //!
-//! Two layers:
-//! - table-driven example tests, one group per rule, and
-//! - a randomized, model-based state-machine test (proptest, bottom of the
-//!   file) that applies thousands of random command sequences by random
-//!   staff and checks the invariants after every single step.
+//! Three layers:
+//! - table-driven example tests for V1, V3, V6, V9, V10, S1, S2 and S4 (this
+//!   file),
+//! - table-driven example tests for the rules that depend on [`VoteFacts`]:
+//!   V4 (competence), V5 (divergence and escalation), V8 (single-vote lane),
+//!   V9 (the decision record), V11 (related parties), S5 (cooling-off) and S6
+//!   (conflicts of interest), in `tests/facts_rules.rs`, and
+//! - a randomized, model-based state-machine test (proptest) that applies
+//!   thousands of random command sequences by random staff under random rule
+//!   sets and checks the invariants after every single step, in
+//!   `tests/state_machine.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::{StaffMember, StaffStatus, UnitAssignment, UnitId};
+use crate::rules::{DivergencePolicy, RuleParameters};
+use crate::{CompetenceGrant, StaffMember, StaffStatus, UnitAssignment, UnitId};
 use VoteDecision::{Approve, Decline};
 use chrono::{Duration, TimeZone, Utc};
-use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{TestCaseError, TestRunner};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use uuid::Uuid;
+
+mod facts_rules;
+mod state_machine;
 
 /// The requirement's bound for free text (rationale, reason, purpose).
 const MAX_CHARS: usize = 4000;
 
 // ---------------------------------------------------------------------------
-// Fixtures: fixed times, staff, files, cases
+// Fixtures: fixed times, staff, files, cases, rule facts
 // ---------------------------------------------------------------------------
 
 fn t0() -> Timestamp {
@@ -38,6 +44,11 @@ fn at(minutes: i64) -> Timestamp {
     t0() + Duration::minutes(minutes)
 }
 
+/// A UTC timestamp from RFC 3339 text.
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("RFC 3339 timestamp")
+}
+
 fn staff(id: &str) -> StaffId {
     StaffId::parse(id).expect("staff id")
 }
@@ -46,12 +57,39 @@ fn unit(id: &str) -> UnitId {
     UnitId::parse(id).expect("unit id")
 }
 
+fn dec(text: &str) -> Decimal {
+    text.parse().expect("decimal")
+}
+
+/// The competence level the named fixture voters hold on their side: one
+/// above what the fixture file (EUR 250k, level 1) needs, so the case can
+/// also be voted on after one escalation (V5) without changing voters.
+const FIXTURE_LEVEL: u8 = 2;
+
 fn voter(id: &str, unit_id: &str, side: Side) -> Voter {
     Voter {
         staff_id: staff(id),
         unit_id: unit(unit_id),
         side,
+        competence_level: FIXTURE_LEVEL,
+        left_market_at: None,
     }
+}
+
+/// `v` with another competence level (V4).
+fn leveled(v: Option<Voter>, level: u8) -> Option<Voter> {
+    v.map(|v| Voter {
+        competence_level: level,
+        ..v
+    })
+}
+
+/// The originator of the fixture case: a market person who never votes on
+/// it (S6 forbids it).
+const ORIGINATOR: &str = "or-1";
+
+fn or1() -> Option<Voter> {
+    Some(voter(ORIGINATOR, "market-corporate", Side::Market))
 }
 
 fn lo1() -> Option<Voter> {
@@ -113,12 +151,34 @@ fn new_case() -> CreditCase {
     CreditCase::open(
         CaseId::from_uuid(Uuid::from_u128(0xCA5E)),
         file(),
-        staff("lo-1"),
+        staff(ORIGINATOR),
         t0(),
     )
 }
 
 const WHY: &str = "within policy, collateral reviewed";
+
+/// The policy hash the fixture facts carry (V9).
+const POLICY_HASH: &str = "policy-hash";
+
+/// The rule set in force with some parameters changed.
+fn rules_with(change: impl FnOnce(&mut RuleParameters)) -> RuleSet {
+    let mut rules = RuleSet::initial();
+    change(&mut rules.parameters);
+    rules.parameters.validate().expect("valid test parameters");
+    rules
+}
+
+/// Facts for an aggregated exposure under the initial rule set: no group, no
+/// relationship managers, no related parties.
+fn facts_for(exposure: &str) -> VoteFacts {
+    VoteFacts::plain(RuleSet::initial(), dec(exposure), POLICY_HASH)
+}
+
+/// The facts of the fixture file: EUR 250k, competence level 1.
+fn facts() -> VoteFacts {
+    facts_for("250000.00")
+}
 
 /// A domain command, so tables and the random test can hold commands as data.
 #[derive(Debug, Clone)]
@@ -144,6 +204,11 @@ enum Cmd {
         by: Option<Voter>,
         reason: String,
     },
+    Resolution {
+        by: Option<Voter>,
+        reference: String,
+    },
+    Reevaluate,
 }
 
 fn edit(by: Option<Voter>, file: CaseFile, version: i64) -> Cmd {
@@ -175,21 +240,47 @@ fn ret(by: Option<Voter>, reason: &str) -> Cmd {
     }
 }
 
-/// Applies `cmd`. A vote command returns the vote it recorded, which must be
-/// the last vote on record.
-fn apply(case: &mut CreditCase, cmd: &Cmd, now: Timestamp) -> Result<(), DomainError> {
+fn resolution(by: Option<Voter>, reference: &str) -> Cmd {
+    Cmd::Resolution {
+        by,
+        reference: reference.into(),
+    }
+}
+
+/// Applies `cmd` under `facts`. A vote command returns the vote it recorded,
+/// which must be the last vote on record; `reevaluate` reports a change
+/// exactly when the case changed.
+fn apply(
+    case: &mut CreditCase,
+    cmd: &Cmd,
+    facts: &VoteFacts,
+    now: Timestamp,
+) -> Result<(), DomainError> {
     let vote = match cmd {
         Cmd::Edit { by, file, version } => {
             return case.edit(by.as_ref(), file.clone(), *version, now);
         }
         Cmd::Return { by, reason } => return case.return_for_rework(by.as_ref(), reason, now),
+        Cmd::Resolution { by, reference } => {
+            return case.record_board_resolution(by.as_ref(), reference, now);
+        }
+        Cmd::Reevaluate => {
+            let before = case.clone();
+            let changed = case.reevaluate(facts, now)?;
+            assert_eq!(
+                changed,
+                *case != before,
+                "reevaluate reports a change exactly when the case changed"
+            );
+            return Ok(());
+        }
         Cmd::First {
             by,
             decision,
             rationale,
             version,
         } => case
-            .cast_first_vote(by.as_ref(), *decision, rationale, *version, now)?
+            .cast_first_vote(by.as_ref(), *decision, rationale, *version, facts, now)?
             .clone(),
         Cmd::Second {
             by,
@@ -197,7 +288,7 @@ fn apply(case: &mut CreditCase, cmd: &Cmd, now: Timestamp) -> Result<(), DomainE
             rationale,
             version,
         } => case
-            .cast_second_vote(by.as_ref(), *decision, rationale, *version, now)?
+            .cast_second_vote(by.as_ref(), *decision, rationale, *version, facts, now)?
             .clone(),
     };
     assert_eq!(
@@ -208,11 +299,17 @@ fn apply(case: &mut CreditCase, cmd: &Cmd, now: Timestamp) -> Result<(), DomainE
     Ok(())
 }
 
-/// Applies a command that must be accepted; checks the V10 bookkeeping.
+/// Applies a command that must be accepted under the fixture facts.
 #[track_caller]
 fn accept(case: &mut CreditCase, cmd: Cmd, now: Timestamp) {
+    accept_with(case, cmd, &facts(), now);
+}
+
+/// Applies a command that must be accepted; checks the V10 bookkeeping.
+#[track_caller]
+fn accept_with(case: &mut CreditCase, cmd: Cmd, facts: &VoteFacts, now: Timestamp) {
     let before = case.clone();
-    if let Err(err) = apply(case, &cmd, now) {
+    if let Err(err) = apply(case, &cmd, facts, now) {
         panic!("{cmd:?} was refused: {err:?}");
     }
     assert_eq!(
@@ -228,11 +325,17 @@ fn accept(case: &mut CreditCase, cmd: Cmd, now: Timestamp) {
     );
 }
 
-/// Applies a command that must be refused; the case must stay exactly as it was.
+/// Applies a command that must be refused under the fixture facts.
 #[track_caller]
 fn refuse(case: &mut CreditCase, cmd: Cmd, now: Timestamp) -> DomainError {
+    refuse_with(case, cmd, &facts(), now)
+}
+
+/// Applies a command that must be refused; the case must stay exactly as it was.
+#[track_caller]
+fn refuse_with(case: &mut CreditCase, cmd: Cmd, facts: &VoteFacts, now: Timestamp) -> DomainError {
     let before = case.clone();
-    let err = match apply(case, &cmd, now) {
+    let err = match apply(case, &cmd, facts, now) {
         Ok(()) => panic!("{cmd:?} was accepted on {before:?}"),
         Err(err) => err,
     };
@@ -268,6 +371,11 @@ fn assert_invalid(err: &DomainError, row: &str) {
     );
 }
 
+/// The rule ids of a list of checks, in order.
+fn rule_ids(checks: &[RuleCheck]) -> Vec<&str> {
+    checks.iter().map(|c| c.rule.as_str()).collect()
+}
+
 /// Market (lo-1) has approved version 1; the case awaits the second vote.
 fn awaiting() -> CreditCase {
     let mut case = new_case();
@@ -298,9 +406,24 @@ fn declined_by_market() -> CreditCase {
     case
 }
 
+/// Back office declined lo-1's approval under the divergence policy
+/// "decline" (V5): the case is declined with the Divergent flag.
 fn declined_by_backoffice() -> CreditCase {
     let mut case = awaiting();
+    let decline = VoteFacts {
+        rules: rules_with(|p| p.divergence = DivergencePolicy::Decline),
+        ..facts()
+    };
+    accept_with(&mut case, second(ba1(), Decline, 1), &decline, at(30));
+    case
+}
+
+/// Back office (ba-1) declined lo-1's approval under the default policy
+/// "escalate" (V5): round 1, escalated to level 2.
+fn escalated() -> CreditCase {
+    let mut case = awaiting();
     accept(&mut case, second(ba1(), Decline, 1), at(30));
+    assert_eq!(case.status, CaseStatus::Escalated);
     case
 }
 
@@ -355,7 +478,13 @@ fn v1_second_vote_is_accepted_only_from_a_backoffice_voter() {
                 let vote = case.votes.last().expect("vote");
                 assert_eq!(vote.stage, VoteStage::Second, "{row}");
                 assert_eq!(vote.voter.side, Side::Backoffice, "{row}");
-                assert!(case.status.is_final(), "{row}");
+                // A decline after market's approval diverges: escalated under
+                // the default policy (V5), never approved.
+                let want = match decision {
+                    Approve => CaseStatus::Approved,
+                    Decline => CaseStatus::Escalated,
+                };
+                assert_eq!(case.status, want, "{row}");
             } else {
                 let err = refuse(&mut case, cmd, at(30));
                 assert_rule(&err, "V1", &row);
@@ -464,6 +593,17 @@ fn member(id: &str, status: StaffStatus, units: &[(&str, Side, i64, Option<i64>)
             })
             .collect(),
         roles: Vec::new(),
+        // The fixture level on both sides, so a move between sides keeps a
+        // competence (V4) and only the side and S5 decide.
+        competences: [Side::Market, Side::Backoffice]
+            .into_iter()
+            .map(|side| CompetenceGrant {
+                side,
+                level: FIXTURE_LEVEL,
+                valid_from: at(LONG_AGO),
+                valid_to: None,
+            })
+            .collect(),
     }
 }
 
@@ -491,11 +631,25 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
     );
     assert_rule(&err, "V1", "S4 second vote before the move");
 
-    // Row "S4 second vote at the move": back office -> accepted, recorded with
-    // the unit held at vote time.
-    accept(
+    // Row "S4/S5 second vote at the move with the default cooling-off": the
+    // side is back office, but the person left market this very minute.
+    let err = refuse(
         &mut case,
         second(mover.voter_at(at(100)), Approve, 1),
+        at(100),
+    );
+    assert_rule(&err, "S5", "S4/S5 second vote at the move");
+
+    // Row "S4 second vote at the move without cooling-off": back office ->
+    // accepted, recorded with the unit held at vote time.
+    let no_cooling_off = VoteFacts {
+        rules: rules_with(|p| p.cooling_off_months = 0),
+        ..facts()
+    };
+    accept_with(
+        &mut case,
+        second(mover.voter_at(at(100)), Approve, 1),
+        &no_cooling_off,
         at(100),
     );
     let decision = case.decision.clone().expect("decision");
@@ -506,9 +660,10 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
     let mut case = new_case();
     accept(&mut case, first(mover.voter_at(at(50)), Approve, 1), at(50));
     assert_eq!(case.votes[0].voter.side, Side::Market);
-    let err = refuse(
+    let err = refuse_with(
         &mut case,
         second(mover.voter_at(at(150)), Approve, 1),
+        &no_cooling_off,
         at(150),
     );
     assert_rule(&err, "V1", "S2/S4 first voter moved to back office");
@@ -574,8 +729,10 @@ fn s4_v1_actors_without_a_unique_unit_at_vote_time_cannot_vote() {
         let mut case = awaiting();
         let err = refuse(&mut case, second(by.clone(), Approve, 1), at(60));
         assert_rule(&err, "V1", row);
-        let err = refuse(&mut case, ret(by, "rework"), at(60));
+        let err = refuse(&mut case, ret(by.clone(), "rework"), at(60));
         assert_rule(&err, "V6", row);
+        let err = refuse(&mut case, resolution(by, "BR-2026-01"), at(60));
+        assert_rule(&err, "V11", row);
     }
 }
 
@@ -701,6 +858,11 @@ fn v3_edit_voids_votes_and_new_votes_bind_the_new_content() {
 
     accept(&mut case, edit(lo1(), file_v2(), 2), at(25));
     assert_eq!(case.version, 3, "V3 an edit is a new file version");
+    assert_eq!(
+        case.editors,
+        BTreeSet::from([staff("lo-1")]),
+        "S6 the editor is on record"
+    );
     assert_eq!(case.status, CaseStatus::Draft);
     assert_eq!(case.current_votes().count(), 0, "V3 earlier votes are void");
     assert_eq!(
@@ -823,21 +985,24 @@ fn v6_the_voided_first_voter_is_not_the_current_first_voter() {
 
 #[test]
 fn v1_v6_commands_are_refused_outside_their_states() {
-    // [edit, first vote, second vote, return]
+    // [edit, first vote, second vote, return, board resolution]
     let states = [
-        ("draft", new_case(), [true, true, false, false]),
-        ("returned", returned(), [true, true, false, false]),
+        ("draft", new_case(), [true, true, false, false, true]),
+        ("returned", returned(), [true, true, false, false, true]),
         (
             "awaiting_second_vote",
             awaiting(),
-            [false, false, true, true],
+            [false, false, true, true, true],
         ),
-        ("approved", approved(), [false; 4]),
-        ("declined by market", declined_by_market(), [false; 4]),
+        // V5: an escalated case waits for a new first vote one level up; back
+        // office may still return it (V6).
+        ("escalated", escalated(), [false, true, false, true, true]),
+        ("approved", approved(), [false; 5]),
+        ("declined by market", declined_by_market(), [false; 5]),
         (
             "declined by back office",
             declined_by_backoffice(),
-            [false; 4],
+            [false; 5],
         ),
     ];
     for (state, case, allowed) in states {
@@ -854,6 +1019,7 @@ fn v1_v6_commands_are_refused_outside_their_states() {
                 ("V1 first vote", first(lo2(), Approve, version)),
                 ("V1 second vote", second(ba2(), Approve, version)),
                 ("V6 return", ret(ba2(), "needs a new valuation")),
+                ("V11 board resolution", resolution(ba2(), "BR-2026-17")),
             ];
             for ((command, cmd), ok) in cmds.into_iter().zip(allowed) {
                 let row = format!("{command} on a {state} case (version {version})");
@@ -866,6 +1032,14 @@ fn v1_v6_commands_are_refused_outside_their_states() {
                 }
             }
         }
+        // V4: re-evaluating under unchanged facts changes nothing, in any state.
+        let mut same = case.clone();
+        assert_eq!(
+            same.reevaluate(&facts(), at(100)),
+            Ok(false),
+            "V4 reevaluate on a {state} case"
+        );
+        assert_eq!(same, case, "V4 reevaluate on a {state} case");
     }
 }
 
@@ -875,39 +1049,68 @@ fn v1_v6_commands_are_refused_outside_their_states() {
 
 #[test]
 fn v1_v5_decline_paths_never_approve() {
+    use DecisionFlag::{BoardLevel, Divergent};
+    let escalate = facts();
+    let decline = VoteFacts {
+        rules: rules_with(|p| p.divergence = DivergencePolicy::Decline),
+        ..facts()
+    };
+    // EUR 6m needs the board (level 4): nothing to escalate to.
+    let board = facts_for("6000000");
     let table = [
         (
             "V1 market declines: declined, no second vote",
+            &escalate,
             Decline,
             None,
             DecisionOutcome::Declined,
+            vec![],
         ),
         (
-            "V5 market approves, back office declines: declined (not outvoted)",
+            "V5 market approves, back office declines, policy decline: declined (not outvoted)",
+            &decline,
             Approve,
             Some(Decline),
             DecisionOutcome::Declined,
+            vec![Divergent],
+        ),
+        (
+            "V5 market approves, back office declines at the board: declined (not outvoted)",
+            &board,
+            Approve,
+            Some(Decline),
+            DecisionOutcome::Declined,
+            vec![BoardLevel, Divergent],
         ),
         (
             "V1 both approve: approved",
+            &escalate,
             Approve,
             Some(Approve),
             DecisionOutcome::Approved,
+            vec![],
         ),
     ];
-    for (row, first_decision, second_decision, outcome) in table {
+    for (row, facts, first_decision, second_decision, outcome, flags) in table {
         let mut case = new_case();
-        accept(&mut case, first(lo1(), first_decision, 1), at(10));
+        accept_with(
+            &mut case,
+            first(leveled(lo1(), 4), first_decision, 1),
+            facts,
+            at(10),
+        );
         if let Some(d) = second_decision {
-            accept(&mut case, second(ba1(), d, 1), at(20));
+            accept_with(&mut case, second(leveled(ba1(), 4), d, 1), facts, at(20));
         }
         let decision = case.decision.clone().expect("decision");
         assert_eq!(decision.outcome, outcome, "{row}");
+        assert_eq!(decision.flags, flags, "{row}");
         let want_status = match outcome {
             DecisionOutcome::Approved => CaseStatus::Approved,
             DecisionOutcome::Declined => CaseStatus::Declined,
         };
         assert_eq!(case.status, want_status, "{row}");
+        assert_eq!(case.round, 0, "{row}: nothing was escalated");
         assert_eq!(decision.votes, case.votes, "{row}");
         assert_eq!(decision.file_version, case.version, "{row}");
         assert_eq!(decision.content_hash, case.content_hash(), "{row}");
@@ -922,19 +1125,24 @@ fn v1_v5_decline_paths_never_approve() {
         );
 
         // Nothing moves a decided case: another back-office person cannot
-        // outvote, market cannot re-vote, nobody can return it.
+        // outvote, market cannot re-vote, nobody can return it, record a
+        // resolution on it or re-evaluate it.
         for (what, cmd) in [
             (
                 "second vote by another back-office voter",
-                second(ba2(), Approve, 1),
+                second(leveled(ba2(), 4), Approve, 1),
             ),
-            ("a new first vote", first(lo2(), Approve, 1)),
+            ("a new first vote", first(leveled(lo2(), 4), Approve, 1)),
             ("return", ret(ba2(), "reconsider")),
             ("edit", edit(lo1(), file_v2(), 1)),
+            ("board resolution", resolution(ba2(), "BR-2026-03")),
         ] {
-            let err = refuse(&mut case, cmd, at(30));
+            let err = refuse_with(&mut case, cmd, facts, at(30));
             assert_invalid_state(&err, &format!("{row}: {what}"));
         }
+        let frozen = case.clone();
+        assert_eq!(case.reevaluate(&facts_for("80000000"), at(40)), Ok(false));
+        assert_eq!(case, frozen, "{row}: reevaluate");
     }
 }
 
@@ -972,19 +1180,48 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
         assert_eq!(v.content_hash, d.content_hash);
     }
 
+    for v in [v1, v2] {
+        assert_eq!((v.round, v.required_level), (0, 1), "V4/V5 round and level");
+    }
+
     // V9: the checks that passed, per vote and on the decision.
-    let rules = |checks: &[RuleCheck]| checks.iter().map(|c| c.rule.clone()).collect::<Vec<_>>();
-    assert_eq!(rules(&v1.checks), ["V1", "V3"]);
-    assert_eq!(rules(&v2.checks), ["V1", "V1", "V3"]);
+    assert_eq!(rule_ids(&v1.checks), ["V1", "S6", "V4", "V3"]);
+    assert_eq!(rule_ids(&v2.checks), ["V1", "V1", "S6", "S5", "V4", "V3"]);
     assert!(
         v1.checks[0].detail.contains("lo-1") && v1.checks[0].detail.contains("market-corporate")
     );
+    assert!(v1.checks[1].detail.contains("lo-1"), "S6 names the voter");
+    assert!(
+        v1.checks[2]
+            .detail
+            .contains("lo-1 holds level 2 on the market side; the case requires level 1 (level-1)"),
+        "V4 names both levels: {}",
+        v1.checks[2].detail
+    );
     assert!(v2.checks[1].detail.contains("ba-1") && v2.checks[1].detail.contains("lo-1"));
-    assert!(v2.checks[2].detail.contains(&d.content_hash));
-    assert_eq!(rules(&d.checks), ["V1", "V3", "V1", "V1", "V3", "V1"]);
+    assert!(v2.checks[3].detail.contains("never in a market unit"), "S5");
+    assert!(
+        v2.checks[4]
+            .detail
+            .contains("holds level 2 on the backoffice side")
+    );
+    assert!(v2.checks[5].detail.contains(&d.content_hash));
+    assert_eq!(
+        rule_ids(&d.checks),
+        [
+            "V1", "S6", "V4", "V3", "V1", "V1", "S6", "S5", "V4", "V3", "V1"
+        ]
+    );
     let mut vote_checks = v1.checks.clone();
     vote_checks.extend(v2.checks.clone());
-    assert_eq!(d.checks[..5], vote_checks[..]);
+    assert_eq!(d.checks[..10], vote_checks[..]);
+
+    // V9: the rule set, level and policy the decision was taken under.
+    assert_eq!((d.level, d.level_name.as_str()), (1, "level-1"));
+    assert_eq!(d.rules_version, 1);
+    assert_eq!(d.policy_hash, POLICY_HASH);
+    assert_eq!(d.aggregated_exposure, Some(dec("250000")));
+    assert_eq!(d.flags, []);
 }
 
 // ---------------------------------------------------------------------------
@@ -995,9 +1232,10 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
 fn v10_revision_increments_on_every_state_change_and_only_then() {
     let mut case = new_case();
     assert_eq!((case.version, case.revision), (1, 1));
+    // The originator edits: they never vote on the case anyway (S6).
     let steps: Vec<(&str, Cmd, bool, i64, i64)> = vec![
         // (row, command, accepted, version after, revision after)
-        ("V10 edit", edit(lo1(), file_v2(), 1), true, 2, 2),
+        ("V10 edit", edit(or1(), file_v2(), 1), true, 2, 2),
         (
             "V10 refused stale first vote",
             first(lo1(), Approve, 1),
@@ -1013,10 +1251,24 @@ fn v10_revision_increments_on_every_state_change_and_only_then() {
             2,
             3,
         ),
-        ("V10 return", ret(ba1(), "rework"), true, 3, 4),
-        ("V10 refused return", ret(ba1(), "rework"), false, 3, 4),
-        ("V10 edit after return", edit(lo1(), file(), 3), true, 4, 5),
-        ("V10 first vote again", first(lo2(), Approve, 4), true, 4, 6),
+        (
+            "V10 board resolution",
+            resolution(ba2(), "BR-2026-04"),
+            true,
+            2,
+            4,
+        ),
+        (
+            "V10 re-evaluation without a change is no state change",
+            Cmd::Reevaluate,
+            false,
+            2,
+            4,
+        ),
+        ("V10 return", ret(ba1(), "rework"), true, 3, 5),
+        ("V10 refused return", ret(ba1(), "rework"), false, 3, 5),
+        ("V10 edit after return", edit(or1(), file(), 3), true, 4, 6),
+        ("V10 first vote again", first(lo2(), Approve, 4), true, 4, 7),
         (
             "V10 refused empty rationale",
             Cmd::Second {
@@ -1027,20 +1279,24 @@ fn v10_revision_increments_on_every_state_change_and_only_then() {
             },
             false,
             4,
-            6,
+            7,
         ),
-        ("V10 second vote", second(ba1(), Approve, 4), true, 4, 7),
+        ("V10 second vote", second(ba1(), Approve, 4), true, 4, 8),
         (
             "V10 refused after approval",
             second(ba2(), Decline, 4),
             false,
             4,
-            7,
+            8,
         ),
     ];
     for (i, (row, cmd, ok, version, revision)) in steps.into_iter().enumerate() {
         let now = at(10 * (i as i64 + 1));
-        if ok {
+        if matches!(cmd, Cmd::Reevaluate) {
+            let before = case.clone();
+            apply(&mut case, &cmd, &facts(), now).expect("reevaluate");
+            assert_eq!(case, before, "{row}");
+        } else if ok {
             accept(&mut case, cmd, now);
         } else {
             refuse(&mut case, cmd, now);
@@ -1049,7 +1305,7 @@ fn v10_revision_increments_on_every_state_change_and_only_then() {
     }
     assert_eq!(case.status, CaseStatus::Approved);
     assert_eq!(case.created_at, t0());
-    assert_eq!(case.updated_at, at(100));
+    assert_eq!(case.updated_at, at(120));
 }
 
 #[test]
@@ -1383,615 +1639,5 @@ fn case_file_amounts_always_fit_integer_minor_units() {
             }
             Err(err) => assert!(!ok, "{amount} {currency} refused: {err}"),
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Randomized, model-based state-machine test
-// ---------------------------------------------------------------------------
-//
-// Each case is a random sequence of up to 48 commands (edit, first vote,
-// second vote, return) by actors drawn from a staff pool with dated unit
-// histories (S4): market and back-office staff, risk/audit/admin, people
-// without a unit, a suspended person, a person on two sides at once, and
-// people who change sides mid-sequence (so the same natural person can cast
-// the first vote and later try the second, S2). Versions are mostly current,
-// sometimes off by a few (stale or future) or absurd; decisions and texts
-// (some invalid) are random. An independent model of the rules predicts
-// whether each command is accepted and which error it gets; after every
-// step the invariants are checked.
-//
-// Reproducing a failure: proptest shrinks the failing sequence, prints the
-// minimal one, and records its seed in
-// `crates/domain/proptest-regressions/case/tests.txt` (commit that file).
-// Every later run replays the recorded seeds first, so
-// `cargo test -p creditops-domain random_command_sequences` reproduces it.
-// To pin the whole run to one seed: `PROPTEST_RNG_SEED=<u64> cargo test ...`.
-
-/// Actors, as staff records with dated units. Step `i` happens at hour `i+1`.
-fn staff_pool() -> Vec<StaffMember> {
-    use Side::{Admin, Audit, Backoffice, Market, Risk};
-    use StaffStatus::{Active, Suspended};
-    let h = |hours: i64| hours * 60;
-    vec![
-        member(
-            "lo-1",
-            Active,
-            &[("market-corporate", Market, LONG_AGO, None)],
-        ),
-        member("lo-2", Active, &[("market-retail", Market, LONG_AGO, None)]),
-        member(
-            "ba-1",
-            Active,
-            &[("backoffice-credit", Backoffice, LONG_AGO, None)],
-        ),
-        member(
-            "ba-2",
-            Active,
-            &[
-                ("backoffice-credit", Backoffice, LONG_AGO, None),
-                ("backoffice-retail", Backoffice, h(10), None),
-            ],
-        ),
-        // Market until hour 12, back office afterwards (same person, S2).
-        member(
-            "mv-1",
-            Active,
-            &[
-                ("market-corporate", Market, LONG_AGO, Some(h(12))),
-                ("backoffice-credit", Backoffice, h(12), None),
-            ],
-        ),
-        // Back office until hour 20, market afterwards.
-        member(
-            "mv-2",
-            Active,
-            &[
-                ("backoffice-credit", Backoffice, LONG_AGO, Some(h(20))),
-                ("market-retail", Market, h(20), None),
-            ],
-        ),
-        member("rc-1", Active, &[("risk-control", Risk, LONG_AGO, None)]),
-        member("ia-1", Active, &[("internal-audit", Audit, LONG_AGO, None)]),
-        member("ad-1", Active, &[("it-admin", Admin, LONG_AGO, None)]),
-        member("nu-1", Active, &[]),
-        member(
-            "su-1",
-            Suspended,
-            &[("backoffice-credit", Backoffice, LONG_AGO, None)],
-        ),
-        member(
-            "am-1",
-            Active,
-            &[
-                ("market-corporate", Market, LONG_AGO, None),
-                ("backoffice-credit", Backoffice, h(8), None),
-            ],
-        ),
-        // Leaves back office at hour 6 and has no unit afterwards.
-        member(
-            "gp-1",
-            Active,
-            &[("backoffice-credit", Backoffice, LONG_AGO, Some(h(6)))],
-        ),
-    ]
-}
-
-/// Files market may submit; the last one names another borrower (refused).
-fn file_pool() -> Vec<CaseFile> {
-    vec![
-        file(),
-        file_v2(),
-        file_of(
-            money("250000.00", "EUR"),
-            "overdraft",
-            12,
-            "working capital",
-        ),
-        file_of(money("1000000", "USD"), "term-loan", 120, "acquisition"),
-        CaseFile {
-            borrower_id: other_borrower(),
-            ..file()
-        },
-    ]
-}
-
-/// Rationales and reasons with whether the rules accept them.
-fn text_pool() -> Vec<(String, bool)> {
-    vec![
-        (WHY.into(), true),
-        ("  padded  ".into(), true),
-        ("line one\nline two\twith tab".into(), true),
-        ("ü".repeat(MAX_CHARS), true),
-        (String::new(), false),
-        (" \n\t ".into(), false),
-        ("nul\u{0}byte".into(), false),
-        ("x".repeat(MAX_CHARS + 1), false),
-    ]
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Edit,
-    First,
-    Second,
-    Return,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum VersionPick {
-    Current,
-    Offset(i64),
-    Absolute(i64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Step {
-    kind: Kind,
-    actor: usize,
-    version: VersionPick,
-    decision: VoteDecision,
-    text: usize,
-    file: usize,
-}
-
-fn step_strategy() -> impl Strategy<Value = Step> {
-    let kind = prop_oneof![
-        Just(Kind::Edit),
-        Just(Kind::First),
-        Just(Kind::Second),
-        Just(Kind::Return),
-    ];
-    let version = prop_oneof![
-        8 => Just(VersionPick::Current),
-        2 => (-3i64..=2).prop_map(VersionPick::Offset),
-        1 => prop::sample::select(vec![0, -1, i64::MIN, i64::MAX]).prop_map(VersionPick::Absolute),
-    ];
-    let decision = prop_oneof![5 => Just(Approve), 1 => Just(Decline)];
-    let text = prop_oneof![7 => 0usize..4, 1 => 4usize..8];
-    let file = prop_oneof![6 => 0usize..4, 1 => Just(4usize)];
-    // Mostly the six people who can vote (the first six of the pool), so
-    // sequences reach decisions; the rest of the pool still comes up often.
-    let actor = prop_oneof![7 => 0usize..6, 3 => 0..staff_pool().len()];
-    (kind, actor, version, decision, text, file).prop_map(
-        |(kind, actor, version, decision, text, file)| Step {
-            kind,
-            actor,
-            version,
-            decision,
-            text,
-            file,
-        },
-    )
-}
-
-fn sequence_strategy() -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec(step_strategy(), 1..48)
-}
-
-/// The refusal classes the service layer maps to HTTP statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    State,
-    Stale { current: i64, given: i64 },
-    Rule(&'static str),
-    Invalid,
-}
-
-fn refusal(err: &DomainError) -> Refusal {
-    match err {
-        DomainError::InvalidState(_) => Refusal::State,
-        DomainError::StaleVersion { current, given } => Refusal::Stale {
-            current: *current,
-            given: *given,
-        },
-        DomainError::RuleViolation { rule, .. } => Refusal::Rule(rule),
-        DomainError::Invalid(_) => Refusal::Invalid,
-    }
-}
-
-/// An independent model of the rules: only what the rules need to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Model {
-    status: CaseStatus,
-    version: i64,
-    revision: i64,
-    votes: usize,
-    /// The first voter on the current version and their decision.
-    first: Option<(StaffId, VoteDecision)>,
-}
-
-impl Model {
-    fn of(case: &CreditCase) -> Self {
-        Self {
-            status: case.status,
-            version: case.version,
-            revision: case.revision,
-            votes: case.votes.len(),
-            first: None,
-        }
-    }
-
-    /// What the rules say the command does. Refusal precedence: state (409),
-    /// stale version (409), rule (403), invalid input (422).
-    fn predict(&self, borrower: BorrowerId, cmd: &Cmd, text_ok: bool) -> Result<Model, Refusal> {
-        use CaseStatus::{AwaitingSecondVote, Declined, Draft, Returned};
-        let with_market = matches!(self.status, Draft | Returned);
-        let fresh = |given: i64| {
-            if given == self.version {
-                Ok(())
-            } else {
-                Err(Refusal::Stale {
-                    current: self.version,
-                    given,
-                })
-            }
-        };
-        let on = |by: &Option<Voter>, side: Side, rule: &'static str| match by {
-            Some(v) if v.side == side => Ok(v.staff_id.clone()),
-            _ => Err(Refusal::Rule(rule)),
-        };
-        let text = || {
-            if text_ok {
-                Ok(())
-            } else {
-                Err(Refusal::Invalid)
-            }
-        };
-        let mut next = self.clone();
-        next.revision += 1;
-        match cmd {
-            Cmd::Edit { by, file, version } => {
-                if !with_market {
-                    return Err(Refusal::State);
-                }
-                fresh(*version)?;
-                on(by, Side::Market, "S1")?;
-                if file.borrower_id != borrower {
-                    return Err(Refusal::Invalid);
-                }
-                next.status = Draft;
-                next.version += 1;
-            }
-            Cmd::First {
-                by,
-                decision,
-                version,
-                ..
-            } => {
-                if !with_market {
-                    return Err(Refusal::State);
-                }
-                fresh(*version)?;
-                let voter = on(by, Side::Market, "V1")?;
-                text()?;
-                next.votes += 1;
-                next.first = Some((voter, *decision));
-                next.status = match decision {
-                    Approve => AwaitingSecondVote,
-                    Decline => Declined,
-                };
-            }
-            Cmd::Second {
-                by,
-                decision,
-                version,
-                ..
-            } => {
-                if self.status != AwaitingSecondVote {
-                    return Err(Refusal::State);
-                }
-                fresh(*version)?;
-                let voter = on(by, Side::Backoffice, "V1")?;
-                let (first_voter, first_decision) = self.first.clone().expect("first vote");
-                if first_voter == voter {
-                    return Err(Refusal::Rule("V1"));
-                }
-                text()?;
-                next.votes += 1;
-                next.status = if first_decision == Approve && *decision == Approve {
-                    CaseStatus::Approved
-                } else {
-                    Declined
-                };
-            }
-            Cmd::Return { by, .. } => {
-                if self.status != AwaitingSecondVote {
-                    return Err(Refusal::State);
-                }
-                on(by, Side::Backoffice, "V6")?;
-                text()?;
-                next.status = Returned;
-                next.version += 1;
-                next.first = None;
-            }
-        }
-        Ok(next)
-    }
-}
-
-/// How often each outcome was seen; proves the generator reaches them all.
-#[derive(Debug, Default)]
-struct Stats {
-    steps: usize,
-    accepted: usize,
-    approved: usize,
-    declined_by_market: usize,
-    declined_by_backoffice: usize,
-    returned: usize,
-    edited: usize,
-    approved_after_return: usize,
-    stale: usize,
-    state: usize,
-    same_person: usize,
-    wrong_side: usize,
-    invalid: usize,
-}
-
-/// Runs one random sequence, checking the model and the invariants after
-/// every step.
-fn run_sequence(steps: &[Step], stats: &mut Stats) -> Result<(), TestCaseError> {
-    let pool = staff_pool();
-    let files = file_pool();
-    let texts = text_pool();
-    let mut case = new_case();
-    let mut model = Model::of(&case);
-    // Content hash of every file version the case has had (V3).
-    let mut hashes = BTreeMap::from([(case.version, case.content_hash())]);
-    let mut frozen: Option<CreditCase> = None;
-
-    for (i, step) in steps.iter().enumerate() {
-        let now = at(60 * (i as i64 + 1));
-        let by = pool[step.actor].voter_at(now);
-        let version = match step.version {
-            VersionPick::Current => case.version,
-            VersionPick::Offset(o) => case.version + o,
-            VersionPick::Absolute(v) => v,
-        };
-        let (text, text_ok) = texts[step.text].clone();
-        let cmd = match step.kind {
-            Kind::Edit => edit(by.clone(), files[step.file].clone(), version),
-            Kind::First => Cmd::First {
-                by: by.clone(),
-                decision: step.decision,
-                rationale: text,
-                version,
-            },
-            Kind::Second => Cmd::Second {
-                by: by.clone(),
-                decision: step.decision,
-                rationale: text,
-                version,
-            },
-            Kind::Return => Cmd::Return {
-                by: by.clone(),
-                reason: text,
-            },
-        };
-
-        let before = case.clone();
-        let expected = model.predict(before.file.borrower_id, &cmd, text_ok);
-        let result = apply(&mut case, &cmd, now);
-        stats.steps += 1;
-        match (expected, result) {
-            (Ok(next), Ok(())) => {
-                prop_assert!(!before.status.is_final(), "a final case changed");
-                prop_assert_eq!(case.status, next.status, "step {}: {:?}", i, cmd);
-                prop_assert_eq!(case.version, next.version, "step {}: {:?}", i, cmd);
-                prop_assert_eq!(case.revision, next.revision, "step {}: {:?}", i, cmd);
-                prop_assert_eq!(case.votes.len(), next.votes, "step {}: {:?}", i, cmd);
-                prop_assert_eq!(case.updated_at, now);
-                if case.version != before.version {
-                    // A version number is never reused for other content.
-                    prop_assert!(hashes.insert(case.version, case.content_hash()).is_none());
-                }
-                if let Some(vote) = case.votes.get(before.votes.len()) {
-                    let (want, _) = texts[step.text].clone();
-                    prop_assert_eq!(vote.rationale.as_str(), want.trim());
-                    prop_assert_eq!(vote.cast_at, now);
-                    prop_assert_eq!(Some(&vote.voter), by.as_ref());
-                }
-                stats.accepted += 1;
-                match (step.kind, case.status) {
-                    (Kind::First, CaseStatus::Declined) => stats.declined_by_market += 1,
-                    (Kind::Second, CaseStatus::Declined) => stats.declined_by_backoffice += 1,
-                    (Kind::Second, CaseStatus::Approved) => {
-                        stats.approved += 1;
-                        if case.version > 1 {
-                            stats.approved_after_return += 1;
-                        }
-                    }
-                    (Kind::Return, _) => stats.returned += 1,
-                    (Kind::Edit, _) => stats.edited += 1,
-                    _ => {}
-                }
-                model = next;
-            }
-            (Err(want), Err(err)) => {
-                prop_assert_eq!(refusal(&err), want, "step {}: {:?}: {}", i, cmd, err);
-                prop_assert_eq!(&case, &before, "a refused command changed the case");
-                match want {
-                    Refusal::Stale { .. } => stats.stale += 1,
-                    Refusal::State => stats.state += 1,
-                    Refusal::Invalid => stats.invalid += 1,
-                    Refusal::Rule(_) => {
-                        if matches!(cmd, Cmd::Second { .. })
-                            && by.as_ref().is_some_and(|v| v.side == Side::Backoffice)
-                        {
-                            stats.same_person += 1;
-                        } else {
-                            stats.wrong_side += 1;
-                        }
-                    }
-                }
-            }
-            (want, got) => {
-                return Err(TestCaseError::fail(format!(
-                    "step {i}: {cmd:?} on {before:?}\nmodel expected {want:?}, domain returned {got:?}"
-                )));
-            }
-        }
-
-        check_step(&before, &case)?;
-        check_state(&case, &hashes)?;
-        // No approved/declined case ever changes again.
-        match &frozen {
-            Some(f) => prop_assert_eq!(&case, f, "a final case changed"),
-            None if case.status.is_final() => frozen = Some(case.clone()),
-            None => {}
-        }
-    }
-    Ok(())
-}
-
-/// Invariants between two consecutive states.
-fn check_step(before: &CreditCase, after: &CreditCase) -> Result<(), TestCaseError> {
-    // V10: votes are never removed or modified (prefix property), and at most
-    // one vote is added per command.
-    prop_assert!(
-        after.votes.starts_with(&before.votes),
-        "votes were modified"
-    );
-    prop_assert!(after.votes.len() <= before.votes.len() + 1);
-    // V10: every state change bumps the revision, by exactly one.
-    if after != before {
-        prop_assert_eq!(after.revision, before.revision + 1);
-    } else {
-        prop_assert_eq!(after.revision, before.revision);
-    }
-    prop_assert!(after.version >= before.version && after.version <= before.version + 1);
-    if before.decision.is_some() {
-        prop_assert_eq!(&after.decision, &before.decision, "decisions are immutable");
-    }
-    prop_assert_eq!(after.id, before.id);
-    prop_assert_eq!(&after.originator, &before.originator);
-    prop_assert_eq!(after.created_at, before.created_at);
-    Ok(())
-}
-
-/// Invariants of one state.
-fn check_state(case: &CreditCase, hashes: &BTreeMap<i64, String>) -> Result<(), TestCaseError> {
-    prop_assert_eq!(hashes.get(&case.version), Some(&case.content_hash()));
-    for v in &case.votes {
-        // V3: each vote names a version the case had, and that version's content.
-        prop_assert!(v.file_version >= 1 && v.file_version <= case.version);
-        prop_assert_eq!(Some(&v.content_hash), hashes.get(&v.file_version));
-        // V1 (S4): the side recorded at vote time fits the stage.
-        let side = match v.stage {
-            VoteStage::First => Side::Market,
-            VoteStage::Second => Side::Backoffice,
-        };
-        prop_assert_eq!(v.voter.side, side);
-    }
-    // Votes come in file-version order; on one version a first vote may be
-    // followed by a second vote from another person, nothing else.
-    for w in case.votes.windows(2) {
-        prop_assert!(w[0].file_version <= w[1].file_version);
-        if w[0].file_version == w[1].file_version {
-            prop_assert_eq!(
-                (w[0].stage, w[1].stage),
-                (VoteStage::First, VoteStage::Second)
-            );
-            prop_assert_eq!(w[0].decision, Approve);
-            prop_assert_ne!(&w[0].voter.staff_id, &w[1].voter.staff_id);
-        }
-    }
-
-    let current: Vec<Vote> = case.current_votes().cloned().collect();
-    match case.status {
-        CaseStatus::Draft | CaseStatus::Returned => {
-            prop_assert!(current.is_empty(), "votes survived a new version");
-            prop_assert!(case.decision.is_none());
-        }
-        CaseStatus::AwaitingSecondVote => {
-            prop_assert_eq!(current.len(), 1);
-            prop_assert_eq!(current[0].stage, VoteStage::First);
-            prop_assert_eq!(current[0].decision, Approve);
-            prop_assert!(case.decision.is_none());
-        }
-        CaseStatus::Approved => {
-            // V1/V3/V5: approved only with exactly one approving market first
-            // vote and one approving back-office second vote by two people,
-            // both on the decided version and content.
-            let Some(d) = &case.decision else {
-                return Err(TestCaseError::fail("approved without a decision"));
-            };
-            prop_assert_eq!(d.outcome, DecisionOutcome::Approved);
-            prop_assert_eq!(d.votes.len(), 2);
-            let (a, b) = (&d.votes[0], &d.votes[1]);
-            prop_assert_eq!(
-                (a.stage, a.decision, a.voter.side),
-                (VoteStage::First, Approve, Side::Market)
-            );
-            prop_assert_eq!(
-                (b.stage, b.decision, b.voter.side),
-                (VoteStage::Second, Approve, Side::Backoffice)
-            );
-            prop_assert_ne!(&a.voter.staff_id, &b.voter.staff_id);
-            prop_assert_eq!(d.file_version, case.version);
-            prop_assert_eq!(&d.content_hash, &case.content_hash());
-            for v in [a, b] {
-                prop_assert_eq!(v.file_version, d.file_version);
-                prop_assert_eq!(&v.content_hash, &d.content_hash);
-            }
-            prop_assert_eq!(&d.votes, &current);
-        }
-        CaseStatus::Declined => {
-            let Some(d) = &case.decision else {
-                return Err(TestCaseError::fail("declined without a decision"));
-            };
-            prop_assert_eq!(d.outcome, DecisionOutcome::Declined);
-            prop_assert_eq!(d.file_version, case.version);
-            prop_assert_eq!(&d.content_hash, &case.content_hash());
-            prop_assert_eq!(&d.votes, &current);
-            prop_assert!(
-                d.votes.iter().any(|v| v.decision == Decline),
-                "declined without a declining vote"
-            );
-        }
-    }
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    /// V1, V3, V5, V6, V10, S2, S4 on random command sequences.
-    #[test]
-    fn random_command_sequences_keep_the_four_eyes_invariants(steps in sequence_strategy()) {
-        run_sequence(&steps, &mut Stats::default())?;
-    }
-}
-
-/// The generator is only as good as what it reaches: with a fixed seed,
-/// every outcome and every refusal class must occur.
-#[test]
-fn random_command_sequences_reach_every_outcome() {
-    let mut runner = TestRunner::deterministic();
-    let strategy = sequence_strategy();
-    let mut stats = Stats::default();
-    for _ in 0..300 {
-        let steps = strategy.new_tree(&mut runner).expect("generate").current();
-        run_sequence(&steps, &mut stats).expect("invariants hold");
-    }
-    let reached = [
-        ("accepted", stats.accepted),
-        ("approved", stats.approved),
-        (
-            "approved after a return or edit",
-            stats.approved_after_return,
-        ),
-        ("declined by market", stats.declined_by_market),
-        ("declined by back office", stats.declined_by_backoffice),
-        ("returned", stats.returned),
-        ("edited", stats.edited),
-        ("stale version", stats.stale),
-        ("invalid state", stats.state),
-        ("same person (V1/S2)", stats.same_person),
-        ("wrong side", stats.wrong_side),
-        ("invalid input", stats.invalid),
-    ];
-    for (what, count) in reached {
-        assert!(count > 0, "the generator never reached {what}: {stats:?}");
     }
 }

@@ -1,0 +1,63 @@
+//! Loads, inside the command's transaction, the facts outside a case that the
+//! segregation rules check a vote against (V4, S5, S6, V11): the rule set in
+//! force, the borrower's group of connected clients, its aggregated exposure,
+//! relationship managers and related parties. One function, so every service
+//! that votes or re-evaluates sees exactly the same facts.
+
+use crate::{ApiError, ProblemKind};
+use creditops_domain::rules::in_force;
+use creditops_domain::{
+    BorrowerId, CreditCase, RuleSet, Timestamp, VoteFacts, aggregated_exposure,
+};
+use creditops_store::Tx;
+
+/// The rule set in force at `at`. Fails closed: without one no vote can be
+/// evaluated, so the command is refused (503, the platform is misconfigured).
+pub async fn rules_in_force(tx: &mut dyn Tx, at: Timestamp) -> Result<RuleSet, ApiError> {
+    let sets = tx.rule_sets().await?;
+    in_force(&sets, at).cloned().ok_or_else(|| {
+        ApiError::new(
+            ProblemKind::Unavailable,
+            "no rule set is in force, so no vote can be evaluated",
+        )
+    })
+}
+
+/// The borrower and, if it belongs to a group at `at`, every group member.
+pub async fn group_members_of(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    at: Timestamp,
+) -> Result<(Option<String>, Vec<BorrowerId>), ApiError> {
+    match tx.group_of(borrower, at).await? {
+        Some(group) => {
+            let mut members = tx.group_members(&group, at).await?;
+            if !members.contains(&borrower) {
+                members.push(borrower);
+            }
+            Ok((Some(group.to_string()), members))
+        }
+        None => Ok((None, vec![borrower])),
+    }
+}
+
+/// Everything [`VoteFacts`] holds for `case` at `at`.
+pub async fn vote_facts(
+    tx: &mut dyn Tx,
+    case: &CreditCase,
+    at: Timestamp,
+    policy_hash: &str,
+) -> Result<VoteFacts, ApiError> {
+    let rules = rules_in_force(tx, at).await?;
+    let (group_id, members) = group_members_of(tx, case.file.borrower_id, at).await?;
+    let approved = tx.approved_amounts(&members).await?;
+    let exposure = aggregated_exposure(&approved, &case.file.amount, &rules.competence().currency)?;
+    Ok(VoteFacts {
+        rules,
+        aggregated_exposure: exposure,
+        group_id,
+        relationship_managers: tx.relationship_managers(&members).await?,
+        related_parties: tx.related_parties(&members).await?,
+        policy_hash: policy_hash.to_owned(),
+    })
+}

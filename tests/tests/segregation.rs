@@ -1,0 +1,673 @@
+//! MaRisk segregation end to end over HTTP, on both backends: competence
+//! order (V4), escalation of divergent votes (V5), cooling-off (S5),
+//! conflicts of interest (S6), related-party credits (V11), groups of
+//! connected clients with re-evaluation (V4, R2), four-eyes administration
+//! with SoD at role assignment (S3, S9), and the permission matrix of every
+//! route, role and audience (S1, S7, S8).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, Utc};
+use creditops_domain::{
+    CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, Timestamp,
+    UnitAssignment, UnitId,
+};
+use creditops_tests::reqwest::Method;
+use creditops_tests::{TestPlatform, both_backends, json};
+use serde_json::Value;
+
+fn vote(decision: &str, version: i64) -> Value {
+    json!({"decision": decision, "rationale": "reviewed the file", "version": version})
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}
+
+fn case_path(case: &str, suffix: &str) -> String {
+    format!("/v1/cases/{case}{suffix}")
+}
+
+async fn borrower(p: &TestPlatform, by: &str, manager: Option<&str>) -> String {
+    let mut body = json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"});
+    if let Some(manager) = manager {
+        body["relationship_manager"] = json!(manager);
+    }
+    let reply = p
+        .call(by, "market", Method::POST, "/v1/borrowers", Some(body))
+        .await;
+    id_of(reply.ok(201))
+}
+
+async fn open_case(p: &TestPlatform, borrower_id: &str, amount: &str) -> String {
+    let reply = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(json!({"borrower_id": borrower_id, "amount": amount, "currency": "EUR", "product": "term_loan", "term_months": 60, "purpose": "machinery"})),
+        )
+        .await;
+    id_of(reply.ok(201))
+}
+
+async fn first(
+    p: &TestPlatform,
+    who: &str,
+    case: &str,
+    decision: &str,
+    version: i64,
+) -> creditops_tests::Reply {
+    p.call(
+        who,
+        "market",
+        Method::POST,
+        &case_path(case, "/first-vote"),
+        Some(vote(decision, version)),
+    )
+    .await
+}
+
+async fn second(
+    p: &TestPlatform,
+    who: &str,
+    case: &str,
+    decision: &str,
+    version: i64,
+) -> creditops_tests::Reply {
+    p.call(
+        who,
+        "backoffice",
+        Method::POST,
+        &case_path(case, "/second-vote"),
+        Some(vote(decision, version)),
+    )
+    .await
+}
+
+async fn case_json(p: &TestPlatform, case: &str) -> Value {
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::GET,
+        &case_path(case, ""),
+        None,
+    )
+    .await
+    .ok(200)
+    .clone()
+}
+
+/// Inserts a person directly into the staff directory (a test fixture for
+/// histories the demo organisation does not have).
+async fn insert_person(
+    p: &TestPlatform,
+    id: &str,
+    units: &[(&str, Side, Timestamp, Option<Timestamp>)],
+    roles: &[(Role, Timestamp)],
+    competences: &[(Side, u8, Timestamp)],
+) {
+    let member = StaffMember {
+        id: StaffId::parse(id).unwrap(),
+        status: StaffStatus::Active,
+        units: units
+            .iter()
+            .map(|(unit, side, from, to)| UnitAssignment {
+                unit_id: UnitId::parse(unit).unwrap(),
+                side: *side,
+                valid_from: *from,
+                valid_to: *to,
+            })
+            .collect(),
+        roles: roles
+            .iter()
+            .map(|(role, from)| RoleAssignment {
+                role: *role,
+                valid_from: *from,
+                valid_to: None,
+            })
+            .collect(),
+        competences: competences
+            .iter()
+            .map(|(side, level, from)| CompetenceGrant {
+                side: *side,
+                level: *level,
+                valid_from: *from,
+                valid_to: None,
+            })
+            .collect(),
+    };
+    let mut tx = p.store.begin().await.unwrap();
+    tx.insert_staff(&member).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn refused_by(reply: &creditops_tests::Reply, rule: &str) -> String {
+    let problem = reply.problem(403);
+    assert_eq!(problem["rule"], rule, "{}", reply.body);
+    problem["detail"].as_str().unwrap_or_default().to_owned()
+}
+
+/// V5: divergent votes escalate one level; the escalated round needs new
+/// voters competent for that level; the original votes stay on record.
+async fn escalation(p: &TestPlatform) {
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "100000.00").await;
+    first(p, "lo-2", &case, "approve", 1).await.ok(200);
+    let escalated = second(p, "ba-1", &case, "decline", 1).await;
+    let body = escalated.ok(200);
+    assert_eq!(body["status"], "escalated");
+    assert_eq!(body["round"], 1);
+    assert_eq!(body["escalation_level"], 2);
+    assert!(body["decision"].is_null(), "no decision at the lower level");
+
+    refused_by(&first(p, "lo-2", &case, "approve", 1).await, "V5");
+    first(p, "lo-3", &case, "approve", 1).await.ok(200);
+    refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V5");
+    let approved = second(p, "ba-2", &case, "approve", 1).await;
+    let body = approved.ok(200);
+    assert_eq!(body["status"], "approved");
+    let decision = &body["decision"];
+    assert_eq!(decision["level"], 2);
+    assert_eq!(decision["rules_version"], 1);
+    assert!(
+        decision["policy_hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert!(
+        decision["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("escalated"))
+    );
+    let votes = decision["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), 4, "both rounds are on the record");
+    assert_eq!(
+        votes[1]["decision"], "decline",
+        "the original back-office vote is unchanged"
+    );
+    assert_eq!(votes[3]["required_level"], 2);
+    let rules: Vec<&str> = decision["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["rule"].as_str())
+        .collect();
+    for rule in ["V1", "V3", "V4", "V5", "S5", "S6"] {
+        assert!(
+            rules.contains(&rule),
+            "decision records the {rule} check: {rules:?}"
+        );
+    }
+
+    // Divergence at the board declines (nothing above the board).
+    let b = borrower(p, "lo-1", None).await;
+    let big = open_case(p, &b, "6000000.00").await;
+    first(p, "mb-1", &big, "approve", 1).await.ok(200);
+    let declined = second(p, "bb-1", &big, "decline", 1).await;
+    let body = declined.ok(200);
+    assert_eq!(body["status"], "declined");
+    let flags = body["decision"]["flags"].as_array().unwrap();
+    assert!(flags.contains(&json!("board_level")) && flags.contains(&json!("divergent")));
+}
+both_backends!(divergent_votes_escalate_to_the_next_level, escalation);
+
+/// V4: the voter's competence must cover the required level; the refusal
+/// names it.
+async fn competence(p: &TestPlatform) {
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "2000000.00").await;
+    let detail = refused_by(&first(p, "lo-2", &case, "approve", 1).await, "V4");
+    assert!(detail.contains("level 3"), "{detail}");
+    first(p, "lo-3", &case, "approve", 1).await.ok(200);
+    let detail = refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V4");
+    assert!(
+        detail.contains("level 3") && detail.contains("level-3"),
+        "{detail}"
+    );
+    let approved = second(p, "ba-3", &case, "approve", 1).await;
+    assert_eq!(approved.ok(200)["decision"]["level"], 3);
+
+    let events = p.case_events(&case).await;
+    let refusals: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["body"]["action"] == "request.refused")
+        .collect();
+    assert_eq!(refusals.len(), 2, "both V4 refusals are audited");
+    assert!(refusals.iter().all(|e| e["body"]["rule"] == "V4"));
+}
+both_backends!(
+    insufficient_competence_is_refused_with_the_required_level,
+    competence
+);
+
+/// S5: a person who left market less than six months ago may not cast a
+/// back-office vote; after the cooling-off period they may.
+async fn cooling_off(p: &TestPlatform) {
+    let now = Utc::now();
+    let year_ago = now - Duration::days(365);
+    for (id, left_days_ago) in [("cool-1", 90), ("cool-2", 200)] {
+        let left = now - Duration::days(left_days_ago);
+        insert_person(
+            p,
+            id,
+            &[
+                ("market-corporate", Side::Market, year_ago, Some(left)),
+                ("backoffice-credit", Side::Backoffice, left, None),
+            ],
+            &[(Role::CreditAnalyst, left)],
+            &[(Side::Backoffice, 2, left)],
+        )
+        .await;
+    }
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "50000.00").await;
+    first(p, "lo-2", &case, "approve", 1).await.ok(200);
+    let detail = refused_by(&second(p, "cool-1", &case, "approve", 1).await, "S5");
+    assert!(detail.contains("cooling-off"), "{detail}");
+    second(p, "cool-2", &case, "approve", 1).await.ok(200);
+}
+both_backends!(cooling_off_period_blocks_back_office_votes, cooling_off);
+
+/// S6 and V11: originator, relationship manager and related parties cannot
+/// vote; a related-party credit needs a board resolution before approval.
+async fn conflicts(p: &TestPlatform) {
+    let b = borrower(p, "lo-1", Some("lo-3")).await;
+    let case = open_case(p, &b, "80000.00").await;
+    let originator = refused_by(&first(p, "lo-1", &case, "approve", 1).await, "S6");
+    assert!(originator.contains("originated"), "{originator}");
+    let manager = refused_by(&first(p, "lo-3", &case, "approve", 1).await, "S6");
+    assert!(manager.contains("relationship manager"), "{manager}");
+
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/related-parties",
+        Some(json!({"borrower_id": b, "staff_id": "ba-2", "relation": "spouse of the managing director"})),
+    )
+    .await
+    .ok(201);
+    first(p, "lo-2", &case, "approve", 1).await.ok(200);
+    let related = refused_by(&second(p, "ba-2", &case, "approve", 1).await, "S6");
+    assert!(related.contains("related party"), "{related}");
+    refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V11");
+    let resolution = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &case_path(&case, "/board-resolution"),
+            Some(json!({"reference": "BR-2026-117", "version": 1})),
+        )
+        .await;
+    assert_eq!(resolution.ok(200)["related_party"], true);
+    let approved = second(p, "ba-1", &case, "approve", 1).await;
+    let body = approved.ok(200);
+    assert_eq!(body["status"], "approved");
+    assert!(
+        body["decision"]["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("related_party"))
+    );
+}
+both_backends!(conflicts_of_interest_are_refused, conflicts);
+
+/// V4 / R2: the required level follows the group's aggregated exposure, and
+/// joining a group re-evaluates open cases.
+async fn groups(p: &TestPlatform) {
+    let year_ago = Utc::now() - Duration::days(365);
+    insert_person(
+        p,
+        "lo-9",
+        &[("market-corporate", Side::Market, year_ago, None)],
+        &[(Role::LoanOfficer, year_ago)],
+        &[(Side::Market, 1, year_ago)],
+    )
+    .await;
+    // Borrower A already has 200k approved.
+    let a = borrower(p, "lo-1", None).await;
+    let approved = open_case(p, &a, "200000.00").await;
+    first(p, "lo-2", &approved, "approve", 1).await.ok(200);
+    second(p, "ba-1", &approved, "approve", 1).await.ok(200);
+
+    // Borrower B alone: 100k is level 1, so lo-9 may vote.
+    let b = borrower(p, "lo-1", None).await;
+    let open = open_case(p, &b, "100000.00").await;
+    first(p, "lo-9", &open, "approve", 1).await.ok(200);
+
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": "muster-group", "name": "Muster group"})),
+    )
+    .await
+    .ok(201);
+    for member in [&a, &b] {
+        let moved = p
+            .call(
+                "ba-1",
+                "backoffice",
+                Method::PUT,
+                &format!("/v1/borrowers/{member}/group"),
+                Some(json!({"group_id": "muster-group"})),
+            )
+            .await;
+        moved.ok(200);
+    }
+    // 200k + 100k = 300k needs level 2: lo-9's first vote no longer suffices.
+    let reevaluated = case_json(p, &open).await;
+    assert_eq!(reevaluated["status"], "returned", "{reevaluated}");
+    assert_eq!(reevaluated["version"], 2);
+    let detail = refused_by(&first(p, "lo-9", &open, "approve", 2).await, "V4");
+    assert!(
+        detail.contains("level 2") && detail.contains("300000"),
+        "{detail}"
+    );
+    first(p, "lo-2", &open, "approve", 2).await.ok(200);
+    let decided = second(p, "ba-2", &open, "approve", 2).await;
+    assert_eq!(
+        decided.ok(200)["decision"]["aggregated_exposure"],
+        "300000.00"
+    );
+
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::PUT,
+        &format!("/v1/borrowers/{b}/group"),
+        Some(json!({"group_id": "no-such-group"})),
+    )
+    .await
+    .problem(422);
+}
+both_backends!(group_exposure_sets_the_required_level, groups);
+
+/// S3, S7, S9: role assignments are four-eyes, checked against the SoD matrix.
+async fn administration(p: &TestPlatform) {
+    let now = Utc::now();
+    let year_ago = now - Duration::days(365);
+    insert_person(
+        p,
+        "rc-2",
+        &[("risk-control", Side::Risk, year_ago, None)],
+        &[],
+        &[],
+    )
+    .await;
+    let propose = |body: Value| p.call("ua-1", "admin", Method::POST, "/v1/proposals", Some(body));
+
+    // S3: a loan officer cannot become a credit analyst; an admin gets no business role.
+    let incompatible = propose(json!({"kind": "role_assignment", "staff_id": "lo-2", "role": "credit_analyst", "valid_from": now})).await;
+    let detail = refused_by(&incompatible, "S3");
+    assert!(detail.contains("loan_officer"), "{detail}");
+    refused_by(&propose(json!({"kind": "role_assignment", "staff_id": "ua-2", "role": "loan_officer", "valid_from": now})).await, "S3");
+    // S7: nobody changes their own roles.
+    refused_by(&propose(json!({"kind": "role_assignment", "staff_id": "ua-1", "role": "risk_controller", "valid_from": now})).await, "S7");
+    propose(json!({"kind": "role_assignment", "staff_id": "rc-2", "role": "no_such_role", "valid_from": now})).await.problem(422);
+
+    let proposal = propose(json!({"kind": "role_assignment", "staff_id": "rc-2", "role": "risk_controller", "valid_from": now})).await;
+    let proposal_id = id_of(proposal.ok(201));
+    let approve_path = format!("/v1/proposals/{proposal_id}/approve");
+    refused_by(
+        &p.call("ua-1", "admin", Method::POST, &approve_path, None)
+            .await,
+        "S9",
+    );
+    let approved = p
+        .call("ua-2", "admin", Method::POST, &approve_path, None)
+        .await;
+    assert_eq!(approved.ok(200)["status"], "approved");
+    p.call("ua-2", "admin", Method::POST, &approve_path, None)
+        .await
+        .problem(409);
+    let person = p
+        .call("ua-2", "admin", Method::GET, "/v1/staff/rc-2", None)
+        .await;
+    assert_eq!(person.ok(200)["roles"][0]["role"], "risk_controller");
+
+    // S9: rule changes are four-eyes and effective-dated.
+    let mut parameters =
+        serde_json::to_value(creditops_domain::RuleParameters::defaults()).unwrap();
+    parameters["divergence"] = json!("decline");
+    let past = propose(json!({"kind": "rule_set", "valid_from": now - Duration::days(1), "parameters": parameters})).await;
+    assert_eq!(past.problem(409)["rule"], "S9");
+    let from = Utc::now() + Duration::seconds(2);
+    let rules =
+        propose(json!({"kind": "rule_set", "valid_from": from, "parameters": parameters})).await;
+    let rules_id = id_of(rules.ok(201));
+    p.call(
+        "ua-2",
+        "admin",
+        Method::POST,
+        &format!("/v1/proposals/{rules_id}/approve"),
+        None,
+    )
+    .await
+    .ok(200);
+    let versions = p
+        .call("ua-1", "admin", Method::GET, "/v1/rules", None)
+        .await;
+    assert_eq!(versions.ok(200)["items"].as_array().map(Vec::len), Some(2));
+    let wait =
+        (from - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200);
+    tokio::time::sleep(wait).await;
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "10000.00").await;
+    first(p, "lo-2", &case, "approve", 1).await.ok(200);
+    let declined = second(p, "ba-1", &case, "decline", 1).await;
+    let body = declined.ok(200);
+    assert_eq!(
+        body["status"], "declined",
+        "rule set 2 declines divergent votes"
+    );
+    assert_eq!(body["decision"]["rules_version"], 2);
+}
+both_backends!(four_eyes_administration_with_sod, administration);
+
+/// Every route of every service, called by every role: the status must match
+/// the table (S1, S7, S8). A token for another service is refused with 401.
+async fn permission_matrix(p: &TestPlatform) {
+    let case = "00000000-0000-7000-8000-000000000000";
+    let proposal = "00000000-0000-7000-8000-000000000001";
+    // (service, method, path, role allowed)
+    let routes: Vec<(&str, Method, String, &str)> = vec![
+        (
+            "market",
+            Method::POST,
+            "/v1/borrowers".into(),
+            "loan_officer",
+        ),
+        (
+            "market",
+            Method::GET,
+            format!("/v1/borrowers/{case}"),
+            "loan_officer",
+        ),
+        ("market", Method::POST, "/v1/cases".into(), "loan_officer"),
+        (
+            "market",
+            Method::GET,
+            format!("/v1/cases/{case}"),
+            "loan_officer",
+        ),
+        (
+            "market",
+            Method::PATCH,
+            format!("/v1/cases/{case}"),
+            "loan_officer",
+        ),
+        (
+            "market",
+            Method::POST,
+            format!("/v1/cases/{case}/first-vote"),
+            "loan_officer",
+        ),
+        (
+            "backoffice",
+            Method::GET,
+            "/v1/cases".into(),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::GET,
+            format!("/v1/cases/{case}"),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::POST,
+            format!("/v1/cases/{case}/second-vote"),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::POST,
+            format!("/v1/cases/{case}/return"),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::POST,
+            format!("/v1/cases/{case}/board-resolution"),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::POST,
+            "/v1/groups".into(),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::PUT,
+            format!("/v1/borrowers/{case}/group"),
+            "credit_analyst",
+        ),
+        (
+            "backoffice",
+            Method::POST,
+            "/v1/related-parties".into(),
+            "credit_analyst",
+        ),
+        (
+            "audit",
+            Method::GET,
+            "/v1/events".into(),
+            "internal_auditor",
+        ),
+        (
+            "audit",
+            Method::POST,
+            "/v1/verify".into(),
+            "internal_auditor",
+        ),
+        ("admin", Method::GET, "/v1/staff".into(), "user_admin"),
+        ("admin", Method::GET, "/v1/staff/lo-1".into(), "user_admin"),
+        ("admin", Method::POST, "/v1/proposals".into(), "user_admin"),
+        ("admin", Method::GET, "/v1/proposals".into(), "user_admin"),
+        (
+            "admin",
+            Method::GET,
+            format!("/v1/proposals/{proposal}"),
+            "user_admin",
+        ),
+        (
+            "admin",
+            Method::POST,
+            format!("/v1/proposals/{proposal}/approve"),
+            "user_admin",
+        ),
+        (
+            "admin",
+            Method::POST,
+            format!("/v1/proposals/{proposal}/reject"),
+            "user_admin",
+        ),
+        ("admin", Method::GET, "/v1/rules".into(), "user_admin"),
+    ];
+    let people = [
+        ("lo-2", "loan_officer"),
+        ("ba-2", "credit_analyst"),
+        ("rc-1", "risk_controller"),
+        ("ia-1", "internal_auditor"),
+        ("ua-1", "user_admin"),
+    ];
+    let services = ["market", "backoffice", "risk", "audit", "admin"];
+    for (service, method, path, allowed) in &routes {
+        for (person, role) in people {
+            let reply = p
+                .call(person, service, method.clone(), path, Some(json!({})))
+                .await;
+            let status = reply.status.as_u16();
+            if role == *allowed {
+                assert!(
+                    ![401, 403, 404, 405].contains(&status)
+                        || (status == 404 && path.contains("0000")),
+                    "{role} must reach {method} {service}{path}: {status} {}",
+                    reply.body
+                );
+            } else {
+                assert_eq!(
+                    status, 403,
+                    "{role} must be refused {method} {service}{path}: {}",
+                    reply.body
+                );
+                assert_eq!(reply.body["rule"], "S8");
+            }
+            // The same person's token for any other service is refused (S1).
+            let other = services.iter().find(|s| *s != service).unwrap();
+            let token = p.token(person, other);
+            let wrong = p
+                .send(
+                    service,
+                    method.clone(),
+                    path,
+                    Some(&token),
+                    Some("{}".into()),
+                    &[],
+                )
+                .await;
+            assert_eq!(
+                wrong.status.as_u16(),
+                401,
+                "{other} token at {service}{path}"
+            );
+        }
+    }
+}
+both_backends!(every_route_every_role_every_audience, permission_matrix);
+
+/// S7: no role, however it combines its own rights, takes a case from draft
+/// to approved alone.
+async fn nobody_decides_alone(p: &TestPlatform) {
+    let everyone = [
+        "lo-1", "lo-2", "lo-3", "mb-1", "ba-1", "ba-2", "ba-3", "bb-1", "rc-1", "ia-1", "ua-1",
+        "ua-2",
+    ];
+    for person in everyone {
+        let b = borrower(p, "lo-1", None).await;
+        let case = open_case(p, &b, "10000.00").await;
+        // Try every voting route on both services with the person's own tokens.
+        first(p, person, &case, "approve", 1).await;
+        second(p, person, &case, "approve", 1).await;
+        p.call(
+            person,
+            "backoffice",
+            Method::POST,
+            &case_path(&case, "/board-resolution"),
+            Some(json!({"reference": "x", "version": 1})),
+        )
+        .await;
+        second(p, person, &case, "approve", 1).await;
+        let state = case_json(p, &case).await;
+        assert_ne!(state["status"], "approved", "{person} decided a case alone");
+    }
+}
+both_backends!(no_role_decides_a_case_alone, nobody_decides_alone);
