@@ -4,6 +4,7 @@
 //! command line; end-to-end tests start the same platform through [`start`].
 
 pub mod demo;
+pub mod export;
 pub mod platform;
 pub mod staff_import;
 

@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, open_store, staff_import};
+use creditops_audit::SigningKey;
 use creditops_auth::DevIdentityProvider;
 use creditops_domain::StaffId;
 use std::net::SocketAddr;
@@ -129,6 +130,28 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a signed, self-contained bundle of the audit log for a regulator
+    /// (verify offline with `sha256sum -c SHA256SUMS` and `python3 verify.py DIR`).
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Directory to write the bundle into (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Ed25519 signing key (PKCS#8 PEM). Default: <data-dir>/audit-signing.key,
+        /// created on first use.
+        #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
+        audit_key: Option<PathBuf>,
+        /// First sequence number to include (default 1).
+        #[arg(long)]
+        from_seq: Option<i64>,
+        /// Last sequence number to include (default: the newest event).
+        #[arg(long)]
+        to_seq: Option<i64>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure with its exit code and a message for the operator.
@@ -215,6 +238,64 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 "imported {} units and {} staff members",
                 report.units, report.staff
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    db,
+                    out,
+                    audit_key,
+                    from_seq,
+                    to_seq,
+                    json,
+                },
+        } => {
+            let key = match &audit_key {
+                Some(path) => SigningKey::load(&db.audit_origin, path),
+                None => {
+                    std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+                        Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
+                    })?;
+                    SigningKey::load_or_create(
+                        &db.audit_origin,
+                        &db.data_dir.join("audit-signing.key"),
+                    )
+                }
+            }
+            .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?;
+            let store = open(&db).await?;
+            let report = creditops::export::export(
+                store.as_ref(),
+                &db.audit_origin,
+                &key,
+                &out,
+                from_seq,
+                to_seq,
+            )
+            .await
+            .map_err(|e| match e {
+                creditops::export::ExportError::Broken { .. } => Failure {
+                    code: 1,
+                    message: e.to_string(),
+                },
+                creditops::export::ExportError::Usage(_)
+                | creditops::export::ExportError::Empty => Failure::usage(e.to_string()),
+                other => Failure::runtime(other),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!(
+                    "exported events {}..{} of a log of {} with {} files into {}; signed by {}",
+                    report.first_seq,
+                    report.last_seq,
+                    report.tree_size,
+                    report.files,
+                    out.display(),
+                    report.key
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

@@ -314,3 +314,159 @@ fn s1_s3_a_policy_that_breaks_the_sod_matrix_refuses_to_start() {
     let err = serve_must_refuse(&dir.path().join("data"), &policies);
     assert!(err.contains("user_admin"), "{err}");
 }
+
+/// A5: exports a bundle and checks it the way a regulator does, without our
+/// software: `sha256sum -c`, `openssl pkeyutl -verify` and `verify.py`. Then
+/// a flipped byte in one exported body is named by `verify.py`.
+fn export_and_verify_offline(db_args: &[&str], dir: &Path) {
+    import_and_verify(db_args, dir);
+    let out = dir.join("bundle");
+    let key = dir.join("keys").join("audit.key");
+    std::fs::create_dir_all(dir.join("keys")).expect("key dir");
+    let key_arg = key.to_str().expect("utf8");
+    let out_arg = out.to_str().expect("utf8");
+    // A missing key file is refused when named explicitly.
+    let missing = creditops(
+        &[
+            &["audit", "export", "--out", out_arg, "--audit-key", key_arg],
+            db_args,
+        ]
+        .concat(),
+    );
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(!out.exists(), "nothing written on refusal");
+    // The default key in the data dir is created on first use.
+    let data_dir = dir.to_str().expect("utf8");
+    // The data dir holds the default key; the SQLite arguments name it already.
+    let key_dir: Vec<&str> = if db_args.contains(&"--data-dir") {
+        Vec::new()
+    } else {
+        vec!["--data-dir", data_dir]
+    };
+    let export = creditops(
+        &[
+            &["audit", "export", "--out", out_arg, "--json"],
+            key_dir.as_slice(),
+            db_args,
+        ]
+        .concat(),
+    );
+    assert!(
+        export.status.success(),
+        "{}{}",
+        stdout(&export),
+        stderr(&export)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout(&export).trim()).expect("json");
+    assert_eq!(report["first_seq"], 1);
+    assert_eq!(report["last_seq"], 5);
+    // The export itself is audited: the log now has 6 events.
+    let verify = creditops(&[&["audit", "verify"], db_args].concat());
+    assert!(
+        stdout(&verify).contains("intact: 6 events"),
+        "{}",
+        stdout(&verify)
+    );
+    // An existing bundle is never overwritten.
+    let again = creditops(
+        &[
+            &["audit", "export", "--out", out_arg],
+            key_dir.as_slice(),
+            db_args,
+        ]
+        .concat(),
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(&out)
+        .output()
+        .expect("sha256sum");
+    assert!(sums.status.success(), "{}", stdout(&sums));
+    let openssl = Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "public-key.pem",
+            "-rawin",
+            "-in",
+            "checkpoint-body.txt",
+            "-sigfile",
+            "checkpoint.sig",
+        ])
+        .current_dir(&out)
+        .output()
+        .expect("openssl");
+    assert!(
+        openssl.status.success(),
+        "{}{}",
+        stdout(&openssl),
+        stderr(&openssl)
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../audit/verify.py");
+    let ok = Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .expect("python3");
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).starts_with("OK"), "{}", stdout(&ok));
+
+    // Flip one byte of the body of seq 3 in entries.jsonl.
+    let entries_path = out.join("entries.jsonl");
+    let text = std::fs::read_to_string(&entries_path).expect("entries");
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("entry"))
+        .collect();
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut body = engine
+        .decode(lines[2]["body_b64"].as_str().expect("body_b64"))
+        .expect("base64");
+    body[10] ^= 0x01;
+    lines[2]["body_b64"] = serde_json::json!(engine.encode(body));
+    let tampered: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&entries_path, tampered).expect("write");
+    let bad = Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .expect("python3");
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&bad),
+        stderr(&bad)
+    );
+    let said = format!("{}{}", stdout(&bad), stderr(&bad));
+    assert!(said.contains("seq=3"), "{said}");
+}
+
+#[test]
+fn a5_sqlite_export_verifies_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("utf8").to_owned();
+    export_and_verify_offline(&["--data-dir", &data_dir], dir.path());
+}
+
+#[tokio::test]
+async fn a5_postgres_export_verifies_offline() {
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db.url.clone();
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        export_and_verify_offline(&["--database-url", &url], &path)
+    })
+    .await
+    .expect("export test");
+    db.drop_database().await;
+}
