@@ -125,6 +125,13 @@ impl TestPlatform {
             },
             policy_dir: None,
             audit_origin: DEFAULT_AUDIT_ORIGIN.to_owned(),
+            audit_key: Some(Arc::new(
+                creditops_audit::SigningKey::load_or_create(
+                    DEFAULT_AUDIT_ORIGIN,
+                    &data_dir.path().join("audit-signing.key"),
+                )
+                .expect("audit key"),
+            )),
             listeners,
         })
         .await

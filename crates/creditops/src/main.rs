@@ -68,6 +68,10 @@ struct ServeArgs {
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     issuer: Option<String>,
+    /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
+    /// defaults to <data-dir>/audit-signing.key, created on first start.
+    #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
+    audit_key: Option<PathBuf>,
     /// Read casbin policies from DIR/<service>/ instead of the built-in ones.
     #[arg(long, env = "CREDITOPS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
@@ -414,11 +418,23 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     {
         tracing::info!("seeded the demo organisation");
     }
+    let audit_key = match (&args.audit_key, args.dev) {
+        (Some(path), _) => Some(SigningKey::load(&args.db.audit_origin, path)),
+        (None, true) => Some(SigningKey::load_or_create(
+            &args.db.audit_origin,
+            &args.db.data_dir.join("audit-signing.key"),
+        )),
+        (None, false) => None,
+    }
+    .transpose()
+    .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?
+    .map(std::sync::Arc::new);
     let platform = creditops::start(PlatformConfig {
         store,
         identity,
         policy_dir: args.policy_dir.clone(),
         audit_origin: args.db.audit_origin.clone(),
+        audit_key,
         listeners,
     })
     .await

@@ -59,6 +59,8 @@ pub struct PlatformConfig {
     /// built into the binary.
     pub policy_dir: Option<PathBuf>,
     pub audit_origin: String,
+    /// Signs audit checkpoints; without it the checkpoint routes answer 503.
+    pub audit_key: Option<Arc<creditops_audit::SigningKey>>,
     /// The services to run and where.
     pub listeners: Vec<(String, SocketAddr)>,
 }
@@ -269,6 +271,7 @@ fn router_for(
     service: &str,
     ctx: Arc<ServiceContext>,
     origin: &str,
+    audit_key: Option<Arc<creditops_audit::SigningKey>>,
 ) -> Result<axum::Router, PlatformError> {
     Ok(match service {
         "market" => creditops_svc_market::router(ctx),
@@ -278,6 +281,7 @@ fn router_for(
             ctx,
             creditops_svc_audit::AuditSettings {
                 origin: origin.to_owned(),
+                signing_key: audit_key,
             },
         ),
         "admin" => creditops_svc_admin::router(ctx),
@@ -320,7 +324,7 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             policy_hash: policies.hash.clone(),
             sod: policies.sod.clone(),
         });
-        let router = router_for(name, ctx, &config.audit_origin)?;
+        let router = router_for(name, ctx, &config.audit_origin, config.audit_key.clone())?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| PlatformError::Bind {

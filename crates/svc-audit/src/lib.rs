@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use creditops_audit::ChainVerifier;
+use creditops_audit::{ChainVerifier, MerkleTree, SigningKey, hash_from_slice};
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::{
-    ApiError, Operation, Principal, Query, ServiceContext, health_routes, secure,
+    ApiError, Operation, PathId, Principal, ProblemKind, Query, ServiceContext, health_routes,
+    secure,
 };
 use creditops_store::{AuditFilter, StoredAuditEvent, Tx};
 use serde::Deserialize;
@@ -29,14 +30,31 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/verify",
         summary: "Recompute the whole hash chain; names the first bad position",
     },
+    Operation {
+        method: "GET",
+        path: "/v1/checkpoint",
+        summary: "A signed checkpoint (C2SP signed note) over the whole log",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/checkpoint/key",
+        summary: "The checkpoint signing key: verifier key string and public key PEM",
+    },
+    Operation {
+        method: "GET",
+        path: "/v1/events/{id}/proof",
+        summary: "Inclusion proof of event `seq` against a freshly signed checkpoint",
+    },
 ];
 
 const MAX_PAGE: u32 = 1000;
 const VERIFY_BATCH: u32 = 5000;
 
-/// Everything a service needs to verify its chain: the log's origin line.
+/// The log's origin line and the checkpoint signing key (kept outside the
+/// database; without it the checkpoint routes answer 503).
 pub struct AuditSettings {
     pub origin: String,
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
@@ -44,6 +62,9 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
     let business = Router::new()
         .route("/v1/events", get(list_events))
         .route("/v1/verify", post(verify))
+        .route("/v1/checkpoint", get(checkpoint))
+        .route("/v1/checkpoint/key", get(checkpoint_key))
+        .route("/v1/events/{id}/proof", get(proof))
         .with_state(state);
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -213,4 +234,145 @@ pub async fn verify_chain(tx: &mut dyn Tx, origin: &str) -> Result<Value, ApiErr
     Ok(
         json!({"ok": true, "events": report.events, "last_seq": report.last_seq, "head": report.head}),
     )
+}
+
+fn signing_key(settings: &AuditSettings) -> Result<&SigningKey, ApiError> {
+    settings.signing_key.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ProblemKind::Unavailable,
+            "no checkpoint signing key is configured (--audit-key)",
+        )
+    })
+}
+
+/// The Merkle tree over every stored leaf. Rebuilt per request: O(n) in the
+/// log size, which a persisted tree (the sequencer's job) will replace.
+async fn load_tree(tx: &mut dyn Tx) -> Result<MerkleTree, ApiError> {
+    let mut leaves = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = tx
+            .audit_events(&AuditFilter {
+                after_seq: after,
+                limit: VERIFY_BATCH,
+                ..AuditFilter::default()
+            })
+            .await?;
+        for e in &batch {
+            let expected = i64::try_from(leaves.len()).unwrap_or(i64::MAX) + 1;
+            let leaf = hash_from_slice(&e.leaf_hash).filter(|_| e.seq == expected);
+            let Some(leaf) = leaf else {
+                return Err(ApiError::new(
+                    ProblemKind::Conflict,
+                    format!(
+                        "the audit log is broken at sequence {}; run POST /v1/verify",
+                        e.seq
+                    ),
+                ));
+            };
+            leaves.push(leaf);
+        }
+        match batch.last() {
+            Some(last) if batch.len() == VERIFY_BATCH as usize => after = Some(last.seq),
+            _ => break,
+        }
+    }
+    Ok(MerkleTree::from_leaves(leaves))
+}
+
+/// Audits an auditor's read in its own transaction (A7).
+async fn audit_read(
+    ctx: &ServiceContext,
+    principal: &Principal,
+    action: &str,
+    data: Value,
+) -> Result<(), ApiError> {
+    let mut tx = ctx.store.begin().await?;
+    let mut record = principal.record(ctx, action);
+    record.data = data;
+    ctx.audit(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn signed_tree(
+    ctx: &ServiceContext,
+    settings: &AuditSettings,
+) -> Result<(MerkleTree, String), ApiError> {
+    let key = signing_key(settings)?;
+    let tree = {
+        let mut tx = ctx.store.begin_read().await?;
+        load_tree(tx.as_mut()).await?
+    };
+    let note = key
+        .sign_checkpoint(&settings.origin, tree.size(), &tree.root())
+        .map_err(|_| ApiError::new(ProblemKind::Internal, "the checkpoint could not be signed"))?;
+    Ok((tree, note))
+}
+
+async fn checkpoint(
+    State((ctx, settings)): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let (tree, note) = signed_tree(&ctx, &settings).await?;
+    audit_read(
+        &ctx,
+        &principal,
+        "audit.checkpoint",
+        json!({"size": tree.size()}),
+    )
+    .await?;
+    Ok(Json(json!({
+        "origin": settings.origin,
+        "size": tree.size(),
+        "root": hex_string(&tree.root()),
+        "note": note,
+    })))
+}
+
+async fn checkpoint_key(
+    State((_, settings)): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let key = signing_key(&settings)?;
+    let verifier = key.verifier_key();
+    Ok(Json(json!({
+        "name": key.name(),
+        "key_id": hex_string(&key.key_id()),
+        "verifier_key": verifier.to_string(),
+        "public_key_pem": verifier.public_key_pem(),
+    })))
+}
+
+async fn proof(
+    State((ctx, settings)): State<AppState>,
+    principal: Principal,
+    PathId(seq): PathId<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let (tree, note) = signed_tree(&ctx, &settings).await?;
+    if seq == 0 || seq > tree.size() {
+        return Err(ApiError::not_found("no event with that sequence number"));
+    }
+    let path = tree
+        .inclusion_proof(seq - 1, tree.size())
+        .map_err(|_| ApiError::not_found("no event with that sequence number"))?;
+    let leaf = tree
+        .leaf(seq - 1)
+        .ok_or_else(|| ApiError::not_found("no event with that sequence number"))?;
+    audit_read(
+        &ctx,
+        &principal,
+        "audit.proof",
+        json!({"seq": seq, "size": tree.size()}),
+    )
+    .await?;
+    Ok(Json(json!({
+        "seq": seq,
+        "leaf_index": seq - 1,
+        "leaf_hash": hex_string(leaf),
+        "tree_size": tree.size(),
+        "root": hex_string(&tree.root()),
+        "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
+        "checkpoint": note,
+    })))
 }
