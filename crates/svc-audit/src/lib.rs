@@ -42,6 +42,11 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/v1/consistency",
+        summary: "Consistency proof between tree sizes `from` and `to` (default: now)",
+    },
+    Operation {
+        method: "GET",
         path: "/v1/events/{id}/proof",
         summary: "Inclusion proof of event `seq` against a freshly signed checkpoint",
     },
@@ -65,6 +70,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/checkpoint/key", get(checkpoint_key))
         .route("/v1/events/{id}/proof", get(proof))
+        .route("/v1/consistency", get(consistency))
         .with_state(state);
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -372,6 +378,55 @@ async fn proof(
         "leaf_hash": hex_string(leaf),
         "tree_size": tree.size(),
         "root": hex_string(&tree.root()),
+        "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
+        "checkpoint": note,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// RFC 9162 consistency proof: the log of size `to` extends the log of size
+/// `from` without rewriting it (A2: truncation or rewrite beyond a published
+/// checkpoint is detected).
+async fn consistency(
+    State((ctx, settings)): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (tree, note) = signed_tree(&ctx, &settings).await?;
+    let to = q.to.unwrap_or(tree.size());
+    if q.from > to || to > tree.size() {
+        return Err(ApiError::validation(format!(
+            "from and to must satisfy 0 <= from <= to <= {} (the log's size)",
+            tree.size()
+        )));
+    }
+    let path = tree
+        .consistency_proof(q.from, to)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let old_root = tree
+        .root_at(q.from)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let new_root = tree
+        .root_at(to)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    audit_read(
+        &ctx,
+        &principal,
+        "audit.consistency",
+        json!({"from": q.from, "to": to}),
+    )
+    .await?;
+    Ok(Json(json!({
+        "from": q.from,
+        "to": to,
+        "from_root": hex_string(&old_root),
+        "to_root": hex_string(&new_root),
         "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
         "checkpoint": note,
     })))
