@@ -431,6 +431,51 @@ async fn administration(p: &TestPlatform) {
         .await;
     assert_eq!(person.ok(200)["roles"][0]["role"], "risk_controller");
 
+    // V4 via S9: a competence grant takes effect only after a second admin approves.
+    let b = borrower(p, "lo-1", None).await;
+    let big = open_case(p, &b, "2000000.00").await;
+    refused_by(&first(p, "lo-2", &big, "approve", 1).await, "V4");
+    let grant = propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 3, "valid_from": Utc::now()})).await;
+    let grant_id = id_of(grant.ok(201));
+    refused_by(&first(p, "lo-2", &big, "approve", 1).await, "V4");
+    propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "risk", "level": 3, "valid_from": now})).await.problem(422);
+    propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 10, "valid_from": now})).await.problem(422);
+    p.call(
+        "ua-2",
+        "admin",
+        Method::POST,
+        &format!("/v1/proposals/{grant_id}/approve"),
+        None,
+    )
+    .await
+    .ok(200);
+    first(p, "lo-2", &big, "approve", 1).await.ok(200);
+    // A rejected proposal changes nothing and cannot be approved afterwards.
+    let rejected = propose(json!({"kind": "competence_grant", "staff_id": "ba-1", "side": "backoffice", "level": 4, "valid_from": now})).await;
+    let rejected_id = id_of(rejected.ok(201));
+    p.call(
+        "ua-2",
+        "admin",
+        Method::POST,
+        &format!("/v1/proposals/{rejected_id}/reject"),
+        None,
+    )
+    .await
+    .ok(200);
+    p.call(
+        "ua-2",
+        "admin",
+        Method::POST,
+        &format!("/v1/proposals/{rejected_id}/approve"),
+        None,
+    )
+    .await
+    .problem(409);
+    let ba1 = p
+        .call("ua-2", "admin", Method::GET, "/v1/staff/ba-1", None)
+        .await;
+    assert_eq!(ba1.ok(200)["competences"].as_array().map(Vec::len), Some(1));
+
     // S9: rule changes are four-eyes and effective-dated.
     let mut parameters =
         serde_json::to_value(creditops_domain::RuleParameters::defaults()).unwrap();

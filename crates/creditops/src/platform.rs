@@ -231,9 +231,11 @@ pub async fn ensure_rules(store: &dyn Store) -> Result<(), PlatformError> {
         .is_empty()
     {
         let rules = RuleSet::initial();
-        tx.insert_rule_set(&rules)
-            .await
-            .map_err(PlatformError::Store)?;
+        match tx.insert_rule_set(&rules).await {
+            // Another instance starting at the same time stored it first.
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            other => other.map_err(PlatformError::Store)?,
+        }
         let mut record = AuditRecord::new("platform", "rules.initialised", Outcome::Ok, Utc::now());
         record.rule = Some("S9".into());
         record.data = serde_json::json!({"rules_version": rules.version});
