@@ -42,6 +42,11 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        path: "/v1/cases/{id}",
+        summary: "A credit case with its votes and decision record (read-only, audited)",
+    },
+    Operation {
+        method: "GET",
         path: "/v1/consistency",
         summary: "Consistency proof between tree sizes `from` and `to` (default: now)",
     },
@@ -71,6 +76,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
         .route("/v1/checkpoint/key", get(checkpoint_key))
         .route("/v1/events/{id}/proof", get(proof))
         .route("/v1/consistency", get(consistency))
+        .route("/v1/cases/{id}", get(read_case))
         .with_state(state);
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -430,4 +436,26 @@ async fn consistency(
         "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
         "checkpoint": note,
     })))
+}
+
+/// Internal audit reads every credit file with its votes and decision record
+/// (A7, V9); the read itself is audited.
+async fn read_case(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId<CaseId>,
+) -> Result<Json<Value>, ApiError> {
+    let case = {
+        let mut tx = ctx.store.begin_read().await?;
+        tx.case(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no case with that id"))?
+    };
+    let mut tx = ctx.store.begin().await?;
+    let mut record = principal.record(&ctx, "audit.case_read");
+    record.case_id = Some(case.id.to_string());
+    record.borrower_id = Some(case.file.borrower_id.to_string());
+    ctx.audit(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(Json(creditops_http::views::case_json(&case)))
 }
