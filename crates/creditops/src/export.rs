@@ -66,42 +66,7 @@ pub async fn export(
             out.display()
         )));
     }
-    // Read the log in one read transaction and check it as we go.
-    let mut tx = store.begin_read().await?;
-    let mut verifier = ChainVerifier::new(origin, 1);
-    let mut events = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let page = tx
-            .audit_events(&AuditFilter {
-                after_seq: Some(after),
-                limit: PAGE,
-                ..AuditFilter::default()
-            })
-            .await?;
-        let Some(last_in_page) = page.last() else {
-            break;
-        };
-        after = last_in_page.seq;
-        for event in page {
-            let leaf = hash_from_slice(&event.leaf_hash);
-            let chain = hash_from_slice(&event.chain_hash);
-            let (Some(leaf), Some(chain)) = (leaf, chain) else {
-                return Err(ExportError::Broken {
-                    seq: event.seq,
-                    reason: "a stored hash has the wrong length".into(),
-                });
-            };
-            verifier
-                .push(event.seq, &event.body, &leaf, &chain)
-                .map_err(|f| ExportError::Broken {
-                    seq: f.seq,
-                    reason: f.reason,
-                })?;
-            events.push((event.seq, event.body, leaf, chain));
-        }
-    }
-    drop(tx);
+    let events = load_verified_log(store, origin).await?;
     let size = i64::try_from(events.len()).map_err(|_| ExportError::Empty)?;
     if size == 0 {
         return Err(ExportError::Empty);
@@ -177,6 +142,83 @@ pub async fn export(
         files: files.len(),
         key: verifier_key.to_string(),
     })
+}
+
+/// One stored event: seq, exact body bytes, leaf hash, chain hash.
+pub type LogEntry = (i64, Vec<u8>, Hash, Hash);
+
+/// Reads the whole log in one read transaction, checking the chain as it
+/// goes; the first bad position is an error.
+pub async fn load_verified_log(
+    store: &dyn Store,
+    origin: &str,
+) -> Result<Vec<LogEntry>, ExportError> {
+    let mut tx = store.begin_read().await?;
+    let mut verifier = ChainVerifier::new(origin, 1);
+    let mut events = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = tx
+            .audit_events(&AuditFilter {
+                after_seq: Some(after),
+                limit: PAGE,
+                ..AuditFilter::default()
+            })
+            .await?;
+        let Some(last_in_page) = page.last() else {
+            break;
+        };
+        after = last_in_page.seq;
+        for event in page {
+            let leaf = hash_from_slice(&event.leaf_hash);
+            let chain = hash_from_slice(&event.chain_hash);
+            let (Some(leaf), Some(chain)) = (leaf, chain) else {
+                return Err(ExportError::Broken {
+                    seq: event.seq,
+                    reason: "a stored hash has the wrong length".into(),
+                });
+            };
+            verifier
+                .push(event.seq, &event.body, &leaf, &chain)
+                .map_err(|f| ExportError::Broken {
+                    seq: f.seq,
+                    reason: f.reason,
+                })?;
+            events.push((event.seq, event.body, leaf, chain));
+        }
+    }
+    drop(tx);
+    Ok(events)
+}
+
+/// A2: checks the log against a checkpoint published earlier (signed note +
+/// trusted key): the log must still contain that many events and its tree of
+/// that size must have the signed root. Truncation or a rewrite of anything
+/// the checkpoint covered is detected, even when the remaining chain is intact.
+pub fn check_against_checkpoint(
+    events: &[LogEntry],
+    note: &str,
+    trusted: &creditops_audit::VerifierKey,
+) -> Result<u64, String> {
+    let checkpoint = creditops_audit::parse_and_verify(note, std::slice::from_ref(trusted))
+        .map_err(|e| format!("the checkpoint does not verify with the trusted key: {e}"))?;
+    let tree = MerkleTree::from_leaves(events.iter().map(|(_, _, leaf, _)| *leaf).collect());
+    if tree.size() < checkpoint.size {
+        return Err(format!(
+            "the log holds {} events but checkpoint {} covered {}: it was truncated",
+            tree.size(),
+            hex::encode(checkpoint.root),
+            checkpoint.size
+        ));
+    }
+    let root = tree.root_at(checkpoint.size).map_err(|e| e.to_string())?;
+    if root != checkpoint.root {
+        return Err(format!(
+            "the first {} events no longer have the signed root: the log was rewritten",
+            checkpoint.size
+        ));
+    }
+    Ok(checkpoint.size)
 }
 
 fn write_files(out: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {

@@ -133,6 +133,14 @@ enum AuditCommand {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// A checkpoint published earlier (signed note, e.g. checkpoint.txt of
+        /// an export): the log must still extend it (detects truncation).
+        #[arg(long, requires = "trusted_key")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key the checkpoint must be signed with
+        /// (`name+keyid+base64`, as in keys.txt).
+        #[arg(long, requires = "checkpoint")]
+        trusted_key: Option<String>,
     },
     /// Write a signed, self-contained bundle of the audit log for a regulator
     /// (verify offline with `sha256sum -c SHA256SUMS` and `python3 verify.py DIR`).
@@ -303,13 +311,49 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
-            command: AuditCommand::Verify { db, json },
+            command:
+                AuditCommand::Verify {
+                    db,
+                    json,
+                    checkpoint,
+                    trusted_key,
+                },
         } => {
+            let published = match (&checkpoint, &trusted_key) {
+                (Some(path), Some(key)) => {
+                    let note = std::fs::read_to_string(path).map_err(|e| {
+                        Failure::usage(format!("cannot read --checkpoint {}: {e}", path.display()))
+                    })?;
+                    let key: creditops_audit::VerifierKey = key
+                        .parse()
+                        .map_err(|e| Failure::usage(format!("--trusted-key: {e}")))?;
+                    Some((note, key))
+                }
+                _ => None,
+            };
             let store = open(&db).await?;
             let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
-            let result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
+            let mut result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
                 .await
                 .map_err(|e| Failure::runtime(e.detail))?;
+            drop(tx);
+            if let Some((note, key)) = published
+                && result["ok"] == serde_json::Value::Bool(true)
+            {
+                let events = creditops::export::load_verified_log(store.as_ref(), &db.audit_origin)
+                    .await
+                    .map_err(Failure::runtime)?;
+                match creditops::export::check_against_checkpoint(&events, &note, &key) {
+                    Ok(size) => result["checkpoint_size"] = serde_json::json!(size),
+                    Err(reason) => {
+                        result = serde_json::json!({
+                            "ok": false,
+                            "first_bad_seq": events.len() + 1,
+                            "reason": reason,
+                        });
+                    }
+                }
+            }
             let ok = result["ok"] == serde_json::Value::Bool(true);
             if json {
                 println!("{result}");
@@ -319,6 +363,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     result["events"],
                     result["head"].as_str().unwrap_or("")
                 );
+                if let Some(size) = result.get("checkpoint_size") {
+                    println!("consistent with the published checkpoint of size {size}");
+                }
             } else {
                 println!(
                     "audit chain BROKEN at sequence {}: {}",

@@ -470,3 +470,88 @@ async fn a5_postgres_export_verifies_offline() {
     .expect("export test");
     db.drop_database().await;
 }
+
+/// A2: cutting events off the end leaves an intact chain, so only a
+/// checkpoint published earlier can reveal it.
+#[tokio::test]
+async fn a2_truncation_beyond_a_published_checkpoint_is_detected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("utf8").to_owned();
+    let db_args = ["--data-dir", data_dir.as_str()];
+    import_and_verify(&db_args, dir.path());
+    let out = dir.path().join("bundle");
+    let export = creditops(
+        &[
+            &["audit", "export", "--out", out.to_str().expect("utf8")],
+            &db_args[..],
+        ]
+        .concat(),
+    );
+    assert!(export.status.success(), "{}", stderr(&export));
+    let checkpoint = out.join("checkpoint.txt");
+    let key = std::fs::read_to_string(out.join("keys.txt")).expect("keys");
+    let key = key.lines().next().expect("a key").trim().to_owned();
+    let with_checkpoint = |extra: &[&str]| {
+        creditops(
+            &[
+                &[
+                    "audit",
+                    "verify",
+                    "--checkpoint",
+                    checkpoint.to_str().expect("utf8"),
+                    "--trusted-key",
+                ],
+                extra,
+                &db_args[..],
+            ]
+            .concat(),
+        )
+    };
+    let ok = with_checkpoint(&[key.as_str()]);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(
+        stdout(&ok).contains("published checkpoint of size 5"),
+        "{}",
+        stdout(&ok)
+    );
+    // A key the checkpoint was not signed with is a usage error, never a pass.
+    let wrong = with_checkpoint(&["creditops/audit/v1+00000000+AQ=="]);
+    assert_ne!(wrong.status.code(), Some(0));
+
+    let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("DROP TRIGGER audit_events_no_delete")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    sqlx::query("DELETE FROM audit_events WHERE seq >= 5")
+        .execute(&mut conn)
+        .await
+        .expect("truncate");
+    drop(conn);
+    let plain = creditops(&[&["audit", "verify"], &db_args[..]].concat());
+    assert!(
+        plain.status.success(),
+        "the remaining chain is intact: {}",
+        stdout(&plain)
+    );
+    let caught = with_checkpoint(&[key.as_str(), "--json"]);
+    assert_eq!(
+        caught.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&caught),
+        stderr(&caught)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout(&caught).trim()).expect("json");
+    assert_eq!(report["first_bad_seq"], 5, "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("truncated"),
+        "{report}"
+    );
+}
