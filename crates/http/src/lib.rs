@@ -12,6 +12,7 @@ mod idempotency;
 mod middleware;
 mod problem;
 pub mod views;
+pub mod voting;
 
 pub use context::{Principal, ServiceContext};
 pub use extract::{Json, PathId, Query};

@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use chrono::Utc;
-use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteDecision};
+use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::facts::{group_members_of, vote_facts};
 use creditops_http::views::{case_audit_data, case_json, case_summary_json};
+use creditops_http::voting::{VoteRequest, cast_vote};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
     ServiceContext, health_routes, run_command, secure,
@@ -136,14 +137,6 @@ async fn read_case(
     Ok(axum::Json(case_json(&case)))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct VoteRequest {
-    decision: VoteDecision,
-    rationale: String,
-    version: i64,
-}
-
 async fn second_vote(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -160,44 +153,7 @@ async fn second_vote(
         "POST /v1/cases/{id}/second-vote",
         &fingerprint,
         move |tx| {
-            Box::pin(async move {
-                let mut case = tx
-                    .case(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-                let expected_revision = case.revision;
-                let now = Utc::now();
-                let voter = actor.voter_at(now);
-                let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
-                let vote = case
-                    .cast_second_vote(
-                        voter.as_ref(),
-                        req.decision,
-                        &req.rationale,
-                        req.version,
-                        &facts,
-                        now,
-                    )?
-                    .clone();
-                tx.update_case(&case, expected_revision).await?;
-                let mut record = actor.record(&ctx, "case.second_vote");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                let mut data = case_audit_data(&case);
-                data["decision"] = json!(vote.decision.as_str());
-                data["unit"] = json!(vote.voter.unit_id);
-                data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
-                if let Some(decision) = &case.decision {
-                    data["outcome"] = json!(decision.outcome.as_str());
-                    data["level"] = json!(decision.level);
-                    data["rules_version"] = json!(decision.rules_version);
-                    data["policy_hash"] = json!(decision.policy_hash);
-                    data["flags"] = json!(decision.flags);
-                }
-                record.data = data;
-                ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
-            })
+            Box::pin(async move { cast_vote(&ctx, tx, &actor, id, &req, VoteStage::Second).await })
         },
     )
     .await

@@ -7,11 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Utc;
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CreditCase, Money, Side, StaffId, VoteDecision,
-};
-use creditops_http::facts::vote_facts;
+use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, Money, Side, StaffId, VoteStage};
 use creditops_http::views::{case_audit_data, case_json};
+use creditops_http::voting::{VoteRequest, cast_vote};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ServiceContext,
     health_routes, run_command, secure,
@@ -305,15 +303,6 @@ async fn edit_case(
     .await
 }
 
-/// A vote: decision, rationale and the file version it is cast on (V3).
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct VoteRequest {
-    pub decision: VoteDecision,
-    pub rationale: String,
-    pub version: i64,
-}
-
 async fn first_vote(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -330,37 +319,7 @@ async fn first_vote(
         "POST /v1/cases/{id}/first-vote",
         &fingerprint,
         move |tx| {
-            Box::pin(async move {
-                let mut case = tx
-                    .case(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-                let expected_revision = case.revision;
-                let now = Utc::now();
-                let voter = actor.voter_at(now);
-                let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
-                let vote = case
-                    .cast_first_vote(
-                        voter.as_ref(),
-                        req.decision,
-                        &req.rationale,
-                        req.version,
-                        &facts,
-                        now,
-                    )?
-                    .clone();
-                tx.update_case(&case, expected_revision).await?;
-                let mut record = actor.record(&ctx, "case.first_vote");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                let mut data = case_audit_data(&case);
-                data["decision"] = json!(vote.decision.as_str());
-                data["unit"] = json!(vote.voter.unit_id);
-                data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
-                record.data = data;
-                ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
-            })
+            Box::pin(async move { cast_vote(&ctx, tx, &actor, id, &req, VoteStage::First).await })
         },
     )
     .await
