@@ -929,11 +929,12 @@ impl CreditCase {
     }
 
     /// Back office records the board resolution a related-party credit needs
-    /// (V11). It covers the current file version only.
+    /// (V11). It names and covers one file version, the current one (V3).
     pub fn record_board_resolution(
         &mut self,
         actor: Option<&Voter>,
         reference: &str,
+        expected_version: i64,
         now: Timestamp,
     ) -> Result<(), DomainError> {
         if self.status.is_final() {
@@ -942,6 +943,7 @@ impl CreditCase {
                 self.status
             )));
         }
+        self.expect_version(expected_version)?;
         let actor = require_side(actor, Side::Backoffice, "V11", "record a board resolution")?;
         let reference = required_text("reference", reference, 200)?;
         self.board_resolution = Some(BoardResolution {

@@ -4,6 +4,7 @@
 //! audits every refusal, idempotent command execution, request ids and the
 //! health endpoints.
 
+pub mod cases;
 mod context;
 mod extract;
 pub mod facts;
@@ -12,7 +13,6 @@ mod idempotency;
 mod middleware;
 mod problem;
 pub mod views;
-pub mod voting;
 
 pub use context::{Principal, ServiceContext};
 pub use extract::{Json, PathId, Query};

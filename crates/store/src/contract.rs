@@ -1443,7 +1443,7 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
         .expect("analyst")
         .voter_at(at(15))
         .expect("voter");
-    case.record_board_resolution(Some(&analyst), "BR-7", ns(at(15), 321))
+    case.record_board_resolution(Some(&analyst), "BR-7", case.version, ns(at(15), 321))
         .expect("board resolution");
     // Still in market: the market exit counts as the vote time (ns digits).
     let voter = person.voter_at(ns(at(20), 999_999)).expect("voter");
@@ -2449,7 +2449,7 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     drop(tx);
 
     let before = case.revision;
-    case.record_board_resolution(Some(&analyst), "BR-2026-17", at(35))
+    case.record_board_resolution(Some(&analyst), "BR-2026-17", case.version, at(35))
         .expect("board resolution");
     save_case(store, &case, before).await;
     assert_eq!(load_case(store, case.id).await, case);

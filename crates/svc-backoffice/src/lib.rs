@@ -9,9 +9,9 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
+use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::facts::{group_members_of, vote_facts};
-use creditops_http::views::{case_audit_data, case_json, case_summary_json};
-use creditops_http::voting::{VoteRequest, cast_vote};
+use creditops_http::views::{case_audit_data, case_summary_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
     ServiceContext, health_routes, run_command, secure,
@@ -129,12 +129,7 @@ async fn read_case(
     _principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let case = tx
-        .case(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-    Ok(axum::Json(case_json(&case)))
+    Ok(axum::Json(cases::read_case(&ctx, id).await?))
 }
 
 async fn second_vote(
@@ -182,20 +177,11 @@ async fn return_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let mut case = tx
-                    .case(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-                let expected_revision = case.revision;
-                let now = Utc::now();
-                case.return_for_rework(actor.voter_at(now).as_ref(), &req.reason, now)?;
-                tx.update_case(&case, expected_revision).await?;
-                let mut record = actor.record(&ctx, "case.returned");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                record.data = case_audit_data(&case);
-                ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+                let action = CaseAction::new("case.returned");
+                change_case(&ctx, tx, &actor, id, action, |case, now| {
+                    case.return_for_rework(actor.voter_at(now).as_ref(), &req.reason, now)
+                })
+                .await
             })
         },
     )
@@ -226,28 +212,12 @@ async fn board_resolution(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let mut case = tx
-                    .case(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-                if case.version != req.version {
-                    return Err(creditops_domain::DomainError::StaleVersion {
-                        current: case.version,
-                        given: req.version,
-                    }
-                    .into());
-                }
-                let expected_revision = case.revision;
-                let now = Utc::now();
-                case.record_board_resolution(actor.voter_at(now).as_ref(), &req.reference, now)?;
-                tx.update_case(&case, expected_revision).await?;
-                let mut record = actor.record(&ctx, "case.board_resolution");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                record.rule = Some("V11".into());
-                record.data = case_audit_data(&case);
-                ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+                let action = CaseAction::under_rule("case.board_resolution", "V11");
+                change_case(&ctx, tx, &actor, id, action, |case, now| {
+                    let voter = actor.voter_at(now);
+                    case.record_board_resolution(voter.as_ref(), &req.reference, req.version, now)
+                })
+                .await
             })
         },
     )

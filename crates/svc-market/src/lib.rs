@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, Money, Side, StaffId, VoteStage};
+use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::views::{case_audit_data, case_json};
-use creditops_http::voting::{VoteRequest, cast_vote};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ServiceContext,
     health_routes, run_command, secure,
@@ -230,12 +230,7 @@ async fn read_case(
     _principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let case = tx
-        .case(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-    Ok(axum::Json(case_json(&case)))
+    Ok(axum::Json(cases::read_case(&ctx, id).await?))
 }
 
 /// A partial edit of the file; `version` is the file version it applies to.
@@ -267,36 +262,27 @@ async fn edit_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let mut case = tx
-                    .case(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no case with that id"))?;
-                let old = &case.file;
-                let amount_text = req
-                    .amount
-                    .unwrap_or_else(|| old.amount.amount().to_string());
-                let currency = req
-                    .currency
-                    .unwrap_or_else(|| old.amount.currency_code().to_owned());
-                let amount =
-                    Money::parse(&amount_text, &currency).map_err(|e| ApiError::validation(e.0))?;
-                let file = CaseFile::new(
-                    old.borrower_id,
-                    amount,
-                    req.product.as_deref().unwrap_or(&old.product),
-                    req.term_months.unwrap_or(i64::from(old.term_months)),
-                    req.purpose.as_deref().unwrap_or(&old.purpose),
-                )?;
-                let expected_revision = case.revision;
-                let now = Utc::now();
-                case.edit(actor.voter_at(now).as_ref(), file, req.version, now)?;
-                tx.update_case(&case, expected_revision).await?;
-                let mut record = actor.record(&ctx, "case.edited");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                record.data = case_audit_data(&case);
-                ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+                let action = CaseAction::new("case.edited");
+                change_case(&ctx, tx, &actor, id, action, |case, now| {
+                    let old = &case.file;
+                    let amount_text = req
+                        .amount
+                        .unwrap_or_else(|| old.amount.amount().to_string());
+                    let currency = req
+                        .currency
+                        .unwrap_or_else(|| old.amount.currency_code().to_owned());
+                    let amount = Money::parse(&amount_text, &currency)
+                        .map_err(|e| creditops_domain::DomainError::Invalid(e.0))?;
+                    let file = CaseFile::new(
+                        old.borrower_id,
+                        amount,
+                        req.product.as_deref().unwrap_or(&old.product),
+                        req.term_months.unwrap_or(i64::from(old.term_months)),
+                        req.purpose.as_deref().unwrap_or(&old.purpose),
+                    )?;
+                    case.edit(actor.voter_at(now).as_ref(), file, req.version, now)
+                })
+                .await
             })
         },
     )

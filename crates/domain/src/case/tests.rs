@@ -262,7 +262,7 @@ fn apply(
         }
         Cmd::Return { by, reason } => return case.return_for_rework(by.as_ref(), reason, now),
         Cmd::Resolution { by, reference } => {
-            return case.record_board_resolution(by.as_ref(), reference, now);
+            return case.record_board_resolution(by.as_ref(), reference, case.version, now);
         }
         Cmd::Reevaluate => {
             let before = case.clone();

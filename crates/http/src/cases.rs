@@ -1,0 +1,150 @@
+//! Commands on a credit case, shared by the market and back-office services
+//! so every change is loaded, persisted with optimistic concurrency (V10),
+//! audited in the same transaction (A1) and answered the same way. Which
+//! commands a service offers is fixed by its router (S1).
+
+use crate::facts::vote_facts;
+use crate::views::{case_audit_data, case_json};
+use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
+use axum::http::StatusCode;
+use chrono::Utc;
+use creditops_domain::{CaseId, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage};
+use creditops_store::Tx;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The case, or 404.
+pub async fn load_case(tx: &mut dyn Tx, id: CaseId) -> Result<CreditCase, ApiError> {
+    tx.case(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no case with that id"))
+}
+
+/// Reads a case for display (both sides see the same view, V9).
+pub async fn read_case(ctx: &ServiceContext, id: CaseId) -> Result<Value, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(case_json(&load_case(tx.as_mut(), id).await?))
+}
+
+/// What a case command records in the audit trail: the action and, where a
+/// single rule is the reason for the command, that rule's id.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseAction {
+    pub action: &'static str,
+    pub rule: Option<&'static str>,
+}
+
+impl CaseAction {
+    pub const fn new(action: &'static str) -> Self {
+        Self { action, rule: None }
+    }
+
+    pub const fn under_rule(action: &'static str, rule: &'static str) -> Self {
+        Self {
+            action,
+            rule: Some(rule),
+        }
+    }
+}
+
+/// Stores a changed case (Conflict if somebody else changed it since
+/// `expected_revision`) and its audit event with `data`, in `tx`.
+async fn save_case(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    actor: &Principal,
+    case: &CreditCase,
+    expected_revision: i64,
+    action: CaseAction,
+    data: Value,
+) -> Result<CommandOutcome, ApiError> {
+    tx.update_case(case, expected_revision).await?;
+    let mut record = actor.record(ctx, action.action);
+    record.rule = action.rule.map(str::to_owned);
+    record.case_id = Some(case.id.to_string());
+    record.borrower_id = Some(case.file.borrower_id.to_string());
+    record.data = data;
+    ctx.audit(tx, &record).await?;
+    Ok(CommandOutcome::new(StatusCode::OK, case_json(case)))
+}
+
+/// Loads case `id`, applies `change` (a pure domain command, given the time
+/// of the action) and saves and audits the result as `action`.
+pub async fn change_case(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    actor: &Principal,
+    id: CaseId,
+    action: CaseAction,
+    change: impl FnOnce(&mut CreditCase, Timestamp) -> Result<(), DomainError>,
+) -> Result<CommandOutcome, ApiError> {
+    let mut case = load_case(tx, id).await?;
+    let expected_revision = case.revision;
+    change(&mut case, Utc::now())?;
+    let data = case_audit_data(&case);
+    save_case(ctx, tx, actor, &case, expected_revision, action, data).await
+}
+
+/// A vote: decision, rationale and the file version it is cast on (V3).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    pub decision: VoteDecision,
+    pub rationale: String,
+    pub version: i64,
+}
+
+/// Loads the case and the facts at vote time, casts the vote (all rules in
+/// the domain), persists it with optimistic concurrency and audits it, all
+/// in `tx`.
+pub async fn cast_vote(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    actor: &Principal,
+    id: CaseId,
+    req: &VoteRequest,
+    stage: VoteStage,
+) -> Result<CommandOutcome, ApiError> {
+    let mut case = load_case(tx, id).await?;
+    let expected_revision = case.revision;
+    let now = Utc::now();
+    let voter = actor.voter_at(now);
+    let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+    let vote = match stage {
+        VoteStage::First => case.cast_first_vote(
+            voter.as_ref(),
+            req.decision,
+            &req.rationale,
+            req.version,
+            &facts,
+            now,
+        )?,
+        VoteStage::Second => case.cast_second_vote(
+            voter.as_ref(),
+            req.decision,
+            &req.rationale,
+            req.version,
+            &facts,
+            now,
+        )?,
+    }
+    .clone();
+    let action = CaseAction::new(match stage {
+        VoteStage::First => "case.first_vote",
+        VoteStage::Second => "case.second_vote",
+    });
+    let mut data = case_audit_data(&case);
+    data["decision"] = json!(vote.decision.as_str());
+    data["unit"] = json!(vote.voter.unit_id);
+    data["competence_level"] = json!(vote.voter.competence_level);
+    data["required_level"] = json!(vote.required_level);
+    data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
+    if let Some(decision) = &case.decision {
+        data["outcome"] = json!(decision.outcome.as_str());
+        data["level"] = json!(decision.level);
+        data["rules_version"] = json!(decision.rules_version);
+        data["policy_hash"] = json!(decision.policy_hash);
+        data["flags"] = json!(decision.flags);
+    }
+    save_case(ctx, tx, actor, &case, expected_revision, action, data).await
+}
