@@ -133,6 +133,7 @@ impl TestPlatform {
                 .expect("audit key"),
             )),
             listeners,
+            risk_watch_interval: None,
         })
         .await
         .expect("platform starts");
@@ -217,21 +218,93 @@ impl TestPlatform {
         }
     }
 
-    /// Creates a borrower and a draft case as `lo-1`; returns the case JSON.
-    pub async fn draft_case(&self, amount: &str) -> Value {
-        let borrower = self
+    /// Puts a limit in force the four-eyes way (R1, R8): `rc-1` proposes,
+    /// a second person decides (back office for borrower and group limits,
+    /// `rc-2` for sector and country). Returns the approved version.
+    pub async fn grant_limit(&self, kind: &str, key: &str, amount: &str) -> Value {
+        let proposal = self
             .call(
-                "lo-1",
-                "market",
+                "rc-1",
+                "risk",
                 Method::POST,
-                "/v1/borrowers",
-                Some(json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"})),
+                "/v1/limits",
+                Some(
+                    json!({"kind": kind, "key": key, "amount": amount, "reason": "annual review"}),
+                ),
             )
             .await;
-        let borrower_id = borrower.ok(201)["id"]
+        let id = proposal.ok(201)["id"]
+            .as_str()
+            .expect("limit id")
+            .to_owned();
+        let (approver, service) = match kind {
+            "borrower" | "group" => ("bb-1", "backoffice"),
+            _ => ("rc-2", "risk"),
+        };
+        let approved = self
+            .call(
+                approver,
+                service,
+                Method::POST,
+                &format!("/v1/limits/{id}/approve"),
+                None,
+            )
+            .await;
+        approved.ok(200).clone()
+    }
+
+    /// Creates a borrower as `by` with a generous borrower limit (EUR 100m),
+    /// so only the rule under test binds; returns its id.
+    pub async fn borrower_with_limit(&self, by: &str, body: Value) -> String {
+        let reply = self
+            .call(by, "market", Method::POST, "/v1/borrowers", Some(body))
+            .await;
+        let id = reply.ok(201)["id"]
             .as_str()
             .expect("borrower id")
             .to_owned();
+        self.grant_limit("borrower", &id, "100000000").await;
+        id
+    }
+
+    /// Sends `body` with an explicit content type (imports of CSV, JSON lines).
+    pub async fn send_typed(
+        &self,
+        user: &str,
+        service: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Reply {
+        let token = self.token(user, service);
+        let response = self
+            .client
+            .post(self.url(service, path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        }
+    }
+
+    /// Creates a borrower and a draft case as `lo-1`; returns the case JSON.
+    pub async fn draft_case(&self, amount: &str) -> Value {
+        let borrower_id = self
+            .borrower_with_limit(
+                "lo-1",
+                json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"}),
+            )
+            .await;
         let case = self
             .call(
                 "lo-1",

@@ -98,7 +98,12 @@ async fn full_decision(p: &TestPlatform) {
         .collect();
     assert_eq!(
         actions,
-        ["case.created", "case.first_vote", "case.second_vote"]
+        [
+            "case.created",
+            "case.first_vote",
+            "case.second_vote",
+            "risk.reserved"
+        ]
     );
     let verify = p
         .call("ia-1", "audit", Method::POST, "/v1/verify", None)

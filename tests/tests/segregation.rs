@@ -33,10 +33,7 @@ async fn borrower(p: &TestPlatform, by: &str, manager: Option<&str>) -> String {
     if let Some(manager) = manager {
         body["relationship_manager"] = json!(manager);
     }
-    let reply = p
-        .call(by, "market", Method::POST, "/v1/borrowers", Some(body))
-        .await;
-    id_of(reply.ok(201))
+    p.borrower_with_limit(by, body).await
 }
 
 async fn open_case(p: &TestPlatform, borrower_id: &str, amount: &str) -> String {
@@ -394,7 +391,7 @@ async fn administration(p: &TestPlatform) {
     let year_ago = now - Duration::days(365);
     insert_person(
         p,
-        "rc-2",
+        "rc-9",
         &[("risk-control", Side::Risk, year_ago, None)],
         &[],
         &[],
@@ -409,9 +406,9 @@ async fn administration(p: &TestPlatform) {
     refused_by(&propose(json!({"kind": "role_assignment", "staff_id": "ua-2", "role": "loan_officer", "valid_from": now})).await, "S3");
     // S7: nobody changes their own roles.
     refused_by(&propose(json!({"kind": "role_assignment", "staff_id": "ua-1", "role": "risk_controller", "valid_from": now})).await, "S7");
-    propose(json!({"kind": "role_assignment", "staff_id": "rc-2", "role": "no_such_role", "valid_from": now})).await.problem(422);
+    propose(json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "no_such_role", "valid_from": now})).await.problem(422);
 
-    let proposal = propose(json!({"kind": "role_assignment", "staff_id": "rc-2", "role": "risk_controller", "valid_from": now})).await;
+    let proposal = propose(json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "risk_controller", "valid_from": now})).await;
     let proposal_id = id_of(proposal.ok(201));
     let approve_path = format!("/v1/proposals/{proposal_id}/approve");
     refused_by(
@@ -427,7 +424,7 @@ async fn administration(p: &TestPlatform) {
         .await
         .problem(409);
     let person = p
-        .call("ua-2", "admin", Method::GET, "/v1/staff/rc-2", None)
+        .call("ua-2", "admin", Method::GET, "/v1/staff/rc-9", None)
         .await;
     assert_eq!(person.ok(200)["roles"][0]["role"], "risk_controller");
 

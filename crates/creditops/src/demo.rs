@@ -5,12 +5,15 @@
 
 use crate::staff_import::{self, ImportError, StaffDocument};
 use chrono::{Duration, Utc};
+use creditops_audit::{AuditRecord, Outcome};
 use creditops_domain::{SodMatrix, StaffId};
-use creditops_store::Store;
+use creditops_risk::{Capital, LiquidityPosition};
+use creditops_store::{Store, append_record};
+use rust_decimal::Decimal;
 use serde_json::json;
 
 /// (staff id, unit, role, competence level on the unit's side; 0 = none).
-pub const DEMO_STAFF: [(&str, &str, &str, u8); 11] = [
+pub const DEMO_STAFF: [(&str, &str, &str, u8); 12] = [
     ("lo-1", "market-corporate", "loan_officer", 2),
     ("lo-2", "market-corporate", "loan_officer", 2),
     ("lo-3", "market-corporate", "loan_officer", 3),
@@ -20,6 +23,7 @@ pub const DEMO_STAFF: [(&str, &str, &str, u8); 11] = [
     ("ba-3", "backoffice-credit", "credit_analyst", 3),
     ("bb-1", "backoffice-board", "credit_analyst", 4),
     ("rc-1", "risk-control", "risk_controller", 0),
+    ("rc-2", "risk-control", "risk_controller", 0),
     ("ia-1", "internal-audit", "internal_auditor", 0),
     ("ua-1", "user-administration", "user_admin", 0),
 ];
@@ -85,5 +89,56 @@ pub async fn seed(store: &dyn Store, sod: &SodMatrix) -> Result<bool, ImportErro
         return Ok(false);
     }
     staff_import::import(store, &demo_document()?, sod).await?;
+    seed_risk(store).await?;
     Ok(true)
+}
+
+/// Demo Tier 1 capital (EUR 500m: large exposures from EUR 50m, cap EUR
+/// 125m) and a liquidity position (LCR 200 %, floor 110 %), recorded by
+/// rc-1 and audited like any other change, so approvals can be gated (R4).
+async fn seed_risk(store: &dyn Store) -> Result<(), ImportError> {
+    let invalid = |e: String| ImportError::Invalid(e);
+    let recorder = StaffId::parse("rc-1").map_err(|e| invalid(e.to_string()))?;
+    let now = Utc::now();
+    let capital = Capital {
+        version: 1,
+        tier1: Decimal::from(500_000_000),
+        recorded_by: recorder.clone(),
+        recorded_at: now,
+    };
+    let position = LiquidityPosition {
+        version: 1,
+        hqla: Decimal::from(2_000_000_000),
+        outflows_30d: Decimal::from(1_250_000_000),
+        inflows_30d: Decimal::from(250_000_000),
+        floor_percent: Decimal::from(110),
+        recorded_by: recorder.clone(),
+        recorded_at: now,
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_capital(&capital).await?;
+    tx.insert_liquidity(&position).await?;
+    for (action, data) in [
+        (
+            "risk.capital_recorded",
+            json!({"version": 1, "tier1": capital.tier1.to_string()}),
+        ),
+        (
+            "risk.liquidity_recorded",
+            json!({
+                "version": 1,
+                "hqla": position.hqla.to_string(),
+                "outflows_30d": position.outflows_30d.to_string(),
+                "inflows_30d": position.inflows_30d.to_string(),
+                "floor_percent": position.floor_percent.to_string(),
+            }),
+        ),
+    ] {
+        let mut record = AuditRecord::new("risk", action, Outcome::Ok, now);
+        record.actor = Some(recorder.to_string());
+        record.data = data;
+        append_record(tx.as_mut(), &record).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -89,6 +89,10 @@ struct ServeArgs {
     audit_addr: SocketAddr,
     #[arg(long, env = "CREDITOPS_ADMIN_ADDR", default_value = "127.0.0.1:8085")]
     admin_addr: SocketAddr,
+    /// Seconds between the risk watcher's rounds: expire reservations and
+    /// re-evaluate every limit (0 turns the periodic round off).
+    #[arg(long, env = "CREDITOPS_RISK_WATCH_SECONDS", default_value_t = 60)]
+    risk_watch_seconds: u64,
     /// Comma-separated subset of services to run (production runs one per process).
     #[arg(
         long,
@@ -483,6 +487,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         audit_origin: args.db.audit_origin.clone(),
         audit_key,
         listeners,
+        risk_watch_interval: (args.risk_watch_seconds > 0)
+            .then(|| std::time::Duration::from_secs(args.risk_watch_seconds)),
     })
     .await
     .map_err(|e| match e {

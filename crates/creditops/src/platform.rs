@@ -63,12 +63,18 @@ pub struct PlatformConfig {
     pub audit_key: Option<Arc<creditops_audit::SigningKey>>,
     /// The services to run and where.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// How often the risk service's watcher expires reservations and
+    /// re-evaluates every limit (R5, R7); `None` runs no periodic watcher
+    /// (changes are still evaluated as they happen).
+    pub risk_watch_interval: Option<std::time::Duration>,
 }
 
 pub struct RunningPlatform {
     pub addrs: BTreeMap<String, SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    watchers: Vec<JoinHandle<()>>,
+    risk: Option<Arc<ServiceContext>>,
 }
 
 impl RunningPlatform {
@@ -77,7 +83,20 @@ impl RunningPlatform {
     }
 
     /// Stops accepting, lets in-flight requests finish, then returns.
+    /// Runs one round of the risk watcher as of `at` (e.g. after reservations
+    /// expired); `None` when the risk service is not running here.
+    pub async fn risk_watch_round(
+        &self,
+        at: creditops_domain::Timestamp,
+    ) -> Option<Result<creditops_svc_risk::watcher::Round, creditops_http::ApiError>> {
+        let ctx = self.risk.as_ref()?;
+        Some(creditops_svc_risk::watcher::run_round(ctx, at).await)
+    }
+
     pub async fn shutdown(self) {
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
@@ -305,6 +324,8 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
     let mut tasks = Vec::new();
+    let mut watchers = Vec::new();
+    let mut risk = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
         let verifier = TokenVerifier::from_jwks(
@@ -326,6 +347,12 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             policy_hash: policies.hash.clone(),
             sod: policies.sod.clone(),
         });
+        if name == "risk" {
+            if let Some(interval) = config.risk_watch_interval {
+                watchers.push(creditops_svc_risk::watcher::spawn(ctx.clone(), interval));
+            }
+            risk = Some(ctx.clone());
+        }
         let router = router_for(name, ctx, &config.audit_origin, config.audit_key.clone())?;
         let listener = TcpListener::bind(addr)
             .await
@@ -356,6 +383,8 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         addrs,
         shutdown,
         tasks,
+        watchers,
+        risk,
     })
 }
 

@@ -14,6 +14,7 @@
 //! pure.
 
 use crate::rules::RuleSet;
+use crate::verdict::{RiskVerdict, Severity};
 use crate::{BorrowerId, CaseId, DomainError, Money, Side, StaffId, Timestamp, Voter};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -250,6 +251,9 @@ pub struct VoteFacts {
     pub related_parties: BTreeSet<StaffId>,
     /// Hash over the casbin policies in force (V9).
     pub policy_hash: String,
+    /// The risk gate's verdict on approving this case now (R4). `None` when
+    /// it was not evaluated: an approval is then refused (fail closed).
+    pub risk: Option<RiskVerdict>,
 }
 
 impl VoteFacts {
@@ -262,7 +266,14 @@ impl VoteFacts {
             relationship_managers: BTreeSet::new(),
             related_parties: BTreeSet::new(),
             policy_hash: policy_hash.to_owned(),
+            risk: None,
         }
+    }
+
+    /// The same facts with the risk gate's verdict.
+    pub fn with_risk(mut self, verdict: RiskVerdict) -> Self {
+        self.risk = Some(verdict);
+        self
     }
 
     /// The level the case needs: from the aggregated exposure (V4), never
@@ -336,6 +347,10 @@ pub enum DecisionFlag {
     RelatedParty,
     /// Decided by one market vote in the non-risk-relevant lane (V8).
     SingleVoteLane,
+    /// A large exposure, >= 10 % of Tier 1 capital (R3, V11).
+    LargeExposure,
+    /// Approved over a limit's soft threshold after escalation (R4).
+    RiskSoftBreach,
 }
 
 /// The decision record (V9): what was decided, on which file, by which votes,
@@ -360,6 +375,9 @@ pub struct Decision {
     pub aggregated_exposure: Option<Decimal>,
     #[serde(default)]
     pub flags: Vec<DecisionFlag>,
+    /// The risk-control verdict the approval passed (R4); none for declines.
+    #[serde(default)]
+    pub risk: Option<RiskVerdict>,
     /// Every vote of the current file version, all rounds, in order.
     pub votes: Vec<Vote>,
     pub checks: Vec<RuleCheck>,
@@ -727,7 +745,14 @@ impl CreditCase {
             .filter(|threshold| facts.aggregated_exposure < *threshold);
         match decision {
             VoteDecision::Approve => match lane {
-                Some(threshold) if self.escalation_level.is_none() && !self.related_party => {
+                // Only a clean risk verdict may skip the second vote (R4).
+                Some(threshold)
+                    if self.escalation_level.is_none()
+                        && !self.related_party
+                        && facts.risk.as_ref().is_some_and(|verdict| {
+                            verdict.outcome == Severity::Within && !verdict.large_exposure
+                        }) =>
+                {
                     let check = RuleCheck::new(
                         "V8",
                         format!(
@@ -831,9 +856,21 @@ impl CreditCase {
                  this file version before it can be approved",
             ));
         }
+        let mut flags = Vec::new();
+        if both_approve {
+            flags.extend(self.gate_approval(facts)?);
+        }
         self.related_party = related_party;
         self.record_vote(VoteStage::Second, checked, decision, rationale, now);
-        let mut flags = Vec::new();
+        if flags.contains(&DecisionFlag::RiskSoftBreach)
+            && let Some(next) = self.risk_escalation(facts, required)?
+        {
+            self.status = CaseStatus::Escalated;
+            self.round += 1;
+            self.escalation_level = Some(next);
+            self.touch(now);
+            return self.last_vote();
+        }
         if self.escalation_level.is_some() {
             flags.push(DecisionFlag::Escalated);
         }
@@ -989,6 +1026,56 @@ impl CreditCase {
         Ok(true)
     }
 
+    /// The risk-control gate on an approval (R4, V11): refuses a hard breach
+    /// or an unevaluated verdict, and a large exposure without a board
+    /// resolution; returns the flags the decision will carry.
+    fn gate_approval(&self, facts: &VoteFacts) -> Result<Vec<DecisionFlag>, DomainError> {
+        let verdict = facts.risk.as_ref().ok_or_else(|| {
+            DomainError::rule(
+                "R4",
+                "the risk-control gate has not evaluated this approval, so it is refused",
+            )
+        })?;
+        if verdict.outcome == Severity::Hard {
+            return Err(DomainError::rule(
+                "R4",
+                format!("approval refused by risk control: {}", verdict.summary()),
+            ));
+        }
+        let mut flags = Vec::new();
+        if verdict.large_exposure {
+            if !self.has_board_resolution() {
+                return Err(DomainError::rule(
+                    "V11",
+                    "a large exposure (>= 10 % of Tier 1 capital, KWG section 13) needs a \
+                     full-board resolution recorded for this file version before it can be \
+                     approved",
+                ));
+            }
+            flags.push(DecisionFlag::LargeExposure);
+        }
+        if verdict.outcome == Severity::Soft {
+            flags.push(DecisionFlag::RiskSoftBreach);
+        }
+        Ok(flags)
+    }
+
+    /// The level a soft breach escalates to (R4): one above the level the
+    /// exposure alone requires, unless the case is already voted there or
+    /// higher (then `None`: the approval stands, flagged). At the top of the
+    /// competence order there is nothing to escalate to.
+    fn risk_escalation(&self, facts: &VoteFacts, required: u8) -> Result<Option<u8>, DomainError> {
+        let by_exposure = facts.required_level(None)?;
+        if required > by_exposure {
+            return Ok(None);
+        }
+        Ok(facts
+            .rules
+            .competence()
+            .next_level(required)
+            .map(|level| level.level))
+    }
+
     fn last_vote(&self) -> Result<&Vote, DomainError> {
         self.votes
             .last()
@@ -1030,6 +1117,10 @@ impl CreditCase {
             rules_version: facts.rules.version,
             policy_hash: facts.policy_hash.clone(),
             aggregated_exposure: Some(facts.aggregated_exposure),
+            risk: match outcome {
+                DecisionOutcome::Approved => facts.risk.clone(),
+                DecisionOutcome::Declined => None,
+            },
             flags,
             votes,
             checks,

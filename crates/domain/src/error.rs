@@ -7,7 +7,7 @@ pub enum DomainError {
     /// The input itself is malformed (422).
     #[error("{0}")]
     Invalid(String),
-    /// A segregation or four-eyes rule forbids the command (403). `rule` is the
+    /// A segregation, four-eyes or risk rule forbids the command (403). `rule` is the
     /// requirement id, e.g. "V1".
     #[error("{detail}")]
     RuleViolation { rule: &'static str, detail: String },

@@ -15,6 +15,7 @@ pub mod money;
 pub mod rules;
 pub mod sod;
 pub mod staff;
+pub mod verdict;
 
 pub use case::{
     BoardResolution, CaseFile, CaseStatus, CreditCase, Decision, DecisionFlag, DecisionOutcome,
@@ -28,6 +29,7 @@ pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{
     CompetenceGrant, Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter,
 };
+pub use verdict::{RiskFinding, RiskVerdict, Severity};
 
 /// Points in time are always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

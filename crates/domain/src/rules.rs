@@ -150,6 +150,14 @@ pub struct RuleParameters {
     /// (the default) keeps the lane closed: every decision needs both votes.
     #[serde(default)]
     pub single_vote_below: Option<Decimal>,
+    /// R5: days an approval's reserved headroom is held for disbursement
+    /// before it expires and is released.
+    #[serde(default = "default_reservation_days")]
+    pub reservation_days: u32,
+}
+
+fn default_reservation_days() -> u32 {
+    90
 }
 
 impl RuleParameters {
@@ -173,6 +181,7 @@ impl RuleParameters {
             cooling_off_months: 6,
             divergence: DivergencePolicy::Escalate,
             single_vote_below: None,
+            reservation_days: default_reservation_days(),
         }
     }
 
@@ -181,6 +190,11 @@ impl RuleParameters {
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),
+            ));
+        }
+        if !(1..=366).contains(&self.reservation_days) {
+            return Err(DomainError::Invalid(
+                "reservation_days must be between 1 and 366".into(),
             ));
         }
         if let Some(threshold) = self.single_vote_below {

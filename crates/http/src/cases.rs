@@ -4,11 +4,14 @@
 //! commands a service offers is fixed by its router (S1).
 
 use crate::facts::vote_facts;
+use crate::risk::{gate_verdict, reserve, watch_borrowers};
 use crate::views::{case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
 use axum::http::StatusCode;
 use chrono::Utc;
-use creditops_domain::{CaseId, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage};
+use creditops_domain::{
+    CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
+};
 use creditops_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -109,7 +112,12 @@ pub async fn cast_vote(
     let expected_revision = case.revision;
     let now = Utc::now();
     let voter = actor.voter_at(now);
-    let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+    let mut facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+    // An approving vote may complete the decision: the risk gate runs now,
+    // in this transaction (R4).
+    if req.decision == VoteDecision::Approve {
+        facts.risk = Some(gate_verdict(tx, &case, now).await?);
+    }
     let vote = match stage {
         VoteStage::First => case.cast_first_vote(
             voter.as_ref(),
@@ -145,6 +153,32 @@ pub async fn cast_vote(
         data["rules_version"] = json!(decision.rules_version);
         data["policy_hash"] = json!(decision.policy_hash);
         data["flags"] = json!(decision.flags);
+        if let Some(verdict) = &decision.risk {
+            data["risk_outcome"] = json!(verdict.outcome.as_str());
+        }
     }
-    save_case(ctx, tx, actor, &case, expected_revision, action, data).await
+    let outcome = save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
+    if case.status == CaseStatus::Approved {
+        // The approval holds its headroom until disbursement (R5), and the
+        // watcher sees the new usage at once (R7).
+        let reservation = reserve(tx, &case, facts.rules.parameters.reservation_days, now).await?;
+        let mut record = actor.record(ctx, "risk.reserved");
+        record.case_id = Some(case.id.to_string());
+        record.borrower_id = Some(case.file.borrower_id.to_string());
+        record.rule = Some("R5".into());
+        record.data = json!({
+            "amount": reservation.amount.to_string(),
+            "expires_at": reservation.expires_at,
+        });
+        ctx.audit(tx, &record).await?;
+        watch_borrowers(
+            ctx,
+            tx,
+            &[case.file.borrower_id],
+            &format!("case {} approved", case.id),
+            now,
+        )
+        .await?;
+    }
+    Ok(outcome)
 }

@@ -59,5 +59,7 @@ pub async fn vote_facts(
         relationship_managers: tx.relationship_managers(&members).await?,
         related_parties: tx.related_parties(&members).await?,
         policy_hash: policy_hash.to_owned(),
+        // Evaluated by the command that may approve (R4), not for every vote.
+        risk: None,
     })
 }

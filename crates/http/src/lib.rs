@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod middleware;
 mod problem;
+pub mod risk;
 pub mod views;
 
 pub use context::{Principal, ServiceContext};
@@ -19,4 +20,4 @@ pub use extract::{Json, PathId, Query};
 pub use health::{Operation, health_routes};
 pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
 pub use middleware::{RequestId, secure};
-pub use problem::{ApiError, ProblemKind};
+pub use problem::{ApiError, FieldError, ProblemKind};

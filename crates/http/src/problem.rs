@@ -66,7 +66,7 @@ impl ProblemKind {
         match self {
             ProblemKind::Unauthenticated => "Authentication required",
             ProblemKind::Forbidden => "Forbidden",
-            ProblemKind::RuleViolation => "Refused by a segregation or four-eyes rule",
+            ProblemKind::RuleViolation => "Refused by a business rule",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::StaleVersion => "Stale file version",
@@ -95,6 +95,19 @@ pub struct ApiError {
     pub detail: String,
     /// The requirement id behind a refusal, e.g. "V1".
     pub rule: Option<String>,
+    /// Itemised problems (e.g. one per bad row of an import), as the
+    /// `errors` extension member (RFC 9457 section 3.2).
+    pub errors: Vec<FieldError>,
+}
+
+/// One itemised problem: where (a row, a field) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub detail: String,
 }
 
 impl ApiError {
@@ -103,7 +116,13 @@ impl ApiError {
             kind,
             detail: detail.into(),
             rule: None,
+            errors: Vec::new(),
         }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
     }
 
     pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
@@ -138,6 +157,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
 }
 
 /// Put into response extensions so the refusal-audit middleware can record
@@ -157,6 +178,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: &self.detail,
             rule: self.rule.as_deref(),
+            errors: &self.errors,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, bytes).into_response();
@@ -192,6 +214,7 @@ impl From<DomainError> for ApiError {
             kind,
             detail: e.to_string(),
             rule,
+            errors: Vec::new(),
         }
     }
 }

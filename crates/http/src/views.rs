@@ -34,6 +34,7 @@ pub fn decision_json(decision: &Decision) -> Value {
         "level_name": decision.level_name,
         "rules_version": decision.rules_version,
         "policy_hash": decision.policy_hash,
+        "risk": decision.risk,
         "aggregated_exposure": decision.aggregated_exposure.map(|e| e.to_string()),
         "flags": decision.flags,
         "votes": decision.votes.iter().map(|v| vote_json(v, decision.file_version)).collect::<Vec<_>>(),

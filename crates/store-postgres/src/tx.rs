@@ -9,14 +9,20 @@ use chrono::SubsecRound;
 use creditops_audit::{chain_genesis, chain_next, hash_from_slice, leaf_hash};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Side, StaffId,
-    StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+    Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side,
+    StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+};
+use creditops_risk::{
+    BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
+    LimitStatus, LimitSubject, LimitVersion, LiquidityPosition, Reservation, ReservationStatus,
 };
 use creditops_store::{
-    AuditFilter, Borrower, BorrowerGroup, CaseSummary, ChangeProposal, IdempotencyScope,
-    NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-    StoredResponse, Tx,
+    AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
+    IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
+    StoredAuditEvent, StoredResponse, Tx,
 };
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use std::collections::BTreeSet;
@@ -26,6 +32,30 @@ use uuid::Uuid;
 
 /// The advisory lock key that serializes audit appends ("creditop" in ASCII).
 const AUDIT_CHAIN_LOCK: i64 = 0x6372_6564_6974_6f70;
+
+/// Columns of `limit_versions` as `limit_version_from_row` reads them.
+macro_rules! limit_columns {
+    () => {
+        "id, subject_kind, subject_key, version, amount_minor, tolerance_percent, reason, \
+         proposed_by, proposed_at, status, decided_by, decided_at"
+    };
+}
+
+/// Columns of `reservations` as `reservation_from_row` reads them.
+macro_rules! reservation_columns {
+    () => {
+        "case_id, borrower_id, amount_minor, status, reserved_at, expires_at, closed_at, \
+         closed_by"
+    };
+}
+
+/// Columns of `breaches` as `breach_from_row` reads them.
+macro_rules! breach_columns {
+    () => {
+        "id, subject, rule, check_name, limit_value, usage_value, amount_over, severity, \
+         cause, owner, detected_at, resolved_at"
+    };
+}
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
@@ -750,15 +780,600 @@ impl Tx for PgTx {
         rows.iter().map(proposal_from_row).collect()
     }
 
+    async fn insert_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()> {
+        if limit.status != LimitStatus::Pending {
+            return Err(invariant("a limit version is stored as a pending proposal"));
+        }
+        sqlx::query(
+            "INSERT INTO limit_versions (id, subject_kind, subject_key, version, amount_minor, \
+             tolerance_percent, reason, proposed_by, proposed_at, status, decided_by, \
+             decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(limit.id)
+        .bind(limit.subject.kind().as_str())
+        .bind(subject_key(&limit.subject)?)
+        .bind(limit.version)
+        .bind(to_minor(limit.amount)?)
+        .bind(limit.tolerance_percent.to_string())
+        .bind(&limit.reason)
+        .bind(limit.proposed_by.as_str())
+        .bind(micros(limit.proposed_at))
+        .bind(limit.status.as_str())
+        .bind(limit.decided_by.as_ref().map(StaffId::as_str))
+        .bind(limit.decided_at.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            conflict_as(
+                e,
+                "the limit's subject has this version already, or the id exists",
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn limit_version(&mut self, id: Uuid) -> StoreResult<Option<LimitVersion>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            limit_columns!(),
+            " FROM limit_versions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.as_ref().map(limit_version_from_row).transpose()
+    }
+
+    async fn decide_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()> {
+        let (Some(decided_by), Some(decided_at)) = (&limit.decided_by, limit.decided_at) else {
+            return Err(invariant(
+                "a decided limit version needs decided_by and decided_at",
+            ));
+        };
+        if limit.status == LimitStatus::Pending {
+            return Err(invariant(
+                "a decision must approve or reject the limit version",
+            ));
+        }
+        let done = sqlx::query(
+            "UPDATE limit_versions SET status = $2, decided_by = $3, decided_at = $4 \
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(limit.id)
+        .bind(limit.status.as_str())
+        .bind(decided_by.as_str())
+        .bind(micros(decided_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if done.rows_affected() == 0 {
+            let found: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM limit_versions WHERE id = $1)")
+                    .bind(limit.id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            return Err(if found {
+                StoreError::Conflict("the limit version was decided already".into())
+            } else {
+                StoreError::NotFound("limit version".into())
+            });
+        }
+        Ok(())
+    }
+
+    async fn limit_versions(
+        &mut self,
+        status: Option<LimitStatus>,
+        subject: Option<&LimitSubject>,
+    ) -> StoreResult<Vec<LimitVersion>> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            limit_columns!(),
+            " FROM limit_versions WHERE 1 = 1"
+        ));
+        if let Some(status) = status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(subject) = subject {
+            query
+                .push(" AND subject_kind = ")
+                .push_bind(subject.kind().as_str())
+                .push(" AND subject_key = ")
+                .push_bind(subject.key());
+        }
+        query.push(" ORDER BY proposed_at, id");
+        let rows = query
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.iter().map(limit_version_from_row).collect()
+    }
+
+    async fn latest_limit_version(&mut self, subject: &LimitSubject) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM limit_versions \
+             WHERE subject_kind = $1 AND subject_key = $2",
+        )
+        .bind(subject.kind().as_str())
+        .bind(subject.key())
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)
+    }
+
+    async fn limits_in_force(
+        &mut self,
+        subjects: Option<&[LimitSubject]>,
+    ) -> StoreResult<Vec<Limit>> {
+        let mut query = QueryBuilder::<Postgres>::new(
+            "SELECT id, subject_kind, subject_key, version, amount_minor, tolerance_percent \
+             FROM (SELECT id, subject_kind, subject_key, version, amount_minor, \
+             tolerance_percent, ROW_NUMBER() OVER (PARTITION BY subject_kind, subject_key \
+             ORDER BY version DESC) AS n FROM limit_versions WHERE status = 'approved'",
+        );
+        if let Some(subjects) = subjects {
+            if subjects.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Two bound arrays, zipped by UNNEST into (kind, key) pairs.
+            let kinds: Vec<&str> = subjects.iter().map(|s| s.kind().as_str()).collect();
+            let keys: Vec<String> = subjects.iter().map(LimitSubject::key).collect();
+            query
+                .push(" AND (subject_kind, subject_key) IN (SELECT * FROM UNNEST(")
+                .push_bind(kinds)
+                .push("::text[], ")
+                .push_bind(keys)
+                .push("::text[]))");
+        }
+        query.push(") AS ranked WHERE n = 1");
+        let rows = query
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        let mut limits = rows
+            .iter()
+            .map(|row| {
+                Ok(Limit {
+                    id: get(row, "id")?,
+                    subject: subject_from_row(row)?,
+                    version: get(row, "version")?,
+                    amount: from_minor(get(row, "amount_minor")?),
+                    tolerance_percent: parse_text(
+                        &get::<String>(row, "tolerance_percent")?,
+                        "limit tolerance",
+                    )?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Sorted in Rust: the order of `LimitSubject`, whatever the collation.
+        limits.sort_by(|a, b| a.subject.cmp(&b.subject));
+        Ok(limits)
+    }
+
+    async fn insert_capital(&mut self, capital: &Capital) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO capital_versions (version, tier1_minor, recorded_by, recorded_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(capital.version)
+        .bind(to_minor(capital.tier1)?)
+        .bind(capital.recorded_by.as_str())
+        .bind(micros(capital.recorded_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "a capital version with this number exists already"))?;
+        Ok(())
+    }
+
+    async fn latest_capital(&mut self) -> StoreResult<Option<Capital>> {
+        let row = sqlx::query(
+            "SELECT version, tier1_minor, recorded_by, recorded_at FROM capital_versions \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.map(|row| {
+            Ok(Capital {
+                version: get(&row, "version")?,
+                tier1: from_minor(get(&row, "tier1_minor")?),
+                recorded_by: parse_text(&get::<String>(&row, "recorded_by")?, "staff id")?,
+                recorded_at: get(&row, "recorded_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_liquidity(&mut self, position: &LiquidityPosition) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO liquidity_positions (version, hqla_minor, outflows_minor, \
+             inflows_minor, floor_percent, recorded_by, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(position.version)
+        .bind(to_minor(position.hqla)?)
+        .bind(to_minor(position.outflows_30d)?)
+        .bind(to_minor(position.inflows_30d)?)
+        .bind(position.floor_percent.to_string())
+        .bind(position.recorded_by.as_str())
+        .bind(micros(position.recorded_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "a liquidity position with this version exists already"))?;
+        Ok(())
+    }
+
+    async fn latest_liquidity(&mut self) -> StoreResult<Option<LiquidityPosition>> {
+        let row = sqlx::query(
+            "SELECT version, hqla_minor, outflows_minor, inflows_minor, floor_percent, \
+             recorded_by, recorded_at FROM liquidity_positions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.map(|row| {
+            Ok(LiquidityPosition {
+                version: get(&row, "version")?,
+                hqla: from_minor(get(&row, "hqla_minor")?),
+                outflows_30d: from_minor(get(&row, "outflows_minor")?),
+                inflows_30d: from_minor(get(&row, "inflows_minor")?),
+                floor_percent: parse_text(
+                    &get::<String>(&row, "floor_percent")?,
+                    "liquidity floor",
+                )?,
+                recorded_by: parse_text(&get::<String>(&row, "recorded_by")?, "staff id")?,
+                recorded_at: get(&row, "recorded_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Four set-based parts joined once: the borrowers in scope, their
+    /// reservation sums, their imported balances and their group at `at`
+    /// (the latest membership covering `at`, should the history overlap).
+    async fn exposures(
+        &mut self,
+        scope: &ExposureScope,
+        at: Timestamp,
+    ) -> StoreResult<Vec<BorrowerExposure>> {
+        if matches!(scope, ExposureScope::Borrowers(ids) if ids.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let at = micros(at);
+        let mut query = QueryBuilder::<Postgres>::new(
+            "WITH scope AS (SELECT b.id, b.country, b.sector, b.institution \
+             FROM borrowers AS b WHERE ",
+        );
+        push_scope(&mut query, scope)?;
+        query
+            .push(
+                "), reserved AS (SELECT r.borrower_id, \
+                 SUM(CASE WHEN r.status = 'active' AND r.expires_at > ",
+            )
+            .push_bind(at)
+            .push(
+                " THEN r.amount_minor ELSE 0 END)::BIGINT AS reserved, \
+                 SUM(CASE WHEN r.status = 'consumed' THEN r.amount_minor ELSE 0 END)::BIGINT \
+                 AS consumed \
+                 FROM reservations AS r JOIN scope AS s ON s.id = r.borrower_id \
+                 WHERE r.status IN ('active', 'consumed') GROUP BY r.borrower_id), \
+                 imported AS (SELECT i.borrower_id, SUM(i.amount_minor)::BIGINT AS imported \
+                 FROM imported_balances AS i JOIN scope AS s ON s.id = i.borrower_id \
+                 GROUP BY i.borrower_id), \
+                 membership AS (SELECT borrower_id, group_id FROM (SELECT m.borrower_id, \
+                 m.group_id, ROW_NUMBER() OVER (PARTITION BY m.borrower_id \
+                 ORDER BY m.valid_from DESC) AS n FROM group_memberships AS m \
+                 JOIN scope AS s ON s.id = m.borrower_id WHERE m.valid_from <= ",
+            )
+            .push_bind(at)
+            .push(" AND (m.valid_to IS NULL OR m.valid_to > ")
+            .push_bind(at)
+            .push(
+                ")) AS latest WHERE n = 1) \
+                 SELECT s.id, s.country, s.sector, s.institution, g.group_id, \
+                 COALESCE(r.reserved, 0) AS reserved, COALESCE(r.consumed, 0) AS consumed, \
+                 COALESCE(i.imported, 0) AS imported \
+                 FROM scope AS s LEFT JOIN reserved AS r ON r.borrower_id = s.id \
+                 LEFT JOIN imported AS i ON i.borrower_id = s.id \
+                 LEFT JOIN membership AS g ON g.borrower_id = s.id ORDER BY s.id",
+            );
+        let rows = query
+            .build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(BorrowerExposure {
+                    borrower: BorrowerId::from_uuid(get(row, "id")?),
+                    group: get(row, "group_id")?,
+                    sector: get(row, "sector")?,
+                    country: get(row, "country")?,
+                    institution: get(row, "institution")?,
+                    reserved: from_minor(get(row, "reserved")?),
+                    outstanding: sum_minor(&[get(row, "consumed")?, get(row, "imported")?])?,
+                })
+            })
+            .collect()
+    }
+
+    async fn exposure_total(
+        &mut self,
+        scope: &ExposureScope,
+        at: Timestamp,
+    ) -> StoreResult<Decimal> {
+        if matches!(scope, ExposureScope::Borrowers(ids) if ids.is_empty()) {
+            return Ok(Decimal::ZERO);
+        }
+        // Two sums, each exact (BIGINT; out of range is an error), added in Rust.
+        let mut query = QueryBuilder::<Postgres>::new(
+            "SELECT (SELECT COALESCE(SUM(r.amount_minor), 0)::BIGINT FROM reservations AS r \
+             JOIN borrowers AS b ON b.id = r.borrower_id WHERE ",
+        );
+        push_scope(&mut query, scope)?;
+        query
+            .push(" AND ((r.status = 'active' AND r.expires_at > ")
+            .push_bind(micros(at))
+            .push(
+                ") OR r.status = 'consumed')) AS reservations, \
+                 (SELECT COALESCE(SUM(i.amount_minor), 0)::BIGINT FROM imported_balances AS i \
+                 JOIN borrowers AS b ON b.id = i.borrower_id WHERE ",
+            );
+        push_scope(&mut query, scope)?;
+        query.push(") AS imported");
+        let row = query
+            .build()
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
+    }
+
+    async fn insert_reservation(&mut self, reservation: &Reservation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO reservations (case_id, borrower_id, amount_minor, status, reserved_at, \
+             expires_at, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(reservation.case_id.as_uuid())
+        .bind(reservation.borrower.as_uuid())
+        .bind(to_minor(reservation.amount)?)
+        .bind(reservation.status.as_str())
+        .bind(micros(reservation.reserved_at))
+        .bind(micros(reservation.expires_at))
+        .bind(reservation.closed_at.map(micros))
+        .bind(reservation.closed_by.as_ref().map(StaffId::as_str))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "the case holds a reservation already"))?;
+        Ok(())
+    }
+
+    async fn reservation(&mut self, case: CaseId) -> StoreResult<Option<Reservation>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            reservation_columns!(),
+            " FROM reservations WHERE case_id = $1"
+        ))
+        .bind(case.as_uuid())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.as_ref().map(reservation_from_row).transpose()
+    }
+
+    async fn close_reservation(&mut self, reservation: &Reservation) -> StoreResult<()> {
+        if reservation.status == ReservationStatus::Active {
+            return Err(invariant("closing a reservation consumes or expires it"));
+        }
+        let Some(closed_at) = reservation.closed_at else {
+            return Err(invariant("a closed reservation needs closed_at"));
+        };
+        let case_id = reservation.case_id.as_uuid();
+        let done = sqlx::query(
+            "UPDATE reservations SET status = $2, closed_at = $3, closed_by = $4 \
+             WHERE case_id = $1 AND status = 'active'",
+        )
+        .bind(case_id)
+        .bind(reservation.status.as_str())
+        .bind(micros(closed_at))
+        .bind(reservation.closed_by.as_ref().map(StaffId::as_str))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if done.rows_affected() == 0 {
+            let found: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE case_id = $1)")
+                    .bind(case_id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            return Err(if found {
+                StoreError::Conflict("the reservation is not active any more".into())
+            } else {
+                StoreError::NotFound("reservation".into())
+            });
+        }
+        Ok(())
+    }
+
+    async fn due_reservations(&mut self, at: Timestamp) -> StoreResult<Vec<Reservation>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            reservation_columns!(),
+            " FROM reservations WHERE status = 'active' AND expires_at <= $1 \
+             ORDER BY expires_at, case_id"
+        ))
+        .bind(micros(at))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        rows.iter().map(reservation_from_row).collect()
+    }
+
+    /// Consumed "after `since`" counts from `since` itself on: a disbursement
+    /// at the very instant the position was recorded is counted, not lost.
+    async fn committed_outflows(
+        &mut self,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<Decimal> {
+        let minor: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(amount_minor), 0)::BIGINT FROM reservations \
+             WHERE (status = 'active' AND expires_at > $1) \
+             OR (status = 'consumed' AND closed_at >= $2)",
+        )
+        .bind(micros(at))
+        .bind(micros(since))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(from_minor(minor))
+    }
+
+    /// A concurrent import of the same record waits for the row lock (the
+    /// insert attempt, then `FOR UPDATE`), so the comparison sees the latest
+    /// committed version.
+    async fn import_balance(&mut self, balance: &ImportedBalance) -> StoreResult<ImportEffect> {
+        let amount = to_minor(balance.amount)?;
+        let as_of = micros(balance.as_of);
+        let imported_at = micros(chrono::Utc::now());
+        let borrower_id = balance.borrower.as_uuid();
+        let inserted = sqlx::query(
+            "INSERT INTO imported_balances (source_id, borrower_id, amount_minor, as_of, \
+             imported_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_id) DO NOTHING",
+        )
+        .bind(&balance.source_id)
+        .bind(borrower_id)
+        .bind(amount)
+        .bind(as_of)
+        .bind(imported_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if inserted.rows_affected() > 0 {
+            return Ok(ImportEffect::Inserted);
+        }
+        let (stored_borrower, stored_amount, stored_as_of): (Uuid, i64, Timestamp) =
+            sqlx::query_as(
+                "SELECT borrower_id, amount_minor, as_of FROM imported_balances \
+                 WHERE source_id = $1 FOR UPDATE",
+            )
+            .bind(&balance.source_id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        if stored_borrower == borrower_id && stored_amount == amount && stored_as_of == as_of {
+            return Ok(ImportEffect::Unchanged);
+        }
+        sqlx::query(
+            "UPDATE imported_balances SET borrower_id = $2, amount_minor = $3, as_of = $4, \
+             imported_at = $5 WHERE source_id = $1",
+        )
+        .bind(&balance.source_id)
+        .bind(borrower_id)
+        .bind(amount)
+        .bind(as_of)
+        .bind(imported_at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(ImportEffect::Updated)
+    }
+
+    async fn insert_breach(&mut self, breach: &Breach) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+             amount_over, severity, cause, owner, detected_at, resolved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(breach.id)
+        .bind(&breach.subject)
+        .bind(&breach.rule)
+        .bind(&breach.check)
+        .bind(breach.limit.to_string())
+        .bind(breach.usage.to_string())
+        .bind(breach.amount_over.to_string())
+        .bind(breach_severity(breach.severity)?)
+        .bind(&breach.cause)
+        .bind(&breach.owner)
+        .bind(micros(breach.detected_at))
+        .bind(breach.resolved_at.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_as(e, "a breach with this id exists already"))?;
+        Ok(())
+    }
+
+    async fn open_breaches(&mut self) -> StoreResult<Vec<Breach>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            breach_columns!(),
+            " FROM breaches WHERE resolved_at IS NULL ORDER BY detected_at, id"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        rows.iter().map(breach_from_row).collect()
+    }
+
+    async fn resolve_breach(&mut self, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE breaches SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL",
+        )
+        .bind(id)
+        .bind(micros(at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        if done.rows_affected() == 0 {
+            let found: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM breaches WHERE id = $1)")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+            return Err(if found {
+                StoreError::Conflict("the breach is resolved already".into())
+            } else {
+                StoreError::NotFound("breach".into())
+            });
+        }
+        Ok(())
+    }
+
+    async fn breaches(&mut self, filter: &BreachFilter) -> StoreResult<Vec<Breach>> {
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            breach_columns!(),
+            " FROM breaches WHERE detected_at >= $1 AND detected_at < $2 \
+             ORDER BY detected_at, id LIMIT $3"
+        ))
+        .bind(micros(filter.from))
+        .bind(micros(filter.to))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        rows.iter().map(breach_from_row).collect()
+    }
+
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO borrowers (id, name, country, sector, relationship_manager, created_by, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO borrowers (id, name, country, sector, institution, relationship_manager, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(borrower.id.as_uuid())
         .bind(&borrower.name)
         .bind(&borrower.country)
         .bind(&borrower.sector)
+        .bind(borrower.institution)
         .bind(borrower.relationship_manager.as_ref().map(StaffId::as_str))
         .bind(borrower.created_by.as_str())
         .bind(micros(borrower.created_at))
@@ -770,8 +1385,8 @@ impl Tx for PgTx {
 
     async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>> {
         let row = sqlx::query(
-            "SELECT name, country, sector, relationship_manager, created_by, created_at \
-             FROM borrowers WHERE id = $1",
+            "SELECT name, country, sector, institution, relationship_manager, created_by, \
+             created_at FROM borrowers WHERE id = $1",
         )
         .bind(id.as_uuid())
         .fetch_optional(&mut *self.tx)
@@ -783,6 +1398,7 @@ impl Tx for PgTx {
                 name: get(&row, "name")?,
                 country: get(&row, "country")?,
                 sector: get(&row, "sector")?,
+                institution: get(&row, "institution")?,
                 relationship_manager: get::<Option<String>>(&row, "relationship_manager")?
                     .map(|id| parse_text(&id, "staff id"))
                     .transpose()?,
@@ -1312,4 +1928,140 @@ fn conflict_as(err: sqlx::Error, message: &str) -> StoreError {
         StoreError::Conflict(_) => StoreError::Conflict(message.to_owned()),
         other => other,
     }
+}
+
+// -- risk control ----------------------------------------------------------------
+
+/// Reporting-currency amounts (EUR) are stored as integer cents.
+const MINOR_UNIT_SCALE: u32 = 2;
+
+/// An EUR amount as integer cents. More than two decimal places or an amount
+/// beyond an `i64` of cents is refused, never rounded.
+fn to_minor(amount: Decimal) -> StoreResult<i64> {
+    let cents = amount
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .ok_or_else(|| invariant("an amount does not fit integer minor units"))?;
+    if !cents.fract().is_zero() {
+        return Err(invariant(
+            "an amount has more than 2 decimal places (EUR minor units)",
+        ));
+    }
+    cents
+        .to_i64()
+        .ok_or_else(|| invariant("an amount does not fit integer minor units"))
+}
+
+fn from_minor(minor: i64) -> Decimal {
+    Decimal::new(minor, MINOR_UNIT_SCALE)
+}
+
+/// Adds stored sums of cents exactly.
+fn sum_minor(parts: &[i64]) -> StoreResult<Decimal> {
+    parts
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, part| {
+            sum.checked_add(from_minor(*part))
+        })
+        .ok_or_else(|| corrupt("a stored sum is out of range"))
+}
+
+/// The key a limit subject is stored under; a subject that would not read
+/// back as itself (e.g. an empty sector) is refused.
+fn subject_key(subject: &LimitSubject) -> StoreResult<String> {
+    let key = subject.key();
+    match LimitSubject::parse(subject.kind(), &key) {
+        Ok(parsed) if parsed == *subject => Ok(key),
+        _ => Err(invariant("a limit subject key is not valid for its kind")),
+    }
+}
+
+fn subject_from_row(row: &PgRow) -> StoreResult<LimitSubject> {
+    let kind: LimitKind = parse_text(&get::<String>(row, "subject_kind")?, "limit subject kind")?;
+    LimitSubject::parse(kind, &get::<String>(row, "subject_key")?)
+        .map_err(|_| corrupt("a stored limit subject is not valid"))
+}
+
+fn limit_version_from_row(row: &PgRow) -> StoreResult<LimitVersion> {
+    Ok(LimitVersion {
+        id: get(row, "id")?,
+        subject: subject_from_row(row)?,
+        version: get(row, "version")?,
+        amount: from_minor(get(row, "amount_minor")?),
+        tolerance_percent: parse_text(
+            &get::<String>(row, "tolerance_percent")?,
+            "limit tolerance",
+        )?,
+        reason: get(row, "reason")?,
+        proposed_by: parse_text(&get::<String>(row, "proposed_by")?, "staff id")?,
+        proposed_at: get(row, "proposed_at")?,
+        status: parse_text(&get::<String>(row, "status")?, "limit status")?,
+        decided_by: get::<Option<String>>(row, "decided_by")?
+            .map(|id| parse_text(&id, "staff id"))
+            .transpose()?,
+        decided_at: get(row, "decided_at")?,
+    })
+}
+
+fn reservation_from_row(row: &PgRow) -> StoreResult<Reservation> {
+    Ok(Reservation {
+        case_id: CaseId::from_uuid(get(row, "case_id")?),
+        borrower: BorrowerId::from_uuid(get(row, "borrower_id")?),
+        amount: from_minor(get(row, "amount_minor")?),
+        status: parse_text(&get::<String>(row, "status")?, "reservation status")?,
+        reserved_at: get(row, "reserved_at")?,
+        expires_at: get(row, "expires_at")?,
+        closed_at: get(row, "closed_at")?,
+        closed_by: get::<Option<String>>(row, "closed_by")?
+            .map(|id| parse_text(&id, "staff id"))
+            .transpose()?,
+    })
+}
+
+/// A breach is soft or hard; "within" is no breach.
+fn breach_severity(severity: Severity) -> StoreResult<&'static str> {
+    match severity {
+        Severity::Soft | Severity::Hard => Ok(severity.as_str()),
+        Severity::Within => Err(invariant("a breach is soft or hard, not within")),
+    }
+}
+
+fn breach_from_row(row: &PgRow) -> StoreResult<Breach> {
+    let severity = match get::<String>(row, "severity")?.as_str() {
+        "soft" => Severity::Soft,
+        "hard" => Severity::Hard,
+        _ => return Err(corrupt("a stored breach severity is not valid")),
+    };
+    Ok(Breach {
+        id: get(row, "id")?,
+        subject: get(row, "subject")?,
+        rule: get(row, "rule")?,
+        check: get(row, "check_name")?,
+        limit: parse_text(&get::<String>(row, "limit_value")?, "breach limit")?,
+        usage: parse_text(&get::<String>(row, "usage_value")?, "breach usage")?,
+        amount_over: parse_text(&get::<String>(row, "amount_over")?, "breach amount")?,
+        severity,
+        cause: get(row, "cause")?,
+        owner: get(row, "owner")?,
+        detected_at: get(row, "detected_at")?,
+        resolved_at: get(row, "resolved_at")?,
+    })
+}
+
+/// Pushes the condition that narrows `borrowers AS b` to `scope`.
+fn push_scope(query: &mut QueryBuilder<Postgres>, scope: &ExposureScope) -> StoreResult<()> {
+    match scope {
+        ExposureScope::All => {
+            query.push("1 = 1");
+        }
+        ExposureScope::Borrowers(ids) => {
+            query.push("b.id = ANY(").push_bind(uuids(ids)).push(")");
+        }
+        ExposureScope::Sector(sector) => {
+            query.push("b.sector = ").push_bind(sector.clone());
+        }
+        ExposureScope::Country(country) => {
+            query.push("b.country = ").push_bind(country.clone());
+        }
+    }
+    Ok(())
 }

@@ -8,8 +8,12 @@
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
-    RuleSet, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
+    RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
     VoteDecision, VoteFacts,
+};
+use creditops_risk::{
+    Breach, Capital, ImportedBalance, LimitStatus, LimitSubject, LimitVersion, LiquidityPosition,
+    Reservation, ReservationStatus,
 };
 use creditops_store::{
     AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
@@ -107,6 +111,7 @@ async fn seed(store: &PgStore) -> CaseId {
         name: "Borrower".into(),
         country: "DE".into(),
         sector: "retail".into(),
+        institution: false,
         relationship_manager: Some(originator.id.clone()),
         created_by: originator.id.clone(),
         created_at: now(),
@@ -153,6 +158,123 @@ async fn seed(store: &PgStore) -> CaseId {
     }
     tx.commit().await.expect("commit");
     case.id
+}
+
+/// Risk rows next to the seeded case: an approved and a pending limit
+/// version, capital, a liquidity position, an active and a consumed
+/// reservation, an imported balance, an open and a resolved breach.
+async fn seed_risk(store: &PgStore, case_id: CaseId) {
+    let mut tx = store.begin().await.expect("begin");
+    let case = tx.case(case_id).await.expect("load").expect("case");
+    let borrower = case.file.borrower_id;
+    let (originator, officer) = (
+        StaffId::parse("lo-0").expect("id"),
+        StaffId::parse("lo-1").expect("id"),
+    );
+    let subject = LimitSubject::Borrower(borrower);
+    for version in [1, 2] {
+        let limit = LimitVersion {
+            id: uuid::Uuid::from_u128(100 + version as u128),
+            subject: subject.clone(),
+            version,
+            amount: "5000.00".parse().expect("decimal"),
+            tolerance_percent: "10".parse().expect("decimal"),
+            reason: "review".into(),
+            proposed_by: originator.clone(),
+            proposed_at: now(),
+            status: LimitStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+        };
+        tx.insert_limit_version(&limit).await.expect("limit");
+        if version == 1 {
+            tx.decide_limit_version(&LimitVersion {
+                status: LimitStatus::Approved,
+                decided_by: Some(officer.clone()),
+                decided_at: Some(now()),
+                ..limit
+            })
+            .await
+            .expect("approve");
+        }
+    }
+    tx.insert_capital(&Capital {
+        version: 1,
+        tier1: "1000000.00".parse().expect("decimal"),
+        recorded_by: officer.clone(),
+        recorded_at: now(),
+    })
+    .await
+    .expect("capital");
+    tx.insert_liquidity(&LiquidityPosition {
+        version: 1,
+        hqla: "100.00".parse().expect("decimal"),
+        outflows_30d: "50.00".parse().expect("decimal"),
+        inflows_30d: "10.00".parse().expect("decimal"),
+        floor_percent: "110".parse().expect("decimal"),
+        recorded_by: officer.clone(),
+        recorded_at: now(),
+    })
+    .await
+    .expect("liquidity");
+    let other = CreditCase::open(CaseId::generate(), case.file.clone(), originator, now());
+    tx.insert_case(&other).await.expect("second case");
+    for (case_id, consumed) in [(case_id, false), (other.id, true)] {
+        let reservation = Reservation {
+            case_id,
+            borrower,
+            amount: "1000.00".parse().expect("decimal"),
+            status: ReservationStatus::Active,
+            reserved_at: now(),
+            expires_at: now() + chrono::Duration::days(30),
+            closed_at: None,
+            closed_by: None,
+        };
+        tx.insert_reservation(&reservation)
+            .await
+            .expect("reservation");
+        if consumed {
+            tx.close_reservation(&Reservation {
+                status: ReservationStatus::Consumed,
+                closed_at: Some(now()),
+                closed_by: Some(officer.clone()),
+                ..reservation
+            })
+            .await
+            .expect("consume");
+        }
+    }
+    tx.import_balance(&ImportedBalance {
+        source_id: "core-1".into(),
+        borrower,
+        amount: "10.00".parse().expect("decimal"),
+        as_of: now(),
+    })
+    .await
+    .expect("import");
+    for (n, resolved) in [(1, false), (2, true)] {
+        let breach = Breach {
+            id: uuid::Uuid::from_u128(200 + n),
+            subject: format!("borrower:{borrower}"),
+            rule: "R3".into(),
+            check: "borrower_limit".into(),
+            limit: "5000.00".parse().expect("decimal"),
+            usage: "6000.00".parse().expect("decimal"),
+            amount_over: "1000.00".parse().expect("decimal"),
+            severity: Severity::Hard,
+            cause: "test".into(),
+            owner: "risk-control".into(),
+            detected_at: now(),
+            resolved_at: None,
+        };
+        tx.insert_breach(&breach).await.expect("breach");
+        if resolved {
+            tx.resolve_breach(breach.id, now() + chrono::Duration::hours(1))
+                .await
+                .expect("resolve");
+        }
+    }
+    tx.commit().await.expect("commit");
 }
 
 async fn raw(url: &str) -> PgConnection {
@@ -395,6 +517,112 @@ async fn migrations_are_idempotent_and_money_is_never_float() {
     .await;
 }
 
+const RISK_TAMPERING: [&str; 21] = [
+    "UPDATE limit_versions SET amount_minor = 1 WHERE status = 'approved'",
+    "UPDATE limit_versions SET status = 'rejected' WHERE status = 'approved'",
+    "UPDATE limit_versions SET amount_minor = 1 WHERE status = 'pending'",
+    "DELETE FROM limit_versions",
+    "TRUNCATE limit_versions",
+    "UPDATE capital_versions SET tier1_minor = 1",
+    "DELETE FROM capital_versions",
+    "TRUNCATE capital_versions",
+    "UPDATE liquidity_positions SET floor_percent = '100'",
+    "DELETE FROM liquidity_positions",
+    "TRUNCATE liquidity_positions",
+    "UPDATE reservations SET status = 'active', closed_at = NULL, closed_by = NULL \
+     WHERE status = 'consumed'",
+    "UPDATE reservations SET amount_minor = 1 WHERE status = 'active'",
+    "DELETE FROM reservations",
+    "TRUNCATE reservations",
+    "UPDATE breaches SET resolved_at = NULL WHERE resolved_at IS NOT NULL",
+    "UPDATE breaches SET resolved_at = now() WHERE resolved_at IS NOT NULL",
+    "UPDATE breaches SET severity = 'soft' WHERE resolved_at IS NULL",
+    "DELETE FROM breaches WHERE resolved_at IS NOT NULL",
+    "DELETE FROM breaches",
+    "TRUNCATE breaches",
+];
+
+/// The risk tables (0003): decided limit versions, capital and liquidity
+/// versions, closed reservations and breaches never change; nothing is
+/// deleted or truncated, also by the owner in replica mode; only a pending
+/// version is decided, an active reservation closed, an open breach resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_tables_refuse_changes_deletes_and_truncates() {
+    with_db(|store, url| async move {
+        let case_id = seed(&store).await;
+        seed_risk(&store, case_id).await;
+        let mut conn = raw(&url).await;
+        let triggers: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \
+             AND tgrelid::regclass::text IN ('limit_versions', 'capital_versions', \
+             'liquidity_positions', 'reservations', 'breaches') ORDER BY tgname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("triggers");
+        let always = |name: &str| (name.to_owned(), "A".to_owned());
+        assert_eq!(
+            triggers,
+            [
+                "breaches_final",
+                "breaches_no_delete",
+                "breaches_no_truncate",
+                "capital_versions_append_only",
+                "capital_versions_no_truncate",
+                "limit_versions_final",
+                "limit_versions_no_delete",
+                "limit_versions_no_truncate",
+                "liquidity_positions_append_only",
+                "liquidity_positions_no_truncate",
+                "reservations_final",
+                "reservations_no_delete",
+                "reservations_no_truncate",
+            ]
+            .map(always)
+        );
+        for sql in RISK_TAMPERING {
+            refused(&mut conn, sql).await;
+        }
+        sqlx::query("SET session_replication_role = replica")
+            .execute(&mut conn)
+            .await
+            .expect("replica role");
+        for sql in RISK_TAMPERING {
+            refused(&mut conn, sql).await;
+        }
+        sqlx::query("SET session_replication_role = DEFAULT")
+            .execute(&mut conn)
+            .await
+            .expect("default role");
+        // The CHECKs hold for raw SQL too.
+        for sql in [
+            "UPDATE limit_versions SET status = 'approved', decided_by = proposed_by, \
+             decided_at = proposed_at WHERE status = 'pending'",
+            "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+             amount_over, severity, cause, owner, detected_at) VALUES (gen_random_uuid(), 's', \
+             'R3', 'c', '1', '2', '1', 'within', 'c', 'o', now())",
+            "UPDATE imported_balances SET amount_minor = -1",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
+        }
+        // What may change, changes.
+        for sql in [
+            "UPDATE limit_versions SET status = 'rejected', decided_by = 'lo-1', \
+             decided_at = now() WHERE status = 'pending'",
+            "UPDATE reservations SET status = 'expired', closed_at = now() \
+             WHERE status = 'active'",
+            "UPDATE breaches SET resolved_at = now() WHERE resolved_at IS NULL",
+            "UPDATE imported_balances SET amount_minor = 5",
+        ] {
+            let done = sqlx::query(sql).execute(&mut conn).await.expect(sql);
+            assert_eq!(done.rows_affected(), 1, "{sql}");
+        }
+        let _ = conn.close().await;
+        assert_eq!(verify(&store).await, Ok(3));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable() {
     // Port 1 on loopback: connection refused at once.
@@ -517,6 +745,7 @@ async fn migrate_from_0001(url: String) {
     assert!(case.decision.is_some());
     let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
     assert_eq!(borrower.relationship_manager, None);
+    assert!(!borrower.institution, "0003 adds institution = false");
     drop(tx);
 
     let mut tx = store.begin().await.expect("begin");

@@ -7,8 +7,12 @@
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
-    RuleSet, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
+    RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
     VoteDecision, VoteFacts,
+};
+use creditops_risk::{
+    Breach, Capital, ImportedBalance, LimitStatus, LimitSubject, LimitVersion, LiquidityPosition,
+    Reservation, ReservationStatus,
 };
 use creditops_store::{
     AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
@@ -79,6 +83,7 @@ async fn seed(store: &SqliteStore) -> CaseId {
         name: "Borrower".into(),
         country: "DE".into(),
         sector: "retail".into(),
+        institution: false,
         relationship_manager: Some(originator.id.clone()),
         created_by: originator.id.clone(),
         created_at: now(),
@@ -125,6 +130,123 @@ async fn seed(store: &SqliteStore) -> CaseId {
     }
     tx.commit().await.expect("commit");
     case.id
+}
+
+/// Risk rows next to the seeded case: an approved and a pending limit
+/// version, capital, a liquidity position, an active and a consumed
+/// reservation, an imported balance, an open and a resolved breach.
+async fn seed_risk(store: &SqliteStore, case_id: CaseId) {
+    let mut tx = store.begin().await.expect("begin");
+    let case = tx.case(case_id).await.expect("load").expect("case");
+    let borrower = case.file.borrower_id;
+    let (originator, officer) = (
+        StaffId::parse("lo-0").expect("id"),
+        StaffId::parse("lo-1").expect("id"),
+    );
+    let subject = LimitSubject::Borrower(borrower);
+    for version in [1, 2] {
+        let limit = LimitVersion {
+            id: uuid::Uuid::from_u128(100 + version as u128),
+            subject: subject.clone(),
+            version,
+            amount: "5000.00".parse().expect("decimal"),
+            tolerance_percent: "10".parse().expect("decimal"),
+            reason: "review".into(),
+            proposed_by: originator.clone(),
+            proposed_at: now(),
+            status: LimitStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+        };
+        tx.insert_limit_version(&limit).await.expect("limit");
+        if version == 1 {
+            tx.decide_limit_version(&LimitVersion {
+                status: LimitStatus::Approved,
+                decided_by: Some(officer.clone()),
+                decided_at: Some(now()),
+                ..limit
+            })
+            .await
+            .expect("approve");
+        }
+    }
+    tx.insert_capital(&Capital {
+        version: 1,
+        tier1: "1000000.00".parse().expect("decimal"),
+        recorded_by: officer.clone(),
+        recorded_at: now(),
+    })
+    .await
+    .expect("capital");
+    tx.insert_liquidity(&LiquidityPosition {
+        version: 1,
+        hqla: "100.00".parse().expect("decimal"),
+        outflows_30d: "50.00".parse().expect("decimal"),
+        inflows_30d: "10.00".parse().expect("decimal"),
+        floor_percent: "110".parse().expect("decimal"),
+        recorded_by: officer.clone(),
+        recorded_at: now(),
+    })
+    .await
+    .expect("liquidity");
+    let other = CreditCase::open(CaseId::generate(), case.file.clone(), originator, now());
+    tx.insert_case(&other).await.expect("second case");
+    for (case_id, consumed) in [(case_id, false), (other.id, true)] {
+        let reservation = Reservation {
+            case_id,
+            borrower,
+            amount: "1000.00".parse().expect("decimal"),
+            status: ReservationStatus::Active,
+            reserved_at: now(),
+            expires_at: now() + chrono::Duration::days(30),
+            closed_at: None,
+            closed_by: None,
+        };
+        tx.insert_reservation(&reservation)
+            .await
+            .expect("reservation");
+        if consumed {
+            tx.close_reservation(&Reservation {
+                status: ReservationStatus::Consumed,
+                closed_at: Some(now()),
+                closed_by: Some(officer.clone()),
+                ..reservation
+            })
+            .await
+            .expect("consume");
+        }
+    }
+    tx.import_balance(&ImportedBalance {
+        source_id: "core-1".into(),
+        borrower,
+        amount: "10.00".parse().expect("decimal"),
+        as_of: now(),
+    })
+    .await
+    .expect("import");
+    for (n, resolved) in [(1, false), (2, true)] {
+        let breach = Breach {
+            id: uuid::Uuid::from_u128(200 + n),
+            subject: format!("borrower:{borrower}"),
+            rule: "R3".into(),
+            check: "borrower_limit".into(),
+            limit: "5000.00".parse().expect("decimal"),
+            usage: "6000.00".parse().expect("decimal"),
+            amount_over: "1000.00".parse().expect("decimal"),
+            severity: Severity::Hard,
+            cause: "test".into(),
+            owner: "risk-control".into(),
+            detected_at: now(),
+            resolved_at: None,
+        };
+        tx.insert_breach(&breach).await.expect("breach");
+        if resolved {
+            tx.resolve_breach(breach.id, now() + chrono::Duration::hours(1))
+                .await
+                .expect("resolve");
+        }
+    }
+    tx.commit().await.expect("commit");
 }
 
 async fn raw(path: &Path) -> SqliteConnection {
@@ -436,6 +558,7 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     assert!(case.decision.is_some());
     let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
     assert_eq!(borrower.relationship_manager, None);
+    assert!(!borrower.institution, "0003 adds institution = false");
     drop(tx);
 
     let mut conn = raw(&path).await;
@@ -475,3 +598,92 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     tx.commit().await.expect("commit");
     store.close().await;
 }
+
+/// The risk tables (0003): decided limit versions, capital and liquidity
+/// versions, closed reservations and breaches never change; nothing is
+/// deleted; only a pending version is decided, an active reservation
+/// closed, an open breach resolved.
+#[tokio::test]
+async fn risk_tables_refuse_changes_and_deletes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("creditops.db");
+    let store = SqliteStore::open(&path, ORIGIN).await.expect("open");
+    let case_id = seed(&store).await;
+    seed_risk(&store, case_id).await;
+
+    let mut conn = raw(&path).await;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN \
+         ('limit_versions', 'capital_versions', 'liquidity_positions', 'reservations', \
+         'breaches') ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("trigger names");
+    assert_eq!(
+        names,
+        [
+            "breaches_final",
+            "breaches_no_delete",
+            "capital_versions_no_delete",
+            "capital_versions_no_update",
+            "limit_versions_final",
+            "limit_versions_no_delete",
+            "liquidity_positions_no_delete",
+            "liquidity_positions_no_update",
+            "reservations_final",
+            "reservations_no_delete",
+        ]
+    );
+    for sql in RISK_TAMPERING {
+        refused(&mut conn, sql).await;
+    }
+    // The CHECKs hold for raw SQL too.
+    for sql in [
+        "UPDATE limit_versions SET status = 'approved', decided_by = proposed_by, \
+         decided_at = proposed_at WHERE status = 'pending'",
+        "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+         amount_over, severity, cause, owner, detected_at) VALUES ('x', 's', 'R3', 'c', '1', \
+         '2', '1', 'within', 'c', 'o', '2026-03-03T00:00:00+00:00')",
+        "UPDATE imported_balances SET amount_minor = -1",
+        "UPDATE imported_balances SET amount_minor = 1.5",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
+    }
+    // What may change, changes.
+    for sql in [
+        "UPDATE limit_versions SET status = 'rejected', decided_by = 'lo-1', \
+         decided_at = '2026-03-03T00:00:00+00:00' WHERE status = 'pending'",
+        "UPDATE reservations SET status = 'expired', closed_at = '2026-03-03T00:00:00+00:00' \
+         WHERE status = 'active'",
+        "UPDATE breaches SET resolved_at = '2026-03-03T00:00:00+00:00' \
+         WHERE resolved_at IS NULL",
+        "UPDATE imported_balances SET amount_minor = 5",
+    ] {
+        let done = sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        assert_eq!(done.rows_affected(), 1, "{sql}");
+    }
+    conn.close().await.expect("close");
+    assert_eq!(verify(&store).await, Ok(3));
+}
+
+const RISK_TAMPERING: [&str; 16] = [
+    "UPDATE limit_versions SET amount_minor = 1 WHERE status = 'approved'",
+    "UPDATE limit_versions SET status = 'rejected' WHERE status = 'approved'",
+    "UPDATE limit_versions SET amount_minor = 1 WHERE status = 'pending'",
+    "DELETE FROM limit_versions",
+    "UPDATE capital_versions SET tier1_minor = 1",
+    "DELETE FROM capital_versions",
+    "UPDATE liquidity_positions SET floor_percent = '100'",
+    "DELETE FROM liquidity_positions",
+    "UPDATE reservations SET status = 'active', closed_at = NULL, closed_by = NULL \
+     WHERE status = 'consumed'",
+    "UPDATE reservations SET amount_minor = 1 WHERE status = 'active'",
+    "DELETE FROM reservations",
+    "UPDATE breaches SET resolved_at = NULL WHERE resolved_at IS NOT NULL",
+    "UPDATE breaches SET resolved_at = '2030-01-01T00:00:00+00:00' \
+     WHERE resolved_at IS NOT NULL",
+    "UPDATE breaches SET severity = 'soft' WHERE resolved_at IS NULL",
+    "DELETE FROM breaches WHERE resolved_at IS NOT NULL",
+    "DELETE FROM breaches",
+];

@@ -27,16 +27,20 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use crate::{
-    AuditFilter, Borrower, BorrowerGroup, ChangeProposal, IdempotencyScope, NewAuditEvent,
-    ProposalKind, ProposalStatus, RelatedParty, Store, StoreError, StoredAuditEvent,
-    StoredResponse,
+    AuditFilter, Borrower, BorrowerGroup, BreachFilter, ChangeProposal, ExposureScope,
+    IdempotencyScope, NewAuditEvent, ProposalKind, ProposalStatus, RelatedParty, Store, StoreError,
+    StoredAuditEvent, StoredResponse,
 };
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome, VerifyReport};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleSet, Side,
-    StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, VoteDecision, VoteFacts,
-    Voter,
+    DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleSet,
+    Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
+    VoteDecision, VoteFacts, Voter,
+};
+use creditops_risk::{
+    BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, LimitStatus, LimitSubject,
+    LimitVersion, LiquidityPosition, Reservation, ReservationStatus,
 };
 use rust_decimal::Decimal;
 use std::any::Any;
@@ -172,6 +176,15 @@ macro_rules! store_contract_tests {
             a_proposal_is_decided_once_by_another_person
             case_segregation_fields_round_trip
             escalation_round_trips_through_the_store
+            limit_versions_need_four_eyes
+            limits_in_force_are_the_highest_approved_versions
+            capital_and_liquidity_are_versioned
+            exposures_cover_every_borrower_in_scope
+            reservations_close_once
+            committed_outflows_project_reservations
+            imported_balances_are_idempotent
+            breaches_open_resolve_and_filter
+            amounts_beyond_cents_are_refused
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {
@@ -277,6 +290,7 @@ fn borrower(name: &str) -> Borrower {
         id: BorrowerId::generate(),
         name: name.to_owned(),
         country: "DE".to_owned(),
+        institution: false,
         sector: "manufacturing".to_owned(),
         relationship_manager: None,
         created_by: staff_id(LOAN_OFFICER),
@@ -300,9 +314,23 @@ fn new_case(borrower_id: BorrowerId, amount: &str, currency: &str) -> CreditCase
 }
 
 /// Vote facts without group, relationship managers or related parties, under
-/// the initial rule set, for an exposure that competence level 1 covers.
+/// the initial rule set, for an exposure that competence level 1 covers, with
+/// a clean risk verdict (R4: an approval without one is refused). Its finding
+/// has exact decimals, so the stored decision must keep them.
 fn facts() -> VoteFacts {
-    VoteFacts::plain(RuleSet::initial(), Decimal::from(100_000), "policy-hash")
+    let finding = creditops_domain::RiskFinding {
+        rule: "R3".into(),
+        check: "borrower_limit".into(),
+        subject: "borrower:contract".into(),
+        limit: Some("1000000.00".parse().expect("decimal")),
+        usage: Some("100000.01".parse().expect("decimal")),
+        headroom: Some("899999.99".parse().expect("decimal")),
+        severity: Severity::Within,
+        detail: "within the limit".into(),
+    };
+    VoteFacts::plain(RuleSet::initial(), Decimal::from(100_000), "policy-hash").with_risk(
+        creditops_domain::RiskVerdict::from_findings(vec![finding], false, "EUR"),
+    )
 }
 
 async fn insert_case(store: &dyn Store, case: &CreditCase) {
@@ -634,12 +662,19 @@ pub async fn borrower_round_trip(store: Arc<dyn Store>) {
     seed_org(store).await;
     // Quotes, SQL-ish text and non-ASCII are data, not syntax.
     let b = borrower("Müller & Söhne GmbH 'x'; DROP TABLE borrowers; --");
+    let bank = Borrower {
+        institution: true,
+        relationship_manager: Some(staff_id(LOAN_OFFICER)),
+        ..borrower("Beispielbank AG")
+    };
     let mut tx = store.begin().await.expect("begin");
     tx.insert_borrower(&b).await.expect("insert");
+    tx.insert_borrower(&bank).await.expect("insert institution");
     tx.commit().await.expect("commit");
 
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(tx.borrower(b.id).await.expect("load"), Some(b.clone()));
+    assert_eq!(tx.borrower(bank.id).await.expect("load"), Some(bank));
     assert_eq!(
         tx.borrower(BorrowerId::generate()).await.expect("load"),
         None
@@ -2505,5 +2540,1110 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
             .await
             .expect("open")
             .is_empty()
+    );
+}
+
+// -- risk control: limits, capital, liquidity, exposures, breaches ------------
+
+fn dec(text: &str) -> Decimal {
+    text.parse().expect("decimal")
+}
+
+fn limit_version(
+    subject: LimitSubject,
+    version: i64,
+    amount: &str,
+    proposed_at: Timestamp,
+) -> LimitVersion {
+    LimitVersion {
+        id: uuid::Uuid::new_v4(),
+        subject,
+        version,
+        amount: dec(amount),
+        tolerance_percent: dec("10"),
+        reason: "annual review 'x'); DROP TABLE limit_versions; --".into(),
+        proposed_by: staff_id(LOAN_OFFICER),
+        proposed_at,
+        status: LimitStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+fn limit_decision(
+    limit: &LimitVersion,
+    status: LimitStatus,
+    by: &str,
+    when: Timestamp,
+) -> LimitVersion {
+    LimitVersion {
+        status,
+        decided_by: Some(staff_id(by)),
+        decided_at: Some(when),
+        ..limit.clone()
+    }
+}
+
+/// Proposes every version in one transaction.
+async fn propose_limits(store: &dyn Store, limits: &[&LimitVersion]) {
+    let mut tx = store.begin().await.expect("begin");
+    for limit in limits {
+        tx.insert_limit_version(limit)
+            .await
+            .expect("insert limit version");
+    }
+    tx.commit().await.expect("commit limit versions");
+}
+
+async fn decide_limit(store: &dyn Store, decided: &LimitVersion) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.decide_limit_version(decided)
+        .await
+        .expect("decide limit version");
+    tx.commit().await.expect("commit decision");
+}
+
+fn capital(version: i64, tier1: &str) -> Capital {
+    Capital {
+        version,
+        tier1: dec(tier1),
+        recorded_by: staff_id(ANALYST),
+        recorded_at: at(version),
+    }
+}
+
+fn liquidity(version: i64, hqla: &str, floor: &str) -> LiquidityPosition {
+    LiquidityPosition {
+        version,
+        hqla: dec(hqla),
+        outflows_30d: dec("800000.01"),
+        inflows_30d: dec("0"),
+        floor_percent: dec(floor),
+        recorded_by: staff_id(ANALYST),
+        recorded_at: at(version),
+    }
+}
+
+/// An active reservation of `amount` for a new case of `borrower`.
+async fn reserve(
+    store: &dyn Store,
+    borrower: BorrowerId,
+    amount: &str,
+    expires_at: Timestamp,
+) -> Reservation {
+    let case = new_case(borrower, "1000.00", "EUR");
+    insert_case(store, &case).await;
+    let reservation = Reservation {
+        case_id: case.id,
+        borrower,
+        amount: dec(amount),
+        status: ReservationStatus::Active,
+        reserved_at: at(0),
+        expires_at,
+        closed_at: None,
+        closed_by: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_reservation(&reservation)
+        .await
+        .expect("insert reservation");
+    tx.commit().await.expect("commit reservation");
+    reservation
+}
+
+fn closed(
+    reservation: &Reservation,
+    status: ReservationStatus,
+    when: Timestamp,
+    by: Option<&str>,
+) -> Reservation {
+    Reservation {
+        status,
+        closed_at: Some(when),
+        closed_by: by.map(staff_id),
+        ..reservation.clone()
+    }
+}
+
+async fn close_reservation(store: &dyn Store, closing: &Reservation) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.close_reservation(closing)
+        .await
+        .expect("close reservation");
+    tx.commit().await.expect("commit closing");
+}
+
+async fn import(store: &dyn Store, balance: &ImportedBalance) -> ImportEffect {
+    let mut tx = store.begin().await.expect("begin");
+    let effect = tx.import_balance(balance).await.expect("import balance");
+    tx.commit().await.expect("commit import");
+    effect
+}
+
+fn balance(source_id: &str, borrower: BorrowerId, amount: &str) -> ImportedBalance {
+    ImportedBalance {
+        source_id: source_id.to_owned(),
+        borrower,
+        amount: dec(amount),
+        as_of: day(-1),
+    }
+}
+
+fn breach(detected_at: Timestamp, severity: Severity) -> Breach {
+    Breach {
+        id: uuid::Uuid::new_v4(),
+        subject: "sector:energy".into(),
+        rule: "R3".into(),
+        check: "sector_limit".into(),
+        limit: dec("1000000.00"),
+        usage: dec("1250000.50"),
+        amount_over: dec("250000.50"),
+        severity,
+        cause: "approval of case 'x'; --".into(),
+        owner: "risk-control".into(),
+        detected_at,
+        resolved_at: None,
+    }
+}
+
+/// Sorted by borrower, so the comparison does not depend on the row order.
+async fn exposures_at(
+    store: &dyn Store,
+    scope: ExposureScope,
+    when: Timestamp,
+) -> Vec<BorrowerExposure> {
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let mut rows = tx.exposures(&scope, when).await.expect("exposures");
+    rows.sort_by_key(|row| row.borrower);
+    rows
+}
+
+async fn total_at(store: &dyn Store, scope: ExposureScope, when: Timestamp) -> Decimal {
+    let mut tx = store.begin_read().await.expect("begin_read");
+    tx.exposure_total(&scope, when)
+        .await
+        .expect("exposure total")
+}
+
+pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
+    seed_org(store.as_ref()).await;
+    let subject = LimitSubject::Sector("energy".into());
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.latest_limit_version(&subject).await.expect("latest"),
+        0,
+        "no version yet"
+    );
+    drop(tx);
+    let mut v1 = limit_version(subject.clone(), 1, "12345678901234.56", at(10));
+    v1.tolerance_percent = dec("12.5");
+    propose_limits(store.as_ref(), &[&v1]).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.limit_version(v1.id).await.expect("load"),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        tx.limit_version(uuid::Uuid::new_v4()).await.expect("load"),
+        None
+    );
+    assert_eq!(tx.latest_limit_version(&subject).await.expect("latest"), 1);
+    assert_eq!(
+        tx.latest_limit_version(&LimitSubject::Sector("other".into()))
+            .await
+            .expect("latest"),
+        0
+    );
+    // The same version of the same subject again: somebody else proposed first.
+    let err = tx
+        .insert_limit_version(&limit_version(subject.clone(), 1, "5.00", at(11)))
+        .await
+        .expect_err("duplicate version");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let mut stranger = limit_version(subject.clone(), 2, "5.00", at(11));
+    stranger.proposed_by = staff_id("nobody");
+    let err = tx
+        .insert_limit_version(&stranger)
+        .await
+        .expect_err("unknown proposer");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+    // A version is stored as a proposal, never decided on the way in.
+    let mut tx = store.begin().await.expect("begin");
+    let born_approved = limit_decision(
+        &limit_version(subject.clone(), 2, "5.00", at(11)),
+        LimitStatus::Approved,
+        ANALYST,
+        at(12),
+    );
+    let result = tx.insert_limit_version(&born_approved).await;
+    assert!(result.is_err(), "stored a decided proposal: {result:?}");
+    drop(tx);
+
+    // The proposer cannot approve their own limit (R8), whatever the caller checked.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_limit_version(&limit_decision(
+            &v1,
+            LimitStatus::Approved,
+            LOAN_OFFICER,
+            at(20),
+        ))
+        .await;
+    assert!(result.is_err(), "self-approval was stored: {result:?}");
+    drop(tx);
+    // Decisions that decide nothing are caller bugs; unknown versions are not found.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_limit_version(&limit_decision(&v1, LimitStatus::Pending, ANALYST, at(20)))
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .decide_limit_version(&LimitVersion {
+            decided_at: None,
+            ..limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20))
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let err = tx
+        .decide_limit_version(&LimitVersion {
+            id: uuid::Uuid::new_v4(),
+            ..limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20))
+        })
+        .await
+        .expect_err("unknown version");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Two deciders at once: the first wins, the second gets Conflict.
+    let approved = limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20));
+    let mut first = store.begin().await.expect("begin");
+    first
+        .decide_limit_version(&approved)
+        .await
+        .expect("first decides");
+    let other = store.clone();
+    let rejected = limit_decision(&v1, LimitStatus::Rejected, EDITOR, at(21));
+    let second = tokio::spawn(async move {
+        let mut tx = other.begin().await.expect("begin");
+        tx.decide_limit_version(&rejected).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit().await.expect("commit");
+    let err = second
+        .await
+        .expect("second task")
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    // Deciding again later: Conflict; the first decision stands.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .decide_limit_version(&limit_decision(&v1, LimitStatus::Rejected, EDITOR, at(22)))
+        .await
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+
+    // Listing: oldest proposal first (ties by id), narrowed by status and subject.
+    let country = LimitSubject::Country("FR".into());
+    let borrower = LimitSubject::Borrower(BorrowerId::generate());
+    let v2 = limit_version(subject.clone(), 2, "7.10", at(30));
+    let fr1 = limit_version(country.clone(), 1, "100", at(5));
+    let b1 = limit_version(borrower.clone(), 1, "0", at(30));
+    propose_limits(store.as_ref(), &[&v2, &fr1, &b1]).await;
+    let rejected_fr1 = limit_decision(&fr1, LimitStatus::Rejected, ANALYST, at(40));
+    decide_limit(store.as_ref(), &rejected_fr1).await;
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let mut same_time = vec![v2.clone(), b1.clone()];
+    same_time.sort_by_key(|l| l.id);
+    let mut all = vec![rejected_fr1.clone(), approved.clone()];
+    all.extend(same_time.clone());
+    assert_eq!(tx.limit_versions(None, None).await.expect("all"), all);
+    assert_eq!(
+        tx.limit_versions(Some(LimitStatus::Pending), None)
+            .await
+            .expect("pending"),
+        same_time
+    );
+    assert_eq!(
+        tx.limit_versions(None, Some(&subject))
+            .await
+            .expect("energy"),
+        vec![approved.clone(), v2.clone()]
+    );
+    assert_eq!(
+        tx.limit_versions(Some(LimitStatus::Approved), Some(&subject))
+            .await
+            .expect("approved energy"),
+        vec![approved]
+    );
+    assert_eq!(
+        tx.limit_versions(Some(LimitStatus::Rejected), Some(&borrower))
+            .await
+            .expect("rejected borrower"),
+        vec![]
+    );
+    assert_eq!(
+        tx.limit_versions(None, Some(&borrower))
+            .await
+            .expect("borrower"),
+        vec![b1]
+    );
+    assert_eq!(tx.latest_limit_version(&subject).await.expect("latest"), 2);
+}
+
+pub async fn limits_in_force_are_the_highest_approved_versions(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower = LimitSubject::Borrower(BorrowerId::generate());
+    let group = LimitSubject::Group("acme".into());
+    let sector = LimitSubject::Sector("energy".into());
+    let country = LimitSubject::Country("FR".into());
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert!(tx.limits_in_force(None).await.expect("none").is_empty());
+    drop(tx);
+
+    let energy: Vec<LimitVersion> = ["100.00", "200.00", "300.00", "400.00"]
+        .iter()
+        .zip(1..)
+        .map(|(amount, v)| limit_version(sector.clone(), v, amount, at(v)))
+        .collect();
+    let mut fr1 = limit_version(country.clone(), 1, "50.5", at(1));
+    fr1.tolerance_percent = dec("0");
+    let fr2 = limit_version(country.clone(), 2, "60", at(2));
+    let acme1 = limit_version(group.clone(), 1, "70", at(1));
+    let b1 = limit_version(borrower.clone(), 1, "80", at(1));
+    let mut b2 = limit_version(borrower.clone(), 2, "0.01", at(2));
+    b2.tolerance_percent = dec("2.75");
+    let mut all: Vec<&LimitVersion> = energy.iter().collect();
+    all.extend([&fr1, &fr2, &acme1, &b1, &b2]);
+    propose_limits(store, &all).await;
+
+    // Energy: v2 approved before v1 -- the highest version is in force, not
+    // the latest decision; v3 pending and v4 rejected do not count.
+    for (limit, status) in [
+        (&energy[1], LimitStatus::Approved),
+        (&energy[0], LimitStatus::Approved),
+        (&energy[3], LimitStatus::Rejected),
+        (&fr1, LimitStatus::Approved),
+        (&b1, LimitStatus::Rejected),
+        (&b2, LimitStatus::Approved),
+    ] {
+        decide_limit(store, &limit_decision(limit, status, ANALYST, at(100))).await;
+    }
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let mut expected = vec![b2.limit(), energy[1].limit(), fr1.limit()];
+    expected.sort_by(|a, b| a.subject.cmp(&b.subject));
+    let in_force = tx.limits_in_force(None).await.expect("all");
+    assert_eq!(in_force, expected);
+    assert_eq!(in_force[1].amount, dec("200"));
+    assert_eq!(in_force[0].tolerance_percent, dec("2.75"));
+    assert_eq!(
+        tx.limits_in_force(Some(&[
+            sector.clone(),
+            group.clone(),
+            LimitSubject::Country("DE".into()),
+            sector.clone(),
+        ]))
+        .await
+        .expect("some"),
+        vec![energy[1].limit()],
+        "only the subjects asked for, each once; pending-only subjects have no limit"
+    );
+    assert_eq!(
+        tx.limits_in_force(Some(&[country.clone(), borrower.clone()]))
+            .await
+            .expect("some"),
+        vec![b2.limit(), fr1.limit()]
+    );
+    assert!(
+        tx.limits_in_force(Some(&[]))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert_eq!(tx.latest_limit_version(&sector).await.expect("latest"), 4);
+    assert_eq!(tx.latest_limit_version(&group).await.expect("latest"), 1);
+}
+
+pub async fn capital_and_liquidity_are_versioned(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(tx.latest_capital().await.expect("capital"), None);
+    assert_eq!(tx.latest_liquidity().await.expect("liquidity"), None);
+    drop(tx);
+
+    let c1 = capital(1, "1000000.00");
+    let c2 = capital(2, "12345678901234.56");
+    let l1 = liquidity(1, "5000000", "110");
+    let l2 = liquidity(2, "4000000.99", "112.5");
+    let mut tx = store.begin().await.expect("begin");
+    // Stored out of order: the highest version is the latest.
+    tx.insert_capital(&c2).await.expect("capital 2");
+    tx.insert_capital(&c1).await.expect("capital 1");
+    tx.insert_liquidity(&l2).await.expect("liquidity 2");
+    tx.insert_liquidity(&l1).await.expect("liquidity 1");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_capital(&capital(2, "1.00"))
+        .await
+        .expect_err("duplicate capital version");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_liquidity(&liquidity(1, "1.00", "100"))
+        .await
+        .expect_err("duplicate liquidity version");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let latest = tx.latest_capital().await.expect("capital");
+    assert_eq!(latest, Some(c2));
+    assert_eq!(
+        latest.map(|c| c.tier1.to_string()),
+        Some("12345678901234.56".to_owned()),
+        "amounts are exact"
+    );
+    let latest = tx.latest_liquidity().await.expect("liquidity");
+    assert_eq!(latest, Some(l2));
+    assert_eq!(
+        latest.map(|l| (l.outflows_30d, l.floor_percent)),
+        Some((dec("800000.01"), dec("112.5")))
+    );
+}
+
+/// Every borrower in scope is a row, also without any exposure; reserved
+/// counts active reservations not expired at `at`, outstanding consumed
+/// reservations plus imported balances; the group is the one at `at`.
+pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let mut tx = store.begin().await.expect("begin");
+    let make = |name: &str, country: &str, sector: &str, institution: bool| {
+        let mut b = borrower(name);
+        b.country = country.into();
+        b.sector = sector.into();
+        b.institution = institution;
+        b
+    };
+    let a = make("A", "DE", "manufacturing", false);
+    let b = make("B Bank", "DE", "energy", true);
+    let c = make("C", "FR", "energy", false);
+    let d = make("D", "FR", "manufacturing", false);
+    for borrower in [&a, &b, &c, &d] {
+        tx.insert_borrower(borrower).await.expect("borrower");
+    }
+    tx.insert_group(&group("acme")).await.expect("acme");
+    tx.insert_group(&group("beta")).await.expect("beta");
+    // A is in acme during [100 s, 300 s); B is in beta from 50 s on.
+    tx.set_group_membership(a.id, Some(&unit_id("acme")), at(100))
+        .await
+        .expect("a joins");
+    tx.set_group_membership(a.id, None, at(300))
+        .await
+        .expect("a leaves");
+    tx.set_group_membership(b.id, Some(&unit_id("beta")), at(50))
+        .await
+        .expect("b joins");
+    tx.commit().await.expect("commit");
+
+    reserve(store, a.id, "1000.50", at(1000)).await;
+    let consumed = reserve(store, a.id, "200.25", at(1000)).await;
+    close_reservation(
+        store,
+        &closed(
+            &consumed,
+            ReservationStatus::Consumed,
+            at(20),
+            Some(ANALYST),
+        ),
+    )
+    .await;
+    let expired = reserve(store, a.id, "999.00", at(10)).await;
+    close_reservation(
+        store,
+        &closed(&expired, ReservationStatus::Expired, at(15), None),
+    )
+    .await;
+    // Still active, but its expiry passes at 200 s.
+    reserve(store, b.id, "300", at(200)).await;
+    assert_eq!(
+        import(store, &balance("core-1", a.id, "10.00")).await,
+        ImportEffect::Inserted
+    );
+    assert_eq!(
+        import(store, &balance("core-2", c.id, "5000")).await,
+        ImportEffect::Inserted
+    );
+    assert_eq!(
+        import(store, &balance("core-3", c.id, "0.01")).await,
+        ImportEffect::Inserted
+    );
+
+    let row =
+        |b: &Borrower, group: Option<&str>, reserved: &str, outstanding: &str| BorrowerExposure {
+            borrower: b.id,
+            group: group.map(str::to_owned),
+            sector: b.sector.clone(),
+            country: b.country.clone(),
+            institution: b.institution,
+            reserved: dec(reserved),
+            outstanding: dec(outstanding),
+        };
+    let sorted = |mut rows: Vec<BorrowerExposure>| {
+        rows.sort_by_key(|r| r.borrower);
+        rows
+    };
+    let at_250 = sorted(vec![
+        row(&a, Some("acme"), "1000.50", "210.25"),
+        row(&b, Some("beta"), "0", "0"),
+        row(&c, None, "0", "5000.01"),
+        row(&d, None, "0", "0"),
+    ]);
+    assert_eq!(
+        exposures_at(store, ExposureScope::All, at(250)).await,
+        at_250
+    );
+    assert_eq!(
+        exposures_at(store, ExposureScope::All, at(150)).await,
+        sorted(vec![
+            row(&a, Some("acme"), "1000.50", "210.25"),
+            row(&b, Some("beta"), "300", "0"),
+            row(&c, None, "0", "5000.01"),
+            row(&d, None, "0", "0"),
+        ]),
+        "before its expiry the reservation counts"
+    );
+    let groups = |rows: Vec<BorrowerExposure>| {
+        rows.into_iter()
+            .map(|r| (r.borrower, r.group))
+            .collect::<Vec<_>>()
+    };
+    let expected_groups = |a_group: Option<&str>, b_group: Option<&str>| {
+        let mut pairs = vec![
+            (a.id, a_group.map(str::to_owned)),
+            (b.id, b_group.map(str::to_owned)),
+            (c.id, None),
+            (d.id, None),
+        ];
+        pairs.sort();
+        pairs
+    };
+    assert_eq!(
+        groups(exposures_at(store, ExposureScope::All, at(50)).await),
+        expected_groups(None, Some("beta")),
+        "memberships start at valid_from"
+    );
+    assert_eq!(
+        groups(exposures_at(store, ExposureScope::All, at(100)).await),
+        expected_groups(Some("acme"), Some("beta"))
+    );
+    assert_eq!(
+        groups(exposures_at(store, ExposureScope::All, at(300)).await),
+        expected_groups(None, Some("beta")),
+        "memberships are half-open"
+    );
+
+    // Narrower scopes.
+    let pick = |ids: &[BorrowerId]| {
+        at_250
+            .iter()
+            .filter(|r| ids.contains(&r.borrower))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let scopes = [
+        (
+            ExposureScope::Borrowers(vec![c.id, a.id, BorrowerId::generate(), a.id]),
+            pick(&[a.id, c.id]),
+        ),
+        (ExposureScope::Borrowers(vec![d.id]), pick(&[d.id])),
+        (ExposureScope::Borrowers(vec![]), vec![]),
+        (ExposureScope::Sector("energy".into()), pick(&[b.id, c.id])),
+        (
+            ExposureScope::Sector("manufacturing".into()),
+            pick(&[a.id, d.id]),
+        ),
+        (ExposureScope::Country("FR".into()), pick(&[c.id, d.id])),
+        (ExposureScope::Country("DE".into()), pick(&[a.id, b.id])),
+        (ExposureScope::Country("XX".into()), vec![]),
+        (ExposureScope::All, at_250.clone()),
+    ];
+    for (scope, expected) in scopes {
+        let rows = exposures_at(store, scope.clone(), at(250)).await;
+        assert_eq!(rows, expected, "{scope:?}");
+        let sum: Decimal = rows.iter().map(BorrowerExposure::total).sum();
+        assert_eq!(
+            total_at(store, scope.clone(), at(250)).await,
+            sum,
+            "{scope:?}"
+        );
+    }
+    assert_eq!(
+        total_at(store, ExposureScope::All, at(250)).await,
+        dec("6210.76")
+    );
+    assert_eq!(
+        total_at(store, ExposureScope::Country("DE".into()), at(150)).await,
+        dec("1510.75")
+    );
+    assert_eq!(
+        total_at(store, ExposureScope::Sector("none".into()), at(150)).await,
+        Decimal::ZERO
+    );
+}
+
+pub async fn reservations_close_once(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let first = reserve(store, borrower_id, "1234567.89", at(30)).await;
+    let second = reserve(store, borrower_id, "1", at(10)).await;
+    let third = reserve(store, borrower_id, "2", at(20)).await;
+    let later = reserve(store, borrower_id, "3", at(40)).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.reservation(first.case_id).await.expect("load"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        tx.reservation(CaseId::generate()).await.expect("load"),
+        None
+    );
+    let err = tx
+        .insert_reservation(&Reservation {
+            amount: dec("5"),
+            ..first.clone()
+        })
+        .await
+        .expect_err("the case holds a reservation");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_reservation(&Reservation {
+            case_id: CaseId::generate(),
+            ..first.clone()
+        })
+        .await
+        .expect_err("unknown case");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Due: active and expires_at <= at, soonest expiry first.
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.due_reservations(at(30)).await.expect("due"),
+        vec![second.clone(), third.clone(), first.clone()]
+    );
+    assert_eq!(
+        tx.due_reservations(at(19)).await.expect("due"),
+        vec![second.clone()]
+    );
+    assert!(tx.due_reservations(at(9)).await.expect("due").is_empty());
+    drop(tx);
+
+    let consumed = closed(&first, ReservationStatus::Consumed, at(25), Some(ANALYST));
+    let expired = closed(&second, ReservationStatus::Expired, at(35), None);
+    close_reservation(store, &consumed).await;
+    close_reservation(store, &expired).await;
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&closed(&first, ReservationStatus::Expired, at(36), None))
+        .await
+        .expect_err("closed already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&closed(
+            &second,
+            ReservationStatus::Consumed,
+            at(36),
+            Some(ANALYST),
+        ))
+        .await
+        .expect_err("expired already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&Reservation {
+            case_id: CaseId::generate(),
+            ..closed(&third, ReservationStatus::Expired, at(36), None)
+        })
+        .await
+        .expect_err("unknown reservation");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+    // Closing means consumed or expired, at a time.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx.close_reservation(&third).await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .close_reservation(&Reservation {
+            closed_at: None,
+            ..closed(&third, ReservationStatus::Expired, at(36), None)
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.reservation(first.case_id).await.expect("load"),
+        Some(consumed)
+    );
+    assert_eq!(
+        tx.reservation(second.case_id).await.expect("load"),
+        Some(expired)
+    );
+    assert_eq!(
+        tx.due_reservations(at(100)).await.expect("due"),
+        vec![third, later],
+        "closed reservations are never due"
+    );
+}
+
+/// R6: active reservations not expired at `at`, plus those consumed since
+/// the position was recorded (from `since` on, inclusive).
+pub async fn committed_outflows_project_reservations(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let (since, now) = (at(100), at(200));
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.committed_outflows(since, now).await.expect("none"),
+        Decimal::ZERO
+    );
+    drop(tx);
+
+    reserve(store, borrower_id, "100.01", at(300)).await; // counted
+    reserve(store, borrower_id, "50", now).await; // expired at `now`
+    for (amount, status, when) in [
+        ("30.10", ReservationStatus::Consumed, at(120)), // counted
+        ("7", ReservationStatus::Consumed, since),       // counted
+        ("20", ReservationStatus::Consumed, at(90)),     // before the position
+        ("10", ReservationStatus::Expired, at(130)),     // freed
+    ] {
+        let r = reserve(store, borrower_id, amount, at(1000)).await;
+        close_reservation(store, &closed(&r, status, when, Some(ANALYST))).await;
+    }
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.committed_outflows(since, now).await.expect("committed"),
+        dec("137.11")
+    );
+    assert_eq!(
+        tx.committed_outflows(since, at(199))
+            .await
+            .expect("committed"),
+        dec("187.11"),
+        "before its expiry the reservation counts"
+    );
+    assert_eq!(
+        tx.committed_outflows(at(0), now).await.expect("committed"),
+        dec("157.11")
+    );
+}
+
+pub async fn imported_balances_are_idempotent(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrowers = insert_borrowers(store, 2).await;
+    let (a, b) = (borrowers[0], borrowers[1]);
+    let ns = |t: Timestamp, n: i64| t + chrono::Duration::nanoseconds(n);
+    let mut first = balance("core/4711 'x'", a, "250000.00");
+    first.as_of = ns(day(-1), 999);
+    assert_eq!(import(store, &first).await, ImportEffect::Inserted);
+    assert_eq!(
+        import(store, &first).await,
+        ImportEffect::Unchanged,
+        "the same record again (also at nanosecond precision)"
+    );
+    let same_value = ImportedBalance {
+        amount: dec("250000"),
+        ..first.clone()
+    };
+    assert_eq!(import(store, &same_value).await, ImportEffect::Unchanged);
+    let changes = [
+        ImportedBalance {
+            amount: dec("240000.01"),
+            ..first.clone()
+        },
+        ImportedBalance {
+            amount: dec("240000.01"),
+            as_of: day(0),
+            ..first.clone()
+        },
+        ImportedBalance {
+            borrower: b,
+            amount: dec("240000.01"),
+            as_of: day(0),
+            ..first.clone()
+        },
+    ];
+    for change in &changes {
+        assert_eq!(
+            import(store, change).await,
+            ImportEffect::Updated,
+            "{change:?}"
+        );
+        assert_eq!(
+            import(store, change).await,
+            ImportEffect::Unchanged,
+            "{change:?}"
+        );
+    }
+    assert_eq!(
+        import(store, &balance("core/0", a, "0")).await,
+        ImportEffect::Inserted,
+        "a zero balance is a balance"
+    );
+
+    let outstanding = |rows: Vec<BorrowerExposure>| {
+        rows.into_iter()
+            .map(|r| (r.borrower, r.outstanding))
+            .collect::<Vec<_>>()
+    };
+    let mut expected = vec![(a, Decimal::ZERO), (b, dec("240000.01"))];
+    expected.sort();
+    assert_eq!(
+        outstanding(exposures_at(store, ExposureScope::All, at(0)).await),
+        expected,
+        "one balance per source record, the latest import"
+    );
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .import_balance(&balance("core/1", BorrowerId::generate(), "1"))
+        .await
+        .expect_err("unknown borrower");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx.import_balance(&balance("core/2", a, "-1")).await;
+    assert!(result.is_err(), "negative balance: {result:?}");
+}
+
+pub async fn breaches_open_resolve_and_filter(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let first = breach(at(10), Severity::Hard);
+    let mut second = breach(at(20), Severity::Soft);
+    second.subject = "liquidity:lcr".into();
+    second.rule = "R6".into();
+    second.check = "lcr_floor".into();
+    second.limit = dec("110");
+    second.usage = dec("104.3700");
+    second.amount_over = dec("5.63");
+    let third = breach(at(30), Severity::Hard);
+    let mut resolved = breach(at(5), Severity::Soft);
+    resolved.resolved_at = Some(at(6));
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.open_breaches().await.expect("none").is_empty());
+    // Stored out of order, listed by detection time.
+    for b in [&third, &first, &resolved, &second] {
+        tx.insert_breach(b).await.expect("insert breach");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx.insert_breach(&first).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx.insert_breach(&breach(at(1), Severity::Within)).await;
+    assert!(result.is_err(), "within is no breach: {result:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.open_breaches().await.expect("open"),
+        vec![first.clone(), second.clone(), third.clone()]
+    );
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.resolve_breach(second.id, at(40)).await.expect("resolve");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .resolve_breach(second.id, at(41))
+        .await
+        .expect_err("resolved already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .resolve_breach(uuid::Uuid::new_v4(), at(41))
+        .await
+        .expect_err("unknown breach");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    let second = Breach {
+        resolved_at: Some(at(40)),
+        ..second
+    };
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.open_breaches().await.expect("open"),
+        vec![first.clone(), third.clone()]
+    );
+    let filter = |from: i64, to: i64, limit: u32| BreachFilter {
+        from: at(from),
+        to: at(to),
+        limit,
+    };
+    let all = vec![resolved, first.clone(), second.clone(), third.clone()];
+    assert_eq!(tx.breaches(&filter(0, 100, 100)).await.expect("all"), all);
+    assert_eq!(
+        tx.breaches(&filter(10, 30, 100)).await.expect("[10, 30)"),
+        vec![first.clone(), second.clone()],
+        "half-open range"
+    );
+    assert_eq!(
+        tx.breaches(&filter(6, 100, 2)).await.expect("limit"),
+        vec![first, second.clone()]
+    );
+    assert!(
+        tx.breaches(&filter(0, 100, 0))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(
+        tx.breaches(&filter(31, 100, 9))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let stored = tx.breaches(&filter(20, 21, 1)).await.expect("liquidity");
+    assert_eq!(stored, vec![second]);
+    assert_eq!(
+        (
+            stored[0].usage.to_string(),
+            stored[0].amount_over.to_string()
+        ),
+        ("104.3700".to_owned(), "5.63".to_owned()),
+        "decimals are kept as written"
+    );
+}
+
+/// Amounts are EUR cents in storage: more than two decimal places, or more
+/// than an i64 of cents, is refused and nothing is stored.
+pub async fn amounts_beyond_cents_are_refused(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let case = new_case(borrower_id, "1000.00", "EUR");
+    insert_case(store, &case).await;
+    let subject = LimitSubject::Sector("energy".into());
+    for amount in [dec("0.001"), dec("1000.005"), Decimal::MAX, Decimal::MIN] {
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .insert_limit_version(&LimitVersion {
+                amount,
+                ..limit_version(subject.clone(), 1, "0", at(1))
+            })
+            .await;
+        assert!(result.is_err(), "limit {amount}: {result:?}");
+        drop(tx);
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .insert_capital(&Capital {
+                tier1: amount,
+                ..capital(1, "0")
+            })
+            .await;
+        assert!(result.is_err(), "capital {amount}: {result:?}");
+        drop(tx);
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .insert_liquidity(&LiquidityPosition {
+                inflows_30d: amount,
+                ..liquidity(1, "1", "110")
+            })
+            .await;
+        assert!(result.is_err(), "liquidity {amount}: {result:?}");
+        drop(tx);
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .insert_reservation(&Reservation {
+                case_id: case.id,
+                borrower: borrower_id,
+                amount,
+                status: ReservationStatus::Active,
+                reserved_at: at(0),
+                expires_at: at(10),
+                closed_at: None,
+                closed_by: None,
+            })
+            .await;
+        assert!(result.is_err(), "reservation {amount}: {result:?}");
+        drop(tx);
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .import_balance(&ImportedBalance {
+                amount,
+                ..balance("core/1", borrower_id, "0")
+            })
+            .await;
+        assert!(result.is_err(), "import {amount}: {result:?}");
+        drop(tx);
+    }
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert!(
+        tx.limit_versions(None, None)
+            .await
+            .expect("limits")
+            .is_empty()
+    );
+    assert_eq!(tx.latest_capital().await.expect("capital"), None);
+    assert_eq!(tx.latest_liquidity().await.expect("liquidity"), None);
+    assert_eq!(tx.reservation(case.id).await.expect("reservation"), None);
+    assert_eq!(
+        tx.exposure_total(&ExposureScope::All, at(0))
+            .await
+            .expect("total"),
+        Decimal::ZERO
+    );
+    drop(tx);
+    // Trailing zeros are no extra precision; the largest amounts round-trip.
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_capital(&Capital {
+        tier1: dec("92233720368547758.07"),
+        ..capital(1, "0")
+    })
+    .await
+    .expect("i64::MAX cents");
+    tx.insert_liquidity(&liquidity(1, "1.500000", "110"))
+        .await
+        .expect("trailing zeros");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.latest_capital().await.expect("capital").map(|c| c.tier1),
+        Some(dec("92233720368547758.07"))
+    );
+    assert_eq!(
+        tx.latest_liquidity()
+            .await
+            .expect("liquidity")
+            .map(|l| l.hqla),
+        Some(dec("1.5"))
     );
 }

@@ -19,6 +19,11 @@ use creditops_domain::{
     BorrowerId, CaseId, CaseStatus, CompetenceGrant, CreditCase, Money, RoleAssignment, RuleSet,
     Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitId,
 };
+use creditops_risk::{
+    BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitStatus,
+    LimitSubject, LimitVersion, LiquidityPosition, Reservation,
+};
+use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -130,6 +135,76 @@ pub trait Tx: Send {
         &mut self,
         status: Option<ProposalStatus>,
     ) -> StoreResult<Vec<ChangeProposal>>;
+
+    // -- risk control: limits (R1, R3, R8) -------------------------------------
+    /// Stores a proposed limit version (Conflict if its subject has that
+    /// version already).
+    async fn insert_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()>;
+    async fn limit_version(&mut self, id: uuid::Uuid) -> StoreResult<Option<LimitVersion>>;
+    /// Records the decision on a pending version; Conflict if it is not
+    /// pending any more (somebody else decided first).
+    async fn decide_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()>;
+    /// Limit versions, oldest proposal first, optionally narrowed.
+    async fn limit_versions(
+        &mut self,
+        status: Option<LimitStatus>,
+        subject: Option<&LimitSubject>,
+    ) -> StoreResult<Vec<LimitVersion>>;
+    /// The highest version number a subject has (any status), 0 if none.
+    async fn latest_limit_version(&mut self, subject: &LimitSubject) -> StoreResult<i64>;
+    /// The limits in force: for each subject its approved version with the
+    /// highest version number. `None` means every subject.
+    async fn limits_in_force(
+        &mut self,
+        subjects: Option<&[LimitSubject]>,
+    ) -> StoreResult<Vec<Limit>>;
+
+    // -- risk control: capital and liquidity (R3, R6) --------------------------
+    /// Stores a new Tier 1 capital version (Conflict if the version exists).
+    async fn insert_capital(&mut self, capital: &Capital) -> StoreResult<()>;
+    async fn latest_capital(&mut self) -> StoreResult<Option<Capital>>;
+    /// Stores a new liquidity position version (Conflict if the version exists).
+    async fn insert_liquidity(&mut self, position: &LiquidityPosition) -> StoreResult<()>;
+    async fn latest_liquidity(&mut self) -> StoreResult<Option<LiquidityPosition>>;
+
+    // -- risk control: exposures and reservations (R2, R5) ----------------------
+    /// One row per borrower in `scope` (also those without exposure), with
+    /// its group at `at`, reserved (active reservations not expired at `at`)
+    /// and outstanding (consumed reservations plus imported balances).
+    async fn exposures(
+        &mut self,
+        scope: &ExposureScope,
+        at: Timestamp,
+    ) -> StoreResult<Vec<BorrowerExposure>>;
+    /// Reserved plus outstanding over every borrower in `scope`, summed in SQL.
+    async fn exposure_total(
+        &mut self,
+        scope: &ExposureScope,
+        at: Timestamp,
+    ) -> StoreResult<Decimal>;
+    /// Conflict if the case holds a reservation already.
+    async fn insert_reservation(&mut self, reservation: &Reservation) -> StoreResult<()>;
+    async fn reservation(&mut self, case: CaseId) -> StoreResult<Option<Reservation>>;
+    /// Closes an active reservation (consumed or expired, with `closed_at`
+    /// and `closed_by`); Conflict if it is not active any more.
+    async fn close_reservation(&mut self, reservation: &Reservation) -> StoreResult<()>;
+    /// Active reservations whose `expires_at <= at`, oldest first.
+    async fn due_reservations(&mut self, at: Timestamp) -> StoreResult<Vec<Reservation>>;
+    /// Liquidity committed since `since`: active reservations not expired at
+    /// `at` plus reservations consumed after `since` (R6 projection).
+    async fn committed_outflows(&mut self, since: Timestamp, at: Timestamp)
+    -> StoreResult<Decimal>;
+    /// Upserts an imported balance by its source record id.
+    async fn import_balance(&mut self, balance: &ImportedBalance) -> StoreResult<ImportEffect>;
+
+    // -- risk control: breaches (R7) ---------------------------------------------
+    async fn insert_breach(&mut self, breach: &Breach) -> StoreResult<()>;
+    /// Breaches not resolved yet, oldest first.
+    async fn open_breaches(&mut self) -> StoreResult<Vec<Breach>>;
+    /// Sets `resolved_at`; Conflict if it is resolved already, NotFound if unknown.
+    async fn resolve_breach(&mut self, id: uuid::Uuid, at: Timestamp) -> StoreResult<()>;
+    /// Breaches detected in `[from, to)`, oldest first, at most `limit`.
+    async fn breaches(&mut self, filter: &BreachFilter) -> StoreResult<Vec<Breach>>;
 
     // -- borrowers ---------------------------------------------------------
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;

@@ -12,6 +12,10 @@ pub struct Borrower {
     /// ISO 3166-1 alpha-2 country code.
     pub country: String,
     pub sector: String,
+    /// A credit institution (CRR Art. 4(1)(3)): its large-exposure cap is
+    /// max(25 % of Tier 1, EUR 150m).
+    #[serde(default)]
+    pub institution: bool,
     /// The market person who looks after the borrower (S6); may not vote.
     pub relationship_manager: Option<StaffId>,
     pub created_by: StaffId,
@@ -193,4 +197,23 @@ pub struct ChangeProposal {
     pub status: ProposalStatus,
     pub decided_by: Option<StaffId>,
     pub decided_at: Option<Timestamp>,
+}
+
+/// Which borrowers an exposure query covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExposureScope {
+    All,
+    Borrowers(Vec<BorrowerId>),
+    /// Borrowers whose `sector` equals this.
+    Sector(String),
+    /// Borrowers whose `country` equals this.
+    Country(String),
+}
+
+/// Breach query: detected in `[from, to)`, at most `limit` (callers bound it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachFilter {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub limit: u32,
 }

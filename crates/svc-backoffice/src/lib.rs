@@ -11,11 +11,13 @@ use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::facts::{group_members_of, vote_facts};
+use creditops_http::risk::decide_limit;
 use creditops_http::views::{case_audit_data, case_summary_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
     ServiceContext, health_routes, run_command, secure,
 };
+use creditops_risk::{LimitKind, LimitStatus};
 use creditops_store::{BorrowerGroup, RelatedParty, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,6 +26,21 @@ use std::sync::Arc;
 pub const SERVICE: &str = "backoffice";
 
 pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "GET",
+        path: "/v1/limits/proposals",
+        summary: "Limit versions awaiting a decision (or by status)",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/limits/{id}/approve",
+        summary: "Approve a borrower or group limit (four-eyes, R8)",
+    },
+    Operation {
+        method: "POST",
+        path: "/v1/limits/{id}/reject",
+        summary: "Reject a borrower or group limit (four-eyes, R8)",
+    },
     Operation {
         method: "GET",
         path: "/v1/cases",
@@ -78,6 +95,9 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
         .route("/v1/groups", post(create_group))
         .route("/v1/borrowers/{id}/group", put(set_group))
         .route("/v1/related-parties", post(record_related_party))
+        .route("/v1/limits/proposals", get(limit_proposals))
+        .route("/v1/limits/{id}/approve", post(approve_limit))
+        .route("/v1/limits/{id}/reject", post(reject_limit))
         .with_state(ctx.clone());
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -429,4 +449,54 @@ async fn record_related_party(
         },
     )
     .await
+}
+
+/// Borrower and group limits are approved by back office (R1, R8).
+const BACKOFFICE_DECIDES: &[LimitKind] = &[LimitKind::Borrower, LimitKind::Group];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitProposalQuery {
+    status: Option<String>,
+}
+
+async fn limit_proposals(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    Query(query): Query<LimitProposalQuery>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .unwrap_or("pending")
+        .parse::<LimitStatus>()
+        .map_err(|e| ApiError::validation(format!("status: {e}")))?;
+    let mut tx = ctx.store.begin_read().await?;
+    let versions: Vec<_> = tx
+        .limit_versions(Some(status), None)
+        .await?
+        .into_iter()
+        .filter(|v| BACKOFFICE_DECIDES.contains(&v.subject.kind()))
+        .collect();
+    Ok(axum::Json(
+        json!({ "items": serde_json::to_value(&versions).unwrap_or_default() }),
+    ))
+}
+
+async fn approve_limit(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<uuid::Uuid>,
+) -> Result<Response, ApiError> {
+    decide_limit(ctx, principal, key, id, true, BACKOFFICE_DECIDES).await
+}
+
+async fn reject_limit(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<uuid::Uuid>,
+) -> Result<Response, ApiError> {
+    decide_limit(ctx, principal, key, id, false, BACKOFFICE_DECIDES).await
 }

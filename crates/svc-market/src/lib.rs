@@ -7,14 +7,20 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Utc;
-use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, Money, Side, StaffId, VoteStage};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, Severity, Side, StaffId, VoteStage,
+};
+use creditops_http::ProblemKind;
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
+use creditops_http::risk::{liquidity_view, watch_borrowers};
 use creditops_http::views::{case_audit_data, case_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ServiceContext,
     health_routes, run_command, secure,
 };
+use creditops_risk::{Reservation, ReservationStatus};
 use creditops_store::Borrower;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -52,6 +58,11 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/cases/{id}/first-vote",
         summary: "Cast the market first vote",
     },
+    Operation {
+        method: "POST",
+        path: "/v1/cases/{id}/disburse",
+        summary: "Disburse an approved case (consumes its reservation, re-checks liquidity)",
+    },
 ];
 
 pub fn router(ctx: Arc<ServiceContext>) -> Router {
@@ -61,6 +72,7 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
         .route("/v1/cases", post(create_case))
         .route("/v1/cases/{id}", get(read_case).patch(edit_case))
         .route("/v1/cases/{id}/first-vote", post(first_vote))
+        .route("/v1/cases/{id}/disburse", post(disburse))
         .with_state(ctx.clone());
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -75,6 +87,9 @@ struct NewBorrower {
     /// creator. They may not vote on the borrower's cases (S6).
     #[serde(default)]
     relationship_manager: Option<String>,
+    /// A credit institution (its large-exposure cap differs, CRR Art. 395).
+    #[serde(default)]
+    institution: bool,
 }
 
 fn borrower_json(b: &Borrower) -> serde_json::Value {
@@ -83,6 +98,7 @@ fn borrower_json(b: &Borrower) -> serde_json::Value {
         "name": b.name,
         "country": b.country,
         "sector": b.sector,
+        "institution": b.institution,
         "relationship_manager": b.relationship_manager,
         "created_by": b.created_by,
         "created_at": b.created_at,
@@ -113,6 +129,7 @@ async fn create_borrower(
         name,
         country: req.country,
         sector,
+        institution: req.institution,
         relationship_manager: Some(relationship_manager),
         created_by: principal.id().clone(),
         created_at: Utc::now(),
@@ -306,6 +323,119 @@ async fn first_vote(
         &fingerprint,
         move |tx| {
             Box::pin(async move { cast_vote(&ctx, tx, &actor, id, &req, VoteStage::First).await })
+        },
+    )
+    .await
+}
+
+/// Disburses an approved case (R5, R6): consumes its reservation once, after
+/// re-checking the liquidity floor. A second disbursement is refused (or,
+/// with the same Idempotency-Key, answered with the first result).
+async fn disburse(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<CaseId>,
+) -> Result<Response, ApiError> {
+    let fingerprint = id.to_string().into_bytes();
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/cases/{id}/disburse",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let now = Utc::now();
+                let case = cases::load_case(tx, id).await?;
+                if case.status != CaseStatus::Approved {
+                    return Err(ApiError::new(
+                        ProblemKind::Conflict,
+                        format!(
+                            "only an approved case can be disbursed; it is {}",
+                            case.status
+                        ),
+                    ));
+                }
+                if actor.voter_at(now).is_none_or(|v| v.side != Side::Market) {
+                    return Err(ApiError::new(
+                        ProblemKind::Forbidden,
+                        "only market staff disburse",
+                    )
+                    .with_rule("S1"));
+                }
+                let reservation = tx.reservation(id).await?.ok_or_else(|| {
+                    ApiError::new(
+                        ProblemKind::Conflict,
+                        "the case holds no reservation, so nothing can be disbursed",
+                    )
+                    .with_rule("R5")
+                })?;
+                match reservation.status {
+                    ReservationStatus::Active if reservation.expires_at > now => {}
+                    ReservationStatus::Active | ReservationStatus::Expired => {
+                        return Err(ApiError::new(
+                            ProblemKind::Conflict,
+                            format!(
+                                "the reservation expired at {}; the headroom was released and \
+                                 the case must be decided again",
+                                reservation.expires_at
+                            ),
+                        )
+                        .with_rule("R5"));
+                    }
+                    ReservationStatus::Consumed => {
+                        return Err(ApiError::new(
+                            ProblemKind::Conflict,
+                            "the case was disbursed already",
+                        )
+                        .with_rule("R5"));
+                    }
+                }
+                // The reservation already counts as committed cash: the LCR
+                // with it must still meet the floor now (R6).
+                let view = liquidity_view(tx, now).await?.ok_or_else(|| {
+                    ApiError::new(
+                        ProblemKind::RuleViolation,
+                        "no liquidity position is on record, so the LCR floor cannot be checked",
+                    )
+                    .with_rule("R6")
+                })?;
+                let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
+                if finding.severity != Severity::Within {
+                    return Err(ApiError::new(
+                        ProblemKind::RuleViolation,
+                        format!("disbursement refused: {}", finding.detail),
+                    )
+                    .with_rule("R6"));
+                }
+                let consumed = Reservation {
+                    status: ReservationStatus::Consumed,
+                    closed_at: Some(now),
+                    closed_by: Some(actor.id().clone()),
+                    ..reservation
+                };
+                tx.close_reservation(&consumed).await?;
+                let mut record = actor.record(&ctx, "case.disbursed");
+                record.case_id = Some(case.id.to_string());
+                record.borrower_id = Some(case.file.borrower_id.to_string());
+                record.rule = Some("R5".into());
+                record.data = json!({
+                    "amount": consumed.amount.to_string(),
+                    "lcr_percent": finding.usage.map(|l| l.to_string()),
+                });
+                ctx.audit(tx, &record).await?;
+                watch_borrowers(&ctx, tx, &[case.file.borrower_id], "disbursement", now).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::OK,
+                    json!({
+                        "case_id": case.id,
+                        "reservation": serde_json::to_value(&consumed).unwrap_or_default(),
+                        "lcr_percent": finding.usage.map(|l| l.to_string()),
+                    }),
+                ))
+            })
         },
     )
     .await

@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 mod facts_rules;
+mod risk_gate;
 mod state_machine;
 
 /// The requirement's bound for free text (rationale, reason, purpose).
@@ -172,7 +173,30 @@ fn rules_with(change: impl FnOnce(&mut RuleParameters)) -> RuleSet {
 /// Facts for an aggregated exposure under the initial rule set: no group, no
 /// relationship managers, no related parties.
 fn facts_for(exposure: &str) -> VoteFacts {
-    VoteFacts::plain(RuleSet::initial(), dec(exposure), POLICY_HASH)
+    VoteFacts::plain(RuleSet::initial(), dec(exposure), POLICY_HASH).with_risk(risk_pass())
+}
+
+/// A verdict of the risk gate with one finding of `severity` (R4).
+fn risk_verdict(severity: crate::Severity, large_exposure: bool) -> crate::RiskVerdict {
+    crate::RiskVerdict::from_findings(
+        vec![crate::RiskFinding {
+            rule: "R3".into(),
+            check: "borrower_limit".into(),
+            subject: format!("borrower:{}", borrower()),
+            limit: Some(dec("1000000")),
+            usage: Some(dec("250000")),
+            headroom: Some(dec("750000")),
+            severity,
+            detail: "fixture".into(),
+        }],
+        large_exposure,
+        "EUR",
+    )
+}
+
+/// A clean verdict: every limit within, not a large exposure.
+fn risk_pass() -> crate::RiskVerdict {
+    risk_verdict(crate::Severity::Within, false)
 }
 
 /// The facts of the fixture file: EUR 250k, competence level 1.

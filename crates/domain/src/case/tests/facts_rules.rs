@@ -435,7 +435,7 @@ fn v4_aggregated_exposure_sums_exactly_and_refuses_foreign_currency() {
     // for a group with EUR 200k.01 needs level 2.
     let exposure = aggregated_exposure(&[money("200000.01", "EUR")], &money("50000", "EUR"), "EUR")
         .expect("sum");
-    let facts = VoteFacts::plain(RuleSet::initial(), exposure, POLICY_HASH);
+    let facts = VoteFacts::plain(RuleSet::initial(), exposure, POLICY_HASH).with_risk(risk_pass());
     let mut case = new_case();
     let err = refuse_with(
         &mut case,
@@ -1361,7 +1361,7 @@ fn v9_the_decision_records_all_rounds_rule_set_policy_level_and_flags() {
     let mut rules = RuleSet::initial();
     rules.version = 7;
     rules.valid_from = ts("2026-01-01T00:00:00Z");
-    let facts = VoteFacts::plain(rules, dec("3000000"), "sha256:0123abcd");
+    let facts = VoteFacts::plain(rules, dec("3000000"), "sha256:0123abcd").with_risk(risk_pass());
 
     let mut case = new_case();
     // Version 1: a first vote, then returned: void, not part of the decision.

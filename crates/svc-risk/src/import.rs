@@ -1,0 +1,273 @@
+//! Import of outstanding balances from the core banking system (R2): JSON
+//! lines or CSV, idempotent by the source record id, all or nothing. Every
+//! bad row is reported with its row number; then nothing is applied.
+
+use crate::input::parse_amount;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use creditops_domain::BorrowerId;
+use creditops_http::risk::watch_all;
+use creditops_http::{
+    ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
+    run_command,
+};
+use creditops_risk::{ImportEffect, ImportedBalance};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+/// Rows per import; larger files are split by the sender.
+const MAX_ROWS: usize = 100_000;
+/// Above this many changed borrowers one full re-evaluation is cheaper.
+const TARGETED_WATCH_MAX: usize = 200;
+
+/// One row as sent, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRow {
+    source_id: String,
+    borrower_id: String,
+    amount: String,
+    as_of: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    JsonLines,
+    Csv,
+}
+
+fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => {
+            Ok(Format::JsonLines)
+        }
+        "text/csv" => Ok(Format::Csv),
+        _ => Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "send balances as JSON lines (content-type application/x-ndjson) or CSV \
+             (content-type text/csv with the header source_id,borrower_id,amount,as_of)",
+        )),
+    }
+}
+
+fn row_error(row: usize, field: Option<&str>, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        row: Some(row),
+        field: field.map(str::to_owned),
+        detail: detail.into(),
+    }
+}
+
+/// The raw rows with their row numbers (the line in JSON lines; the record
+/// number after the header in CSV), or the rows that could not be read.
+fn read_rows(format: Format, body: &[u8]) -> (Vec<(usize, RawRow)>, Vec<FieldError>) {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    match format {
+        Format::JsonLines => {
+            for (index, line) in body.split(|&b| b == b'\n').enumerate() {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<RawRow>(line) {
+                    Ok(row) => rows.push((index + 1, row)),
+                    Err(e) => errors.push(row_error(
+                        index + 1,
+                        None,
+                        format!("not a balance object: {e}"),
+                    )),
+                }
+            }
+        }
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .trim(csv::Trim::None)
+                .from_reader(body);
+            let expected = ["source_id", "borrower_id", "amount", "as_of"];
+            match reader.headers() {
+                Ok(found) if found.iter().eq(expected) => {}
+                _ => {
+                    errors.push(row_error(
+                        0,
+                        None,
+                        "the header must be exactly source_id,borrower_id,amount,as_of",
+                    ));
+                    return (rows, errors);
+                }
+            }
+            for (index, record) in reader.deserialize::<RawRow>().enumerate() {
+                match record {
+                    Ok(row) => rows.push((index + 1, row)),
+                    Err(e) => errors.push(row_error(index + 1, None, format!("unreadable: {e}"))),
+                }
+            }
+        }
+    }
+    (rows, errors)
+}
+
+fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBalance, FieldError> {
+    let source_ok = !raw.source_id.is_empty()
+        && raw.source_id.len() <= 128
+        && raw.source_id.bytes().all(|b| b.is_ascii_graphic());
+    if !source_ok {
+        return Err(row_error(
+            row,
+            Some("source_id"),
+            "must be 1-128 printable ASCII characters without spaces",
+        ));
+    }
+    let borrower = raw
+        .borrower_id
+        .parse::<BorrowerId>()
+        .map_err(|_| row_error(row, Some("borrower_id"), "is not a borrower id"))?;
+    let amount = parse_amount("amount", &raw.amount)
+        .map_err(|e| row_error(row, Some("amount"), e.detail))?;
+    let as_of = DateTime::parse_from_rfc3339(&raw.as_of)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| row_error(row, Some("as_of"), "must be an RFC 3339 timestamp"))?;
+    if as_of > now + chrono::Duration::minutes(5) {
+        return Err(row_error(row, Some("as_of"), "lies in the future"));
+    }
+    Ok(ImportedBalance {
+        source_id: raw.source_id.clone(),
+        borrower,
+        amount,
+        as_of,
+    })
+}
+
+pub async fn import_balances(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let format = format_of(&headers)?;
+    let now = Utc::now();
+    let (raw_rows, mut errors) = read_rows(format, &body);
+    if raw_rows.len() + errors.len() > MAX_ROWS {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_ROWS} rows per import"
+        )));
+    }
+    let mut balances = Vec::with_capacity(raw_rows.len());
+    let mut source_ids = HashSet::new();
+    for (row, raw) in &raw_rows {
+        match validate(*row, raw, now) {
+            Ok(balance) if !source_ids.insert(balance.source_id.clone()) => errors.push(row_error(
+                *row,
+                Some("source_id"),
+                "appears twice in this import",
+            )),
+            Ok(balance) => balances.push((*row, balance)),
+            Err(error) => errors.push(error),
+        }
+    }
+    if balances.is_empty() && errors.is_empty() {
+        return Err(ApiError::validation("the import holds no rows"));
+    }
+    if !errors.is_empty() {
+        return Err(rejected(errors));
+    }
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
+    let actor = principal.clone();
+    run_command(
+        &ctx.clone(),
+        &principal,
+        key,
+        "POST /v1/exposures/import",
+        &body,
+        move |tx| {
+            Box::pin(async move {
+                let borrowers: BTreeSet<BorrowerId> =
+                    balances.iter().map(|(_, b)| b.borrower).collect();
+                let mut unknown = HashSet::new();
+                for id in &borrowers {
+                    if tx.borrower(*id).await?.is_none() {
+                        unknown.insert(*id);
+                    }
+                }
+                if !unknown.is_empty() {
+                    let errors = balances
+                        .iter()
+                        .filter(|(_, b)| unknown.contains(&b.borrower))
+                        .map(|(row, _)| {
+                            row_error(*row, Some("borrower_id"), "names no registered borrower")
+                        })
+                        .collect();
+                    return Err(rejected(errors));
+                }
+                let (mut inserted, mut updated, mut unchanged) = (0u64, 0u64, 0u64);
+                let mut changed = BTreeSet::new();
+                for (_, balance) in &balances {
+                    match tx.import_balance(balance).await? {
+                        ImportEffect::Inserted => inserted += 1,
+                        ImportEffect::Updated => updated += 1,
+                        ImportEffect::Unchanged => {
+                            unchanged += 1;
+                            continue;
+                        }
+                    }
+                    changed.insert(balance.borrower);
+                }
+                let mut record = actor.record(&ctx, "risk.exposures_imported");
+                record.rule = Some("R2".into());
+                record.data = json!({
+                    "rows": balances.len(),
+                    "inserted": inserted,
+                    "updated": updated,
+                    "unchanged": unchanged,
+                    "sha256": digest,
+                });
+                ctx.audit(tx, &record).await?;
+                let changed: Vec<BorrowerId> = changed.into_iter().collect();
+                let breaches = if changed.is_empty() {
+                    Vec::new()
+                } else if changed.len() <= TARGETED_WATCH_MAX {
+                    crate::watch_imported(&ctx, tx, &changed, Utc::now()).await?
+                } else {
+                    watch_all(&ctx, tx, "core banking import", Utc::now()).await?
+                };
+                Ok(CommandOutcome::new(
+                    StatusCode::OK,
+                    json!({
+                        "rows": balances.len(),
+                        "inserted": inserted,
+                        "updated": updated,
+                        "unchanged": unchanged,
+                        "breaches": serde_json::to_value(&breaches).unwrap_or_default(),
+                    }),
+                ))
+            })
+        },
+    )
+    .await
+}
+
+fn rejected(mut errors: Vec<FieldError>) -> ApiError {
+    errors.sort_by_key(|e| e.row);
+    ApiError::validation(format!(
+        "{} row(s) of the import are invalid; nothing was imported",
+        errors.len()
+    ))
+    .with_errors(errors)
+}

@@ -1,0 +1,846 @@
+//! Risk control end to end over HTTP, on both backends (R1-R9): the gate's
+//! three verdicts, large exposures, the LCR floor, reservations with
+//! disbursement and expiry, the watcher's breaches as alerts and audit
+//! events, imports with bad rows, four-eyes limits and the reports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, Utc};
+use creditops_tests::reqwest::Method;
+use creditops_tests::{TestPlatform, both_backends, json};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+fn vote(decision: &str, version: i64) -> Value {
+    json!({"decision": decision, "rationale": "reviewed the file", "version": version})
+}
+
+/// The decimal in a JSON string, so "0" and "0.00" compare equal.
+fn dec(value: &Value) -> Decimal {
+    value
+        .as_str()
+        .expect("decimal string")
+        .parse()
+        .expect("decimal")
+}
+
+fn amount(text: &str) -> Decimal {
+    text.parse().expect("decimal")
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
+}
+
+/// A borrower without any limit; returns its id.
+async fn bare_borrower(p: &TestPlatform, sector: &str) -> String {
+    let reply = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/borrowers",
+            Some(json!({"name": "Risiko GmbH", "country": "DE", "sector": sector})),
+        )
+        .await;
+    id_of(reply.ok(201))
+}
+
+async fn open_case(p: &TestPlatform, borrower: &str, amount: &str) -> String {
+    let reply = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(json!({"borrower_id": borrower, "amount": amount, "currency": "EUR", "product": "term_loan", "term_months": 60, "purpose": "plant"})),
+        )
+        .await;
+    id_of(reply.ok(201))
+}
+
+async fn first(p: &TestPlatform, who: &str, case: &str) -> creditops_tests::Reply {
+    p.call(
+        who,
+        "market",
+        Method::POST,
+        &format!("/v1/cases/{case}/first-vote"),
+        Some(vote("approve", 1)),
+    )
+    .await
+}
+
+async fn second(p: &TestPlatform, who: &str, case: &str) -> creditops_tests::Reply {
+    p.call(
+        who,
+        "backoffice",
+        Method::POST,
+        &format!("/v1/cases/{case}/second-vote"),
+        Some(vote("approve", 1)),
+    )
+    .await
+}
+
+/// Opens a case and casts both approving votes at level 2 (lo-2, ba-1).
+async fn approve_case(
+    p: &TestPlatform,
+    borrower: &str,
+    amount: &str,
+) -> (String, creditops_tests::Reply) {
+    let case = open_case(p, borrower, amount).await;
+    first(p, "lo-2", &case).await.ok(200);
+    let reply = second(p, "ba-1", &case).await;
+    (case, reply)
+}
+
+/// A GET answered with text (CSV): status, content type and body.
+async fn get_text(
+    p: &TestPlatform,
+    user: &str,
+    service: &str,
+    path: &str,
+) -> (u16, String, String) {
+    let response = p
+        .client
+        .get(p.url(service, path))
+        .bearer_auth(p.token(user, service))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+async fn exposure_of(p: &TestPlatform, borrower: &str) -> Value {
+    let reply = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={borrower}"),
+            None,
+        )
+        .await;
+    reply.ok(200)["items"][0].clone()
+}
+
+async fn disburse(p: &TestPlatform, case: &str, key: Option<&str>) -> creditops_tests::Reply {
+    let token = p.token("lo-1", "market");
+    let headers: Vec<(&str, &str)> = key
+        .map(|k| vec![("idempotency-key", k)])
+        .unwrap_or_default();
+    p.send(
+        "market",
+        Method::POST,
+        &format!("/v1/cases/{case}/disburse"),
+        Some(&token),
+        None,
+        &headers,
+    )
+    .await
+}
+
+async fn set_liquidity(p: &TestPlatform, hqla: &str, outflows: &str) -> Value {
+    p.call(
+        "rc-1",
+        "risk",
+        Method::PUT,
+        "/v1/liquidity",
+        Some(json!({"hqla": hqla, "outflows_30d": outflows, "inflows_30d": "0"})),
+    )
+    .await
+    .ok(200)
+    .clone()
+}
+
+async fn events(p: &TestPlatform, query: &str) -> Vec<Value> {
+    p.call(
+        "ia-1",
+        "audit",
+        Method::GET,
+        &format!("/v1/events?{query}&limit=1000"),
+        None,
+    )
+    .await
+    .ok(200)["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// R1, R3, R4: pass, soft breach (escalation) and hard breach over HTTP.
+async fn gate_verdicts(p: &TestPlatform) {
+    // R1: no limit, no credit business.
+    let unlimited = bare_borrower(p, "retail").await;
+    let (case, refused) = approve_case(p, &unlimited, "100000.00").await;
+    let problem = refused.problem(403);
+    assert_eq!(problem["rule"], "R4", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("limit_required"),
+        "{problem}"
+    );
+    let denied: Vec<Value> = events(p, &format!("case_id={case}&outcome=denied")).await;
+    assert!(
+        denied.iter().any(|e| e["body"]["rule"] == "R4"),
+        "the refusal is audited: {denied:?}"
+    );
+
+    // Pass: within the limit; the verdict is in the decision record and the
+    // amount is reserved.
+    let b = bare_borrower(p, "retail").await;
+    p.grant_limit("borrower", &b, "500000").await;
+    let (case, approved) = approve_case(p, &b, "250000.00").await;
+    let decision = &approved.ok(200)["decision"];
+    assert_eq!(decision["risk"]["outcome"], "within", "{decision}");
+    let findings = decision["risk"]["findings"].as_array().unwrap();
+    let limit = findings
+        .iter()
+        .find(|f| f["check"] == "borrower_limit")
+        .unwrap();
+    assert_eq!(dec(&limit["headroom"]), amount("250000"));
+    assert_eq!(
+        dec(&exposure_of(p, &b).await["reserved"]),
+        amount("250000.00")
+    );
+    let actions: Vec<String> = events(p, &format!("case_id={case}"))
+        .await
+        .iter()
+        .map(|e| e["body"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(actions.contains(&"risk.reserved".to_owned()), "{actions:?}");
+
+    // Hard: over the limit beyond its tolerance; the verdict names the limit
+    // and its headroom.
+    let (_, hard) = approve_case(p, &b, "250000.01").await;
+    let problem = hard.problem(403);
+    assert_eq!(problem["rule"], "R4");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("borrower_limit") && detail.contains("0.01"),
+        "{detail}"
+    );
+
+    // Soft: within a 10 % tolerance: escalated one level up, then approved
+    // there by new voters, flagged.
+    let soft = bare_borrower(p, "retail").await;
+    let proposal = p
+        .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "borrower", "key": soft, "amount": "200000", "tolerance_percent": "30", "reason": "review"})))
+        .await;
+    let limit_id = id_of(proposal.ok(201));
+    p.call(
+        "bb-1",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/limits/{limit_id}/approve"),
+        None,
+    )
+    .await
+    .ok(200);
+    let (case, escalated) = approve_case(p, &soft, "250000.00").await;
+    assert_eq!(
+        escalated.ok(200)["status"],
+        "escalated",
+        "{}",
+        escalated.body
+    );
+    first(p, "lo-3", &case).await.ok(200);
+    let decided = second(p, "ba-2", &case).await;
+    let decision = &decided.ok(200)["decision"];
+    assert_eq!(decided.body["status"], "approved");
+    assert_eq!(decision["risk"]["outcome"], "soft");
+    let flags = decision["flags"].as_array().unwrap();
+    assert!(flags.contains(&json!("risk_soft_breach")), "{flags:?}");
+    // The approval over the limit is a breach the watcher records (R7).
+    let alerts = p
+        .call("rc-1", "risk", Method::GET, "/v1/alerts", None)
+        .await;
+    let items = alerts.ok(200)["items"].as_array().unwrap().clone();
+    assert!(
+        items
+            .iter()
+            .any(|a| a["subject"] == format!("borrower:{soft}") && a["severity"] == "soft"),
+        "{items:?}"
+    );
+}
+both_backends!(gate_passes_escalates_and_refuses, gate_verdicts);
+
+/// R3, V11: a large exposure needs a full-board resolution; above the cap
+/// it is refused.
+async fn large_exposures(p: &TestPlatform) {
+    // Demo Tier 1 is EUR 500m: 10 % = 50m, 25 % = 125m.
+    let b = bare_borrower(p, "energy").await;
+    p.grant_limit("borrower", &b, "1000000000").await;
+    let case = open_case(p, &b, "60000000.00").await;
+    first(p, "mb-1", &case).await.ok(200);
+    let refused = second(p, "bb-1", &case).await;
+    assert_eq!(refused.problem(403)["rule"], "V11", "{}", refused.body);
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/cases/{case}/board-resolution"),
+        Some(json!({"reference": "board 2026/41", "version": 1})),
+    )
+    .await
+    .ok(200);
+    let approved = second(p, "bb-1", &case).await;
+    let decision = &approved.ok(200)["decision"];
+    assert!(
+        decision["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("large_exposure")),
+        "{decision}"
+    );
+    assert_eq!(decision["risk"]["large_exposure"], true);
+
+    // The report lists the unit.
+    let report = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            "/v1/reports/large-exposures",
+            None,
+        )
+        .await;
+    let lines = report.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["unit"], format!("borrower:{b}"));
+    assert_eq!(lines[0]["exposure"], "60000000.00");
+    assert_eq!(lines[0]["percent_of_tier1"], "12.0000");
+    let (status, content_type, text) =
+        get_text(p, "ia-1", "risk", "/v1/reports/million-loans?format=csv").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/csv"), "{content_type}");
+    assert!(
+        text.starts_with("unit,members,exposure,percent_of_tier1\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("borrower:{b},1,60000000.00,12.0000")),
+        "{text}"
+    );
+
+    // Above the cap (125m incl. the 60m already reserved): refused.
+    let case = open_case(p, &b, "65000000.01").await;
+    first(p, "mb-1", &case).await.ok(200);
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/cases/{case}/board-resolution"),
+        Some(json!({"reference": "board 2026/42", "version": 1})),
+    )
+    .await
+    .ok(200);
+    let refused = second(p, "bb-1", &case).await;
+    let problem = refused.problem(403);
+    assert_eq!(problem["rule"], "R4");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("large_exposure_cap"),
+        "{problem}"
+    );
+}
+both_backends!(
+    large_exposures_need_the_board_and_respect_the_cap,
+    large_exposures
+);
+
+/// R6: the projected LCR may not fall below the floor, at approval and at
+/// disbursement.
+async fn liquidity_floor(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    p.grant_limit("borrower", &b, "100000000").await;
+    // Outflows 1bn, floor 110 %: 5m more leaves 1.099bn -> 109.9 %.
+    set_liquidity(p, "1104000000", "1000000000").await;
+    let case = open_case(p, &b, "5000000.00").await;
+    first(p, "lo-3", &case).await.ok(200);
+    let refused = second(p, "ba-3", &case).await;
+    let problem = refused.problem(403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("liquidity_floor"),
+        "{problem}"
+    );
+    // Exactly at the floor passes.
+    set_liquidity(p, "1105000000", "1000000000").await;
+    second(p, "ba-3", &case).await.ok(200);
+    // The liquidity position worsens before the money leaves: refused.
+    set_liquidity(p, "1000000000", "1000000000").await;
+    let refused = disburse(p, &case, None).await;
+    assert_eq!(refused.problem(403)["rule"], "R6", "{}", refused.body);
+    set_liquidity(p, "2000000000", "1000000000").await;
+    disburse(p, &case, None).await.ok(200);
+    let liquidity = p
+        .call("rc-1", "risk", Method::GET, "/v1/liquidity", None)
+        .await;
+    // Disbursed after the last position: committed until the next one.
+    assert_eq!(
+        dec(&liquidity.ok(200)["committed_since"]),
+        amount("5000000"),
+        "{}",
+        liquidity.body
+    );
+}
+both_backends!(
+    liquidity_floor_refuses_approval_and_disbursement,
+    liquidity_floor
+);
+
+/// R5: approval reserves, disbursement consumes once, expiry releases.
+async fn reservations(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    p.grant_limit("borrower", &b, "600000").await;
+    let (case, approved) = approve_case(p, &b, "200000.00").await;
+    approved.ok(200);
+    let first_disbursal = disburse(p, &case, Some("pay-1")).await;
+    let body = first_disbursal.ok(200).clone();
+    assert_eq!(body["reservation"]["status"], "consumed");
+    // Same key: the first answer again. No key: refused.
+    let replay = disburse(p, &case, Some("pay-1")).await;
+    assert_eq!(replay.ok(200), &body);
+    let again = disburse(p, &case, None).await;
+    assert_eq!(again.problem(409)["rule"], "R5");
+    let exposure = exposure_of(p, &b).await;
+    assert_eq!(dec(&exposure["reserved"]), amount("0"));
+    assert_eq!(dec(&exposure["outstanding"]), amount("200000.00"));
+    let disbursed = events(p, &format!("case_id={case}&action=case.disbursed")).await;
+    assert_eq!(disbursed.len(), 1);
+
+    // A second approval expires after the reservation period (90 days).
+    let (late, approved) = approve_case(p, &b, "300000.00").await;
+    approved.ok(200);
+    assert_eq!(
+        dec(&exposure_of(p, &b).await["reserved"]),
+        amount("300000.00")
+    );
+    // Only 100k headroom is left while it is reserved.
+    let (_, refused) = approve_case(p, &b, "100000.01").await;
+    assert_eq!(refused.problem(403)["rule"], "R4");
+    let platform = p.platform.as_ref().unwrap();
+    let round = platform
+        .risk_watch_round(Utc::now() + Duration::days(91))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(round.expired, 1);
+    let expired = disburse(p, &late, None).await;
+    let problem = expired.problem(409);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("expired"),
+        "{problem}"
+    );
+    assert_eq!(dec(&exposure_of(p, &b).await["reserved"]), amount("0"));
+    let audited = events(
+        p,
+        &format!("case_id={late}&action=risk.reservation_expired"),
+    )
+    .await;
+    assert_eq!(audited.len(), 1);
+    // The released headroom is available again.
+    let (_, approved) = approve_case(p, &b, "350000.00").await;
+    approved.ok(200);
+    // Disbursing is market's: back office has no such route (S1).
+    let token = p.token("ba-1", "backoffice");
+    let reply = p
+        .send(
+            "backoffice",
+            Method::POST,
+            &format!("/v1/cases/{case}/disburse"),
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(reply.status.as_u16(), 403 | 404),
+        "{}",
+        reply.status
+    );
+}
+both_backends!(reservations_are_consumed_once_and_expire, reservations);
+
+/// R7: an exposure change beyond a limit becomes a breach record, an alert
+/// (also streamed) and an audit event; back within, it resolves.
+async fn watcher(p: &TestPlatform) {
+    let b = bare_borrower(p, "shipping").await;
+    p.grant_limit("borrower", &b, "1000000").await;
+    // Subscribe to the stream first.
+    let mut stream = p
+        .client
+        .get(p.url("risk", "/v1/alerts/stream"))
+        .bearer_auth(p.token("rc-1", "risk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let lines = format!(
+        "{{\"source_id\":\"loan-1\",\"borrower_id\":\"{b}\",\"amount\":\"1200000.00\",\"as_of\":\"{}\"}}\n",
+        Utc::now().to_rfc3339()
+    );
+    let imported = p
+        .send_typed(
+            "rc-1",
+            "risk",
+            "/v1/exposures/import",
+            "application/x-ndjson",
+            &lines,
+        )
+        .await;
+    let body = imported.ok(200).clone();
+    assert_eq!(body["inserted"], 1);
+    let breach = &body["breaches"][0];
+    assert_eq!(breach["subject"], format!("borrower:{b}"));
+    assert_eq!(breach["amount_over"], "200000.00");
+    assert_eq!(breach["severity"], "hard");
+    assert_eq!(breach["owner"], "risk-control");
+    let breach_id = breach["id"].as_str().unwrap().to_owned();
+    let alerts = p
+        .call("rc-1", "risk", Method::GET, "/v1/alerts", None)
+        .await;
+    assert!(
+        alerts.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == breach_id.as_str())
+    );
+    let audited = events(p, "action=risk.breach").await;
+    assert!(
+        audited
+            .iter()
+            .any(|e| e["body"]["data"]["breach_id"] == breach_id.as_str()),
+        "{audited:?}"
+    );
+    // The stream delivers it.
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !seen.contains(&breach_id) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("the breach is streamed in time")
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: breach"), "{seen}");
+    // The daily report lists it, as JSON and CSV.
+    let today = Utc::now().date_naive();
+    let report = p
+        .call(
+            "ia-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/reports/breaches?date={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(report.ok(200)["items"].as_array().unwrap().len(), 1);
+    let (_, _, csv) = get_text(
+        p,
+        "rc-1",
+        "risk",
+        &format!("/v1/reports/breaches?date={today}&format=csv"),
+    )
+    .await;
+    assert!(csv.contains(&breach_id), "{csv}");
+    // Back within the limit: resolved, audited.
+    let lower = lines.replace("1200000.00", "900000.00");
+    let updated = p
+        .send_typed(
+            "rc-1",
+            "risk",
+            "/v1/exposures/import",
+            "application/x-ndjson",
+            &lower,
+        )
+        .await;
+    assert_eq!(updated.ok(200)["updated"], 1);
+    let open = p
+        .call("rc-1", "risk", Method::GET, "/v1/alerts", None)
+        .await;
+    assert!(
+        open.ok(200)["items"].as_array().unwrap().is_empty(),
+        "{}",
+        open.body
+    );
+    assert_eq!(events(p, "action=risk.breach_resolved").await.len(), 1);
+    // A Tier 1 change re-evaluates every unit: 900k is over 25 % of 2m.
+    let capital = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::PUT,
+            "/v1/capital",
+            Some(json!({"tier1": "2000000"})),
+        )
+        .await;
+    let breaches = capital.ok(200)["breaches"].as_array().unwrap().clone();
+    assert!(
+        breaches.iter().any(|b| b["check"] == "large_exposure_cap"),
+        "{breaches:?}"
+    );
+}
+both_backends!(watcher_breach_alert_and_audit, watcher);
+
+/// R2: imports are all or nothing, every bad row named; idempotent by source id.
+async fn imports(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    let now = Utc::now().to_rfc3339();
+    let bad = format!(
+        "{{\"source_id\":\"a-1\",\"borrower_id\":\"{b}\",\"amount\":\"10.00\",\"as_of\":\"{now}\"}}\n\
+         {{\"source_id\":\"a-2\",\"borrower_id\":\"{b}\",\"amount\":\"1e3\",\"as_of\":\"{now}\"}}\n\
+         {{\"source_id\":\"a-1\",\"borrower_id\":\"{b}\",\"amount\":\"5.00\",\"as_of\":\"{now}\"}}\n\
+         not json\n"
+    );
+    let reply = p
+        .send_typed(
+            "rc-1",
+            "risk",
+            "/v1/exposures/import",
+            "application/x-ndjson",
+            &bad,
+        )
+        .await;
+    let problem = reply.problem(422);
+    let rows: Vec<(u64, String)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["field"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (2, "amount".into()),
+            (3, "source_id".into()),
+            (4, String::new())
+        ],
+        "{problem}"
+    );
+    assert_eq!(dec(&exposure_of(p, &b).await["outstanding"]), amount("0"));
+
+    // Unknown borrower (CSV): refused with its row.
+    let unknown = format!(
+        "source_id,borrower_id,amount,as_of\nc-1,{b},100.00,{now}\nc-2,00000000-0000-0000-0000-000000000000,5.00,{now}\n"
+    );
+    let reply = p
+        .send_typed("rc-1", "risk", "/v1/exposures/import", "text/csv", &unknown)
+        .await;
+    let problem = reply.problem(422);
+    assert_eq!(problem["errors"][0]["row"], 2, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "borrower_id");
+    assert_eq!(dec(&exposure_of(p, &b).await["outstanding"]), amount("0"));
+
+    // Good CSV, twice: the second import changes nothing.
+    let good =
+        format!("source_id,borrower_id,amount,as_of\nc-1,{b},100.00,{now}\nc-2,{b},50.50,{now}\n");
+    let first = p
+        .send_typed("rc-1", "risk", "/v1/exposures/import", "text/csv", &good)
+        .await;
+    assert_eq!(first.ok(200)["inserted"], 2);
+    let again = p
+        .send_typed("rc-1", "risk", "/v1/exposures/import", "text/csv", &good)
+        .await;
+    assert_eq!(again.ok(200)["unchanged"], 2);
+    assert_eq!(
+        dec(&exposure_of(p, &b).await["outstanding"]),
+        amount("150.50")
+    );
+    // Wrong content type, bad header.
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/xml",
+        &good,
+    )
+    .await
+    .problem(415);
+    let headerless = good.replacen(
+        "source_id,borrower_id,amount,as_of",
+        "id,borrower,amount,date",
+        1,
+    );
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "text/csv",
+        &headerless,
+    )
+    .await
+    .problem(422);
+    // Risk control imports; market does not reach the risk service.
+    let token = p.token("lo-1", "risk");
+    let reply = p
+        .send(
+            "risk",
+            Method::GET,
+            "/v1/exposures",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 403);
+}
+both_backends!(imports_are_all_or_nothing_and_idempotent, imports);
+
+/// R8: limits are four-eyes; borrower and group limits need back office.
+async fn limit_four_eyes(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    let proposal = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::POST,
+            "/v1/limits",
+            Some(
+                json!({"kind": "borrower", "key": b, "amount": "1000000", "reason": "new client"}),
+            ),
+        )
+        .await;
+    let proposal = proposal.ok(201).clone();
+    assert_eq!(proposal["status"], "pending");
+    let id = id_of(&proposal);
+    // Not in force while pending: R1 still refuses.
+    let (_, refused) = approve_case(p, &b, "1000.00").await;
+    assert!(
+        refused.problem(403)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("limit_required")
+    );
+    // A second risk controller cannot approve a borrower limit.
+    let reply = p
+        .call(
+            "rc-2",
+            "risk",
+            Method::POST,
+            &format!("/v1/limits/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.problem(403)["rule"], "R8");
+    let pending = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::GET,
+            "/v1/limits/proposals",
+            None,
+        )
+        .await;
+    assert!(
+        pending.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == id.as_str())
+    );
+    let approved = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &format!("/v1/limits/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(approved.ok(200)["status"], "approved");
+    p.call(
+        "ba-2",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/limits/{id}/reject"),
+        None,
+    )
+    .await
+    .problem(409);
+    // Sector limits: a second risk controller, never the proposer.
+    let sector = p
+        .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "sector", "key": "retail", "amount": "5000000", "tolerance_percent": "5", "reason": "concentration"})))
+        .await;
+    let sector_id = id_of(sector.ok(201));
+    let own = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::POST,
+            &format!("/v1/limits/{sector_id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(own.problem(403)["rule"], "R8");
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/limits/{sector_id}/approve"),
+        None,
+    )
+    .await
+    .problem(403);
+    p.call(
+        "rc-2",
+        "risk",
+        Method::POST,
+        &format!("/v1/limits/{sector_id}/approve"),
+        None,
+    )
+    .await
+    .ok(200);
+    let limits = p
+        .call("ia-1", "risk", Method::GET, "/v1/limits", None)
+        .await;
+    let items = limits.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2, "{items:?}");
+    // Bad proposals are 422 and change nothing.
+    for body in [
+        json!({"kind": "borrower", "key": "not-a-uuid", "amount": "1", "reason": "x"}),
+        json!({"kind": "planet", "key": "mars", "amount": "1", "reason": "x"}),
+        json!({"kind": "country", "key": "Germany", "amount": "1", "reason": "x"}),
+        json!({"kind": "sector", "key": "retail", "amount": "-1", "reason": "x"}),
+        json!({"kind": "sector", "key": "retail", "amount": "1.001", "reason": "x"}),
+        json!({"kind": "sector", "key": "retail", "amount": "1", "tolerance_percent": "101", "reason": "x"}),
+        json!({"kind": "group", "key": "no-such-group", "amount": "1", "reason": "x"}),
+    ] {
+        p.call("rc-1", "risk", Method::POST, "/v1/limits", Some(body))
+            .await
+            .problem(422);
+    }
+    // Risk controllers neither vote nor change cases (R8): no such route.
+    let token = p.token("rc-1", "risk");
+    let reply = p
+        .send(
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(&token),
+            Some("{}".into()),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 401);
+}
+both_backends!(limits_are_four_eyes, limit_four_eyes);
