@@ -279,6 +279,31 @@ struct World {
     relationship_managers: Vec<usize>,
     related: Related,
     exposure: usize,
+    risk: RiskWorld,
+}
+
+/// What the risk gate says about approving the case (R4), for the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RiskWorld {
+    Pass,
+    Soft,
+    Hard,
+    /// The gate did not evaluate: approvals are refused.
+    Missing,
+    /// A large exposure within every limit: needs a board resolution (V11).
+    Large,
+}
+
+impl RiskWorld {
+    fn verdict(self) -> Option<crate::RiskVerdict> {
+        match self {
+            RiskWorld::Pass => Some(risk_pass()),
+            RiskWorld::Soft => Some(risk_verdict(crate::Severity::Soft, false)),
+            RiskWorld::Hard => Some(risk_verdict(crate::Severity::Hard, false)),
+            RiskWorld::Missing => None,
+            RiskWorld::Large => Some(risk_verdict(crate::Severity::Within, true)),
+        }
+    }
 }
 
 impl World {
@@ -322,8 +347,7 @@ impl World {
             relationship_managers: self.relationship_managers(),
             related_parties: self.related_parties(),
             policy_hash: POLICY_HASH.into(),
-            // Gate outcomes other than a pass are covered by risk_gate.rs.
-            risk: Some(risk_pass()),
+            risk: self.risk.verdict(),
         }
     }
 }
@@ -359,9 +383,26 @@ fn world_strategy() -> impl Strategy<Value = World> {
         rms,
         related,
         0..EXPOSURES.len(),
+        prop_oneof![
+            6 => Just(RiskWorld::Pass),
+            2 => Just(RiskWorld::Soft),
+            1 => Just(RiskWorld::Hard),
+            1 => Just(RiskWorld::Missing),
+            1 => Just(RiskWorld::Large),
+        ],
     )
         .prop_map(
-            |(levels, divergence, lane, cooling_off_months, originator, rms, related, exposure)| {
+            |(
+                levels,
+                divergence,
+                lane,
+                cooling_off_months,
+                originator,
+                rms,
+                related,
+                exposure,
+                risk,
+            )| {
                 World {
                     levels,
                     divergence,
@@ -371,6 +412,7 @@ fn world_strategy() -> impl Strategy<Value = World> {
                     relationship_managers: rms,
                     related,
                     exposure,
+                    risk,
                 }
             },
         )
@@ -734,8 +776,14 @@ impl Model {
                     .parameters
                     .single_vote_below
                     .is_some_and(|threshold| facts.aggregated_exposure < threshold);
+                let clean = facts
+                    .risk
+                    .as_ref()
+                    .is_some_and(|v| v.outcome == crate::Severity::Within && !v.large_exposure);
                 match decision {
-                    Approve if lane && self.escalation.is_none() && !next.related_party => {
+                    Approve
+                        if lane && clean && self.escalation.is_none() && !next.related_party =>
+                    {
                         next.decide(
                             DecisionOutcome::Approved,
                             required,
@@ -794,6 +842,25 @@ impl Model {
                 {
                     return Err(Refusal::Rule("V11"));
                 }
+                // R4: the gate decides whether an approval may stand.
+                let mut flags = Vec::new();
+                if both_approve {
+                    let Some(verdict) = facts.risk.as_ref() else {
+                        return Err(Refusal::Rule("R4"));
+                    };
+                    if verdict.outcome == crate::Severity::Hard {
+                        return Err(Refusal::Rule("R4"));
+                    }
+                    if verdict.large_exposure {
+                        if self.resolution_version != Some(self.version) {
+                            return Err(Refusal::Rule("V11"));
+                        }
+                        flags.push(DecisionFlag::LargeExposure);
+                    }
+                    if verdict.outcome == crate::Severity::Soft {
+                        flags.push(DecisionFlag::RiskSoftBreach);
+                    }
+                }
                 next.votes.push(MVote {
                     voter: voter.staff_id,
                     stage: VoteStage::Second,
@@ -803,7 +870,17 @@ impl Model {
                     level: voter.competence_level,
                     required,
                 });
-                let mut flags = Vec::new();
+                // A soft breach escalates one level above what the exposure
+                // alone requires, once (R4).
+                if flags.contains(&DecisionFlag::RiskSoftBreach)
+                    && required <= level_for(facts.aggregated_exposure)
+                    && required < BOARD
+                {
+                    next.status = Escalated;
+                    next.round += 1;
+                    next.escalation = Some(required + 1);
+                    return Ok(next);
+                }
                 if self.escalation.is_some() {
                     flags.push(DecisionFlag::Escalated);
                 }
@@ -1181,7 +1258,8 @@ fn check_state(case: &CreditCase, hashes: &BTreeMap<i64, String>) -> Result<(), 
     }
     // Votes come in file-version order. On one version, within a round, a
     // first vote may be followed by a second vote from another person; a
-    // new round follows only a divergent round (V5), with new voters.
+    // new round follows only a round the back office ended without a
+    // decision: divergent (V5) or over a soft limit breach (R4).
     for w in case.votes.windows(2) {
         let (a, b) = (&w[0], &w[1]);
         prop_assert!(a.file_version <= b.file_version);
@@ -1194,7 +1272,7 @@ fn check_state(case: &CreditCase, hashes: &BTreeMap<i64, String>) -> Result<(), 
             prop_assert_ne!(&a.voter.staff_id, &b.voter.staff_id);
         } else {
             prop_assert_eq!(b.round, a.round + 1);
-            prop_assert_eq!((a.stage, a.decision), (VoteStage::Second, Decline));
+            prop_assert_eq!(a.stage, VoteStage::Second);
             prop_assert_eq!(b.stage, VoteStage::First);
             prop_assert!(
                 b.required_level > a.required_level,
@@ -1231,8 +1309,10 @@ fn check_state(case: &CreditCase, hashes: &BTreeMap<i64, String>) -> Result<(), 
         }
         CaseStatus::Escalated => {
             prop_assert!(in_round.is_empty());
-            let last = current.last().expect("the divergent votes");
-            prop_assert_eq!((last.stage, last.decision), (VoteStage::Second, Decline));
+            // Divergent votes (V5), or both approving over a soft limit
+            // breach (R4): the back-office vote ends the round either way.
+            let last = current.last().expect("the votes of the round");
+            prop_assert_eq!(last.stage, VoteStage::Second);
             prop_assert_eq!(last.round + 1, case.round);
             prop_assert_eq!(case.escalation_level, Some(last.required_level + 1));
             prop_assert!(case.decision.is_none());
@@ -1267,6 +1347,17 @@ fn check_state(case: &CreditCase, hashes: &BTreeMap<i64, String>) -> Result<(), 
                 );
             } else {
                 prop_assert_eq!(d.outcome, DecisionOutcome::Approved);
+                // R4: no approval without a verdict, none over a hard breach.
+                let verdict = d.risk.as_ref();
+                prop_assert!(
+                    verdict.is_some_and(|v| v.outcome != crate::Severity::Hard),
+                    "approved without a passing risk verdict: {:?}",
+                    verdict
+                );
+                prop_assert_eq!(
+                    d.flags.contains(&DecisionFlag::LargeExposure),
+                    verdict.is_some_and(|v| v.large_exposure)
+                );
             }
         }
     }
