@@ -168,6 +168,20 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Verify an export bundle offline (the same checks as `audit/verify.py`);
+    /// exit 1 and name the failed check and sequence number if it is bad.
+    VerifyExport {
+        /// The unpacked bundle directory.
+        dir: PathBuf,
+        /// A verifier key the checkpoint must be signed with (`name+keyid+base64`,
+        /// as published at GET /v1/checkpoint/key); repeatable. Without one the
+        /// bundle's own keys.txt is used, which proves integrity but not origin.
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure with its exit code and a message for the operator.
@@ -313,6 +327,55 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::VerifyExport { dir, keys, json },
+        } => {
+            let trusted = keys
+                .iter()
+                .map(|k| {
+                    k.parse::<creditops_audit::VerifierKey>()
+                        .map_err(|e| Failure::usage(format!("--key {k:?}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let files = creditops_audit::export::read_bundle_dir(&dir)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?;
+            let result = if trusted.is_empty() {
+                creditops_audit::export::verify_bundle(&files)
+            } else {
+                creditops_audit::export::verify_bundle_with_keys(&files, &trusted)
+            };
+            match (result, json) {
+                (Ok(report), true) => {
+                    println!("{}", serde_json::json!({"ok": true, "report": report}));
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Ok(report), false) => {
+                    println!(
+                        "bundle ok: events {}..{} of {} (checkpoint size {}, root {}), signed by {}{}",
+                        report.first_seq,
+                        report.last_seq,
+                        report.origin,
+                        report.size,
+                        report.root,
+                        report.signed_by.join(", "),
+                        if trusted.is_empty() {
+                            " (keys from the bundle itself: compare them with the published key)"
+                        } else {
+                            ""
+                        }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Err(error), true) => {
+                    println!("{}", serde_json::json!({"ok": false, "error": error}));
+                    Ok(ExitCode::from(1))
+                }
+                (Err(error), false) => Err(Failure {
+                    code: 1,
+                    message: error.to_string(),
+                }),
+            }
         }
         Command::Audit {
             command:

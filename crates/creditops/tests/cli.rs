@@ -414,6 +414,30 @@ fn export_and_verify_offline(db_args: &[&str], dir: &Path) {
         .expect("python3");
     assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
     assert!(stdout(&ok).starts_with("OK"), "{}", stdout(&ok));
+    // Our own verifier agrees, with the published key and with the bundle's.
+    let key_line = std::fs::read_to_string(out.join("keys.txt")).expect("keys");
+    let key = key_line.lines().next().expect("a key").trim().to_owned();
+    let out_text = out.to_str().expect("utf-8 path");
+    let ours = creditops(&["audit", "verify-export", out_text, "--key", &key]);
+    assert!(ours.status.success(), "{}{}", stdout(&ours), stderr(&ours));
+    assert!(stdout(&ours).starts_with("bundle ok"), "{}", stdout(&ours));
+    // The same origin signed by another key: not the published one.
+    let origin = key.split('+').next().expect("key name");
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other =
+        creditops_audit::SigningKey::load_or_create(origin, &other_dir.path().join("other.key"))
+            .expect("other key")
+            .verifier_key_string();
+    let wrong = creditops(&["audit", "verify-export", out_text, "--key", &other]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&wrong),
+        stderr(&wrong)
+    );
+    let garbage = creditops(&["audit", "verify-export", out_text, "--key", "not a key"]);
+    assert_eq!(garbage.status.code(), Some(2), "{}", stderr(&garbage));
 
     // Flip one byte of the body of seq 3 in entries.jsonl.
     let entries_path = out.join("entries.jsonl");
@@ -445,6 +469,17 @@ fn export_and_verify_offline(db_args: &[&str], dir: &Path) {
     );
     let said = format!("{}{}", stdout(&bad), stderr(&bad));
     assert!(said.contains("seq=3"), "{said}");
+    let ours = creditops(&["audit", "verify-export", out_text, "--json"]);
+    assert_eq!(
+        ours.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&ours),
+        stderr(&ours)
+    );
+    let verdict: serde_json::Value = serde_json::from_str(&stdout(&ours)).expect("json");
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(verdict["error"]["seq"], 3, "{verdict}");
 }
 
 #[test]
