@@ -304,14 +304,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 to_seq,
             )
             .await
-            .map_err(|e| match e {
-                creditops::export::ExportError::Broken { .. } => Failure {
-                    code: 1,
-                    message: e.to_string(),
-                },
-                creditops::export::ExportError::Usage(_)
-                | creditops::export::ExportError::Empty => Failure::usage(e.to_string()),
-                other => Failure::runtime(other),
+            .map_err(|e| {
+                use creditops::export::{CliExportError, ExportError};
+                match e {
+                    CliExportError::Export(ExportError::Broken { .. }) => Failure {
+                        code: 1,
+                        message: e.to_string(),
+                    },
+                    CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
+                        Failure::usage(e.to_string())
+                    }
+                    other => Failure::runtime(other),
+                }
             })?;
             if json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());

@@ -2,6 +2,8 @@
 //! filtered and paged, and a full recomputation of the hash chain. The
 //! auditors' own queries are audited too (A7).
 
+pub mod bundle;
+
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,6 +57,11 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/v1/events/{id}/proof",
         summary: "Inclusion proof of event `seq` against a freshly signed checkpoint",
     },
+    Operation {
+        method: "POST",
+        path: "/v1/exports",
+        summary: "A signed export bundle for a regulator as a tar archive (audited)",
+    },
 ];
 
 const MAX_PAGE: u32 = 1000;
@@ -77,6 +84,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
         .route("/v1/events/{id}/proof", get(proof))
         .route("/v1/consistency", get(consistency))
         .route("/v1/cases/{id}", get(read_case))
+        .route("/v1/exports", post(export))
         .with_state(state);
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -458,4 +466,72 @@ async fn read_case(
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
     Ok(Json(creditops_http::views::case_json(&case)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    from_seq: Option<i64>,
+    to_seq: Option<i64>,
+}
+
+/// The regulator export (A5) as a tar archive: the same bundle as
+/// `creditops audit export`, built from a verified log; the export is an
+/// audit event that commits before the archive is handed out.
+async fn export(
+    State((ctx, settings)): State<AppState>,
+    principal: Principal,
+    Query(query): Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let key = signing_key(&settings)?;
+    let events = {
+        let mut tx = ctx.store.begin_read().await?;
+        bundle::load_verified_log(tx.as_mut(), &settings.origin)
+            .await
+            .map_err(export_error)?
+    };
+    let now = Utc::now();
+    let prepared = bundle::prepare(
+        &events,
+        &settings.origin,
+        key,
+        query.from_seq,
+        query.to_seq,
+        now,
+    )
+    .map_err(export_error)?;
+    let dir = format!(
+        "creditops-audit-{}-{}",
+        prepared.first_seq, prepared.last_seq
+    );
+    let archive = bundle::to_tar(&dir, &prepared.files, now)
+        .map_err(|_| ApiError::new(ProblemKind::Internal, "the archive could not be built"))?;
+    audit_read(&ctx, &principal, "audit.exported", prepared.audit_data()).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{dir}.tar\""),
+            ),
+        ],
+        archive,
+    )
+        .into_response())
+}
+
+fn export_error(e: bundle::ExportError) -> ApiError {
+    match e {
+        bundle::ExportError::Usage(detail) => ApiError::validation(detail),
+        bundle::ExportError::Empty => ApiError::new(ProblemKind::Conflict, e.to_string()),
+        bundle::ExportError::Broken { .. } => {
+            ApiError::new(ProblemKind::Conflict, e.to_string()).with_rule("A2")
+        }
+        bundle::ExportError::Store(store) => store.into(),
+        bundle::ExportError::Bundle(_) => {
+            ApiError::new(ProblemKind::Internal, "the bundle could not be built")
+        }
+    }
 }
