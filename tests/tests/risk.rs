@@ -844,3 +844,84 @@ async fn limit_four_eyes(p: &TestPlatform) {
     assert_eq!(reply.status.as_u16(), 401);
 }
 both_backends!(limits_are_four_eyes, limit_four_eyes);
+
+/// R2, R7: moving a borrower into a group re-evaluates the group's limit at
+/// once; exposure reads per group aggregate every member.
+async fn group_moves(p: &TestPlatform) {
+    let a = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "retail").await;
+    let now = Utc::now().to_rfc3339();
+    let lines = format!(
+        "{{\"source_id\":\"g-1\",\"borrower_id\":\"{a}\",\"amount\":\"700000.00\",\"as_of\":\"{now}\"}}\n\
+         {{\"source_id\":\"g-2\",\"borrower_id\":\"{b}\",\"amount\":\"600000.00\",\"as_of\":\"{now}\"}}\n"
+    );
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/x-ndjson",
+        &lines,
+    )
+    .await
+    .ok(200);
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": "acme", "name": "ACME group"})),
+    )
+    .await
+    .ok(201);
+    p.grant_limit("group", "acme", "1000000").await;
+    let join = |borrower: String| async move {
+        p.call(
+            "ba-1",
+            "backoffice",
+            Method::PUT,
+            &format!("/v1/borrowers/{borrower}/group"),
+            Some(json!({"group_id": "acme"})),
+        )
+        .await
+    };
+    let first = join(a.clone()).await;
+    assert!(
+        first.ok(200)["breaches"].as_array().unwrap().is_empty(),
+        "{}",
+        first.body
+    );
+    let second = join(b.clone()).await;
+    let breaches = second.ok(200)["breaches"].as_array().unwrap().clone();
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(breaches[0]["subject"], "group:acme");
+    assert_eq!(dec(&breaches[0]["amount_over"]), amount("300000"));
+    let group = p
+        .call(
+            "ia-1",
+            "risk",
+            Method::GET,
+            "/v1/exposures?group_id=acme",
+            None,
+        )
+        .await;
+    assert_eq!(dec(&group.ok(200)["total"]), amount("1300000"));
+    p.call(
+        "ia-1",
+        "risk",
+        Method::GET,
+        "/v1/exposures?group_id=nope",
+        None,
+    )
+    .await
+    .problem(404);
+    p.call(
+        "ia-1",
+        "risk",
+        Method::GET,
+        &format!("/v1/exposures?group_id=acme&borrower_id={a}"),
+        None,
+    )
+    .await
+    .problem(422);
+}
+both_backends!(group_moves_re_evaluate_group_limits, group_moves);

@@ -11,7 +11,7 @@ use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::facts::{group_members_of, vote_facts};
-use creditops_http::risk::decide_limit;
+use creditops_http::risk::{decide_limit, watch_borrowers};
 use creditops_http::views::{case_audit_data, case_summary_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
@@ -361,6 +361,10 @@ async fn set_group(
                 // Everybody whose aggregated exposure changes: the old group
                 // and the new one.
                 let (_, mut affected) = group_members_of(tx, borrower, now).await?;
+                // One member of the old group stands for it in the watcher;
+                // the moved borrower for its new group (R2, R7).
+                let mut watched = vec![borrower];
+                watched.extend(affected.iter().copied().find(|b| *b != borrower));
                 tx.set_group_membership(borrower, group.as_ref(), now)
                     .await?;
                 let (_, joined) = group_members_of(tx, borrower, now).await?;
@@ -372,6 +376,14 @@ async fn set_group(
                 record.data = json!({"group_id": group});
                 ctx.audit(tx, &record).await?;
                 let returned = reevaluate_open_cases(&ctx, tx, &actor, &affected).await?;
+                let breaches = watch_borrowers(
+                    &ctx,
+                    tx,
+                    &watched,
+                    &format!("borrower {borrower} changed group"),
+                    now,
+                )
+                .await?;
                 Ok(CommandOutcome::new(
                     StatusCode::OK,
                     json!({
@@ -379,6 +391,7 @@ async fn set_group(
                         "group_id": group,
                         "valid_from": now,
                         "cases_sent_back": returned,
+                        "breaches": serde_json::to_value(&breaches).unwrap_or_default(),
                     }),
                 ))
             })

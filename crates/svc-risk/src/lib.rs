@@ -143,6 +143,7 @@ fn to_json<T: Serialize>(value: &T) -> Value {
 #[serde(deny_unknown_fields)]
 struct ExposureQuery {
     borrower_id: Option<BorrowerId>,
+    group_id: Option<String>,
     sector: Option<String>,
     country: Option<String>,
 }
@@ -152,19 +153,32 @@ async fn list_exposures(
     _principal: Principal,
     Query(query): Query<ExposureQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let scope = match (query.borrower_id, query.sector, query.country) {
-        (Some(id), None, None) => ExposureScope::Borrowers(vec![id]),
-        (None, Some(sector), None) => ExposureScope::Sector(sector),
-        (None, None, Some(country)) => ExposureScope::Country(country),
-        (None, None, None) => ExposureScope::All,
+    let now = Utc::now();
+    let mut tx = ctx.store.begin_read().await?;
+    let scope = match (
+        query.borrower_id,
+        query.group_id,
+        query.sector,
+        query.country,
+    ) {
+        (Some(id), None, None, None) => ExposureScope::Borrowers(vec![id]),
+        (None, Some(group), None, None) => {
+            let group = creditops_domain::UnitId::parse(&group)
+                .map_err(|e| ApiError::validation(format!("group_id: {e}")))?;
+            if tx.group(&group).await?.is_none() {
+                return Err(ApiError::not_found("no group with that id"));
+            }
+            ExposureScope::Borrowers(tx.group_members(&group, now).await?)
+        }
+        (None, None, Some(sector), None) => ExposureScope::Sector(sector),
+        (None, None, None, Some(country)) => ExposureScope::Country(country),
+        (None, None, None, None) => ExposureScope::All,
         _ => {
             return Err(ApiError::validation(
-                "filter by at most one of borrower_id, sector, country",
+                "filter by at most one of borrower_id, group_id, sector, country",
             ));
         }
     };
-    let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
     let rows = tx.exposures(&scope, now).await?;
     let total: Decimal = rows.iter().map(|row| row.total()).sum();
     Ok(axum::Json(json!({
