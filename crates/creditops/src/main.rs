@@ -567,7 +567,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     }
     if args.dev {
         println!(
-            "\ndev mode: demo staff lo-1 lo-2 (market), ba-1 ba-2 (back office), rc-1, ia-1, ua-1\n\
+            "\ndev mode: demo staff lo-1 lo-2 lo-3 mb-1 (market), ba-1 ba-2 ba-3 bb-1 (back office), \
+             rc-1 rc-2 (risk control), ia-1 (internal audit), ua-1 ua-2 (user administration)\n\
              mint a token:  cargo run --release -p creditops -- token --data-dir {} --user lo-1 --service market",
             args.db.data_dir.display()
         );
