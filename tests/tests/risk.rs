@@ -925,3 +925,50 @@ async fn group_moves(p: &TestPlatform) {
     .problem(422);
 }
 both_backends!(group_moves_re_evaluate_group_limits, group_moves);
+
+/// R4, R5 under concurrency: two approvals that each fit the headroom but
+/// not together race; exactly one wins, the other is refused by the gate,
+/// and the reserved total never exceeds the limit. Concurrent disbursements
+/// of one case consume its reservation once.
+async fn racing_approvals(p: &TestPlatform) {
+    for round in 0..3 {
+        let b = bare_borrower(p, "retail").await;
+        p.grant_limit("borrower", &b, "500000").await;
+        let one = open_case(p, &b, "300000.00").await;
+        let two = open_case(p, &b, "300000.00").await;
+        first(p, "lo-2", &one).await.ok(200);
+        first(p, "lo-2", &two).await.ok(200);
+        let (a, b_reply) = tokio::join!(second(p, "ba-1", &one), second(p, "ba-2", &two));
+        let statuses = [a.status.as_u16(), b_reply.status.as_u16()];
+        let approved = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(approved, 1, "round {round}: {} / {}", a.body, b_reply.body);
+        let refused = if a.status.as_u16() == 200 {
+            &b_reply
+        } else {
+            &a
+        };
+        assert_eq!(refused.problem(403)["rule"], "R4", "{}", refused.body);
+        assert_eq!(dec(&exposure_of(p, &b).await["reserved"]), amount("300000"));
+        let winner = if a.status.as_u16() == 200 { one } else { two };
+        let pays = futures_join_all(p, &winner).await;
+        assert_eq!(pays.iter().filter(|s| **s == 200).count(), 1, "{pays:?}");
+        assert!(pays.iter().all(|s| *s == 200 || *s == 409), "{pays:?}");
+        assert_eq!(
+            dec(&exposure_of(p, &b).await["outstanding"]),
+            amount("300000")
+        );
+    }
+}
+
+/// Five concurrent disbursements of one case; their statuses.
+async fn futures_join_all(p: &TestPlatform, case: &str) -> Vec<u16> {
+    let (a, b, c, d, e) = tokio::join!(
+        disburse(p, case, None),
+        disburse(p, case, None),
+        disburse(p, case, None),
+        disburse(p, case, None),
+        disburse(p, case, None)
+    );
+    [a, b, c, d, e].iter().map(|r| r.status.as_u16()).collect()
+}
+both_backends!(racing_approvals_never_overspend_a_limit, racing_approvals);

@@ -108,6 +108,11 @@ pub async fn cast_vote(
     req: &VoteRequest,
     stage: VoteStage,
 ) -> Result<CommandOutcome, ApiError> {
+    // An approval may complete a decision: the group aggregation (V4) and
+    // the headroom (R4, R5) it is checked against must not move under it.
+    if req.decision == VoteDecision::Approve {
+        tx.lock_risk().await?;
+    }
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
     let now = Utc::now();

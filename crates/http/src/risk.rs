@@ -95,6 +95,9 @@ pub async fn gate_verdict(
             ),
         ));
     }
+    // Held until commit (re-entrant if the caller holds it already): the
+    // headroom read here is the headroom reserved.
+    tx.lock_risk().await?;
     let (borrower, members) = borrower_and_members(tx, case.file.borrower_id, now).await?;
     let sector_usage = tx
         .exposure_total(&ExposureScope::Sector(borrower.sector.clone()), now)

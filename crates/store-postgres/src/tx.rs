@@ -1772,10 +1772,22 @@ impl Tx for PgTx {
         rows.iter().map(audit_event_from_row).collect()
     }
 
+    async fn lock_risk(&mut self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(RISK_LOCK_KEY)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_sqlx_error)
     }
 }
+
+/// The advisory lock key of risk decisions ("crdtrisk" in ASCII).
+const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
 
 fn vote_from_row(row: &PgRow) -> StoreResult<Vote> {
     let checks: String = get(row, "checks")?;

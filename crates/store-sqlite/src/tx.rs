@@ -1768,6 +1768,12 @@ impl Tx for SqliteTx {
         rows.iter().map(audit_event_from_row).collect()
     }
 
+    async fn lock_risk(&mut self) -> StoreResult<()> {
+        // Write transactions run inside BEGIN IMMEDIATE on one writer:
+        // they are serial already.
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_sqlx_error)
     }

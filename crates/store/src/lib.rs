@@ -159,6 +159,12 @@ pub trait Tx: Send {
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>>;
 
+    /// Serialises risk decisions: held until this transaction ends, taken
+    /// by every command that reads headroom and then uses it (the gate and
+    /// its reservation, disbursement, imports), so two approvals cannot both
+    /// spend the same headroom (R4, R5). SQLite writers are serial already.
+    async fn lock_risk(&mut self) -> StoreResult<()>;
+
     // -- risk control: capital and liquidity (R3, R6) --------------------------
     /// Stores a new Tier 1 capital version (Conflict if the version exists).
     async fn insert_capital(&mut self, capital: &Capital) -> StoreResult<()>;

@@ -357,6 +357,8 @@ async fn set_group(
                 {
                     return Err(ApiError::validation("group_id names no group"));
                 }
+                // Serialised with approvals, which aggregate over groups.
+                tx.lock_risk().await?;
                 let now = Utc::now();
                 // Everybody whose aggregated exposure changes: the old group
                 // and the new one.

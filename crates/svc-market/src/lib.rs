@@ -348,6 +348,7 @@ async fn disburse(
         move |tx| {
             Box::pin(async move {
                 let now = Utc::now();
+                tx.lock_risk().await?;
                 let case = cases::load_case(tx, id).await?;
                 if case.status != CaseStatus::Approved {
                     return Err(ApiError::new(

@@ -198,6 +198,7 @@ pub async fn import_balances(
         &body,
         move |tx| {
             Box::pin(async move {
+                tx.lock_risk().await?;
                 let borrowers: BTreeSet<BorrowerId> =
                     balances.iter().map(|(_, b)| b.borrower).collect();
                 let mut unknown = HashSet::new();
