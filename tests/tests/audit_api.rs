@@ -115,6 +115,13 @@ both_backends!(
 /// itself an audit event; a bad range is refused.
 async fn export_over_http(p: &TestPlatform) {
     p.draft_case("10000.00").await;
+    // A checkpoint handed out now; the export after more events proves it
+    // is consistent with the new one (A2).
+    let handed = p
+        .call("ia-1", "audit", Method::GET, "/v1/checkpoint", None)
+        .await;
+    let handed_size = handed.ok(200)["size"].as_u64().unwrap();
+    p.draft_case("20000.00").await;
     let key = p
         .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
         .await;
@@ -147,6 +154,12 @@ async fn export_over_http(p: &TestPlatform) {
     let report = creditops_audit::export::verify_bundle_with_keys(&files, &[verifier])
         .expect("the exported bundle verifies with the published key");
     assert_eq!(report.first_seq, 1);
+    assert_eq!(report.previous_size, Some(handed_size));
+    assert!(
+        files
+            .iter()
+            .any(|(name, _)| name == "previous-checkpoint.txt")
+    );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
     let python = std::process::Command::new("python3")
         .arg(&script)
@@ -178,6 +191,28 @@ async fn export_over_http(p: &TestPlatform) {
         items[0]["body"]["data"]["last_seq"].as_u64(),
         Some(report.last_seq)
     );
+    // The next export proves consistency with the one just handed out.
+    let response = p
+        .client
+        .post(p.url("audit", "/v1/exports"))
+        .bearer_auth(p.token("ia-1", "audit"))
+        .send()
+        .await
+        .unwrap();
+    let archive = response.bytes().await.unwrap();
+    let next_dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_ref())
+        .unpack(next_dir.path())
+        .unwrap();
+    let next_bundle = std::fs::read_dir(next_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let next_files = creditops_audit::export::read_bundle_dir(&next_bundle).unwrap();
+    let next = creditops_audit::export::verify_bundle(&next_files).expect("verifies");
+    assert_eq!(next.previous_size, Some(report.size));
     // A range outside the log is refused; others may not export.
     let token = p.token("ia-1", "audit");
     let reply = p

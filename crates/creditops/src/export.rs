@@ -9,7 +9,7 @@ use chrono::Utc;
 use creditops_audit::{AuditRecord, Outcome, SigningKey};
 use creditops_store::{Store, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
-use creditops_svc_audit::bundle::{load_verified_log as load_in, prepare};
+use creditops_svc_audit::bundle::{load_verified_log as load_in, prepare, previous_checkpoint};
 use std::path::Path;
 
 /// What an export produced.
@@ -52,14 +52,30 @@ pub async fn export(
         ))
         .into());
     }
-    let events = load_verified_log(store, origin).await?;
-    let prepared = prepare(&events, origin, key, first, last, Utc::now())?;
+    let (events, previous) = {
+        let mut tx = store.begin_read().await.map_err(ExportError::from)?;
+        let events = load_in(tx.as_mut(), origin).await?;
+        let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let previous = previous_checkpoint(tx.as_mut(), size, key).await?;
+        (events, previous)
+    };
+    let prepared = prepare(
+        &events,
+        origin,
+        key,
+        (first, last),
+        previous.as_deref(),
+        Utc::now(),
+    )?;
 
     // The export is audited (A5): the event commits only with the bundle.
     let mut tx = store.begin().await.map_err(ExportError::from)?;
     let mut record = AuditRecord::new("cli", "audit.exported", Outcome::Ok, Utc::now());
     record.data = prepared.audit_data();
     append_record(tx.as_mut(), &record)
+        .await
+        .map_err(ExportError::from)?;
+    tx.insert_checkpoint(&prepared.checkpoint)
         .await
         .map_err(ExportError::from)?;
     if let Err(e) = write_files(out, &prepared.files) {

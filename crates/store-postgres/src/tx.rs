@@ -19,7 +19,7 @@ use creditops_risk::{
 use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
-    StoredAuditEvent, StoredResponse, Tx,
+    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -1770,6 +1770,49 @@ impl Tx for PgTx {
             .await
             .map_err(map_sqlx_error)?;
         rows.iter().map(audit_event_from_row).collect()
+    }
+
+    async fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> StoreResult<()> {
+        let size = i64::try_from(checkpoint.tree_size)
+            .map_err(|_| invariant("a checkpoint size must fit a signed 64-bit integer"))?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (tree_size, root, note, signed_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(size)
+        .bind(checkpoint.root.as_slice())
+        .bind(&checkpoint.note)
+        .bind(micros(checkpoint.signed_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&mut self, max_size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+        let max_size = i64::try_from(max_size).unwrap_or(i64::MAX);
+        let row = sqlx::query(
+            "SELECT tree_size, root, note, signed_at FROM audit_checkpoints \
+             WHERE tree_size <= $1 ORDER BY tree_size DESC, id DESC LIMIT 1",
+        )
+        .bind(max_size)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.map(|row| {
+            let size: i64 = get(&row, "tree_size")?;
+            let root: Vec<u8> = get(&row, "root")?;
+            Ok(StoredCheckpoint {
+                tree_size: u64::try_from(size)
+                    .map_err(|_| corrupt("a checkpoint size is negative"))?,
+                root: root
+                    .try_into()
+                    .map_err(|_| corrupt("a checkpoint root is not 32 bytes"))?,
+                note: get(&row, "note")?,
+                signed_at: get(&row, "signed_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn lock_risk(&mut self) -> StoreResult<()> {

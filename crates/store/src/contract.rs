@@ -171,6 +171,7 @@ macro_rules! store_contract_tests {
             concurrent_membership_changes_keep_one_running
             related_parties_round_trip
             approved_amounts_and_open_cases
+            checkpoints_handed_out_are_found_by_size
             rule_sets_are_versioned
             proposals_round_trip_and_list_newest_first
             a_proposal_is_decided_once_by_another_person
@@ -441,6 +442,38 @@ async fn verify_chain(store: &dyn Store) -> VerifyReport {
 }
 
 // -- the contract -------------------------------------------------------------
+
+pub async fn checkpoints_handed_out_are_found_by_size(store: Arc<dyn Store>) {
+    let checkpoint = |size: u64, note: &str, minute: i64| crate::StoredCheckpoint {
+        tree_size: size,
+        root: [u8::try_from(size).unwrap(); 32],
+        note: note.to_owned(),
+        signed_at: at(minute),
+    };
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.latest_checkpoint(u64::MAX).await.expect("none"), None);
+    for (size, note, minute) in [(3, "a", 1), (5, "b", 2), (5, "c", 3), (9, "d", 4)] {
+        tx.insert_checkpoint(&checkpoint(size, note, minute))
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("read");
+    let latest = |found: Option<crate::StoredCheckpoint>| found.map(|c| (c.tree_size, c.note));
+    assert_eq!(
+        latest(tx.latest_checkpoint(u64::MAX).await.expect("all")),
+        Some((9, "d".to_owned()))
+    );
+    let at_five = tx.latest_checkpoint(8).await.expect("<= 8").expect("some");
+    assert_eq!((at_five.tree_size, at_five.note.as_str()), (5, "c"));
+    assert_eq!(at_five.root, [5; 32]);
+    assert_eq!(at_five.signed_at, at(3));
+    assert_eq!(
+        latest(tx.latest_checkpoint(4).await.expect("<= 4")),
+        Some((3, "a".to_owned()))
+    );
+    assert_eq!(latest(tx.latest_checkpoint(2).await.expect("<= 2")), None);
+}
 
 pub async fn backend_answers_ping(store: Arc<dyn Store>) {
     assert!(

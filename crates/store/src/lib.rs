@@ -251,6 +251,11 @@ pub trait Tx: Send {
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64>;
     /// Events matching `filter`, in sequence order.
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>>;
+    /// Records a signed checkpoint that was handed out (insert-only).
+    async fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> StoreResult<()>;
+    /// The checkpoint handed out last with the largest tree size not above
+    /// `max_size` (the newest of equal sizes).
+    async fn latest_checkpoint(&mut self, max_size: u64) -> StoreResult<Option<StoredCheckpoint>>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

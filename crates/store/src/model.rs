@@ -217,3 +217,12 @@ pub struct BreachFilter {
     pub to: Timestamp,
     pub limit: u32,
 }
+
+/// A signed checkpoint (C2SP signed note) that was handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub root: [u8; 32],
+    pub note: String,
+    pub signed_at: Timestamp,
+}

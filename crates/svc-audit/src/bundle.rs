@@ -10,7 +10,7 @@ use creditops_audit::export::{BundleEntry, BundleInput, build_bundle};
 use creditops_audit::{
     ChainVerifier, Hash, MerkleTree, SigningKey, chain_genesis, hash_from_slice,
 };
-use creditops_store::{AuditFilter, StoreError, Tx};
+use creditops_store::{AuditFilter, StoreError, StoredCheckpoint, Tx};
 use serde_json::{Value, json};
 
 const PAGE: u32 = 5_000;
@@ -74,10 +74,30 @@ pub async fn load_verified_log(
     Ok(events)
 }
 
+/// The last checkpoint handed out for a log of `size` events or fewer that
+/// `key` signed: the recipient may hold it, so the next bundle proves it is
+/// consistent with the new one (A2). Checkpoints of a retired key are left
+/// out (their bundle could not be verified with the current key alone).
+pub async fn previous_checkpoint(
+    tx: &mut dyn Tx,
+    size: u64,
+    key: &SigningKey,
+) -> Result<Option<String>, ExportError> {
+    let Some(stored) = tx.latest_checkpoint(size).await? else {
+        return Ok(None);
+    };
+    let verifies = creditops_audit::parse_and_verify(&stored.note, &[key.verifier_key()]).is_ok();
+    Ok(verifies.then_some(stored.note))
+}
+
 /// A built bundle and what it covers.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub files: Vec<(String, Vec<u8>)>,
+    /// The checkpoint signed for this bundle (to record as handed out).
+    pub checkpoint: StoredCheckpoint,
+    /// The size of the earlier checkpoint it is proven consistent with.
+    pub previous_size: Option<u64>,
     pub first_seq: i64,
     pub last_seq: i64,
     pub tree_size: u64,
@@ -94,6 +114,7 @@ impl Prepared {
             "tree_size": self.tree_size,
             "root": hex::encode(self.root),
             "key": self.key,
+            "previous_size": self.previous_size,
         })
     }
 }
@@ -104,10 +125,11 @@ pub fn prepare(
     events: &[LogEntry],
     origin: &str,
     key: &SigningKey,
-    first: Option<i64>,
-    last: Option<i64>,
+    range: (Option<i64>, Option<i64>),
+    previous: Option<&str>,
     created_at: DateTime<Utc>,
 ) -> Result<Prepared, ExportError> {
+    let (first, last) = range;
     let size = i64::try_from(events.len()).map_err(|_| ExportError::Empty)?;
     if size == 0 {
         return Err(ExportError::Empty);
@@ -149,14 +171,26 @@ pub fn prepare(
         chain_before,
         tree: &tree,
         checkpoint: &checkpoint,
-        previous_checkpoint: None,
+        previous_checkpoint: previous,
         signing_key: &verifier_key,
         other_keys: &[],
         created_at,
     })
     .map_err(|e| ExportError::Bundle(e.to_string()))?;
+    let previous_size = previous
+        .and_then(|note| {
+            creditops_audit::parse_and_verify(note, std::slice::from_ref(&verifier_key)).ok()
+        })
+        .map(|signed| signed.size);
     Ok(Prepared {
         files,
+        checkpoint: StoredCheckpoint {
+            tree_size,
+            root,
+            note: checkpoint.clone(),
+            signed_at: created_at,
+        },
+        previous_size,
         first_seq: first,
         last_seq: last,
         tree_size,

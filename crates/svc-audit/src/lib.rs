@@ -14,7 +14,7 @@ use creditops_http::{
     ApiError, Operation, PathId, Principal, ProblemKind, Query, ServiceContext, health_routes,
     secure,
 };
-use creditops_store::{AuditFilter, StoredAuditEvent, Tx};
+use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint, Tx};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -307,12 +307,36 @@ async fn audit_read(
     action: &str,
     data: Value,
 ) -> Result<(), ApiError> {
+    hand_out(ctx, principal, action, data, None).await
+}
+
+/// Audits a read (A7) and, in the same transaction, records the signed
+/// checkpoint it hands out, so a later export can prove consistency with it.
+async fn hand_out(
+    ctx: &ServiceContext,
+    principal: &Principal,
+    action: &str,
+    data: Value,
+    checkpoint: Option<&StoredCheckpoint>,
+) -> Result<(), ApiError> {
     let mut tx = ctx.store.begin().await?;
     let mut record = principal.record(ctx, action);
     record.data = data;
     ctx.audit(tx.as_mut(), &record).await?;
+    if let Some(checkpoint) = checkpoint {
+        tx.insert_checkpoint(checkpoint).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+fn handed_out(tree: &MerkleTree, note: &str) -> StoredCheckpoint {
+    StoredCheckpoint {
+        tree_size: tree.size(),
+        root: tree.root(),
+        note: note.to_owned(),
+        signed_at: Utc::now(),
+    }
 }
 
 async fn signed_tree(
@@ -335,11 +359,12 @@ async fn checkpoint(
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
-    audit_read(
+    hand_out(
         &ctx,
         &principal,
         "audit.checkpoint",
         json!({"size": tree.size()}),
+        Some(&handed_out(&tree, &note)),
     )
     .await?;
     Ok(Json(json!({
@@ -379,11 +404,12 @@ async fn proof(
     let leaf = tree
         .leaf(seq - 1)
         .ok_or_else(|| ApiError::not_found("no event with that sequence number"))?;
-    audit_read(
+    hand_out(
         &ctx,
         &principal,
         "audit.proof",
         json!({"seq": seq, "size": tree.size()}),
+        Some(&handed_out(&tree, &note)),
     )
     .await?;
     Ok(Json(json!({
@@ -486,19 +512,24 @@ async fn export(
     use axum::http::header;
     use axum::response::IntoResponse;
     let key = signing_key(&settings)?;
-    let events = {
+    let (events, previous) = {
         let mut tx = ctx.store.begin_read().await?;
-        bundle::load_verified_log(tx.as_mut(), &settings.origin)
+        let events = bundle::load_verified_log(tx.as_mut(), &settings.origin)
             .await
-            .map_err(export_error)?
+            .map_err(export_error)?;
+        let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let previous = bundle::previous_checkpoint(tx.as_mut(), size, key)
+            .await
+            .map_err(export_error)?;
+        (events, previous)
     };
     let now = Utc::now();
     let prepared = bundle::prepare(
         &events,
         &settings.origin,
         key,
-        query.from_seq,
-        query.to_seq,
+        (query.from_seq, query.to_seq),
+        previous.as_deref(),
         now,
     )
     .map_err(export_error)?;
@@ -508,7 +539,14 @@ async fn export(
     );
     let archive = bundle::to_tar(&dir, &prepared.files, now)
         .map_err(|_| ApiError::new(ProblemKind::Internal, "the archive could not be built"))?;
-    audit_read(&ctx, &principal, "audit.exported", prepared.audit_data()).await?;
+    hand_out(
+        &ctx,
+        &principal,
+        "audit.exported",
+        prepared.audit_data(),
+        Some(&prepared.checkpoint),
+    )
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-tar".to_owned()),
