@@ -59,7 +59,9 @@ fn main() {
     }
     let tree = MerkleTree::from_leaves(entries.iter().map(|e| e.leaf).collect());
     let key = SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().unwrap()).unwrap();
-    let note = key.sign_checkpoint(ORIGIN, tree.size(), &tree.root()).unwrap();
+    let note = key
+        .sign_checkpoint(ORIGIN, tree.size(), &tree.root())
+        .unwrap();
     let files = build_bundle(&BundleInput {
         origin: ORIGIN,
         range: "bench",

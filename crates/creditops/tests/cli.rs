@@ -590,3 +590,96 @@ async fn a2_truncation_beyond_a_published_checkpoint_is_detected() {
         "{report}"
     );
 }
+
+/// A2, A3: the tamper matrix. Each way of changing the trail behind the
+/// application's back (triggers removed first) is detected by `audit
+/// verify`, which names the first bad position.
+const TAMPERINGS: [(&str, &[&str], i64); 4] = [
+    (
+        "modified body",
+        &["UPDATE audit_events SET body = CAST(body || ' ' AS BLOB) WHERE seq = 3"],
+        3,
+    ),
+    (
+        "deleted event",
+        &["DELETE FROM audit_events WHERE seq = 3"],
+        3,
+    ),
+    (
+        "swapped order",
+        &[
+            "UPDATE audit_events SET seq = 1000 WHERE seq = 2",
+            "UPDATE audit_events SET seq = 2 WHERE seq = 3",
+            "UPDATE audit_events SET seq = 3 WHERE seq = 1000",
+        ],
+        2,
+    ),
+    (
+        "rewritten chain value",
+        &["UPDATE audit_events SET chain_hash = leaf_hash WHERE seq = 4"],
+        4,
+    ),
+];
+
+#[tokio::test]
+async fn a2_sqlite_tamper_matrix() {
+    for (name, statements, seq) in TAMPERINGS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_str().expect("utf8");
+        let db_args = ["--data-dir", data_dir];
+        import_and_verify(&db_args, dir.path());
+        let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect");
+        for drop_trigger in [
+            "DROP TRIGGER audit_events_no_update",
+            "DROP TRIGGER audit_events_no_delete",
+        ] {
+            sqlx::query(drop_trigger)
+                .execute(&mut conn)
+                .await
+                .expect("drop trigger");
+        }
+        for statement in statements {
+            sqlx::query(*statement)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        drop(conn);
+        assert_broken_at(&db_args, seq);
+    }
+}
+
+#[tokio::test]
+async fn a2_postgres_tamper_matrix() {
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    for (name, statements, seq) in TAMPERINGS {
+        let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_args = ["--database-url", db.url.as_str()];
+        import_and_verify(&db_args, dir.path());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .expect("connect");
+        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .execute(&mut conn)
+            .await
+            .expect("disable triggers");
+        for statement in statements {
+            let statement =
+                statement.replace("CAST(body || ' ' AS BLOB)", "body || '\\x20'::bytea");
+            // Test-owned constants, adapted to the dialect.
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        drop(conn);
+        assert_broken_at(&db_args, seq);
+        db.drop_database().await;
+    }
+}
