@@ -110,7 +110,7 @@ pub async fn cast_vote(
 ) -> Result<CommandOutcome, ApiError> {
     // An approval may complete a decision: the group aggregation (V4) and
     // the headroom (R4, R5) it is checked against must not move under it.
-    if req.decision == VoteDecision::Approve {
+    if req.decision == VoteDecision::Approve && stage == VoteStage::Second {
         tx.lock_risk().await?;
     }
     let mut case = load_case(tx, id).await?;
@@ -120,7 +120,12 @@ pub async fn cast_vote(
     let mut facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
     // An approving vote may complete the decision: the risk gate runs now,
     // in this transaction (R4).
-    if req.decision == VoteDecision::Approve {
+    // A first vote decides only in the single-vote lane (V8).
+    let may_decide = match stage {
+        VoteStage::Second => true,
+        VoteStage::First => facts.rules.parameters.single_vote_below.is_some(),
+    };
+    if req.decision == VoteDecision::Approve && may_decide {
         facts.risk = Some(gate_verdict(tx, &case, now).await?);
     }
     let vote = match stage {

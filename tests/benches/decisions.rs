@@ -1,0 +1,368 @@
+//! Load benchmark: concurrent simulated users run full four-eyes decisions
+//! over real HTTP against the platform (in this process), and in the same
+//! run a baseline: the plain commit rate of a comparable unaudited
+//! transaction on the same database at the same concurrency.
+//!
+//! Each decision is six commands, each its own audited transaction: register
+//! a borrower, propose its limit (risk control), approve it (back office),
+//! open the case, first vote (market), second vote with the risk gate and
+//! the reservation (back office).
+//!
+//! ```sh
+//! cargo bench -p creditops-tests --bench decisions                    # SQLite
+//! CREDITOPS_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo bench -p creditops-tests --bench decisions                  # and PostgreSQL
+//! ```
+//! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
+//! (default 20) set the load.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use creditops_tests::reqwest::Method;
+use creditops_tests::{Backend, TestPlatform, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TRANSACTIONS_PER_DECISION: f64 = 6.0;
+const STEPS: [&str; 6] = [
+    "borrower",
+    "limit proposal",
+    "limit approval",
+    "case",
+    "first vote",
+    "second vote",
+];
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Default)]
+struct Tally {
+    decisions: u64,
+    errors: u64,
+    steps: Vec<Vec<Duration>>,
+}
+
+/// One user's loop: full decisions until `deadline`.
+async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
+    let mut tally = Tally {
+        steps: vec![Vec::new(); STEPS.len()],
+        ..Tally::default()
+    };
+    let tokens: Vec<String> = [
+        ("lo-1", "market"),
+        ("rc-1", "risk"),
+        ("bb-1", "backoffice"),
+        ("lo-2", "market"),
+        ("ba-1", "backoffice"),
+    ]
+    .iter()
+    .map(|(who, service)| p.token(who, service))
+    .collect();
+    while Instant::now() < deadline {
+        let mut timed = |index: usize, started: Instant| {
+            tally.steps[index].push(started.elapsed());
+        };
+        let started = Instant::now();
+        let borrower = p
+            .send(
+                "market",
+                Method::POST,
+                "/v1/borrowers",
+                Some(&tokens[0]),
+                Some(json!({"name": "Last GmbH", "country": "DE", "sector": "retail"}).to_string()),
+                &[],
+            )
+            .await;
+        timed(0, started);
+        let Some(borrower) = borrower.body["id"].as_str().map(str::to_owned) else {
+            tally.errors += 1;
+            continue;
+        };
+        let started = Instant::now();
+        let proposal = p
+            .send(
+                "risk",
+                Method::POST,
+                "/v1/limits",
+                Some(&tokens[1]),
+                Some(json!({"kind": "borrower", "key": borrower, "amount": "1000000", "reason": "load"}).to_string()),
+                &[],
+            )
+            .await;
+        timed(1, started);
+        let Some(limit) = proposal.body["id"].as_str().map(str::to_owned) else {
+            tally.errors += 1;
+            continue;
+        };
+        let started = Instant::now();
+        let approved = p
+            .send(
+                "backoffice",
+                Method::POST,
+                &format!("/v1/limits/{limit}/approve"),
+                Some(&tokens[2]),
+                None,
+                &[],
+            )
+            .await;
+        timed(2, started);
+        if approved.status.as_u16() != 200 {
+            tally.errors += 1;
+            continue;
+        }
+        let started = Instant::now();
+        let case = p
+            .send(
+                "market",
+                Method::POST,
+                "/v1/cases",
+                Some(&tokens[0]),
+                Some(json!({"borrower_id": borrower, "amount": "1000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "load"}).to_string()),
+                &[],
+            )
+            .await;
+        timed(3, started);
+        let Some(case) = case.body["id"].as_str().map(str::to_owned) else {
+            tally.errors += 1;
+            continue;
+        };
+        let vote =
+            json!({"decision": "approve", "rationale": "load test", "version": 1}).to_string();
+        let started = Instant::now();
+        let first = p
+            .send(
+                "market",
+                Method::POST,
+                &format!("/v1/cases/{case}/first-vote"),
+                Some(&tokens[3]),
+                Some(vote.clone()),
+                &[],
+            )
+            .await;
+        timed(4, started);
+        if first.status.as_u16() != 200 {
+            tally.errors += 1;
+            continue;
+        }
+        let started = Instant::now();
+        let second = p
+            .send(
+                "backoffice",
+                Method::POST,
+                &format!("/v1/cases/{case}/second-vote"),
+                Some(&tokens[4]),
+                Some(vote),
+                &[],
+            )
+            .await;
+        timed(5, started);
+        if second.body["status"] == "approved" {
+            tally.decisions += 1;
+        } else {
+            tally.errors += 1;
+        }
+    }
+    tally
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    // Index arithmetic for reporting only.
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(u32::try_from(clients).unwrap())
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_scratch (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            while Instant::now() < deadline {
+                let mut tx = pool.begin().await.unwrap();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO bench_scratch (payload) VALUES ($1) RETURNING id",
+                )
+                .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+                sqlx::query("SELECT payload FROM bench_scratch WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                commits += 1;
+            }
+            commits
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / seconds as f64
+}
+
+async fn baseline_sqlite(path: &std::path::Path, clients: u64, seconds: u64) -> f64 {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30));
+    // One writer connection, as the store uses: SQLite has one writer.
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_scratch (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            while Instant::now() < deadline {
+                let mut tx = pool.begin().await.unwrap();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO bench_scratch (payload) VALUES (?) RETURNING id",
+                )
+                .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+                sqlx::query("SELECT payload FROM bench_scratch WHERE id = ?")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                commits += 1;
+            }
+            commits
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / seconds as f64
+}
+
+fn rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+async fn run(backend: Backend, clients: u64, seconds: u64) {
+    let Some(platform) = TestPlatform::start(backend).await else {
+        return;
+    };
+    let platform = Arc::new(platform);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        tasks.push(tokio::spawn(user(platform.clone(), deadline)));
+    }
+    let mut total = Tally {
+        steps: vec![Vec::new(); STEPS.len()],
+        ..Tally::default()
+    };
+    for task in tasks {
+        let tally = task.await.unwrap();
+        total.decisions += tally.decisions;
+        total.errors += tally.errors;
+        for (all, mine) in total.steps.iter_mut().zip(tally.steps) {
+            all.extend(mine);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let decisions_per_second = total.decisions as f64 / elapsed;
+    println!(
+        "{backend:?}, {clients} clients, {seconds} s: {} decisions ({decisions_per_second:.1}/s), {} errors",
+        total.decisions, total.errors
+    );
+    for (name, samples) in STEPS.iter().zip(total.steps.iter_mut()) {
+        samples.sort();
+        println!(
+            "  {name:<15} p50 {:>8.1?}  p95 {:>8.1?}  p99 {:>8.1?}",
+            percentile(samples, 0.5),
+            percentile(samples, 0.95),
+            percentile(samples, 0.99)
+        );
+    }
+    let baseline = match backend {
+        Backend::Postgres => {
+            baseline_postgres(
+                platform.database_url.as_deref().unwrap(),
+                clients,
+                seconds / 2,
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            baseline_sqlite(
+                &platform.data_dir.path().join("creditops.db"),
+                clients,
+                seconds / 2,
+            )
+            .await
+        }
+    };
+    let ours = decisions_per_second * TRANSACTIONS_PER_DECISION;
+    println!(
+        "  audited commands {ours:.0}/s vs baseline unaudited commits {baseline:.0}/s: ratio {:.2}",
+        ours / baseline
+    );
+    if let Some(mb) = rss_mb() {
+        println!("  peak RSS of this process (platform + clients): {mb} MB");
+    }
+    if let Ok(platform) = Arc::try_unwrap(platform) {
+        platform.stop().await;
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "decision load benchmark: run with `cargo bench -p creditops-tests --bench decisions`"
+        );
+        return;
+    }
+    let clients = env_or("CREDITOPS_BENCH_CLIENTS", 32);
+    let seconds = env_or("CREDITOPS_BENCH_SECONDS", 20);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        run(Backend::Sqlite, clients, seconds).await;
+        run(Backend::Postgres, clients, seconds).await;
+    });
+}
