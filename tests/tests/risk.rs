@@ -810,11 +810,34 @@ async fn limit_four_eyes(p: &TestPlatform) {
     )
     .await
     .ok(200);
+    // The sector limit binds at the gate: 1m outstanding elsewhere in the
+    // sector plus 4.3m is beyond 5m plus 5 %.
+    let now = Utc::now().to_rfc3339();
+    let balance = format!(
+        "{{\"source_id\":\"s-1\",\"borrower_id\":\"{b}\",\"amount\":\"1000000.00\",\"as_of\":\"{now}\"}}\n"
+    );
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/x-ndjson",
+        &balance,
+    )
+    .await
+    .ok(200);
+    let big = bare_borrower(p, "retail").await;
+    p.grant_limit("borrower", &big, "100000000").await;
+    let case = open_case(p, &big, "4300000.00").await;
+    first(p, "lo-3", &case).await.ok(200);
+    let refused = second(p, "ba-3", &case).await;
+    let problem = refused.problem(403);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("sector_limit (sector:retail)"), "{problem}");
     let limits = p
         .call("ia-1", "risk", Method::GET, "/v1/limits", None)
         .await;
     let items = limits.ok(200)["items"].as_array().unwrap().clone();
-    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items.len(), 3, "{items:?}");
     // Bad proposals are 422 and change nothing.
     for body in [
         json!({"kind": "borrower", "key": "not-a-uuid", "amount": "1", "reason": "x"}),

@@ -10,8 +10,8 @@ use creditops_domain::{BorrowerId, CreditCase, RiskFinding, RiskVerdict, Severit
 use creditops_risk::exposure::{Aggregates, unit_exposure};
 use creditops_risk::watch::{Usage, limit_usages, reconcile, unit_usage};
 use creditops_risk::{
-    BorrowerExposure, Breach, GateInput, LimitSubject, LiquidityView, REPORTING_CURRENCY,
-    Reservation, ReservationStatus, gate,
+    BorrowerExposure, Breach, GateInput, LimitKind, LimitSubject, LiquidityView,
+    REPORTING_CURRENCY, Reservation, ReservationStatus, gate,
 };
 use creditops_store::{ExposureScope, Tx};
 use rust_decimal::Decimal;
@@ -78,6 +78,26 @@ fn unevaluable(check: &str, detail: String) -> RiskVerdict {
     )
 }
 
+/// The total exposure of the borrower's sector or country, if one of
+/// `limits` is of that kind (zero otherwise: nothing reads it).
+async fn usage_if_limited(
+    tx: &mut dyn Tx,
+    limits: &[creditops_risk::Limit],
+    kind: LimitKind,
+    borrower: &BorrowerExposure,
+    now: Timestamp,
+) -> Result<Decimal, ApiError> {
+    if !limits.iter().any(|limit| limit.subject.kind() == kind) {
+        return Ok(Decimal::ZERO);
+    }
+    let scope = match kind {
+        LimitKind::Sector => ExposureScope::Sector(borrower.sector.clone()),
+        LimitKind::Country => ExposureScope::Country(borrower.country.clone()),
+        LimitKind::Borrower | LimitKind::Group => return Ok(Decimal::ZERO),
+    };
+    Ok(tx.exposure_total(&scope, now).await?)
+}
+
 /// The gate's verdict on approving `case` now (R4), in `tx`.
 pub async fn gate_verdict(
     tx: &mut dyn Tx,
@@ -99,13 +119,10 @@ pub async fn gate_verdict(
     // headroom read here is the headroom reserved.
     tx.lock_risk().await?;
     let (borrower, members) = borrower_and_members(tx, case.file.borrower_id, now).await?;
-    let sector_usage = tx
-        .exposure_total(&ExposureScope::Sector(borrower.sector.clone()), now)
-        .await?;
-    let country_usage = tx
-        .exposure_total(&ExposureScope::Country(borrower.country.clone()), now)
-        .await?;
     let limits = tx.limits_in_force(Some(&subjects_of(&borrower))).await?;
+    // Sector and country sums scan many borrowers: only where a limit uses them.
+    let sector_usage = usage_if_limited(tx, &limits, LimitKind::Sector, &borrower, now).await?;
+    let country_usage = usage_if_limited(tx, &limits, LimitKind::Country, &borrower, now).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
     let liquidity = liquidity_view(tx, now).await?;
     Ok(gate(
@@ -159,19 +176,22 @@ async fn usages_around(
     for &id in borrowers {
         let (borrower, members) = borrower_and_members(tx, id, now).await?;
         let mut aggregates = Aggregates::build(&members);
-        for scope in [
-            ExposureScope::Sector(borrower.sector.clone()),
-            ExposureScope::Country(borrower.country.clone()),
-        ] {
-            let total = tx.exposure_total(&scope, now).await?;
-            let subject = match scope {
-                ExposureScope::Sector(s) => LimitSubject::Sector(s),
-                ExposureScope::Country(c) => LimitSubject::Country(c),
-                _ => continue,
-            };
-            aggregates.by_subject.insert(subject, total);
-        }
         let limits = tx.limits_in_force(Some(&subjects_of(&borrower))).await?;
+        for (kind, subject) in [
+            (
+                LimitKind::Sector,
+                LimitSubject::Sector(borrower.sector.clone()),
+            ),
+            (
+                LimitKind::Country,
+                LimitSubject::Country(borrower.country.clone()),
+            ),
+        ] {
+            if limits.iter().any(|limit| limit.subject.kind() == kind) {
+                let total = usage_if_limited(tx, &limits, kind, &borrower, now).await?;
+                aggregates.by_subject.insert(subject, total);
+            }
+        }
         usages.extend(limit_usages(&limits, &aggregates));
         if let Some(tier1) = tier1 {
             usages.push(unit_usage(&unit_exposure(&borrower, &members), tier1));
