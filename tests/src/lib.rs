@@ -134,6 +134,7 @@ impl TestPlatform {
             )),
             listeners,
             risk_watch_interval: None,
+            audit_sequencer_interval: std::time::Duration::from_millis(100),
         })
         .await
         .expect("platform starts");

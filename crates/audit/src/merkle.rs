@@ -219,6 +219,15 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// A complete, aligned subtree: `index` at `level` covers the leaves
+/// `[index * 2^level, (index + 1) * 2^level)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeNode {
+    pub level: u8,
+    pub index: u64,
+    pub hash: Hash,
+}
+
 /// The roots of the perfect subtrees that together cover a log of `size`
 /// leaves, largest (leftmost) first: one per set bit of `size`. Enough state
 /// to append leaves and compute the root in O(log n) without the leaves.
@@ -251,19 +260,42 @@ impl CompactRange {
     }
 
     pub fn push(&mut self, leaf: Hash) {
+        self.push_reporting(leaf, |_| {});
+    }
+
+    /// Appends a leaf and reports every complete subtree above the leaves
+    /// that it completes, lowest first (for a persisted node table).
+    pub fn push_reporting(&mut self, leaf: Hash, mut completed: impl FnMut(TreeNode)) {
         // Each trailing one bit of the old size is a perfect subtree of the
         // same height as the one being built: merge them, like a binary carry.
         let mut node = leaf;
         let mut size = self.size;
+        let mut level = 0u8;
         while size & 1 == 1 {
             match self.peaks.pop() {
                 Some(left) => node = node_hash(&left, &node),
                 None => break, // unreachable: one peak per set bit
             }
             size >>= 1;
+            level += 1;
+            completed(TreeNode {
+                level,
+                index: ((self.size + 1) >> level) - 1,
+                hash: node,
+            });
         }
         self.peaks.push(node);
         self.size += 1;
+    }
+
+    /// Where the peaks of a log of `size` leaves sit, largest first: the
+    /// complete subtree `(level, index)` for each set bit of `size`.
+    pub fn peak_positions(size: u64) -> Vec<(u8, u64)> {
+        (0..64u8)
+            .rev()
+            .filter(|level| size >> level & 1 == 1)
+            .map(|level| (level, (size >> level) - 1))
+            .collect()
     }
 
     pub fn root(&self) -> Hash {
@@ -795,6 +827,33 @@ mod tests {
             let _ = verify_inclusion(&leaf, index, size, &proof, &root);
             let _ = verify_consistency(old, size, &leaf, &root, &proof);
             let _ = verify_consistency(old.min(size), size, &leaf, &root, &proof);
+        }
+    }
+
+    #[test]
+    fn compact_range_reports_exactly_the_complete_subtrees() {
+        let leaves: Vec<Hash> = (0u32..300)
+            .map(|i| crate::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let tree = MerkleTree::from_leaves(leaves.clone());
+        let mut range = CompactRange::new();
+        let mut reported = Vec::new();
+        for leaf in &leaves {
+            range.push_reporting(*leaf, |node| reported.push(node));
+            // The peaks sit where `peak_positions` says.
+            let peaks: Vec<Hash> = CompactRange::peak_positions(range.size())
+                .into_iter()
+                .map(|(level, index)| tree.levels[usize::from(level)][index as usize])
+                .collect();
+            assert_eq!(peaks, range.peaks(), "size {}", range.size());
+        }
+        let expected: usize = tree.levels.iter().skip(1).map(Vec::len).sum();
+        assert_eq!(reported.len(), expected);
+        for node in reported {
+            assert_eq!(
+                tree.levels[usize::from(node.level)][node.index as usize],
+                node.hash
+            );
         }
     }
 }

@@ -22,11 +22,21 @@ pub struct ExportReport {
     pub key: String,
 }
 
+/// Links every committed audit event first (PostgreSQL's sequencer may not
+/// have run yet, for example when no service process is up).
+pub async fn link_committed(store: &dyn Store) -> Result<(), ExportError> {
+    store
+        .flush_audit(std::time::Duration::from_secs(30))
+        .await
+        .map_err(ExportError::from)
+}
+
 /// Reads and checks the whole log in one read transaction.
 pub async fn load_verified_log(
     store: &dyn Store,
     origin: &str,
 ) -> Result<Vec<LogEntry>, ExportError> {
+    link_committed(store).await?;
     let mut tx = store.begin_read().await?;
     load_in(tx.as_mut(), origin).await
 }
@@ -52,6 +62,7 @@ pub async fn export(
         ))
         .into());
     }
+    link_committed(store).await?;
     let (events, previous) = {
         let mut tx = store.begin_read().await.map_err(ExportError::from)?;
         let events = load_in(tx.as_mut(), origin).await?;

@@ -6,6 +6,7 @@
 pub mod demo;
 pub mod export;
 pub mod platform;
+pub mod sequencer;
 pub mod staff_import;
 
 pub use platform::{

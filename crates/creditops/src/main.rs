@@ -93,6 +93,15 @@ struct ServeArgs {
     /// re-evaluate every limit (0 turns the periodic round off).
     #[arg(long, env = "CREDITOPS_RISK_WATCH_SECONDS", default_value_t = 60)]
     risk_watch_seconds: u64,
+    /// Milliseconds between the audit sequencer's rounds on PostgreSQL
+    /// (linking committed audit events into the chain; 10-10000).
+    #[arg(
+        long,
+        env = "CREDITOPS_AUDIT_SEQUENCER_MS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(10..=10_000)
+    )]
+    audit_sequencer_ms: u64,
     /// Comma-separated subset of services to run (production runs one per process).
     #[arg(
         long,
@@ -403,6 +412,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 _ => None,
             };
             let store = open(&db).await?;
+            creditops::export::link_committed(store.as_ref())
+                .await
+                .map_err(Failure::runtime)?;
             let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
             let mut result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
                 .await
@@ -556,6 +568,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         listeners,
         risk_watch_interval: (args.risk_watch_seconds > 0)
             .then(|| std::time::Duration::from_secs(args.risk_watch_seconds)),
+        audit_sequencer_interval: std::time::Duration::from_millis(args.audit_sequencer_ms),
     })
     .await
     .map_err(|e| match e {

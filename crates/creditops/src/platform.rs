@@ -67,6 +67,8 @@ pub struct PlatformConfig {
     /// re-evaluates every limit (R5, R7); `None` runs no periodic watcher
     /// (changes are still evaluated as they happen).
     pub risk_watch_interval: Option<std::time::Duration>,
+    /// How often the audit sequencer links committed events (PostgreSQL).
+    pub audit_sequencer_interval: std::time::Duration,
 }
 
 pub struct RunningPlatform {
@@ -74,6 +76,7 @@ pub struct RunningPlatform {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     watchers: Vec<JoinHandle<()>>,
+    sequencer: Option<JoinHandle<()>>,
     risk: Option<Arc<ServiceContext>>,
 }
 
@@ -100,6 +103,10 @@ impl RunningPlatform {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        // After the listeners: the requests that finished are linked too.
+        if let Some(sequencer) = self.sequencer {
+            let _ = sequencer.await;
         }
     }
 }
@@ -379,11 +386,20 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
                 .await
         }));
     }
+    let sequencer = config.store.audit_sequenced_separately().then(|| {
+        crate::sequencer::spawn(
+            config.store.clone(),
+            config.audit_key.clone(),
+            config.audit_sequencer_interval,
+            shutdown_rx.clone(),
+        )
+    });
     Ok(RunningPlatform {
         addrs,
         shutdown,
         tasks,
         watchers,
+        sequencer,
         risk,
     })
 }

@@ -125,19 +125,23 @@ async fn postgres_tampered_row_is_named_by_audit_verify() {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
         .await
         .expect("connect");
-    let refused = sqlx::query("UPDATE audit_events SET body = '\\x7b7d'::bytea WHERE seq = 4")
-        .execute(&mut conn)
-        .await;
+    let refused = sqlx::query(
+        "UPDATE audit_entries SET body = '\\x7b7d'::bytea \
+         WHERE event_id = (SELECT event_id FROM audit_chain WHERE seq = 4)",
+    )
+    .execute(&mut conn)
+    .await;
     assert!(
         refused.is_err(),
         "append-only trigger must refuse updates, even for the owner"
     );
-    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+    sqlx::query("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
         .execute(&mut conn)
         .await
         .expect("disable trigger");
     sqlx::query(
-        "UPDATE audit_events SET body = convert_to('{\"tampered\":true}', 'UTF8') WHERE seq = 4",
+        "UPDATE audit_entries SET body = convert_to('{\"tampered\":true}', 'UTF8') \
+         WHERE event_id = (SELECT event_id FROM audit_chain WHERE seq = 4)",
     )
     .execute(&mut conn)
     .await
@@ -621,6 +625,40 @@ const TAMPERINGS: [(&str, &[&str], i64); 4] = [
     ),
 ];
 
+/// The same tamperings on PostgreSQL's tables (bodies in `audit_entries`,
+/// positions and chain values in `audit_chain`).
+const PG_TAMPERINGS: [(&str, &[&str], i64); 4] = [
+    (
+        "modified body",
+        &["UPDATE audit_entries SET body = body || '\\x20'::bytea \
+           WHERE event_id = (SELECT event_id FROM audit_chain WHERE seq = 3)"],
+        3,
+    ),
+    (
+        "deleted event",
+        &[
+            "DELETE FROM audit_chain WHERE seq = 3",
+            "DELETE FROM audit_entries e \
+             WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id)",
+        ],
+        3,
+    ),
+    (
+        "swapped order",
+        &[
+            "UPDATE audit_chain SET seq = 1000 WHERE seq = 2",
+            "UPDATE audit_chain SET seq = 2 WHERE seq = 3",
+            "UPDATE audit_chain SET seq = 3 WHERE seq = 1000",
+        ],
+        2,
+    ),
+    (
+        "rewritten chain value",
+        &["UPDATE audit_chain SET chain_hash = leaf_hash WHERE seq = 4"],
+        4,
+    ),
+];
+
 #[tokio::test]
 async fn a2_sqlite_tamper_matrix() {
     for (name, statements, seq) in TAMPERINGS {
@@ -657,7 +695,7 @@ async fn a2_postgres_tamper_matrix() {
     let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
         return;
     };
-    for (name, statements, seq) in TAMPERINGS {
+    for (name, statements, seq) in PG_TAMPERINGS {
         let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let db_args = ["--database-url", db.url.as_str()];
@@ -665,15 +703,16 @@ async fn a2_postgres_tamper_matrix() {
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
             .await
             .expect("connect");
-        sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        for table in ["audit_entries", "audit_chain"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} DISABLE TRIGGER USER"
+            )))
             .execute(&mut conn)
             .await
             .expect("disable triggers");
+        }
         for statement in statements {
-            let statement =
-                statement.replace("CAST(body || ' ' AS BLOB)", "body || '\\x20'::bytea");
-            // Test-owned constants, adapted to the dialect.
-            sqlx::query(sqlx::AssertSqlSafe(statement))
+            sqlx::query(*statement)
                 .execute(&mut conn)
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"));

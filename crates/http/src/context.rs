@@ -29,7 +29,7 @@ impl ServiceContext {
     }
 
     /// Appends `record` in `tx`; a failure fails the whole command (A1).
-    pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<i64, ApiError> {
+    pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<(), ApiError> {
         Ok(append_record(tx, record).await?)
     }
 

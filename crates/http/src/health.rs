@@ -1,10 +1,26 @@
 //! `GET /healthz` (the process runs), `GET /readyz` (it can serve: the
-//! database answers) and `GET /openapi.json`, outside authentication.
+//! database answers and the audit sequencer keeps up) and `GET
+//! /openapi.json`, outside authentication.
 
 use crate::{ApiError, ServiceContext, problem::ProblemKind};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+
+/// Readiness fails while the oldest committed audit event waits longer than
+/// this to be linked: the trail would not show what the service just did.
+pub const AUDIT_LAG_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Age of the oldest committed audit event not linked yet (zero if none).
+pub async fn audit_lag(ctx: &ServiceContext) -> Result<std::time::Duration, ApiError> {
+    let oldest =
+        ctx.store.oldest_unsequenced_audit().await.map_err(|_| {
+            ApiError::new(ProblemKind::Unavailable, "the database is not reachable")
+        })?;
+    Ok(oldest
+        .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
+        .unwrap_or_default())
+}
 
 /// One documented operation of a service.
 pub struct Operation {
@@ -29,7 +45,22 @@ pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Rout
                     ctx.store.ping().await.map_err(|_| {
                         ApiError::new(ProblemKind::Unavailable, "the database is not reachable")
                     })?;
-                    Ok::<_, ApiError>(Json(serde_json::json!({"status": "ready", "service": service})))
+                    let lag = audit_lag(&ctx).await?;
+                    if lag > AUDIT_LAG_BOUND {
+                        return Err(ApiError::new(
+                            ProblemKind::Unavailable,
+                            format!(
+                                "the audit sequencer lags {} ms behind (bound {} ms)",
+                                lag.as_millis(),
+                                AUDIT_LAG_BOUND.as_millis()
+                            ),
+                        ));
+                    }
+                    Ok::<_, ApiError>(Json(serde_json::json!({
+                        "status": "ready",
+                        "service": service,
+                        "audit_lag_ms": u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+                    })))
                 }
             }),
         )

@@ -1,22 +1,26 @@
 //! The PostgreSQL backend of the `creditops-store` traits (production).
 //!
 //! Read-write units of work are ordinary `READ COMMITTED` transactions;
-//! read-only ones are `READ ONLY` transactions. Appending to the audit chain
-//! takes a transaction-scoped advisory lock, so concurrent appenders (also
-//! from other processes) link one after another in commit order.
+//! read-only ones are `READ ONLY` transactions. Appending an audit event is
+//! a plain insert; the sequencer (module `sequencer`) links committed events
+//! into the chain and the Merkle tree, so audited writers do not serialise.
 
 mod error;
+mod sequencer;
 pub mod testing;
 mod tx;
 
 use async_trait::async_trait;
-use creditops_store::{Store, StoreError, StoreResult, Tx};
+use creditops_audit::SigningKey;
+use creditops_domain::Timestamp;
+use creditops_store::{SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::map_sqlx_error;
+pub use sequencer::PgSequencerLease;
 
 /// How long a task waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,7 +77,7 @@ impl Store for PgStore {
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::new(tx, self.origin.clone())))
+        Ok(Box::new(tx::PgTx::new(tx)))
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>> {
@@ -82,7 +86,7 @@ impl Store for PgStore {
             .begin_with("BEGIN READ ONLY")
             .await
             .map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::new(tx, self.origin.clone())))
+        Ok(Box::new(tx::PgTx::new(tx)))
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -91,5 +95,27 @@ impl Store for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         Ok(())
+    }
+
+    fn audit_sequenced_separately(&self) -> bool {
+        true
+    }
+
+    async fn sequence_audit(&self, key: Option<&SigningKey>) -> StoreResult<SequencerRound> {
+        sequencer::sequence(&self.pool, &self.origin, key).await
+    }
+
+    async fn flush_audit(&self, deadline: Duration) -> StoreResult<()> {
+        sequencer::flush(&self.pool, &self.origin, deadline).await
+    }
+
+    async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>> {
+        sequencer::oldest_unsequenced(&self.pool).await
+    }
+
+    async fn sequencer_lease(&self) -> StoreResult<Option<Box<dyn SequencerLease>>> {
+        Ok(sequencer::try_lease(&self.pool)
+            .await?
+            .map(|lease| Box::new(lease) as Box<dyn SequencerLease>))
     }
 }

@@ -6,7 +6,7 @@
 use crate::error::map_sqlx_error;
 use async_trait::async_trait;
 use chrono::SubsecRound;
-use creditops_audit::{chain_genesis, chain_next, hash_from_slice, leaf_hash};
+use creditops_audit::leaf_hash;
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
     Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side,
@@ -27,11 +27,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use std::collections::BTreeSet;
 use std::str::FromStr;
-use std::sync::Arc;
 use uuid::Uuid;
-
-/// The advisory lock key that serializes audit appends ("creditop" in ASCII).
-const AUDIT_CHAIN_LOCK: i64 = 0x6372_6564_6974_6f70;
 
 /// Columns of `limit_versions` as `limit_version_from_row` reads them.
 macro_rules! limit_columns {
@@ -59,12 +55,11 @@ macro_rules! breach_columns {
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
-    origin: Arc<str>,
 }
 
 impl PgTx {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>, origin: Arc<str>) -> Self {
-        Self { tx, origin }
+    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
+        Self { tx }
     }
 
     /// Inserts `case.votes[from..]` with their list index as ordinal.
@@ -1680,41 +1675,22 @@ impl Tx for PgTx {
     /// first takes the chain's advisory lock, held until commit or rollback,
     /// so the next appender (in any process) reads this event as its head.
     /// Kept in this one function so a sequencer can replace it.
-    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64> {
+    /// Inserts the event without linking it: no lock shared with other
+    /// writers, so audited transactions commit concurrently; the sequencer
+    /// links it once it is committed (see `sequencer`).
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
         if leaf_hash(&event.body) != event.leaf_hash {
             return Err(invariant(
                 "the audit event's leaf hash does not match its body",
             ));
         }
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_CHAIN_LOCK)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        let head: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, chain_hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-        let (seq, previous) = match head {
-            None => (1, chain_genesis(&self.origin)),
-            Some((last, chain)) => (
-                last + 1,
-                hash_from_slice(&chain)
-                    .ok_or_else(|| corrupt("a stored chain hash is not 32 bytes"))?,
-            ),
-        };
-        let chain = chain_next(&previous, &event.leaf_hash);
         sqlx::query(
-            "INSERT INTO audit_events (seq, event_id, body, leaf_hash, chain_hash, recorded_at, \
-             actor, action, outcome, case_id, borrower_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO audit_entries (event_id, body, leaf_hash, recorded_at, actor, action, \
+             outcome, case_id, borrower_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(seq)
         .bind(event.event_id)
         .bind(&event.body)
         .bind(&event.leaf_hash[..])
-        .bind(&chain[..])
         .bind(micros(event.recorded_at))
         .bind(event.actor.as_deref())
         .bind(&event.action)
@@ -1723,8 +1699,8 @@ impl Tx for PgTx {
         .bind(event.borrower_id.map(|id| id.as_uuid()))
         .execute(&mut *self.tx)
         .await
-        .map_err(|e| conflict_as(e, "an audit event with this id or sequence exists already"))?;
-        Ok(seq)
+        .map_err(|e| conflict_as(e, "an audit event with this id exists already"))?;
+        Ok(())
     }
 
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>> {

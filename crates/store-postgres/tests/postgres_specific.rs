@@ -5,7 +5,7 @@
 // Test code: a panic is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
+use creditops_audit::{AuditRecord, ChainVerifier, CompactRange, Outcome, SigningKey};
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
     RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
@@ -287,6 +287,10 @@ async fn refused(conn: &mut PgConnection, sql: &'static str) {
 }
 
 async fn verify(store: &PgStore) -> Result<u64, i64> {
+    store
+        .flush_audit(std::time::Duration::from_secs(10))
+        .await
+        .expect("flush");
     let mut tx = store.begin_read().await.expect("begin_read");
     let events = tx
         .audit_events(&AuditFilter {
@@ -304,10 +308,16 @@ async fn verify(store: &PgStore) -> Result<u64, i64> {
     Ok(verifier.finish().events)
 }
 
-const TAMPERING: [&str; 17] = [
-    "UPDATE audit_events SET action = 'x' WHERE seq = 2",
-    "DELETE FROM audit_events WHERE seq = 3",
-    "TRUNCATE audit_events",
+const TAMPERING: [&str; 26] = [
+    "UPDATE audit_entries SET action = 'x'",
+    "DELETE FROM audit_entries",
+    "TRUNCATE audit_entries CASCADE",
+    "UPDATE audit_chain SET chain_hash = leaf_hash WHERE seq = 2",
+    "DELETE FROM audit_chain WHERE seq = 3",
+    "TRUNCATE audit_chain",
+    "UPDATE audit_tree SET hash = hash",
+    "DELETE FROM audit_tree",
+    "TRUNCATE audit_tree",
     "UPDATE votes SET rationale = 'changed'",
     "DELETE FROM votes",
     "TRUNCATE votes",
@@ -323,12 +333,24 @@ const TAMPERING: [&str; 17] = [
     "UPDATE change_proposals SET proposed_by = 'lo-1' WHERE status = 'pending'",
     "DELETE FROM change_proposals",
     "TRUNCATE change_proposals",
+    "UPDATE audit_heads SET note = ''",
+    "DELETE FROM audit_heads",
+    "TRUNCATE audit_heads",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner() {
     with_db(|store, url| async move {
         let case_id = seed(&store).await;
+        // Linked and signed, so every audit table has rows to refuse changing.
+        let key = SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().expect("key"))
+            .expect("key");
+        store
+            .flush_audit(std::time::Duration::from_secs(10))
+            .await
+            .expect("flush");
+        let round = store.sequence_audit(Some(&key)).await.expect("sequence");
+        assert_eq!((round.size, round.signed), (3, true));
         let before = {
             let mut tx = store.begin_read().await.expect("begin_read");
             tx.case(case_id).await.expect("load").expect("case")
@@ -336,7 +358,7 @@ async fn immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner()
         let mut conn = raw(&url).await;
         // This connection is the migrating user: it owns the tables.
         let owner_is_me: bool = sqlx::query_scalar(
-            "SELECT tableowner = current_user FROM pg_tables WHERE tablename = 'audit_events'",
+            "SELECT tableowner = current_user FROM pg_tables WHERE tablename = 'audit_entries'",
         )
         .fetch_one(&mut conn)
         .await
@@ -377,10 +399,12 @@ async fn immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner()
 async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
     with_db(|store, url| async move {
         seed(&store).await;
+        assert_eq!(verify(&store).await, Ok(3));
         let mut conn = raw(&url).await;
         let triggers: Vec<(String, String)> = sqlx::query_as(
-            "SELECT tgname::text, tgenabled::text FROM pg_trigger \
-             WHERE tgrelid = 'audit_events'::regclass AND NOT tgisinternal ORDER BY tgname",
+            "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \
+             AND tgrelid::regclass::text IN ('audit_entries', 'audit_chain', 'audit_tree', \
+             'audit_heads', 'audit_checkpoints') ORDER BY tgname",
         )
         .fetch_all(&mut conn)
         .await
@@ -388,10 +412,19 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
         let always = |name: &str| (name.to_owned(), "A".to_owned());
         assert_eq!(
             triggers,
-            vec![
-                always("audit_events_append_only"),
-                always("audit_events_no_truncate")
+            [
+                "audit_chain_append_only",
+                "audit_chain_no_truncate",
+                "audit_checkpoints_append_only",
+                "audit_checkpoints_no_truncate",
+                "audit_entries_append_only",
+                "audit_entries_no_truncate",
+                "audit_heads_append_only",
+                "audit_heads_no_truncate",
+                "audit_tree_append_only",
+                "audit_tree_no_truncate",
             ]
+            .map(always)
         );
         let triggers: Vec<(String, String)> = sqlx::query_as(
             "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \
@@ -419,12 +452,13 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
 
         // Somebody with owner rights drops the trigger and edits an event:
         // the hash chain names the edited position.
-        sqlx::query("DROP TRIGGER audit_events_append_only ON audit_events")
+        sqlx::query("DROP TRIGGER audit_entries_append_only ON audit_entries")
             .execute(&mut conn)
             .await
             .expect("drop trigger");
         sqlx::query(
-            "UPDATE audit_events SET body = convert_to('{\"forged\":true}', 'UTF8') WHERE seq = 2",
+            "UPDATE audit_entries SET body = convert_to('{\"forged\":true}', 'UTF8') \
+             WHERE event_id = (SELECT event_id FROM audit_chain WHERE seq = 2)",
         )
         .execute(&mut conn)
         .await
@@ -451,19 +485,215 @@ async fn appenders_in_several_processes_share_one_gapless_chain() {
             };
             tasks.push(tokio::spawn(async move {
                 let mut tx = store.begin().await.expect("begin");
-                let seq = tx.append_audit(&event(n)).await.expect("append");
+                tx.append_audit(&event(n)).await.expect("append");
                 tx.commit().await.expect("commit");
-                seq
+                // Both processes run sequencer rounds while others append.
+                store.sequence_audit(None).await.expect("sequence");
             }));
         }
-        let mut seqs = Vec::new();
         for task in tasks {
-            seqs.push(task.await.expect("task"));
+            task.await.expect("task");
         }
-        seqs.sort_unstable();
-        assert_eq!(seqs, (1..=24).collect::<Vec<_>>());
         other.close().await;
         assert_eq!(verify(&store).await, Ok(24));
+        assert_tree_matches_chain(&url).await;
+    })
+    .await;
+}
+
+/// The node table holds exactly the complete subtrees of the tree over the
+/// chain's leaves.
+async fn assert_tree_matches_chain(url: &str) {
+    let mut conn = raw(url).await;
+    let leaves: Vec<Vec<u8>> = sqlx::query_scalar("SELECT leaf_hash FROM audit_chain ORDER BY seq")
+        .fetch_all(&mut conn)
+        .await
+        .expect("leaves");
+    let nodes: Vec<(i16, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT level, idx, hash FROM audit_tree ORDER BY level, idx")
+            .fetch_all(&mut conn)
+            .await
+            .expect("nodes");
+    let _ = conn.close().await;
+    let mut range = CompactRange::new();
+    let mut expected = Vec::new();
+    for leaf in &leaves {
+        range.push_reporting(leaf.as_slice().try_into().expect("32 bytes"), |node| {
+            expected.push((i16::from(node.level), node.index as i64, node.hash.to_vec()))
+        });
+    }
+    expected.sort();
+    assert_eq!(nodes, expected);
+}
+
+/// A1: entries become final when their transaction ends. An open older
+/// transaction holds later commits back (they are linked after it, never
+/// skipped), and a rolled-back entry never takes a sequence number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequencer_links_committed_entries_in_transaction_order() {
+    with_db(|store, url| async move {
+        let mut older = store.begin().await.expect("begin");
+        older.append_audit(&event(1)).await.expect("append");
+        let mut newer = store.begin().await.expect("begin");
+        newer.append_audit(&event(2)).await.expect("append");
+        newer.commit().await.expect("commit");
+        let round = store.sequence_audit(None).await.expect("sequence");
+        assert_eq!(round.linked, 0, "held back by the open older transaction");
+        assert!(
+            store
+                .oldest_unsequenced_audit()
+                .await
+                .expect("lag")
+                .is_some()
+        );
+        let timed_out = store
+            .flush_audit(std::time::Duration::from_millis(50))
+            .await
+            .expect_err("cannot finish while the older transaction is open");
+        assert!(
+            matches!(timed_out, StoreError::Unavailable(_)),
+            "{timed_out:?}"
+        );
+        older.commit().await.expect("commit");
+        // Transaction ids are cluster-wide: other databases' open
+        // transactions may hold a single round back too, so flush.
+        store
+            .flush_audit(std::time::Duration::from_secs(10))
+            .await
+            .expect("flush");
+        let round = store.sequence_audit(None).await.expect("sequence");
+        assert_eq!(round.size, 2);
+        assert_eq!(store.oldest_unsequenced_audit().await.expect("lag"), None);
+
+        let mut rolled_back = store.begin().await.expect("begin");
+        rolled_back.append_audit(&event(3)).await.expect("append");
+        let mut committed = store.begin().await.expect("begin");
+        committed.append_audit(&event(4)).await.expect("append");
+        committed.commit().await.expect("commit");
+        drop(rolled_back);
+        store
+            .flush_audit(std::time::Duration::from_secs(5))
+            .await
+            .expect("flush");
+        let mut tx = store.begin_read().await.expect("begin_read");
+        let events = tx
+            .audit_events(&AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .await
+            .expect("events");
+        let ids: Vec<_> = events.iter().map(|e| (e.seq, e.event_id)).collect();
+        drop(tx);
+        assert_eq!(ids.len(), 3);
+        assert_eq!(
+            ids[0].1,
+            event_id_of(&url, 1).await,
+            "older transaction first"
+        );
+        assert_eq!(verify(&store).await, Ok(3));
+        assert_tree_matches_chain(&url).await;
+    })
+    .await;
+}
+
+async fn event_id_of(url: &str, arrival: i64) -> uuid::Uuid {
+    let mut conn = raw(url).await;
+    let id = sqlx::query_scalar("SELECT event_id FROM audit_entries WHERE arrival = $1")
+        .bind(arrival)
+        .fetch_one(&mut conn)
+        .await
+        .expect("entry");
+    let _ = conn.close().await;
+    id
+}
+
+/// A2: with a key, rounds sign the head (at most about once a second) in the
+/// transaction that links the events; the note verifies with the key and
+/// names the chain's size and the root of its leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequencer_signs_the_head_it_links() {
+    with_db(|store, url| async move {
+        let key = SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().expect("key"))
+            .expect("key");
+        for n in 0..5 {
+            let mut tx = store.begin().await.expect("begin");
+            tx.append_audit(&event(n)).await.expect("append");
+            tx.commit().await.expect("commit");
+        }
+        store
+            .flush_audit(std::time::Duration::from_secs(10))
+            .await
+            .expect("flush");
+        let round = store.sequence_audit(Some(&key)).await.expect("sequence");
+        assert_eq!((round.size, round.signed), (5, true));
+        let mut tx = store.begin().await.expect("begin");
+        tx.append_audit(&event(9)).await.expect("append");
+        tx.commit().await.expect("commit");
+        store
+            .flush_audit(std::time::Duration::from_secs(10))
+            .await
+            .expect("flush");
+        let round = store.sequence_audit(Some(&key)).await.expect("sequence");
+        assert_eq!(
+            (round.size, round.signed),
+            (6, false),
+            "signed a second ago"
+        );
+
+        let mut conn = raw(&url).await;
+        let (size, root, note): (i64, Vec<u8>, String) =
+            sqlx::query_as("SELECT tree_size, root, note FROM audit_heads")
+                .fetch_one(&mut conn)
+                .await
+                .expect("one head");
+        let leaves: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT leaf_hash FROM audit_chain WHERE seq <= 5 ORDER BY seq")
+                .fetch_all(&mut conn)
+                .await
+                .expect("leaves");
+        let _ = conn.close().await;
+        let leaves: Vec<[u8; 32]> = leaves
+            .iter()
+            .map(|l| l.as_slice().try_into().expect("32 bytes"))
+            .collect();
+        let head = creditops_audit::checkpoint::parse_and_verify(&note, &[key.verifier_key()])
+            .expect("the note verifies");
+        assert_eq!((head.origin.as_str(), head.size), (ORIGIN, 5));
+        assert_eq!(size, 5);
+        assert_eq!(head.root, creditops_audit::merkle::root(&leaves));
+        assert_eq!(root, head.root.to_vec());
+    })
+    .await;
+}
+
+/// One instance leads the periodic sequencer; when its session ends another
+/// takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sequencer_leader_at_a_time() {
+    with_db(|store, url| async move {
+        let other = PgStore::connect(&url, ORIGIN, 2)
+            .await
+            .expect("second store");
+        let mut lease = store
+            .sequencer_lease()
+            .await
+            .expect("lease")
+            .expect("leads");
+        assert!(lease.still_held().await);
+        assert!(other.sequencer_lease().await.expect("lease").is_none());
+        drop(lease);
+        // The session closes in the background; the lock goes with it.
+        let mut taken = None;
+        for _ in 0..100 {
+            taken = other.sequencer_lease().await.expect("lease");
+            if taken.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(taken.is_some(), "the second instance took over");
+        other.close().await;
     })
     .await;
 }
@@ -499,9 +729,10 @@ async fn migrations_are_idempotent_and_money_is_never_float() {
         // Connecting again (another service) finds the schema applied.
         let again = PgStore::connect(&url, ORIGIN, 2).await.expect("reconnect");
         let mut tx = again.begin().await.expect("begin");
-        assert_eq!(tx.append_audit(&event(4)).await.expect("append"), 4);
+        tx.append_audit(&event(4)).await.expect("append");
         tx.commit().await.expect("commit");
         again.close().await;
+        assert_eq!(verify(&store).await, Ok(4));
 
         let mut conn = raw(&url).await;
         let floats: i64 = sqlx::query_scalar(

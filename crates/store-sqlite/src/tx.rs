@@ -1679,7 +1679,7 @@ impl Tx for SqliteTx {
     /// Links the event to the chain head. Serialization: this runs on the one
     /// writer connection inside `BEGIN IMMEDIATE`, so no other appender can
     /// read the same head before this transaction ends.
-    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64> {
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
         if leaf_hash(&event.body) != event.leaf_hash {
             return Err(invariant(
                 "the audit event's leaf hash does not match its body",
@@ -1718,7 +1718,7 @@ impl Tx for SqliteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "an audit event with this id or sequence exists already"))?;
-        Ok(seq)
+        Ok(())
     }
 
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>> {

@@ -414,7 +414,7 @@ async fn the_file_is_wal_and_reopening_keeps_data_and_the_chain() {
     // Reopening runs the (already applied) migrations again and continues the chain.
     let store = SqliteStore::open(&path, ORIGIN).await.expect("reopen");
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(tx.append_audit(&event(4)).await.expect("append"), 4);
+    tx.append_audit(&event(4)).await.expect("append");
     tx.commit().await.expect("commit");
     assert_eq!(verify(&store).await, Ok(4));
 }

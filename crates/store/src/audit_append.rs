@@ -6,7 +6,7 @@ use creditops_domain::{BorrowerId, CaseId};
 
 /// Encodes `record` canonically and appends it to the chain in `tx` (A1: the
 /// event commits or rolls back with the change it describes).
-pub async fn append_record(tx: &mut dyn Tx, record: &AuditRecord) -> StoreResult<i64> {
+pub async fn append_record(tx: &mut dyn Tx, record: &AuditRecord) -> StoreResult<()> {
     let body = record
         .canonical_body()
         .map_err(|e| StoreError::Corrupt(format!("audit body: {e}")))?;

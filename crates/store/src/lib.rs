@@ -59,6 +59,38 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>>;
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
+
+    // -- audit sequencer (A1, A2) ----------------------------------------------
+    /// Whether committed audit events wait for a sequencer to link them into
+    /// the chain (PostgreSQL), rather than being linked inside the business
+    /// transaction (SQLite, a single writer).
+    fn audit_sequenced_separately(&self) -> bool;
+    /// One sequencer round: links committed audit events that are not in the
+    /// chain yet, extends the Merkle tree and returns the new head.
+    /// Serialised in the database, so any number of instances may call it.
+    /// With a key, the round also signs the new head as a checkpoint (at
+    /// most about once a second) in the same transaction.
+    async fn sequence_audit(
+        &self,
+        key: Option<&creditops_audit::SigningKey>,
+    ) -> StoreResult<SequencerRound>;
+    /// Runs rounds until every audit event committed before the call is in
+    /// the chain; `Unavailable` if that takes longer than `deadline`.
+    async fn flush_audit(&self, deadline: std::time::Duration) -> StoreResult<()>;
+    /// When the oldest committed audit event that is not linked yet was
+    /// recorded (the sequencer's lag); `None` if all are linked.
+    async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>>;
+    /// Tries to become the one instance that runs the periodic sequencer.
+    /// Leadership lasts as long as the returned lease (and its database
+    /// session); `None` if another instance leads.
+    async fn sequencer_lease(&self) -> StoreResult<Option<Box<dyn SequencerLease>>>;
+}
+
+/// Leadership of the audit sequencer, held by one instance at a time.
+#[async_trait]
+pub trait SequencerLease: Send {
+    /// Whether this instance still leads (false once its session is lost).
+    async fn still_held(&mut self) -> bool;
 }
 
 /// One database transaction. Dropping it without `commit` rolls it back.
@@ -246,9 +278,10 @@ pub trait Tx: Send {
     ) -> StoreResult<()>;
 
     // -- audit trail (A1) ------------------------------------------------------
-    /// Appends an event, linking it into the hash chain, in this transaction.
-    /// Returns its sequence number.
-    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64>;
+    /// Appends an event in this transaction (A1: it commits or rolls back
+    /// with the change it describes). SQLite links it into the chain at once;
+    /// PostgreSQL leaves that to the sequencer ([`Store::sequence_audit`]).
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;
     /// Events matching `filter`, in sequence order.
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>>;
     /// Records a signed checkpoint that was handed out (insert-only).

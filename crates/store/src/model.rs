@@ -69,6 +69,17 @@ pub struct NewAuditEvent {
     pub borrower_id: Option<BorrowerId>,
 }
 
+/// What one sequencer round did: how many events it linked and the head of
+/// the log after it (the size and root a checkpoint signs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequencerRound {
+    pub linked: u64,
+    pub size: u64,
+    pub root: [u8; 32],
+    /// Whether this round signed a checkpoint over the head.
+    pub signed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAuditEvent {
     pub seq: i64,

@@ -66,6 +66,15 @@ pub const OPERATIONS: &[Operation] = &[
 
 const MAX_PAGE: u32 = 1000;
 const VERIFY_BATCH: u32 = 5000;
+/// How long a read waits for the sequencer to link what committed before it.
+const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Links every event committed before this request first (PostgreSQL links
+/// after commit), so an auditor never reads a log that lags their own
+/// actions; 503 if the sequencer cannot catch up in time.
+async fn caught_up(ctx: &ServiceContext) -> Result<(), ApiError> {
+    Ok(ctx.store.flush_audit(FLUSH_DEADLINE).await?)
+}
 
 /// The log's origin line and the checkpoint signing key (kept outside the
 /// database; without it the checkpoint routes answer 503).
@@ -185,6 +194,7 @@ async fn list_events(
     Query(q): Query<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = q.into_filter()?;
+    caught_up(&ctx).await?;
     let mut tx = ctx.store.begin().await?;
     let events = tx.audit_events(&filter).await?;
     let mut record = principal.record(&ctx, "audit.query");
@@ -213,6 +223,7 @@ async fn verify(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
+    caught_up(&ctx).await?;
     let result = {
         let mut tx = ctx.store.begin_read().await?;
         verify_chain(tx.as_mut(), &settings.origin).await?
@@ -344,6 +355,7 @@ async fn signed_tree(
     settings: &AuditSettings,
 ) -> Result<(MerkleTree, String), ApiError> {
     let key = signing_key(settings)?;
+    caught_up(ctx).await?;
     let tree = {
         let mut tx = ctx.store.begin_read().await?;
         load_tree(tx.as_mut()).await?
@@ -512,6 +524,7 @@ async fn export(
     use axum::http::header;
     use axum::response::IntoResponse;
     let key = signing_key(&settings)?;
+    caught_up(&ctx).await?;
     let (events, previous) = {
         let mut tx = ctx.store.begin_read().await?;
         let events = bundle::load_verified_log(tx.as_mut(), &settings.origin)
