@@ -4,7 +4,7 @@
 //! Business transactions insert into `audit_entries` without any shared
 //! lock. An entry whose transaction id is below the xmin of a snapshot taken
 //! now is final (its transaction has ended), so a round links exactly those,
-//! in `(xid, arrival)` order, continuing from the last linked entry's xid.
+//! in `(xid, event_id)` order, continuing from the last linked entry's xid.
 //! Rounds take a transaction-scoped advisory lock, so rounds from several
 //! instances (the leader's timer, readers flushing) never interleave; which
 //! instance runs the timer is decided by a session-level advisory lock
@@ -177,7 +177,7 @@ pub(crate) async fn sequence(
         "SELECT e.event_id, e.leaf_hash FROM audit_entries e \
          WHERE e.xid >= $1::xid8 AND e.xid < $2::xid8 \
            AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) \
-         ORDER BY e.xid, e.arrival LIMIT $3",
+         ORDER BY e.xid, e.event_id LIMIT $3",
     )
     .bind(&head.xid)
     .bind(&xmin)
@@ -280,18 +280,18 @@ async fn sign_head(
     Ok(true)
 }
 
-/// Entries not linked yet, among those with an arrival number up to `upto`
-/// (all of them if `None`): the oldest one's `recorded_at`.
-async fn oldest_unlinked(pool: &PgPool, upto: Option<i64>) -> StoreResult<Option<Timestamp>> {
+/// Entries not linked yet, among those written by transactions below
+/// `below_xid` (all of them if `None`): the oldest one's `recorded_at`.
+async fn oldest_unlinked(pool: &PgPool, below_xid: Option<&str>) -> StoreResult<Option<Timestamp>> {
     // Every entry below the last linked xid is linked (rounds link in xid
     // order), so only the tail needs the anti-join.
     sqlx::query_scalar(
         "SELECT min(e.recorded_at) FROM audit_entries e \
          WHERE e.xid >= COALESCE((SELECT xid FROM audit_chain ORDER BY seq DESC LIMIT 1), '0') \
-           AND ($1::bigint IS NULL OR e.arrival <= $1) \
+           AND ($1::xid8 IS NULL OR e.xid < $1::xid8) \
            AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id)",
     )
-    .bind(upto)
+    .bind(below_xid)
     .fetch_one(pool)
     .await
     .map_err(map_sqlx_error)
@@ -303,16 +303,15 @@ pub(crate) async fn oldest_unsequenced(pool: &PgPool) -> StoreResult<Option<Time
 
 pub(crate) async fn flush(pool: &PgPool, origin: &str, deadline: Duration) -> StoreResult<()> {
     let started = Instant::now();
-    let upto: Option<i64> = sqlx::query_scalar("SELECT max(arrival) FROM audit_entries")
+    // Every transaction that committed before this call has an id below
+    // the xmax of a snapshot taken now.
+    let below: String = sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
         .fetch_one(pool)
         .await
         .map_err(map_sqlx_error)?;
-    let Some(upto) = upto else {
-        return Ok(());
-    };
     loop {
         sequence(pool, origin, None).await?;
-        if oldest_unlinked(pool, Some(upto)).await?.is_none() {
+        if oldest_unlinked(pool, Some(&below)).await?.is_none() {
             return Ok(());
         }
         if started.elapsed() >= deadline {
