@@ -240,3 +240,46 @@ async fn export_over_http(p: &TestPlatform) {
     assert_eq!(reply.status.as_u16(), 403);
 }
 both_backends!(a5_export_bundle_over_http, export_over_http);
+
+/// A1: nobody has to read the trail for it to be linked. On PostgreSQL the
+/// running platform's sequencer links what commands committed (no reader
+/// flushes here); readiness reports the lag, zero once linked.
+async fn sequencer_links_without_readers(p: &TestPlatform) {
+    p.draft_case("12000.00").await;
+    let mut linked = false;
+    for _ in 0..100 {
+        if p.store
+            .oldest_unsequenced_audit()
+            .await
+            .expect("lag")
+            .is_none()
+        {
+            linked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(linked, "the sequencer linked the case's events within 2 s");
+    let ready = p
+        .client
+        .get(p.url("audit", "/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["audit_lag_ms"], 0, "{body}");
+    if p.store.audit_sequenced_separately() {
+        let head = p.store.sequence_audit(None).await.expect("round");
+        assert_eq!(
+            head.linked, 0,
+            "the platform's sequencer had linked everything"
+        );
+        assert!(head.size > 0);
+    }
+}
+
+both_backends!(
+    a1_sequencer_links_without_readers,
+    sequencer_links_without_readers
+);
