@@ -132,6 +132,15 @@ impl TestPlatform {
                 )
                 .expect("audit key"),
             )),
+            // A key "used before a rotation", so its publication is tested.
+            audit_retired_keys: vec![
+                creditops_audit::SigningKey::from_pkcs8(
+                    DEFAULT_AUDIT_ORIGIN,
+                    &creditops_audit::SigningKey::generate_pkcs8().expect("retired key"),
+                )
+                .expect("retired key")
+                .verifier_key(),
+            ],
             listeners,
             risk_watch_interval: None,
             audit_sequencer_interval: std::time::Duration::from_millis(100),

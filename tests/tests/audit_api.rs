@@ -26,6 +26,16 @@ async fn checkpoints_and_proofs(p: &TestPlatform) {
         .unwrap()
         .parse()
         .expect("key");
+    // A3: keys used before a rotation stay published, so their checkpoints
+    // keep verifying.
+    let retired = key.ok(200)["retired"].as_array().expect("retired keys");
+    assert_eq!(retired.len(), 1);
+    let old: VerifierKey = retired[0]["verifier_key"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .expect("retired key");
+    assert_ne!(old.key_id(), verifier.key_id());
     let reply = p
         .call("ia-1", "audit", Method::GET, "/v1/checkpoint", None)
         .await;

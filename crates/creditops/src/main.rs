@@ -72,6 +72,11 @@ struct ServeArgs {
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
     audit_key: Option<PathBuf>,
+    /// Verifier keys (`name+id+key`) of checkpoint signing keys used before
+    /// a rotation: published beside the current key and put into exports, so
+    /// checkpoints signed earlier stay verifiable. Repeat or comma-separate.
+    #[arg(long, env = "CREDITOPS_AUDIT_RETIRED_KEYS", value_delimiter = ',')]
+    audit_retired_key: Vec<creditops_audit::VerifierKey>,
     /// Read casbin policies from DIR/<service>/ instead of the built-in ones.
     #[arg(long, env = "CREDITOPS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
@@ -565,6 +570,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         policy_dir: args.policy_dir.clone(),
         audit_origin: args.db.audit_origin.clone(),
         audit_key,
+        audit_retired_keys: args.audit_retired_key.clone(),
         listeners,
         risk_watch_interval: (args.risk_watch_seconds > 0)
             .then(|| std::time::Duration::from_secs(args.risk_watch_seconds)),

@@ -61,6 +61,8 @@ pub struct PlatformConfig {
     pub audit_origin: String,
     /// Signs audit checkpoints; without it the checkpoint routes answer 503.
     pub audit_key: Option<Arc<creditops_audit::SigningKey>>,
+    /// Verifier keys of earlier signing keys (rotation), published and exported.
+    pub audit_retired_keys: Vec<creditops_audit::VerifierKey>,
     /// The services to run and where.
     pub listeners: Vec<(String, SocketAddr)>,
     /// How often the risk service's watcher expires reservations and
@@ -300,6 +302,7 @@ fn router_for(
     ctx: Arc<ServiceContext>,
     origin: &str,
     audit_key: Option<Arc<creditops_audit::SigningKey>>,
+    retired_keys: &[creditops_audit::VerifierKey],
 ) -> Result<axum::Router, PlatformError> {
     Ok(match service {
         "market" => creditops_svc_market::router(ctx),
@@ -310,6 +313,7 @@ fn router_for(
             creditops_svc_audit::AuditSettings {
                 origin: origin.to_owned(),
                 signing_key: audit_key,
+                retired_keys: retired_keys.to_vec(),
             },
         ),
         "admin" => creditops_svc_admin::router(ctx),
@@ -360,7 +364,13 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
             risk = Some(ctx.clone());
         }
-        let router = router_for(name, ctx, &config.audit_origin, config.audit_key.clone())?;
+        let router = router_for(
+            name,
+            ctx,
+            &config.audit_origin,
+            config.audit_key.clone(),
+            &config.audit_retired_keys,
+        )?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| PlatformError::Bind {

@@ -81,6 +81,8 @@ async fn caught_up(ctx: &ServiceContext) -> Result<(), ApiError> {
 pub struct AuditSettings {
     pub origin: String,
     pub signing_key: Option<Arc<SigningKey>>,
+    /// Verifier keys of signing keys used before a rotation.
+    pub retired_keys: Vec<creditops_audit::VerifierKey>,
 }
 
 pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
@@ -398,6 +400,15 @@ async fn checkpoint_key(
         "key_id": hex_string(&key.key_id()),
         "verifier_key": verifier.to_string(),
         "public_key_pem": verifier.public_key_pem(),
+        "retired": settings
+            .retired_keys
+            .iter()
+            .map(|k| json!({
+                "key_id": hex_string(&k.key_id()),
+                "verifier_key": k.to_string(),
+                "public_key_pem": k.public_key_pem(),
+            }))
+            .collect::<Vec<_>>(),
     })))
 }
 
