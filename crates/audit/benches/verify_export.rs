@@ -1,8 +1,10 @@
 //! Verification speed of an export bundle (issue figure, see the README):
-//! a bundle of 1,000,000 events (canonical JSON bodies of realistic size) is
-//! verified completely (SHA256SUMS, every leaf and chain value, the Merkle
-//! root, the signed checkpoint), against a baseline that only computes the
+//! a format version 2 bundle of 1,000,000 events (canonical JSON bodies of
+//! realistic size) is verified completely (SHA256SUMS, every line, leaf,
+//! chain value and body, the Merkle root from the border hashes and the
+//! leaves, the signed checkpoint), against a baseline that only computes the
 //! raw SHA-256 leaf and chain hashes of the same bodies, in the same run.
+//! The verifier uses a second thread; the baseline one.
 //!
 //! Run with `cargo bench -p creditops-audit --bench verify_export`
 //! (`CREDITOPS_BENCH_EVENTS` overrides the number of events).

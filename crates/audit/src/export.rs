@@ -543,7 +543,7 @@ pub fn build_bundle(input: &BundleInput<'_>) -> Result<Vec<(String, Vec<u8>)>, B
 /// integrity and internal consistency; authenticity additionally needs the
 /// keys compared with the published ones (or [`verify_bundle_with_keys`]).
 pub fn verify_bundle(files: &[(String, Vec<u8>)]) -> Result<BundleReport, BundleError> {
-    verify(files, None)
+    verify(files, None, true)
 }
 
 /// Verifies a bundle against keys the verifier already trusts.
@@ -551,7 +551,7 @@ pub fn verify_bundle_with_keys(
     files: &[(String, Vec<u8>)],
     trusted_keys: &[VerifierKey],
 ) -> Result<BundleReport, BundleError> {
-    verify(files, Some(trusted_keys))
+    verify(files, Some(trusted_keys), true)
 }
 
 /// Reads a bundle directory's files (not recursive; symbolic links are
@@ -582,9 +582,12 @@ fn err(check: BundleCheck, seq: Option<u64>, reason: String) -> BundleError {
     BundleError::new(check, seq, reason)
 }
 
+/// `helper_thread: false` does all the work on the calling thread (what
+/// happens anyway when no thread can be started; tests compare both).
 fn verify(
     files: &[(String, Vec<u8>)],
     trusted: Option<&[VerifierKey]>,
+    helper_thread: bool,
 ) -> Result<BundleReport, BundleError> {
     use BundleCheck as C;
 
@@ -610,34 +613,82 @@ fn verify(
         }
     }
 
-    // SHA256SUMS is checked last, but hashing every file is as much work as
-    // the entries themselves: do it on a second thread meanwhile. `stop`
-    // ends it early when an earlier check fails.
+    // Two kinds of work do not feed the chain and the tree: the body check
+    // of every entry and hashing every file for SHA256SUMS (checked last).
+    // Together they cost about as much as leaves, chain and tree, so a second
+    // thread does them meanwhile; the results are used in the order of SPEC
+    // 9.5. `stop` ends the thread early when an earlier check fails.
     let stop = AtomicBool::new(false);
+    let entries = map.get(ENTRIES).copied().unwrap_or_default();
     std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("bundle-sha256sums".into())
-            .spawn_scoped(scope, || file_digests(&map, &stop))
-            .ok();
-        let result = verify_contents(&map, manifest, trusted, ignored_files).and_then(|report| {
-            let digests = match worker {
-                Some(handle) => handle.join().ok().flatten(),
-                // No thread available: hash here instead.
-                None => file_digests(&map, &stop),
+        let (map, stop) = (&map, &stop);
+        let (bodies_tx, bodies_rx) = std::sync::mpsc::sync_channel(1);
+        let worker = helper_thread
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("bundle-bodies-sums".into())
+                    .spawn_scoped(scope, move || {
+                        // A closed channel only means the main thread has finished.
+                        let _ = bodies_tx.send(first_bad_body(entries, stop));
+                        file_digests(map, stop)
+                    })
+                    .ok()
+            })
+            .flatten();
+        let spawned = worker.is_some();
+        let mut bad_body = || {
+            let from_worker = if spawned {
+                bodies_rx.recv().ok().flatten()
+            } else {
+                None
             };
-            let digests = digests.ok_or_else(|| {
-                err(
-                    C::Checksum,
-                    None,
-                    "internal error: the files could not be hashed".into(),
-                )
-            })?;
-            check_sums(&map, &report.ignored_files, &digests)?;
-            Ok(report)
-        });
+            // Without a worker thread, check the bodies here.
+            from_worker
+                .or_else(|| first_bad_body(entries, stop))
+                .flatten()
+        };
+        let result = verify_contents(map, manifest, trusted, ignored_files, &mut bad_body)
+            .and_then(|report| {
+                let digests = match worker {
+                    Some(handle) => handle.join().ok().flatten(),
+                    // No thread available: hash here instead.
+                    None => file_digests(map, stop),
+                };
+                let digests = digests.ok_or_else(|| {
+                    err(
+                        C::Checksum,
+                        None,
+                        "internal error: the files could not be hashed".into(),
+                    )
+                })?;
+                check_sums(map, &report.ignored_files, &digests)?;
+                Ok(report)
+            });
         stop.store(true, Ordering::Relaxed);
         result
     })
+}
+
+/// The index (0-based) of the first line of `entries.jsonl` of the fixed
+/// shape whose body is not a JSON object; lines of another shape are left to
+/// the main loop. `None` if `stop` was set before the end.
+fn first_bad_body(entries: &[u8], stop: &AtomicBool) -> Option<Option<u64>> {
+    let mut rest = entries;
+    let mut index = 0u64;
+    while let Some(end) = find_newline(rest) {
+        if index.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (line, tail) = rest.split_at(end);
+        rest = tail.get(1..).unwrap_or_default();
+        if let Ok(entry) = parse_entry_line(line)
+            && !json::is_json_object(entry.body)
+        {
+            return Some(Some(index));
+        }
+        index += 1;
+    }
+    Some(None)
 }
 
 /// SHA-256 of every format file except `SHA256SUMS`; `None` if `stop` was
@@ -688,12 +739,15 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
     Ok(manifest)
 }
 
-/// Every check but the checksums, in the order of SPEC 9.5.
+/// Every check but the checksums, in the order of SPEC 9.5. `bad_body`
+/// gives the index of the first entry line whose body is not a JSON object
+/// (computed beside this function, see `verify`).
 fn verify_contents(
     map: &Files<'_>,
     manifest: Manifest,
     trusted: Option<&[VerifierKey]>,
     ignored_files: Vec<String>,
+    bad_body: &mut dyn FnMut() -> Option<u64>,
 ) -> Result<BundleReport, BundleError> {
     use BundleCheck as C;
     let file = |name: &str| map.get(name).copied().unwrap_or_default();
@@ -861,70 +915,21 @@ fn verify_contents(
             format!("{ENTRIES} does not end with a newline"),
         ));
     }
-    let mut rest = data;
-    let mut previous = chain_before;
-    let mut expected_seqs = first_seq..=last_seq;
-    let mut line_no = 0u64;
-    while let Some(end) = find_newline(rest) {
-        let (line, tail) = rest.split_at(end);
-        rest = tail.get(1..).unwrap_or_default();
-        line_no += 1;
-        let Some(expected) = expected_seqs.next() else {
-            return Err(err(
-                C::Sequence,
-                Some(last_seq.saturating_add(1)),
-                format!("{ENTRIES} has entries after last_seq {last_seq}"),
-            ));
-        };
-        let at = Some(expected);
-        let entry = parse_entry_line(line)
-            .map_err(|reason| err(C::Entry, at, format!("{ENTRIES} line {line_no}: {reason}")))?;
-        if entry.seq != expected {
-            let what = if entry.seq > expected {
-                "events are missing"
-            } else {
-                "events are out of order or repeated"
-            };
-            return Err(err(
-                C::Sequence,
-                Some(expected.min(entry.seq)),
-                format!("expected seq {expected}, found {}: {what}", entry.seq),
-            ));
-        }
-        let leaf = leaf_hash(entry.body);
-        if leaf != entry.leaf {
-            return Err(err(
-                C::Leaf,
-                at,
-                "leaf hash does not match the body (body modified)".into(),
-            ));
-        }
-        let chain = chain_next(&previous, &leaf);
-        if chain != entry.chain {
-            return Err(err(
-                C::Chain,
-                at,
-                "chain value does not match (event reordered, inserted, removed or chain edited)"
-                    .into(),
-            ));
-        }
-        if !json::is_json_object(entry.body) {
-            return Err(err(C::Body, at, "body is not a JSON object".into()));
-        }
-        tree.push(leaf);
-        previous = chain;
+    let lines = check_lines(data, first_seq, last_seq, chain_before, &mut tree);
+    // The body check ran beside the loop. Its first failure is the one to
+    // report if it comes before the loop's; on the same line the loop's checks
+    // come first (entry, sequence, leaf, chain, then body).
+    if let Some(bad) = bad_body()
+        && lines.as_ref().err().is_none_or(|(line, _)| bad < *line)
+    {
+        // Every line before the loop's failure had the expected seq.
+        return Err(err(
+            C::Body,
+            Some(first_seq + bad),
+            "body is not a JSON object".into(),
+        ));
     }
-    if let Some(missing) = expected_seqs.next() {
-        let reason = if data.is_empty() {
-            format!("{ENTRIES} is empty")
-        } else {
-            format!(
-                "{ENTRIES} ends at seq {}, the manifest range ends at {last_seq} (truncated)",
-                missing - 1
-            )
-        };
-        return Err(err(C::Sequence, Some(missing), reason));
-    }
+    let previous = lines.map_err(|(_, e)| e)?;
 
     // The signed root, from left border + the entries' leaves + right border.
     for ((_, height), hash) in right_nodes.iter().zip(right) {
@@ -1014,6 +1019,88 @@ fn verify_contents(
         keys_from_bundle: trusted.is_none(),
         ignored_files,
     })
+}
+
+/// The per-line checks but the body's (SPEC 9.5 steps 10 and 11) over
+/// `entries.jsonl`, which ends with LF: each line's leaf is added to `tree`.
+/// Returns the chain value of the last entry, or the first failure with the
+/// index of the line it concerns (the number of lines if it concerns the
+/// missing ones).
+fn check_lines(
+    data: &[u8],
+    first_seq: u64,
+    last_seq: u64,
+    chain_before: Hash,
+    tree: &mut CompactRange,
+) -> Result<Hash, (u64, BundleError)> {
+    use BundleCheck as C;
+    let mut rest = data;
+    let mut previous = chain_before;
+    let mut expected_seqs = first_seq..=last_seq;
+    let mut index = 0u64;
+    while let Some(end) = find_newline(rest) {
+        let fail = |check, seq: u64, reason: String| (index, err(check, Some(seq), reason));
+        let (line, tail) = rest.split_at(end);
+        rest = tail.get(1..).unwrap_or_default();
+        let Some(expected) = expected_seqs.next() else {
+            return Err(fail(
+                C::Sequence,
+                last_seq.saturating_add(1),
+                format!("{ENTRIES} has entries after last_seq {last_seq}"),
+            ));
+        };
+        let entry = parse_entry_line(line).map_err(|reason| {
+            fail(
+                C::Entry,
+                expected,
+                format!("{ENTRIES} line {}: {reason}", index + 1),
+            )
+        })?;
+        if entry.seq != expected {
+            let what = if entry.seq > expected {
+                "events are missing"
+            } else {
+                "events are out of order or repeated"
+            };
+            return Err(fail(
+                C::Sequence,
+                expected.min(entry.seq),
+                format!("expected seq {expected}, found {}: {what}", entry.seq),
+            ));
+        }
+        let leaf = leaf_hash(entry.body);
+        if leaf != entry.leaf {
+            return Err(fail(
+                C::Leaf,
+                expected,
+                "leaf hash does not match the body (body modified)".into(),
+            ));
+        }
+        let chain = chain_next(&previous, &leaf);
+        if chain != entry.chain {
+            return Err(fail(
+                C::Chain,
+                expected,
+                "chain value does not match (event reordered, inserted, removed or chain edited)"
+                    .into(),
+            ));
+        }
+        tree.push(leaf);
+        previous = chain;
+        index += 1;
+    }
+    if let Some(missing) = expected_seqs.next() {
+        let reason = if data.is_empty() {
+            format!("{ENTRIES} is empty")
+        } else {
+            format!(
+                "{ENTRIES} ends at seq {}, the manifest range ends at {last_seq} (truncated)",
+                missing - 1
+            )
+        };
+        return Err((index, err(C::Sequence, Some(missing), reason)));
+    }
+    Ok(previous)
 }
 
 /// Checksums: every format file but SHA256SUMS itself, exactly once.
@@ -1632,5 +1719,71 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!((e.check, e.seq), (BundleCheck::Input, Some(2)));
+    }
+
+    #[test]
+    fn body_failures_are_ordered_with_the_other_entry_checks() {
+        let l = log(8);
+        let good = bundle(&l, 2, 7, 8, None);
+        // Lines for seq 2..=7 with leaf and chain recomputed; `bad` bodies
+        // are not JSON objects, `stale` lines carry a wrong leaf.
+        let with = |bad: &[u64], stale: &[u64], drop_tail: usize| {
+            let mut prev = l.entries[0].chain;
+            let mut text = String::new();
+            for seq in 2..=7u64 - drop_tail as u64 {
+                let e = &l.entries[seq as usize - 1];
+                let body = if bad.contains(&seq) {
+                    format!("[{seq}]")
+                } else {
+                    String::from_utf8(e.body.clone()).unwrap()
+                };
+                let leaf = if stale.contains(&seq) {
+                    [7; 32]
+                } else {
+                    leaf_hash(body.as_bytes())
+                };
+                prev = chain_next(&prev, &leaf);
+                text.push_str(&format!(
+                    r#"{{"seq":{seq},"leaf":"{}","chain":"{}","body":{body}}}"#,
+                    hex::encode(leaf),
+                    hex::encode(prev)
+                ));
+                text.push('\n');
+            }
+            let mut f = good.clone();
+            replace(&mut f, ENTRIES, |e| *e = text.into_bytes());
+            f
+        };
+        // (bad bodies, wrong leaves, lines dropped at the tail, verdict)
+        type Case<'a> = (&'a [u64], &'a [u64], usize, (BundleCheck, Option<u64>));
+        let cases: [Case<'_>; 7] = [
+            (&[4], &[], 0, (BundleCheck::Body, Some(4))),
+            (&[4, 6], &[], 0, (BundleCheck::Body, Some(4))),
+            (&[5], &[3], 0, (BundleCheck::Leaf, Some(3))),
+            (&[3], &[5], 0, (BundleCheck::Body, Some(3))),
+            // A non-JSON body with a wrong leaf: the leaf check comes first.
+            (&[4], &[4], 0, (BundleCheck::Leaf, Some(4))),
+            (&[3], &[], 2, (BundleCheck::Body, Some(3))),
+            (&[], &[], 2, (BundleCheck::Sequence, Some(6))),
+        ];
+        for (bad, stale, drop_tail, expected) in cases {
+            let f = with(bad, stale, drop_tail);
+            for helper_thread in [true, false] {
+                let e = verify(&f, None, helper_thread).unwrap_err();
+                assert_eq!((e.check, e.seq), expected, "{bad:?} {stale:?} {drop_tail}");
+            }
+        }
+        // Lines after last_seq: a bad body before them still comes first.
+        let mut f = with(&[2], &[], 0);
+        replace(&mut f, ENTRIES, |e| {
+            let first = e.split(|b| *b == b'\n').next().unwrap().to_vec();
+            e.extend_from_slice(&first);
+            e.push(b'\n');
+        });
+        for helper_thread in [true, false] {
+            let e = verify(&f, None, helper_thread).unwrap_err();
+            assert_eq!((e.check, e.seq), (BundleCheck::Body, Some(2)));
+        }
+        assert!(verify(&good, None, false).is_ok());
     }
 }
