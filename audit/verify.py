@@ -624,6 +624,14 @@ def load_manifest(data):
     if manifest["format"] != BUNDLE_FORMAT or manifest["version"] != BUNDLE_VERSION:
         raise Failure("manifest", None, "unsupported format %r version %r (expected %r version %d)"
                       % (manifest["format"], manifest["version"], BUNDLE_FORMAT, BUNDLE_VERSION))
+    first_seq, last_seq, size = manifest["first_seq"], manifest["last_seq"], manifest["size"]
+    if first_seq == 0 or last_seq < first_seq or last_seq > size:
+        raise Failure("manifest", None, "range %d..=%d is not within 1..=%d"
+                      % (first_seq, last_seq, size))
+    if parse_hash(manifest["chain_before"]) is None:
+        raise Failure("manifest", None, "chain_before is not 64 hex digits")
+    if parse_hash(manifest["chain_after"]) is None:
+        raise Failure("manifest", None, "chain_after is not 64 hex digits")
     return manifest
 
 
@@ -637,17 +645,9 @@ def verify_bundle(files, trusted_keys=None):
         if name not in files:
             raise Failure("files", None, "%s is missing" % name)
     ignored = sorted(n for n in files if n not in REQUIRED_FILES and n not in OPTIONAL_FILES)
-
     first_seq, last_seq, size = manifest["first_seq"], manifest["last_seq"], manifest["size"]
-    if first_seq == 0 or last_seq < first_seq or last_seq > size:
-        raise Failure("manifest", None, "range %d..=%d is not within 1..=%d"
-                      % (first_seq, last_seq, size))
     chain_before = parse_hash(manifest["chain_before"])
-    if chain_before is None:
-        raise Failure("manifest", None, "chain_before is not 64 hex digits")
     chain_after = parse_hash(manifest["chain_after"])
-    if chain_after is None:
-        raise Failure("manifest", None, "chain_after is not 64 hex digits")
 
     # Keys.
     bundle_keys = []

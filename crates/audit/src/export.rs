@@ -715,7 +715,14 @@ fn file_digests<'a>(map: &Files<'a>, stop: &AtomicBool) -> Option<BTreeMap<&'a s
 const VERSION_1_REFUSED: &str = "this is a version 1 bundle (inclusion proofs in proofs.jsonl); \
      version 1 is no longer supported: ask for a new export, which is version 2";
 
-fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
+/// A manifest that passed check `manifest`, with its hashes decoded.
+struct CheckedManifest {
+    fields: Manifest,
+    chain_before: Hash,
+    chain_after: Hash,
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<CheckedManifest, BundleError> {
     let bad = |reason: String| err(BundleCheck::Manifest, None, reason);
     // The version first, so that an old bundle gets a clear answer rather
     // than a complaint about fields.
@@ -736,7 +743,21 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
             manifest.format, manifest.version
         )));
     }
-    Ok(manifest)
+    let (first_seq, last_seq, size) = (manifest.first_seq, manifest.last_seq, manifest.size);
+    if first_seq == 0 || last_seq < first_seq || last_seq > size {
+        return Err(bad(format!(
+            "range {first_seq}..={last_seq} is not within 1..={size}"
+        )));
+    }
+    let chain_before = parse_hash(&manifest.chain_before)
+        .ok_or_else(|| bad("chain_before is not 64 hex digits".into()))?;
+    let chain_after = parse_hash(&manifest.chain_after)
+        .ok_or_else(|| bad("chain_after is not 64 hex digits".into()))?;
+    Ok(CheckedManifest {
+        fields: manifest,
+        chain_before,
+        chain_after,
+    })
 }
 
 /// Every check but the checksums, in the order of SPEC 9.5. `bad_body`
@@ -744,7 +765,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
 /// (computed beside this function, see `verify`).
 fn verify_contents(
     map: &Files<'_>,
-    manifest: Manifest,
+    manifest: CheckedManifest,
     trusted: Option<&[VerifierKey]>,
     ignored_files: Vec<String>,
     bad_body: &mut dyn FnMut() -> Option<u64>,
@@ -752,23 +773,12 @@ fn verify_contents(
     use BundleCheck as C;
     let file = |name: &str| map.get(name).copied().unwrap_or_default();
 
+    let CheckedManifest {
+        fields: manifest,
+        chain_before,
+        chain_after,
+    } = manifest;
     let (first_seq, last_seq, size) = (manifest.first_seq, manifest.last_seq, manifest.size);
-    if first_seq == 0 || last_seq < first_seq || last_seq > size {
-        return Err(err(
-            C::Manifest,
-            None,
-            format!("range {first_seq}..={last_seq} is not within 1..={size}"),
-        ));
-    }
-    let chain_before = parse_hash(&manifest.chain_before).ok_or_else(|| {
-        err(
-            C::Manifest,
-            None,
-            "chain_before is not 64 hex digits".into(),
-        )
-    })?;
-    let chain_after = parse_hash(&manifest.chain_after)
-        .ok_or_else(|| err(C::Manifest, None, "chain_after is not 64 hex digits".into()))?;
 
     // Keys.
     let mut bundle_keys = Vec::new();
@@ -1538,6 +1548,17 @@ mod tests {
         });
         let e = verify_bundle(&f).unwrap_err();
         assert!(e.reason.contains("version 1 bundle"), "{e}");
+        // The whole manifest check comes before the other files are required.
+        replace(&mut f, MANIFEST, |m| {
+            let text = String::from_utf8(m.clone()).unwrap();
+            *m = text
+                .replace("\"version\": 1", "\"version\": 2")
+                .replace("\"first_seq\": 1", "\"first_seq\": 0")
+                .into_bytes();
+        });
+        let e = verify_bundle(&f).unwrap_err();
+        assert_eq!((e.check, e.seq), (BundleCheck::Manifest, None), "{e}");
+        assert!(e.reason.contains("range"), "{e}");
     }
 
     #[test]
