@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Offline verifier for creditops audit export bundles (audit/SPEC.md, v1).
+"""Offline verifier for creditops audit export bundles (audit/SPEC.md, version 2).
 
 Usage:
     python3 verify.py BUNDLE_DIR [--key VERIFIER_KEY ...]
@@ -14,10 +14,12 @@ only trust anchor).
 Checks, in this order (the first failure is reported, with the first bad
 sequence number when it concerns an entry): required files, manifest.json,
 keys.txt, the checkpoint signature, the openssl companion files
-(checkpoint-body.txt, checkpoint.sig, public-key.pem), every entry in order
-(sequence, leaf = SHA-256(0x00 || body), chain = SHA-256(previous || leaf),
-JSON body, RFC 9162 inclusion proof against the checkpoint root), the
-consistency proof from previous-checkpoint.txt (if present), and SHA256SUMS.
+(checkpoint-body.txt, checkpoint.sig, public-key.pem), the compact-range
+borders (borders.json), every entry in order (sequence, leaf = SHA-256(0x00 ||
+body), chain = SHA-256(previous || leaf), JSON body), the RFC 6962 Merkle root
+of left border + the entries' leaves + right border against the checkpoint
+root, the consistency proof from previous-checkpoint.txt (if present), and
+SHA256SUMS.
 
 Python 3.8+ standard library only. Ed25519 verification is the RFC 8032
 reference algorithm (section 5.1.7) in pure Python, so no other tool is needed.
@@ -30,7 +32,6 @@ Exit status: 0 verified, 1 verification failed, 2 usage or read error.
 
 import argparse
 import base64
-import copy
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ import sys
 import unicodedata
 
 BUNDLE_FORMAT = "creditops-audit-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 
 MANIFEST = "manifest.json"
 KEYS = "keys.txt"
@@ -48,12 +49,12 @@ CHECKPOINT_BODY = "checkpoint-body.txt"
 CHECKPOINT_SIG = "checkpoint.sig"
 PUBLIC_KEY = "public-key.pem"
 ENTRIES = "entries.jsonl"
-PROOFS = "proofs.jsonl"
+BORDERS = "borders.json"
 SHA256SUMS = "SHA256SUMS"
 PREVIOUS_CHECKPOINT = "previous-checkpoint.txt"
 CONSISTENCY = "consistency.json"
 REQUIRED_FILES = [MANIFEST, KEYS, CHECKPOINT, CHECKPOINT_BODY, CHECKPOINT_SIG,
-                  PUBLIC_KEY, ENTRIES, PROOFS, SHA256SUMS]
+                  PUBLIC_KEY, ENTRIES, BORDERS, SHA256SUMS]
 OPTIONAL_FILES = [PREVIOUS_CHECKPOINT, CONSISTENCY]
 
 MAX_NOTE_BYTES = 1 << 20
@@ -64,6 +65,14 @@ SIGNATURE_LINE_PREFIX = "\u2014 "
 ED25519_SIGNATURE_TYPE = 0x01
 ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+JSON_MAX_DEPTH = 128
+# One entries.jsonl line (SPEC 9.2), matched on bytes: the body is every byte
+# between the fixed prefix and the final "}".
+ENTRY_LINE = re.compile(
+    rb'\{"seq":(0|[1-9][0-9]*),"leaf":"([0-9a-f]{64})","chain":"([0-9a-f]{64})","body":(.*)\}\Z',
+    re.DOTALL)
+VERSION_1_REFUSED = ("this is a version 1 bundle (inclusion proofs in proofs.jsonl); version 1 "
+                     "is no longer supported: ask for a new export, which is version 2")
 
 
 class Failure(Exception):
@@ -220,6 +229,45 @@ def merkle_root(leaves):
         return leaves[0]
     k = _split_point(len(leaves))
     return node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def compact_range_nodes(begin, end):
+    """The canonical split of leaf indices [begin, end) into aligned perfect
+    subtrees, left to right, as (first index, height): each step takes the
+    largest subtree that starts at the current index (a multiple of its
+    width) and ends within the range (SPEC section 9.3)."""
+    nodes = []
+    while begin < end:
+        height = 0
+        while begin % (2 << height) == 0 and begin + (2 << height) <= end:
+            height += 1
+        nodes.append((begin, height))
+        begin += 1 << height
+    return nodes
+
+
+class RootBuilder:
+    """Merges aligned perfect subtrees, added left to right, into the RFC 6962
+    root (SPEC section 9.3): a stack of (height, hash), merged like a binary
+    carry, then folded from the right."""
+
+    def __init__(self):
+        self.stack = []
+
+    def add(self, height, node):
+        while self.stack and self.stack[-1][0] == height:
+            _, left = self.stack.pop()
+            node = node_hash(left, node)
+            height += 1
+        self.stack.append((height, node))
+
+    def root(self):
+        if not self.stack:
+            return sha256(b"")
+        root = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            root = node_hash(left, root)
+        return root
 
 
 def verify_inclusion(leaf, index, size, proof, root):
@@ -500,14 +548,15 @@ def verify_note(note, keys):
 
 
 def parse_checkpoint(text):
-    """origin, size, root from checkpoint note text; no extension lines (v1)."""
+    """origin, size, root from checkpoint note text; no extension lines."""
     if not text.endswith("\n"):
         raise ValueError("the text does not end with a newline")
     lines = text[:-1].split("\n")
     if len(lines) < 3:
         raise ValueError("expected three lines: origin, tree size, root hash")
     if len(lines) > 3:
-        raise ValueError("extension lines after the root hash are not used by this log (SPEC v1)")
+        raise ValueError("extension lines after the root hash are not used by this log "
+                         "(SPEC section 8.1)")
     origin, size_s, root_s = lines
     if origin == "":
         raise ValueError("the origin line is empty")
@@ -554,34 +603,51 @@ def parse_public_key_pem(text):
 # ---------------------------------------------------------------------------
 # The bundle.
 
-def verify_bundle(files, trusted_keys=None):
-    """files: {name: bytes}. Returns a report dict or raises Failure."""
-    for name in REQUIRED_FILES:
-        if name not in files:
-            raise Failure("files", None, "%s is missing" % name)
-    ignored = sorted(n for n in files if n not in REQUIRED_FILES and n not in OPTIONAL_FILES)
-
-    # Manifest.
+def load_manifest(data):
+    """manifest.json: the version first, so that an old bundle gets a clear
+    answer rather than a complaint about its fields."""
     try:
-        manifest = load_record(utf8("manifest", MANIFEST, files[MANIFEST]), {
+        text = utf8("manifest", MANIFEST, data)
+        raw = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except ValueError as e:
+        raise Failure("manifest", None, "%s: %s" % (MANIFEST, e))
+    if (isinstance(raw, dict) and raw.get("format") == BUNDLE_FORMAT
+            and type(raw.get("version")) is int and raw.get("version") == 1):
+        raise Failure("manifest", None, VERSION_1_REFUSED)
+    try:
+        manifest = load_record(text, {
             "format": "str", "version": "u64", "origin": "str", "range": "str",
             "first_seq": "u64", "last_seq": "u64", "size": "u64", "created_at": "str",
             "chain_before": "str", "chain_after": "str"})
     except ValueError as e:
         raise Failure("manifest", None, "%s: %s" % (MANIFEST, e))
     if manifest["format"] != BUNDLE_FORMAT or manifest["version"] != BUNDLE_VERSION:
-        raise Failure("manifest", None, "unsupported format %r version %r"
-                      % (manifest["format"], manifest["version"]))
+        raise Failure("manifest", None, "unsupported format %r version %r (expected %r version %d)"
+                      % (manifest["format"], manifest["version"], BUNDLE_FORMAT, BUNDLE_VERSION))
     first_seq, last_seq, size = manifest["first_seq"], manifest["last_seq"], manifest["size"]
     if first_seq == 0 or last_seq < first_seq or last_seq > size:
         raise Failure("manifest", None, "range %d..=%d is not within 1..=%d"
                       % (first_seq, last_seq, size))
-    chain_before = parse_hash(manifest["chain_before"])
-    if chain_before is None:
+    if parse_hash(manifest["chain_before"]) is None:
         raise Failure("manifest", None, "chain_before is not 64 hex digits")
-    chain_after = parse_hash(manifest["chain_after"])
-    if chain_after is None:
+    if parse_hash(manifest["chain_after"]) is None:
         raise Failure("manifest", None, "chain_after is not 64 hex digits")
+    return manifest
+
+
+def verify_bundle(files, trusted_keys=None):
+    """files: {name: bytes}. Returns a report dict or raises Failure."""
+    # Files: the manifest first, its version says how to read the rest.
+    if MANIFEST not in files:
+        raise Failure("files", None, "%s is missing" % MANIFEST)
+    manifest = load_manifest(files[MANIFEST])
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise Failure("files", None, "%s is missing" % name)
+    ignored = sorted(n for n in files if n not in REQUIRED_FILES and n not in OPTIONAL_FILES)
+    first_seq, last_seq, size = manifest["first_seq"], manifest["last_seq"], manifest["size"]
+    chain_before = parse_hash(manifest["chain_before"])
+    chain_after = parse_hash(manifest["chain_after"])
 
     # Keys.
     bundle_keys = []
@@ -628,60 +694,65 @@ def verify_bundle(files, trusted_keys=None):
         raise Failure("signature-files", None, "%s is not a valid signature of %s by %s"
                       % (CHECKPOINT_SIG, CHECKPOINT_BODY, PUBLIC_KEY))
 
-    # Entries, in order, with their inclusion proofs.
+    # Borders: well formed, and exactly as many hashes as the canonical split
+    # of [0, first_seq - 1) and [last_seq, size) has subtrees.
+    try:
+        borders = load_record(utf8("borders", BORDERS, files[BORDERS]),
+                              {"left": "strs", "right": "strs"})
+    except ValueError as e:
+        raise Failure("borders", None, "%s: %s" % (BORDERS, e))
+    left = [parse_hash(h) for h in borders["left"]]
+    if any(h is None for h in left):
+        raise Failure("borders", None, "a left border hash is not 64 hex digits")
+    right = [parse_hash(h) for h in borders["right"]]
+    if any(h is None for h in right):
+        raise Failure("borders", None, "a right border hash is not 64 hex digits")
+    left_nodes = compact_range_nodes(0, first_seq - 1)
+    right_nodes = compact_range_nodes(last_seq, size)
+    for side, hashes, nodes, what in (
+            ("left", left, left_nodes, "seq 1..=%d" % (first_seq - 1)),
+            ("right", right, right_nodes, "seq %d..=%d" % (last_seq + 1, size))):
+        if len(hashes) != len(nodes):
+            raise Failure("borders", None, "%s has %d %s border hashes; the events %s need %d"
+                          % (BORDERS, len(hashes), side, what, len(nodes)))
+    tree = RootBuilder()
+    for (_, height), node in zip(left_nodes, left):
+        tree.add(height, node)
+
+    # Entries, in order: the chain and the tree grow as they stream by.
     if first_seq == 1 and chain_before != chain_genesis(manifest["origin"]):
         raise Failure("chain", 1,
                       "chain_before is not SHA-256(origin) although the bundle starts at seq 1")
-    entry_lines = jsonl_lines("entry", ENTRIES, files[ENTRIES])
-    proof_lines = jsonl_lines("proof", PROOFS, files[PROOFS])
+    data = files[ENTRIES]
+    if data and not data.endswith(b"\n"):
+        raise Failure("entry", None, "%s does not end with a newline" % ENTRIES)
+    entry_lines = data[:-1].split(b"\n") if data else []
     previous, expected = chain_before, first_seq
     for i, line in enumerate(entry_lines):
         if expected > last_seq:
             raise Failure("sequence", expected,
                           "%s has entries after last_seq %d" % (ENTRIES, last_seq))
-        try:
-            entry = load_record(line, {"seq": "u64", "body_b64": "str", "leaf": "str",
-                                       "chain": "str"})
-        except ValueError as e:
-            raise Failure("entry", expected, "%s line %d: %s" % (ENTRIES, i + 1, e))
-        seq = entry["seq"]
+        m = ENTRY_LINE.match(line)
+        if m is None or int(m.group(1)) > U64_MAX:
+            raise Failure("entry", expected, '%s line %d: not of the form {"seq":N,"leaf":"<hex>",'
+                          '"chain":"<hex>","body":<body>}' % (ENTRIES, i + 1))
+        seq = int(m.group(1))
         if seq != expected:
             what = ("events are missing" if seq > expected
                     else "events are out of order or repeated")
             raise Failure("sequence", min(expected, seq),
                           "expected seq %d, found %d: %s" % (expected, seq, what))
-        body = b64decode_strict(entry["body_b64"])
-        if body is None:
-            raise Failure("entry", seq, "body_b64 is not standard base64")
-        stored_leaf = parse_hash(entry["leaf"])
-        if stored_leaf is None:
-            raise Failure("entry", seq, "leaf is not 64 hex digits")
-        stored_chain = parse_hash(entry["chain"])
-        if stored_chain is None:
-            raise Failure("entry", seq, "chain is not 64 hex digits")
+        body = m.group(4)
         leaf = leaf_hash(body)
-        if leaf != stored_leaf:
+        if leaf != bytes.fromhex(m.group(2).decode("ascii")):
             raise Failure("leaf", seq, "leaf hash does not match the body (body modified)")
         chain = chain_next(previous, leaf)
-        if chain != stored_chain:
+        if chain != bytes.fromhex(m.group(3).decode("ascii")):
             raise Failure("chain", seq, "chain value does not match (event reordered, inserted, "
                           "removed or chain edited)")
         if not is_json_object(body):
             raise Failure("body", seq, "body is not a JSON object")
-        if i >= len(proof_lines):
-            raise Failure("proof", seq, "%s has no line for this seq" % PROOFS)
-        try:
-            proof = load_record(proof_lines[i], {"seq": "u64", "proof": "strs"})
-        except ValueError as e:
-            raise Failure("proof", seq, "%s line %d: %s" % (PROOFS, i + 1, e))
-        if proof["seq"] != seq:
-            raise Failure("proof", seq, "%s line %d is for seq %d" % (PROOFS, i + 1, proof["seq"]))
-        hashes = [parse_hash(h) for h in proof["proof"]]
-        if any(h is None for h in hashes):
-            raise Failure("proof", seq, "a proof hash is not 64 hex digits")
-        reason = verify_inclusion(leaf, seq - 1, size, hashes, root)
-        if reason:
-            raise Failure("proof", seq, "inclusion proof against the checkpoint fails: " + reason)
+        tree.add(0, leaf)
         previous = chain
         expected += 1
     if expected <= last_seq:
@@ -691,8 +762,14 @@ def verify_bundle(files, trusted_keys=None):
             reason = ("%s ends at seq %d, the manifest range ends at %d (truncated)"
                       % (ENTRIES, expected - 1, last_seq))
         raise Failure("sequence", expected, reason)
-    if len(proof_lines) > len(entry_lines):
-        raise Failure("proof", None, "%s has more lines than %s" % (PROOFS, ENTRIES))
+
+    # The signed root, from left border + the entries' leaves + right border.
+    for (_, height), node in zip(right_nodes, right):
+        tree.add(height, node)
+    if tree.root() != root:
+        raise Failure("root", None, "the Merkle root of the left border, the entries %d..=%d and "
+                      "the right border is not the checkpoint root: an entry or a border hash "
+                      "differs from what the log signed" % (first_seq, last_seq))
     if previous != chain_after:
         raise Failure("manifest", None, "chain_after is not the chain value of the last entry")
 
@@ -763,22 +840,40 @@ def verify_bundle(files, trusted_keys=None):
     }
 
 
-def jsonl_lines(check, name, data):
-    text = utf8(check, name, data)
-    if text == "":
-        return []
-    if not text.endswith("\n"):
-        raise Failure(check, None, "%s does not end with a newline" % name)
-    return text[:-1].split("\n")
+def _ignore_number(text):
+    return 0
+
+
+def _json_within_limits(value, depth):
+    """No lone surrogates in strings and keys; containers nested at most
+    JSON_MAX_DEPTH deep (the top-level object is depth 1)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, dict)):
+        if depth > JSON_MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            if not all(_json_within_limits(k, depth + 1) for k in value):
+                return False
+            value = value.values()
+        return all(_json_within_limits(v, depth + 1) for v in value)
+    return True
 
 
 def is_json_object(body):
+    """RFC 8259 JSON text in UTF-8 whose value is an object (SPEC 9.5, check
+    body). Numbers are checked by the grammar only (no range, no float
+    conversion), like the Rust verifier."""
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        _check_strings(value)
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant,
+                           parse_int=_ignore_number, parse_float=_ignore_number)
     except (ValueError, UnicodeError, RecursionError):
         return False
-    return isinstance(value, dict)
+    return isinstance(value, dict) and _json_within_limits(value, 1)
 
 
 def read_bundle_dir(path):
@@ -815,59 +910,84 @@ def _resum(files):
     files[SHA256SUMS] = "".join(lines).encode("utf-8")
 
 
-def _jsonl_rewrite(files, name, fn):
-    lines = [json.loads(l) for l in files[name].decode("utf-8").splitlines()]
-    lines = fn(lines)
-    files[name] = "".join(json.dumps(l, separators=(",", ":")) + "\n" for l in lines).encode()
+def _entries_read(files):
+    """entries.jsonl as a list of {seq, leaf, chain, body} (body as bytes)."""
+    entries = []
+    for line in files[ENTRIES][:-1].split(b"\n"):
+        m = ENTRY_LINE.match(line)
+        entries.append({"seq": int(m.group(1)), "leaf": m.group(2).decode(),
+                        "chain": m.group(3).decode(), "body": m.group(4)})
+    return entries
+
+
+def _entries_write(files, entries):
+    files[ENTRIES] = b"".join(
+        b'{"seq":%d,"leaf":"%s","chain":"%s","body":%s}\n'
+        % (e["seq"], e["leaf"].encode(), e["chain"].encode(), e["body"]) for e in entries)
+
+
+def _rechain(files, entries, from_seq):
+    """Recomputes leaves and chain values from `from_seq` on, as a forger who
+    rewrites history would."""
+    previous = bytes.fromhex(json.loads(files[MANIFEST])["chain_before"])
+    for e in entries:
+        if e["seq"] >= from_seq:
+            e["leaf"] = leaf_hash(e["body"]).hex()
+            e["chain"] = chain_next(previous, bytes.fromhex(e["leaf"])).hex()
+        previous = bytes.fromhex(e["chain"])
+    return entries
+
+
+def _index_of(entries, seq):
+    return next(i for i, e in enumerate(entries) if e["seq"] == seq)
+
+
+def _borders_rewrite(files, fn):
+    borders = json.loads(files[BORDERS])
+    fn(borders)
+    files[BORDERS] = (json.dumps(borders, separators=(",", ":")) + "\n").encode()
 
 
 def apply_tamper(files, case):
     """Applies one tampered.json case to a copy of the bundle files."""
     files = dict(files)
     op = case["op"]
+    entries = _entries_read(files) if ENTRIES in files else []
     if op == "flip_body_byte":
-        def fn(entries):
-            for e in entries:
-                if e["seq"] == case["seq"]:
-                    body = bytearray(base64.b64decode(e["body_b64"]))
-                    body[case["offset"]] ^= 0x01
-                    e["body_b64"] = base64.b64encode(bytes(body)).decode()
-            return entries
-        _jsonl_rewrite(files, ENTRIES, fn)
+        e = entries[_index_of(entries, case["seq"])]
+        body = bytearray(e["body"])
+        body[case["offset"]] ^= 0x01
+        e["body"] = bytes(body)
+        _entries_write(files, entries)
     elif op == "rewrite_entry":
-        manifest = json.loads(files[MANIFEST])
-        def fn(entries):
-            previous = bytes.fromhex(manifest["chain_before"])
-            for e in entries:
-                if e["seq"] == case["seq"]:
-                    body = case["body"].encode("utf-8")
-                    e["body_b64"] = base64.b64encode(body).decode()
-                    e["leaf"] = leaf_hash(body).hex()
-                if e["seq"] >= case["seq"]:
-                    e["chain"] = chain_next(previous, bytes.fromhex(e["leaf"])).hex()
-                previous = bytes.fromhex(e["chain"])
-            return entries
-        _jsonl_rewrite(files, ENTRIES, fn)
+        entries[_index_of(entries, case["seq"])]["body"] = case["body"].encode("utf-8")
+        _entries_write(files, _rechain(files, entries, case["seq"]))
+    elif op == "swap_bodies":
+        i = _index_of(entries, case["seq"])
+        entries[i]["body"], entries[i + 1]["body"] = entries[i + 1]["body"], entries[i]["body"]
+        _entries_write(files, _rechain(files, entries, case["seq"]))
+    elif op == "edit_entry_line":
+        i = _index_of(entries, case["seq"])
+        _entries_write(files, entries)
+        lines = files[ENTRIES].split(b"\n")
+        lines[i] = lines[i].replace(case["find"].encode(), case["replace"].encode(), 1)
+        files[ENTRIES] = b"\n".join(lines)
     elif op == "delete_entry":
-        for name in (ENTRIES, PROOFS):
-            _jsonl_rewrite(files, name, lambda ls: [l for l in ls if l["seq"] != case["seq"]])
+        _entries_write(files, [e for e in entries if e["seq"] != case["seq"]])
     elif op == "swap_entries":
-        def fn(ls):
-            i = next(i for i, l in enumerate(ls) if l["seq"] == case["seq"])
-            ls[i], ls[i + 1] = ls[i + 1], ls[i]
-            return ls
-        for name in (ENTRIES, PROOFS):
-            _jsonl_rewrite(files, name, fn)
+        i = _index_of(entries, case["seq"])
+        entries[i], entries[i + 1] = entries[i + 1], entries[i]
+        _entries_write(files, entries)
     elif op == "truncate":
-        for name in (ENTRIES, PROOFS):
-            _jsonl_rewrite(files, name, lambda ls: ls[:len(ls) - case["count"]])
-    elif op == "flip_proof_hash":
-        def fn(ls):
-            for l in ls:
-                if l["seq"] == case["seq"]:
-                    l["proof"][case["index"]] = _flip_hex(l["proof"][case["index"]])
-            return ls
-        _jsonl_rewrite(files, PROOFS, fn)
+        _entries_write(files, entries[:len(entries) - case["count"]])
+    elif op == "flip_border_hash":
+        def fn(b):
+            b[case["side"]][case["index"]] = _flip_hex(b[case["side"]][case["index"]])
+        _borders_rewrite(files, fn)
+    elif op == "drop_border_hash":
+        _borders_rewrite(files, lambda b: b[case["side"]].pop(case["index"]))
+    elif op == "delete_file":
+        del files[case["file"]]
     elif op == "flip_consistency_hash":
         cons = json.loads(files[CONSISTENCY])
         cons["proof"][case["index"]] = _flip_hex(cons["proof"][case["index"]])
@@ -910,7 +1030,7 @@ def check_vectors(directory):
     with open(os.path.join(directory, "tampered.json"), "rb") as f:
         tampered = json.load(f)
     checks = 0
-    _expect(v["version"] == 1, "vectors version")
+    _expect(v["version"] == 2, "vectors version")
 
     # RFC 8032 test 1: our Ed25519 code against the RFC.
     t = v["ed25519_rfc8032"]
@@ -951,6 +1071,7 @@ def check_vectors(directory):
         _expect(merkle_root(leaves[:r["size"]]).hex() == r["root"], "root %d" % r["size"])
         checks += 1
     checks += _check_proofs(v, leaves)
+    checks += _check_borders(v, leaves)
 
     # Keys and checkpoints.
     keys = []
@@ -1001,6 +1122,29 @@ def check_vectors(directory):
     return checks, report
 
 
+def _check_borders(v, leaves):
+    """Compact-range borders: the split, each hash, and the merged root."""
+    checks = 0
+    for b in v["compact_ranges"]:
+        first, last, size = b["first_seq"], b["last_seq"], b["size"]
+        what = "borders of %d..=%d in %d" % (first, last, size)
+        for side, (begin, end) in (("left", (0, first - 1)), ("right", (last, size))):
+            nodes = compact_range_nodes(begin, end)
+            _expect([list(n) for n in nodes] == b[side + "_nodes"], what + ": " + side + " split")
+            _expect([merkle_root(leaves[s:s + (1 << h)]).hex() for s, h in nodes] == b[side],
+                    what + ": " + side + " hashes")
+        tree = RootBuilder()
+        for (_, h), node in zip(compact_range_nodes(0, first - 1), b["left"]):
+            tree.add(h, bytes.fromhex(node))
+        for leaf in leaves[first - 1:last]:
+            tree.add(0, leaf)
+        for (_, h), node in zip(compact_range_nodes(last, size), b["right"]):
+            tree.add(h, bytes.fromhex(node))
+        _expect(tree.root() == merkle_root(leaves[:size]), what + ": merged root")
+        checks += 3
+    return checks
+
+
 def _check_proofs(v, leaves):
     checks = 0
     for p in v["inclusion_proofs"]:
@@ -1033,7 +1177,7 @@ def _check_proofs(v, leaves):
 
 def main(argv):
     parser = argparse.ArgumentParser(
-        description="Verify a creditops audit export bundle offline (audit/SPEC.md v1).")
+        description="Verify a creditops audit export bundle offline (audit/SPEC.md version 2).")
     parser.add_argument("bundle", nargs="?", help="unpacked bundle directory")
     parser.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
                         help="trusted verifier key <name>+<id>+<key> (repeatable); "

@@ -120,7 +120,7 @@ impl Checkpoint {
     }
 
     /// Parses note text (already separated from its signatures). Extension
-    /// lines are not used in version 1 and are refused.
+    /// lines are not used by this log (SPEC section 8.1) and are refused.
     pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
         let bad = |reason: &str| CheckpointError::MalformedCheckpoint(reason.to_owned());
         let body = text
@@ -132,7 +132,7 @@ impl Checkpoint {
             3 => {}
             _ => {
                 return Err(bad(
-                    "extension lines after the root hash are not used by this log (SPEC v1)",
+                    "extension lines after the root hash are not used by this log (SPEC section 8.1)",
                 ));
             }
         }

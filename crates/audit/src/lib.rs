@@ -18,6 +18,7 @@
 pub mod checkpoint;
 mod event;
 pub mod export;
+mod json;
 pub mod merkle;
 mod verify;
 

@@ -18,7 +18,12 @@
 //!   and appending a leaf costs amortised O(1).
 //! * [`CompactRange`]: only the O(log n) roots of the perfect subtrees covering
 //!   the log (the "frontier"), enough to append leaves and compute the current
-//!   root without keeping the leaves; a sequencer can persist it.
+//!   root without keeping the leaves; a sequencer can persist it. An export
+//!   verifier starts it from the left border of its range, appends the range's
+//!   leaves and then the right border ([`CompactRange::append_subtree`]).
+//! * [`compact_range_nodes`]: the canonical split of a leaf range into
+//!   aligned perfect subtrees, which fixes the border hashes an export bundle
+//!   carries ([`MerkleTree::compact_range`]).
 //!
 //! Positions are 0-based leaf indices; the audit log's sequence number `seq`
 //! (which starts at 1) is leaf index `seq - 1`.
@@ -49,6 +54,8 @@ pub enum MerkleError {
     OldRootMismatch,
     #[error("the consistency proof does not lead to the new root")]
     NewRootMismatch,
+    #[error("a subtree of 2^{height} leaves cannot follow {size} leaves (not aligned)")]
+    Unaligned { size: u64, height: u32 },
 }
 
 /// The root of the empty tree: SHA-256 of the empty string.
@@ -228,6 +235,28 @@ pub struct TreeNode {
     pub hash: Hash,
 }
 
+/// The canonical split of the leaf range `[begin, end)` into aligned perfect
+/// subtrees, left to right, as `(first leaf index, height)`: a subtree of
+/// height `h` covers `2^h` leaves and starts at a multiple of `2^h`. Each step
+/// takes the largest such subtree that starts at the current position and
+/// ends within the range (audit/SPEC.md section 9.3). For
+/// `[0, n)` these are the peaks of a tree of `n` leaves; at most 2 * 64 nodes
+/// for any range. An empty range (`begin >= end`) has no nodes.
+pub fn compact_range_nodes(begin: u64, end: u64) -> Vec<(u64, u32)> {
+    let mut nodes = Vec::new();
+    let mut at = begin;
+    while at < end {
+        // Both bounds are at most 63: `at == 0` has 64 trailing zeros, but
+        // then the length bound applies, and a length fits in 64 bits.
+        let aligned = at.trailing_zeros();
+        let fits = 63 - (end - at).leading_zeros();
+        let height = aligned.min(fits);
+        nodes.push((at, height));
+        at += 1 << height;
+    }
+    nodes
+}
+
 /// The roots of the perfect subtrees that together cover a log of `size`
 /// leaves, largest (leftmost) first: one per set bit of `size`. Enough state
 /// to append leaves and compute the root in O(log n) without the leaves.
@@ -296,6 +325,35 @@ impl CompactRange {
             .filter(|level| size >> level & 1 == 1)
             .map(|level| (level, (size >> level) - 1))
             .collect()
+    }
+
+    /// Appends the root of a perfect subtree of `2^height` leaves that starts
+    /// right after the range (a node of a right border). The range's size
+    /// must be a multiple of `2^height`, which the canonical split
+    /// ([`compact_range_nodes`]) guarantees; anything else is refused.
+    pub fn append_subtree(&mut self, height: u32, hash: Hash) -> Result<(), MerkleError> {
+        let width = match 1u64.checked_shl(height) {
+            Some(w) if self.size.is_multiple_of(w) && self.size.checked_add(w).is_some() => w,
+            _ => {
+                return Err(MerkleError::Unaligned {
+                    size: self.size,
+                    height,
+                });
+            }
+        };
+        // The same carry as in `push`, starting at the subtree's height.
+        let mut node = hash;
+        let mut size = self.size >> height;
+        while size & 1 == 1 {
+            match self.peaks.pop() {
+                Some(left) => node = node_hash(&left, &node),
+                None => break, // unreachable: one peak per set bit
+            }
+            size >>= 1;
+        }
+        self.peaks.push(node);
+        self.size += width;
+        Ok(())
     }
 
     pub fn root(&self) -> Hash {
@@ -382,6 +440,23 @@ impl MerkleTree {
     pub fn root_at(&self, size: u64) -> Result<Hash, MerkleError> {
         self.check_size(size)?;
         Ok(self.subtree_hash(0, size))
+    }
+
+    /// The hashes of the canonical split of `[begin, end)` into aligned
+    /// perfect subtrees ([`compact_range_nodes`]), left to right: the border
+    /// hashes of an export bundle. O(log n): every node is stored.
+    pub fn compact_range(&self, begin: u64, end: u64) -> Result<Vec<Hash>, MerkleError> {
+        self.check_size(end)?;
+        if begin > end {
+            return Err(MerkleError::OldSizeTooLarge {
+                old_size: begin,
+                new_size: end,
+            });
+        }
+        Ok(compact_range_nodes(begin, end)
+            .into_iter()
+            .map(|(start, height)| self.subtree_hash(start, start + (1 << height)))
+            .collect())
     }
 
     /// Inclusion proof of the leaf at `index` in the tree of the first `size`
@@ -650,6 +725,83 @@ mod tests {
             })
         );
         assert!(CompactRange::from_parts(3, vec![all[0]]).is_err());
+    }
+
+    #[test]
+    fn compact_range_nodes_are_aligned_maximal_and_cover_the_range() {
+        for end in 0..=70u64 {
+            for begin in 0..=end {
+                let nodes = compact_range_nodes(begin, end);
+                let mut at = begin;
+                for &(start, height) in &nodes {
+                    let width = 1u64 << height;
+                    assert_eq!(start, at);
+                    assert!(start.is_multiple_of(width) && start + width <= end);
+                    // Maximal: the next larger aligned subtree would not fit.
+                    let wider = width * 2;
+                    assert!(!start.is_multiple_of(wider) || start + wider > end);
+                    at += width;
+                }
+                assert_eq!(at, end, "[{begin}, {end})");
+            }
+            // [0, n): one node per set bit of n, largest first (the peaks).
+            let heights: Vec<u32> = compact_range_nodes(0, end).iter().map(|n| n.1).collect();
+            assert_eq!(heights.len(), end.count_ones() as usize);
+            assert!(heights.windows(2).all(|w| w[0] > w[1]));
+        }
+        assert!(compact_range_nodes(5, 3).is_empty());
+        assert_eq!(compact_range_nodes(0, u64::MAX).len(), 64);
+        assert_eq!(compact_range_nodes(1, u64::MAX).len(), 126);
+    }
+
+    #[test]
+    fn borders_and_a_range_merge_into_the_root() {
+        let all = leaves(37);
+        let tree = MerkleTree::from_leaves(all.clone());
+        for size in 1..=37u64 {
+            let expected = reference::mth(&all[..size as usize]);
+            for first in 0..size {
+                for last in first + 1..=size {
+                    // Leaf indices [first, last) are the range.
+                    let left = tree.compact_range(0, first).unwrap();
+                    let mut range = CompactRange::from_parts(first, left.clone()).unwrap();
+                    for leaf in &all[first as usize..last as usize] {
+                        range.push(*leaf);
+                    }
+                    let right = tree.compact_range(last, size).unwrap();
+                    let heights = compact_range_nodes(last, size);
+                    assert_eq!(heights.len(), right.len());
+                    for ((_, height), hash) in heights.iter().zip(&right) {
+                        range.append_subtree(*height, *hash).unwrap();
+                    }
+                    assert_eq!(range.size(), size);
+                    assert_eq!(range.root(), expected, "{first}..{last} of {size}");
+                    // Any changed border hash changes the root.
+                    if let Some(h) = right.first() {
+                        let mut wrong = CompactRange::from_parts(first, left.clone()).unwrap();
+                        for leaf in &all[first as usize..last as usize] {
+                            wrong.push(*leaf);
+                        }
+                        wrong.append_subtree(heights[0].1, flip(h)).unwrap();
+                        for ((_, height), hash) in heights.iter().zip(&right).skip(1) {
+                            wrong.append_subtree(*height, *hash).unwrap();
+                        }
+                        assert_ne!(wrong.root(), expected);
+                    }
+                }
+            }
+        }
+        assert!(tree.compact_range(3, 38).is_err());
+        assert!(tree.compact_range(4, 3).is_err());
+        let mut range = CompactRange::new();
+        range.push(all[0]);
+        assert_eq!(
+            range.append_subtree(1, all[1]),
+            Err(MerkleError::Unaligned { size: 1, height: 1 })
+        );
+        assert!(range.append_subtree(64, all[1]).is_err());
+        assert!(range.append_subtree(0, all[1]).is_ok());
+        assert_eq!(range.root(), reference::mth(&all[..2]));
     }
 
     #[test]

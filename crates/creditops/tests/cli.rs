@@ -443,22 +443,28 @@ fn export_and_verify_offline(db_args: &[&str], dir: &Path) {
     let garbage = creditops(&["audit", "verify-export", out_text, "--key", "not a key"]);
     assert_eq!(garbage.status.code(), Some(2), "{}", stderr(&garbage));
 
-    // Flip one byte of the body of seq 3 in entries.jsonl.
+    // Flip one byte of the body of seq 3 in entries.jsonl (one line per
+    // event: {"seq":N,"leaf":"..","chain":"..","body":<exact body>}).
     let entries_path = out.join("entries.jsonl");
-    let text = std::fs::read_to_string(&entries_path).expect("entries");
-    let mut lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("entry"))
-        .collect();
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::STANDARD;
-    let mut body = engine
-        .decode(lines[2]["body_b64"].as_str().expect("body_b64"))
-        .expect("base64");
-    body[10] ^= 0x01;
-    lines[2]["body_b64"] = serde_json::json!(engine.encode(body));
-    let tampered: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&entries_path, tampered).expect("write");
+    let mut bytes = std::fs::read(&entries_path).expect("entries");
+    let line = bytes
+        .split(|b| *b == b'\n')
+        .position(|l| l.starts_with(br#"{"seq":3,"#))
+        .expect("a line for seq 3");
+    let line_start: usize = bytes
+        .split(|b| *b == b'\n')
+        .take(line)
+        .map(|l| l.len() + 1)
+        .sum();
+    let marker = br#""body":"#;
+    let body_start = line_start
+        + bytes[line_start..]
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .expect("a body")
+        + marker.len();
+    bytes[body_start + 10] ^= 0x01;
+    std::fs::write(&entries_path, bytes).expect("write");
     let bad = Command::new("python3")
         .arg(&script)
         .arg(&out)
