@@ -170,6 +170,17 @@ async fn export_over_http(p: &TestPlatform) {
             .iter()
             .any(|(name, _)| name == "previous-checkpoint.txt")
     );
+    // A3: keys.txt lists the current key first, then the retired ones.
+    let keys_txt = files
+        .iter()
+        .find(|(name, _)| name == "keys.txt")
+        .map(|(_, bytes)| String::from_utf8(bytes.clone()).unwrap())
+        .expect("keys.txt");
+    let retired = key.ok(200)["retired"][0]["verifier_key"].as_str().unwrap();
+    assert_eq!(
+        keys_txt.lines().collect::<Vec<_>>(),
+        [verifier_text.as_str(), retired]
+    );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
     let python = std::process::Command::new("python3")
         .arg(&script)

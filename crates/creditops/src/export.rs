@@ -6,10 +6,12 @@
 //! `POST /v1/exports`.
 
 use chrono::Utc;
-use creditops_audit::{AuditRecord, Outcome, SigningKey};
+use creditops_audit::{AuditRecord, Outcome};
 use creditops_store::{Store, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
-use creditops_svc_audit::bundle::{load_verified_log as load_in, prepare, previous_checkpoint};
+use creditops_svc_audit::bundle::{
+    ExportKeys, load_verified_log as load_in, prepare, previous_checkpoint,
+};
 use std::path::Path;
 
 /// What an export produced.
@@ -46,7 +48,7 @@ pub async fn load_verified_log(
 pub async fn export(
     store: &dyn Store,
     origin: &str,
-    key: &SigningKey,
+    keys: ExportKeys<'_>,
     out: &Path,
     first: Option<i64>,
     last: Option<i64>,
@@ -67,13 +69,13 @@ pub async fn export(
         let mut tx = store.begin_read().await.map_err(ExportError::from)?;
         let events = load_in(tx.as_mut(), origin).await?;
         let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
-        let previous = previous_checkpoint(tx.as_mut(), size, key).await?;
+        let previous = previous_checkpoint(tx.as_mut(), size, keys).await?;
         (events, previous)
     };
     let prepared = prepare(
         &events,
         origin,
-        key,
+        keys,
         (first, last),
         previous.as_deref(),
         Utc::now(),

@@ -172,6 +172,9 @@ enum AuditCommand {
         /// created on first use.
         #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
         audit_key: Option<PathBuf>,
+        /// Verifier keys of signing keys used before a rotation (see `serve`).
+        #[arg(long, env = "CREDITOPS_AUDIT_RETIRED_KEYS", value_delimiter = ',')]
+        audit_retired_key: Vec<creditops_audit::VerifierKey>,
         /// First sequence number to include (default 1).
         #[arg(long)]
         from_seq: Option<i64>,
@@ -290,6 +293,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     db,
                     out,
                     audit_key,
+                    audit_retired_key,
                     from_seq,
                     to_seq,
                     json,
@@ -312,7 +316,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let report = creditops::export::export(
                 store.as_ref(),
                 &db.audit_origin,
-                &key,
+                creditops_svc_audit::bundle::ExportKeys {
+                    signing: &key,
+                    retired: &audit_retired_key,
+                },
                 &out,
                 from_seq,
                 to_seq,

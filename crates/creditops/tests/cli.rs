@@ -522,13 +522,40 @@ async fn a5_postgres_export_verifies_offline() {
 async fn a2_truncation_beyond_a_published_checkpoint_is_detected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().to_str().expect("utf8").to_owned();
-    let db_args = ["--data-dir", data_dir.as_str()];
-    import_and_verify(&db_args, dir.path());
-    let out = dir.path().join("bundle");
+    truncation_beyond_a_published_checkpoint(&["--data-dir", data_dir.as_str()], dir.path(), None)
+        .await;
+}
+
+#[tokio::test]
+async fn a2_postgres_truncation_beyond_a_published_checkpoint_is_detected() {
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    truncation_beyond_a_published_checkpoint(
+        &["--database-url", db.url.as_str()],
+        dir.path(),
+        Some(&db.url),
+    )
+    .await;
+    db.drop_database().await;
+}
+
+/// Publishes a checkpoint of size 5 (an export), deletes the events from
+/// seq 5 on behind the triggers' back (SQLite, or PostgreSQL at `pg_url`):
+/// the remaining chain is intact, but the checkpoint names seq 5.
+async fn truncation_beyond_a_published_checkpoint(
+    db_args: &[&str],
+    dir: &std::path::Path,
+    pg_url: Option<&str>,
+) {
+    import_and_verify(db_args, dir);
+    let out = dir.join("bundle");
     let export = creditops(
         &[
             &["audit", "export", "--out", out.to_str().expect("utf8")],
-            &db_args[..],
+            db_args,
         ]
         .concat(),
     );
@@ -547,7 +574,7 @@ async fn a2_truncation_beyond_a_published_checkpoint_is_detected() {
                     "--trusted-key",
                 ],
                 extra,
-                &db_args[..],
+                db_args,
             ]
             .concat(),
         )
@@ -563,20 +590,37 @@ async fn a2_truncation_beyond_a_published_checkpoint_is_detected() {
     let wrong = with_checkpoint(&["creditops/audit/v1+00000000+AQ=="]);
     assert_ne!(wrong.status.code(), Some(0));
 
-    let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("connect");
-    sqlx::query("DROP TRIGGER audit_events_no_delete")
-        .execute(&mut conn)
-        .await
-        .expect("drop trigger");
-    sqlx::query("DELETE FROM audit_events WHERE seq >= 5")
-        .execute(&mut conn)
-        .await
-        .expect("truncate");
-    drop(conn);
-    let plain = creditops(&[&["audit", "verify"], &db_args[..]].concat());
+    if let Some(url) = pg_url {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .expect("connect");
+        for statement in [
+            "ALTER TABLE audit_chain DISABLE TRIGGER USER",
+            "ALTER TABLE audit_entries DISABLE TRIGGER USER",
+            "CREATE TEMP TABLE gone AS SELECT event_id FROM audit_chain WHERE seq >= 5",
+            "DELETE FROM audit_chain WHERE seq >= 5",
+            "DELETE FROM audit_entries WHERE event_id IN (SELECT event_id FROM gone)",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+    } else {
+        let url = format!("sqlite://{}", dir.join("creditops.db").display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect");
+        sqlx::query("DROP TRIGGER audit_events_no_delete")
+            .execute(&mut conn)
+            .await
+            .expect("drop trigger");
+        sqlx::query("DELETE FROM audit_events WHERE seq >= 5")
+            .execute(&mut conn)
+            .await
+            .expect("truncate");
+    }
+    let plain = creditops(&[&["audit", "verify"], db_args].concat());
     assert!(
         plain.status.success(),
         "the remaining chain is intact: {}",

@@ -74,19 +74,37 @@ pub async fn load_verified_log(
     Ok(events)
 }
 
+/// The key that signs an export and the verifier keys of keys it replaced
+/// (rotation): the bundle's `keys.txt` carries them all, so a previous
+/// checkpoint signed before a rotation still verifies.
+#[derive(Clone, Copy)]
+pub struct ExportKeys<'a> {
+    pub signing: &'a SigningKey,
+    pub retired: &'a [creditops_audit::VerifierKey],
+}
+
+impl ExportKeys<'_> {
+    fn verifiers(&self) -> Vec<creditops_audit::VerifierKey> {
+        std::iter::once(self.signing.verifier_key())
+            .chain(self.retired.iter().cloned())
+            .collect()
+    }
+}
+
 /// The last checkpoint handed out for a log of `size` events or fewer that
-/// `key` signed: the recipient may hold it, so the next bundle proves it is
-/// consistent with the new one (A2). Checkpoints of a retired key are left
-/// out (their bundle could not be verified with the current key alone).
+/// one of `keys` signed: the recipient may hold it, so the next bundle
+/// proves it is consistent with the new one (A2). Checkpoints of a key that
+/// is neither current nor listed as retired are left out (the bundle could
+/// not show they are the bank's).
 pub async fn previous_checkpoint(
     tx: &mut dyn Tx,
     size: u64,
-    key: &SigningKey,
+    keys: ExportKeys<'_>,
 ) -> Result<Option<String>, ExportError> {
     let Some(stored) = tx.latest_checkpoint(size).await? else {
         return Ok(None);
     };
-    let verifies = creditops_audit::parse_and_verify(&stored.note, &[key.verifier_key()]).is_ok();
+    let verifies = creditops_audit::parse_and_verify(&stored.note, &keys.verifiers()).is_ok();
     Ok(verifies.then_some(stored.note))
 }
 
@@ -124,7 +142,7 @@ impl Prepared {
 pub fn prepare(
     events: &[LogEntry],
     origin: &str,
-    key: &SigningKey,
+    keys: ExportKeys<'_>,
     range: (Option<i64>, Option<i64>),
     previous: Option<&str>,
     created_at: DateTime<Utc>,
@@ -144,6 +162,7 @@ pub fn prepare(
     let tree = MerkleTree::from_leaves(events.iter().map(|(_, _, leaf, _)| *leaf).collect());
     let tree_size = tree.size();
     let root = tree.root();
+    let key = keys.signing;
     let checkpoint = key
         .sign_checkpoint(origin, tree_size, &root)
         .map_err(|e| ExportError::Bundle(e.to_string()))?;
@@ -173,14 +192,12 @@ pub fn prepare(
         checkpoint: &checkpoint,
         previous_checkpoint: previous,
         signing_key: &verifier_key,
-        other_keys: &[],
+        other_keys: keys.retired,
         created_at,
     })
     .map_err(|e| ExportError::Bundle(e.to_string()))?;
     let previous_size = previous
-        .and_then(|note| {
-            creditops_audit::parse_and_verify(note, std::slice::from_ref(&verifier_key)).ok()
-        })
+        .and_then(|note| creditops_audit::parse_and_verify(note, &keys.verifiers()).ok())
         .map(|signed| signed.size);
     Ok(Prepared {
         files,

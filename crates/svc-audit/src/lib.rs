@@ -534,7 +534,10 @@ async fn export(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let key = signing_key(&settings)?;
+    let keys = bundle::ExportKeys {
+        signing: signing_key(&settings)?,
+        retired: &settings.retired_keys,
+    };
     caught_up(&ctx).await?;
     let (events, previous) = {
         let mut tx = ctx.store.begin_read().await?;
@@ -542,7 +545,7 @@ async fn export(
             .await
             .map_err(export_error)?;
         let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
-        let previous = bundle::previous_checkpoint(tx.as_mut(), size, key)
+        let previous = bundle::previous_checkpoint(tx.as_mut(), size, keys)
             .await
             .map_err(export_error)?;
         (events, previous)
@@ -551,7 +554,7 @@ async fn export(
     let prepared = bundle::prepare(
         &events,
         &settings.origin,
-        key,
+        keys,
         (query.from_seq, query.to_seq),
         previous.as_deref(),
         now,
