@@ -533,8 +533,15 @@ async fn a2_postgres_truncation_beyond_a_published_checkpoint_is_detected() {
     };
     let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    // The data dir still holds the export's signing key.
+    let data_dir = dir.path().to_str().expect("utf8").to_owned();
     truncation_beyond_a_published_checkpoint(
-        &["--database-url", db.url.as_str()],
+        &[
+            "--database-url",
+            db.url.as_str(),
+            "--data-dir",
+            data_dir.as_str(),
+        ],
         dir.path(),
         Some(&db.url),
     )
