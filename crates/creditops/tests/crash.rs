@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 8;
 
+/// Borrowers without the audit event of their creation (same SQL on both
+/// backends).
+const ORPHANED_BORROWERS: &str = "SELECT count(*) FROM borrowers b WHERE NOT EXISTS \
+     (SELECT 1 FROM audit_events e WHERE e.borrower_id = b.id AND e.action = 'borrower.created')";
+
 struct Server {
     child: Child,
     market: String,
@@ -199,26 +204,20 @@ async fn crash_and_recover(data_dir: &str, database_url: Option<&str>) {
                 assert!(Instant::now() < deadline, "{unlinked} events stay unlinked");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            sqlx::query_scalar(
-                "SELECT count(*) FROM borrowers b WHERE NOT EXISTS (SELECT 1 FROM audit_events e \
-                 WHERE e.borrower_id = b.id AND e.action = 'borrower.created')",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .expect("orphans")
+            sqlx::query_scalar(ORPHANED_BORROWERS)
+                .fetch_one(&mut conn)
+                .await
+                .expect("orphans")
         }
         None => {
             let url = format!("sqlite://{data_dir}/creditops.db");
             let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
                 .await
                 .expect("connect");
-            sqlx::query_scalar(
-                "SELECT count(*) FROM borrowers b WHERE NOT EXISTS (SELECT 1 FROM audit_events e \
-                 WHERE e.borrower_id = b.id AND e.action = 'borrower.created')",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .expect("orphans")
+            sqlx::query_scalar(ORPHANED_BORROWERS)
+                .fetch_one(&mut conn)
+                .await
+                .expect("orphans")
         }
     };
     assert_eq!(orphans, 0, "borrowers without their audit event");
