@@ -298,6 +298,13 @@ async fn sequencer_links_without_readers(p: &TestPlatform) {
         );
         assert!(head.size > 0);
     }
+    // A1: reconciliation finds every business row's audit event.
+    let reply = p
+        .call("ia-1", "audit", Method::GET, "/v1/reconcile", None)
+        .await;
+    let report = reply.ok(200);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["missing"], serde_json::json!([]));
 }
 
 both_backends!(

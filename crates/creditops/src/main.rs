@@ -144,6 +144,15 @@ enum StaffCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// Reconcile business rows with the audit trail: list borrowers, cases,
+    /// votes and decisions whose audit event is missing; exit 1 if any.
+    Reconcile {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute the whole hash chain; exit 1 and name the first bad position if broken.
     Verify {
         #[command(flatten)]
@@ -401,6 +410,34 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     message: error.to_string(),
                 }),
             }
+        }
+        Command::Audit {
+            command: AuditCommand::Reconcile { db, json },
+        } => {
+            let store = open(&db).await?;
+            let report = creditops_svc_audit::reconcile(store.as_ref())
+                .await
+                .map_err(|e| Failure::runtime(e.detail))?;
+            let missing = report["missing"].as_array().map_or(0, Vec::len);
+            if json {
+                println!("{report}");
+            } else if missing == 0 {
+                println!("every borrower, case, vote and decision has its audit event");
+            } else {
+                for row in report["missing"].as_array().into_iter().flatten() {
+                    println!(
+                        "{} {}: audit event {} is missing",
+                        row["table"].as_str().unwrap_or(""),
+                        row["key"].as_str().unwrap_or(""),
+                        row["audit_event_id"].as_str().unwrap_or("(none recorded)")
+                    );
+                }
+            }
+            Ok(if missing == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Audit {
             command:

@@ -2,8 +2,10 @@
 //! process at a random moment while clients create borrowers (each an
 //! audited command), restart it, repeat. Afterwards every creation a client
 //! saw acknowledged is there, every stored borrower has its audit event (no
-//! half-applied command), the chain verifies, and on PostgreSQL the
-//! restarted process's sequencer links what the killed one left unlinked.
+//! half-applied command), the chain verifies, `audit reconcile` finds every
+//! business row's event (and names the row whose event is then deleted), and
+//! on PostgreSQL the restarted process's sequencer links what the killed one
+//! left unlinked.
 //!
 //! CI runs 3 kills per backend; `CREDITOPS_CRASH_ROUNDS=20 cargo test -p
 //! creditops --test crash` is the long version. The random moments come from
@@ -237,6 +239,79 @@ async fn crash_and_recover(data_dir: &str, database_url: Option<&str>) {
         out.status.success(),
         "the chain verifies after the crashes: {}",
         String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Reconciliation agrees: every borrower row carries an event that exists.
+    let reconcile = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_creditops"));
+        command.args(["audit", "reconcile", "--json", "--data-dir", data_dir]);
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        command
+            .env_remove("CREDITOPS_DATABASE_URL")
+            .output()
+            .expect("reconcile")
+    };
+    let clean = reconcile();
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    // An event deleted behind the triggers' back is named by the row that
+    // carried it.
+    let victim = &acked[0];
+    match database_url {
+        Some(url) => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                .await
+                .expect("connect");
+            for statement in [
+                "ALTER TABLE audit_chain DISABLE TRIGGER USER",
+                "ALTER TABLE audit_entries DISABLE TRIGGER USER",
+                "CREATE TEMP TABLE gone AS SELECT audit_event_id AS id FROM borrowers \
+                 WHERE id::text = $1",
+                "DELETE FROM audit_chain WHERE event_id IN (SELECT id FROM gone)",
+                "DELETE FROM audit_entries WHERE event_id IN (SELECT id FROM gone)",
+            ] {
+                let query = sqlx::query(statement);
+                let query = if statement.contains("$1") {
+                    query.bind(victim)
+                } else {
+                    query
+                };
+                query.execute(&mut conn).await.expect(statement);
+            }
+        }
+        None => {
+            let url = format!("sqlite://{data_dir}/creditops.db");
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query("DROP TRIGGER audit_events_no_delete")
+                .execute(&mut conn)
+                .await
+                .expect("drop trigger");
+            sqlx::query(
+                "DELETE FROM audit_events WHERE event_id = \
+                 (SELECT audit_event_id FROM borrowers WHERE id = $1)",
+            )
+            .bind(victim)
+            .execute(&mut conn)
+            .await
+            .expect("delete the event");
+        }
+    }
+    let caught = reconcile();
+    assert_eq!(caught.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&caught.stdout).expect("json");
+    let missing = report["missing"].as_array().expect("missing rows");
+    assert!(
+        missing
+            .iter()
+            .any(|row| row["table"] == "borrowers" && row["key"] == victim.as_str()),
+        "{report}"
     );
 }
 

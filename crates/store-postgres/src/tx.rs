@@ -19,7 +19,7 @@ use creditops_risk::{
 use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
-    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
+    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx, UnauditedRow,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -28,6 +28,24 @@ use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use uuid::Uuid;
+
+/// Business rows of the credit path whose audit event does not exist
+/// (reconciliation, A1), `audit_entries` being the table that holds every
+/// committed event.
+macro_rules! unaudited_rows_sql {
+    () => {
+        "SELECT t, k, a FROM ( \
+         SELECT 'borrowers' AS t, b.id::text AS k, b.audit_event_id AS a FROM borrowers b \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = b.audit_event_id) \
+         UNION ALL SELECT 'cases', c.id::text, c.audit_event_id FROM cases c \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = c.audit_event_id) \
+         UNION ALL SELECT 'votes', v.case_id::text || '/' || v.ordinal, v.audit_event_id FROM votes v \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = v.audit_event_id) \
+         UNION ALL SELECT 'decisions', d.case_id::text, d.audit_event_id FROM decisions d \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = d.audit_event_id) \
+         ) r ORDER BY t, k LIMIT $1"
+    };
+}
 
 /// Columns of `limit_versions` as `limit_version_from_row` reads them.
 macro_rules! limit_columns {
@@ -55,11 +73,23 @@ macro_rules! breach_columns {
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
+    /// The id of this transaction's first audit event; every business row
+    /// of the credit path it writes carries it (reconciliation).
+    audit_event_id: Uuid,
+    audit_event_claimed: bool,
 }
 
 impl PgTx {
     pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
-        Self { tx }
+        Self {
+            tx,
+            audit_event_id: Uuid::now_v7(),
+            audit_event_claimed: false,
+        }
+    }
+
+    fn audit_id(&self) -> Uuid {
+        self.audit_event_id
     }
 
     /// Inserts `case.votes[from..]` with their list index as ordinal.
@@ -70,8 +100,9 @@ impl PgTx {
             sqlx::query(
                 "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
                  rationale, file_version, content_hash, cast_at, checks, round, required_level, \
-                 competence_level, left_market_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 competence_level, left_market_at, audit_event_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17)",
             )
             .bind(case_id)
             .bind(to_i32(ordinal)?)
@@ -89,6 +120,7 @@ impl PgTx {
             .bind(i32::from(vote.required_level))
             .bind(i32::from(vote.voter.competence_level))
             .bind(vote.voter.left_market_at.map(micros))
+            .bind(self.audit_id())
             .execute(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
@@ -100,7 +132,7 @@ impl PgTx {
         let json = to_json(&decision_in_micros(decision))?;
         sqlx::query(
             "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
-             decision_json) VALUES ($1, $2, $3, $4, $5, $6)",
+             decision_json, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(case_id.as_uuid())
         .bind(decision.outcome.as_str())
@@ -108,6 +140,7 @@ impl PgTx {
         .bind(decision.file_version)
         .bind(&decision.content_hash)
         .bind(json)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "the case has a decision already"))?;
@@ -1362,7 +1395,7 @@ impl Tx for PgTx {
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO borrowers (id, name, country, sector, institution, relationship_manager, \
-             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_by, created_at, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(borrower.id.as_uuid())
         .bind(&borrower.name)
@@ -1372,6 +1405,7 @@ impl Tx for PgTx {
         .bind(borrower.relationship_manager.as_ref().map(StaffId::as_str))
         .bind(borrower.created_by.as_str())
         .bind(micros(borrower.created_at))
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "a borrower with this id exists already"))?;
@@ -1409,9 +1443,9 @@ impl Tx for PgTx {
         sqlx::query(
             "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
              purpose, status, version, revision, originator, return_reason, created_at, \
-             updated_at, editors, round, escalation_level, related_party, board_resolution) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19)",
+             updated_at, editors, round, escalation_level, related_party, board_resolution, \
+             audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18, $19, $20)",
         )
         .bind(case.id.as_uuid())
         .bind(file.borrower_id.as_uuid())
@@ -1432,6 +1466,7 @@ impl Tx for PgTx {
         .bind(case.escalation_level.map(i32::from))
         .bind(case.related_party)
         .bind(board_resolution_json(case.board_resolution.as_ref())?)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "a case with this id exists already"))?;
@@ -1542,7 +1577,8 @@ impl Tx for PgTx {
             "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, term_months = $6, \
              purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
              updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
-             related_party = $16, board_resolution = $17 WHERE id = $1 AND revision = $2",
+             related_party = $16, board_resolution = $17, audit_event_id = $18 \
+             WHERE id = $1 AND revision = $2",
         )
         .bind(case.id.as_uuid())
         .bind(expected_revision)
@@ -1561,6 +1597,7 @@ impl Tx for PgTx {
         .bind(case.escalation_level.map(i32::from))
         .bind(case.related_party)
         .bind(board_resolution_json(case.board_resolution.as_ref())?)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
@@ -1701,6 +1738,26 @@ impl Tx for PgTx {
         .await
         .map_err(|e| conflict_as(e, "an audit event with this id exists already"))?;
         Ok(())
+    }
+
+    fn claim_audit_event_id(&mut self) -> Option<Uuid> {
+        (!std::mem::replace(&mut self.audit_event_claimed, true)).then_some(self.audit_event_id)
+    }
+
+    async fn unaudited_rows(&mut self, limit: u32) -> StoreResult<Vec<UnauditedRow>> {
+        let rows: Vec<(String, String, Option<Uuid>)> = sqlx::query_as(unaudited_rows_sql!())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(table, key, audit_event_id)| UnauditedRow {
+                table,
+                key,
+                audit_event_id,
+            })
+            .collect())
     }
 
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>> {

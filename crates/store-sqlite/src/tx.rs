@@ -19,7 +19,7 @@ use creditops_risk::{
 use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
-    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
+    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx, UnauditedRow,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -54,14 +54,45 @@ macro_rules! breach_columns {
     };
 }
 
+/// Business rows of the credit path whose audit event does not exist
+/// (reconciliation, A1), `audit_events` being the table that holds every
+/// committed event.
+macro_rules! unaudited_rows_sql {
+    () => {
+        "SELECT t, k, a FROM ( \
+         SELECT 'borrowers' AS t, b.id AS k, b.audit_event_id AS a FROM borrowers b \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.event_id = b.audit_event_id) \
+         UNION ALL SELECT 'cases', c.id, c.audit_event_id FROM cases c \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.event_id = c.audit_event_id) \
+         UNION ALL SELECT 'votes', v.case_id || '/' || v.ordinal, v.audit_event_id FROM votes v \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.event_id = v.audit_event_id) \
+         UNION ALL SELECT 'decisions', d.case_id, d.audit_event_id FROM decisions d \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.event_id = d.audit_event_id) \
+         ) r ORDER BY t, k LIMIT $1"
+    };
+}
+
 pub(crate) struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
     origin: Arc<str>,
+    /// The id of this transaction's first audit event; every business row
+    /// of the credit path it writes carries it (reconciliation).
+    audit_event_id: uuid::Uuid,
+    audit_event_claimed: bool,
 }
 
 impl SqliteTx {
     pub(crate) fn new(tx: Transaction<'static, Sqlite>, origin: Arc<str>) -> Self {
-        Self { tx, origin }
+        Self {
+            tx,
+            origin,
+            audit_event_id: uuid::Uuid::now_v7(),
+            audit_event_claimed: false,
+        }
+    }
+
+    fn audit_id(&self) -> String {
+        self.audit_event_id.to_string()
     }
 
     /// Inserts `case.votes[from..]` with their list index as ordinal.
@@ -72,8 +103,9 @@ impl SqliteTx {
             sqlx::query(
                 "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
                  rationale, file_version, content_hash, cast_at, checks, round, required_level, \
-                 competence_level, left_market_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 competence_level, left_market_at, audit_event_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17)",
             )
             .bind(&case_id)
             .bind(to_i64(ordinal)?)
@@ -91,6 +123,7 @@ impl SqliteTx {
             .bind(i64::from(vote.required_level))
             .bind(i64::from(vote.voter.competence_level))
             .bind(vote.voter.left_market_at.map(micros))
+            .bind(self.audit_id())
             .execute(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
@@ -102,7 +135,7 @@ impl SqliteTx {
         let json = to_json(&decision_in_micros(decision))?;
         sqlx::query(
             "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
-             decision_json) VALUES ($1, $2, $3, $4, $5, $6)",
+             decision_json, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(case_id.to_string())
         .bind(decision.outcome.as_str())
@@ -110,6 +143,7 @@ impl SqliteTx {
         .bind(decision.file_version)
         .bind(&decision.content_hash)
         .bind(json)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "the case has a decision already"))?;
@@ -1364,7 +1398,7 @@ impl Tx for SqliteTx {
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO borrowers (id, name, country, sector, institution, relationship_manager, \
-             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_by, created_at, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(borrower.id.to_string())
         .bind(&borrower.name)
@@ -1374,6 +1408,7 @@ impl Tx for SqliteTx {
         .bind(borrower.relationship_manager.as_ref().map(StaffId::as_str))
         .bind(borrower.created_by.as_str())
         .bind(micros(borrower.created_at))
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "a borrower with this id exists already"))?;
@@ -1411,9 +1446,9 @@ impl Tx for SqliteTx {
         sqlx::query(
             "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
              purpose, status, version, revision, originator, return_reason, created_at, \
-             updated_at, editors, round, escalation_level, related_party, board_resolution) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19)",
+             updated_at, editors, round, escalation_level, related_party, board_resolution, \
+             audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18, $19, $20)",
         )
         .bind(case.id.to_string())
         .bind(file.borrower_id.to_string())
@@ -1434,6 +1469,7 @@ impl Tx for SqliteTx {
         .bind(case.escalation_level.map(i64::from))
         .bind(case.related_party)
         .bind(board_resolution_json(case.board_resolution.as_ref())?)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| conflict_as(e, "a case with this id exists already"))?;
@@ -1544,7 +1580,8 @@ impl Tx for SqliteTx {
             "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, term_months = $6, \
              purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
              updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
-             related_party = $16, board_resolution = $17 WHERE id = $1 AND revision = $2",
+             related_party = $16, board_resolution = $17, audit_event_id = $18 \
+             WHERE id = $1 AND revision = $2",
         )
         .bind(case.id.to_string())
         .bind(expected_revision)
@@ -1563,6 +1600,7 @@ impl Tx for SqliteTx {
         .bind(case.escalation_level.map(i64::from))
         .bind(case.related_party)
         .bind(board_resolution_json(case.board_resolution.as_ref())?)
+        .bind(self.audit_id())
         .execute(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
@@ -1719,6 +1757,30 @@ impl Tx for SqliteTx {
         .await
         .map_err(|e| conflict_as(e, "an audit event with this id or sequence exists already"))?;
         Ok(())
+    }
+
+    fn claim_audit_event_id(&mut self) -> Option<uuid::Uuid> {
+        (!std::mem::replace(&mut self.audit_event_claimed, true)).then_some(self.audit_event_id)
+    }
+
+    async fn unaudited_rows(&mut self, limit: u32) -> StoreResult<Vec<UnauditedRow>> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(unaudited_rows_sql!())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.into_iter()
+            .map(|(table, key, audit_event_id)| {
+                Ok(UnauditedRow {
+                    table,
+                    key,
+                    audit_event_id: audit_event_id
+                        .map(|id| id.parse())
+                        .transpose()
+                        .map_err(|_| corrupt("a stored audit event id is not a UUID"))?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>> {

@@ -6,7 +6,20 @@ use creditops_domain::{BorrowerId, CaseId};
 
 /// Encodes `record` canonically and appends it to the chain in `tx` (A1: the
 /// event commits or rolls back with the change it describes).
+///
+/// The transaction's first event takes the id the transaction stamped on
+/// the business rows it wrote (reconciliation).
 pub async fn append_record(tx: &mut dyn Tx, record: &AuditRecord) -> StoreResult<()> {
+    let claimed;
+    let record = match tx.claim_audit_event_id() {
+        Some(id) => {
+            let mut stamped = record.clone();
+            stamped.id = id;
+            claimed = stamped;
+            &claimed
+        }
+        None => record,
+    };
     let body = record
         .canonical_body()
         .map_err(|e| StoreError::Corrupt(format!("audit body: {e}")))?;

@@ -163,6 +163,7 @@ macro_rules! store_contract_tests {
             read_transactions_refuse_writes
             reads_run_while_a_writer_is_open
             concurrent_appends_get_a_gapless_chain
+            reconciliation_finds_rows_without_their_event
             timestamps_are_kept_to_the_microsecond
             staff_history_appends_and_ids_are_sorted
             borrower_relationship_managers
@@ -1448,6 +1449,46 @@ pub async fn concurrent_appends_get_a_gapless_chain(store: Arc<dyn Store>) {
     let report = verify_chain(store.as_ref()).await;
     assert_eq!(report.events, 16);
     assert_eq!(report.last_seq, Some(16));
+}
+
+/// A1: every borrower, case, vote and decision row carries the id of its
+/// transaction's first audit event; a row written without an event is
+/// reported, a row with its event is not.
+pub async fn reconciliation_finds_rows_without_their_event(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let audited = borrower("Audited AG");
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_borrower(&audited).await.expect("insert");
+    let mut record = AuditRecord::new("market", "borrower.created", Outcome::Ok, at(1));
+    record.borrower_id = Some(audited.id.to_string());
+    crate::append_record(tx.as_mut(), &record)
+        .await
+        .expect("append");
+    // A second event of the same transaction keeps its own id.
+    crate::append_record(tx.as_mut(), &record)
+        .await
+        .expect("append a second event");
+    tx.commit().await.expect("commit");
+    let silent = borrower("Silent AG");
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_borrower(&silent).await.expect("insert");
+    tx.commit().await.expect("commit");
+
+    let events = read_events(store, &all_events()).await;
+    assert_eq!(events.len(), 2);
+    assert_ne!(events[0].event_id, events[1].event_id);
+    assert_ne!(
+        events[0].event_id, record.id,
+        "the first event took the stamped id"
+    );
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let rows = tx.unaudited_rows(10).await.expect("reconcile");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].table, "borrowers");
+    assert_eq!(rows[0].key, silent.id.to_string());
+    assert!(rows[0].audit_event_id.is_some());
+    assert!(tx.unaudited_rows(0).await.expect("reconcile").is_empty());
 }
 
 fn micros(t: Timestamp) -> Timestamp {

@@ -282,6 +282,14 @@ pub trait Tx: Send {
     /// with the change it describes). SQLite links it into the chain at once;
     /// PostgreSQL leaves that to the sequencer ([`Store::sequence_audit`]).
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// The id this transaction's first audit event gets, handed out once:
+    /// every business row of the credit path (borrowers, cases, votes,
+    /// decisions) the transaction writes carries it, so reconciliation finds
+    /// a row whose event is missing. `None` once claimed.
+    fn claim_audit_event_id(&mut self) -> Option<uuid::Uuid>;
+    /// Business rows of the credit path whose audit event does not exist
+    /// (or that carry none), at most `limit`, by table and key.
+    async fn unaudited_rows(&mut self, limit: u32) -> StoreResult<Vec<UnauditedRow>>;
     /// Events matching `filter`, in sequence order.
     async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>>;
     /// Records a signed checkpoint that was handed out (insert-only).

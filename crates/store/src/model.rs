@@ -69,6 +69,18 @@ pub struct NewAuditEvent {
     pub borrower_id: Option<BorrowerId>,
 }
 
+/// A business row whose audit event is missing (reconciliation, A1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnauditedRow {
+    /// `borrowers`, `cases`, `votes` or `decisions`.
+    pub table: String,
+    /// The row's key (`case_id/ordinal` for votes).
+    pub key: String,
+    /// The event id the row carries; `None` for rows written before rows
+    /// carried one.
+    pub audit_event_id: Option<uuid::Uuid>,
+}
+
 /// What one sequencer round did: how many events it linked and the head of
 /// the log after it (the size and root a checkpoint signs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,6 +58,11 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "Inclusion proof of event `seq` against a freshly signed checkpoint",
     },
     Operation {
+        method: "GET",
+        path: "/v1/reconcile",
+        summary: "Borrowers, cases, votes and decisions whose audit event is missing (audited)",
+    },
+    Operation {
         method: "POST",
         path: "/v1/exports",
         summary: "A signed export bundle for a regulator as a tar archive (audited)",
@@ -96,6 +101,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
         .route("/v1/consistency", get(consistency))
         .route("/v1/cases/{id}", get(read_case))
         .route("/v1/exports", post(export))
+        .route("/v1/reconcile", get(reconcile_route))
         .with_state(state);
     secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
 }
@@ -493,6 +499,48 @@ async fn consistency(
         "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
         "checkpoint": note,
     })))
+}
+
+/// At most this many missing rows are listed (the count says whether
+/// there are more).
+const RECONCILE_LIMIT: u32 = 1000;
+
+/// Reconciliation (A1): business rows whose audit event is missing. Every
+/// committed event counts, linked or not yet linked by the sequencer.
+pub async fn reconcile(store: &dyn creditops_store::Store) -> Result<Value, ApiError> {
+    let mut tx = store.begin_read().await?;
+    let rows = tx.unaudited_rows(RECONCILE_LIMIT + 1).await?;
+    let truncated = rows.len() > RECONCILE_LIMIT as usize;
+    let missing: Vec<Value> = rows
+        .iter()
+        .take(RECONCILE_LIMIT as usize)
+        .map(|row| {
+            json!({
+                "table": row.table,
+                "key": row.key,
+                "audit_event_id": row.audit_event_id,
+            })
+        })
+        .collect();
+    Ok(json!({"ok": missing.is_empty(), "missing": missing, "truncated": truncated}))
+}
+
+async fn reconcile_route(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let report = reconcile(ctx.store.as_ref()).await?;
+    audit_read(
+        &ctx,
+        &principal,
+        "audit.reconcile",
+        json!({
+            "missing": report["missing"].as_array().map_or(0, Vec::len),
+            "truncated": report["truncated"],
+        }),
+    )
+    .await?;
+    Ok(Json(report))
 }
 
 /// Internal audit reads every credit file with its votes and decision record
