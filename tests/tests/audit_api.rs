@@ -234,6 +234,47 @@ async fn export_over_http(p: &TestPlatform) {
     let next_files = creditops_audit::export::read_bundle_dir(&next_bundle).unwrap();
     let next = creditops_audit::export::verify_bundle(&next_files).expect("verifies");
     assert_eq!(next.previous_size, Some(report.size));
+    // A5: a time range exports the span of the events recorded in it.
+    let latest = p.draft_case("30000.00").await;
+    let events = p.case_events(latest["id"].as_str().unwrap()).await;
+    let first_seq = events[0]["seq"].as_u64().unwrap();
+    let since = events[0]["body"]["ts"].as_str().unwrap().to_owned();
+    let response = p
+        .client
+        // An RFC 3339 UTC timestamp needs no escaping in a query string.
+        .post(p.url("audit", &format!("/v1/exports?from={since}")))
+        .bearer_auth(p.token("ia-1", "audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let archive = response.bytes().await.unwrap();
+    let timed_dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_ref())
+        .unpack(timed_dir.path())
+        .unwrap();
+    let timed_bundle = std::fs::read_dir(timed_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let timed = creditops_audit::export::verify_bundle(
+        &creditops_audit::export::read_bundle_dir(&timed_bundle).unwrap(),
+    )
+    .expect("a time-range bundle verifies");
+    assert_eq!(timed.first_seq, first_seq);
+    for bad in [
+        format!("/v1/exports?from={since}&from_seq=1"),
+        "/v1/exports?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".to_owned(),
+        "/v1/exports?from=yesterday".to_owned(),
+        "/v1/exports?to=2000-01-01T00:00:00Z".to_owned(),
+    ] {
+        let token = p.token("ia-1", "audit");
+        p.send("audit", Method::POST, &bad, Some(&token), None, &[])
+            .await
+            .problem(422);
+    }
     // A range outside the log is refused; others may not export.
     let token = p.token("ia-1", "audit");
     let reply = p
@@ -290,6 +331,20 @@ async fn sequencer_links_without_readers(p: &TestPlatform) {
     assert_eq!(ready.status().as_u16(), 200);
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["audit_lag_ms"], 0, "{body}");
+    let metrics = p
+        .client
+        .get(p.url("audit", "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("creditops_audit_unsequenced_age_seconds{service=\"audit\"} 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("creditops_database_up{service=\"audit\"} 1\n"));
     if p.store.audit_sequenced_separately() {
         let head = p.store.sequence_audit(None).await.expect("round");
         assert_eq!(

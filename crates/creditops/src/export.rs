@@ -10,7 +10,7 @@ use creditops_audit::{AuditRecord, Outcome};
 use creditops_store::{Store, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
 use creditops_svc_audit::bundle::{
-    ExportKeys, load_verified_log as load_in, prepare, previous_checkpoint,
+    ExportKeys, Selection, load_verified_log as load_in, prepare, previous_checkpoint,
 };
 use std::path::Path;
 
@@ -50,8 +50,7 @@ pub async fn export(
     origin: &str,
     keys: ExportKeys<'_>,
     out: &Path,
-    first: Option<i64>,
-    last: Option<i64>,
+    selection: Selection,
 ) -> Result<ExportReport, CliExportError> {
     if out.exists()
         && std::fs::read_dir(out)
@@ -76,7 +75,7 @@ pub async fn export(
         &events,
         origin,
         keys,
-        (first, last),
+        selection.resolve(&events)?,
         previous.as_deref(),
         Utc::now(),
     )?;

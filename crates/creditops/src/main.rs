@@ -190,6 +190,13 @@ enum AuditCommand {
         /// Last sequence number to include (default: the newest event).
         #[arg(long)]
         to_seq: Option<i64>,
+        /// Export the events recorded at or after this time (RFC 3339); the
+        /// bundle spans from the first to the last such event.
+        #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// ... and before this time (RFC 3339).
+        #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
+        to: Option<chrono::DateTime<chrono::Utc>>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -305,9 +312,16 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     audit_retired_key,
                     from_seq,
                     to_seq,
+                    from,
+                    to,
                     json,
                 },
         } => {
+            let selection = if from.is_some() || to.is_some() {
+                creditops_svc_audit::bundle::Selection::Time(from, to)
+            } else {
+                creditops_svc_audit::bundle::Selection::Seq(from_seq, to_seq)
+            };
             let key = match &audit_key {
                 Some(path) => SigningKey::load(&db.audit_origin, path),
                 None => {
@@ -330,8 +344,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     retired: &audit_retired_key,
                 },
                 &out,
-                from_seq,
-                to_seq,
+                selection,
             )
             .await
             .map_err(|e| {

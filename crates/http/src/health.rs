@@ -22,6 +22,33 @@ pub async fn audit_lag(ctx: &ServiceContext) -> Result<std::time::Duration, ApiE
         .unwrap_or_default())
 }
 
+/// Prometheus text exposition: whether the database answers and the audit
+/// sequencer's lag (age of the oldest committed, unlinked event).
+async fn metrics(ctx: &ServiceContext) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (up, lag) = match audit_lag(ctx).await {
+        Ok(lag) => (1, lag.as_secs_f64()),
+        Err(_) => (0, 0.0),
+    };
+    let service = ctx.service;
+    let body = format!(
+        "# HELP creditops_database_up Whether the database answered the last check.\n\
+         # TYPE creditops_database_up gauge\n\
+         creditops_database_up{{service=\"{service}\"}} {up}\n\
+         # HELP creditops_audit_unsequenced_age_seconds Age of the oldest committed audit event not linked into the chain yet.\n\
+         # TYPE creditops_audit_unsequenced_age_seconds gauge\n\
+         creditops_audit_unsequenced_age_seconds{{service=\"{service}\"}} {lag}\n"
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// One documented operation of a service.
 pub struct Operation {
     pub method: &'static str,
@@ -32,6 +59,7 @@ pub struct Operation {
 pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Router {
     let service = ctx.service;
     let document = Arc::new(openapi_document(service, operations));
+    let ctx_for_metrics = ctx.clone();
     Router::new()
         .route(
             "/healthz",
@@ -64,6 +92,13 @@ pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Rout
                 }
             }),
         )
+        .route("/metrics", {
+            let ctx = ctx_for_metrics;
+            get(move || {
+                let ctx = ctx.clone();
+                async move { metrics(&ctx).await }
+            })
+        })
         .route(
             "/openapi.json",
             get(move || {

@@ -32,6 +32,54 @@ pub enum ExportError {
 /// One stored event: seq, exact body bytes, leaf hash, chain hash.
 pub type LogEntry = (i64, Vec<u8>, Hash, Hash);
 
+/// What to export: a range of sequence numbers, or the events recorded in a
+/// half-open time range `[from, to)`. An export is always one contiguous
+/// range (completeness is provable only for that), so a time range exports
+/// the span from the first to the last event recorded in it; the recipient
+/// filters by `ts`.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection {
+    Seq(Option<i64>, Option<i64>),
+    Time(Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+}
+
+impl Selection {
+    /// The sequence range to export from `events` (the whole verified log).
+    pub fn resolve(&self, events: &[LogEntry]) -> Result<(Option<i64>, Option<i64>), ExportError> {
+        let (from, to) = match *self {
+            Selection::Seq(first, last) => return Ok((first, last)),
+            Selection::Time(None, None) => return Ok((None, None)),
+            Selection::Time(from, to) => (from, to),
+        };
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(ExportError::Usage(
+                "the time range is empty: --from must be before --to".into(),
+            ));
+        }
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            ts: DateTime<Utc>,
+        }
+        let mut span: Option<(i64, i64)> = None;
+        for (seq, body, _, _) in events {
+            let stamp: Stamp = serde_json::from_slice(body).map_err(|_| ExportError::Broken {
+                seq: *seq,
+                reason: "the event has no valid ts".into(),
+            })?;
+            let inside =
+                from.is_none_or(|from| stamp.ts >= from) && to.is_none_or(|to| stamp.ts < to);
+            if inside {
+                span = Some(span.map_or((*seq, *seq), |(first, _)| (first, *seq)));
+            }
+        }
+        let (first, last) = span
+            .ok_or_else(|| ExportError::Usage("no event was recorded in that time range".into()))?;
+        Ok((Some(first), Some(last)))
+    }
+}
+
 /// Reads the whole log in `tx`, checking the chain as it goes; the first bad
 /// position is an error.
 pub async fn load_verified_log(

@@ -570,6 +570,26 @@ async fn read_case(
 struct ExportQuery {
     from_seq: Option<i64>,
     to_seq: Option<i64>,
+    /// RFC 3339; `[from, to)` on the events' `ts` (not with the seq bounds).
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl ExportQuery {
+    fn selection(&self) -> Result<bundle::Selection, ApiError> {
+        let from = parse_time("from", self.from.as_deref())?;
+        let to = parse_time("to", self.to.as_deref())?;
+        match (
+            from.is_some() || to.is_some(),
+            self.from_seq.is_some() || self.to_seq.is_some(),
+        ) {
+            (true, true) => Err(ApiError::validation(
+                "select either by sequence number or by time, not both",
+            )),
+            (true, false) => Ok(bundle::Selection::Time(from, to)),
+            (false, _) => Ok(bundle::Selection::Seq(self.from_seq, self.to_seq)),
+        }
+    }
 }
 
 /// The regulator export (A5) as a tar archive: the same bundle as
@@ -586,6 +606,7 @@ async fn export(
         signing: signing_key(&settings)?,
         retired: &settings.retired_keys,
     };
+    let selection = query.selection()?;
     caught_up(&ctx).await?;
     let (events, previous) = {
         let mut tx = ctx.store.begin_read().await?;
@@ -603,7 +624,7 @@ async fn export(
         &events,
         &settings.origin,
         keys,
-        (query.from_seq, query.to_seq),
+        selection.resolve(&events).map_err(export_error)?,
         previous.as_deref(),
         now,
     )
