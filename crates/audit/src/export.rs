@@ -51,6 +51,9 @@ pub const KEYS: &str = "keys.txt";
 pub const MANIFEST: &str = "manifest.json";
 pub const PREVIOUS_CHECKPOINT: &str = "previous-checkpoint.txt";
 pub const CONSISTENCY: &str = "consistency.json";
+/// Plain-text instructions for the recipient (informative; covered by
+/// `SHA256SUMS` like every other file).
+pub const RECIPIENT_README: &str = "README.txt";
 pub const SHA256SUMS: &str = "SHA256SUMS";
 
 const REQUIRED_FILES: [&str; 9] = [
@@ -64,7 +67,32 @@ const REQUIRED_FILES: [&str; 9] = [
     BORDERS,
     SHA256SUMS,
 ];
-const OPTIONAL_FILES: [&str; 2] = [PREVIOUS_CHECKPOINT, CONSISTENCY];
+const OPTIONAL_FILES: [&str; 3] = [PREVIOUS_CHECKPOINT, CONSISTENCY, RECIPIENT_README];
+
+/// What the recipient of a bundle reads first: how to check it without our
+/// software (SPEC section 10).
+fn recipient_readme(origin: &str, first_seq: u64, last_seq: u64, size: u64) -> String {
+    format!(
+        "creditops audit export\n\
+         ======================\n\n\
+         Log {origin}: events {first_seq} to {last_seq} of a log of {size} events, proven\n\
+         against the signed checkpoint in checkpoint.txt. Format: audit/SPEC.md,\n\
+         bundle version {BUNDLE_VERSION}.\n\n\
+         To verify, in this directory:\n\n\
+         1. sha256sum -c SHA256SUMS\n\
+         2. openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin \\\n\
+         \x20    -in checkpoint-body.txt -sigfile checkpoint.sig\n\
+         3. Compare the first line of keys.txt with the verifier key the bank\n\
+         \x20  published through another channel; call that key KEY.\n\
+         4. python3 verify.py . --key KEY\n\
+         \x20  (verify.py is audit/verify.py of the creditops source, Python 3.8+,\n\
+         \x20  standard library only; it checks every line, leaf, chain value, the\n\
+         \x20  Merkle root and the signatures, and names the first bad position.)\n\n\
+         entries.jsonl holds one event per line with its exact body; filter it\n\
+         by case_id or borrower_id for a single case. Bodies contain no personal\n\
+         data: staff and borrowers appear by id only.\n"
+    )
+}
 
 fn is_format_file(name: &str) -> bool {
     REQUIRED_FILES.contains(&name) || OPTIONAL_FILES.contains(&name)
@@ -510,6 +538,10 @@ pub fn build_bundle(input: &BundleInput<'_>) -> Result<Vec<(String, Vec<u8>)>, B
     let keys_txt: String = keys.iter().map(|k| format!("{k}\n")).collect();
     files.insert(MANIFEST.into(), manifest_bytes);
     files.insert(KEYS.into(), keys_txt.into_bytes());
+    files.insert(
+        RECIPIENT_README.into(),
+        recipient_readme(input.origin, first.seq, last.seq, size).into_bytes(),
+    );
     files.insert(CHECKPOINT.into(), input.checkpoint.as_bytes().to_vec());
     files.insert(CHECKPOINT_BODY.into(), verified.text.as_bytes().to_vec());
     files.insert(CHECKPOINT_SIG.into(), signature.clone());
