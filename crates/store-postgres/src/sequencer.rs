@@ -75,22 +75,32 @@ async fn compact_range(
     tx: &mut Transaction<'static, Postgres>,
     size: u64,
 ) -> StoreResult<CompactRange> {
-    let mut peaks = Vec::new();
-    for (level, index) in CompactRange::peak_positions(size) {
-        let found: Option<Vec<u8>> = if level == 0 {
-            sqlx::query_scalar("SELECT leaf_hash FROM audit_chain WHERE seq = $1")
-                .bind(to_i64(index + 1)?)
-                .fetch_optional(&mut **tx)
-                .await
-        } else {
-            sqlx::query_scalar("SELECT hash FROM audit_tree WHERE level = $1 AND idx = $2")
-                .bind(i16::from(level))
-                .bind(to_i64(index)?)
-                .fetch_optional(&mut **tx)
-                .await
-        }
-        .map_err(map_sqlx_error)?;
-        match found {
+    let positions = CompactRange::peak_positions(size);
+    let levels: Vec<i16> = positions
+        .iter()
+        .map(|(level, _)| i16::from(*level))
+        .collect();
+    let indices = positions
+        .iter()
+        .map(|(_, index)| to_i64(*index))
+        .collect::<StoreResult<Vec<i64>>>()?;
+    // One query for all peaks: level 0 is a leaf of the chain, higher levels
+    // are nodes of the tree table.
+    let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+        "SELECT COALESCE(t.hash, c.leaf_hash) \
+         FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
+         LEFT JOIN audit_tree t ON p.level > 0 AND t.level = p.level AND t.idx = p.idx \
+         LEFT JOIN audit_chain c ON p.level = 0 AND c.seq = p.idx + 1 \
+         ORDER BY p.ord",
+    )
+    .bind(&levels)
+    .bind(&indices)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_sqlx_error)?;
+    let mut peaks = Vec::with_capacity(found.len());
+    for bytes in found {
+        match bytes {
             Some(bytes) => peaks.push(hash(&bytes, "a stored tree node is not 32 bytes")?),
             None => return rebuild_tree(tx, size).await,
         }

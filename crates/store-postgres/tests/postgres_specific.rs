@@ -940,6 +940,28 @@ async fn migrate_from_0001(url: String) {
     .execute(&mut conn)
     .await
     .expect("decision");
+    // Five events linked the 0001 way (chain inside the table).
+    let mut chain = creditops_audit::chain_genesis(ORIGIN);
+    for n in 1..=5 {
+        let e = event(n);
+        chain = creditops_audit::chain_next(&chain, &e.leaf_hash);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, event_id, body, leaf_hash, chain_hash, recorded_at, \
+             actor, action, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(n)
+        .bind(e.event_id)
+        .bind(&e.body)
+        .bind(&e.leaf_hash[..])
+        .bind(&chain[..])
+        .bind(e.recorded_at)
+        .bind(e.actor.as_deref())
+        .bind(&e.action)
+        .bind(&e.outcome)
+        .execute(&mut conn)
+        .await
+        .expect("0001 audit event");
+    }
     let _ = conn.close().await;
 
     let store = PgStore::connect(&url, ORIGIN, 2)
@@ -964,6 +986,19 @@ async fn migrate_from_0001(url: String) {
     let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
     assert_eq!(borrower.relationship_manager, None);
     assert!(!borrower.institution, "0003 adds institution = false");
+    drop(tx);
+    // 0005 moved the events, in order; the first round rebuilds the tree
+    // nodes they predate, and new events continue the same chain.
+    let mut tx = store.begin().await.expect("begin");
+    tx.append_audit(&event(6)).await.expect("append");
+    tx.commit().await.expect("commit");
+    assert_eq!(verify(&store).await, Ok(6));
+    assert_tree_matches_chain(&url).await;
+    // Rows written before rows carried their event id are reported.
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let unstamped = tx.unaudited_rows(10).await.expect("reconcile");
+    assert_eq!(unstamped.len(), 4, "{unstamped:?}");
+    assert!(unstamped.iter().all(|row| row.audit_event_id.is_none()));
     drop(tx);
 
     let mut tx = store.begin().await.expect("begin");
