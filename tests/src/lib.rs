@@ -90,7 +90,7 @@ impl TestPlatform {
     /// is PostgreSQL and no test database is configured (a notice is printed).
     pub async fn start(backend: Backend) -> Option<Self> {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (store, pg, database_url): (Arc<dyn Store>, _, _) = match backend {
+        let (store, mut pg, database_url): (Arc<dyn Store>, _, _) = match backend {
             Backend::Sqlite => {
                 let store = creditops::open_store(None, data_dir.path(), DEFAULT_AUDIT_ORIGIN)
                     .await
@@ -108,6 +108,18 @@ impl TestPlatform {
                 (store, Some(db), Some(url))
             }
         };
+        // On PostgreSQL every service runs as its own least-privilege role,
+        // so each end-to-end test also proves the grants suffice.
+        let mut service_stores = std::collections::BTreeMap::new();
+        if let Some(db) = pg.as_mut() {
+            for (service, url) in db.provision_roles().await {
+                let store =
+                    creditops::open_store(Some(&url), data_dir.path(), DEFAULT_AUDIT_ORIGIN)
+                        .await
+                        .expect("service store");
+                service_stores.insert(service.to_owned(), store);
+            }
+        }
         let (sod, _) = creditops::platform::load_sod(None).expect("sod matrix");
         demo::seed(store.as_ref(), &sod)
             .await
@@ -119,6 +131,7 @@ impl TestPlatform {
             .collect();
         let platform = creditops::start(PlatformConfig {
             store: store.clone(),
+            service_stores,
             identity: Identity {
                 jwks_json: idp.jwks_json(),
                 issuer: DevIdentityProvider::ISSUER.to_owned(),

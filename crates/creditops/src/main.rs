@@ -26,8 +26,14 @@ struct Cli {
 enum Command {
     /// Run the services (each on its own listener).
     Serve(Box<ServeArgs>),
-    /// Apply the database migrations and exit.
+    /// Apply the database migrations (and the default rule set on a fresh
+    /// database) and exit. Run as the schema's owner.
     Migrate(DbArgs),
+    /// Database administration (PostgreSQL).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Print a token from the dev identity provider (dev mode only).
     Token(TokenArgs),
     /// Staff directory administration.
@@ -130,6 +136,27 @@ struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
     ttl_seconds: i64,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create (or re-grant) one least-privilege role per service: each may
+    /// write only its side's tables and rows, nobody may change or delete
+    /// audit rows, the audit role is read-only on business data. Idempotent;
+    /// run as the schema's owner after every `migrate`. The roles get LOGIN
+    /// but no password: set one with ALTER ROLE or use certificates.
+    Provision {
+        /// The database, connected as its owner (postgres://...).
+        #[arg(long, env = "CREDITOPS_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Roles are named <prefix>_market, <prefix>_backoffice, <prefix>_risk,
+        /// <prefix>_audit and <prefix>_admin.
+        #[arg(long, env = "CREDITOPS_ROLE_PREFIX", default_value = "creditops")]
+        role_prefix: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,10 +304,21 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(db) => {
-            open(&db).await?;
+            let store = open(&db).await?;
+            creditops::platform::ensure_rules(store.as_ref())
+                .await
+                .map_err(Failure::runtime)?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Db {
+            command:
+                DbCommand::Provision {
+                    database_url,
+                    role_prefix,
+                    json,
+                },
+        } => provision(&database_url, &role_prefix, json).await,
         Command::Token(args) => token(args),
         Command::Staff {
             command: StaffCommand::Import { file, db },
@@ -536,6 +574,36 @@ async fn open(db: &DbArgs) -> Result<std::sync::Arc<dyn creditops_store::Store>,
         })
 }
 
+async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitCode, Failure> {
+    if !creditops_store_postgres::roles::valid_prefix(prefix) {
+        return Err(Failure::usage(format!(
+            "--role-prefix {prefix:?}: use lower-case letters, digits and '_', starting with a letter (at most 40)"
+        )));
+    }
+    if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        return Err(Failure::usage(
+            "--database-url: roles exist only on PostgreSQL (postgres://...)",
+        ));
+    }
+    let store = creditops_store_postgres::PgStore::connect(database_url, DEFAULT_AUDIT_ORIGIN, 1)
+        .await
+        .map_err(Failure::runtime)?;
+    let roles = store
+        .provision_roles(prefix)
+        .await
+        .map_err(Failure::runtime)?;
+    store.close().await;
+    if json {
+        println!("{}", serde_json::json!({ "roles": roles }));
+    } else {
+        println!(
+            "provisioned {}; give each a password (ALTER ROLE ... PASSWORD) or certificate and run each service as its role",
+            roles.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn token(args: TokenArgs) -> Result<ExitCode, Failure> {
     let user = StaffId::parse(&args.user).map_err(|e| Failure::usage(format!("--user: {e}")))?;
     let idp = DevIdentityProvider::load(&args.data_dir).map_err(|e| {
@@ -623,6 +691,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     .map(std::sync::Arc::new);
     let platform = creditops::start(PlatformConfig {
         store,
+        service_stores: std::collections::BTreeMap::new(),
         identity,
         policy_dir: args.policy_dir.clone(),
         audit_origin: args.db.audit_origin.clone(),

@@ -54,6 +54,9 @@ pub struct Identity {
 
 pub struct PlatformConfig {
     pub store: Arc<dyn Store>,
+    /// A service listed here uses its own store instead of `store`, e.g. a
+    /// pool connected as that service's least-privilege database role.
+    pub service_stores: BTreeMap<String, Arc<dyn Store>>,
     pub identity: Identity,
     /// Read `<dir>/<service>/{model.conf,policy.csv}` instead of the policies
     /// built into the binary.
@@ -337,6 +340,9 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
     let mut risk = None;
+    // The audit service links and signs the chain (its database role is the
+    // one allowed to); a process without it leaves that to the one with it.
+    let mut sequencer_store = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
         let verifier = TokenVerifier::from_jwks(
@@ -350,9 +356,17 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             .get(name)
             .cloned()
             .ok_or_else(|| PlatformError::UnknownService(name.to_owned()))?;
+        let store = config
+            .service_stores
+            .get(name)
+            .unwrap_or(&config.store)
+            .clone();
+        if name == "audit" {
+            sequencer_store = Some(store.clone());
+        }
         let ctx = Arc::new(ServiceContext {
             service: name,
-            store: config.store.clone(),
+            store,
             verifier: Arc::new(verifier),
             authorizer,
             policy_hash: policies.hash.clone(),
@@ -396,14 +410,16 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
                 .await
         }));
     }
-    let sequencer = config.store.audit_sequenced_separately().then(|| {
-        crate::sequencer::spawn(
-            config.store.clone(),
-            config.audit_key.clone(),
-            config.audit_sequencer_interval,
-            shutdown_rx.clone(),
-        )
-    });
+    let sequencer = sequencer_store
+        .filter(|store| store.audit_sequenced_separately())
+        .map(|store| {
+            crate::sequencer::spawn(
+                store,
+                config.audit_key.clone(),
+                config.audit_sequencer_interval,
+                shutdown_rx.clone(),
+            )
+        });
     Ok(RunningPlatform {
         addrs,
         shutdown,

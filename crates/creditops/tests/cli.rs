@@ -779,3 +779,85 @@ async fn a2_postgres_tamper_matrix() {
         db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn db_provision_creates_roles_the_services_run_as() {
+    let refused = creditops(&[
+        "db",
+        "provision",
+        "--database-url",
+        "postgres://nowhere/db",
+        "--role-prefix",
+        "Bad-Prefix",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--role-prefix"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let prefix = format!("cli{}", &db.name["creditops_test_".len()..][..12]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().unwrap();
+    let migrated = creditops(&["migrate", "--database-url", &db.url, "--data-dir", data_dir]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let provisioned = creditops(&[
+        "db",
+        "provision",
+        "--database-url",
+        &db.url,
+        "--role-prefix",
+        &prefix,
+        "--json",
+    ]);
+    assert!(provisioned.status.success(), "{}", stderr(&provisioned));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&provisioned)).unwrap();
+    assert_eq!(report["roles"].as_array().unwrap().len(), 5, "{report}");
+
+    // The audit role verifies (and links) the trail; the market role may not
+    // import staff (admin data): refused by the database, reported, exit 3.
+    let as_role = |service: &str| {
+        creditops_store_postgres::testing::with_user(&db.url, &format!("{prefix}_{service}"))
+    };
+    let audit_url = as_role("audit");
+    let verified = creditops(&[
+        "audit",
+        "verify",
+        "--database-url",
+        &audit_url,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let file = dir.path().join("staff.json");
+    std::fs::write(&file, STAFF).expect("write staff file");
+    let market_url = as_role("market");
+    let import = creditops(&[
+        "staff",
+        "import",
+        file.to_str().unwrap(),
+        "--database-url",
+        &market_url,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_eq!(import.status.code(), Some(3), "{}", stderr(&import));
+
+    db.drop_database().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect");
+    for service in ["market", "backoffice", "risk", "audit", "admin"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP ROLE IF EXISTS {prefix}_{service}"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("drop role");
+    }
+}

@@ -36,6 +36,7 @@ pub fn map_sqlx_error(err: sqlx::Error) -> StoreError {
                     "the change collided with a concurrent one; try again".into(),
                 ),
                 Some(code) if is_unavailable(code) => StoreError::Unavailable(Box::new(err)),
+                Some("42501") => StoreError::Denied(db.message().to_owned()),
                 _ => StoreError::Database(Box::new(err)),
             },
         },

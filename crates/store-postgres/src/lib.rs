@@ -6,6 +6,7 @@
 //! into the chain and the Merkle tree, so audited writers do not serialise.
 
 mod error;
+pub mod roles;
 mod sequencer;
 pub mod testing;
 mod tx;
@@ -47,15 +48,29 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(map_sqlx_error)?;
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Database(Box::new(e)))?;
+        let migrator = sqlx::migrate!("../../migrations/postgres");
+        // A service's least-privilege role may not change the schema: when
+        // every migration is applied already, do not even try.
+        if pending_migrations(&pool, &migrator).await? {
+            migrator.run(&pool).await.map_err(|e| {
+                tracing::error!(error = %e, "migrations failed");
+                StoreError::Database(Box::new(e))
+            })?;
+        }
         tracing::debug!("postgres store connected");
         Ok(PgStore {
             pool,
             origin: Arc::from(audit_origin),
         })
+    }
+
+    /// Creates or re-grants the per-service least-privilege roles (see
+    /// [`roles`]); run as the schema's owner after the migrations.
+    pub async fn provision_roles(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<String>, roles::ProvisionError> {
+        roles::provision(&self.pool, prefix).await
     }
 
     /// The audit log's origin this store links its chain from.
@@ -67,6 +82,30 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether the database lacks any of `migrator`'s migrations (or has never
+/// been migrated).
+async fn pending_migrations(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool, StoreError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(map_sqlx_error)?;
+    if !exists {
+        return Ok(true);
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(map_sqlx_error)?;
+    Ok(migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .any(|m| !applied.contains(&m.version)))
 }
 
 #[async_trait]

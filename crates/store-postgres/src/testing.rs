@@ -47,6 +47,8 @@ pub struct TestDatabase {
     /// Its name, `creditops_test_<32 hex digits>`.
     pub name: String,
     base_url: String,
+    /// Roles provisioned for this database, dropped with it.
+    roles: Vec<String>,
 }
 
 impl TestDatabase {
@@ -67,7 +69,32 @@ impl TestDatabase {
             url: with_database(base_url, &name),
             name,
             base_url: base_url.to_owned(),
+            roles: Vec::new(),
         }
+    }
+
+    /// Provisions the per-service least-privilege roles on this (migrated)
+    /// database under a prefix unique to it, and returns each service's
+    /// connection URL: the test URL with the role as user.
+    pub async fn provision_roles(&mut self) -> Vec<(&'static str, String)> {
+        let prefix = format!("ct{}", &self.name["creditops_test_".len()..][..16]);
+        let pool = match sqlx::PgPool::connect(&self.url).await {
+            Ok(pool) => pool,
+            Err(e) => panic!("cannot connect to the test database {}: {e}", self.name),
+        };
+        let result = crate::roles::provision(&pool, &prefix).await;
+        pool.close().await;
+        match result {
+            Ok(roles) => self.roles.extend(roles),
+            Err(e) => panic!("cannot provision roles on {}: {e}", self.name),
+        }
+        crate::roles::SERVICE_GRANTS
+            .iter()
+            .map(|g| {
+                let role = crate::roles::role_name(&prefix, g.service);
+                (g.service, with_user(&self.url, &role))
+            })
+            .collect()
     }
 
     /// Drops the database, terminating connections still open to it. A
@@ -78,6 +105,12 @@ impl TestDatabase {
             let mut conn = PgConnection::connect(&self.base_url).await?;
             let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
             sqlx::query(AssertSqlSafe(drop)).execute(&mut conn).await?;
+            // Roles are cluster-wide; they held privileges only in the
+            // dropped database, so they can go now.
+            for role in &self.roles {
+                let drop = format!("DROP ROLE IF EXISTS {role}");
+                sqlx::query(AssertSqlSafe(drop)).execute(&mut conn).await?;
+            }
             conn.close().await
         }
         .await;
@@ -106,9 +139,42 @@ fn with_database(base: &str, database: &str) -> String {
     url
 }
 
+/// `url` connecting as `user` (without a password: tests use trust
+/// authentication).
+pub fn with_user(url: &str, user: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let host = match url[authority_start..authority_end].rfind('@') {
+        Some(at) => &url[authority_start + at + 1..authority_end],
+        None => &url[authority_start..authority_end],
+    };
+    format!(
+        "{}{user}@{host}{}",
+        &url[..authority_start],
+        &url[authority_end..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{with_database, with_user};
+
+    #[test]
+    fn replaces_only_the_user() {
+        let cases = [
+            (
+                "postgres://postgres@h:5432/test",
+                "postgres://r@h:5432/test",
+            ),
+            ("postgres://u:p@h/db?x=1", "postgres://r@h/db?x=1"),
+            ("postgres://h/db", "postgres://r@h/db"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(with_user(url, "r"), expected, "{url}");
+        }
+    }
 
     #[test]
     fn replaces_only_the_database() {

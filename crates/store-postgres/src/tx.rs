@@ -497,15 +497,22 @@ impl Tx for PgTx {
     ) -> StoreResult<()> {
         let at = micros(at);
         let borrower_id = borrower.as_uuid();
-        // Serializes membership changes of this borrower (NO KEY UPDATE:
-        // inserts that merely refer to the borrower are not blocked), so the
-        // check of the history below and the change cannot interleave.
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM borrowers WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(borrower_id)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
+        // Serializes membership changes of this borrower, so the check of
+        // the history below and the change cannot interleave. An advisory
+        // lock, not a row lock: the back office's role may not UPDATE
+        // borrowers, and a row lock needs that privilege.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('borrower-group:' || $1::text, 0))",
+        )
+        .bind(borrower_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM borrowers WHERE id = $1")
+            .bind(borrower_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
         if found.is_none() {
             return Err(StoreError::NotFound("borrower".into()));
         }

@@ -40,6 +40,13 @@ pub enum StoreError {
     /// The database cannot be reached right now; the caller may retry later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),
+    /// The database refused the statement for lack of privilege: the process
+    /// is connected as a role that may not do this (a misconfiguration, or a
+    /// service trying what its side must not).
+    #[error(
+        "the database role may not do this ({0}); is the process connected as the right service role?"
+    )]
+    Denied(String),
     /// Any other database failure. The text is for logs, never for clients.
     #[error("database error")]
     Database(#[source] BoxError),
