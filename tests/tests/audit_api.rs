@@ -341,7 +341,7 @@ async fn sequencer_links_without_readers(p: &TestPlatform) {
         .await
         .expect("text");
     assert!(
-        metrics.contains("creditops_audit_unsequenced_age_seconds{service=\"audit\"} 0\n"),
+        metrics.contains("creditops_audit_unsequenced_age_seconds{service=\"audit\"} 0.0\n"),
         "{metrics}"
     );
     assert!(metrics.contains("creditops_database_up{service=\"audit\"} 1\n"));

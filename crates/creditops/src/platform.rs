@@ -371,6 +371,7 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             authorizer,
             policy_hash: policies.hash.clone(),
             sod: policies.sod.clone(),
+            metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
         });
         if name == "risk" {
             if let Some(interval) = config.risk_watch_interval {

@@ -20,6 +20,8 @@ pub struct ServiceContext {
     pub policy_hash: String,
     /// The SoD matrix, checked at every role assignment (S3).
     pub sod: Arc<SodMatrix>,
+    /// Request, refusal and health metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ServiceContext {

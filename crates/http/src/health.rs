@@ -22,33 +22,6 @@ pub async fn audit_lag(ctx: &ServiceContext) -> Result<std::time::Duration, ApiE
         .unwrap_or_default())
 }
 
-/// Prometheus text exposition: whether the database answers and the audit
-/// sequencer's lag (age of the oldest committed, unlinked event).
-async fn metrics(ctx: &ServiceContext) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (up, lag) = match audit_lag(ctx).await {
-        Ok(lag) => (1, lag.as_secs_f64()),
-        Err(_) => (0, 0.0),
-    };
-    let service = ctx.service;
-    let body = format!(
-        "# HELP creditops_database_up Whether the database answered the last check.\n\
-         # TYPE creditops_database_up gauge\n\
-         creditops_database_up{{service=\"{service}\"}} {up}\n\
-         # HELP creditops_audit_unsequenced_age_seconds Age of the oldest committed audit event not linked into the chain yet.\n\
-         # TYPE creditops_audit_unsequenced_age_seconds gauge\n\
-         creditops_audit_unsequenced_age_seconds{{service=\"{service}\"}} {lag}\n"
-    );
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
-}
-
 /// One documented operation of a service.
 pub struct Operation {
     pub method: &'static str,
@@ -96,7 +69,7 @@ pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Rout
             let ctx = ctx_for_metrics;
             get(move || {
                 let ctx = ctx.clone();
-                async move { metrics(&ctx).await }
+                async move { crate::metrics::render(&ctx).await }
             })
         })
         .route(

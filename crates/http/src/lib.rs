@@ -10,6 +10,7 @@ mod extract;
 pub mod facts;
 mod health;
 mod idempotency;
+pub mod metrics;
 mod middleware;
 mod problem;
 pub mod risk;

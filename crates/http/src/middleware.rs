@@ -35,7 +35,8 @@ pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
     let routes = if routes.has_routes() {
         routes
             .route_layer(from_fn_with_state(ctx.clone(), authenticate))
-            .route_layer(from_fn_with_state(ctx, audit_refusals))
+            .route_layer(from_fn_with_state(ctx.clone(), audit_refusals))
+            .route_layer(from_fn(note_route))
     } else {
         routes
     };
@@ -48,7 +49,50 @@ pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(from_fn_with_state(ctx, track))
         .layer(from_fn(request_id))
+}
+
+/// The route template a request matched, handed from inside the router to
+/// the outer [`track`] layer (which runs before routing).
+#[derive(Debug, Clone)]
+struct MatchedRoute(String);
+
+async fn note_route(request: Request, next: Next) -> Response {
+    let route = route_of(&request);
+    tracing::Span::current().record("route", route.as_str());
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(MatchedRoute(route));
+    response
+}
+
+/// Counts and times every answered request by route template and status,
+/// and each refusal by the rule that refused it; logs one line per request.
+async fn track(State(ctx): State<Arc<ServiceContext>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map_or(crate::metrics::UNMATCHED_ROUTE, |r| r.0.as_str());
+    let status = response.status().as_u16();
+    ctx.metrics
+        .record_request(method.as_str(), route, status, elapsed);
+    if response.status().is_client_error() {
+        let refusal = response.extensions().get::<RefusalInfo>();
+        ctx.metrics.record_denial(
+            refusal.and_then(|r| r.rule.as_deref()),
+            refusal.map_or("unknown", |r| r.kind.slug()),
+        );
+    }
+    tracing::info!(
+        status,
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request answered"
+    );
+    response
 }
 
 fn valid_request_id(value: &str) -> bool {
@@ -67,7 +111,16 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    // Every log line of the request carries these; route and actor are
+    // filled in once routing and authentication know them.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        route = tracing::field::Empty,
+        actor = tracing::field::Empty,
+    );
     let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -118,6 +171,7 @@ async fn authenticate(
         Ok(member) => member,
         Err(e) => return e.into_response(),
     };
+    tracing::Span::current().record("actor", member.id.as_str());
     let actor = Actor(member.id.clone());
     let route = route_of(&request);
     let method = request.method().as_str().to_owned();

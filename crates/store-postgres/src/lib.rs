@@ -14,7 +14,9 @@ mod tx;
 use async_trait::async_trait;
 use creditops_audit::SigningKey;
 use creditops_domain::Timestamp;
-use creditops_store::{SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx};
+use creditops_store::{
+    PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
+};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
@@ -112,6 +114,14 @@ async fn pending_migrations(
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        Some(PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        })
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {

@@ -18,7 +18,9 @@ mod tx;
 use async_trait::async_trait;
 use creditops_audit::{CompactRange, SigningKey, hash_from_slice};
 use creditops_domain::Timestamp;
-use creditops_store::{SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx};
+use creditops_store::{
+    PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
+};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -106,6 +108,16 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        let idle = self.writer.num_idle() + self.readers.num_idle();
+        Some(PoolUsage {
+            size: self.writer.size() + self.readers.size(),
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.writer.options().get_max_connections()
+                + self.readers.options().get_max_connections(),
+        })
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {

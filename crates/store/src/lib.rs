@@ -55,6 +55,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Connections of a store's pool(s): open ones, idle ones, the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// A database backend. Cheap to clone behind an `Arc`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -66,6 +74,10 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>>;
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
+    /// Connections of the pool(s) right now, for the metrics.
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        None
+    }
 
     // -- audit sequencer (A1, A2) ----------------------------------------------
     /// Whether committed audit events wait for a sequencer to link them into

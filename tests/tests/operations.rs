@@ -1,0 +1,178 @@
+//! Operations over real HTTP, on both backends: `/metrics` counts requests
+//! per route template and status and refusals per rule, and reports the
+//! database pool and (risk service) open breaches; request ids are echoed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use creditops_tests::reqwest::Method;
+use creditops_tests::{TestPlatform, both_backends};
+
+async fn scrape(p: &TestPlatform, service: &str) -> String {
+    let reply = p
+        .client
+        .get(p.url(service, "/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(reply.status().as_u16(), 200);
+    assert!(
+        reply.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+    );
+    reply.text().await.expect("text")
+}
+
+/// The value of the sample named `name` whose labels include all `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| labels.iter().all(|l| line.contains(l)))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+async fn metrics_count_routes_statuses_and_rules(p: &TestPlatform) {
+    let missing = "/v1/borrowers/00000000-0000-0000-0000-000000000000";
+    for _ in 0..3 {
+        p.call("lo-1", "market", Method::GET, missing, None)
+            .await
+            .problem(404);
+    }
+    // Unauthenticated, and a route nobody serves: bounded labels, no raw path.
+    let anonymous = p.client.get(p.url("market", missing)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let scan = p
+        .client
+        .get(p.url("market", "/v1/../etc/passwd-1234"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.status().as_u16(), 404);
+    // A back-office analyst is not allowed the market's borrower route:
+    // wrong audience (token for backoffice) is 401; a risk controller's
+    // market token has no market role (S8, 403).
+    p.call("rc-1", "market", Method::GET, missing, None)
+        .await
+        .problem(403);
+
+    let text = scrape(p, "market").await;
+    let route = "route=\"/v1/borrowers/{id}\"";
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_http_requests_total",
+            &[route, "status=\"404\"", "method=\"GET\""]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_http_requests_total",
+            &[route, "status=\"401\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_http_requests_total",
+            &["route=\"unmatched\"", "status=\"404\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("passwd"), "raw paths never become labels");
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_http_request_duration_seconds_count",
+            &[route, "status=\"404\""]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "creditops_http_request_duration_seconds_bucket",
+            &[route, "status=\"404\"", "le=\"+Inf\""]
+        ) == Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_denials_total",
+            &["rule=\"S8\"", "problem=\"forbidden\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "creditops_denials_total",
+            &["rule=\"none\"", "problem=\"not-found\""]
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "creditops_db_pool_connections", &["state=\"max\""])
+            .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "creditops_database_up", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    // Only the risk service reports risk alerts.
+    assert!(!text.contains("creditops_risk_open_breaches"));
+    let risk = scrape(p, "risk").await;
+    assert_eq!(
+        sample(&risk, "creditops_risk_open_breaches", &["service=\"risk\""]),
+        Some(0.0),
+        "{risk}"
+    );
+    // Each service counts its own requests.
+    let backoffice = scrape(p, "backoffice").await;
+    assert!(!backoffice.contains(route), "{backoffice}");
+}
+
+both_backends!(
+    metrics_per_route_and_rule,
+    metrics_count_routes_statuses_and_rules
+);
+
+async fn request_ids_are_echoed(p: &TestPlatform) {
+    let given = p
+        .client
+        .get(p.url("market", "/v1/cases"))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-abc.123");
+    // A malformed id is replaced, not echoed (log injection).
+    let replaced = p
+        .client
+        .get(p.url("market", "/v1/cases"))
+        .header("x-request-id", "a b\tc")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "a b\tc");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+}
+
+both_backends!(request_ids, request_ids_are_echoed);
