@@ -89,6 +89,14 @@ impl TestPlatform {
     /// Starts the platform with the demo organisation. `None` if the backend
     /// is PostgreSQL and no test database is configured (a notice is printed).
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with_limits(backend, creditops_http::RequestLimits::default()).await
+    }
+
+    /// [`Self::start`] with other request bounds (body size, timeout).
+    pub async fn start_with_limits(
+        backend: Backend,
+        limits: creditops_http::RequestLimits,
+    ) -> Option<Self> {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (store, mut pg, database_url): (Arc<dyn Store>, _, _) = match backend {
             Backend::Sqlite => {
@@ -157,6 +165,7 @@ impl TestPlatform {
             listeners,
             risk_watch_interval: None,
             audit_sequencer_interval: std::time::Duration::from_millis(100),
+            limits,
         })
         .await
         .expect("platform starts");

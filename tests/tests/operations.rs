@@ -176,3 +176,93 @@ async fn request_ids_are_echoed(p: &TestPlatform) {
 }
 
 both_backends!(request_ids, request_ids_are_echoed);
+
+/// The risk lock's advisory key (store-postgres): an approval waits on it.
+const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
+
+/// A request that cannot finish in time is answered 503 problem+json and
+/// leaves nothing behind: the approving vote waits on the risk lock (held
+/// here from outside), times out, and the case is unchanged and unaudited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timed_out_request_is_answered_503_and_rolled_back() {
+    let limits = creditops_http::RequestLimits {
+        timeout: std::time::Duration::from_millis(1_500),
+        ..Default::default()
+    };
+    let Some(p) = TestPlatform::start_with_limits(creditops_tests::Backend::Postgres, limits).await
+    else {
+        return;
+    };
+    let case = p.draft_case("250000.00").await;
+    let path = |suffix: &str| format!("/v1/cases/{}{suffix}", case["id"].as_str().unwrap());
+    let vote = serde_json::json!({"decision": "approve", "rationale": "sound", "version": 1});
+    p.call(
+        "lo-2",
+        "market",
+        Method::POST,
+        &path("/first-vote"),
+        Some(vote.clone()),
+    )
+    .await
+    .ok(200);
+
+    let url = p.database_url.clone().unwrap();
+    let mut blocker = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(RISK_LOCK_KEY)
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let timed_out = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &path("/second-vote"),
+            Some(vote.clone()),
+        )
+        .await;
+    let problem = timed_out.problem(503);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of it was applied"),
+        "{problem}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(RISK_LOCK_KEY)
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    let unchanged = p
+        .call("ba-1", "backoffice", Method::GET, &path(""), None)
+        .await;
+    assert_eq!(unchanged.ok(200)["status"], "awaiting_second_vote");
+    let events = p.case_events(case["id"].as_str().unwrap()).await;
+    assert!(
+        events.iter().any(|e| e["body"]["action"] == "case.first_vote"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["body"]["action"] == "case.second_vote"),
+        "{events:?}"
+    );
+    // With the lock free the same vote goes through.
+    let decided = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &path("/second-vote"),
+            Some(vote),
+        )
+        .await;
+    assert_eq!(decided.ok(200)["status"], "approved");
+    p.stop().await;
+}

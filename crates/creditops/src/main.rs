@@ -3,7 +3,7 @@
 //! is broken), 2 bad usage or configuration, 3 a runtime failure.
 
 use clap::{Args, Parser, Subcommand};
-use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, open_store, staff_import};
+use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, staff_import};
 use creditops_audit::SigningKey;
 use creditops_auth::DevIdentityProvider;
 use creditops_domain::StaffId;
@@ -59,6 +59,14 @@ struct DbArgs {
     /// Origin line of the audit log (the chain's genesis input).
     #[arg(long, env = "CREDITOPS_AUDIT_ORIGIN", default_value = DEFAULT_AUDIT_ORIGIN)]
     audit_origin: String,
+    /// Upper bound of the PostgreSQL connection pool (per process).
+    #[arg(
+        long,
+        env = "CREDITOPS_DB_MAX_CONNECTIONS",
+        default_value_t = creditops::platform::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    db_max_connections: u32,
 }
 
 #[derive(Args)]
@@ -86,20 +94,51 @@ struct ServeArgs {
     /// Read casbin policies from DIR/<service>/ instead of the built-in ones.
     #[arg(long, env = "CREDITOPS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
+    /// Listen address of the market service (loan officers).
     #[arg(long, env = "CREDITOPS_MARKET_ADDR", default_value = "127.0.0.1:8081")]
     market_addr: SocketAddr,
+    /// Listen address of the back-office service (credit analysts).
     #[arg(
         long,
         env = "CREDITOPS_BACKOFFICE_ADDR",
         default_value = "127.0.0.1:8082"
     )]
     backoffice_addr: SocketAddr,
+    /// Listen address of the risk-control service.
     #[arg(long, env = "CREDITOPS_RISK_ADDR", default_value = "127.0.0.1:8083")]
     risk_addr: SocketAddr,
+    /// Listen address of the audit service (internal audit, exports).
     #[arg(long, env = "CREDITOPS_AUDIT_ADDR", default_value = "127.0.0.1:8084")]
     audit_addr: SocketAddr,
+    /// Listen address of the admin service (staff, roles, rule sets).
     #[arg(long, env = "CREDITOPS_ADMIN_ADDR", default_value = "127.0.0.1:8085")]
     admin_addr: SocketAddr,
+    /// Request bodies above this many bytes are refused with 413.
+    #[arg(
+        long,
+        env = "CREDITOPS_BODY_LIMIT_BYTES",
+        default_value_t = 65_536,
+        value_parser = clap::value_parser!(u64).range(1_024..=67_108_864)
+    )]
+    body_limit_bytes: u64,
+    /// A request not answered within this many milliseconds is abandoned
+    /// (its transaction rolls back) and answered 503.
+    #[arg(
+        long,
+        env = "CREDITOPS_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(100..=600_000)
+    )]
+    request_timeout_ms: u64,
+    /// On SIGTERM or Ctrl-C: stop accepting, finish in-flight requests and
+    /// link their audit events within this many seconds, else exit 1.
+    #[arg(
+        long,
+        env = "CREDITOPS_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    shutdown_timeout_secs: u64,
     /// Seconds between the risk watcher's rounds: expire reservations and
     /// re-evaluate every limit (0 turns the periodic round off).
     #[arg(long, env = "CREDITOPS_RISK_WATCH_SECONDS", default_value_t = 60)]
@@ -566,12 +605,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 async fn open(db: &DbArgs) -> Result<std::sync::Arc<dyn creditops_store::Store>, Failure> {
-    open_store(db.database_url.as_deref(), &db.data_dir, &db.audit_origin)
-        .await
-        .map_err(|e| match e {
-            creditops::PlatformError::DatabaseUrl(_) => Failure::usage(e.to_string()),
-            other => Failure::runtime(other),
-        })
+    creditops::platform::open_store_with_pool(
+        db.database_url.as_deref(),
+        &db.data_dir,
+        &db.audit_origin,
+        db.db_max_connections,
+    )
+    .await
+    .map_err(|e| match e {
+        creditops::PlatformError::DatabaseUrl(_) => Failure::usage(e.to_string()),
+        other => Failure::runtime(other),
+    })
 }
 
 async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitCode, Failure> {
@@ -618,6 +662,36 @@ fn token(args: TokenArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses unsafe combinations before anything starts.
+fn check_serve_config(args: &ServeArgs) -> Result<(), Failure> {
+    if args.dev && args.jwks.is_some() {
+        return Err(Failure::usage(
+            "--dev brings its own identity provider; do not combine it with --jwks",
+        ));
+    }
+    if !args.dev && args.issuer.as_deref() == Some(DevIdentityProvider::ISSUER) {
+        return Err(Failure::usage(format!(
+            "--issuer {}: that is the dev identity provider, whose key lies in a data dir; use it only with --dev",
+            DevIdentityProvider::ISSUER
+        )));
+    }
+    if args.dev {
+        let addrs = [
+            args.market_addr,
+            args.backoffice_addr,
+            args.risk_addr,
+            args.audit_addr,
+            args.admin_addr,
+        ];
+        if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            return Err(Failure::usage(format!(
+                "--dev listens on loopback only (anyone can mint dev tokens); {open} is not a loopback address"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
     match (&args.jwks, &args.issuer, args.dev) {
         (Some(path), Some(issuer), _) => {
@@ -651,6 +725,7 @@ fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    check_serve_config(&args)?;
     let identity = identity(&args)?;
     let mut listeners = Vec::new();
     for service in &args.services {
@@ -701,6 +776,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         risk_watch_interval: (args.risk_watch_seconds > 0)
             .then(|| std::time::Duration::from_secs(args.risk_watch_seconds)),
         audit_sequencer_interval: std::time::Duration::from_millis(args.audit_sequencer_ms),
+        limits: creditops_http::RequestLimits {
+            body_bytes: usize::try_from(args.body_limit_bytes).unwrap_or(usize::MAX),
+            timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        },
     })
     .await
     .map_err(|e| match e {
@@ -720,8 +799,22 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
-    platform.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    let deadline = std::time::Duration::from_secs(args.shutdown_timeout_secs);
+    match tokio::time::timeout(deadline, platform.shutdown()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        // Whatever did not finish rolls back with the process: nothing is
+        // half-applied, but the operator must know the stop was not clean.
+        Err(_) => Err(Failure {
+            code: 1,
+            message: format!(
+                "in-flight requests did not finish within --shutdown-timeout-secs {}; stopped anyway",
+                args.shutdown_timeout_secs
+            ),
+        }),
+    }
 }
 
 async fn shutdown_signal() {

@@ -74,6 +74,8 @@ pub struct PlatformConfig {
     pub risk_watch_interval: Option<std::time::Duration>,
     /// How often the audit sequencer links committed events (PostgreSQL).
     pub audit_sequencer_interval: std::time::Duration,
+    /// Body size and time bounds of every request.
+    pub limits: creditops_http::RequestLimits,
 }
 
 pub struct RunningPlatform {
@@ -123,9 +125,28 @@ pub async fn open_store(
     data_dir: &Path,
     audit_origin: &str,
 ) -> Result<Arc<dyn Store>, PlatformError> {
+    open_store_with_pool(
+        database_url,
+        data_dir,
+        audit_origin,
+        DEFAULT_MAX_CONNECTIONS,
+    )
+    .await
+}
+
+/// The default bound of a PostgreSQL connection pool.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// [`open_store`] with at most `max_connections` PostgreSQL connections.
+pub async fn open_store_with_pool(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    audit_origin: &str,
+    max_connections: u32,
+) -> Result<Arc<dyn Store>, PlatformError> {
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PgStore::connect(url, audit_origin, 16)
+            let store = PgStore::connect(url, audit_origin, max_connections)
                 .await
                 .map_err(PlatformError::Store)?;
             Ok(Arc::new(store))
@@ -372,6 +393,8 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             policy_hash: policies.hash.clone(),
             sod: policies.sod.clone(),
             metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
+            limits: config.limits,
+            stopping: shutdown_rx.clone(),
         });
         if name == "risk" {
             if let Some(interval) = config.risk_watch_interval {

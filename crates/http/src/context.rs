@@ -22,6 +22,30 @@ pub struct ServiceContext {
     pub sod: Arc<SodMatrix>,
     /// Request, refusal and health metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bounds on every request.
+    pub limits: RequestLimits,
+    /// Turns true when the process begins to shut down: long-lived
+    /// responses (event streams) end, so in-flight work can drain.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Bounds on every request of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Bodies above this many bytes are refused with 413.
+    pub body_bytes: usize,
+    /// A request not answered within this is abandoned (its transaction
+    /// rolls back) and answered 503 problem+json.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            body_bytes: crate::middleware::DEFAULT_BODY_LIMIT,
+            timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl ServiceContext {

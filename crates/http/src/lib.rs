@@ -16,7 +16,7 @@ mod problem;
 pub mod risk;
 pub mod views;
 
-pub use context::{Principal, ServiceContext};
+pub use context::{Principal, RequestLimits, ServiceContext};
 pub use extract::{Json, PathId, Query};
 pub use health::{Operation, health_routes};
 pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};

@@ -48,9 +48,34 @@ pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
                 "this route does not allow that method",
             )
         })
-        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(ctx.limits.body_bytes))
+        .layer(from_fn_with_state(ctx.clone(), time_limit))
         .layer(from_fn_with_state(ctx, track))
         .layer(from_fn(request_id))
+}
+
+/// Answers 503 problem+json when the handler does not finish in time. The
+/// handler's future is dropped, which rolls its open transaction back: a
+/// timed-out command leaves nothing behind.
+async fn time_limit(
+    State(ctx): State<Arc<ServiceContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(ctx.limits.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = %ctx.limits.timeout.as_millis(), "request timed out");
+            ApiError::new(
+                ProblemKind::Unavailable,
+                format!(
+                    "the request was not answered within {} ms and was abandoned; nothing of it was applied",
+                    ctx.limits.timeout.as_millis()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The route template a request matched, handed from inside the router to

@@ -584,7 +584,13 @@ async fn alert_stream(
                     .unwrap_or_else(|_| Event::default().event("breach"));
                 return Some((Ok(event), cursor));
             }
-            tokio::time::sleep(STREAM_POLL).await;
+            let mut stopping = cursor.ctx.stopping.clone();
+            tokio::select! {
+                () = tokio::time::sleep(STREAM_POLL) => {}
+                // The process is shutting down: end the stream so the
+                // connection closes and the shutdown can complete.
+                _ = stopping.wait_for(|stop| *stop) => return None,
+            }
             let now = Utc::now();
             let filter = BreachFilter {
                 from: cursor.since - STREAM_OVERLAP,
