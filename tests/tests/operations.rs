@@ -246,11 +246,15 @@ async fn a_timed_out_request_is_answered_503_and_rolled_back() {
     assert_eq!(unchanged.ok(200)["status"], "awaiting_second_vote");
     let events = p.case_events(case["id"].as_str().unwrap()).await;
     assert!(
-        events.iter().any(|e| e["body"]["action"] == "case.first_vote"),
+        events
+            .iter()
+            .any(|e| e["body"]["action"] == "case.first_vote"),
         "{events:?}"
     );
     assert!(
-        !events.iter().any(|e| e["body"]["action"] == "case.second_vote"),
+        !events
+            .iter()
+            .any(|e| e["body"]["action"] == "case.second_vote"),
         "{events:?}"
     );
     // With the lock free the same vote goes through.
