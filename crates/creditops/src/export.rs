@@ -10,7 +10,8 @@ use creditops_audit::{AuditRecord, Outcome};
 use creditops_store::{Store, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
 use creditops_svc_audit::bundle::{
-    ExportKeys, Selection, load_verified_log as load_in, prepare, previous_checkpoint,
+    ExportKeys, Selection, load_verified_log as load_in, load_verified_log_with_progress, prepare,
+    previous_checkpoint,
 };
 use std::path::Path;
 
@@ -51,6 +52,7 @@ pub async fn export(
     keys: ExportKeys<'_>,
     out: &Path,
     selection: Selection,
+    progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<ExportReport, CliExportError> {
     if out.exists()
         && std::fs::read_dir(out)
@@ -66,7 +68,7 @@ pub async fn export(
     link_committed(store).await?;
     let (events, previous) = {
         let mut tx = store.begin_read().await.map_err(ExportError::from)?;
-        let events = load_in(tx.as_mut(), origin).await?;
+        let events = load_verified_log_with_progress(tx.as_mut(), origin, progress).await?;
         let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
         let previous = previous_checkpoint(tx.as_mut(), size, keys).await?;
         (events, previous)

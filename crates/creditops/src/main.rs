@@ -413,6 +413,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?;
             let store = open(&db).await?;
+            let bar = progress_bar("reading and checking the log");
             let report = creditops::export::export(
                 store.as_ref(),
                 &db.audit_origin,
@@ -422,8 +423,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 },
                 &out,
                 selection,
+                &mut |n| bar.set_position(n),
             )
             .await
+            .inspect(|_| bar.finish_and_clear())
+            .inspect_err(|_| bar.abandon())
             .map_err(|e| {
                 use creditops::export::{CliExportError, ExportError};
                 match e {
@@ -555,9 +559,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .await
                 .map_err(Failure::runtime)?;
             let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
-            let mut result = creditops_svc_audit::verify_chain(tx.as_mut(), &db.audit_origin)
-                .await
-                .map_err(|e| Failure::runtime(e.detail))?;
+            let bar = progress_bar("verifying the chain");
+            let mut result = creditops_svc_audit::verify_chain_with_progress(
+                tx.as_mut(),
+                &db.audit_origin,
+                &mut |n| bar.set_position(n),
+            )
+            .await
+            .map_err(|e| Failure::runtime(e.detail))?;
+            bar.finish_and_clear();
             drop(tx);
             if let Some((note, key)) = published
                 && result["ok"] == serde_json::Value::Bool(true)
@@ -616,6 +626,20 @@ async fn open(db: &DbArgs) -> Result<std::sync::Arc<dyn creditops_store::Store>,
         creditops::PlatformError::DatabaseUrl(_) => Failure::usage(e.to_string()),
         other => Failure::runtime(other),
     })
+}
+
+/// A progress indicator on stderr for long operations (millions of audit
+/// events); drawn only when stderr is a terminal, so scripts and `--json`
+/// output stay clean.
+fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}: {human_pos} events ({per_sec}, {elapsed})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitCode, Failure> {

@@ -86,6 +86,16 @@ pub async fn load_verified_log(
     tx: &mut dyn Tx,
     origin: &str,
 ) -> Result<Vec<LogEntry>, ExportError> {
+    load_verified_log_with_progress(tx, origin, &mut |_| {}).await
+}
+
+/// [`load_verified_log`], telling `progress` the number of events read so
+/// far after each page (for a progress bar).
+pub async fn load_verified_log_with_progress(
+    tx: &mut dyn Tx,
+    origin: &str,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Vec<LogEntry>, ExportError> {
     let mut verifier = ChainVerifier::new(origin, 1);
     let mut events = Vec::new();
     let mut after = 0i64;
@@ -118,6 +128,7 @@ pub async fn load_verified_log(
                 })?;
             events.push((event.seq, event.body, leaf, chain));
         }
+        progress(u64::try_from(events.len()).unwrap_or(u64::MAX));
     }
     Ok(events)
 }

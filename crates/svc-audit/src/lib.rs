@@ -246,6 +246,17 @@ async fn verify(
 
 /// Recomputes the chain over every stored event, in batches.
 pub async fn verify_chain(tx: &mut dyn Tx, origin: &str) -> Result<Value, ApiError> {
+    verify_chain_with_progress(tx, origin, &mut |_| {}).await
+}
+
+/// [`verify_chain`], telling `progress` the number of events checked so far
+/// after each batch (for a progress bar).
+pub async fn verify_chain_with_progress(
+    tx: &mut dyn Tx,
+    origin: &str,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<Value, ApiError> {
+    let mut checked = 0u64;
     let mut verifier = ChainVerifier::new(origin, 1);
     let mut after = None;
     loop {
@@ -264,6 +275,8 @@ pub async fn verify_chain(tx: &mut dyn Tx, origin: &str) -> Result<Value, ApiErr
                 }));
             }
         }
+        checked += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        progress(checked);
         match batch.last() {
             Some(last) if batch.len() == VERIFY_BATCH as usize => after = Some(last.seq),
             _ => break,
