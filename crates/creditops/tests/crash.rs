@@ -34,7 +34,10 @@ fn serve(data_dir: &str, database_url: Option<&str>) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_creditops"));
     command
         .args(["serve", "--dev", "--data-dir", data_dir])
-        .args(["--services", "market", "--market-addr", "127.0.0.1:0"])
+        // The audit service runs the sequencer that links what the killed
+        // process left unlinked.
+        .args(["--services", "market,audit"])
+        .args(["--market-addr", "127.0.0.1:0", "--audit-addr", "127.0.0.1:0"])
         .env_remove("CREDITOPS_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
