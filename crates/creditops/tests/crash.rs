@@ -37,7 +37,12 @@ fn serve(data_dir: &str, database_url: Option<&str>) -> Server {
         // The audit service runs the sequencer that links what the killed
         // process left unlinked.
         .args(["--services", "market,audit"])
-        .args(["--market-addr", "127.0.0.1:0", "--audit-addr", "127.0.0.1:0"])
+        .args([
+            "--market-addr",
+            "127.0.0.1:0",
+            "--audit-addr",
+            "127.0.0.1:0",
+        ])
         .env_remove("CREDITOPS_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

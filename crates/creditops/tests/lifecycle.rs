@@ -1,7 +1,8 @@
 //! Start-up and shutdown of `creditops serve` as an operator meets them:
 //! unsafe configurations are refused before anything listens, with a clear
 //! message and exit 2; SIGTERM stops accepting, lets open work finish (event
-//! streams end), links the audit trail and exits 0.
+//! streams end), links the audit trail and exits 0; its JSON log lines carry
+//! the request id, route template and actor.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -89,6 +90,8 @@ async fn sigterm_ends_streams_drains_and_exits_zero() {
         .args(["--market-addr", "127.0.0.1:0", "--risk-addr", "127.0.0.1:0"])
         .args(["--shutdown-timeout-secs", "20"])
         .env_remove("CREDITOPS_DATABASE_URL")
+        .env("CREDITOPS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,6 +126,7 @@ async fn sigterm_ends_streams_drains_and_exits_zero() {
     let mut stream = client
         .get(format!("{risk}/v1/alerts/stream"))
         .bearer_auth(&token)
+        .header("x-request-id", "trace-stream-1")
         .send()
         .await
         .expect("stream");
@@ -149,6 +153,19 @@ async fn sigterm_ends_streams_drains_and_exits_zero() {
     .await
     .unwrap();
     assert_eq!(status.0.code(), Some(0), "{}", status.1);
+    // JSON logs: the request's line carries its id, route template and actor.
+    let answered: serde_json::Value = status
+        .1
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["fields"]["message"] == "request answered"
+                && line["span"]["request_id"] == "trace-stream-1"
+        })
+        .unwrap_or_else(|| panic!("no JSON line for the request: {}", status.1));
+    assert_eq!(answered["span"]["route"], "/v1/alerts/stream", "{answered}");
+    assert_eq!(answered["span"]["actor"], "rc-1", "{answered}");
+    assert_eq!(answered["fields"]["status"], 200, "{answered}");
     assert!(status.1.contains("stopped"), "{}", status.1);
     assert!(
         signalled.elapsed() < Duration::from_secs(15),
