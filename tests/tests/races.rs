@@ -163,7 +163,7 @@ fn burst(rng: &mut Rng, state: &Value) -> Vec<Command> {
             for _ in 0..=rng.below(2) {
                 commands.push(Command::Edit {
                     version: stale(rng),
-                    amount: *rng.pick(&AMOUNTS),
+                    amount: rng.pick(&AMOUNTS),
                 });
             }
             for voter in ["lo-2", "lo-3"] {
@@ -188,7 +188,7 @@ fn burst(rng: &mut Rng, state: &Value) -> Vec<Command> {
             }
             if rng.chance(35) {
                 commands.push(Command::Return {
-                    by: *rng.pick(&["ba-1", "ba-2", "ba-3"]),
+                    by: rng.pick(&["ba-1", "ba-2", "ba-3"]),
                 });
             }
             if rng.chance(20) {

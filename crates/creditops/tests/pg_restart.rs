@@ -99,16 +99,16 @@ impl Cluster {
         let as_postgres = output(Command::new("id").arg("-u")).as_deref() == Ok("0");
         let root = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(root.path().join("socket")).expect("socket dir");
-        if as_postgres {
-            if let Err(e) = output(
+        if as_postgres
+            && let Err(e) = output(
                 Command::new("chown")
                     .args(["-R", "postgres:"])
                     .arg(root.path()),
-            ) {
-                return unavailable(&format!(
-                    "running as root, but the cluster cannot be given to the postgres user ({e})"
-                ));
-            }
+            )
+        {
+            return unavailable(&format!(
+                "running as root, but the cluster cannot be given to the postgres user ({e})"
+            ));
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
