@@ -117,6 +117,15 @@ struct ModelCase {
     events: usize,
 }
 
+impl ModelCase {
+    /// Not decided, and some market voter may still cast the first vote:
+    /// whoever edited the file may not (S6), so a case every market voter
+    /// edited can never be decided.
+    fn alive(&self) -> bool {
+        !self.status.is_final() && self.editors.len() < MARKET.len() - 1
+    }
+}
+
 struct ModelBorrower {
     id: String,
     approved: i64,
@@ -601,17 +610,10 @@ impl Sim<'_> {
         }
     }
 
-    /// Opens cases until enough are open (borrowers with approved credit
+    /// Opens cases until enough are alive (borrowers with approved credit
     /// beyond the budget are replaced by new ones).
     async fn open_cases(&mut self) {
-        while self
-            .model
-            .cases
-            .iter()
-            .filter(|c| !c.status.is_final())
-            .count()
-            < OPEN_CASES
-        {
+        while self.model.cases.iter().filter(|c| c.alive()).count() < OPEN_CASES {
             let borrower = match self
                 .model
                 .borrowers
@@ -673,7 +675,7 @@ impl Sim<'_> {
     /// mostly by the right side, with current, stale or future versions.
     fn generate(&mut self) -> Cmd {
         let open: Vec<usize> = (0..self.model.cases.len())
-            .filter(|i| !self.model.cases[*i].status.is_final())
+            .filter(|i| self.model.cases[*i].alive())
             .collect();
         let case = if self.rng.chance(85) {
             self.rng.pick(&open)
@@ -725,7 +727,7 @@ impl Sim<'_> {
                 case,
                 editor: if wrong_side {
                     backoffice
-                } else if self.rng.chance(70) {
+                } else if self.rng.chance(85) {
                     ORIGINATOR
                 } else {
                     market
