@@ -132,13 +132,68 @@ impl TestPlatform {
         demo::seed(store.as_ref(), &sod)
             .await
             .expect("demo organisation");
-        let idp = DevIdentityProvider::load_or_create(data_dir.path()).expect("dev idp");
+        let platform = Self::launch(store.clone(), service_stores, data_dir.path(), limits).await;
+        Some(Self {
+            platform: Some(platform),
+            store,
+            idp: DevIdentityProvider::load_or_create(data_dir.path()).expect("dev idp"),
+            client: reqwest::Client::new(),
+            data_dir,
+            database_url,
+            pg,
+        })
+    }
+
+    /// A second instance of the platform on the same PostgreSQL database,
+    /// as a second process of a deployment would be: its own connection
+    /// pool, its own listeners and its own audit sequencer task (which
+    /// competes for the leader lease), the same identity provider and audit
+    /// signing key. Stop it before `self`, which drops the database.
+    pub async fn attach_instance(&self) -> TestPlatform {
+        let url = self
+            .database_url
+            .as_deref()
+            .expect("a second instance shares a PostgreSQL database");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let store = creditops::open_store(Some(url), data_dir.path(), DEFAULT_AUDIT_ORIGIN)
+            .await
+            .expect("postgres store");
+        // Keys come from the first instance's data dir: one identity
+        // provider and one audit signing key for the whole deployment.
+        let platform = Self::launch(
+            store.clone(),
+            std::collections::BTreeMap::new(),
+            self.data_dir.path(),
+            creditops_http::RequestLimits::default(),
+        )
+        .await;
+        Self {
+            platform: Some(platform),
+            store,
+            idp: DevIdentityProvider::load_or_create(self.data_dir.path()).expect("dev idp"),
+            client: reqwest::Client::new(),
+            data_dir,
+            database_url: Some(url.to_owned()),
+            pg: None,
+        }
+    }
+
+    /// Starts every service on port 0 (each on its store in `service_stores`,
+    /// else on `store`) with the dev identity provider and audit signing key
+    /// kept in `keys_dir`.
+    async fn launch(
+        store: Arc<dyn Store>,
+        service_stores: std::collections::BTreeMap<String, Arc<dyn Store>>,
+        keys_dir: &std::path::Path,
+        limits: creditops_http::RequestLimits,
+    ) -> RunningPlatform {
+        let idp = DevIdentityProvider::load_or_create(keys_dir).expect("dev idp");
         let listeners = creditops::ALL_SERVICES
             .iter()
             .map(|s| (s.to_string(), "127.0.0.1:0".parse().expect("addr")))
             .collect();
-        let platform = creditops::start(PlatformConfig {
-            store: store.clone(),
+        creditops::start(PlatformConfig {
+            store,
             service_stores,
             identity: Identity {
                 jwks_json: idp.jwks_json(),
@@ -149,7 +204,7 @@ impl TestPlatform {
             audit_key: Some(Arc::new(
                 creditops_audit::SigningKey::load_or_create(
                     DEFAULT_AUDIT_ORIGIN,
-                    &data_dir.path().join("audit-signing.key"),
+                    &keys_dir.join("audit-signing.key"),
                 )
                 .expect("audit key"),
             )),
@@ -168,16 +223,7 @@ impl TestPlatform {
             limits,
         })
         .await
-        .expect("platform starts");
-        Some(Self {
-            platform: Some(platform),
-            store,
-            idp,
-            client: reqwest::Client::new(),
-            data_dir,
-            database_url,
-            pg,
-        })
+        .expect("platform starts")
     }
 
     pub fn token(&self, user: &str, service: &str) -> String {
@@ -402,4 +448,59 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A small seeded pseudo-random generator (SplitMix64) for randomized tests
+/// that must replay exactly: the same seed gives the same choices.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with a probability of `percent` %.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// The seed in the environment variable `var`, else a fresh one from the clock.
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+}
+
+/// A count from the environment variable `var` (a long version of a
+/// suite), else `default`.
+pub fn count_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }

@@ -8,13 +8,20 @@ use crate::risk::{gate_verdict, reserve, watch_borrowers};
 use crate::views::{case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
 };
 use creditops_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// The time of an action, at the precision both stores keep (microseconds):
+/// the answer to a command then shows the same vote and decision times as
+/// every later read of the immutable record (V9, V10).
+pub fn action_time() -> Timestamp {
+    Utc::now().trunc_subsecs(6)
+}
 
 /// The case, or 404.
 pub async fn load_case(tx: &mut dyn Tx, id: CaseId) -> Result<CreditCase, ApiError> {
@@ -83,7 +90,7 @@ pub async fn change_case(
 ) -> Result<CommandOutcome, ApiError> {
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
-    change(&mut case, Utc::now())?;
+    change(&mut case, action_time())?;
     let data = case_audit_data(&case);
     save_case(ctx, tx, actor, &case, expected_revision, action, data).await
 }
@@ -115,7 +122,7 @@ pub async fn cast_vote(
     }
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
-    let now = Utc::now();
+    let now = action_time();
     let voter = actor.voter_at(now);
     let mut facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
     // An approving vote may complete the decision: the risk gate runs now,

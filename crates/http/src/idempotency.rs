@@ -81,17 +81,26 @@ where
     }
     let result = execute(tx, scope.as_ref(), &request_hash, command).await;
     match (result, &scope) {
-        // A concurrent request with the same key may have won the race: if
-        // its answer is stored now, this request is its replay.
-        (Err(e), Some(scope)) if e.kind == ProblemKind::Conflict => {
-            let mut tx = ctx.store.begin_read().await?;
-            match tx.idempotent_response(scope).await? {
+        // A concurrent delivery of the same request (same key) may have won
+        // the race. Whatever this copy then ran into (a write conflict, but
+        // also a stale file version or a state the winner's change made
+        // invalid), if the winner's answer is stored now, this copy is its
+        // replay: one effect, and the same answer to both.
+        (Err(e), Some(scope)) if e.status().is_client_error() => {
+            match stored_answer(ctx, scope).await {
                 Some(stored) => replay(stored, &request_hash),
                 None => Err(e),
             }
         }
         (result, _) => result,
     }
+}
+
+/// The answer stored for `scope`, if any (a failed lookup counts as none:
+/// the caller then reports its own error).
+async fn stored_answer(ctx: &ServiceContext, scope: &IdempotencyScope) -> Option<StoredResponse> {
+    let mut tx = ctx.store.begin_read().await.ok()?;
+    tx.idempotent_response(scope).await.ok().flatten()
 }
 
 async fn execute<F>(
