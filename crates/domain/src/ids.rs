@@ -12,12 +12,16 @@ pub struct IdError(pub String);
 
 /// Pseudonymous staff identifier (e.g. `lo-1`). This is what the audit trail
 /// records; names never enter hashed audit bodies (A6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct StaffId(String);
 
 /// Organisational unit identifier (e.g. `market-corporate`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct UnitId(String);
 
@@ -75,7 +79,17 @@ slug_id!(UnitId, "a unit id");
 macro_rules! uuid_id {
     ($ty:ident, $kind:literal) => {
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $ty(Uuid);
