@@ -14,11 +14,12 @@ use creditops_http::{
     ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
     run_command,
 };
-use creditops_risk::{ImportEffect, ImportedBalance};
-use serde::Deserialize;
+use creditops_risk::{Breach, ImportEffect, ImportedBalance};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Rows per import; larger files are split by the sender.
 const MAX_ROWS: usize = 100_000;
@@ -154,6 +155,37 @@ fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBala
     })
 }
 
+/// What an import answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ImportResult {
+    rows: usize,
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+    /// Limit breaches the new balances caused (R7).
+    breaches: Vec<Breach>,
+}
+
+/// Imports outstanding balances from core banking (R2): JSON lines or CSV
+/// with `source_id, borrower_id, amount, as_of`, idempotent by `source_id`,
+/// all or nothing (every bad row is named in `errors`).
+#[utoipa::path(
+    post,
+    path = "/v1/exposures/import",
+    tag = "exposures",
+    params(IdempotencyKey),
+    request_body(
+        description = "One balance per line",
+        content(
+            (String = "application/x-ndjson", example = json!("{\"source_id\":\"cb-1\",\"borrower_id\":\"0190c2a0-0000-7000-8000-000000000000\",\"amount\":\"1000.00\",\"as_of\":\"2026-11-23T00:00:00Z\"}")),
+            (String = "text/csv", example = json!("source_id,borrower_id,amount,as_of\r\ncb-1,0190c2a0-0000-7000-8000-000000000000,1000.00,2026-11-23T00:00:00Z\r\n")),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Every row is applied", body = ImportResult),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 pub async fn import_balances(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -248,16 +280,16 @@ pub async fn import_balances(
                 } else {
                     watch_all(&ctx, tx, "core banking import", Utc::now()).await?
                 };
-                Ok(CommandOutcome::new(
+                CommandOutcome::view(
                     StatusCode::OK,
-                    json!({
-                        "rows": balances.len(),
-                        "inserted": inserted,
-                        "updated": updated,
-                        "unchanged": unchanged,
-                        "breaches": serde_json::to_value(&breaches).unwrap_or_default(),
-                    }),
-                ))
+                    &ImportResult {
+                        rows: balances.len(),
+                        inserted,
+                        updated,
+                        unchanged,
+                        breaches,
+                    },
+                )
             })
         },
     )
