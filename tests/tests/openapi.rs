@@ -14,6 +14,14 @@ use std::path::PathBuf;
 
 const SERVICES: [&str; 5] = ["market", "backoffice", "risk", "audit", "admin"];
 const UPDATE: &str = "UPDATE_OPENAPI";
+/// A demo person whose role may call the service's commands.
+const STAFF: [(&str, &str); 5] = [
+    ("market", "lo-1"),
+    ("backoffice", "ba-1"),
+    ("risk", "rc-1"),
+    ("audit", "ia-1"),
+    ("admin", "ua-1"),
+];
 
 fn snapshot_path(service: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -127,6 +135,40 @@ async fn the_router_serves_exactly_what_the_document_lists() {
             // No token: the route exists, so authentication refuses it.
             let reply = p.send(service, method, &path, None, None, &[]).await;
             reply.problem(401);
+        }
+        // Every operation that takes a body refuses one above the limit
+        // with the documented 413 problem+json, whatever its media type.
+        let person = STAFF.iter().find(|(s, _)| *s == service).unwrap().1;
+        let token = p.token(person, service);
+        let document = openapi_document(service);
+        for operation in operations.iter().filter(|o| o.secured) {
+            let content = &document["paths"][&operation.path][operation.method.to_lowercase()]["requestBody"]
+                ["content"];
+            let Some(media_types) = content.as_object() else {
+                continue;
+            };
+            let path = operation.path.replace("{id}", placeholder);
+            for media_type in media_types.keys() {
+                let method = Method::from_bytes(operation.method.as_bytes()).unwrap();
+                let reply = p
+                    .client
+                    .request(method, p.url(service, &path))
+                    .bearer_auth(&token)
+                    .header("content-type", media_type)
+                    .body(vec![b' '; 70 * 1024])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (
+                        reply.status().as_u16(),
+                        reply.headers()["content-type"].to_str().unwrap()
+                    ),
+                    (413, "application/problem+json"),
+                    "{service} {} {path} with an oversized {media_type} body",
+                    operation.method
+                );
+            }
         }
         // The interactive documentation, from vendored assets.
         let docs = p.client.get(p.url(service, "/docs/")).send().await.unwrap();

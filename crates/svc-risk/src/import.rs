@@ -5,6 +5,7 @@
 use crate::input::parse_amount;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -26,13 +27,22 @@ const MAX_ROWS: usize = 100_000;
 /// Above this many changed borrowers one full re-evaluation is cheaper.
 const TARGETED_WATCH_MAX: usize = 200;
 
-/// One row as sent, before validation.
-#[derive(Debug, Deserialize)]
+/// One balance as sent (a JSON line, or a CSV record under the header
+/// `source_id,borrower_id,amount,as_of`), before validation.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ImportRow)]
 struct RawRow {
+    /// The core banking record id: importing it again updates the balance.
+    #[schema(example = "cb-1")]
     source_id: String,
+    #[schema(format = Uuid)]
     borrower_id: String,
+    /// Outstanding amount in EUR, decimal string.
+    #[schema(example = "1000.00")]
     amount: String,
+    /// RFC 3339 time of the balance; not in the future.
+    #[schema(format = DateTime)]
     as_of: String,
 }
 
@@ -175,10 +185,10 @@ pub(crate) struct ImportResult {
     tag = "exposures",
     params(IdempotencyKey),
     request_body(
-        description = "One balance per line",
+        description = "The balances, one per line: JSON lines, or CSV with a header line",
         content(
-            (String = "application/x-ndjson", example = json!("{\"source_id\":\"cb-1\",\"borrower_id\":\"0190c2a0-0000-7000-8000-000000000000\",\"amount\":\"1000.00\",\"as_of\":\"2026-11-23T00:00:00Z\"}")),
-            (String = "text/csv", example = json!("source_id,borrower_id,amount,as_of\r\ncb-1,0190c2a0-0000-7000-8000-000000000000,1000.00,2026-11-23T00:00:00Z\r\n")),
+            (Vec<RawRow> = "application/x-ndjson"),
+            (Vec<RawRow> = "text/csv"),
         ),
     ),
     responses(
@@ -191,9 +201,10 @@ pub async fn import_balances(
     principal: Principal,
     key: IdempotencyKey,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = format_of(&headers)?;
+    let body = body.map_err(body_rejection)?;
     let now = Utc::now();
     let (raw_rows, mut errors) = read_rows(format, &body);
     if raw_rows.len() + errors.len() > MAX_ROWS {
@@ -294,6 +305,22 @@ pub async fn import_balances(
         },
     )
     .await
+}
+
+/// A body that cannot be read answers problem+json like every other error
+/// (axum's own rejection would be plain text), 413 above the size limit.
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            "the request body is too large",
+        )
+    } else {
+        ApiError::validation(format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ))
+    }
 }
 
 fn rejected(mut errors: Vec<FieldError>) -> ApiError {
