@@ -687,7 +687,7 @@ pub async fn reconcile(store: &dyn creditops_store::Store) -> Result<Value, ApiE
         .map(|row| MissingEvent {
             table: row.table.clone(),
             key: row.key.clone(),
-            audit_event_id: row.audit_event_id.clone(),
+            audit_event_id: row.audit_event_id,
         })
         .collect();
     Ok(to_value(&Reconciliation {
