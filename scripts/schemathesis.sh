@@ -17,7 +17,7 @@ tools_venv
 examples="${SCHEMATHESIS_EXAMPLES:-25}"
 seed="${SCHEMATHESIS_SEED:-20261123}"
 services="${SCHEMATHESIS_SERVICES:-market backoffice risk audit admin}"
-checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+checks="${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance}"
 
 cargo build --quiet --locked -p creditops
 bin=target/debug/creditops

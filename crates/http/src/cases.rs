@@ -94,7 +94,11 @@ pub async fn change_case(
 pub struct VoteRequest {
     pub decision: VoteDecision,
     /// Why; recorded with the vote (V9).
-    #[schema(example = "cash flow covers debt service")]
+    #[schema(
+        example = "cash flow covers debt service",
+        min_length = 1,
+        max_length = 4000
+    )]
     pub rationale: String,
     /// The file version the vote is cast on; a stale one is refused (409).
     #[schema(example = 1)]

@@ -174,7 +174,11 @@ async fn second_vote(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReturnRequest {
-    #[schema(example = "collateral valuation missing")]
+    #[schema(
+        example = "collateral valuation missing",
+        min_length = 1,
+        max_length = 4000
+    )]
     reason: String,
 }
 
@@ -222,7 +226,7 @@ async fn return_case(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolutionRequest {
-    #[schema(example = "BR-2026-117")]
+    #[schema(example = "BR-2026-117", min_length = 1, max_length = 200)]
     reference: String,
     #[schema(example = 1)]
     version: i64,
@@ -274,10 +278,9 @@ async fn board_resolution(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
-    /// 1-64 letters, digits, '-', '_' or '.'.
-    #[schema(example = "gcc-muster")]
+    #[schema(example = "gcc-muster", value_type = UnitId)]
     id: String,
-    #[schema(example = "Muster group")]
+    #[schema(example = "Muster group", min_length = 1, max_length = 200)]
     name: String,
 }
 
@@ -332,6 +335,7 @@ async fn create_group(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupMembership {
+    #[schema(value_type = Option<UnitId>)]
     group_id: Option<String>,
 }
 
@@ -472,9 +476,13 @@ async fn set_group(
 #[serde(deny_unknown_fields)]
 struct NewRelatedParty {
     borrower_id: BorrowerId,
-    #[schema(example = "lo-3")]
+    #[schema(example = "lo-3", value_type = StaffId)]
     staff_id: String,
-    #[schema(example = "spouse of the managing director")]
+    #[schema(
+        example = "spouse of the managing director",
+        min_length = 1,
+        max_length = 200
+    )]
     relation: String,
 }
 

@@ -54,16 +54,17 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
 #[serde(deny_unknown_fields)]
 struct NewBorrower {
     /// Personal data: kept in the business table, never in audit bodies (A6).
-    #[schema(example = "Muster GmbH")]
+    #[schema(example = "Muster GmbH", min_length = 1, max_length = 200)]
     name: String,
     /// ISO 3166-1 alpha-2 code.
-    #[schema(example = "DE")]
+    #[schema(example = "DE", pattern = "^[A-Z]{2}$")]
     country: String,
-    #[schema(example = "manufacturing")]
+    #[schema(example = "manufacturing", min_length = 1, max_length = 100)]
     sector: String,
     /// The market person who looks after the borrower; defaults to the
     /// creator. They may not vote on the borrower's cases (S6).
     #[serde(default)]
+    #[schema(value_type = Option<StaffId>)]
     relationship_manager: Option<String>,
     /// A credit institution (its large-exposure cap differs, CRR Art. 395).
     #[serde(default)]
@@ -172,17 +173,17 @@ async fn read_borrower(
 #[serde(deny_unknown_fields)]
 struct NewCase {
     borrower_id: BorrowerId,
-    /// Decimal string with at most the currency's scale.
-    #[schema(example = "250000.00")]
+    /// Decimal string, greater than zero, with at most the currency's scale.
+    #[schema(example = "250000.00", pattern = "^[0-9]{1,13}(\\.[0-9]{1,4})?$")]
     amount: String,
     /// ISO 4217 code.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     currency: String,
-    #[schema(example = "term_loan")]
+    #[schema(example = "term_loan", min_length = 1, max_length = 100)]
     product: String,
-    #[schema(example = 60)]
+    #[schema(example = 60, minimum = 1, maximum = 600)]
     term_months: i64,
-    #[schema(example = "machinery")]
+    #[schema(example = "machinery", min_length = 1, max_length = 4000)]
     purpose: String,
 }
 
@@ -261,10 +262,15 @@ async fn read_case(
 struct CaseEdit {
     #[schema(example = 1)]
     version: i64,
+    #[schema(pattern = "^[0-9]{1,13}(\\.[0-9]{1,4})?$")]
     amount: Option<String>,
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     product: Option<String>,
+    #[schema(minimum = 1, maximum = 600)]
     term_months: Option<i64>,
+    #[schema(min_length = 1, max_length = 4000)]
     purpose: Option<String>,
 }
 

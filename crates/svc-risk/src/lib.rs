@@ -229,14 +229,14 @@ struct LimitProposal {
     kind: String,
     /// Borrower id, group id, sector, or ISO 3166-1 alpha-2 country code.
     key: String,
-    /// Decimal string.
-    #[schema(example = "1000000.00")]
+    /// Decimal string, at most 2 decimals.
+    #[schema(example = "1000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     amount: String,
-    /// Soft-breach tolerance in percent (decimal string, default 0).
+    /// Soft-breach tolerance in percent, 0-100 (decimal string, default 0).
     #[serde(default)]
-    #[schema(example = "10")]
+    #[schema(example = "10", pattern = "^[0-9]{1,3}(\\.[0-9]{1,4})?$")]
     tolerance_percent: Option<String>,
-    #[schema(example = "new client")]
+    #[schema(example = "new client", min_length = 1, max_length = 1000)]
     reason: String,
 }
 
@@ -429,8 +429,8 @@ async fn read_capital(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapitalRequest {
-    /// Decimal string, greater than zero.
-    #[schema(example = "500000000.00")]
+    /// Decimal string, greater than zero, at most 2 decimals.
+    #[schema(example = "500000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     tier1: String,
 }
 
@@ -547,15 +547,15 @@ async fn read_liquidity(
 #[serde(deny_unknown_fields)]
 struct LiquidityRequest {
     /// High-quality liquid assets.
-    #[schema(example = "2000000000.00")]
+    #[schema(example = "2000000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     hqla: String,
-    #[schema(example = "1000000000.00")]
+    #[schema(example = "1000000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     outflows_30d: String,
-    #[schema(example = "0.00")]
+    #[schema(example = "0.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     inflows_30d: String,
-    /// The internal LCR floor in percent (default 110, never below 100).
+    /// The internal LCR floor in percent, 100-1000 (default 110).
     #[serde(default)]
-    #[schema(example = "110")]
+    #[schema(example = "110", pattern = "^[0-9]{1,4}(\\.[0-9]{1,4})?$")]
     floor_percent: Option<String>,
 }
 
