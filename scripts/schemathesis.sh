@@ -9,6 +9,9 @@
 #   SCHEMATHESIS_EXAMPLES  test cases per operation and phase (default 25)
 #   SCHEMATHESIS_SEED      random seed (default: a fixed one, for reproducible CI)
 #   SCHEMATHESIS_SERVICES  services to test (default: all five)
+#   SCHEMATHESIS_CHECKS    checks to run instead of the default set (e.g. `all`
+#                          to explore; the CI set is the default)
+# Reports (JUnit, HAR with every request and answer) go to target/schemathesis/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/python-tools.sh
