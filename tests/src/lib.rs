@@ -17,6 +17,48 @@ use std::sync::Arc;
 pub use reqwest;
 pub use serde_json::json;
 
+/// The OpenAPI document of `service`, as generated from its handlers.
+pub fn openapi_document(service: &str) -> Value {
+    let document = match service {
+        "market" => creditops_svc_market::openapi(),
+        "backoffice" => creditops_svc_backoffice::openapi(),
+        "risk" => creditops_svc_risk::openapi(),
+        "audit" => creditops_svc_audit::openapi(),
+        "admin" => creditops_svc_admin::openapi(),
+        other => panic!("no service {other}"),
+    };
+    serde_json::to_value(document).expect("the document serializes")
+}
+
+/// One operation of a service's OpenAPI document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentedOperation {
+    /// Upper case, e.g. `POST`.
+    pub method: String,
+    /// The route template, e.g. `/v1/cases/{id}`.
+    pub path: String,
+    /// Whether it needs a bearer token (a business route).
+    pub secured: bool,
+}
+
+/// Every operation the OpenAPI document of `service` lists.
+pub fn documented_operations(service: &str) -> Vec<DocumentedOperation> {
+    let document = openapi_document(service);
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if let Some(operation) = item.get(method) {
+                operations.push(DocumentedOperation {
+                    method: method.to_ascii_uppercase(),
+                    path: path.clone(),
+                    secured: operation.get("security").is_some(),
+                });
+            }
+        }
+    }
+    operations
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -25,7 +25,7 @@ use std::str::FromStr;
 const MAX_TEXT: usize = 4000;
 const MAX_TERM_MONTHS: u32 = 600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     Draft,
@@ -83,7 +83,7 @@ impl fmt::Display for CaseStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VoteStage {
     First,
@@ -116,7 +116,7 @@ impl FromStr for VoteStage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VoteDecision {
     Approve,
@@ -219,7 +219,7 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<Strin
 }
 
 /// One rule check that passed, recorded with the vote and the decision (V9).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleCheck {
     pub rule: String,
     pub detail: String,
@@ -289,17 +289,18 @@ impl VoteFacts {
 }
 
 /// A recorded board resolution (V11), bound to the file version it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BoardResolution {
     pub reference: String,
     pub recorded_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub recorded_at: Timestamp,
     pub file_version: i64,
     pub content_hash: String,
 }
 
 /// An immutable vote (V10), bound to a file version and its content hash (V3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Vote {
     pub stage: VoteStage,
     pub voter: Voter,
@@ -307,6 +308,7 @@ pub struct Vote {
     pub rationale: String,
     pub file_version: i64,
     pub content_hash: String,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub cast_at: Timestamp,
     /// Voting round: 0 at first, +1 per escalation (V5).
     #[serde(default)]
@@ -317,7 +319,7 @@ pub struct Vote {
     pub checks: Vec<RuleCheck>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionOutcome {
     Approved,
@@ -334,7 +336,9 @@ impl DecisionOutcome {
 }
 
 /// Why a decision goes into the risk report (V7, V8, V11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionFlag {
     /// Decided at board level (V7).
@@ -355,9 +359,10 @@ pub enum DecisionFlag {
 
 /// The decision record (V9): what was decided, on which file, by which votes,
 /// under which rule-set version and policies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub outcome: DecisionOutcome,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub decided_at: Timestamp,
     pub file_version: i64,
     pub content_hash: String,

@@ -21,6 +21,9 @@ pub struct StaffId(String);
 #[serde(try_from = "String", into = "String")]
 pub struct UnitId(String);
 
+/// What [`parse_slug`] accepts, as a JSON Schema pattern.
+const SLUG_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
 fn parse_slug(kind: &str, s: &str) -> Result<String, IdError> {
     let ok = !s.is_empty()
         && s.len() <= 64
@@ -37,6 +40,22 @@ fn parse_slug(kind: &str, s: &str) -> Result<String, IdError> {
 
 macro_rules! slug_id {
     ($ty:ident, $kind:literal) => {
+        /// A string of the shape the parser accepts (the derive could not
+        /// say so: the pattern lives in `parse_slug`).
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .description(Some(concat!(
+                        $kind,
+                        ": 1-64 letters, digits, '-', '_' or '.'"
+                    )))
+                    .pattern(Some(SLUG_PATTERN))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+
         impl $ty {
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 parse_slug($kind, s).map(Self)
@@ -75,7 +94,17 @@ slug_id!(UnitId, "a unit id");
 macro_rules! uuid_id {
     ($ty:ident, $kind:literal) => {
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $ty(Uuid);

@@ -17,7 +17,7 @@ pub const MAX_LEVEL: u8 = 9;
 
 /// One step of the competence order. `up_to` is the highest aggregated
 /// exposure (inclusive) the level may decide; `None` marks the board, the top.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompetenceLevel {
     pub level: u8,
@@ -27,7 +27,7 @@ pub struct CompetenceLevel {
 }
 
 /// The competence order: levels in ascending order, the last one unbounded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompetenceOrder {
     /// Exposures are aggregated and compared in this currency.
@@ -122,7 +122,7 @@ impl CompetenceOrder {
 }
 
 /// What divergent votes (market approves, back office declines) lead to (V5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DivergencePolicy {
     Decline,
@@ -139,7 +139,7 @@ impl fmt::Display for DivergencePolicy {
 }
 
 /// The parameters of one rule-set version. Amounts are decimal strings in JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParameters {
     pub competence_order: CompetenceOrder,

@@ -9,7 +9,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The side of the house an org unit belongs to (MaRisk BTO 1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Market,
@@ -56,7 +68,19 @@ impl fmt::Display for Side {
 }
 
 /// Business and administrative roles. The casbin policies name these strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     LoanOfficer,
@@ -102,7 +126,7 @@ impl fmt::Display for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StaffStatus {
     Active,
@@ -134,33 +158,39 @@ fn valid_at(valid_from: Timestamp, valid_to: Option<Timestamp>, at: Timestamp) -
     valid_from <= at && valid_to.is_none_or(|to| at < to)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitAssignment {
     pub unit_id: UnitId,
     pub side: Side,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub valid_from: Timestamp,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub valid_to: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleAssignment {
     pub role: Role,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub valid_from: Timestamp,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub valid_to: Option<Timestamp>,
 }
 
 /// A dated competence level for one side (Kompetenzordnung, V4): up to which
 /// level of the competence order the person may vote on that side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CompetenceGrant {
     pub side: Side,
     pub level: u8,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub valid_from: Timestamp,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub valid_to: Option<Timestamp>,
 }
 
 /// One natural person with the full history of units, roles and competences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StaffMember {
     pub id: StaffId,
     pub status: StaffStatus,
@@ -241,7 +271,7 @@ impl StaffMember {
 }
 
 /// Who casts a vote, as established at vote time (S4). Recorded on the vote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Voter {
     pub staff_id: StaffId,
     pub unit_id: UnitId,
@@ -251,6 +281,7 @@ pub struct Voter {
     pub competence_level: u8,
     /// When the person last left a market unit before the vote (S5).
     #[serde(default)]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub left_market_at: Option<Timestamp>,
 }
 

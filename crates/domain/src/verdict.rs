@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// How far a check is from its limit. Ordered: the worst finding decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Within the limit.
@@ -30,7 +42,7 @@ impl Severity {
 }
 
 /// One check of the gate: a limit, the large-exposure regime or liquidity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RiskFinding {
     /// The requirement the check implements (R1, R3, R6).
     pub rule: String,
@@ -49,7 +61,7 @@ pub struct RiskFinding {
 }
 
 /// The gate's verdict on one approval (R4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RiskVerdict {
     /// The worst severity of all findings: within = pass.
     pub outcome: Severity,

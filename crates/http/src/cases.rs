@@ -5,7 +5,7 @@
 
 use crate::facts::vote_facts;
 use crate::risk::{gate_verdict, reserve, watch_borrowers};
-use crate::views::{case_audit_data, case_json};
+use crate::views::{CaseView, case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
 use axum::http::StatusCode;
 use chrono::{SubsecRound, Utc};
@@ -31,9 +31,9 @@ pub async fn load_case(tx: &mut dyn Tx, id: CaseId) -> Result<CreditCase, ApiErr
 }
 
 /// Reads a case for display (both sides see the same view, V9).
-pub async fn read_case(ctx: &ServiceContext, id: CaseId) -> Result<Value, ApiError> {
+pub async fn read_case(ctx: &ServiceContext, id: CaseId) -> Result<CaseView, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(case_json(&load_case(tx.as_mut(), id).await?))
+    Ok(CaseView::new(&load_case(tx.as_mut(), id).await?))
 }
 
 /// What a case command records in the audit trail: the action and, where a
@@ -96,11 +96,19 @@ pub async fn change_case(
 }
 
 /// A vote: decision, rationale and the file version it is cast on (V3).
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRequest {
     pub decision: VoteDecision,
+    /// Why; recorded with the vote (V9).
+    #[schema(
+        example = "cash flow covers debt service",
+        min_length = 1,
+        max_length = 4000
+    )]
     pub rationale: String,
+    /// The file version the vote is cast on; a stale one is refused (409).
+    #[schema(example = 1)]
     pub version: i64,
 }
 

@@ -1,11 +1,13 @@
 //! `GET /healthz` (the process runs), `GET /readyz` (it can serve: the
-//! database answers and the audit sequencer keeps up) and `GET
-//! /openapi.json`, outside authentication.
+//! database answers and the audit sequencer keeps up) and `GET /metrics`,
+//! outside authentication (the router is in [`crate::openapi`]).
 
 use crate::{ApiError, ServiceContext, problem::ProblemKind};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Readiness fails while the oldest committed audit event waits longer than
 /// this to be linked: the trail would not show what the service just did.
@@ -22,106 +24,83 @@ pub async fn audit_lag(ctx: &ServiceContext) -> Result<std::time::Duration, ApiE
         .unwrap_or_default())
 }
 
-/// One documented operation of a service.
-pub struct Operation {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-}
-
-pub fn health_routes(ctx: Arc<ServiceContext>, operations: &[Operation]) -> Router {
-    let service = ctx.service;
-    let document = Arc::new(openapi_document(service, operations));
-    let ctx_for_metrics = ctx.clone();
-    Router::new()
-        .route(
-            "/healthz",
-            get(move || async move { Json(serde_json::json!({"status": "ok", "service": service})) }),
-        )
-        .route(
-            "/readyz",
-            get(move || {
-                let ctx = ctx.clone();
-                async move {
-                    ctx.store.ping().await.map_err(|_| {
-                        ApiError::new(ProblemKind::Unavailable, "the database is not reachable")
-                    })?;
-                    let lag = audit_lag(&ctx).await?;
-                    if lag > AUDIT_LAG_BOUND {
-                        return Err(ApiError::new(
-                            ProblemKind::Unavailable,
-                            format!(
-                                "the audit sequencer lags {} ms behind (bound {} ms)",
-                                lag.as_millis(),
-                                AUDIT_LAG_BOUND.as_millis()
-                            ),
-                        ));
-                    }
-                    Ok::<_, ApiError>(Json(serde_json::json!({
-                        "status": "ready",
-                        "service": service,
-                        "audit_lag_ms": u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
-                    })))
-                }
-            }),
-        )
-        .route("/metrics", {
-            let ctx = ctx_for_metrics;
-            get(move || {
-                let ctx = ctx.clone();
-                async move { crate::metrics::render(&ctx).await }
-            })
-        })
-        .route(
-            "/openapi.json",
-            get(move || {
-                let document = document.clone();
-                async move { Json((*document).clone()) }
-            }),
-        )
-}
-
-/// An OpenAPI 3.1 document listing the service's operations, their bearer
-/// security and the problem+json error shape.
-fn openapi_document(service: &str, operations: &[Operation]) -> serde_json::Value {
-    let mut paths = serde_json::Map::new();
-    for op in operations {
-        let entry = paths
-            .entry(op.path.to_owned())
-            .or_insert_with(|| serde_json::json!({}));
-        let parameters: Vec<serde_json::Value> = op
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| serde_json::json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        entry[op.method.to_ascii_lowercase()] = serde_json::json!({
-            "summary": op.summary,
-            "security": [{"bearer": []}],
-            "parameters": parameters,
-            "responses": {
-                "200": {"description": "success"},
-                "4XX": {"description": "refused", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            }
-        });
-    }
-    serde_json::json!({
-        "openapi": "3.1.0",
-        "info": {"title": format!("creditops {service} service"), "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Problem": {
-                "type": "object",
-                "required": ["type", "title", "status", "detail"],
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "rule": {"type": "string"}
-                }
-            }}
-        }
+/// The process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process runs", body = Health)),
+)]
+pub(crate) async fn healthz(State(ctx): State<Arc<ServiceContext>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        service: ctx.service.to_owned(),
     })
+}
+
+/// What `GET /healthz` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    status: String,
+    service: String,
+}
+
+/// What `GET /readyz` answers while the service can serve.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    /// Always `ready`.
+    status: String,
+    service: String,
+    /// Age of the oldest committed audit event not linked into the chain yet.
+    audit_lag_ms: u64,
+}
+
+/// The service can serve: the database answers and the audit sequencer
+/// keeps up.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers and the audit sequencer keeps up", body = Readiness),
+        (status = 503, description = "The database is unreachable or the audit sequencer lags more than 5 s"),
+    ),
+)]
+pub(crate) async fn readyz(
+    State(ctx): State<Arc<ServiceContext>>,
+) -> Result<Json<Readiness>, ApiError> {
+    ctx.store
+        .ping()
+        .await
+        .map_err(|_| ApiError::new(ProblemKind::Unavailable, "the database is not reachable"))?;
+    let lag = audit_lag(&ctx).await?;
+    if lag > AUDIT_LAG_BOUND {
+        return Err(ApiError::new(
+            ProblemKind::Unavailable,
+            format!(
+                "the audit sequencer lags {} ms behind (bound {} ms)",
+                lag.as_millis(),
+                AUDIT_LAG_BOUND.as_millis()
+            ),
+        ));
+    }
+    Ok(Json(Readiness {
+        status: "ready".to_owned(),
+        service: ctx.service.to_owned(),
+        audit_lag_ms: u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+/// Prometheus metrics of this service.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "OpenMetrics text exposition (see crate::metrics for the series)", content_type = "application/openmetrics-text", body = String)),
+)]
+pub(crate) async fn metrics_route(
+    State(ctx): State<Arc<ServiceContext>>,
+) -> axum::response::Response {
+    crate::metrics::render(&ctx).await
 }

@@ -50,6 +50,13 @@ impl CommandOutcome {
     pub fn new(status: StatusCode, body: serde_json::Value) -> Self {
         Self { status, body }
     }
+
+    /// An answer whose body is `view` (a type whose schema documents it).
+    pub fn view(status: StatusCode, view: &impl serde::Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_value(view)
+            .map_err(|_| ApiError::new(ProblemKind::Internal, "could not encode the response"))?;
+        Ok(Self { status, body })
+    }
 }
 
 /// Runs `command` in one transaction and commits it together with the stored

@@ -1,8 +1,8 @@
 //! HTTP plumbing shared by every service: the one API error type and its
 //! `application/problem+json` rendering (RFC 9457), a JSON extractor whose
 //! rejections use that format, authentication + authorization middleware that
-//! audits every refusal, idempotent command execution, request ids and the
-//! health endpoints.
+//! audits every refusal, idempotent command execution, request ids, the
+//! health endpoints and the OpenAPI document generated from the handlers.
 
 pub mod cases;
 mod context;
@@ -12,13 +12,13 @@ mod health;
 mod idempotency;
 pub mod metrics;
 mod middleware;
+pub mod openapi;
 mod problem;
 pub mod risk;
 pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};
 pub use extract::{Json, PathId, Query};
-pub use health::{Operation, health_routes};
 pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
 pub use middleware::{RequestId, secure};
 pub use problem::{ApiError, FieldError, ProblemKind};

@@ -101,7 +101,7 @@ pub struct ApiError {
 }
 
 /// One itemised problem: where (a row, a field) and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row: Option<usize>,
@@ -147,16 +147,24 @@ impl ApiError {
     }
 }
 
-/// The problem+json body.
-#[derive(Debug, Serialize)]
-struct ProblemBody<'a> {
+/// An error answer (`application/problem+json`, RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct ProblemBody<'a> {
+    /// `urn:creditops:problem:<kind>`, one URI per kind of problem.
     #[serde(rename = "type")]
+    #[schema(example = "urn:creditops:problem:rule-violation")]
     type_uri: String,
+    /// Short summary of the kind of problem.
     title: &'a str,
+    /// The HTTP status code.
     status: u16,
+    /// What went wrong with this request, written for the client.
     detail: &'a str,
+    /// The requirement behind a refusal, e.g. `V1` or `S8`.
     #[serde(skip_serializing_if = "Option::is_none")]
     rule: Option<&'a str>,
+    /// Itemised problems, e.g. one per bad row of an import.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }

@@ -278,6 +278,21 @@ pub async fn watch_all(
 /// Approves or rejects a pending limit version (R8, four-eyes): never by its
 /// proposer, only for the kinds this service decides. On approval the new
 /// version is in force at once and the watcher re-evaluates.
+/// A list of limit versions.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LimitVersions {
+    pub items: Vec<creditops_risk::LimitVersion>,
+}
+
+/// What deciding a limit version answers: the version and the breaches its
+/// approval caused (R7).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LimitDecision {
+    #[serde(flatten)]
+    pub limit: creditops_risk::LimitVersion,
+    pub breaches: Vec<Breach>,
+}
+
 pub async fn decide_limit(
     ctx: std::sync::Arc<ServiceContext>,
     principal: crate::Principal,
@@ -373,9 +388,10 @@ pub async fn decide_limit(
                 } else {
                     Vec::new()
                 };
-                let mut body = serde_json::to_value(&limit).unwrap_or_default();
-                body["breaches"] = serde_json::to_value(&breaches).unwrap_or_default();
-                Ok(crate::CommandOutcome::new(axum::http::StatusCode::OK, body))
+                crate::CommandOutcome::view(
+                    axum::http::StatusCode::OK,
+                    &LimitDecision { limit, breaches },
+                )
             })
         },
     )

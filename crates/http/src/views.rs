@@ -1,83 +1,198 @@
-//! JSON views shared by the market and back-office services. Amounts are
-//! decimal strings; timestamps RFC 3339 UTC.
+//! JSON views shared by the market and back-office services (and the audit
+//! service's case read). Amounts are decimal strings; timestamps RFC 3339
+//! UTC. Each view is the type that is serialized, so its schema in the
+//! OpenAPI document is exactly what is sent.
 
-use creditops_domain::{CreditCase, Decision, Vote};
+use chrono::{DateTime, Utc};
+use creditops_domain::{
+    BoardResolution, BorrowerId, CaseId, CaseStatus, CreditCase, Decision, DecisionFlag,
+    DecisionOutcome, RiskVerdict, RuleCheck, Side, StaffId, UnitId, Vote, VoteDecision, VoteStage,
+};
 use creditops_store::CaseSummary;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-pub fn vote_json(vote: &Vote, current_version: i64) -> Value {
-    json!({
-        "stage": vote.stage.as_str(),
-        "voter": vote.voter.staff_id,
-        "unit": vote.voter.unit_id,
-        "side": vote.voter.side,
-        "competence_level": vote.voter.competence_level,
-        "required_level": vote.required_level,
-        "round": vote.round,
-        "decision": vote.decision.as_str(),
-        "rationale": vote.rationale,
-        "file_version": vote.file_version,
-        "content_hash": vote.content_hash,
-        "cast_at": vote.cast_at,
-        "void": vote.file_version != current_version,
-        "checks": vote.checks,
-    })
+/// A vote as shown with its case (V9, V10).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoteView {
+    pub stage: VoteStage,
+    pub voter: StaffId,
+    /// The voter's unit at vote time.
+    pub unit: UnitId,
+    pub side: Side,
+    pub competence_level: u8,
+    /// The level the case required when the vote was cast (V4).
+    pub required_level: u8,
+    pub round: u32,
+    pub decision: VoteDecision,
+    pub rationale: String,
+    pub file_version: i64,
+    pub content_hash: String,
+    pub cast_at: DateTime<Utc>,
+    /// The file changed after this vote (V3).
+    pub void: bool,
+    pub checks: Vec<RuleCheck>,
 }
 
-pub fn decision_json(decision: &Decision) -> Value {
-    json!({
-        "outcome": decision.outcome.as_str(),
-        "decided_at": decision.decided_at,
-        "file_version": decision.file_version,
-        "content_hash": decision.content_hash,
-        "level": decision.level,
-        "level_name": decision.level_name,
-        "rules_version": decision.rules_version,
-        "policy_hash": decision.policy_hash,
-        "risk": decision.risk,
-        "aggregated_exposure": decision.aggregated_exposure.map(|e| e.to_string()),
-        "flags": decision.flags,
-        "votes": decision.votes.iter().map(|v| vote_json(v, decision.file_version)).collect::<Vec<_>>(),
-        "checks": decision.checks,
-    })
+impl VoteView {
+    pub fn new(vote: &Vote, current_version: i64) -> Self {
+        Self {
+            stage: vote.stage,
+            voter: vote.voter.staff_id.clone(),
+            unit: vote.voter.unit_id.clone(),
+            side: vote.voter.side,
+            competence_level: vote.voter.competence_level,
+            required_level: vote.required_level,
+            round: vote.round,
+            decision: vote.decision,
+            rationale: vote.rationale.clone(),
+            file_version: vote.file_version,
+            content_hash: vote.content_hash.clone(),
+            cast_at: vote.cast_at,
+            void: vote.file_version != current_version,
+            checks: vote.checks.clone(),
+        }
+    }
 }
 
+/// The decision record (V9).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub outcome: DecisionOutcome,
+    pub decided_at: DateTime<Utc>,
+    pub file_version: i64,
+    pub content_hash: String,
+    pub level: u8,
+    pub level_name: String,
+    pub rules_version: i64,
+    pub policy_hash: String,
+    /// The risk gate's verdict (R4); none for declines.
+    pub risk: Option<RiskVerdict>,
+    /// Decimal string.
+    pub aggregated_exposure: Option<String>,
+    pub flags: Vec<DecisionFlag>,
+    pub votes: Vec<VoteView>,
+    pub checks: Vec<RuleCheck>,
+}
+
+impl DecisionView {
+    pub fn new(decision: &Decision) -> Self {
+        Self {
+            outcome: decision.outcome,
+            decided_at: decision.decided_at,
+            file_version: decision.file_version,
+            content_hash: decision.content_hash.clone(),
+            level: decision.level,
+            level_name: decision.level_name.clone(),
+            rules_version: decision.rules_version,
+            policy_hash: decision.policy_hash.clone(),
+            risk: decision.risk.clone(),
+            aggregated_exposure: decision.aggregated_exposure.map(|e| e.to_string()),
+            flags: decision.flags.clone(),
+            votes: decision
+                .votes
+                .iter()
+                .map(|v| VoteView::new(v, decision.file_version))
+                .collect(),
+            checks: decision.checks.clone(),
+        }
+    }
+}
+
+/// A credit case with its file, votes and decision record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: CaseId,
+    pub borrower_id: BorrowerId,
+    /// Decimal string in the currency's scale.
+    #[schema(example = "250000.00")]
+    pub amount: String,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub product: String,
+    pub term_months: u32,
+    pub purpose: String,
+    pub status: CaseStatus,
+    /// The file version; every edit increments it and voids earlier votes (V3).
+    pub version: i64,
+    pub content_hash: String,
+    pub originator: StaffId,
+    pub editors: Vec<StaffId>,
+    pub round: u32,
+    pub escalation_level: Option<u8>,
+    pub related_party: bool,
+    pub board_resolution: Option<BoardResolution>,
+    pub return_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub votes: Vec<VoteView>,
+    pub decision: Option<DecisionView>,
+}
+
+impl CaseView {
+    pub fn new(case: &CreditCase) -> Self {
+        Self {
+            id: case.id,
+            borrower_id: case.file.borrower_id,
+            amount: case.file.amount.amount().to_string(),
+            currency: case.file.amount.currency_code().to_owned(),
+            product: case.file.product.clone(),
+            term_months: case.file.term_months,
+            purpose: case.file.purpose.clone(),
+            status: case.status,
+            version: case.version,
+            content_hash: case.content_hash(),
+            originator: case.originator.clone(),
+            editors: case.editors.iter().cloned().collect(),
+            round: case.round,
+            escalation_level: case.escalation_level,
+            related_party: case.related_party,
+            board_resolution: case.board_resolution.clone(),
+            return_reason: case.return_reason.clone(),
+            created_at: case.created_at,
+            updated_at: case.updated_at,
+            votes: case
+                .votes
+                .iter()
+                .map(|v| VoteView::new(v, case.version))
+                .collect(),
+            decision: case.decision.as_ref().map(DecisionView::new),
+        }
+    }
+}
+
+/// The JSON of [`CaseView`].
 pub fn case_json(case: &CreditCase) -> Value {
-    json!({
-        "id": case.id,
-        "borrower_id": case.file.borrower_id,
-        "amount": case.file.amount.amount().to_string(),
-        "currency": case.file.amount.currency_code(),
-        "product": case.file.product,
-        "term_months": case.file.term_months,
-        "purpose": case.file.purpose,
-        "status": case.status.as_str(),
-        "version": case.version,
-        "content_hash": case.content_hash(),
-        "originator": case.originator,
-        "editors": case.editors,
-        "round": case.round,
-        "escalation_level": case.escalation_level,
-        "related_party": case.related_party,
-        "board_resolution": case.board_resolution,
-        "return_reason": case.return_reason,
-        "created_at": case.created_at,
-        "updated_at": case.updated_at,
-        "votes": case.votes.iter().map(|v| vote_json(v, case.version)).collect::<Vec<_>>(),
-        "decision": case.decision.as_ref().map(decision_json),
-    })
+    serde_json::to_value(CaseView::new(case)).unwrap_or(Value::Null)
 }
 
-pub fn case_summary_json(summary: &CaseSummary) -> Value {
-    json!({
-        "id": summary.id,
-        "borrower_id": summary.borrower_id,
-        "amount": summary.amount.amount().to_string(),
-        "currency": summary.amount.currency_code(),
-        "status": summary.status.as_str(),
-        "version": summary.version,
-        "updated_at": summary.updated_at,
-    })
+/// One line of a case list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummaryView {
+    pub id: CaseId,
+    pub borrower_id: BorrowerId,
+    /// Decimal string.
+    pub amount: String,
+    pub currency: String,
+    pub status: CaseStatus,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CaseSummaryView {
+    pub fn new(summary: &CaseSummary) -> Self {
+        Self {
+            id: summary.id,
+            borrower_id: summary.borrower_id,
+            amount: summary.amount.amount().to_string(),
+            currency: summary.amount.currency_code().to_owned(),
+            status: summary.status,
+            version: summary.version,
+            updated_at: summary.updated_at,
+        }
+    }
 }
 
 /// The facts of a case change that go into the hashed audit body: ids,

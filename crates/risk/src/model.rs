@@ -13,7 +13,9 @@ pub const REPORTING_CURRENCY: &str = "EUR";
 
 /// What a limit applies to (R3). The large-exposure limit is not stored: it
 /// follows from Tier 1 capital.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(tag = "kind", content = "key", rename_all = "snake_case")]
 pub enum LimitSubject {
     Borrower(BorrowerId),
@@ -25,7 +27,19 @@ pub enum LimitSubject {
     Country(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     Borrower,
@@ -138,7 +152,7 @@ impl Limit {
 }
 
 /// Where a limit version stands in its four-eyes approval (R8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitStatus {
     Pending,
@@ -170,7 +184,7 @@ impl FromStr for LimitStatus {
 
 /// One version of a limit with its four-eyes history. Versions are never
 /// changed once decided; a new version supersedes the last approved one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LimitVersion {
     pub id: uuid::Uuid,
     pub subject: LimitSubject,
@@ -179,9 +193,11 @@ pub struct LimitVersion {
     pub tolerance_percent: Decimal,
     pub reason: String,
     pub proposed_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub proposed_at: Timestamp,
     pub status: LimitStatus,
     pub decided_by: Option<StaffId>,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub decided_at: Option<Timestamp>,
 }
 
@@ -198,7 +214,7 @@ impl LimitVersion {
 }
 
 /// A borrower as the risk engine sees it, with its exposure (R2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BorrowerExposure {
     pub borrower: BorrowerId,
     /// The group of connected clients it belongs to now, if any.
@@ -221,17 +237,18 @@ impl BorrowerExposure {
 }
 
 /// Tier 1 capital, the base of the large-exposure regime (R3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Capital {
     pub version: i64,
     pub tier1: Decimal,
     pub recorded_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub recorded_at: Timestamp,
 }
 
 /// The liquidity position (R6): stock of high-quality liquid assets and the
 /// 30-day stressed outflows and inflows, as of a date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LiquidityPosition {
     pub version: i64,
     pub hqla: Decimal,
@@ -240,11 +257,12 @@ pub struct LiquidityPosition {
     /// The internal LCR floor in percent (default 110; never below 100).
     pub floor_percent: Decimal,
     pub recorded_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub recorded_at: Timestamp,
 }
 
 /// Lifecycle of the headroom an approval reserves (R5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationStatus {
     Active,
@@ -277,15 +295,18 @@ impl FromStr for ReservationStatus {
 }
 
 /// The limit and liquidity headroom one approved case holds (R5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub case_id: creditops_domain::CaseId,
     pub borrower: BorrowerId,
     pub amount: Decimal,
     pub status: ReservationStatus,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub reserved_at: Timestamp,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub expires_at: Timestamp,
     /// When it was consumed or expired.
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub closed_at: Option<Timestamp>,
     /// Who disbursed it.
     pub closed_by: Option<StaffId>,
@@ -312,7 +333,7 @@ pub enum ImportEffect {
 
 /// A limit breach found by the gate or the watcher (R7). Open until usage is
 /// back within the limit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Breach {
     pub id: uuid::Uuid,
     /// What is breached, e.g. `borrower:<id>`, `large_exposure:group:acme`,
@@ -330,6 +351,8 @@ pub struct Breach {
     pub cause: String,
     /// Who has to act: the owning function.
     pub owner: String,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub detected_at: Timestamp,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub resolved_at: Option<Timestamp>,
 }

@@ -13,7 +13,7 @@ pub const MILLION_LOAN_THRESHOLD: Decimal = Decimal::from_parts(1_000_000, 0, 0,
 /// KWG section 18: disclosure of financial circumstances above EUR 750k.
 pub const SECTION_18_THRESHOLD: Decimal = Decimal::from_parts(750_000, 0, 0, false, 0);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     LargeExposures,
@@ -36,7 +36,7 @@ impl std::str::FromStr for ReportKind {
 }
 
 /// One borrower unit on a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReportLine {
     /// `group:<id>` or `borrower:<id>`.
     pub unit: String,

@@ -4,7 +4,7 @@
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, Money, StaffId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Borrower {
     pub id: BorrowerId,
     /// Personal data: kept in the business table, never in audit bodies (A6).
@@ -19,6 +19,7 @@ pub struct Borrower {
     /// The market person who looks after the borrower (S6); may not vote.
     pub relationship_manager: Option<StaffId>,
     pub created_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub created_at: Timestamp,
 }
 
@@ -124,11 +125,12 @@ pub struct AuditFilter {
 }
 
 /// A group of connected clients (CRR Art. 4(1)(39)); ids are slugs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BorrowerGroup {
     pub id: UnitLikeId,
     pub name: String,
     pub created_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub created_at: Timestamp,
 }
 
@@ -136,17 +138,18 @@ pub struct BorrowerGroup {
 pub type UnitLikeId = creditops_domain::UnitId;
 
 /// A person recorded as related to a borrower (KWG section 15).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelatedParty {
     pub borrower_id: BorrowerId,
     pub staff_id: StaffId,
     pub relation: String,
     pub recorded_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub recorded_at: Timestamp,
 }
 
 /// What a four-eyes change proposal changes (S9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalKind {
     RoleAssignment,
@@ -178,7 +181,7 @@ impl std::str::FromStr for ProposalKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     Pending,

@@ -9,133 +9,114 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use chrono::Utc;
-use creditops_domain::rules::MAX_LEVEL;
+use chrono::{DateTime, Utc};
+use creditops_domain::rules::{CompetenceOrder, DivergencePolicy, MAX_LEVEL};
 use creditops_domain::{
     CompetenceGrant, DomainError, Role, RoleAssignment, RuleParameters, RuleSet, Side, StaffId,
     StaffMember, Timestamp,
 };
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ProblemKind,
-    Query, ServiceContext, health_routes, run_command, secure,
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ProblemKind, Query,
+    ServiceContext, openapi, run_command,
 };
 use creditops_store::{ChangeProposal, ProposalKind, ProposalStatus, Tx};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub const SERVICE: &str = "admin";
 
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "GET",
-        path: "/v1/staff",
-        summary: "Staff ids in the directory",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/staff/{id}",
-        summary: "A person with dated units, roles and competence levels",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/proposals",
-        summary: "Propose a role assignment, competence grant or rule set (four-eyes)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/proposals",
-        summary: "Change proposals, optionally by status",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/proposals/{id}",
-        summary: "One change proposal",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/proposals/{id}/approve",
-        summary: "Approve a proposal of another administrator; it takes effect",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/proposals/{id}/reject",
-        summary: "Reject a proposal of another administrator",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/rules",
-        summary: "Every rule-set version (competence order, cooling-off, divergence, lane)",
-    },
-];
-
-pub fn router(ctx: Arc<ServiceContext>) -> Router {
-    let business = Router::new()
-        .route("/v1/staff", get(list_staff))
-        .route("/v1/staff/{id}", get(read_staff))
-        .route("/v1/proposals", post(propose).get(list_proposals))
-        .route("/v1/proposals/{id}", get(read_proposal))
-        .route("/v1/proposals/{id}/approve", post(approve))
-        .route("/v1/proposals/{id}/reject", post(reject))
-        .route("/v1/rules", get(list_rules))
-        .with_state(ctx.clone());
-    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+/// The business routes with their documentation (one source for both).
+pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_staff))
+        .routes(routes!(read_staff))
+        .routes(routes!(propose, list_proposals))
+        .routes(routes!(read_proposal))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(list_rules))
 }
 
+/// This service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(SERVICE, api())
+}
+
+pub fn router(ctx: Arc<ServiceContext>) -> Router {
+    openapi::service_router(ctx.clone(), api(), ctx)
+}
+
+/// Staff ids.
+#[derive(Debug, Serialize, ToSchema)]
+struct StaffIds {
+    items: Vec<StaffId>,
+}
+
+/// Staff ids in the directory.
+#[utoipa::path(
+    get,
+    path = "/v1/staff",
+    tag = "staff",
+    responses((status = 200, description = "Every staff id", body = StaffIds)),
+)]
 async fn list_staff(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<StaffIds>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(axum::Json(json!({"items": tx.staff_ids().await?})))
+    Ok(axum::Json(StaffIds {
+        items: tx.staff_ids().await?,
+    }))
 }
 
-fn member_json(member: &StaffMember) -> Value {
-    json!({
-        "id": member.id,
-        "status": member.status,
-        "units": member.units,
-        "roles": member.roles,
-        "competences": member.competences,
-    })
-}
-
+/// A person with dated units, roles and competence levels (S4).
+#[utoipa::path(
+    get,
+    path = "/v1/staff/{id}",
+    tag = "staff",
+    params(PathId<StaffId>),
+    responses((status = 200, description = "The person", body = StaffMember)),
+)]
 async fn read_staff(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     PathId(id): PathId<StaffId>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<StaffMember>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
     let member = tx
         .staff_member(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("no staff member with that id"))?;
-    Ok(axum::Json(member_json(&member)))
+    Ok(axum::Json(member))
 }
 
 /// A proposed change; the shape depends on `kind`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum Change {
     RoleAssignment {
         staff_id: StaffId,
         role: Role,
-        valid_from: Timestamp,
+        valid_from: DateTime<Utc>,
         #[serde(default)]
-        valid_to: Option<Timestamp>,
+        valid_to: Option<DateTime<Utc>>,
     },
     CompetenceGrant {
         staff_id: StaffId,
         side: Side,
         level: u8,
-        valid_from: Timestamp,
+        valid_from: DateTime<Utc>,
         #[serde(default)]
-        valid_to: Option<Timestamp>,
+        valid_to: Option<DateTime<Utc>>,
     },
     RuleSet {
-        valid_from: Timestamp,
+        valid_from: DateTime<Utc>,
         parameters: RuleParameters,
     },
 }
@@ -258,19 +239,49 @@ async fn validate_change(
     Ok(())
 }
 
-fn proposal_json(p: &ChangeProposal) -> Value {
-    json!({
-        "id": p.id,
-        "kind": p.kind,
-        "change": p.payload,
-        "status": p.status,
-        "proposed_by": p.proposed_by,
-        "proposed_at": p.proposed_at,
-        "decided_by": p.decided_by,
-        "decided_at": p.decided_at,
-    })
+/// A change proposal and its decision.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProposalView {
+    id: Uuid,
+    kind: ProposalKind,
+    /// The change as proposed.
+    #[schema(value_type = Change)]
+    change: Value,
+    status: ProposalStatus,
+    proposed_by: StaffId,
+    proposed_at: DateTime<Utc>,
+    decided_by: Option<StaffId>,
+    decided_at: Option<DateTime<Utc>>,
 }
 
+impl ProposalView {
+    fn new(p: &ChangeProposal) -> Self {
+        Self {
+            id: p.id,
+            kind: p.kind,
+            change: p.payload.clone(),
+            status: p.status,
+            proposed_by: p.proposed_by.clone(),
+            proposed_at: p.proposed_at,
+            decided_by: p.decided_by.clone(),
+            decided_at: p.decided_at,
+        }
+    }
+}
+
+/// Proposes a role assignment, competence grant or rule set; it takes
+/// effect when another administrator approves it (S3, S9).
+#[utoipa::path(
+    post,
+    path = "/v1/proposals",
+    tag = "proposals",
+    params(IdempotencyKey),
+    request_body = Change,
+    responses(
+        (status = 201, description = "The change is proposed", body = ProposalView),
+        (status = 409, description = "A rule set may not take effect in the past, or a concurrent request won"),
+    ),
+)]
 async fn propose(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -307,48 +318,69 @@ async fn propose(
                 record.rule = Some("S9".into());
                 record.data = json!({"proposal_id": proposal.id, "change": payload});
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::CREATED,
-                    proposal_json(&proposal),
-                ))
+                CommandOutcome::view(StatusCode::CREATED, &ProposalView::new(&proposal))
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ProposalQuery {
+    /// Every status when absent.
+    #[param(inline)]
     status: Option<ProposalStatus>,
 }
 
+/// Change proposals.
+#[derive(Debug, Serialize, ToSchema)]
+struct Proposals {
+    items: Vec<ProposalView>,
+}
+
+/// Change proposals, optionally by status.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals",
+    tag = "proposals",
+    params(Query<ProposalQuery>),
+    responses((status = 200, description = "The proposals", body = Proposals)),
+)]
 async fn list_proposals(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<ProposalQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Proposals>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
-    let items: Vec<Value> = tx
+    let items = tx
         .proposals(query.status)
         .await?
         .iter()
-        .map(proposal_json)
+        .map(ProposalView::new)
         .collect();
-    Ok(axum::Json(json!({"items": items})))
+    Ok(axum::Json(Proposals { items }))
 }
 
+/// One change proposal.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}",
+    tag = "proposals",
+    params(("id" = Uuid, Path, description = "The proposal id")),
+    responses((status = 200, description = "The proposal", body = ProposalView)),
+)]
 async fn read_proposal(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     PathId(id): PathId<Uuid>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ProposalView>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
     let proposal = tx
         .proposal(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no proposal with that id"))?;
-    Ok(axum::Json(proposal_json(&proposal)))
+    Ok(axum::Json(ProposalView::new(&proposal)))
 }
 
 /// Loads a pending proposal that `actor` may decide: somebody else's (S9).
@@ -429,6 +461,18 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> Result<Value, ApiError> {
     }
 }
 
+/// Approves a proposal of another administrator; it takes effect (S9).
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/approve",
+    tag = "proposals",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The proposal is approved and applied", body = ProposalView),
+        (status = 409, description = "The proposal is decided already, its rule set would take effect in the past, or a concurrent request won"),
+        (status = 422, description = "The change is no longer valid against the directory"),
+    ),
+)]
 async fn approve(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -465,16 +509,24 @@ async fn approve(
                     "applied": applied,
                 });
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::OK,
-                    proposal_json(&proposal),
-                ))
+                CommandOutcome::view(StatusCode::OK, &ProposalView::new(&proposal))
             })
         },
     )
     .await
 }
 
+/// Rejects a proposal of another administrator (S9).
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/reject",
+    tag = "proposals",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The proposal is rejected", body = ProposalView),
+        (status = 409, description = "The proposal is decided already, or a concurrent request won"),
+    ),
+)]
 async fn reject(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -500,20 +552,77 @@ async fn reject(
                 record.rule = Some("S9".into());
                 record.data = json!({"proposal_id": proposal.id});
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::OK,
-                    proposal_json(&proposal),
-                ))
+                CommandOutcome::view(StatusCode::OK, &ProposalView::new(&proposal))
             })
         },
     )
     .await
 }
 
+/// Rule-set versions.
+#[derive(Debug, Serialize, ToSchema)]
+struct RuleSets {
+    items: Vec<RuleSetView>,
+}
+
+/// A rule-set version in force from `valid_from`, its parameters inline.
+/// (Spelled out rather than flattened: the parameters' schema is closed,
+/// `additionalProperties: false`, which an `allOf` with the version fields
+/// could never satisfy.)
+#[derive(Debug, Serialize, ToSchema)]
+struct RuleSetView {
+    version: i64,
+    valid_from: DateTime<Utc>,
+    competence_order: CompetenceOrder,
+    /// S5: months after leaving a market unit before a back-office vote.
+    cooling_off_months: u32,
+    divergence: DivergencePolicy,
+    /// V8: below this aggregated exposure one market vote suffices; null
+    /// keeps the lane closed. Decimal string.
+    single_vote_below: Option<Decimal>,
+    /// R5: days an approval's reserved headroom is held for disbursement.
+    reservation_days: u32,
+}
+
+impl RuleSetView {
+    fn new(rules: RuleSet) -> Self {
+        let RuleParameters {
+            competence_order,
+            cooling_off_months,
+            divergence,
+            single_vote_below,
+            reservation_days,
+        } = rules.parameters;
+        Self {
+            version: rules.version,
+            valid_from: rules.valid_from,
+            competence_order,
+            cooling_off_months,
+            divergence,
+            single_vote_below,
+            reservation_days,
+        }
+    }
+}
+
+/// Every rule-set version (competence order, cooling-off, divergence, lane).
+#[utoipa::path(
+    get,
+    path = "/v1/rules",
+    tag = "rules",
+    responses((status = 200, description = "The rule sets", body = RuleSets)),
+)]
 async fn list_rules(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<RuleSets>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(axum::Json(json!({"items": tx.rule_sets().await?})))
+    Ok(axum::Json(RuleSets {
+        items: tx
+            .rule_sets()
+            .await?
+            .into_iter()
+            .map(RuleSetView::new)
+            .collect(),
+    }))
 }

@@ -5,69 +5,21 @@
 pub mod bundle;
 
 use axum::extract::State;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use creditops_audit::{ChainVerifier, MerkleTree, SigningKey, hash_from_slice};
 use creditops_domain::{BorrowerId, CaseId};
-use creditops_http::{
-    ApiError, Operation, PathId, Principal, ProblemKind, Query, ServiceContext, health_routes,
-    secure,
-};
+use creditops_http::views::CaseView;
+use creditops_http::{ApiError, PathId, Principal, ProblemKind, Query, ServiceContext, openapi};
 use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint, Tx};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const SERVICE: &str = "audit";
-
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "GET",
-        path: "/v1/events",
-        summary: "Audit events filtered by case, borrower, actor, action, outcome and time, cursor-paged",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/verify",
-        summary: "Recompute the whole hash chain; names the first bad position",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/checkpoint",
-        summary: "A signed checkpoint (C2SP signed note) over the whole log",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/checkpoint/key",
-        summary: "The checkpoint signing key: verifier key string and public key PEM",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/cases/{id}",
-        summary: "A credit case with its votes and decision record (read-only, audited)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/consistency",
-        summary: "Consistency proof between tree sizes `from` and `to` (default: now)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/events/{id}/proof",
-        summary: "Inclusion proof of event `seq` against a freshly signed checkpoint",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/reconcile",
-        summary: "Borrowers, cases, votes and decisions whose audit event is missing (audited)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/exports",
-        summary: "A signed export bundle for a regulator as a tar archive (audited)",
-    },
-];
 
 const MAX_PAGE: u32 = 1000;
 const VERIFY_BATCH: u32 = 5000;
@@ -90,36 +42,68 @@ pub struct AuditSettings {
     pub retired_keys: Vec<creditops_audit::VerifierKey>,
 }
 
+/// The business routes with their documentation (one source for both).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(verify))
+        .routes(routes!(checkpoint))
+        .routes(routes!(checkpoint_key))
+        .routes(routes!(proof))
+        .routes(routes!(consistency))
+        .routes(routes!(read_case))
+        .routes(routes!(export))
+        .routes(routes!(reconcile_route))
+}
+
+/// This service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(SERVICE, api())
+}
+
 pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
     let state = (ctx.clone(), Arc::new(settings));
-    let business = Router::new()
-        .route("/v1/events", get(list_events))
-        .route("/v1/verify", post(verify))
-        .route("/v1/checkpoint", get(checkpoint))
-        .route("/v1/checkpoint/key", get(checkpoint_key))
-        .route("/v1/events/{id}/proof", get(proof))
-        .route("/v1/consistency", get(consistency))
-        .route("/v1/cases/{id}", get(read_case))
-        .route("/v1/exports", post(export))
-        .route("/v1/reconcile", get(reconcile_route))
-        .with_state(state);
-    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+    openapi::service_router(ctx, api(), state)
 }
 
 type AppState = (Arc<ServiceContext>, Arc<AuditSettings>);
 
-#[derive(Debug, Deserialize)]
+/// Filters combine with AND.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct EventQuery {
+    #[param(value_type = Option<CaseId>, inline)]
     case_id: Option<String>,
+    #[param(value_type = Option<BorrowerId>, inline)]
     borrower_id: Option<String>,
+    /// Staff id, 1-128 characters.
+    #[param(min_length = 1, max_length = 128)]
     actor: Option<String>,
+    /// E.g. `case.second_vote`, 1-128 characters.
+    #[param(min_length = 1, max_length = 128)]
     action: Option<String>,
+    #[param(value_type = Option<EventOutcome>, inline)]
     outcome: Option<String>,
+    /// RFC 3339; events recorded at or after.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339; events recorded before.
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// The `next` of the previous page.
     after: Option<i64>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// An event's outcome.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the accepted values of a query parameter
+enum EventOutcome {
+    Ok,
+    Denied,
 }
 
 fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -178,29 +162,64 @@ impl EventQuery {
     }
 }
 
-fn event_json(e: &StoredAuditEvent) -> Value {
-    // The body is returned as stored (its exact bytes are what the chain hashes).
-    let body: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
-    json!({
-        "seq": e.seq,
-        "event_id": e.event_id,
-        "recorded_at": e.recorded_at,
-        "body": body,
-        "body_text": String::from_utf8_lossy(&e.body),
-        "leaf_hash": hex_string(&e.leaf_hash),
-        "chain_hash": hex_string(&e.chain_hash),
-    })
+/// One audit event as stored, with its hashes.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventView {
+    seq: i64,
+    event_id: uuid::Uuid,
+    recorded_at: DateTime<Utc>,
+    /// The event body (RFC 8785 canonical JSON), parsed.
+    #[schema(value_type = Object)]
+    body: Value,
+    /// The body's exact bytes as text: what the leaf hash covers.
+    body_text: String,
+    /// Hex SHA-256.
+    leaf_hash: String,
+    /// Hex SHA-256.
+    chain_hash: String,
+}
+
+impl EventView {
+    fn new(e: &StoredAuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            event_id: e.event_id,
+            recorded_at: e.recorded_at,
+            // The body is returned as stored (its exact bytes are what the chain hashes).
+            body: serde_json::from_slice(&e.body).unwrap_or(Value::Null),
+            body_text: String::from_utf8_lossy(&e.body).into_owned(),
+            leaf_hash: hex_string(&e.leaf_hash),
+            chain_hash: hex_string(&e.chain_hash),
+        }
+    }
+}
+
+/// One page of events.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventPage {
+    items: Vec<EventView>,
+    /// Pass as `after` for the next page; null on the last page.
+    next: Option<i64>,
 }
 
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Audit events filtered by case, borrower, actor, action, outcome and time,
+/// cursor-paged (A4); the query is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(Query<EventQuery>),
+    responses((status = 200, description = "One page of events", body = EventPage)),
+)]
 async fn list_events(
     State((ctx, _)): State<AppState>,
     principal: Principal,
     Query(q): Query<EventQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     let filter = q.into_filter()?;
     caught_up(&ctx).await?;
     let mut tx = ctx.store.begin().await?;
@@ -221,12 +240,41 @@ async fn list_events(
     let next = (events.len() == filter.limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
-    Ok(Json(json!({
-        "items": events.iter().map(event_json).collect::<Vec<_>>(),
-        "next": next,
-    })))
+    Ok(Json(EventPage {
+        items: events.iter().map(EventView::new).collect(),
+        next,
+    }))
 }
 
+/// The result of recomputing the chain.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum Verification {
+    /// Every event verifies.
+    Intact {
+        /// Always true.
+        ok: bool,
+        events: u64,
+        last_seq: Option<i64>,
+        /// Hex chain hash of the last event.
+        head: String,
+    },
+    /// The first event that does not verify.
+    Broken {
+        /// Always false.
+        ok: bool,
+        first_bad_seq: i64,
+        reason: String,
+    },
+}
+
+/// Recomputes the whole hash chain and names the first bad position (A2).
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    tag = "events",
+    responses((status = 200, description = "The verification result", body = Verification)),
+)]
 async fn verify(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
@@ -244,7 +292,8 @@ async fn verify(
     Ok(Json(result))
 }
 
-/// Recomputes the chain over every stored event, in batches.
+/// Recomputes the chain over every stored event, in batches (the JSON of a
+/// [`Verification`]).
 pub async fn verify_chain(tx: &mut dyn Tx, origin: &str) -> Result<Value, ApiError> {
     verify_chain_with_progress(tx, origin, &mut |_| {}).await
 }
@@ -268,10 +317,10 @@ pub async fn verify_chain_with_progress(
         let batch = tx.audit_events(&filter).await?;
         for e in &batch {
             if let Err(failure) = verifier.push(e.seq, &e.body, &e.leaf_hash, &e.chain_hash) {
-                return Ok(json!({
-                    "ok": false,
-                    "first_bad_seq": failure.seq,
-                    "reason": failure.reason,
+                return Ok(to_value(&Verification::Broken {
+                    ok: false,
+                    first_bad_seq: failure.seq,
+                    reason: failure.reason,
                 }));
             }
         }
@@ -283,9 +332,16 @@ pub async fn verify_chain_with_progress(
         }
     }
     let report = verifier.finish();
-    Ok(
-        json!({"ok": true, "events": report.events, "last_seq": report.last_seq, "head": report.head}),
-    )
+    Ok(to_value(&Verification::Intact {
+        ok: true,
+        events: report.events,
+        last_seq: report.last_seq,
+        head: report.head,
+    }))
+}
+
+fn to_value(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 fn signing_key(settings: &AuditSettings) -> Result<&SigningKey, ApiError> {
@@ -387,10 +443,36 @@ async fn signed_tree(
     Ok((tree, note))
 }
 
+/// A signed checkpoint over the whole log.
+#[derive(Debug, Serialize, ToSchema)]
+struct Checkpoint {
+    origin: String,
+    size: u64,
+    /// Hex RFC 6962 Merkle root.
+    root: String,
+    /// The C2SP signed note (`origin\nsize\nbase64(root)\n` and its Ed25519 signature line).
+    note: String,
+}
+
+/// The configured signing key answers 503 when absent.
+const NO_KEY: &str = "No checkpoint signing key is configured, or the sequencer cannot catch up";
+
+/// A signed checkpoint (C2SP signed note) over the whole log (A2); handed
+/// out checkpoints are recorded so a later export proves consistency with them.
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoint",
+    tag = "checkpoints",
+    responses(
+        (status = 200, description = "A freshly signed checkpoint", body = Checkpoint),
+        (status = 409, description = "The audit log is broken; run POST /v1/verify"),
+        (status = 503, description = NO_KEY),
+    ),
+)]
 async fn checkpoint(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Checkpoint>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
     hand_out(
         &ctx,
@@ -400,42 +482,101 @@ async fn checkpoint(
         Some(&handed_out(&tree, &note)),
     )
     .await?;
-    Ok(Json(json!({
-        "origin": settings.origin,
-        "size": tree.size(),
-        "root": hex_string(&tree.root()),
-        "note": note,
-    })))
+    Ok(Json(Checkpoint {
+        origin: settings.origin.clone(),
+        size: tree.size(),
+        root: hex_string(&tree.root()),
+        note,
+    }))
 }
 
+/// The checkpoint signing key, and the keys retired by rotations.
+#[derive(Debug, Serialize, ToSchema)]
+struct CheckpointKey {
+    /// The signed-note key name (the origin).
+    name: String,
+    /// Hex key id.
+    key_id: String,
+    /// C2SP verifier key string: publish it through a second channel.
+    verifier_key: String,
+    public_key_pem: String,
+    retired: Vec<RetiredKey>,
+}
+
+/// A verifier key of a key used before a rotation.
+#[derive(Debug, Serialize, ToSchema)]
+struct RetiredKey {
+    key_id: String,
+    verifier_key: String,
+    public_key_pem: String,
+}
+
+/// The checkpoint signing key: verifier key string and public key PEM.
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoint/key",
+    tag = "checkpoints",
+    responses(
+        (status = 200, description = "The verifier keys", body = CheckpointKey),
+        (status = 503, description = "No checkpoint signing key is configured"),
+    ),
+)]
 async fn checkpoint_key(
     State((_, settings)): State<AppState>,
     _principal: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckpointKey>, ApiError> {
     let key = signing_key(&settings)?;
     let verifier = key.verifier_key();
-    Ok(Json(json!({
-        "name": key.name(),
-        "key_id": hex_string(&key.key_id()),
-        "verifier_key": verifier.to_string(),
-        "public_key_pem": verifier.public_key_pem(),
-        "retired": settings
+    Ok(Json(CheckpointKey {
+        name: key.name().to_owned(),
+        key_id: hex_string(&key.key_id()),
+        verifier_key: verifier.to_string(),
+        public_key_pem: verifier.public_key_pem(),
+        retired: settings
             .retired_keys
             .iter()
-            .map(|k| json!({
-                "key_id": hex_string(&k.key_id()),
-                "verifier_key": k.to_string(),
-                "public_key_pem": k.public_key_pem(),
-            }))
-            .collect::<Vec<_>>(),
-    })))
+            .map(|k| RetiredKey {
+                key_id: hex_string(&k.key_id()),
+                verifier_key: k.to_string(),
+                public_key_pem: k.public_key_pem(),
+            })
+            .collect(),
+    }))
 }
 
+/// An RFC 9162 inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+struct InclusionProof {
+    seq: u64,
+    leaf_index: u64,
+    /// Hex.
+    leaf_hash: String,
+    tree_size: u64,
+    /// Hex Merkle root the proof leads to.
+    root: String,
+    /// Hex hashes, leaf to root.
+    proof: Vec<String>,
+    /// The signed note over `tree_size` and `root`.
+    checkpoint: String,
+}
+
+/// Inclusion proof of event `seq` against a freshly signed checkpoint (A4).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}/proof",
+    tag = "events",
+    params(("id" = u64, Path, description = "The event's sequence number (from 1)", minimum = 1)),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        (status = 409, description = "The audit log is broken; run POST /v1/verify"),
+        (status = 503, description = NO_KEY),
+    ),
+)]
 async fn proof(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
     PathId(seq): PathId<u64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
     if seq == 0 || seq > tree.size() {
         return Err(ApiError::not_found("no event with that sequence number"));
@@ -454,32 +595,60 @@ async fn proof(
         Some(&handed_out(&tree, &note)),
     )
     .await?;
-    Ok(Json(json!({
-        "seq": seq,
-        "leaf_index": seq - 1,
-        "leaf_hash": hex_string(leaf),
-        "tree_size": tree.size(),
-        "root": hex_string(&tree.root()),
-        "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
-        "checkpoint": note,
-    })))
+    Ok(Json(InclusionProof {
+        seq,
+        leaf_index: seq - 1,
+        leaf_hash: hex_string(leaf),
+        tree_size: tree.size(),
+        root: hex_string(&tree.root()),
+        proof: path.iter().map(|h| hex_string(h)).collect(),
+        checkpoint: note,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
+    /// The tree size of the checkpoint you kept.
     from: u64,
+    /// Default: the log's size now.
     to: Option<u64>,
+}
+
+/// An RFC 9162 consistency proof.
+#[derive(Debug, Serialize, ToSchema)]
+struct ConsistencyProof {
+    from: u64,
+    to: u64,
+    /// Hex.
+    from_root: String,
+    /// Hex.
+    to_root: String,
+    /// Hex hashes.
+    proof: Vec<String>,
+    /// A signed note over the whole log now.
+    checkpoint: String,
 }
 
 /// RFC 9162 consistency proof: the log of size `to` extends the log of size
 /// `from` without rewriting it (A2: truncation or rewrite beyond a published
 /// checkpoint is detected).
+#[utoipa::path(
+    get,
+    path = "/v1/consistency",
+    tag = "checkpoints",
+    params(Query<ConsistencyQuery>),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 409, description = "The audit log is broken; run POST /v1/verify"),
+        (status = 503, description = NO_KEY),
+    ),
+)]
 async fn consistency(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
     Query(q): Query<ConsistencyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
     let to = q.to.unwrap_or(tree.size());
     if q.from > to || to > tree.size() {
@@ -504,40 +673,71 @@ async fn consistency(
         json!({"from": q.from, "to": to}),
     )
     .await?;
-    Ok(Json(json!({
-        "from": q.from,
-        "to": to,
-        "from_root": hex_string(&old_root),
-        "to_root": hex_string(&new_root),
-        "proof": path.iter().map(|h| hex_string(h)).collect::<Vec<_>>(),
-        "checkpoint": note,
-    })))
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to,
+        from_root: hex_string(&old_root),
+        to_root: hex_string(&new_root),
+        proof: path.iter().map(|h| hex_string(h)).collect(),
+        checkpoint: note,
+    }))
 }
 
 /// At most this many missing rows are listed (the count says whether
 /// there are more).
 const RECONCILE_LIMIT: u32 = 1000;
 
-/// Reconciliation (A1): business rows whose audit event is missing. Every
-/// committed event counts, linked or not yet linked by the sequencer.
+/// Reconciliation (A1): business rows whose audit event is missing (the JSON
+/// of a [`Reconciliation`]). Every committed event counts, linked or not yet
+/// linked by the sequencer.
 pub async fn reconcile(store: &dyn creditops_store::Store) -> Result<Value, ApiError> {
     let mut tx = store.begin_read().await?;
     let rows = tx.unaudited_rows(RECONCILE_LIMIT + 1).await?;
     let truncated = rows.len() > RECONCILE_LIMIT as usize;
-    let missing: Vec<Value> = rows
+    let missing: Vec<MissingEvent> = rows
         .iter()
         .take(RECONCILE_LIMIT as usize)
-        .map(|row| {
-            json!({
-                "table": row.table,
-                "key": row.key,
-                "audit_event_id": row.audit_event_id,
-            })
+        .map(|row| MissingEvent {
+            table: row.table.clone(),
+            key: row.key.clone(),
+            audit_event_id: row.audit_event_id,
         })
         .collect();
-    Ok(json!({"ok": missing.is_empty(), "missing": missing, "truncated": truncated}))
+    Ok(to_value(&Reconciliation {
+        ok: missing.is_empty(),
+        missing,
+        truncated,
+    }))
 }
 
+/// Business rows whose audit event is missing.
+#[derive(Debug, Serialize, ToSchema)]
+struct Reconciliation {
+    /// No row lacks its event.
+    ok: bool,
+    /// At most 1000 rows.
+    missing: Vec<MissingEvent>,
+    /// More rows are missing their event than listed.
+    truncated: bool,
+}
+
+/// A business row whose audit event does not exist.
+#[derive(Debug, Serialize, ToSchema)]
+struct MissingEvent {
+    table: String,
+    key: String,
+    /// Null for rows written before rows carried one.
+    audit_event_id: Option<uuid::Uuid>,
+}
+
+/// Borrowers, cases, votes and decisions whose audit event is missing (A1);
+/// the read is audited.
+#[utoipa::path(
+    get,
+    path = "/v1/reconcile",
+    tag = "events",
+    responses((status = 200, description = "The reconciliation", body = Reconciliation)),
+)]
 async fn reconcile_route(
     State((ctx, _)): State<AppState>,
     principal: Principal,
@@ -558,11 +758,18 @@ async fn reconcile_route(
 
 /// Internal audit reads every credit file with its votes and decision record
 /// (A7, V9); the read itself is audited.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(PathId<CaseId>),
+    responses((status = 200, description = "The case", body = CaseView)),
+)]
 async fn read_case(
     State((ctx, _)): State<AppState>,
     principal: Principal,
     PathId(id): PathId<CaseId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseView>, ApiError> {
     let case = {
         let mut tx = ctx.store.begin_read().await?;
         tx.case(id)
@@ -575,16 +782,22 @@ async fn read_case(
     record.borrower_id = Some(case.file.borrower_id.to_string());
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
-    Ok(Json(creditops_http::views::case_json(&case)))
+    Ok(Json(CaseView::new(&case)))
 }
 
-#[derive(Debug, Deserialize)]
+/// By sequence numbers or by time, not both; nothing selects the whole log.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
+    /// First sequence number (default 1).
     from_seq: Option<i64>,
+    /// Last sequence number (default: the last).
     to_seq: Option<i64>,
     /// RFC 3339; `[from, to)` on the events' `ts` (not with the seq bounds).
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339.
+    #[param(format = DateTime)]
     to: Option<String>,
 }
 
@@ -608,6 +821,17 @@ impl ExportQuery {
 /// The regulator export (A5) as a tar archive: the same bundle as
 /// `creditops audit export`, built from a verified log; the export is an
 /// audit event that commits before the archive is handed out.
+#[utoipa::path(
+    post,
+    path = "/v1/exports",
+    tag = "exports",
+    params(Query<ExportQuery>),
+    responses(
+        (status = 200, description = "The bundle as a tar archive", content_type = "application/x-tar", body = Vec<u8>),
+        (status = 409, description = "The selection holds no events, or the audit log is broken (A2)"),
+        (status = 503, description = NO_KEY),
+    ),
+)]
 async fn export(
     State((ctx, settings)): State<AppState>,
     principal: Principal,

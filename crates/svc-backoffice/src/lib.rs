@@ -6,115 +6,90 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::facts::{group_members_of, vote_facts};
+use creditops_http::risk::{LimitDecision, LimitVersions};
 use creditops_http::risk::{decide_limit, watch_borrowers};
-use creditops_http::views::{case_audit_data, case_summary_json};
+use creditops_http::views::{CaseSummaryView, CaseView, case_audit_data};
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
-    ServiceContext, health_routes, run_command, secure,
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
+    openapi, run_command,
 };
-use creditops_risk::{LimitKind, LimitStatus};
+use creditops_risk::{Breach, LimitKind, LimitStatus};
 use creditops_store::{BorrowerGroup, RelatedParty, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const SERVICE: &str = "backoffice";
 
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "GET",
-        path: "/v1/limits/proposals",
-        summary: "Limit versions awaiting a decision (or by status)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/limits/{id}/approve",
-        summary: "Approve a borrower or group limit (four-eyes, R8)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/limits/{id}/reject",
-        summary: "Reject a borrower or group limit (four-eyes, R8)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/cases",
-        summary: "Cases by status (default: awaiting the second vote), paged",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/cases/{id}",
-        summary: "Read a credit case with its votes",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases/{id}/second-vote",
-        summary: "Cast the independent back-office second vote",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases/{id}/return",
-        summary: "Return a case to market for rework (voids votes)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases/{id}/board-resolution",
-        summary: "Record the board resolution a related-party credit needs (V11)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/groups",
-        summary: "Form a group of connected clients",
-    },
-    Operation {
-        method: "PUT",
-        path: "/v1/borrowers/{id}/group",
-        summary: "Move a borrower into a group (or out: group_id null); re-evaluates open cases",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/related-parties",
-        summary: "Record a staff member as related to a borrower (KWG section 15)",
-    },
-];
-
 const MAX_PAGE: u32 = 200;
 
-pub fn router(ctx: Arc<ServiceContext>) -> Router {
-    let business = Router::new()
-        .route("/v1/cases", get(list_cases))
-        .route("/v1/cases/{id}", get(read_case))
-        .route("/v1/cases/{id}/second-vote", post(second_vote))
-        .route("/v1/cases/{id}/return", post(return_case))
-        .route("/v1/cases/{id}/board-resolution", post(board_resolution))
-        .route("/v1/groups", post(create_group))
-        .route("/v1/borrowers/{id}/group", put(set_group))
-        .route("/v1/related-parties", post(record_related_party))
-        .route("/v1/limits/proposals", get(limit_proposals))
-        .route("/v1/limits/{id}/approve", post(approve_limit))
-        .route("/v1/limits/{id}/reject", post(reject_limit))
-        .with_state(ctx.clone());
-    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+/// The business routes with their documentation (one source for both).
+pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_cases))
+        .routes(routes!(read_case))
+        .routes(routes!(second_vote))
+        .routes(routes!(return_case))
+        .routes(routes!(board_resolution))
+        .routes(routes!(create_group))
+        .routes(routes!(set_group))
+        .routes(routes!(record_related_party))
+        .routes(routes!(limit_proposals))
+        .routes(routes!(approve_limit))
+        .routes(routes!(reject_limit))
 }
 
-#[derive(Debug, Deserialize)]
+/// This service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(SERVICE, api())
+}
+
+pub fn router(ctx: Arc<ServiceContext>) -> Router {
+    openapi::service_router(ctx.clone(), api(), ctx)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Case status; default `awaiting_second_vote`.
+    #[param(value_type = Option<CaseStatus>, inline)]
     status: Option<String>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<CaseId>, inline)]
     after: Option<String>,
+    /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
+/// One page of cases.
+#[derive(Debug, Serialize, ToSchema)]
+struct CasePage {
+    items: Vec<CaseSummaryView>,
+    /// Pass as `after` for the next page; null on the last page.
+    next: Option<CaseId>,
+}
+
+/// Cases by status (default: awaiting the second vote), paged.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(Query<ListQuery>),
+    responses((status = 200, description = "One page of cases", body = CasePage)),
+)]
 async fn list_cases(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(q): Query<ListQuery>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<CasePage>, ApiError> {
     let status: CaseStatus = q
         .status
         .as_deref()
@@ -136,22 +111,43 @@ async fn list_cases(
     let mut tx = ctx.store.begin_read().await?;
     let cases = tx.cases_by_status(status, after, limit).await?;
     let next = (cases.len() == limit as usize)
-        .then(|| cases.last().map(|c| c.id.to_string()))
+        .then(|| cases.last().map(|c| c.id))
         .flatten();
-    Ok(axum::Json(json!({
-        "items": cases.iter().map(case_summary_json).collect::<Vec<_>>(),
-        "next": next,
-    })))
+    Ok(axum::Json(CasePage {
+        items: cases.iter().map(CaseSummaryView::new).collect(),
+        next,
+    }))
 }
 
+/// Reads a credit case with its votes and decision record.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(PathId<CaseId>),
+    responses((status = 200, description = "The case", body = CaseView)),
+)]
 async fn read_case(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     PathId(id): PathId<CaseId>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<CaseView>, ApiError> {
     Ok(axum::Json(cases::read_case(&ctx, id).await?))
 }
 
+/// Casts the independent back-office second vote (V1-V5, S5, S6); an
+/// approval runs the risk gate and reserves the headroom (R4, R5).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/second-vote",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = VoteRequest,
+    responses(
+        (status = 200, description = "The vote is recorded (with the decision record if it decided)", body = CaseView),
+        (status = 409, description = "The version is stale, the case awaits no second vote, or a concurrent request won"),
+    ),
+)]
 async fn second_vote(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -174,12 +170,30 @@ async fn second_vote(
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// Why the case goes back to market.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReturnRequest {
+    #[schema(
+        example = "collateral valuation missing",
+        min_length = 1,
+        max_length = 4000
+    )]
     reason: String,
 }
 
+/// Returns a case to market for rework (V6); the votes are void.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/return",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = ReturnRequest,
+    responses(
+        (status = 200, description = "The case is back with market", body = CaseView),
+        (status = 409, description = "The case awaits no second vote, or a concurrent request won"),
+    ),
+)]
 async fn return_case(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -208,13 +222,29 @@ async fn return_case(
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A board resolution, bound to the file version it covers (V11).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolutionRequest {
+    #[schema(example = "BR-2026-117", min_length = 1, max_length = 200)]
     reference: String,
+    #[schema(example = 1)]
     version: i64,
 }
 
+/// Records the board resolution a related-party credit or a large exposure
+/// needs before approval (V11).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/board-resolution",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = ResolutionRequest,
+    responses(
+        (status = 200, description = "The resolution is recorded on the case", body = CaseView),
+        (status = 409, description = "The version is stale, the case is decided already, or a concurrent request won"),
+    ),
+)]
 async fn board_resolution(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -244,13 +274,28 @@ async fn board_resolution(
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A group of connected clients (CRR Art. 4(1)(39)).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
+    #[schema(example = "gcc-muster", value_type = UnitId)]
     id: String,
+    #[schema(example = "Muster group", min_length = 1, max_length = 200)]
     name: String,
 }
 
+/// Forms a group of connected clients.
+#[utoipa::path(
+    post,
+    path = "/v1/groups",
+    tag = "groups",
+    params(IdempotencyKey),
+    request_body = NewGroup,
+    responses(
+        (status = 201, description = "The group is formed", body = BorrowerGroup),
+        (status = 409, description = "A group with that id exists"),
+    ),
+)]
 async fn create_group(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -279,20 +324,31 @@ async fn create_group(
                 let mut record = actor.record(&ctx, "group.created");
                 record.data = json!({"group_id": group.id});
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::CREATED,
-                    json!({"id": group.id, "name": group.name, "created_by": group.created_by, "created_at": group.created_at}),
-                ))
+                CommandOutcome::view(StatusCode::CREATED, &group)
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The group a borrower belongs to from now on; null takes it out.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GroupMembership {
+    #[schema(value_type = Option<UnitId>)]
     group_id: Option<String>,
+}
+
+/// What a group move answers.
+#[derive(Debug, Serialize, ToSchema)]
+struct GroupChange {
+    borrower_id: BorrowerId,
+    group_id: Option<UnitId>,
+    valid_from: chrono::DateTime<Utc>,
+    /// Open cases whose first vote became void and that went back to market (V4).
+    cases_sent_back: Vec<CaseId>,
+    /// Limit breaches the move caused (R7).
+    breaches: Vec<Breach>,
 }
 
 /// Re-evaluates every open case of `borrowers` (V4, R2): a first vote below
@@ -326,6 +382,19 @@ async fn reevaluate_open_cases(
     Ok(returned)
 }
 
+/// Moves a borrower into a group of connected clients (or out of it) and
+/// re-evaluates the open cases of everybody affected (V4, R2).
+#[utoipa::path(
+    put,
+    path = "/v1/borrowers/{id}/group",
+    tag = "groups",
+    params(PathId<BorrowerId>, IdempotencyKey),
+    request_body = GroupMembership,
+    responses(
+        (status = 200, description = "The membership changed", body = GroupChange),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 async fn set_group(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -386,30 +455,50 @@ async fn set_group(
                     now,
                 )
                 .await?;
-                Ok(CommandOutcome::new(
+                CommandOutcome::view(
                     StatusCode::OK,
-                    json!({
-                        "borrower_id": borrower,
-                        "group_id": group,
-                        "valid_from": now,
-                        "cases_sent_back": returned,
-                        "breaches": serde_json::to_value(&breaches).unwrap_or_default(),
-                    }),
-                ))
+                    &GroupChange {
+                        borrower_id: borrower,
+                        group_id: group,
+                        valid_from: now,
+                        cases_sent_back: returned,
+                        breaches,
+                    },
+                )
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A staff member related to a borrower (KWG section 15).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRelatedParty {
     borrower_id: BorrowerId,
+    #[schema(example = "lo-3", value_type = StaffId)]
     staff_id: String,
+    #[schema(
+        example = "spouse of the managing director",
+        min_length = 1,
+        max_length = 200
+    )]
     relation: String,
 }
 
+/// Records a staff member as related to a borrower: they may not vote on its
+/// cases, and its credits need a board resolution (S6, V11).
+#[utoipa::path(
+    post,
+    path = "/v1/related-parties",
+    tag = "groups",
+    params(IdempotencyKey),
+    request_body = NewRelatedParty,
+    responses(
+        (status = 201, description = "The relation is recorded", body = RelatedParty),
+        (status = 409, description = "The relation is recorded already"),
+    ),
+)]
 async fn record_related_party(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -450,16 +539,7 @@ async fn record_related_party(
                 // stays out of the hashed body (A6).
                 record.data = json!({"staff_id": party.staff_id});
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::CREATED,
-                    json!({
-                        "borrower_id": party.borrower_id,
-                        "staff_id": party.staff_id,
-                        "relation": party.relation,
-                        "recorded_by": party.recorded_by,
-                        "recorded_at": party.recorded_at,
-                    }),
-                ))
+                CommandOutcome::view(StatusCode::CREATED, &party)
             })
         },
     )
@@ -469,17 +549,28 @@ async fn record_related_party(
 /// Borrower and group limits are approved by back office (R1, R8).
 const BACKOFFICE_DECIDES: &[LimitKind] = &[LimitKind::Borrower, LimitKind::Group];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct LimitProposalQuery {
+    /// Default `pending`.
+    #[param(value_type = Option<LimitStatus>, inline)]
     status: Option<String>,
 }
 
+/// Borrower and group limit versions by status (default: awaiting a
+/// decision); back office decides them (R1, R8).
+#[utoipa::path(
+    get,
+    path = "/v1/limits/proposals",
+    tag = "limits",
+    params(Query<LimitProposalQuery>),
+    responses((status = 200, description = "The limit versions", body = LimitVersions)),
+)]
 async fn limit_proposals(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<LimitProposalQuery>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<LimitVersions>, ApiError> {
     let status = query
         .status
         .as_deref()
@@ -493,11 +584,21 @@ async fn limit_proposals(
         .into_iter()
         .filter(|v| BACKOFFICE_DECIDES.contains(&v.subject.kind()))
         .collect();
-    Ok(axum::Json(
-        json!({ "items": serde_json::to_value(&versions).unwrap_or_default() }),
-    ))
+    Ok(axum::Json(LimitVersions { items: versions }))
 }
 
+/// Approves a borrower or group limit proposed by risk control; not by the
+/// proposer (R8). The limit is in force at once and re-evaluated (R7).
+#[utoipa::path(
+    post,
+    path = "/v1/limits/{id}/approve",
+    tag = "limits",
+    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The limit version is approved", body = LimitDecision),
+        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
+    ),
+)]
 async fn approve_limit(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -507,6 +608,17 @@ async fn approve_limit(
     decide_limit(ctx, principal, key, id, true, BACKOFFICE_DECIDES).await
 }
 
+/// Rejects a borrower or group limit proposed by risk control (R8).
+#[utoipa::path(
+    post,
+    path = "/v1/limits/{id}/reject",
+    tag = "limits",
+    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The limit version is rejected", body = LimitDecision),
+        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
+    ),
+)]
 async fn reject_limit(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,

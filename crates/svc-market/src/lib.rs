@@ -5,18 +5,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use chrono::Utc;
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, Severity, Side, StaffId, VoteStage,
 };
 use creditops_http::ProblemKind;
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
 use creditops_http::risk::{liquidity_view, watch_borrowers};
-use creditops_http::views::{case_audit_data, case_json};
+use creditops_http::views::{CaseView, case_audit_data, case_json};
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, ServiceContext,
-    health_routes, run_command, secure,
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ServiceContext, openapi,
+    run_command,
 };
 use creditops_risk::{Reservation, ReservationStatus};
 use creditops_store::Borrower;
@@ -24,87 +22,64 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const SERVICE: &str = "market";
 
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "POST",
-        path: "/v1/borrowers",
-        summary: "Register a borrower",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/borrowers/{id}",
-        summary: "Read a borrower",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases",
-        summary: "Open a credit case (draft)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/cases/{id}",
-        summary: "Read a credit case with its votes",
-    },
-    Operation {
-        method: "PATCH",
-        path: "/v1/cases/{id}",
-        summary: "Edit a draft (new file version; voids votes)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases/{id}/first-vote",
-        summary: "Cast the market first vote",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/cases/{id}/disburse",
-        summary: "Disburse an approved case (consumes its reservation, re-checks liquidity)",
-    },
-];
-
-pub fn router(ctx: Arc<ServiceContext>) -> Router {
-    let business = Router::new()
-        .route("/v1/borrowers", post(create_borrower))
-        .route("/v1/borrowers/{id}", get(read_borrower))
-        .route("/v1/cases", post(create_case))
-        .route("/v1/cases/{id}", get(read_case).patch(edit_case))
-        .route("/v1/cases/{id}/first-vote", post(first_vote))
-        .route("/v1/cases/{id}/disburse", post(disburse))
-        .with_state(ctx.clone());
-    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+/// The business routes with their documentation (one source for both).
+pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_borrower))
+        .routes(routes!(read_borrower))
+        .routes(routes!(create_case))
+        .routes(routes!(read_case, edit_case))
+        .routes(routes!(first_vote))
+        .routes(routes!(disburse))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// This service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(SERVICE, api())
+}
+
+pub fn router(ctx: Arc<ServiceContext>) -> Router {
+    openapi::service_router(ctx.clone(), api(), ctx)
+}
+
+/// A borrower to register.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewBorrower {
+    /// Personal data: kept in the business table, never in audit bodies (A6).
+    #[schema(example = "Muster GmbH", min_length = 1, max_length = 200)]
     name: String,
+    /// ISO 3166-1 alpha-2 code.
+    #[schema(example = "DE", pattern = "^[A-Z]{2}$")]
     country: String,
+    #[schema(example = "manufacturing", min_length = 1, max_length = 100)]
     sector: String,
     /// The market person who looks after the borrower; defaults to the
     /// creator. They may not vote on the borrower's cases (S6).
     #[serde(default)]
+    #[schema(value_type = Option<StaffId>)]
     relationship_manager: Option<String>,
     /// A credit institution (its large-exposure cap differs, CRR Art. 395).
     #[serde(default)]
     institution: bool,
 }
 
-fn borrower_json(b: &Borrower) -> serde_json::Value {
-    json!({
-        "id": b.id,
-        "name": b.name,
-        "country": b.country,
-        "sector": b.sector,
-        "institution": b.institution,
-        "relationship_manager": b.relationship_manager,
-        "created_by": b.created_by,
-        "created_at": b.created_at,
-    })
-}
-
+/// Registers a borrower; the creator is its relationship manager unless
+/// another market person is named (S6).
+#[utoipa::path(
+    post,
+    path = "/v1/borrowers",
+    tag = "borrowers",
+    params(IdempotencyKey),
+    request_body = NewBorrower,
+    responses((status = 201, description = "The borrower is registered", body = Borrower)),
+)]
 async fn create_borrower(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -132,7 +107,7 @@ async fn create_borrower(
         institution: req.institution,
         relationship_manager: Some(relationship_manager),
         created_by: principal.id().clone(),
-        created_at: Utc::now(),
+        created_at: cases::action_time(),
     };
     let actor = principal.clone();
     run_command(
@@ -164,40 +139,62 @@ async fn create_borrower(
                     "relationship_manager": borrower.relationship_manager,
                 });
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(
-                    StatusCode::CREATED,
-                    borrower_json(&borrower),
-                ))
+                CommandOutcome::view(StatusCode::CREATED, &borrower)
             })
         },
     )
     .await
 }
 
+/// Reads a borrower.
+#[utoipa::path(
+    get,
+    path = "/v1/borrowers/{id}",
+    tag = "borrowers",
+    params(PathId<BorrowerId>),
+    responses((status = 200, description = "The borrower", body = Borrower)),
+)]
 async fn read_borrower(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     PathId(id): PathId<BorrowerId>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<Borrower>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
     let borrower = tx
         .borrower(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
-    Ok(axum::Json(borrower_json(&borrower)))
+    Ok(axum::Json(borrower))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A credit request: opens a case as a draft.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCase {
     borrower_id: BorrowerId,
+    /// Decimal string, greater than zero, with at most the currency's scale.
+    #[schema(example = "250000.00", pattern = "^[0-9]{1,13}(\\.[0-9]{1,4})?$")]
     amount: String,
+    /// ISO 4217 code.
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     currency: String,
+    #[schema(example = "term_loan", min_length = 1, max_length = 100)]
     product: String,
+    #[schema(example = 60, minimum = 1, maximum = 600)]
     term_months: i64,
+    #[schema(example = "machinery", min_length = 1, max_length = 4000)]
     purpose: String,
 }
 
+/// Opens a credit case (draft) for a registered borrower.
+#[utoipa::path(
+    post,
+    path = "/v1/cases",
+    tag = "cases",
+    params(IdempotencyKey),
+    request_body = NewCase,
+    responses((status = 201, description = "The case is open as a draft", body = CaseView)),
+)]
 async fn create_case(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -227,8 +224,12 @@ async fn create_case(
                         "borrower_id names no registered borrower",
                     ));
                 }
-                let case =
-                    CreditCase::open(CaseId::generate(), file, actor.id().clone(), Utc::now());
+                let case = CreditCase::open(
+                    CaseId::generate(),
+                    file,
+                    actor.id().clone(),
+                    cases::action_time(),
+                );
                 tx.insert_case(&case).await?;
                 let mut record = actor.record(&ctx, "case.created");
                 record.case_id = Some(case.id.to_string());
@@ -242,26 +243,53 @@ async fn create_case(
     .await
 }
 
+/// Reads a credit case with its votes and decision record.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(PathId<CaseId>),
+    responses((status = 200, description = "The case", body = CaseView)),
+)]
 async fn read_case(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     PathId(id): PathId<CaseId>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<CaseView>, ApiError> {
     Ok(axum::Json(cases::read_case(&ctx, id).await?))
 }
 
 /// A partial edit of the file; `version` is the file version it applies to.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CaseEdit {
+    #[schema(example = 1)]
     version: i64,
+    #[schema(pattern = "^[0-9]{1,13}(\\.[0-9]{1,4})?$")]
     amount: Option<String>,
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     product: Option<String>,
+    #[schema(minimum = 1, maximum = 600)]
     term_months: Option<i64>,
+    #[schema(min_length = 1, max_length = 4000)]
     purpose: Option<String>,
 }
 
+/// Edits a draft (or returned) file: a new file version that voids the
+/// votes cast so far (V3).
+#[utoipa::path(
+    patch,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = CaseEdit,
+    responses(
+        (status = 200, description = "The edited case", body = CaseView),
+        (status = 409, description = "The version is stale, the case is not with market, or a concurrent request won"),
+    ),
+)]
 async fn edit_case(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -306,6 +334,18 @@ async fn edit_case(
     .await
 }
 
+/// Casts the market first vote on the current file version (V1-V4, S6).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/first-vote",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = VoteRequest,
+    responses(
+        (status = 200, description = "The vote is recorded", body = CaseView),
+        (status = 409, description = "The version is stale, the case is not with market, or a concurrent request won"),
+    ),
+)]
 async fn first_vote(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -328,9 +368,28 @@ async fn first_vote(
     .await
 }
 
+/// What a disbursement answers: the consumed reservation and the LCR with it.
+#[derive(Debug, Serialize, ToSchema)]
+struct Disbursement {
+    case_id: CaseId,
+    reservation: Reservation,
+    /// Projected LCR in percent (decimal string), if computable.
+    lcr_percent: Option<String>,
+}
+
 /// Disburses an approved case (R5, R6): consumes its reservation once, after
 /// re-checking the liquidity floor. A second disbursement is refused (or,
 /// with the same Idempotency-Key, answered with the first result).
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/disburse",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    responses(
+        (status = 200, description = "The reservation is consumed", body = Disbursement),
+        (status = 409, description = "The case is not approved, holds no active reservation, or was disbursed already (R5)"),
+    ),
+)]
 async fn disburse(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -347,7 +406,7 @@ async fn disburse(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let now = Utc::now();
+                let now = cases::action_time();
                 tx.lock_risk().await?;
                 let case = cases::load_case(tx, id).await?;
                 if case.status != CaseStatus::Approved {
@@ -428,14 +487,14 @@ async fn disburse(
                 });
                 ctx.audit(tx, &record).await?;
                 watch_borrowers(&ctx, tx, &[case.file.borrower_id], "disbursement", now).await?;
-                Ok(CommandOutcome::new(
+                CommandOutcome::view(
                     StatusCode::OK,
-                    json!({
-                        "case_id": case.id,
-                        "reservation": serde_json::to_value(&consumed).unwrap_or_default(),
-                        "lcr_percent": finding.usage.map(|l| l.to_string()),
-                    }),
-                ))
+                    &Disbursement {
+                        case_id: case.id,
+                        reservation: consumed,
+                        lcr_percent: finding.usage.map(|l| l.to_string()),
+                    },
+                )
             })
         },
     )

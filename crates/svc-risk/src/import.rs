@@ -5,6 +5,7 @@
 use crate::input::parse_amount;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -14,24 +15,34 @@ use creditops_http::{
     ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
     run_command,
 };
-use creditops_risk::{ImportEffect, ImportedBalance};
-use serde::Deserialize;
+use creditops_risk::{Breach, ImportEffect, ImportedBalance};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Rows per import; larger files are split by the sender.
 const MAX_ROWS: usize = 100_000;
 /// Above this many changed borrowers one full re-evaluation is cheaper.
 const TARGETED_WATCH_MAX: usize = 200;
 
-/// One row as sent, before validation.
-#[derive(Debug, Deserialize)]
+/// One balance as sent (a JSON line, or a CSV record under the header
+/// `source_id,borrower_id,amount,as_of`), before validation.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ImportRow)]
 struct RawRow {
+    /// The core banking record id: importing it again updates the balance.
+    #[schema(example = "cb-1")]
     source_id: String,
+    #[schema(format = Uuid)]
     borrower_id: String,
+    /// Outstanding amount in EUR, decimal string.
+    #[schema(example = "1000.00")]
     amount: String,
+    /// RFC 3339 time of the balance; not in the future.
+    #[schema(format = DateTime)]
     as_of: String,
 }
 
@@ -154,14 +165,46 @@ fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBala
     })
 }
 
+/// What an import answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ImportResult {
+    rows: usize,
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+    /// Limit breaches the new balances caused (R7).
+    breaches: Vec<Breach>,
+}
+
+/// Imports outstanding balances from core banking (R2): JSON lines or CSV
+/// with `source_id, borrower_id, amount, as_of`, idempotent by `source_id`,
+/// all or nothing (every bad row is named in `errors`).
+#[utoipa::path(
+    post,
+    path = "/v1/exposures/import",
+    tag = "exposures",
+    params(IdempotencyKey),
+    request_body(
+        description = "The balances, one per line: JSON lines, or CSV with a header line",
+        content(
+            (Vec<RawRow> = "application/x-ndjson"),
+            (Vec<RawRow> = "text/csv"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Every row is applied", body = ImportResult),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 pub async fn import_balances(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
     key: IdempotencyKey,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = format_of(&headers)?;
+    let body = body.map_err(body_rejection)?;
     let now = Utc::now();
     let (raw_rows, mut errors) = read_rows(format, &body);
     if raw_rows.len() + errors.len() > MAX_ROWS {
@@ -248,20 +291,36 @@ pub async fn import_balances(
                 } else {
                     watch_all(&ctx, tx, "core banking import", Utc::now()).await?
                 };
-                Ok(CommandOutcome::new(
+                CommandOutcome::view(
                     StatusCode::OK,
-                    json!({
-                        "rows": balances.len(),
-                        "inserted": inserted,
-                        "updated": updated,
-                        "unchanged": unchanged,
-                        "breaches": serde_json::to_value(&breaches).unwrap_or_default(),
-                    }),
-                ))
+                    &ImportResult {
+                        rows: balances.len(),
+                        inserted,
+                        updated,
+                        unchanged,
+                        breaches,
+                    },
+                )
             })
         },
     )
     .await
+}
+
+/// A body that cannot be read answers problem+json like every other error
+/// (axum's own rejection would be plain text), 413 above the size limit.
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            "the request body is too large",
+        )
+    } else {
+        ApiError::validation(format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ))
+    }
 }
 
 fn rejected(mut errors: Vec<FieldError>) -> ApiError {

@@ -14,145 +14,110 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{NaiveDate, Utc};
 use creditops_domain::{BorrowerId, Severity};
-use creditops_http::risk::{decide_limit, liquidity_view, watch_all, watch_borrowers};
-use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, Operation, PathId, Principal, Query,
-    ServiceContext, health_routes, run_command, secure,
+use creditops_http::risk::{
+    LimitDecision, LimitVersions, decide_limit, liquidity_view, watch_all, watch_borrowers,
 };
-use creditops_risk::reports::{ReportKind, report, to_csv};
+use creditops_http::{
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
+    openapi, run_command,
+};
+use creditops_risk::reports::{ReportKind, ReportLine, report, to_csv};
 use creditops_risk::{
-    Aggregates, Breach, Capital, LimitKind, LimitStatus, LimitSubject, LimitVersion,
-    LiquidityPosition,
+    Aggregates, BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject,
+    LimitVersion, LiquidityPosition,
 };
 use creditops_store::{BreachFilter, ExposureScope};
 use input::{parse_amount, parse_percent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const SERVICE: &str = "risk";
 
-pub const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "GET",
-        path: "/v1/exposures",
-        summary: "Exposure per borrower (reserved, outstanding), filtered",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/exposures/import",
-        summary: "Import outstanding balances (JSON lines or CSV), all or nothing",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/limits",
-        summary: "Limits in force with their usage and headroom",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/limits",
-        summary: "Propose a limit version (four-eyes)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/limits/proposals",
-        summary: "Limit versions by status",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/limits/{id}/approve",
-        summary: "Approve a sector or country limit (another risk controller)",
-    },
-    Operation {
-        method: "POST",
-        path: "/v1/limits/{id}/reject",
-        summary: "Reject a sector or country limit (another risk controller)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/capital",
-        summary: "Tier 1 capital in force",
-    },
-    Operation {
-        method: "PUT",
-        path: "/v1/capital",
-        summary: "Record Tier 1 capital (new version; re-evaluates all limits)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/liquidity",
-        summary: "Liquidity position, committed outflows and LCR",
-    },
-    Operation {
-        method: "PUT",
-        path: "/v1/liquidity",
-        summary: "Record the liquidity position and LCR floor (new version)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/alerts",
-        summary: "Limit breaches (open by default)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/alerts/stream",
-        summary: "New limit breaches as server-sent events",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/reports/breaches",
-        summary: "Daily breach report (JSON or CSV)",
-    },
-    Operation {
-        method: "GET",
-        path: "/v1/reports/{id}",
-        summary: "large-exposures, million-loans or section-18 (JSON or CSV)",
-    },
-];
+/// The business routes with their documentation (one source for both).
+pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_exposures))
+        .routes(routes!(import::import_balances))
+        .routes(routes!(list_limits, propose_limit))
+        .routes(routes!(list_limit_versions))
+        .routes(routes!(approve_limit))
+        .routes(routes!(reject_limit))
+        .routes(routes!(read_capital, set_capital))
+        .routes(routes!(read_liquidity, set_liquidity))
+        .routes(routes!(list_alerts))
+        .routes(routes!(alert_stream))
+        .routes(routes!(breach_report))
+        .routes(routes!(exposure_report))
+}
+
+/// This service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(SERVICE, api())
+}
 
 pub fn router(ctx: Arc<ServiceContext>) -> Router {
-    let business = Router::new()
-        .route("/v1/exposures", get(list_exposures))
-        .route("/v1/exposures/import", post(import::import_balances))
-        .route("/v1/limits", get(list_limits).post(propose_limit))
-        .route("/v1/limits/proposals", get(list_limit_versions))
-        .route("/v1/limits/{id}/approve", post(approve_limit))
-        .route("/v1/limits/{id}/reject", post(reject_limit))
-        .route("/v1/capital", get(read_capital).put(set_capital))
-        .route("/v1/liquidity", get(read_liquidity).put(set_liquidity))
-        .route("/v1/alerts", get(list_alerts))
-        .route("/v1/alerts/stream", get(alert_stream))
-        .route("/v1/reports/breaches", get(breach_report))
-        .route("/v1/reports/{id}", get(exposure_report))
-        .with_state(ctx.clone());
-    secure(business, ctx.clone()).merge(health_routes(ctx, OPERATIONS))
+    openapi::service_router(ctx.clone(), api(), ctx)
 }
 
-fn to_json<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-#[derive(Debug, Deserialize)]
+/// At most one filter; none lists every borrower.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ExposureQuery {
+    #[param(inline)]
     borrower_id: Option<BorrowerId>,
+    /// The members of this group of connected clients.
     group_id: Option<String>,
     sector: Option<String>,
+    /// ISO 3166-1 alpha-2 code.
     country: Option<String>,
 }
 
+/// Exposure per borrower and in total, in the reporting currency.
+#[derive(Debug, Serialize, ToSchema)]
+struct Exposures {
+    currency: String,
+    as_of: chrono::DateTime<Utc>,
+    /// Decimal string.
+    total: String,
+    items: Vec<ExposureRow>,
+}
+
+/// One borrower's exposure: reserved (approved, not disbursed) and outstanding.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExposureRow {
+    #[serde(flatten)]
+    exposure: BorrowerExposure,
+    /// `reserved + outstanding`, decimal string.
+    total: String,
+}
+
+/// Exposure per borrower (reserved, outstanding) and the total, filtered by
+/// borrower, group, sector or country (R2, R8).
+#[utoipa::path(
+    get,
+    path = "/v1/exposures",
+    tag = "exposures",
+    params(Query<ExposureQuery>),
+    responses(
+        (status = 200, description = "The exposures", body = Exposures),
+        (status = 404, description = "No group with that id"),
+    ),
+)]
 async fn list_exposures(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<ExposureQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Exposures>, ApiError> {
     let now = Utc::now();
     let mut tx = ctx.store.begin_read().await?;
     let scope = match (
@@ -181,61 +146,113 @@ async fn list_exposures(
     };
     let rows = tx.exposures(&scope, now).await?;
     let total: Decimal = rows.iter().map(|row| row.total()).sum();
-    Ok(axum::Json(json!({
-        "currency": creditops_risk::REPORTING_CURRENCY,
-        "as_of": now,
-        "total": total.to_string(),
-        "items": rows.iter().map(|row| {
-            let mut value = to_json(row);
-            value["total"] = json!(row.total().to_string());
-            value
-        }).collect::<Vec<_>>(),
-    })))
+    Ok(axum::Json(Exposures {
+        currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
+        as_of: now,
+        total: total.to_string(),
+        items: rows
+            .into_iter()
+            .map(|exposure| ExposureRow {
+                total: exposure.total().to_string(),
+                exposure,
+            })
+            .collect(),
+    }))
 }
 
+/// Limits in force with their usage.
+#[derive(Debug, Serialize, ToSchema)]
+struct LimitsInForce {
+    currency: String,
+    items: Vec<LimitInForce>,
+}
+
+/// A limit in force and its usage now.
+#[derive(Debug, Serialize, ToSchema)]
+struct LimitInForce {
+    id: uuid::Uuid,
+    subject: LimitSubject,
+    version: i64,
+    /// Decimal string.
+    amount: String,
+    /// Decimal string.
+    tolerance_percent: String,
+    /// Decimal string.
+    usage: Option<String>,
+    /// `amount - usage`, negative when over; decimal string.
+    headroom: Option<String>,
+    severity: Severity,
+}
+
+/// Limits in force with their usage and headroom (R7).
+#[utoipa::path(
+    get,
+    path = "/v1/limits",
+    tag = "limits",
+    responses((status = 200, description = "The limits in force", body = LimitsInForce)),
+)]
 async fn list_limits(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<LimitsInForce>, ApiError> {
     let now = Utc::now();
     let mut tx = ctx.store.begin_read().await?;
     let limits = tx.limits_in_force(None).await?;
     let exposures = tx.exposures(&ExposureScope::All, now).await?;
     let aggregates = Aggregates::build(&exposures);
     let usages = creditops_risk::watch::limit_usages(&limits, &aggregates);
-    let items: Vec<Value> = limits
+    let items = limits
         .iter()
         .zip(&usages)
-        .map(|(limit, usage)| {
-            json!({
-                "id": limit.id,
-                "subject": limit.subject,
-                "version": limit.version,
-                "amount": limit.amount.to_string(),
-                "tolerance_percent": limit.tolerance_percent.to_string(),
-                "usage": usage.usage.map(|u| u.to_string()),
-                "headroom": usage.headroom.map(|h| h.to_string()),
-                "severity": usage.severity,
-            })
+        .map(|(limit, usage)| LimitInForce {
+            id: limit.id,
+            subject: limit.subject.clone(),
+            version: limit.version,
+            amount: limit.amount.to_string(),
+            tolerance_percent: limit.tolerance_percent.to_string(),
+            usage: usage.usage.map(|u| u.to_string()),
+            headroom: usage.headroom.map(|h| h.to_string()),
+            severity: usage.severity,
         })
         .collect();
-    Ok(axum::Json(json!({
-        "currency": creditops_risk::REPORTING_CURRENCY,
-        "items": items,
-    })))
+    Ok(axum::Json(LimitsInForce {
+        currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
+        items,
+    }))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A limit version to propose (four-eyes, R8).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LimitProposal {
+    #[schema(value_type = LimitKind)]
     kind: String,
+    /// Borrower id, group id, sector, or ISO 3166-1 alpha-2 country code.
     key: String,
+    /// Decimal string, at most 2 decimals.
+    #[schema(example = "1000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     amount: String,
+    /// Soft-breach tolerance in percent, 0-100 (decimal string, default 0).
     #[serde(default)]
+    #[schema(example = "10", pattern = "^[0-9]{1,3}(\\.[0-9]{1,4})?$")]
     tolerance_percent: Option<String>,
+    #[schema(example = "new client", min_length = 1, max_length = 1000)]
     reason: String,
 }
 
+/// Proposes a limit version; back office (borrower, group) or a second risk
+/// controller (sector, country) decides it (R1, R8).
+#[utoipa::path(
+    post,
+    path = "/v1/limits",
+    tag = "limits",
+    params(IdempotencyKey),
+    request_body = LimitProposal,
+    responses(
+        (status = 201, description = "The version is proposed", body = LimitVersion),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 async fn propose_limit(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -303,24 +320,34 @@ async fn propose_limit(
                     "tolerance_percent": proposal.tolerance_percent.to_string(),
                 });
                 ctx.audit(tx, &record).await?;
-                Ok(CommandOutcome::new(StatusCode::CREATED, to_json(&proposal)))
+                CommandOutcome::view(StatusCode::CREATED, &proposal)
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct LimitVersionQuery {
+    /// Every status when absent.
+    #[param(value_type = Option<LimitStatus>, inline)]
     status: Option<String>,
 }
 
+/// Limit versions of every kind, by status.
+#[utoipa::path(
+    get,
+    path = "/v1/limits/proposals",
+    tag = "limits",
+    params(Query<LimitVersionQuery>),
+    responses((status = 200, description = "The limit versions", body = LimitVersions)),
+)]
 async fn list_limit_versions(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<LimitVersionQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<LimitVersions>, ApiError> {
     let status = query
         .status
         .map(|s| s.parse::<LimitStatus>())
@@ -328,13 +355,25 @@ async fn list_limit_versions(
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
     let mut tx = ctx.store.begin_read().await?;
     let versions = tx.limit_versions(status, None).await?;
-    Ok(axum::Json(json!({ "items": to_json(&versions) })))
+    Ok(axum::Json(LimitVersions { items: versions }))
 }
 
 /// Sector and country limits are decided by a second risk controller;
 /// borrower and group limits only by back office (R8).
 const RISK_DECIDES: &[LimitKind] = &[LimitKind::Sector, LimitKind::Country];
 
+/// Approves a sector or country limit; a second risk controller, not the
+/// proposer (R8).
+#[utoipa::path(
+    post,
+    path = "/v1/limits/{id}/approve",
+    tag = "limits",
+    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The limit version is approved", body = LimitDecision),
+        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
+    ),
+)]
 async fn approve_limit(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -344,6 +383,17 @@ async fn approve_limit(
     decide_limit(ctx, principal, key, id, true, RISK_DECIDES).await
 }
 
+/// Rejects a sector or country limit (R8).
+#[utoipa::path(
+    post,
+    path = "/v1/limits/{id}/reject",
+    tag = "limits",
+    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The limit version is rejected", body = LimitDecision),
+        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
+    ),
+)]
 async fn reject_limit(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -353,24 +403,57 @@ async fn reject_limit(
     decide_limit(ctx, principal, key, id, false, RISK_DECIDES).await
 }
 
+/// Tier 1 capital in force (R3).
+#[utoipa::path(
+    get,
+    path = "/v1/capital",
+    tag = "capital and liquidity",
+    responses(
+        (status = 200, description = "The Tier 1 capital in force", body = Capital),
+        (status = 404, description = "No Tier 1 capital is on record"),
+    ),
+)]
 async fn read_capital(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Capital>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
     let capital = tx
         .latest_capital()
         .await?
         .ok_or_else(|| ApiError::not_found("no Tier 1 capital is on record"))?;
-    Ok(axum::Json(to_json(&capital)))
+    Ok(axum::Json(capital))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// Tier 1 capital to record.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapitalRequest {
+    /// Decimal string, greater than zero, at most 2 decimals.
+    #[schema(example = "500000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     tier1: String,
 }
 
+/// A recorded capital version and the breaches it caused.
+#[derive(Debug, Serialize, ToSchema)]
+struct CapitalChange {
+    #[serde(flatten)]
+    capital: Capital,
+    breaches: Vec<Breach>,
+}
+
+/// Records Tier 1 capital (a new version) and re-evaluates every limit (R3, R7).
+#[utoipa::path(
+    put,
+    path = "/v1/capital",
+    tag = "capital and liquidity",
+    params(IdempotencyKey),
+    request_body = CapitalRequest,
+    responses(
+        (status = 200, description = "The capital is recorded", body = CapitalChange),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 async fn set_capital(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -406,19 +489,39 @@ async fn set_capital(
                 ctx.audit(tx, &record).await?;
                 let breaches =
                     watch_all(&ctx, tx, &format!("Tier 1 capital version {version}"), now).await?;
-                let mut body = to_json(&capital);
-                body["breaches"] = to_json(&breaches);
-                Ok(CommandOutcome::new(StatusCode::OK, body))
+                CommandOutcome::view(StatusCode::OK, &CapitalChange { capital, breaches })
             })
         },
     )
     .await
 }
 
+/// The liquidity position in force, what was committed since, and the LCR.
+#[derive(Debug, Serialize, ToSchema)]
+struct Liquidity {
+    #[serde(flatten)]
+    position: LiquidityPosition,
+    /// Reservations and disbursements since the position (decimal string).
+    committed_since: String,
+    /// Projected LCR in percent (decimal string); null without net outflows.
+    lcr_percent: Option<String>,
+    meets_floor: bool,
+}
+
+/// The liquidity position, committed outflows and the LCR (R6).
+#[utoipa::path(
+    get,
+    path = "/v1/liquidity",
+    tag = "capital and liquidity",
+    responses(
+        (status = 200, description = "The liquidity position", body = Liquidity),
+        (status = 404, description = "No liquidity position is on record"),
+    ),
+)]
 async fn read_liquidity(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Liquidity>, ApiError> {
     let now = Utc::now();
     let mut tx = ctx.store.begin_read().await?;
     let position = tx
@@ -429,29 +532,56 @@ async fn read_liquidity(
         .await?
         .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
     let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
-    let mut body = to_json(&position);
-    body["committed_since"] = json!(view.committed.to_string());
-    body["lcr_percent"] = json!(
-        view.projected_lcr_percent(Decimal::ZERO)
-            .map(|l| l.to_string())
-    );
-    body["meets_floor"] = json!(finding.severity == Severity::Within);
-    Ok(axum::Json(body))
+    Ok(axum::Json(Liquidity {
+        position,
+        committed_since: view.committed.to_string(),
+        lcr_percent: view
+            .projected_lcr_percent(Decimal::ZERO)
+            .map(|l| l.to_string()),
+        meets_floor: finding.severity == Severity::Within,
+    }))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A liquidity position to record; amounts are decimal strings.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LiquidityRequest {
+    /// High-quality liquid assets.
+    #[schema(example = "2000000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     hqla: String,
+    #[schema(example = "1000000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     outflows_30d: String,
+    #[schema(example = "0.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
     inflows_30d: String,
+    /// The internal LCR floor in percent, 100-1000 (default 110).
     #[serde(default)]
+    #[schema(example = "110", pattern = "^[0-9]{1,4}(\\.[0-9]{1,4})?$")]
     floor_percent: Option<String>,
+}
+
+/// A recorded liquidity version and the breaches it caused.
+#[derive(Debug, Serialize, ToSchema)]
+struct LiquidityChange {
+    #[serde(flatten)]
+    position: LiquidityPosition,
+    breaches: Vec<Breach>,
 }
 
 /// The internal LCR floor when none is given (R6).
 const DEFAULT_FLOOR_PERCENT: Decimal = Decimal::from_parts(110, 0, 0, false, 0);
 
+/// Records the liquidity position and LCR floor (a new version, R6).
+#[utoipa::path(
+    put,
+    path = "/v1/liquidity",
+    tag = "capital and liquidity",
+    params(IdempotencyKey),
+    request_body = LiquidityRequest,
+    responses(
+        (status = 200, description = "The position is recorded", body = LiquidityChange),
+        (status = 409, description = "A concurrent request won"),
+    ),
+)]
 async fn set_liquidity(
     State(ctx): State<Arc<ServiceContext>>,
     principal: Principal,
@@ -509,27 +639,49 @@ async fn set_liquidity(
                     now,
                 )
                 .await?;
-                let mut body = to_json(&position);
-                body["breaches"] = to_json(&breaches);
-                Ok(CommandOutcome::new(StatusCode::OK, body))
+                CommandOutcome::view(StatusCode::OK, &LiquidityChange { position, breaches })
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
     /// `open` (default) or `all` (the last 30 days).
+    #[param(value_type = Option<AlertStatus>, inline)]
     status: Option<String>,
 }
 
+/// Which alerts to list.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the accepted values of a query parameter
+enum AlertStatus {
+    Open,
+    All,
+}
+
+/// Limit breaches.
+#[derive(Debug, Serialize, ToSchema)]
+struct Breaches {
+    items: Vec<Breach>,
+}
+
+/// Limit breaches (R7): open ones by default.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    params(Query<AlertQuery>),
+    responses((status = 200, description = "The breaches", body = Breaches)),
+)]
 async fn list_alerts(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<AlertQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Breaches>, ApiError> {
     let mut tx = ctx.store.begin_read().await?;
     let breaches = match query.status.as_deref() {
         None | Some("open") => tx.open_breaches().await?,
@@ -548,7 +700,7 @@ async fn list_alerts(
             )));
         }
     };
-    Ok(axum::Json(json!({ "items": to_json(&breaches) })))
+    Ok(axum::Json(Breaches { items: breaches }))
 }
 
 /// How often the stream looks for new breaches, and how far back it looks
@@ -558,6 +710,17 @@ const STREAM_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// New breaches as server-sent events (R7). Polls the store, so breaches
 /// found by any service instance reach every subscriber.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/stream",
+    tag = "alerts",
+    responses((
+        status = 200,
+        description = "An endless stream of `breach` events, each with a Breach as JSON data",
+        content_type = "text/event-stream",
+        body = String,
+    )),
+)]
 async fn alert_stream(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
@@ -618,11 +781,24 @@ async fn alert_stream(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
+    /// The UTC day of the breach report (default today); not for the other reports.
+    #[param(format = Date)]
     date: Option<String>,
+    /// `json` or `csv`; without it, `Accept: text/csv` selects CSV.
+    #[param(value_type = Option<ReportFormat>, inline)]
     format: Option<String>,
+}
+
+/// The format of a report.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the accepted values of a query parameter
+enum ReportFormat {
+    Json,
+    Csv,
 }
 
 fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
@@ -643,7 +819,29 @@ fn csv_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
+/// The breaches detected on one UTC day.
+#[derive(Debug, Serialize, ToSchema)]
+struct BreachReport {
+    #[schema(format = Date)]
+    date: String,
+    items: Vec<Breach>,
+}
+
 /// Breaches detected on one UTC day (R7 daily report).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/breaches",
+    tag = "reports",
+    params(Query<ReportQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (BreachReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
 async fn breach_report(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
@@ -691,10 +889,11 @@ async fn breach_report(
         }
         return Ok(csv_response(csv));
     }
-    Ok(
-        axum::Json(json!({ "date": date.to_string(), "items": to_json(&breaches) }))
-            .into_response(),
-    )
+    Ok(axum::Json(BreachReport {
+        date: date.to_string(),
+        items: breaches,
+    })
+    .into_response())
 }
 
 /// A CSV field, quoted when it could break the row (RFC 4180).
@@ -706,6 +905,44 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// A regulatory report of borrower units (R9).
+#[derive(Debug, Serialize, ToSchema)]
+struct ExposureReport {
+    report: ReportKind,
+    as_of: chrono::DateTime<Utc>,
+    currency: String,
+    /// Tier 1 capital in force (decimal string), if on record.
+    tier1: Option<String>,
+    items: Vec<ReportLine>,
+}
+
+/// The report's name in the path.
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)] // documents the accepted values of a path parameter
+enum ReportName {
+    LargeExposures,
+    MillionLoans,
+    #[schema(rename = "section-18")]
+    Section18,
+}
+
+/// Large exposures (>= 10 % of Tier 1 or >= EUR 300m), Millionenkredite
+/// (>= EUR 1m) or KWG section 18 candidates (> EUR 750k), per borrower unit (R9).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{id}",
+    tag = "reports",
+    params(PathId<ReportName>, Query<ReportQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (ExposureReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
 async fn exposure_report(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
@@ -726,13 +963,13 @@ async fn exposure_report(
     if wants_csv(query.format.as_deref(), &headers)? {
         return Ok(csv_response(to_csv(&lines)));
     }
-    Ok(axum::Json(json!({
-        "report": kind,
-        "as_of": now,
-        "currency": creditops_risk::REPORTING_CURRENCY,
-        "tier1": tier1.map(|t| t.to_string()),
-        "items": to_json(&lines),
-    }))
+    Ok(axum::Json(ExposureReport {
+        report: kind,
+        as_of: now,
+        currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
+        tier1: tier1.map(|t| t.to_string()),
+        items: lines,
+    })
     .into_response())
 }
 
