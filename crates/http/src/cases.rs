@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The time of an action, at the precision both stores keep (microseconds):
-/// the answer to a command then shows the same vote and decision times as
-/// every later read of the immutable record (V9, V10).
+/// the answer to a command then shows the same times (votes, decisions,
+/// limit decisions, proposals, ...) as every later read of the stored
+/// record (V9, V10). Every command that stores a time takes it from here.
 pub fn action_time() -> Timestamp {
     Utc::now().trunc_subsecs(6)
 }

@@ -348,7 +348,7 @@ pub async fn decide_limit(
                     )
                     .with_rule("R8"));
                 }
-                let now = chrono::Utc::now();
+                let now = crate::cases::action_time();
                 limit.status = if approve {
                     creditops_risk::LimitStatus::Approved
                 } else {

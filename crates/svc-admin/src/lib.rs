@@ -298,7 +298,7 @@ async fn propose(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let now = Utc::now();
+                let now = creditops_http::cases::action_time();
                 validate_change(&ctx, tx, &change, actor.id(), now).await?;
                 let payload = serde_json::to_value(&change).map_err(|_| {
                     ApiError::new(ProblemKind::Internal, "the change could not be recorded")
@@ -494,7 +494,7 @@ async fn approve(
                     serde_json::from_value(proposal.payload.clone()).map_err(|_| {
                         ApiError::new(ProblemKind::Internal, "a stored proposal is not valid")
                     })?;
-                let now = Utc::now();
+                let now = creditops_http::cases::action_time();
                 validate_change(&ctx, tx, &change, actor.id(), now).await?;
                 let applied = apply(tx, &change).await?;
                 proposal.status = ProposalStatus::Approved;
@@ -546,7 +546,7 @@ async fn reject(
                 let mut proposal = decidable(tx, id, actor.id()).await?;
                 proposal.status = ProposalStatus::Rejected;
                 proposal.decided_by = Some(actor.id().clone());
-                proposal.decided_at = Some(Utc::now());
+                proposal.decided_at = Some(creditops_http::cases::action_time());
                 tx.decide_proposal(&proposal).await?;
                 let mut record = actor.record(&ctx, "change.rejected");
                 record.rule = Some("S9".into());

@@ -318,7 +318,7 @@ async fn create_group(
                     id,
                     name,
                     created_by: actor.id().clone(),
-                    created_at: Utc::now(),
+                    created_at: creditops_http::cases::action_time(),
                 };
                 tx.insert_group(&group).await?;
                 let mut record = actor.record(&ctx, "group.created");
@@ -428,7 +428,7 @@ async fn set_group(
                 }
                 // Serialised with approvals, which aggregate over groups.
                 tx.lock_risk().await?;
-                let now = Utc::now();
+                let now = creditops_http::cases::action_time();
                 // Everybody whose aggregated exposure changes: the old group
                 // and the new one.
                 let (_, mut affected) = group_members_of(tx, borrower, now).await?;
@@ -529,7 +529,7 @@ async fn record_related_party(
                     staff_id,
                     relation,
                     recorded_by: actor.id().clone(),
-                    recorded_at: Utc::now(),
+                    recorded_at: creditops_http::cases::action_time(),
                 };
                 tx.insert_related_party(&party).await?;
                 let mut record = actor.record(&ctx, "related_party.recorded");

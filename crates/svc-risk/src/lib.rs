@@ -304,7 +304,7 @@ async fn propose_limit(
                     tolerance_percent: tolerance,
                     reason,
                     proposed_by: actor.id().clone(),
-                    proposed_at: Utc::now(),
+                    proposed_at: creditops_http::cases::action_time(),
                     status: LimitStatus::Pending,
                     decided_by: None,
                     decided_at: None,
@@ -474,7 +474,7 @@ async fn set_capital(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let now = Utc::now();
+                let now = creditops_http::cases::action_time();
                 let version = tx.latest_capital().await?.map_or(0, |c| c.version) + 1;
                 let capital = Capital {
                     version,
@@ -610,7 +610,7 @@ async fn set_liquidity(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let now = Utc::now();
+                let now = creditops_http::cases::action_time();
                 let version = tx.latest_liquidity().await?.map_or(0, |p| p.version) + 1;
                 let position = LiquidityPosition {
                     version,
