@@ -3,7 +3,7 @@
 //! audited in the same transaction (A1) and answered the same way. Which
 //! commands a service offers is fixed by its router (S1).
 
-use crate::facts::{aggregation_unchanged, vote_facts};
+use crate::facts::vote_facts;
 use crate::risk::{gate_verdict, reserve, watch_borrowers};
 use crate::views::{CaseView, case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
@@ -124,26 +124,24 @@ pub async fn cast_vote(
     req: &VoteRequest,
     stage: VoteStage,
 ) -> Result<CommandOutcome, ApiError> {
+    // An approval may complete a decision: the group aggregation (V4) and
+    // the headroom (R4, R5) it is checked against must not move under it.
+    if req.decision == VoteDecision::Approve && stage == VoteStage::Second {
+        tx.lock_risk().await?;
+    }
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
     let now = action_time();
     let voter = actor.voter_at(now);
     let mut facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+    // An approving vote may complete the decision: the risk gate runs now,
+    // in this transaction (R4).
     // A first vote decides only in the single-vote lane (V8).
     let may_decide = match stage {
         VoteStage::Second => true,
         VoteStage::First => facts.rules.parameters.single_vote_below.is_some(),
     };
     if req.decision == VoteDecision::Approve && may_decide {
-        // An approval may complete the decision: from here to commit the
-        // group aggregation (V4) and the headroom (R4, R5) must not move.
-        // The lock is taken only now, so approvals serialise on the risk
-        // part alone; what was read before it is checked again under it
-        // (the case itself is guarded by its revision at save).
-        tx.lock_risk().await?;
-        if !aggregation_unchanged(tx, &case, &facts, now).await? {
-            facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
-        }
         facts.risk = Some(gate_verdict(tx, &case, now).await?);
     }
     let vote = match stage {

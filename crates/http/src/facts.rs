@@ -50,7 +50,8 @@ pub async fn vote_facts(
 ) -> Result<VoteFacts, ApiError> {
     let rules = rules_in_force(tx, at).await?;
     let (group_id, members) = group_members_of(tx, case.file.borrower_id, at).await?;
-    let exposure = group_exposure(tx, case, &members, &rules).await?;
+    let approved = tx.approved_amounts(&members).await?;
+    let exposure = aggregated_exposure(&approved, &case.file.amount, &rules.competence().currency)?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
@@ -61,38 +62,4 @@ pub async fn vote_facts(
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
     })
-}
-
-/// The aggregated exposure of `members` (the borrower's group) including the
-/// requested amount, which the required competence level depends on (V4).
-async fn group_exposure(
-    tx: &mut dyn Tx,
-    case: &CreditCase,
-    members: &[BorrowerId],
-    rules: &RuleSet,
-) -> Result<rust_decimal::Decimal, ApiError> {
-    let approved = tx.approved_amounts(members).await?;
-    Ok(aggregated_exposure(
-        &approved,
-        &case.file.amount,
-        &rules.competence().currency,
-    )?)
-}
-
-/// Whether the group and aggregated exposure in `facts` still hold at `at`:
-/// read again under the risk lock, after the facts were loaded without it,
-/// so an approval never completes against an aggregation that a concurrent
-/// approval changed (V4). Two reads instead of the whole set of facts.
-pub async fn aggregation_unchanged(
-    tx: &mut dyn Tx,
-    case: &CreditCase,
-    facts: &VoteFacts,
-    at: Timestamp,
-) -> Result<bool, ApiError> {
-    let (group_id, members) = group_members_of(tx, case.file.borrower_id, at).await?;
-    if group_id != facts.group_id {
-        return Ok(false);
-    }
-    let exposure = group_exposure(tx, case, &members, &facts.rules).await?;
-    Ok(exposure == facts.aggregated_exposure)
 }
