@@ -144,7 +144,8 @@ struct ServeArgs {
     #[arg(long, env = "CREDITOPS_RISK_WATCH_SECONDS", default_value_t = 60)]
     risk_watch_seconds: u64,
     /// Milliseconds between the audit sequencer's rounds on PostgreSQL
-    /// (linking committed audit events into the chain; 10-10000).
+    /// (linking committed audit events into the chain; 10-10000). The
+    /// sequencer runs in processes that serve the audit service.
     #[arg(
         long,
         env = "CREDITOPS_AUDIT_SEQUENCER_MS",
@@ -152,7 +153,8 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(10..=10_000)
     )]
     audit_sequencer_ms: u64,
-    /// Comma-separated subset of services to run (production runs one per process).
+    /// Comma-separated subset of services to run (production runs one per
+    /// process; at least one audit process must run: it links the chain).
     #[arg(
         long,
         env = "CREDITOPS_SERVICES",
