@@ -90,6 +90,20 @@ fn finish(service: &str, mut business: OpenApi, health: OpenApi) -> OpenApi {
     for item in business.paths.paths.values_mut() {
         for operation in operations_mut(item) {
             secure_operation(operation);
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response.headers.insert(
+                        "x-request-id".to_owned(),
+                        RefOr::T(HeaderBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .description(Some(
+                                "The request's id: the client's `x-request-id` when well-formed, \
+                                 else a new one; it is in every log line and audit event of the request",
+                            ))
+                            .build()),
+                    );
+                }
+            }
         }
     }
     business.merge(health);
@@ -170,7 +184,10 @@ fn secure_operation(operation: &mut Operation) {
         shared.push(("404", "No resource with that id"));
     }
     if operation.request_body.is_some() {
-        shared.push(("413", "The request body is larger than 64 KiB"));
+        shared.push((
+            "413",
+            "The request body is larger than the configured limit (--body-limit-bytes, default 64 KiB)",
+        ));
         shared.push((
             "415",
             "The request body is not of a documented content type",
