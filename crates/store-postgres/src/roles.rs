@@ -196,6 +196,11 @@ pub async fn provision(pool: &PgPool, prefix: &str) -> Result<Vec<String>, Provi
         return Err(ProvisionError::InvalidPrefix(prefix.to_owned()));
     }
     let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
+    // "policy ... does not exist, skipping" is expected on a first run.
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
     let (database, schema): (String, String) =
         sqlx::query_as("SELECT quote_ident(current_database()), quote_ident(current_schema())")
             .fetch_one(&mut *tx)
