@@ -234,6 +234,17 @@ async fn a_timed_out_request_is_answered_503_and_rolled_back() {
         "{problem}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Counted under its route, not as an unrouted request.
+    let text = scrape(&p, "backoffice").await;
+    assert_eq!(
+        sample(
+            &text,
+            "creditops_http_requests_total",
+            &["route=\"/v1/cases/{id}/second-vote\"", "status=\"503\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(RISK_LOCK_KEY)
         .execute(&mut blocker)

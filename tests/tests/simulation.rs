@@ -487,29 +487,16 @@ async fn execute(
     match cmd {
         Cmd::FirstVote {
             decision, version, ..
-        } => {
-            cast_vote(
-                ctx,
-                tx,
-                actor,
-                id,
-                &vote(*decision, *version),
-                VoteStage::First,
-            )
-            .await
         }
-        Cmd::SecondVote {
+        | Cmd::SecondVote {
             decision, version, ..
         } => {
-            cast_vote(
-                ctx,
-                tx,
-                actor,
-                id,
-                &vote(*decision, *version),
-                VoteStage::Second,
-            )
-            .await
+            let stage = if matches!(cmd, Cmd::FirstVote { .. }) {
+                VoteStage::First
+            } else {
+                VoteStage::Second
+            };
+            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage).await
         }
         Cmd::Edit {
             version, amount, ..

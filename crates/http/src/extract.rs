@@ -42,18 +42,27 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::validation("the request body is not well-formed JSON")
         }
-        JsonRejection::BytesRejection(e)
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            ApiError::new(
-                ProblemKind::PayloadTooLarge,
-                "the request body is too large",
-            )
-        }
+        JsonRejection::BytesRejection(e) => body_rejection(&e),
         other => ApiError::validation(format!(
             "the request body could not be read: {}",
             other.body_text()
         )),
+    }
+}
+
+/// A body that cannot be read (too large, or broken off) as problem+json:
+/// axum's own rejection would be plain text.
+pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            "the request body is too large",
+        )
+    } else {
+        ApiError::validation(format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ))
     }
 }
 

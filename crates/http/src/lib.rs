@@ -18,7 +18,7 @@ pub mod risk;
 pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};
-pub use extract::{Json, PathId, Query};
+pub use extract::{Json, PathId, Query, body_rejection};
 pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
 pub use middleware::{RequestId, secure};
 pub use problem::{ApiError, FieldError, ProblemKind};

@@ -36,6 +36,8 @@ pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
         routes
             .route_layer(from_fn_with_state(ctx.clone(), authenticate))
             .route_layer(from_fn_with_state(ctx.clone(), audit_refusals))
+            // Inside `note_route`, so a timed-out request keeps its route label.
+            .route_layer(from_fn_with_state(ctx.clone(), time_limit))
             .route_layer(from_fn(note_route))
     } else {
         routes
@@ -49,7 +51,6 @@ pub fn secure(routes: Router, ctx: Arc<ServiceContext>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(ctx.limits.body_bytes))
-        .layer(from_fn_with_state(ctx.clone(), time_limit))
         .layer(from_fn_with_state(ctx, track))
         .layer(from_fn(request_id))
 }

@@ -73,11 +73,16 @@ impl TestDatabase {
         }
     }
 
+    /// The role prefix unique to this database (roles are cluster-wide).
+    pub fn role_prefix(&self) -> String {
+        format!("ct{}", &self.name["creditops_test_".len()..][..16])
+    }
+
     /// Provisions the per-service least-privilege roles on this (migrated)
     /// database under a prefix unique to it, and returns each service's
     /// connection URL: the test URL with the role as user.
     pub async fn provision_roles(&mut self) -> Vec<(&'static str, String)> {
-        let prefix = format!("ct{}", &self.name["creditops_test_".len()..][..16]);
+        let prefix = self.role_prefix();
         let pool = match sqlx::PgPool::connect(&self.url).await {
             Ok(pool) => pool,
             Err(e) => panic!("cannot connect to the test database {}: {e}", self.name),

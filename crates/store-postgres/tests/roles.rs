@@ -171,7 +171,7 @@ async fn each_service_role_is_refused_at_the_database() {
     let urls = db.provision_roles().await;
     // Provisioning again is harmless (it runs after every migration).
     let prefix_roles = owner
-        .provision_roles(&format!("ct{}", &db.name["creditops_test_".len()..][..16]))
+        .provision_roles(&db.role_prefix())
         .await
         .expect("idempotent provisioning");
     assert_eq!(prefix_roles.len(), 5);

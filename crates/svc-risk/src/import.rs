@@ -204,7 +204,7 @@ pub async fn import_balances(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = format_of(&headers)?;
-    let body = body.map_err(body_rejection)?;
+    let body = body.map_err(|e| creditops_http::body_rejection(&e))?;
     let now = Utc::now();
     let (raw_rows, mut errors) = read_rows(format, &body);
     if raw_rows.len() + errors.len() > MAX_ROWS {
@@ -305,22 +305,6 @@ pub async fn import_balances(
         },
     )
     .await
-}
-
-/// A body that cannot be read answers problem+json like every other error
-/// (axum's own rejection would be plain text), 413 above the size limit.
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            ProblemKind::PayloadTooLarge,
-            "the request body is too large",
-        )
-    } else {
-        ApiError::validation(format!(
-            "the request body could not be read: {}",
-            rejection.body_text()
-        ))
-    }
 }
 
 fn rejected(mut errors: Vec<FieldError>) -> ApiError {
