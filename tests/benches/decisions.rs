@@ -14,7 +14,8 @@
 //!   cargo bench -p creditops-tests --bench decisions                  # and PostgreSQL
 //! ```
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
-//! (default 20) set the load.
+//! (default 20) set the load; `CREDITOPS_BENCH_BACKENDS` (default
+//! `sqlite,postgres`) the backends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -361,8 +362,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let backends =
+        std::env::var("CREDITOPS_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     runtime.block_on(async {
-        run(Backend::Sqlite, clients, seconds).await;
-        run(Backend::Postgres, clients, seconds).await;
+        for backend in backends.split(',') {
+            match backend.trim() {
+                "sqlite" => run(Backend::Sqlite, clients, seconds).await,
+                "postgres" => run(Backend::Postgres, clients, seconds).await,
+                other => eprintln!("CREDITOPS_BENCH_BACKENDS: unknown backend {other:?}"),
+            }
+        }
     });
 }

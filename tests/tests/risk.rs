@@ -995,3 +995,181 @@ async fn futures_join_all(p: &TestPlatform, case: &str) -> Vec<u16> {
     [a, b, c, d, e].iter().map(|r| r.status.as_u16()).collect()
 }
 both_backends!(racing_approvals_never_overspend_a_limit, racing_approvals);
+
+/// Approves one case of 300,000 for each of `borrowers` at the same time;
+/// the replies, approvals first.
+async fn race_approvals(p: &TestPlatform, borrowers: &[String]) -> Vec<creditops_tests::Reply> {
+    let mut cases = Vec::new();
+    for borrower in borrowers {
+        let case = open_case(p, borrower, "300000.00").await;
+        first(p, "lo-2", &case).await.ok(200);
+        cases.push(case);
+    }
+    let analysts = ["ba-1", "ba-2"];
+    let mut replies = futures_util::future::join_all(
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, case)| second(p, analysts[i % 2], case)),
+    )
+    .await;
+    replies.sort_by_key(|r| r.status.as_u16());
+    replies
+}
+
+/// R3, R4, R5 under concurrency, for headroom that approvals of different
+/// borrowers share: a group limit, a sector limit and the liquidity floor.
+/// Two approvals that each fit but not together race; exactly one wins and
+/// the other is refused by the gate naming the shared check.
+async fn racing_shared_headroom(p: &TestPlatform) {
+    // A group of connected clients: the unit is locked, not the borrower.
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": "race", "name": "Race group"})),
+    )
+    .await
+    .ok(201);
+    p.grant_limit("group", "race", "500000").await;
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let b = bare_borrower(p, "retail").await;
+        p.call(
+            "ba-1",
+            "backoffice",
+            Method::PUT,
+            &format!("/v1/borrowers/{b}/group"),
+            Some(json!({"group_id": "race"})),
+        )
+        .await
+        .ok(200);
+        members.push(b);
+    }
+    // A sector limit: borrowers of one sector in no common group.
+    p.grant_limit("sector", "race-sector", "500000").await;
+    let sector = [
+        bare_borrower(p, "race-sector").await,
+        bare_borrower(p, "race-sector").await,
+    ];
+    for b in &sector {
+        p.grant_limit("borrower", b, "100000000").await;
+    }
+    let checks = [("group_limit", members), ("sector_limit", sector.to_vec())];
+    // Each pair fits one approval of 300,000, not two.
+    for (check, borrowers) in checks {
+        let replies = race_approvals(p, &borrowers).await;
+        replies[0].ok(200);
+        let problem = replies[1].problem(403);
+        assert_eq!(problem["rule"], "R4", "{check}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(check),
+            "{check}: {problem}"
+        );
+    }
+    // Liquidity: room for two more approvals of 300,000, and six race, in
+    // three rounds.
+    for round in 0..3 {
+        let mut unrelated = Vec::new();
+        for sector in [
+            "retail", "shipping", "energy", "retail", "shipping", "energy",
+        ] {
+            let b = bare_borrower(p, sector).await;
+            p.grant_limit("borrower", &b, "100000000").await;
+            unrelated.push(b);
+        }
+        let committed = committed_liquidity(p).await;
+        // Outflows 1bn at the 110 % floor need 1.1bn after every payment.
+        let hqla = amount("1100000000") + committed + amount("700000");
+        set_liquidity(p, &hqla.to_string(), "1000000000").await;
+        let replies = race_approvals(p, &unrelated).await;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+        assert_eq!(statuses, [200, 200, 403, 403, 403, 403], "round {round}");
+        for refused in &replies[2..] {
+            let problem = refused.problem(403);
+            assert_eq!(problem["rule"], "R4", "{problem}");
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("liquidity_floor"),
+                "{problem}"
+            );
+        }
+        assert_eq!(
+            committed_liquidity(p).await - committed,
+            amount("600000"),
+            "round {round}"
+        );
+    }
+}
+
+/// The cash committed since the last liquidity position.
+async fn committed_liquidity(p: &TestPlatform) -> Decimal {
+    dec(&p
+        .call("rc-1", "risk", Method::GET, "/v1/liquidity", None)
+        .await
+        .ok(200)["committed_since"])
+}
+
+both_backends!(
+    racing_approvals_never_overspend_shared_headroom,
+    racing_shared_headroom
+);
+
+/// R7 under concurrency: lowering a borrower's limit races an approval that
+/// fits only the old limit. Whichever commits first, the result is never an
+/// approval above the limit in force without an open breach: either the
+/// gate refuses the approval, or the watcher records the breach.
+async fn racing_limit_change(p: &TestPlatform) {
+    for round in 0..3 {
+        let b = bare_borrower(p, "retail").await;
+        p.grant_limit("borrower", &b, "500000").await;
+        let case = open_case(p, &b, "300000.00").await;
+        first(p, "lo-2", &case).await.ok(200);
+        let proposal = p
+            .call(
+                "rc-1",
+                "risk",
+                Method::POST,
+                "/v1/limits",
+                Some(json!({"kind": "borrower", "key": b, "amount": "100000", "reason": "downgrade"})),
+            )
+            .await;
+        let limit = id_of(proposal.ok(201));
+        let approve_path = format!("/v1/limits/{limit}/approve");
+        let (vote, lowered) = tokio::join!(
+            second(p, "ba-1", &case),
+            p.call("bb-1", "backoffice", Method::POST, &approve_path, None)
+        );
+        lowered.ok(200);
+        let alerts = p
+            .call("rc-1", "risk", Method::GET, "/v1/alerts", None)
+            .await;
+        let breached = alerts.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["subject"] == format!("borrower:{b}").as_str());
+        match vote.status.as_u16() {
+            200 => assert!(
+                breached,
+                "round {round}: approved over the new limit, no breach"
+            ),
+            _ => {
+                assert_eq!(
+                    vote.problem(403)["rule"],
+                    "R4",
+                    "round {round}: {}",
+                    vote.body
+                );
+                assert!(!breached, "round {round}: a breach without usage");
+            }
+        }
+    }
+}
+both_backends!(
+    racing_limit_change_and_approval_leave_no_unrecorded_breach,
+    racing_limit_change
+);

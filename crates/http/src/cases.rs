@@ -3,8 +3,8 @@
 //! audited in the same transaction (A1) and answered the same way. Which
 //! commands a service offers is fixed by its router (S1).
 
-use crate::facts::vote_facts;
-use crate::risk::{gate_verdict, reserve, watch_borrowers};
+use crate::facts::{rules_in_force, vote_facts};
+use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::views::{CaseView, case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
 use axum::http::StatusCode;
@@ -124,25 +124,27 @@ pub async fn cast_vote(
     req: &VoteRequest,
     stage: VoteStage,
 ) -> Result<CommandOutcome, ApiError> {
-    // An approval may complete a decision: the group aggregation (V4) and
-    // the headroom (R4, R5) it is checked against must not move under it.
-    if req.decision == VoteDecision::Approve && stage == VoteStage::Second {
-        tx.lock_risk().await?;
-    }
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
     let now = action_time();
     let voter = actor.voter_at(now);
-    let mut facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
-    // An approving vote may complete the decision: the risk gate runs now,
-    // in this transaction (R4).
+    let rules = rules_in_force(tx, now).await?;
     // A first vote decides only in the single-vote lane (V8).
     let may_decide = match stage {
         VoteStage::Second => true,
-        VoteStage::First => facts.rules.parameters.single_vote_below.is_some(),
+        VoteStage::First => rules.parameters.single_vote_below.is_some(),
     };
-    if req.decision == VoteDecision::Approve && may_decide {
-        facts.risk = Some(gate_verdict(tx, &case, now).await?);
+    // An approval may complete a decision: the group aggregation (V4) and
+    // the headroom (R4, R5) it is checked against must not move under it.
+    let approval = if req.decision == VoteDecision::Approve && may_decide {
+        Some(lock_approval(tx, case.file.borrower_id, now).await?)
+    } else {
+        None
+    };
+    let mut facts = vote_facts(tx, &case, rules, now, &ctx.policy_hash).await?;
+    // The risk gate runs now, in this transaction (R4).
+    if let Some(scope) = &approval {
+        facts.risk = Some(gate_verdict(tx, &case, scope, now).await?);
     }
     let vote = match stage {
         VoteStage::First => case.cast_first_vote(
@@ -185,9 +187,16 @@ pub async fn cast_vote(
     }
     let outcome = save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
     if case.status == CaseStatus::Approved {
-        // The approval holds its headroom until disbursement (R5), and the
-        // watcher sees the new usage at once (R7).
-        let reservation = reserve(tx, &case, facts.rules.parameters.reservation_days, now).await?;
+        // The watcher sees the new usage at once (R7), and the approval
+        // holds its headroom until disbursement (R5). The reservation comes
+        // last: from its liquidity lock on, other approvals wait.
+        if let Some(verdict) = &facts.risk {
+            watch_approval(ctx, tx, verdict, &format!("case {} approved", case.id), now).await?;
+        }
+        let Reserved {
+            reservation,
+            liquidity,
+        } = reserve(tx, &case, facts.rules.parameters.reservation_days, now).await?;
         let mut record = actor.record(ctx, "risk.reserved");
         record.case_id = Some(case.id.to_string());
         record.borrower_id = Some(case.file.borrower_id.to_string());
@@ -195,16 +204,13 @@ pub async fn cast_vote(
         record.data = json!({
             "amount": reservation.amount.to_string(),
             "expires_at": reservation.expires_at,
+            // The liquidity left, as checked when the headroom was taken.
+            "liquidity": {
+                "lcr_percent": liquidity.usage.map(|lcr| lcr.to_string()),
+                "floor_percent": liquidity.limit.map(|floor| floor.to_string()),
+            },
         });
         ctx.audit(tx, &record).await?;
-        watch_borrowers(
-            ctx,
-            tx,
-            &[case.file.borrower_id],
-            &format!("case {} approved", case.id),
-            now,
-        )
-        .await?;
     }
     Ok(outcome)
 }

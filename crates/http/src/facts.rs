@@ -41,14 +41,15 @@ pub async fn group_members_of(
     }
 }
 
-/// Everything [`VoteFacts`] holds for `case` at `at`.
+/// Everything [`VoteFacts`] holds for `case` at `at`, under `rules` (the
+/// rule set in force at `at`, see [`rules_in_force`]).
 pub async fn vote_facts(
     tx: &mut dyn Tx,
     case: &CreditCase,
+    rules: RuleSet,
     at: Timestamp,
     policy_hash: &str,
 ) -> Result<VoteFacts, ApiError> {
-    let rules = rules_in_force(tx, at).await?;
     let (group_id, members) = group_members_of(tx, case.file.borrower_id, at).await?;
     let approved = tx.approved_amounts(&members).await?;
     let exposure = aggregated_exposure(&approved, &case.file.amount, &rules.competence().currency)?;

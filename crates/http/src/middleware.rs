@@ -243,10 +243,7 @@ async fn load_member(
     ctx: &ServiceContext,
     id: &StaffId,
 ) -> Result<creditops_domain::StaffMember, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let member = tx.staff_member(id).await?;
-    drop(tx);
-    match member {
+    match ctx.store.staff_member(id).await? {
         Some(m) if m.status == StaffStatus::Active => Ok(m),
         Some(_) => Err(ApiError::unauthenticated(
             "the person behind the token is suspended",

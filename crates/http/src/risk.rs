@@ -6,8 +6,11 @@
 use crate::facts::group_members_of;
 use crate::{ApiError, ServiceContext};
 use creditops_audit::Outcome;
-use creditops_domain::{BorrowerId, CreditCase, RiskFinding, RiskVerdict, Severity, Timestamp};
+use creditops_domain::{
+    BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
+};
 use creditops_risk::exposure::{Aggregates, unit_exposure};
+use creditops_risk::gate::liquidity_finding;
 use creditops_risk::watch::{Usage, limit_usages, reconcile, unit_usage};
 use creditops_risk::{
     BorrowerExposure, Breach, GateInput, LimitKind, LimitSubject, LiquidityView,
@@ -98,10 +101,109 @@ async fn usage_if_limited(
     Ok(tx.exposure_total(&scope, now).await?)
 }
 
-/// The gate's verdict on approving `case` now (R4), in `tx`.
+/// The lock name of the unit a borrower's exposure is aggregated in (its
+/// group of connected clients, or itself): borrower and group limits and the
+/// large-exposure cap are all checked on it.
+fn unit_lock(group: Option<&str>, borrower: BorrowerId) -> String {
+    match group {
+        Some(group) => format!("unit:group:{group}"),
+        None => format!("unit:borrower:{borrower}"),
+    }
+}
+
+/// The lock name of a limit subject's headroom.
+fn subject_lock(subject: &LimitSubject) -> String {
+    match subject {
+        LimitSubject::Borrower(id) => format!("unit:borrower:{id}"),
+        LimitSubject::Group(group) => format!("unit:group:{group}"),
+        LimitSubject::Sector(sector) => format!("sector:{sector}"),
+        LimitSubject::Country(country) => format!("country:{country}"),
+    }
+}
+
+/// What an approval locked and read to know what to lock: the borrower's
+/// group members and the limits in force for it. Both stay as read while
+/// the shared risk lock is held.
+#[derive(Debug)]
+pub struct ApprovalScope {
+    members: Vec<BorrowerId>,
+    limits: Vec<creditops_risk::Limit>,
+}
+
+/// Locks what approving a case of `borrower` spends, until commit: the
+/// risk parameters shared, the borrower's unit exclusively, and its sector
+/// and country only where a limit is in force for them. Approvals of
+/// unrelated borrowers then run side by side; the liquidity headroom, which
+/// all of them spend, is locked last by [`gate_verdict`].
+pub async fn lock_approval(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    now: Timestamp,
+) -> Result<ApprovalScope, ApiError> {
+    tx.lock_risk_shared().await?;
+    let (group, members) = group_members_of(tx, borrower, now).await?;
+    let row = tx
+        .borrower(borrower)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
+    // Sector and country limits change only under the exclusive lock, so
+    // the shared one keeps them as read here; whether one is in force
+    // decides what to lock.
+    let mut subjects = vec![
+        LimitSubject::Sector(row.sector),
+        LimitSubject::Country(row.country),
+    ];
+    let mut locks = vec![unit_lock(group.as_deref(), borrower)];
+    locks.extend(
+        tx.limits_in_force(Some(&subjects))
+            .await?
+            .iter()
+            .map(|limit| subject_lock(&limit.subject)),
+    );
+    tx.lock_risk_subjects(&locks).await?;
+    // Borrower and group limits change under the unit lock: read them now.
+    subjects.push(LimitSubject::Borrower(borrower));
+    subjects.extend(group.map(LimitSubject::Group));
+    let limits = tx.limits_in_force(Some(&subjects)).await?;
+    Ok(ApprovalScope { members, limits })
+}
+
+/// Locks what a decision on a limit of `subject` moves: the subject's unit
+/// for borrower and group limits; everything for sector and country limits,
+/// which every approval in the sector or country reads.
+pub async fn lock_limit_subject(
+    tx: &mut dyn Tx,
+    subject: &LimitSubject,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let lock = match subject {
+        LimitSubject::Borrower(borrower) => {
+            tx.lock_risk_shared().await?;
+            let group = tx.group_of(*borrower, now).await?.map(|g| g.to_string());
+            unit_lock(group.as_deref(), *borrower)
+        }
+        LimitSubject::Group(_) => {
+            tx.lock_risk_shared().await?;
+            subject_lock(subject)
+        }
+        LimitSubject::Sector(_) | LimitSubject::Country(_) => {
+            tx.lock_risk().await?;
+            return Ok(());
+        }
+    };
+    tx.lock_risk_subjects(&[lock]).await?;
+    Ok(())
+}
+
+/// The gate's verdict on approving `case` now (R4), in `tx`, which holds
+/// the locks of `scope` (see [`lock_approval`]): the limits and the
+/// large-exposure cap are checked on figures nobody else can move before
+/// commit. The liquidity figure is the position as committed now; the
+/// binding liquidity check is [`reserve`]'s, under the liquidity lock.
 pub async fn gate_verdict(
     tx: &mut dyn Tx,
     case: &CreditCase,
+    scope: &ApprovalScope,
     now: Timestamp,
 ) -> Result<RiskVerdict, ApiError> {
     let money = &case.file.amount;
@@ -115,14 +217,18 @@ pub async fn gate_verdict(
             ),
         ));
     }
-    // Held until commit (re-entrant if the caller holds it already): the
-    // headroom read here is the headroom reserved.
-    tx.lock_risk().await?;
-    let (borrower, members) = borrower_and_members(tx, case.file.borrower_id, now).await?;
-    let limits = tx.limits_in_force(Some(&subjects_of(&borrower))).await?;
+    let members = tx
+        .exposures(&ExposureScope::Borrowers(scope.members.clone()), now)
+        .await?;
+    let borrower = members
+        .iter()
+        .find(|m| m.borrower == case.file.borrower_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
+    let limits = &scope.limits;
     // Sector and country sums scan many borrowers: only where a limit uses them.
-    let sector_usage = usage_if_limited(tx, &limits, LimitKind::Sector, &borrower, now).await?;
-    let country_usage = usage_if_limited(tx, &limits, LimitKind::Country, &borrower, now).await?;
+    let sector_usage = usage_if_limited(tx, limits, LimitKind::Sector, &borrower, now).await?;
+    let country_usage = usage_if_limited(tx, limits, LimitKind::Country, &borrower, now).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
     let liquidity = liquidity_view(tx, now).await?;
     Ok(gate(
@@ -131,7 +237,7 @@ pub async fn gate_verdict(
             members: &members,
             sector_usage,
             country_usage,
-            limits: &limits,
+            limits,
             tier1,
             liquidity: liquidity.as_ref(),
         },
@@ -139,13 +245,49 @@ pub async fn gate_verdict(
     ))
 }
 
-/// Reserves the approved amount until disbursement or expiry (R5).
+/// The watcher after an approval (R7): the gate's findings are the usage
+/// after it (every figure includes the approved amount, and the locks kept
+/// it from moving since), so they are recorded as they are, without
+/// evaluating again. The informational checks (the 10 % mark of a large
+/// exposure, whether a limit exists) are not usages.
+pub async fn watch_approval(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    verdict: &RiskVerdict,
+    cause: &str,
+    now: Timestamp,
+) -> Result<Vec<Breach>, ApiError> {
+    let usages: Vec<Usage> = verdict
+        .findings
+        .iter()
+        .filter(|finding| !matches!(finding.check.as_str(), "large_exposure" | "limit_required"))
+        .cloned()
+        .collect();
+    record_usages(ctx, tx, &usages, cause, now).await
+}
+
+/// A reservation and the liquidity it leaves, read under the liquidity lock.
+#[derive(Debug)]
+pub struct Reserved {
+    pub reservation: Reservation,
+    /// The liquidity finding with the reservation counted (R6).
+    pub liquidity: RiskFinding,
+}
+
+/// Reserves the approved amount until disbursement or expiry (R5), the
+/// last step of an approval. Every approval spends the one liquidity
+/// headroom, so this is where approvals queue, and only for the time from
+/// here to commit: the reservation is written, the liquidity lock taken,
+/// and the position read again with every committed reservation and this
+/// one counted. If concurrent approvals have used the room the gate saw,
+/// the floor now decides and the approval is refused (R4, R6): the floor
+/// holds exactly, whatever the interleaving.
 pub async fn reserve(
     tx: &mut dyn Tx,
     case: &CreditCase,
     reservation_days: u32,
     now: Timestamp,
-) -> Result<Reservation, ApiError> {
+) -> Result<Reserved, ApiError> {
     let reservation = Reservation {
         case_id: case.id,
         borrower: case.file.borrower_id,
@@ -157,7 +299,28 @@ pub async fn reserve(
         closed_by: None,
     };
     tx.insert_reservation(&reservation).await?;
-    Ok(reservation)
+    tx.lock_liquidity().await?;
+    let liquidity = match liquidity_view(tx, now).await? {
+        Some(view) => liquidity_finding(&view, Decimal::ZERO),
+        None => unevaluable(
+            "liquidity_floor",
+            "no liquidity position is on record, so the LCR floor cannot be checked".into(),
+        )
+        .findings
+        .remove(0),
+    };
+    if liquidity.severity == Severity::Hard {
+        let verdict = RiskVerdict::from_findings(vec![liquidity], false, REPORTING_CURRENCY);
+        return Err(DomainError::rule(
+            "R4",
+            format!("approval refused by risk control: {}", verdict.summary()),
+        )
+        .into());
+    }
+    Ok(Reserved {
+        reservation,
+        liquidity,
+    })
 }
 
 /// Usage of everything a change to `borrowers` can move: their limits, their
@@ -198,10 +361,7 @@ async fn usages_around(
         }
     }
     if let Some(view) = liquidity_view(tx, now).await? {
-        usages.push(creditops_risk::gate::liquidity_finding(
-            &view,
-            Decimal::ZERO,
-        ));
+        usages.push(liquidity_finding(&view, Decimal::ZERO));
     }
     Ok(usages)
 }
@@ -349,6 +509,11 @@ pub async fn decide_limit(
                     .with_rule("R8"));
                 }
                 let now = crate::cases::action_time();
+                // An approval changes the headroom every approval of the
+                // subject reads; a rejection changes nothing in force.
+                if approve {
+                    lock_limit_subject(tx, &limit.subject, now).await?;
+                }
                 limit.status = if approve {
                     creditops_risk::LimitStatus::Approved
                 } else {

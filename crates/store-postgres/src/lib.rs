@@ -13,7 +13,7 @@ mod tx;
 
 use async_trait::async_trait;
 use creditops_audit::SigningKey;
-use creditops_domain::Timestamp;
+use creditops_domain::{StaffId, StaffMember, Timestamp};
 use creditops_store::{
     PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
 };
@@ -136,6 +136,10 @@ impl Store for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         Ok(Box::new(tx::PgTx::new(tx)))
+    }
+
+    async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
+        tx::fetch_staff_member(&self.pool, id).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,8 +9,8 @@ use chrono::SubsecRound;
 use creditops_audit::leaf_hash;
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side,
-    StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+    Decision, Money, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side, StaffId,
+    StaffMember, StaffStatus, Timestamp, UnitId, Vote, Voter,
 };
 use creditops_risk::{
     BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -90,6 +90,16 @@ impl PgTx {
 
     fn audit_id(&self) -> Uuid {
         self.audit_event_id
+    }
+
+    /// Takes the transaction-scoped advisory lock `key` with `statement`.
+    async fn advisory_lock(&mut self, statement: &'static str, key: i64) -> StoreResult<()> {
+        sqlx::query(statement)
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
     }
 
     /// Inserts `case.votes[from..]` with their list index as ordinal.
@@ -331,82 +341,7 @@ impl Tx for PgTx {
     }
 
     async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM staff WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        let Some(status) = status else {
-            return Ok(None);
-        };
-        let status: StaffStatus = parse_text(&status, "staff status")?;
-
-        let unit_rows = sqlx::query(
-            "SELECT unit_id, side, valid_from, valid_to FROM unit_assignments \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let units = unit_rows
-            .iter()
-            .map(|row| {
-                Ok(UnitAssignment {
-                    unit_id: parse_text(&get::<String>(row, "unit_id")?, "unit id")?,
-                    side: parse_text(&get::<String>(row, "side")?, "side")?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        let role_rows = sqlx::query(
-            "SELECT role, valid_from, valid_to FROM role_assignments \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let roles = role_rows
-            .iter()
-            .map(|row| {
-                Ok(RoleAssignment {
-                    role: parse_text::<Role>(&get::<String>(row, "role")?, "role")?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        let grant_rows = sqlx::query(
-            "SELECT side, level, valid_from, valid_to FROM competence_grants \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let competences = grant_rows
-            .iter()
-            .map(|row| {
-                Ok(CompetenceGrant {
-                    side: parse_text(&get::<String>(row, "side")?, "side")?,
-                    level: level(get(row, "level")?)?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        Ok(Some(StaffMember {
-            id: id.clone(),
-            status,
-            units,
-            roles,
-            competences,
-        }))
+        fetch_staff_member(&mut *self.tx, id).await
     }
 
     async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()> {
@@ -1856,12 +1791,29 @@ impl Tx for PgTx {
     }
 
     async fn lock_risk(&mut self) -> StoreResult<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(RISK_LOCK_KEY)
-            .execute(&mut *self.tx)
+        self.advisory_lock("SELECT pg_advisory_xact_lock($1)", RISK_LOCK_KEY)
             .await
-            .map_err(map_sqlx_error)?;
+    }
+
+    async fn lock_risk_shared(&mut self) -> StoreResult<()> {
+        self.advisory_lock("SELECT pg_advisory_xact_lock_shared($1)", RISK_LOCK_KEY)
+            .await
+    }
+
+    async fn lock_risk_subjects(&mut self, subjects: &[String]) -> StoreResult<()> {
+        let mut keys: Vec<i64> = subjects.iter().map(|s| subject_lock_key(s)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            self.advisory_lock("SELECT pg_advisory_xact_lock($1)", key)
+                .await?;
+        }
         Ok(())
+    }
+
+    async fn lock_liquidity(&mut self) -> StoreResult<()> {
+        self.advisory_lock("SELECT pg_advisory_xact_lock($1)", LIQUIDITY_LOCK_KEY)
+            .await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
@@ -1869,8 +1821,60 @@ impl Tx for PgTx {
     }
 }
 
+/// The staff member `id` with every assignment, in one statement (so one
+/// snapshot without a transaction around it): every request reads it to
+/// authenticate its caller. The assignment lists come as JSON in their
+/// stored order and are read with the domain types' own serde form.
+pub(crate) async fn fetch_staff_member<'e, E>(
+    executor: E,
+    id: &StaffId,
+) -> StoreResult<Option<StaffMember>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT s.status, \
+         (SELECT COALESCE(json_agg(json_build_object('unit_id', unit_id, 'side', side, \
+           'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
+           FROM unit_assignments WHERE staff_id = s.id), \
+         (SELECT COALESCE(json_agg(json_build_object('role', role, \
+           'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
+           FROM role_assignments WHERE staff_id = s.id), \
+         (SELECT COALESCE(json_agg(json_build_object('side', side, 'level', level, \
+           'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
+           FROM competence_grants WHERE staff_id = s.id) \
+         FROM staff AS s WHERE s.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(executor)
+    .await
+    .map_err(map_sqlx_error)?;
+    let Some((status, units, roles, competences)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(StaffMember {
+        id: id.clone(),
+        status: parse_text(&status, "staff status")?,
+        units: from_json(&units, "unit assignments")?,
+        roles: from_json(&roles, "role assignments")?,
+        competences: from_json(&competences, "competence grants")?,
+    }))
+}
+
 /// The advisory lock key of risk decisions ("crdtrisk" in ASCII).
 const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
+/// The advisory lock key of the liquidity headroom ("crdtliqu").
+const LIQUIDITY_LOCK_KEY: i64 = 0x6372_6474_6c69_7175;
+
+/// The advisory lock key of a risk subject: the first 8 bytes of its
+/// SHA-256, the same in every process. Two subjects sharing a key only
+/// wait for each other, which is safe.
+fn subject_lock_key(subject: &str) -> i64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, subject.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    i64::from_be_bytes(first)
+}
 
 fn vote_from_row(row: &PgRow) -> StoreResult<Vote> {
     let checks: String = get(row, "checks")?;
@@ -1925,6 +1929,12 @@ where
 fn parse_text<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
     text.parse()
         .map_err(|_| corrupt(&format!("a stored {what} is not valid")))
+}
+
+/// Parses stored JSON into `T`; like [`parse_text`], the text stays out of
+/// the error.
+fn from_json<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|_| corrupt(&format!("stored {what} are not valid")))
 }
 
 fn money(minor: i64, currency: &str) -> StoreResult<Money> {

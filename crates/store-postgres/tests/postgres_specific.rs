@@ -1037,3 +1037,72 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("mkdir");
     dir
 }
+
+/// One of the risk locks of [`creditops_store::Tx`].
+#[derive(Debug, Clone, Copy)]
+enum RiskLock {
+    Exclusive,
+    Shared,
+    Subject(&'static str),
+    Liquidity,
+}
+
+async fn take(tx: &mut dyn creditops_store::Tx, lock: RiskLock) {
+    match lock {
+        RiskLock::Exclusive => tx.lock_risk().await,
+        RiskLock::Shared => tx.lock_risk_shared().await,
+        RiskLock::Subject(name) => tx.lock_risk_subjects(&[name.to_owned()]).await,
+        RiskLock::Liquidity => tx.lock_liquidity().await,
+    }
+    .unwrap();
+}
+
+/// R4, R5: which risk locks exclude each other. Approvals of unrelated
+/// borrowers share the parameters and run side by side; one subject or the
+/// liquidity headroom is held by one transaction at a time; the exclusive
+/// lock waits for every holder. The second transaction must wait for the
+/// first to commit exactly when the table says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_locks_exclude_exactly_what_they_protect() {
+    use RiskLock::{Exclusive, Liquidity, Shared, Subject};
+    with_db(|store, _| async move {
+        let table = [
+            (Shared, Shared, false),
+            (Shared, Exclusive, true),
+            (Exclusive, Shared, true),
+            (Exclusive, Exclusive, true),
+            (Subject("unit:group:a"), Subject("unit:group:a"), true),
+            (Subject("unit:group:a"), Subject("unit:group:b"), false),
+            (Subject("sector:retail"), Subject("unit:group:a"), false),
+            (Liquidity, Liquidity, true),
+            (Liquidity, Subject("unit:group:a"), false),
+            (Shared, Liquidity, false),
+        ];
+        for (held, wanted, waits) in table {
+            let mut first = store.begin().await.unwrap();
+            take(first.as_mut(), held).await;
+            let waiting = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut second = store.begin().await.unwrap();
+                    take(second.as_mut(), wanted).await;
+                    second.commit().await.unwrap();
+                })
+            };
+            let blocked = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+                while !waiting.is_finished() {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await
+                }
+            })
+            .await
+            .is_err();
+            assert_eq!(blocked, waits, "{held:?} held, {wanted:?} wanted");
+            first.commit().await.unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+                .await
+                .expect("the waiter goes on after commit")
+                .unwrap();
+        }
+    })
+    .await;
+}

@@ -1873,9 +1873,21 @@ impl Tx for SqliteTx {
         .transpose()
     }
 
+    // Write transactions run inside BEGIN IMMEDIATE on one writer: they are
+    // serial already, so the risk locks have nothing to add.
     async fn lock_risk(&mut self) -> StoreResult<()> {
-        // Write transactions run inside BEGIN IMMEDIATE on one writer:
-        // they are serial already.
+        Ok(())
+    }
+
+    async fn lock_risk_shared(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn lock_risk_subjects(&mut self, _subjects: &[String]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn lock_liquidity(&mut self) -> StoreResult<()> {
         Ok(())
     }
 

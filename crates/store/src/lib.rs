@@ -72,6 +72,13 @@ pub trait Store: Send + Sync + 'static {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
     /// A read-only unit of work (may run concurrently with writers).
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>>;
+    /// The staff member `id` as the directory holds it now, in one
+    /// consistent read: what every request authenticates against, so a
+    /// suspension counts from the next request on.
+    async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
+        let mut tx = self.begin_read().await?;
+        tx.staff_member(id).await
+    }
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
     /// Connections of the pool(s) right now, for the metrics.
@@ -210,11 +217,30 @@ pub trait Tx: Send {
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>>;
 
-    /// Serialises risk decisions: held until this transaction ends, taken
-    /// by every command that reads headroom and then uses it (the gate and
-    /// its reservation, disbursement, imports), so two approvals cannot both
-    /// spend the same headroom (R4, R5). SQLite writers are serial already.
+    /// The risk locks, each held until this transaction ends, so two
+    /// commands cannot both spend the same headroom (R4, R5). They are taken
+    /// in one order: the risk parameters (exclusive or shared), then risk
+    /// subjects, then liquidity. SQLite writers are serial already, so
+    /// there they cost nothing.
+    ///
+    /// Exclusive hold on everything risk control evaluates. Taken by the
+    /// commands that move many subjects at once or the parameters every
+    /// evaluation reads: group membership, sector and country limits,
+    /// capital, liquidity positions, imports, disbursement.
     async fn lock_risk(&mut self) -> StoreResult<()>;
+    /// Shared hold on the risk parameters: while it is held, nobody takes
+    /// [`Tx::lock_risk`], so groups, the limits in force, capital and the
+    /// liquidity position stay as read. Approvals hold it together, each
+    /// locking only its own subjects.
+    async fn lock_risk_shared(&mut self) -> StoreResult<()>;
+    /// Exclusive holds on risk subjects (a unit of connected clients, a
+    /// sector, a country), named by the caller; after
+    /// [`Tx::lock_risk_shared`]. Keys are locked in sorted order.
+    async fn lock_risk_subjects(&mut self, subjects: &[String]) -> StoreResult<()>;
+    /// Exclusive hold on the liquidity headroom (R5, R6): the one quantity
+    /// every approval spends. Taken last, just before the headroom is read
+    /// and reserved, so it is held for the shortest time.
+    async fn lock_liquidity(&mut self) -> StoreResult<()>;
 
     // -- risk control: capital and liquidity (R3, R6) --------------------------
     /// Stores a new Tier 1 capital version (Conflict if the version exists).

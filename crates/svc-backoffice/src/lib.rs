@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
-use creditops_http::facts::{group_members_of, vote_facts};
+use creditops_http::facts::{group_members_of, rules_in_force, vote_facts};
 use creditops_http::risk::{LimitDecision, LimitVersions};
 use creditops_http::risk::{decide_limit, watch_borrowers};
 use creditops_http::views::{CaseSummaryView, CaseView, case_audit_data};
@@ -362,11 +362,16 @@ async fn reevaluate_open_cases(
 ) -> Result<Vec<CaseId>, ApiError> {
     let now = Utc::now();
     let mut returned = Vec::new();
-    for id in tx.open_cases_of(borrowers).await? {
+    let open = tx.open_cases_of(borrowers).await?;
+    if open.is_empty() {
+        return Ok(returned);
+    }
+    let rules = rules_in_force(tx, now).await?;
+    for id in open {
         let Some(mut case) = tx.case(id).await? else {
             continue;
         };
-        let facts = vote_facts(tx, &case, now, &ctx.policy_hash).await?;
+        let facts = vote_facts(tx, &case, rules.clone(), now, &ctx.policy_hash).await?;
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
             tx.update_case(&case, expected_revision).await?;

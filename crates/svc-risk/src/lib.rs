@@ -474,6 +474,8 @@ async fn set_capital(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
+                // Every approval's large-exposure cap reads Tier 1.
+                tx.lock_risk().await?;
                 let now = creditops_http::cases::action_time();
                 let version = tx.latest_capital().await?.map_or(0, |c| c.version) + 1;
                 let capital = Capital {
@@ -610,6 +612,8 @@ async fn set_liquidity(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
+                // Every approval's liquidity check reads the position.
+                tx.lock_risk().await?;
                 let now = creditops_http::cases::action_time();
                 let version = tx.latest_liquidity().await?.map_or(0, |p| p.version) + 1;
                 let position = LiquidityPosition {
