@@ -25,11 +25,10 @@ pub async fn liquidity_view(
     tx: &mut dyn Tx,
     now: Timestamp,
 ) -> Result<Option<LiquidityView>, ApiError> {
-    let Some(position) = tx.latest_liquidity().await? else {
-        return Ok(None);
-    };
-    let committed = tx.committed_outflows(position.recorded_at, now).await?;
-    Ok(Some(LiquidityView::new(&position, committed)))
+    Ok(tx
+        .liquidity_now(now)
+        .await?
+        .map(|(position, committed)| LiquidityView::new(&position, committed)))
 }
 
 /// The borrower's exposure row and its group's members (the borrower too).

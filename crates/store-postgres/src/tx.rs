@@ -71,6 +71,13 @@ macro_rules! breach_columns {
     };
 }
 
+macro_rules! liquidity_columns {
+    () => {
+        "version, hqla_minor, outflows_minor, inflows_minor, floor_percent, recorded_by, \
+         recorded_at"
+    };
+}
+
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
     /// The id of this transaction's first audit event; every business row
@@ -157,21 +164,18 @@ impl PgTx {
         Ok(())
     }
 
-    async fn stored_vote_count(&mut self, case_id: CaseId) -> StoreResult<usize> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM votes WHERE case_id = $1")
-            .bind(case_id.as_uuid())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        usize::try_from(count).map_err(|_| corrupt("vote count out of range"))
-    }
-
-    async fn has_decision(&mut self, case_id: CaseId) -> StoreResult<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)")
-            .bind(case_id.as_uuid())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)
+    /// How many votes of the case are stored, and whether its decision is.
+    async fn stored_votes_and_decision(&mut self, case_id: CaseId) -> StoreResult<(usize, bool)> {
+        let (votes, decided): (i64, bool) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
+             EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)",
+        )
+        .bind(case_id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let votes = usize::try_from(votes).map_err(|_| corrupt("vote count out of range"))?;
+        Ok((votes, decided))
     }
 
     async fn insert_role(
@@ -978,28 +982,37 @@ impl Tx for PgTx {
     }
 
     async fn latest_liquidity(&mut self) -> StoreResult<Option<LiquidityPosition>> {
-        let row = sqlx::query(
-            "SELECT version, hqla_minor, outflows_minor, inflows_minor, floor_percent, \
-             recorded_by, recorded_at FROM liquidity_positions ORDER BY version DESC LIMIT 1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            liquidity_columns!(),
+            " FROM liquidity_positions ORDER BY version DESC LIMIT 1"
+        ))
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        row.map(|row| {
-            Ok(LiquidityPosition {
-                version: get(&row, "version")?,
-                hqla: from_minor(get(&row, "hqla_minor")?),
-                outflows_30d: from_minor(get(&row, "outflows_minor")?),
-                inflows_30d: from_minor(get(&row, "inflows_minor")?),
-                floor_percent: parse_text(
-                    &get::<String>(&row, "floor_percent")?,
-                    "liquidity floor",
-                )?,
-                recorded_by: parse_text(&get::<String>(&row, "recorded_by")?, "staff id")?,
-                recorded_at: get(&row, "recorded_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(liquidity_from_row).transpose()
+    }
+
+    /// The position and its committed sum in one statement: the sum is what
+    /// [`Tx::committed_outflows`] computes, since the position's own time.
+    async fn liquidity_now(
+        &mut self,
+        at: Timestamp,
+    ) -> StoreResult<Option<(LiquidityPosition, Decimal)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            liquidity_columns!(),
+            ", (SELECT COALESCE(SUM(r.amount_minor), 0)::BIGINT FROM reservations AS r \
+             WHERE (r.status = 'active' AND r.expires_at > $1) \
+             OR (r.status = 'consumed' AND r.closed_at >= p.recorded_at)) AS committed \
+             FROM liquidity_positions AS p ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(micros(at))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        row.map(|row| Ok((liquidity_from_row(&row)?, from_minor(get(&row, "committed")?))))
+            .transpose()
     }
 
     /// Four set-based parts joined once: the borrowers in scope, their
@@ -1423,7 +1436,8 @@ impl Tx for PgTx {
         let row = sqlx::query(
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
              version, revision, originator, return_reason, created_at, updated_at, editors, \
-             round, escalation_level, related_party, board_resolution \
+             round, escalation_level, related_party, board_resolution, \
+             (SELECT decision_json FROM decisions WHERE case_id = cases.id) AS decision_json \
              FROM cases WHERE id = $1",
         )
         .bind(id.as_uuid())
@@ -1473,13 +1487,7 @@ impl Tx for PgTx {
             votes.push(vote_from_row(row)?);
         }
 
-        let decision_json: Option<String> =
-            sqlx::query_scalar("SELECT decision_json FROM decisions WHERE case_id = $1")
-                .bind(id.as_uuid())
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-        let decision = decision_json
+        let decision = get::<Option<String>>(&row, "decision_json")?
             .map(|json| {
                 serde_json::from_str::<Decision>(&json)
                     .map_err(|_| corrupt("a stored decision is not valid"))
@@ -1549,7 +1557,7 @@ impl Tx for PgTx {
             ));
         }
 
-        let stored = self.stored_vote_count(case.id).await?;
+        let (stored, has_decision) = self.stored_votes_and_decision(case.id).await?;
         if case.votes.len() < stored {
             return Err(invariant(
                 "votes are append-only: the case has fewer votes than stored",
@@ -1557,7 +1565,6 @@ impl Tx for PgTx {
         }
         self.insert_votes(case, stored).await?;
 
-        let has_decision = self.has_decision(case.id).await?;
         match (&case.decision, has_decision) {
             (Some(decision), false) => self.insert_decision(case.id, decision).await?,
             (None, true) => return Err(invariant("a stored decision cannot be removed")),
@@ -1929,6 +1936,18 @@ where
 fn parse_text<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
     text.parse()
         .map_err(|_| corrupt(&format!("a stored {what} is not valid")))
+}
+
+fn liquidity_from_row(row: &PgRow) -> StoreResult<LiquidityPosition> {
+    Ok(LiquidityPosition {
+        version: get(row, "version")?,
+        hqla: from_minor(get(row, "hqla_minor")?),
+        outflows_30d: from_minor(get(row, "outflows_minor")?),
+        inflows_30d: from_minor(get(row, "inflows_minor")?),
+        floor_percent: parse_text(&get::<String>(row, "floor_percent")?, "liquidity floor")?,
+        recorded_by: parse_text(&get::<String>(row, "recorded_by")?, "staff id")?,
+        recorded_at: get(row, "recorded_at")?,
+    })
 }
 
 /// Parses stored JSON into `T`; like [`parse_text`], the text stays out of

@@ -3445,6 +3445,23 @@ pub async fn committed_outflows_project_reservations(store: Arc<dyn Store>) {
         tx.committed_outflows(at(0), now).await.expect("committed"),
         dec("157.11")
     );
+    // Read together with the latest position, the sum counts from the
+    // position's own time.
+    assert_eq!(tx.liquidity_now(now).await.expect("no position"), None);
+    drop(tx);
+    let mut position = liquidity(2, "5000000", "110");
+    position.recorded_at = since;
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_liquidity(&liquidity(1, "1", "100"))
+        .await
+        .expect("older position");
+    tx.insert_liquidity(&position).await.expect("position");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.liquidity_now(now).await.expect("liquidity now"),
+        Some((position, dec("137.11")))
+    );
 }
 
 pub async fn imported_balances_are_idempotent(store: Arc<dyn Store>) {

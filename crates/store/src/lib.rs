@@ -273,6 +273,18 @@ pub trait Tx: Send {
     async fn close_reservation(&mut self, reservation: &Reservation) -> StoreResult<()>;
     /// Active reservations whose `expires_at <= at`, oldest first.
     async fn due_reservations(&mut self, at: Timestamp) -> StoreResult<Vec<Reservation>>;
+    /// The latest liquidity position and the liquidity committed since it
+    /// was recorded ([`Tx::committed_outflows`]), read together.
+    async fn liquidity_now(
+        &mut self,
+        at: Timestamp,
+    ) -> StoreResult<Option<(LiquidityPosition, Decimal)>> {
+        let Some(position) = self.latest_liquidity().await? else {
+            return Ok(None);
+        };
+        let committed = self.committed_outflows(position.recorded_at, at).await?;
+        Ok(Some((position, committed)))
+    }
     /// Liquidity committed since `since`: active reservations not expired at
     /// `at` plus reservations consumed after `since` (R6 projection).
     async fn committed_outflows(&mut self, since: Timestamp, at: Timestamp)
