@@ -15,7 +15,9 @@
 //! ```
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
 //! (default 20) set the load; `CREDITOPS_BENCH_BACKENDS` (default
-//! `sqlite,postgres`) the backends.
+//! `sqlite,postgres`) the backends. A warm-up of `CREDITOPS_BENCH_WARMUP`
+//! seconds (default 10, 0 for none) runs the same load unmeasured first and
+//! ends with `ANALYZE` on PostgreSQL (see [`warm_up`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -280,11 +282,40 @@ fn rss_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
-async fn run(backend: Backend, clients: u64, seconds: u64) {
+/// Runs `clients` users for `seconds` and discards what they measured, then
+/// refreshes the planner statistics, as autovacuum does within a minute on
+/// any running database: otherwise the measured window would start with
+/// query plans made for empty tables.
+async fn warm_up(platform: &Arc<TestPlatform>, clients: u64, seconds: u64) {
+    if seconds == 0 {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let users: Vec<_> = (0..clients)
+        .map(|_| tokio::spawn(user(platform.clone(), deadline)))
+        .collect();
+    let mut decisions = 0;
+    for user in users {
+        decisions += user.await.unwrap().decisions;
+    }
+    if let Some(url) = platform.database_url.as_deref() {
+        let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query("ANALYZE")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    println!("  warm-up: {decisions} decisions in {seconds} s, then ANALYZE");
+}
+
+async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     let Some(platform) = TestPlatform::start(backend).await else {
         return;
     };
     let platform = Arc::new(platform);
+    warm_up(&platform, clients, warmup).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -358,6 +389,7 @@ fn main() {
     }
     let clients = env_or("CREDITOPS_BENCH_CLIENTS", 32);
     let seconds = env_or("CREDITOPS_BENCH_SECONDS", 20);
+    let warmup = env_or("CREDITOPS_BENCH_WARMUP", 10);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -367,8 +399,8 @@ fn main() {
     runtime.block_on(async {
         for backend in backends.split(',') {
             match backend.trim() {
-                "sqlite" => run(Backend::Sqlite, clients, seconds).await,
-                "postgres" => run(Backend::Postgres, clients, seconds).await,
+                "sqlite" => run(Backend::Sqlite, clients, seconds, warmup).await,
+                "postgres" => run(Backend::Postgres, clients, seconds, warmup).await,
                 other => eprintln!("CREDITOPS_BENCH_BACKENDS: unknown backend {other:?}"),
             }
         }

@@ -882,27 +882,39 @@ impl Tx for PgTx {
         &mut self,
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>> {
-        let mut query = QueryBuilder::<Postgres>::new(
-            "SELECT id, subject_kind, subject_key, version, amount_minor, tolerance_percent \
-             FROM (SELECT id, subject_kind, subject_key, version, amount_minor, \
-             tolerance_percent, ROW_NUMBER() OVER (PARTITION BY subject_kind, subject_key \
-             ORDER BY version DESC) AS n FROM limit_versions WHERE status = 'approved'",
-        );
-        if let Some(subjects) = subjects {
-            if subjects.is_empty() {
-                return Ok(Vec::new());
+        let mut query = match subjects {
+            // Each subject's latest approved version by one probe of the
+            // in-force index, however many versions of other subjects exist.
+            Some(subjects) => {
+                let subjects: BTreeSet<&LimitSubject> = subjects.iter().collect();
+                if subjects.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let kinds: Vec<&str> = subjects.iter().map(|s| s.kind().as_str()).collect();
+                let keys: Vec<String> = subjects.iter().map(|s| s.key()).collect();
+                let mut query = QueryBuilder::<Postgres>::new(
+                    "SELECT l.id, l.subject_kind, l.subject_key, l.version, l.amount_minor, \
+                     l.tolerance_percent FROM UNNEST(",
+                );
+                query
+                    .push_bind(kinds)
+                    .push("::text[], ")
+                    .push_bind(keys)
+                    .push(
+                        "::text[]) AS s (kind, key) CROSS JOIN LATERAL (SELECT id, \
+                         subject_kind, subject_key, version, amount_minor, tolerance_percent \
+                         FROM limit_versions WHERE status = 'approved' \
+                         AND subject_kind = s.kind AND subject_key = s.key \
+                         ORDER BY version DESC LIMIT 1) AS l",
+                    );
+                query
             }
-            // Two bound arrays, zipped by UNNEST into (kind, key) pairs.
-            let kinds: Vec<&str> = subjects.iter().map(|s| s.kind().as_str()).collect();
-            let keys: Vec<String> = subjects.iter().map(LimitSubject::key).collect();
-            query
-                .push(" AND (subject_kind, subject_key) IN (SELECT * FROM UNNEST(")
-                .push_bind(kinds)
-                .push("::text[], ")
-                .push_bind(keys)
-                .push("::text[]))");
-        }
-        query.push(") AS ranked WHERE n = 1");
+            None => QueryBuilder::<Postgres>::new(
+                "SELECT DISTINCT ON (subject_kind, subject_key) id, subject_kind, subject_key, \
+                 version, amount_minor, tolerance_percent FROM limit_versions \
+                 WHERE status = 'approved' ORDER BY subject_kind, subject_key, version DESC",
+            ),
+        };
         let rows = query
             .build()
             .fetch_all(&mut *self.tx)
@@ -1011,8 +1023,13 @@ impl Tx for PgTx {
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        row.map(|row| Ok((liquidity_from_row(&row)?, from_minor(get(&row, "committed")?))))
-            .transpose()
+        row.map(|row| {
+            Ok((
+                liquidity_from_row(&row)?,
+                from_minor(get(&row, "committed")?),
+            ))
+        })
+        .transpose()
     }
 
     /// Four set-based parts joined once: the borrowers in scope, their
