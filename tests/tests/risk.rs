@@ -173,6 +173,41 @@ async fn events(p: &TestPlatform, query: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Asserts that `reply` is the gate's refusal (403, R4) naming `check`.
+fn refused_by_gate(reply: &creditops_tests::Reply, check: &str) {
+    let problem = reply.problem(403);
+    assert_eq!(problem["rule"], "R4", "{check}: {problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(check),
+        "{check}: {problem}"
+    );
+}
+
+/// Creates the group of connected clients `id` (back office).
+async fn create_group(p: &TestPlatform, id: &str) {
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": id, "name": format!("{id} group")})),
+    )
+    .await
+    .ok(201);
+}
+
+/// Moves `borrower` into `group` (back office).
+async fn join_group(p: &TestPlatform, borrower: &str, group: &str) -> creditops_tests::Reply {
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::PUT,
+        &format!("/v1/borrowers/{borrower}/group"),
+        Some(json!({"group_id": group})),
+    )
+    .await
+}
+
 /// R1, R3, R4: pass, soft breach (escalation) and hard breach over HTTP.
 async fn gate_verdicts(p: &TestPlatform) {
     // R1: no limit, no credit business.
@@ -887,26 +922,9 @@ async fn group_moves(p: &TestPlatform) {
     )
     .await
     .ok(200);
-    p.call(
-        "ba-1",
-        "backoffice",
-        Method::POST,
-        "/v1/groups",
-        Some(json!({"id": "acme", "name": "ACME group"})),
-    )
-    .await
-    .ok(201);
+    create_group(p, "acme").await;
     p.grant_limit("group", "acme", "1000000").await;
-    let join = |borrower: String| async move {
-        p.call(
-            "ba-1",
-            "backoffice",
-            Method::PUT,
-            &format!("/v1/borrowers/{borrower}/group"),
-            Some(json!({"group_id": "acme"})),
-        )
-        .await
-    };
+    let join = |borrower: String| async move { join_group(p, &borrower, "acme").await };
     let first = join(a.clone()).await;
     assert!(
         first.ok(200)["breaches"].as_array().unwrap().is_empty(),
@@ -1023,28 +1041,12 @@ async fn race_approvals(p: &TestPlatform, borrowers: &[String]) -> Vec<creditops
 /// the other is refused by the gate naming the shared check.
 async fn racing_shared_headroom(p: &TestPlatform) {
     // A group of connected clients: the unit is locked, not the borrower.
-    p.call(
-        "ba-1",
-        "backoffice",
-        Method::POST,
-        "/v1/groups",
-        Some(json!({"id": "race", "name": "Race group"})),
-    )
-    .await
-    .ok(201);
+    create_group(p, "race").await;
     p.grant_limit("group", "race", "500000").await;
     let mut members = Vec::new();
     for _ in 0..2 {
         let b = bare_borrower(p, "retail").await;
-        p.call(
-            "ba-1",
-            "backoffice",
-            Method::PUT,
-            &format!("/v1/borrowers/{b}/group"),
-            Some(json!({"group_id": "race"})),
-        )
-        .await
-        .ok(200);
+        join_group(p, &b, "race").await.ok(200);
         members.push(b);
     }
     // A sector limit: borrowers of one sector in no common group.
@@ -1061,12 +1063,7 @@ async fn racing_shared_headroom(p: &TestPlatform) {
     for (check, borrowers) in checks {
         let replies = race_approvals(p, &borrowers).await;
         replies[0].ok(200);
-        let problem = replies[1].problem(403);
-        assert_eq!(problem["rule"], "R4", "{check}: {problem}");
-        assert!(
-            problem["detail"].as_str().unwrap().contains(check),
-            "{check}: {problem}"
-        );
+        refused_by_gate(&replies[1], check);
     }
     // Liquidity: room for two more approvals of 300,000, and six race, in
     // three rounds.
@@ -1087,15 +1084,7 @@ async fn racing_shared_headroom(p: &TestPlatform) {
         let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
         assert_eq!(statuses, [200, 200, 403, 403, 403, 403], "round {round}");
         for refused in &replies[2..] {
-            let problem = refused.problem(403);
-            assert_eq!(problem["rule"], "R4", "{problem}");
-            assert!(
-                problem["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains("liquidity_floor"),
-                "{problem}"
-            );
+            refused_by_gate(refused, "liquidity_floor");
         }
         assert_eq!(
             committed_liquidity(p).await - committed,
