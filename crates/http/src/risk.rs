@@ -104,10 +104,10 @@ async fn usage_if_limited(
 /// group of connected clients, or itself): borrower and group limits and the
 /// large-exposure cap are all checked on it.
 fn unit_lock(group: Option<&str>, borrower: BorrowerId) -> String {
-    match group {
-        Some(group) => format!("unit:group:{group}"),
-        None => format!("unit:borrower:{borrower}"),
-    }
+    subject_lock(&match group {
+        Some(group) => LimitSubject::Group(group.to_owned()),
+        None => LimitSubject::Borrower(borrower),
+    })
 }
 
 /// The lock name of a limit subject's headroom.
@@ -133,7 +133,7 @@ pub struct ApprovalScope {
 /// risk parameters shared, the borrower's unit exclusively, and its sector
 /// and country only where a limit is in force for them. Approvals of
 /// unrelated borrowers then run side by side; the liquidity headroom, which
-/// all of them spend, is locked last by [`gate_verdict`].
+/// all of them spend, is locked last by [`reserve`].
 pub async fn lock_approval(
     tx: &mut dyn Tx,
     borrower: BorrowerId,

@@ -217,12 +217,12 @@ pub trait Tx: Send {
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>>;
 
-    /// The risk locks, each held until this transaction ends, so two
-    /// commands cannot both spend the same headroom (R4, R5). They are taken
-    /// in one order: the risk parameters (exclusive or shared), then risk
-    /// subjects, then liquidity. SQLite writers are serial already, so
-    /// there they cost nothing.
-    ///
+    // -- risk locks (R4, R5) ----------------------------------------------------
+    // Each is held until the transaction ends, so two commands cannot both
+    // spend the same headroom. They are taken in one order: the risk
+    // parameters (exclusive or shared), then risk subjects, then liquidity.
+    // SQLite writers are serial already, so there they cost nothing.
+
     /// Exclusive hold on everything risk control evaluates. Taken by the
     /// commands that move many subjects at once or the parameters every
     /// evaluation reads: group membership, sector and country limits,
@@ -238,8 +238,9 @@ pub trait Tx: Send {
     /// [`Tx::lock_risk_shared`]. Keys are locked in sorted order.
     async fn lock_risk_subjects(&mut self, subjects: &[String]) -> StoreResult<()>;
     /// Exclusive hold on the liquidity headroom (R5, R6): the one quantity
-    /// every approval spends. Taken last, just before the headroom is read
-    /// and reserved, so it is held for the shortest time.
+    /// every approval spends. Taken last, after the reservation is written
+    /// and before the headroom is read again, so it is held for the
+    /// shortest time.
     async fn lock_liquidity(&mut self) -> StoreResult<()>;
 
     // -- risk control: capital and liquidity (R3, R6) --------------------------
