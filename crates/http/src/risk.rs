@@ -244,11 +244,15 @@ pub async fn gate_verdict(
     ))
 }
 
-/// The watcher after an approval (R7): the gate's findings are the usage
-/// after it (every figure includes the approved amount, and the locks kept
-/// it from moving since), so they are recorded as they are, without
-/// evaluating again. The informational checks (the 10 % mark of a large
-/// exposure, whether a limit exists) are not usages.
+/// The watcher after an approval (R7): the gate's limit and cap findings
+/// are the usage after it (every figure includes the approved amount, and
+/// the subject locks kept it from moving since), so they are recorded as
+/// they are, without evaluating again. The informational checks (the 10 %
+/// mark of a large exposure, whether a limit exists) are not usages. Nor is
+/// the liquidity finding: an approval below the floor is refused, so it can
+/// only find the floor kept, and as the gate read it without the liquidity
+/// lock; resolving a liquidity breach is left to what frees liquidity
+/// (expiry, a new position) and the periodic evaluation.
 pub async fn watch_approval(
     ctx: &ServiceContext,
     tx: &mut dyn Tx,
@@ -259,7 +263,12 @@ pub async fn watch_approval(
     let usages: Vec<Usage> = verdict
         .findings
         .iter()
-        .filter(|finding| !matches!(finding.check.as_str(), "large_exposure" | "limit_required"))
+        .filter(|finding| {
+            !matches!(
+                finding.check.as_str(),
+                "large_exposure" | "limit_required" | "liquidity_floor"
+            )
+        })
         .cloned()
         .collect();
     record_usages(ctx, tx, &usages, cause, now).await
