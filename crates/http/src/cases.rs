@@ -3,7 +3,7 @@
 //! audited in the same transaction (A1) and answered the same way. Which
 //! commands a service offers is fixed by its router (S1).
 
-use crate::facts::{rules_in_force, vote_facts};
+use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::views::{CaseView, case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
@@ -141,7 +141,11 @@ pub async fn cast_vote(
     } else {
         None
     };
-    let mut facts = vote_facts(tx, &case, rules, now, &ctx.policy_hash).await?;
+    let membership = match &approval {
+        Some(scope) => scope.membership(),
+        None => group_members_of(tx, case.file.borrower_id, now).await?,
+    };
+    let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash).await?;
     // The risk gate runs now, in this transaction (R4).
     if let Some(scope) = &approval {
         facts.risk = Some(gate_verdict(tx, &case, scope, now).await?);

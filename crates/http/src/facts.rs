@@ -23,12 +23,17 @@ pub async fn rules_in_force(tx: &mut dyn Tx, at: Timestamp) -> Result<RuleSet, A
     })
 }
 
+/// A borrower's group at some time (if any) and the borrowers whose
+/// exposure is aggregated with its own: the group's members, the borrower
+/// included, or the borrower alone.
+pub type Membership = (Option<String>, Vec<BorrowerId>);
+
 /// The borrower and, if it belongs to a group at `at`, every group member.
 pub async fn group_members_of(
     tx: &mut dyn Tx,
     borrower: BorrowerId,
     at: Timestamp,
-) -> Result<(Option<String>, Vec<BorrowerId>), ApiError> {
+) -> Result<Membership, ApiError> {
     match tx.group_of(borrower, at).await? {
         Some(group) => {
             let mut members = tx.group_members(&group, at).await?;
@@ -41,16 +46,16 @@ pub async fn group_members_of(
     }
 }
 
-/// Everything [`VoteFacts`] holds for `case` at `at`, under `rules` (the
-/// rule set in force at `at`, see [`rules_in_force`]).
+/// Everything [`VoteFacts`] holds for `case` at the time of the vote, given
+/// the rule set in force then ([`rules_in_force`]) and the borrower's
+/// membership then ([`group_members_of`]).
 pub async fn vote_facts(
     tx: &mut dyn Tx,
     case: &CreditCase,
     rules: RuleSet,
-    at: Timestamp,
+    (group_id, members): Membership,
     policy_hash: &str,
 ) -> Result<VoteFacts, ApiError> {
-    let (group_id, members) = group_members_of(tx, case.file.borrower_id, at).await?;
     let approved = tx.approved_amounts(&members).await?;
     let exposure = aggregated_exposure(&approved, &case.file.amount, &rules.competence().currency)?;
     Ok(VoteFacts {

@@ -3,7 +3,7 @@
 //! every change (R7). The rules are the pure `creditops-risk` engine; this
 //! module loads its inputs and records its results, breaches audited.
 
-use crate::facts::group_members_of;
+use crate::facts::{Membership, group_members_of};
 use crate::{ApiError, ServiceContext};
 use creditops_audit::Outcome;
 use creditops_domain::{
@@ -125,8 +125,16 @@ fn subject_lock(subject: &LimitSubject) -> String {
 /// the shared risk lock is held.
 #[derive(Debug)]
 pub struct ApprovalScope {
+    group: Option<String>,
     members: Vec<BorrowerId>,
     limits: Vec<creditops_risk::Limit>,
+}
+
+impl ApprovalScope {
+    /// The borrower's group and members as read under the locks.
+    pub fn membership(&self) -> Membership {
+        (self.group.clone(), self.members.clone())
+    }
 }
 
 /// Locks what approving a case of `borrower` spends, until commit: the
@@ -162,9 +170,13 @@ pub async fn lock_approval(
     tx.lock_risk_subjects(&locks).await?;
     // Borrower and group limits change under the unit lock: read them now.
     subjects.push(LimitSubject::Borrower(borrower));
-    subjects.extend(group.map(LimitSubject::Group));
+    subjects.extend(group.clone().map(LimitSubject::Group));
     let limits = tx.limits_in_force(Some(&subjects)).await?;
-    Ok(ApprovalScope { members, limits })
+    Ok(ApprovalScope {
+        group,
+        members,
+        limits,
+    })
 }
 
 /// Locks what a decision on a limit of `subject` moves: the subject's unit
@@ -308,15 +320,16 @@ pub async fn reserve(
     };
     tx.insert_reservation(&reservation).await?;
     tx.lock_liquidity().await?;
-    let liquidity = match liquidity_view(tx, now).await? {
-        Some(view) => liquidity_finding(&view, Decimal::ZERO),
-        None => unevaluable(
-            "liquidity_floor",
-            "no liquidity position is on record, so the LCR floor cannot be checked".into(),
+    // Positions are never deleted and the gate refused without one, but
+    // what cannot be evaluated is refused all the same.
+    let Some(view) = liquidity_view(tx, now).await? else {
+        return Err(DomainError::rule(
+            "R4",
+            "no liquidity position is on record, so the LCR floor cannot be checked",
         )
-        .findings
-        .remove(0),
+        .into());
     };
+    let liquidity = liquidity_finding(&view, Decimal::ZERO);
     if liquidity.severity == Severity::Hard {
         let verdict = RiskVerdict::from_findings(vec![liquidity], false, REPORTING_CURRENCY);
         return Err(DomainError::rule(

@@ -371,7 +371,8 @@ async fn reevaluate_open_cases(
         let Some(mut case) = tx.case(id).await? else {
             continue;
         };
-        let facts = vote_facts(tx, &case, rules.clone(), now, &ctx.policy_hash).await?;
+        let membership = group_members_of(tx, case.file.borrower_id, now).await?;
+        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash).await?;
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
             tx.update_case(&case, expected_revision).await?;
