@@ -37,11 +37,13 @@ use creditops_domain::{
     CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, StaffId,
     VoteDecision, VoteStage,
 };
-use creditops_http::cases::{CaseAction, VoteRequest, cast_vote, change_case};
+use creditops_http::cases::{
+    CaseAction, VoteRequest, cast_vote, change_case, claim_for_vote, release_liquidity_claim,
+};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext, run_command,
 };
-use creditops_store::{AuditFilter, IdempotencyScope, StoredResponse, Tx};
+use creditops_store::{AuditFilter, IdempotencyScope, LiquidityClaim, StoredResponse, Tx};
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, Rng, TestPlatform, count_from_env, json, seed_from_env};
 use std::collections::{BTreeSet, VecDeque};
@@ -471,6 +473,18 @@ async fn answered(result: Result<Response, ApiError>) -> Outcome {
     }
 }
 
+/// The liquidity claim the service handler takes before a vote.
+async fn claim_for(ctx: &ServiceContext, id: CaseId, cmd: &Cmd) -> Option<LiquidityClaim> {
+    let (decision, stage) = match cmd {
+        Cmd::FirstVote { decision, .. } => (*decision, VoteStage::First),
+        Cmd::SecondVote { decision, .. } => (*decision, VoteStage::Second),
+        _ => return None,
+    };
+    claim_for_vote(ctx, id, decision, stage)
+        .await
+        .expect("liquidity claim")
+}
+
 /// Runs `cmd` in `tx` as the service handler does.
 async fn execute(
     ctx: &ServiceContext,
@@ -478,6 +492,7 @@ async fn execute(
     actor: &Principal,
     id: CaseId,
     cmd: &Cmd,
+    claim: Option<&LiquidityClaim>,
 ) -> Result<CommandOutcome, ApiError> {
     let vote = |decision: VoteDecision, version: i64| VoteRequest {
         decision,
@@ -496,7 +511,7 @@ async fn execute(
             } else {
                 VoteStage::Second
             };
-            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage).await
+            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage, claim).await
         }
         Cmd::Edit {
             version, amount, ..
@@ -758,7 +773,8 @@ impl Sim<'_> {
                         self.fail(format!("a fresh key {scope:?} has a stored answer"));
                     }
                 }
-                let result = execute(&ctx, tx.as_mut(), &actor, id, cmd).await;
+                let claim = claim_for(&ctx, id, cmd).await;
+                let result = execute(&ctx, tx.as_mut(), &actor, id, cmd, claim.as_ref()).await;
                 if let (Ok(outcome), Some(scope)) = (&result, &scope) {
                     let stored = StoredResponse {
                         request_hash: "aborted".into(),
@@ -772,6 +788,7 @@ impl Sim<'_> {
                 }
                 // The fault: the transaction ends without commit.
                 drop(tx);
+                release_liquidity_claim(&ctx, claim).await;
                 match result {
                     Ok(outcome) => Outcome::Answered {
                         status: outcome.status.as_u16(),
@@ -783,8 +800,9 @@ impl Sim<'_> {
             }
             Delivery::Plain | Delivery::Keyed => {
                 let fingerprint = cmd.fingerprint(id);
-                let (command_ctx, command_actor, command) =
-                    (ctx.clone(), actor.clone(), cmd.clone());
+                let claim = claim_for(&ctx, id, cmd).await;
+                let (command_ctx, command_actor, command, command_claim) =
+                    (ctx.clone(), actor.clone(), cmd.clone(), claim.clone());
                 let result = run_command(
                     &ctx,
                     &actor,
@@ -793,11 +811,13 @@ impl Sim<'_> {
                     &fingerprint,
                     move |tx| {
                         Box::pin(async move {
-                            execute(&command_ctx, tx, &command_actor, id, &command).await
+                            let claim = command_claim.as_ref();
+                            execute(&command_ctx, tx, &command_actor, id, &command, claim).await
                         })
                     },
                 )
                 .await;
+                release_liquidity_claim(&ctx, claim).await;
                 answered(result).await
             }
         };
@@ -1078,7 +1098,9 @@ impl Sim<'_> {
         let before = self.stored(id).await;
         let ctx = self.services[other.service()].clone();
         let actor = self.principal(other.actor()).await;
-        let (command_ctx, command_actor, command) = (ctx.clone(), actor.clone(), other.clone());
+        let claim = claim_for(&ctx, id, &other).await;
+        let (command_ctx, command_actor, command, command_claim) =
+            (ctx.clone(), actor.clone(), other.clone(), claim.clone());
         let result = run_command(
             &ctx,
             &actor,
@@ -1086,12 +1108,14 @@ impl Sim<'_> {
             other.operation(),
             &other.fingerprint(id),
             move |tx| {
-                Box::pin(
-                    async move { execute(&command_ctx, tx, &command_actor, id, &command).await },
-                )
+                Box::pin(async move {
+                    let claim = command_claim.as_ref();
+                    execute(&command_ctx, tx, &command_actor, id, &command, claim).await
+                })
             },
         )
         .await;
+        release_liquidity_claim(&ctx, claim).await;
         self.note(format!("key {key} reused for {other:?}"));
         match result {
             Err(e) if e.kind == ProblemKind::IdempotencyMismatch => {}

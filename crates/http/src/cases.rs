@@ -6,15 +6,18 @@
 use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::views::{CaseView, case_audit_data, case_json};
-use crate::{ApiError, CommandOutcome, Principal, ServiceContext};
+use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext, run_command};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
 };
-use creditops_store::Tx;
+use creditops_risk::REPORTING_CURRENCY;
+use creditops_store::{LiquidityClaim, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The time of an action, at the precision both stores keep (microseconds):
 /// the answer to a command then shows the same times (votes, decisions,
@@ -113,9 +116,95 @@ pub struct VoteRequest {
     pub version: i64,
 }
 
+/// Claims the liquidity headroom an approving vote may spend (R5, R6),
+/// before its transaction begins; see [`creditops_store::Store::claim_liquidity`].
+/// `None` for votes that cannot approve, and where the backend needs no
+/// claims. Whatever the vote's outcome, pass the claim to
+/// [`release_liquidity_claim`] afterwards.
+pub async fn claim_liquidity(
+    ctx: &ServiceContext,
+    case: CaseId,
+    may_approve: bool,
+) -> Result<Option<LiquidityClaim>, ApiError> {
+    if !may_approve {
+        return Ok(None);
+    }
+    Ok(ctx
+        .store
+        .claim_liquidity(case, REPORTING_CURRENCY, ctx.limits.timeout)
+        .await?)
+}
+
+/// Withdraws a claim the vote did not settle (a refusal, a vote that did
+/// not decide, a replay); a settled one is gone already. A failure is only
+/// logged: the claim lapses by itself, and the vote's answer stands.
+pub async fn release_liquidity_claim(ctx: &ServiceContext, claim: Option<LiquidityClaim>) {
+    if let Some(claim) = claim
+        && let Err(e) = ctx.store.release_liquidity_claim(&claim).await
+    {
+        tracing::warn!(error = %e, claim = %claim.id, "a liquidity claim is left to lapse");
+    }
+}
+
+/// A vote command, as the market (first) and back-office (second) routes
+/// run it: an approval that may decide is claimed for first (R5, R6), the
+/// vote runs as one idempotent transaction, and a claim it did not spend is
+/// released.
+pub async fn vote_command(
+    ctx: Arc<ServiceContext>,
+    principal: Principal,
+    key: IdempotencyKey,
+    id: CaseId,
+    req: VoteRequest,
+    stage: VoteStage,
+) -> Result<Response, ApiError> {
+    let operation = match stage {
+        VoteStage::First => "POST /v1/cases/{id}/first-vote",
+        VoteStage::Second => "POST /v1/cases/{id}/second-vote",
+    };
+    let claim = claim_for_vote(&ctx, id, req.decision, stage).await?;
+    let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
+    let (vote_ctx, vote_claim, actor) = (ctx.clone(), claim.clone(), principal.clone());
+    let answer = run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {
+        Box::pin(async move {
+            cast_vote(&vote_ctx, tx, &actor, id, &req, stage, vote_claim.as_ref()).await
+        })
+    })
+    .await;
+    release_liquidity_claim(&ctx, claim).await;
+    answer
+}
+
+/// The liquidity claim a vote needs before its transaction: approvals that
+/// may decide take one (see [`claim_liquidity`]).
+pub async fn claim_for_vote(
+    ctx: &ServiceContext,
+    id: CaseId,
+    decision: VoteDecision,
+    stage: VoteStage,
+) -> Result<Option<LiquidityClaim>, ApiError> {
+    let may_decide = decision == VoteDecision::Approve
+        && match stage {
+            VoteStage::First => single_vote_lane_open(ctx).await?,
+            VoteStage::Second => true,
+        };
+    claim_liquidity(ctx, id, may_decide).await
+}
+
+/// Whether a first vote may decide alone now (V8): only then does an
+/// approving first vote need a liquidity claim. Should the rules change
+/// before the vote's transaction reads them, the unclaimed approval is
+/// refused there (409) rather than spend headroom nobody counted.
+async fn single_vote_lane_open(ctx: &ServiceContext) -> Result<bool, ApiError> {
+    let mut tx = ctx.store.begin_read().await?;
+    let rules = rules_in_force(tx.as_mut(), action_time()).await?;
+    Ok(rules.parameters.single_vote_below.is_some())
+}
+
 /// Loads the case and the facts at vote time, casts the vote (all rules in
 /// the domain), persists it with optimistic concurrency and audits it, all
-/// in `tx`.
+/// in `tx`. An approval that decides spends the liquidity `claim` taken for
+/// it (see [`claim_liquidity`]).
 pub async fn cast_vote(
     ctx: &ServiceContext,
     tx: &mut dyn Tx,
@@ -123,6 +212,7 @@ pub async fn cast_vote(
     id: CaseId,
     req: &VoteRequest,
     stage: VoteStage,
+    claim: Option<&LiquidityClaim>,
 ) -> Result<CommandOutcome, ApiError> {
     let mut case = load_case(tx, id).await?;
     let expected_revision = case.revision;
@@ -148,7 +238,7 @@ pub async fn cast_vote(
     let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash).await?;
     // The risk gate runs now, in this transaction (R4).
     if let Some(scope) = &approval {
-        facts.risk = Some(gate_verdict(tx, &case, scope, now).await?);
+        facts.risk = Some(gate_verdict(tx, &case, scope, claim, now).await?);
     }
     let vote = match stage {
         VoteStage::First => case.cast_first_vote(
@@ -191,16 +281,25 @@ pub async fn cast_vote(
     }
     let outcome = save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
     if case.status == CaseStatus::Approved {
+        // The domain approves only with the gate's verdict (R4).
+        let verdict = facts.risk.as_ref().ok_or_else(|| {
+            DomainError::rule("R4", "an approval without the risk gate's verdict")
+        })?;
         // The watcher sees the new usage at once (R7), and the approval
-        // holds its headroom until disbursement (R5). The reservation comes
-        // last: from its liquidity lock on, other approvals wait.
-        if let Some(verdict) = &facts.risk {
-            watch_approval(ctx, tx, verdict, &format!("case {} approved", case.id), now).await?;
-        }
+        // holds its headroom until disbursement (R5).
+        watch_approval(ctx, tx, verdict, &format!("case {} approved", case.id), now).await?;
         let Reserved {
             reservation,
             liquidity,
-        } = reserve(tx, &case, facts.rules.parameters.reservation_days, now).await?;
+        } = reserve(
+            tx,
+            &case,
+            verdict,
+            claim,
+            facts.rules.parameters.reservation_days,
+            now,
+        )
+        .await?;
         let mut record = actor.record(ctx, "risk.reserved");
         record.case_id = Some(case.id.to_string());
         record.borrower_id = Some(case.file.borrower_id.to_string());
@@ -208,7 +307,8 @@ pub async fn cast_vote(
         record.data = json!({
             "amount": reservation.amount.to_string(),
             "expires_at": reservation.expires_at,
-            // The liquidity left, as checked when the headroom was taken.
+            // The liquidity left, as the gate checked it (approvals in
+            // flight counted).
             "liquidity": {
                 "lcr_percent": liquidity.usage.map(|lcr| lcr.to_string()),
                 "floor_percent": liquidity.limit.map(|floor| floor.to_string()),

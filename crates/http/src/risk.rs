@@ -4,7 +4,7 @@
 //! module loads its inputs and records its results, breaches audited.
 
 use crate::facts::{Membership, group_members_of};
-use crate::{ApiError, ServiceContext};
+use crate::{ApiError, ProblemKind, ServiceContext};
 use creditops_audit::Outcome;
 use creditops_domain::{
     BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
@@ -16,7 +16,7 @@ use creditops_risk::{
     BorrowerExposure, Breach, GateInput, LimitKind, LimitSubject, LiquidityView,
     REPORTING_CURRENCY, Reservation, ReservationStatus, gate,
 };
-use creditops_store::{ExposureScope, Tx};
+use creditops_store::{ExposureScope, InFlightClaims, LiquidityClaim, Tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -26,9 +26,63 @@ pub async fn liquidity_view(
     now: Timestamp,
 ) -> Result<Option<LiquidityView>, ApiError> {
     Ok(tx
-        .liquidity_now(now)
+        .liquidity_now(now, InFlightClaims::Ignored)
         .await?
-        .map(|(position, committed)| LiquidityView::new(&position, committed)))
+        .map(|now| LiquidityView::new(&now.position, now.committed)))
+}
+
+/// How long an approval waits for approvals in flight that claimed the
+/// liquidity headroom after it to give way or commit.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The liquidity an approval of `amount` holding `claim` is checked
+/// against (R5, R6), in `tx`. Every approval claims its amount before its
+/// transaction, so of two approvals the one that reads later sees the
+/// other's claim (or reservation): counting every other live claim keeps the
+/// floor whatever the interleaving. Counting them all would refuse
+/// approvals for claims that come to nothing, so approvals in flight give
+/// way by age: if the floor fails with only the earlier claims counted, the
+/// approval is refused (earlier approvals come first); if only later claims
+/// stand in the way, it waits for them to give way or commit, which they
+/// do without waiting for it. Without a claim (a backend whose writers are
+/// serial) the committed figure is exact.
+async fn approval_liquidity(
+    tx: &mut dyn Tx,
+    amount: Decimal,
+    claim: Option<&LiquidityClaim>,
+    now: Timestamp,
+) -> Result<Option<LiquidityView>, ApiError> {
+    let Some(claim) = claim else {
+        return liquidity_view(tx, now).await;
+    };
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        let Some(read) = tx
+            .liquidity_now(now, InFlightClaims::CountedExcept(claim))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let earlier = read.committed + read.claimed_earlier;
+        let with_all = LiquidityView::new(&read.position, earlier + read.claimed_later);
+        if liquidity_finding(&with_all, amount).severity != Severity::Hard {
+            return Ok(Some(with_all));
+        }
+        let with_earlier = LiquidityView::new(&read.position, earlier);
+        if liquidity_finding(&with_earlier, amount).severity == Severity::Hard {
+            return Ok(Some(with_earlier));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                ProblemKind::Conflict,
+                "approvals in flight hold the liquidity headroom this approval needs; \
+                 cast the vote again",
+            )
+            .with_rule("R6"));
+        }
+        tokio::time::sleep(CLAIM_POLL).await;
+    }
 }
 
 /// The borrower's exposure row and its group's members (the borrower too).
@@ -209,12 +263,13 @@ pub async fn lock_limit_subject(
 /// The gate's verdict on approving `case` now (R4), in `tx`, which holds
 /// the locks of `scope` (see [`lock_approval`]): the limits and the
 /// large-exposure cap are checked on figures nobody else can move before
-/// commit. The liquidity figure is the position as committed now; the
-/// binding liquidity check is [`reserve`]'s, under the liquidity lock.
+/// commit. The liquidity headroom is not locked: see
+/// [`approval_liquidity`] for how the approval's `claim` keeps the floor.
 pub async fn gate_verdict(
     tx: &mut dyn Tx,
     case: &CreditCase,
     scope: &ApprovalScope,
+    claim: Option<&LiquidityClaim>,
     now: Timestamp,
 ) -> Result<RiskVerdict, ApiError> {
     let money = &case.file.amount;
@@ -241,7 +296,7 @@ pub async fn gate_verdict(
     let sector_usage = usage_if_limited(tx, limits, LimitKind::Sector, &borrower, now).await?;
     let country_usage = usage_if_limited(tx, limits, LimitKind::Country, &borrower, now).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
-    let liquidity = liquidity_view(tx, now).await?;
+    let liquidity = approval_liquidity(tx, money.amount(), claim, now).await?;
     Ok(gate(
         &GateInput {
             borrower: &borrower,
@@ -286,28 +341,41 @@ pub async fn watch_approval(
     record_usages(ctx, tx, &usages, cause, now).await
 }
 
-/// A reservation and the liquidity it leaves, read under the liquidity lock.
+/// A reservation and the liquidity it leaves.
 #[derive(Debug)]
 pub struct Reserved {
     pub reservation: Reservation,
-    /// The liquidity finding with the reservation counted (R6).
+    /// The gate's liquidity finding (R6): the LCR with this reservation and
+    /// every other approval in flight counted.
     pub liquidity: RiskFinding,
 }
 
 /// Reserves the approved amount until disbursement or expiry (R5), the
-/// last step of an approval. Every approval spends the one liquidity
-/// headroom, so this is where approvals queue, and only for the time from
-/// here to commit: the reservation is written, the liquidity lock taken,
-/// and the position read again with every committed reservation and this
-/// one counted. If concurrent approvals have used the room the gate saw,
-/// the floor now decides and the approval is refused (R4, R6): the floor
-/// holds exactly, whatever the interleaving.
+/// last step of an approval, and settles the approval's liquidity claim
+/// with it: the claim is gone exactly when the reservation commits, so
+/// other approvals count one or the other throughout. `verdict` is the
+/// gate's, whose liquidity check was binding (see [`gate_verdict`]).
 pub async fn reserve(
     tx: &mut dyn Tx,
     case: &CreditCase,
+    verdict: &RiskVerdict,
+    claim: Option<&LiquidityClaim>,
     reservation_days: u32,
     now: Timestamp,
 ) -> Result<Reserved, ApiError> {
+    // The gate refuses without a liquidity position, but what cannot be
+    // evaluated is refused all the same.
+    let liquidity = verdict
+        .findings
+        .iter()
+        .find(|finding| finding.check == "liquidity_floor")
+        .cloned()
+        .ok_or_else(|| {
+            DomainError::rule(
+                "R4",
+                "the LCR floor was not checked, so the headroom cannot be reserved",
+            )
+        })?;
     let reservation = Reservation {
         case_id: case.id,
         borrower: case.file.borrower_id,
@@ -319,25 +387,7 @@ pub async fn reserve(
         closed_by: None,
     };
     tx.insert_reservation(&reservation).await?;
-    tx.lock_liquidity().await?;
-    // Positions are never deleted and the gate refused without one, but
-    // what cannot be evaluated is refused all the same.
-    let Some(view) = liquidity_view(tx, now).await? else {
-        return Err(DomainError::rule(
-            "R4",
-            "no liquidity position is on record, so the LCR floor cannot be checked",
-        )
-        .into());
-    };
-    let liquidity = liquidity_finding(&view, Decimal::ZERO);
-    if liquidity.severity == Severity::Hard {
-        let verdict = RiskVerdict::from_findings(vec![liquidity], false, REPORTING_CURRENCY);
-        return Err(DomainError::rule(
-            "R4",
-            format!("approval refused by risk control: {}", verdict.summary()),
-        )
-        .into());
-    }
+    tx.settle_liquidity_claim(claim, reservation.amount).await?;
     Ok(Reserved {
         reservation,
         liquidity,

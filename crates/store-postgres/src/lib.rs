@@ -13,9 +13,9 @@ mod tx;
 
 use async_trait::async_trait;
 use creditops_audit::SigningKey;
-use creditops_domain::{StaffId, StaffMember, Timestamp};
+use creditops_domain::{CaseId, StaffId, StaffMember, Timestamp};
 use creditops_store::{
-    PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
+    LiquidityClaim, PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
 };
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -140,6 +140,19 @@ impl Store for PgStore {
 
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
         tx::fetch_staff_member(&self.pool, id).await
+    }
+
+    async fn claim_liquidity(
+        &self,
+        case: CaseId,
+        currency: &str,
+        lifetime: Duration,
+    ) -> StoreResult<Option<LiquidityClaim>> {
+        tx::claim_liquidity(&self.pool, case, currency, lifetime).await
+    }
+
+    async fn release_liquidity_claim(&self, claim: &LiquidityClaim) -> StoreResult<()> {
+        tx::release_liquidity_claim(&self.pool, claim).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

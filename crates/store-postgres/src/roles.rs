@@ -51,6 +51,8 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("votes", "INSERT"),
             ("decisions", "INSERT"),
             ("reservations", "INSERT, UPDATE"),
+            // The claim a single-vote approval takes first (R5, R6).
+            ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
         ],
     },
@@ -62,6 +64,8 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("votes", "INSERT"),
             ("decisions", "INSERT"),
             ("reservations", "INSERT"),
+            // The claim an approving second vote takes first (R5, R6).
+            ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
             ("borrower_groups", "INSERT"),
             ("group_memberships", "INSERT, UPDATE"),
@@ -248,8 +252,10 @@ mod tests {
                 if table.starts_with("audit_") {
                     assert_eq!(*privileges, "INSERT", "{} on {table}", grants.service);
                 }
+                // Records are never deleted; a liquidity claim is not a
+                // record but a short-lived marker of an approval in flight.
                 assert!(
-                    !privileges.contains("DELETE"),
+                    !privileges.contains("DELETE") || *table == "liquidity_claims",
                     "{} on {table}",
                     grants.service
                 );

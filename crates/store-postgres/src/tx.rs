@@ -18,8 +18,9 @@ use creditops_risk::{
 };
 use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
-    IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
-    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx, UnauditedRow,
+    IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus,
+    RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
+    UnauditedRow,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -75,6 +76,16 @@ macro_rules! liquidity_columns {
     () => {
         "version, hqla_minor, outflows_minor, inflows_minor, floor_percent, recorded_by, \
          recorded_at"
+    };
+}
+
+/// Liquidity committed since position `p` was recorded, at `$1`: what
+/// [`Tx::committed_outflows`] sums.
+macro_rules! committed_since_position {
+    () => {
+        "(SELECT COALESCE(SUM(r.amount_minor), 0)::BIGINT FROM reservations AS r \
+         WHERE (r.status = 'active' AND r.expires_at > $1) \
+         OR (r.status = 'consumed' AND r.closed_at >= p.recorded_at))"
     };
 }
 
@@ -1005,31 +1016,88 @@ impl Tx for PgTx {
         row.as_ref().map(liquidity_from_row).transpose()
     }
 
-    /// The position and its committed sum in one statement: the sum is what
-    /// [`Tx::committed_outflows`] computes, since the position's own time.
+    /// The position, its committed sum and the claims in one statement: the
+    /// sum is what [`Tx::committed_outflows`] computes, since the position's
+    /// own time. A claim is live until it lapses by the database's clock,
+    /// the one clock every instance shares.
     async fn liquidity_now(
         &mut self,
         at: Timestamp,
-    ) -> StoreResult<Option<(LiquidityPosition, Decimal)>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            liquidity_columns!(),
-            ", (SELECT COALESCE(SUM(r.amount_minor), 0)::BIGINT FROM reservations AS r \
-             WHERE (r.status = 'active' AND r.expires_at > $1) \
-             OR (r.status = 'consumed' AND r.closed_at >= p.recorded_at)) AS committed \
-             FROM liquidity_positions AS p ORDER BY version DESC LIMIT 1"
-        ))
-        .bind(micros(at))
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<Option<LiquidityNow>> {
+        let row = match claims {
+            InFlightClaims::Ignored => sqlx::query(concat!(
+                "SELECT ",
+                liquidity_columns!(),
+                ", ",
+                committed_since_position!(),
+                " AS committed, 0::BIGINT AS claimed_earlier, 0::BIGINT AS claimed_later \
+                 FROM liquidity_positions AS p ORDER BY version DESC LIMIT 1"
+            ))
+            .bind(micros(at)),
+            InFlightClaims::CountedExcept(own) => sqlx::query(concat!(
+                "SELECT ",
+                liquidity_columns!(),
+                ", ",
+                committed_since_position!(),
+                " AS committed, k.claimed_earlier, k.claimed_later \
+                 FROM liquidity_positions AS p CROSS JOIN LATERAL (SELECT \
+                 COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) < ($3, $2)), \
+                 0)::BIGINT AS claimed_earlier, \
+                 COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) > ($3, $2)), \
+                 0)::BIGINT AS claimed_later \
+                 FROM liquidity_claims AS c WHERE c.lapses_at > statement_timestamp()) AS k \
+                 ORDER BY version DESC LIMIT 1"
+            ))
+            .bind(micros(at))
+            .bind(own.id)
+            .bind(own.claimed_at),
+        }
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
         row.map(|row| {
-            Ok((
-                liquidity_from_row(&row)?,
-                from_minor(get(&row, "committed")?),
-            ))
+            Ok(LiquidityNow {
+                position: liquidity_from_row(&row)?,
+                committed: from_minor(get(&row, "committed")?),
+                claimed_earlier: from_minor(get(&row, "claimed_earlier")?),
+                claimed_later: from_minor(get(&row, "claimed_later")?),
+            })
         })
         .transpose()
+    }
+
+    /// Deletes the claim with the reservation written beside it; the claim
+    /// must still be within its settling window (so no other approval has
+    /// stopped counting it) and cover the amount.
+    async fn settle_liquidity_claim(
+        &mut self,
+        claim: Option<&LiquidityClaim>,
+        amount: Decimal,
+    ) -> StoreResult<()> {
+        let Some(claim) = claim else {
+            return Err(StoreError::Conflict(
+                "the approval holds no liquidity claim, so other approvals did not count it".into(),
+            ));
+        };
+        let settled = sqlx::query(
+            "DELETE FROM liquidity_claims WHERE id = $1 AND case_id = $2 \
+             AND amount_minor >= $3 AND settle_by > statement_timestamp()",
+        )
+        .bind(claim.id)
+        .bind(claim.case.as_uuid())
+        .bind(to_minor(amount)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?
+        .rows_affected();
+        if settled == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "the approval's liquidity claim lapsed or no longer covers the amount".into(),
+            ))
+        }
     }
 
     /// Four set-based parts joined once: the borrowers in scope, their
@@ -1835,14 +1903,57 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    async fn lock_liquidity(&mut self) -> StoreResult<()> {
-        self.advisory_lock("SELECT pg_advisory_xact_lock($1)", LIQUIDITY_LOCK_KEY)
-            .await
-    }
-
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_sqlx_error)
     }
+}
+
+/// Claims `case`'s amount (see [`creditops_store::Store::claim_liquidity`])
+/// in one autocommitted statement, which also drops claims that lapsed.
+pub(crate) async fn claim_liquidity(
+    pool: &sqlx::PgPool,
+    case: CaseId,
+    currency: &str,
+    lifetime: std::time::Duration,
+) -> StoreResult<Option<LiquidityClaim>> {
+    let lifetime_micros = i64::try_from(lifetime.as_micros())
+        .map_err(|_| StoreError::Corrupt("the claim lifetime is out of range".into()))?;
+    let row: Option<(Uuid, i64, Timestamp)> = sqlx::query_as(
+        "WITH lapsed AS (DELETE FROM liquidity_claims WHERE lapses_at <= statement_timestamp()) \
+         INSERT INTO liquidity_claims (id, case_id, amount_minor, claimed_at, settle_by, \
+         lapses_at) \
+         SELECT $1, c.id, c.amount_minor, statement_timestamp(), \
+         statement_timestamp() + $4 * INTERVAL '1 microsecond', \
+         statement_timestamp() + 2 * $4 * INTERVAL '1 microsecond' \
+         FROM cases AS c WHERE c.id = $2 AND c.currency = $3 \
+         RETURNING id, amount_minor, claimed_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(case.as_uuid())
+    .bind(currency)
+    .bind(lifetime_micros)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_sqlx_error)?;
+    Ok(row.map(|(id, minor, claimed_at)| LiquidityClaim {
+        id,
+        case,
+        amount: from_minor(minor),
+        claimed_at,
+    }))
+}
+
+/// Withdraws a claim; nothing happens if it was settled or lapsed already.
+pub(crate) async fn release_liquidity_claim(
+    pool: &sqlx::PgPool,
+    claim: &LiquidityClaim,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM liquidity_claims WHERE id = $1")
+        .bind(claim.id)
+        .execute(pool)
+        .await
+        .map_err(map_sqlx_error)?;
+    Ok(())
 }
 
 /// The staff member `id` with every assignment, in one statement (so one
@@ -1887,8 +1998,6 @@ where
 
 /// The advisory lock key of risk decisions ("crdtrisk" in ASCII).
 const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
-/// The advisory lock key of the liquidity headroom ("crdtliqu").
-const LIQUIDITY_LOCK_KEY: i64 = 0x6372_6474_6c69_7175;
 
 /// The advisory lock key of a risk subject: the first 8 bytes of its
 /// SHA-256, the same in every process. Two subjects sharing a key only

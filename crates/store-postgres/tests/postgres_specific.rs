@@ -1044,7 +1044,6 @@ enum RiskLock {
     Exclusive,
     Shared,
     Subject(&'static str),
-    Liquidity,
 }
 
 async fn take(tx: &mut dyn creditops_store::Tx, lock: RiskLock) {
@@ -1052,19 +1051,18 @@ async fn take(tx: &mut dyn creditops_store::Tx, lock: RiskLock) {
         RiskLock::Exclusive => tx.lock_risk().await,
         RiskLock::Shared => tx.lock_risk_shared().await,
         RiskLock::Subject(name) => tx.lock_risk_subjects(&[name.to_owned()]).await,
-        RiskLock::Liquidity => tx.lock_liquidity().await,
     }
     .unwrap();
 }
 
 /// R4, R5: which risk locks exclude each other. Approvals of unrelated
-/// borrowers share the parameters and run side by side; one subject or the
-/// liquidity headroom is held by one transaction at a time; the exclusive
+/// borrowers share the parameters and run side by side; one subject is
+/// held by one transaction at a time; the exclusive
 /// lock waits for every holder. The second transaction must wait for the
 /// first to commit exactly when the table says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn risk_locks_exclude_exactly_what_they_protect() {
-    use RiskLock::{Exclusive, Liquidity, Shared, Subject};
+    use RiskLock::{Exclusive, Shared, Subject};
     with_db(|store, _| async move {
         let table = [
             (Shared, Shared, false),
@@ -1074,9 +1072,6 @@ async fn risk_locks_exclude_exactly_what_they_protect() {
             (Subject("unit:group:a"), Subject("unit:group:a"), true),
             (Subject("unit:group:a"), Subject("unit:group:b"), false),
             (Subject("sector:retail"), Subject("unit:group:a"), false),
-            (Liquidity, Liquidity, true),
-            (Liquidity, Subject("unit:group:a"), false),
-            (Shared, Liquidity, false),
         ];
         for (held, wanted, waits) in table {
             let mut first = store.begin().await.unwrap();

@@ -1887,10 +1887,6 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn lock_liquidity(&mut self) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_sqlx_error)
     }

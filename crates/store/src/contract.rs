@@ -28,8 +28,8 @@
 
 use crate::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, ChangeProposal, ExposureScope,
-    IdempotencyScope, NewAuditEvent, ProposalKind, ProposalStatus, RelatedParty, Store, StoreError,
-    StoredAuditEvent, StoredResponse,
+    IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalKind,
+    ProposalStatus, RelatedParty, Store, StoreError, StoredAuditEvent, StoredResponse,
 };
 use creditops_audit::{AuditRecord, ChainVerifier, Outcome, VerifyReport};
 use creditops_domain::{
@@ -184,6 +184,7 @@ macro_rules! store_contract_tests {
             exposures_cover_every_borrower_in_scope
             reservations_close_once
             committed_outflows_project_reservations
+            liquidity_claims_count_for_other_approvals_only
             imported_balances_are_idempotent
             breaches_open_resolve_and_filter
             amounts_beyond_cents_are_refused
@@ -3447,7 +3448,12 @@ pub async fn committed_outflows_project_reservations(store: Arc<dyn Store>) {
     );
     // Read together with the latest position, the sum counts from the
     // position's own time.
-    assert_eq!(tx.liquidity_now(now).await.expect("no position"), None);
+    assert_eq!(
+        tx.liquidity_now(now, InFlightClaims::Ignored)
+            .await
+            .expect("no position"),
+        None
+    );
     drop(tx);
     let mut position = liquidity(2, "5000000", "110");
     position.recorded_at = since;
@@ -3459,9 +3465,135 @@ pub async fn committed_outflows_project_reservations(store: Arc<dyn Store>) {
     tx.commit().await.expect("commit");
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(
-        tx.liquidity_now(now).await.expect("liquidity now"),
-        Some((position, dec("137.11")))
+        tx.liquidity_now(now, InFlightClaims::Ignored)
+            .await
+            .expect("liquidity now"),
+        Some(LiquidityNow {
+            position,
+            committed: dec("137.11"),
+            claimed_earlier: Decimal::ZERO,
+            claimed_later: Decimal::ZERO,
+        })
     );
+}
+
+/// R5, R6: an approval's liquidity claim is counted by every other
+/// approval's read, not by its own nor by plain views; it ends when settled
+/// with the reservation (only if it covers the amount and has not lapsed) or
+/// when released. A backend whose writers are serial issues no claims, and
+/// there an approval needs none.
+pub async fn liquidity_claims_count_for_other_approvals_only(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let first = new_case(borrower_id, "1000.00", "EUR");
+    let second = new_case(borrower_id, "250.50", "EUR");
+    let foreign = new_case(borrower_id, "99.00", "USD");
+    for case in [&first, &second, &foreign] {
+        insert_case(store, case).await;
+    }
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_liquidity(&liquidity(1, "5000000", "100"))
+        .await
+        .expect("position");
+    tx.commit().await.expect("commit");
+    let lifetime = std::time::Duration::from_secs(30);
+    let Some(claim) = store
+        .claim_liquidity(first.id, "EUR", lifetime)
+        .await
+        .expect("claim")
+    else {
+        let mut tx = store.begin().await.expect("begin");
+        tx.settle_liquidity_claim(None, dec("1000.00"))
+            .await
+            .expect("serial writers: an approval needs no claim");
+        return;
+    };
+    assert_eq!((claim.case, claim.amount), (first.id, dec("1000.00")));
+    for (case, why) in [
+        (foreign.id, "a case in another currency"),
+        (CaseId::generate(), "an unknown case"),
+    ] {
+        let claimed = store.claim_liquidity(case, "EUR", lifetime).await;
+        assert_eq!(claimed.expect("claim"), None, "{why}");
+    }
+    let other = store
+        .claim_liquidity(second.id, "EUR", lifetime)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    // Seen from a claim: the live claims taken before and after it.
+    let claimed = |claims: Option<LiquidityClaim>| async move {
+        let mut tx = store.begin_read().await.expect("begin_read");
+        let counted = match &claims {
+            None => InFlightClaims::Ignored,
+            Some(own) => InFlightClaims::CountedExcept(own),
+        };
+        let now = tx
+            .liquidity_now(at(50), counted)
+            .await
+            .expect("read")
+            .expect("position");
+        assert_eq!(now.committed, Decimal::ZERO, "no reservations");
+        (now.claimed_earlier, now.claimed_later)
+    };
+    let zero = Decimal::ZERO;
+    assert_eq!(claimed(None).await, (zero, zero), "views count no claims");
+    assert_eq!(claimed(Some(claim.clone())).await, (zero, dec("250.50")));
+    assert_eq!(claimed(Some(other.clone())).await, (dec("1000.00"), zero));
+
+    let mut tx = store.begin().await.expect("begin");
+    for (claim, amount, why) in [
+        (Some(&claim), "1000.01", "a claim below the amount"),
+        (None, "1000.00", "no claim"),
+    ] {
+        let result = tx.settle_liquidity_claim(claim, dec(amount)).await;
+        assert!(
+            matches!(result, Err(StoreError::Conflict(_))),
+            "{why}: {result:?}"
+        );
+    }
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    tx.settle_liquidity_claim(Some(&claim), dec("1000.00"))
+        .await
+        .expect("settled");
+    assert_eq!(
+        claimed(Some(other.clone())).await,
+        (dec("1000.00"), zero),
+        "until the settling transaction commits, the claim counts"
+    );
+    tx.commit().await.expect("commit");
+    assert_eq!(claimed(Some(other.clone())).await, (zero, zero));
+    let mut tx = store.begin().await.expect("begin");
+    let again = tx
+        .settle_liquidity_claim(Some(&claim), dec("1000.00"))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    drop(tx);
+
+    store
+        .release_liquidity_claim(&other)
+        .await
+        .expect("release");
+    store
+        .release_liquidity_claim(&other)
+        .await
+        .expect("released twice");
+    assert_eq!(claimed(Some(claim.clone())).await, (zero, zero));
+
+    // A claim outliving its request lapses: nobody counts it, nobody can
+    // settle it.
+    let short = store
+        .claim_liquidity(second.id, "EUR", std::time::Duration::from_millis(1))
+        .await
+        .expect("claim")
+        .expect("claimed");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(claimed(Some(claim.clone())).await, (zero, zero));
+    let mut tx = store.begin().await.expect("begin");
+    let lapsed = tx.settle_liquidity_claim(Some(&short), dec("250.50")).await;
+    assert!(matches!(lapsed, Err(StoreError::Conflict(_))), "{lapsed:?}");
 }
 
 pub async fn imported_balances_are_idempotent(store: Arc<dyn Store>) {

@@ -81,6 +81,30 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
+
+    // -- liquidity claims (R5, R6) -----------------------------------------------
+    /// Claims the liquidity headroom an approval of `case` will spend, in a
+    /// transaction of its own, before the approval's transaction begins
+    /// (which then counts every other live claim, see [`InFlightClaims`]).
+    /// The claim may be settled up to `lifetime` after it is taken (the
+    /// request timeout, which bounds the approval's transaction) and is
+    /// counted by others for twice that. `None` if the case does not exist
+    /// or is not in `currency`, and on backends whose writers are serial
+    /// (there the approval's own check is exact).
+    async fn claim_liquidity(
+        &self,
+        case: CaseId,
+        currency: &str,
+        lifetime: std::time::Duration,
+    ) -> StoreResult<Option<LiquidityClaim>> {
+        let _ = (case, currency, lifetime);
+        Ok(None)
+    }
+    /// Withdraws a claim (nothing happens if it was settled already).
+    async fn release_liquidity_claim(&self, claim: &LiquidityClaim) -> StoreResult<()> {
+        let _ = claim;
+        Ok(())
+    }
     /// Connections of the pool(s) right now, for the metrics.
     fn pool_usage(&self) -> Option<PoolUsage> {
         None
@@ -220,7 +244,7 @@ pub trait Tx: Send {
     // -- risk locks (R4, R5) ----------------------------------------------------
     // Each is held until the transaction ends, so two commands cannot both
     // spend the same headroom. They are taken in one order: the risk
-    // parameters (exclusive or shared), then risk subjects, then liquidity.
+    // parameters (exclusive or shared), then risk subjects.
     // SQLite writers are serial already, so there they cost nothing.
 
     /// Exclusive hold on everything risk control evaluates. Taken by the
@@ -237,11 +261,8 @@ pub trait Tx: Send {
     /// sector, a country), named by the caller; after
     /// [`Tx::lock_risk_shared`]. Keys are locked in sorted order.
     async fn lock_risk_subjects(&mut self, subjects: &[String]) -> StoreResult<()>;
-    /// Exclusive hold on the liquidity headroom (R5, R6): the one quantity
-    /// every approval spends. Taken last, after the reservation is written
-    /// and before the headroom is read again, so it is held for the
-    /// shortest time.
-    async fn lock_liquidity(&mut self) -> StoreResult<()>;
+    // The liquidity headroom every approval spends is not locked: each
+    // approval claims its amount first (Store::claim_liquidity).
 
     // -- risk control: capital and liquidity (R3, R6) --------------------------
     /// Stores a new Tier 1 capital version (Conflict if the version exists).
@@ -275,16 +296,44 @@ pub trait Tx: Send {
     /// Active reservations whose `expires_at <= at`, oldest first.
     async fn due_reservations(&mut self, at: Timestamp) -> StoreResult<Vec<Reservation>>;
     /// The latest liquidity position and the liquidity committed since it
-    /// was recorded ([`Tx::committed_outflows`]), read together.
+    /// was recorded ([`Tx::committed_outflows`]), with `claims` counted as
+    /// asked, read together. This default is for backends that issue no
+    /// claims.
     async fn liquidity_now(
         &mut self,
         at: Timestamp,
-    ) -> StoreResult<Option<(LiquidityPosition, Decimal)>> {
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<Option<LiquidityNow>> {
+        let _ = claims;
         let Some(position) = self.latest_liquidity().await? else {
             return Ok(None);
         };
         let committed = self.committed_outflows(position.recorded_at, at).await?;
-        Ok(Some((position, committed)))
+        Ok(Some(LiquidityNow {
+            position,
+            committed,
+            claimed_earlier: Decimal::ZERO,
+            claimed_later: Decimal::ZERO,
+        }))
+    }
+    /// Ends the claim an approval took, as its reservation of `amount` is
+    /// written in this transaction: the claim is gone exactly when the
+    /// reservation commits. Conflict if the claim lapsed, was released, or
+    /// claimed less than `amount` (the case changed since). With no claim:
+    /// fine where writers are serial, Conflict where the backend issues
+    /// claims (the approval was not claimed for, so others did not count it).
+    async fn settle_liquidity_claim(
+        &mut self,
+        claim: Option<&LiquidityClaim>,
+        amount: Decimal,
+    ) -> StoreResult<()> {
+        let _ = amount;
+        match claim {
+            None => Ok(()),
+            Some(_) => Err(StoreError::Corrupt(
+                "this backend issues no liquidity claims".into(),
+            )),
+        }
     }
     /// Liquidity committed since `since`: active reservations not expired at
     /// `at` plus reservations consumed after `since` (R6 projection).

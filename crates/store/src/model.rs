@@ -252,3 +252,43 @@ pub struct StoredCheckpoint {
     pub note: String,
     pub signed_at: Timestamp,
 }
+
+/// Liquidity headroom an approval claimed before it ran (R5, R6), committed
+/// on its own so every other approval checking the LCR floor counts it.
+/// The approval's transaction turns it into the reservation
+/// ([`crate::Tx::settle_liquidity_claim`]); a claim that was not is
+/// released, and one left by a crashed process lapses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiquidityClaim {
+    pub id: uuid::Uuid,
+    pub case: CaseId,
+    /// The case's amount when the claim was taken.
+    pub amount: rust_decimal::Decimal,
+    /// When the claim was taken, by the database's clock: with the id, the
+    /// order in which approvals in flight give way to each other.
+    pub claimed_at: Timestamp,
+}
+
+/// Whether a liquidity read counts the claims of approvals in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlightClaims<'a> {
+    /// Committed reservations only: what is spent (views, the watcher,
+    /// disbursement).
+    Ignored,
+    /// Every live claim but the reader's own, split into those taken
+    /// before and after it: what an approval must leave room for.
+    CountedExcept(&'a LiquidityClaim),
+}
+
+/// The latest liquidity position and what is committed against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiquidityNow {
+    pub position: creditops_risk::LiquidityPosition,
+    /// Active reservations plus those consumed since the position was
+    /// recorded (R6).
+    pub committed: rust_decimal::Decimal,
+    /// Live claims taken before the reader's own (zero if not counted).
+    pub claimed_earlier: rust_decimal::Decimal,
+    /// Live claims taken after the reader's own (zero if not counted).
+    pub claimed_later: rust_decimal::Decimal,
+}

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
-use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
+use creditops_http::cases::{self, CaseAction, VoteRequest, change_case, vote_command};
 use creditops_http::facts::{group_members_of, rules_in_force, vote_facts};
 use creditops_http::risk::{LimitDecision, LimitVersions};
 use creditops_http::risk::{decide_limit, watch_borrowers};
@@ -155,19 +155,7 @@ async fn second_vote(
     PathId(id): PathId<CaseId>,
     Json(req): Json<VoteRequest>,
 ) -> Result<Response, ApiError> {
-    let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
-    let actor = principal.clone();
-    run_command(
-        &ctx.clone(),
-        &principal,
-        key,
-        "POST /v1/cases/{id}/second-vote",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move { cast_vote(&ctx, tx, &actor, id, &req, VoteStage::Second).await })
-        },
-    )
-    .await
+    vote_command(ctx, principal, key, id, req, VoteStage::Second).await
 }
 
 /// Why the case goes back to market.

@@ -9,7 +9,7 @@ use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, Severity, Side, StaffId, VoteStage,
 };
 use creditops_http::ProblemKind;
-use creditops_http::cases::{self, CaseAction, VoteRequest, cast_vote, change_case};
+use creditops_http::cases::{self, CaseAction, VoteRequest, change_case, vote_command};
 use creditops_http::risk::{liquidity_view, watch_borrowers};
 use creditops_http::views::{CaseView, case_audit_data, case_json};
 use creditops_http::{
@@ -353,19 +353,7 @@ async fn first_vote(
     PathId(id): PathId<CaseId>,
     Json(req): Json<VoteRequest>,
 ) -> Result<Response, ApiError> {
-    let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
-    let actor = principal.clone();
-    run_command(
-        &ctx.clone(),
-        &principal,
-        key,
-        "POST /v1/cases/{id}/first-vote",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move { cast_vote(&ctx, tx, &actor, id, &req, VoteStage::First).await })
-        },
-    )
-    .await
+    vote_command(ctx, principal, key, id, req, VoteStage::First).await
 }
 
 /// What a disbursement answers: the consumed reservation and the LCR with it.
