@@ -3,13 +3,14 @@
 //! audited in the same transaction (A1) and answered the same way. Which
 //! commands a service offers is fixed by its router (S1).
 
-use crate::facts::{group_members_of, rules_in_force, vote_facts};
+use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::views::{CaseView, case_audit_data, case_json};
 use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext, run_command};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
+use creditops_domain::rules::in_force;
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
 };
@@ -196,8 +197,8 @@ pub async fn claim_for_vote(
 /// before the vote's transaction reads them, the unclaimed approval is
 /// refused there (409) rather than spend headroom nobody counted.
 async fn single_vote_lane_open(ctx: &ServiceContext) -> Result<bool, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let rules = rules_in_force(tx.as_mut(), action_time()).await?;
+    let sets = ctx.store.rule_sets().await?;
+    let rules = in_force(&sets, action_time()).ok_or_else(no_rules_in_force)?;
     Ok(rules.parameters.single_vote_below.is_some())
 }
 

@@ -15,12 +15,15 @@ use creditops_store::Tx;
 /// evaluated, so the command is refused (503, the platform is misconfigured).
 pub async fn rules_in_force(tx: &mut dyn Tx, at: Timestamp) -> Result<RuleSet, ApiError> {
     let sets = tx.rule_sets().await?;
-    in_force(&sets, at).cloned().ok_or_else(|| {
-        ApiError::new(
-            ProblemKind::Unavailable,
-            "no rule set is in force, so no vote can be evaluated",
-        )
-    })
+    in_force(&sets, at).cloned().ok_or_else(no_rules_in_force)
+}
+
+/// The refusal when no rule set is in force (503).
+pub fn no_rules_in_force() -> ApiError {
+    ApiError::new(
+        ProblemKind::Unavailable,
+        "no rule set is in force, so no vote can be evaluated",
+    )
 }
 
 /// A borrower's group at some time (if any) and the borrowers whose

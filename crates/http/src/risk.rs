@@ -195,7 +195,7 @@ impl ApprovalScope {
 /// risk parameters shared, the borrower's unit exclusively, and its sector
 /// and country only where a limit is in force for them. Approvals of
 /// unrelated borrowers then run side by side; the liquidity headroom, which
-/// all of them spend, is locked last by [`reserve`].
+/// all of them spend, is claimed instead (see [`gate_verdict`]).
 pub async fn lock_approval(
     tx: &mut dyn Tx,
     borrower: BorrowerId,
@@ -490,6 +490,27 @@ pub async fn watch_borrowers(
     record_usages(ctx, tx, &usages, cause, now).await
 }
 
+/// The watcher after a borrower's limit changed (R7): of everything the
+/// watcher evaluates, only that limit's usage moved, so only it is
+/// evaluated, against the version in force (an older version approved late
+/// is not).
+async fn watch_borrower_limit(
+    ctx: &ServiceContext,
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    cause: &str,
+    now: Timestamp,
+) -> Result<Vec<Breach>, ApiError> {
+    let limits = tx
+        .limits_in_force(Some(&[LimitSubject::Borrower(borrower)]))
+        .await?;
+    let exposure = tx
+        .exposures(&ExposureScope::Borrowers(vec![borrower]), now)
+        .await?;
+    let usages = limit_usages(&limits, &Aggregates::build(&exposure));
+    record_usages(ctx, tx, &usages, cause, now).await
+}
+
 /// The full re-evaluation (R7): every limit, every unit, the LCR.
 pub async fn watch_all(
     ctx: &ServiceContext,
@@ -617,7 +638,7 @@ pub async fn decide_limit(
                     let cause = format!("limit {} version {}", limit.subject, limit.version);
                     match &limit.subject {
                         creditops_risk::LimitSubject::Borrower(borrower) => {
-                            watch_borrowers(&ctx, tx, &[*borrower], &cause, now).await?
+                            watch_borrower_limit(&ctx, tx, *borrower, &cause, now).await?
                         }
                         _ => watch_all(&ctx, tx, &cause, now).await?,
                     }

@@ -13,7 +13,7 @@ mod tx;
 
 use async_trait::async_trait;
 use creditops_audit::SigningKey;
-use creditops_domain::{CaseId, StaffId, StaffMember, Timestamp};
+use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
 use creditops_store::{
     LiquidityClaim, PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
 };
@@ -140,6 +140,10 @@ impl Store for PgStore {
 
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
         tx::fetch_staff_member(&self.pool, id).await
+    }
+
+    async fn rule_sets(&self) -> StoreResult<Vec<RuleSet>> {
+        tx::fetch_rule_sets(&self.pool).await
     }
 
     async fn claim_liquidity(

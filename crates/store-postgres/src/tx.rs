@@ -646,22 +646,7 @@ impl Tx for PgTx {
     }
 
     async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>> {
-        let rows: Vec<(i64, Timestamp, String)> = sqlx::query_as(
-            "SELECT version, valid_from, parameters FROM rule_sets ORDER BY version",
-        )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        rows.into_iter()
-            .map(|(version, valid_from, parameters)| {
-                Ok(RuleSet {
-                    version,
-                    valid_from,
-                    parameters: serde_json::from_str::<RuleParameters>(&parameters)
-                        .map_err(|_| corrupt("stored rule parameters are not valid"))?,
-                })
-            })
-            .collect()
+        fetch_rule_sets(&mut *self.tx).await
     }
 
     async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()> {
@@ -1019,7 +1004,10 @@ impl Tx for PgTx {
     /// The position, its committed sum and the claims in one statement: the
     /// sum is what [`Tx::committed_outflows`] computes, since the position's
     /// own time. A claim is live until it lapses by the database's clock,
-    /// the one clock every instance shares.
+    /// the one clock every instance shares. Claims for the reader's own case
+    /// (a duplicate delivery, a second analyst) are not counted: of the
+    /// approvals of one case only one can commit, as a case holds one
+    /// reservation.
     async fn liquidity_now(
         &mut self,
         at: Timestamp,
@@ -1046,12 +1034,14 @@ impl Tx for PgTx {
                  0)::BIGINT AS claimed_earlier, \
                  COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) > ($3, $2)), \
                  0)::BIGINT AS claimed_later \
-                 FROM liquidity_claims AS c WHERE c.lapses_at > statement_timestamp()) AS k \
+                 FROM liquidity_claims AS c WHERE c.lapses_at > statement_timestamp() \
+                 AND c.case_id <> $4) AS k \
                  ORDER BY version DESC LIMIT 1"
             ))
             .bind(micros(at))
             .bind(own.id)
-            .bind(own.claimed_at),
+            .bind(own.claimed_at)
+            .bind(own.case.as_uuid()),
         }
         .fetch_optional(&mut *self.tx)
         .await
@@ -1100,14 +1090,41 @@ impl Tx for PgTx {
         }
     }
 
-    /// Four set-based parts joined once: the borrowers in scope, their
-    /// reservation sums, their imported balances and their group at `at`
-    /// (the latest membership covering `at`, should the history overlap).
+    /// Four parts: the borrowers in scope, their reservation sums, their
+    /// imported balances and their group at `at` (the latest membership
+    /// covering `at`, should the history overlap). For named borrowers (a
+    /// vote's group) each part is an index probe per borrower; for many
+    /// (a sector, everyone) the parts are set-based and joined once.
     async fn exposures(
         &mut self,
         scope: &ExposureScope,
         at: Timestamp,
     ) -> StoreResult<Vec<BorrowerExposure>> {
+        if let ExposureScope::Borrowers(ids) = scope {
+            let rows = sqlx::query(
+                "SELECT b.id, b.country, b.sector, b.institution, \
+                 (SELECT m.group_id FROM group_memberships AS m WHERE m.borrower_id = b.id \
+                 AND m.valid_from <= $2 AND (m.valid_to IS NULL OR m.valid_to > $2) \
+                 ORDER BY m.valid_from DESC LIMIT 1) AS group_id, \
+                 r.reserved, r.consumed, \
+                 (SELECT COALESCE(SUM(i.amount_minor), 0)::BIGINT FROM imported_balances AS i \
+                 WHERE i.borrower_id = b.id) AS imported \
+                 FROM borrowers AS b CROSS JOIN LATERAL (SELECT \
+                 COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'active' \
+                 AND r.expires_at > $2), 0)::BIGINT AS reserved, \
+                 COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'consumed'), 0)::BIGINT \
+                 AS consumed \
+                 FROM reservations AS r WHERE r.borrower_id = b.id \
+                 AND r.status IN ('active', 'consumed')) AS r \
+                 WHERE b.id = ANY($1) ORDER BY b.id",
+            )
+            .bind(uuids(ids))
+            .bind(micros(at))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+            return rows.iter().map(exposure_from_row).collect();
+        }
         if matches!(scope, ExposureScope::Borrowers(ids) if ids.is_empty()) {
             return Ok(Vec::new());
         }
@@ -1154,19 +1171,7 @@ impl Tx for PgTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(BorrowerExposure {
-                    borrower: BorrowerId::from_uuid(get(row, "id")?),
-                    group: get(row, "group_id")?,
-                    sector: get(row, "sector")?,
-                    country: get(row, "country")?,
-                    institution: get(row, "institution")?,
-                    reserved: from_minor(get(row, "reserved")?),
-                    outstanding: sum_minor(&[get(row, "consumed")?, get(row, "imported")?])?,
-                })
-            })
-            .collect()
+        rows.iter().map(exposure_from_row).collect()
     }
 
     async fn exposure_total(
@@ -1906,6 +1911,43 @@ impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.tx.commit().await.map_err(map_sqlx_error)
     }
+}
+
+/// Every rule-set version, ascending, in one statement (on a transaction
+/// or, for a read on its own, the pool).
+pub(crate) async fn fetch_rule_sets<'e, E>(executor: E) -> StoreResult<Vec<RuleSet>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let rows: Vec<(i64, Timestamp, String)> =
+        sqlx::query_as("SELECT version, valid_from, parameters FROM rule_sets ORDER BY version")
+            .fetch_all(executor)
+            .await
+            .map_err(map_sqlx_error)?;
+    rows.into_iter()
+        .map(|(version, valid_from, parameters)| {
+            Ok(RuleSet {
+                version,
+                valid_from,
+                parameters: serde_json::from_str::<RuleParameters>(&parameters)
+                    .map_err(|_| corrupt("stored rule parameters are not valid"))?,
+            })
+        })
+        .collect()
+}
+
+/// A row of an exposure query: id, group_id, sector, country, institution
+/// and the reserved, consumed and imported sums.
+fn exposure_from_row(row: &PgRow) -> StoreResult<BorrowerExposure> {
+    Ok(BorrowerExposure {
+        borrower: BorrowerId::from_uuid(get(row, "id")?),
+        group: get(row, "group_id")?,
+        sector: get(row, "sector")?,
+        country: get(row, "country")?,
+        institution: get(row, "institution")?,
+        reserved: from_minor(get(row, "reserved")?),
+        outstanding: sum_minor(&[get(row, "consumed")?, get(row, "imported")?])?,
+    })
 }
 
 /// Claims `case`'s amount (see [`creditops_store::Store::claim_liquidity`])

@@ -3541,6 +3541,18 @@ pub async fn liquidity_claims_count_for_other_approvals_only(store: Arc<dyn Stor
     assert_eq!(claimed(None).await, (zero, zero), "views count no claims");
     assert_eq!(claimed(Some(claim.clone())).await, (zero, dec("250.50")));
     assert_eq!(claimed(Some(other.clone())).await, (dec("1000.00"), zero));
+    // A second approval of the same case: only one of them can commit.
+    let twin = store
+        .claim_liquidity(first.id, "EUR", lifetime)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert_eq!(claimed(Some(claim.clone())).await, (zero, dec("250.50")));
+    assert_eq!(
+        claimed(Some(other.clone())).await,
+        (dec("1000.00"), dec("1000.00"))
+    );
+    store.release_liquidity_claim(&twin).await.expect("release");
 
     let mut tx = store.begin().await.expect("begin");
     for (claim, amount, why) in [

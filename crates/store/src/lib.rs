@@ -79,6 +79,12 @@ pub trait Store: Send + Sync + 'static {
         let mut tx = self.begin_read().await?;
         tx.staff_member(id).await
     }
+    /// Every rule-set version, ascending, in one consistent read: for a
+    /// check before a command's transaction begins.
+    async fn rule_sets(&self) -> StoreResult<Vec<RuleSet>> {
+        let mut tx = self.begin_read().await?;
+        tx.rule_sets().await
+    }
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
 

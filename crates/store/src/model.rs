@@ -275,8 +275,8 @@ pub enum InFlightClaims<'a> {
     /// Committed reservations only: what is spent (views, the watcher,
     /// disbursement).
     Ignored,
-    /// Every live claim but the reader's own, split into those taken
-    /// before and after it: what an approval must leave room for.
+    /// Every live claim for another case, split into those taken before
+    /// and after the reader's own: what an approval must leave room for.
     CountedExcept(&'a LiquidityClaim),
 }
 
