@@ -59,14 +59,18 @@ pub async fn vote_facts(
     (group_id, members): Membership,
     policy_hash: &str,
 ) -> Result<VoteFacts, ApiError> {
-    let approved = tx.approved_amounts(&members).await?;
-    let exposure = aggregated_exposure(&approved, &case.file.amount, &rules.competence().currency)?;
+    let context = tx.vote_context(&members).await?;
+    let exposure = aggregated_exposure(
+        &context.approved_amounts,
+        &case.file.amount,
+        &rules.competence().currency,
+    )?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
         group_id,
-        relationship_managers: tx.relationship_managers(&members).await?,
-        related_parties: tx.related_parties(&members).await?,
+        relationship_managers: context.relationship_managers,
+        related_parties: context.related_parties,
         policy_hash: policy_hash.to_owned(),
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,

@@ -20,7 +20,7 @@ use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus,
     RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
-    UnauditedRow,
+    UnauditedRow, VoteContext,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -626,6 +626,46 @@ impl Tx for PgTx {
         rows.iter()
             .map(|(minor, currency)| money(*minor, currency))
             .collect()
+    }
+
+    /// The three reads in one statement, each part tagged.
+    async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext> {
+        let mut context = VoteContext::default();
+        if borrowers.is_empty() {
+            return Ok(context);
+        }
+        let rows: Vec<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT part, amount_minor, text FROM ( \
+             SELECT 'approved' AS part, id, amount_minor, currency AS text FROM cases \
+             WHERE borrower_id = ANY($1) AND status = $2 \
+             UNION ALL SELECT 'manager', NULL, NULL, relationship_manager FROM borrowers \
+             WHERE id = ANY($1) AND relationship_manager IS NOT NULL \
+             UNION ALL SELECT 'related', NULL, NULL, staff_id FROM related_parties \
+             WHERE borrower_id = ANY($1)) AS parts ORDER BY part, id",
+        )
+        .bind(uuids(borrowers))
+        .bind(CaseStatus::Approved.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        for (part, minor, text) in rows {
+            let text = text.ok_or_else(|| corrupt("a vote context row without its value"))?;
+            match (part.as_str(), minor) {
+                ("approved", Some(minor)) => context.approved_amounts.push(money(minor, &text)?),
+                ("manager", None) => {
+                    context
+                        .relationship_managers
+                        .insert(parse_text(&text, "staff id")?);
+                }
+                ("related", None) => {
+                    context
+                        .related_parties
+                        .insert(parse_text(&text, "staff id")?);
+                }
+                _ => return Err(corrupt("a vote context row of no known part")),
+            }
+        }
+        Ok(context)
     }
 
     async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>> {
@@ -1522,62 +1562,59 @@ impl Tx for PgTx {
         Ok(())
     }
 
+    /// The case, its decision and its votes in one statement: one row per
+    /// vote (one row with no vote columns for a case without votes).
     async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
-        let row = sqlx::query(
-            "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
-             version, revision, originator, return_reason, created_at, updated_at, editors, \
-             round, escalation_level, related_party, board_resolution, \
-             (SELECT decision_json FROM decisions WHERE case_id = cases.id) AS decision_json \
-             FROM cases WHERE id = $1",
+        let rows = sqlx::query(
+            "SELECT c.borrower_id, c.amount_minor, c.currency, c.product, c.term_months, \
+             c.purpose, c.status, c.version, c.revision, c.originator, c.return_reason, \
+             c.created_at, c.updated_at, c.editors, c.round AS case_round, c.escalation_level, \
+             c.related_party, c.board_resolution, \
+             (SELECT decision_json FROM decisions WHERE case_id = c.id) AS decision_json, \
+             v.ordinal, v.stage, v.voter_id, v.unit_id, v.side, v.decision, v.rationale, \
+             v.file_version, v.content_hash, v.cast_at, v.checks, v.round, v.required_level, \
+             v.competence_level, v.left_market_at \
+             FROM cases AS c LEFT JOIN votes AS v ON v.case_id = c.id \
+             WHERE c.id = $1 ORDER BY v.ordinal",
         )
         .bind(id.as_uuid())
-        .fetch_optional(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        let Some(row) = row else {
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let term_months: i32 = get(&row, "term_months")?;
+        let term_months: i32 = get(row, "term_months")?;
         let file = CaseFile {
-            borrower_id: BorrowerId::from_uuid(get(&row, "borrower_id")?),
-            amount: money(
-                get(&row, "amount_minor")?,
-                &get::<String>(&row, "currency")?,
-            )?,
-            product: get(&row, "product")?,
+            borrower_id: BorrowerId::from_uuid(get(row, "borrower_id")?),
+            amount: money(get(row, "amount_minor")?, &get::<String>(row, "currency")?)?,
+            product: get(row, "product")?,
             term_months: u32::try_from(term_months).map_err(|_| corrupt("term out of range"))?,
-            purpose: get(&row, "purpose")?,
+            purpose: get(row, "purpose")?,
         };
-        let status: CaseStatus = parse_text(&get::<String>(&row, "status")?, "case status")?;
-        let originator: StaffId = parse_text(&get::<String>(&row, "originator")?, "staff id")?;
-        let editors = serde_json::from_str::<BTreeSet<StaffId>>(&get::<String>(&row, "editors")?)
+        let status: CaseStatus = parse_text(&get::<String>(row, "status")?, "case status")?;
+        let originator: StaffId = parse_text(&get::<String>(row, "originator")?, "staff id")?;
+        let editors = serde_json::from_str::<BTreeSet<StaffId>>(&get::<String>(row, "editors")?)
             .map_err(|_| corrupt("the stored editors of a case are not valid"))?;
-        let board_resolution = get::<Option<String>>(&row, "board_resolution")?
+        let board_resolution = get::<Option<String>>(row, "board_resolution")?
             .map(|json| {
                 serde_json::from_str::<BoardResolution>(&json)
                     .map_err(|_| corrupt("a stored board resolution is not valid"))
             })
             .transpose()?;
 
-        let vote_rows = sqlx::query(
-            "SELECT ordinal, stage, voter_id, unit_id, side, decision, rationale, file_version, \
-             content_hash, cast_at, checks, round, required_level, competence_level, \
-             left_market_at FROM votes WHERE case_id = $1 ORDER BY ordinal",
-        )
-        .bind(id.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let mut votes = Vec::with_capacity(vote_rows.len());
-        for (expected, row) in vote_rows.iter().enumerate() {
-            let ordinal: i32 = get(row, "ordinal")?;
-            if ordinal != to_i32(expected)? {
+        let mut votes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(ordinal) = get::<Option<i32>>(row, "ordinal")? else {
+                continue;
+            };
+            if ordinal != to_i32(votes.len())? {
                 return Err(corrupt("the votes of a case have a gap"));
             }
             votes.push(vote_from_row(row)?);
         }
 
-        let decision = get::<Option<String>>(&row, "decision_json")?
+        let decision = get::<Option<String>>(row, "decision_json")?
             .map(|json| {
                 serde_json::from_str::<Decision>(&json)
                     .map_err(|_| corrupt("a stored decision is not valid"))
@@ -1588,21 +1625,21 @@ impl Tx for PgTx {
             id,
             file,
             status,
-            version: get(&row, "version")?,
-            revision: get(&row, "revision")?,
+            version: get(row, "version")?,
+            revision: get(row, "revision")?,
             originator,
             editors,
-            round: round(get(&row, "round")?)?,
-            escalation_level: get::<Option<i32>>(&row, "escalation_level")?
+            round: round(get(row, "case_round")?)?,
+            escalation_level: get::<Option<i32>>(row, "escalation_level")?
                 .map(level)
                 .transpose()?,
-            related_party: get(&row, "related_party")?,
+            related_party: get(row, "related_party")?,
             board_resolution,
             votes,
             decision,
-            return_reason: get(&row, "return_reason")?,
-            created_at: get(&row, "created_at")?,
-            updated_at: get(&row, "updated_at")?,
+            return_reason: get(row, "return_reason")?,
+            created_at: get(row, "created_at")?,
+            updated_at: get(row, "updated_at")?,
         }))
     }
 

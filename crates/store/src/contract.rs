@@ -1884,6 +1884,8 @@ pub async fn borrower_relationship_managers(store: Arc<dyn Store>) {
             expected,
             "{borrowers:?}"
         );
+        let context = tx.vote_context(&borrowers).await.expect("vote context");
+        assert_eq!(context.relationship_managers, expected, "{borrowers:?}");
     }
 }
 
@@ -2166,6 +2168,8 @@ pub async fn related_parties_round_trip(store: Arc<dyn Store>) {
             expected,
             "{list:?}"
         );
+        let context = tx.vote_context(&list).await.expect("vote context");
+        assert_eq!(context.related_parties, expected, "{list:?}");
     }
 }
 
@@ -2203,6 +2207,14 @@ pub async fn approved_amounts_and_open_cases(store: Arc<dyn Store>) {
         amounts(&tx.approved_amounts(&[a, b, c]).await.expect("a b c")),
         vec![("EUR", 250), ("EUR", 1_234_567_890_123_456), ("JPY", 5)]
     );
+    for list in [vec![], vec![c], vec![a], vec![a, b, c]] {
+        let context = tx.vote_context(&list).await.expect("vote context");
+        assert_eq!(
+            context.approved_amounts,
+            tx.approved_amounts(&list).await.expect("approved"),
+            "read together as alone, in the same order: {list:?}"
+        );
+    }
 
     let sorted = |mut ids: Vec<CaseId>| {
         ids.sort();

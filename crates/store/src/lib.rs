@@ -206,6 +206,16 @@ pub trait Tx: Send {
     -> StoreResult<BTreeSet<StaffId>>;
     /// The amounts of every approved case of these borrowers (V4 aggregation).
     async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>>;
+    /// What the segregation rules check a vote on these borrowers against
+    /// (V4, S5, S6), read together: [`Tx::approved_amounts`],
+    /// [`Tx::relationship_managers`] and [`Tx::related_parties`].
+    async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext> {
+        Ok(VoteContext {
+            approved_amounts: self.approved_amounts(borrowers).await?,
+            relationship_managers: self.relationship_managers(borrowers).await?,
+            related_parties: self.related_parties(borrowers).await?,
+        })
+    }
     /// Cases of these borrowers that are not decided yet.
     async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
 

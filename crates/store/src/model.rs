@@ -292,3 +292,13 @@ pub struct LiquidityNow {
     /// Live claims taken after the reader's own (zero if not counted).
     pub claimed_later: rust_decimal::Decimal,
 }
+
+/// The facts outside a case a vote on its borrowers is checked against
+/// (see [`crate::Tx::vote_context`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VoteContext {
+    /// The amounts of every approved case, in case id order.
+    pub approved_amounts: Vec<Money>,
+    pub relationship_managers: std::collections::BTreeSet<StaffId>,
+    pub related_parties: std::collections::BTreeSet<StaffId>,
+}
