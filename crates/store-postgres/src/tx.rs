@@ -80,12 +80,18 @@ macro_rules! liquidity_columns {
 }
 
 /// Liquidity committed since position `p` was recorded, at `$1`: what
-/// [`Tx::committed_outflows`] sums.
+/// [`Tx::committed_outflows`] sums, without reading every active
+/// reservation: the running total of active ones (kept by a trigger, see
+/// the `liquidity_totals` migration), less those already past their expiry
+/// at `$1` (an index range the watcher keeps short), plus those consumed
+/// since the position.
 macro_rules! committed_since_position {
     () => {
-        "(SELECT COALESCE(SUM(r.amount_minor), 0)::BIGINT FROM reservations AS r \
-         WHERE (r.status = 'active' AND r.expires_at > $1) \
-         OR (r.status = 'consumed' AND r.closed_at >= p.recorded_at))"
+        "((SELECT SUM(t.active_minor) FROM liquidity_totals AS t) \
+         - (SELECT COALESCE(SUM(r.amount_minor), 0) FROM reservations AS r \
+         WHERE r.status = 'active' AND r.expires_at <= $1) \
+         + (SELECT COALESCE(SUM(r.amount_minor), 0) FROM reservations AS r \
+         WHERE r.status = 'consumed' AND r.closed_at >= p.recorded_at))::BIGINT"
     };
 }
 
