@@ -9,8 +9,8 @@ use chrono::SubsecRound;
 use creditops_audit::leaf_hash;
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    Decision, Money, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side, StaffId,
-    StaffMember, StaffStatus, Timestamp, UnitId, Vote, Voter,
+    Decision, Money, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId, StaffMember,
+    StaffStatus, Timestamp, UnitId, Vote, Voter,
 };
 use creditops_risk::{
     BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -20,7 +20,7 @@ use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus,
     RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx,
-    UnauditedRow, VoteContext,
+    UnauditedRow, VoteContext, stored_rule_set,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -1967,15 +1967,8 @@ where
             .fetch_all(executor)
             .await
             .map_err(map_sqlx_error)?;
-    rows.into_iter()
-        .map(|(version, valid_from, parameters)| {
-            Ok(RuleSet {
-                version,
-                valid_from,
-                parameters: serde_json::from_str::<RuleParameters>(&parameters)
-                    .map_err(|_| corrupt("stored rule parameters are not valid"))?,
-            })
-        })
+    rows.iter()
+        .map(|(version, valid_from, parameters)| stored_rule_set(*version, *valid_from, parameters))
         .collect()
 }
 

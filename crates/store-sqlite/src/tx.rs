@@ -9,8 +9,8 @@ use chrono::SubsecRound;
 use creditops_audit::{chain_genesis, chain_next, hash_from_slice, leaf_hash};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    Decision, Money, Role, RoleAssignment, RuleCheck, RuleParameters, RuleSet, Severity, Side,
-    StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+    Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId,
+    StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
 };
 use creditops_risk::{
     BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -19,7 +19,7 @@ use creditops_risk::{
 use creditops_store::{
     AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal, ExposureScope,
     IdempotencyScope, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
-    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx, UnauditedRow,
+    StoredAuditEvent, StoredCheckpoint, StoredResponse, Tx, UnauditedRow, stored_rule_set,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -699,14 +699,9 @@ impl Tx for SqliteTx {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        rows.into_iter()
+        rows.iter()
             .map(|(version, valid_from, parameters)| {
-                Ok(RuleSet {
-                    version,
-                    valid_from,
-                    parameters: serde_json::from_str::<RuleParameters>(&parameters)
-                        .map_err(|_| corrupt("stored rule parameters are not valid"))?,
-                })
+                stored_rule_set(*version, *valid_from, parameters)
             })
             .collect()
     }

@@ -302,3 +302,19 @@ pub struct VoteContext {
     pub relationship_managers: std::collections::BTreeSet<StaffId>,
     pub related_parties: std::collections::BTreeSet<StaffId>,
 }
+
+/// A rule-set version from its stored columns (both backends store the
+/// parameters as JSON text).
+pub fn stored_rule_set(
+    version: i64,
+    valid_from: Timestamp,
+    parameters: &str,
+) -> crate::StoreResult<creditops_domain::RuleSet> {
+    Ok(creditops_domain::RuleSet {
+        version,
+        valid_from,
+        parameters: serde_json::from_str::<creditops_domain::RuleParameters>(parameters).map_err(
+            |_| crate::StoreError::Corrupt("stored rule parameters are not valid".into()),
+        )?,
+    })
+}
