@@ -117,25 +117,6 @@ pub struct VoteRequest {
     pub version: i64,
 }
 
-/// Claims the liquidity headroom an approving vote may spend (R5, R6),
-/// before its transaction begins; see [`creditops_store::Store::claim_liquidity`].
-/// `None` for votes that cannot approve, and where the backend needs no
-/// claims. Whatever the vote's outcome, pass the claim to
-/// [`release_liquidity_claim`] afterwards.
-pub async fn claim_liquidity(
-    ctx: &ServiceContext,
-    case: CaseId,
-    may_approve: bool,
-) -> Result<Option<LiquidityClaim>, ApiError> {
-    if !may_approve {
-        return Ok(None);
-    }
-    Ok(ctx
-        .store
-        .claim_liquidity(case, REPORTING_CURRENCY, ctx.limits.timeout)
-        .await?)
-}
-
 /// Withdraws a claim the vote did not settle (a refusal, a vote that did
 /// not decide, a replay); a settled one is gone already. A failure is only
 /// logged: the claim lapses by itself, and the vote's answer stands.
@@ -176,8 +157,11 @@ pub async fn vote_command(
     answer
 }
 
-/// The liquidity claim a vote needs before its transaction: approvals that
-/// may decide take one (see [`claim_liquidity`]).
+/// Claims the liquidity headroom a vote may spend (R5, R6), before its
+/// transaction begins (see [`creditops_store::Store::claim_liquidity`]):
+/// only approvals that may decide take one, and only where the backend
+/// needs claims. Whatever the vote's outcome, pass the claim to
+/// [`release_liquidity_claim`] afterwards.
 pub async fn claim_for_vote(
     ctx: &ServiceContext,
     id: CaseId,
@@ -189,7 +173,13 @@ pub async fn claim_for_vote(
             VoteStage::First => single_vote_lane_open(ctx).await?,
             VoteStage::Second => true,
         };
-    claim_liquidity(ctx, id, may_decide).await
+    if !may_decide {
+        return Ok(None);
+    }
+    Ok(ctx
+        .store
+        .claim_liquidity(id, REPORTING_CURRENCY, ctx.limits.timeout)
+        .await?)
 }
 
 /// Whether a first vote may decide alone now (V8): only then does an
@@ -205,7 +195,7 @@ async fn single_vote_lane_open(ctx: &ServiceContext) -> Result<bool, ApiError> {
 /// Loads the case and the facts at vote time, casts the vote (all rules in
 /// the domain), persists it with optimistic concurrency and audits it, all
 /// in `tx`. An approval that decides spends the liquidity `claim` taken for
-/// it (see [`claim_liquidity`]).
+/// it (see [`claim_for_vote`]).
 pub async fn cast_vote(
     ctx: &ServiceContext,
     tx: &mut dyn Tx,
