@@ -275,6 +275,71 @@ async fn baseline_sqlite(path: &std::path::Path, clients: u64, seconds: u64) -> 
     total as f64 / seconds as f64
 }
 
+/// CPU seconds used so far by this process and by the local PostgreSQL
+/// server's processes (all of them: backends, WAL writer, autovacuum), read
+/// from `/proc`. The server's figure is `None` when no process named
+/// `postgres` is visible (a remote server).
+#[derive(Clone, Copy)]
+struct CpuSample {
+    this_process: f64,
+    postgres: Option<f64>,
+}
+
+/// Linux reports `/proc/*/stat` times in USER_HZ units, 100 a second on
+/// every architecture it supports.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn stat_cpu_seconds(stat: &str) -> Option<(String, f64)> {
+    // `pid (comm) state ...`: comm may contain spaces, so split at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after comm.
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (user + system) / TICKS_PER_SECOND))
+}
+
+fn cpu_sample() -> CpuSample {
+    let this_process = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat_cpu_seconds(&stat))
+        .map_or(0.0, |(_, seconds)| seconds);
+    let mut postgres = None;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if let Some((comm, seconds)) = stat_cpu_seconds(&stat)
+                && comm == "postgres"
+            {
+                *postgres.get_or_insert(0.0) += seconds;
+            }
+        }
+    }
+    CpuSample {
+        this_process,
+        postgres,
+    }
+}
+
+/// CPU milliseconds per unit of work between two samples, as text (the
+/// server's share only where the server is PostgreSQL: SQLite runs in this
+/// process).
+fn cpu_per(backend: Backend, before: CpuSample, after: CpuSample, units: f64) -> String {
+    let ms = |seconds: f64| seconds * 1000.0 / units.max(1.0);
+    let mut text = format!(
+        "this process {:.2} ms",
+        ms(after.this_process - before.this_process)
+    );
+    if let (Backend::Postgres, Some(a), Some(b)) = (backend, after.postgres, before.postgres) {
+        text.push_str(&format!(", PostgreSQL {:.2} ms", ms(a - b)));
+    }
+    text
+}
+
 fn rss_mb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -318,6 +383,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     warm_up(&platform, clients, warmup).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let cpu_before = cpu_sample();
     let mut tasks = Vec::new();
     for _ in 0..clients {
         tasks.push(tokio::spawn(user(platform.clone(), deadline)));
@@ -335,6 +401,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_sample();
     let decisions_per_second = total.decisions as f64 / elapsed;
     println!(
         "{backend:?}, {clients} clients, {seconds} s: {} decisions ({decisions_per_second:.1}/s), {} errors",
@@ -349,6 +416,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             percentile(samples, 0.99)
         );
     }
+    let baseline_cpu_before = cpu_sample();
     let baseline = match backend {
         Backend::Postgres => {
             baseline_postgres(
@@ -367,10 +435,31 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             .await
         }
     };
+    let baseline_cpu_after = cpu_sample();
     let ours = decisions_per_second * TRANSACTIONS_PER_DECISION;
     println!(
         "  audited commands {ours:.0}/s vs baseline unaudited commits {baseline:.0}/s: ratio {:.2}",
         ours / baseline
+    );
+    // Where the time goes: on a CPU-bound machine the ratio is the CPU a
+    // baseline commit costs over the CPU an audited command costs.
+    println!(
+        "  CPU per decision: {}",
+        cpu_per(backend, cpu_before, cpu_after, total.decisions as f64)
+    );
+    println!(
+        "  CPU per baseline commit: {}",
+        cpu_per(
+            backend,
+            baseline_cpu_before,
+            baseline_cpu_after,
+            baseline * (seconds / 2) as f64
+        )
+    );
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!(
+        "  CPU budget per decision at ratio 0.6 on {cores} cores: {:.2} ms",
+        cores as f64 * 1000.0 * TRANSACTIONS_PER_DECISION / (0.6 * baseline)
     );
     if let Some(mb) = rss_mb() {
         println!("  peak RSS of this process (platform + clients): {mb} MB");

@@ -1094,6 +1094,111 @@ async fn racing_shared_headroom(p: &TestPlatform) {
     }
 }
 
+/// Inserts, as the schema's owner, a live liquidity claim for all of
+/// `case`'s amount that counts as taken after every claim made now (an
+/// approval of `case` in flight, as another process would hold it).
+async fn later_claim(owner: &sqlx::PgPool, case: &str) {
+    sqlx::query(
+        "INSERT INTO liquidity_claims (id, case_id, amount_minor, claimed_at, settle_by, lapses_at) \
+         SELECT gen_random_uuid(), id, amount_minor, now() + INTERVAL '1 hour', \
+         now() + INTERVAL '1 hour', now() + INTERVAL '2 hours' FROM cases WHERE id = $1::uuid",
+    )
+    .bind(case)
+    .execute(owner)
+    .await
+    .unwrap();
+}
+
+/// Withdraws the claims [`later_claim`] made (and no approval's own).
+async fn withdraw_later_claims(owner: &sqlx::PgPool) {
+    sqlx::query("DELETE FROM liquidity_claims WHERE claimed_at > now() + INTERVAL '30 minutes'")
+        .execute(owner)
+        .await
+        .unwrap();
+}
+
+/// R6 on PostgreSQL, where approvals in flight hold claims: an approval
+/// that would fit but for a later approval's claim waits for it. If the
+/// later one gives way in time, the waiting one is approved; if not, it is
+/// refused with 409 after the wait, nothing of it applied, and succeeds
+/// when cast again once the headroom is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_waits_for_later_claims_on_postgres() {
+    let Some(p) = TestPlatform::start(creditops_tests::Backend::Postgres).await else {
+        return;
+    };
+    let b = bare_borrower(&p, "retail").await;
+    p.grant_limit("borrower", &b, "100000000").await;
+    // Outflows 1bn at the 110 % floor: room for exactly one payment of 5m.
+    set_liquidity(&p, "1105000000", "1000000000").await;
+    let other = bare_borrower(&p, "retail").await;
+    let in_flight = open_case(&p, &other, "5000000.00").await;
+
+    // The later claim gives way while the approval waits: approved.
+    let waiting = open_case(&p, &b, "5000000.00").await;
+    first(&p, "lo-3", &waiting).await.ok(200);
+    let owner = sqlx::PgPool::connect(p.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    later_claim(&owner, &in_flight).await;
+    let give_way = {
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            withdraw_later_claims(&owner).await;
+        })
+    };
+    let approved = second(&p, "ba-3", &waiting).await;
+    give_way.await.unwrap();
+    assert_eq!(approved.ok(200)["status"], "approved", "{}", approved.body);
+
+    // The later claim stays: after the wait, 409 and the case unchanged.
+    let committed = committed_liquidity(&p).await;
+    let hqla = amount("1105000000") + committed;
+    set_liquidity(&p, &hqla.to_string(), "1000000000").await;
+    let b2 = bare_borrower(&p, "retail").await;
+    p.grant_limit("borrower", &b2, "100000000").await;
+    let refused_case = open_case(&p, &b2, "5000000.00").await;
+    first(&p, "lo-3", &refused_case).await.ok(200);
+    later_claim(&owner, &in_flight).await;
+    let started = std::time::Instant::now();
+    let refused = second(&p, "ba-3", &refused_case).await;
+    let problem = refused.problem(409);
+    assert_eq!(problem["rule"], "R6", "{problem}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    let case = p
+        .call(
+            "ba-3",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/cases/{refused_case}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        case.ok(200)["status"],
+        "awaiting_second_vote",
+        "{}",
+        case.body
+    );
+    let claims: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM liquidity_claims")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(claims, 1, "the refused approval's own claim is released");
+
+    withdraw_later_claims(&owner).await;
+    let cast_again = second(&p, "ba-3", &refused_case).await;
+    assert_eq!(
+        cast_again.ok(200)["status"],
+        "approved",
+        "{}",
+        cast_again.body
+    );
+    owner.close().await;
+    p.stop().await;
+}
+
 /// The cash committed since the last liquidity position.
 async fn committed_liquidity(p: &TestPlatform) -> Decimal {
     dec(&p
