@@ -224,6 +224,82 @@ async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
     total as f64 / seconds as f64
 }
 
+/// Statements (reads, writes) of each of a decision's six commands without
+/// their audit inserts, from PostgreSQL's statement log of one decision:
+/// actor lookups, locks, rule, limit, exposure and liquidity reads; row
+/// inserts, updates and claim writes.
+const COMMAND_SHAPES: [(usize, usize); 6] = [(2, 1), (3, 1), (8, 1), (2, 1), (7, 2), (15, 7)];
+
+/// A second, looser baseline on PostgreSQL: unaudited transactions shaped
+/// like the six commands (the same number of reads and writes, each a
+/// primary-key read or a one-row insert), run directly over SQL. What it
+/// leaves out of an audited command: the audit event, HTTP, tokens, RBAC,
+/// the rules, and the cost of the real statements (joins, foreign keys,
+/// triggers, row security). Returns transactions per second.
+async fn command_shaped_baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
+    const ROWS: i64 = 10_000;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(u32::try_from(clients).unwrap())
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_rows (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO bench_rows SELECT g, md5(g::text) FROM generate_series(1, $1) AS g ON CONFLICT DO NOTHING")
+        .bind(ROWS)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_scratch (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            let mut row = i64::try_from(client).unwrap() * 997;
+            'decisions: while Instant::now() < deadline {
+                for (reads, writes) in COMMAND_SHAPES {
+                    let mut tx = pool.begin().await.unwrap();
+                    for _ in 0..reads {
+                        row = (row + 7919) % ROWS + 1;
+                        sqlx::query("SELECT payload FROM bench_rows WHERE id = $1")
+                            .bind(row)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .unwrap();
+                    }
+                    for _ in 0..writes {
+                        sqlx::query("INSERT INTO bench_scratch (payload) VALUES ($1)")
+                            .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                    commits += 1;
+                    if Instant::now() >= deadline {
+                        break 'decisions;
+                    }
+                }
+            }
+            commits
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / seconds as f64
+}
+
 async fn baseline_sqlite(path: &std::path::Path, clients: u64, seconds: u64) -> f64 {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
@@ -456,6 +532,13 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             baseline * (seconds / 2) as f64
         )
     );
+    if let (Backend::Postgres, Some(url)) = (backend, platform.database_url.as_deref()) {
+        let shaped = command_shaped_baseline_postgres(url, clients, seconds / 2).await;
+        println!(
+            "  vs unaudited command-shaped transactions (same reads and writes, plain SQL) {shaped:.0}/s: ratio {:.2}",
+            ours / shaped
+        );
+    }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
         "  CPU budget per decision at ratio 0.6 on {cores} cores: {:.2} ms",
