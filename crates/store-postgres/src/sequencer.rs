@@ -171,6 +171,14 @@ pub(crate) async fn sequence(
     key: Option<&SigningKey>,
 ) -> StoreResult<SequencerRound> {
     let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
+    // The store's connections keep one generic plan per statement (see
+    // `PgStore::connect`), but the round's reads depend on their parameter
+    // values: the pending entries lie in a narrow xid range of a growing
+    // table, which only a plan made for the actual range knows.
+    sqlx::query("SET LOCAL plan_cache_mode = auto")
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
         .execute(&mut *tx)
