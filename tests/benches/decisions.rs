@@ -181,7 +181,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
+/// What the baselines write: a vote's body, as the decisions send it.
+const BASELINE_PAYLOAD: &str =
+    "{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}";
+
+/// A pool of one connection per client, with the baselines' scratch table.
+async fn baseline_pool(url: &str, clients: u64) -> sqlx::PgPool {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(u32::try_from(clients).unwrap())
         .connect(url)
@@ -191,6 +196,11 @@ async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
         .execute(&pool)
         .await
         .unwrap();
+    pool
+}
+
+async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
+    let pool = baseline_pool(url, clients).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -202,7 +212,7 @@ async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO bench_scratch (payload) VALUES ($1) RETURNING id",
                 )
-                .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                .bind(BASELINE_PAYLOAD)
                 .fetch_one(&mut *tx)
                 .await
                 .unwrap();
@@ -238,11 +248,7 @@ const COMMAND_SHAPES: [(usize, usize); 6] = [(2, 1), (3, 1), (8, 1), (2, 1), (7,
 /// triggers, row security). Returns transactions per second.
 async fn command_shaped_baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
     const ROWS: i64 = 10_000;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(u32::try_from(clients).unwrap())
-        .connect(url)
-        .await
-        .unwrap();
+    let pool = baseline_pool(url, clients).await;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS bench_rows (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)",
     )
@@ -251,10 +257,6 @@ async fn command_shaped_baseline_postgres(url: &str, clients: u64, seconds: u64)
     .unwrap();
     sqlx::query("INSERT INTO bench_rows SELECT g, md5(g::text) FROM generate_series(1, $1) AS g ON CONFLICT DO NOTHING")
         .bind(ROWS)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_scratch (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
         .execute(&pool)
         .await
         .unwrap();
@@ -278,7 +280,7 @@ async fn command_shaped_baseline_postgres(url: &str, clients: u64, seconds: u64)
                     }
                     for _ in 0..writes {
                         sqlx::query("INSERT INTO bench_scratch (payload) VALUES ($1)")
-                            .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                            .bind(BASELINE_PAYLOAD)
                             .execute(&mut *tx)
                             .await
                             .unwrap();
@@ -329,7 +331,7 @@ async fn baseline_sqlite(path: &std::path::Path, clients: u64, seconds: u64) -> 
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO bench_scratch (payload) VALUES (?) RETURNING id",
                 )
-                .bind("{\"decision\":\"approve\",\"rationale\":\"load test\",\"version\":1}")
+                .bind(BASELINE_PAYLOAD)
                 .fetch_one(&mut *tx)
                 .await
                 .unwrap();
