@@ -1,4 +1,4 @@
-//! Verification speed of an export bundle (issue figure, see the README):
+//! Verification speed of an export bundle (issue figure, see docs/benchmarks.md):
 //! a format version 2 bundle of 1,000,000 events (canonical JSON bodies of
 //! realistic size) is verified completely (SHA256SUMS, every line, leaf,
 //! chain value and body, the Merkle root from the border hashes and the

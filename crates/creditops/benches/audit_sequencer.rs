@@ -1,4 +1,4 @@
-//! Audited write throughput on PostgreSQL (issue figures, see the README).
+//! Audited write throughput on PostgreSQL (issue figures, see docs/benchmarks.md).
 //!
 //! 32 concurrent clients commit transactions for a fixed time, without and
 //! with audit, in the same run on the same database server, for two shapes:
