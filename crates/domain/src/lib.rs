@@ -15,6 +15,7 @@ pub mod money;
 pub mod rules;
 pub mod sod;
 pub mod staff;
+pub mod text;
 pub mod verdict;
 
 pub use case::{
