@@ -111,22 +111,7 @@ pub(super) fn verify_contents(
         bad_body,
     )?;
 
-    // The signed root, from left border + the entries' leaves + right border.
-    for ((_, height), hash) in right_nodes.iter().zip(right) {
-        tree.append_subtree(*height, hash)
-            .map_err(|e| err(C::Root, None, format!("right border: {e}")))?;
-    }
-    if tree.size() != size || tree.root() != checkpoint.root {
-        return Err(err(
-            C::Root,
-            None,
-            format!(
-                "the Merkle root of the left border, the entries {first_seq}..={last_seq} and the \
-                 right border is not the checkpoint root: an entry or a border hash differs from \
-                 what the log signed"
-            ),
-        ));
-    }
+    check_root(tree, right, &right_nodes, &checkpoint, first_seq, last_seq)?;
     if previous != chain_after {
         return Err(err(
             C::Manifest,
@@ -434,6 +419,34 @@ fn check_lines(
         return Err((index, err(C::Sequence, Some(missing), reason)));
     }
     Ok(previous)
+}
+
+/// The signed root, from left border + the entries' leaves (in `tree`) +
+/// right border.
+fn check_root(
+    mut tree: CompactRange,
+    right: Vec<Hash>,
+    right_nodes: &[(u64, u32)],
+    checkpoint: &Checkpoint,
+    first_seq: u64,
+    last_seq: u64,
+) -> Result<(), BundleError> {
+    for ((_, height), hash) in right_nodes.iter().zip(right) {
+        tree.append_subtree(*height, hash)
+            .map_err(|e| err(C::Root, None, format!("right border: {e}")))?;
+    }
+    if tree.size() != checkpoint.size || tree.root() != checkpoint.root {
+        return Err(err(
+            C::Root,
+            None,
+            format!(
+                "the Merkle root of the left border, the entries {first_seq}..={last_seq} and the \
+                 right border is not the checkpoint root: an entry or a border hash differs from \
+                 what the log signed"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Consistency with an earlier checkpoint, when the bundle carries one:
