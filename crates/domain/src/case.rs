@@ -14,6 +14,9 @@
 //! pure.
 
 use crate::rules::RuleSet;
+// Re-exported where callers have always found it; it lives with the other
+// text checks so the rule sets can use it without importing the case.
+pub use crate::text::required_text;
 use crate::verdict::{RiskVerdict, Severity};
 use crate::{BorrowerId, CaseId, DomainError, Money, RuleId, Side, StaffId, Timestamp, Voter};
 use rust_decimal::Decimal;
@@ -194,28 +197,6 @@ impl CaseFile {
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
         hex::encode(digest.as_ref())
     }
-}
-
-/// Validates free text: required, bounded, no control characters except newlines/tabs.
-pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, DomainError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(DomainError::Invalid(format!("{field} must not be empty")));
-    }
-    if value.chars().count() > max_chars {
-        return Err(DomainError::Invalid(format!(
-            "{field} must not be longer than {max_chars} characters"
-        )));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-    {
-        return Err(DomainError::Invalid(format!(
-            "{field} must not contain control characters"
-        )));
-    }
-    Ok(value.to_owned())
 }
 
 /// One rule check that passed, recorded with the vote and the decision (V9).

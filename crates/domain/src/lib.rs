@@ -16,6 +16,7 @@ pub mod rule_id;
 pub mod rules;
 pub mod sod;
 pub mod staff;
+pub mod text;
 pub mod verdict;
 
 pub use case::{
