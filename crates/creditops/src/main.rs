@@ -241,15 +241,21 @@ enum AuditCommand {
     /// (verify offline with `sha256sum -c SHA256SUMS` and `python3 verify.py DIR`).
     Export(ExportArgs),
     /// Verify an export bundle offline (the same checks as `audit/verify.py`);
-    /// exit 1 and name the failed check and sequence number if it is bad.
+    /// exit 1 and name the failed check and sequence number if it is bad, and
+    /// exit 4 if it is intact but no trusted key vouches for it.
     VerifyExport {
         /// The unpacked bundle directory.
         dir: PathBuf,
         /// A verifier key the checkpoint must be signed with (`name+keyid+base64`,
         /// as published at GET /v1/checkpoint/key); repeatable. Without one the
-        /// bundle's own keys.txt is used, which proves integrity but not origin.
+        /// bundle's own keys.txt is all there is, which proves integrity but not
+        /// origin (a forger writes it too): exit 4, unauthenticated.
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// Accept a checkpoint signed by the bundle's own keys.txt (only after
+        /// comparing keys.txt with the bank's published keys by other means).
+        #[arg(long, conflicts_with = "keys")]
+        trust_bundle_keys: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -294,6 +300,10 @@ struct Failure {
     code: u8,
     message: String,
 }
+
+/// The exit status of `audit verify-export` (and `audit/verify.py`) for a
+/// bundle that is intact but signed only by keys it carries itself.
+const UNAUTHENTICATED: u8 = 4;
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Self {
@@ -365,8 +375,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             command: AuditCommand::Export(args),
         } => audit_export(args).await,
         Command::Audit {
-            command: AuditCommand::VerifyExport { dir, keys, json },
-        } => verify_export(&dir, &keys, json),
+            command:
+                AuditCommand::VerifyExport {
+                    dir,
+                    keys,
+                    trust_bundle_keys,
+                    json,
+                },
+        } => verify_export(&dir, &keys, trust_bundle_keys, json),
         Command::Audit {
             command: AuditCommand::Reconcile { db, json },
         } => reconcile(&db, json).await,
@@ -493,7 +509,12 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `creditops audit verify-export DIR`.
-fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Failure> {
+fn verify_export(
+    dir: &Path,
+    keys: &[String],
+    trust_bundle_keys: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let trusted = keys
         .iter()
         .map(|k| {
@@ -508,7 +529,28 @@ fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Fa
     } else {
         creditops_audit::export::verify_bundle_with_keys(&files, &trusted)
     };
+    // Intact, but vouched for only by keys the bundle carries itself.
+    let unauthenticated = trusted.is_empty() && !trust_bundle_keys;
     match (result, json) {
+        (Ok(report), true) if unauthenticated => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "unauthenticated": true, "report": report})
+            );
+            Ok(ExitCode::from(UNAUTHENTICATED))
+        }
+        (Ok(report), false) if unauthenticated => Err(Failure {
+            code: UNAUTHENTICATED,
+            message: format!(
+                "bundle intact but unauthenticated: events {}..{} of {} are signed only by the \
+                 bundle's own keys.txt ({}), which a forger writes too; pass the bank's published \
+                 verifier key with --key (or --trust-bundle-keys after comparing keys.txt with it)",
+                report.first_seq,
+                report.last_seq,
+                report.origin,
+                report.signed_by.join(", ")
+            ),
+        }),
         (Ok(report), true) => {
             println!("{}", serde_json::json!({"ok": true, "report": report}));
             Ok(ExitCode::SUCCESS)
@@ -523,7 +565,7 @@ fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Fa
                 report.root,
                 report.signed_by.join(", "),
                 if trusted.is_empty() {
-                    " (keys from the bundle itself: compare them with the published key)"
+                    " (keys from the bundle itself, trusted by --trust-bundle-keys)"
                 } else {
                     ""
                 }
