@@ -64,115 +64,18 @@ impl CreditCase {
                 voter.unit_id
             ),
         )];
-
         if stage == VoteStage::Second {
-            let first = self.current_vote(VoteStage::First).ok_or_else(|| {
-                DomainError::InvalidState("the case has no current first vote".into())
-            })?;
-            if &first.voter.staff_id == who {
-                return Err(DomainError::rule(
-                    RuleId::V1,
-                    "the second vote must come from a different person than the first vote",
-                ));
-            }
-            checks.push(RuleCheck::new(
-                RuleId::V1,
-                format!(
-                    "second voter {who} is not the first voter {}",
-                    first.voter.staff_id
-                ),
-            ));
+            checks.push(self.check_not_first_voter(who)?);
         }
-
         if self.round > 0 {
-            let voted_before = self
-                .current_votes()
-                .any(|v| v.round < self.round && &v.voter.staff_id == who);
-            if voted_before {
-                return Err(DomainError::rule(
-                    RuleId::V5,
-                    format!(
-                        "{who} already voted on this case before the escalation; the escalated \
-                         vote needs a new voter"
-                    ),
-                ));
-            }
-            checks.push(RuleCheck::new(
-                RuleId::V5,
-                format!(
-                    "{who} did not vote before the escalation (round {})",
-                    self.round
-                ),
-            ));
+            checks.push(self.check_new_after_escalation(who)?);
         }
-
-        let conflict = self.conflict_of(who, facts);
-        if let Some(reason) = conflict {
-            return Err(DomainError::rule(
-                RuleId::S6,
-                format!("{who} {reason} and may not vote on it (conflict of interest)"),
-            ));
-        }
-        checks.push(RuleCheck::new(
-            RuleId::S6,
-            format!("{who} is not originator, editor, relationship manager or related party"),
-        ));
-
+        checks.push(self.check_unconflicted(who, facts)?);
         if stage == VoteStage::Second {
-            let window_start = facts.rules.cooling_off_start(now);
-            let months = facts.rules.parameters.cooling_off_months;
-            match voter.left_market_at {
-                Some(left) if left > window_start => {
-                    return Err(DomainError::rule(
-                        RuleId::S5,
-                        format!(
-                            "{who} left a market unit on {} and may not cast a back-office vote \
-                             before the cooling-off period of {months} months has passed",
-                            left.date_naive()
-                        ),
-                    ));
-                }
-                Some(left) => checks.push(RuleCheck::new(
-                    RuleId::S5,
-                    format!(
-                        "{who} left market on {}, more than {months} months before the vote",
-                        left.date_naive()
-                    ),
-                )),
-                None => checks.push(RuleCheck::new(
-                    RuleId::S5,
-                    format!("{who} was never in a market unit"),
-                )),
-            }
+            checks.push(check_cooling_off(voter, facts, now)?);
         }
-
         let required = facts.required_level(self.escalation_level)?;
-        let order = facts.rules.competence();
-        if voter.competence_level < required {
-            return Err(DomainError::rule(
-                RuleId::V4,
-                format!(
-                    "this case requires competence level {required} ({}) for an aggregated \
-                     exposure of {} {}; {who} holds level {} on the {side} side",
-                    order.name_of(required),
-                    facts.aggregated_exposure,
-                    order.currency,
-                    voter.competence_level
-                ),
-            ));
-        }
-        checks.push(RuleCheck::new(
-            RuleId::V4,
-            format!(
-                "{who} holds level {} on the {side} side; the case requires level {required} ({}) \
-                 for an aggregated exposure of {} {} (rule set {})",
-                voter.competence_level,
-                order.name_of(required),
-                facts.aggregated_exposure,
-                order.currency,
-                facts.rules.version
-            ),
-        ));
+        checks.push(check_competence(voter, side, required, facts)?);
         checks.push(RuleCheck::new(
             RuleId::V3,
             format!(
@@ -186,6 +89,68 @@ impl CreditCase {
             required,
             checks,
         })
+    }
+
+    /// V1: the second vote comes from another person than the first.
+    fn check_not_first_voter(&self, who: &StaffId) -> Result<RuleCheck, DomainError> {
+        let first = self.current_vote(VoteStage::First).ok_or_else(|| {
+            DomainError::InvalidState("the case has no current first vote".into())
+        })?;
+        if &first.voter.staff_id == who {
+            return Err(DomainError::rule(
+                RuleId::V1,
+                "the second vote must come from a different person than the first vote",
+            ));
+        }
+        Ok(RuleCheck::new(
+            RuleId::V1,
+            format!(
+                "second voter {who} is not the first voter {}",
+                first.voter.staff_id
+            ),
+        ))
+    }
+
+    /// V5: an escalated vote needs a voter who did not vote before it.
+    fn check_new_after_escalation(&self, who: &StaffId) -> Result<RuleCheck, DomainError> {
+        let voted_before = self
+            .current_votes()
+            .any(|v| v.round < self.round && &v.voter.staff_id == who);
+        if voted_before {
+            return Err(DomainError::rule(
+                RuleId::V5,
+                format!(
+                    "{who} already voted on this case before the escalation; the escalated \
+                     vote needs a new voter"
+                ),
+            ));
+        }
+        Ok(RuleCheck::new(
+            RuleId::V5,
+            format!(
+                "{who} did not vote before the escalation (round {})",
+                self.round
+            ),
+        ))
+    }
+
+    /// S6: no vote by the originator, an editor, a relationship manager or a
+    /// related party.
+    fn check_unconflicted(
+        &self,
+        who: &StaffId,
+        facts: &VoteFacts,
+    ) -> Result<RuleCheck, DomainError> {
+        if let Some(reason) = self.conflict_of(who, facts) {
+            return Err(DomainError::rule(
+                RuleId::S6,
+                format!("{who} {reason} and may not vote on it (conflict of interest)"),
+            ));
+        }
+        Ok(RuleCheck::new(
+            RuleId::S6,
+            format!("{who} is not originator, editor, relationship manager or related party"),
+        ))
     }
 
     /// Why `who` may not vote on this case (S6), if anything.
@@ -202,4 +167,73 @@ impl CreditCase {
             None
         }
     }
+}
+
+/// S5: a back-office voter who left market did so before the cooling-off
+/// period.
+fn check_cooling_off(
+    voter: &Voter,
+    facts: &VoteFacts,
+    now: Timestamp,
+) -> Result<RuleCheck, DomainError> {
+    let who = &voter.staff_id;
+    let window_start = facts.rules.cooling_off_start(now);
+    let months = facts.rules.parameters.cooling_off_months;
+    match voter.left_market_at {
+        Some(left) if left > window_start => Err(DomainError::rule(
+            RuleId::S5,
+            format!(
+                "{who} left a market unit on {} and may not cast a back-office vote \
+                 before the cooling-off period of {months} months has passed",
+                left.date_naive()
+            ),
+        )),
+        Some(left) => Ok(RuleCheck::new(
+            RuleId::S5,
+            format!(
+                "{who} left market on {}, more than {months} months before the vote",
+                left.date_naive()
+            ),
+        )),
+        None => Ok(RuleCheck::new(
+            RuleId::S5,
+            format!("{who} was never in a market unit"),
+        )),
+    }
+}
+
+/// V4: the voter holds the competence level the case requires.
+fn check_competence(
+    voter: &Voter,
+    side: Side,
+    required: u8,
+    facts: &VoteFacts,
+) -> Result<RuleCheck, DomainError> {
+    let who = &voter.staff_id;
+    let order = facts.rules.competence();
+    if voter.competence_level < required {
+        return Err(DomainError::rule(
+            RuleId::V4,
+            format!(
+                "this case requires competence level {required} ({}) for an aggregated \
+                 exposure of {} {}; {who} holds level {} on the {side} side",
+                order.name_of(required),
+                facts.aggregated_exposure,
+                order.currency,
+                voter.competence_level
+            ),
+        ));
+    }
+    Ok(RuleCheck::new(
+        RuleId::V4,
+        format!(
+            "{who} holds level {} on the {side} side; the case requires level {required} ({}) \
+             for an aggregated exposure of {} {} (rule set {})",
+            voter.competence_level,
+            order.name_of(required),
+            facts.aggregated_exposure,
+            order.currency,
+            facts.rules.version
+        ),
+    ))
 }

@@ -7,6 +7,7 @@ use super::checks::CheckedVoter;
 use super::facts::VoteFacts;
 use super::records::{Decision, DecisionFlag, DecisionOutcome, RuleCheck, Vote};
 use super::status::{CaseStatus, VoteDecision, VoteStage};
+use crate::rules::DivergencePolicy;
 use crate::text::{MAX_TEXT, required_text};
 use crate::verdict::Severity;
 use crate::{DomainError, RuleId, Timestamp, Voter};
@@ -64,40 +65,8 @@ impl CreditCase {
         }
         self.record_vote(VoteStage::First, checked, decision, rationale, now);
         self.return_reason = None;
-        let lane = facts
-            .rules
-            .parameters
-            .single_vote_below
-            .filter(|threshold| facts.aggregated_exposure < *threshold);
         match decision {
-            VoteDecision::Approve => match lane {
-                // Only a clean risk verdict may skip the second vote (R4).
-                Some(threshold)
-                    if self.escalation_level.is_none()
-                        && !self.related_party
-                        && facts.risk.as_ref().is_some_and(|verdict| {
-                            verdict.outcome == Severity::Within && !verdict.large_exposure
-                        }) =>
-                {
-                    let check = RuleCheck::new(
-                        RuleId::V8,
-                        format!(
-                            "aggregated exposure {} below the single-vote threshold {threshold} \
-                             (rule set {}): one market vote suffices",
-                            facts.aggregated_exposure, facts.rules.version
-                        ),
-                    );
-                    self.decide(
-                        DecisionOutcome::Approved,
-                        required,
-                        facts,
-                        vec![DecisionFlag::SingleVoteLane],
-                        vec![check],
-                        now,
-                    );
-                }
-                _ => self.status = CaseStatus::AwaitingSecondVote,
-            },
+            VoteDecision::Approve => self.after_first_approval(required, facts, now),
             // Market does not want the business: the case ends here. After an
             // escalation this is the higher level confirming the back
             // office's decline.
@@ -119,6 +88,44 @@ impl CreditCase {
         }
         self.touch(now);
         self.last_vote()
+    }
+
+    /// An approving first vote decides the case in the single-vote lane (V8)
+    /// and otherwise waits for the second vote.
+    fn after_first_approval(&mut self, required: u8, facts: &VoteFacts, now: Timestamp) {
+        let lane = facts
+            .rules
+            .parameters
+            .single_vote_below
+            .filter(|threshold| facts.aggregated_exposure < *threshold);
+        match lane {
+            // Only a clean risk verdict may skip the second vote (R4).
+            Some(threshold)
+                if self.escalation_level.is_none()
+                    && !self.related_party
+                    && facts.risk.as_ref().is_some_and(|verdict| {
+                        verdict.outcome == Severity::Within && !verdict.large_exposure
+                    }) =>
+            {
+                let check = RuleCheck::new(
+                    RuleId::V8,
+                    format!(
+                        "aggregated exposure {} below the single-vote threshold {threshold} \
+                         (rule set {}): one market vote suffices",
+                        facts.aggregated_exposure, facts.rules.version
+                    ),
+                );
+                self.decide(
+                    DecisionOutcome::Approved,
+                    required,
+                    facts,
+                    vec![DecisionFlag::SingleVoteLane],
+                    vec![check],
+                    now,
+                );
+            }
+            _ => self.status = CaseStatus::AwaitingSecondVote,
+        }
     }
 
     /// The independent second vote from a competent back-office voter who is
@@ -149,28 +156,7 @@ impl CreditCase {
             .ok_or_else(|| {
                 DomainError::InvalidState("the case has no current first vote".into())
             })?;
-        // The group or the rules may have changed since the first vote (R2).
-        if first.voter.competence_level < required {
-            return Err(DomainError::rule(
-                RuleId::V4,
-                format!(
-                    "the case now requires competence level {required}, but the first vote was \
-                     cast at level {}; market must vote again",
-                    first.voter.competence_level
-                ),
-            ));
-        }
-        // Nor may a first voter who became conflicted since (S6).
-        if let Some(reason) = self.conflict_of(&first.voter.staff_id, facts) {
-            return Err(DomainError::rule(
-                RuleId::S6,
-                format!(
-                    "the first voter {} {reason} and may not have voted on it; market must vote \
-                     again",
-                    first.voter.staff_id
-                ),
-            ));
-        }
+        self.check_first_vote_stands(&first, required, facts)?;
         let rationale = required_text("rationale", rationale, MAX_TEXT)?;
         let related_party = self.related_party || !facts.related_parties.is_empty();
         let both_approve =
@@ -191,9 +177,7 @@ impl CreditCase {
         if flags.contains(&DecisionFlag::RiskSoftBreach)
             && let Some(next) = self.risk_escalation(facts, required)?
         {
-            self.status = CaseStatus::Escalated;
-            self.round += 1;
-            self.escalation_level = Some(next);
+            self.escalate(next);
             self.touch(now);
             return self.last_vote();
         }
@@ -201,55 +185,9 @@ impl CreditCase {
             flags.push(DecisionFlag::Escalated);
         }
         if both_approve {
-            let mut extra = vec![RuleCheck::new(
-                RuleId::V1,
-                "approved with an approving market first vote and an approving back-office \
-                 second vote"
-                    .to_owned(),
-            )];
-            if let Some(resolution) = self
-                .board_resolution
-                .as_ref()
-                .filter(|_| self.related_party)
-            {
-                extra.push(RuleCheck::new(
-                    RuleId::V11,
-                    format!("board resolution {} on record", resolution.reference),
-                ));
-            }
-            self.decide(
-                DecisionOutcome::Approved,
-                required,
-                facts,
-                flags,
-                extra,
-                now,
-            );
+            self.approve_after_second_vote(required, facts, flags, now);
         } else if decision == VoteDecision::Decline && first.decision == VoteDecision::Approve {
-            // Divergent votes never approve at the same level (V5).
-            let next = facts
-                .rules
-                .competence()
-                .next_level(required)
-                .map(|l| l.level);
-            match (facts.rules.parameters.divergence, next) {
-                (crate::rules::DivergencePolicy::Escalate, Some(next)) => {
-                    self.status = CaseStatus::Escalated;
-                    self.round += 1;
-                    self.escalation_level = Some(next);
-                }
-                _ => {
-                    flags.push(DecisionFlag::Divergent);
-                    self.decide(
-                        DecisionOutcome::Declined,
-                        required,
-                        facts,
-                        flags,
-                        Vec::new(),
-                        now,
-                    );
-                }
-            }
+            self.diverge(required, facts, flags, now);
         } else {
             self.decide(
                 DecisionOutcome::Declined,
@@ -262,6 +200,111 @@ impl CreditCase {
         }
         self.touch(now);
         self.last_vote()
+    }
+
+    /// The first vote must still stand when the second is cast: the group or
+    /// the rules may have changed since (R2, V4), and its voter may have
+    /// become conflicted (S6).
+    fn check_first_vote_stands(
+        &self,
+        first: &Vote,
+        required: u8,
+        facts: &VoteFacts,
+    ) -> Result<(), DomainError> {
+        if first.voter.competence_level < required {
+            return Err(DomainError::rule(
+                RuleId::V4,
+                format!(
+                    "the case now requires competence level {required}, but the first vote was \
+                     cast at level {}; market must vote again",
+                    first.voter.competence_level
+                ),
+            ));
+        }
+        if let Some(reason) = self.conflict_of(&first.voter.staff_id, facts) {
+            return Err(DomainError::rule(
+                RuleId::S6,
+                format!(
+                    "the first voter {} {reason} and may not have voted on it; market must vote \
+                     again",
+                    first.voter.staff_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Two approving votes approve the case, recording the four-eyes check
+    /// (V1) and the board resolution of a related-party credit (V11).
+    fn approve_after_second_vote(
+        &mut self,
+        required: u8,
+        facts: &VoteFacts,
+        flags: Vec<DecisionFlag>,
+        now: Timestamp,
+    ) {
+        let mut extra = vec![RuleCheck::new(
+            RuleId::V1,
+            "approved with an approving market first vote and an approving back-office \
+             second vote"
+                .to_owned(),
+        )];
+        if let Some(resolution) = self
+            .board_resolution
+            .as_ref()
+            .filter(|_| self.related_party)
+        {
+            extra.push(RuleCheck::new(
+                RuleId::V11,
+                format!("board resolution {} on record", resolution.reference),
+            ));
+        }
+        self.decide(
+            DecisionOutcome::Approved,
+            required,
+            facts,
+            flags,
+            extra,
+            now,
+        );
+    }
+
+    /// Back office declines what market approved: divergent votes never
+    /// approve at the same level (V5); the case escalates one level up or,
+    /// by policy or at the top of the order, is declined.
+    fn diverge(
+        &mut self,
+        required: u8,
+        facts: &VoteFacts,
+        mut flags: Vec<DecisionFlag>,
+        now: Timestamp,
+    ) {
+        let next = facts
+            .rules
+            .competence()
+            .next_level(required)
+            .map(|l| l.level);
+        match (facts.rules.parameters.divergence, next) {
+            (DivergencePolicy::Escalate, Some(next)) => self.escalate(next),
+            _ => {
+                flags.push(DecisionFlag::Divergent);
+                self.decide(
+                    DecisionOutcome::Declined,
+                    required,
+                    facts,
+                    flags,
+                    Vec::new(),
+                    now,
+                );
+            }
+        }
+    }
+
+    /// The case goes to a new voting round at `level` (V5, R4).
+    fn escalate(&mut self, level: u8) {
+        self.status = CaseStatus::Escalated;
+        self.round += 1;
+        self.escalation_level = Some(level);
     }
 
     /// The risk-control gate on an approval (R4, V11): refuses a hard breach
