@@ -4,6 +4,9 @@
 
 use crate::DomainError;
 
+/// The requirement's bound for free text (rationale, reason, purpose).
+pub(crate) const MAX_TEXT: usize = 4000;
+
 /// Validates free text: required, bounded, no control characters except newlines/tabs.
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, DomainError> {
     let value = value.trim();
