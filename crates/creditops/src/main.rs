@@ -444,7 +444,7 @@ fn export_signing_key(db: &DbArgs, audit_key: Option<&Path>) -> Result<SigningKe
     match audit_key {
         Some(path) => SigningKey::load(&db.audit_origin, path),
         None => {
-            std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+            creditops::platform::create_private_dir(&db.data_dir).map_err(|e| {
                 Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
             })?;
             SigningKey::load_or_create(&db.audit_origin, &db.data_dir.join("audit-signing.key"))

@@ -158,7 +158,7 @@ pub async fn open_store_with_pool(
         }
         Some(url) => Err(PlatformError::DatabaseUrl(redact(url))),
         None => {
-            std::fs::create_dir_all(data_dir)
+            create_private_dir(data_dir)
                 .map_err(|e| PlatformError::Store(StoreError::Unavailable(Box::new(e))))?;
             let store = SqliteStore::open(&data_dir.join("creditops.db"), audit_origin)
                 .await
@@ -166,6 +166,28 @@ pub async fn open_store_with_pool(
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Creates the data directory (and its parents) accessible to its owner
+/// only (0700), and takes group and other access away from an existing one:
+/// it holds the database and the keys (hardening finding 11).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), "data directory was open to others; now 0700");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
 }
 
 /// Never print credentials that may sit in a URL.
