@@ -37,6 +37,11 @@ audit_actions! {
     UnauthenticatedRefusals = "request.unauthenticated",
     /// The rule set was written at first start.
     RulesInitialised = "rules.initialised",
+    /// A process started serving: its version, services, policy and SoD
+    /// hashes, rule-set version and configuration without secrets (A1).
+    PlatformStarted = "platform.started",
+    /// The per-service database roles were provisioned (`db provision`).
+    RolesProvisioned = "platform.roles_provisioned",
     /// An organisational unit loaded by the operator's staff import.
     OrgUnitImported = "org_unit.imported",
     /// A staff member loaded by the operator's staff import.

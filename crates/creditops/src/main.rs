@@ -762,7 +762,22 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
         .provision_roles(prefix)
         .await
         .map_err(Failure::runtime)?;
+    // A1: the roles every service will run as are part of the record.
+    let mut record = creditops_audit::AuditRecord::new(
+        "cli",
+        creditops_audit::AuditAction::RolesProvisioned,
+        creditops_audit::Outcome::Ok,
+        chrono::Utc::now(),
+    );
+    record.data = serde_json::json!({ "role_prefix": prefix, "roles": roles });
+    let audited = async {
+        let mut tx = creditops_store::Store::begin(&store).await?;
+        creditops_store::append_record(tx.as_mut(), &record).await?;
+        tx.commit().await
+    }
+    .await;
     store.close().await;
+    audited.map_err(|e| Failure::runtime(format!("the roles are provisioned, but: {e}")))?;
     if json {
         println!("{}", serde_json::json!({ "roles": roles }));
     } else {
