@@ -82,6 +82,15 @@ struct ServeArgs {
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     issuer: Option<String>,
+    /// Longest validity, in seconds, of a token that is accepted: `exp` minus
+    /// its `nbf`/`iat`, and minus now (default 43200 = 12 h; 60 s to 7 days).
+    #[arg(
+        long,
+        env = "CREDITOPS_MAX_TOKEN_LIFETIME",
+        default_value_t = 43_200,
+        value_parser = clap::value_parser!(u64).range(60..=604_800)
+    )]
+    max_token_lifetime: u64,
     /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
@@ -175,7 +184,7 @@ struct TokenArgs {
     #[arg(long)]
     service: String,
     /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=43_200))]
     ttl_seconds: i64,
 }
 
@@ -241,15 +250,21 @@ enum AuditCommand {
     /// (verify offline with `sha256sum -c SHA256SUMS` and `python3 verify.py DIR`).
     Export(ExportArgs),
     /// Verify an export bundle offline (the same checks as `audit/verify.py`);
-    /// exit 1 and name the failed check and sequence number if it is bad.
+    /// exit 1 and name the failed check and sequence number if it is bad, and
+    /// exit 4 if it is intact but no trusted key vouches for it.
     VerifyExport {
         /// The unpacked bundle directory.
         dir: PathBuf,
         /// A verifier key the checkpoint must be signed with (`name+keyid+base64`,
         /// as published at GET /v1/checkpoint/key); repeatable. Without one the
-        /// bundle's own keys.txt is used, which proves integrity but not origin.
+        /// bundle's own keys.txt is all there is, which proves integrity but not
+        /// origin (a forger writes it too): exit 4, unauthenticated.
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// Accept a checkpoint signed by the bundle's own keys.txt (only after
+        /// comparing keys.txt with the bank's published keys by other means).
+        #[arg(long, conflicts_with = "keys")]
+        trust_bundle_keys: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -294,6 +309,10 @@ struct Failure {
     code: u8,
     message: String,
 }
+
+/// The exit status of `audit verify-export` (and `audit/verify.py`) for a
+/// bundle that is intact but signed only by keys it carries itself.
+const UNAUTHENTICATED: u8 = 4;
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Self {
@@ -365,8 +384,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             command: AuditCommand::Export(args),
         } => audit_export(args).await,
         Command::Audit {
-            command: AuditCommand::VerifyExport { dir, keys, json },
-        } => verify_export(&dir, &keys, json),
+            command:
+                AuditCommand::VerifyExport {
+                    dir,
+                    keys,
+                    trust_bundle_keys,
+                    json,
+                },
+        } => verify_export(&dir, &keys, trust_bundle_keys, json),
         Command::Audit {
             command: AuditCommand::Reconcile { db, json },
         } => reconcile(&db, json).await,
@@ -493,7 +518,12 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `creditops audit verify-export DIR`.
-fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Failure> {
+fn verify_export(
+    dir: &Path,
+    keys: &[String],
+    trust_bundle_keys: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let trusted = keys
         .iter()
         .map(|k| {
@@ -508,7 +538,28 @@ fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Fa
     } else {
         creditops_audit::export::verify_bundle_with_keys(&files, &trusted)
     };
+    // Intact, but vouched for only by keys the bundle carries itself.
+    let unauthenticated = trusted.is_empty() && !trust_bundle_keys;
     match (result, json) {
+        (Ok(report), true) if unauthenticated => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "unauthenticated": true, "report": report})
+            );
+            Ok(ExitCode::from(UNAUTHENTICATED))
+        }
+        (Ok(report), false) if unauthenticated => Err(Failure {
+            code: UNAUTHENTICATED,
+            message: format!(
+                "bundle intact but unauthenticated: events {}..{} of {} are signed only by the \
+                 bundle's own keys.txt ({}), which a forger writes too; pass the bank's published \
+                 verifier key with --key (or --trust-bundle-keys after comparing keys.txt with it)",
+                report.first_seq,
+                report.last_seq,
+                report.origin,
+                report.signed_by.join(", ")
+            ),
+        }),
         (Ok(report), true) => {
             println!("{}", serde_json::json!({"ok": true, "report": report}));
             Ok(ExitCode::SUCCESS)
@@ -523,7 +574,7 @@ fn verify_export(dir: &Path, keys: &[String], json: bool) -> Result<ExitCode, Fa
                 report.root,
                 report.signed_by.join(", "),
                 if trusted.is_empty() {
-                    " (keys from the bundle itself: compare them with the published key)"
+                    " (keys from the bundle itself, trusted by --trust-bundle-keys)"
                 } else {
                     ""
                 }
@@ -767,6 +818,7 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
             Ok(Identity {
                 jwks_json,
                 issuer: issuer.clone(),
+                max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
             })
         }
         (Some(_), None, _) => Err(Failure::usage(
@@ -775,18 +827,19 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
         (None, Some(_), _) => Err(Failure::usage(
             "--issuer needs --jwks (the identity provider's keys)",
         )),
-        (None, None, true) => dev_identity(&args.db.data_dir),
+        (None, None, true) => dev_identity(args),
         (None, None, false) => Err(Failure::usage(
             "no identity provider configured: pass --jwks FILE --issuer ISS, or --dev for a local dev identity provider",
         )),
     }
 }
 
-fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
-    let idp = DevIdentityProvider::load_or_create(data_dir).map_err(Failure::runtime)?;
+fn dev_identity(args: &ServeArgs) -> Result<Identity, Failure> {
+    let idp = DevIdentityProvider::load_or_create(&args.db.data_dir).map_err(Failure::runtime)?;
     Ok(Identity {
         jwks_json: idp.jwks_json(),
         issuer: DevIdentityProvider::ISSUER.to_owned(),
+        max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
     })
 }
 
