@@ -91,6 +91,15 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(60..=604_800)
     )]
     max_token_lifetime: u64,
+    /// Failed logins one client address may have per service and minute;
+    /// past it the address is answered 429 until the minute is over.
+    #[arg(
+        long,
+        env = "CREDITOPS_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    auth_failures_per_minute: u32,
     /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
@@ -444,7 +453,7 @@ fn export_signing_key(db: &DbArgs, audit_key: Option<&Path>) -> Result<SigningKe
     match audit_key {
         Some(path) => SigningKey::load(&db.audit_origin, path),
         None => {
-            std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+            creditops::platform::create_private_dir(&db.data_dir).map_err(|e| {
                 Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
             })?;
             SigningKey::load_or_create(&db.audit_origin, &db.data_dir.join("audit-signing.key"))
@@ -753,7 +762,22 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
         .provision_roles(prefix)
         .await
         .map_err(Failure::runtime)?;
+    // A1: the roles every service will run as are part of the record.
+    let mut record = creditops_audit::AuditRecord::new(
+        "cli",
+        creditops_audit::AuditAction::RolesProvisioned,
+        creditops_audit::Outcome::Ok,
+        chrono::Utc::now(),
+    );
+    record.data = serde_json::json!({ "role_prefix": prefix, "roles": roles });
+    let audited = async {
+        let mut tx = creditops_store::Store::begin(&store).await?;
+        creditops_store::append_record(tx.as_mut(), &record).await?;
+        tx.commit().await
+    }
+    .await;
     store.close().await;
+    audited.map_err(|e| Failure::runtime(format!("the roles are provisioned, but: {e}")))?;
     if json {
         println!("{}", serde_json::json!({ "roles": roles }));
     } else {
@@ -882,11 +906,18 @@ fn serve_signing_key(args: &ServeArgs) -> Result<Option<std::sync::Arc<SigningKe
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     check_serve_config(&args)?;
-    let identity = identity(&args)?;
     let listeners = listeners(&args)?;
     let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
+    // Before the dev identity provider exists: a refused database gets no
+    // token minter beside it.
+    if args.dev {
+        demo::claim_database(store.as_ref(), &args.db.data_dir)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let identity = identity(&args)?;
     if args.dev
         && demo::seed(store.as_ref(), &sod)
             .await
@@ -910,6 +941,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         limits: creditops_http::RequestLimits {
             body_bytes: usize::try_from(args.body_limit_bytes).unwrap_or(usize::MAX),
             timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+            auth_failures_per_minute: args.auth_failures_per_minute,
         },
     })
     .await

@@ -902,3 +902,76 @@ fn a3_finding_12_a_bundle_without_a_trusted_key_is_unauthenticated(script: &Path
         assert!(trusting.status.success(), "{}", stderr(&trusting));
     }
 }
+
+/// Hardening finding 11: outside dev mode too, the data directory is 0700
+/// and the database file 0600 (SQLite gives its WAL files the same mode); an
+/// existing directory or database open to others is closed.
+#[cfg(unix)]
+#[test]
+fn finding_11_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("fresh").join("data");
+    let data_text = data.to_str().expect("utf-8 path");
+    let migrated = creditops(&["migrate", "--data-dir", data_text]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert_eq!(mode(&data), 0o700);
+    let db = data.join("creditops.db");
+    assert_eq!(mode(&db), 0o600);
+    for entry in std::fs::read_dir(&data).expect("ls") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path) & 0o077, 0, "{}", path.display());
+    }
+    // Opened up by hand: the next start closes both again.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let again = creditops(&["migrate", "--data-dir", data_text]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+}
+
+/// Hardening finding 15: `serve --dev` seeds demo staff (two user
+/// administrators among them) and trusts its own token minter, so it refuses
+/// a database it did not create: here one whose staff came from an
+/// operator's import. Nothing is seeded into it. A database dev mode created
+/// itself is used again on the next start.
+#[test]
+fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("bank");
+    let data_text = data.to_str().expect("utf-8 path");
+    let file = dir.path().join("staff.json");
+    std::fs::write(&file, STAFF).expect("write staff file");
+    let import = creditops(&[
+        "staff",
+        "import",
+        file.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data_text,
+    ]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let refused = serve_must_refuse(&data, &policies);
+    assert!(refused.contains("database it created itself"), "{refused}");
+    let token = creditops(&[
+        "token",
+        "--user",
+        "ua-1",
+        "--service",
+        "admin",
+        "--data-dir",
+        data_text,
+    ]);
+    assert_eq!(
+        token.status.code(),
+        Some(2),
+        "no dev key was made: {}",
+        stderr(&token)
+    );
+    let verify = creditops(&["audit", "verify", "--data-dir", data_text, "--json"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).expect("json");
+    assert_eq!(report["events"], 5, "only the import's events: {report}");
+}
