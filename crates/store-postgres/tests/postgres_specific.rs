@@ -16,8 +16,8 @@ use creditops_risk::{
     Reservation, ReservationStatus,
 };
 use creditops_store::{
-    AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
-    StoreError,
+    AuditFilter, AuditSequencer, Borrower, ChangeProposal, NewAuditEvent, ProposalKind,
+    ProposalStatus, Store, StoreError,
 };
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};

@@ -8,11 +8,13 @@
 //! takes the business change with it (A1, fail-closed).
 
 mod audit_append;
+mod capabilities;
 pub mod contract;
 mod model;
 mod tx;
 
 pub use audit_append::append_record;
+pub use capabilities::{AuditSequencer, LiquidityClaims, SequencerLease, StoreExt};
 pub use model::*;
 pub use tx::*;
 
@@ -26,7 +28,7 @@ pub mod prelude {
 }
 
 use async_trait::async_trait;
-use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
+use creditops_domain::{RuleSet, StaffId, StaffMember};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -89,64 +91,17 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;
-
-    // -- liquidity claims (R5, R6) -----------------------------------------------
-    /// Claims the liquidity headroom an approval of `case` will spend, in a
-    /// transaction of its own, before the approval's transaction begins
-    /// (which then counts every other live claim, see [`InFlightClaims`]).
-    /// The claim may be settled up to `lifetime` after it is taken (the
-    /// request timeout, which bounds the approval's transaction) and is
-    /// counted by others for twice that. `None` if the case does not exist
-    /// or is not in `currency`, and on backends whose writers are serial
-    /// (there the approval's own check is exact).
-    async fn claim_liquidity(
-        &self,
-        case: CaseId,
-        currency: &str,
-        lifetime: std::time::Duration,
-    ) -> StoreResult<Option<LiquidityClaim>> {
-        let _ = (case, currency, lifetime);
-        Ok(None)
-    }
-    /// Withdraws a claim (nothing happens if it was settled already).
-    async fn release_liquidity_claim(&self, claim: &LiquidityClaim) -> StoreResult<()> {
-        let _ = claim;
-        Ok(())
-    }
     /// Connections of the pool(s) right now, for the metrics.
-    fn pool_usage(&self) -> Option<PoolUsage> {
+    fn pool_usage(&self) -> Option<PoolUsage>;
+    /// Liquidity claims, on backends whose writers run concurrently; `None`
+    /// where writers are serial (there the approval's own check is exact).
+    fn liquidity_claims(&self) -> Option<&dyn LiquidityClaims> {
         None
     }
-
-    // -- audit sequencer (A1, A2) ----------------------------------------------
-    /// Whether committed audit events wait for a sequencer to link them into
-    /// the chain (PostgreSQL), rather than being linked inside the business
-    /// transaction (SQLite, a single writer).
-    fn audit_sequenced_separately(&self) -> bool;
-    /// One sequencer round: links committed audit events that are not in the
-    /// chain yet, extends the Merkle tree and returns the new head.
-    /// Serialised in the database, so any number of instances may call it.
-    /// With a key, the round also signs the new head as a checkpoint (at
-    /// most about once a second) in the same transaction.
-    async fn sequence_audit(
-        &self,
-        key: Option<&creditops_audit::SigningKey>,
-    ) -> StoreResult<SequencerRound>;
-    /// Runs rounds until every audit event committed before the call is in
-    /// the chain; `Unavailable` if that takes longer than `deadline`.
-    async fn flush_audit(&self, deadline: std::time::Duration) -> StoreResult<()>;
-    /// When the oldest committed audit event that is not linked yet was
-    /// recorded (the sequencer's lag); `None` if all are linked.
-    async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>>;
-    /// Tries to become the one instance that runs the periodic sequencer.
-    /// Leadership lasts as long as the returned lease (and its database
-    /// session); `None` if another instance leads.
-    async fn sequencer_lease(&self) -> StoreResult<Option<Box<dyn SequencerLease>>>;
-}
-
-/// Leadership of the audit sequencer, held by one instance at a time.
-#[async_trait]
-pub trait SequencerLease: Send {
-    /// Whether this instance still leads (false once its session is lost).
-    async fn still_held(&mut self) -> bool;
+    /// The audit sequencer, on backends where committed events wait for one
+    /// to link them into the chain; `None` where an event is linked inside
+    /// its own transaction (a single writer).
+    fn audit_sequencer(&self) -> Option<&dyn AuditSequencer> {
+        None
+    }
 }

@@ -45,13 +45,7 @@ pub trait BorrowerTx: Send {
     /// What the segregation rules check a vote on these borrowers against
     /// (V4, S5, S6), read together: [`Self::approved_amounts`],
     /// [`Self::relationship_managers`] and [`Self::related_parties`].
-    async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext> {
-        Ok(VoteContext {
-            approved_amounts: self.approved_amounts(borrowers).await?,
-            relationship_managers: self.relationship_managers(borrowers).await?,
-            related_parties: self.related_parties(borrowers).await?,
-        })
-    }
+    async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext>;
     /// Cases of these borrowers that are not decided yet.
     async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
 }

@@ -1,7 +1,7 @@
 //! Risk parameters and risk locks: capital, liquidity positions and what
 //! approvals have committed against them (R3, R4, R5, R6).
 
-use crate::{InFlightClaims, LiquidityClaim, LiquidityNow, StoreError, StoreResult};
+use crate::{InFlightClaims, LiquidityClaim, LiquidityNow, StoreResult};
 use creditops_domain::Timestamp;
 use creditops_risk::{Capital, LiquidityPosition};
 use rust_decimal::Decimal;
@@ -38,25 +38,12 @@ pub trait RiskTx: Send {
     async fn latest_liquidity(&mut self) -> StoreResult<Option<LiquidityPosition>>;
     /// The latest liquidity position and the liquidity committed since it
     /// was recorded ([`Self::committed_outflows`]), with `claims` counted as
-    /// asked, read together. This default is for backends that issue no
-    /// claims.
+    /// asked, read together (no claims where the backend issues none).
     async fn liquidity_now(
         &mut self,
         at: Timestamp,
         claims: InFlightClaims<'_>,
-    ) -> StoreResult<Option<LiquidityNow>> {
-        let _ = claims;
-        let Some(position) = self.latest_liquidity().await? else {
-            return Ok(None);
-        };
-        let committed = self.committed_outflows(position.recorded_at, at).await?;
-        Ok(Some(LiquidityNow {
-            position,
-            committed,
-            claimed_earlier: Decimal::ZERO,
-            claimed_later: Decimal::ZERO,
-        }))
-    }
+    ) -> StoreResult<Option<LiquidityNow>>;
     /// Ends the claim an approval took, as its reservation of `amount` is
     /// written in this transaction: the claim is gone exactly when the
     /// reservation commits. Conflict if the claim lapsed, was released, or
@@ -67,15 +54,7 @@ pub trait RiskTx: Send {
         &mut self,
         claim: Option<&LiquidityClaim>,
         amount: Decimal,
-    ) -> StoreResult<()> {
-        let _ = amount;
-        match claim {
-            None => Ok(()),
-            Some(_) => Err(StoreError::Corrupt(
-                "this backend issues no liquidity claims".into(),
-            )),
-        }
-    }
+    ) -> StoreResult<()>;
     /// Liquidity committed since `since`: active reservations not expired at
     /// `at` plus reservations consumed after `since` (R6 projection).
     async fn committed_outflows(&mut self, since: Timestamp, at: Timestamp)
