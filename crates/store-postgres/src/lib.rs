@@ -8,6 +8,7 @@
 mod error;
 pub mod roles;
 mod sequencer;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
 

@@ -1,6 +1,7 @@
 //! The storage boundary: the transactional repository traits (one per area
-//! of the data, see [`Tx`]) that the SQLite and PostgreSQL crates implement, the one error type of that boundary, and a
-//! contract test suite both implementations must pass.
+//! of the data, see [`Tx`]) that the SQLite and PostgreSQL crates
+//! implement, the one error type of that boundary and, with the `testing`
+//! feature, the contract test suite both implementations must pass.
 //!
 //! Services work in units of work: `begin()` a transaction, load, call the pure
 //! domain rules, persist the result and append the audit event, `commit()`.
@@ -9,6 +10,7 @@
 
 mod audit_append;
 mod capabilities;
+#[cfg(feature = "testing")]
 pub mod contract;
 mod model;
 mod tx;
