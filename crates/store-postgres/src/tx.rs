@@ -506,25 +506,6 @@ impl PgTx {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let term_months: i32 = get(row, "term_months")?;
-        let file = CaseFile {
-            borrower_id: BorrowerId::from_uuid(get(row, "borrower_id")?),
-            amount: money(get(row, "amount_minor")?, &get::<String>(row, "currency")?)?,
-            product: get(row, "product")?,
-            term_months: u32::try_from(term_months).map_err(|_| corrupt("term out of range"))?,
-            purpose: get(row, "purpose")?,
-        };
-        let status: CaseStatus = parse_text(&get::<String>(row, "status")?, "case status")?;
-        let originator: StaffId = parse_text(&get::<String>(row, "originator")?, "staff id")?;
-        let editors = serde_json::from_str::<BTreeSet<StaffId>>(&get::<String>(row, "editors")?)
-            .map_err(|_| corrupt("the stored editors of a case are not valid"))?;
-        let board_resolution = get::<Option<String>>(row, "board_resolution")?
-            .map(|json| {
-                serde_json::from_str::<BoardResolution>(&json)
-                    .map_err(|_| corrupt("a stored board resolution is not valid"))
-            })
-            .transpose()?;
-
         let mut votes = Vec::with_capacity(rows.len());
         for row in &rows {
             let Some(ordinal) = get::<Option<i32>>(row, "ordinal")? else {
@@ -535,34 +516,8 @@ impl PgTx {
             }
             votes.push(vote_from_row(row)?);
         }
-
-        let decision = get::<Option<String>>(row, "decision_json")?
-            .map(|json| {
-                serde_json::from_str::<Decision>(&json)
-                    .map_err(|_| corrupt("a stored decision is not valid"))
-            })
-            .transpose()?;
-
-        Ok(Some(CreditCase {
-            id,
-            file,
-            status,
-            version: get(row, "version")?,
-            revision: get(row, "revision")?,
-            originator,
-            editors,
-            round: round(get_int(row, "case_round")?)?,
-            escalation_level: get::<Option<DbInt>>(row, "escalation_level")?
-                .map(|value| level(value.into()))
-                .transpose()?,
-            related_party: get(row, "related_party")?,
-            board_resolution,
-            votes,
-            decision,
-            return_reason: get(row, "return_reason")?,
-            created_at: get(row, "created_at")?,
-            updated_at: get(row, "updated_at")?,
-        }))
+        let decision_json = get::<Option<String>>(row, "decision_json")?;
+        case_from_row(row, id, "case_round", votes, decision_json).map(Some)
     }
 
     /// Links the event to the chain head. Serialization: the transaction

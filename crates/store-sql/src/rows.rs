@@ -3,7 +3,7 @@
 
 /// Expands, in a backend's transaction module, the column readers
 /// (`get_id`, `get_int`, `get_staff` and their optional forms), the row
-/// mappings (`vote_from_row`, `proposal_from_row`, `limit_version_from_row`,
+/// mappings (`vote_from_row`, `case_from_row`, `proposal_from_row`, `limit_version_from_row`,
 /// `limit_from_row`, `reservation_from_row`, `breach_from_row`,
 /// `capital_from_row`, `liquidity_from_row`, `exposure_from_row`,
 /// `audit_event_from_row`) and `fetch_rule_sets`.
@@ -71,6 +71,59 @@ macro_rules! sql_rows {
                 required_level: level(get_int(row, "required_level")?)?,
                 checks: serde_json::from_str::<Vec<RuleCheck>>(&get::<String>(row, "checks")?)
                     .map_err(|_| corrupt("the rule checks of a vote are not valid"))?,
+            })
+        }
+
+        /// A case row with the votes and the stored decision read beside it;
+        /// `round_column` names the case's round (a join may rename it).
+        fn case_from_row(
+            row: &DbRow,
+            id: CaseId,
+            round_column: &str,
+            votes: Vec<Vote>,
+            decision_json: Option<String>,
+        ) -> StoreResult<CreditCase> {
+            let file = CaseFile {
+                borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                amount: money(get(row, "amount_minor")?, &get::<String>(row, "currency")?)?,
+                product: get(row, "product")?,
+                term_months: u32::try_from(get_int(row, "term_months")?)
+                    .map_err(|_| corrupt("term out of range"))?,
+                purpose: get(row, "purpose")?,
+            };
+            let editors = get::<String>(row, "editors")?;
+            let board_resolution = get::<Option<String>>(row, "board_resolution")?
+                .map(|json| {
+                    serde_json::from_str::<BoardResolution>(&json)
+                        .map_err(|_| corrupt("a stored board resolution is not valid"))
+                })
+                .transpose()?;
+            let decision = decision_json
+                .map(|json| {
+                    serde_json::from_str::<Decision>(&json)
+                        .map_err(|_| corrupt("a stored decision is not valid"))
+                })
+                .transpose()?;
+            Ok(CreditCase {
+                id,
+                file,
+                status: parse_text(&get::<String>(row, "status")?, "case status")?,
+                version: get(row, "version")?,
+                revision: get(row, "revision")?,
+                originator: get_staff(row, "originator")?,
+                editors: serde_json::from_str::<BTreeSet<StaffId>>(&editors)
+                    .map_err(|_| corrupt("the stored editors of a case are not valid"))?,
+                round: round(get_int(row, round_column)?)?,
+                escalation_level: get::<Option<DbInt>>(row, "escalation_level")?
+                    .map(|value| level(value.into()))
+                    .transpose()?,
+                related_party: get(row, "related_party")?,
+                board_resolution,
+                votes,
+                decision,
+                return_reason: get(row, "return_reason")?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
             })
         }
 

@@ -193,6 +193,8 @@ impl SqliteTx {
         }
     }
 
+    /// A person with their unit, role and competence histories, each in
+    /// stored order.
     pub(crate) async fn dialect_staff_member(
         &mut self,
         id: &StaffId,
@@ -205,75 +207,54 @@ impl SqliteTx {
         let Some(status) = status else {
             return Ok(None);
         };
-        let status: StaffStatus = parse_text(&status, "staff status")?;
-
-        let unit_rows = sqlx::query(
-            "SELECT unit_id, side, valid_from, valid_to FROM unit_assignments \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let units = unit_rows
-            .iter()
-            .map(|row| {
-                Ok(UnitAssignment {
-                    unit_id: parse_text(&get::<String>(row, "unit_id")?, "unit id")?,
-                    side: parse_text(&get::<String>(row, "side")?, "side")?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        let role_rows = sqlx::query(
-            "SELECT role, valid_from, valid_to FROM role_assignments \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let roles = role_rows
-            .iter()
-            .map(|row| {
-                Ok(RoleAssignment {
-                    role: parse_text::<Role>(&get::<String>(row, "role")?, "role")?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        let grant_rows = sqlx::query(
-            "SELECT side, level, valid_from, valid_to FROM competence_grants \
-             WHERE staff_id = $1 ORDER BY position",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
-        let competences = grant_rows
-            .iter()
-            .map(|row| {
-                Ok(CompetenceGrant {
-                    side: parse_text(&get::<String>(row, "side")?, "side")?,
-                    level: level(get(row, "level")?)?,
-                    valid_from: get(row, "valid_from")?,
-                    valid_to: get(row, "valid_to")?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-
+        let units = self
+            .history(
+                "SELECT unit_id, side, valid_from, valid_to FROM unit_assignments \
+                 WHERE staff_id = $1 ORDER BY position",
+                id,
+            )
+            .await?;
+        let roles = self
+            .history(
+                "SELECT role, valid_from, valid_to FROM role_assignments \
+                 WHERE staff_id = $1 ORDER BY position",
+                id,
+            )
+            .await?;
+        let grants = self
+            .history(
+                "SELECT side, level, valid_from, valid_to FROM competence_grants \
+                 WHERE staff_id = $1 ORDER BY position",
+                id,
+            )
+            .await?;
         Ok(Some(StaffMember {
             id: id.clone(),
-            status,
-            units,
-            roles,
-            competences,
+            status: parse_text(&status, "staff status")?,
+            units: units
+                .iter()
+                .map(unit_from_row)
+                .collect::<StoreResult<_>>()?,
+            roles: roles
+                .iter()
+                .map(role_from_row)
+                .collect::<StoreResult<_>>()?,
+            competences: grants
+                .iter()
+                .map(grant_from_row)
+                .collect::<StoreResult<_>>()?,
         }))
     }
+
+    /// The rows of one of a person's history tables.
+    async fn history(&mut self, sql: &'static str, id: &StaffId) -> StoreResult<Vec<SqliteRow>> {
+        sqlx::query(sql)
+            .bind(id.as_str())
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)
+    }
+
     pub(crate) async fn dialect_limits_in_force(
         &mut self,
         subjects: Option<&[LimitSubject]>,
@@ -421,6 +402,8 @@ impl SqliteTx {
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
+    /// The case row, its votes (in order, without gaps) and its decision,
+    /// read one after another.
     pub(crate) async fn dialect_case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
         let row = sqlx::query(
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
@@ -435,28 +418,6 @@ impl SqliteTx {
         let Some(row) = row else {
             return Ok(None);
         };
-        let term_months: i64 = get(&row, "term_months")?;
-        let file = CaseFile {
-            borrower_id: BorrowerId::from_uuid(get_id(&row, "borrower_id")?),
-            amount: money(
-                get(&row, "amount_minor")?,
-                &get::<String>(&row, "currency")?,
-            )?,
-            product: get(&row, "product")?,
-            term_months: u32::try_from(term_months).map_err(|_| corrupt("term out of range"))?,
-            purpose: get(&row, "purpose")?,
-        };
-        let status: CaseStatus = parse_text(&get::<String>(&row, "status")?, "case status")?;
-        let originator: StaffId = get_staff(&row, "originator")?;
-        let editors = serde_json::from_str::<BTreeSet<StaffId>>(&get::<String>(&row, "editors")?)
-            .map_err(|_| corrupt("the stored editors of a case are not valid"))?;
-        let board_resolution = get::<Option<String>>(&row, "board_resolution")?
-            .map(|json| {
-                serde_json::from_str::<BoardResolution>(&json)
-                    .map_err(|_| corrupt("a stored board resolution is not valid"))
-            })
-            .transpose()?;
-
         let vote_rows = sqlx::query(
             "SELECT ordinal, stage, voter_id, unit_id, side, decision, rationale, file_version, \
              content_hash, cast_at, checks, round, required_level, competence_level, \
@@ -474,41 +435,15 @@ impl SqliteTx {
             }
             votes.push(vote_from_row(row)?);
         }
-
         let decision_json: Option<String> =
             sqlx::query_scalar("SELECT decision_json FROM decisions WHERE case_id = $1")
                 .bind(id_arg(id))
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-        let decision = decision_json
-            .map(|json| {
-                serde_json::from_str::<Decision>(&json)
-                    .map_err(|_| corrupt("a stored decision is not valid"))
-            })
-            .transpose()?;
-
-        Ok(Some(CreditCase {
-            id,
-            file,
-            status,
-            version: get(&row, "version")?,
-            revision: get(&row, "revision")?,
-            originator,
-            editors,
-            round: round(get(&row, "round")?)?,
-            escalation_level: get::<Option<i64>>(&row, "escalation_level")?
-                .map(level)
-                .transpose()?,
-            related_party: get(&row, "related_party")?,
-            board_resolution,
-            votes,
-            decision,
-            return_reason: get(&row, "return_reason")?,
-            created_at: get(&row, "created_at")?,
-            updated_at: get(&row, "updated_at")?,
-        }))
+        case_from_row(&row, id, "round", votes, decision_json).map(Some)
     }
+
     /// Links the event to the chain head. Serialization: this runs on the one
     /// writer connection inside `BEGIN IMMEDIATE`, so no other appender can
     /// read the same head before this transaction ends.
@@ -599,4 +534,30 @@ fn push_scope(query: &mut QueryBuilder<Sqlite>, scope: &ExposureScope) -> StoreR
         }
     }
     Ok(())
+}
+
+fn unit_from_row(row: &SqliteRow) -> StoreResult<UnitAssignment> {
+    Ok(UnitAssignment {
+        unit_id: parse_text(&get::<String>(row, "unit_id")?, "unit id")?,
+        side: parse_text(&get::<String>(row, "side")?, "side")?,
+        valid_from: get(row, "valid_from")?,
+        valid_to: get(row, "valid_to")?,
+    })
+}
+
+fn role_from_row(row: &SqliteRow) -> StoreResult<RoleAssignment> {
+    Ok(RoleAssignment {
+        role: parse_text::<Role>(&get::<String>(row, "role")?, "role")?,
+        valid_from: get(row, "valid_from")?,
+        valid_to: get(row, "valid_to")?,
+    })
+}
+
+fn grant_from_row(row: &SqliteRow) -> StoreResult<CompetenceGrant> {
+    Ok(CompetenceGrant {
+        side: parse_text(&get::<String>(row, "side")?, "side")?,
+        level: level(get(row, "level")?)?,
+        valid_from: get(row, "valid_from")?,
+        valid_to: get(row, "valid_to")?,
+    })
 }
