@@ -457,9 +457,6 @@ async fn appenders_in_several_processes_share_one_gapless_chain() {
     .await;
 }
 
-/// The node table holds exactly the complete subtrees of the tree over the
-/// chain's leaves.
-
 /// A1: entries become final when their transaction ends. An open older
 /// transaction holds later commits back (they are linked after it, never
 /// skipped), and a rolled-back entry never takes a sequence number.

@@ -59,6 +59,8 @@ pub async fn verify(store: &PgStore) -> Result<u64, i64> {
     Ok(verifier.finish().events)
 }
 
+/// The node table holds exactly the complete subtrees of the tree over the
+/// chain's leaves.
 pub async fn assert_tree_matches_chain(url: &str) {
     let mut conn = raw(url).await;
     let leaves: Vec<Vec<u8>> = sqlx::query_scalar("SELECT leaf_hash FROM audit_chain ORDER BY seq")
