@@ -11,19 +11,22 @@ macro_rules! admin_tx {
             }
 
             async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()> {
-                sqlx::query("INSERT INTO rule_sets (version, valid_from, parameters) VALUES ($1, $2, $3)")
-                    .bind(rules.version)
-                    .bind(micros(rules.valid_from))
-                    .bind(to_json(&rules.parameters)?)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(conflict("a rule set with this version exists already"))?;
+                sqlx::query(
+                    "INSERT INTO rule_sets (version, valid_from, parameters) VALUES ($1, $2, $3)",
+                )
+                .bind(rules.version)
+                .bind(micros(rules.valid_from))
+                .bind(to_json(&rules.parameters)?)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(conflict("a rule set with this version exists already"))?;
                 Ok(())
             }
 
             async fn insert_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO change_proposals (id, kind, payload, proposed_by, proposed_at, status, \
+                    "INSERT INTO change_proposals (id, kind, payload, proposed_by, proposed_at, \
+                     status, \
                      decided_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id_arg(proposal.id))
@@ -42,7 +45,8 @@ macro_rules! admin_tx {
 
             async fn proposal(&mut self, id: Uuid) -> StoreResult<Option<ChangeProposal>> {
                 let row = sqlx::query(
-                    "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, decided_at \
+                    "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, \
+                     decided_at \
                      FROM change_proposals WHERE id = $1",
                 )
                 .bind(id_arg(id))
@@ -53,7 +57,8 @@ macro_rules! admin_tx {
             }
 
             async fn decide_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()> {
-                let (Some(decided_by), Some(decided_at)) = (&proposal.decided_by, proposal.decided_at)
+                let (Some(decided_by), Some(decided_at)) =
+                    (&proposal.decided_by, proposal.decided_at)
                 else {
                     return Err(invariant(
                         "a decided proposal needs decided_by and decided_at",
@@ -74,12 +79,13 @@ macro_rules! admin_tx {
                 .await
                 .map_err(map_sqlx_error)?;
                 if done.rows_affected() == 0 {
-                    let found: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM change_proposals WHERE id = $1)")
-                            .bind(id_arg(proposal.id))
-                            .fetch_one(&mut *self.tx)
-                            .await
-                            .map_err(map_sqlx_error)?;
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM change_proposals WHERE id = $1)",
+                    )
+                    .bind(id_arg(proposal.id))
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
                     return Err(if found {
                         StoreError::Conflict("the proposal was decided already".into())
                     } else {
@@ -94,7 +100,8 @@ macro_rules! admin_tx {
                 status: Option<ProposalStatus>,
             ) -> StoreResult<Vec<ChangeProposal>> {
                 let mut query = QueryBuilder::<Db>::new(
-                    "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, decided_at \
+                    "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, \
+                     decided_at \
                      FROM change_proposals",
                 );
                 if let Some(status) = status {

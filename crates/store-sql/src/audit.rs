@@ -14,19 +14,24 @@ macro_rules! audit_tx {
             }
 
             fn claim_audit_event_id(&mut self) -> Option<Uuid> {
-                (!std::mem::replace(&mut self.audit_event_claimed, true)).then_some(self.audit_event_id)
+                (!std::mem::replace(&mut self.audit_event_claimed, true))
+                    .then_some(self.audit_event_id)
             }
 
             async fn unaudited_rows(&mut self, limit: u32) -> StoreResult<Vec<UnauditedRow>> {
                 self.dialect_unaudited_rows(limit).await
             }
 
-            async fn audit_events(&mut self, filter: &AuditFilter) -> StoreResult<Vec<StoredAuditEvent>> {
+            async fn audit_events(
+                &mut self,
+                filter: &AuditFilter,
+            ) -> StoreResult<Vec<StoredAuditEvent>> {
                 if filter.limit == 0 {
                     return Ok(Vec::new());
                 }
                 let mut query = QueryBuilder::<Db>::new(
-                    "SELECT seq, event_id, body, leaf_hash, chain_hash, recorded_at, actor, action, \
+                    "SELECT seq, event_id, body, leaf_hash, chain_hash, recorded_at, actor, \
+                     action, \
                      outcome, case_id, borrower_id FROM audit_events WHERE 1 = 1",
                 );
                 if let Some(case_id) = filter.case_id {
@@ -68,7 +73,10 @@ macro_rules! audit_tx {
                 rows.iter().map(audit_event_from_row).collect()
             }
 
-            async fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> StoreResult<()> {
+            async fn insert_checkpoint(
+                &mut self,
+                checkpoint: &StoredCheckpoint,
+            ) -> StoreResult<()> {
                 let size = i64::try_from(checkpoint.tree_size)
                     .map_err(|_| invariant("a checkpoint size must fit a signed 64-bit integer"))?;
                 sqlx::query(
@@ -85,7 +93,10 @@ macro_rules! audit_tx {
                 Ok(())
             }
 
-            async fn latest_checkpoint(&mut self, max_size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+            async fn latest_checkpoint(
+                &mut self,
+                max_size: u64,
+            ) -> StoreResult<Option<StoredCheckpoint>> {
                 let max_size = i64::try_from(max_size).unwrap_or(i64::MAX);
                 let row = sqlx::query(
                     "SELECT tree_size, root, note, signed_at FROM audit_checkpoints \

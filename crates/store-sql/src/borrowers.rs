@@ -11,8 +11,10 @@ macro_rules! borrower_tx {
         impl BorrowerTx for $ty {
             async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO borrowers (id, name, country, sector, institution, relationship_manager, \
-                     created_by, created_at, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO borrowers (id, name, country, sector, institution, \
+                     relationship_manager, \
+                     created_by, created_at, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9)",
                 )
                 .bind(id_arg(borrower.id))
                 .bind(&borrower.name)
@@ -71,12 +73,13 @@ macro_rules! borrower_tx {
             }
 
             async fn group(&mut self, id: &UnitId) -> StoreResult<Option<BorrowerGroup>> {
-                let row =
-                    sqlx::query("SELECT name, created_by, created_at FROM borrower_groups WHERE id = $1")
-                        .bind(id.as_str())
-                        .fetch_optional(&mut *self.tx)
-                        .await
-                        .map_err(map_sqlx_error)?;
+                let row = sqlx::query(
+                    "SELECT name, created_by, created_at FROM borrower_groups WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
                 row.map(|row| {
                     Ok(BorrowerGroup {
                         id: id.clone(),
@@ -97,21 +100,23 @@ macro_rules! borrower_tx {
                 let at = micros(at);
                 let borrower_id = id_arg(borrower);
                 self.lock_membership(&borrower_id).await?;
-                let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM borrowers WHERE id = $1)")
-                    .bind(&borrower_id)
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
+                let found: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM borrowers WHERE id = $1)")
+                        .bind(&borrower_id)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(map_sqlx_error)?;
                 if !found {
                     return Err(StoreError::NotFound("borrower".into()));
                 }
                 if let Some(group) = group {
-                    let found: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM borrower_groups WHERE id = $1)")
-                            .bind(group.as_str())
-                            .fetch_one(&mut *self.tx)
-                            .await
-                            .map_err(map_sqlx_error)?;
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM borrower_groups WHERE id = $1)",
+                    )
+                    .bind(group.as_str())
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
                     if !found {
                         return Err(StoreError::NotFound("borrower group".into()));
                     }
@@ -152,7 +157,9 @@ macro_rules! borrower_tx {
                     .bind(at)
                     .execute(&mut *self.tx)
                     .await
-                    .map_err(conflict("the borrower's group membership changed concurrently"))?;
+                    .map_err(conflict(
+                        "the borrower's group membership changed concurrently",
+                    ))?;
                 }
                 Ok(())
             }
@@ -189,7 +196,9 @@ macro_rules! borrower_tx {
                 .fetch_all(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-                let mut ids = ids.into_iter().map(|id| id_of(id).map(BorrowerId::from_uuid))
+                let mut ids = ids
+                    .into_iter()
+                    .map(|id| id_of(id).map(BorrowerId::from_uuid))
                     .collect::<StoreResult<Vec<_>>>()?;
                 ids.sort();
                 Ok(ids)
@@ -202,10 +211,12 @@ macro_rules! borrower_tx {
                 if borrowers.is_empty() {
                     return Ok(BTreeSet::new());
                 }
-                let ids: Vec<String> = sqlx::query_scalar(
-                    concat!("SELECT relationship_manager FROM borrowers \
-                     WHERE id ", $in_ids, " AND relationship_manager IS NOT NULL"),
-                )
+                let ids: Vec<String> = sqlx::query_scalar(concat!(
+                    "SELECT relationship_manager FROM borrowers \
+                     WHERE id ",
+                    $in_ids,
+                    " AND relationship_manager IS NOT NULL"
+                ))
                 .bind(ids_arg(borrowers)?)
                 .fetch_all(&mut *self.tx)
                 .await
@@ -225,7 +236,9 @@ macro_rules! borrower_tx {
                 .bind(micros(party.recorded_at))
                 .execute(&mut *self.tx)
                 .await
-                .map_err(conflict("this person is recorded as related to the borrower already"))?;
+                .map_err(conflict(
+                    "this person is recorded as related to the borrower already",
+                ))?;
                 Ok(())
             }
 
@@ -236,10 +249,12 @@ macro_rules! borrower_tx {
                 if borrowers.is_empty() {
                     return Ok(BTreeSet::new());
                 }
-                let ids: Vec<String> = sqlx::query_scalar(
-                    concat!("SELECT staff_id FROM related_parties \
-                     WHERE borrower_id ", $in_ids, ""),
-                )
+                let ids: Vec<String> = sqlx::query_scalar(concat!(
+                    "SELECT staff_id FROM related_parties \
+                     WHERE borrower_id ",
+                    $in_ids,
+                    ""
+                ))
                 .bind(ids_arg(borrowers)?)
                 .fetch_all(&mut *self.tx)
                 .await
@@ -247,14 +262,19 @@ macro_rules! borrower_tx {
                 ids.iter().map(|id| parse_text(id, "staff id")).collect()
             }
 
-            async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>> {
+            async fn approved_amounts(
+                &mut self,
+                borrowers: &[BorrowerId],
+            ) -> StoreResult<Vec<Money>> {
                 if borrowers.is_empty() {
                     return Ok(Vec::new());
                 }
-                let rows: Vec<(i64, String)> = sqlx::query_as(
-                    concat!("SELECT amount_minor, currency FROM cases \
-                     WHERE borrower_id ", $in_ids, " AND status = $2 ORDER BY id"),
-                )
+                let rows: Vec<(i64, String)> = sqlx::query_as(concat!(
+                    "SELECT amount_minor, currency FROM cases \
+                     WHERE borrower_id ",
+                    $in_ids,
+                    " AND status = $2 ORDER BY id"
+                ))
                 .bind(ids_arg(borrowers)?)
                 .bind(CaseStatus::Approved.as_str())
                 .fetch_all(&mut *self.tx)
@@ -269,21 +289,27 @@ macro_rules! borrower_tx {
                 self.dialect_vote_context(borrowers).await
             }
 
-            async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>> {
+            async fn open_cases_of(
+                &mut self,
+                borrowers: &[BorrowerId],
+            ) -> StoreResult<Vec<CaseId>> {
                 if borrowers.is_empty() {
                     return Ok(Vec::new());
                 }
-                let ids: Vec<DbId> = sqlx::query_scalar(
-                    concat!("SELECT id FROM cases WHERE borrower_id ", $in_ids, " \
-                     AND status NOT IN ($2, $3) ORDER BY id"),
-                )
+                let ids: Vec<DbId> = sqlx::query_scalar(concat!(
+                    "SELECT id FROM cases WHERE borrower_id ",
+                    $in_ids,
+                    " \
+                     AND status NOT IN ($2, $3) ORDER BY id"
+                ))
                 .bind(ids_arg(borrowers)?)
                 .bind(CaseStatus::Approved.as_str())
                 .bind(CaseStatus::Declined.as_str())
                 .fetch_all(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-                ids.into_iter().map(|id| id_of(id).map(CaseId::from_uuid))
+                ids.into_iter()
+                    .map(|id| id_of(id).map(CaseId::from_uuid))
                     .collect()
             }
         }

@@ -8,7 +8,8 @@ macro_rules! breach_tx {
         impl BreachTx for $ty {
             async fn insert_breach(&mut self, breach: &Breach) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+                    "INSERT INTO breaches (id, subject, rule, check_name, limit_value, \
+                     usage_value, \
                      amount_over, severity, cause, owner, detected_at, resolved_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
@@ -52,11 +53,12 @@ macro_rules! breach_tx {
                 .await
                 .map_err(map_sqlx_error)?;
                 if done.rows_affected() == 0 {
-                    let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM breaches WHERE id = $1)")
-                        .bind(id_arg(id))
-                        .fetch_one(&mut *self.tx)
-                        .await
-                        .map_err(map_sqlx_error)?;
+                    let found: bool =
+                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM breaches WHERE id = $1)")
+                            .bind(id_arg(id))
+                            .fetch_one(&mut *self.tx)
+                            .await
+                            .map_err(map_sqlx_error)?;
                     return Err(if found {
                         StoreError::Conflict("the breach is resolved already".into())
                     } else {

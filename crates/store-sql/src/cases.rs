@@ -7,16 +7,20 @@ macro_rules! case_tx {
     ($ty:ty) => {
         impl $ty {
             /// Inserts `case.votes[from..]` with their list index as ordinal.
-            pub(crate) async fn insert_votes(&mut self, case: &CreditCase, from: usize) -> StoreResult<()> {
+            pub(crate) async fn insert_votes(
+                &mut self,
+                case: &CreditCase,
+                from: usize,
+            ) -> StoreResult<()> {
                 let case_id = id_arg(case.id);
                 for (ordinal, vote) in case.votes.iter().enumerate().skip(from) {
                     let checks = to_json(&vote.checks)?;
                     sqlx::query(
-                        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
-                         rationale, file_version, content_hash, cast_at, checks, round, required_level, \
-                         competence_level, left_market_at, audit_event_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                         $17)",
+                        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, \
+                         decision, rationale, file_version, content_hash, cast_at, checks, \
+                         round, required_level, competence_level, left_market_at, \
+                         audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                         $11, $12, $13, $14, $15, $16, $17)",
                     )
                     .bind(&case_id)
                     .bind(int_arg(to_i64(ordinal)?)?)
@@ -42,10 +46,15 @@ macro_rules! case_tx {
                 Ok(())
             }
 
-            pub(crate) async fn insert_decision(&mut self, case_id: CaseId, decision: &Decision) -> StoreResult<()> {
+            pub(crate) async fn insert_decision(
+                &mut self,
+                case_id: CaseId,
+                decision: &Decision,
+            ) -> StoreResult<()> {
                 let json = to_json(&decision_in_micros(decision))?;
                 sqlx::query(
-                    "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
+                    "INSERT INTO decisions (case_id, outcome, decided_at, file_version, \
+                     content_hash, \
                      decision_json, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(id_arg(case_id))
@@ -73,7 +82,8 @@ macro_rules! case_tx {
                 .fetch_one(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-                let votes = usize::try_from(votes).map_err(|_| corrupt("vote count out of range"))?;
+                let votes =
+                    usize::try_from(votes).map_err(|_| corrupt("vote count out of range"))?;
                 Ok((votes, decided))
             }
         }
@@ -83,11 +93,12 @@ macro_rules! case_tx {
             async fn insert_case(&mut self, case: &CreditCase) -> StoreResult<()> {
                 let file = &case.file;
                 sqlx::query(
-                    "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
-                     purpose, status, version, revision, originator, return_reason, created_at, \
-                     updated_at, editors, round, escalation_level, related_party, board_resolution, \
-                     audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                     $15, $16, $17, $18, $19, $20)",
+                    "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, \
+                     term_months, purpose, status, version, revision, originator, \
+                     return_reason, created_at, updated_at, editors, round, escalation_level, \
+                     related_party, board_resolution, audit_event_id) VALUES ($1, $2, $3, \
+                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20)",
                 )
                 .bind(id_arg(case.id))
                 .bind(id_arg(file.borrower_id))
@@ -127,7 +138,11 @@ macro_rules! case_tx {
                 self.dialect_case(id).await
             }
 
-            async fn update_case(&mut self, case: &CreditCase, expected_revision: i64) -> StoreResult<()> {
+            async fn update_case(
+                &mut self,
+                case: &CreditCase,
+                expected_revision: i64,
+            ) -> StoreResult<()> {
                 if case.revision <= expected_revision {
                     return Err(invariant(
                         "update_case needs a case whose revision is above the expected revision",
@@ -135,7 +150,8 @@ macro_rules! case_tx {
                 }
                 let file = &case.file;
                 let done = sqlx::query(
-                    "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, term_months = $6, \
+                    "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, \
+                     term_months = $6, \
                      purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
                      updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
                      related_party = $16, board_resolution = $17, audit_event_id = $18 \

@@ -27,7 +27,8 @@ macro_rules! exposure_tx {
 
             async fn insert_reservation(&mut self, reservation: &Reservation) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO reservations (case_id, borrower_id, amount_minor, status, reserved_at, \
+                    "INSERT INTO reservations (case_id, borrower_id, amount_minor, status, \
+                     reserved_at, \
                      expires_at, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(id_arg(reservation.case_id))
@@ -77,12 +78,13 @@ macro_rules! exposure_tx {
                 .await
                 .map_err(map_sqlx_error)?;
                 if done.rows_affected() == 0 {
-                    let found: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE case_id = $1)")
-                            .bind(&case_id)
-                            .fetch_one(&mut *self.tx)
-                            .await
-                            .map_err(map_sqlx_error)?;
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM reservations WHERE case_id = $1)",
+                    )
+                    .bind(&case_id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
                     return Err(if found {
                         StoreError::Conflict("the reservation is not active any more".into())
                     } else {
@@ -108,7 +110,10 @@ macro_rules! exposure_tx {
 
             /// Nobody imports the same record in between the insert attempt and the
             /// comparison: writers are serial, or the read back locks the row.
-            async fn import_balance(&mut self, balance: &ImportedBalance) -> StoreResult<ImportEffect> {
+            async fn import_balance(
+                &mut self,
+                balance: &ImportedBalance,
+            ) -> StoreResult<ImportEffect> {
                 let amount = to_minor(balance.amount)?;
                 let as_of = micros(balance.as_of);
                 let imported_at = micros(chrono::Utc::now());
@@ -129,13 +134,11 @@ macro_rules! exposure_tx {
                     return Ok(ImportEffect::Inserted);
                 }
                 let (stored_borrower, stored_amount, stored_as_of): (DbId, i64, Timestamp) =
-                    sqlx::query_as(
-                        concat!(
-                            "SELECT borrower_id, amount_minor, as_of FROM imported_balances \
+                    sqlx::query_as(concat!(
+                        "SELECT borrower_id, amount_minor, as_of FROM imported_balances \
                              WHERE source_id = $1",
-                            $lock_row
-                        ),
-                    )
+                        $lock_row
+                    ))
                     .bind(&balance.source_id)
                     .fetch_one(&mut *self.tx)
                     .await

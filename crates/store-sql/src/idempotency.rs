@@ -24,7 +24,8 @@ macro_rules! idempotency_tx {
                     let status = get_int(&row, "status")?;
                     Ok(StoredResponse {
                         request_hash: get(&row, "request_hash")?,
-                        status: u16::try_from(status).map_err(|_| corrupt("HTTP status out of range"))?,
+                        status: u16::try_from(status)
+                            .map_err(|_| corrupt("HTTP status out of range"))?,
                         body: get(&row, "body")?,
                         created_at: get(&row, "created_at")?,
                     })
@@ -38,7 +39,8 @@ macro_rules! idempotency_tx {
                 response: &StoredResponse,
             ) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO idempotency_keys (actor, operation, key, request_hash, status, body, \
+                    "INSERT INTO idempotency_keys (actor, operation, key, request_hash, status, \
+                     body, \
                      created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(scope.actor.as_str())
@@ -50,7 +52,9 @@ macro_rules! idempotency_tx {
                 .bind(micros(response.created_at))
                 .execute(&mut *self.tx)
                 .await
-                .map_err(conflict("a response for this idempotency key exists already"))?;
+                .map_err(conflict(
+                    "a response for this idempotency key exists already",
+                ))?;
                 Ok(())
             }
         }

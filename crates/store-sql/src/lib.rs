@@ -9,15 +9,17 @@
 //! not define resolve where they are invoked, so that module provides the
 //! backend's dialect:
 //!
-//! | name | what it is |
-//! | --- | --- |
-//! | `Db`, `DbRow` | the sqlx database and row types |
-//! | `DbId` | the type an id column is bound and read as (`String` for SQLite's TEXT ids, `Uuid` for PostgreSQL's UUID) |
-//! | `id_arg(impl StoredId) -> DbId`, `id_of(DbId) -> StoreResult<Uuid>` | an id to and from its column |
-//! | `DbIds`, `ids_arg(&[BorrowerId]) -> StoreResult<DbIds>` | a list of ids as one bound value |
-//! | `DbInt`, `int_arg(i64) -> StoreResult<DbInt>` | the type of `INTEGER` columns (`i64` / `i32`) |
-//! | `get::<T>(&DbRow, &str) -> StoreResult<T>` | one column of a row |
-//! | `map_sqlx_error(sqlx::Error) -> StoreError` | the backend's error mapping |
+//! - `Db`, `DbRow`: the sqlx database and row types;
+//! - `DbId`: the type an id column is bound and read as (`String` for
+//!   SQLite's TEXT ids, `Uuid` for PostgreSQL's UUID), with
+//!   `id_arg(impl StoredId) -> DbId` and `id_of(DbId) -> StoreResult<Uuid>`;
+//! - `DbIds`: a list of ids as one bound value, with
+//!   `ids_arg(&[BorrowerId]) -> StoreResult<DbIds>`;
+//! - `DbInt`: the type of `INTEGER` columns (`i64` / `i32`), with
+//!   `int_arg(i64) -> StoreResult<DbInt>`;
+//! - `get::<T>(&DbRow, &str) -> StoreResult<T>`: one column of a row;
+//! - `map_sqlx_error(sqlx::Error) -> StoreError`: the backend's error
+//!   mapping;
 //!
 //! plus `use creditops_store_sql::prelude::*;`. The transaction type has a
 //! field `tx: sqlx::Transaction<'static, Db>` and the dialect methods each

@@ -13,7 +13,8 @@ macro_rules! limit_tx {
                     return Err(invariant("a limit version is stored as a pending proposal"));
                 }
                 sqlx::query(
-                    "INSERT INTO limit_versions (id, subject_kind, subject_key, version, amount_minor, \
+                    "INSERT INTO limit_versions (id, subject_kind, subject_key, version, \
+                     amount_minor, \
                      tolerance_percent, reason, proposed_by, proposed_at, status, decided_by, \
                      decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
@@ -31,7 +32,8 @@ macro_rules! limit_tx {
                 .bind(limit.decided_at.map(micros))
                 .execute(&mut *self.tx)
                 .await
-                .map_err(conflict("the limit's subject has this version already, or the id exists"))?;
+                .map_err(conflict("the limit's subject has this version already, or the id \
+                exists"))?;
                 Ok(())
             }
 
@@ -49,7 +51,8 @@ macro_rules! limit_tx {
             }
 
             async fn decide_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()> {
-                let (Some(decided_by), Some(decided_at)) = (&limit.decided_by, limit.decided_at) else {
+                let (Some(decided_by), Some(decided_at)) = (&limit.decided_by, limit.decided_at)
+                else {
                     return Err(invariant(
                         "a decided limit version needs decided_by and decided_at",
                     ));
@@ -71,12 +74,13 @@ macro_rules! limit_tx {
                 .await
                 .map_err(map_sqlx_error)?;
                 if done.rows_affected() == 0 {
-                    let found: bool =
-                        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM limit_versions WHERE id = $1)")
-                            .bind(id_arg(limit.id))
-                            .fetch_one(&mut *self.tx)
-                            .await
-                            .map_err(map_sqlx_error)?;
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM limit_versions WHERE id = $1)",
+                    )
+                    .bind(id_arg(limit.id))
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
                     return Err(if found {
                         StoreError::Conflict("the limit version was decided already".into())
                     } else {

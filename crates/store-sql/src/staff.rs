@@ -53,13 +53,19 @@ macro_rules! staff_tx {
 
             /// The next free position in one of a person's history tables; callers
             /// hold the person's lock (`lock_staff`).
-            pub(crate) async fn next_position(&mut self, id: &StaffId, table: HistoryTable) -> StoreResult<DbInt> {
+            pub(crate) async fn next_position(
+                &mut self,
+                id: &StaffId,
+                table: HistoryTable,
+            ) -> StoreResult<DbInt> {
                 let sql = match table {
                     HistoryTable::Roles => {
-                        "SELECT COALESCE(MAX(position) + 1, 0) FROM role_assignments WHERE staff_id = $1"
+                        "SELECT COALESCE(MAX(position) + 1, 0) FROM role_assignments WHERE \
+                         staff_id = $1"
                     }
                     HistoryTable::Competences => {
-                        "SELECT COALESCE(MAX(position) + 1, 0) FROM competence_grants WHERE staff_id = $1"
+                        "SELECT COALESCE(MAX(position) + 1, 0) FROM competence_grants WHERE \
+                         staff_id = $1"
                     }
                 };
                 sqlx::query_scalar(sql)
@@ -72,7 +78,12 @@ macro_rules! staff_tx {
 
         #[$crate::async_trait]
         impl StaffTx for $ty {
-            async fn upsert_unit(&mut self, unit: &UnitId, name: &str, side: Side) -> StoreResult<()> {
+            async fn upsert_unit(
+                &mut self,
+                unit: &UnitId,
+                name: &str,
+                side: Side,
+            ) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO org_units (id, name, side) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, side = excluded.side",
@@ -87,11 +98,12 @@ macro_rules! staff_tx {
             }
 
             async fn unit_side(&mut self, unit: &UnitId) -> StoreResult<Option<Side>> {
-                let side: Option<String> = sqlx::query_scalar("SELECT side FROM org_units WHERE id = $1")
-                    .bind(unit.as_str())
-                    .fetch_optional(&mut *self.tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
+                let side: Option<String> =
+                    sqlx::query_scalar("SELECT side FROM org_units WHERE id = $1")
+                        .bind(unit.as_str())
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(map_sqlx_error)?;
                 side.map(|side| parse_text(&side, "side")).transpose()
             }
 
@@ -108,7 +120,8 @@ macro_rules! staff_tx {
                     match side {
                         None => {
                             return Err(StoreError::NotFound(
-                                "an org unit of the staff member's unit assignments does not exist".into(),
+                                "an org unit of the staff member's unit assignments does not exist"
+                                    .into(),
                             ));
                         }
                         Some(side) if side != unit.side.as_str() => {
@@ -127,7 +140,8 @@ macro_rules! staff_tx {
                     .map_err(conflict("a staff member with this id exists already"))?;
                 for (position, unit) in member.units.iter().enumerate() {
                     sqlx::query(
-                        "INSERT INTO unit_assignments (staff_id, position, unit_id, side, valid_from, \
+                        "INSERT INTO unit_assignments (staff_id, position, unit_id, side, \
+                         valid_from, \
                          valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(member.id.as_str())
@@ -155,7 +169,11 @@ macro_rules! staff_tx {
                 self.dialect_staff_member(id).await
             }
 
-            async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()> {
+            async fn set_staff_status(
+                &mut self,
+                id: &StaffId,
+                status: StaffStatus,
+            ) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE staff SET status = $2 WHERE id = $1")
                     .bind(id.as_str())
                     .bind(status.as_str())
