@@ -9,21 +9,26 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod case;
+pub mod classification;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod rule_id;
 pub mod rules;
 pub mod sod;
 pub mod staff;
+pub mod text;
 pub mod verdict;
 
 pub use case::{
     BoardResolution, CaseFile, CaseStatus, CreditCase, Decision, DecisionFlag, DecisionOutcome,
     RuleCheck, Vote, VoteDecision, VoteFacts, VoteStage, aggregated_exposure,
 };
+pub use classification::{ClassificationError, Country, Sector};
 pub use error::DomainError;
 pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};
+pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{

@@ -10,6 +10,8 @@ use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext,
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::rules::in_force;
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
@@ -45,16 +47,16 @@ pub async fn read_case(ctx: &ServiceContext, id: CaseId) -> Result<CaseView, Api
 /// single rule is the reason for the command, that rule's id.
 #[derive(Debug, Clone, Copy)]
 pub struct CaseAction {
-    pub action: &'static str,
-    pub rule: Option<&'static str>,
+    pub action: AuditAction,
+    pub rule: Option<RuleId>,
 }
 
 impl CaseAction {
-    pub const fn new(action: &'static str) -> Self {
+    pub const fn new(action: AuditAction) -> Self {
         Self { action, rule: None }
     }
 
-    pub const fn under_rule(action: &'static str, rule: &'static str) -> Self {
+    pub const fn under_rule(action: AuditAction, rule: RuleId) -> Self {
         Self {
             action,
             rule: Some(rule),
@@ -75,9 +77,9 @@ async fn save_case(
 ) -> Result<CommandOutcome, ApiError> {
     tx.update_case(case, expected_revision).await?;
     let mut record = actor.record(ctx, action.action);
-    record.rule = action.rule.map(str::to_owned);
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
+    record.rule = action.rule;
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
     record.data = data;
     ctx.audit(tx, &record).await?;
     Ok(CommandOutcome::new(StatusCode::OK, case_json(case)))
@@ -251,8 +253,8 @@ pub async fn cast_vote(
     }
     .clone();
     let action = CaseAction::new(match stage {
-        VoteStage::First => "case.first_vote",
-        VoteStage::Second => "case.second_vote",
+        VoteStage::First => AuditAction::CaseFirstVote,
+        VoteStage::Second => AuditAction::CaseSecondVote,
     });
     let mut data = case_audit_data(&case);
     data["decision"] = json!(vote.decision.as_str());
@@ -274,7 +276,7 @@ pub async fn cast_vote(
     if case.status == CaseStatus::Approved {
         // The domain approves only with the gate's verdict (R4).
         let verdict = facts.risk.as_ref().ok_or_else(|| {
-            DomainError::rule("R4", "an approval without the risk gate's verdict")
+            DomainError::rule(RuleId::R4, "an approval without the risk gate's verdict")
         })?;
         // The watcher sees the new usage at once (R7), and the approval
         // holds its headroom until disbursement (R5).
@@ -291,10 +293,10 @@ pub async fn cast_vote(
             now,
         )
         .await?;
-        let mut record = actor.record(ctx, "risk.reserved");
-        record.case_id = Some(case.id.to_string());
-        record.borrower_id = Some(case.file.borrower_id.to_string());
-        record.rule = Some("R5".into());
+        let mut record = actor.record(ctx, AuditAction::RiskReserved);
+        record.case_id = Some(case.id);
+        record.borrower_id = Some(case.file.borrower_id);
+        record.rule = Some(RuleId::R5);
         record.data = json!({
             "amount": reservation.amount.to_string(),
             "expires_at": reservation.expires_at,

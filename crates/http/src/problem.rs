@@ -1,10 +1,12 @@
 //! The API error type, mapped once to problem+json. Internal details (database
-//! text, key material) are logged, never sent.
+//! text, key material) are logged, never sent: a conversion keeps them beside
+//! the error, and the one log line about them is written when the error
+//! becomes a response.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creditops_auth::AuthError;
-use creditops_domain::DomainError;
+use creditops_domain::{DomainError, RuleId};
 use creditops_store::StoreError;
 use serde::Serialize;
 
@@ -93,11 +95,23 @@ impl ProblemKind {
 pub struct ApiError {
     pub kind: ProblemKind,
     pub detail: String,
-    /// The requirement id behind a refusal, e.g. "V1".
-    pub rule: Option<String>,
+    /// The requirement behind a refusal.
+    pub rule: Option<RuleId>,
     /// Itemised problems (e.g. one per bad row of an import), as the
     /// `errors` extension member (RFC 9457 section 3.2).
     pub errors: Vec<FieldError>,
+    /// The internal reason behind a 5xx answer, for the log only.
+    cause: Option<Cause>,
+}
+
+/// What went wrong inside, as the log line about it will say. Kept apart
+/// from `detail` so it can never reach the client.
+#[derive(Debug, Clone)]
+enum Cause {
+    /// The database could not be reached (a warning: clients retry).
+    DatabaseUnavailable(String),
+    /// Any other storage failure (an error: it needs a look).
+    StorageFailure(String),
 }
 
 /// One itemised problem: where (a row, a field) and what.
@@ -117,6 +131,7 @@ impl ApiError {
             detail: detail.into(),
             rule: None,
             errors: Vec::new(),
+            cause: None,
         }
     }
 
@@ -125,8 +140,8 @@ impl ApiError {
         self
     }
 
-    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
-        self.rule = Some(rule.into());
+    pub fn with_rule(mut self, rule: RuleId) -> Self {
+        self.rule = Some(rule);
         self
     }
 
@@ -144,6 +159,21 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.kind.status()
+    }
+
+    /// Writes the log line about the internal cause of this error, if it has
+    /// one. Done once, where the error is answered ([`IntoResponse`]) or,
+    /// for work no request waits for, where the failure is reported.
+    pub fn log_cause(&self) {
+        match &self.cause {
+            Some(Cause::DatabaseUnavailable(error)) => {
+                tracing::warn!(error = %error, "database unavailable");
+            }
+            Some(Cause::StorageFailure(error)) => {
+                tracing::error!(error = %error, "storage failure");
+            }
+            None => {}
+        }
     }
 }
 
@@ -163,7 +193,7 @@ pub(crate) struct ProblemBody<'a> {
     detail: &'a str,
     /// The requirement behind a refusal, e.g. `V1` or `S8`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
+    rule: Option<&'static str>,
     /// Itemised problems, e.g. one per bad row of an import.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
@@ -174,18 +204,19 @@ pub(crate) struct ProblemBody<'a> {
 #[derive(Debug, Clone)]
 pub struct RefusalInfo {
     pub kind: ProblemKind,
-    pub rule: Option<String>,
+    pub rule: Option<RuleId>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log_cause();
         let status = self.status();
         let body = ProblemBody {
             type_uri: self.kind.type_uri(),
             title: self.kind.title(),
             status: status.as_u16(),
             detail: &self.detail,
-            rule: self.rule.as_deref(),
+            rule: self.rule.map(RuleId::as_str),
             errors: &self.errors,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
@@ -211,7 +242,7 @@ impl IntoResponse for ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        let rule = e.rule_id().map(str::to_owned);
+        let rule = e.rule_id();
         let kind = match &e {
             DomainError::Invalid(_) => ProblemKind::Validation,
             DomainError::RuleViolation { .. } => ProblemKind::RuleViolation,
@@ -223,6 +254,7 @@ impl From<DomainError> for ApiError {
             detail: e.to_string(),
             rule,
             errors: Vec::new(),
+            cause: None,
         }
     }
 }
@@ -235,17 +267,19 @@ impl From<StoreError> for ApiError {
                 ProblemKind::Conflict,
                 "the resource was changed by another request; reload it and try again",
             ),
-            StoreError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                ApiError::new(
+            StoreError::Unavailable(source) => ApiError {
+                cause: Some(Cause::DatabaseUnavailable(source.to_string())),
+                ..ApiError::new(
                     ProblemKind::Unavailable,
                     "the database is unavailable; retry later",
                 )
-            }
-            other => {
-                tracing::error!(error = ?other, "storage failure");
-                ApiError::new(ProblemKind::Internal, "an internal error occurred")
-            }
+            },
+            // Debug, not Display: the log line names the variant, as it
+            // always has.
+            other => ApiError {
+                cause: Some(Cause::StorageFailure(format!("{other:?}"))),
+                ..ApiError::new(ProblemKind::Internal, "an internal error occurred")
+            },
         }
     }
 }

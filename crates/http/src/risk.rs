@@ -5,7 +5,9 @@
 
 use crate::facts::{Membership, group_members_of};
 use crate::{ApiError, ProblemKind, ServiceContext};
+use creditops_audit::AuditAction;
 use creditops_audit::Outcome;
+use creditops_domain::RuleId;
 use creditops_domain::{
     BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
 };
@@ -79,7 +81,7 @@ async fn approval_liquidity(
                 "approvals in flight hold the liquidity headroom this approval needs; \
                  cast the vote again",
             )
-            .with_rule("R6"));
+            .with_rule(RuleId::R6));
         }
         tokio::time::sleep(CLAIM_POLL).await;
     }
@@ -120,7 +122,7 @@ fn subjects_of(borrower: &BorrowerExposure) -> Vec<LimitSubject> {
 fn unevaluable(check: &str, detail: String) -> RiskVerdict {
     RiskVerdict::from_findings(
         vec![RiskFinding {
-            rule: "R4".into(),
+            rule: RuleId::R4,
             check: check.into(),
             subject: "request".into(),
             limit: None,
@@ -372,7 +374,7 @@ pub async fn reserve(
         .cloned()
         .ok_or_else(|| {
             DomainError::rule(
-                "R4",
+                RuleId::R4,
                 "the LCR floor was not checked, so the headroom cannot be reserved",
             )
         })?;
@@ -450,8 +452,8 @@ pub async fn record_usages(
     let result = reconcile(&open, usages, cause, now);
     for breach in &result.opened {
         tx.insert_breach(breach).await?;
-        let mut record = ctx.record("risk.breach", Outcome::Ok, now);
-        record.rule = Some("R7".into());
+        let mut record = ctx.record(AuditAction::RiskBreach, Outcome::Ok, now);
+        record.rule = Some(RuleId::R7);
         record.data = json!({
             "breach_id": breach.id,
             "subject": breach.subject,
@@ -470,8 +472,8 @@ pub async fn record_usages(
     }
     for id in &result.resolved {
         tx.resolve_breach(*id, now).await?;
-        let mut record = ctx.record("risk.breach_resolved", Outcome::Ok, now);
-        record.rule = Some("R7".into());
+        let mut record = ctx.record(AuditAction::RiskBreachResolved, Outcome::Ok, now);
+        record.rule = Some(RuleId::R7);
         record.data = json!({ "breach_id": id, "cause": cause });
         ctx.audit(tx, &record).await?;
     }
@@ -585,7 +587,7 @@ pub async fn decide_limit(
                             }
                         ),
                     )
-                    .with_rule("R8"));
+                    .with_rule(RuleId::R8));
                 }
                 if limit.status != creditops_risk::LimitStatus::Pending {
                     return Err(ApiError::new(
@@ -598,7 +600,7 @@ pub async fn decide_limit(
                         crate::ProblemKind::RuleViolation,
                         "the proposer of a limit cannot decide it (four-eyes)",
                     )
-                    .with_rule("R8"));
+                    .with_rule(RuleId::R8));
                 }
                 let now = crate::cases::action_time();
                 // An approval changes the headroom every approval of the
@@ -617,12 +619,12 @@ pub async fn decide_limit(
                 let mut record = actor.record(
                     &ctx,
                     if approve {
-                        "limit.approved"
+                        AuditAction::LimitApproved
                     } else {
-                        "limit.rejected"
+                        AuditAction::LimitRejected
                     },
                 );
-                record.rule = Some("R8".into());
+                record.rule = Some(RuleId::R8);
                 record.data = json!({
                     "limit_id": limit.id,
                     "subject": limit.subject.to_string(),
@@ -631,7 +633,7 @@ pub async fn decide_limit(
                     "proposed_by": limit.proposed_by,
                 });
                 if let creditops_risk::LimitSubject::Borrower(borrower) = &limit.subject {
-                    record.borrower_id = Some(borrower.to_string());
+                    record.borrower_id = Some(*borrower);
                 }
                 ctx.audit(tx, &record).await?;
                 let breaches = if approve {

@@ -238,7 +238,7 @@ async fn seed_risk(store: &PgStore, case_id: CaseId) {
         let breach = Breach {
             id: uuid::Uuid::from_u128(200 + n),
             subject: format!("borrower:{borrower}"),
-            rule: "R3".into(),
+            rule: creditops_domain::RuleId::R3,
             check: "borrower_limit".into(),
             limit: "5000.00".parse().expect("decimal"),
             usage: "6000.00".parse().expect("decimal"),

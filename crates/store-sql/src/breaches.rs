@@ -15,7 +15,7 @@ macro_rules! breach_tx {
                 )
                 .bind(id_arg(breach.id))
                 .bind(&breach.subject)
-                .bind(&breach.rule)
+                .bind(breach.rule.as_str())
                 .bind(&breach.check)
                 .bind(breach.limit.to_string())
                 .bind(breach.usage.to_string())

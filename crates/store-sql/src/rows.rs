@@ -215,7 +215,7 @@ macro_rules! sql_rows {
             Ok(Breach {
                 id: get_id(row, "id")?,
                 subject: get(row, "subject")?,
-                rule: get(row, "rule")?,
+                rule: parse_text(&get::<String>(row, "rule")?, "breach rule")?,
                 check: get(row, "check_name")?,
                 limit: parse_text(&get::<String>(row, "limit_value")?, "breach limit")?,
                 usage: parse_text(&get::<String>(row, "usage_value")?, "breach usage")?,

@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::rules::{CompetenceOrder, DivergencePolicy, MAX_LEVEL};
 use creditops_domain::{
     CompetenceGrant, DomainError, Role, RoleAssignment, RuleParameters, RuleSet, Side, StaffId,
@@ -157,9 +159,11 @@ async fn validate_change(
     now: Timestamp,
 ) -> Result<(), ApiError> {
     if change.target() == Some(actor) {
-        return Err(
-            DomainError::rule("S7", "nobody may change their own roles or competences").into(),
-        );
+        return Err(DomainError::rule(
+            RuleId::S7,
+            "nobody may change their own roles or competences",
+        )
+        .into());
     }
     match change {
         Change::RoleAssignment {
@@ -188,7 +192,7 @@ async fn validate_change(
             let side_then = member.voter_at(*valid_from).map(|v| v.side);
             if side_then != Some(home) {
                 return Err(DomainError::rule(
-                    "S3",
+                    RuleId::S3,
                     format!(
                         "role {role} belongs to the {home} side, but {staff_id} is not in a unique \
                          {home} unit on {}",
@@ -232,7 +236,7 @@ async fn validate_change(
                     ProblemKind::Conflict,
                     "valid_from lies in the past; a rule set takes effect from now on or later",
                 )
-                .with_rule("S9"));
+                .with_rule(RuleId::S9));
             }
         }
     }
@@ -314,8 +318,8 @@ async fn propose(
                     decided_at: None,
                 };
                 tx.insert_proposal(&proposal).await?;
-                let mut record = actor.record(&ctx, "change.proposed");
-                record.rule = Some("S9".into());
+                let mut record = actor.record(&ctx, AuditAction::ChangeProposed);
+                record.rule = Some(RuleId::S9);
                 record.data = json!({"proposal_id": proposal.id, "change": payload});
                 ctx.audit(tx, &record).await?;
                 CommandOutcome::view(StatusCode::CREATED, &ProposalView::new(&proposal))
@@ -397,7 +401,7 @@ async fn decidable(tx: &mut dyn Tx, id: Uuid, actor: &StaffId) -> Result<ChangeP
     }
     if &proposal.proposed_by == actor {
         return Err(DomainError::rule(
-            "S9",
+            RuleId::S9,
             "a change needs a second administrator: the proposer cannot decide it",
         )
         .into());
@@ -501,8 +505,8 @@ async fn approve(
                 proposal.decided_by = Some(actor.id().clone());
                 proposal.decided_at = Some(now);
                 tx.decide_proposal(&proposal).await?;
-                let mut record = actor.record(&ctx, "change.approved");
-                record.rule = Some("S9".into());
+                let mut record = actor.record(&ctx, AuditAction::ChangeApproved);
+                record.rule = Some(RuleId::S9);
                 record.data = json!({
                     "proposal_id": proposal.id,
                     "proposed_by": proposal.proposed_by,
@@ -548,8 +552,8 @@ async fn reject(
                 proposal.decided_by = Some(actor.id().clone());
                 proposal.decided_at = Some(creditops_http::cases::action_time());
                 tx.decide_proposal(&proposal).await?;
-                let mut record = actor.record(&ctx, "change.rejected");
-                record.rule = Some("S9".into());
+                let mut record = actor.record(&ctx, AuditAction::ChangeRejected);
+                record.rule = Some(RuleId::S9);
                 record.data = json!({"proposal_id": proposal.id});
                 ctx.audit(tx, &record).await?;
                 CommandOutcome::view(StatusCode::OK, &ProposalView::new(&proposal))

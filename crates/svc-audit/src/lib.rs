@@ -7,7 +7,9 @@ pub mod bundle;
 use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use creditops_audit::AuditAction;
 use creditops_audit::{ChainVerifier, MerkleTree, SigningKey, hash_from_slice};
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::views::CaseView;
 use creditops_http::{ApiError, PathId, Principal, ProblemKind, Query, ServiceContext, openapi};
@@ -224,7 +226,7 @@ async fn list_events(
     caught_up(&ctx).await?;
     let mut tx = ctx.store.begin().await?;
     let events = tx.audit_events(&filter).await?;
-    let mut record = principal.record(&ctx, "audit.query");
+    let mut record = principal.record(&ctx, AuditAction::AuditQuery);
     record.data = json!({
         "case_id": filter.case_id.map(|c| c.to_string()),
         "borrower_id": filter.borrower_id.map(|b| b.to_string()),
@@ -285,7 +287,7 @@ async fn verify(
         verify_chain(tx.as_mut(), &settings.origin).await?
     };
     let mut tx = ctx.store.begin().await?;
-    let mut record = principal.record(&ctx, "audit.verify");
+    let mut record = principal.record(&ctx, AuditAction::AuditVerify);
     record.data = result.clone();
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
@@ -392,7 +394,7 @@ async fn load_tree(tx: &mut dyn Tx) -> Result<MerkleTree, ApiError> {
 async fn audit_read(
     ctx: &ServiceContext,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     data: Value,
 ) -> Result<(), ApiError> {
     hand_out(ctx, principal, action, data, None).await
@@ -403,7 +405,7 @@ async fn audit_read(
 async fn hand_out(
     ctx: &ServiceContext,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> Result<(), ApiError> {
@@ -477,7 +479,7 @@ async fn checkpoint(
     hand_out(
         &ctx,
         &principal,
-        "audit.checkpoint",
+        AuditAction::AuditCheckpoint,
         json!({"size": tree.size()}),
         Some(&handed_out(&tree, &note)),
     )
@@ -590,7 +592,7 @@ async fn proof(
     hand_out(
         &ctx,
         &principal,
-        "audit.proof",
+        AuditAction::AuditProof,
         json!({"seq": seq, "size": tree.size()}),
         Some(&handed_out(&tree, &note)),
     )
@@ -669,7 +671,7 @@ async fn consistency(
     audit_read(
         &ctx,
         &principal,
-        "audit.consistency",
+        AuditAction::AuditConsistency,
         json!({"from": q.from, "to": to}),
     )
     .await?;
@@ -746,7 +748,7 @@ async fn reconcile_route(
     audit_read(
         &ctx,
         &principal,
-        "audit.reconcile",
+        AuditAction::AuditReconcile,
         json!({
             "missing": report["missing"].as_array().map_or(0, Vec::len),
             "truncated": report["truncated"],
@@ -777,9 +779,9 @@ async fn read_case(
             .ok_or_else(|| ApiError::not_found("no case with that id"))?
     };
     let mut tx = ctx.store.begin().await?;
-    let mut record = principal.record(&ctx, "audit.case_read");
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
+    let mut record = principal.record(&ctx, AuditAction::AuditCaseRead);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
     Ok(Json(CaseView::new(&case)))
@@ -875,7 +877,7 @@ async fn export(
     hand_out(
         &ctx,
         &principal,
-        "audit.exported",
+        AuditAction::AuditExported,
         prepared.audit_data(),
         Some(&prepared.checkpoint),
     )
@@ -898,7 +900,7 @@ fn export_error(e: bundle::ExportError) -> ApiError {
         bundle::ExportError::Usage(detail) => ApiError::validation(detail),
         bundle::ExportError::Empty => ApiError::new(ProblemKind::Conflict, e.to_string()),
         bundle::ExportError::Broken { .. } => {
-            ApiError::new(ProblemKind::Conflict, e.to_string()).with_rule("A2")
+            ApiError::new(ProblemKind::Conflict, e.to_string()).with_rule(RuleId::A2)
         }
         bundle::ExportError::Store(store) => store.into(),
         bundle::ExportError::Bundle(_) => {

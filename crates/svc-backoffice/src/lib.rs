@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
 use creditops_http::cases::{self, CaseAction, VoteRequest, change_case, vote_command};
 use creditops_http::facts::{group_members_of, rules_in_force, vote_facts};
@@ -199,7 +201,7 @@ async fn return_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::new("case.returned");
+                let action = CaseAction::new(AuditAction::CaseReturned);
                 change_case(&ctx, tx, &actor, id, action, |case, now| {
                     case.return_for_rework(actor.voter_at(now).as_ref(), &req.reason, now)
                 })
@@ -250,7 +252,7 @@ async fn board_resolution(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::under_rule("case.board_resolution", "V11");
+                let action = CaseAction::under_rule(AuditAction::CaseBoardResolution, RuleId::V11);
                 change_case(&ctx, tx, &actor, id, action, |case, now| {
                     let voter = actor.voter_at(now);
                     case.record_board_resolution(voter.as_ref(), &req.reference, req.version, now)
@@ -309,7 +311,7 @@ async fn create_group(
                     created_at: creditops_http::cases::action_time(),
                 };
                 tx.insert_group(&group).await?;
-                let mut record = actor.record(&ctx, "group.created");
+                let mut record = actor.record(&ctx, AuditAction::GroupCreated);
                 record.data = json!({"group_id": group.id});
                 ctx.audit(tx, &record).await?;
                 CommandOutcome::view(StatusCode::CREATED, &group)
@@ -364,10 +366,10 @@ async fn reevaluate_open_cases(
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
             tx.update_case(&case, expected_revision).await?;
-            let mut record = actor.record(ctx, "case.reevaluated");
-            record.case_id = Some(case.id.to_string());
-            record.borrower_id = Some(case.file.borrower_id.to_string());
-            record.rule = Some("V4".into());
+            let mut record = actor.record(ctx, AuditAction::CaseReevaluated);
+            record.case_id = Some(case.id);
+            record.borrower_id = Some(case.file.borrower_id);
+            record.rule = Some(RuleId::V4);
             record.data = case_audit_data(&case);
             ctx.audit(tx, &record).await?;
             returned.push(case.id);
@@ -436,8 +438,8 @@ async fn set_group(
                 affected.extend(joined);
                 affected.sort();
                 affected.dedup();
-                let mut record = actor.record(&ctx, "borrower.group_changed");
-                record.borrower_id = Some(borrower.to_string());
+                let mut record = actor.record(&ctx, AuditAction::BorrowerGroupChanged);
+                record.borrower_id = Some(borrower);
                 record.data = json!({"group_id": group});
                 ctx.audit(tx, &record).await?;
                 let returned = reevaluate_open_cases(&ctx, tx, &actor, &affected).await?;
@@ -526,9 +528,9 @@ async fn record_related_party(
                     recorded_at: creditops_http::cases::action_time(),
                 };
                 tx.insert_related_party(&party).await?;
-                let mut record = actor.record(&ctx, "related_party.recorded");
-                record.borrower_id = Some(party.borrower_id.to_string());
-                record.rule = Some("V11".into());
+                let mut record = actor.record(&ctx, AuditAction::RelatedPartyRecorded);
+                record.borrower_id = Some(party.borrower_id);
+                record.rule = Some(RuleId::V11);
                 // The relation text may describe family ties: personal data
                 // stays out of the hashed body (A6).
                 record.data = json!({"staff_id": party.staff_id});

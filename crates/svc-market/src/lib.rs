@@ -5,6 +5,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, Severity, Side, StaffId, VoteStage,
 };
@@ -131,8 +133,8 @@ async fn create_borrower(
                     }
                 }
                 tx.insert_borrower(&borrower).await?;
-                let mut record = actor.record(&ctx, "borrower.created");
-                record.borrower_id = Some(borrower.id.to_string());
+                let mut record = actor.record(&ctx, AuditAction::BorrowerCreated);
+                record.borrower_id = Some(borrower.id);
                 // The name is personal data and stays out of the hashed body (A6).
                 record.data = json!({
                     "country": borrower.country,
@@ -231,9 +233,9 @@ async fn create_case(
                     cases::action_time(),
                 );
                 tx.insert_case(&case).await?;
-                let mut record = actor.record(&ctx, "case.created");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
+                let mut record = actor.record(&ctx, AuditAction::CaseCreated);
+                record.case_id = Some(case.id);
+                record.borrower_id = Some(case.file.borrower_id);
                 record.data = case_audit_data(&case);
                 ctx.audit(tx, &record).await?;
                 Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
@@ -307,7 +309,7 @@ async fn edit_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::new("case.edited");
+                let action = CaseAction::new(AuditAction::CaseEdited);
                 change_case(&ctx, tx, &actor, id, action, |case, now| {
                     let old = &case.file;
                     let amount_text = req
@@ -411,14 +413,14 @@ async fn disburse(
                         ProblemKind::Forbidden,
                         "only market staff disburse",
                     )
-                    .with_rule("S1"));
+                    .with_rule(RuleId::S1));
                 }
                 let reservation = tx.reservation(id).await?.ok_or_else(|| {
                     ApiError::new(
                         ProblemKind::Conflict,
                         "the case holds no reservation, so nothing can be disbursed",
                     )
-                    .with_rule("R5")
+                    .with_rule(RuleId::R5)
                 })?;
                 match reservation.status {
                     ReservationStatus::Active if reservation.expires_at > now => {}
@@ -431,14 +433,14 @@ async fn disburse(
                                 reservation.expires_at
                             ),
                         )
-                        .with_rule("R5"));
+                        .with_rule(RuleId::R5));
                     }
                     ReservationStatus::Consumed => {
                         return Err(ApiError::new(
                             ProblemKind::Conflict,
                             "the case was disbursed already",
                         )
-                        .with_rule("R5"));
+                        .with_rule(RuleId::R5));
                     }
                 }
                 // The reservation already counts as committed cash: the LCR
@@ -448,7 +450,7 @@ async fn disburse(
                         ProblemKind::RuleViolation,
                         "no liquidity position is on record, so the LCR floor cannot be checked",
                     )
-                    .with_rule("R6")
+                    .with_rule(RuleId::R6)
                 })?;
                 let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
                 if finding.severity != Severity::Within {
@@ -456,7 +458,7 @@ async fn disburse(
                         ProblemKind::RuleViolation,
                         format!("disbursement refused: {}", finding.detail),
                     )
-                    .with_rule("R6"));
+                    .with_rule(RuleId::R6));
                 }
                 let consumed = Reservation {
                     status: ReservationStatus::Consumed,
@@ -465,10 +467,10 @@ async fn disburse(
                     ..reservation
                 };
                 tx.close_reservation(&consumed).await?;
-                let mut record = actor.record(&ctx, "case.disbursed");
-                record.case_id = Some(case.id.to_string());
-                record.borrower_id = Some(case.file.borrower_id.to_string());
-                record.rule = Some("R5".into());
+                let mut record = actor.record(&ctx, AuditAction::CaseDisbursed);
+                record.case_id = Some(case.id);
+                record.borrower_id = Some(case.file.borrower_id);
+                record.rule = Some(RuleId::R5);
                 record.data = json!({
                     "amount": consumed.amount.to_string(),
                     "lcr_percent": finding.usage.map(|l| l.to_string()),

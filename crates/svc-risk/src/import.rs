@@ -9,7 +9,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use creditops_audit::AuditAction;
 use creditops_domain::BorrowerId;
+use creditops_domain::RuleId;
 use creditops_http::risk::watch_all;
 use creditops_http::{
     ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
@@ -273,8 +275,8 @@ pub async fn import_balances(
                     }
                     changed.insert(balance.borrower);
                 }
-                let mut record = actor.record(&ctx, "risk.exposures_imported");
-                record.rule = Some("R2".into());
+                let mut record = actor.record(&ctx, AuditAction::RiskExposuresImported);
+                record.rule = Some(RuleId::R2);
                 record.data = json!({
                     "rows": balances.len(),
                     "inserted": inserted,

@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, Severity};
 use creditops_http::risk::{
     LimitDecision, LimitVersions, decide_limit, liquidity_view, watch_all, watch_borrowers,
@@ -310,8 +312,8 @@ async fn propose_limit(
                     decided_at: None,
                 };
                 tx.insert_limit_version(&proposal).await?;
-                let mut record = actor.record(&ctx, "limit.proposed");
-                record.rule = Some("R8".into());
+                let mut record = actor.record(&ctx, AuditAction::LimitProposed);
+                record.rule = Some(RuleId::R8);
                 record.data = json!({
                     "limit_id": proposal.id,
                     "subject": proposal.subject.to_string(),
@@ -485,8 +487,8 @@ async fn set_capital(
                     recorded_at: now,
                 };
                 tx.insert_capital(&capital).await?;
-                let mut record = actor.record(&ctx, "risk.capital_recorded");
-                record.rule = Some("R3".into());
+                let mut record = actor.record(&ctx, AuditAction::RiskCapitalRecorded);
+                record.rule = Some(RuleId::R3);
                 record.data = json!({"version": version, "tier1": tier1.to_string()});
                 ctx.audit(tx, &record).await?;
                 let breaches =
@@ -626,8 +628,8 @@ async fn set_liquidity(
                     recorded_at: now,
                 };
                 tx.insert_liquidity(&position).await?;
-                let mut record = actor.record(&ctx, "risk.liquidity_recorded");
-                record.rule = Some("R6".into());
+                let mut record = actor.record(&ctx, AuditAction::RiskLiquidityRecorded);
+                record.rule = Some(RuleId::R6);
                 record.data = json!({
                     "version": version,
                     "hqla": hqla.to_string(),

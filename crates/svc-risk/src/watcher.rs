@@ -5,7 +5,9 @@
 //! round is logged and retried at the next tick.
 
 use chrono::Utc;
+use creditops_audit::AuditAction;
 use creditops_audit::Outcome;
+use creditops_domain::RuleId;
 use creditops_domain::Timestamp;
 use creditops_http::risk::{watch_all, watch_borrowers};
 use creditops_http::{ApiError, ServiceContext};
@@ -34,10 +36,10 @@ pub async fn run_round(ctx: &ServiceContext, now: Timestamp) -> Result<Round, Ap
             ..reservation.clone()
         };
         tx.close_reservation(&expired).await?;
-        let mut record = ctx.record("risk.reservation_expired", Outcome::Ok, now);
-        record.rule = Some("R5".into());
-        record.case_id = Some(reservation.case_id.to_string());
-        record.borrower_id = Some(reservation.borrower.to_string());
+        let mut record = ctx.record(AuditAction::RiskReservationExpired, Outcome::Ok, now);
+        record.rule = Some(RuleId::R5);
+        record.case_id = Some(reservation.case_id);
+        record.borrower_id = Some(reservation.borrower);
         record.data = json!({
             "amount": reservation.amount.to_string(),
             "expires_at": reservation.expires_at,
@@ -77,7 +79,10 @@ pub fn spawn(ctx: Arc<ServiceContext>, interval: Duration) -> tokio::task::JoinH
                     );
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "risk watcher round failed; retrying"),
+                Err(e) => {
+                    e.log_cause();
+                    tracing::warn!(error = %e, "risk watcher round failed; retrying");
+                }
             }
         }
     })

@@ -4,7 +4,7 @@
 // Test code: a panic is a failed test; not every file uses every helper.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
-use creditops_audit::{AuditRecord, ChainVerifier, CompactRange, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, ChainVerifier, CompactRange, Outcome};
 use creditops_domain::Timestamp;
 use creditops_store::{AuditFilter, AuditSequencer, NewAuditEvent, Store};
 use creditops_store_postgres::PgStore;
@@ -18,7 +18,7 @@ pub fn now() -> Timestamp {
 
 pub fn event(n: i64) -> NewAuditEvent {
     let at = now() + chrono::Duration::seconds(n);
-    let record = AuditRecord::new("pg-test", "test.event", Outcome::Ok, at);
+    let record = AuditRecord::new("pg-test", AuditAction::AuditQuery, Outcome::Ok, at);
     let body = record.canonical_body().expect("body");
     NewAuditEvent {
         event_id: record.id,
@@ -26,7 +26,7 @@ pub fn event(n: i64) -> NewAuditEvent {
         body,
         recorded_at: at,
         actor: Some("lo-1".into()),
-        action: "test.event".into(),
+        action: AuditAction::AuditQuery.as_str().to_owned(),
         outcome: "ok".into(),
         case_id: None,
         borrower_id: None,

@@ -44,7 +44,7 @@ pub async fn audit_append_links_a_verifiable_chain(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.expect("begin");
     for n in 1..=5 {
         let event = audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Ok,
             Some(LOAN_OFFICER),
             Some(case_id),
@@ -57,7 +57,7 @@ pub async fn audit_append_links_a_verifiable_chain(store: Arc<dyn Store>) {
     tx.commit().await.expect("commit");
     let mut tx = store.begin().await.expect("begin");
     for n in 6..=8 {
-        let event = audit_event("auth.denied", Outcome::Denied, None, None, None, at(n));
+        let event = audit_event("request.refused", Outcome::Denied, None, None, None, at(n));
         tx.append_audit(&event).await.expect("append");
         appended.push(event);
     }
@@ -101,7 +101,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
     let hour = 3600;
     let events = [
         audit_event(
-            "case.open",
+            "case.created",
             Outcome::Ok,
             Some("lo-1"),
             Some(case_a),
@@ -109,7 +109,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(0),
         ),
         audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Ok,
             Some("lo-1"),
             Some(case_a),
@@ -117,7 +117,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(hour),
         ),
         audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Denied,
             Some("ca-1"),
             Some(case_b),
@@ -125,7 +125,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(2 * hour),
         ),
         audit_event(
-            "auth.denied",
+            "request.refused",
             Outcome::Denied,
             None,
             None,
@@ -133,7 +133,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(3 * hour),
         ),
         audit_event(
-            "case.return",
+            "case.returned",
             Outcome::Ok,
             Some("ca-1"),
             Some(case_a),
@@ -141,7 +141,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(4 * hour),
         ),
         audit_event(
-            "borrower.create",
+            "borrower.created",
             Outcome::Ok,
             Some("lo-1"),
             None,
@@ -201,7 +201,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
         (
             "action",
             AuditFilter {
-                action: Some("case.vote".into()),
+                action: Some("case.first_vote".into()),
                 ..base.clone()
             },
             vec![2, 3],
@@ -346,8 +346,8 @@ pub async fn reconciliation_finds_rows_without_their_event(store: Arc<dyn Store>
     let audited = borrower("Audited AG");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_borrower(&audited).await.expect("insert");
-    let mut record = AuditRecord::new("market", "borrower.created", Outcome::Ok, at(1));
-    record.borrower_id = Some(audited.id.to_string());
+    let mut record = AuditRecord::new("market", AuditAction::BorrowerCreated, Outcome::Ok, at(1));
+    record.borrower_id = Some(audited.id);
     crate::append_record(tx.as_mut(), &record)
         .await
         .expect("append");

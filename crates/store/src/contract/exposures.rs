@@ -382,7 +382,7 @@ pub async fn breaches_open_resolve_and_filter(store: Arc<dyn Store>) {
     let first = breach(at(10), Severity::Hard);
     let mut second = breach(at(20), Severity::Soft);
     second.subject = "liquidity:lcr".into();
-    second.rule = "R6".into();
+    second.rule = RuleId::R6;
     second.check = "lcr_floor".into();
     second.limit = dec("110");
     second.usage = dec("104.3700");

@@ -123,7 +123,7 @@ pub(super) fn new_case(borrower_id: BorrowerId, amount: &str, currency: &str) ->
 /// has exact decimals, so the stored decision must keep them.
 pub(super) fn facts() -> VoteFacts {
     let finding = creditops_domain::RiskFinding {
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: "borrower_limit".into(),
         subject: "borrower:contract".into(),
         limit: Some("1000000.00".parse().expect("decimal")),
@@ -175,10 +175,11 @@ pub(super) fn audit_event(
     borrower_id: Option<BorrowerId>,
     recorded_at: Timestamp,
 ) -> NewAuditEvent {
+    let action = action.parse().expect("an audit action");
     let mut record = AuditRecord::new("contract-test", action, outcome, recorded_at);
     record.actor = actor.map(str::to_owned);
-    record.case_id = case_id.map(|id| id.to_string());
-    record.borrower_id = borrower_id.map(|id| id.to_string());
+    record.case_id = case_id;
+    record.borrower_id = borrower_id;
     let body = record.canonical_body().expect("canonical body");
     NewAuditEvent {
         event_id: record.id,
@@ -186,7 +187,7 @@ pub(super) fn audit_event(
         body,
         recorded_at,
         actor: actor.map(str::to_owned),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         outcome: outcome.as_str().to_owned(),
         case_id,
         borrower_id,
@@ -195,7 +196,7 @@ pub(super) fn audit_event(
 
 pub(super) fn simple_event(n: i64) -> NewAuditEvent {
     audit_event(
-        "test.event",
+        "audit.query",
         Outcome::Ok,
         Some(LOAN_OFFICER),
         None,
@@ -453,7 +454,7 @@ pub(super) fn breach(detected_at: Timestamp, severity: Severity) -> Breach {
     Breach {
         id: uuid::Uuid::new_v4(),
         subject: "sector:energy".into(),
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: "sector_limit".into(),
         limit: dec("1000000.00"),
         usage: dec("1250000.50"),

@@ -64,12 +64,14 @@ mod prelude {
         ProposalKind, ProposalStatus, RelatedParty, Store, StoreError, StoreExt, StoredAuditEvent,
         StoredResponse,
     };
-    pub(super) use creditops_audit::{AuditRecord, ChainVerifier, Outcome, VerifyReport};
+    pub(super) use creditops_audit::{
+        AuditAction, AuditRecord, ChainVerifier, Outcome, VerifyReport,
+    };
     pub(super) use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-        DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleSet,
-        Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
-        VoteDecision, VoteFacts, Voter,
+        DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleId,
+        RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment,
+        UnitId, VoteDecision, VoteFacts, Voter,
     };
     pub(super) use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, LimitStatus,

@@ -19,7 +19,7 @@ pub async fn rollback_is_fail_closed(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.expect("begin");
     tx.insert_borrower(&b).await.expect("insert borrower");
     let event = audit_event(
-        "borrower.create",
+        "borrower.created",
         Outcome::Ok,
         Some(LOAN_OFFICER),
         None,
@@ -162,7 +162,7 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     .expect("vote");
     tx.update_case(&case, 1).await.expect("update");
     let event = audit_event(
-        "case.vote",
+        "case.first_vote",
         Outcome::Ok,
         None,
         Some(case.id),
