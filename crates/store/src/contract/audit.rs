@@ -98,8 +98,39 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
     let store = store.as_ref();
     let (case_a, case_b) = (CaseId::generate(), CaseId::generate());
     let (borrower_x, borrower_y) = (BorrowerId::generate(), BorrowerId::generate());
+    let mut tx = store.begin().await.expect("begin");
+    for e in &filter_events([case_a, case_b], [borrower_x, borrower_y]) {
+        tx.append_audit(e).await.expect("append");
+    }
+    tx.commit().await.expect("commit");
+
+    for (name, filter, expected) in filter_cases([case_a, case_b], borrower_y) {
+        assert_eq!(seqs(store, &filter).await, expected, "filter {name}");
+    }
+
+    // Paging through one case, two at a time.
+    let mut filter = AuditFilter {
+        case_id: Some(case_a),
+        limit: 2,
+        ..AuditFilter::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = seqs(store, &filter).await;
+        let Some(&last) = page.last() else { break };
+        filter.after_seq = Some(last);
+        pages.push(page);
+    }
+    assert_eq!(pages, vec![vec![1, 2], vec![5]]);
+}
+
+/// Six events over two cases, two borrowers, two actors and five hours.
+fn filter_events(
+    [case_a, case_b]: [CaseId; 2],
+    [borrower_x, borrower_y]: [BorrowerId; 2],
+) -> [NewAuditEvent; 6] {
     let hour = 3600;
-    let events = [
+    [
         audit_event(
             "case.created",
             Outcome::Ok,
@@ -148,15 +179,28 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             Some(borrower_y),
             at(5 * hour),
         ),
-    ];
-    let mut tx = store.begin().await.expect("begin");
-    for e in &events {
-        tx.append_audit(e).await.expect("append");
-    }
-    tx.commit().await.expect("commit");
+    ]
+}
 
+/// Each filter of [`audit_filters_narrow_and_page`] with the sequence
+/// numbers it selects from [`filter_events`].
+fn filter_cases(
+    cases: [CaseId; 2],
+    borrower_y: BorrowerId,
+) -> Vec<(&'static str, AuditFilter, Vec<i64>)> {
+    let mut all = field_filter_cases(cases, borrower_y);
+    all.extend(window_filter_cases());
+    all
+}
+
+/// Filters on the case, borrower, actor, action and outcome columns (a
+/// quote in a value is data, not SQL).
+fn field_filter_cases(
+    [case_a, case_b]: [CaseId; 2],
+    borrower_y: BorrowerId,
+) -> Vec<(&'static str, AuditFilter, Vec<i64>)> {
     let base = all_events();
-    let cases: Vec<(&str, AuditFilter, Vec<i64>)> = vec![
+    vec![
         ("everything", base.clone(), vec![1, 2, 3, 4, 5, 6]),
         (
             "case",
@@ -214,6 +258,22 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             },
             vec![3, 4],
         ),
+        (
+            "injection is data",
+            AuditFilter {
+                actor: Some("' OR '1'='1".into()),
+                ..base.clone()
+            },
+            vec![],
+        ),
+    ]
+}
+
+/// Filters on time, sequence and count, and a combined filter.
+fn window_filter_cases() -> Vec<(&'static str, AuditFilter, Vec<i64>)> {
+    let hour = 3600;
+    let base = all_events();
+    vec![
         (
             "from is inclusive",
             AuditFilter {
@@ -281,33 +341,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             },
             vec![5],
         ),
-        (
-            "injection is data",
-            AuditFilter {
-                actor: Some("' OR '1'='1".into()),
-                ..base.clone()
-            },
-            vec![],
-        ),
-    ];
-    for (name, filter, expected) in cases {
-        assert_eq!(seqs(store, &filter).await, expected, "filter {name}");
-    }
-
-    // Paging through one case, two at a time.
-    let mut filter = AuditFilter {
-        case_id: Some(case_a),
-        limit: 2,
-        ..AuditFilter::default()
-    };
-    let mut pages = Vec::new();
-    loop {
-        let page = seqs(store, &filter).await;
-        let Some(&last) = page.last() else { break };
-        filter.after_seq = Some(last);
-        pages.push(page);
-    }
-    assert_eq!(pages, vec![vec![1, 2], vec![5]]);
+    ]
 }
 
 pub async fn concurrent_appends_get_a_gapless_chain(store: Arc<dyn Store>) {

@@ -58,6 +58,7 @@ pub use transactions::*;
 mod prelude {
     pub(super) use super::CONTRACT_ORIGIN;
     pub(super) use super::fixtures::*;
+    pub(super) use crate::Tx;
     pub(super) use crate::{
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, ChangeProposal, ExposureScope,
         IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent,

@@ -130,37 +130,7 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     proposal.decided_at = Some(ns(at(6), 1));
     tx.decide_proposal(&proposal).await.expect("decide");
 
-    let money = Money::parse("10.00", "EUR").expect("money");
-    let file = CaseFile::new(b.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(
-        CaseId::generate(),
-        file,
-        staff_id(ORIGINATOR),
-        ns(at(10), 501),
-    );
-    tx.insert_case(&case).await.expect("case");
-    let analyst = tx
-        .staff_member(&staff_id(ANALYST))
-        .await
-        .expect("load")
-        .expect("analyst")
-        .voter_at(at(15))
-        .expect("voter");
-    case.record_board_resolution(Some(&analyst), "BR-7", case.version, ns(at(15), 321))
-        .expect("board resolution");
-    // Still in market: the market exit counts as the vote time (ns digits).
-    let voter = person.voter_at(ns(at(20), 999_999)).expect("voter");
-    assert_eq!(voter.left_market_at, Some(ns(at(20), 999_999)));
-    case.cast_first_vote(
-        Some(&voter),
-        VoteDecision::Decline,
-        "no",
-        1,
-        &facts(),
-        ns(at(20), 999_999),
-    )
-    .expect("vote");
-    tx.update_case(&case, 1).await.expect("update");
+    let case = precise_case(tx.as_mut(), b.id, &person, ns).await;
     let event = audit_event(
         "case.first_vote",
         Outcome::Ok,
@@ -172,37 +142,8 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     tx.append_audit(&event).await.expect("append");
     tx.commit().await.expect("commit");
 
-    let mut expected_person = person.clone();
-    for u in &mut expected_person.units {
-        u.valid_from = micros(u.valid_from);
-        u.valid_to = u.valid_to.map(micros);
-    }
-    for r in &mut expected_person.roles {
-        r.valid_from = micros(r.valid_from);
-        r.valid_to = r.valid_to.map(micros);
-    }
-    for c in &mut expected_person.competences {
-        c.valid_from = micros(c.valid_from);
-        c.valid_to = c.valid_to.map(micros);
-    }
-    let mut expected_case = case.clone();
-    expected_case.created_at = micros(case.created_at);
-    expected_case.updated_at = micros(case.updated_at);
-    for v in &mut expected_case.votes {
-        v.cast_at = micros(v.cast_at);
-        v.voter.left_market_at = v.voter.left_market_at.map(micros);
-    }
-    let resolution = expected_case
-        .board_resolution
-        .as_mut()
-        .expect("board resolution");
-    resolution.recorded_at = micros(resolution.recorded_at);
-    let decision = expected_case.decision.as_mut().expect("decision");
-    decision.decided_at = micros(decision.decided_at);
-    for v in &mut decision.votes {
-        v.cast_at = micros(v.cast_at);
-        v.voter.left_market_at = v.voter.left_market_at.map(micros);
-    }
+    let expected_person = person_in_micros(&person);
+    let expected_case = case_in_micros(&case);
     assert_ne!(
         expected_case, case,
         "the fixture has sub-microsecond digits"
@@ -263,4 +204,87 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
         .expect("events");
     assert_eq!(events.len(), 1, "an event is inside its own microsecond");
     assert_eq!(events[0].recorded_at, micros(event.recorded_at));
+}
+
+/// A case opened, given a board resolution and declined by `person`, all
+/// at instants with sub-microsecond digits.
+async fn precise_case(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    person: &StaffMember,
+    ns: impl Fn(Timestamp, i64) -> Timestamp,
+) -> CreditCase {
+    let money = Money::parse("10.00", "EUR").expect("money");
+    let file = CaseFile::new(borrower, money, "loan", 12, "stock").expect("file");
+    let mut case = CreditCase::open(
+        CaseId::generate(),
+        file,
+        staff_id(ORIGINATOR),
+        ns(at(10), 501),
+    );
+    tx.insert_case(&case).await.expect("case");
+    let analyst = tx
+        .staff_member(&staff_id(ANALYST))
+        .await
+        .expect("load")
+        .expect("analyst")
+        .voter_at(at(15))
+        .expect("voter");
+    case.record_board_resolution(Some(&analyst), "BR-7", case.version, ns(at(15), 321))
+        .expect("board resolution");
+    // Still in market: the market exit counts as the vote time (ns digits).
+    let voter = person.voter_at(ns(at(20), 999_999)).expect("voter");
+    assert_eq!(voter.left_market_at, Some(ns(at(20), 999_999)));
+    case.cast_first_vote(
+        Some(&voter),
+        VoteDecision::Decline,
+        "no",
+        1,
+        &facts(),
+        ns(at(20), 999_999),
+    )
+    .expect("vote");
+    tx.update_case(&case, 1).await.expect("update");
+    case
+}
+
+/// The staff member as stored: every date truncated to the microsecond.
+fn person_in_micros(person: &StaffMember) -> StaffMember {
+    let mut expected = person.clone();
+    for u in &mut expected.units {
+        u.valid_from = micros(u.valid_from);
+        u.valid_to = u.valid_to.map(micros);
+    }
+    for r in &mut expected.roles {
+        r.valid_from = micros(r.valid_from);
+        r.valid_to = r.valid_to.map(micros);
+    }
+    for c in &mut expected.competences {
+        c.valid_from = micros(c.valid_from);
+        c.valid_to = c.valid_to.map(micros);
+    }
+    expected
+}
+
+/// The case as stored: every instant truncated to the microsecond.
+fn case_in_micros(case: &CreditCase) -> CreditCase {
+    let mut expected = case.clone();
+    expected.created_at = micros(case.created_at);
+    expected.updated_at = micros(case.updated_at);
+    for v in &mut expected.votes {
+        v.cast_at = micros(v.cast_at);
+        v.voter.left_market_at = v.voter.left_market_at.map(micros);
+    }
+    let resolution = expected
+        .board_resolution
+        .as_mut()
+        .expect("board resolution");
+    resolution.recorded_at = micros(resolution.recorded_at);
+    let decision = expected.decision.as_mut().expect("decision");
+    decision.decided_at = micros(decision.decided_at);
+    for v in &mut decision.votes {
+        v.cast_at = micros(v.cast_at);
+        v.voter.left_market_at = v.voter.left_market_at.map(micros);
+    }
+    expected
 }
