@@ -82,40 +82,7 @@ pub async fn votes_and_decision_round_trip(store: Arc<dyn Store>) {
     );
 
     // Edited, voted again, then the second vote decides.
-    let before = case.revision;
-    let file = CaseFile::new(
-        borrower_id,
-        Money::parse("240000.00", "EUR").expect("money"),
-        "term_loan",
-        48,
-        "new production line, with valuation",
-    )
-    .expect("file");
-    let editor = voter(store, EDITOR, at(40)).await;
-    case.edit(Some(&editor), file, 2, at(40)).expect("edit");
-    save_case(store, &case, before).await;
-    let before = case.revision;
-    case.cast_first_vote(
-        Some(&officer),
-        VoteDecision::Approve,
-        "valuation added",
-        3,
-        &facts(),
-        at(50),
-    )
-    .expect("first vote again");
-    save_case(store, &case, before).await;
-    let before = case.revision;
-    case.cast_second_vote(
-        Some(&analyst),
-        VoteDecision::Approve,
-        "agree",
-        3,
-        &facts(),
-        at(60),
-    )
-    .expect("second vote");
-    save_case(store, &case, before).await;
+    edit_and_decide(store, &mut case, [&officer, &analyst]).await;
 
     let loaded = load_case(store, case.id).await;
     assert_eq!(loaded, case);
@@ -130,6 +97,49 @@ pub async fn votes_and_decision_round_trip(store: Arc<dyn Store>) {
     assert_eq!(loaded.votes[0].voter, officer);
     assert_eq!(loaded.votes[2].voter, analyst);
     assert!(!loaded.votes[2].checks.is_empty());
+}
+
+/// Edits the returned `case` to version 2, has the officer vote on it
+/// again and the analyst approve it, saving after each step.
+async fn edit_and_decide(
+    store: &dyn Store,
+    case: &mut CreditCase,
+    [officer, analyst]: [&Voter; 2],
+) {
+    let before = case.revision;
+    let file = CaseFile::new(
+        case.file.borrower_id,
+        Money::parse("240000.00", "EUR").expect("money"),
+        "term_loan",
+        48,
+        "new production line, with valuation",
+    )
+    .expect("file");
+    let editor = voter(store, EDITOR, at(40)).await;
+    case.edit(Some(&editor), file, 2, at(40)).expect("edit");
+    save_case(store, case, before).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(officer),
+        VoteDecision::Approve,
+        "valuation added",
+        3,
+        &facts(),
+        at(50),
+    )
+    .expect("first vote again");
+    save_case(store, case, before).await;
+    let before = case.revision;
+    case.cast_second_vote(
+        Some(analyst),
+        VoteDecision::Approve,
+        "agree",
+        3,
+        &facts(),
+        at(60),
+    )
+    .expect("second vote");
+    save_case(store, case, before).await;
 }
 
 pub async fn first_vote_decline_decides_in_one_update(store: Arc<dyn Store>) {

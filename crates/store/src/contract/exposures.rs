@@ -489,59 +489,8 @@ pub async fn amounts_beyond_cents_are_refused(store: Arc<dyn Store>) {
     let borrower_id = insert_borrower(store).await;
     let case = new_case(borrower_id, "1000.00", "EUR");
     insert_case(store, &case).await;
-    let subject = LimitSubject::Sector("energy".into());
     for amount in [dec("0.001"), dec("1000.005"), Decimal::MAX, Decimal::MIN] {
-        let mut tx = store.begin().await.expect("begin");
-        let result = tx
-            .insert_limit_version(&LimitVersion {
-                amount,
-                ..limit_version(subject.clone(), 1, "0", at(1))
-            })
-            .await;
-        assert!(result.is_err(), "limit {amount}: {result:?}");
-        drop(tx);
-        let mut tx = store.begin().await.expect("begin");
-        let result = tx
-            .insert_capital(&Capital {
-                tier1: amount,
-                ..capital(1, "0")
-            })
-            .await;
-        assert!(result.is_err(), "capital {amount}: {result:?}");
-        drop(tx);
-        let mut tx = store.begin().await.expect("begin");
-        let result = tx
-            .insert_liquidity(&LiquidityPosition {
-                inflows_30d: amount,
-                ..liquidity(1, "1", "110")
-            })
-            .await;
-        assert!(result.is_err(), "liquidity {amount}: {result:?}");
-        drop(tx);
-        let mut tx = store.begin().await.expect("begin");
-        let result = tx
-            .insert_reservation(&Reservation {
-                case_id: case.id,
-                borrower: borrower_id,
-                amount,
-                status: ReservationStatus::Active,
-                reserved_at: at(0),
-                expires_at: at(10),
-                closed_at: None,
-                closed_by: None,
-            })
-            .await;
-        assert!(result.is_err(), "reservation {amount}: {result:?}");
-        drop(tx);
-        let mut tx = store.begin().await.expect("begin");
-        let result = tx
-            .import_balance(&ImportedBalance {
-                amount,
-                ..balance("core/1", borrower_id, "0")
-            })
-            .await;
-        assert!(result.is_err(), "import {amount}: {result:?}");
-        drop(tx);
+        refuse_everywhere(store, amount, case.id, borrower_id).await;
     }
     let mut tx = store.begin_read().await.expect("begin_read");
     assert!(
@@ -584,4 +533,65 @@ pub async fn amounts_beyond_cents_are_refused(store: Arc<dyn Store>) {
             .map(|l| l.hqla),
         Some(dec("1.5"))
     );
+}
+
+/// Every write of an amount refuses `amount`, each in a transaction of its
+/// own (a refused statement may abort a PostgreSQL transaction).
+async fn refuse_everywhere(
+    store: &dyn Store,
+    amount: Decimal,
+    case: CaseId,
+    borrower_id: BorrowerId,
+) {
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .insert_limit_version(&LimitVersion {
+            amount,
+            ..limit_version(LimitSubject::Sector("energy".into()), 1, "0", at(1))
+        })
+        .await;
+    assert!(result.is_err(), "limit {amount}: {result:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .insert_capital(&Capital {
+            tier1: amount,
+            ..capital(1, "0")
+        })
+        .await;
+    assert!(result.is_err(), "capital {amount}: {result:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .insert_liquidity(&LiquidityPosition {
+            inflows_30d: amount,
+            ..liquidity(1, "1", "110")
+        })
+        .await;
+    assert!(result.is_err(), "liquidity {amount}: {result:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .insert_reservation(&Reservation {
+            case_id: case,
+            borrower: borrower_id,
+            amount,
+            status: ReservationStatus::Active,
+            reserved_at: at(0),
+            expires_at: at(10),
+            closed_at: None,
+            closed_by: None,
+        })
+        .await;
+    assert!(result.is_err(), "reservation {amount}: {result:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .import_balance(&ImportedBalance {
+            amount,
+            ..balance("core/1", borrower_id, "0")
+        })
+        .await;
+    assert!(result.is_err(), "import {amount}: {result:?}");
+    drop(tx);
 }

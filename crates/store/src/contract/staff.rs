@@ -18,7 +18,44 @@ pub async fn staff_round_trip_keeps_dated_history(store: Arc<dyn Store>) {
     .expect("unit");
     // Moved from market to back office on day 10; a microsecond-precise start.
     let moved = day(10) + chrono::Duration::microseconds(7);
-    let person = StaffMember {
+    let person = mover(moved);
+    tx.insert_staff(&person).await.expect("insert staff");
+    // A person without any assignment is fine too.
+    let bare = StaffMember {
+        id: staff_id("new.joiner_2"),
+        status: StaffStatus::Active,
+        units: vec![],
+        roles: vec![],
+        competences: vec![],
+    };
+    tx.insert_staff(&bare).await.expect("insert bare staff");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let loaded = tx.staff_member(&person.id).await.expect("load");
+    assert_eq!(loaded.as_ref(), Some(&person));
+    let loaded = loaded.expect("exists");
+    assert_eq!(loaded.voter_at(day(5)).map(|v| v.side), Some(Side::Market));
+    assert_eq!(
+        loaded.voter_at(day(20)).map(|v| v.side),
+        Some(Side::Backoffice)
+    );
+    assert_eq!(loaded.roles_at(day(20)), vec![Role::CreditAnalyst]);
+    let voter = loaded.voter_at(day(20)).expect("voter");
+    assert_eq!(voter.competence_level, 9);
+    assert_eq!(voter.left_market_at, Some(moved));
+    assert_eq!(loaded.competence_at(Side::Market, day(5)), 2);
+    assert_eq!(tx.staff_member(&bare.id).await.expect("load"), Some(bare));
+    assert_eq!(
+        tx.staff_member(&staff_id("nobody")).await.expect("load"),
+        None
+    );
+}
+
+/// A person who moved from market to back office at `moved`, with a role
+/// and a grant that ended long before.
+fn mover(moved: Timestamp) -> StaffMember {
+    StaffMember {
         id: staff_id("mover-1"),
         status: StaffStatus::Active,
         units: vec![
@@ -72,38 +109,7 @@ pub async fn staff_round_trip_keeps_dated_history(store: Arc<dyn Store>) {
                 valid_to: Some(day(-50)),
             },
         ],
-    };
-    tx.insert_staff(&person).await.expect("insert staff");
-    // A person without any assignment is fine too.
-    let bare = StaffMember {
-        id: staff_id("new.joiner_2"),
-        status: StaffStatus::Active,
-        units: vec![],
-        roles: vec![],
-        competences: vec![],
-    };
-    tx.insert_staff(&bare).await.expect("insert bare staff");
-    tx.commit().await.expect("commit");
-
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let loaded = tx.staff_member(&person.id).await.expect("load");
-    assert_eq!(loaded.as_ref(), Some(&person));
-    let loaded = loaded.expect("exists");
-    assert_eq!(loaded.voter_at(day(5)).map(|v| v.side), Some(Side::Market));
-    assert_eq!(
-        loaded.voter_at(day(20)).map(|v| v.side),
-        Some(Side::Backoffice)
-    );
-    assert_eq!(loaded.roles_at(day(20)), vec![Role::CreditAnalyst]);
-    let voter = loaded.voter_at(day(20)).expect("voter");
-    assert_eq!(voter.competence_level, 9);
-    assert_eq!(voter.left_market_at, Some(moved));
-    assert_eq!(loaded.competence_at(Side::Market, day(5)), 2);
-    assert_eq!(tx.staff_member(&bare.id).await.expect("load"), Some(bare));
-    assert_eq!(
-        tx.staff_member(&staff_id("nobody")).await.expect("load"),
-        None
-    );
+    }
 }
 
 pub async fn upsert_unit_updates_name_and_side(store: Arc<dyn Store>) {
@@ -280,8 +286,12 @@ pub async fn staff_history_appends_and_ids_are_sorted(store: Arc<dyn Store>) {
         assert!(result.is_err(), "level {level} was stored: {result:?}");
     }
 
-    // staff_ids is sorted in `StaffId` order (byte order), not by a
-    // database collation that ignores punctuation or case.
+    assert_staff_ids_sorted(store).await;
+}
+
+/// `staff_ids` is sorted in `StaffId` order (byte order), not by a database
+/// collation that ignores punctuation or case.
+async fn assert_staff_ids_sorted(store: &dyn Store) {
     let mut tx = store.begin().await.expect("begin");
     let extra = ["b_1", "A-1", "a.1", "a-2", "Z9", "a-10", "a1"];
     for id in extra {
