@@ -49,52 +49,7 @@ pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
         .expect_err("unknown proposer");
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     drop(tx);
-    // A version is stored as a proposal, never decided on the way in.
-    let mut tx = store.begin().await.expect("begin");
-    let born_approved = limit_decision(
-        &limit_version(subject.clone(), 2, "5.00", at(11)),
-        LimitStatus::Approved,
-        ANALYST,
-        at(12),
-    );
-    let result = tx.insert_limit_version(&born_approved).await;
-    assert!(result.is_err(), "stored a decided proposal: {result:?}");
-    drop(tx);
-
-    // The proposer cannot approve their own limit (R8), whatever the caller checked.
-    let mut tx = store.begin().await.expect("begin");
-    let result = tx
-        .decide_limit_version(&limit_decision(
-            &v1,
-            LimitStatus::Approved,
-            LOAN_OFFICER,
-            at(20),
-        ))
-        .await;
-    assert!(result.is_err(), "self-approval was stored: {result:?}");
-    drop(tx);
-    // Decisions that decide nothing are caller bugs; unknown versions are not found.
-    let mut tx = store.begin().await.expect("begin");
-    let result = tx
-        .decide_limit_version(&limit_decision(&v1, LimitStatus::Pending, ANALYST, at(20)))
-        .await;
-    assert!(result.is_err(), "{result:?}");
-    let result = tx
-        .decide_limit_version(&LimitVersion {
-            decided_at: None,
-            ..limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20))
-        })
-        .await;
-    assert!(result.is_err(), "{result:?}");
-    let err = tx
-        .decide_limit_version(&LimitVersion {
-            id: uuid::Uuid::new_v4(),
-            ..limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20))
-        })
-        .await
-        .expect_err("unknown version");
-    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    drop(tx);
+    refuse_bad_decisions(store.as_ref(), &subject, &v1).await;
 
     // Two deciders at once: the first wins, the second gets Conflict.
     let approved = limit_decision(&v1, LimitStatus::Approved, ANALYST, at(20));
@@ -125,15 +80,71 @@ pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     drop(tx);
 
-    // Listing: oldest proposal first (ties by id), narrowed by status and subject.
+    assert_limit_listing(store.as_ref(), &subject, approved).await;
+}
+
+/// Writes the store refuses whatever the caller checked: a version born
+/// decided, a self-approval (R8), decisions that decide nothing, and
+/// decisions on unknown versions.
+async fn refuse_bad_decisions(store: &dyn Store, subject: &LimitSubject, v1: &LimitVersion) {
+    let mut tx = store.begin().await.expect("begin");
+    let born_approved = limit_decision(
+        &limit_version(subject.clone(), 2, "5.00", at(11)),
+        LimitStatus::Approved,
+        ANALYST,
+        at(12),
+    );
+    let result = tx.insert_limit_version(&born_approved).await;
+    assert!(result.is_err(), "stored a decided proposal: {result:?}");
+    drop(tx);
+
+    // The proposer cannot approve their own limit (R8), whatever the caller checked.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_limit_version(&limit_decision(
+            v1,
+            LimitStatus::Approved,
+            LOAN_OFFICER,
+            at(20),
+        ))
+        .await;
+    assert!(result.is_err(), "self-approval was stored: {result:?}");
+    drop(tx);
+    // Decisions that decide nothing are caller bugs; unknown versions are not found.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_limit_version(&limit_decision(v1, LimitStatus::Pending, ANALYST, at(20)))
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .decide_limit_version(&LimitVersion {
+            decided_at: None,
+            ..limit_decision(v1, LimitStatus::Approved, ANALYST, at(20))
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let err = tx
+        .decide_limit_version(&LimitVersion {
+            id: uuid::Uuid::new_v4(),
+            ..limit_decision(v1, LimitStatus::Approved, ANALYST, at(20))
+        })
+        .await
+        .expect_err("unknown version");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+}
+
+/// Listing: oldest proposal first (ties by id), narrowed by status and
+/// subject; `approved` is the decided first version of `subject`.
+async fn assert_limit_listing(store: &dyn Store, subject: &LimitSubject, approved: LimitVersion) {
     let country = LimitSubject::Country("FR".into());
     let borrower = LimitSubject::Borrower(BorrowerId::generate());
     let v2 = limit_version(subject.clone(), 2, "7.10", at(30));
     let fr1 = limit_version(country.clone(), 1, "100", at(5));
     let b1 = limit_version(borrower.clone(), 1, "0", at(30));
-    propose_limits(store.as_ref(), &[&v2, &fr1, &b1]).await;
+    propose_limits(store, &[&v2, &fr1, &b1]).await;
     let rejected_fr1 = limit_decision(&fr1, LimitStatus::Rejected, ANALYST, at(40));
-    decide_limit(store.as_ref(), &rejected_fr1).await;
+    decide_limit(store, &rejected_fr1).await;
 
     let mut tx = store.begin_read().await.expect("begin_read");
     let mut same_time = vec![v2.clone(), b1.clone()];
@@ -148,13 +159,13 @@ pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
         same_time
     );
     assert_eq!(
-        tx.limit_versions(None, Some(&subject))
+        tx.limit_versions(None, Some(subject))
             .await
             .expect("energy"),
         vec![approved.clone(), v2.clone()]
     );
     assert_eq!(
-        tx.limit_versions(Some(LimitStatus::Approved), Some(&subject))
+        tx.limit_versions(Some(LimitStatus::Approved), Some(subject))
             .await
             .expect("approved energy"),
         vec![approved]
@@ -171,7 +182,7 @@ pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
             .expect("borrower"),
         vec![b1]
     );
-    assert_eq!(tx.latest_limit_version(&subject).await.expect("latest"), 2);
+    assert_eq!(tx.latest_limit_version(subject).await.expect("latest"), 2);
 }
 
 pub async fn limits_in_force_are_the_highest_approved_versions(store: Arc<dyn Store>) {
@@ -405,53 +416,76 @@ pub async fn liquidity_claims_count_for_other_approvals_only(store: Arc<dyn Stor
         return;
     };
     assert_eq!((claim.case, claim.amount), (first.id, dec("1000.00")));
-    for (case, why) in [
-        (foreign.id, "a case in another currency"),
-        (CaseId::generate(), "an unknown case"),
-    ] {
-        let claimed = store.claim_liquidity(case, "EUR", lifetime).await;
-        assert_eq!(claimed.expect("claim"), None, "{why}");
-    }
+    assert_unclaimable(store, foreign.id).await;
     let other = store
         .claim_liquidity(second.id, "EUR", lifetime)
         .await
         .expect("claim")
         .expect("claimed");
-    // Seen from a claim: the live claims taken before and after it.
-    let claimed = |claims: Option<LiquidityClaim>| async move {
-        let mut tx = store.begin_read().await.expect("begin_read");
-        let counted = match &claims {
-            None => InFlightClaims::Ignored,
-            Some(own) => InFlightClaims::CountedExcept(own),
-        };
-        let now = tx
-            .liquidity_now(at(50), counted)
-            .await
-            .expect("read")
-            .expect("position");
-        assert_eq!(now.committed, Decimal::ZERO, "no reservations");
-        (now.claimed_earlier, now.claimed_later)
-    };
     let zero = Decimal::ZERO;
-    assert_eq!(claimed(None).await, (zero, zero), "views count no claims");
-    assert_eq!(claimed(Some(claim.clone())).await, (zero, dec("250.50")));
-    assert_eq!(claimed(Some(other.clone())).await, (dec("1000.00"), zero));
+    assert_eq!(
+        claims_seen(store, None).await,
+        (zero, zero),
+        "views count no claims"
+    );
+    assert_eq!(
+        claims_seen(store, Some(claim.clone())).await,
+        (zero, dec("250.50"))
+    );
+    assert_eq!(
+        claims_seen(store, Some(other.clone())).await,
+        (dec("1000.00"), zero)
+    );
     // A second approval of the same case: only one of them can commit.
     let twin = store
         .claim_liquidity(first.id, "EUR", lifetime)
         .await
         .expect("claim")
         .expect("claimed");
-    assert_eq!(claimed(Some(claim.clone())).await, (zero, dec("250.50")));
     assert_eq!(
-        claimed(Some(other.clone())).await,
+        claims_seen(store, Some(claim.clone())).await,
+        (zero, dec("250.50"))
+    );
+    assert_eq!(
+        claims_seen(store, Some(other.clone())).await,
         (dec("1000.00"), dec("1000.00"))
     );
     store.release_liquidity_claim(&twin).await.expect("release");
 
+    assert_settling(store, &claim, &other).await;
+
+    // Releasing is idempotent.
+    for _ in 0..2 {
+        store
+            .release_liquidity_claim(&other)
+            .await
+            .expect("release");
+    }
+    assert_eq!(claims_seen(store, Some(claim.clone())).await, (zero, zero));
+
+    assert_claims_lapse(store, second.id, &claim).await;
+}
+
+/// Nothing to claim for a case in another currency or an unknown case.
+async fn assert_unclaimable(store: &dyn Store, foreign: CaseId) {
+    let lifetime = std::time::Duration::from_secs(30);
+    for (case, why) in [
+        (foreign, "a case in another currency"),
+        (CaseId::generate(), "an unknown case"),
+    ] {
+        let claimed = store.claim_liquidity(case, "EUR", lifetime).await;
+        assert_eq!(claimed.expect("claim"), None, "{why}");
+    }
+}
+
+/// Settling `claim` (of 1000.00): refused below its amount and without a
+/// claim; once settled, others stop counting it when the settling
+/// transaction commits, and it cannot be settled again.
+async fn assert_settling(store: &dyn Store, claim: &LiquidityClaim, other: &LiquidityClaim) {
+    let zero = Decimal::ZERO;
     let mut tx = store.begin().await.expect("begin");
     for (claim, amount, why) in [
-        (Some(&claim), "1000.01", "a claim below the amount"),
+        (Some(claim), "1000.01", "a claim below the amount"),
         (None, "1000.00", "no claim"),
     ] {
         let result = tx.settle_liquidity_claim(claim, dec(amount)).await;
@@ -462,42 +496,50 @@ pub async fn liquidity_claims_count_for_other_approvals_only(store: Arc<dyn Stor
     }
     drop(tx);
     let mut tx = store.begin().await.expect("begin");
-    tx.settle_liquidity_claim(Some(&claim), dec("1000.00"))
+    tx.settle_liquidity_claim(Some(claim), dec("1000.00"))
         .await
         .expect("settled");
     assert_eq!(
-        claimed(Some(other.clone())).await,
+        claims_seen(store, Some(other.clone())).await,
         (dec("1000.00"), zero),
         "until the settling transaction commits, the claim counts"
     );
     tx.commit().await.expect("commit");
-    assert_eq!(claimed(Some(other.clone())).await, (zero, zero));
+    assert_eq!(claims_seen(store, Some(other.clone())).await, (zero, zero));
     let mut tx = store.begin().await.expect("begin");
-    let again = tx
-        .settle_liquidity_claim(Some(&claim), dec("1000.00"))
-        .await;
+    let again = tx.settle_liquidity_claim(Some(claim), dec("1000.00")).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     drop(tx);
+}
 
-    store
-        .release_liquidity_claim(&other)
+/// The live claims a reader counts as taken before and after its own claim
+/// (none without one), at a time no reservation is committed.
+async fn claims_seen(store: &dyn Store, claims: Option<LiquidityClaim>) -> (Decimal, Decimal) {
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let counted = match &claims {
+        None => InFlightClaims::Ignored,
+        Some(own) => InFlightClaims::CountedExcept(own),
+    };
+    let now = tx
+        .liquidity_now(at(50), counted)
         .await
-        .expect("release");
-    store
-        .release_liquidity_claim(&other)
-        .await
-        .expect("released twice");
-    assert_eq!(claimed(Some(claim.clone())).await, (zero, zero));
+        .expect("read")
+        .expect("position");
+    assert_eq!(now.committed, Decimal::ZERO, "no reservations");
+    (now.claimed_earlier, now.claimed_later)
+}
 
-    // A claim outliving its request lapses: nobody counts it, nobody can
-    // settle it.
+/// A claim outliving its request lapses: nobody counts it, nobody can
+/// settle it.
+async fn assert_claims_lapse(store: &dyn Store, case: CaseId, claim: &LiquidityClaim) {
+    let zero = Decimal::ZERO;
     let short = store
-        .claim_liquidity(second.id, "EUR", std::time::Duration::from_millis(1))
+        .claim_liquidity(case, "EUR", std::time::Duration::from_millis(1))
         .await
         .expect("claim")
         .expect("claimed");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    assert_eq!(claimed(Some(claim.clone())).await, (zero, zero));
+    assert_eq!(claims_seen(store, Some(claim.clone())).await, (zero, zero));
     let mut tx = store.begin().await.expect("begin");
     let lapsed = tx.settle_liquidity_claim(Some(&short), dec("250.50")).await;
     assert!(matches!(lapsed, Err(StoreError::Conflict(_))), "{lapsed:?}");
