@@ -32,8 +32,16 @@ audit_actions! {
     /// A request refused by authentication, authorization or a business rule
     /// (S8); the body names the rule where one applies.
     RequestRefused = "request.refused",
+    /// One minute's refusals of requests without a valid login at one
+    /// service, as a count and the number of distinct client addresses (S8).
+    UnauthenticatedRefusals = "request.unauthenticated",
     /// The rule set was written at first start.
     RulesInitialised = "rules.initialised",
+    /// A process started serving: its version, services, policy and SoD
+    /// hashes, rule-set version and configuration without secrets (A1).
+    PlatformStarted = "platform.started",
+    /// The per-service database roles were provisioned (`db provision`).
+    RolesProvisioned = "platform.roles_provisioned",
     /// An organisational unit loaded by the operator's staff import.
     OrgUnitImported = "org_unit.imported",
     /// A staff member loaded by the operator's staff import.

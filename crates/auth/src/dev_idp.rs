@@ -45,8 +45,9 @@ impl DevIdentityProvider {
     pub const KEY_FILE: &'static str = "dev-idp-key.pk8";
     /// The public key set written next to it.
     pub const JWKS_FILE: &'static str = "dev-idp-jwks.json";
-    /// Longest lifetime [`Self::mint`] accepts: 24 hours.
-    pub const MAX_TTL_SECONDS: i64 = 24 * 60 * 60;
+    /// Longest lifetime [`Self::mint`] accepts: 12 hours, the verifiers' default
+    /// maximum token lifetime.
+    pub const MAX_TTL_SECONDS: i64 = 12 * 60 * 60;
 
     /// Loads the key from `data_dir`, or generates it on first use.
     ///
@@ -193,13 +194,13 @@ fn read_key(path: &Path) -> Result<Option<Vec<u8>>, AuthError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{:o}", mode & 0o777),
-                "the dev identity provider key is readable by other users; chmod 600 it"
-            );
+        // Whoever can read the key can mint tokens for anybody: refused, as
+        // the audit signing key is (hardening finding 11).
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(AuthError::InvalidDevKey {
+                path: path.to_owned(),
+                reason: "readable or writable by other users; chmod 600 it",
+            });
         }
     }
     fs::read(path)

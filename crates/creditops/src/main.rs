@@ -82,6 +82,24 @@ struct ServeArgs {
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     issuer: Option<String>,
+    /// Longest validity, in seconds, of a token that is accepted: `exp` minus
+    /// its `nbf`/`iat`, and minus now (default 43200 = 12 h; 60 s to 7 days).
+    #[arg(
+        long,
+        env = "CREDITOPS_MAX_TOKEN_LIFETIME",
+        default_value_t = 43_200,
+        value_parser = clap::value_parser!(u64).range(60..=604_800)
+    )]
+    max_token_lifetime: u64,
+    /// Failed logins one client address may have per service and minute;
+    /// past it the address is answered 429 until the minute is over.
+    #[arg(
+        long,
+        env = "CREDITOPS_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    auth_failures_per_minute: u32,
     /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
@@ -175,7 +193,7 @@ struct TokenArgs {
     #[arg(long)]
     service: String,
     /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=43_200))]
     ttl_seconds: i64,
 }
 
@@ -435,7 +453,7 @@ fn export_signing_key(db: &DbArgs, audit_key: Option<&Path>) -> Result<SigningKe
     match audit_key {
         Some(path) => SigningKey::load(&db.audit_origin, path),
         None => {
-            std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+            creditops::platform::create_private_dir(&db.data_dir).map_err(|e| {
                 Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
             })?;
             SigningKey::load_or_create(&db.audit_origin, &db.data_dir.join("audit-signing.key"))
@@ -744,7 +762,22 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
         .provision_roles(prefix)
         .await
         .map_err(Failure::runtime)?;
+    // A1: the roles every service will run as are part of the record.
+    let mut record = creditops_audit::AuditRecord::new(
+        "cli",
+        creditops_audit::AuditAction::RolesProvisioned,
+        creditops_audit::Outcome::Ok,
+        chrono::Utc::now(),
+    );
+    record.data = serde_json::json!({ "role_prefix": prefix, "roles": roles });
+    let audited = async {
+        let mut tx = creditops_store::Store::begin(&store).await?;
+        creditops_store::append_record(tx.as_mut(), &record).await?;
+        tx.commit().await
+    }
+    .await;
     store.close().await;
+    audited.map_err(|e| Failure::runtime(format!("the roles are provisioned, but: {e}")))?;
     if json {
         println!("{}", serde_json::json!({ "roles": roles }));
     } else {
@@ -809,6 +842,7 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
             Ok(Identity {
                 jwks_json,
                 issuer: issuer.clone(),
+                max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
             })
         }
         (Some(_), None, _) => Err(Failure::usage(
@@ -817,18 +851,19 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
         (None, Some(_), _) => Err(Failure::usage(
             "--issuer needs --jwks (the identity provider's keys)",
         )),
-        (None, None, true) => dev_identity(&args.db.data_dir),
+        (None, None, true) => dev_identity(args),
         (None, None, false) => Err(Failure::usage(
             "no identity provider configured: pass --jwks FILE --issuer ISS, or --dev for a local dev identity provider",
         )),
     }
 }
 
-fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
-    let idp = DevIdentityProvider::load_or_create(data_dir).map_err(Failure::runtime)?;
+fn dev_identity(args: &ServeArgs) -> Result<Identity, Failure> {
+    let idp = DevIdentityProvider::load_or_create(&args.db.data_dir).map_err(Failure::runtime)?;
     Ok(Identity {
         jwks_json: idp.jwks_json(),
         issuer: DevIdentityProvider::ISSUER.to_owned(),
+        max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
     })
 }
 
@@ -899,6 +934,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         limits: creditops_http::RequestLimits {
             body_bytes: usize::try_from(args.body_limit_bytes).unwrap_or(usize::MAX),
             timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+            auth_failures_per_minute: args.auth_failures_per_minute,
         },
     })
     .await

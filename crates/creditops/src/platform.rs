@@ -52,6 +52,9 @@ pub enum PlatformError {
 pub struct Identity {
     pub jwks_json: String,
     pub issuer: String,
+    /// Tokens valid for longer are refused (hardening: a leaked long-lived
+    /// token must not work for years).
+    pub max_token_lifetime: std::time::Duration,
 }
 
 pub struct PlatformConfig {
@@ -87,6 +90,7 @@ pub struct RunningPlatform {
     watchers: Vec<JoinHandle<()>>,
     sequencer: Option<JoinHandle<()>>,
     risk: Option<Arc<ServiceContext>>,
+    contexts: Vec<Arc<ServiceContext>>,
 }
 
 impl RunningPlatform {
@@ -105,13 +109,25 @@ impl RunningPlatform {
         Some(creditops_svc_risk::watcher::run_round(ctx, at).await)
     }
 
-    pub async fn shutdown(self) {
+    /// Writes every service's tally of unauthenticated refusals so far,
+    /// the running minute's included, to the audit trail.
+    pub async fn flush_unauthenticated(&self) -> Result<(), creditops_http::ApiError> {
+        for ctx in &self.contexts {
+            creditops_http::abuse::flush_unauthenticated(ctx, Utc::now(), true).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn shutdown(mut self) {
         for watcher in &self.watchers {
             watcher.abort();
         }
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
+        }
+        if let Err(e) = self.flush_unauthenticated().await {
+            tracing::error!(error = %e, "could not write the last tally of unauthenticated refusals");
         }
         // After the listeners: the requests that finished are linked too.
         if let Some(sequencer) = self.sequencer {
@@ -155,7 +171,7 @@ pub async fn open_store_with_pool(
         }
         Some(url) => Err(PlatformError::DatabaseUrl(redact(url))),
         None => {
-            std::fs::create_dir_all(data_dir)
+            create_private_dir(data_dir)
                 .map_err(|e| PlatformError::Store(StoreError::Unavailable(Box::new(e))))?;
             let store = SqliteStore::open(&data_dir.join("creditops.db"), audit_origin)
                 .await
@@ -163,6 +179,28 @@ pub async fn open_store_with_pool(
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Creates the data directory (and its parents) accessible to its owner
+/// only (0700), and takes group and other access away from an existing one:
+/// it holds the database and the keys (hardening finding 11).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), "data directory was open to others; now 0700");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
 }
 
 /// Never print credentials that may sit in a URL.
@@ -235,6 +273,8 @@ pub struct Policies {
     pub authorizers: BTreeMap<&'static str, Arc<Authorizer>>,
     pub sod: Arc<SodMatrix>,
     pub hash: String,
+    /// SHA-256 of the SoD matrix file alone.
+    pub sod_hash: String,
 }
 
 pub async fn load_policies(policy_dir: Option<&Path>) -> Result<Policies, PlatformError> {
@@ -271,7 +311,44 @@ pub async fn load_policies(policy_dir: Option<&Path>) -> Result<Policies, Platfo
         authorizers,
         sod: Arc::new(sod),
         hash: hex::encode(digest.finish().as_ref()),
+        sod_hash: hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            sod_text.as_bytes(),
+        )),
     })
+}
+
+/// Records that this process starts serving, with what it enforces: the
+/// policy and SoD hashes, the rule-set version in force and the configuration
+/// without secrets (A1). Fail-closed: a start that cannot be audited does not
+/// happen.
+async fn record_start(config: &PlatformConfig, policies: &Policies) -> Result<(), PlatformError> {
+    let now = Utc::now();
+    let mut tx = config.store.begin().await.map_err(PlatformError::Store)?;
+    let rules = tx.rule_sets().await.map_err(PlatformError::Store)?;
+    let rules_version = creditops_domain::rules::in_force(&rules, now).map(|r| r.version);
+    let services: Vec<&str> = config.listeners.iter().map(|(s, _)| s.as_str()).collect();
+    let mut record = AuditRecord::new("platform", AuditAction::PlatformStarted, Outcome::Ok, now);
+    record.data = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "services": services,
+        "backend": config.store.backend(),
+        "policy_hash": policies.hash,
+        "sod_hash": policies.sod_hash,
+        "policies": if config.policy_dir.is_some() { "policy-dir" } else { "built-in" },
+        "rules_version": rules_version,
+        "audit_origin": config.audit_origin,
+        "checkpoint_signing": config.audit_key.is_some(),
+        "issuer": config.identity.issuer,
+        "max_token_lifetime_seconds": config.identity.max_token_lifetime.as_secs(),
+        "body_limit_bytes": config.limits.body_bytes,
+        "request_timeout_ms": u64::try_from(config.limits.timeout.as_millis()).unwrap_or(u64::MAX),
+        "auth_failures_per_minute": config.limits.auth_failures_per_minute,
+    });
+    append_record(tx.as_mut(), &record)
+        .await
+        .map_err(PlatformError::Store)?;
+    tx.commit().await.map_err(PlatformError::Store)
 }
 
 /// Stores rule-set version 1 (the defaults) when the database has none, so a
@@ -373,6 +450,7 @@ fn service_context(
         &config.identity.issuer,
         &service_audience(name),
     )
+    .and_then(|verifier| verifier.with_max_lifetime(config.identity.max_token_lifetime))
     .map_err(|e| PlatformError::Identity(e.to_string()))?;
     let authorizer = policies
         .authorizers
@@ -393,6 +471,9 @@ fn service_context(
         sod: policies.sod.clone(),
         metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
         limits: config.limits,
+        unauthenticated: Arc::new(creditops_http::abuse::Unauthenticated::new(
+            config.limits.auth_failures_per_minute,
+        )),
         stopping: stopping.clone(),
     }))
 }
@@ -418,7 +499,9 @@ fn spawn_server(
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
-        axum::serve(listener, router)
+        // The peer address feeds the per-address limit on failed logins.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             })
@@ -430,17 +513,21 @@ fn spawn_server(
 pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
     let policies = load_policies(config.policy_dir.as_deref()).await?;
     ensure_rules(config.store.as_ref()).await?;
+    record_start(&config, &policies).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
     let mut risk = None;
+    let mut contexts = Vec::new();
     // The audit service links and signs the chain (its database role is the
     // one allowed to); a process without it leaves that to the one with it.
     let mut sequencer_store = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
         let ctx = service_context(name, &config, &policies, &shutdown_rx)?;
+        watchers.push(spawn_tally_writer(ctx.clone()));
+        contexts.push(ctx.clone());
         if name == "audit" {
             sequencer_store = Some(ctx.store.clone());
         }
@@ -479,6 +566,23 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         watchers,
         sequencer,
         risk,
+        contexts,
+    })
+}
+
+/// Writes each finished minute's tally of unauthenticated refusals (a few
+/// seconds after the minute ends); a failed write is kept and tried again.
+fn spawn_tally_writer(ctx: Arc<ServiceContext>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            if let Err(e) =
+                creditops_http::abuse::flush_unauthenticated(&ctx, Utc::now(), false).await
+            {
+                tracing::error!(error = %e, "could not write a tally of unauthenticated refusals");
+            }
+        }
     })
 }
 

@@ -24,6 +24,9 @@ pub struct ServiceContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Bounds on every request.
     pub limits: RequestLimits,
+    /// Failed logins per client address and the tally of unauthenticated
+    /// refusals (hardening finding 6).
+    pub unauthenticated: Arc<crate::abuse::Unauthenticated>,
     /// Turns true when the process begins to shut down: long-lived
     /// responses (event streams) end, so in-flight work can drain.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -37,6 +40,9 @@ pub struct RequestLimits {
     /// A request not answered within this is abandoned (its transaction
     /// rolls back) and answered 503 problem+json.
     pub timeout: std::time::Duration,
+    /// Failed authentications one client address may have per minute
+    /// before it is answered 429 until the minute is over.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for RequestLimits {
@@ -44,6 +50,7 @@ impl Default for RequestLimits {
         Self {
             body_bytes: crate::middleware::DEFAULT_BODY_LIMIT,
             timeout: std::time::Duration::from_secs(30),
+            auth_failures_per_minute: crate::abuse::DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! audits every refusal, idempotent command execution, request ids, the
 //! health endpoints and the OpenAPI document generated from the handlers.
 
+pub mod abuse;
 pub mod cases;
 mod context;
 mod extract;
