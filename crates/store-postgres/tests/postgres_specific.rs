@@ -7,19 +7,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use creditops_audit::SigningKey;
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
-    RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, UnitAssignment, UnitId,
-    VoteDecision, VoteFacts,
-};
-use creditops_risk::{
-    Breach, Capital, ImportedBalance, LimitStatus, LimitSubject, LimitVersion, LiquidityPosition,
-    Reservation, ReservationStatus,
-};
-use creditops_store::{
-    AuditFilter, AuditSequencer, Borrower, ChangeProposal, ProposalKind, ProposalStatus, Store,
-    StoreError,
-};
+use creditops_domain::CaseId;
+use creditops_store::contract::{seed_case, seed_risk};
+use creditops_store::{AuditFilter, AuditSequencer, Store, StoreError};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use sqlx::{Connection, PgConnection};
@@ -58,205 +48,7 @@ where
 
 /// A case with a first vote and a decision (declined), plus three audit events.
 async fn seed(store: &PgStore) -> CaseId {
-    let mut tx = store.begin().await.expect("begin");
-    let unit = UnitId::parse("market-1").expect("unit");
-    tx.upsert_unit(&unit, "Market", Side::Market)
-        .await
-        .expect("unit");
-    // lo-0 opens the case, lo-1 votes (the originator may not, S6).
-    let person = |id: &str| StaffMember {
-        id: StaffId::parse(id).expect("id"),
-        status: StaffStatus::Active,
-        units: vec![UnitAssignment {
-            unit_id: unit.clone(),
-            side: Side::Market,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        roles: vec![RoleAssignment {
-            role: Role::LoanOfficer,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        competences: vec![CompetenceGrant {
-            side: Side::Market,
-            level: 1,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-    };
-    let (originator, officer) = (person("lo-0"), person("lo-1"));
-    tx.insert_staff(&originator).await.expect("staff");
-    tx.insert_staff(&officer).await.expect("staff");
-    let borrower = Borrower {
-        id: BorrowerId::generate(),
-        name: "Borrower".into(),
-        country: "DE".into(),
-        sector: "retail".into(),
-        institution: false,
-        relationship_manager: Some(originator.id.clone()),
-        created_by: originator.id.clone(),
-        created_at: now(),
-    };
-    tx.insert_borrower(&borrower).await.expect("borrower");
-    let money = Money::parse("1000.00", "EUR").expect("money");
-    let file = CaseFile::new(borrower.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now());
-    tx.insert_case(&case).await.expect("case");
-    let voter = officer.voter_at(now()).expect("voter");
-    let facts = VoteFacts::plain(
-        RuleSet::initial(),
-        "1000".parse().expect("decimal"),
-        "policy-hash",
-    );
-    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now())
-        .expect("vote");
-    tx.update_case(&case, 1).await.expect("update");
-    tx.insert_rule_set(&RuleSet::initial())
-        .await
-        .expect("rule set");
-    // One decided and one pending change proposal.
-    for (n, decided) in [(1, true), (2, false)] {
-        let decided_by = decided.then(|| officer.id.clone());
-        tx.insert_proposal(&ChangeProposal {
-            id: uuid::Uuid::from_u128(n),
-            kind: ProposalKind::RoleAssignment,
-            payload: serde_json::json!({"n": n}),
-            proposed_by: originator.id.clone(),
-            proposed_at: now(),
-            status: if decided {
-                ProposalStatus::Approved
-            } else {
-                ProposalStatus::Pending
-            },
-            decided_at: decided_by.as_ref().map(|_| now()),
-            decided_by,
-        })
-        .await
-        .expect("proposal");
-    }
-    for n in 1..=3 {
-        tx.append_audit(&event(n)).await.expect("append");
-    }
-    tx.commit().await.expect("commit");
-    case.id
-}
-
-/// Risk rows next to the seeded case: an approved and a pending limit
-/// version, capital, a liquidity position, an active and a consumed
-/// reservation, an imported balance, an open and a resolved breach.
-async fn seed_risk(store: &PgStore, case_id: CaseId) {
-    let mut tx = store.begin().await.expect("begin");
-    let case = tx.case(case_id).await.expect("load").expect("case");
-    let borrower = case.file.borrower_id;
-    let (originator, officer) = (
-        StaffId::parse("lo-0").expect("id"),
-        StaffId::parse("lo-1").expect("id"),
-    );
-    let subject = LimitSubject::Borrower(borrower);
-    for version in [1, 2] {
-        let limit = LimitVersion {
-            id: uuid::Uuid::from_u128(100 + version as u128),
-            subject: subject.clone(),
-            version,
-            amount: "5000.00".parse().expect("decimal"),
-            tolerance_percent: "10".parse().expect("decimal"),
-            reason: "review".into(),
-            proposed_by: originator.clone(),
-            proposed_at: now(),
-            status: LimitStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-        };
-        tx.insert_limit_version(&limit).await.expect("limit");
-        if version == 1 {
-            tx.decide_limit_version(&LimitVersion {
-                status: LimitStatus::Approved,
-                decided_by: Some(officer.clone()),
-                decided_at: Some(now()),
-                ..limit
-            })
-            .await
-            .expect("approve");
-        }
-    }
-    tx.insert_capital(&Capital {
-        version: 1,
-        tier1: "1000000.00".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("capital");
-    tx.insert_liquidity(&LiquidityPosition {
-        version: 1,
-        hqla: "100.00".parse().expect("decimal"),
-        outflows_30d: "50.00".parse().expect("decimal"),
-        inflows_30d: "10.00".parse().expect("decimal"),
-        floor_percent: "110".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("liquidity");
-    let other = CreditCase::open(CaseId::generate(), case.file.clone(), originator, now());
-    tx.insert_case(&other).await.expect("second case");
-    for (case_id, consumed) in [(case_id, false), (other.id, true)] {
-        let reservation = Reservation {
-            case_id,
-            borrower,
-            amount: "1000.00".parse().expect("decimal"),
-            status: ReservationStatus::Active,
-            reserved_at: now(),
-            expires_at: now() + chrono::Duration::days(30),
-            closed_at: None,
-            closed_by: None,
-        };
-        tx.insert_reservation(&reservation)
-            .await
-            .expect("reservation");
-        if consumed {
-            tx.close_reservation(&Reservation {
-                status: ReservationStatus::Consumed,
-                closed_at: Some(now()),
-                closed_by: Some(officer.clone()),
-                ..reservation
-            })
-            .await
-            .expect("consume");
-        }
-    }
-    tx.import_balance(&ImportedBalance {
-        source_id: "core-1".into(),
-        borrower,
-        amount: "10.00".parse().expect("decimal"),
-        as_of: now(),
-    })
-    .await
-    .expect("import");
-    for (n, resolved) in [(1, false), (2, true)] {
-        let breach = Breach {
-            id: uuid::Uuid::from_u128(200 + n),
-            subject: format!("borrower:{borrower}"),
-            rule: creditops_domain::RuleId::R3,
-            check: "borrower_limit".into(),
-            limit: "5000.00".parse().expect("decimal"),
-            usage: "6000.00".parse().expect("decimal"),
-            amount_over: "1000.00".parse().expect("decimal"),
-            severity: Severity::Hard,
-            cause: "test".into(),
-            owner: "risk-control".into(),
-            detected_at: now(),
-            resolved_at: None,
-        };
-        tx.insert_breach(&breach).await.expect("breach");
-        if resolved {
-            tx.resolve_breach(breach.id, now() + chrono::Duration::hours(1))
-                .await
-                .expect("resolve");
-        }
-    }
-    tx.commit().await.expect("commit");
+    seed_case(store, now(), &[event(1), event(2), event(3)]).await
 }
 
 async fn refused(conn: &mut PgConnection, sql: &'static str) {
@@ -699,7 +491,7 @@ const RISK_TAMPERING: [&str; 21] = [
 async fn risk_tables_refuse_changes_deletes_and_truncates() {
     with_db(|store, url| async move {
         let case_id = seed(&store).await;
-        seed_risk(&store, case_id).await;
+        seed_risk(&store, now(), case_id).await;
         let mut conn = raw(&url).await;
         let triggers: Vec<(String, String)> = sqlx::query_as(
             "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \

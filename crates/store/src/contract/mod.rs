@@ -41,6 +41,7 @@ mod cases;
 mod exposures;
 mod fixtures;
 mod limits;
+mod seeds;
 mod staff;
 mod transactions;
 
@@ -50,6 +51,7 @@ pub use borrowers::*;
 pub use cases::*;
 pub use exposures::*;
 pub use limits::*;
+pub use seeds::{seed_case, seed_risk};
 pub use staff::*;
 pub use transactions::*;
 
