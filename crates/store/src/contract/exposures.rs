@@ -240,47 +240,7 @@ pub async fn reservations_close_once(store: Arc<dyn Store>) {
     close_reservation(store, &consumed).await;
     close_reservation(store, &expired).await;
 
-    let mut tx = store.begin().await.expect("begin");
-    let err = tx
-        .close_reservation(&closed(&first, ReservationStatus::Expired, at(36), None))
-        .await
-        .expect_err("closed already");
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    drop(tx);
-    let mut tx = store.begin().await.expect("begin");
-    let err = tx
-        .close_reservation(&closed(
-            &second,
-            ReservationStatus::Consumed,
-            at(36),
-            Some(ANALYST),
-        ))
-        .await
-        .expect_err("expired already");
-    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    drop(tx);
-    let mut tx = store.begin().await.expect("begin");
-    let err = tx
-        .close_reservation(&Reservation {
-            case_id: CaseId::generate(),
-            ..closed(&third, ReservationStatus::Expired, at(36), None)
-        })
-        .await
-        .expect_err("unknown reservation");
-    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    drop(tx);
-    // Closing means consumed or expired, at a time.
-    let mut tx = store.begin().await.expect("begin");
-    let result = tx.close_reservation(&third).await;
-    assert!(result.is_err(), "{result:?}");
-    let result = tx
-        .close_reservation(&Reservation {
-            closed_at: None,
-            ..closed(&third, ReservationStatus::Expired, at(36), None)
-        })
-        .await;
-    assert!(result.is_err(), "{result:?}");
-    drop(tx);
+    refuse_bad_closings(store, [&first, &second, &third]).await;
 
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(
@@ -296,6 +256,53 @@ pub async fn reservations_close_once(store: Arc<dyn Store>) {
         vec![third, later],
         "closed reservations are never due"
     );
+}
+
+/// Closings the store refuses: of a closed reservation, of an unknown one,
+/// and ones that close nothing; `first` is consumed, `second` expired,
+/// `third` active.
+async fn refuse_bad_closings(store: &dyn Store, [first, second, third]: [&Reservation; 3]) {
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&closed(first, ReservationStatus::Expired, at(36), None))
+        .await
+        .expect_err("closed already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&closed(
+            second,
+            ReservationStatus::Consumed,
+            at(36),
+            Some(ANALYST),
+        ))
+        .await
+        .expect_err("expired already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .close_reservation(&Reservation {
+            case_id: CaseId::generate(),
+            ..closed(third, ReservationStatus::Expired, at(36), None)
+        })
+        .await
+        .expect_err("unknown reservation");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+    // Closing means consumed or expired, at a time.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx.close_reservation(third).await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .close_reservation(&Reservation {
+            closed_at: None,
+            ..closed(third, ReservationStatus::Expired, at(36), None)
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    drop(tx);
 }
 
 pub async fn imported_balances_are_idempotent(store: Arc<dyn Store>) {
@@ -414,12 +421,29 @@ pub async fn breaches_open_resolve_and_filter(store: Arc<dyn Store>) {
     );
     drop(tx);
 
+    assert_resolving(store, second.id).await;
+
+    let second = Breach {
+        resolved_at: Some(at(40)),
+        ..second
+    };
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.open_breaches().await.expect("open"),
+        vec![first.clone(), third.clone()]
+    );
+    drop(tx);
+    assert_breach_filters(store, [resolved, first, second, third]).await;
+}
+
+/// A breach is resolved once; an unknown one is not found.
+async fn assert_resolving(store: &dyn Store, id: uuid::Uuid) {
     let mut tx = store.begin().await.expect("begin");
-    tx.resolve_breach(second.id, at(40)).await.expect("resolve");
+    tx.resolve_breach(id, at(40)).await.expect("resolve");
     tx.commit().await.expect("commit");
     let mut tx = store.begin().await.expect("begin");
     let err = tx
-        .resolve_breach(second.id, at(41))
+        .resolve_breach(id, at(41))
         .await
         .expect_err("resolved already");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -431,16 +455,14 @@ pub async fn breaches_open_resolve_and_filter(store: Arc<dyn Store>) {
         .expect_err("unknown breach");
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     drop(tx);
+}
 
-    let second = Breach {
-        resolved_at: Some(at(40)),
-        ..second
-    };
+/// Breaches by detection time in half-open windows, at most a limit, with
+/// their decimals as written; `breaches` are in detection order, the
+/// second the liquidity breach detected at 20.
+async fn assert_breach_filters(store: &dyn Store, breaches: [Breach; 4]) {
+    let [resolved, first, second, third] = breaches;
     let mut tx = store.begin_read().await.expect("begin_read");
-    assert_eq!(
-        tx.open_breaches().await.expect("open"),
-        vec![first.clone(), third.clone()]
-    );
     let filter = |from: i64, to: i64, limit: u32| BreachFilter {
         from: at(from),
         to: at(to),
