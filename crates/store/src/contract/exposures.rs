@@ -9,6 +9,52 @@ use super::prelude::*;
 pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
     let store = store.as_ref();
     seed_org(store).await;
+    let [a, b, c, d] = seed_exposures(store).await;
+
+    let row =
+        |b: &Borrower, group: Option<&str>, reserved: &str, outstanding: &str| BorrowerExposure {
+            borrower: b.id,
+            group: group.map(str::to_owned),
+            sector: b.sector.clone(),
+            country: b.country.clone(),
+            institution: b.institution,
+            reserved: dec(reserved),
+            outstanding: dec(outstanding),
+        };
+    let sorted = |mut rows: Vec<BorrowerExposure>| {
+        rows.sort_by_key(|r| r.borrower);
+        rows
+    };
+    let at_250 = sorted(vec![
+        row(&a, Some("acme"), "1000.50", "210.25"),
+        row(&b, Some("beta"), "0", "0"),
+        row(&c, None, "0", "5000.01"),
+        row(&d, None, "0", "0"),
+    ]);
+    assert_eq!(
+        exposures_at(store, ExposureScope::All, at(250)).await,
+        at_250
+    );
+    assert_eq!(
+        exposures_at(store, ExposureScope::All, at(150)).await,
+        sorted(vec![
+            row(&a, Some("acme"), "1000.50", "210.25"),
+            row(&b, Some("beta"), "300", "0"),
+            row(&c, None, "0", "5000.01"),
+            row(&d, None, "0", "0"),
+        ]),
+        "before its expiry the reservation counts"
+    );
+    assert_exposure_groups(store, [a.id, b.id, c.id, d.id]).await;
+
+    assert_exposure_scopes(store, [a.id, b.id, c.id, d.id], &at_250).await;
+}
+
+/// Four borrowers (A: DE manufacturing, B: a DE energy bank, C and D: FR
+/// energy and manufacturing); A in group acme during [100 s, 300 s), B in
+/// beta from 50 s on; reservations of A (active, consumed, expired) and B
+/// (active until 200 s), imported balances of A and C.
+async fn seed_exposures(store: &dyn Store) -> [Borrower; 4] {
     let mut tx = store.begin().await.expect("begin");
     let make = |name: &str, country: &str, sector: &str, institution: bool| {
         let mut b = borrower(name);
@@ -26,7 +72,6 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
     }
     tx.insert_group(&group("acme")).await.expect("acme");
     tx.insert_group(&group("beta")).await.expect("beta");
-    // A is in acme during [100 s, 300 s); B is in beta from 50 s on.
     tx.set_group_membership(a.id, Some(&unit_id("acme")), at(100))
         .await
         .expect("a joins");
@@ -71,40 +116,11 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
         ImportEffect::Inserted
     );
 
-    let row =
-        |b: &Borrower, group: Option<&str>, reserved: &str, outstanding: &str| BorrowerExposure {
-            borrower: b.id,
-            group: group.map(str::to_owned),
-            sector: b.sector.clone(),
-            country: b.country.clone(),
-            institution: b.institution,
-            reserved: dec(reserved),
-            outstanding: dec(outstanding),
-        };
-    let sorted = |mut rows: Vec<BorrowerExposure>| {
-        rows.sort_by_key(|r| r.borrower);
-        rows
-    };
-    let at_250 = sorted(vec![
-        row(&a, Some("acme"), "1000.50", "210.25"),
-        row(&b, Some("beta"), "0", "0"),
-        row(&c, None, "0", "5000.01"),
-        row(&d, None, "0", "0"),
-    ]);
-    assert_eq!(
-        exposures_at(store, ExposureScope::All, at(250)).await,
-        at_250
-    );
-    assert_eq!(
-        exposures_at(store, ExposureScope::All, at(150)).await,
-        sorted(vec![
-            row(&a, Some("acme"), "1000.50", "210.25"),
-            row(&b, Some("beta"), "300", "0"),
-            row(&c, None, "0", "5000.01"),
-            row(&d, None, "0", "0"),
-        ]),
-        "before its expiry the reservation counts"
-    );
+    [a, b, c, d]
+}
+
+/// The group each borrower of [`seed_exposures`] is in at a time.
+async fn assert_exposure_groups(store: &dyn Store, [a, b, c, d]: [BorrowerId; 4]) {
     let groups = |rows: Vec<BorrowerExposure>| {
         rows.into_iter()
             .map(|r| (r.borrower, r.group))
@@ -112,10 +128,10 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
     };
     let expected_groups = |a_group: Option<&str>, b_group: Option<&str>| {
         let mut pairs = vec![
-            (a.id, a_group.map(str::to_owned)),
-            (b.id, b_group.map(str::to_owned)),
-            (c.id, None),
-            (d.id, None),
+            (a, a_group.map(str::to_owned)),
+            (b, b_group.map(str::to_owned)),
+            (c, None),
+            (d, None),
         ];
         pairs.sort();
         pairs
@@ -134,8 +150,15 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
         expected_groups(None, Some("beta")),
         "memberships are half-open"
     );
+}
 
-    // Narrower scopes.
+/// Narrower scopes select their rows of `at_250` (the exposures at 250 s),
+/// and the total of a scope is the sum of its rows.
+async fn assert_exposure_scopes(
+    store: &dyn Store,
+    [a, b, c, d]: [BorrowerId; 4],
+    at_250: &[BorrowerExposure],
+) {
     let pick = |ids: &[BorrowerId]| {
         at_250
             .iter()
@@ -145,20 +168,17 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
     };
     let scopes = [
         (
-            ExposureScope::Borrowers(vec![c.id, a.id, BorrowerId::generate(), a.id]),
-            pick(&[a.id, c.id]),
+            ExposureScope::Borrowers(vec![c, a, BorrowerId::generate(), a]),
+            pick(&[a, c]),
         ),
-        (ExposureScope::Borrowers(vec![d.id]), pick(&[d.id])),
+        (ExposureScope::Borrowers(vec![d]), pick(&[d])),
         (ExposureScope::Borrowers(vec![]), vec![]),
-        (ExposureScope::Sector("energy".into()), pick(&[b.id, c.id])),
-        (
-            ExposureScope::Sector("manufacturing".into()),
-            pick(&[a.id, d.id]),
-        ),
-        (ExposureScope::Country("FR".into()), pick(&[c.id, d.id])),
-        (ExposureScope::Country("DE".into()), pick(&[a.id, b.id])),
+        (ExposureScope::Sector("energy".into()), pick(&[b, c])),
+        (ExposureScope::Sector("manufacturing".into()), pick(&[a, d])),
+        (ExposureScope::Country("FR".into()), pick(&[c, d])),
+        (ExposureScope::Country("DE".into()), pick(&[a, b])),
         (ExposureScope::Country("XX".into()), vec![]),
-        (ExposureScope::All, at_250.clone()),
+        (ExposureScope::All, at_250.to_vec()),
     ];
     for (scope, expected) in scopes {
         let rows = exposures_at(store, scope.clone(), at(250)).await;
