@@ -180,18 +180,57 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
             "group of {b} at {when}"
         );
     }
+    drop(tx);
+    assert_group_members(store, [b1, b2, b3], [&g1.id, &g2.id]).await;
+
+    refuse_membership_changes(store, [b1, b2], [&g1.id, &g2.id]).await;
+
+    assert_move_twice_at_once(store, b2, [&g1.id, &g2.id]).await;
+}
+
+/// A move at the same instant twice: the first interval is empty.
+async fn assert_move_twice_at_once(store: &dyn Store, b2: BorrowerId, [g1, g2]: [&UnitId; 2]) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_group_membership(b2, Some(g2), day(30))
+        .await
+        .expect("move");
+    tx.set_group_membership(b2, Some(g1), day(30))
+        .await
+        .expect("move back at once");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.group_of(b2, day(30)).await.expect("group of"),
+        Some(g1.clone())
+    );
+    assert!(
+        tx.group_members(g2, day(30))
+            .await
+            .expect("members")
+            .is_empty()
+    );
+}
+
+/// The members of each group over time (see the memberships of
+/// [`group_memberships_are_dated_and_half_open`]).
+async fn assert_group_members(
+    store: &dyn Store,
+    [b1, b2, b3]: [BorrowerId; 3],
+    [g1, g2]: [&UnitId; 2],
+) {
+    let mut tx = store.begin_read().await.expect("begin_read");
     let sorted = |mut ids: Vec<BorrowerId>| {
         ids.sort();
         ids
     };
     let members = [
-        (&g1.id, day(0), vec![]),
-        (&g1.id, day(1), sorted(vec![b1, b3])),
-        (&g1.id, day(3), sorted(vec![b1, b2])),
-        (&g1.id, day(5), vec![b2]),
-        (&g2.id, day(5), vec![b1]),
-        (&g2.id, day(9), vec![]),
-        (&g1.id, day(50), vec![b2]),
+        (g1, day(0), vec![]),
+        (g1, day(1), sorted(vec![b1, b3])),
+        (g1, day(3), sorted(vec![b1, b2])),
+        (g1, day(5), vec![b2]),
+        (g2, day(5), vec![b1]),
+        (g2, day(9), vec![]),
+        (g1, day(50), vec![b2]),
     ];
     for (g, when, expected) in members {
         assert_eq!(
@@ -206,9 +245,16 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
             .expect("members")
             .is_empty()
     );
-    drop(tx);
+}
 
-    // Unknown group or borrower: NotFound, nothing changes.
+/// Unknown group or borrower: NotFound, nothing changes. History only grows
+/// forward: a change before the running membership started, or before a
+/// closed one ended, is refused.
+async fn refuse_membership_changes(
+    store: &dyn Store,
+    [b1, b2]: [BorrowerId; 2],
+    [g1, g2]: [&UnitId; 2],
+) {
     let mut tx = store.begin().await.expect("begin");
     let err = tx
         .set_group_membership(b2, Some(&unit_id("no-group")), day(20))
@@ -216,7 +262,7 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
         .expect_err("unknown group");
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     drop(tx);
-    for target in [Some(&g1.id), None] {
+    for target in [Some(g1), None] {
         let mut tx = store.begin().await.expect("begin");
         let err = tx
             .set_group_membership(BorrowerId::generate(), target, day(20))
@@ -224,12 +270,10 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
             .expect_err("unknown borrower");
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     }
-    // History only grows forward: a change before the running membership
-    // started, or before a closed one ended, is refused.
     for (b, when) in [(b2, day(2)), (b1, day(8))] {
         let mut tx = store.begin().await.expect("begin");
         let err = tx
-            .set_group_membership(b, Some(&g2.id), when)
+            .set_group_membership(b, Some(g2), when)
             .await
             .expect_err("back-dated change");
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -237,30 +281,9 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(
         tx.group_of(b2, day(20)).await.expect("group of"),
-        Some(g1.id.clone())
+        Some(g1.clone())
     );
     drop(tx);
-
-    // A move at the same instant twice: the first interval is empty.
-    let mut tx = store.begin().await.expect("begin");
-    tx.set_group_membership(b2, Some(&g2.id), day(30))
-        .await
-        .expect("move");
-    tx.set_group_membership(b2, Some(&g1.id), day(30))
-        .await
-        .expect("move back at once");
-    tx.commit().await.expect("commit");
-    let mut tx = store.begin_read().await.expect("begin_read");
-    assert_eq!(
-        tx.group_of(b2, day(30)).await.expect("group of"),
-        Some(g1.id.clone())
-    );
-    assert!(
-        tx.group_members(&g2.id, day(30))
-            .await
-            .expect("members")
-            .is_empty()
-    );
 }
 
 /// Two membership changes for one borrower at once: both land, one after the

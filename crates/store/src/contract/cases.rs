@@ -434,40 +434,7 @@ pub async fn case_segregation_fields_round_trip(store: Arc<dyn Store>) {
 pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     let store = store.as_ref();
     seed_org(store).await;
-    // A senior market voter and a senior back-office voter who left market a
-    // year ago (outside the cooling-off period, S5); both level 2.
-    let mut senior_market = member("lo-senior", MARKET_UNIT, Side::Market, Role::LoanOfficer);
-    senior_market.competences[0].level = 2;
-    let mut senior_backoffice = member(
-        "ca-senior",
-        BACKOFFICE_UNIT,
-        Side::Backoffice,
-        Role::CreditAnalyst,
-    );
-    senior_backoffice.competences[0].level = 2;
-    senior_backoffice.units = vec![
-        UnitAssignment {
-            unit_id: unit_id(MARKET_UNIT),
-            side: Side::Market,
-            valid_from: day(-800),
-            valid_to: Some(day(-365)),
-        },
-        UnitAssignment {
-            unit_id: unit_id(BACKOFFICE_UNIT),
-            side: Side::Backoffice,
-            valid_from: day(-365),
-            valid_to: None,
-        },
-    ];
-    let mut tx = store.begin().await.expect("begin");
-    tx.insert_staff(&senior_market)
-        .await
-        .expect("senior market");
-    tx.insert_staff(&senior_backoffice)
-        .await
-        .expect("senior back office");
-    tx.commit().await.expect("commit");
-
+    insert_senior_voters(store).await;
     let borrower_id = insert_borrower(store).await;
     let mut case = new_case(borrower_id, "200000.00", "EUR");
     insert_case(store, &case).await;
@@ -506,20 +473,7 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     assert_eq!(loaded.round, 1);
     assert_eq!(loaded.escalation_level, Some(2));
     assert!(loaded.related_party);
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let escalated = tx
-        .cases_by_status(CaseStatus::Escalated, None, 10)
-        .await
-        .expect("escalated");
-    assert_eq!(
-        escalated.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![case.id]
-    );
-    assert_eq!(
-        tx.open_cases_of(&[borrower_id]).await.expect("open"),
-        vec![case.id]
-    );
-    drop(tx);
+    assert_escalated_and_open(store, case.id, borrower_id).await;
 
     let before = case.revision;
     case.record_board_resolution(Some(&analyst), "BR-2026-17", case.version, at(35))
@@ -527,31 +481,7 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     save_case(store, &case, before).await;
     assert_eq!(load_case(store, case.id).await, case);
 
-    let senior = voter(store, "lo-senior", at(40)).await;
-    let before = case.revision;
-    case.cast_first_vote(
-        Some(&senior),
-        VoteDecision::Approve,
-        "approve at level 2",
-        1,
-        &facts,
-        at(40),
-    )
-    .expect("escalated first vote");
-    save_case(store, &case, before).await;
-    let senior_bo = voter(store, "ca-senior", at(50)).await;
-    assert_eq!(senior_bo.left_market_at, Some(day(-365)));
-    let before = case.revision;
-    case.cast_second_vote(
-        Some(&senior_bo),
-        VoteDecision::Approve,
-        "agree at level 2",
-        1,
-        &facts,
-        at(50),
-    )
-    .expect("escalated second vote");
-    save_case(store, &case, before).await;
+    approve_at_level_2(store, &mut case, &facts).await;
 
     let loaded = load_case(store, case.id).await;
     assert_eq!(loaded, case);
@@ -579,4 +509,86 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
             .expect("open")
             .is_empty()
     );
+}
+
+/// The escalated case is listed as escalated and still open.
+async fn assert_escalated_and_open(store: &dyn Store, case: CaseId, borrower_id: BorrowerId) {
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let escalated = tx
+        .cases_by_status(CaseStatus::Escalated, None, 10)
+        .await
+        .expect("escalated");
+    assert_eq!(
+        escalated.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![case]
+    );
+    assert_eq!(
+        tx.open_cases_of(&[borrower_id]).await.expect("open"),
+        vec![case]
+    );
+}
+
+/// A senior market voter and a senior back-office voter who left market a
+/// year ago (outside the cooling-off period, S5); both level 2.
+async fn insert_senior_voters(store: &dyn Store) {
+    let mut senior_market = member("lo-senior", MARKET_UNIT, Side::Market, Role::LoanOfficer);
+    senior_market.competences[0].level = 2;
+    let mut senior_backoffice = member(
+        "ca-senior",
+        BACKOFFICE_UNIT,
+        Side::Backoffice,
+        Role::CreditAnalyst,
+    );
+    senior_backoffice.competences[0].level = 2;
+    senior_backoffice.units = vec![
+        UnitAssignment {
+            unit_id: unit_id(MARKET_UNIT),
+            side: Side::Market,
+            valid_from: day(-800),
+            valid_to: Some(day(-365)),
+        },
+        UnitAssignment {
+            unit_id: unit_id(BACKOFFICE_UNIT),
+            side: Side::Backoffice,
+            valid_from: day(-365),
+            valid_to: None,
+        },
+    ];
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_staff(&senior_market)
+        .await
+        .expect("senior market");
+    tx.insert_staff(&senior_backoffice)
+        .await
+        .expect("senior back office");
+    tx.commit().await.expect("commit");
+}
+
+/// The escalated round: the two senior voters approve at level 2.
+async fn approve_at_level_2(store: &dyn Store, case: &mut CreditCase, facts: &VoteFacts) {
+    let senior = voter(store, "lo-senior", at(40)).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&senior),
+        VoteDecision::Approve,
+        "approve at level 2",
+        1,
+        facts,
+        at(40),
+    )
+    .expect("escalated first vote");
+    save_case(store, case, before).await;
+    let senior_bo = voter(store, "ca-senior", at(50)).await;
+    assert_eq!(senior_bo.left_market_at, Some(day(-365)));
+    let before = case.revision;
+    case.cast_second_vote(
+        Some(&senior_bo),
+        VoteDecision::Approve,
+        "agree at level 2",
+        1,
+        facts,
+        at(50),
+    )
+    .expect("escalated second vote");
+    save_case(store, case, before).await;
 }
