@@ -89,6 +89,121 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     let ns = |t: Timestamp, n: i64| t + chrono::Duration::nanoseconds(n);
     seed_org(store).await;
     let mut tx = store.begin().await.expect("begin");
+    let Precise {
+        person,
+        borrower: b,
+        group,
+        joined,
+        party,
+        rules,
+        proposal,
+    } = write_precise_directory(tx.as_mut(), ns).await;
+
+    let case = precise_case(tx.as_mut(), b.id, &person, ns).await;
+    let event = audit_event(
+        "case.first_vote",
+        Outcome::Ok,
+        None,
+        Some(case.id),
+        None,
+        ns(at(20), 7),
+    );
+    tx.append_audit(&event).await.expect("append");
+    tx.commit().await.expect("commit");
+
+    let expected_person = person_in_micros(&person);
+    let expected_case = case_in_micros(&case);
+    assert_ne!(
+        expected_case, case,
+        "the fixture has sub-microsecond digits"
+    );
+
+    store
+        .flush_audit(std::time::Duration::from_secs(10))
+        .await
+        .expect("flush");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.staff_member(&person.id).await.expect("staff"),
+        Some(expected_person)
+    );
+    let loaded_borrower = tx.borrower(b.id).await.expect("borrower").expect("exists");
+    assert_eq!(loaded_borrower.created_at, micros(b.created_at));
+    let loaded_group = tx.group(&group.id).await.expect("group").expect("exists");
+    assert_eq!(loaded_group.created_at, micros(group.created_at));
+    assert_membership_in_micros(tx.as_mut(), b.id, &group.id, joined).await;
+    assert_eq!(
+        tx.related_parties(&[b.id]).await.expect("related"),
+        BTreeSet::from([party.staff_id.clone()])
+    );
+    let loaded_rules = tx.rule_sets().await.expect("rule sets");
+    assert_eq!(loaded_rules.len(), 1);
+    assert_eq!(loaded_rules[0].valid_from, micros(rules.valid_from));
+    let loaded_proposal = tx
+        .proposal(proposal.id)
+        .await
+        .expect("proposal")
+        .expect("exists");
+    assert_eq!(loaded_proposal.proposed_at, micros(proposal.proposed_at));
+    assert_eq!(loaded_proposal.decided_at, proposal.decided_at.map(micros));
+    assert_eq!(tx.case(case.id).await.expect("case"), Some(expected_case));
+    let events = tx
+        .audit_events(&AuditFilter {
+            from: Some(event.recorded_at),
+            ..all_events()
+        })
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1, "an event is inside its own microsecond");
+    assert_eq!(events[0].recorded_at, micros(event.recorded_at));
+}
+
+/// Membership bounds are stored truncated as well: the join counts from its
+/// microsecond on.
+async fn assert_membership_in_micros(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    group: &UnitId,
+    joined: Timestamp,
+) {
+    assert_eq!(
+        tx.group_of(borrower, micros(joined))
+            .await
+            .expect("group of"),
+        Some(group.clone())
+    );
+    assert_eq!(
+        tx.group_of(borrower, micros(joined) - chrono::Duration::microseconds(1))
+            .await
+            .expect("group of"),
+        None
+    );
+    assert_eq!(
+        tx.group_members(group, micros(joined))
+            .await
+            .expect("members"),
+        vec![borrower]
+    );
+}
+
+/// What the microsecond test stores besides the case, each with
+/// sub-microsecond digits.
+struct Precise {
+    person: StaffMember,
+    borrower: Borrower,
+    group: BorrowerGroup,
+    joined: Timestamp,
+    party: RelatedParty,
+    rules: RuleSet,
+    proposal: ChangeProposal,
+}
+
+/// A person, a borrower in a group with a related party, a rule set and a
+/// rejected proposal, all at instants with sub-microsecond digits.
+async fn write_precise_directory(
+    tx: &mut dyn Tx,
+    ns: impl Fn(Timestamp, i64) -> Timestamp,
+) -> Precise {
     let mut person = member("precise-1", MARKET_UNIT, Side::Market, Role::LoanOfficer);
     person.units[0].valid_from = ns(day(-1), 123_456_789);
     person.units[0].valid_to = Some(ns(day(9), 999));
@@ -129,81 +244,15 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     proposal.decided_by = Some(staff_id(ANALYST));
     proposal.decided_at = Some(ns(at(6), 1));
     tx.decide_proposal(&proposal).await.expect("decide");
-
-    let case = precise_case(tx.as_mut(), b.id, &person, ns).await;
-    let event = audit_event(
-        "case.first_vote",
-        Outcome::Ok,
-        None,
-        Some(case.id),
-        None,
-        ns(at(20), 7),
-    );
-    tx.append_audit(&event).await.expect("append");
-    tx.commit().await.expect("commit");
-
-    let expected_person = person_in_micros(&person);
-    let expected_case = case_in_micros(&case);
-    assert_ne!(
-        expected_case, case,
-        "the fixture has sub-microsecond digits"
-    );
-
-    store
-        .flush_audit(std::time::Duration::from_secs(10))
-        .await
-        .expect("flush");
-    let mut tx = store.begin_read().await.expect("begin_read");
-    assert_eq!(
-        tx.staff_member(&person.id).await.expect("staff"),
-        Some(expected_person)
-    );
-    let loaded_borrower = tx.borrower(b.id).await.expect("borrower").expect("exists");
-    assert_eq!(loaded_borrower.created_at, micros(b.created_at));
-    let loaded_group = tx.group(&group.id).await.expect("group").expect("exists");
-    assert_eq!(loaded_group.created_at, micros(group.created_at));
-    // Membership bounds are stored truncated as well: the join counts from
-    // its microsecond on.
-    assert_eq!(
-        tx.group_of(b.id, micros(joined)).await.expect("group of"),
-        Some(group.id.clone())
-    );
-    assert_eq!(
-        tx.group_of(b.id, micros(joined) - chrono::Duration::microseconds(1))
-            .await
-            .expect("group of"),
-        None
-    );
-    assert_eq!(
-        tx.group_members(&group.id, micros(joined))
-            .await
-            .expect("members"),
-        vec![b.id]
-    );
-    assert_eq!(
-        tx.related_parties(&[b.id]).await.expect("related"),
-        BTreeSet::from([party.staff_id.clone()])
-    );
-    let loaded_rules = tx.rule_sets().await.expect("rule sets");
-    assert_eq!(loaded_rules.len(), 1);
-    assert_eq!(loaded_rules[0].valid_from, micros(rules.valid_from));
-    let loaded_proposal = tx
-        .proposal(proposal.id)
-        .await
-        .expect("proposal")
-        .expect("exists");
-    assert_eq!(loaded_proposal.proposed_at, micros(proposal.proposed_at));
-    assert_eq!(loaded_proposal.decided_at, proposal.decided_at.map(micros));
-    assert_eq!(tx.case(case.id).await.expect("case"), Some(expected_case));
-    let events = tx
-        .audit_events(&AuditFilter {
-            from: Some(event.recorded_at),
-            ..all_events()
-        })
-        .await
-        .expect("events");
-    assert_eq!(events.len(), 1, "an event is inside its own microsecond");
-    assert_eq!(events[0].recorded_at, micros(event.recorded_at));
+    Precise {
+        person,
+        borrower: b,
+        group,
+        joined,
+        party,
+        rules,
+        proposal,
+    }
 }
 
 /// A case opened, given a board resolution and declined by `person`, all
