@@ -256,7 +256,75 @@ async fn the_leaf_hash_must_match_the_body() {
 async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("creditops.db");
-    let only_0001 = dir.path().join("migrations");
+    let (case_id, borrower_id) = write_0001_database(dir.path(), &path).await;
+
+    let store = SqliteStore::open(&path, ORIGIN)
+        .await
+        .expect("migrate to 0002");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let case = tx.case(case_id).await.expect("load").expect("case kept");
+    assert_eq!(
+        case.file.amount,
+        Money::parse("1234.56", "EUR").expect("money")
+    );
+    assert_eq!(case.votes.len(), 1);
+    assert_eq!(case.votes[0].round, 0);
+    assert_eq!(case.votes[0].required_level, 0);
+    assert_eq!(case.votes[0].voter.competence_level, 0);
+    assert_eq!(case.votes[0].voter.left_market_at, None);
+    assert!(case.editors.is_empty());
+    assert_eq!((case.round, case.escalation_level), (0, None));
+    assert!(!case.related_party);
+    assert_eq!(case.board_resolution, None);
+    assert!(case.decision.is_some());
+    let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
+    assert_eq!(borrower.relationship_manager, None);
+    assert!(!borrower.institution, "0003 adds institution = false");
+    drop(tx);
+
+    let mut conn = raw(&path).await;
+    let violations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_foreign_key_check")
+        .fetch_one(&mut conn)
+        .await
+        .expect("foreign key check");
+    assert_eq!(violations, 0);
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' \
+         AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("indexes");
+    assert_eq!(indexes, ["cases_borrower_id", "cases_status_id"]);
+    // The 0001 votes' foreign key still names `cases` and is enforced.
+    let err = sqlx::query(
+        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
+         rationale, file_version, content_hash, cast_at, checks) \
+         VALUES ('00000000-0000-0000-0000-000000000000', 0, 'first', 'lo-1', 'm', 'market', \
+         'decline', 'no', 1, 'h', 'x', '[]')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect_err("dangling vote");
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    conn.close().await.expect("close");
+
+    let mut tx = store.begin().await.expect("begin");
+    let mut escalated = tx.case(case_id).await.expect("load").expect("case");
+    escalated.status = creditops_domain::CaseStatus::Escalated;
+    escalated.revision += 1;
+    tx.update_case(&escalated, 2)
+        .await
+        .expect("escalated is allowed now");
+    tx.commit().await.expect("commit");
+    store.close().await;
+}
+
+/// A database at `path` migrated by 0001 only (copied into `dir`), holding
+/// a declined case with a vote and a decision, written with raw SQL as
+/// 0001 stored them.
+async fn write_0001_database(dir: &Path, path: &Path) -> (CaseId, BorrowerId) {
+    let only_0001 = dir.join("migrations");
     std::fs::create_dir(&only_0001).expect("mkdir");
     std::fs::write(
         only_0001.join("0001_initial.sql"),
@@ -264,7 +332,7 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     )
     .expect("copy 0001");
     let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
+        .filename(path)
         .create_if_missing(true)
         .foreign_keys(true)
         .connect()
@@ -328,67 +396,7 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
         query.execute(&mut conn).await.expect(sql);
     }
     conn.close().await.expect("close");
-
-    let store = SqliteStore::open(&path, ORIGIN)
-        .await
-        .expect("migrate to 0002");
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let case = tx.case(case_id).await.expect("load").expect("case kept");
-    assert_eq!(
-        case.file.amount,
-        Money::parse("1234.56", "EUR").expect("money")
-    );
-    assert_eq!(case.votes.len(), 1);
-    assert_eq!(case.votes[0].round, 0);
-    assert_eq!(case.votes[0].required_level, 0);
-    assert_eq!(case.votes[0].voter.competence_level, 0);
-    assert_eq!(case.votes[0].voter.left_market_at, None);
-    assert!(case.editors.is_empty());
-    assert_eq!((case.round, case.escalation_level), (0, None));
-    assert!(!case.related_party);
-    assert_eq!(case.board_resolution, None);
-    assert!(case.decision.is_some());
-    let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
-    assert_eq!(borrower.relationship_manager, None);
-    assert!(!borrower.institution, "0003 adds institution = false");
-    drop(tx);
-
-    let mut conn = raw(&path).await;
-    let violations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_foreign_key_check")
-        .fetch_one(&mut conn)
-        .await
-        .expect("foreign key check");
-    assert_eq!(violations, 0);
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' \
-         AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("indexes");
-    assert_eq!(indexes, ["cases_borrower_id", "cases_status_id"]);
-    // The 0001 votes' foreign key still names `cases` and is enforced.
-    let err = sqlx::query(
-        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
-         rationale, file_version, content_hash, cast_at, checks) \
-         VALUES ('00000000-0000-0000-0000-000000000000', 0, 'first', 'lo-1', 'm', 'market', \
-         'decline', 'no', 1, 'h', 'x', '[]')",
-    )
-    .execute(&mut conn)
-    .await
-    .expect_err("dangling vote");
-    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
-    conn.close().await.expect("close");
-
-    let mut tx = store.begin().await.expect("begin");
-    let mut escalated = tx.case(case_id).await.expect("load").expect("case");
-    escalated.status = creditops_domain::CaseStatus::Escalated;
-    escalated.revision += 1;
-    tx.update_case(&escalated, 2)
-        .await
-        .expect("escalated is allowed now");
-    tx.commit().await.expect("commit");
-    store.close().await;
+    (case_id, borrower_id)
 }
 
 /// The risk tables (0003): decided limit versions, capital and liquidity
