@@ -906,11 +906,18 @@ fn serve_signing_key(args: &ServeArgs) -> Result<Option<std::sync::Arc<SigningKe
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     check_serve_config(&args)?;
-    let identity = identity(&args)?;
     let listeners = listeners(&args)?;
     let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
+    // Before the dev identity provider exists: a refused database gets no
+    // token minter beside it.
+    if args.dev {
+        demo::claim_database(store.as_ref(), &args.db.data_dir)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let identity = identity(&args)?;
     if args.dev
         && demo::seed(store.as_ref(), &sod)
             .await
