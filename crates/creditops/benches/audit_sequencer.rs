@@ -29,7 +29,7 @@ use creditops_domain::{
     CaseId, CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
     UnitAssignment, UnitId,
 };
-use creditops_store::{IdempotencyScope, NewAuditEvent, Store, StoredResponse};
+use creditops_store::{AuditSequencer, IdempotencyScope, NewAuditEvent, Store, StoredResponse};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use std::sync::Arc;

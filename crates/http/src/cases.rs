@@ -17,7 +17,7 @@ use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, Timestamp, VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{LiquidityClaim, Tx};
+use creditops_store::{LiquidityClaim, StoreExt, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -160,7 +160,7 @@ pub async fn vote_command(
 }
 
 /// Claims the liquidity headroom a vote may spend (R5, R6), before its
-/// transaction begins (see [`creditops_store::Store::claim_liquidity`]):
+/// transaction begins (see [`creditops_store::LiquidityClaims::claim_liquidity`]):
 /// only approvals that may decide take one, and only where the backend
 /// needs claims. Whatever the vote's outcome, pass the claim to
 /// [`release_liquidity_claim`] afterwards.

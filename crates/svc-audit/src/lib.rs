@@ -13,7 +13,7 @@ use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::views::CaseView;
 use creditops_http::{ApiError, PathId, Principal, ProblemKind, Query, ServiceContext, openapi};
-use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint, Tx};
+use creditops_store::{AuditFilter, StoreExt, StoredAuditEvent, StoredCheckpoint, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
