@@ -10,8 +10,10 @@
 
 pub mod case;
 pub mod error;
+pub mod four_eyes;
 pub mod ids;
 pub mod money;
+pub mod proposal;
 pub mod rules;
 pub mod sod;
 pub mod staff;

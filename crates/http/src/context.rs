@@ -5,7 +5,8 @@ use crate::ApiError;
 use chrono::Utc;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
-use creditops_domain::{Role, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
+use creditops_commands::{Actor, Context};
+use creditops_domain::{SodMatrix, Timestamp};
 use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
 
@@ -59,6 +60,17 @@ impl ServiceContext {
         Ok(append_record(tx, record).await?)
     }
 
+    /// The environment this service's commands run in.
+    pub fn commands(&self) -> Context {
+        Context {
+            service: self.service,
+            store: self.store.clone(),
+            policy_hash: self.policy_hash.clone(),
+            sod: self.sod.clone(),
+            claim_timeout: self.limits.timeout,
+        }
+    }
+
     /// Records a refused request in its own transaction.
     pub async fn audit_refusal(&self, record: AuditRecord) -> Result<(), ApiError> {
         let mut tx = self.store.begin().await?;
@@ -69,25 +81,20 @@ impl ServiceContext {
 }
 
 /// The authenticated person behind a request, as the staff directory knows
-/// them at the time of the request (S2, S4).
+/// them at the time of the request (S2, S4): the actor of the commands the
+/// request runs.
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub member: StaffMember,
-    pub roles: Vec<Role>,
-    pub at: Timestamp,
-    pub request_id: String,
+pub struct Principal(pub Actor);
+
+impl std::ops::Deref for Principal {
+    type Target = Actor;
+
+    fn deref(&self) -> &Actor {
+        &self.0
+    }
 }
 
 impl Principal {
-    pub fn id(&self) -> &StaffId {
-        &self.member.id
-    }
-
-    /// The person's unit and side at `at` (the time of the action).
-    pub fn voter_at(&self, at: Timestamp) -> Option<Voter> {
-        self.member.voter_at(at)
-    }
-
     /// An audit record attributed to this person.
     pub fn record(&self, ctx: &ServiceContext, action: &str) -> AuditRecord {
         let mut record = ctx.record(action, Outcome::Ok, Utc::now());

@@ -4,17 +4,15 @@
 //! audits every refusal, idempotent command execution, request ids, the
 //! health endpoints and the OpenAPI document generated from the handlers.
 
-pub mod cases;
 mod context;
 mod extract;
-pub mod facts;
 mod health;
 mod idempotency;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
 mod problem;
-pub mod risk;
+pub mod routes;
 pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creditops_auth::AuthError;
+use creditops_commands::CommandError;
 use creditops_domain::DomainError;
 use creditops_store::StoreError;
 use serde::Serialize;
@@ -254,5 +255,37 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         // The reason is safe to tell: it never echoes the token or key material.
         ApiError::unauthenticated(format!("the bearer token was refused: {e}"))
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        let answer = |kind, detail: String, rule: Option<&str>| Self {
+            kind,
+            detail,
+            rule: rule.map(str::to_owned),
+            errors: Vec::new(),
+        };
+        match e {
+            CommandError::Domain(e) => e.into(),
+            CommandError::Store(e) => e.into(),
+            CommandError::NotFound(detail) => answer(ProblemKind::NotFound, detail, None),
+            CommandError::Invalid { detail, problems } => ApiError::validation(detail).with_errors(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError {
+                        row: p.row,
+                        field: p.field,
+                        detail: p.detail,
+                    })
+                    .collect(),
+            ),
+            CommandError::Conflict { detail, rule } => answer(ProblemKind::Conflict, detail, rule),
+            CommandError::Forbidden { detail, rule } => {
+                answer(ProblemKind::Forbidden, detail, rule)
+            }
+            CommandError::Unavailable(detail) => answer(ProblemKind::Unavailable, detail, None),
+            CommandError::Internal(detail) => answer(ProblemKind::Internal, detail, None),
+        }
     }
 }

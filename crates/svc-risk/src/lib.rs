@@ -15,13 +15,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
+use creditops_commands::{limits, positions};
+use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{BorrowerId, Severity};
-use creditops_http::risk::{
-    LimitDecision, LimitVersions, decide_limit, liquidity_view, watch_all, watch_borrowers,
-};
+use creditops_http::views::{LimitDecision, LimitVersions};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
-    openapi, run_command,
+    openapi, routes, run_command,
 };
 use creditops_risk::reports::{ReportKind, ReportLine, report, to_csv};
 use creditops_risk::{
@@ -32,7 +32,6 @@ use creditops_store::{BreachFilter, ExposureScope};
 use input::{parse_amount, parse_percent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -272,55 +271,23 @@ async fn propose_limit(
     };
     let reason = creditops_domain::case::required_text("reason", &req.reason, 1000)?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/limits",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if let LimitSubject::Borrower(id) = &subject
-                    && tx.borrower(*id).await?.is_none()
-                {
-                    return Err(ApiError::validation("key names no registered borrower"));
-                }
-                if let LimitSubject::Group(id) = &subject {
-                    let group = creditops_domain::UnitId::parse(id)
-                        .map_err(|e| ApiError::validation(format!("key: {e}")))?;
-                    if tx.group(&group).await?.is_none() {
-                        return Err(ApiError::validation(
-                            "key names no group of connected clients",
-                        ));
-                    }
-                }
-                let version = tx.latest_limit_version(&subject).await? + 1;
-                let proposal = LimitVersion {
-                    id: uuid::Uuid::now_v7(),
+                let proposal = limits::LimitProposal {
                     subject,
-                    version,
                     amount,
                     tolerance_percent: tolerance,
                     reason,
-                    proposed_by: actor.id().clone(),
-                    proposed_at: creditops_http::cases::action_time(),
-                    status: LimitStatus::Pending,
-                    decided_by: None,
-                    decided_at: None,
                 };
-                tx.insert_limit_version(&proposal).await?;
-                let mut record = actor.record(&ctx, "limit.proposed");
-                record.rule = Some("R8".into());
-                record.data = json!({
-                    "limit_id": proposal.id,
-                    "subject": proposal.subject.to_string(),
-                    "version": proposal.version,
-                    "amount": proposal.amount.to_string(),
-                    "tolerance_percent": proposal.tolerance_percent.to_string(),
-                });
-                ctx.audit(tx, &record).await?;
-                CommandOutcome::view(StatusCode::CREATED, &proposal)
+                let limit = limits::propose_limit(&commands, tx, &actor, proposal).await?;
+                CommandOutcome::view(StatusCode::CREATED, &limit)
             })
         },
     )
@@ -353,9 +320,8 @@ async fn list_limit_versions(
         .map(|s| s.parse::<LimitStatus>())
         .transpose()
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
-    let mut tx = ctx.store.begin_read().await?;
-    let versions = tx.limit_versions(status, None).await?;
-    Ok(axum::Json(LimitVersions { items: versions }))
+    let items = limits::limit_versions(&ctx.commands(), status, None).await?;
+    Ok(axum::Json(LimitVersions { items }))
 }
 
 /// Sector and country limits are decided by a second risk controller;
@@ -380,7 +346,7 @@ async fn approve_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, true, RISK_DECIDES).await
+    routes::decide_limit_version(ctx, principal, key, id, Verdict::Approve, RISK_DECIDES).await
 }
 
 /// Rejects a sector or country limit (R8).
@@ -400,7 +366,7 @@ async fn reject_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, false, RISK_DECIDES).await
+    routes::decide_limit_version(ctx, principal, key, id, Verdict::Reject, RISK_DECIDES).await
 }
 
 /// Tier 1 capital in force (R3).
@@ -465,32 +431,17 @@ async fn set_capital(
         return Err(ApiError::validation("tier1 must be greater than zero"));
     }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PUT /v1/capital",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                // Every approval's large-exposure cap reads Tier 1.
-                tx.lock_risk().await?;
-                let now = creditops_http::cases::action_time();
-                let version = tx.latest_capital().await?.map_or(0, |c| c.version) + 1;
-                let capital = Capital {
-                    version,
-                    tier1,
-                    recorded_by: actor.id().clone(),
-                    recorded_at: now,
-                };
-                tx.insert_capital(&capital).await?;
-                let mut record = actor.record(&ctx, "risk.capital_recorded");
-                record.rule = Some("R3".into());
-                record.data = json!({"version": version, "tier1": tier1.to_string()});
-                ctx.audit(tx, &record).await?;
-                let breaches =
-                    watch_all(&ctx, tx, &format!("Tier 1 capital version {version}"), now).await?;
+                let (capital, breaches) =
+                    positions::record_capital(&commands, tx, &actor, tier1).await?;
                 CommandOutcome::view(StatusCode::OK, &CapitalChange { capital, breaches })
             })
         },
@@ -530,7 +481,7 @@ async fn read_liquidity(
         .latest_liquidity()
         .await?
         .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
-    let view = liquidity_view(tx.as_mut(), now)
+    let view = creditops_commands::risk::liquidity_view(tx.as_mut(), now)
         .await?
         .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
     let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
@@ -603,46 +554,23 @@ async fn set_liquidity(
         ));
     }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PUT /v1/liquidity",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                // Every approval's liquidity check reads the position.
-                tx.lock_risk().await?;
-                let now = creditops_http::cases::action_time();
-                let version = tx.latest_liquidity().await?.map_or(0, |p| p.version) + 1;
-                let position = LiquidityPosition {
-                    version,
+                let new = positions::NewPosition {
                     hqla,
                     outflows_30d: outflows,
                     inflows_30d: inflows,
                     floor_percent: floor,
-                    recorded_by: actor.id().clone(),
-                    recorded_at: now,
                 };
-                tx.insert_liquidity(&position).await?;
-                let mut record = actor.record(&ctx, "risk.liquidity_recorded");
-                record.rule = Some("R6".into());
-                record.data = json!({
-                    "version": version,
-                    "hqla": hqla.to_string(),
-                    "outflows_30d": outflows.to_string(),
-                    "inflows_30d": inflows.to_string(),
-                    "floor_percent": floor.to_string(),
-                });
-                ctx.audit(tx, &record).await?;
-                let breaches = watch_all(
-                    &ctx,
-                    tx,
-                    &format!("liquidity position version {version}"),
-                    now,
-                )
-                .await?;
+                let (position, breaches) =
+                    positions::record_liquidity(&commands, tx, &actor, new).await?;
                 CommandOutcome::view(StatusCode::OK, &LiquidityChange { position, breaches })
             })
         },
@@ -975,14 +903,4 @@ async fn exposure_report(
         items: lines,
     })
     .into_response())
-}
-
-/// Re-exported for the import module.
-pub(crate) async fn watch_imported(
-    ctx: &ServiceContext,
-    tx: &mut dyn creditops_store::Tx,
-    borrowers: &[BorrowerId],
-    now: chrono::DateTime<Utc>,
-) -> Result<Vec<Breach>, ApiError> {
-    watch_borrowers(ctx, tx, borrowers, "core banking import", now).await
 }
