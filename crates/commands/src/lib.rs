@@ -16,6 +16,7 @@ pub mod limits;
 pub mod market;
 pub mod positions;
 pub mod proposals;
+pub mod reports;
 pub mod risk;
 pub mod votes;
 pub mod watcher;

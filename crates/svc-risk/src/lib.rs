@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
+use creditops_commands::reports::{self, ExposureFilter};
 use creditops_commands::{limits, positions};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{BorrowerId, Severity};
@@ -23,12 +24,12 @@ use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
     openapi, routes, run_command,
 };
-use creditops_risk::reports::{ReportKind, ReportLine, report, to_csv};
+use creditops_risk::reports::{ReportKind, ReportLine, to_csv};
 use creditops_risk::{
-    Aggregates, BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject,
-    LimitVersion, LiquidityPosition,
+    BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject, LimitVersion,
+    LiquidityPosition,
 };
-use creditops_store::{BreachFilter, ExposureScope};
+use creditops_store::BreachFilter;
 use input::{parse_amount, parse_percent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -118,32 +119,27 @@ async fn list_exposures(
     Query(query): Query<ExposureQuery>,
 ) -> Result<axum::Json<Exposures>, ApiError> {
     let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let scope = match (
+    let filter = match (
         query.borrower_id,
         query.group_id,
         query.sector,
         query.country,
     ) {
-        (Some(id), None, None, None) => ExposureScope::Borrowers(vec![id]),
-        (None, Some(group), None, None) => {
-            let group = creditops_domain::UnitId::parse(&group)
-                .map_err(|e| ApiError::validation(format!("group_id: {e}")))?;
-            if tx.group(&group).await?.is_none() {
-                return Err(ApiError::not_found("no group with that id"));
-            }
-            ExposureScope::Borrowers(tx.group_members(&group, now).await?)
-        }
-        (None, None, Some(sector), None) => ExposureScope::Sector(sector),
-        (None, None, None, Some(country)) => ExposureScope::Country(country),
-        (None, None, None, None) => ExposureScope::All,
+        (Some(id), None, None, None) => ExposureFilter::Borrower(id),
+        (None, Some(group), None, None) => ExposureFilter::Group(
+            creditops_domain::UnitId::parse(&group)
+                .map_err(|e| ApiError::validation(format!("group_id: {e}")))?,
+        ),
+        (None, None, Some(sector), None) => ExposureFilter::Sector(sector),
+        (None, None, None, Some(country)) => ExposureFilter::Country(country),
+        (None, None, None, None) => ExposureFilter::All,
         _ => {
             return Err(ApiError::validation(
                 "filter by at most one of borrower_id, group_id, sector, country",
             ));
         }
     };
-    let rows = tx.exposures(&scope, now).await?;
+    let rows = reports::exposures(&ctx.commands(), filter, now).await?;
     let total: Decimal = rows.iter().map(|row| row.total()).sum();
     Ok(axum::Json(Exposures {
         currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
@@ -194,15 +190,9 @@ async fn list_limits(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<LimitsInForce>, ApiError> {
-    let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let limits = tx.limits_in_force(None).await?;
-    let exposures = tx.exposures(&ExposureScope::All, now).await?;
-    let aggregates = Aggregates::build(&exposures);
-    let usages = creditops_risk::watch::limit_usages(&limits, &aggregates);
+    let limits = reports::limits_in_force(&ctx.commands(), Utc::now()).await?;
     let items = limits
         .iter()
-        .zip(&usages)
         .map(|(limit, usage)| LimitInForce {
             id: limit.id,
             subject: limit.subject.clone(),
@@ -383,12 +373,7 @@ async fn read_capital(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<Capital>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let capital = tx
-        .latest_capital()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no Tier 1 capital is on record"))?;
-    Ok(axum::Json(capital))
+    Ok(axum::Json(reports::capital(&ctx.commands()).await?))
 }
 
 /// Tier 1 capital to record.
@@ -475,15 +460,7 @@ async fn read_liquidity(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<Liquidity>, ApiError> {
-    let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let position = tx
-        .latest_liquidity()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
-    let view = creditops_commands::risk::liquidity_view(tx.as_mut(), now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
+    let (position, view) = reports::liquidity(&ctx.commands(), Utc::now()).await?;
     let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
     Ok(axum::Json(Liquidity {
         position,
@@ -614,17 +591,17 @@ async fn list_alerts(
     _principal: Principal,
     Query(query): Query<AlertQuery>,
 ) -> Result<axum::Json<Breaches>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
+    let commands = ctx.commands();
     let breaches = match query.status.as_deref() {
-        None | Some("open") => tx.open_breaches().await?,
+        None | Some("open") => reports::open_breaches(&commands).await?,
         Some("all") => {
             let now = Utc::now();
-            tx.breaches(&BreachFilter {
+            let filter = BreachFilter {
                 from: now - chrono::Duration::days(30),
                 to: now + chrono::Duration::seconds(1),
                 limit: 10_000,
-            })
-            .await?
+            };
+            reports::breaches(&commands, &filter).await?
         }
         Some(other) => {
             return Err(ApiError::validation(format!(
@@ -692,10 +669,9 @@ async fn alert_stream(
                 to: now + chrono::Duration::seconds(1),
                 limit: 1000,
             };
-            let found = match cursor.ctx.store.begin_read().await {
-                Ok(mut tx) => tx.breaches(&filter).await.unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
+            let found = reports::breaches(&cursor.ctx.commands(), &filter)
+                .await
+                .unwrap_or_default();
             for breach in found {
                 if breach.detected_at >= cursor.since - STREAM_OVERLAP
                     && cursor.seen.insert(breach.id)
@@ -790,14 +766,12 @@ async fn breach_report(
         .map(|t| t.and_utc())
         .ok_or_else(|| ApiError::validation("date is out of range"))?;
     let to = from + chrono::Duration::days(1);
-    let mut tx = ctx.store.begin_read().await?;
-    let breaches = tx
-        .breaches(&BreachFilter {
-            from,
-            to,
-            limit: 100_000,
-        })
-        .await?;
+    let filter = BreachFilter {
+        from,
+        to,
+        limit: 100_000,
+    };
+    let breaches = reports::breaches(&ctx.commands(), &filter).await?;
     if wants_csv(query.format.as_deref(), &headers)? {
         let mut csv = String::from(
             "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
@@ -888,10 +862,7 @@ async fn exposure_report(
         ));
     }
     let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let exposures = tx.exposures(&ExposureScope::All, now).await?;
-    let tier1 = tx.latest_capital().await?.map(|c| c.tier1);
-    let lines = report(kind, &Aggregates::build(&exposures), tier1);
+    let (lines, tier1) = reports::exposure_report(&ctx.commands(), kind, now).await?;
     if wants_csv(query.format.as_deref(), &headers)? {
         return Ok(csv_response(to_csv(&lines)));
     }
