@@ -7,6 +7,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit_bundle;
+pub mod audit_trail;
 pub mod cases;
 mod context;
 mod error;
