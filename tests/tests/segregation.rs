@@ -192,7 +192,7 @@ async fn escalation(p: &TestPlatform) {
         .iter()
         .filter_map(|c| c["rule"].as_str())
         .collect();
-    for rule in ["V1", "V3", "V4", "V5", "S5", "S6"] {
+    for rule in ["V1", "V2", "V3", "V4", "V5", "S5", "S6"] {
         assert!(
             rules.contains(&rule),
             "decision records the {rule} check: {rules:?}"

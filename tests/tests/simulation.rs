@@ -33,8 +33,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::response::Response;
+use creditops_audit::AuditAction;
 use creditops_commands::cases::{CaseAction, change_case};
 use creditops_commands::votes::{CastVote, cast_vote, claim_for_vote};
+use creditops_domain::RuleId;
 use creditops_domain::{
     CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, StaffId,
     VoteDecision, VoteStage,
@@ -223,7 +225,7 @@ fn euros(amount: i64) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expect {
     Ok,
-    Refused(ProblemKind, Option<String>),
+    Refused(ProblemKind, Option<RuleId>),
 }
 
 struct Model {
@@ -234,10 +236,9 @@ struct Model {
 impl Model {
     /// The answer `cmd` must get now and, if it succeeds, the case after it.
     fn predict(&self, cmd: &Cmd) -> (Expect, Option<ModelCase>) {
-        let refused =
-            |kind, rule: Option<&str>| (Expect::Refused(kind, rule.map(str::to_owned)), None);
+        let refused = |kind, rule: Option<RuleId>| (Expect::Refused(kind, rule), None);
         let conflict = refused(ProblemKind::Conflict, None);
-        let stale = refused(ProblemKind::StaleVersion, Some("V3"));
+        let stale = refused(ProblemKind::StaleVersion, Some(RuleId::V3));
         let rule = |id| refused(ProblemKind::RuleViolation, Some(id));
         let current = &self.cases[cmd.case()];
         let mut case = current.clone();
@@ -270,16 +271,16 @@ impl Model {
                     return stale;
                 }
                 if side != Side::Market {
-                    return rule("V1");
+                    return rule(RuleId::V2);
                 }
                 if voted_before(voter) {
-                    return rule("V5");
+                    return rule(RuleId::V5);
                 }
                 if *voter == ORIGINATOR || case.editors.contains(*voter) {
-                    return rule("S6");
+                    return rule(RuleId::S6);
                 }
                 if competence < required {
-                    return rule("V4");
+                    return rule(RuleId::V4);
                 }
                 case.votes.push(ModelVote {
                     stage: VoteStage::First,
@@ -309,13 +310,13 @@ impl Model {
                     return stale;
                 }
                 if side != Side::Backoffice {
-                    return rule("V1");
+                    return rule(RuleId::V2);
                 }
                 if voted_before(voter) {
-                    return rule("V5");
+                    return rule(RuleId::V5);
                 }
                 if competence < required {
-                    return rule("V4");
+                    return rule(RuleId::V4);
                 }
                 let first = case
                     .votes
@@ -330,7 +331,7 @@ impl Model {
                 // Another case of the borrower may have been approved since
                 // the first vote, raising the level the case needs (V4).
                 if person(&first.voter).1 < required {
-                    return rule("V4");
+                    return rule(RuleId::V4);
                 }
                 case.votes.push(ModelVote {
                     stage: VoteStage::Second,
@@ -371,7 +372,7 @@ impl Model {
                     return stale;
                 }
                 if side != Side::Market {
-                    return rule("S1");
+                    return rule(RuleId::S1);
                 }
                 case.amount = *amount;
                 if *editor != ORIGINATOR {
@@ -389,7 +390,7 @@ impl Model {
                     return conflict;
                 }
                 if side != Side::Backoffice {
-                    return rule("V6");
+                    return rule(RuleId::V6);
                 }
                 case.status = CaseStatus::Returned;
                 case.version += 1;
@@ -449,7 +450,7 @@ impl Outcome {
     fn expect(&self) -> Expect {
         match self {
             Outcome::Answered { .. } => Expect::Ok,
-            Outcome::Refused(e) => Expect::Refused(e.kind, e.rule.clone()),
+            Outcome::Refused(e) => Expect::Refused(e.kind, e.rule),
         }
     }
 }
@@ -517,7 +518,7 @@ async fn execute(
         Cmd::Edit {
             version, amount, ..
         } => {
-            let action = CaseAction::new("case.edited");
+            let action = CaseAction::new(AuditAction::CaseEdited);
             change_case(ctx, tx, actor, id, action, |case, now| {
                 let old = &case.file;
                 let money =
@@ -534,7 +535,7 @@ async fn execute(
             .await?
         }
         Cmd::Return { .. } => {
-            let action = CaseAction::new("case.returned");
+            let action = CaseAction::new(AuditAction::CaseReturned);
             change_case(ctx, tx, actor, id, action, |case, now| {
                 case.return_for_rework(actor.voter_at(now).as_ref(), REASON, now)
             })

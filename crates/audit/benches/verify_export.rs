@@ -1,4 +1,4 @@
-//! Verification speed of an export bundle (issue figure, see the README):
+//! Verification speed of an export bundle (issue figure, see docs/benchmarks.md):
 //! a format version 2 bundle of 1,000,000 events (canonical JSON bodies of
 //! realistic size) is verified completely (SHA256SUMS, every line, leaf,
 //! chain value and body, the Merkle root from the border hashes and the
@@ -14,8 +14,9 @@
 use chrono::Utc;
 use creditops_audit::export::{BundleEntry, BundleInput, build_bundle, verify_bundle};
 use creditops_audit::{
-    AuditRecord, MerkleTree, Outcome, SigningKey, chain_genesis, chain_next, leaf_hash,
+    AuditAction, AuditRecord, MerkleTree, Outcome, SigningKey, chain_genesis, chain_next, leaf_hash,
 };
+use creditops_domain::{BorrowerId, CaseId};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -36,10 +37,11 @@ fn main() {
     let mut chain = chain_genesis(ORIGIN);
     let mut body_bytes = 0usize;
     for i in 0..events {
-        let mut record = AuditRecord::new("backoffice", "case.second_vote", Outcome::Ok, now);
+        let mut record =
+            AuditRecord::new("backoffice", AuditAction::CaseSecondVote, Outcome::Ok, now);
         record.actor = Some(format!("ba-{}", i % 40));
-        record.case_id = Some(uuid::Uuid::now_v7().to_string());
-        record.borrower_id = Some(uuid::Uuid::now_v7().to_string());
+        record.case_id = Some(CaseId::generate());
+        record.borrower_id = Some(BorrowerId::generate());
         record.request_id = Some(format!("req-{i}"));
         record.data = serde_json::json!({
             "amount": format!("{}.00", 1000 + i),

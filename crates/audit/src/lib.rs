@@ -15,6 +15,7 @@
 //! computes; `creditops audit verify` and the audit service feed stored rows
 //! back into [`ChainVerifier`].
 
+mod action;
 pub mod checkpoint;
 mod event;
 pub mod export;
@@ -22,6 +23,7 @@ mod json;
 pub mod merkle;
 mod verify;
 
+pub use action::{AuditAction, UnknownAuditAction};
 pub use checkpoint::{
     Checkpoint, CheckpointError, KeyError, SigningKey, VerifierKey, parse_and_verify,
 };

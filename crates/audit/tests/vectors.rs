@@ -20,9 +20,10 @@ use creditops_audit::checkpoint::{self, SigningKey, VerifierKey};
 use creditops_audit::export::{self, read_bundle_dir};
 use creditops_audit::merkle;
 use creditops_audit::{
-    AuditRecord, BundleEntry, BundleInput, Hash, MerkleTree, Outcome, chain_genesis, chain_next,
-    leaf_hash, verify_bundle, verify_bundle_with_keys,
+    AuditAction, AuditRecord, BundleEntry, BundleInput, Hash, MerkleTree, Outcome, chain_genesis,
+    chain_next, leaf_hash, verify_bundle, verify_bundle_with_keys,
 };
+use creditops_domain::{BorrowerId, CaseId, RuleId};
 use ring::digest::{SHA256, digest};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -60,44 +61,44 @@ fn test_key(seed_input: &str) -> SigningKey {
 fn event_bodies() -> Vec<Vec<u8>> {
     let ok = Outcome::Ok;
     let denied = Outcome::Denied;
-    let case = "case-0000-7f3a";
-    let borrower = "borrower-0000-19c2";
+    let case: CaseId = "01942eff-0000-7000-8000-0000000c0001".parse().unwrap();
+    let borrower: BorrowerId = "01942eff-0000-7000-8000-0000000b0001".parse().unwrap();
     // (service, action, outcome, actor, rule, data)
     type Event = (
         &'static str,
-        &'static str,
+        AuditAction,
         Outcome,
         Option<&'static str>,
-        Option<&'static str>,
+        Option<RuleId>,
         Value,
     );
     #[rustfmt::skip]
     let events: Vec<Event> = vec![
-        ("admin", "role.assign", ok, Some("staff-0001"), None,
+        ("admin", AuditAction::ChangeApproved, ok, Some("staff-0001"), None,
             json!({"role": "loan_officer", "staff_id": "staff-0101", "valid_from": "2026-01-01"})),
-        ("market", "case.create", ok, Some("staff-0101"), None,
+        ("market", AuditAction::CaseCreated, ok, Some("staff-0101"), None,
             json!({"amount": "250000.00", "currency": "EUR", "product": "term_loan", "term_months": 60})),
-        ("market", "vote.cast", ok, Some("staff-0101"), None,
+        ("market", AuditAction::CaseFirstVote, ok, Some("staff-0101"), None,
             json!({"decision": "approve", "file_version": 1, "side": "market",
                    "content_hash": "3f1c6a1d2b9e4c7a8d0e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708"})),
-        ("backoffice", "vote.cast", denied, Some("staff-0101"), Some("S6"),
+        ("backoffice", AuditAction::RequestRefused, denied, Some("staff-0101"), Some(RuleId::S6),
             json!({"reason": "voter originated the case"})),
-        ("backoffice", "vote.cast", ok, Some("staff-0202"), None,
+        ("backoffice", AuditAction::CaseSecondVote, ok, Some("staff-0202"), None,
             json!({"decision": "approve", "file_version": 1, "side": "backoffice",
                    "content_hash": "3f1c6a1d2b9e4c7a8d0e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708"})),
-        ("risk", "limit.check", ok, Some("staff-0303"), None,
+        ("risk", AuditAction::RiskReserved, ok, Some("staff-0303"), None,
             json!({"limit": "borrower", "headroom": "750000.00", "currency": "EUR", "verdict": "pass"})),
-        ("backoffice", "decision.record", ok, Some("staff-0202"), None,
+        ("backoffice", AuditAction::CaseReevaluated, ok, Some("staff-0202"), None,
             json!({"decision": "approved", "competence_order_version": 3, "threshold_version": 2})),
-        ("market", "auth.denied", denied, Some("staff-0104"), Some("S8"),
+        ("market", AuditAction::RequestRefused, denied, Some("staff-0104"), Some(RuleId::S8),
             json!({"operation": "POST /v1/cases/{id}/votes"})),
-        ("risk", "limit.breach", ok, Some("staff-0303"), None,
+        ("risk", AuditAction::RiskBreach, ok, Some("staff-0303"), None,
             json!({"limit": "sector", "amount": "1200000.00", "currency": "EUR", "severity": "soft"})),
-        ("audit", "events.query", ok, Some("staff-0404"), None,
+        ("audit", AuditAction::AuditQuery, ok, Some("staff-0404"), None,
             json!({"filter": {"case_id": case}, "purpose": "Stichprobe Prüfung 2026"})),
-        ("audit", "export.create", ok, Some("staff-0404"), None,
+        ("audit", AuditAction::AuditExported, ok, Some("staff-0404"), None,
             json!({"first_seq": 4, "last_seq": 9})),
-        ("admin", "config.change", ok, Some("staff-0002"), None,
+        ("admin", AuditAction::ChangeProposed, ok, Some("staff-0002"), None,
             json!({"parameter": "cooling_off_period", "value": "P6M", "approver": "staff-0003"})),
     ];
     events
@@ -110,10 +111,10 @@ fn event_bodies() -> Vec<Vec<u8>> {
                 .parse()
                 .unwrap();
             record.actor = actor.map(str::to_owned);
-            record.rule = rule.map(str::to_owned);
+            record.rule = rule;
             if service != "admin" {
-                record.case_id = Some(case.to_owned());
-                record.borrower_id = Some(borrower.to_owned());
+                record.case_id = Some(case);
+                record.borrower_id = Some(borrower);
             }
             record.request_id = Some(format!("req-{:04}", i + 1));
             record.data = data;
@@ -316,7 +317,7 @@ fn generate() -> Generated {
     let last = BUNDLE_LAST as usize;
     let bundle = export::build_bundle(&BundleInput {
         origin: ORIGIN,
-        range: "example export: seq 4 to 9 (events of case case-0000-7f3a, 2026-01-05T09:03Z to 09:08Z)",
+        range: "example export: seq 4 to 9 (events of case 01942eff-0000-7000-8000-0000000c0001, 2026-01-05T09:03Z to 09:08Z)",
         entries: &entries[first..last],
         chain_before: entries[first - 1].chain,
         tree: &tree,

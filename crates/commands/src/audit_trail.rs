@@ -5,7 +5,8 @@
 
 use crate::audit_bundle::{self, ExportError, ExportKeys, LogEntry};
 use crate::{Actor, CommandError, CommandResult, Context};
-use creditops_audit::{ChainVerifier, MerkleTree, hash_from_slice};
+use creditops_audit::{AuditAction, ChainVerifier, MerkleTree, hash_from_slice};
+use creditops_domain::RuleId;
 use creditops_domain::{CaseId, CreditCase};
 use creditops_store::{AuditFilter, Store, StoredAuditEvent, StoredCheckpoint, Tx, UnauditedRow};
 use serde::Serialize;
@@ -20,7 +21,7 @@ impl From<ExportError> for CommandError {
         match e {
             ExportError::Usage(detail) => CommandError::invalid(detail),
             ExportError::Empty => CommandError::conflict(e.to_string()),
-            ExportError::Broken { .. } => CommandError::conflict_under("A2", e.to_string()),
+            ExportError::Broken { .. } => CommandError::conflict_under(RuleId::A2, e.to_string()),
             ExportError::Store(store) => CommandError::Store(store),
             ExportError::Bundle(_) => {
                 CommandError::Internal("the bundle could not be built".into())
@@ -42,7 +43,7 @@ pub async fn caught_up(ctx: &Context) -> CommandResult<()> {
 pub async fn record_read(
     ctx: &Context,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> CommandResult<()> {
@@ -67,7 +68,7 @@ pub async fn events(
     caught_up(ctx).await?;
     let mut tx = ctx.store.begin().await?;
     let events = tx.audit_events(filter).await?;
-    let mut record = ctx.actor_record(actor, "audit.query");
+    let mut record = ctx.actor_record(actor, AuditAction::AuditQuery);
     record.data = serde_json::json!({
         "case_id": filter.case_id.map(|c| c.to_string()),
         "borrower_id": filter.borrower_id.map(|b| b.to_string()),
@@ -162,7 +163,14 @@ pub async fn verify(ctx: &Context, actor: &Actor, origin: &str) -> CommandResult
         let mut tx = ctx.store.begin_read().await?;
         check_chain(tx.as_mut(), origin, &mut |_| {}).await?
     };
-    record_read(ctx, actor, "audit.verify", result.to_value(), None).await?;
+    record_read(
+        ctx,
+        actor,
+        AuditAction::AuditVerify,
+        result.to_value(),
+        None,
+    )
+    .await?;
     Ok(result)
 }
 
@@ -213,9 +221,9 @@ pub async fn unaudited_rows(store: &dyn Store, limit: u32) -> CommandResult<Vec<
 pub async fn read_case(ctx: &Context, actor: &Actor, id: CaseId) -> CommandResult<CreditCase> {
     let case = crate::cases::read_case(ctx, id).await?;
     let mut tx = ctx.store.begin().await?;
-    let mut record = ctx.actor_record(actor, "audit.case_read");
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
+    let mut record = ctx.actor_record(actor, AuditAction::AuditCaseRead);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
     Ok(case)

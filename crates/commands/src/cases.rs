@@ -5,6 +5,8 @@
 
 use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, DomainError, Money, Timestamp};
 use creditops_store::Tx;
 use serde_json::{Value, json};
@@ -40,16 +42,16 @@ pub fn case_audit_data(case: &CreditCase) -> Value {
 /// single rule is the reason for the command, that rule's id.
 #[derive(Debug, Clone, Copy)]
 pub struct CaseAction {
-    pub action: &'static str,
-    pub rule: Option<&'static str>,
+    pub action: AuditAction,
+    pub rule: Option<RuleId>,
 }
 
 impl CaseAction {
-    pub const fn new(action: &'static str) -> Self {
+    pub const fn new(action: AuditAction) -> Self {
         Self { action, rule: None }
     }
 
-    pub const fn under_rule(action: &'static str, rule: &'static str) -> Self {
+    pub const fn under_rule(action: AuditAction, rule: RuleId) -> Self {
         Self {
             action,
             rule: Some(rule),
@@ -70,9 +72,9 @@ pub(crate) async fn save_case(
 ) -> CommandResult<()> {
     tx.update_case(case, expected_revision).await?;
     let mut record = ctx.actor_record(actor, action.action);
-    record.rule = action.rule.map(str::to_owned);
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
+    record.rule = action.rule;
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
     record.data = data;
     ctx.audit(tx, &record).await
 }
@@ -109,9 +111,9 @@ pub async fn open_case(
     }
     let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), action_time());
     tx.insert_case(&case).await?;
-    let mut record = ctx.actor_record(actor, "case.created");
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
+    let mut record = ctx.actor_record(actor, AuditAction::CaseCreated);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
     record.data = case_audit_data(&case);
     ctx.audit(tx, &record).await?;
     Ok(case)
@@ -137,7 +139,7 @@ pub async fn edit_case(
     id: CaseId,
     edit: CaseEdit,
 ) -> CommandResult<CreditCase> {
-    let action = CaseAction::new("case.edited");
+    let action = CaseAction::new(AuditAction::CaseEdited);
     change_case(ctx, tx, actor, id, action, |case, now| {
         let old = &case.file;
         let amount_text = edit
@@ -168,7 +170,7 @@ pub async fn return_case(
     id: CaseId,
     reason: &str,
 ) -> CommandResult<CreditCase> {
-    let action = CaseAction::new("case.returned");
+    let action = CaseAction::new(AuditAction::CaseReturned);
     change_case(ctx, tx, actor, id, action, |case, now| {
         case.return_for_rework(actor.voter_at(now).as_ref(), reason, now)
     })
@@ -185,7 +187,7 @@ pub async fn record_board_resolution(
     reference: &str,
     version: i64,
 ) -> CommandResult<CreditCase> {
-    let action = CaseAction::under_rule("case.board_resolution", "V11");
+    let action = CaseAction::under_rule(AuditAction::CaseBoardResolution, RuleId::V11);
     change_case(ctx, tx, actor, id, action, |case, now| {
         let voter = actor.voter_at(now);
         case.record_board_resolution(voter.as_ref(), reference, version, now)
@@ -217,7 +219,7 @@ pub async fn reevaluate_open_cases(
         let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash).await?;
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
-            let action = CaseAction::under_rule("case.reevaluated", "V4");
+            let action = CaseAction::under_rule(AuditAction::CaseReevaluated, RuleId::V4);
             let data = case_audit_data(&case);
             save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
             returned.push(case.id);

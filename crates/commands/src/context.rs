@@ -3,7 +3,7 @@
 
 use crate::CommandResult;
 use chrono::{SubsecRound, Utc};
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_domain::{Role, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
 use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
@@ -27,12 +27,12 @@ pub struct Context {
 
 impl Context {
     /// A new audit record of the platform itself (no actor), stamped `at`.
-    pub fn record(&self, action: &str, at: Timestamp) -> AuditRecord {
+    pub fn record(&self, action: AuditAction, at: Timestamp) -> AuditRecord {
         AuditRecord::new(self.service, action, Outcome::Ok, at)
     }
 
     /// A new audit record attributed to `actor`, stamped now.
-    pub fn actor_record(&self, actor: &Actor, action: &str) -> AuditRecord {
+    pub fn actor_record(&self, actor: &Actor, action: AuditAction) -> AuditRecord {
         let mut record = AuditRecord::new(self.service, action, Outcome::Ok, Utc::now());
         record.actor = Some(actor.member.id.to_string());
         record.request_id = Some(actor.request_id.clone());

@@ -2,7 +2,7 @@
 //! failure a command met, never how a protocol answers it: the HTTP services
 //! map it to problem+json in one place.
 
-use creditops_domain::DomainError;
+use creditops_domain::{DomainError, RuleId};
 use creditops_store::StoreError;
 
 /// One itemised problem of a command's input: where (a row, a field) and what.
@@ -35,13 +35,13 @@ pub enum CommandError {
     #[error("{detail}")]
     Conflict {
         detail: String,
-        rule: Option<&'static str>,
+        rule: Option<RuleId>,
     },
     /// The actor's side or role does not take this command.
     #[error("{detail}")]
     Forbidden {
         detail: String,
-        rule: Option<&'static str>,
+        rule: Option<RuleId>,
     },
     /// The platform cannot evaluate the command now (e.g. no rule set).
     #[error("{0}")]
@@ -73,14 +73,14 @@ impl CommandError {
         }
     }
 
-    pub fn conflict_under(rule: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict_under(rule: RuleId, detail: impl Into<String>) -> Self {
         Self::Conflict {
             detail: detail.into(),
             rule: Some(rule),
         }
     }
 
-    pub fn forbidden_under(rule: &'static str, detail: impl Into<String>) -> Self {
+    pub fn forbidden_under(rule: RuleId, detail: impl Into<String>) -> Self {
         Self::Forbidden {
             detail: detail.into(),
             rule: Some(rule),

@@ -6,6 +6,8 @@ use crate::cases::reevaluate_open_cases;
 use crate::facts::group_members_of;
 use crate::risk::watch_borrowers;
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseId, StaffId, Timestamp, UnitId};
 use creditops_risk::Breach;
 use creditops_store::{BorrowerGroup, RelatedParty, Tx};
@@ -26,7 +28,7 @@ pub async fn create_group(
         created_at: action_time(),
     };
     tx.insert_group(&group).await?;
-    let mut record = ctx.actor_record(actor, "group.created");
+    let mut record = ctx.actor_record(actor, AuditAction::GroupCreated);
     record.data = json!({"group_id": group.id});
     ctx.audit(tx, &record).await?;
     Ok(group)
@@ -74,8 +76,8 @@ pub async fn set_group(
     affected.extend(joined);
     affected.sort();
     affected.dedup();
-    let mut record = ctx.actor_record(actor, "borrower.group_changed");
-    record.borrower_id = Some(borrower.to_string());
+    let mut record = ctx.actor_record(actor, AuditAction::BorrowerGroupChanged);
+    record.borrower_id = Some(borrower);
     record.data = json!({"group_id": group});
     ctx.audit(tx, &record).await?;
     let cases_sent_back = reevaluate_open_cases(ctx, tx, actor, &affected).await?;
@@ -118,9 +120,9 @@ pub async fn record_related_party(
         recorded_at: action_time(),
     };
     tx.insert_related_party(&party).await?;
-    let mut record = ctx.actor_record(actor, "related_party.recorded");
-    record.borrower_id = Some(party.borrower_id.to_string());
-    record.rule = Some("V11".into());
+    let mut record = ctx.actor_record(actor, AuditAction::RelatedPartyRecorded);
+    record.borrower_id = Some(party.borrower_id);
+    record.rule = Some(RuleId::V11);
     // The relation text may describe family ties: personal data stays out
     // of the hashed body (A6).
     record.data = json!({"staff_id": party.staff_id});

@@ -4,6 +4,8 @@
 
 use crate::risk::{lock_limit_subject, watch_all, watch_borrower_limit};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::UnitId;
 use creditops_domain::four_eyes::Verdict;
 use creditops_risk::decision::LimitRefusal;
@@ -17,7 +19,7 @@ impl From<LimitRefusal> for CommandError {
         match refusal {
             LimitRefusal::Rule(e) => CommandError::Domain(e),
             other @ LimitRefusal::OtherSide { .. } => {
-                CommandError::forbidden_under("R8", other.to_string())
+                CommandError::forbidden_under(RuleId::R8, other.to_string())
             }
         }
     }
@@ -69,8 +71,8 @@ pub async fn propose_limit(
         decided_at: None,
     };
     tx.insert_limit_version(&limit).await?;
-    let mut record = ctx.actor_record(actor, "limit.proposed");
-    record.rule = Some("R8".into());
+    let mut record = ctx.actor_record(actor, AuditAction::LimitProposed);
+    record.rule = Some(RuleId::R8);
     record.data = json!({
         "limit_id": limit.id,
         "subject": limit.subject.to_string(),
@@ -124,12 +126,12 @@ pub async fn decide_limit(
     }
     tx.decide_limit_version(&limit).await?;
     let action = if approve {
-        "limit.approved"
+        AuditAction::LimitApproved
     } else {
-        "limit.rejected"
+        AuditAction::LimitRejected
     };
     let mut record = ctx.actor_record(actor, action);
-    record.rule = Some("R8".into());
+    record.rule = Some(RuleId::R8);
     record.data = json!({
         "limit_id": limit.id,
         "subject": limit.subject.to_string(),
@@ -138,7 +140,7 @@ pub async fn decide_limit(
         "proposed_by": limit.proposed_by,
     });
     if let LimitSubject::Borrower(borrower) = &limit.subject {
-        record.borrower_id = Some(borrower.to_string());
+        record.borrower_id = Some(*borrower);
     }
     ctx.audit(tx, &record).await?;
     if !approve {

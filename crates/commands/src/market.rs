@@ -4,6 +4,8 @@
 use crate::cases::load_case;
 use crate::risk::{liquidity_view, watch_borrowers};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{BorrowerId, CaseId, Side};
 use creditops_risk::Reservation;
 use creditops_risk::decision::{
@@ -20,7 +22,7 @@ impl From<DisbursementRefusal> for CommandError {
             DisbursementRefusal::NotMarket => CommandError::Forbidden { detail, rule },
             DisbursementRefusal::NoPosition | DisbursementRefusal::BelowFloor(_) => {
                 CommandError::Domain(creditops_domain::DomainError::RuleViolation {
-                    rule: "R6",
+                    rule: RuleId::R6,
                     detail,
                 })
             }
@@ -50,8 +52,8 @@ pub async fn register_borrower(
         }
     }
     tx.insert_borrower(borrower).await?;
-    let mut record = ctx.actor_record(actor, "borrower.created");
-    record.borrower_id = Some(borrower.id.to_string());
+    let mut record = ctx.actor_record(actor, AuditAction::BorrowerCreated);
+    record.borrower_id = Some(borrower.id);
     // The name is personal data and stays out of the hashed body (A6).
     record.data = json!({
         "country": borrower.country,
@@ -102,10 +104,10 @@ pub async fn disburse(
     };
     let consumed = consume(reservation, actor.id(), now);
     tx.close_reservation(&consumed).await?;
-    let mut record = ctx.actor_record(actor, "case.disbursed");
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
-    record.rule = Some("R5".into());
+    let mut record = ctx.actor_record(actor, AuditAction::CaseDisbursed);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.rule = Some(RuleId::R5);
     record.data = json!({
         "amount": consumed.amount.to_string(),
         "lcr_percent": finding.usage.map(|l| l.to_string()),

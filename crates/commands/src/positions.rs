@@ -6,7 +6,9 @@
 use crate::risk::{watch_all, watch_borrowers};
 use crate::{Actor, CommandError, CommandResult, Context, InputProblem, action_time};
 use chrono::Utc;
+use creditops_audit::AuditAction;
 use creditops_domain::BorrowerId;
+use creditops_domain::RuleId;
 use creditops_risk::{Breach, Capital, ImportEffect, ImportedBalance, LiquidityPosition};
 use creditops_store::Tx;
 use rust_decimal::Decimal;
@@ -31,8 +33,8 @@ pub async fn record_capital(
         recorded_at: now,
     };
     tx.insert_capital(&capital).await?;
-    let mut record = ctx.actor_record(actor, "risk.capital_recorded");
-    record.rule = Some("R3".into());
+    let mut record = ctx.actor_record(actor, AuditAction::RiskCapitalRecorded);
+    record.rule = Some(RuleId::R3);
     record.data = json!({"version": version, "tier1": tier1.to_string()});
     ctx.audit(tx, &record).await?;
     let breaches = watch_all(ctx, tx, &format!("Tier 1 capital version {version}"), now).await?;
@@ -70,8 +72,8 @@ pub async fn record_liquidity(
         recorded_at: now,
     };
     tx.insert_liquidity(&position).await?;
-    let mut record = ctx.actor_record(actor, "risk.liquidity_recorded");
-    record.rule = Some("R6".into());
+    let mut record = ctx.actor_record(actor, AuditAction::RiskLiquidityRecorded);
+    record.rule = Some(RuleId::R6);
     record.data = json!({
         "version": version,
         "hqla": new.hqla.to_string(),
@@ -154,8 +156,8 @@ pub async fn import_balances(
         }
         changed.insert(balance.borrower);
     }
-    let mut record = ctx.actor_record(actor, "risk.exposures_imported");
-    record.rule = Some("R2".into());
+    let mut record = ctx.actor_record(actor, AuditAction::RiskExposuresImported);
+    record.rule = Some(RuleId::R2);
     record.data = json!({
         "rows": balances.len(),
         "inserted": inserted,

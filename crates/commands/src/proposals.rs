@@ -4,6 +4,8 @@
 //! again when approved, since the directory may have changed in between.
 
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
     Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_role_assignment,
@@ -18,7 +20,7 @@ impl From<ChangeRefusal> for CommandError {
         match refusal {
             ChangeRefusal::Rule(e) => CommandError::Domain(e),
             ChangeRefusal::RuleSetInThePast => {
-                CommandError::conflict_under("S9", refusal.to_string())
+                CommandError::conflict_under(RuleId::S9, refusal.to_string())
             }
             ChangeRefusal::NoHomeSide => CommandError::Unavailable(refusal.to_string()),
         }
@@ -87,8 +89,8 @@ pub async fn propose_change(
         decided_at: None,
     };
     tx.insert_proposal(&proposal).await?;
-    let mut record = ctx.actor_record(actor, "change.proposed");
-    record.rule = Some("S9".into());
+    let mut record = ctx.actor_record(actor, AuditAction::ChangeProposed);
+    record.rule = Some(RuleId::S9);
     record.data = json!({"proposal_id": proposal.id, "change": payload});
     ctx.audit(tx, &record).await?;
     Ok(proposal)
@@ -199,14 +201,17 @@ pub async fn decide_proposal(
                 "proposed_by": proposal.proposed_by,
                 "applied": applied,
             });
-            ("change.approved", data)
+            (AuditAction::ChangeApproved, data)
         }
-        Verdict::Reject => ("change.rejected", json!({"proposal_id": proposal.id})),
+        Verdict::Reject => (
+            AuditAction::ChangeRejected,
+            json!({"proposal_id": proposal.id}),
+        ),
     };
     proposal.decide(verdict, actor.id(), now);
     tx.decide_proposal(&proposal).await?;
     let mut record = ctx.actor_record(actor, action);
-    record.rule = Some("S9".into());
+    record.rule = Some(RuleId::S9);
     record.data = data;
     ctx.audit(tx, &record).await?;
     Ok(proposal)

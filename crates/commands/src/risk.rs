@@ -6,6 +6,8 @@
 
 use crate::facts::{Membership, group_members_of};
 use crate::{CommandError, CommandResult, Context};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::{
     BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
 };
@@ -75,7 +77,7 @@ async fn approval_liquidity(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(CommandError::conflict_under(
-                "R6",
+                RuleId::R6,
                 "approvals in flight hold the liquidity headroom this approval needs; \
                  cast the vote again",
             ));
@@ -119,7 +121,7 @@ fn subjects_of(borrower: &BorrowerExposure) -> Vec<LimitSubject> {
 fn unevaluable(check: &str, detail: String) -> RiskVerdict {
     RiskVerdict::from_findings(
         vec![RiskFinding {
-            rule: "R4".into(),
+            rule: RuleId::R4,
             check: check.into(),
             subject: "request".into(),
             limit: None,
@@ -371,7 +373,7 @@ pub async fn reserve(
         .cloned()
         .ok_or_else(|| {
             DomainError::rule(
-                "R4",
+                RuleId::R4,
                 "the LCR floor was not checked, so the headroom cannot be reserved",
             )
         })?;
@@ -449,8 +451,8 @@ pub async fn record_usages(
     let result = reconcile(&open, usages, cause, now);
     for breach in &result.opened {
         tx.insert_breach(breach).await?;
-        let mut record = ctx.record("risk.breach", now);
-        record.rule = Some("R7".into());
+        let mut record = ctx.record(AuditAction::RiskBreach, now);
+        record.rule = Some(RuleId::R7);
         record.data = json!({
             "breach_id": breach.id,
             "subject": breach.subject,
@@ -469,8 +471,8 @@ pub async fn record_usages(
     }
     for id in &result.resolved {
         tx.resolve_breach(*id, now).await?;
-        let mut record = ctx.record("risk.breach_resolved", now);
-        record.rule = Some("R7".into());
+        let mut record = ctx.record(AuditAction::RiskBreachResolved, now);
+        record.rule = Some(RuleId::R7);
         record.data = json!({ "breach_id": id, "cause": cause });
         ctx.audit(tx, &record).await?;
     }

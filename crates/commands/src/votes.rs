@@ -7,6 +7,8 @@ use crate::cases::{CaseAction, case_audit_data, load_case, save_case};
 use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::{Actor, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::rules::in_force;
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, DomainError, RiskVerdict, Timestamp, Vote, VoteDecision,
@@ -122,15 +124,15 @@ pub async fn cast_vote(
     }
     .clone();
     let action = CaseAction::new(match stage {
-        VoteStage::First => "case.first_vote",
-        VoteStage::Second => "case.second_vote",
+        VoteStage::First => AuditAction::CaseFirstVote,
+        VoteStage::Second => AuditAction::CaseSecondVote,
     });
     let data = vote_audit_data(&case, &cast);
     save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
     if case.status == CaseStatus::Approved {
         // The domain approves only with the gate's verdict (R4).
         let verdict = facts.risk.as_ref().ok_or_else(|| {
-            DomainError::rule("R4", "an approval without the risk gate's verdict")
+            DomainError::rule(RuleId::R4, "an approval without the risk gate's verdict")
         })?;
         let days = facts.rules.parameters.reservation_days;
         hold_approval(ctx, tx, actor, &case, verdict, claim, days, now).await?;
@@ -178,10 +180,10 @@ async fn hold_approval(
         reservation,
         liquidity,
     } = reserve(tx, case, verdict, claim, reservation_days, now).await?;
-    let mut record = ctx.actor_record(actor, "risk.reserved");
-    record.case_id = Some(case.id.to_string());
-    record.borrower_id = Some(case.file.borrower_id.to_string());
-    record.rule = Some("R5".into());
+    let mut record = ctx.actor_record(actor, AuditAction::RiskReserved);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.rule = Some(RuleId::R5);
     record.data = json!({
         "amount": reservation.amount.to_string(),
         "expires_at": reservation.expires_at,

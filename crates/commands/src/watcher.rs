@@ -5,6 +5,8 @@
 
 use crate::risk::{watch_all, watch_borrowers};
 use crate::{CommandResult, Context};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
 use creditops_domain::Timestamp;
 use creditops_risk::{Reservation, ReservationStatus};
 use serde_json::json;
@@ -29,10 +31,10 @@ pub async fn run_round(ctx: &Context, now: Timestamp) -> CommandResult<Round> {
             ..reservation.clone()
         };
         tx.close_reservation(&expired).await?;
-        let mut record = ctx.record("risk.reservation_expired", now);
-        record.rule = Some("R5".into());
-        record.case_id = Some(reservation.case_id.to_string());
-        record.borrower_id = Some(reservation.borrower.to_string());
+        let mut record = ctx.record(AuditAction::RiskReservationExpired, now);
+        record.rule = Some(RuleId::R5);
+        record.case_id = Some(reservation.case_id);
+        record.borrower_id = Some(reservation.borrower);
         record.data = json!({
             "amount": reservation.amount.to_string(),
             "expires_at": reservation.expires_at,

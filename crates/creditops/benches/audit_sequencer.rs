@@ -1,4 +1,4 @@
-//! Audited write throughput on PostgreSQL (issue figures, see the README).
+//! Audited write throughput on PostgreSQL (issue figures, see docs/benchmarks.md).
 //!
 //! 32 concurrent clients commit transactions for a fixed time, without and
 //! with audit, in the same run on the same database server, for two shapes:
@@ -24,10 +24,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Utc;
-use creditops_audit::{AuditRecord, Outcome, SigningKey, leaf_hash};
+use creditops_audit::{AuditAction, AuditRecord, Outcome, SigningKey, leaf_hash};
 use creditops_domain::{
-    CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitAssignment,
-    UnitId,
+    CaseId, CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
+    UnitAssignment, UnitId,
 };
 use creditops_store::{IdempotencyScope, NewAuditEvent, Store, StoredResponse};
 use creditops_store_postgres::PgStore;
@@ -86,9 +86,10 @@ async fn one_transaction(store: &dyn Store, shape: Shape, client: u64, audited: 
     .await
     .expect("business row");
     if audited {
-        let mut record = AuditRecord::new("backoffice", "case.second_vote", Outcome::Ok, now);
+        let mut record =
+            AuditRecord::new("backoffice", AuditAction::CaseSecondVote, Outcome::Ok, now);
         record.actor = Some(actor.to_string());
-        record.case_id = Some(uuid::Uuid::now_v7().to_string());
+        record.case_id = Some(CaseId::generate());
         record.data = serde_json::json!({"amount": "250000.00", "decision": "approve", "level": 2});
         let body = record.canonical_body().expect("body");
         tx.append_audit(&NewAuditEvent {
@@ -97,7 +98,7 @@ async fn one_transaction(store: &dyn Store, shape: Shape, client: u64, audited: 
             body,
             recorded_at: now,
             actor: record.actor.clone(),
-            action: record.action.clone(),
+            action: record.action.as_str().to_owned(),
             outcome: "ok".into(),
             case_id: None,
             borrower_id: None,

@@ -5,6 +5,7 @@
 
 use crate::staff_import::{self, ImportError, StaffDocument};
 use chrono::{Duration, Utc};
+use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_domain::{SodMatrix, StaffId};
 use creditops_risk::{Capital, LiquidityPosition};
@@ -120,11 +121,11 @@ async fn seed_risk(store: &dyn Store) -> Result<(), ImportError> {
     tx.insert_liquidity(&position).await?;
     for (action, data) in [
         (
-            "risk.capital_recorded",
+            AuditAction::RiskCapitalRecorded,
             json!({"version": 1, "tier1": capital.tier1.to_string()}),
         ),
         (
-            "risk.liquidity_recorded",
+            AuditAction::RiskLiquidityRecorded,
             json!({
                 "version": 1,
                 "hqla": position.hqla.to_string(),

@@ -6,6 +6,7 @@
 //! `POST /v1/exports`.
 
 use chrono::Utc;
+use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_store::{Store, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
@@ -84,7 +85,7 @@ pub async fn export(
 
     // The export is audited (A5): the event commits only with the bundle.
     let mut tx = store.begin().await.map_err(ExportError::from)?;
-    let mut record = AuditRecord::new("cli", "audit.exported", Outcome::Ok, Utc::now());
+    let mut record = AuditRecord::new("cli", AuditAction::AuditExported, Outcome::Ok, Utc::now());
     record.data = prepared.audit_data();
     append_record(tx.as_mut(), &record)
         .await

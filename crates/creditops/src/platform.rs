@@ -2,8 +2,10 @@
 //! casbin policy per service, one listener per service.
 
 use chrono::Utc;
+use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier, service_audience};
+use creditops_domain::RuleId;
 use creditops_domain::{Permission, RuleSet, Side, SodMatrix};
 use creditops_http::ServiceContext;
 use creditops_store::{Store, StoreError, append_record};
@@ -288,8 +290,13 @@ pub async fn ensure_rules(store: &dyn Store) -> Result<(), PlatformError> {
             Err(StoreError::Conflict(_)) => return Ok(()),
             other => other.map_err(PlatformError::Store)?,
         }
-        let mut record = AuditRecord::new("platform", "rules.initialised", Outcome::Ok, Utc::now());
-        record.rule = Some("S9".into());
+        let mut record = AuditRecord::new(
+            "platform",
+            AuditAction::RulesInitialised,
+            Outcome::Ok,
+            Utc::now(),
+        );
+        record.rule = Some(RuleId::S9);
         record.data = serde_json::json!({"rules_version": rules.version});
         append_record(tx.as_mut(), &record)
             .await

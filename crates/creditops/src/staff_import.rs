@@ -2,6 +2,7 @@
 //! and role history) from a JSON document, all or nothing, audited.
 
 use chrono::{DateTime, Utc};
+use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_domain::rules::MAX_LEVEL;
 use creditops_domain::{
@@ -210,7 +211,7 @@ pub async fn import(
     let now = Utc::now();
     for (id, (name, side)) in &units {
         tx.upsert_unit(id, name, *side).await?;
-        let mut record = AuditRecord::new("cli", "org_unit.imported", Outcome::Ok, now);
+        let mut record = AuditRecord::new("cli", AuditAction::OrgUnitImported, Outcome::Ok, now);
         record.data = serde_json::json!({"unit_id": id, "side": side});
         append_record(tx.as_mut(), &record).await?;
     }
@@ -219,7 +220,7 @@ pub async fn import(
             StoreError::Conflict(_) => ImportError::Duplicate(member.id.to_string()),
             other => ImportError::Store(other),
         })?;
-        let mut record = AuditRecord::new("cli", "staff.imported", Outcome::Ok, now);
+        let mut record = AuditRecord::new("cli", AuditAction::StaffImported, Outcome::Ok, now);
         record.data = serde_json::json!({
             "staff_id": member.id,
             "status": member.status,

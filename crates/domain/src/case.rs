@@ -15,7 +15,7 @@
 
 use crate::rules::RuleSet;
 use crate::verdict::{RiskVerdict, Severity};
-use crate::{BorrowerId, CaseId, DomainError, Money, Side, StaffId, Timestamp, Voter};
+use crate::{BorrowerId, CaseId, DomainError, Money, RuleId, Side, StaffId, Timestamp, Voter};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -221,16 +221,14 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<Strin
 /// One rule check that passed, recorded with the vote and the decision (V9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleCheck {
-    pub rule: String,
+    #[schema(value_type = String)]
+    pub rule: RuleId,
     pub detail: String,
 }
 
 impl RuleCheck {
-    fn new(rule: &str, detail: String) -> Self {
-        Self {
-            rule: rule.to_owned(),
-            detail,
-        }
+    fn new(rule: RuleId, detail: String) -> Self {
+        Self { rule, detail }
     }
 }
 
@@ -513,7 +511,7 @@ impl CreditCase {
             )));
         }
         self.expect_version(expected_version)?;
-        let editor = require_side(editor, Side::Market, "S1", "edit the credit file")?;
+        let editor = require_side(editor, Side::Market, RuleId::S1, "edit the credit file")?;
         if file.borrower_id != self.file.borrower_id {
             return Err(DomainError::Invalid(
                 "the borrower of a case cannot be changed; open a new case".into(),
@@ -543,10 +541,10 @@ impl CreditCase {
             VoteStage::First => "cast the first vote",
             VoteStage::Second => "cast the second vote",
         };
-        let voter = require_side(voter, side, "V1", what)?;
+        let voter = require_side(voter, side, RuleId::V2, what)?;
         let who = &voter.staff_id;
         let mut checks = vec![RuleCheck::new(
-            "V1",
+            RuleId::V2,
             format!(
                 "{stage} voter {who} belongs to {side} unit {} at vote time",
                 voter.unit_id
@@ -559,12 +557,12 @@ impl CreditCase {
             })?;
             if &first.voter.staff_id == who {
                 return Err(DomainError::rule(
-                    "V1",
+                    RuleId::V1,
                     "the second vote must come from a different person than the first vote",
                 ));
             }
             checks.push(RuleCheck::new(
-                "V1",
+                RuleId::V1,
                 format!(
                     "second voter {who} is not the first voter {}",
                     first.voter.staff_id
@@ -578,7 +576,7 @@ impl CreditCase {
                 .any(|v| v.round < self.round && &v.voter.staff_id == who);
             if voted_before {
                 return Err(DomainError::rule(
-                    "V5",
+                    RuleId::V5,
                     format!(
                         "{who} already voted on this case before the escalation; the escalated \
                          vote needs a new voter"
@@ -586,7 +584,7 @@ impl CreditCase {
                 ));
             }
             checks.push(RuleCheck::new(
-                "V5",
+                RuleId::V5,
                 format!(
                     "{who} did not vote before the escalation (round {})",
                     self.round
@@ -597,12 +595,12 @@ impl CreditCase {
         let conflict = self.conflict_of(who, facts);
         if let Some(reason) = conflict {
             return Err(DomainError::rule(
-                "S6",
+                RuleId::S6,
                 format!("{who} {reason} and may not vote on it (conflict of interest)"),
             ));
         }
         checks.push(RuleCheck::new(
-            "S6",
+            RuleId::S6,
             format!("{who} is not originator, editor, relationship manager or related party"),
         ));
 
@@ -612,7 +610,7 @@ impl CreditCase {
             match voter.left_market_at {
                 Some(left) if left > window_start => {
                     return Err(DomainError::rule(
-                        "S5",
+                        RuleId::S5,
                         format!(
                             "{who} left a market unit on {} and may not cast a back-office vote \
                              before the cooling-off period of {months} months has passed",
@@ -621,14 +619,14 @@ impl CreditCase {
                     ));
                 }
                 Some(left) => checks.push(RuleCheck::new(
-                    "S5",
+                    RuleId::S5,
                     format!(
                         "{who} left market on {}, more than {months} months before the vote",
                         left.date_naive()
                     ),
                 )),
                 None => checks.push(RuleCheck::new(
-                    "S5",
+                    RuleId::S5,
                     format!("{who} was never in a market unit"),
                 )),
             }
@@ -638,7 +636,7 @@ impl CreditCase {
         let order = facts.rules.competence();
         if voter.competence_level < required {
             return Err(DomainError::rule(
-                "V4",
+                RuleId::V4,
                 format!(
                     "this case requires competence level {required} ({}) for an aggregated \
                      exposure of {} {}; {who} holds level {} on the {side} side",
@@ -650,7 +648,7 @@ impl CreditCase {
             ));
         }
         checks.push(RuleCheck::new(
-            "V4",
+            RuleId::V4,
             format!(
                 "{who} holds level {} on the {side} side; the case requires level {required} ({}) \
                  for an aggregated exposure of {} {} (rule set {})",
@@ -662,7 +660,7 @@ impl CreditCase {
             ),
         ));
         checks.push(RuleCheck::new(
-            "V3",
+            RuleId::V3,
             format!(
                 "vote bound to file version {} ({})",
                 self.version,
@@ -759,7 +757,7 @@ impl CreditCase {
                         }) =>
                 {
                     let check = RuleCheck::new(
-                        "V8",
+                        RuleId::V8,
                         format!(
                             "aggregated exposure {} below the single-vote threshold {threshold} \
                              (rule set {}): one market vote suffices",
@@ -831,7 +829,7 @@ impl CreditCase {
         // The group or the rules may have changed since the first vote (R2).
         if first.voter.competence_level < required {
             return Err(DomainError::rule(
-                "V4",
+                RuleId::V4,
                 format!(
                     "the case now requires competence level {required}, but the first vote was \
                      cast at level {}; market must vote again",
@@ -842,7 +840,7 @@ impl CreditCase {
         // Nor may a first voter who became conflicted since (S6).
         if let Some(reason) = self.conflict_of(&first.voter.staff_id, facts) {
             return Err(DomainError::rule(
-                "S6",
+                RuleId::S6,
                 format!(
                     "the first voter {} {reason} and may not have voted on it; market must vote \
                      again",
@@ -856,7 +854,7 @@ impl CreditCase {
             first.decision == VoteDecision::Approve && decision == VoteDecision::Approve;
         if both_approve && related_party && !self.has_board_resolution() {
             return Err(DomainError::rule(
-                "V11",
+                RuleId::V11,
                 "a related-party credit (KWG section 15) needs a board resolution recorded for \
                  this file version before it can be approved",
             ));
@@ -881,7 +879,7 @@ impl CreditCase {
         }
         if both_approve {
             let mut extra = vec![RuleCheck::new(
-                "V1",
+                RuleId::V1,
                 "approved with an approving market first vote and an approving back-office \
                  second vote"
                     .to_owned(),
@@ -892,7 +890,7 @@ impl CreditCase {
                 .filter(|_| self.related_party)
             {
                 extra.push(RuleCheck::new(
-                    "V11",
+                    RuleId::V11,
                     format!("board resolution {} on record", resolution.reference),
                 ));
             }
@@ -961,7 +959,12 @@ impl CreditCase {
                 self.status
             )));
         }
-        require_side(actor, Side::Backoffice, "V6", "return a case for rework")?;
+        require_side(
+            actor,
+            Side::Backoffice,
+            RuleId::V6,
+            "return a case for rework",
+        )?;
         let reason = required_text("reason", reason, MAX_TEXT)?;
         self.return_reason = Some(reason);
         self.status = CaseStatus::Returned;
@@ -986,7 +989,12 @@ impl CreditCase {
             )));
         }
         self.expect_version(expected_version)?;
-        let actor = require_side(actor, Side::Backoffice, "V11", "record a board resolution")?;
+        let actor = require_side(
+            actor,
+            Side::Backoffice,
+            RuleId::V11,
+            "record a board resolution",
+        )?;
         let reference = required_text("reference", reference, 200)?;
         self.board_resolution = Some(BoardResolution {
             reference,
@@ -1037,13 +1045,13 @@ impl CreditCase {
     fn gate_approval(&self, facts: &VoteFacts) -> Result<Vec<DecisionFlag>, DomainError> {
         let verdict = facts.risk.as_ref().ok_or_else(|| {
             DomainError::rule(
-                "R4",
+                RuleId::R4,
                 "the risk-control gate has not evaluated this approval, so it is refused",
             )
         })?;
         if verdict.outcome == Severity::Hard {
             return Err(DomainError::rule(
-                "R4",
+                RuleId::R4,
                 format!("approval refused by risk control: {}", verdict.summary()),
             ));
         }
@@ -1051,7 +1059,7 @@ impl CreditCase {
         if verdict.large_exposure {
             if !self.has_board_resolution() {
                 return Err(DomainError::rule(
-                    "V11",
+                    RuleId::V11,
                     "a large exposure (>= 10 % of Tier 1 capital, KWG section 13) needs a \
                      full-board resolution recorded for this file version before it can be \
                      approved",
@@ -1136,7 +1144,7 @@ impl CreditCase {
 fn require_side<'a>(
     actor: Option<&'a Voter>,
     side: Side,
-    rule: &'static str,
+    rule: RuleId,
     what: &str,
 ) -> Result<&'a Voter, DomainError> {
     match actor {
@@ -1170,7 +1178,7 @@ pub fn aggregated_exposure(
     for amount in approved.iter().chain(std::iter::once(request)) {
         if amount.currency_code() != currency {
             return Err(DomainError::rule(
-                "V4",
+                RuleId::V4,
                 format!(
                     "the competence order is kept in {currency}; an exposure in {} cannot be \
                      aggregated without an exchange rate",
@@ -1179,7 +1187,10 @@ pub fn aggregated_exposure(
             ));
         }
         total = total.checked_add(amount.amount()).ok_or_else(|| {
-            DomainError::rule("V4", "the aggregated exposure is too large to evaluate")
+            DomainError::rule(
+                RuleId::V4,
+                "the aggregated exposure is too large to evaluate",
+            )
         })?;
     }
     Ok(total)

@@ -1,5 +1,7 @@
 //! The one error type of the domain boundary.
 
+use crate::RuleId;
+
 /// Why a domain command was refused. Each variant maps to exactly one HTTP
 /// status class in the service layer (422, 403, 409), so the mapping lives in one place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -8,9 +10,9 @@ pub enum DomainError {
     #[error("{0}")]
     Invalid(String),
     /// A segregation, four-eyes or risk rule forbids the command (403). `rule` is the
-    /// requirement id, e.g. "V1".
+    /// requirement it enforces.
     #[error("{detail}")]
-    RuleViolation { rule: &'static str, detail: String },
+    RuleViolation { rule: RuleId, detail: String },
     /// The command refers to an outdated file version (409, rule V3).
     #[error("the case is at file version {current}, the command names version {given}")]
     StaleVersion { current: i64, given: i64 },
@@ -20,7 +22,7 @@ pub enum DomainError {
 }
 
 impl DomainError {
-    pub fn rule(rule: &'static str, detail: impl Into<String>) -> Self {
+    pub fn rule(rule: RuleId, detail: impl Into<String>) -> Self {
         Self::RuleViolation {
             rule,
             detail: detail.into(),
@@ -28,10 +30,10 @@ impl DomainError {
     }
 
     /// The requirement id this refusal is about, if any.
-    pub fn rule_id(&self) -> Option<&'static str> {
+    pub fn rule_id(&self) -> Option<RuleId> {
         match self {
-            Self::RuleViolation { rule, .. } => Some(rule),
-            Self::StaleVersion { .. } => Some("V3"),
+            Self::RuleViolation { rule, .. } => Some(*rule),
+            Self::StaleVersion { .. } => Some(RuleId::V3),
             _ => None,
         }
     }

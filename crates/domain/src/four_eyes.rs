@@ -3,7 +3,7 @@
 //! decision. Credit cases (the second vote, V1), limit versions (R8) and
 //! change proposals (S9) are all checked with it.
 
-use crate::{DomainError, StaffId};
+use crate::{DomainError, RuleId, StaffId};
 
 /// What the second pair of eyes decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub trait Proposed {
 pub fn require_other_person(
     first: &StaffId,
     second: &StaffId,
-    rule: &'static str,
+    rule: RuleId,
     refusal: &str,
 ) -> Result<(), DomainError> {
     if first == second {
@@ -40,7 +40,7 @@ pub fn require_decidable(
     item: &impl Proposed,
     what: &str,
     decider: &StaffId,
-    rule: &'static str,
+    rule: RuleId,
     refusal: &str,
 ) -> Result<(), DomainError> {
     if let Some(status) = item.decided_as() {
@@ -73,15 +73,15 @@ mod tests {
     #[test]
     fn the_proposer_never_decides() {
         let item = Item(id("adm-1"), None);
-        let err = require_decidable(&item, "proposal", &id("adm-1"), "S9", "no").unwrap_err();
-        assert_eq!(err.rule_id(), Some("S9"));
-        assert!(require_decidable(&item, "proposal", &id("adm-2"), "S9", "no").is_ok());
+        let err = require_decidable(&item, "proposal", &id("adm-1"), RuleId::S9, "no").unwrap_err();
+        assert_eq!(err.rule_id(), Some(RuleId::S9));
+        assert!(require_decidable(&item, "proposal", &id("adm-2"), RuleId::S9, "no").is_ok());
     }
 
     #[test]
     fn a_decided_item_is_a_conflict() {
         let item = Item(id("adm-1"), Some("approved"));
-        let err = require_decidable(&item, "proposal", &id("adm-2"), "S9", "no").unwrap_err();
+        let err = require_decidable(&item, "proposal", &id("adm-2"), RuleId::S9, "no").unwrap_err();
         assert_eq!(
             err,
             DomainError::InvalidState("the proposal is approved already".into())

@@ -14,6 +14,7 @@ pub mod four_eyes;
 pub mod ids;
 pub mod money;
 pub mod proposal;
+pub mod rule_id;
 pub mod rules;
 pub mod sod;
 pub mod staff;
@@ -26,6 +27,7 @@ pub use case::{
 pub use error::DomainError;
 pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};
+pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{

@@ -4,7 +4,7 @@
 
 use crate::four_eyes::{self, Proposed};
 use crate::rules::MAX_LEVEL;
-use crate::{DomainError, Role, RoleAssignment, RuleParameters, Side, SodMatrix, StaffId};
+use crate::{DomainError, Role, RoleAssignment, RuleId, RuleParameters, Side, SodMatrix, StaffId};
 use crate::{StaffMember, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,7 @@ impl ChangeProposal {
             self,
             "proposal",
             decider,
-            "S9",
+            RuleId::S9,
             "a change needs a second administrator: the proposer cannot decide it",
         )
     }
@@ -186,7 +186,7 @@ impl Change {
     pub fn check(&self, actor: &StaffId, now: Timestamp) -> Result<(), ChangeRefusal> {
         if self.target() == Some(actor) {
             return Err(DomainError::rule(
-                "S7",
+                RuleId::S7,
                 "nobody may change their own roles or competences",
             )
             .into());
@@ -255,7 +255,7 @@ pub fn check_role_assignment(
     let side_then = member.voter_at(new.valid_from).map(|v| v.side);
     if side_then != Some(home) {
         return Err(DomainError::rule(
-            "S3",
+            RuleId::S3,
             format!(
                 "role {role} belongs to the {home} side, but {} is not in a unique {home} unit on {}",
                 member.id,

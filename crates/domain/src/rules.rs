@@ -7,7 +7,7 @@
 //! changed four-eyes (S9) and are effective-dated: the set in force at the time
 //! of an action is the one with the latest `valid_from` not after it.
 
-use crate::{DomainError, Timestamp};
+use crate::{DomainError, RuleId, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -92,7 +92,7 @@ impl CompetenceOrder {
             .find(|level| level.up_to.is_none_or(|limit| exposure <= limit))
             .ok_or_else(|| {
                 DomainError::rule(
-                    "V4",
+                    RuleId::V4,
                     "the competence order in force has no level for this exposure",
                 )
             })

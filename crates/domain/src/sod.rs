@@ -4,7 +4,7 @@
 //! (`policies/sod.toml`); the checks here are pure and run at every role
 //! assignment and, against every service policy, at start-up.
 
-use crate::{DomainError, Role, RoleAssignment, Side, Timestamp};
+use crate::{DomainError, Role, RoleAssignment, RuleId, Side, Timestamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -95,7 +95,7 @@ impl SodMatrix {
             }
             if let Some(pair) = self.incompatibility(held.role, new.role) {
                 return Err(DomainError::rule(
-                    "S3",
+                    RuleId::S3,
                     format!(
                         "role {} cannot be combined with role {} held in the same period: {}",
                         new.role, held.role, pair.reason
@@ -276,7 +276,7 @@ mod tests {
             let result = m.check_assignment(&[held(old, 1, None)], &held(new, 5, None));
             assert_eq!(result.is_err(), refused, "S3 {old} then {new}");
             if refused {
-                assert_eq!(result.expect_err("refused").rule_id(), Some("S3"));
+                assert_eq!(result.expect_err("refused").rule_id(), Some(RuleId::S3));
             }
         }
     }

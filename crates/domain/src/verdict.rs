@@ -3,6 +3,7 @@
 //! The risk engine computes it; the case state machine only reads it, so the
 //! domain stays independent of how limits and liquidity are evaluated.
 
+use crate::RuleId;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -45,7 +46,8 @@ impl Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RiskFinding {
     /// The requirement the check implements (R1, R3, R6).
-    pub rule: String,
+    #[schema(value_type = String)]
+    pub rule: RuleId,
     /// What was checked, e.g. `borrower_limit`, `large_exposure_cap`.
     pub check: String,
     /// What it was checked for, e.g. `borrower:<id>`, `sector:energy`.

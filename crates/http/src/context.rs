@@ -3,7 +3,7 @@
 
 use crate::ApiError;
 use chrono::Utc;
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
 use creditops_commands::{Actor, Context};
 use creditops_domain::{SodMatrix, Timestamp};
@@ -51,7 +51,7 @@ impl Default for RequestLimits {
 
 impl ServiceContext {
     /// A new audit record for this service, stamped now.
-    pub fn record(&self, action: &str, outcome: Outcome, at: Timestamp) -> AuditRecord {
+    pub fn record(&self, action: AuditAction, outcome: Outcome, at: Timestamp) -> AuditRecord {
         AuditRecord::new(self.service, action, outcome, at)
     }
 
@@ -96,7 +96,7 @@ impl std::ops::Deref for Principal {
 
 impl Principal {
     /// An audit record attributed to this person.
-    pub fn record(&self, ctx: &ServiceContext, action: &str) -> AuditRecord {
+    pub fn record(&self, ctx: &ServiceContext, action: AuditAction) -> AuditRecord {
         let mut record = ctx.record(action, Outcome::Ok, Utc::now());
         record.actor = Some(self.member.id.to_string());
         record.request_id = Some(self.request_id.clone());

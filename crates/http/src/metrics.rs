@@ -9,6 +9,7 @@
 
 use crate::ServiceContext;
 use axum::response::{IntoResponse, Response};
+use creditops_domain::RuleId;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -135,10 +136,10 @@ impl Metrics {
 
     /// Counts one refused request under the rule that refused it (or
     /// `none` for plain input errors) and its problem type.
-    pub fn record_denial(&self, rule: Option<&str>, problem: &str) {
+    pub fn record_denial(&self, rule: Option<RuleId>, problem: &str) {
         self.denials
             .get_or_create(&DenialLabels {
-                rule: rule.unwrap_or("none").to_owned(),
+                rule: rule.map_or("none", RuleId::as_str).to_owned(),
                 problem: problem.to_owned(),
             })
             .inc();

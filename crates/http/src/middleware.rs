@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use creditops_audit::AuditAction;
 use creditops_audit::Outcome;
+use creditops_domain::RuleId;
 use creditops_domain::{CaseId, StaffId, StaffStatus};
 use std::sync::Arc;
 
@@ -109,7 +111,7 @@ async fn track(State(ctx): State<Arc<ServiceContext>>, request: Request, next: N
     if response.status().is_client_error() {
         let refusal = response.extensions().get::<RefusalInfo>();
         ctx.metrics.record_denial(
-            refusal.and_then(|r| r.rule.as_deref()),
+            refusal.and_then(|r| r.rule),
             refusal.map_or("unknown", |r| r.kind.slug()),
         );
     }
@@ -234,7 +236,7 @@ async fn authenticate(
                 }
             ),
         )
-        .with_rule("S8")
+        .with_rule(RuleId::S8)
         .into_response()
     };
     response.extensions_mut().insert(actor);
@@ -280,14 +282,14 @@ async fn audit_refusals(
         return response;
     }
     let refusal = response.extensions().get::<RefusalInfo>();
-    let mut record = ctx.record("request.refused", Outcome::Denied, Utc::now());
+    let mut record = ctx.record(AuditAction::RequestRefused, Outcome::Denied, Utc::now());
     record.actor = response
         .extensions()
         .get::<Actor>()
         .map(|a| a.0.to_string());
     record.request_id = request_id;
-    record.case_id = case_id.map(|id| id.to_string());
-    record.rule = refusal.and_then(|r| r.rule.clone());
+    record.case_id = case_id;
+    record.rule = refusal.and_then(|r| r.rule);
     // No free text from the request goes into the hashed body (A6).
     record.data = serde_json::json!({
         "method": method,

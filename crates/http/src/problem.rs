@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creditops_auth::AuthError;
 use creditops_commands::CommandError;
-use creditops_domain::DomainError;
+use creditops_domain::{DomainError, RuleId};
 use creditops_store::StoreError;
 use serde::Serialize;
 
@@ -94,8 +94,8 @@ impl ProblemKind {
 pub struct ApiError {
     pub kind: ProblemKind,
     pub detail: String,
-    /// The requirement id behind a refusal, e.g. "V1".
-    pub rule: Option<String>,
+    /// The requirement behind a refusal.
+    pub rule: Option<RuleId>,
     /// Itemised problems (e.g. one per bad row of an import), as the
     /// `errors` extension member (RFC 9457 section 3.2).
     pub errors: Vec<FieldError>,
@@ -126,8 +126,8 @@ impl ApiError {
         self
     }
 
-    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
-        self.rule = Some(rule.into());
+    pub fn with_rule(mut self, rule: RuleId) -> Self {
+        self.rule = Some(rule);
         self
     }
 
@@ -164,7 +164,7 @@ pub(crate) struct ProblemBody<'a> {
     detail: &'a str,
     /// The requirement behind a refusal, e.g. `V1` or `S8`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
+    rule: Option<&'static str>,
     /// Itemised problems, e.g. one per bad row of an import.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
@@ -175,7 +175,7 @@ pub(crate) struct ProblemBody<'a> {
 #[derive(Debug, Clone)]
 pub struct RefusalInfo {
     pub kind: ProblemKind,
-    pub rule: Option<String>,
+    pub rule: Option<RuleId>,
 }
 
 impl IntoResponse for ApiError {
@@ -186,7 +186,7 @@ impl IntoResponse for ApiError {
             title: self.kind.title(),
             status: status.as_u16(),
             detail: &self.detail,
-            rule: self.rule.as_deref(),
+            rule: self.rule.map(RuleId::as_str),
             errors: &self.errors,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
@@ -212,7 +212,7 @@ impl IntoResponse for ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        let rule = e.rule_id().map(str::to_owned);
+        let rule = e.rule_id();
         let kind = match &e {
             DomainError::Invalid(_) => ProblemKind::Validation,
             DomainError::RuleViolation { .. } => ProblemKind::RuleViolation,
@@ -260,10 +260,10 @@ impl From<AuthError> for ApiError {
 
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
-        let answer = |kind, detail: String, rule: Option<&str>| Self {
+        let answer = |kind, detail: String, rule: Option<RuleId>| Self {
             kind,
             detail,
-            rule: rule.map(str::to_owned),
+            rule,
             errors: Vec::new(),
         };
         match e {

@@ -1,4 +1,4 @@
-//! Benchmarks of the risk engine (issue figures, see the README):
+//! Benchmarks of the risk engine (issue figures, see docs/benchmarks.md):
 //!
 //! * gate latency for a group of connected clients with 1,000 members and
 //!   10,000 exposure records (aggregated per member, then gated), against a

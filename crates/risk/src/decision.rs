@@ -6,7 +6,9 @@
 use crate::gate::liquidity_finding;
 use crate::{LimitKind, LimitStatus, LimitVersion, LiquidityView, Reservation, ReservationStatus};
 use creditops_domain::four_eyes::{self, Proposed, Verdict};
-use creditops_domain::{CaseStatus, DomainError, RiskFinding, Severity, Side, StaffId, Timestamp};
+use creditops_domain::{
+    CaseStatus, DomainError, RiskFinding, RuleId, Severity, Side, StaffId, Timestamp,
+};
 use rust_decimal::Decimal;
 
 /// Why a limit version may not be decided.
@@ -53,7 +55,7 @@ impl LimitVersion {
             self,
             "limit version",
             decider,
-            "R8",
+            RuleId::R8,
             "the proposer of a limit cannot decide it (four-eyes)",
         )?;
         self.status = match verdict {
@@ -96,12 +98,12 @@ pub enum DisbursementRefusal {
 
 impl DisbursementRefusal {
     /// The rule behind the refusal, if one is.
-    pub fn rule(&self) -> Option<&'static str> {
+    pub fn rule(&self) -> Option<RuleId> {
         match self {
             Self::NotApproved(_) => None,
-            Self::NotMarket => Some("S1"),
-            Self::NoReservation | Self::Expired(_) | Self::Disbursed => Some("R5"),
-            Self::NoPosition | Self::BelowFloor(_) => Some("R6"),
+            Self::NotMarket => Some(RuleId::S1),
+            Self::NoReservation | Self::Expired(_) | Self::Disbursed => Some(RuleId::R5),
+            Self::NoPosition | Self::BelowFloor(_) => Some(RuleId::R6),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::exposure::{LARGE_EXPOSURE_PERCENT, percent_of, unit_exposure};
 use crate::lcr::LiquidityView;
 use crate::{BorrowerExposure, Limit, LimitSubject, REPORTING_CURRENCY};
-use creditops_domain::{RiskFinding, RiskVerdict, Severity};
+use creditops_domain::{RiskFinding, RiskVerdict, RuleId, Severity};
 use rust_decimal::Decimal;
 
 /// Everything the gate needs to know about one approval's surroundings.
@@ -70,7 +70,7 @@ pub fn limit_finding(limit: &Limit, usage: Decimal) -> RiskFinding {
         ),
     };
     RiskFinding {
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: check_name(&limit.subject).into(),
         subject: limit.subject.to_string(),
         limit: Some(limit.amount),
@@ -81,9 +81,9 @@ pub fn limit_finding(limit: &Limit, usage: Decimal) -> RiskFinding {
     }
 }
 
-fn missing(rule: &str, check: &str, subject: String, detail: &str) -> RiskFinding {
+fn missing(rule: RuleId, check: &str, subject: String, detail: &str) -> RiskFinding {
     RiskFinding {
-        rule: rule.into(),
+        rule,
         check: check.into(),
         subject,
         limit: None,
@@ -100,7 +100,7 @@ pub fn liquidity_finding(view: &LiquidityView, amount: Decimal) -> RiskFinding {
     let floor = view.floor_percent.max(crate::lcr::REGULATORY_FLOOR_PERCENT);
     match view.projected_lcr_percent(amount) {
         None => RiskFinding {
-            rule: "R6".into(),
+            rule: RuleId::R6,
             check: "liquidity_floor".into(),
             subject: "liquidity:lcr".into(),
             limit: Some(floor),
@@ -116,7 +116,7 @@ pub fn liquidity_finding(view: &LiquidityView, amount: Decimal) -> RiskFinding {
                 Severity::Hard
             };
             RiskFinding {
-                rule: "R6".into(),
+                rule: RuleId::R6,
                 check: "liquidity_floor".into(),
                 subject: "liquidity:lcr".into(),
                 limit: Some(floor),
@@ -145,7 +145,7 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
     });
     if !has_counterparty_limit {
         findings.push(missing(
-            "R1",
+            RuleId::R1,
             "limit_required",
             borrower_subject.to_string(),
             "no borrower or group limit approved by back office is in force",
@@ -175,7 +175,7 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
             large_exposure = after.is_large(tier1);
             let threshold = percent_of(tier1, LARGE_EXPOSURE_PERCENT);
             findings.push(RiskFinding {
-                rule: "R3".into(),
+                rule: RuleId::R3,
                 check: "large_exposure".into(),
                 subject: after.unit.to_string(),
                 limit: Some(threshold),
@@ -198,7 +198,7 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
             let cap = after.cap(tier1);
             let over = after.over_cap(tier1);
             findings.push(RiskFinding {
-                rule: "R3".into(),
+                rule: RuleId::R3,
                 check: "large_exposure_cap".into(),
                 subject: after.unit.to_string(),
                 limit: Some(cap),
@@ -227,7 +227,7 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
             });
         }
         _ => findings.push(missing(
-            "R3",
+            RuleId::R3,
             "large_exposure_cap",
             "capital:tier1".into(),
             "no Tier 1 capital is on record, so the large-exposure cap cannot be checked",
@@ -237,7 +237,7 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
     match input.liquidity {
         Some(view) => findings.push(liquidity_finding(view, amount)),
         None => findings.push(missing(
-            "R6",
+            RuleId::R6,
             "liquidity_floor",
             "liquidity:lcr".into(),
             "no liquidity position is on record, so the LCR floor cannot be checked",

@@ -1,7 +1,7 @@
 //! The values the risk engine works on: limits, exposures, capital and
 //! liquidity. All amounts are exact decimals in the reporting currency.
 
-use creditops_domain::{BorrowerId, StaffId, Timestamp};
+use creditops_domain::{BorrowerId, RuleId, StaffId, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -340,7 +340,8 @@ pub struct Breach {
     /// `liquidity:lcr`.
     pub subject: String,
     /// The rule (R3, R6) and the check, as in the gate's findings.
-    pub rule: String,
+    #[schema(value_type = String)]
+    pub rule: RuleId,
     pub check: String,
     pub limit: Decimal,
     pub usage: Decimal,

@@ -6,7 +6,7 @@ use crate::reports::{ReportKind, report};
 use crate::watch::{evaluate_all, reconcile};
 use crate::*;
 use chrono::{TimeZone, Utc};
-use creditops_domain::{BorrowerId, Severity};
+use creditops_domain::{BorrowerId, RuleId, Severity};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -193,7 +193,7 @@ fn r1_no_counterparty_limit_is_a_hard_breach() {
     )];
     let verdict = world.gate("1");
     assert_eq!(verdict.outcome, Severity::Hard);
-    assert_eq!(finding(&verdict, "limit_required").rule, "R1");
+    assert_eq!(finding(&verdict, "limit_required").rule, RuleId::R1);
     // A group limit suffices for a group member.
     world.borrower.group = Some("acme".into());
     world

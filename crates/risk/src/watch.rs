@@ -6,7 +6,7 @@ use crate::exposure::{Aggregates, UnitExposure};
 use crate::gate::{limit_finding, liquidity_finding};
 use crate::lcr::LiquidityView;
 use crate::{BorrowerExposure, Breach, Limit};
-use creditops_domain::{RiskFinding, Severity, Timestamp};
+use creditops_domain::{RiskFinding, RuleId, Severity, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
@@ -29,7 +29,7 @@ pub fn unit_usage(unit: &UnitExposure, tier1: Decimal) -> Usage {
     let cap = unit.cap(tier1);
     let over = unit.over_cap(tier1);
     RiskFinding {
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: "large_exposure_cap".into(),
         subject: unit.unit.to_string(),
         limit: Some(cap),
@@ -116,7 +116,7 @@ pub fn reconcile(open: &[Breach], usages: &[Usage], cause: &str, now: Timestamp)
                     result.opened.push(Breach {
                         id: uuid::Uuid::now_v7(),
                         subject: usage.subject.clone(),
-                        rule: usage.rule.clone(),
+                        rule: usage.rule,
                         check: usage.check.clone(),
                         limit,
                         usage: used,

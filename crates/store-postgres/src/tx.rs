@@ -1411,7 +1411,7 @@ impl Tx for PgTx {
         )
         .bind(breach.id)
         .bind(&breach.subject)
-        .bind(&breach.rule)
+        .bind(breach.rule.as_str())
         .bind(&breach.check)
         .bind(breach.limit.to_string())
         .bind(breach.usage.to_string())
@@ -2362,7 +2362,7 @@ fn breach_from_row(row: &PgRow) -> StoreResult<Breach> {
     Ok(Breach {
         id: get(row, "id")?,
         subject: get(row, "subject")?,
-        rule: get(row, "rule")?,
+        rule: parse_text(&get::<String>(row, "rule")?, "breach rule")?,
         check: get(row, "check_name")?,
         limit: parse_text(&get::<String>(row, "limit_value")?, "breach limit")?,
         usage: parse_text(&get::<String>(row, "usage_value")?, "breach usage")?,

@@ -4,7 +4,7 @@
 // Test code: a panic is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use creditops_audit::{AuditRecord, ChainVerifier, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, ChainVerifier, Outcome};
 use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
     RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
@@ -31,7 +31,7 @@ fn now() -> Timestamp {
 
 fn event(n: i64) -> NewAuditEvent {
     let at = now() + chrono::Duration::seconds(n);
-    let record = AuditRecord::new("sqlite-test", "test.event", Outcome::Ok, at);
+    let record = AuditRecord::new("sqlite-test", AuditAction::AuditQuery, Outcome::Ok, at);
     let body = record.canonical_body().expect("body");
     NewAuditEvent {
         event_id: record.id,
@@ -39,7 +39,7 @@ fn event(n: i64) -> NewAuditEvent {
         body,
         recorded_at: at,
         actor: Some("lo-1".into()),
-        action: "test.event".into(),
+        action: AuditAction::AuditQuery.as_str().to_owned(),
         outcome: "ok".into(),
         case_id: None,
         borrower_id: None,
@@ -228,7 +228,7 @@ async fn seed_risk(store: &SqliteStore, case_id: CaseId) {
         let breach = Breach {
             id: uuid::Uuid::from_u128(200 + n),
             subject: format!("borrower:{borrower}"),
-            rule: "R3".into(),
+            rule: creditops_domain::RuleId::R3,
             check: "borrower_limit".into(),
             limit: "5000.00".parse().expect("decimal"),
             usage: "6000.00".parse().expect("decimal"),

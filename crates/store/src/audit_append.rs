@@ -2,7 +2,6 @@
 
 use crate::{NewAuditEvent, StoreError, StoreResult, Tx};
 use creditops_audit::{AuditRecord, leaf_hash};
-use creditops_domain::{BorrowerId, CaseId};
 
 /// Encodes `record` canonically and appends it to the chain in `tx` (A1: the
 /// event commits or rolls back with the change it describes).
@@ -23,21 +22,16 @@ pub async fn append_record(tx: &mut dyn Tx, record: &AuditRecord) -> StoreResult
     let body = record
         .canonical_body()
         .map_err(|e| StoreError::Corrupt(format!("audit body: {e}")))?;
-    let parse_case = |s: &String| s.parse::<CaseId>().ok();
-    let parse_borrower = |s: &String| s.parse::<BorrowerId>().ok();
-    let recorded_at = chrono::DateTime::parse_from_rfc3339(&record.ts)
-        .map_err(|e| StoreError::Corrupt(format!("audit timestamp: {e}")))?
-        .with_timezone(&chrono::Utc);
     let event = NewAuditEvent {
         event_id: record.id,
         leaf_hash: leaf_hash(&body),
         body,
-        recorded_at,
+        recorded_at: record.ts,
         actor: record.actor.clone(),
-        action: record.action.clone(),
+        action: record.action.as_str().to_owned(),
         outcome: record.outcome.as_str().to_owned(),
-        case_id: record.case_id.as_ref().and_then(parse_case),
-        borrower_id: record.borrower_id.as_ref().and_then(parse_borrower),
+        case_id: record.case_id,
+        borrower_id: record.borrower_id,
     };
     tx.append_audit(&event).await
 }

@@ -31,10 +31,10 @@ use crate::{
     IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalKind,
     ProposalStatus, RelatedParty, Store, StoreError, StoredAuditEvent, StoredResponse,
 };
-use creditops_audit::{AuditRecord, ChainVerifier, Outcome, VerifyReport};
+use creditops_audit::{AuditAction, AuditRecord, ChainVerifier, Outcome, VerifyReport};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-    DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleSet,
+    DecisionFlag, DecisionOutcome, DivergencePolicy, Money, Role, RoleAssignment, RuleId, RuleSet,
     Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
     VoteDecision, VoteFacts, Voter,
 };
@@ -322,7 +322,7 @@ fn new_case(borrower_id: BorrowerId, amount: &str, currency: &str) -> CreditCase
 /// has exact decimals, so the stored decision must keep them.
 fn facts() -> VoteFacts {
     let finding = creditops_domain::RiskFinding {
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: "borrower_limit".into(),
         subject: "borrower:contract".into(),
         limit: Some("1000000.00".parse().expect("decimal")),
@@ -374,10 +374,11 @@ fn audit_event(
     borrower_id: Option<BorrowerId>,
     recorded_at: Timestamp,
 ) -> NewAuditEvent {
+    let action = action.parse().expect("an audit action");
     let mut record = AuditRecord::new("contract-test", action, outcome, recorded_at);
     record.actor = actor.map(str::to_owned);
-    record.case_id = case_id.map(|id| id.to_string());
-    record.borrower_id = borrower_id.map(|id| id.to_string());
+    record.case_id = case_id;
+    record.borrower_id = borrower_id;
     let body = record.canonical_body().expect("canonical body");
     NewAuditEvent {
         event_id: record.id,
@@ -385,7 +386,7 @@ fn audit_event(
         body,
         recorded_at,
         actor: actor.map(str::to_owned),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         outcome: outcome.as_str().to_owned(),
         case_id,
         borrower_id,
@@ -394,7 +395,7 @@ fn audit_event(
 
 fn simple_event(n: i64) -> NewAuditEvent {
     audit_event(
-        "test.event",
+        "audit.query",
         Outcome::Ok,
         Some(LOAN_OFFICER),
         None,
@@ -1092,7 +1093,7 @@ pub async fn audit_append_links_a_verifiable_chain(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.expect("begin");
     for n in 1..=5 {
         let event = audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Ok,
             Some(LOAN_OFFICER),
             Some(case_id),
@@ -1105,7 +1106,7 @@ pub async fn audit_append_links_a_verifiable_chain(store: Arc<dyn Store>) {
     tx.commit().await.expect("commit");
     let mut tx = store.begin().await.expect("begin");
     for n in 6..=8 {
-        let event = audit_event("auth.denied", Outcome::Denied, None, None, None, at(n));
+        let event = audit_event("request.refused", Outcome::Denied, None, None, None, at(n));
         tx.append_audit(&event).await.expect("append");
         appended.push(event);
     }
@@ -1149,7 +1150,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
     let hour = 3600;
     let events = [
         audit_event(
-            "case.open",
+            "case.created",
             Outcome::Ok,
             Some("lo-1"),
             Some(case_a),
@@ -1157,7 +1158,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(0),
         ),
         audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Ok,
             Some("lo-1"),
             Some(case_a),
@@ -1165,7 +1166,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(hour),
         ),
         audit_event(
-            "case.vote",
+            "case.first_vote",
             Outcome::Denied,
             Some("ca-1"),
             Some(case_b),
@@ -1173,7 +1174,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(2 * hour),
         ),
         audit_event(
-            "auth.denied",
+            "request.refused",
             Outcome::Denied,
             None,
             None,
@@ -1181,7 +1182,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(3 * hour),
         ),
         audit_event(
-            "case.return",
+            "case.returned",
             Outcome::Ok,
             Some("ca-1"),
             Some(case_a),
@@ -1189,7 +1190,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
             at(4 * hour),
         ),
         audit_event(
-            "borrower.create",
+            "borrower.created",
             Outcome::Ok,
             Some("lo-1"),
             None,
@@ -1249,7 +1250,7 @@ pub async fn audit_filters_narrow_and_page(store: Arc<dyn Store>) {
         (
             "action",
             AuditFilter {
-                action: Some("case.vote".into()),
+                action: Some("case.first_vote".into()),
                 ..base.clone()
             },
             vec![2, 3],
@@ -1365,7 +1366,7 @@ pub async fn rollback_is_fail_closed(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.expect("begin");
     tx.insert_borrower(&b).await.expect("insert borrower");
     let event = audit_event(
-        "borrower.create",
+        "borrower.created",
         Outcome::Ok,
         Some(LOAN_OFFICER),
         None,
@@ -1461,8 +1462,8 @@ pub async fn reconciliation_finds_rows_without_their_event(store: Arc<dyn Store>
     let audited = borrower("Audited AG");
     let mut tx = store.begin().await.expect("begin");
     tx.insert_borrower(&audited).await.expect("insert");
-    let mut record = AuditRecord::new("market", "borrower.created", Outcome::Ok, at(1));
-    record.borrower_id = Some(audited.id.to_string());
+    let mut record = AuditRecord::new("market", AuditAction::BorrowerCreated, Outcome::Ok, at(1));
+    record.borrower_id = Some(audited.id);
     crate::append_record(tx.as_mut(), &record)
         .await
         .expect("append");
@@ -1578,7 +1579,7 @@ pub async fn timestamps_are_kept_to_the_microsecond(store: Arc<dyn Store>) {
     .expect("vote");
     tx.update_case(&case, 1).await.expect("update");
     let event = audit_event(
-        "case.vote",
+        "case.first_vote",
         Outcome::Ok,
         None,
         Some(case.id),
@@ -2793,7 +2794,7 @@ fn breach(detected_at: Timestamp, severity: Severity) -> Breach {
     Breach {
         id: uuid::Uuid::new_v4(),
         subject: "sector:energy".into(),
-        rule: "R3".into(),
+        rule: RuleId::R3,
         check: "sector_limit".into(),
         limit: dec("1000000.00"),
         usage: dec("1250000.50"),
@@ -3704,7 +3705,7 @@ pub async fn breaches_open_resolve_and_filter(store: Arc<dyn Store>) {
     let first = breach(at(10), Severity::Hard);
     let mut second = breach(at(20), Severity::Soft);
     second.subject = "liquidity:lcr".into();
-    second.rule = "R6".into();
+    second.rule = RuleId::R6;
     second.check = "lcr_floor".into();
     second.limit = dec("110");
     second.usage = dec("104.3700");

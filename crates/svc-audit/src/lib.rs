@@ -7,7 +7,7 @@ pub use creditops_commands::audit_bundle as bundle;
 use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use creditops_audit::{MerkleTree, SigningKey};
+use creditops_audit::{AuditAction, MerkleTree, SigningKey};
 use creditops_commands::audit_trail::{self, ChainCheck};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId};
@@ -295,7 +295,7 @@ fn signing_key(settings: &AuditSettings) -> Result<&SigningKey, ApiError> {
 async fn audit_read(
     ctx: &ServiceContext,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     data: Value,
 ) -> Result<(), ApiError> {
     hand_out(ctx, principal, action, data, None).await
@@ -306,7 +306,7 @@ async fn audit_read(
 async fn hand_out(
     ctx: &ServiceContext,
     principal: &Principal,
-    action: &str,
+    action: AuditAction,
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> Result<(), ApiError> {
@@ -368,7 +368,7 @@ async fn checkpoint(
     hand_out(
         &ctx,
         &principal,
-        "audit.checkpoint",
+        AuditAction::AuditCheckpoint,
         json!({"size": tree.size()}),
         Some(&handed_out(&tree, &note)),
     )
@@ -481,7 +481,7 @@ async fn proof(
     hand_out(
         &ctx,
         &principal,
-        "audit.proof",
+        AuditAction::AuditProof,
         json!({"seq": seq, "size": tree.size()}),
         Some(&handed_out(&tree, &note)),
     )
@@ -560,7 +560,7 @@ async fn consistency(
     audit_read(
         &ctx,
         &principal,
-        "audit.consistency",
+        AuditAction::AuditConsistency,
         json!({"from": q.from, "to": to}),
     )
     .await?;
@@ -636,7 +636,7 @@ async fn reconcile_route(
     audit_read(
         &ctx,
         &principal,
-        "audit.reconcile",
+        AuditAction::AuditReconcile,
         json!({
             "missing": report["missing"].as_array().map_or(0, Vec::len),
             "truncated": report["truncated"],
@@ -744,7 +744,7 @@ async fn export(
     hand_out(
         &ctx,
         &principal,
-        "audit.exported",
+        AuditAction::AuditExported,
         prepared.audit_data(),
         Some(&prepared.checkpoint),
     )

@@ -180,7 +180,7 @@ fn facts_for(exposure: &str) -> VoteFacts {
 fn risk_verdict(severity: crate::Severity, large_exposure: bool) -> crate::RiskVerdict {
     crate::RiskVerdict::from_findings(
         vec![crate::RiskFinding {
-            rule: "R3".into(),
+            rule: RuleId::R3,
             check: "borrower_limit".into(),
             subject: format!("borrower:{}", borrower()),
             limit: Some(dec("1000000")),
@@ -371,7 +371,7 @@ fn refuse_with(case: &mut CreditCase, cmd: Cmd, facts: &VoteFacts, now: Timestam
 }
 
 #[track_caller]
-fn assert_rule(err: &DomainError, rule: &str, row: &str) {
+fn assert_rule(err: &DomainError, rule: RuleId, row: &str) {
     assert!(
         matches!(err, DomainError::RuleViolation { rule: r, .. } if *r == rule),
         "{row}: expected a {rule} rule violation, got {err:?}"
@@ -396,8 +396,8 @@ fn assert_invalid(err: &DomainError, row: &str) {
 }
 
 /// The rule ids of a list of checks, in order.
-fn rule_ids(checks: &[RuleCheck]) -> Vec<&str> {
-    checks.iter().map(|c| c.rule.as_str()).collect()
+fn rule_ids(checks: &[RuleCheck]) -> Vec<RuleId> {
+    checks.iter().map(|c| c.rule).collect()
 }
 
 /// Market (lo-1) has approved version 1; the case awaits the second vote.
@@ -466,7 +466,7 @@ fn side_table(allowed: Side) -> Vec<(String, Option<Side>, bool)> {
 }
 
 #[test]
-fn v1_first_vote_is_accepted_only_from_a_market_voter() {
+fn v2_first_vote_is_accepted_only_from_a_market_voter() {
     for (row, side, ok) in side_table(Side::Market) {
         for decision in [Approve, Decline] {
             let row = format!("V1 first vote ({decision:?}) by {row}");
@@ -484,14 +484,14 @@ fn v1_first_vote_is_accepted_only_from_a_market_voter() {
                 assert_eq!(case.status, want, "{row}");
             } else {
                 let err = refuse(&mut case, cmd, at(10));
-                assert_rule(&err, "V1", &row);
+                assert_rule(&err, RuleId::V2, &row);
             }
         }
     }
 }
 
 #[test]
-fn v1_second_vote_is_accepted_only_from_a_backoffice_voter() {
+fn v2_second_vote_is_accepted_only_from_a_backoffice_voter() {
     for (row, side, ok) in side_table(Side::Backoffice) {
         for decision in [Approve, Decline] {
             let row = format!("V1 second vote ({decision:?}) by {row}");
@@ -511,7 +511,7 @@ fn v1_second_vote_is_accepted_only_from_a_backoffice_voter() {
                 assert_eq!(case.status, want, "{row}");
             } else {
                 let err = refuse(&mut case, cmd, at(30));
-                assert_rule(&err, "V1", &row);
+                assert_rule(&err, RuleId::V2, &row);
             }
         }
     }
@@ -528,7 +528,7 @@ fn s1_only_market_may_edit_the_file() {
             assert_eq!(case.file, file_v2(), "{row}");
         } else {
             let err = refuse(&mut case, cmd, at(5));
-            assert_rule(&err, "S1", &row);
+            assert_rule(&err, RuleId::S1, &row);
         }
     }
 }
@@ -544,7 +544,7 @@ fn v6_only_back_office_may_return_a_case() {
             assert_eq!(case.status, CaseStatus::Returned, "{row}");
         } else {
             let err = refuse(&mut case, cmd, at(20));
-            assert_rule(&err, "V6", &row);
+            assert_rule(&err, RuleId::V6, &row);
         }
     }
 }
@@ -570,26 +570,29 @@ fn v1_s2_second_vote_by_the_first_voter_is_refused() {
     // account or unit: the same staff id is refused in any unit.
     let table = [
         (
-            "V1/S2 first voter, same market account",
+            "V2/S2 first voter, same market account: the side check refuses first",
             lo1(),
+            RuleId::V2,
             "backoffice unit",
         ),
         (
             "V1/S2 first voter, now in a back-office unit (moved, S4)",
             Some(voter("lo-1", "backoffice-credit", Side::Backoffice)),
+            RuleId::V1,
             "different person",
         ),
         (
             "V1/S2 first voter via a second back-office unit",
             Some(voter("lo-1", "backoffice-retail", Side::Backoffice)),
+            RuleId::V1,
             "different person",
         ),
     ];
-    for (row, by, detail) in table {
+    for (row, by, rule, detail) in table {
         for decision in [Approve, Decline] {
             let mut case = awaiting();
             let err = refuse(&mut case, second(by.clone(), decision, 1), at(30));
-            assert_rule(&err, "V1", row);
+            assert_rule(&err, rule, row);
             assert!(err.to_string().contains(detail), "{row}: {err}");
         }
     }
@@ -634,7 +637,7 @@ fn member(id: &str, status: StaffStatus, units: &[(&str, Side, i64, Option<i64>)
 const LONG_AGO: i64 = -500_000;
 
 #[test]
-fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
+fn s4_v2_the_voters_side_is_the_side_at_vote_time() {
     // mv-1 is in market until minute 100 and in back office from then on.
     let mover = member(
         "mv-1",
@@ -645,7 +648,7 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
         ],
     );
 
-    // Row "S4 second vote one minute before the move": still market -> V1.
+    // Row "S4 second vote one minute before the move": still market -> V2.
     let mut case = new_case();
     accept(&mut case, first(lo2(), Approve, 1), at(50));
     let err = refuse(
@@ -653,7 +656,7 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
         second(mover.voter_at(at(99)), Approve, 1),
         at(99),
     );
-    assert_rule(&err, "V1", "S4 second vote before the move");
+    assert_rule(&err, RuleId::V2, "S4 second vote before the move");
 
     // Row "S4/S5 second vote at the move with the default cooling-off": the
     // side is back office, but the person left market this very minute.
@@ -662,7 +665,7 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
         second(mover.voter_at(at(100)), Approve, 1),
         at(100),
     );
-    assert_rule(&err, "S5", "S4/S5 second vote at the move");
+    assert_rule(&err, RuleId::S5, "S4/S5 second vote at the move");
 
     // Row "S4 second vote at the move without cooling-off": back office ->
     // accepted, recorded with the unit held at vote time.
@@ -690,7 +693,7 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
         &no_cooling_off,
         at(150),
     );
-    assert_rule(&err, "V1", "S2/S4 first voter moved to back office");
+    assert_rule(&err, RuleId::V1, "S2/S4 first voter moved to back office");
     // ... and a first vote after the move is not a market vote any more.
     let mut fresh = new_case();
     let err = refuse(
@@ -698,11 +701,11 @@ fn s4_v1_the_voters_side_is_the_side_at_vote_time() {
         first(mover.voter_at(at(150)), Approve, 1),
         at(150),
     );
-    assert_rule(&err, "V1", "S4 first vote after leaving market");
+    assert_rule(&err, RuleId::V2, "S4 first vote after leaving market");
 }
 
 #[test]
-fn s4_v1_actors_without_a_unique_unit_at_vote_time_cannot_vote() {
+fn s4_v2_actors_without_a_unique_unit_at_vote_time_cannot_vote() {
     let table = [
         (
             "S4 suspended back-office member",
@@ -749,14 +752,14 @@ fn s4_v1_actors_without_a_unique_unit_at_vote_time_cannot_vote() {
         assert_eq!(by, None, "{row}");
         let mut case = new_case();
         let err = refuse(&mut case, first(by.clone(), Approve, 1), at(60));
-        assert_rule(&err, "V1", row);
+        assert_rule(&err, RuleId::V2, row);
         let mut case = awaiting();
         let err = refuse(&mut case, second(by.clone(), Approve, 1), at(60));
-        assert_rule(&err, "V1", row);
+        assert_rule(&err, RuleId::V2, row);
         let err = refuse(&mut case, ret(by.clone(), "rework"), at(60));
-        assert_rule(&err, "V6", row);
+        assert_rule(&err, RuleId::V6, row);
         let err = refuse(&mut case, resolution(by, "BR-2026-01"), at(60));
-        assert_rule(&err, "V11", row);
+        assert_rule(&err, RuleId::V11, row);
     }
 }
 
@@ -858,7 +861,7 @@ fn v3_commands_naming_a_stale_version_are_refused() {
     for (row, mut case, cmd, current, given) in table {
         let err = refuse(&mut case, cmd, at(40));
         assert_eq!(err, DomainError::StaleVersion { current, given }, "{row}");
-        assert_eq!(err.rule_id(), Some("V3"), "{row}");
+        assert_eq!(err.rule_id(), Some(RuleId::V3), "{row}");
     }
 }
 
@@ -1000,7 +1003,7 @@ fn v6_the_voided_first_voter_is_not_the_current_first_voter() {
     accept(&mut case, first(lo2(), Approve, 2), at(22));
     let lo2_in_back_office = Some(voter("lo-2", "backoffice-credit", Side::Backoffice));
     let err = refuse(&mut case, second(lo2_in_back_office, Approve, 2), at(23));
-    assert_rule(&err, "V1", "V1/S2 current first voter");
+    assert_rule(&err, RuleId::V1, "V1/S2 current first voter");
 }
 
 // ---------------------------------------------------------------------------
@@ -1209,8 +1212,21 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
     }
 
     // V9: the checks that passed, per vote and on the decision.
-    assert_eq!(rule_ids(&v1.checks), ["V1", "S6", "V4", "V3"]);
-    assert_eq!(rule_ids(&v2.checks), ["V1", "V1", "S6", "S5", "V4", "V3"]);
+    assert_eq!(
+        rule_ids(&v1.checks),
+        [RuleId::V2, RuleId::S6, RuleId::V4, RuleId::V3]
+    );
+    assert_eq!(
+        rule_ids(&v2.checks),
+        [
+            RuleId::V2,
+            RuleId::V1,
+            RuleId::S6,
+            RuleId::S5,
+            RuleId::V4,
+            RuleId::V3
+        ]
+    );
     assert!(
         v1.checks[0].detail.contains("lo-1") && v1.checks[0].detail.contains("market-corporate")
     );
@@ -1223,7 +1239,10 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
         v1.checks[2].detail
     );
     assert!(v2.checks[1].detail.contains("ba-1") && v2.checks[1].detail.contains("lo-1"));
-    assert!(v2.checks[3].detail.contains("never in a market unit"), "S5");
+    assert!(
+        v2.checks[3].detail.contains("never in a market unit"),
+        "the S5 check"
+    );
     assert!(
         v2.checks[4]
             .detail
@@ -1233,7 +1252,17 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
     assert_eq!(
         rule_ids(&d.checks),
         [
-            "V1", "S6", "V4", "V3", "V1", "V1", "S6", "S5", "V4", "V3", "V1"
+            RuleId::V2,
+            RuleId::S6,
+            RuleId::V4,
+            RuleId::V3,
+            RuleId::V2,
+            RuleId::V1,
+            RuleId::S6,
+            RuleId::S5,
+            RuleId::V4,
+            RuleId::V3,
+            RuleId::V1
         ]
     );
     let mut vote_checks = v1.checks.clone();

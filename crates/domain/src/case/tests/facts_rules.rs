@@ -96,7 +96,7 @@ fn v4_competence_table_for_first_and_second_vote() {
                     let v4 = vote
                         .checks
                         .iter()
-                        .find(|c| c.rule == "V4")
+                        .find(|c| c.rule == RuleId::V4)
                         .expect("V4 check recorded");
                     assert!(
                         v4.detail.contains(&format!(
@@ -109,7 +109,7 @@ fn v4_competence_table_for_first_and_second_vote() {
                     );
                 } else {
                     let err = refuse_with(&mut case, cmd, &facts, at(20));
-                    assert_rule(&err, "V4", &row);
+                    assert_rule(&err, RuleId::V4, &row);
                     let text = detail(&err);
                     assert!(
                         text.contains(&format!("requires competence level {required} ({name})")),
@@ -156,7 +156,7 @@ fn v4_the_competence_order_in_force_names_the_levels() {
             &facts,
             at(10),
         );
-        assert_rule(&err, "V4", row);
+        assert_rule(&err, RuleId::V4, row);
         assert!(
             detail(&err).contains(&format!("level {required} ({name})")),
             "{row}: {err}"
@@ -168,7 +168,7 @@ fn v4_the_competence_order_in_force_names_the_levels() {
             at(11),
         );
         let v4 = &case.votes[0].checks[2];
-        assert_eq!(v4.rule, "V4", "{row}");
+        assert_eq!(v4.rule, RuleId::V4, "{row}");
         assert!(v4.detail.contains("(rule set 2)"), "{row}: {}", v4.detail);
     }
 }
@@ -207,7 +207,7 @@ fn v4_v5_the_escalation_level_raises_the_requirement() {
     let err = refuse(&mut case, first(leveled(lo2(), 1), Approve, 1), at(40));
     assert_rule(
         &err,
-        "V4",
+        RuleId::V4,
         "V4/V5 level-1 market voter after escalation to level 2",
     );
     assert!(
@@ -218,7 +218,7 @@ fn v4_v5_the_escalation_level_raises_the_requirement() {
     let err = refuse(&mut case, second(leveled(ba2(), 1), Approve, 1), at(42));
     assert_rule(
         &err,
-        "V4",
+        RuleId::V4,
         "V4/V5 level-1 back-office voter after escalation to level 2",
     );
     assert!(
@@ -256,7 +256,7 @@ fn v4_second_vote_is_refused_when_the_first_vote_is_below_the_now_required_level
                 accept_with(&mut case, cmd, &facts, at(30));
             } else {
                 let err = refuse_with(&mut case, cmd, &facts, at(30));
-                assert_rule(&err, "V4", &row);
+                assert_rule(&err, RuleId::V4, &row);
                 let text = detail(&err);
                 assert!(text.contains("cast at level 2"), "{row}: {text}");
                 assert!(
@@ -324,7 +324,7 @@ fn v4_reevaluate_voids_an_insufficient_first_vote_and_returns_the_case() {
         assert!(reason.contains(named), "{row}: {reason}");
         // Voting restarts at the new level: lo-1 (level 2) is now too junior.
         let err = refuse_with(&mut case, first(lo1(), Approve, 2), &facts, at(21));
-        assert_rule(&err, "V4", row);
+        assert_rule(&err, RuleId::V4, row);
         accept_with(&mut case, first(mk(1), Approve, 2), &facts, at(22));
         accept_with(&mut case, second(bo(1), Approve, 2), &facts, at(23));
         assert_eq!(case.status, CaseStatus::Approved, "{row}");
@@ -423,7 +423,7 @@ fn v4_aggregated_exposure_sums_exactly_and_refuses_foreign_currency() {
     ];
     for (row, approved, request, currency, named) in foreign {
         let err = aggregated_exposure(&approved, &request, currency).expect_err(row);
-        assert_rule(&err, "V4", row);
+        assert_rule(&err, RuleId::V4, row);
         let text = detail(&err);
         assert!(
             text.contains(named) && text.contains(currency),
@@ -443,7 +443,7 @@ fn v4_aggregated_exposure_sums_exactly_and_refuses_foreign_currency() {
         &facts,
         at(10),
     );
-    assert_rule(&err, "V4", "V4 group aggregate needs level 2");
+    assert_rule(&err, RuleId::V4, "V4 group aggregate needs level 2");
     assert!(detail(&err).contains("level 2 (level-2)"), "{err}");
 }
 
@@ -498,13 +498,17 @@ fn v5_divergent_votes_escalate_and_new_voters_approve_at_the_next_level() {
         ]
     );
     for v in &d.votes[2..] {
-        let v5 = v.checks.iter().find(|c| c.rule == "V5").expect("V5 check");
+        let v5 = v
+            .checks
+            .iter()
+            .find(|c| c.rule == RuleId::V5)
+            .expect("V5 check");
         assert!(v5.detail.contains("round 1"), "{}", v5.detail);
     }
     assert!(
         d.votes[..2]
             .iter()
-            .all(|v| v.checks.iter().all(|c| c.rule != "V5"))
+            .all(|v| v.checks.iter().all(|c| c.rule != RuleId::V5))
     );
 }
 
@@ -527,7 +531,7 @@ fn v5_earlier_voters_are_refused_in_the_escalated_round() {
     for (row, by) in first_rows {
         let mut case = escalated();
         let err = refuse(&mut case, first(by, Approve, 1), at(40));
-        assert_rule(&err, "V5", row);
+        assert_rule(&err, RuleId::V5, row);
         assert!(detail(&err).contains("new voter"), "{row}: {err}");
     }
     let mut case = escalated();
@@ -545,7 +549,7 @@ fn v5_earlier_voters_are_refused_in_the_escalated_round() {
     for (row, by) in second_rows {
         for decision in [Approve, Decline] {
             let err = refuse(&mut case, second(by.clone(), decision, 1), at(41));
-            assert_rule(&err, "V5", row);
+            assert_rule(&err, RuleId::V5, row);
         }
     }
     accept(&mut case, second(ba2(), Approve, 1), at(42));
@@ -820,7 +824,7 @@ fn s5_cooling_off_boundaries_for_the_second_vote() {
                 let s5 = vote
                     .checks
                     .iter()
-                    .find(|c| c.rule == "S5")
+                    .find(|c| c.rule == RuleId::S5)
                     .expect("S5 check");
                 let want = match left {
                     None => "never in a market unit".to_owned(),
@@ -829,7 +833,7 @@ fn s5_cooling_off_boundaries_for_the_second_vote() {
                 assert!(s5.detail.contains(&want), "{row}: {}", s5.detail);
             } else {
                 let err = refuse_with(&mut case, cmd, &facts, now);
-                assert_rule(&err, "S5", row);
+                assert_rule(&err, RuleId::S5, row);
                 let text = detail(&err);
                 let day = left.expect("left").date_naive().to_string();
                 assert!(
@@ -848,7 +852,7 @@ fn s5_cooling_off_boundaries_for_the_second_vote() {
         ..voter("lo-1", "market-corporate", Side::Market)
     });
     accept(&mut case, first(in_market, Approve, 1), at(10));
-    assert!(case.votes[0].checks.iter().all(|c| c.rule != "S5"));
+    assert!(case.votes[0].checks.iter().all(|c| c.rule != RuleId::S5));
 }
 
 /// A staff member with a dated unit history and the fixture level on both sides.
@@ -888,7 +892,7 @@ fn s5_s4_cooling_off_is_taken_from_the_dated_unit_history() {
         (
             "S5 moved to back office one minute later",
             moved("mv-2", "2025-09-02T09:31:00Z"),
-            Some("S5"),
+            Some(RuleId::S5),
         ),
         (
             "S5 never in market",
@@ -907,7 +911,7 @@ fn s5_s4_cooling_off_is_taken_from_the_dated_unit_history() {
                     ("backoffice-credit", Side::Backoffice, long_ago, None),
                 ],
             ),
-            Some("V1"),
+            Some(RuleId::V2),
         ),
     ];
     for (row, person, refused) in table {
@@ -991,7 +995,7 @@ fn s6_conflicted_people_may_not_vote() {
                 }
             };
             let err = refuse_with(&mut case, conflicted, &facts, at(20));
-            assert_rule(&err, "S6", &row);
+            assert_rule(&err, RuleId::S6, &row);
             let text = detail(&err);
             assert!(
                 text.contains("cf-1") && text.contains(reason),
@@ -1003,7 +1007,7 @@ fn s6_conflicted_people_may_not_vote() {
             let s6 = vote
                 .checks
                 .iter()
-                .find(|c| c.rule == "S6")
+                .find(|c| c.rule == RuleId::S6)
                 .expect("S6 check");
             assert!(s6.detail.contains(vote.voter.staff_id.as_str()), "{row}");
         }
@@ -1029,10 +1033,10 @@ fn s6_editors_are_recorded_apart_from_the_originator_and_stay_conflicted() {
         ("S6 editor lo-2", lo2()),
     ] {
         let err = refuse(&mut case, first(by, Approve, 6), at(7));
-        assert_rule(&err, "S6", row);
+        assert_rule(&err, RuleId::S6, row);
     }
     let err = refuse(&mut case, first(or1(), Approve, 6), at(7));
-    assert_rule(&err, "S6", "S6 originator");
+    assert_rule(&err, RuleId::S6, "S6 originator");
     accept(&mut case, first(lo1_not_editor(), Approve, 6), at(8));
 }
 
@@ -1089,12 +1093,12 @@ fn v11_related_party_approval_without_a_resolution_is_refused() {
     assert!(case.related_party, "V11 the related party is on record");
     assert!(!case.has_board_resolution());
     let err = refuse_with(&mut case, second(ba1(), Approve, 1), &related(), at(20));
-    assert_rule(&err, "V11", "V11 approval without a resolution");
+    assert_rule(&err, RuleId::V11, "V11 approval without a resolution");
     assert!(detail(&err).contains("board resolution"), "{err}");
     // Once on record, the case stays a related-party case even if the facts
     // no longer name anybody.
     let err = refuse(&mut case, second(ba1(), Approve, 1), at(21));
-    assert_rule(&err, "V11", "V11 related party stays on record");
+    assert_rule(&err, RuleId::V11, "V11 related party stays on record");
     // V11 guards approvals only: back office may decline (V5 escalates).
     accept_with(&mut case, second(ba1(), Decline, 1), &related(), at(22));
     assert_eq!(case.status, CaseStatus::Escalated);
@@ -1132,7 +1136,7 @@ fn v11_a_resolution_on_the_current_version_allows_approval_with_flag_and_check()
         let v11 = d
             .checks
             .iter()
-            .find(|c| c.rule == "V11")
+            .find(|c| c.rule == RuleId::V11)
             .expect("V11 check");
         assert!(v11.detail.contains("BR-2026-11"), "{row}: {}", v11.detail);
     }
@@ -1142,7 +1146,7 @@ fn v11_a_resolution_on_the_current_version_allows_approval_with_flag_and_check()
     accept_with(&mut case, first(lo1(), Decline, 1), &related(), at(10));
     let d = case.decision.clone().expect("decision");
     assert_eq!(d.flags, [RelatedParty]);
-    assert!(d.checks.iter().all(|c| c.rule != "V11"));
+    assert!(d.checks.iter().all(|c| c.rule != RuleId::V11));
 }
 
 #[test]
@@ -1154,7 +1158,11 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
     assert!(!case.has_board_resolution(), "V11 edit");
     accept_with(&mut case, first(lo1(), Approve, 2), &related(), at(10));
     let err = refuse_with(&mut case, second(ba1(), Approve, 2), &related(), at(20));
-    assert_rule(&err, "V11", "V11 resolution on the version before an edit");
+    assert_rule(
+        &err,
+        RuleId::V11,
+        "V11 resolution on the version before an edit",
+    );
 
     // Row 2: recorded while awaiting on version 1, then returned (V6).
     let mut case = new_case();
@@ -1164,7 +1172,11 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
     assert!(!case.has_board_resolution(), "V11 return");
     accept_with(&mut case, first(lo2(), Approve, 2), &related(), at(13));
     let err = refuse_with(&mut case, second(ba1(), Approve, 2), &related(), at(14));
-    assert_rule(&err, "V11", "V11 resolution on the version before a return");
+    assert_rule(
+        &err,
+        RuleId::V11,
+        "V11 resolution on the version before a return",
+    );
 
     // Recorded again for the current version: approved.
     accept(&mut case, resolution(ba2(), "BR-2026-14"), at(15));
@@ -1174,7 +1186,7 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
     assert!(
         d.checks
             .iter()
-            .any(|c| c.rule == "V11" && c.detail.contains("BR-2026-14"))
+            .any(|c| c.rule == RuleId::V11 && c.detail.contains("BR-2026-14"))
     );
 }
 
@@ -1188,7 +1200,7 @@ fn v11_board_resolutions_are_recorded_by_back_office_with_a_valid_reference() {
             accept(&mut case, cmd, at(20));
         } else {
             let err = refuse(&mut case, cmd, at(20));
-            assert_rule(&err, "V11", &row);
+            assert_rule(&err, RuleId::V11, &row);
         }
     }
     // (row, reference, stored)
@@ -1241,7 +1253,7 @@ fn v11_refused_related_party_approval_leaves_the_case_unchanged() {
     let err = refuse_with(&mut case, second(ba1(), Approve, 1), &related(), at(20));
     assert_rule(
         &err,
-        "V11",
+        RuleId::V11,
         "V11 related party recorded after the first vote",
     );
 }
@@ -1297,7 +1309,7 @@ fn v8_the_lane_decides_below_the_threshold_only() {
         assert_eq!(d.votes.len(), 1, "{row}");
         assert_eq!(d.level, 1, "{row}");
         let v8 = d.checks.last().expect("check");
-        assert_eq!(v8.rule, "V8", "{row}");
+        assert_eq!(v8.rule, RuleId::V8, "{row}");
         assert!(v8.detail.contains("100000"), "{row}: {}", v8.detail);
     }
 
@@ -1316,9 +1328,9 @@ fn v8_the_lane_decides_below_the_threshold_only() {
         &facts,
         at(10),
     );
-    assert_rule(&err, "V4", "V8 lane with an incompetent voter");
+    assert_rule(&err, RuleId::V4, "V8 lane with an incompetent voter");
     let err = refuse_with(&mut case, first(or1(), Approve, 1), &facts, at(10));
-    assert_rule(&err, "S6", "V8 lane with the originator");
+    assert_rule(&err, RuleId::S6, "V8 lane with the originator");
 }
 
 #[test]
@@ -1399,13 +1411,17 @@ fn v9_the_decision_records_all_rounds_rule_set_policy_level_and_flags() {
     for v in &d.votes {
         assert_eq!(v.voter.competence_level, 4);
         assert!(!v.rationale.is_empty());
-        let v4 = v.checks.iter().find(|c| c.rule == "V4").expect("V4 check");
+        let v4 = v
+            .checks
+            .iter()
+            .find(|c| c.rule == RuleId::V4)
+            .expect("V4 check");
         assert!(v4.detail.contains("(rule set 7)"), "{}", v4.detail);
     }
     // Every vote's checks, in order, then the approval check.
     let vote_checks: Vec<RuleCheck> = d.votes.iter().flat_map(|v| v.checks.clone()).collect();
     assert_eq!(d.checks[..vote_checks.len()], vote_checks[..]);
-    assert_eq!(rule_ids(&d.checks[vote_checks.len()..]), ["V1"]);
+    assert_eq!(rule_ids(&d.checks[vote_checks.len()..]), [RuleId::V1]);
 
     // A board-level decision without escalation carries the board flag alone.
     let board = facts_for("6000000");

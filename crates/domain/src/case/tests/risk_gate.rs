@@ -28,7 +28,7 @@ fn r4_an_approval_without_a_verdict_is_refused() {
         &with_verdict(None),
         at(2),
     );
-    assert_rule(&err, "R4", "no verdict");
+    assert_rule(&err, RuleId::R4, "no verdict");
     // A decline needs no verdict (here it diverges and escalates, V5).
     accept_with(
         &mut case,
@@ -44,7 +44,7 @@ fn r4_a_hard_breach_refuses_the_approval_and_names_the_limit() {
     let mut case = awaiting_second();
     let facts = with_verdict(Some(risk_verdict(Severity::Hard, false)));
     let err = refuse_with(&mut case, second(ba1(), Approve, 1), &facts, at(2));
-    assert_rule(&err, "R4", "hard");
+    assert_rule(&err, RuleId::R4, "hard");
     assert!(err.to_string().contains("borrower_limit"), "{err}");
 }
 
@@ -81,7 +81,7 @@ fn v11_a_large_exposure_needs_a_board_resolution() {
     let mut case = awaiting_second();
     let large = with_verdict(Some(risk_verdict(Severity::Within, true)));
     let err = refuse_with(&mut case, second(ba1(), Approve, 1), &large, at(2));
-    assert_rule(&err, "V11", "large exposure");
+    assert_rule(&err, RuleId::V11, "large exposure");
     accept_with(&mut case, resolution(ba2(), "board 2026/17"), &large, at(3));
     accept_with(&mut case, second(ba1(), Approve, 1), &large, at(4));
     let decision = case.decision.as_ref().unwrap();

@@ -551,7 +551,7 @@ fn sequence_strategy() -> impl Strategy<Value = (World, Vec<Step>)> {
 enum Refusal {
     State,
     Stale { current: i64, given: i64 },
-    Rule(&'static str),
+    Rule(RuleId),
     Invalid,
 }
 
@@ -562,7 +562,7 @@ fn refusal(err: &DomainError) -> Refusal {
             current: *current,
             given: *given,
         },
-        DomainError::RuleViolation { rule, .. } => Refusal::Rule(rule),
+        DomainError::RuleViolation { rule, .. } => Refusal::Rule(*rule),
         DomainError::Invalid(_) => Refusal::Invalid,
     }
 }
@@ -704,7 +704,7 @@ impl Model {
                 })
             }
         };
-        let on = |by: &Option<Voter>, side: Side, rule: &'static str| match by {
+        let on = |by: &Option<Voter>, side: Side, rule: RuleId| match by {
             Some(v) if v.side == side => Ok(v.clone()),
             _ => Err(Refusal::Rule(rule)),
         };
@@ -729,7 +729,7 @@ impl Model {
                     return Err(Refusal::State);
                 }
                 fresh(*version)?;
-                let editor = on(by, Side::Market, "S1")?;
+                let editor = on(by, Side::Market, RuleId::S1)?;
                 if file.borrower_id != ctx.borrower {
                     return Err(Refusal::Invalid);
                 }
@@ -750,15 +750,15 @@ impl Model {
                     return Err(Refusal::State);
                 }
                 fresh(*version)?;
-                let voter = on(by, Side::Market, "V1")?;
+                let voter = on(by, Side::Market, RuleId::V2)?;
                 if self.round > 0 && voted_before(&voter.staff_id) {
-                    return Err(Refusal::Rule("V5"));
+                    return Err(Refusal::Rule(RuleId::V5));
                 }
                 if self.conflicted(&voter.staff_id, facts) {
-                    return Err(Refusal::Rule("S6"));
+                    return Err(Refusal::Rule(RuleId::S6));
                 }
                 if voter.competence_level < required {
-                    return Err(Refusal::Rule("V4"));
+                    return Err(Refusal::Rule(RuleId::V4));
                 }
                 rationale()?;
                 next.related_party |= !facts.related_parties.is_empty();
@@ -811,27 +811,27 @@ impl Model {
                     return Err(Refusal::State);
                 }
                 fresh(*version)?;
-                let voter = on(by, Side::Backoffice, "V1")?;
+                let voter = on(by, Side::Backoffice, RuleId::V2)?;
                 let first = self.current_first().expect("a first vote awaits").clone();
                 if first.voter == voter.staff_id {
-                    return Err(Refusal::Rule("V1"));
+                    return Err(Refusal::Rule(RuleId::V1));
                 }
                 if self.round > 0 && voted_before(&voter.staff_id) {
-                    return Err(Refusal::Rule("V5"));
+                    return Err(Refusal::Rule(RuleId::V5));
                 }
                 if self.conflicted(&voter.staff_id, facts) {
-                    return Err(Refusal::Rule("S6"));
+                    return Err(Refusal::Rule(RuleId::S6));
                 }
                 let months = chrono::Months::new(facts.rules.parameters.cooling_off_months);
                 let window_start = ctx.now.checked_sub_months(months).expect("in range");
                 if voter.left_market_at.is_some_and(|left| left > window_start) {
-                    return Err(Refusal::Rule("S5"));
+                    return Err(Refusal::Rule(RuleId::S5));
                 }
                 if voter.competence_level < required {
-                    return Err(Refusal::Rule("V4"));
+                    return Err(Refusal::Rule(RuleId::V4));
                 }
                 if first.level < required {
-                    return Err(Refusal::Rule("V4"));
+                    return Err(Refusal::Rule(RuleId::V4));
                 }
                 rationale()?;
                 next.related_party |= !facts.related_parties.is_empty();
@@ -840,20 +840,20 @@ impl Model {
                     && next.related_party
                     && self.resolution_version != Some(self.version)
                 {
-                    return Err(Refusal::Rule("V11"));
+                    return Err(Refusal::Rule(RuleId::V11));
                 }
                 // R4: the gate decides whether an approval may stand.
                 let mut flags = Vec::new();
                 if both_approve {
                     let Some(verdict) = facts.risk.as_ref() else {
-                        return Err(Refusal::Rule("R4"));
+                        return Err(Refusal::Rule(RuleId::R4));
                     };
                     if verdict.outcome == crate::Severity::Hard {
-                        return Err(Refusal::Rule("R4"));
+                        return Err(Refusal::Rule(RuleId::R4));
                     }
                     if verdict.large_exposure {
                         if self.resolution_version != Some(self.version) {
-                            return Err(Refusal::Rule("V11"));
+                            return Err(Refusal::Rule(RuleId::V11));
                         }
                         flags.push(DecisionFlag::LargeExposure);
                     }
@@ -901,7 +901,7 @@ impl Model {
                 if !matches!(self.status, AwaitingSecondVote | Escalated) {
                     return Err(Refusal::State);
                 }
-                on(by, Side::Backoffice, "V6")?;
+                on(by, Side::Backoffice, RuleId::V6)?;
                 rationale()?;
                 next.status = Returned;
                 next.version += 1;
@@ -911,7 +911,7 @@ impl Model {
                 if self.status.is_final() {
                     return Err(Refusal::State);
                 }
-                on(by, Side::Backoffice, "V11")?;
+                on(by, Side::Backoffice, RuleId::V11)?;
                 if !ctx.reference_ok {
                     return Err(Refusal::Invalid);
                 }
@@ -1119,17 +1119,13 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
                     Refusal::Invalid => stats.invalid += 1,
                     Refusal::Rule(rule) => {
                         let class = match (rule, &cmd) {
-                            ("V1", Cmd::Second { .. })
-                                if by.as_ref().is_some_and(|v| v.side == Side::Backoffice) =>
-                            {
-                                "V1 same person".to_owned()
-                            }
-                            ("V1", _) => "V1 side".to_owned(),
-                            ("V4", _) if err.to_string().contains("first vote was cast") => {
+                            (RuleId::V1, _) => "V1 same person".to_owned(),
+                            (RuleId::V2, _) => "V2 side".to_owned(),
+                            (RuleId::V4, _) if err.to_string().contains("first vote was cast") => {
                                 "V4 first vote".to_owned()
                             }
-                            ("V4", _) => "V4 voter".to_owned(),
-                            (rule, _) => rule.to_owned(),
+                            (RuleId::V4, _) => "V4 voter".to_owned(),
+                            (rule, _) => rule.to_string(),
                         };
                         *stats.refused.entry(class).or_default() += 1;
                     }
@@ -1530,16 +1526,16 @@ fn random_command_sequences_reach_every_outcome() {
         assert!(count > 0, "the generator never reached {what}: {stats:#?}");
     }
     for class in [
-        "V1 side",
+        "V2 side",
         "V1 same person",
         "V4 voter",
         "V4 first vote",
-        "V5",
-        "V6",
-        "V11",
-        "S1",
-        "S5",
-        "S6",
+        RuleId::V5.as_str(),
+        RuleId::V6.as_str(),
+        RuleId::V11.as_str(),
+        RuleId::S1.as_str(),
+        RuleId::S5.as_str(),
+        RuleId::S6.as_str(),
     ] {
         assert!(
             stats.refused.get(class).copied().unwrap_or(0) > 0,

@@ -1,0 +1,171 @@
+//! What an audit event records as having happened: one closed vocabulary of
+//! dotted names (`audit/SPEC.md` lists them), so a writer cannot invent or
+//! misspell one.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! audit_actions {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal,)+) => {
+        /// An action of the audit trail.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum AuditAction {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl AuditAction {
+            /// Every action, in the order `audit/SPEC.md` lists them.
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant),+];
+
+            /// The dotted name stored in the body's `action` field.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    /// A request refused by authentication, authorization or a business rule
+    /// (S8); the body names the rule where one applies.
+    RequestRefused = "request.refused",
+    /// The rule set was written at first start.
+    RulesInitialised = "rules.initialised",
+    /// An organisational unit loaded by the operator's staff import.
+    OrgUnitImported = "org_unit.imported",
+    /// A staff member loaded by the operator's staff import.
+    StaffImported = "staff.imported",
+    /// A change to roles, competences or rules proposed (S9).
+    ChangeProposed = "change.proposed",
+    /// A proposed change approved by a second person and applied (S9).
+    ChangeApproved = "change.approved",
+    /// A proposed change rejected (S9).
+    ChangeRejected = "change.rejected",
+    /// A borrower recorded by market.
+    BorrowerCreated = "borrower.created",
+    /// A borrower moved into or out of a group of connected clients.
+    BorrowerGroupChanged = "borrower.group_changed",
+    /// A group of connected clients created.
+    GroupCreated = "group.created",
+    /// A related party (V11) recorded.
+    RelatedPartyRecorded = "related_party.recorded",
+    /// A credit case opened.
+    CaseCreated = "case.created",
+    /// The credit file of a case edited (voids earlier votes, V3).
+    CaseEdited = "case.edited",
+    /// A first vote cast (market).
+    CaseFirstVote = "case.first_vote",
+    /// A second vote cast (back office).
+    CaseSecondVote = "case.second_vote",
+    /// A case returned to market for rework.
+    CaseReturned = "case.returned",
+    /// A board resolution recorded for a related-party case (V11).
+    CaseBoardResolution = "case.board_resolution",
+    /// An open case re-evaluated after its group or the rules changed.
+    CaseReevaluated = "case.reevaluated",
+    /// An approved credit disbursed (its reservation consumed).
+    CaseDisbursed = "case.disbursed",
+    /// A limit proposed by risk control (R8).
+    LimitProposed = "limit.proposed",
+    /// A proposed limit approved (R8).
+    LimitApproved = "limit.approved",
+    /// A proposed limit rejected (R8).
+    LimitRejected = "limit.rejected",
+    /// Headroom reserved by an approval (R5).
+    RiskReserved = "risk.reserved",
+    /// A reservation expired unused (R5).
+    RiskReservationExpired = "risk.reservation_expired",
+    /// A limit breach detected (R7).
+    RiskBreach = "risk.breach",
+    /// A limit breach resolved (R7).
+    RiskBreachResolved = "risk.breach_resolved",
+    /// Tier 1 capital recorded (R3).
+    RiskCapitalRecorded = "risk.capital_recorded",
+    /// A liquidity position recorded (R6).
+    RiskLiquidityRecorded = "risk.liquidity_recorded",
+    /// Exposures imported from core banking (R2).
+    RiskExposuresImported = "risk.exposures_imported",
+    /// The audit trail queried (A7).
+    AuditQuery = "audit.query",
+    /// A case's full history read by internal audit (A7).
+    AuditCaseRead = "audit.case_read",
+    /// The chain verified (A2).
+    AuditVerify = "audit.verify",
+    /// Business rows reconciled with their audit events (A1).
+    AuditReconcile = "audit.reconcile",
+    /// A signed checkpoint handed out (A2).
+    AuditCheckpoint = "audit.checkpoint",
+    /// An inclusion proof handed out (A2).
+    AuditProof = "audit.proof",
+    /// A consistency proof handed out (A2).
+    AuditConsistency = "audit.consistency",
+    /// A regulator export written (A5).
+    AuditExported = "audit.exported",
+}
+
+/// A text that is not an action of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an audit action")]
+pub struct UnknownAuditAction(pub String);
+
+impl FromStr for AuditAction {
+    type Err = UnknownAuditAction;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditAction::ALL
+            .iter()
+            .copied()
+            .find(|action| action.as_str() == s)
+            .ok_or_else(|| UnknownAuditAction(s.to_owned()))
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_are_unique_dotted_and_round_trip() {
+        let names: BTreeSet<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+        for action in AuditAction::ALL {
+            let name = action.as_str();
+            let (area, what) = name.split_once('.').unwrap();
+            assert!(!area.is_empty() && !what.is_empty(), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+            );
+            assert_eq!(name.parse::<AuditAction>(), Ok(*action));
+        }
+        assert!("vote.cast".parse::<AuditAction>().is_err());
+    }
+
+    /// The specification lists exactly the actions the code writes.
+    #[test]
+    fn the_spec_lists_every_action() {
+        let spec = include_str!("../../../audit/SPEC.md");
+        for action in AuditAction::ALL {
+            assert!(
+                spec.contains(&format!("| `{}` |", action.as_str())),
+                "audit/SPEC.md does not list {action}"
+            );
+        }
+    }
+}
