@@ -266,3 +266,83 @@ pub fn check_role_assignment(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::four_eyes::Verdict;
+    use chrono::Duration;
+
+    fn staff(id: &str) -> StaffId {
+        StaffId::parse(id).unwrap()
+    }
+
+    fn grant(staff_id: &str, side: Side, level: u8) -> Change {
+        Change::CompetenceGrant {
+            staff_id: staff(staff_id),
+            side,
+            level,
+            valid_from: Utc::now(),
+            valid_to: None,
+        }
+    }
+
+    #[test]
+    fn s7_nobody_changes_their_own_competences() {
+        let err = grant("adm-1", Side::Market, 1)
+            .check(&staff("adm-1"), Utc::now())
+            .unwrap_err();
+        assert!(matches!(err, ChangeRefusal::Rule(e) if e.rule_id() == Some(RuleId::S7)));
+        assert!(
+            grant("lo-1", Side::Market, 1)
+                .check(&staff("adm-1"), Utc::now())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn grants_need_a_voting_side_a_known_level_and_a_period() {
+        let admin = staff("adm-1");
+        let now = Utc::now();
+        for change in [
+            grant("lo-1", Side::Market, 0),
+            grant("lo-1", Side::Market, MAX_LEVEL + 1),
+            Change::CompetenceGrant {
+                staff_id: staff("lo-1"),
+                side: Side::Market,
+                level: 1,
+                valid_from: now,
+                valid_to: Some(now - Duration::days(1)),
+            },
+        ] {
+            let err = change.check(&admin, now).unwrap_err();
+            assert!(
+                matches!(err, ChangeRefusal::Rule(DomainError::Invalid(_))),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn s9_a_proposal_is_decided_once_by_a_second_administrator() {
+        let mut proposal = ChangeProposal {
+            id: uuid::Uuid::now_v7(),
+            kind: ProposalKind::CompetenceGrant,
+            payload: serde_json::Value::Null,
+            proposed_by: staff("adm-1"),
+            proposed_at: Utc::now(),
+            status: ProposalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+        };
+        let err = proposal.check_decider(&staff("adm-1")).unwrap_err();
+        assert_eq!(err.rule_id(), Some(RuleId::S9));
+        proposal.check_decider(&staff("adm-2")).unwrap();
+        proposal.decide(Verdict::Approve, &staff("adm-2"), Utc::now());
+        assert_eq!(proposal.status, ProposalStatus::Approved);
+        assert_eq!(
+            proposal.check_decider(&staff("adm-3")).unwrap_err(),
+            DomainError::InvalidState("the proposal is approved already".into())
+        );
+    }
+}

@@ -159,3 +159,143 @@ pub fn consume(reservation: Reservation, by: &StaffId, at: Timestamp) -> Reserva
         ..reservation
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LimitSubject, LiquidityPosition};
+    use chrono::Utc;
+
+    fn staff(id: &str) -> StaffId {
+        StaffId::parse(id).unwrap()
+    }
+
+    fn pending(kind_subject: LimitSubject) -> LimitVersion {
+        LimitVersion {
+            id: uuid::Uuid::now_v7(),
+            subject: kind_subject,
+            version: 1,
+            amount: Decimal::from(1_000_000),
+            tolerance_percent: Decimal::ZERO,
+            reason: "test".into(),
+            proposed_by: staff("rc-1"),
+            proposed_at: Utc::now(),
+            status: LimitStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+        }
+    }
+
+    #[test]
+    fn r8_a_limit_is_decided_by_another_person_of_the_deciding_side() {
+        let now = Utc::now();
+        let sector = || pending(LimitSubject::Sector("energy".into()));
+        let back_office = [LimitKind::Borrower, LimitKind::Group];
+        let risk = [LimitKind::Sector, LimitKind::Country];
+        let err = sector()
+            .decide(Verdict::Approve, &staff("bo-1"), &back_office, now)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sector limits are decided by a second risk controller"
+        );
+        let err = sector()
+            .decide(Verdict::Approve, &staff("rc-1"), &risk, now)
+            .unwrap_err();
+        assert!(matches!(err, LimitRefusal::Rule(e) if e.rule_id() == Some(RuleId::R8)));
+        let mut limit = sector();
+        limit
+            .decide(Verdict::Reject, &staff("rc-2"), &risk, now)
+            .unwrap();
+        assert_eq!(limit.status, LimitStatus::Rejected);
+        assert_eq!(limit.decided_by, Some(staff("rc-2")));
+        let err = limit
+            .decide(Verdict::Approve, &staff("rc-3"), &risk, now)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            LimitRefusal::Rule(DomainError::InvalidState(
+                "the limit version is rejected already".into()
+            ))
+        );
+    }
+
+    fn reservation(status: ReservationStatus, expires_in_days: i64) -> Reservation {
+        let now = Utc::now();
+        Reservation {
+            case_id: creditops_domain::CaseId::generate(),
+            borrower: creditops_domain::BorrowerId::generate(),
+            amount: Decimal::from(100),
+            status,
+            reserved_at: now,
+            expires_at: now + chrono::Duration::days(expires_in_days),
+            closed_at: None,
+            closed_by: None,
+        }
+    }
+
+    #[test]
+    fn r5_r6_a_disbursement_consumes_a_live_reservation_above_the_floor() {
+        let now = Utc::now();
+        let position = LiquidityPosition {
+            version: 1,
+            hqla: Decimal::from(2_000),
+            outflows_30d: Decimal::from(1_000),
+            inflows_30d: Decimal::ZERO,
+            floor_percent: Decimal::from(110),
+            recorded_by: staff("rc-1"),
+            recorded_at: now,
+        };
+        let view = LiquidityView::new(&position, Decimal::ZERO);
+        let live = reservation(ReservationStatus::Active, 1);
+        let check = |status, side, reservation, liquidity| {
+            check_disbursement(&DisbursementCheck {
+                case_status: status,
+                side,
+                reservation,
+                liquidity,
+                now,
+            })
+        };
+        let market = Some(Side::Market);
+        let ok = check(CaseStatus::Approved, market, Some(&live), Some(&view));
+        assert_eq!(ok.unwrap().severity, Severity::Within);
+        let refused = |r: Result<RiskFinding, DisbursementRefusal>| r.unwrap_err().rule();
+        assert_eq!(
+            refused(check(
+                CaseStatus::Approved,
+                Some(Side::Backoffice),
+                Some(&live),
+                None
+            )),
+            Some(RuleId::S1)
+        );
+        assert_eq!(
+            refused(check(CaseStatus::Approved, market, None, None)),
+            Some(RuleId::R5)
+        );
+        let expired = reservation(ReservationStatus::Active, -1);
+        assert_eq!(
+            refused(check(
+                CaseStatus::Approved,
+                market,
+                Some(&expired),
+                Some(&view)
+            )),
+            Some(RuleId::R5)
+        );
+        let consumed = consume(live.clone(), &staff("lo-1"), now);
+        assert_eq!(
+            check(CaseStatus::Approved, market, Some(&consumed), Some(&view)).unwrap_err(),
+            DisbursementRefusal::Disbursed
+        );
+        assert_eq!(
+            refused(check(CaseStatus::Approved, market, Some(&live), None)),
+            Some(RuleId::R6)
+        );
+        assert_eq!(
+            refused(check(CaseStatus::Draft, market, Some(&live), Some(&view))),
+            None
+        );
+    }
+}
