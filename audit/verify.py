@@ -2,14 +2,18 @@
 """Offline verifier for creditops audit export bundles (audit/SPEC.md, version 2).
 
 Usage:
-    python3 verify.py BUNDLE_DIR [--key VERIFIER_KEY ...]
+    python3 verify.py BUNDLE_DIR --key VERIFIER_KEY [--key ...]
+    python3 verify.py BUNDLE_DIR --trust-bundle-keys
     python3 verify.py --vectors VECTORS_DIR
 
-BUNDLE_DIR is an unpacked export bundle. Without --key the checkpoint is
-verified with the keys in the bundle's own keys.txt; that proves the bundle is
-intact and internally consistent, but authenticity needs those keys compared
-with the keys the bank published (or passed here with --key, which is then the
-only trust anchor).
+BUNDLE_DIR is an unpacked export bundle. With --key (the verifier key the bank
+published) the checkpoint must be signed by one of the given keys: the bundle
+is then authentic. Without --key the checkpoint can only be checked with the
+keys in the bundle's own keys.txt, which anybody who forges a bundle writes
+too: that proves the bundle intact and internally consistent, not who made it,
+so the verdict is "unauthenticated" (exit status 4) unless --trust-bundle-keys
+says the bundle's keys.txt was compared with the published keys by other
+means.
 
 Checks, in this order (the first failure is reported, with the first bad
 sequence number when it concerns an entry): required files, manifest.json,
@@ -27,7 +31,9 @@ The same signature can be checked with OpenSSL 3:
     openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin \
         -in checkpoint-body.txt -sigfile checkpoint.sig
 
-Exit status: 0 verified, 1 verification failed, 2 usage or read error.
+Exit status: 0 verified (with a trusted key, or --trust-bundle-keys), 1
+verification failed, 2 usage or read error, 4 intact but unauthenticated (no
+trusted key given).
 """
 
 import argparse
@@ -1183,8 +1189,15 @@ def main(argv):
     parser.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
                         help="trusted verifier key <name>+<id>+<key> (repeatable); "
                              "default: the bundle's keys.txt")
+    parser.add_argument("--trust-bundle-keys", action="store_true",
+                        help="accept a checkpoint signed by the bundle's own keys.txt (only after "
+                             "comparing keys.txt with the bank's published keys)")
     parser.add_argument("--vectors", metavar="DIR", help="check the test vectors in DIR")
     args = parser.parse_args(argv)
+    if args.key and args.trust_bundle_keys:
+        parser.print_usage(sys.stderr)
+        print("give either --key or --trust-bundle-keys, not both", file=sys.stderr)
+        return 2
     if bool(args.bundle) == bool(args.vectors):
         parser.print_usage(sys.stderr)
         print("give either BUNDLE_DIR or --vectors DIR", file=sys.stderr)
@@ -1220,12 +1233,18 @@ def main(argv):
     except Failure as f:
         print("FAIL %s" % f)
         return 1
-    print(summary(report))
-    if report["keys_from_bundle"]:
-        print("note: the checkpoint was verified with the bundle's own keys.txt; compare it with "
-              "the published verifier key, or pass --key", file=sys.stderr)
     for name in report["ignored_files"]:
         print("note: ignored file not part of the format: %s" % name, file=sys.stderr)
+    if report["keys_from_bundle"] and not args.trust_bundle_keys:
+        print("UNAUTHENTICATED %s" % summary(report)[len("OK "):])
+        print("the bundle is intact, but its checkpoint was verified only with the bundle's own "
+              "keys.txt, which a forger writes too; pass the bank's published verifier key with "
+              "--key (or --trust-bundle-keys after comparing keys.txt with it)", file=sys.stderr)
+        return 4
+    print(summary(report))
+    if report["keys_from_bundle"]:
+        print("note: the checkpoint was verified with the bundle's own keys.txt "
+              "(--trust-bundle-keys)", file=sys.stderr)
     return 0
 
 

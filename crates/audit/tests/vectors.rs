@@ -707,9 +707,24 @@ fn python_verifier_agrees() {
     assert_eq!(code, 0, "verify.py --vectors failed:\n{out}\n{err}");
     assert!(out.starts_with("OK vectors:"), "{out}");
 
+    // Without a trusted key the bundle is intact but unauthenticated (4).
     let (code, out, err) = run(
         "python3",
         &["audit/verify.py", "audit/vectors/bundle"],
+        &root,
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        out.starts_with("UNAUTHENTICATED origin=creditops.example/audit/test-vectors seq=4..9"),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        "python3",
+        &[
+            "audit/verify.py",
+            "audit/vectors/bundle",
+            "--trust-bundle-keys",
+        ],
         &root,
     );
     assert_eq!(code, 0, "{out}\n{err}");

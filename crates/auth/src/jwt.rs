@@ -504,23 +504,55 @@ fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
 
 /// Parses one JWK. `Ok(None)`: an encryption key, skipped.
 fn parse_jwk(jwk: &Value) -> Result<Option<(Option<String>, Algorithm, DecodingKey)>, String> {
-    let obj = jwk.as_object().ok_or("not a JSON object")?;
-    let text = |name: &str| -> Result<Option<&str>, String> {
-        match obj.get(name) {
+    let jwk = Jwk(jwk.as_object().ok_or("not a JSON object")?);
+    let kty = jwk.text("kty")?.ok_or("`kty` is missing")?;
+    let alg = jwk.text("alg")?;
+    refuse_unsafe_keys(&jwk, kty, alg)?;
+    match jwk.text("use")? {
+        None | Some("sig") => {}
+        Some("enc") => return Ok(None),
+        Some(other) => return Err(format!("unknown `use` {other:?}")),
+    }
+    let kid = match jwk.text("kid")? {
+        Some("") => return Err("`kid` is empty".to_owned()),
+        kid => kid.map(str::to_owned),
+    };
+    let (alg, key) = match kty {
+        "OKP" => (Algorithm::EdDSA, ed25519_key(&jwk, alg)?),
+        "EC" => (Algorithm::ES256, p256_key(&jwk, alg)?),
+        "RSA" => (Algorithm::RS256, rsa_key(&jwk, alg)?),
+        other => return Err(format!("key type {other:?} is not accepted")),
+    };
+    Ok(Some((kid, alg, key)))
+}
+
+/// The members of one JWK, read strictly.
+struct Jwk<'a>(&'a serde_json::Map<String, Value>);
+
+impl Jwk<'_> {
+    /// A string member; absent and `null` are the same.
+    fn text(&self, name: &str) -> Result<Option<&str>, String> {
+        match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
             Some(_) => Err(format!("`{name}` is not a string")),
         }
-    };
-    let bytes = |name: &str| -> Result<Vec<u8>, String> {
-        let value = text(name)?.ok_or_else(|| format!("`{name}` is missing"))?;
+    }
+
+    /// A required base64url member, decoded.
+    fn bytes(&self, name: &str) -> Result<Vec<u8>, String> {
+        let value = self
+            .text(name)?
+            .ok_or_else(|| format!("`{name}` is missing"))?;
         JWK_B64
             .decode(value)
             .map_err(|_| format!("`{name}` is not base64url"))
-    };
+    }
+}
 
-    let kty = text("kty")?.ok_or("`kty` is missing")?;
-    let alg = text("alg")?;
+/// Symmetric keys, `HS*` and `none` algorithms and private key material
+/// are refused outright: a JWKS publishes public signing keys only.
+fn refuse_unsafe_keys(jwk: &Jwk<'_>, kty: &str, alg: Option<&str>) -> Result<(), String> {
     if kty == "oct" {
         return Err("symmetric (`oct`) keys are not accepted".to_owned());
     }
@@ -531,78 +563,73 @@ fn parse_jwk(jwk: &Value) -> Result<Option<(Option<String>, Algorithm, DecodingK
     }
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
-        .any(|m| obj.contains_key(*m))
+        .any(|m| jwk.0.contains_key(*m))
     {
         return Err("contains private key material; publish public keys only".to_owned());
     }
-    match text("use")? {
-        None | Some("sig") => {}
-        Some("enc") => return Ok(None),
-        Some(other) => return Err(format!("unknown `use` {other:?}")),
-    }
-    let kid = match text("kid")? {
-        Some("") => return Err("`kid` is empty".to_owned()),
-        kid => kid.map(str::to_owned),
-    };
-    let pinned = |expected: &str| -> Result<(), String> {
-        match alg {
-            None => Ok(()),
-            Some(a) if a == expected => Ok(()),
-            Some(a) => Err(format!(
-                "algorithm {a} is not accepted for a {kty} key (pinned: {expected})"
-            )),
-        }
-    };
+    Ok(())
+}
 
-    let (alg, key) = match kty {
-        "OKP" => {
-            if text("crv")? != Some("Ed25519") {
-                return Err("OKP keys must use crv Ed25519".to_owned());
-            }
-            pinned("EdDSA")?;
-            let x = bytes("x")?;
-            if x.len() != 32 {
-                return Err("Ed25519 `x` must be 32 bytes".to_owned());
-            }
-            (Algorithm::EdDSA, DecodingKey::from_ed_der(&x))
-        }
-        "EC" => {
-            if text("crv")? != Some("P-256") {
-                return Err("EC keys must use crv P-256".to_owned());
-            }
-            pinned("ES256")?;
-            let (x, y) = (bytes("x")?, bytes("y")?);
-            if x.len() != 32 || y.len() != 32 {
-                return Err("P-256 `x` and `y` must be 32 bytes each".to_owned());
-            }
-            // Uncompressed SEC1 point, what the verifier expects.
-            let mut point = Vec::with_capacity(65);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            (Algorithm::ES256, DecodingKey::from_ec_der(&point))
-        }
-        "RSA" => {
-            pinned("RS256")?;
-            let n = bytes("n")?;
-            let e = bytes("e")?;
-            let n = strip_leading_zeros(&n);
-            let e = strip_leading_zeros(&e);
-            let bits = bit_length(n);
-            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                return Err(format!(
-                    "RSA modulus has {bits} bits; {MIN_RSA_BITS}..={MAX_RSA_BITS} are accepted"
-                ));
-            }
-            let e_value = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-            if e.is_empty() || e.len() > 4 || e_value < 3 || e_value % 2 == 0 {
-                return Err("RSA public exponent must be odd, >= 3 and < 2^32".to_owned());
-            }
-            (Algorithm::RS256, DecodingKey::from_rsa_raw_components(n, e))
-        }
-        other => return Err(format!("key type {other:?} is not accepted")),
-    };
-    Ok(Some((kid, alg, key)))
+/// Each key type has one algorithm; a JWK that names another is refused.
+fn pinned(alg: Option<&str>, kty: &str, expected: &str) -> Result<(), String> {
+    match alg {
+        None => Ok(()),
+        Some(a) if a == expected => Ok(()),
+        Some(a) => Err(format!(
+            "algorithm {a} is not accepted for a {kty} key (pinned: {expected})"
+        )),
+    }
+}
+
+/// An `OKP` key: Ed25519 only.
+fn ed25519_key(jwk: &Jwk<'_>, alg: Option<&str>) -> Result<DecodingKey, String> {
+    if jwk.text("crv")? != Some("Ed25519") {
+        return Err("OKP keys must use crv Ed25519".to_owned());
+    }
+    pinned(alg, "OKP", "EdDSA")?;
+    let x = jwk.bytes("x")?;
+    if x.len() != 32 {
+        return Err("Ed25519 `x` must be 32 bytes".to_owned());
+    }
+    Ok(DecodingKey::from_ed_der(&x))
+}
+
+/// An `EC` key: P-256 only.
+fn p256_key(jwk: &Jwk<'_>, alg: Option<&str>) -> Result<DecodingKey, String> {
+    if jwk.text("crv")? != Some("P-256") {
+        return Err("EC keys must use crv P-256".to_owned());
+    }
+    pinned(alg, "EC", "ES256")?;
+    let (x, y) = (jwk.bytes("x")?, jwk.bytes("y")?);
+    if x.len() != 32 || y.len() != 32 {
+        return Err("P-256 `x` and `y` must be 32 bytes each".to_owned());
+    }
+    // Uncompressed SEC1 point, what the verifier expects.
+    let mut point = Vec::with_capacity(65);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(DecodingKey::from_ec_der(&point))
+}
+
+/// An `RSA` key of an accepted size with a sane public exponent.
+fn rsa_key(jwk: &Jwk<'_>, alg: Option<&str>) -> Result<DecodingKey, String> {
+    pinned(alg, "RSA", "RS256")?;
+    let n = jwk.bytes("n")?;
+    let e = jwk.bytes("e")?;
+    let n = strip_leading_zeros(&n);
+    let e = strip_leading_zeros(&e);
+    let bits = bit_length(n);
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(format!(
+            "RSA modulus has {bits} bits; {MIN_RSA_BITS}..={MAX_RSA_BITS} are accepted"
+        ));
+    }
+    let e_value = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if e.is_empty() || e.len() > 4 || e_value < 3 || e_value % 2 == 0 {
+        return Err("RSA public exponent must be odd, >= 3 and < 2^32".to_owned());
+    }
+    Ok(DecodingKey::from_rsa_raw_components(n, e))
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

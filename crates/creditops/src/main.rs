@@ -239,50 +239,60 @@ enum AuditCommand {
     },
     /// Write a signed, self-contained bundle of the audit log for a regulator
     /// (verify offline with `sha256sum -c SHA256SUMS` and `python3 verify.py DIR`).
-    Export {
-        #[command(flatten)]
-        db: DbArgs,
-        /// Directory to write the bundle into (must not exist or be empty).
-        #[arg(long)]
-        out: PathBuf,
-        /// Ed25519 signing key (PKCS#8 PEM). Default: <data-dir>/audit-signing.key,
-        /// created on first use.
-        #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
-        audit_key: Option<PathBuf>,
-        /// Verifier keys of signing keys used before a rotation (see `serve`).
-        #[arg(long, env = "CREDITOPS_AUDIT_RETIRED_KEYS", value_delimiter = ',')]
-        audit_retired_key: Vec<creditops_audit::VerifierKey>,
-        /// First sequence number to include (default 1).
-        #[arg(long)]
-        from_seq: Option<i64>,
-        /// Last sequence number to include (default: the newest event).
-        #[arg(long)]
-        to_seq: Option<i64>,
-        /// Export the events recorded at or after this time (RFC 3339); the
-        /// bundle spans from the first to the last such event.
-        #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
-        from: Option<chrono::DateTime<chrono::Utc>>,
-        /// ... and before this time (RFC 3339).
-        #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
-        to: Option<chrono::DateTime<chrono::Utc>>,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Export(ExportArgs),
     /// Verify an export bundle offline (the same checks as `audit/verify.py`);
-    /// exit 1 and name the failed check and sequence number if it is bad.
+    /// exit 1 and name the failed check and sequence number if it is bad, and
+    /// exit 4 if it is intact but no trusted key vouches for it.
     VerifyExport {
         /// The unpacked bundle directory.
         dir: PathBuf,
         /// A verifier key the checkpoint must be signed with (`name+keyid+base64`,
         /// as published at GET /v1/checkpoint/key); repeatable. Without one the
-        /// bundle's own keys.txt is used, which proves integrity but not origin.
+        /// bundle's own keys.txt is all there is, which proves integrity but not
+        /// origin (a forger writes it too): exit 4, unauthenticated.
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// Accept a checkpoint signed by the bundle's own keys.txt (only after
+        /// comparing keys.txt with the bank's published keys by other means).
+        #[arg(long, conflicts_with = "keys")]
+        trust_bundle_keys: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+// The options of `audit export` (its help text is the variant's).
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Directory to write the bundle into (must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Ed25519 signing key (PKCS#8 PEM). Default: <data-dir>/audit-signing.key,
+    /// created on first use.
+    #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
+    audit_key: Option<PathBuf>,
+    /// Verifier keys of signing keys used before a rotation (see `serve`).
+    #[arg(long, env = "CREDITOPS_AUDIT_RETIRED_KEYS", value_delimiter = ',')]
+    audit_retired_key: Vec<creditops_audit::VerifierKey>,
+    /// First sequence number to include (default 1).
+    #[arg(long)]
+    from_seq: Option<i64>,
+    /// Last sequence number to include (default: the newest event).
+    #[arg(long)]
+    to_seq: Option<i64>,
+    /// Export the events recorded at or after this time (RFC 3339); the
+    /// bundle spans from the first to the last such event.
+    #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// ... and before this time (RFC 3339).
+    #[arg(long, conflicts_with_all = ["from_seq", "to_seq"])]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// A failure with its exit code and a message for the operator.
@@ -290,6 +300,10 @@ struct Failure {
     code: u8,
     message: String,
 }
+
+/// The exit status of `audit verify-export` (and `audit/verify.py`) for a
+/// bundle that is intact but signed only by keys it carries itself.
+const UNAUTHENTICATED: u8 = 4;
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Self {
@@ -344,14 +358,7 @@ fn init_tracing() {
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
-        Command::Migrate(db) => {
-            let store = open(&db).await?;
-            creditops::platform::ensure_rules(store.as_ref())
-                .await
-                .map_err(Failure::runtime)?;
-            println!("migrations applied");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate(db) => migrate(&db).await,
         Command::Db {
             command:
                 DbCommand::Provision {
@@ -363,178 +370,22 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Token(args) => token(args),
         Command::Staff {
             command: StaffCommand::Import { file, db },
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
-            let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
-            let (sod, _) =
-                creditops::platform::load_sod(None).map_err(|e| Failure::usage(e.to_string()))?;
-            let store = open(&db).await?;
-            let report = staff_import::import(store.as_ref(), &doc, &sod)
-                .await
-                .map_err(|e| match e {
-                    staff_import::ImportError::Store(e) => Failure::runtime(e),
-                    other => Failure::usage(other.to_string()),
-                })?;
-            println!(
-                "imported {} units and {} staff members",
-                report.units, report.staff
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => import_staff(&file, &db).await,
+        Command::Audit {
+            command: AuditCommand::Export(args),
+        } => audit_export(args).await,
         Command::Audit {
             command:
-                AuditCommand::Export {
-                    db,
-                    out,
-                    audit_key,
-                    audit_retired_key,
-                    from_seq,
-                    to_seq,
-                    from,
-                    to,
+                AuditCommand::VerifyExport {
+                    dir,
+                    keys,
+                    trust_bundle_keys,
                     json,
                 },
-        } => {
-            let selection = if from.is_some() || to.is_some() {
-                creditops_svc_audit::bundle::Selection::Time(from, to)
-            } else {
-                creditops_svc_audit::bundle::Selection::Seq(from_seq, to_seq)
-            };
-            let key = match &audit_key {
-                Some(path) => SigningKey::load(&db.audit_origin, path),
-                None => {
-                    std::fs::create_dir_all(&db.data_dir).map_err(|e| {
-                        Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
-                    })?;
-                    SigningKey::load_or_create(
-                        &db.audit_origin,
-                        &db.data_dir.join("audit-signing.key"),
-                    )
-                }
-            }
-            .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?;
-            let store = open(&db).await?;
-            let bar = progress_bar("reading and checking the log");
-            let report = creditops::export::export(
-                store.as_ref(),
-                &db.audit_origin,
-                creditops_svc_audit::bundle::ExportKeys {
-                    signing: &key,
-                    retired: &audit_retired_key,
-                },
-                &out,
-                selection,
-                &mut |n| bar.set_position(n),
-            )
-            .await
-            .inspect(|_| bar.finish_and_clear())
-            .inspect_err(|_| bar.abandon())
-            .map_err(|e| {
-                use creditops::export::{CliExportError, ExportError};
-                match e {
-                    CliExportError::Export(ExportError::Broken { .. }) => Failure {
-                        code: 1,
-                        message: e.to_string(),
-                    },
-                    CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
-                        Failure::usage(e.to_string())
-                    }
-                    other => Failure::runtime(other),
-                }
-            })?;
-            if json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            } else {
-                println!(
-                    "exported events {}..{} of a log of {} with {} files into {}; signed by {}",
-                    report.first_seq,
-                    report.last_seq,
-                    report.tree_size,
-                    report.files,
-                    out.display(),
-                    report.key
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit {
-            command: AuditCommand::VerifyExport { dir, keys, json },
-        } => {
-            let trusted = keys
-                .iter()
-                .map(|k| {
-                    k.parse::<creditops_audit::VerifierKey>()
-                        .map_err(|e| Failure::usage(format!("--key {k:?}: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let files = creditops_audit::export::read_bundle_dir(&dir)
-                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?;
-            let result = if trusted.is_empty() {
-                creditops_audit::export::verify_bundle(&files)
-            } else {
-                creditops_audit::export::verify_bundle_with_keys(&files, &trusted)
-            };
-            match (result, json) {
-                (Ok(report), true) => {
-                    println!("{}", serde_json::json!({"ok": true, "report": report}));
-                    Ok(ExitCode::SUCCESS)
-                }
-                (Ok(report), false) => {
-                    println!(
-                        "bundle ok: events {}..{} of {} (checkpoint size {}, root {}), signed by {}{}",
-                        report.first_seq,
-                        report.last_seq,
-                        report.origin,
-                        report.size,
-                        report.root,
-                        report.signed_by.join(", "),
-                        if trusted.is_empty() {
-                            " (keys from the bundle itself: compare them with the published key)"
-                        } else {
-                            ""
-                        }
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                (Err(error), true) => {
-                    println!("{}", serde_json::json!({"ok": false, "error": error}));
-                    Ok(ExitCode::from(1))
-                }
-                (Err(error), false) => Err(Failure {
-                    code: 1,
-                    message: error.to_string(),
-                }),
-            }
-        }
+        } => verify_export(&dir, &keys, trust_bundle_keys, json),
         Command::Audit {
             command: AuditCommand::Reconcile { db, json },
-        } => {
-            let store = open(&db).await?;
-            let report = creditops_svc_audit::reconcile(store.as_ref())
-                .await
-                .map_err(|e| Failure::runtime(e.detail))?;
-            let missing = report["missing"].as_array().map_or(0, Vec::len);
-            if json {
-                println!("{report}");
-            } else if missing == 0 {
-                println!("every borrower, case, vote and decision has its audit event");
-            } else {
-                for row in report["missing"].as_array().into_iter().flatten() {
-                    println!(
-                        "{} {}: audit event {} is missing",
-                        row["table"].as_str().unwrap_or(""),
-                        row["key"].as_str().unwrap_or(""),
-                        row["audit_event_id"].as_str().unwrap_or("(none recorded)")
-                    );
-                }
-            }
-            Ok(if missing == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => reconcile(&db, json).await,
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -543,76 +394,307 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     checkpoint,
                     trusted_key,
                 },
-        } => {
-            let published = match (&checkpoint, &trusted_key) {
-                (Some(path), Some(key)) => {
-                    let note = std::fs::read_to_string(path).map_err(|e| {
-                        Failure::usage(format!("cannot read --checkpoint {}: {e}", path.display()))
-                    })?;
-                    let key: creditops_audit::VerifierKey = key
-                        .parse()
-                        .map_err(|e| Failure::usage(format!("--trusted-key: {e}")))?;
-                    Some((note, key))
-                }
-                _ => None,
-            };
-            let store = open(&db).await?;
-            creditops::export::link_committed(store.as_ref())
-                .await
-                .map_err(Failure::runtime)?;
-            let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
-            let bar = progress_bar("verifying the chain");
-            let mut result = creditops_svc_audit::verify_chain_with_progress(
-                tx.as_mut(),
-                &db.audit_origin,
-                &mut |n| bar.set_position(n),
-            )
-            .await
-            .map_err(|e| Failure::runtime(e.detail))?;
-            bar.finish_and_clear();
-            drop(tx);
-            if let Some((note, key)) = published
-                && result["ok"] == serde_json::Value::Bool(true)
-            {
-                let events = creditops::export::load_verified_log(store.as_ref(), &db.audit_origin)
-                    .await
-                    .map_err(Failure::runtime)?;
-                match creditops::export::check_against_checkpoint(&events, &note, &key) {
-                    Ok(size) => result["checkpoint_size"] = serde_json::json!(size),
-                    Err(reason) => {
-                        result = serde_json::json!({
-                            "ok": false,
-                            "first_bad_seq": events.len() + 1,
-                            "reason": reason,
-                        });
-                    }
-                }
-            }
-            let ok = result["ok"] == serde_json::Value::Bool(true);
-            if json {
-                println!("{result}");
-            } else if ok {
-                println!(
-                    "audit chain intact: {} events, head {}",
-                    result["events"],
-                    result["head"].as_str().unwrap_or("")
-                );
-                if let Some(size) = result.get("checkpoint_size") {
-                    println!("consistent with the published checkpoint of size {size}");
-                }
-            } else {
-                println!(
-                    "audit chain BROKEN at sequence {}: {}",
-                    result["first_bad_seq"],
-                    result["reason"].as_str().unwrap_or("")
-                );
-            }
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        } => verify_chain(&db, json, checkpoint.as_deref(), trusted_key.as_deref()).await,
+    }
+}
+
+/// `creditops migrate`.
+async fn migrate(db: &DbArgs) -> Result<ExitCode, Failure> {
+    let store = open(db).await?;
+    creditops::platform::ensure_rules(store.as_ref())
+        .await
+        .map_err(Failure::runtime)?;
+    println!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `creditops staff import FILE`.
+async fn import_staff(file: &Path, db: &DbArgs) -> Result<ExitCode, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+    let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
+    let (sod, _) =
+        creditops::platform::load_sod(None).map_err(|e| Failure::usage(e.to_string()))?;
+    let store = open(db).await?;
+    let report = staff_import::import(store.as_ref(), &doc, &sod)
+        .await
+        .map_err(|e| match e {
+            staff_import::ImportError::Store(e) => Failure::runtime(e),
+            other => Failure::usage(other.to_string()),
+        })?;
+    println!(
+        "imported {} units and {} staff members",
+        report.units, report.staff
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint signing key of `audit export`: the given file, else the
+/// one in the data dir (created on first use).
+fn export_signing_key(db: &DbArgs, audit_key: Option<&Path>) -> Result<SigningKey, Failure> {
+    match audit_key {
+        Some(path) => SigningKey::load(&db.audit_origin, path),
+        None => {
+            std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+                Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
+            })?;
+            SigningKey::load_or_create(&db.audit_origin, &db.data_dir.join("audit-signing.key"))
         }
+    }
+    .map_err(|e| Failure::usage(format!("audit signing key: {e}")))
+}
+
+/// `creditops audit export`.
+async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
+    let ExportArgs {
+        db,
+        out,
+        audit_key,
+        audit_retired_key,
+        from_seq,
+        to_seq,
+        from,
+        to,
+        json,
+    } = args;
+    let selection = if from.is_some() || to.is_some() {
+        creditops_svc_audit::bundle::Selection::Time(from, to)
+    } else {
+        creditops_svc_audit::bundle::Selection::Seq(from_seq, to_seq)
+    };
+    let key = export_signing_key(&db, audit_key.as_deref())?;
+    let store = open(&db).await?;
+    let bar = progress_bar("reading and checking the log");
+    let report = creditops::export::export(
+        store.as_ref(),
+        &db.audit_origin,
+        creditops_svc_audit::bundle::ExportKeys {
+            signing: &key,
+            retired: &audit_retired_key,
+        },
+        &out,
+        selection,
+        &mut |n| bar.set_position(n),
+    )
+    .await
+    .inspect(|_| bar.finish_and_clear())
+    .inspect_err(|_| bar.abandon())
+    .map_err(|e| {
+        use creditops::export::{CliExportError, ExportError};
+        match e {
+            CliExportError::Export(ExportError::Broken { .. }) => Failure {
+                code: 1,
+                message: e.to_string(),
+            },
+            CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
+                Failure::usage(e.to_string())
+            }
+            other => Failure::runtime(other),
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!(
+            "exported events {}..{} of a log of {} with {} files into {}; signed by {}",
+            report.first_seq,
+            report.last_seq,
+            report.tree_size,
+            report.files,
+            out.display(),
+            report.key
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `creditops audit verify-export DIR`.
+fn verify_export(
+    dir: &Path,
+    keys: &[String],
+    trust_bundle_keys: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let trusted = keys
+        .iter()
+        .map(|k| {
+            k.parse::<creditops_audit::VerifierKey>()
+                .map_err(|e| Failure::usage(format!("--key {k:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = creditops_audit::export::read_bundle_dir(dir)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", dir.display())))?;
+    let result = if trusted.is_empty() {
+        creditops_audit::export::verify_bundle(&files)
+    } else {
+        creditops_audit::export::verify_bundle_with_keys(&files, &trusted)
+    };
+    // Intact, but vouched for only by keys the bundle carries itself.
+    let unauthenticated = trusted.is_empty() && !trust_bundle_keys;
+    match (result, json) {
+        (Ok(report), true) if unauthenticated => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "unauthenticated": true, "report": report})
+            );
+            Ok(ExitCode::from(UNAUTHENTICATED))
+        }
+        (Ok(report), false) if unauthenticated => Err(Failure {
+            code: UNAUTHENTICATED,
+            message: format!(
+                "bundle intact but unauthenticated: events {}..{} of {} are signed only by the \
+                 bundle's own keys.txt ({}), which a forger writes too; pass the bank's published \
+                 verifier key with --key (or --trust-bundle-keys after comparing keys.txt with it)",
+                report.first_seq,
+                report.last_seq,
+                report.origin,
+                report.signed_by.join(", ")
+            ),
+        }),
+        (Ok(report), true) => {
+            println!("{}", serde_json::json!({"ok": true, "report": report}));
+            Ok(ExitCode::SUCCESS)
+        }
+        (Ok(report), false) => {
+            println!(
+                "bundle ok: events {}..{} of {} (checkpoint size {}, root {}), signed by {}{}",
+                report.first_seq,
+                report.last_seq,
+                report.origin,
+                report.size,
+                report.root,
+                report.signed_by.join(", "),
+                if trusted.is_empty() {
+                    " (keys from the bundle itself, trusted by --trust-bundle-keys)"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (Err(error), true) => {
+            println!("{}", serde_json::json!({"ok": false, "error": error}));
+            Ok(ExitCode::from(1))
+        }
+        (Err(error), false) => Err(Failure {
+            code: 1,
+            message: error.to_string(),
+        }),
+    }
+}
+
+/// `creditops audit reconcile`.
+async fn reconcile(db: &DbArgs, json: bool) -> Result<ExitCode, Failure> {
+    let store = open(db).await?;
+    let report = creditops_svc_audit::reconcile(store.as_ref())
+        .await
+        .map_err(|e| Failure::runtime(e.detail))?;
+    let missing = report["missing"].as_array().map_or(0, Vec::len);
+    if json {
+        println!("{report}");
+    } else if missing == 0 {
+        println!("every borrower, case, vote and decision has its audit event");
+    } else {
+        for row in report["missing"].as_array().into_iter().flatten() {
+            println!(
+                "{} {}: audit event {} is missing",
+                row["table"].as_str().unwrap_or(""),
+                row["key"].as_str().unwrap_or(""),
+                row["audit_event_id"].as_str().unwrap_or("(none recorded)")
+            );
+        }
+    }
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The checkpoint `audit verify` checks the log against, read before the
+/// database is opened so a bad argument fails fast.
+fn published_checkpoint(
+    checkpoint: Option<&Path>,
+    trusted_key: Option<&str>,
+) -> Result<Option<(String, creditops_audit::VerifierKey)>, Failure> {
+    let (Some(path), Some(key)) = (checkpoint, trusted_key) else {
+        return Ok(None);
+    };
+    let note = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read --checkpoint {}: {e}", path.display())))?;
+    let key: creditops_audit::VerifierKey = key
+        .parse()
+        .map_err(|e| Failure::usage(format!("--trusted-key: {e}")))?;
+    Ok(Some((note, key)))
+}
+
+/// `creditops audit verify`.
+async fn verify_chain(
+    db: &DbArgs,
+    json: bool,
+    checkpoint: Option<&Path>,
+    trusted_key: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let published = published_checkpoint(checkpoint, trusted_key)?;
+    let store = open(db).await?;
+    creditops::export::link_committed(store.as_ref())
+        .await
+        .map_err(Failure::runtime)?;
+    let mut tx = store.begin_read().await.map_err(Failure::runtime)?;
+    let bar = progress_bar("verifying the chain");
+    let mut result =
+        creditops_svc_audit::verify_chain_with_progress(tx.as_mut(), &db.audit_origin, &mut |n| {
+            bar.set_position(n)
+        })
+        .await
+        .map_err(|e| Failure::runtime(e.detail))?;
+    bar.finish_and_clear();
+    drop(tx);
+    if let Some((note, key)) = published
+        && result["ok"] == serde_json::Value::Bool(true)
+    {
+        let events = creditops::export::load_verified_log(store.as_ref(), &db.audit_origin)
+            .await
+            .map_err(Failure::runtime)?;
+        match creditops::export::check_against_checkpoint(&events, &note, &key) {
+            Ok(size) => result["checkpoint_size"] = serde_json::json!(size),
+            Err(reason) => {
+                result = serde_json::json!({
+                    "ok": false,
+                    "first_bad_seq": events.len() + 1,
+                    "reason": reason,
+                });
+            }
+        }
+    }
+    print_chain_result(&result, json);
+    Ok(if result["ok"] == serde_json::Value::Bool(true) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints the result of `audit verify`, as JSON or for a person.
+fn print_chain_result(result: &serde_json::Value, json: bool) {
+    let ok = result["ok"] == serde_json::Value::Bool(true);
+    if json {
+        println!("{result}");
+    } else if ok {
+        println!(
+            "audit chain intact: {} events, head {}",
+            result["events"],
+            result["head"].as_str().unwrap_or("")
+        );
+        if let Some(size) = result.get("checkpoint_size") {
+            println!("consistent with the published checkpoint of size {size}");
+        }
+    } else {
+        println!(
+            "audit chain BROKEN at sequence {}: {}",
+            result["first_bad_seq"],
+            result["reason"].as_str().unwrap_or("")
+        );
     }
 }
 
@@ -750,9 +832,8 @@ fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
     })
 }
 
-async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
-    check_serve_config(&args)?;
-    let identity = identity(&args)?;
+/// The listen address of each service to run, in the order given.
+fn listeners(args: &ServeArgs) -> Result<Vec<(String, SocketAddr)>, Failure> {
     let mut listeners = Vec::new();
     for service in &args.services {
         let addr = match service.as_str() {
@@ -769,6 +850,29 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         };
         listeners.push((service.clone(), addr));
     }
+    Ok(listeners)
+}
+
+/// The checkpoint signing key of `serve`: the given file; with `--dev` the
+/// one in the data dir (created on first start); else none.
+fn serve_signing_key(args: &ServeArgs) -> Result<Option<std::sync::Arc<SigningKey>>, Failure> {
+    Ok(match (&args.audit_key, args.dev) {
+        (Some(path), _) => Some(SigningKey::load(&args.db.audit_origin, path)),
+        (None, true) => Some(SigningKey::load_or_create(
+            &args.db.audit_origin,
+            &args.db.data_dir.join("audit-signing.key"),
+        )),
+        (None, false) => None,
+    }
+    .transpose()
+    .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?
+    .map(std::sync::Arc::new))
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    check_serve_config(&args)?;
+    let identity = identity(&args)?;
+    let listeners = listeners(&args)?;
     let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
@@ -779,17 +883,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     {
         tracing::info!("seeded the demo organisation");
     }
-    let audit_key = match (&args.audit_key, args.dev) {
-        (Some(path), _) => Some(SigningKey::load(&args.db.audit_origin, path)),
-        (None, true) => Some(SigningKey::load_or_create(
-            &args.db.audit_origin,
-            &args.db.data_dir.join("audit-signing.key"),
-        )),
-        (None, false) => None,
-    }
-    .transpose()
-    .map_err(|e| Failure::usage(format!("audit signing key: {e}")))?
-    .map(std::sync::Arc::new);
+    let audit_key = serve_signing_key(&args)?;
     let platform = creditops::start(PlatformConfig {
         store,
         service_stores: std::collections::BTreeMap::new(),
@@ -824,8 +918,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         );
     }
     shutdown_signal().await;
+    stop(platform, args.shutdown_timeout_secs).await
+}
+
+/// Stops the platform: in-flight requests get `timeout_secs` to finish.
+async fn stop(
+    platform: creditops::RunningPlatform,
+    timeout_secs: u64,
+) -> Result<ExitCode, Failure> {
     tracing::info!("shutting down: finishing in-flight requests");
-    let deadline = std::time::Duration::from_secs(args.shutdown_timeout_secs);
+    let deadline = std::time::Duration::from_secs(timeout_secs);
     match tokio::time::timeout(deadline, platform.shutdown()).await {
         Ok(()) => {
             tracing::info!("stopped");
@@ -836,8 +938,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         Err(_) => Err(Failure {
             code: 1,
             message: format!(
-                "in-flight requests did not finish within --shutdown-timeout-secs {}; stopped anyway",
-                args.shutdown_timeout_secs
+                "in-flight requests did not finish within --shutdown-timeout-secs {timeout_secs}; stopped anyway"
             ),
         }),
     }

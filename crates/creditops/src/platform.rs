@@ -359,6 +359,73 @@ fn static_service_name(service: &str) -> Result<&'static str, PlatformError> {
         .ok_or_else(|| PlatformError::UnknownService(service.to_owned()))
 }
 
+/// The context one service's handlers share: its token verifier (its own
+/// audience), authorizer, store (its own role's, where configured) and
+/// metrics.
+fn service_context(
+    name: &'static str,
+    config: &PlatformConfig,
+    policies: &Policies,
+    stopping: &watch::Receiver<bool>,
+) -> Result<Arc<ServiceContext>, PlatformError> {
+    let verifier = TokenVerifier::from_jwks(
+        &config.identity.jwks_json,
+        &config.identity.issuer,
+        &service_audience(name),
+    )
+    .map_err(|e| PlatformError::Identity(e.to_string()))?;
+    let authorizer = policies
+        .authorizers
+        .get(name)
+        .cloned()
+        .ok_or_else(|| PlatformError::UnknownService(name.to_owned()))?;
+    let store = config
+        .service_stores
+        .get(name)
+        .unwrap_or(&config.store)
+        .clone();
+    Ok(Arc::new(ServiceContext {
+        service: name,
+        store,
+        verifier: Arc::new(verifier),
+        authorizer,
+        policy_hash: policies.hash.clone(),
+        sod: policies.sod.clone(),
+        metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
+        limits: config.limits,
+        stopping: stopping.clone(),
+    }))
+}
+
+/// Binds a service's listener; returns it with the address it got (port 0
+/// picks a free one).
+async fn bind(service: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), PlatformError> {
+    let bind_error = |source| PlatformError::Bind {
+        service: service.to_owned(),
+        addr,
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then lets the
+/// requests in flight finish.
+fn spawn_server(
+    listener: TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
 /// Binds every configured service and serves until [`RunningPlatform::shutdown`].
 pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
     let policies = load_policies(config.policy_dir.as_deref()).await?;
@@ -373,36 +440,10 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     let mut sequencer_store = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
-        let verifier = TokenVerifier::from_jwks(
-            &config.identity.jwks_json,
-            &config.identity.issuer,
-            &service_audience(name),
-        )
-        .map_err(|e| PlatformError::Identity(e.to_string()))?;
-        let authorizer = policies
-            .authorizers
-            .get(name)
-            .cloned()
-            .ok_or_else(|| PlatformError::UnknownService(name.to_owned()))?;
-        let store = config
-            .service_stores
-            .get(name)
-            .unwrap_or(&config.store)
-            .clone();
+        let ctx = service_context(name, &config, &policies, &shutdown_rx)?;
         if name == "audit" {
-            sequencer_store = Some(store.clone());
+            sequencer_store = Some(ctx.store.clone());
         }
-        let ctx = Arc::new(ServiceContext {
-            service: name,
-            store,
-            verifier: Arc::new(verifier),
-            authorizer,
-            policy_hash: policies.hash.clone(),
-            sod: policies.sod.clone(),
-            metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
-            limits: config.limits,
-            stopping: shutdown_rx.clone(),
-        });
         if name == "risk" {
             if let Some(interval) = config.risk_watch_interval {
                 watchers.push(creditops_svc_risk::watcher::spawn(ctx.clone(), interval));
@@ -416,30 +457,10 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             config.audit_key.clone(),
             &config.audit_retired_keys,
         )?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| PlatformError::Bind {
-                service: name.to_owned(),
-                addr: *addr,
-                source,
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| PlatformError::Bind {
-                service: name.to_owned(),
-                addr: *addr,
-                source,
-            })?;
+        let (listener, local) = bind(name, *addr).await?;
         tracing::info!(service = name, addr = %local, "listening");
         addrs.insert(name.to_owned(), local);
-        let mut rx = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        }));
+        tasks.push(spawn_server(listener, router, shutdown_rx.clone()));
     }
     let sequencer = sequencer_store
         .filter(|store| store.audit_sequenced_separately())

@@ -126,8 +126,24 @@ pub async fn import(
     doc: &StaffDocument,
     sod: &SodMatrix,
 ) -> Result<ImportReport, ImportError> {
-    let mut units: BTreeMap<UnitId, (String, Side)> = BTreeMap::new();
-    for (i, u) in doc.units.iter().enumerate() {
+    let units = parse_units(&doc.units)?;
+    let mut members = Vec::new();
+    let mut tx = store.begin().await?;
+    for (i, s) in doc.staff.iter().enumerate() {
+        members.push(parse_member(tx.as_mut(), &format!("staff[{i}]"), s, &units, sod).await?);
+    }
+    write(tx.as_mut(), &units, &members).await?;
+    tx.commit().await?;
+    Ok(ImportReport {
+        units: units.len(),
+        staff: members.len(),
+    })
+}
+
+/// The document's units by id, each once.
+fn parse_units(entries: &[UnitEntry]) -> Result<BTreeMap<UnitId, (String, Side)>, ImportError> {
+    let mut units = BTreeMap::new();
+    for (i, u) in entries.iter().enumerate() {
         let context = format!("units[{i}]");
         let id = UnitId::parse(&u.id).map_err(|e| invalid(&context, e))?;
         let side: Side = u.side.parse().map_err(|e: String| invalid(&context, e))?;
@@ -137,85 +153,117 @@ pub async fn import(
             return Err(invalid(&context, "duplicate unit id"));
         }
     }
-    let mut members = Vec::new();
-    let mut tx = store.begin().await?;
-    for (i, s) in doc.staff.iter().enumerate() {
-        let context = format!("staff[{i}]");
-        let id = StaffId::parse(&s.id).map_err(|e| invalid(&context, e))?;
-        let status: StaffStatus = s.status.parse().map_err(|e: String| invalid(&context, e))?;
-        let mut assignments = Vec::new();
-        for (j, u) in s.units.iter().enumerate() {
-            let context = format!("{context}.units[{j}]");
-            let unit_id = UnitId::parse(&u.unit_id).map_err(|e| invalid(&context, e))?;
-            check_interval(&context, u.valid_from, u.valid_to)?;
-            let side = match units.get(&unit_id) {
-                Some((_, side)) => *side,
-                None => known_unit_side(tx.as_mut(), &unit_id)
-                    .await?
-                    .ok_or_else(|| invalid(&context, format!("unknown unit {unit_id}")))?,
-            };
-            assignments.push(UnitAssignment {
-                unit_id,
-                side,
-                valid_from: u.valid_from,
-                valid_to: u.valid_to,
-            });
-        }
-        let mut roles = Vec::new();
-        for (j, r) in s.roles.iter().enumerate() {
-            let context = format!("{context}.roles[{j}]");
-            let role: Role = r.role.parse().map_err(|e: String| invalid(&context, e))?;
-            check_interval(&context, r.valid_from, r.valid_to)?;
-            let assignment = RoleAssignment {
-                role,
-                valid_from: r.valid_from,
-                valid_to: r.valid_to,
-            };
-            // S3 holds for imports too: no incompatible roles per person.
-            sod.check_assignment(&roles, &assignment)
-                .map_err(|e| invalid(&context, e))?;
-            roles.push(assignment);
-        }
-        let mut competences = Vec::new();
-        for (j, c) in s.competences.iter().enumerate() {
-            let context = format!("{context}.competences[{j}]");
-            let side: Side = c.side.parse().map_err(|e: String| invalid(&context, e))?;
-            if !matches!(side, Side::Market | Side::Backoffice) {
-                return Err(invalid(
-                    &context,
-                    "competence levels exist for the market and backoffice sides only",
-                ));
-            }
-            if !(1..=MAX_LEVEL).contains(&c.level) {
-                return Err(invalid(
-                    &context,
-                    format!("level must be between 1 and {MAX_LEVEL}"),
-                ));
-            }
-            check_interval(&context, c.valid_from, c.valid_to)?;
-            competences.push(CompetenceGrant {
-                side,
-                level: c.level,
-                valid_from: c.valid_from,
-                valid_to: c.valid_to,
-            });
-        }
-        members.push(StaffMember {
-            id,
-            status,
-            units: assignments,
-            roles,
-            competences,
+    Ok(units)
+}
+
+/// One person of the document, validated; units are those of the document
+/// or ones already in the database.
+async fn parse_member(
+    tx: &mut dyn creditops_store::Tx,
+    context: &str,
+    s: &StaffEntry,
+    units: &BTreeMap<UnitId, (String, Side)>,
+    sod: &SodMatrix,
+) -> Result<StaffMember, ImportError> {
+    let id = StaffId::parse(&s.id).map_err(|e| invalid(context, e))?;
+    let status: StaffStatus = s.status.parse().map_err(|e: String| invalid(context, e))?;
+    let mut assignments = Vec::new();
+    for (j, u) in s.units.iter().enumerate() {
+        let context = format!("{context}.units[{j}]");
+        let unit_id = UnitId::parse(&u.unit_id).map_err(|e| invalid(&context, e))?;
+        check_interval(&context, u.valid_from, u.valid_to)?;
+        let side = match units.get(&unit_id) {
+            Some((_, side)) => *side,
+            None => known_unit_side(tx, &unit_id)
+                .await?
+                .ok_or_else(|| invalid(&context, format!("unknown unit {unit_id}")))?,
+        };
+        assignments.push(UnitAssignment {
+            unit_id,
+            side,
+            valid_from: u.valid_from,
+            valid_to: u.valid_to,
         });
     }
+    Ok(StaffMember {
+        id,
+        status,
+        units: assignments,
+        roles: parse_roles(context, &s.roles, sod)?,
+        competences: parse_competences(context, &s.competences)?,
+    })
+}
+
+/// A person's dated roles; S3 holds for imports too: no incompatible roles
+/// per person.
+fn parse_roles(
+    context: &str,
+    entries: &[DatedRole],
+    sod: &SodMatrix,
+) -> Result<Vec<RoleAssignment>, ImportError> {
+    let mut roles = Vec::new();
+    for (j, r) in entries.iter().enumerate() {
+        let context = format!("{context}.roles[{j}]");
+        let role: Role = r.role.parse().map_err(|e: String| invalid(&context, e))?;
+        check_interval(&context, r.valid_from, r.valid_to)?;
+        let assignment = RoleAssignment {
+            role,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+        };
+        sod.check_assignment(&roles, &assignment)
+            .map_err(|e| invalid(&context, e))?;
+        roles.push(assignment);
+    }
+    Ok(roles)
+}
+
+/// A person's dated competence levels (V4), market and back office only.
+fn parse_competences(
+    context: &str,
+    entries: &[DatedCompetence],
+) -> Result<Vec<CompetenceGrant>, ImportError> {
+    let mut competences = Vec::new();
+    for (j, c) in entries.iter().enumerate() {
+        let context = format!("{context}.competences[{j}]");
+        let side: Side = c.side.parse().map_err(|e: String| invalid(&context, e))?;
+        if !matches!(side, Side::Market | Side::Backoffice) {
+            return Err(invalid(
+                &context,
+                "competence levels exist for the market and backoffice sides only",
+            ));
+        }
+        if !(1..=MAX_LEVEL).contains(&c.level) {
+            return Err(invalid(
+                &context,
+                format!("level must be between 1 and {MAX_LEVEL}"),
+            ));
+        }
+        check_interval(&context, c.valid_from, c.valid_to)?;
+        competences.push(CompetenceGrant {
+            side,
+            level: c.level,
+            valid_from: c.valid_from,
+            valid_to: c.valid_to,
+        });
+    }
+    Ok(competences)
+}
+
+/// Writes the validated units and people, each with its audit event.
+async fn write(
+    tx: &mut dyn creditops_store::Tx,
+    units: &BTreeMap<UnitId, (String, Side)>,
+    members: &[StaffMember],
+) -> Result<(), ImportError> {
     let now = Utc::now();
-    for (id, (name, side)) in &units {
+    for (id, (name, side)) in units {
         tx.upsert_unit(id, name, *side).await?;
         let mut record = AuditRecord::new("cli", AuditAction::OrgUnitImported, Outcome::Ok, now);
         record.data = serde_json::json!({"unit_id": id, "side": side});
-        append_record(tx.as_mut(), &record).await?;
+        append_record(&mut *tx, &record).await?;
     }
-    for member in &members {
+    for member in members {
         tx.insert_staff(member).await.map_err(|e| match e {
             StoreError::Conflict(_) => ImportError::Duplicate(member.id.to_string()),
             other => ImportError::Store(other),
@@ -228,13 +276,9 @@ pub async fn import(
             "roles": member.roles,
             "competences": member.competences,
         });
-        append_record(tx.as_mut(), &record).await?;
+        append_record(&mut *tx, &record).await?;
     }
-    tx.commit().await?;
-    Ok(ImportReport {
-        units: units.len(),
-        staff: members.len(),
-    })
+    Ok(())
 }
 
 fn check_interval(

@@ -411,20 +411,22 @@ fn export_and_verify_offline(db_args: &[&str], dir: &Path) {
         stderr(&openssl)
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../audit/verify.py");
+    let key_line = std::fs::read_to_string(out.join("keys.txt")).expect("keys");
+    let key = key_line.lines().next().expect("a key").trim().to_owned();
     let ok = Command::new("python3")
         .arg(&script)
         .arg(&out)
+        .args(["--key", &key])
         .output()
         .expect("python3");
     assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
     assert!(stdout(&ok).starts_with("OK"), "{}", stdout(&ok));
-    // Our own verifier agrees, with the published key and with the bundle's.
-    let key_line = std::fs::read_to_string(out.join("keys.txt")).expect("keys");
-    let key = key_line.lines().next().expect("a key").trim().to_owned();
+    // Our own verifier agrees, with the published key.
     let out_text = out.to_str().expect("utf-8 path");
     let ours = creditops(&["audit", "verify-export", out_text, "--key", &key]);
     assert!(ours.status.success(), "{}{}", stdout(&ours), stderr(&ours));
     assert!(stdout(&ours).starts_with("bundle ok"), "{}", stdout(&ours));
+    a3_finding_12_a_bundle_without_a_trusted_key_is_unauthenticated(&script, out_text);
     // The same origin signed by another key: not the published one.
     let origin = key.split('+').next().expect("key name");
     let other_dir = tempfile::tempdir().expect("tempdir");
@@ -859,5 +861,44 @@ async fn db_provision_creates_roles_the_services_run_as() {
         .execute(&mut conn)
         .await
         .expect("drop role");
+    }
+}
+
+/// Hardening finding 12: without a trusted key both verifiers exit 4
+/// ("intact but unauthenticated"): the bundle's own keys.txt is written by
+/// whoever wrote the bundle, a forger included. `--trust-bundle-keys` is the
+/// explicit way to accept them.
+fn a3_finding_12_a_bundle_without_a_trusted_key_is_unauthenticated(script: &Path, bundle: &str) {
+    let python = Command::new("python3")
+        .arg(script)
+        .arg(bundle)
+        .output()
+        .expect("python3");
+    assert_eq!(python.status.code(), Some(4), "{}", stderr(&python));
+    assert!(
+        stdout(&python).starts_with("UNAUTHENTICATED"),
+        "{}",
+        stdout(&python)
+    );
+    let ours = creditops(&["audit", "verify-export", bundle]);
+    assert_eq!(ours.status.code(), Some(4), "{}", stderr(&ours));
+    assert!(
+        stderr(&ours).contains("unauthenticated"),
+        "{}",
+        stderr(&ours)
+    );
+    let ours = creditops(&["audit", "verify-export", bundle, "--json"]);
+    assert_eq!(ours.status.code(), Some(4), "{}", stderr(&ours));
+    let verdict: serde_json::Value = serde_json::from_str(&stdout(&ours)).expect("json");
+    assert_eq!(verdict["unauthenticated"], true, "{verdict}");
+    for trusting in [
+        Command::new("python3")
+            .arg(script)
+            .args([bundle, "--trust-bundle-keys"])
+            .output()
+            .expect("python3"),
+        creditops(&["audit", "verify-export", bundle, "--trust-bundle-keys"]),
+    ] {
+        assert!(trusting.status.success(), "{}", stderr(&trusting));
     }
 }

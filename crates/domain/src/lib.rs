@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod case;
+pub mod classification;
 pub mod error;
 pub mod four_eyes;
 pub mod ids;
@@ -18,12 +19,14 @@ pub mod rule_id;
 pub mod rules;
 pub mod sod;
 pub mod staff;
+pub mod text;
 pub mod verdict;
 
 pub use case::{
     BoardResolution, CaseFile, CaseStatus, CreditCase, Decision, DecisionFlag, DecisionOutcome,
     RuleCheck, Vote, VoteDecision, VoteFacts, VoteStage, aggregated_exposure,
 };
+pub use classification::{ClassificationError, Country, Sector};
 pub use error::DomainError;
 pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};

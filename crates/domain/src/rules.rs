@@ -63,7 +63,7 @@ impl CompetenceOrder {
                     level.level
                 )));
             }
-            crate::case::required_text("competence level name", &level.name, 100)?;
+            crate::text::required_text("competence level name", &level.name, 100)?;
             previous_level = level.level;
             if index < below.len() {
                 let limit = level.up_to.ok_or_else(|| {

@@ -1,6 +1,7 @@
-//! `GET /healthz` (the process runs), `GET /readyz` (it can serve: the
-//! database answers and the audit sequencer keeps up) and `GET /metrics`,
-//! outside authentication (the router is in [`crate::openapi`]).
+//! `GET /healthz` (the process runs) and `GET /readyz` (it can serve: the
+//! database answers and the audit sequencer keeps up), outside
+//! authentication (the router is in [`crate::openapi`]). `GET /metrics` is
+//! in [`crate::metrics`], which reads the audit lag measured here.
 
 use crate::{ApiError, ServiceContext, problem::ProblemKind};
 use axum::Json;
@@ -90,17 +91,4 @@ pub(crate) async fn readyz(
         service: ctx.service.to_owned(),
         audit_lag_ms: u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
     }))
-}
-
-/// Prometheus metrics of this service.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "health",
-    responses((status = 200, description = "OpenMetrics text exposition (see crate::metrics for the series)", content_type = "application/openmetrics-text", body = String)),
-)]
-pub(crate) async fn metrics_route(
-    State(ctx): State<Arc<ServiceContext>>,
-) -> axum::response::Response {
-    crate::metrics::render(&ctx).await
 }

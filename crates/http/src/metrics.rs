@@ -8,6 +8,8 @@
 //! fixed rulebook.
 
 use crate::ServiceContext;
+use crate::health::audit_lag;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use creditops_domain::RuleId;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -18,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -146,10 +149,21 @@ impl Metrics {
     }
 }
 
+/// Prometheus metrics of this service.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "OpenMetrics text exposition (see crate::metrics for the series)", content_type = "application/openmetrics-text", body = String)),
+)]
+pub(crate) async fn metrics_route(State(ctx): State<Arc<ServiceContext>>) -> Response {
+    render(&ctx).await
+}
+
 /// `GET /metrics`: reads the gauges that live in the database, then encodes.
 pub async fn render(ctx: &ServiceContext) -> Response {
     let metrics = &ctx.metrics;
-    match crate::health::audit_lag(ctx).await {
+    match audit_lag(ctx).await {
         Ok(lag) => {
             metrics.database_up.set(1);
             metrics.audit_lag.set(lag.as_secs_f64());

@@ -66,7 +66,7 @@ fn health_api() -> OpenApiRouter<Arc<ServiceContext>> {
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(crate::health::healthz))
         .routes(utoipa_axum::routes!(crate::health::readyz))
-        .routes(utoipa_axum::routes!(crate::health::metrics_route))
+        .routes(utoipa_axum::routes!(crate::metrics::metrics_route))
         .routes(utoipa_axum::routes!(openapi_json))
 }
 

@@ -1,5 +1,7 @@
 //! The API error type, mapped once to problem+json. Internal details (database
-//! text, key material) are logged, never sent.
+//! text, key material) are logged, never sent: a conversion keeps them beside
+//! the error, and the one log line about them is written when the error
+//! becomes a response.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -99,6 +101,18 @@ pub struct ApiError {
     /// Itemised problems (e.g. one per bad row of an import), as the
     /// `errors` extension member (RFC 9457 section 3.2).
     pub errors: Vec<FieldError>,
+    /// The internal reason behind a 5xx answer, for the log only.
+    cause: Option<Cause>,
+}
+
+/// What went wrong inside, as the log line about it will say. Kept apart
+/// from `detail` so it can never reach the client.
+#[derive(Debug, Clone)]
+enum Cause {
+    /// The database could not be reached (a warning: clients retry).
+    DatabaseUnavailable(String),
+    /// Any other storage failure (an error: it needs a look).
+    StorageFailure(String),
 }
 
 /// One itemised problem: where (a row, a field) and what.
@@ -118,6 +132,7 @@ impl ApiError {
             detail: detail.into(),
             rule: None,
             errors: Vec::new(),
+            cause: None,
         }
     }
 
@@ -145,6 +160,21 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.kind.status()
+    }
+
+    /// Writes the log line about the internal cause of this error, if it has
+    /// one. Done once, where the error is answered ([`IntoResponse`]) or,
+    /// for work no request waits for, where the failure is reported.
+    pub fn log_cause(&self) {
+        match &self.cause {
+            Some(Cause::DatabaseUnavailable(error)) => {
+                tracing::warn!(error = %error, "database unavailable");
+            }
+            Some(Cause::StorageFailure(error)) => {
+                tracing::error!(error = %error, "storage failure");
+            }
+            None => {}
+        }
     }
 }
 
@@ -180,6 +210,7 @@ pub struct RefusalInfo {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log_cause();
         let status = self.status();
         let body = ProblemBody {
             type_uri: self.kind.type_uri(),
@@ -224,6 +255,7 @@ impl From<DomainError> for ApiError {
             detail: e.to_string(),
             rule,
             errors: Vec::new(),
+            cause: None,
         }
     }
 }
@@ -236,17 +268,19 @@ impl From<StoreError> for ApiError {
                 ProblemKind::Conflict,
                 "the resource was changed by another request; reload it and try again",
             ),
-            StoreError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                ApiError::new(
+            StoreError::Unavailable(source) => ApiError {
+                cause: Some(Cause::DatabaseUnavailable(source.to_string())),
+                ..ApiError::new(
                     ProblemKind::Unavailable,
                     "the database is unavailable; retry later",
                 )
-            }
-            other => {
-                tracing::error!(error = ?other, "storage failure");
-                ApiError::new(ProblemKind::Internal, "an internal error occurred")
-            }
+            },
+            // Debug, not Display: the log line names the variant, as it
+            // always has.
+            other => ApiError {
+                cause: Some(Cause::StorageFailure(format!("{other:?}"))),
+                ..ApiError::new(ProblemKind::Internal, "an internal error occurred")
+            },
         }
     }
 }
@@ -260,11 +294,10 @@ impl From<AuthError> for ApiError {
 
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
-        let answer = |kind, detail: String, rule: Option<RuleId>| Self {
-            kind,
-            detail,
-            rule,
-            errors: Vec::new(),
+        let answer = |kind, detail: String, rule: Option<RuleId>| {
+            let mut answer = ApiError::new(kind, detail);
+            answer.rule = rule;
+            answer
         };
         match e {
             CommandError::Domain(e) => e.into(),

@@ -3,7 +3,7 @@
 //! (no limit for the borrower, no capital, no liquidity position) is a hard
 //! finding: what cannot be evaluated is refused.
 
-use crate::exposure::{LARGE_EXPOSURE_PERCENT, percent_of, unit_exposure};
+use crate::exposure::{LARGE_EXPOSURE_PERCENT, UnitExposure, percent_of, unit_exposure};
 use crate::lcr::LiquidityView;
 use crate::{BorrowerExposure, Limit, LimitSubject, REPORTING_CURRENCY};
 use creditops_domain::{RiskFinding, RiskVerdict, RuleId, Severity};
@@ -132,99 +132,18 @@ pub fn liquidity_finding(view: &LiquidityView, amount: Decimal) -> RiskFinding {
 /// The verdict on approving `amount` for `input.borrower` (R1, R3, R4, R6).
 pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
     let borrower = input.borrower;
-    let borrower_subject = LimitSubject::Borrower(borrower.borrower);
-    let group_subject = borrower.group.clone().map(LimitSubject::Group);
-    let sector_subject = LimitSubject::Sector(borrower.sector.clone());
-    let country_subject = LimitSubject::Country(borrower.country.clone());
     let unit = unit_exposure(borrower, input.members);
     let mut findings = Vec::with_capacity(input.limits.len() + 3);
-
-    // R1: no credit business without a borrower or group limit.
-    let has_counterparty_limit = input.limits.iter().any(|limit| {
-        limit.subject == borrower_subject || Some(&limit.subject) == group_subject.as_ref()
-    });
-    if !has_counterparty_limit {
-        findings.push(missing(
-            RuleId::R1,
-            "limit_required",
-            borrower_subject.to_string(),
-            "no borrower or group limit approved by back office is in force",
-        ));
-    }
-
-    for limit in input.limits {
-        let current = if limit.subject == borrower_subject {
-            borrower.total()
-        } else if Some(&limit.subject) == group_subject.as_ref() {
-            unit.total
-        } else if limit.subject == sector_subject {
-            input.sector_usage
-        } else if limit.subject == country_subject {
-            input.country_usage
-        } else {
-            // Not this borrower's limit: the caller passed too much.
-            continue;
-        };
-        findings.push(limit_finding(limit, current + amount));
-    }
+    findings.extend(counterparty_limit_required(input));
+    findings.extend(limit_findings(input, &unit, amount));
 
     let mut large_exposure = false;
     match input.tier1 {
         Some(tier1) if tier1 > Decimal::ZERO => {
             let after = unit.with_request(borrower, amount);
             large_exposure = after.is_large(tier1);
-            let threshold = percent_of(tier1, LARGE_EXPOSURE_PERCENT);
-            findings.push(RiskFinding {
-                rule: RuleId::R3,
-                check: "large_exposure".into(),
-                subject: after.unit.to_string(),
-                limit: Some(threshold),
-                usage: Some(after.total),
-                headroom: Some(threshold - after.total),
-                severity: Severity::Within,
-                detail: if large_exposure {
-                    format!(
-                        "exposure {} reaches 10 % of Tier 1 ({threshold}): a large exposure, \
-                         full-board decision required",
-                        after.total
-                    )
-                } else {
-                    format!(
-                        "exposure {} below 10 % of Tier 1 ({threshold})",
-                        after.total
-                    )
-                },
-            });
-            let cap = after.cap(tier1);
-            let over = after.over_cap(tier1);
-            findings.push(RiskFinding {
-                rule: RuleId::R3,
-                check: "large_exposure_cap".into(),
-                subject: after.unit.to_string(),
-                limit: Some(cap),
-                usage: Some(after.total),
-                headroom: Some(if over > Decimal::ZERO {
-                    -over
-                } else {
-                    cap - after.total
-                }),
-                severity: if over > Decimal::ZERO {
-                    Severity::Hard
-                } else {
-                    Severity::Within
-                },
-                detail: if over > Decimal::ZERO {
-                    format!(
-                        "exposure {} exceeds the large-exposure cap {cap} (CRR Art. 395) by {over}",
-                        after.total
-                    )
-                } else {
-                    format!(
-                        "exposure {} within the large-exposure cap {cap}",
-                        after.total
-                    )
-                },
-            });
+            findings.push(large_exposure_finding(&after, tier1, large_exposure));
+            findings.push(large_exposure_cap_finding(&after, tier1));
         }
         _ => findings.push(missing(
             RuleId::R3,
@@ -245,4 +164,109 @@ pub fn gate(input: &GateInput<'_>, amount: Decimal) -> RiskVerdict {
     }
 
     RiskVerdict::from_findings(findings, large_exposure, REPORTING_CURRENCY)
+}
+
+/// R1: no credit business without a borrower or group limit.
+fn counterparty_limit_required(input: &GateInput<'_>) -> Option<RiskFinding> {
+    let borrower_subject = LimitSubject::Borrower(input.borrower.borrower);
+    let group_subject = input.borrower.group.clone().map(LimitSubject::Group);
+    let has_counterparty_limit = input.limits.iter().any(|limit| {
+        limit.subject == borrower_subject || Some(&limit.subject) == group_subject.as_ref()
+    });
+    (!has_counterparty_limit).then(|| {
+        missing(
+            RuleId::R1,
+            "limit_required",
+            borrower_subject.to_string(),
+            "no borrower or group limit approved by back office is in force",
+        )
+    })
+}
+
+/// R3: a finding per limit of the borrower, its group, sector and country,
+/// at the usage the approval would bring it to.
+fn limit_findings(input: &GateInput<'_>, unit: &UnitExposure, amount: Decimal) -> Vec<RiskFinding> {
+    let borrower = input.borrower;
+    let borrower_subject = LimitSubject::Borrower(borrower.borrower);
+    let group_subject = borrower.group.clone().map(LimitSubject::Group);
+    let sector_subject = LimitSubject::Sector(borrower.sector.clone());
+    let country_subject = LimitSubject::Country(borrower.country.clone());
+    let mut findings = Vec::with_capacity(input.limits.len());
+    for limit in input.limits {
+        let current = if limit.subject == borrower_subject {
+            borrower.total()
+        } else if Some(&limit.subject) == group_subject.as_ref() {
+            unit.total
+        } else if limit.subject == sector_subject {
+            input.sector_usage
+        } else if limit.subject == country_subject {
+            input.country_usage
+        } else {
+            // Not this borrower's limit: the caller passed too much.
+            continue;
+        };
+        findings.push(limit_finding(limit, current + amount));
+    }
+    findings
+}
+
+/// R3 (large exposure): whether the unit reaches 10 % of Tier 1 with the
+/// request, which asks for a full-board decision.
+fn large_exposure_finding(after: &UnitExposure, tier1: Decimal, large: bool) -> RiskFinding {
+    let threshold = percent_of(tier1, LARGE_EXPOSURE_PERCENT);
+    RiskFinding {
+        rule: RuleId::R3,
+        check: "large_exposure".into(),
+        subject: after.unit.to_string(),
+        limit: Some(threshold),
+        usage: Some(after.total),
+        headroom: Some(threshold - after.total),
+        severity: Severity::Within,
+        detail: if large {
+            format!(
+                "exposure {} reaches 10 % of Tier 1 ({threshold}): a large exposure, \
+                 full-board decision required",
+                after.total
+            )
+        } else {
+            format!(
+                "exposure {} below 10 % of Tier 1 ({threshold})",
+                after.total
+            )
+        },
+    }
+}
+
+/// R3 (large-exposure cap, CRR Art. 395): exceeding it is a hard finding.
+fn large_exposure_cap_finding(after: &UnitExposure, tier1: Decimal) -> RiskFinding {
+    let cap = after.cap(tier1);
+    let over = after.over_cap(tier1);
+    RiskFinding {
+        rule: RuleId::R3,
+        check: "large_exposure_cap".into(),
+        subject: after.unit.to_string(),
+        limit: Some(cap),
+        usage: Some(after.total),
+        headroom: Some(if over > Decimal::ZERO {
+            -over
+        } else {
+            cap - after.total
+        }),
+        severity: if over > Decimal::ZERO {
+            Severity::Hard
+        } else {
+            Severity::Within
+        },
+        detail: if over > Decimal::ZERO {
+            format!(
+                "exposure {} exceeds the large-exposure cap {cap} (CRR Art. 395) by {over}",
+                after.total
+            )
+        } else {
+            format!(
+                "exposure {} within the large-exposure cap {cap}",
+                after.total
+            )
+        },
+    }
 }

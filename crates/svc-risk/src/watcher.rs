@@ -35,7 +35,10 @@ pub fn spawn(ctx: Arc<ServiceContext>, interval: Duration) -> tokio::task::JoinH
                     );
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "risk watcher round failed; retrying"),
+                Err(e) => {
+                    e.log_cause();
+                    tracing::warn!(error = %e, "risk watcher round failed; retrying");
+                }
             }
         }
     })

@@ -15,11 +15,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::status::side_of;
 use super::*;
+use crate::rules::RuleSet;
 use crate::rules::{DivergencePolicy, RuleParameters};
+use crate::{BorrowerId, Money, RuleId, Side, Voter};
 use crate::{CompetenceGrant, StaffMember, StaffStatus, UnitAssignment, UnitId};
 use VoteDecision::{Approve, Decline};
 use chrono::{Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 

@@ -1,0 +1,95 @@
+//! The relational facts a vote is checked against, loaded by the service
+//! (rule set in force, aggregated group exposure, relationship managers,
+//! related parties, the risk verdict), and the aggregation of the exposure
+//! for the competence check (V4).
+
+use crate::rules::RuleSet;
+use crate::verdict::RiskVerdict;
+use crate::{DomainError, Money, RuleId, StaffId};
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+
+/// The facts outside the case that a vote is checked against, loaded by the
+/// service in the voting transaction, evaluated at vote time (S4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteFacts {
+    /// The rule set in force at vote time (S9).
+    pub rules: RuleSet,
+    /// Aggregated exposure of the borrower's group of connected clients
+    /// including this request, in the competence order's currency (V4).
+    pub aggregated_exposure: Decimal,
+    /// The group the borrower belongs to at vote time, if any.
+    pub group_id: Option<String>,
+    /// Relationship managers of the borrower and of every group member (S6).
+    pub relationship_managers: BTreeSet<StaffId>,
+    /// Staff recorded as related to the borrower or a group member (S6, V11).
+    pub related_parties: BTreeSet<StaffId>,
+    /// Hash over the casbin policies in force (V9).
+    pub policy_hash: String,
+    /// The risk gate's verdict on approving this case now (R4). `None` when
+    /// it was not evaluated: an approval is then refused (fail closed).
+    pub risk: Option<RiskVerdict>,
+}
+
+impl VoteFacts {
+    /// Facts with no group, no relationship managers and no related parties.
+    pub fn plain(rules: RuleSet, aggregated_exposure: Decimal, policy_hash: &str) -> Self {
+        Self {
+            rules,
+            aggregated_exposure,
+            group_id: None,
+            relationship_managers: BTreeSet::new(),
+            related_parties: BTreeSet::new(),
+            policy_hash: policy_hash.to_owned(),
+            risk: None,
+        }
+    }
+
+    /// The same facts with the risk gate's verdict.
+    pub fn with_risk(mut self, verdict: RiskVerdict) -> Self {
+        self.risk = Some(verdict);
+        self
+    }
+
+    /// The level the case needs: from the aggregated exposure (V4), never
+    /// below the level an escalation raised it to (V5).
+    pub fn required_level(&self, escalation_level: Option<u8>) -> Result<u8, DomainError> {
+        let by_exposure = self
+            .rules
+            .competence()
+            .required_level(self.aggregated_exposure)?
+            .level;
+        Ok(by_exposure.max(escalation_level.unwrap_or(0)))
+    }
+}
+
+/// Aggregated exposure for the competence check (V4): the approved credit of
+/// every member of the borrower's group plus this request, in the competence
+/// order's currency. Fails closed when an amount is in another currency: no
+/// exchange rates are configured, so such a sum cannot be evaluated.
+pub fn aggregated_exposure(
+    approved: &[Money],
+    request: &Money,
+    currency: &str,
+) -> Result<Decimal, DomainError> {
+    let mut total = Decimal::ZERO;
+    for amount in approved.iter().chain(std::iter::once(request)) {
+        if amount.currency_code() != currency {
+            return Err(DomainError::rule(
+                RuleId::V4,
+                format!(
+                    "the competence order is kept in {currency}; an exposure in {} cannot be \
+                     aggregated without an exchange rate",
+                    amount.currency_code()
+                ),
+            ));
+        }
+        total = total.checked_add(amount.amount()).ok_or_else(|| {
+            DomainError::rule(
+                RuleId::V4,
+                "the aggregated exposure is too large to evaluate",
+            )
+        })?;
+    }
+    Ok(total)
+}

@@ -1,0 +1,60 @@
+//! The credit file a case decides on, validated when it is made, and its
+//! content hash that every vote and decision names (V3).
+
+use crate::text::{MAX_TEXT, required_text};
+use crate::{BorrowerId, DomainError, Money};
+
+pub(super) const MAX_TERM_MONTHS: u32 = 600;
+
+/// The credit file: the risk-relevant facts both votes are bound to (V3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFile {
+    pub borrower_id: BorrowerId,
+    pub amount: Money,
+    pub product: String,
+    pub term_months: u32,
+    pub purpose: String,
+}
+
+impl CaseFile {
+    pub fn new(
+        borrower_id: BorrowerId,
+        amount: Money,
+        product: &str,
+        term_months: i64,
+        purpose: &str,
+    ) -> Result<Self, DomainError> {
+        let product = required_text("product", product, 100)?;
+        let purpose = required_text("purpose", purpose, MAX_TEXT)?;
+        let term_months = u32::try_from(term_months)
+            .ok()
+            .filter(|t| (1..=MAX_TERM_MONTHS).contains(t))
+            .ok_or_else(|| {
+                DomainError::Invalid(format!(
+                    "term_months must be between 1 and {MAX_TERM_MONTHS}"
+                ))
+            })?;
+        Ok(Self {
+            borrower_id,
+            amount,
+            product,
+            term_months,
+            purpose,
+        })
+    }
+
+    /// SHA-256 over a canonical rendering of the file (sorted keys, no
+    /// whitespace, amounts as strings). A vote records this hash (V3).
+    pub fn content_hash(&self) -> String {
+        let canonical = serde_json::json!({
+            "amount": self.amount.amount().to_string(),
+            "borrower_id": self.borrower_id.to_string(),
+            "currency": self.amount.currency_code(),
+            "product": self.product,
+            "purpose": self.purpose,
+            "term_months": self.term_months,
+        });
+        let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
+        hex::encode(digest.as_ref())
+    }
+}
