@@ -2,12 +2,11 @@
 //! this service's audience, and this service's casbin policy.
 
 use crate::ApiError;
-use chrono::Utc;
 use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
 use creditops_commands::{Actor, Context};
 use creditops_domain::{SodMatrix, Timestamp};
-use creditops_store::{Store, Tx, append_record};
+use creditops_store::{Store, append_record};
 use std::sync::Arc;
 
 pub struct ServiceContext {
@@ -55,11 +54,6 @@ impl ServiceContext {
         AuditRecord::new(self.service, action, outcome, at)
     }
 
-    /// Appends `record` in `tx`; a failure fails the whole command (A1).
-    pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<(), ApiError> {
-        Ok(append_record(tx, record).await?)
-    }
-
     /// The environment this service's commands run in.
     pub fn commands(&self) -> Context {
         Context {
@@ -91,15 +85,5 @@ impl std::ops::Deref for Principal {
 
     fn deref(&self) -> &Actor {
         &self.0
-    }
-}
-
-impl Principal {
-    /// An audit record attributed to this person.
-    pub fn record(&self, ctx: &ServiceContext, action: AuditAction) -> AuditRecord {
-        let mut record = ctx.record(action, Outcome::Ok, Utc::now());
-        record.actor = Some(self.member.id.to_string());
-        record.request_id = Some(self.request_id.clone());
-        record
     }
 }
