@@ -322,3 +322,61 @@ impl From<CommandError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_errors_keep_their_kind_rule_and_detail() {
+        let cases = [
+            (
+                CommandError::conflict_under(RuleId::R5, "the case was disbursed already"),
+                ProblemKind::Conflict,
+                Some(RuleId::R5),
+            ),
+            (
+                CommandError::forbidden_under(RuleId::R8, "sector limits are decided elsewhere"),
+                ProblemKind::Forbidden,
+                Some(RuleId::R8),
+            ),
+            (
+                CommandError::Domain(DomainError::rule(RuleId::S9, "four-eyes")),
+                ProblemKind::RuleViolation,
+                Some(RuleId::S9),
+            ),
+            (
+                CommandError::not_found("no case with that id"),
+                ProblemKind::NotFound,
+                None,
+            ),
+            (
+                CommandError::Unavailable("no rule set is in force".into()),
+                ProblemKind::Unavailable,
+                None,
+            ),
+        ];
+        for (error, kind, rule) in cases {
+            let detail = error.to_string();
+            let answer = ApiError::from(error);
+            assert_eq!((answer.kind, answer.rule), (kind, rule));
+            assert_eq!(answer.detail, detail);
+        }
+    }
+
+    #[test]
+    fn invalid_input_lists_its_problems() {
+        let error = CommandError::Invalid {
+            detail: "1 row(s) of the import are invalid; nothing was imported".into(),
+            problems: vec![creditops_commands::InputProblem {
+                row: Some(2),
+                field: Some("borrower_id".into()),
+                detail: "names no registered borrower".into(),
+            }],
+        };
+        let answer = ApiError::from(error);
+        assert_eq!(answer.kind, ProblemKind::Validation);
+        assert_eq!(answer.errors.len(), 1);
+        assert_eq!(answer.errors[0].row, Some(2));
+    }
+}
