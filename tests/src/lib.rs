@@ -240,6 +240,7 @@ impl TestPlatform {
             identity: Identity {
                 jwks_json: idp.jwks_json(),
                 issuer: DevIdentityProvider::ISSUER.to_owned(),
+                max_token_lifetime: creditops_auth::DEFAULT_MAX_TOKEN_LIFETIME,
             },
             policy_dir: None,
             audit_origin: DEFAULT_AUDIT_ORIGIN.to_owned(),

@@ -158,6 +158,23 @@ async fn attack_tokens(p: &TestPlatform) {
             "exp missing".into(),
             trusted.sign(&with(valid.clone(), "exp", Value::Null)),
         ),
+        // Hardening finding 13: a correctly signed token valid for ten years.
+        (
+            "finding 13: exp ten years ahead".into(),
+            trusted.sign(&with(
+                valid.clone(),
+                "exp",
+                json!(now() + 10 * 365 * 86_400),
+            )),
+        ),
+        (
+            "finding 13: 12 h 5 min from a back-dated nbf and iat".into(),
+            trusted.sign(&with(
+                with(valid.clone(), "nbf", json!(now() - 12 * 3_600)),
+                "iat",
+                json!(now() - 12 * 3_600),
+            )),
+        ),
         (
             "sub missing".into(),
             trusted.sign(&with(valid.clone(), "sub", Value::Null)),

@@ -56,8 +56,27 @@ async fn metrics_count_routes_statuses_and_rules(p: &TestPlatform) {
     p.call("rc-1", "market", Method::GET, missing, None)
         .await
         .problem(403);
+    // Hardening finding 7: invented methods are one label, `other`.
+    for i in 0..30 {
+        let method = Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let reply = p
+            .client
+            .request(method, p.url("market", missing))
+            .send()
+            .await
+            .unwrap();
+        assert!(reply.status().is_client_error(), "{}", reply.status());
+    }
 
     let text = scrape(p, "market").await;
+    assert!(!text.contains("INVENTED"), "invented methods never become labels");
+    let other: f64 = text
+        .lines()
+        .filter(|line| line.starts_with("creditops_http_requests_total{"))
+        .filter(|line| line.contains("method=\"other\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(other, 30.0, "{text}");
     let route = "route=\"/v1/borrowers/{id}\"";
     assert_eq!(
         sample(

@@ -45,8 +45,9 @@ impl DevIdentityProvider {
     pub const KEY_FILE: &'static str = "dev-idp-key.pk8";
     /// The public key set written next to it.
     pub const JWKS_FILE: &'static str = "dev-idp-jwks.json";
-    /// Longest lifetime [`Self::mint`] accepts: 24 hours.
-    pub const MAX_TTL_SECONDS: i64 = 24 * 60 * 60;
+    /// Longest lifetime [`Self::mint`] accepts: 12 hours, the verifiers' default
+    /// maximum token lifetime.
+    pub const MAX_TTL_SECONDS: i64 = 12 * 60 * 60;
 
     /// Loads the key from `data_dir`, or generates it on first use.
     ///

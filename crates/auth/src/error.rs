@@ -47,6 +47,11 @@ pub enum AuthError {
     #[error("token subject is not a valid staff id")]
     BadSubject,
 
+    /// `exp` lies further from `nbf`/`iat` (or from now) than the maximum
+    /// token lifetime: a stolen long-lived token must not work for years.
+    #[error("token lifetime exceeds the maximum of {max_seconds} s")]
+    LifetimeTooLong { max_seconds: i64 },
+
     /// The JWKS given to [`crate::TokenVerifier::from_jwks`] is unusable.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
@@ -57,7 +62,7 @@ pub enum AuthError {
     #[error("unknown service {0:?} (expected one of market, backoffice, risk, audit, admin)")]
     UnknownService(String),
     /// A dev token lifetime outside `1..=DevIdentityProvider::MAX_TTL_SECONDS`.
-    #[error("invalid token lifetime {0} s (must be between 1 s and 24 h)")]
+    #[error("invalid token lifetime {0} s (must be between 1 s and 12 h)")]
     InvalidTtl(i64),
     /// [`crate::DevIdentityProvider::load`] found no key.
     #[error(
@@ -99,6 +104,7 @@ impl AuthError {
                 | AuthError::UnsupportedAlgorithm
                 | AuthError::UnknownKey
                 | AuthError::BadSubject
+                | AuthError::LifetimeTooLong { .. }
         )
     }
 

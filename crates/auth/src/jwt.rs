@@ -38,6 +38,15 @@ const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 8192;
 /// Longest accepted `jti`.
 const MAX_JTI_LEN: usize = 256;
+
+fn seconds(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The longest a token may be valid (`exp` minus the earlier of `nbf` and
+/// `iat`, and `exp` minus now) unless the verifier is configured otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(12 * 60 * 60);
 /// The verification cache keeps two generations of this many entries, so it never
 /// holds more than 10,000 tokens.
 const CACHE_GENERATION: usize = 5_000;
@@ -74,6 +83,7 @@ pub struct TokenVerifier {
     audience: String,
     keys: Vec<TrustedKey>,
     cache: VerifyCache,
+    max_lifetime_seconds: i64,
 }
 
 struct TrustedKey {
@@ -165,7 +175,21 @@ impl TokenVerifier {
             audience: audience.to_owned(),
             keys,
             cache: VerifyCache::default(),
+            max_lifetime_seconds: seconds(DEFAULT_MAX_TOKEN_LIFETIME),
         })
+    }
+
+    /// Refuses tokens valid for longer than `max` (default
+    /// [`DEFAULT_MAX_TOKEN_LIFETIME`]); at least one second.
+    pub fn with_max_lifetime(mut self, max: std::time::Duration) -> Result<Self, AuthError> {
+        let max = seconds(max);
+        if max < 1 {
+            return Err(AuthError::InvalidConfig(
+                "the maximum token lifetime must be at least one second",
+            ));
+        }
+        self.max_lifetime_seconds = max;
+        Ok(self)
     }
 
     /// The issuer this verifier accepts.
@@ -291,14 +315,26 @@ impl TokenVerifier {
             .ok_or(AuthError::Malformed(
                 "claim `nbf` is missing or not a NumericDate",
             ))?;
+        let mut valid_from = not_before;
         if let Some(iat) = &claims.iat {
             let issued_at = numeric_date(iat, Round::Up)
                 .ok_or(AuthError::Malformed("claim `iat` is not a NumericDate"))?;
             if issued_at > now.saturating_add(LEEWAY_SECONDS) {
                 return Err(AuthError::NotYetValid);
             }
+            valid_from = valid_from.min(issued_at);
         }
         check_times(not_before, expires_at, now)?;
+        // Measured from issue and from now, so neither a back-dated `nbf`
+        // nor a future one stretches a token beyond the maximum.
+        let lifetime = expires_at
+            .saturating_sub(valid_from)
+            .max(expires_at.saturating_sub(now));
+        if lifetime > self.max_lifetime_seconds {
+            return Err(AuthError::LifetimeTooLong {
+                max_seconds: self.max_lifetime_seconds,
+            });
+        }
 
         let subject = match &claims.sub {
             Some(Value::String(sub)) => StaffId::parse(sub).map_err(|_| AuthError::BadSubject)?,
@@ -746,6 +782,83 @@ mod tests {
         assert!(matches!(
             verifier.verify_at(&token, now - 31),
             Err(AuthError::NotYetValid)
+        ));
+    }
+
+    /// Hardening finding 13: the lifetime counts from the earlier of `nbf`
+    /// and `iat`, and from now; a configured maximum replaces the default.
+    #[test]
+    fn token_lifetime_is_bounded() {
+        const HOUR: i64 = 3_600;
+        let (_dir, _idp, verifier) = dev_verifier();
+        let now = 1_900_000_000;
+        let claims = |nbf: i64, iat: Option<i64>, exp: i64| {
+            let mut claims = serde_json::json!({
+                "sub": "lo-1", "iss": DevIdentityProvider::ISSUER,
+                "aud": service_audience("market"), "nbf": nbf, "exp": exp,
+            });
+            if let Some(iat) = iat {
+                claims["iat"] = serde_json::json!(iat);
+            }
+            serde_json::from_value::<RawClaims>(claims).expect("claims")
+        };
+        let table = [
+            ("exactly 12 h", now, None, now + 12 * HOUR, true),
+            ("12 h and a second", now, None, now + 12 * HOUR + 1, false),
+            (
+                "ten years",
+                now,
+                Some(now),
+                now + 10 * 365 * 24 * HOUR,
+                false,
+            ),
+            (
+                "back-dated nbf",
+                now - 11 * HOUR,
+                None,
+                now + 2 * HOUR,
+                false,
+            ),
+            (
+                "back-dated iat",
+                now,
+                Some(now - 11 * HOUR),
+                now + 2 * HOUR,
+                false,
+            ),
+            (
+                "an hour, issued an hour ago",
+                now - HOUR,
+                Some(now - HOUR),
+                now,
+                true,
+            ),
+        ];
+        for (row, nbf, iat, exp, accepted) in table {
+            let verdict = verifier.check_claims(claims(nbf, iat, exp), now);
+            match (verdict, accepted) {
+                (Ok(_), true) => {}
+                (Err(AuthError::LifetimeTooLong { max_seconds }), false) => {
+                    assert_eq!(max_seconds, 12 * HOUR, "{row}");
+                }
+                (other, _) => panic!("{row}: {:?}", other.map(|e| e.token)),
+            }
+        }
+        let strict = verifier
+            .with_max_lifetime(std::time::Duration::from_secs(600))
+            .expect("ten minutes");
+        assert!(
+            strict
+                .check_claims(claims(now, None, now + 600), now)
+                .is_ok()
+        );
+        assert!(matches!(
+            strict.check_claims(claims(now, None, now + 601), now),
+            Err(AuthError::LifetimeTooLong { max_seconds: 600 })
+        ));
+        assert!(matches!(
+            strict.with_max_lifetime(std::time::Duration::ZERO),
+            Err(AuthError::InvalidConfig(_))
         ));
     }
 

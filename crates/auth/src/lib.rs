@@ -34,7 +34,7 @@ mod jwt;
 pub use authz::Authorizer;
 pub use dev_idp::DevIdentityProvider;
 pub use error::AuthError;
-pub use jwt::{TokenVerifier, VerifiedToken};
+pub use jwt::{DEFAULT_MAX_TOKEN_LIFETIME, TokenVerifier, VerifiedToken};
 
 /// The services of creditops; each has its own JWT audience and casbin policy.
 pub const SERVICES: [&str; 5] = ["market", "backoffice", "risk", "audit", "admin"];

@@ -82,6 +82,15 @@ struct ServeArgs {
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     issuer: Option<String>,
+    /// Longest validity, in seconds, of a token that is accepted: `exp` minus
+    /// its `nbf`/`iat`, and minus now (default 43200 = 12 h; 60 s to 7 days).
+    #[arg(
+        long,
+        env = "CREDITOPS_MAX_TOKEN_LIFETIME",
+        default_value_t = 43_200,
+        value_parser = clap::value_parser!(u64).range(60..=604_800)
+    )]
+    max_token_lifetime: u64,
     /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
@@ -175,7 +184,7 @@ struct TokenArgs {
     #[arg(long)]
     service: String,
     /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=43_200))]
     ttl_seconds: i64,
 }
 
@@ -809,6 +818,7 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
             Ok(Identity {
                 jwks_json,
                 issuer: issuer.clone(),
+                max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
             })
         }
         (Some(_), None, _) => Err(Failure::usage(
@@ -817,18 +827,19 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
         (None, Some(_), _) => Err(Failure::usage(
             "--issuer needs --jwks (the identity provider's keys)",
         )),
-        (None, None, true) => dev_identity(&args.db.data_dir),
+        (None, None, true) => dev_identity(args),
         (None, None, false) => Err(Failure::usage(
             "no identity provider configured: pass --jwks FILE --issuer ISS, or --dev for a local dev identity provider",
         )),
     }
 }
 
-fn dev_identity(data_dir: &Path) -> Result<Identity, Failure> {
-    let idp = DevIdentityProvider::load_or_create(data_dir).map_err(Failure::runtime)?;
+fn dev_identity(args: &ServeArgs) -> Result<Identity, Failure> {
+    let idp = DevIdentityProvider::load_or_create(&args.db.data_dir).map_err(Failure::runtime)?;
     Ok(Identity {
         jwks_json: idp.jwks_json(),
         issuer: DevIdentityProvider::ISSUER.to_owned(),
+        max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
     })
 }
 

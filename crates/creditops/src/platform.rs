@@ -52,6 +52,9 @@ pub enum PlatformError {
 pub struct Identity {
     pub jwks_json: String,
     pub issuer: String,
+    /// Tokens valid for longer are refused (hardening: a leaked long-lived
+    /// token must not work for years).
+    pub max_token_lifetime: std::time::Duration,
 }
 
 pub struct PlatformConfig {
@@ -373,6 +376,7 @@ fn service_context(
         &config.identity.issuer,
         &service_audience(name),
     )
+    .and_then(|verifier| verifier.with_max_lifetime(config.identity.max_token_lifetime))
     .map_err(|e| PlatformError::Identity(e.to_string()))?;
     let authorizer = policies
         .authorizers

@@ -28,6 +28,19 @@ use std::time::Duration;
 /// under a scan of random paths).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The method as a metrics label: one of the standard methods (RFC 9110,
+/// and PATCH) or `other`, so invented methods cannot grow the label set
+/// (hardening finding 7).
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method)
+        .unwrap_or("other")
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -127,7 +140,7 @@ impl Metrics {
     /// Counts one answered request.
     pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
-            method: method.to_owned(),
+            method: method_label(method).to_owned(),
             route: route.to_owned(),
             status,
         };
