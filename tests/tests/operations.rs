@@ -69,7 +69,10 @@ async fn metrics_count_routes_statuses_and_rules(p: &TestPlatform) {
     }
 
     let text = scrape(p, "market").await;
-    assert!(!text.contains("INVENTED"), "invented methods never become labels");
+    assert!(
+        !text.contains("INVENTED"),
+        "invented methods never become labels"
+    );
     let other: f64 = text
         .lines()
         .filter(|line| line.starts_with("creditops_http_requests_total{"))
