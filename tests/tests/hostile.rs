@@ -234,9 +234,36 @@ async fn attack_tokens(p: &TestPlatform) {
             "{name}: no key material in {detail}"
         );
     }
-    // Each refusal is in the audit trail (A1).
+    // Hardening finding 6: refusals without a valid login do not each
+    // become a permanent event; each service writes one event per minute
+    // with their count and the number of distinct client addresses.
     let after = denied_count(p).await;
-    assert_eq!(after - before, attacks.len(), "one denied event per attack");
+    assert_eq!(after, before, "no event per unauthenticated refusal");
+    let platform = p.platform.as_ref().expect("running");
+    platform
+        .flush_unauthenticated()
+        .await
+        .expect("tallies written");
+    let tallies = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=request.unauthenticated&limit=1000",
+            None,
+        )
+        .await;
+    let tallies = tallies.ok(200)["items"].as_array().unwrap().clone();
+    let mut refusals = 0;
+    for event in &tallies {
+        let body = &event["body"];
+        assert_eq!(body["outcome"], "denied", "{body}");
+        assert_eq!(body["rule"], "S8", "{body}");
+        assert!(body.get("actor").is_none(), "{body}");
+        assert_eq!(body["data"]["distinct_addresses"], 1, "{body}");
+        refusals += body["data"]["refusals"].as_u64().unwrap();
+    }
+    assert_eq!(refusals, attacks.len() as u64, "every refusal is counted");
     // A valid token still works.
     let reply = p
         .call("lo-1", "market", Method::GET, SERVICES[0].1, None)
@@ -353,3 +380,106 @@ async fn injection_strings(p: &TestPlatform) {
     p.draft_case("5000.00").await;
 }
 both_backends!(injection_strings_are_only_data, injection_strings);
+
+/// Hardening finding 6: failed logins are limited per client address. Past
+/// the budget (here 5 a minute) the address is answered 429 with
+/// Retry-After until the minute is over, before its token is looked at; the
+/// refusals are tallied, not audited one by one.
+async fn failed_logins_are_rate_limited(backend: creditops_tests::Backend) {
+    let limits = creditops_http::RequestLimits {
+        auth_failures_per_minute: 5,
+        ..Default::default()
+    };
+    let Some(p) = TestPlatform::start_with_limits(backend, limits).await else {
+        return;
+    };
+    let before = denied_count(&p).await;
+    // The budget is per minute: start early in one.
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+    for _ in 0..5 {
+        let reply = p
+            .send(
+                "market",
+                Method::GET,
+                SERVICES[0].1,
+                Some("not.a.token"),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 401, "{}", reply.body);
+    }
+    let limited = p
+        .send(
+            "market",
+            Method::GET,
+            SERVICES[0].1,
+            Some("not.a.token"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(limited.status.as_u16(), 429, "{}", limited.body);
+    assert_eq!(limited.content_type(), "application/problem+json");
+    assert_eq!(
+        limited.body["type"],
+        "urn:creditops:problem:too-many-requests"
+    );
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Other services keep their own budget.
+    let elsewhere = p
+        .send(
+            "risk",
+            Method::GET,
+            "/v1/exposures",
+            Some("not.a.token"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(elsewhere.status.as_u16(), 401);
+    assert_eq!(denied_count(&p).await, before, "tallied, not one by one");
+    p.platform
+        .as_ref()
+        .expect("running")
+        .flush_unauthenticated()
+        .await
+        .expect("tallies written");
+    let tallies = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=request.unauthenticated&limit=1000",
+            None,
+        )
+        .await;
+    let counted: u64 = tallies.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"]["data"]["refusals"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted, 7,
+        "5 failed logins, the 429 and the other service's 401"
+    );
+}
+
+#[tokio::test]
+async fn finding_6_failed_logins_are_rate_limited_on_sqlite() {
+    failed_logins_are_rate_limited(creditops_tests::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn finding_6_failed_logins_are_rate_limited_on_postgres() {
+    failed_logins_are_rate_limited(creditops_tests::Backend::Postgres).await;
+}

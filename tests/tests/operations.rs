@@ -172,32 +172,70 @@ both_backends!(
     metrics_count_routes_statuses_and_rules
 );
 
-async fn request_ids_are_echoed(p: &TestPlatform) {
+/// Hardening finding 6: the request id is the server's (a UUIDv7), also
+/// when the client sends its own; the client's text never reaches a hashed
+/// audit body.
+async fn request_ids_are_the_servers(p: &TestPlatform) {
     let given = p
         .client
         .get(p.url("market", "/v1/cases"))
-        .header("x-request-id", "trace-abc.123")
+        .header("x-request-id", "approved-by-board-2026-117")
         .send()
         .await
         .unwrap();
-    assert_eq!(given.headers()["x-request-id"], "trace-abc.123");
-    // A malformed id is replaced, not echoed (log injection).
-    let replaced = p
+    let id = given.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "approved-by-board-2026-117");
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+    let malformed = p
         .client
         .get(p.url("market", "/v1/cases"))
         .header("x-request-id", "a b\tc")
         .send()
         .await
         .unwrap();
-    let id = replaced.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_ne!(id, "a b\tc");
-    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let other = malformed.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(other).is_ok(), "{other}");
+    assert_ne!(other, id, "one id per request");
+
+    // An audited refusal of a logged-in person with a client id.
+    let risk_token = p.token("rc-1", "market");
+    let refused = p
+        .send(
+            "market",
+            Method::GET,
+            "/v1/borrowers/00000000-0000-0000-0000-000000000000",
+            Some(&risk_token),
+            None,
+            &[("x-request-id", "approved-by-board-2026-117")],
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
+    let server_id = refused.headers["x-request-id"].to_str().unwrap().to_owned();
+    let events = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=request.refused&limit=1000",
+            None,
+        )
+        .await;
+    let events = events.ok(200)["items"].as_array().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["request_id"] == server_id.as_str()),
+        "{events:?}"
+    );
+    assert!(
+        !serde_json::to_string(&events)
+            .unwrap()
+            .contains("approved-by-board"),
+        "client text in a hashed body"
+    );
 }
 
-both_backends!(request_ids, request_ids_are_echoed);
+both_backends!(request_ids, request_ids_are_the_servers);
 
 /// The risk lock's advisory key (store-postgres): an approval waits on it.
 const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;

@@ -32,6 +32,9 @@ audit_actions! {
     /// A request refused by authentication, authorization or a business rule
     /// (S8); the body names the rule where one applies.
     RequestRefused = "request.refused",
+    /// One minute's refusals of requests without a valid login at one
+    /// service, as a count and the number of distinct client addresses (S8).
+    UnauthenticatedRefusals = "request.unauthenticated",
     /// The rule set was written at first start.
     RulesInitialised = "rules.initialised",
     /// An organisational unit loaded by the operator's staff import.

@@ -194,13 +194,13 @@ fn read_key(path: &Path) -> Result<Option<Vec<u8>>, AuthError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{:o}", mode & 0o777),
-                "the dev identity provider key is readable by other users; chmod 600 it"
-            );
+        // Whoever can read the key can mint tokens for anybody: refused, as
+        // the audit signing key is (hardening finding 11).
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(AuthError::InvalidDevKey {
+                path: path.to_owned(),
+                reason: "readable or writable by other users; chmod 600 it",
+            });
         }
     }
     fs::read(path)

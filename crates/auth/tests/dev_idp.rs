@@ -113,6 +113,31 @@ fn a_corrupt_key_is_refused_not_replaced() {
     assert_eq!(std::fs::read(&path).expect("read"), b"not a key");
 }
 
+/// Hardening finding 11: whoever can read the dev key can mint any token,
+/// so a key readable by others is refused, not just warned about.
+#[cfg(unix)]
+#[test]
+fn a_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    DevIdentityProvider::load_or_create(dir.path()).expect("created");
+    let path = dir.path().join(DevIdentityProvider::KEY_FILE);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode();
+    assert_eq!(mode(&path) & 0o777, 0o600);
+    for open in [0o644, 0o640, 0o604, 0o620] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).expect("chmod");
+        for result in [
+            DevIdentityProvider::load(dir.path()),
+            DevIdentityProvider::load_or_create(dir.path()),
+        ] {
+            let err = result.expect_err("readable by others");
+            assert!(err.to_string().contains("chmod 600"), "{open:o}: {err}");
+        }
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    DevIdentityProvider::load(dir.path()).expect("private again");
+}
+
 #[test]
 fn mint_validates_its_inputs() {
     let dir = tempfile::tempdir().expect("tempdir");

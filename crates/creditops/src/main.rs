@@ -91,6 +91,15 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(60..=604_800)
     )]
     max_token_lifetime: u64,
+    /// Failed logins one client address may have per service and minute;
+    /// past it the address is answered 429 until the minute is over.
+    #[arg(
+        long,
+        env = "CREDITOPS_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    auth_failures_per_minute: u32,
     /// Ed25519 key (PKCS#8 PEM) that signs audit checkpoints. With --dev it
     /// defaults to <data-dir>/audit-signing.key, created on first start.
     #[arg(long, env = "CREDITOPS_AUDIT_KEY")]
@@ -444,7 +453,7 @@ fn export_signing_key(db: &DbArgs, audit_key: Option<&Path>) -> Result<SigningKe
     match audit_key {
         Some(path) => SigningKey::load(&db.audit_origin, path),
         None => {
-            std::fs::create_dir_all(&db.data_dir).map_err(|e| {
+            creditops::platform::create_private_dir(&db.data_dir).map_err(|e| {
                 Failure::runtime(format!("cannot create {}: {e}", db.data_dir.display()))
             })?;
             SigningKey::load_or_create(&db.audit_origin, &db.data_dir.join("audit-signing.key"))
@@ -910,6 +919,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         limits: creditops_http::RequestLimits {
             body_bytes: usize::try_from(args.body_limit_bytes).unwrap_or(usize::MAX),
             timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+            auth_failures_per_minute: args.auth_failures_per_minute,
         },
     })
     .await

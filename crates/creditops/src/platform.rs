@@ -90,6 +90,7 @@ pub struct RunningPlatform {
     watchers: Vec<JoinHandle<()>>,
     sequencer: Option<JoinHandle<()>>,
     risk: Option<Arc<ServiceContext>>,
+    contexts: Vec<Arc<ServiceContext>>,
 }
 
 impl RunningPlatform {
@@ -108,13 +109,25 @@ impl RunningPlatform {
         Some(creditops_svc_risk::watcher::run_round(ctx, at).await)
     }
 
-    pub async fn shutdown(self) {
+    /// Writes every service's tally of unauthenticated refusals so far,
+    /// the running minute's included, to the audit trail.
+    pub async fn flush_unauthenticated(&self) -> Result<(), creditops_http::ApiError> {
+        for ctx in &self.contexts {
+            creditops_http::abuse::flush_unauthenticated(ctx, Utc::now(), true).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn shutdown(mut self) {
         for watcher in &self.watchers {
             watcher.abort();
         }
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
+        }
+        if let Err(e) = self.flush_unauthenticated().await {
+            tracing::error!(error = %e, "could not write the last tally of unauthenticated refusals");
         }
         // After the listeners: the requests that finished are linked too.
         if let Some(sequencer) = self.sequencer {
@@ -158,7 +171,7 @@ pub async fn open_store_with_pool(
         }
         Some(url) => Err(PlatformError::DatabaseUrl(redact(url))),
         None => {
-            std::fs::create_dir_all(data_dir)
+            create_private_dir(data_dir)
                 .map_err(|e| PlatformError::Store(StoreError::Unavailable(Box::new(e))))?;
             let store = SqliteStore::open(&data_dir.join("creditops.db"), audit_origin)
                 .await
@@ -166,6 +179,28 @@ pub async fn open_store_with_pool(
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Creates the data directory (and its parents) accessible to its owner
+/// only (0700), and takes group and other access away from an existing one:
+/// it holds the database and the keys (hardening finding 11).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), "data directory was open to others; now 0700");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
 }
 
 /// Never print credentials that may sit in a URL.
@@ -397,6 +432,9 @@ fn service_context(
         sod: policies.sod.clone(),
         metrics: Arc::new(creditops_http::metrics::Metrics::new(name)),
         limits: config.limits,
+        unauthenticated: Arc::new(creditops_http::abuse::Unauthenticated::new(
+            config.limits.auth_failures_per_minute,
+        )),
         stopping: stopping.clone(),
     }))
 }
@@ -422,7 +460,9 @@ fn spawn_server(
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
-        axum::serve(listener, router)
+        // The peer address feeds the per-address limit on failed logins.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             })
@@ -439,12 +479,15 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
     let mut risk = None;
+    let mut contexts = Vec::new();
     // The audit service links and signs the chain (its database role is the
     // one allowed to); a process without it leaves that to the one with it.
     let mut sequencer_store = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
         let ctx = service_context(name, &config, &policies, &shutdown_rx)?;
+        watchers.push(spawn_tally_writer(ctx.clone()));
+        contexts.push(ctx.clone());
         if name == "audit" {
             sequencer_store = Some(ctx.store.clone());
         }
@@ -483,6 +526,23 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         watchers,
         sequencer,
         risk,
+        contexts,
+    })
+}
+
+/// Writes each finished minute's tally of unauthenticated refusals (a few
+/// seconds after the minute ends); a failed write is kept and tried again.
+fn spawn_tally_writer(ctx: Arc<ServiceContext>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            if let Err(e) =
+                creditops_http::abuse::flush_unauthenticated(&ctx, Utc::now(), false).await
+            {
+                tracing::error!(error = %e, "could not write a tally of unauthenticated refusals");
+            }
+        }
     })
 }
 

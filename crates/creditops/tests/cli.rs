@@ -902,3 +902,32 @@ fn a3_finding_12_a_bundle_without_a_trusted_key_is_unauthenticated(script: &Path
         assert!(trusting.status.success(), "{}", stderr(&trusting));
     }
 }
+
+/// Hardening finding 11: outside dev mode too, the data directory is 0700
+/// and the database file 0600 (SQLite gives its WAL files the same mode); an
+/// existing directory or database open to others is closed.
+#[cfg(unix)]
+#[test]
+fn finding_11_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("fresh").join("data");
+    let data_text = data.to_str().expect("utf-8 path");
+    let migrated = creditops(&["migrate", "--data-dir", data_text]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert_eq!(mode(&data), 0o700);
+    let db = data.join("creditops.db");
+    assert_eq!(mode(&db), 0o600);
+    for entry in std::fs::read_dir(&data).expect("ls") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path) & 0o077, 0, "{}", path.display());
+    }
+    // Opened up by hand: the next start closes both again.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let again = creditops(&["migrate", "--data-dir", data_text]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+}

@@ -6,7 +6,7 @@ use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
 use creditops_commands::{Actor, Context};
 use creditops_domain::{SodMatrix, Timestamp};
-use creditops_store::{Store, append_record};
+use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
 
 pub struct ServiceContext {
@@ -24,6 +24,9 @@ pub struct ServiceContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Bounds on every request.
     pub limits: RequestLimits,
+    /// Failed logins per client address and the tally of unauthenticated
+    /// refusals (hardening finding 6).
+    pub unauthenticated: Arc<crate::abuse::Unauthenticated>,
     /// Turns true when the process begins to shut down: long-lived
     /// responses (event streams) end, so in-flight work can drain.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -37,6 +40,9 @@ pub struct RequestLimits {
     /// A request not answered within this is abandoned (its transaction
     /// rolls back) and answered 503 problem+json.
     pub timeout: std::time::Duration,
+    /// Failed authentications one client address may have per minute
+    /// before it is answered 429 until the minute is over.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for RequestLimits {
@@ -44,6 +50,7 @@ impl Default for RequestLimits {
         Self {
             body_bytes: crate::middleware::DEFAULT_BODY_LIMIT,
             timeout: std::time::Duration::from_secs(30),
+            auth_failures_per_minute: crate::abuse::DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }
@@ -52,6 +59,11 @@ impl ServiceContext {
     /// A new audit record for this service, stamped now.
     pub fn record(&self, action: AuditAction, outcome: Outcome, at: Timestamp) -> AuditRecord {
         AuditRecord::new(self.service, action, outcome, at)
+    }
+
+    /// Appends `record` in `tx` (the audit of refused requests, S8).
+    pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<(), ApiError> {
+        Ok(append_record(tx, record).await?)
     }
 
     /// The environment this service's commands run in.

@@ -10,6 +10,7 @@
 //! `From<CommandError> for ApiError`. [`views`] holds the JSON views several
 //! services answer with, [`routes`] the route bodies they share.
 
+pub mod abuse;
 mod context;
 mod extract;
 mod health;

@@ -20,7 +20,9 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Request bodies above this size are refused with 413.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-/// The request id: taken from `x-request-id` when well-formed, else generated.
+/// The request id the server gave the request (a UUIDv7). A client's own
+/// `x-request-id` is logged beside it but never used in its place: the id
+/// goes into hashed audit bodies, where client text must not (A6).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -131,19 +133,22 @@ fn valid_request_id(value: &str) -> bool {
 }
 
 async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
+    let id = uuid::Uuid::now_v7().to_string();
+    let client_id = request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .map(str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     // Every log line of the request carries these; route and actor are
-    // filled in once routing and authentication know them.
+    // filled in once routing and authentication know them. The client's id
+    // (well-formed ones only: no log injection) lets a caller's trace be
+    // found in the log.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        client_request_id = client_id.as_deref().unwrap_or(""),
         method = %request.method(),
         path = %request.uri().path(),
         route = tracing::field::Empty,
@@ -187,17 +192,22 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let at = Utc::now();
-    let token = match bearer_token(request.headers()) {
-        Ok(token) => token,
-        Err(e) => return e.into_response(),
-    };
-    let verified = match ctx.verifier.verify(token) {
-        Ok(v) => v,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let member = match load_member(&ctx, &verified.subject).await {
+    let address = crate::abuse::client_address(&request);
+    if let Some(seconds) = ctx.unauthenticated.retry_after(address, at) {
+        return ApiError::too_many_requests(
+            format!("too many failed logins from this address; try again in {seconds} s"),
+            seconds,
+        )
+        .into_response();
+    }
+    let member = match authenticated_member(&ctx, request.headers()).await {
         Ok(member) => member,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            if e.kind == ProblemKind::Unauthenticated {
+                ctx.unauthenticated.note_failure(address, at);
+            }
+            return e.into_response();
+        }
     };
     tracing::Span::current().record("actor", member.id.as_str());
     let actor = Actor(member.id.clone());
@@ -243,6 +253,16 @@ async fn authenticate(
     response
 }
 
+/// The active staff member a request's bearer token names.
+async fn authenticated_member(
+    ctx: &ServiceContext,
+    headers: &HeaderMap,
+) -> Result<creditops_domain::StaffMember, ApiError> {
+    let token = bearer_token(headers)?;
+    let verified = ctx.verifier.verify(token).map_err(ApiError::from)?;
+    load_member(ctx, &verified.subject).await
+}
+
 async fn load_member(
     ctx: &ServiceContext,
     id: &StaffId,
@@ -277,16 +297,19 @@ async fn audit_refusals(
     let method = request.method().as_str().to_owned();
     let case_id = case_id_of(&route, request.uri().path());
     let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let address = crate::abuse::client_address(&request);
     let response = next.run(request).await;
     if !response.status().is_client_error() {
         return response;
     }
+    let Some(actor) = response.extensions().get::<Actor>() else {
+        // Nobody logged in: tallied per minute, not one event each.
+        ctx.unauthenticated.note_refusal(address, Utc::now());
+        return response;
+    };
     let refusal = response.extensions().get::<RefusalInfo>();
     let mut record = ctx.record(AuditAction::RequestRefused, Outcome::Denied, Utc::now());
-    record.actor = response
-        .extensions()
-        .get::<Actor>()
-        .map(|a| a.0.to_string());
+    record.actor = Some(actor.0.to_string());
     record.request_id = request_id;
     record.case_id = case_id;
     record.rule = refusal.and_then(|r| r.rule);

@@ -176,6 +176,10 @@ fn secure_operation(operation: &mut Operation) {
             "The roles held may not call this operation (S8), or a business rule refuses it (`rule` names it)",
         ),
         (
+            "429",
+            "Too many failed logins from this client address this minute; retry after `Retry-After` seconds",
+        ),
+        (
             "503",
             "The database or the audit trail is unavailable; retry after `Retry-After` seconds",
         ),
@@ -229,7 +233,7 @@ fn add_problem(status: &str, response: &mut Response) {
     if status == "401" {
         with = with.header("WWW-Authenticate", header("Always `Bearer`"));
     }
-    if status == "503" {
+    if status == "503" || status == "429" {
         with = with.header("Retry-After", header("Seconds to wait before retrying"));
     }
     *response = with.build();

@@ -24,6 +24,7 @@ pub enum ProblemKind {
     Validation,
     UnsupportedMediaType,
     PayloadTooLarge,
+    TooManyRequests,
     IdempotencyMismatch,
     Unavailable,
     Internal,
@@ -42,6 +43,7 @@ impl ProblemKind {
             }
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,6 +61,7 @@ impl ProblemKind {
             ProblemKind::Validation => "validation",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::IdempotencyMismatch => "idempotency-key-reused",
             ProblemKind::Unavailable => "unavailable",
             ProblemKind::Internal => "internal",
@@ -77,6 +80,7 @@ impl ProblemKind {
             ProblemKind::Validation => "Invalid input",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::PayloadTooLarge => "Payload too large",
+            ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::IdempotencyMismatch => "Idempotency key reused",
             ProblemKind::Unavailable => "Service unavailable",
             ProblemKind::Internal => "Internal error",
@@ -103,6 +107,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// The internal reason behind a 5xx answer, for the log only.
     cause: Option<Cause>,
+    /// Seconds a client should wait before trying again (429, 503).
+    retry_after: Option<u64>,
 }
 
 /// What went wrong inside, as the log line about it will say. Kept apart
@@ -133,7 +139,15 @@ impl ApiError {
             rule: None,
             errors: Vec::new(),
             cause: None,
+            retry_after: None,
         }
+    }
+
+    /// Too many failed logins from one address: try again in `seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u64) -> Self {
+        let mut error = Self::new(ProblemKind::TooManyRequests, detail);
+        error.retry_after = Some(seconds);
+        error
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
@@ -230,8 +244,14 @@ impl IntoResponse for ApiError {
         if self.kind == ProblemKind::Unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.kind == ProblemKind::Unavailable {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match (self.kind, self.retry_after) {
+            (_, Some(seconds)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            (ProblemKind::Unavailable, None) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response.extensions_mut().insert(RefusalInfo {
             kind: self.kind,
@@ -256,6 +276,7 @@ impl From<DomainError> for ApiError {
             rule,
             errors: Vec::new(),
             cause: None,
+            retry_after: None,
         }
     }
 }

@@ -47,6 +47,7 @@ impl SqliteStore {
     /// embedded migrations and returns the store. `audit_origin` names the
     /// audit log; its hash is the chain's genesis value.
     pub async fn open(path: &Path, audit_origin: &str) -> Result<SqliteStore, StoreError> {
+        restrict_to_owner(path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .foreign_keys(true)
@@ -181,4 +182,33 @@ impl Store for SqliteStore {
     async fn sequencer_lease(&self) -> StoreResult<Option<Box<dyn SequencerLease>>> {
         Ok(None)
     }
+}
+
+/// Makes the database file readable and writable by its owner only (0600),
+/// creating it empty if it is missing: SQLite gives its WAL and shared-memory
+/// files the database file's mode, and the file holds the whole credit book
+/// and audit trail (hardening finding 11).
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "database file was readable by others; now 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
