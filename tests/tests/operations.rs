@@ -341,3 +341,37 @@ async fn a_timed_out_request_is_answered_503_and_rolled_back() {
     assert_eq!(decided.ok(200)["status"], "approved");
     p.stop().await;
 }
+
+/// Hardening finding 19 (A1): a start is on the record with what the
+/// process enforces (policy and SoD hashes, rule-set version) and its
+/// configuration, without secrets.
+async fn the_start_is_audited(p: &TestPlatform) {
+    let events = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=platform.started&limit=10",
+            None,
+        )
+        .await;
+    let events = events.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let body = &events[0]["body"];
+    assert_eq!(body["service"], "platform");
+    let data = &body["data"];
+    for hash in ["policy_hash", "sod_hash"] {
+        let hex = data[hash].as_str().unwrap();
+        assert_eq!(hex.len(), 64, "{hash}: {hex}");
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+    }
+    assert_eq!(data["rules_version"], 1);
+    assert_eq!(data["services"].as_array().unwrap().len(), 5, "{data}");
+    assert_eq!(data["backend"], p.store.backend());
+    assert_eq!(data["max_token_lifetime_seconds"], 43_200);
+    let text = body.to_string();
+    assert!(!text.contains("postgres://"), "no database URL: {text}");
+    assert!(!text.contains("BEGIN"), "no key material: {text}");
+}
+
+both_backends!(start_is_audited, the_start_is_audited);

@@ -37,6 +37,14 @@ audit_actions! {
     UnauthenticatedRefusals = "request.unauthenticated",
     /// The rule set was written at first start.
     RulesInitialised = "rules.initialised",
+    /// A process started serving: its version, services, policy and SoD
+    /// hashes, rule-set version and configuration without secrets (A1).
+    PlatformStarted = "platform.started",
+    /// The per-service database roles were provisioned (`db provision`).
+    RolesProvisioned = "platform.roles_provisioned",
+    /// `serve --dev` took an empty database for its demo organisation; the
+    /// marker ties the database to the dev data directory.
+    DevDatabaseCreated = "platform.dev_database_created",
     /// An organisational unit loaded by the operator's staff import.
     OrgUnitImported = "org_unit.imported",
     /// A staff member loaded by the operator's staff import.

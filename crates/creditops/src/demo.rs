@@ -9,9 +9,10 @@ use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
 use creditops_domain::{SodMatrix, StaffId};
 use creditops_risk::{Capital, LiquidityPosition};
-use creditops_store::{Store, append_record};
+use creditops_store::{AuditFilter, Store, StoreError, append_record};
 use rust_decimal::Decimal;
 use serde_json::json;
+use std::path::Path;
 
 /// (staff id, unit, role, competence level on the unit's side; 0 = none).
 pub const DEMO_STAFF: [(&str, &str, &str, u8); 12] = [
@@ -78,6 +79,109 @@ pub fn demo_document() -> Result<StaffDocument, ImportError> {
         "staff": staff,
     });
     staff_import::parse(&doc.to_string())
+}
+
+/// The file in the dev data directory that names the database dev mode
+/// created (hardening finding 15).
+pub const MARKER_FILE: &str = "dev-database";
+
+/// Why `serve --dev` refuses a database.
+#[derive(Debug, thiserror::Error)]
+pub enum DevDatabaseError {
+    #[error(
+        "serve --dev seeds demo staff and trusts its own identity provider, so it uses only a \
+         database it created itself: this one holds staff and no marker of {dir}; give --dev an \
+         empty database (or a new --data-dir for the embedded one), or run without --dev"
+    )]
+    NotCreatedByDev { dir: String },
+    #[error("dev database marker {path}: {source}")]
+    Marker {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Makes sure the database is one `serve --dev` created with this data
+/// directory: an empty one (no staff) is claimed with an audited marker that
+/// the data directory keeps too; a database with staff must carry this data
+/// directory's marker. Refuses any other, so dev mode never seeds demo staff
+/// (with their user administrators) into a real directory.
+pub async fn claim_database(store: &dyn Store, data_dir: &Path) -> Result<(), DevDatabaseError> {
+    let path = data_dir.join(MARKER_FILE);
+    crate::platform::create_private_dir(data_dir).map_err(marker_error(&path))?;
+    let existing = read_marker(&path)?;
+    let mut tx = store.begin().await?;
+    if let Some(marker) = &existing {
+        let filter = AuditFilter {
+            action: Some(AuditAction::DevDatabaseCreated.as_str().to_owned()),
+            limit: 1_000,
+            ..AuditFilter::default()
+        };
+        let claimed = tx.audit_events(&filter).await?.iter().any(|event| {
+            serde_json::from_slice::<serde_json::Value>(&event.body)
+                .is_ok_and(|body| body["data"]["marker"] == marker.as_str())
+        });
+        if claimed {
+            return Ok(());
+        }
+    }
+    if !tx.staff_ids().await?.is_empty() {
+        return Err(DevDatabaseError::NotCreatedByDev {
+            dir: data_dir.display().to_string(),
+        });
+    }
+    // Written before the database is claimed, so a crash in between leaves
+    // a marker that the next start claims the still empty database with.
+    let marker = match existing {
+        Some(marker) => marker,
+        None => create_marker(&path)?,
+    };
+    let mut record = AuditRecord::new(
+        "cli",
+        AuditAction::DevDatabaseCreated,
+        Outcome::Ok,
+        Utc::now(),
+    );
+    record.data = json!({ "marker": marker });
+    append_record(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn marker_error(path: &Path) -> impl Fn(std::io::Error) -> DevDatabaseError + '_ {
+    move |source| DevDatabaseError::Marker {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The data directory's marker, if it has one.
+fn read_marker(path: &Path) -> Result<Option<String>, DevDatabaseError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(marker_error(path)(e)),
+    }
+}
+
+/// A new random marker in a file only the owner may read (0600).
+fn create_marker(path: &Path) -> Result<String, DevDatabaseError> {
+    let failed = marker_error(path);
+    let mut random = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| failed(std::io::Error::other("no randomness for the marker")))?;
+    let marker = hex::encode(random);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(&failed)?;
+    std::io::Write::write_all(&mut file, marker.as_bytes()).map_err(&failed)?;
+    file.sync_all().map_err(&failed)?;
+    Ok(marker)
 }
 
 /// Seeds the demo organisation unless it is there already. Returns whether it seeded.

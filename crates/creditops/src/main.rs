@@ -762,7 +762,22 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
         .provision_roles(prefix)
         .await
         .map_err(Failure::runtime)?;
+    // A1: the roles every service will run as are part of the record.
+    let mut record = creditops_audit::AuditRecord::new(
+        "cli",
+        creditops_audit::AuditAction::RolesProvisioned,
+        creditops_audit::Outcome::Ok,
+        chrono::Utc::now(),
+    );
+    record.data = serde_json::json!({ "role_prefix": prefix, "roles": roles });
+    let audited = async {
+        let mut tx = creditops_store::Store::begin(&store).await?;
+        creditops_store::append_record(tx.as_mut(), &record).await?;
+        tx.commit().await
+    }
+    .await;
     store.close().await;
+    audited.map_err(|e| Failure::runtime(format!("the roles are provisioned, but: {e}")))?;
     if json {
         println!("{}", serde_json::json!({ "roles": roles }));
     } else {
@@ -891,11 +906,18 @@ fn serve_signing_key(args: &ServeArgs) -> Result<Option<std::sync::Arc<SigningKe
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     check_serve_config(&args)?;
-    let identity = identity(&args)?;
     let listeners = listeners(&args)?;
     let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
+    // Before the dev identity provider exists: a refused database gets no
+    // token minter beside it.
+    if args.dev {
+        demo::claim_database(store.as_ref(), &args.db.data_dir)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    let identity = identity(&args)?;
     if args.dev
         && demo::seed(store.as_ref(), &sod)
             .await

@@ -273,6 +273,8 @@ pub struct Policies {
     pub authorizers: BTreeMap<&'static str, Arc<Authorizer>>,
     pub sod: Arc<SodMatrix>,
     pub hash: String,
+    /// SHA-256 of the SoD matrix file alone.
+    pub sod_hash: String,
 }
 
 pub async fn load_policies(policy_dir: Option<&Path>) -> Result<Policies, PlatformError> {
@@ -309,7 +311,44 @@ pub async fn load_policies(policy_dir: Option<&Path>) -> Result<Policies, Platfo
         authorizers,
         sod: Arc::new(sod),
         hash: hex::encode(digest.finish().as_ref()),
+        sod_hash: hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            sod_text.as_bytes(),
+        )),
     })
+}
+
+/// Records that this process starts serving, with what it enforces: the
+/// policy and SoD hashes, the rule-set version in force and the configuration
+/// without secrets (A1). Fail-closed: a start that cannot be audited does not
+/// happen.
+async fn record_start(config: &PlatformConfig, policies: &Policies) -> Result<(), PlatformError> {
+    let now = Utc::now();
+    let mut tx = config.store.begin().await.map_err(PlatformError::Store)?;
+    let rules = tx.rule_sets().await.map_err(PlatformError::Store)?;
+    let rules_version = creditops_domain::rules::in_force(&rules, now).map(|r| r.version);
+    let services: Vec<&str> = config.listeners.iter().map(|(s, _)| s.as_str()).collect();
+    let mut record = AuditRecord::new("platform", AuditAction::PlatformStarted, Outcome::Ok, now);
+    record.data = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "services": services,
+        "backend": config.store.backend(),
+        "policy_hash": policies.hash,
+        "sod_hash": policies.sod_hash,
+        "policies": if config.policy_dir.is_some() { "policy-dir" } else { "built-in" },
+        "rules_version": rules_version,
+        "audit_origin": config.audit_origin,
+        "checkpoint_signing": config.audit_key.is_some(),
+        "issuer": config.identity.issuer,
+        "max_token_lifetime_seconds": config.identity.max_token_lifetime.as_secs(),
+        "body_limit_bytes": config.limits.body_bytes,
+        "request_timeout_ms": u64::try_from(config.limits.timeout.as_millis()).unwrap_or(u64::MAX),
+        "auth_failures_per_minute": config.limits.auth_failures_per_minute,
+    });
+    append_record(tx.as_mut(), &record)
+        .await
+        .map_err(PlatformError::Store)?;
+    tx.commit().await.map_err(PlatformError::Store)
 }
 
 /// Stores rule-set version 1 (the defaults) when the database has none, so a
@@ -474,6 +513,7 @@ fn spawn_server(
 pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
     let policies = load_policies(config.policy_dir.as_deref()).await?;
     ensure_rules(config.store.as_ref()).await?;
+    record_start(&config, &policies).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
     let mut tasks = Vec::new();

@@ -931,3 +931,47 @@ fn finding_11_data_directory_and_database_are_private() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&db), 0o600);
 }
+
+/// Hardening finding 15: `serve --dev` seeds demo staff (two user
+/// administrators among them) and trusts its own token minter, so it refuses
+/// a database it did not create: here one whose staff came from an
+/// operator's import. Nothing is seeded into it. A database dev mode created
+/// itself is used again on the next start.
+#[test]
+fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("bank");
+    let data_text = data.to_str().expect("utf-8 path");
+    let file = dir.path().join("staff.json");
+    std::fs::write(&file, STAFF).expect("write staff file");
+    let import = creditops(&[
+        "staff",
+        "import",
+        file.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data_text,
+    ]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let refused = serve_must_refuse(&data, &policies);
+    assert!(refused.contains("database it created itself"), "{refused}");
+    let token = creditops(&[
+        "token",
+        "--user",
+        "ua-1",
+        "--service",
+        "admin",
+        "--data-dir",
+        data_text,
+    ]);
+    assert_eq!(
+        token.status.code(),
+        Some(2),
+        "no dev key was made: {}",
+        stderr(&token)
+    );
+    let verify = creditops(&["audit", "verify", "--data-dir", data_text, "--json"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).expect("json");
+    assert_eq!(report["events"], 5, "only the import's events: {report}");
+}
