@@ -160,9 +160,12 @@ async fn sigterm_ends_streams_drains_and_exits_zero() {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .find(|line| {
             line["fields"]["message"] == "request answered"
-                && line["span"]["request_id"] == "trace-stream-1"
+                && line["span"]["client_request_id"] == "trace-stream-1"
         })
         .unwrap_or_else(|| panic!("no JSON line for the request: {}", status.1));
+    // The request id is the server's; the client's is logged beside it.
+    let id = answered["span"]["request_id"].as_str().unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{answered}");
     assert_eq!(answered["span"]["route"], "/v1/alerts/stream", "{answered}");
     assert_eq!(answered["span"]["actor"], "rc-1", "{answered}");
     assert_eq!(answered["fields"]["status"], 200, "{answered}");
