@@ -127,11 +127,22 @@ impl Reply {
     }
 }
 
+/// The default request limits, except the budget of failed logins: the
+/// permission matrices send hundreds of deliberately refused tokens from one
+/// address, which the production budget would answer 429 (that budget has a
+/// test of its own).
+pub fn test_limits() -> creditops_http::RequestLimits {
+    creditops_http::RequestLimits {
+        auth_failures_per_minute: 1_000_000,
+        ..Default::default()
+    }
+}
+
 impl TestPlatform {
     /// Starts the platform with the demo organisation. `None` if the backend
     /// is PostgreSQL and no test database is configured (a notice is printed).
     pub async fn start(backend: Backend) -> Option<Self> {
-        Self::start_with_limits(backend, creditops_http::RequestLimits::default()).await
+        Self::start_with_limits(backend, test_limits()).await
     }
 
     /// [`Self::start`] with other request bounds (body size, timeout).
@@ -206,7 +217,7 @@ impl TestPlatform {
             store.clone(),
             std::collections::BTreeMap::new(),
             self.data_dir.path(),
-            creditops_http::RequestLimits::default(),
+            test_limits(),
         )
         .await;
         Self {

@@ -6,6 +6,7 @@
 
 use creditops_audit::merkle::verify_inclusion;
 use creditops_audit::{VerifierKey, hash_from_slice, parse_and_verify};
+use creditops_store::StoreExt;
 use creditops_tests::reqwest::Method;
 use creditops_tests::{TestPlatform, both_backends};
 
@@ -345,8 +346,8 @@ async fn sequencer_links_without_readers(p: &TestPlatform) {
         "{metrics}"
     );
     assert!(metrics.contains("creditops_database_up{service=\"audit\"} 1\n"));
-    if p.store.audit_sequenced_separately() {
-        let head = p.store.sequence_audit(None).await.expect("round");
+    if let Some(sequencer) = p.store.audit_sequencer() {
+        let head = sequencer.sequence_audit(None).await.expect("round");
         assert_eq!(
             head.linked, 0,
             "the platform's sequencer had linked everything"

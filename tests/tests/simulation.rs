@@ -45,7 +45,9 @@ use creditops_http::views::case_json;
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext, run_command,
 };
-use creditops_store::{AuditFilter, IdempotencyScope, LiquidityClaim, StoredResponse, Tx};
+use creditops_store::{
+    AuditFilter, IdempotencyScope, LiquidityClaim, StoreExt, StoredResponse, Tx,
+};
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, Rng, TestPlatform, count_from_env, json, seed_from_env};
 use std::collections::{BTreeSet, VecDeque};

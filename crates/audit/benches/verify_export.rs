@@ -33,52 +33,9 @@ fn main() {
         .unwrap_or(1_000_000);
     let start = Instant::now();
     let now = Utc::now();
-    let mut entries = Vec::with_capacity(events);
-    let mut chain = chain_genesis(ORIGIN);
-    let mut body_bytes = 0usize;
-    for i in 0..events {
-        let mut record =
-            AuditRecord::new("backoffice", AuditAction::CaseSecondVote, Outcome::Ok, now);
-        record.actor = Some(format!("ba-{}", i % 40));
-        record.case_id = Some(CaseId::generate());
-        record.borrower_id = Some(BorrowerId::generate());
-        record.request_id = Some(format!("req-{i}"));
-        record.data = serde_json::json!({
-            "amount": format!("{}.00", 1000 + i),
-            "currency": "EUR",
-            "version": 1,
-            "decision": "approve",
-            "level": 2,
-        });
-        let body = record.canonical_body().unwrap();
-        body_bytes += body.len();
-        let leaf = leaf_hash(&body);
-        chain = chain_next(&chain, &leaf);
-        entries.push(BundleEntry {
-            seq: u64::try_from(i + 1).unwrap(),
-            body,
-            leaf,
-            chain,
-        });
-    }
-    let tree = MerkleTree::from_leaves(entries.iter().map(|e| e.leaf).collect());
-    let key = SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().unwrap()).unwrap();
-    let note = key
-        .sign_checkpoint(ORIGIN, tree.size(), &tree.root())
-        .unwrap();
-    let files = build_bundle(&BundleInput {
-        origin: ORIGIN,
-        range: "bench",
-        entries: &entries,
-        chain_before: chain_genesis(ORIGIN),
-        tree: &tree,
-        checkpoint: &note,
-        previous_checkpoint: None,
-        signing_key: &key.verifier_key(),
-        other_keys: &[],
-        created_at: now,
-    })
-    .unwrap();
+    let entries = log(events, now);
+    let body_bytes: usize = entries.iter().map(|e| e.body.len()).sum();
+    let files = bundle(&entries, now);
     let bundle_bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     println!(
         "built a bundle of {events} events ({} MB of bodies, {} MB of files) in {:.1} s",
@@ -115,4 +72,58 @@ fn main() {
         per_second(raw),
         raw / verify
     );
+}
+
+/// `events` audit events of a second vote, with canonical bodies of
+/// realistic size, chained from the origin.
+fn log(events: usize, now: chrono::DateTime<Utc>) -> Vec<BundleEntry> {
+    let mut entries = Vec::with_capacity(events);
+    let mut chain = chain_genesis(ORIGIN);
+    for i in 0..events {
+        let mut record =
+            AuditRecord::new("backoffice", AuditAction::CaseSecondVote, Outcome::Ok, now);
+        record.actor = Some(format!("ba-{}", i % 40));
+        record.case_id = Some(CaseId::generate());
+        record.borrower_id = Some(BorrowerId::generate());
+        record.request_id = Some(format!("req-{i}"));
+        record.data = serde_json::json!({
+            "amount": format!("{}.00", 1000 + i),
+            "currency": "EUR",
+            "version": 1,
+            "decision": "approve",
+            "level": 2,
+        });
+        let body = record.canonical_body().unwrap();
+        let leaf = leaf_hash(&body);
+        chain = chain_next(&chain, &leaf);
+        entries.push(BundleEntry {
+            seq: u64::try_from(i + 1).unwrap(),
+            body,
+            leaf,
+            chain,
+        });
+    }
+    entries
+}
+
+/// The bundle of the whole log, signed by a fresh key.
+fn bundle(entries: &[BundleEntry], now: chrono::DateTime<Utc>) -> Vec<(String, Vec<u8>)> {
+    let tree = MerkleTree::from_leaves(entries.iter().map(|e| e.leaf).collect());
+    let key = SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().unwrap()).unwrap();
+    let note = key
+        .sign_checkpoint(ORIGIN, tree.size(), &tree.root())
+        .unwrap();
+    build_bundle(&BundleInput {
+        origin: ORIGIN,
+        range: "bench",
+        entries,
+        chain_before: chain_genesis(ORIGIN),
+        tree: &tree,
+        checkpoint: &note,
+        previous_checkpoint: None,
+        signing_key: &key.verifier_key(),
+        other_keys: &[],
+        created_at: now,
+    })
+    .unwrap()
 }

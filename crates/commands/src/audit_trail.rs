@@ -8,7 +8,9 @@ use crate::{Actor, CommandError, CommandResult, Context};
 use creditops_audit::{AuditAction, ChainVerifier, MerkleTree, hash_from_slice};
 use creditops_domain::RuleId;
 use creditops_domain::{CaseId, CreditCase};
-use creditops_store::{AuditFilter, Store, StoredAuditEvent, StoredCheckpoint, Tx, UnauditedRow};
+use creditops_store::{
+    AuditFilter, Store, StoreExt, StoredAuditEvent, StoredCheckpoint, Tx, UnauditedRow,
+};
 use serde::Serialize;
 use serde_json::Value;
 

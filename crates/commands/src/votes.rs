@@ -15,7 +15,7 @@ use creditops_domain::{
     VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{LiquidityClaim, Tx};
+use creditops_store::{LiquidityClaim, StoreExt, Tx};
 use serde_json::{Value, json};
 
 /// A vote as cast: decision, rationale and the file version it is cast on (V3).
@@ -40,7 +40,7 @@ pub async fn release_liquidity_claim(ctx: &Context, claim: Option<LiquidityClaim
 }
 
 /// Claims the liquidity headroom a vote may spend (R5, R6), before its
-/// transaction begins (see [`creditops_store::Store::claim_liquidity`]):
+/// transaction begins (see [`creditops_store::LiquidityClaims::claim_liquidity`]):
 /// only approvals that may decide take one, and only where the backend
 /// needs claims. Whatever the vote's outcome, pass the claim to
 /// [`release_liquidity_claim`] afterwards.

@@ -29,7 +29,7 @@ use creditops_domain::{
     CaseId, CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
     UnitAssignment, UnitId,
 };
-use creditops_store::{IdempotencyScope, NewAuditEvent, Store, StoredResponse};
+use creditops_store::{AuditSequencer, IdempotencyScope, NewAuditEvent, Store, StoredResponse};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use std::sync::Arc;
@@ -241,10 +241,31 @@ async fn main() {
         Duration::from_millis(100),
         stop_rx,
     );
+    let (results, mut ages, seconds) = run_phases(&store, clients, seconds).await;
+    let _ = stop_tx.send(true);
+    sequencer.await.expect("sequencer");
+    let (delays, heads) = link_delays(&db.url).await;
+    store.close().await;
+    db.drop_database().await;
+
+    ages.sort_unstable();
+    report(clients, seconds, &results, &ages, &delays, heads);
+}
+
+/// Transactions of one shape: without audit, with audit.
+type ShapeResult = (&'static str, u64, u64);
+
+/// Baseline and audited phases of both shapes, alternating in slices so a
+/// noisy neighbour on the shared machine hits both alike. Returns the
+/// counts, the sampled ages of the oldest unlinked event and the seconds
+/// each phase actually ran.
+async fn run_phases(
+    store: &Arc<PgStore>,
+    clients: u64,
+    seconds: u64,
+) -> (Vec<ShapeResult>, Vec<Duration>, u64) {
     let mut results = Vec::new();
     let mut ages = Vec::new();
-    // Baseline and audited phases alternate in slices, so a noisy neighbour
-    // on the shared machine hits both alike.
     let slices = (seconds / 5).max(1);
     let slice = seconds / slices;
     for (name, shape) in [("minimal", Shape::Minimal), ("command", Shape::Command)] {
@@ -257,11 +278,13 @@ async fn main() {
         }
         results.push((name, baseline, audited));
     }
-    let seconds = slice * slices;
-    let _ = stop_tx.send(true);
-    sequencer.await.expect("sequencer");
+    (results, ages, slice * slices)
+}
 
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+/// Every event's delay from its record time to its linking (ms, sorted),
+/// and the number of signed heads.
+async fn link_delays(url: &str) -> (Vec<f64>, i64) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await
         .expect("connect");
     let delays: Vec<f64> = sqlx::query_scalar(
@@ -275,11 +298,17 @@ async fn main() {
         .fetch_one(&mut conn)
         .await
         .expect("heads");
-    drop(conn);
-    store.close().await;
-    db.drop_database().await;
+    (delays, heads)
+}
 
-    ages.sort_unstable();
+fn report(
+    clients: u64,
+    seconds: u64,
+    results: &[ShapeResult],
+    ages: &[Duration],
+    delays: &[f64],
+    heads: i64,
+) {
     let per_second = |n: u64| n as f64 / seconds as f64;
     let delay_at = |p: f64| {
         if delays.is_empty() {
@@ -289,7 +318,7 @@ async fn main() {
         }
     };
     println!("{clients} clients, {seconds} s per phase, PostgreSQL");
-    for (name, baseline, audited) in results {
+    for &(name, baseline, audited) in results {
         println!(
             "{name:<8} baseline {:>6.0} tx/s, audited {:>6.0} tx/s, ratio {:.2}",
             per_second(baseline),
@@ -300,9 +329,9 @@ async fn main() {
     println!(
         "oldest unlinked event age, sampled every 10 ms ({} samples): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         ages.len(),
-        ms(percentile(&ages, 0.50)),
-        ms(percentile(&ages, 0.99)),
-        ms(percentile(&ages, 1.0)),
+        ms(percentile(ages, 0.50)),
+        ms(percentile(ages, 0.99)),
+        ms(percentile(ages, 1.0)),
     );
     println!(
         "record-to-link delay over {} events: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {heads} signed heads",

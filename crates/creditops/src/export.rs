@@ -8,7 +8,7 @@
 use chrono::Utc;
 use creditops_audit::AuditAction;
 use creditops_audit::{AuditRecord, Outcome};
-use creditops_store::{Store, append_record};
+use creditops_store::{Store, StoreExt, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
 use creditops_svc_audit::bundle::{
     ExportKeys, Selection, load_verified_log as load_in, load_verified_log_with_progress, prepare,

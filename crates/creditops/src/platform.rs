@@ -8,7 +8,7 @@ use creditops_auth::{Authorizer, TokenVerifier, service_audience};
 use creditops_domain::RuleId;
 use creditops_domain::{Permission, RuleSet, Side, SodMatrix};
 use creditops_http::ServiceContext;
-use creditops_store::{Store, StoreError, append_record};
+use creditops_store::{Store, StoreError, StoreExt, append_record};
 use creditops_store_postgres::PgStore;
 use creditops_store_sqlite::SqliteStore;
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@
 //! database, so a reader's flush and the leader's timer never conflict.
 
 use creditops_audit::SigningKey;
-use creditops_store::{SequencerLease, Store};
+use creditops_store::{AuditSequencer, SequencerLease, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -26,6 +26,9 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let Some(sequencer) = store.audit_sequencer() else {
+            return;
+        };
         let mut lease: Option<Box<dyn SequencerLease>> = None;
         let mut lease_checked: Option<Instant> = None;
         let mut ticker = tokio::time::interval(interval);
@@ -37,12 +40,12 @@ pub fn spawn(
             }
             if lease_checked.is_none_or(|at| at.elapsed() >= LEASE_CHECK) {
                 lease_checked = Some(Instant::now());
-                lease = renew(store.as_ref(), lease).await;
+                lease = renew(sequencer, lease).await;
             }
             if lease.is_none() {
                 continue;
             }
-            match store.sequence_audit(key.as_deref()).await {
+            match sequencer.sequence_audit(key.as_deref()).await {
                 Ok(round) if round.linked > 0 => {
                     tracing::debug!(
                         linked = round.linked,
@@ -55,14 +58,14 @@ pub fn spawn(
                 Err(e) => tracing::warn!(error = %e, "audit sequencer round failed"),
             }
         }
-        if let Err(e) = store.flush_audit(SHUTDOWN_FLUSH).await {
+        if let Err(e) = sequencer.flush_audit(SHUTDOWN_FLUSH).await {
             tracing::warn!(error = %e, "audit events left unlinked at shutdown; the next sequencer links them");
         }
     })
 }
 
 async fn renew(
-    store: &dyn Store,
+    sequencer: &dyn AuditSequencer,
     lease: Option<Box<dyn SequencerLease>>,
 ) -> Option<Box<dyn SequencerLease>> {
     match lease {
@@ -73,7 +76,7 @@ async fn renew(
             tracing::warn!("audit sequencer lease lost");
             None
         }
-        None => match store.sequencer_lease().await {
+        None => match sequencer.sequencer_lease().await {
             Ok(Some(acquired)) => {
                 tracing::info!("this process now runs the audit sequencer");
                 Some(acquired)

@@ -6,6 +6,7 @@
 use crate::{ApiError, ServiceContext, problem::ProblemKind};
 use axum::Json;
 use axum::extract::State;
+use creditops_store::StoreExt;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;

@@ -202,11 +202,11 @@ async fn authenticate(
     }
     let member = match authenticated_member(&ctx, request.headers()).await {
         Ok(member) => member,
-        Err(e) => {
-            if e.kind == ProblemKind::Unauthenticated {
+        Err(LoginFailure { error, counts }) => {
+            if counts {
                 ctx.unauthenticated.note_failure(address, at);
             }
-            return e.into_response();
+            return error.into_response();
         }
     };
     tracing::Span::current().record("actor", member.id.as_str());
@@ -253,14 +253,32 @@ async fn authenticate(
     response
 }
 
+/// A refused login, and whether it counts against the client address's
+/// budget: a correctly signed token that merely expired is a client that
+/// has to refresh it, not somebody guessing.
+struct LoginFailure {
+    error: ApiError,
+    counts: bool,
+}
+
+impl From<ApiError> for LoginFailure {
+    fn from(error: ApiError) -> Self {
+        let counts = error.kind == ProblemKind::Unauthenticated;
+        Self { error, counts }
+    }
+}
+
 /// The active staff member a request's bearer token names.
 async fn authenticated_member(
     ctx: &ServiceContext,
     headers: &HeaderMap,
-) -> Result<creditops_domain::StaffMember, ApiError> {
+) -> Result<creditops_domain::StaffMember, LoginFailure> {
     let token = bearer_token(headers)?;
-    let verified = ctx.verifier.verify(token).map_err(ApiError::from)?;
-    load_member(ctx, &verified.subject).await
+    let verified = ctx.verifier.verify(token).map_err(|e| LoginFailure {
+        counts: !matches!(e, creditops_auth::AuthError::Expired),
+        error: ApiError::from(e),
+    })?;
+    Ok(load_member(ctx, &verified.subject).await?)
 }
 
 async fn load_member(

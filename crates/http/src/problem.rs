@@ -400,4 +400,30 @@ mod tests {
         assert_eq!(answer.errors.len(), 1);
         assert_eq!(answer.errors[0].row, Some(2));
     }
+
+    #[tokio::test]
+    async fn internal_causes_are_kept_for_the_log_and_stay_out_of_the_answer() {
+        for (store_error, status) in [
+            (
+                StoreError::Corrupt("row 7 holds secret-token".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                StoreError::Unavailable("connecting as secret-token failed".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ] {
+            let error = ApiError::from(store_error);
+            assert!(error.cause.is_some());
+            assert!(!error.detail.contains("secret-token"));
+            let response = error.into_response();
+            assert_eq!(response.status(), status);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert!(!String::from_utf8_lossy(&body).contains("secret-token"));
+        }
+        let not_found = ApiError::from(StoreError::NotFound("case".into()));
+        assert!(not_found.cause.is_none());
+    }
 }

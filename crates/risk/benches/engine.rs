@@ -57,15 +57,21 @@ fn summary(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     (p50, p99)
 }
 
-fn bench_gate() {
-    let mut rng = Lcg(42);
-    let members: Vec<BorrowerId> = (0..1_000).map(|_| BorrowerId::generate()).collect();
-    // 10,000 exposure records: (member, amount).
-    let records: Vec<(BorrowerId, Decimal)> = (0..10_000)
-        .map(|i| (members[i % members.len()], cents(rng.next() % 100_000_000)))
-        .collect();
-    let borrower = members[0];
-    let limits = vec![
+/// The liquidity position both benchmarks gate against.
+fn liquidity(committed: Decimal) -> LiquidityView {
+    LiquidityView {
+        hqla: Decimal::from(20_000_000_000i64),
+        outflows_30d: Decimal::from(10_000_000_000i64),
+        inflows_30d: Decimal::from(2_000_000_000),
+        floor_percent: Decimal::from(110),
+        committed,
+    }
+}
+
+/// The four limits of the gated borrower: its group's, its own, its
+/// sector's and its country's.
+fn gate_limits(borrower: BorrowerId) -> Vec<Limit> {
+    vec![
         Limit {
             id: uuid::Uuid::now_v7(),
             subject: LimitSubject::Group("big-group".into()),
@@ -94,14 +100,43 @@ fn bench_gate() {
             amount: Decimal::from(90_000_000_000i64),
             tolerance_percent: Decimal::ZERO,
         },
-    ];
-    let liquidity = LiquidityView {
-        hqla: Decimal::from(20_000_000_000i64),
-        outflows_30d: Decimal::from(10_000_000_000i64),
-        inflows_30d: Decimal::from(2_000_000_000),
-        floor_percent: Decimal::from(110),
-        committed: Decimal::from(100_000_000),
-    };
+    ]
+}
+
+/// Times `measured` and `baseline` alternately, `runs` times each after
+/// `warmup` untimed rounds, so machine noise hits them alike.
+fn interleaved(
+    warmup: usize,
+    runs: usize,
+    mut measured: impl FnMut(),
+    mut baseline: impl FnMut(),
+) -> (Vec<Duration>, Vec<Duration>) {
+    for _ in 0..warmup {
+        measured();
+        baseline();
+    }
+    let mut measured_samples = Vec::with_capacity(runs);
+    let mut baseline_samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        measured();
+        measured_samples.push(start.elapsed());
+        let start = Instant::now();
+        baseline();
+        baseline_samples.push(start.elapsed());
+    }
+    (measured_samples, baseline_samples)
+}
+
+fn bench_gate() {
+    let mut rng = Lcg(42);
+    let members: Vec<BorrowerId> = (0..1_000).map(|_| BorrowerId::generate()).collect();
+    // 10,000 exposure records: (member, amount).
+    let records: Vec<(BorrowerId, Decimal)> = (0..10_000)
+        .map(|i| (members[i % members.len()], cents(rng.next() % 100_000_000)))
+        .collect();
+    let limits = gate_limits(members[0]);
+    let liquidity = liquidity(Decimal::from(100_000_000));
     let run_gate = || {
         let mut per_member: HashMap<BorrowerId, Decimal> = HashMap::with_capacity(1_000);
         for (member, amount) in &records {
@@ -137,20 +172,7 @@ fn bench_gate() {
         let total: Decimal = records.iter().map(|(_, amount)| *amount).sum();
         black_box(total);
     };
-    for _ in 0..200 {
-        run_gate();
-        run_baseline();
-    }
-    let mut gate_samples = Vec::with_capacity(5_000);
-    let mut base_samples = Vec::with_capacity(5_000);
-    for _ in 0..5_000 {
-        let start = Instant::now();
-        run_gate();
-        gate_samples.push(start.elapsed());
-        let start = Instant::now();
-        run_baseline();
-        base_samples.push(start.elapsed());
-    }
+    let (gate_samples, base_samples) = interleaved(200, 5_000, run_gate, run_baseline);
     println!("gate: group of 1,000 members, 10,000 exposure records, 4 limits, Tier 1, LCR");
     let (gate_p50, gate_p99) = summary("  gate (aggregate + all checks)", gate_samples);
     let (base_p50, _) = summary("  baseline (sum of the 10,000 amounts)", base_samples);
@@ -161,9 +183,9 @@ fn bench_gate() {
     );
 }
 
-fn bench_watcher() {
-    let mut rng = Lcg(7);
-    let borrowers: Vec<BorrowerExposure> = (0..100_000)
+/// 100,000 exposures: a third in 20,000 groups, 40 sectors, 5 countries.
+fn watcher_borrowers(rng: &mut Lcg) -> Vec<BorrowerExposure> {
+    (0..100_000)
         .map(|i| BorrowerExposure {
             borrower: BorrowerId::generate(),
             group: (i % 3 == 0).then(|| format!("group-{}", i % 20_000)),
@@ -173,8 +195,11 @@ fn bench_watcher() {
             reserved: cents(rng.next() % 10_000_000),
             outstanding: cents(rng.next() % 500_000_000),
         })
-        .collect();
-    // 10,000 limits: 9,000 borrowers, 955 groups, 40 sectors, 5 countries.
+        .collect()
+}
+
+/// 10,000 limits: 9,000 borrowers, 955 groups, 40 sectors, 5 countries.
+fn watcher_limits(borrowers: &[BorrowerExposure], rng: &mut Lcg) -> Vec<Limit> {
     let mut limits: Vec<Limit> = borrowers
         .iter()
         .take(9_000)
@@ -208,13 +233,14 @@ fn bench_watcher() {
         tolerance_percent: Decimal::ZERO,
     }));
     assert_eq!(limits.len(), 10_000);
-    let liquidity = LiquidityView {
-        hqla: Decimal::from(20_000_000_000i64),
-        outflows_30d: Decimal::from(10_000_000_000i64),
-        inflows_30d: Decimal::from(2_000_000_000),
-        floor_percent: Decimal::from(110),
-        committed: Decimal::ZERO,
-    };
+    limits
+}
+
+fn bench_watcher() {
+    let mut rng = Lcg(7);
+    let borrowers = watcher_borrowers(&mut rng);
+    let limits = watcher_limits(&borrowers, &mut rng);
+    let liquidity = liquidity(Decimal::ZERO);
     let now = chrono::Utc::now();
     let mut open = Vec::new();
     let mut full = Vec::new();

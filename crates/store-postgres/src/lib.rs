@@ -8,6 +8,7 @@
 mod error;
 pub mod roles;
 mod sequencer;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
 
@@ -15,7 +16,8 @@ use async_trait::async_trait;
 use creditops_audit::SigningKey;
 use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
 use creditops_store::{
-    LiquidityClaim, PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
+    AuditSequencer, LiquidityClaim, LiquidityClaims, PoolUsage, SequencerLease, SequencerRound,
+    Store, StoreError, StoreResult, Tx,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -158,6 +160,25 @@ impl Store for PgStore {
         tx::fetch_rule_sets(&self.pool).await
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
+    fn liquidity_claims(&self) -> Option<&dyn LiquidityClaims> {
+        Some(self)
+    }
+
+    fn audit_sequencer(&self) -> Option<&dyn AuditSequencer> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl LiquidityClaims for PgStore {
     async fn claim_liquidity(
         &self,
         case: CaseId,
@@ -170,19 +191,10 @@ impl Store for PgStore {
     async fn release_liquidity_claim(&self, claim: &LiquidityClaim) -> StoreResult<()> {
         tx::release_liquidity_claim(&self.pool, claim).await
     }
+}
 
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(())
-    }
-
-    fn audit_sequenced_separately(&self) -> bool {
-        true
-    }
-
+#[async_trait]
+impl AuditSequencer for PgStore {
     async fn sequence_audit(&self, key: Option<&SigningKey>) -> StoreResult<SequencerRound> {
         sequencer::sequence(&self.pool, &self.origin, key).await
     }

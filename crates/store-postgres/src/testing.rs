@@ -1,6 +1,6 @@
 //! Test support for PostgreSQL: which server to use, and a throw-away
-//! database per test. Public (not `cfg(test)`) so that end-to-end tests in
-//! other crates use the same rules.
+//! database per test. Behind the `testing` feature (not `cfg(test)`) so that
+//! end-to-end tests in other crates use the same rules.
 //!
 //! ```ignore
 //! let Some(base) = pg_test_url() else { return };   // skipped, or panics in CI

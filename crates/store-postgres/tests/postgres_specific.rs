@@ -1,30 +1,23 @@
 //! PostgreSQL-only behaviour: append-only triggers against raw SQL (also as
 //! the table owner and with replication role), trigger names, appenders in
-//! several processes, corrupt rows, an unreachable server.
+//! several processes, the sequencer, corrupt rows, an unreachable server,
+//! the risk locks.
 
 // Test code: a panic is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use creditops_audit::{AuditAction, AuditRecord, ChainVerifier, CompactRange, Outcome, SigningKey};
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
-    RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
-    VoteDecision, VoteFacts,
-};
-use creditops_risk::{
-    Breach, Capital, ImportedBalance, LimitStatus, LimitSubject, LimitVersion, LiquidityPosition,
-    Reservation, ReservationStatus,
-};
-use creditops_store::{
-    AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
-    StoreError,
-};
+use creditops_audit::SigningKey;
+use creditops_domain::CaseId;
+use creditops_store::contract::{seed_case, seed_risk};
+use creditops_store::{AuditFilter, AuditSequencer, Store, StoreError};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
 
-const ORIGIN: &str = "creditops.test/postgres";
+mod common;
+
+use common::{ORIGIN, assert_tree_matches_chain, event, now, raw, verify};
 
 /// Runs `test` against a fresh database, then drops it (also after a panic).
 async fn with_db<F, Fut>(test: F)
@@ -53,259 +46,14 @@ where
     }
 }
 
-fn now() -> Timestamp {
-    "2026-03-02T09:15:30.123456Z".parse().expect("time")
-}
-
-fn event(n: i64) -> NewAuditEvent {
-    let at = now() + chrono::Duration::seconds(n);
-    let record = AuditRecord::new("pg-test", AuditAction::AuditQuery, Outcome::Ok, at);
-    let body = record.canonical_body().expect("body");
-    NewAuditEvent {
-        event_id: record.id,
-        leaf_hash: creditops_audit::leaf_hash(&body),
-        body,
-        recorded_at: at,
-        actor: Some("lo-1".into()),
-        action: AuditAction::AuditQuery.as_str().to_owned(),
-        outcome: "ok".into(),
-        case_id: None,
-        borrower_id: None,
-    }
-}
-
 /// A case with a first vote and a decision (declined), plus three audit events.
 async fn seed(store: &PgStore) -> CaseId {
-    let mut tx = store.begin().await.expect("begin");
-    let unit = UnitId::parse("market-1").expect("unit");
-    tx.upsert_unit(&unit, "Market", Side::Market)
-        .await
-        .expect("unit");
-    // lo-0 opens the case, lo-1 votes (the originator may not, S6).
-    let person = |id: &str| StaffMember {
-        id: StaffId::parse(id).expect("id"),
-        status: StaffStatus::Active,
-        units: vec![UnitAssignment {
-            unit_id: unit.clone(),
-            side: Side::Market,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        roles: vec![RoleAssignment {
-            role: Role::LoanOfficer,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        competences: vec![CompetenceGrant {
-            side: Side::Market,
-            level: 1,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-    };
-    let (originator, officer) = (person("lo-0"), person("lo-1"));
-    tx.insert_staff(&originator).await.expect("staff");
-    tx.insert_staff(&officer).await.expect("staff");
-    let borrower = Borrower {
-        id: BorrowerId::generate(),
-        name: "Borrower".into(),
-        country: "DE".into(),
-        sector: "retail".into(),
-        institution: false,
-        relationship_manager: Some(originator.id.clone()),
-        created_by: originator.id.clone(),
-        created_at: now(),
-    };
-    tx.insert_borrower(&borrower).await.expect("borrower");
-    let money = Money::parse("1000.00", "EUR").expect("money");
-    let file = CaseFile::new(borrower.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now());
-    tx.insert_case(&case).await.expect("case");
-    let voter = officer.voter_at(now()).expect("voter");
-    let facts = VoteFacts::plain(
-        RuleSet::initial(),
-        "1000".parse().expect("decimal"),
-        "policy-hash",
-    );
-    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now())
-        .expect("vote");
-    tx.update_case(&case, 1).await.expect("update");
-    tx.insert_rule_set(&RuleSet::initial())
-        .await
-        .expect("rule set");
-    // One decided and one pending change proposal.
-    for (n, decided) in [(1, true), (2, false)] {
-        let decided_by = decided.then(|| officer.id.clone());
-        tx.insert_proposal(&ChangeProposal {
-            id: uuid::Uuid::from_u128(n),
-            kind: ProposalKind::RoleAssignment,
-            payload: serde_json::json!({"n": n}),
-            proposed_by: originator.id.clone(),
-            proposed_at: now(),
-            status: if decided {
-                ProposalStatus::Approved
-            } else {
-                ProposalStatus::Pending
-            },
-            decided_at: decided_by.as_ref().map(|_| now()),
-            decided_by,
-        })
-        .await
-        .expect("proposal");
-    }
-    for n in 1..=3 {
-        tx.append_audit(&event(n)).await.expect("append");
-    }
-    tx.commit().await.expect("commit");
-    case.id
-}
-
-/// Risk rows next to the seeded case: an approved and a pending limit
-/// version, capital, a liquidity position, an active and a consumed
-/// reservation, an imported balance, an open and a resolved breach.
-async fn seed_risk(store: &PgStore, case_id: CaseId) {
-    let mut tx = store.begin().await.expect("begin");
-    let case = tx.case(case_id).await.expect("load").expect("case");
-    let borrower = case.file.borrower_id;
-    let (originator, officer) = (
-        StaffId::parse("lo-0").expect("id"),
-        StaffId::parse("lo-1").expect("id"),
-    );
-    let subject = LimitSubject::Borrower(borrower);
-    for version in [1, 2] {
-        let limit = LimitVersion {
-            id: uuid::Uuid::from_u128(100 + version as u128),
-            subject: subject.clone(),
-            version,
-            amount: "5000.00".parse().expect("decimal"),
-            tolerance_percent: "10".parse().expect("decimal"),
-            reason: "review".into(),
-            proposed_by: originator.clone(),
-            proposed_at: now(),
-            status: LimitStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-        };
-        tx.insert_limit_version(&limit).await.expect("limit");
-        if version == 1 {
-            tx.decide_limit_version(&LimitVersion {
-                status: LimitStatus::Approved,
-                decided_by: Some(officer.clone()),
-                decided_at: Some(now()),
-                ..limit
-            })
-            .await
-            .expect("approve");
-        }
-    }
-    tx.insert_capital(&Capital {
-        version: 1,
-        tier1: "1000000.00".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("capital");
-    tx.insert_liquidity(&LiquidityPosition {
-        version: 1,
-        hqla: "100.00".parse().expect("decimal"),
-        outflows_30d: "50.00".parse().expect("decimal"),
-        inflows_30d: "10.00".parse().expect("decimal"),
-        floor_percent: "110".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("liquidity");
-    let other = CreditCase::open(CaseId::generate(), case.file.clone(), originator, now());
-    tx.insert_case(&other).await.expect("second case");
-    for (case_id, consumed) in [(case_id, false), (other.id, true)] {
-        let reservation = Reservation {
-            case_id,
-            borrower,
-            amount: "1000.00".parse().expect("decimal"),
-            status: ReservationStatus::Active,
-            reserved_at: now(),
-            expires_at: now() + chrono::Duration::days(30),
-            closed_at: None,
-            closed_by: None,
-        };
-        tx.insert_reservation(&reservation)
-            .await
-            .expect("reservation");
-        if consumed {
-            tx.close_reservation(&Reservation {
-                status: ReservationStatus::Consumed,
-                closed_at: Some(now()),
-                closed_by: Some(officer.clone()),
-                ..reservation
-            })
-            .await
-            .expect("consume");
-        }
-    }
-    tx.import_balance(&ImportedBalance {
-        source_id: "core-1".into(),
-        borrower,
-        amount: "10.00".parse().expect("decimal"),
-        as_of: now(),
-    })
-    .await
-    .expect("import");
-    for (n, resolved) in [(1, false), (2, true)] {
-        let breach = Breach {
-            id: uuid::Uuid::from_u128(200 + n),
-            subject: format!("borrower:{borrower}"),
-            rule: creditops_domain::RuleId::R3,
-            check: "borrower_limit".into(),
-            limit: "5000.00".parse().expect("decimal"),
-            usage: "6000.00".parse().expect("decimal"),
-            amount_over: "1000.00".parse().expect("decimal"),
-            severity: Severity::Hard,
-            cause: "test".into(),
-            owner: "risk-control".into(),
-            detected_at: now(),
-            resolved_at: None,
-        };
-        tx.insert_breach(&breach).await.expect("breach");
-        if resolved {
-            tx.resolve_breach(breach.id, now() + chrono::Duration::hours(1))
-                .await
-                .expect("resolve");
-        }
-    }
-    tx.commit().await.expect("commit");
-}
-
-async fn raw(url: &str) -> PgConnection {
-    PgConnection::connect(url).await.expect("raw connection")
+    seed_case(store, now(), &[event(1), event(2), event(3)]).await
 }
 
 async fn refused(conn: &mut PgConnection, sql: &'static str) {
     let err = sqlx::query(sql).execute(&mut *conn).await.expect_err(sql);
     assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-}
-
-async fn verify(store: &PgStore) -> Result<u64, i64> {
-    store
-        .flush_audit(std::time::Duration::from_secs(10))
-        .await
-        .expect("flush");
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let events = tx
-        .audit_events(&AuditFilter {
-            limit: 1000,
-            ..AuditFilter::default()
-        })
-        .await
-        .expect("events");
-    let mut verifier = ChainVerifier::new(ORIGIN, 1);
-    for e in &events {
-        verifier
-            .push(e.seq, &e.body, &e.leaf_hash, &e.chain_hash)
-            .map_err(|f| f.seq)?;
-    }
-    Ok(verifier.finish().events)
 }
 
 const TAMPERING: [&str; 26] = [
@@ -499,31 +247,6 @@ async fn appenders_in_several_processes_share_one_gapless_chain() {
         assert_tree_matches_chain(&url).await;
     })
     .await;
-}
-
-/// The node table holds exactly the complete subtrees of the tree over the
-/// chain's leaves.
-async fn assert_tree_matches_chain(url: &str) {
-    let mut conn = raw(url).await;
-    let leaves: Vec<Vec<u8>> = sqlx::query_scalar("SELECT leaf_hash FROM audit_chain ORDER BY seq")
-        .fetch_all(&mut conn)
-        .await
-        .expect("leaves");
-    let nodes: Vec<(i16, i64, Vec<u8>)> =
-        sqlx::query_as("SELECT level, idx, hash FROM audit_tree ORDER BY level, idx")
-            .fetch_all(&mut conn)
-            .await
-            .expect("nodes");
-    let _ = conn.close().await;
-    let mut range = CompactRange::new();
-    let mut expected = Vec::new();
-    for leaf in &leaves {
-        range.push_reporting(leaf.as_slice().try_into().expect("32 bytes"), |node| {
-            expected.push((i16::from(node.level), node.index as i64, node.hash.to_vec()))
-        });
-    }
-    expected.sort();
-    assert_eq!(nodes, expected);
 }
 
 /// A1: entries become final when their transaction ends. An open older
@@ -768,7 +491,7 @@ const RISK_TAMPERING: [&str; 21] = [
 async fn risk_tables_refuse_changes_deletes_and_truncates() {
     with_db(|store, url| async move {
         let case_id = seed(&store).await;
-        seed_risk(&store, case_id).await;
+        seed_risk(&store, now(), case_id).await;
         let mut conn = raw(&url).await;
         let triggers: Vec<(String, String)> = sqlx::query_as(
             "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE NOT tgisinternal \
@@ -853,193 +576,6 @@ async fn an_unreachable_server_is_unavailable() {
         .expect_err("no server");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert_eq!(err.to_string(), "the database is unavailable");
-}
-
-/// A database created by 0001 with data in it: 0002 adds the new columns
-/// with their documented defaults and swaps the named status CHECK, so the
-/// old rows load and 'escalated' is accepted afterwards.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrating_a_0001_database_keeps_its_data() {
-    let Some(base) = pg_test_url() else { return };
-    let db = TestDatabase::create(&base).await;
-    let outcome = tokio::spawn(migrate_from_0001(db.url.clone())).await;
-    db.drop_database().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-async fn migrate_from_0001(url: String) {
-    let dir = tempfile_dir();
-    std::fs::write(
-        dir.join("0001_initial.sql"),
-        include_str!("../../../migrations/postgres/0001_initial.sql"),
-    )
-    .expect("copy 0001");
-    let pool = sqlx::PgPool::connect(&url).await.expect("pool");
-    let migrated = match sqlx::migrate::Migrator::new(dir.as_path()).await {
-        Ok(migrator) => migrator.run(&pool).await,
-        Err(e) => Err(e),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    migrated.expect("apply 0001");
-    pool.close().await;
-    let mut conn = raw(&url).await;
-
-    let (case_id, borrower_id) = (CaseId::generate(), BorrowerId::generate());
-    let decision = serde_json::json!({
-        "outcome": "declined",
-        "decided_at": now(),
-        "file_version": 1,
-        "content_hash": "h",
-        "votes": [],
-        "checks": [],
-    });
-    sqlx::query("INSERT INTO org_units (id, name, side) VALUES ('m', 'Market', 'market')")
-        .execute(&mut conn)
-        .await
-        .expect("unit");
-    sqlx::query("INSERT INTO staff (id, status) VALUES ('lo-1', 'active')")
-        .execute(&mut conn)
-        .await
-        .expect("staff");
-    sqlx::query(
-        "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
-         VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
-    )
-    .bind(borrower_id.as_uuid())
-    .bind(now())
-    .execute(&mut conn)
-    .await
-    .expect("borrower");
-    sqlx::query(
-        "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
-         purpose, status, version, revision, originator, return_reason, created_at, updated_at) \
-         VALUES ($1, $2, 123456, 'EUR', 'loan', 12, 'stock', 'declined', 1, 2, 'lo-1', NULL, \
-         $3, $3)",
-    )
-    .bind(case_id.as_uuid())
-    .bind(borrower_id.as_uuid())
-    .bind(now())
-    .execute(&mut conn)
-    .await
-    .expect("case");
-    sqlx::query(
-        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
-         rationale, file_version, content_hash, cast_at, checks) \
-         VALUES ($1, 0, 'first', 'lo-1', 'm', 'market', 'decline', 'no', 1, 'h', $2, '[]')",
-    )
-    .bind(case_id.as_uuid())
-    .bind(now())
-    .execute(&mut conn)
-    .await
-    .expect("vote");
-    sqlx::query(
-        "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
-         decision_json) VALUES ($1, 'declined', $2, 1, 'h', $3)",
-    )
-    .bind(case_id.as_uuid())
-    .bind(now())
-    .bind(decision.to_string())
-    .execute(&mut conn)
-    .await
-    .expect("decision");
-    // Five events linked the 0001 way (chain inside the table).
-    let mut chain = creditops_audit::chain_genesis(ORIGIN);
-    for n in 1..=5 {
-        let e = event(n);
-        chain = creditops_audit::chain_next(&chain, &e.leaf_hash);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, event_id, body, leaf_hash, chain_hash, recorded_at, \
-             actor, action, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(n)
-        .bind(e.event_id)
-        .bind(&e.body)
-        .bind(&e.leaf_hash[..])
-        .bind(&chain[..])
-        .bind(e.recorded_at)
-        .bind(e.actor.as_deref())
-        .bind(&e.action)
-        .bind(&e.outcome)
-        .execute(&mut conn)
-        .await
-        .expect("0001 audit event");
-    }
-    let _ = conn.close().await;
-
-    let store = PgStore::connect(&url, ORIGIN, 2)
-        .await
-        .expect("migrate to 0002");
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let case = tx.case(case_id).await.expect("load").expect("case kept");
-    assert_eq!(
-        case.file.amount,
-        Money::parse("1234.56", "EUR").expect("money")
-    );
-    assert_eq!(case.votes.len(), 1);
-    assert_eq!(case.votes[0].round, 0);
-    assert_eq!(case.votes[0].required_level, 0);
-    assert_eq!(case.votes[0].voter.competence_level, 0);
-    assert_eq!(case.votes[0].voter.left_market_at, None);
-    assert!(case.editors.is_empty());
-    assert_eq!((case.round, case.escalation_level), (0, None));
-    assert!(!case.related_party);
-    assert_eq!(case.board_resolution, None);
-    assert!(case.decision.is_some());
-    let borrower = tx.borrower(borrower_id).await.expect("load").expect("kept");
-    assert_eq!(borrower.relationship_manager, None);
-    assert!(!borrower.institution, "0003 adds institution = false");
-    drop(tx);
-    // 0005 moved the events, in order; the first round rebuilds the tree
-    // nodes they predate, and new events continue the same chain.
-    let mut tx = store.begin().await.expect("begin");
-    tx.append_audit(&event(6)).await.expect("append");
-    tx.commit().await.expect("commit");
-    assert_eq!(verify(&store).await, Ok(6));
-    assert_tree_matches_chain(&url).await;
-    // Rows written before rows carried their event id are reported.
-    let mut tx = store.begin_read().await.expect("begin_read");
-    let unstamped = tx.unaudited_rows(10).await.expect("reconcile");
-    assert_eq!(unstamped.len(), 4, "{unstamped:?}");
-    assert!(unstamped.iter().all(|row| row.audit_event_id.is_none()));
-    drop(tx);
-
-    let mut tx = store.begin().await.expect("begin");
-    let mut escalated = tx.case(case_id).await.expect("load").expect("case");
-    escalated.status = creditops_domain::CaseStatus::Escalated;
-    escalated.revision += 1;
-    tx.update_case(&escalated, 2)
-        .await
-        .expect("escalated is allowed now");
-    tx.commit().await.expect("commit");
-    let mut conn = raw(&url).await;
-    let checks: Vec<String> = sqlx::query_scalar(
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid = 'cases'::regclass AND conname = 'cases_status_check'",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("constraint");
-    assert_eq!(checks.len(), 1);
-    assert!(checks[0].contains("escalated"), "{}", checks[0]);
-    let err = sqlx::query("UPDATE cases SET status = 'unknown'")
-        .execute(&mut conn)
-        .await
-        .expect_err("unknown status");
-    assert!(err.to_string().contains("cases_status_check"), "{err}");
-    let _ = conn.close().await;
-    store.close().await;
-}
-
-/// A fresh directory under the system's temporary directory.
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "creditops-pg-migrations-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
 }
 
 /// One of the risk locks of [`creditops_store::Tx`].

@@ -31,111 +31,114 @@ fn vote(stage: &str, side: &str) -> String {
     )
 }
 
+/// One row of the [`matrix`].
+fn row(
+    service: &'static str,
+    statement: impl Into<String>,
+    expected: &'static str,
+) -> (&'static str, String, &'static str) {
+    (service, statement.into(), expected)
+}
+
 /// `(service, statement, expected SQLSTATE)`.
 fn matrix() -> Vec<(&'static str, String, &'static str)> {
-    let mut rows = vec![
+    let mut rows = side_rows();
+    rows.extend(ownership_rows());
+    rows.extend(trail_and_schema_rows());
+    rows
+}
+
+/// Votes (S1) and limits: each side does only its own part.
+fn side_rows() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         // S1 at the database: each side casts only its own vote.
-        ("market", vote("second", "backoffice"), DENIED),
-        ("market", vote("second", "market"), DENIED),
-        ("market", vote("first", "backoffice"), DENIED),
-        ("market", vote("first", "market"), FOREIGN_KEY),
-        ("backoffice", vote("first", "market"), DENIED),
-        ("backoffice", vote("second", "market"), DENIED),
-        ("backoffice", vote("second", "backoffice"), FOREIGN_KEY),
-        ("risk", vote("first", "market"), DENIED),
-        ("audit", vote("second", "backoffice"), DENIED),
-        ("admin", vote("second", "backoffice"), DENIED),
+        row("market", vote("second", "backoffice"), DENIED),
+        row("market", vote("second", "market"), DENIED),
+        row("market", vote("first", "backoffice"), DENIED),
+        row("market", vote("first", "market"), FOREIGN_KEY),
+        row("backoffice", vote("first", "market"), DENIED),
+        row("backoffice", vote("second", "market"), DENIED),
+        row("backoffice", vote("second", "backoffice"), FOREIGN_KEY),
+        row("risk", vote("first", "market"), DENIED),
+        row("audit", vote("second", "backoffice"), DENIED),
+        row("admin", vote("second", "backoffice"), DENIED),
         // Limits are the risk side's proposal and the back office's decision.
-        (
+        row(
             "market",
-            "INSERT INTO limit_versions DEFAULT VALUES".into(),
+            "INSERT INTO limit_versions DEFAULT VALUES",
             DENIED,
         ),
-        (
+        row(
             "market",
-            "UPDATE limit_versions SET status = status".into(),
+            "UPDATE limit_versions SET status = status",
             DENIED,
         ),
-        (
+        row(
             "backoffice",
-            "INSERT INTO limit_versions DEFAULT VALUES".into(),
+            "INSERT INTO limit_versions DEFAULT VALUES",
             DENIED,
         ),
-        (
+        row(
             "risk",
-            "INSERT INTO limit_versions DEFAULT VALUES".into(),
+            "INSERT INTO limit_versions DEFAULT VALUES",
             NOT_NULL,
         ),
+    ]
+}
+
+/// Who owns which business data.
+fn ownership_rows() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         // Borrowers and cases start in the market.
-        (
-            "backoffice",
-            "INSERT INTO borrowers DEFAULT VALUES".into(),
-            DENIED,
-        ),
-        (
-            "backoffice",
-            "INSERT INTO cases DEFAULT VALUES".into(),
-            DENIED,
-        ),
-        (
-            "market",
-            "INSERT INTO borrowers DEFAULT VALUES".into(),
-            NOT_NULL,
-        ),
-        ("market", "UPDATE borrowers SET name = name".into(), DENIED),
+        row("backoffice", "INSERT INTO borrowers DEFAULT VALUES", DENIED),
+        row("backoffice", "INSERT INTO cases DEFAULT VALUES", DENIED),
+        row("market", "INSERT INTO borrowers DEFAULT VALUES", NOT_NULL),
+        row("market", "UPDATE borrowers SET name = name", DENIED),
         // The audit service reads business data and writes none.
-        ("audit", "INSERT INTO cases DEFAULT VALUES".into(), DENIED),
-        (
-            "audit",
-            "UPDATE cases SET revision = revision".into(),
-            DENIED,
-        ),
-        (
-            "audit",
-            "INSERT INTO decisions DEFAULT VALUES".into(),
-            DENIED,
-        ),
-        (
-            "audit",
-            "INSERT INTO audit_chain DEFAULT VALUES".into(),
-            NOT_NULL,
-        ),
+        row("audit", "INSERT INTO cases DEFAULT VALUES", DENIED),
+        row("audit", "UPDATE cases SET revision = revision", DENIED),
+        row("audit", "INSERT INTO decisions DEFAULT VALUES", DENIED),
+        row("audit", "INSERT INTO audit_chain DEFAULT VALUES", NOT_NULL),
         // Only the admin service changes who may do what (four-eyes there).
-        (
+        row(
             "market",
-            "INSERT INTO role_assignments DEFAULT VALUES".into(),
+            "INSERT INTO role_assignments DEFAULT VALUES",
             DENIED,
         ),
-        (
+        row(
             "backoffice",
-            "INSERT INTO competence_grants DEFAULT VALUES".into(),
+            "INSERT INTO competence_grants DEFAULT VALUES",
             DENIED,
         ),
-        ("risk", "UPDATE staff SET status = status".into(), DENIED),
-        (
+        row("risk", "UPDATE staff SET status = status", DENIED),
+        row(
             "admin",
-            "INSERT INTO role_assignments DEFAULT VALUES".into(),
+            "INSERT INTO role_assignments DEFAULT VALUES",
             NOT_NULL,
         ),
-        ("admin", "INSERT INTO cases DEFAULT VALUES".into(), DENIED),
+        row("admin", "INSERT INTO cases DEFAULT VALUES", DENIED),
         // Risk data belongs to risk control.
-        (
+        row(
             "market",
-            "INSERT INTO capital_versions DEFAULT VALUES".into(),
+            "INSERT INTO capital_versions DEFAULT VALUES",
             DENIED,
         ),
-        (
+        row(
             "backoffice",
-            "INSERT INTO liquidity_positions DEFAULT VALUES".into(),
+            "INSERT INTO liquidity_positions DEFAULT VALUES",
             DENIED,
         ),
-        (
+        row(
             "risk",
-            "INSERT INTO capital_versions DEFAULT VALUES".into(),
+            "INSERT INTO capital_versions DEFAULT VALUES",
             NOT_NULL,
         ),
-    ];
-    // Nobody changes the audit trail or the schema.
+    ]
+}
+
+/// Nobody changes the audit trail or the schema.
+fn trail_and_schema_rows() -> Vec<(&'static str, String, &'static str)> {
+    let mut rows = Vec::new();
     for service in ["market", "backoffice", "risk", "audit", "admin"] {
         for statement in [
             "UPDATE audit_entries SET actor = actor",
@@ -153,11 +156,11 @@ fn matrix() -> Vec<(&'static str, String, &'static str)> {
             "UPDATE liquidity_totals SET active_minor = 0",
             "INSERT INTO liquidity_totals VALUES (64, 0)",
         ] {
-            rows.push((service, statement.into(), DENIED));
+            rows.push(row(service, statement, DENIED));
         }
-        rows.push((
+        rows.push(row(
             service,
-            "INSERT INTO audit_entries DEFAULT VALUES".into(),
+            "INSERT INTO audit_entries DEFAULT VALUES",
             NOT_NULL,
         ));
     }

@@ -16,11 +16,7 @@ mod error;
 mod tx;
 
 use async_trait::async_trait;
-use creditops_audit::{CompactRange, SigningKey, hash_from_slice};
-use creditops_domain::Timestamp;
-use creditops_store::{
-    PoolUsage, SequencerLease, SequencerRound, Store, StoreError, StoreResult, Tx,
-};
+use creditops_store::{PoolUsage, Store, StoreError, StoreResult, Tx};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -143,44 +139,6 @@ impl Store for SqliteStore {
             .await
             .map_err(map_sqlx_error)?;
         Ok(())
-    }
-
-    fn audit_sequenced_separately(&self) -> bool {
-        false
-    }
-
-    /// Nothing to link (appends link inside their transaction); reports the
-    /// head, with the root computed from all leaves.
-    async fn sequence_audit(&self, _key: Option<&SigningKey>) -> StoreResult<SequencerRound> {
-        let leaves: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT leaf_hash FROM audit_events ORDER BY seq")
-                .fetch_all(&self.readers)
-                .await
-                .map_err(map_sqlx_error)?;
-        let mut tree = CompactRange::new();
-        for leaf in &leaves {
-            let leaf = hash_from_slice(leaf)
-                .ok_or_else(|| StoreError::Corrupt("a stored leaf hash is not 32 bytes".into()))?;
-            tree.push(leaf);
-        }
-        Ok(SequencerRound {
-            linked: 0,
-            size: tree.size(),
-            root: tree.root(),
-            signed: false,
-        })
-    }
-
-    async fn flush_audit(&self, _deadline: std::time::Duration) -> StoreResult<()> {
-        Ok(())
-    }
-
-    async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>> {
-        Ok(None)
-    }
-
-    async fn sequencer_lease(&self) -> StoreResult<Option<Box<dyn SequencerLease>>> {
-        Ok(None)
     }
 }
 

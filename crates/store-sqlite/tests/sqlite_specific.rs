@@ -5,19 +5,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use creditops_audit::{AuditAction, AuditRecord, ChainVerifier, Outcome};
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CompetenceGrant, CreditCase, Money, Role, RoleAssignment,
-    RuleSet, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId,
-    VoteDecision, VoteFacts,
-};
-use creditops_risk::{
-    Breach, Capital, ImportedBalance, LimitStatus, LimitSubject, LimitVersion, LiquidityPosition,
-    Reservation, ReservationStatus,
-};
-use creditops_store::{
-    AuditFilter, Borrower, ChangeProposal, NewAuditEvent, ProposalKind, ProposalStatus, Store,
-    StoreError,
-};
+use creditops_domain::{BorrowerId, CaseId, Money, Timestamp};
+use creditops_store::contract::{seed_case, seed_risk};
+use creditops_store::{AuditFilter, NewAuditEvent, Store, StoreError};
 use creditops_store_sqlite::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
@@ -48,205 +38,7 @@ fn event(n: i64) -> NewAuditEvent {
 
 /// A case with a first vote and a decision (declined), plus three audit events.
 async fn seed(store: &SqliteStore) -> CaseId {
-    let mut tx = store.begin().await.expect("begin");
-    let unit = UnitId::parse("market-1").expect("unit");
-    tx.upsert_unit(&unit, "Market", Side::Market)
-        .await
-        .expect("unit");
-    // lo-0 opens the case, lo-1 votes (the originator may not, S6).
-    let person = |id: &str| StaffMember {
-        id: StaffId::parse(id).expect("id"),
-        status: StaffStatus::Active,
-        units: vec![UnitAssignment {
-            unit_id: unit.clone(),
-            side: Side::Market,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        roles: vec![RoleAssignment {
-            role: Role::LoanOfficer,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-        competences: vec![CompetenceGrant {
-            side: Side::Market,
-            level: 1,
-            valid_from: now() - chrono::Duration::days(1),
-            valid_to: None,
-        }],
-    };
-    let (originator, officer) = (person("lo-0"), person("lo-1"));
-    tx.insert_staff(&originator).await.expect("staff");
-    tx.insert_staff(&officer).await.expect("staff");
-    let borrower = Borrower {
-        id: BorrowerId::generate(),
-        name: "Borrower".into(),
-        country: "DE".into(),
-        sector: "retail".into(),
-        institution: false,
-        relationship_manager: Some(originator.id.clone()),
-        created_by: originator.id.clone(),
-        created_at: now(),
-    };
-    tx.insert_borrower(&borrower).await.expect("borrower");
-    let money = Money::parse("1000.00", "EUR").expect("money");
-    let file = CaseFile::new(borrower.id, money, "loan", 12, "stock").expect("file");
-    let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now());
-    tx.insert_case(&case).await.expect("case");
-    let voter = officer.voter_at(now()).expect("voter");
-    let facts = VoteFacts::plain(
-        RuleSet::initial(),
-        "1000".parse().expect("decimal"),
-        "policy-hash",
-    );
-    case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now())
-        .expect("vote");
-    tx.update_case(&case, 1).await.expect("update");
-    tx.insert_rule_set(&RuleSet::initial())
-        .await
-        .expect("rule set");
-    // One decided and one pending change proposal.
-    for (n, decided) in [(1, true), (2, false)] {
-        let decided_by = decided.then(|| officer.id.clone());
-        tx.insert_proposal(&ChangeProposal {
-            id: uuid::Uuid::from_u128(n),
-            kind: ProposalKind::RoleAssignment,
-            payload: serde_json::json!({"n": n}),
-            proposed_by: originator.id.clone(),
-            proposed_at: now(),
-            status: if decided {
-                ProposalStatus::Approved
-            } else {
-                ProposalStatus::Pending
-            },
-            decided_at: decided_by.as_ref().map(|_| now()),
-            decided_by,
-        })
-        .await
-        .expect("proposal");
-    }
-    for n in 1..=3 {
-        tx.append_audit(&event(n)).await.expect("append");
-    }
-    tx.commit().await.expect("commit");
-    case.id
-}
-
-/// Risk rows next to the seeded case: an approved and a pending limit
-/// version, capital, a liquidity position, an active and a consumed
-/// reservation, an imported balance, an open and a resolved breach.
-async fn seed_risk(store: &SqliteStore, case_id: CaseId) {
-    let mut tx = store.begin().await.expect("begin");
-    let case = tx.case(case_id).await.expect("load").expect("case");
-    let borrower = case.file.borrower_id;
-    let (originator, officer) = (
-        StaffId::parse("lo-0").expect("id"),
-        StaffId::parse("lo-1").expect("id"),
-    );
-    let subject = LimitSubject::Borrower(borrower);
-    for version in [1, 2] {
-        let limit = LimitVersion {
-            id: uuid::Uuid::from_u128(100 + version as u128),
-            subject: subject.clone(),
-            version,
-            amount: "5000.00".parse().expect("decimal"),
-            tolerance_percent: "10".parse().expect("decimal"),
-            reason: "review".into(),
-            proposed_by: originator.clone(),
-            proposed_at: now(),
-            status: LimitStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-        };
-        tx.insert_limit_version(&limit).await.expect("limit");
-        if version == 1 {
-            tx.decide_limit_version(&LimitVersion {
-                status: LimitStatus::Approved,
-                decided_by: Some(officer.clone()),
-                decided_at: Some(now()),
-                ..limit
-            })
-            .await
-            .expect("approve");
-        }
-    }
-    tx.insert_capital(&Capital {
-        version: 1,
-        tier1: "1000000.00".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("capital");
-    tx.insert_liquidity(&LiquidityPosition {
-        version: 1,
-        hqla: "100.00".parse().expect("decimal"),
-        outflows_30d: "50.00".parse().expect("decimal"),
-        inflows_30d: "10.00".parse().expect("decimal"),
-        floor_percent: "110".parse().expect("decimal"),
-        recorded_by: officer.clone(),
-        recorded_at: now(),
-    })
-    .await
-    .expect("liquidity");
-    let other = CreditCase::open(CaseId::generate(), case.file.clone(), originator, now());
-    tx.insert_case(&other).await.expect("second case");
-    for (case_id, consumed) in [(case_id, false), (other.id, true)] {
-        let reservation = Reservation {
-            case_id,
-            borrower,
-            amount: "1000.00".parse().expect("decimal"),
-            status: ReservationStatus::Active,
-            reserved_at: now(),
-            expires_at: now() + chrono::Duration::days(30),
-            closed_at: None,
-            closed_by: None,
-        };
-        tx.insert_reservation(&reservation)
-            .await
-            .expect("reservation");
-        if consumed {
-            tx.close_reservation(&Reservation {
-                status: ReservationStatus::Consumed,
-                closed_at: Some(now()),
-                closed_by: Some(officer.clone()),
-                ..reservation
-            })
-            .await
-            .expect("consume");
-        }
-    }
-    tx.import_balance(&ImportedBalance {
-        source_id: "core-1".into(),
-        borrower,
-        amount: "10.00".parse().expect("decimal"),
-        as_of: now(),
-    })
-    .await
-    .expect("import");
-    for (n, resolved) in [(1, false), (2, true)] {
-        let breach = Breach {
-            id: uuid::Uuid::from_u128(200 + n),
-            subject: format!("borrower:{borrower}"),
-            rule: creditops_domain::RuleId::R3,
-            check: "borrower_limit".into(),
-            limit: "5000.00".parse().expect("decimal"),
-            usage: "6000.00".parse().expect("decimal"),
-            amount_over: "1000.00".parse().expect("decimal"),
-            severity: Severity::Hard,
-            cause: "test".into(),
-            owner: "risk-control".into(),
-            detected_at: now(),
-            resolved_at: None,
-        };
-        tx.insert_breach(&breach).await.expect("breach");
-        if resolved {
-            tx.resolve_breach(breach.id, now() + chrono::Duration::hours(1))
-                .await
-                .expect("resolve");
-        }
-    }
-    tx.commit().await.expect("commit");
+    seed_case(store, now(), &[event(1), event(2), event(3)]).await
 }
 
 async fn raw(path: &Path) -> SqliteConnection {
@@ -464,78 +256,7 @@ async fn the_leaf_hash_must_match_the_body() {
 async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("creditops.db");
-    let only_0001 = dir.path().join("migrations");
-    std::fs::create_dir(&only_0001).expect("mkdir");
-    std::fs::write(
-        only_0001.join("0001_initial.sql"),
-        include_str!("../../../migrations/sqlite/0001_initial.sql"),
-    )
-    .expect("copy 0001");
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .foreign_keys(true)
-        .connect()
-        .await
-        .expect("connect");
-    sqlx::migrate::Migrator::new(only_0001.as_path())
-        .await
-        .expect("migrator")
-        .run(&mut conn)
-        .await
-        .expect("apply 0001");
-
-    let (case_id, borrower_id) = (CaseId::generate(), BorrowerId::generate());
-    let t = "2026-03-02T09:15:30.123456+00:00";
-    let decision = serde_json::json!({
-        "outcome": "declined",
-        "decided_at": t,
-        "file_version": 1,
-        "content_hash": "h",
-        "votes": [],
-        "checks": [],
-    });
-    let statements: Vec<(&str, Vec<String>)> = vec![
-        (
-            "INSERT INTO org_units (id, name, side) VALUES ('m', 'Market', 'market')",
-            vec![],
-        ),
-        (
-            "INSERT INTO staff (id, status) VALUES ('lo-1', 'active')",
-            vec![],
-        ),
-        (
-            "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
-             VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
-            vec![borrower_id.to_string(), t.into()],
-        ),
-        (
-            "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
-             purpose, status, version, revision, originator, return_reason, created_at, \
-             updated_at) VALUES ($1, $2, 123456, 'EUR', 'loan', 12, 'stock', 'declined', 1, 2, \
-             'lo-1', NULL, $3, $3)",
-            vec![case_id.to_string(), borrower_id.to_string(), t.into()],
-        ),
-        (
-            "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
-             rationale, file_version, content_hash, cast_at, checks) \
-             VALUES ($1, 0, 'first', 'lo-1', 'm', 'market', 'decline', 'no', 1, 'h', $2, '[]')",
-            vec![case_id.to_string(), t.into()],
-        ),
-        (
-            "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
-             decision_json) VALUES ($1, 'declined', $2, 1, 'h', $3)",
-            vec![case_id.to_string(), t.into(), decision.to_string()],
-        ),
-    ];
-    for (sql, binds) in statements {
-        let mut query = sqlx::query(sql);
-        for bind in binds {
-            query = query.bind(bind);
-        }
-        query.execute(&mut conn).await.expect(sql);
-    }
-    conn.close().await.expect("close");
+    let (case_id, borrower_id) = write_0001_database(dir.path(), &path).await;
 
     let store = SqliteStore::open(&path, ORIGIN)
         .await
@@ -599,6 +320,85 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     store.close().await;
 }
 
+/// A database at `path` migrated by 0001 only (copied into `dir`), holding
+/// a declined case with a vote and a decision, written with raw SQL as
+/// 0001 stored them.
+async fn write_0001_database(dir: &Path, path: &Path) -> (CaseId, BorrowerId) {
+    let only_0001 = dir.join("migrations");
+    std::fs::create_dir(&only_0001).expect("mkdir");
+    std::fs::write(
+        only_0001.join("0001_initial.sql"),
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    )
+    .expect("copy 0001");
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .connect()
+        .await
+        .expect("connect");
+    sqlx::migrate::Migrator::new(only_0001.as_path())
+        .await
+        .expect("migrator")
+        .run(&mut conn)
+        .await
+        .expect("apply 0001");
+
+    let (case_id, borrower_id) = (CaseId::generate(), BorrowerId::generate());
+    let t = "2026-03-02T09:15:30.123456+00:00";
+    let decision = serde_json::json!({
+        "outcome": "declined",
+        "decided_at": t,
+        "file_version": 1,
+        "content_hash": "h",
+        "votes": [],
+        "checks": [],
+    });
+    let statements: Vec<(&str, Vec<String>)> = vec![
+        (
+            "INSERT INTO org_units (id, name, side) VALUES ('m', 'Market', 'market')",
+            vec![],
+        ),
+        (
+            "INSERT INTO staff (id, status) VALUES ('lo-1', 'active')",
+            vec![],
+        ),
+        (
+            "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
+             VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
+            vec![borrower_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, term_months, \
+             purpose, status, version, revision, originator, return_reason, created_at, \
+             updated_at) VALUES ($1, $2, 123456, 'EUR', 'loan', 12, 'stock', 'declined', 1, 2, \
+             'lo-1', NULL, $3, $3)",
+            vec![case_id.to_string(), borrower_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \
+             rationale, file_version, content_hash, cast_at, checks) \
+             VALUES ($1, 0, 'first', 'lo-1', 'm', 'market', 'decline', 'no', 1, 'h', $2, '[]')",
+            vec![case_id.to_string(), t.into()],
+        ),
+        (
+            "INSERT INTO decisions (case_id, outcome, decided_at, file_version, content_hash, \
+             decision_json) VALUES ($1, 'declined', $2, 1, 'h', $3)",
+            vec![case_id.to_string(), t.into(), decision.to_string()],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        query.execute(&mut conn).await.expect(sql);
+    }
+    conn.close().await.expect("close");
+    (case_id, borrower_id)
+}
+
 /// The risk tables (0003): decided limit versions, capital and liquidity
 /// versions, closed reservations and breaches never change; nothing is
 /// deleted; only a pending version is decided, an active reservation
@@ -609,7 +409,7 @@ async fn risk_tables_refuse_changes_and_deletes() {
     let path = dir.path().join("creditops.db");
     let store = SqliteStore::open(&path, ORIGIN).await.expect("open");
     let case_id = seed(&store).await;
-    seed_risk(&store, case_id).await;
+    seed_risk(&store, now(), case_id).await;
 
     let mut conn = raw(&path).await;
     let names: Vec<String> = sqlx::query_scalar(

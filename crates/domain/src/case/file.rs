@@ -4,7 +4,8 @@
 use crate::text::{MAX_TEXT, required_text};
 use crate::{BorrowerId, DomainError, Money};
 
-pub(super) const MAX_TERM_MONTHS: u32 = 600;
+/// The longest term a credit file may ask for (50 years).
+const MAX_TERM_MONTHS: u32 = 600;
 
 /// The credit file: the risk-relevant facts both votes are bound to (V3).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,247 @@
+//! Credit cases with their votes and decisions (V10), shared.
+
+/// Expands `CaseTx` for `$ty`. The backend provides `dialect_case` (a case
+/// with its votes and decision, read as its planner does best).
+#[macro_export]
+macro_rules! case_tx {
+    ($ty:ty) => {
+        impl $ty {
+            /// Inserts `case.votes[from..]` with their list index as ordinal.
+            pub(crate) async fn insert_votes(
+                &mut self,
+                case: &CreditCase,
+                from: usize,
+            ) -> StoreResult<()> {
+                let case_id = id_arg(case.id);
+                for (ordinal, vote) in case.votes.iter().enumerate().skip(from) {
+                    let checks = to_json(&vote.checks)?;
+                    sqlx::query(
+                        "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, \
+                         decision, rationale, file_version, content_hash, cast_at, checks, \
+                         round, required_level, competence_level, left_market_at, \
+                         audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                         $11, $12, $13, $14, $15, $16, $17)",
+                    )
+                    .bind(&case_id)
+                    .bind(int_arg(to_i64(ordinal)?)?)
+                    .bind(vote.stage.as_str())
+                    .bind(vote.voter.staff_id.as_str())
+                    .bind(vote.voter.unit_id.as_str())
+                    .bind(vote.voter.side.as_str())
+                    .bind(vote.decision.as_str())
+                    .bind(&vote.rationale)
+                    .bind(vote.file_version)
+                    .bind(&vote.content_hash)
+                    .bind(micros(vote.cast_at))
+                    .bind(checks)
+                    .bind(int_arg(i64::from(vote.round))?)
+                    .bind(int_arg(i64::from(vote.required_level))?)
+                    .bind(int_arg(i64::from(vote.voter.competence_level))?)
+                    .bind(vote.voter.left_market_at.map(micros))
+                    .bind(self.audit_id())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                }
+                Ok(())
+            }
+
+            pub(crate) async fn insert_decision(
+                &mut self,
+                case_id: CaseId,
+                decision: &Decision,
+            ) -> StoreResult<()> {
+                let json = to_json(&decision_in_micros(decision))?;
+                sqlx::query(
+                    "INSERT INTO decisions (case_id, outcome, decided_at, file_version, \
+                     content_hash, \
+                     decision_json, audit_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id_arg(case_id))
+                .bind(decision.outcome.as_str())
+                .bind(micros(decision.decided_at))
+                .bind(decision.file_version)
+                .bind(&decision.content_hash)
+                .bind(json)
+                .bind(self.audit_id())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(conflict("the case has a decision already"))?;
+                Ok(())
+            }
+            /// How many votes of the case are stored, and whether its decision is.
+            pub(crate) async fn stored_votes_and_decision(
+                &mut self,
+                case_id: CaseId,
+            ) -> StoreResult<(usize, bool)> {
+                let (votes, decided): (i64, bool) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
+                     EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)",
+                )
+                .bind(id_arg(case_id))
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                let votes =
+                    usize::try_from(votes).map_err(|_| corrupt("vote count out of range"))?;
+                Ok((votes, decided))
+            }
+        }
+
+        #[$crate::async_trait]
+        impl CaseTx for $ty {
+            async fn insert_case(&mut self, case: &CreditCase) -> StoreResult<()> {
+                let file = &case.file;
+                sqlx::query(
+                    "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, \
+                     term_months, purpose, status, version, revision, originator, \
+                     return_reason, created_at, updated_at, editors, round, escalation_level, \
+                     related_party, board_resolution, audit_event_id) VALUES ($1, $2, $3, \
+                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20)",
+                )
+                .bind(id_arg(case.id))
+                .bind(id_arg(file.borrower_id))
+                .bind(file.amount.minor_units())
+                .bind(file.amount.currency_code())
+                .bind(&file.product)
+                .bind(int_arg(i64::from(file.term_months))?)
+                .bind(&file.purpose)
+                .bind(case.status.as_str())
+                .bind(case.version)
+                .bind(case.revision)
+                .bind(case.originator.as_str())
+                .bind(case.return_reason.as_deref())
+                .bind(micros(case.created_at))
+                .bind(micros(case.updated_at))
+                .bind(to_json(&case.editors)?)
+                .bind(int_arg(i64::from(case.round))?)
+                .bind(
+                    case.escalation_level
+                        .map(|level| int_arg(i64::from(level)))
+                        .transpose()?,
+                )
+                .bind(case.related_party)
+                .bind(board_resolution_json(case.board_resolution.as_ref())?)
+                .bind(self.audit_id())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(conflict("a case with this id exists already"))?;
+                self.insert_votes(case, 0).await?;
+                if let Some(decision) = &case.decision {
+                    self.insert_decision(case.id, decision).await?;
+                }
+                Ok(())
+            }
+
+            async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
+                self.dialect_case(id).await
+            }
+
+            async fn update_case(
+                &mut self,
+                case: &CreditCase,
+                expected_revision: i64,
+            ) -> StoreResult<()> {
+                if case.revision <= expected_revision {
+                    return Err(invariant(
+                        "update_case needs a case whose revision is above the expected revision",
+                    ));
+                }
+                let file = &case.file;
+                let done = sqlx::query(
+                    "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, \
+                     term_months = $6, \
+                     purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
+                     updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
+                     related_party = $16, board_resolution = $17, audit_event_id = $18 \
+                     WHERE id = $1 AND revision = $2",
+                )
+                .bind(id_arg(case.id))
+                .bind(expected_revision)
+                .bind(file.amount.minor_units())
+                .bind(file.amount.currency_code())
+                .bind(&file.product)
+                .bind(int_arg(i64::from(file.term_months))?)
+                .bind(&file.purpose)
+                .bind(case.status.as_str())
+                .bind(case.version)
+                .bind(case.revision)
+                .bind(case.return_reason.as_deref())
+                .bind(micros(case.updated_at))
+                .bind(to_json(&case.editors)?)
+                .bind(int_arg(i64::from(case.round))?)
+                .bind(
+                    case.escalation_level
+                        .map(|level| int_arg(i64::from(level)))
+                        .transpose()?,
+                )
+                .bind(case.related_party)
+                .bind(board_resolution_json(case.board_resolution.as_ref())?)
+                .bind(self.audit_id())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(
+                        "the case was changed by somebody else; reload it and try again".into(),
+                    ));
+                }
+
+                let (stored, has_decision) = self.stored_votes_and_decision(case.id).await?;
+                if case.votes.len() < stored {
+                    return Err(invariant(
+                        "votes are append-only: the case has fewer votes than stored",
+                    ));
+                }
+                self.insert_votes(case, stored).await?;
+
+                match (&case.decision, has_decision) {
+                    (Some(decision), false) => self.insert_decision(case.id, decision).await?,
+                    (None, true) => return Err(invariant("a stored decision cannot be removed")),
+                    _ => {}
+                }
+                Ok(())
+            }
+
+            async fn cases_by_status(
+                &mut self,
+                status: CaseStatus,
+                after: Option<CaseId>,
+                limit: u32,
+            ) -> StoreResult<Vec<CaseSummary>> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "SELECT id, borrower_id, amount_minor, currency, status, version, updated_at \
+                     FROM cases WHERE status = ",
+                );
+                query.push_bind(status.as_str());
+                if let Some(after) = after {
+                    query.push(" AND id > ").push_bind(id_arg(after));
+                }
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(CaseSummary {
+                            id: CaseId::from_uuid(get_id(row, "id")?),
+                            borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                            amount: money(
+                                get(row, "amount_minor")?,
+                                &get::<String>(row, "currency")?,
+                            )?,
+                            status: parse_text(&get::<String>(row, "status")?, "case status")?,
+                            version: get(row, "version")?,
+                            updated_at: get(row, "updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}

@@ -1,0 +1,203 @@
+//! The contract of rule sets and four-eyes change proposals (S9).
+
+use super::prelude::*;
+
+pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert!(tx.rule_sets().await.expect("rule sets").is_empty());
+    drop(tx);
+
+    let mut v2 = RuleSet::initial();
+    v2.version = 2;
+    v2.valid_from = day(10);
+    v2.parameters.cooling_off_months = 3;
+    v2.parameters.divergence = DivergencePolicy::Decline;
+    v2.parameters.single_vote_below = Some("12345.67".parse().expect("decimal"));
+    v2.parameters.competence_order.levels[0].up_to = Some("250000.005".parse().expect("decimal"));
+    let v1 = RuleSet::initial();
+    let mut tx = store.begin().await.expect("begin");
+    // Stored out of order, listed by version.
+    tx.insert_rule_set(&v2).await.expect("v2");
+    tx.insert_rule_set(&v1).await.expect("v1");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let again = RuleSet {
+        valid_from: day(20),
+        ..v2.clone()
+    };
+    let err = tx.insert_rule_set(&again).await.expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let stored = tx.rule_sets().await.expect("rule sets");
+    assert_eq!(stored, vec![v1, v2.clone()]);
+    assert_eq!(
+        stored[1]
+            .parameters
+            .single_vote_below
+            .map(|d| d.to_string()),
+        Some("12345.67".to_owned()),
+        "amounts are exact"
+    );
+    assert_eq!(
+        creditops_domain::rules::in_force(&stored, day(10)).map(|r| r.version),
+        Some(2)
+    );
+}
+
+pub async fn proposals_round_trip_and_list_newest_first(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let kinds = [
+        ProposalKind::RoleAssignment,
+        ProposalKind::CompetenceGrant,
+        ProposalKind::RuleSet,
+    ];
+    let proposals: Vec<ChangeProposal> = kinds
+        .iter()
+        .enumerate()
+        .map(|(n, kind)| proposal(*kind, ORIGINATOR, at(100 + 10 * n as i64)))
+        .collect();
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.proposal(proposals[0].id).await.expect("none"), None);
+    for p in &proposals {
+        tx.insert_proposal(p).await.expect("insert");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_proposal(&proposals[0])
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_proposal(&proposal(ProposalKind::RuleSet, "nobody", at(1)))
+        .await
+        .expect_err("unknown proposer");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Decide the middle one.
+    let mut decided = proposals[1].clone();
+    decided.status = ProposalStatus::Approved;
+    decided.decided_by = Some(staff_id(ANALYST));
+    decided.decided_at = Some(at(500));
+    let mut tx = store.begin().await.expect("begin");
+    tx.decide_proposal(&decided).await.expect("decide");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    for p in [&proposals[0], &decided, &proposals[2]] {
+        assert_eq!(tx.proposal(p.id).await.expect("load").as_ref(), Some(p));
+    }
+    let ids = |list: Vec<ChangeProposal>| list.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(tx.proposals(None).await.expect("all")),
+        vec![proposals[2].id, proposals[1].id, proposals[0].id],
+        "newest first"
+    );
+    assert_eq!(
+        ids(tx
+            .proposals(Some(ProposalStatus::Pending))
+            .await
+            .expect("pending")),
+        vec![proposals[2].id, proposals[0].id]
+    );
+    assert_eq!(
+        tx.proposals(Some(ProposalStatus::Approved))
+            .await
+            .expect("approved"),
+        vec![decided]
+    );
+    assert!(
+        tx.proposals(Some(ProposalStatus::Rejected))
+            .await
+            .expect("rejected")
+            .is_empty()
+    );
+}
+
+pub async fn a_proposal_is_decided_once_by_another_person(store: Arc<dyn Store>) {
+    seed_org(store.as_ref()).await;
+    let pending = proposal(ProposalKind::CompetenceGrant, ORIGINATOR, at(1));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_proposal(&pending).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let decision = |status: ProposalStatus, by: &str, when: i64| ChangeProposal {
+        status,
+        decided_by: Some(staff_id(by)),
+        decided_at: Some(at(when)),
+        ..pending.clone()
+    };
+
+    // The proposer cannot decide their own proposal (S3), whatever the caller checked.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_proposal(&decision(ProposalStatus::Approved, ORIGINATOR, 2))
+        .await;
+    assert!(result.is_err(), "self-approval was stored: {result:?}");
+    drop(tx);
+    // A "decision" that decides nothing is a caller bug.
+    let mut tx = store.begin().await.expect("begin");
+    let result = tx
+        .decide_proposal(&ChangeProposal {
+            decided_at: None,
+            ..decision(ProposalStatus::Approved, ANALYST, 2)
+        })
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    let result = tx
+        .decide_proposal(&decision(ProposalStatus::Pending, ANALYST, 2))
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    drop(tx);
+    // Unknown proposal.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .decide_proposal(&ChangeProposal {
+            id: uuid::Uuid::new_v4(),
+            ..decision(ProposalStatus::Rejected, ANALYST, 2)
+        })
+        .await
+        .expect_err("unknown proposal");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    drop(tx);
+
+    // Two deciders at once: the first wins, the second gets Conflict.
+    let mut first = store.begin().await.expect("begin");
+    let approved = decision(ProposalStatus::Approved, ANALYST, 3);
+    first
+        .decide_proposal(&approved)
+        .await
+        .expect("first decides");
+    let other = store.clone();
+    let rejected = decision(ProposalStatus::Rejected, EDITOR, 4);
+    let second = tokio::spawn(async move {
+        let mut tx = other.begin().await.expect("begin");
+        tx.decide_proposal(&rejected).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit().await.expect("commit");
+    let err = second
+        .await
+        .expect("second task")
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    // Deciding again later: Conflict; the first decision stands.
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .decide_proposal(&decision(ProposalStatus::Rejected, EDITOR, 5))
+        .await
+        .expect_err("decided already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(tx.proposal(pending.id).await.expect("load"), Some(approved));
+}

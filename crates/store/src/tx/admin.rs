@@ -1,0 +1,22 @@
+//! Administration storage: rule-set versions and change proposals (S9).
+
+use crate::{ChangeProposal, ProposalStatus, StoreResult};
+use creditops_domain::RuleSet;
+
+/// Rule sets and their four-eyes change proposals (S9).
+#[async_trait::async_trait]
+pub trait AdminTx: Send {
+    /// Every rule-set version, ascending. Empty until the first is stored.
+    async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>>;
+    /// Stores a new rule-set version (Conflict if the version exists).
+    async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()>;
+    async fn insert_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
+    async fn proposal(&mut self, id: uuid::Uuid) -> StoreResult<Option<ChangeProposal>>;
+    /// Records the decision on a pending proposal; Conflict if it is not
+    /// pending any more (somebody else decided first).
+    async fn decide_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
+    async fn proposals(
+        &mut self,
+        status: Option<ProposalStatus>,
+    ) -> StoreResult<Vec<ChangeProposal>>;
+}

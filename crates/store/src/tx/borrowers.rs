@@ -1,0 +1,51 @@
+//! Borrower storage: borrowers, groups of connected clients, related parties.
+
+use crate::{Borrower, BorrowerGroup, RelatedParty, StoreResult, VoteContext};
+use creditops_domain::{BorrowerId, CaseId, Money, StaffId, Timestamp, UnitId};
+use std::collections::BTreeSet;
+
+/// Borrowers, groups of connected clients, relationship managers and related parties: what segregation checks a vote against (V4, S5, S6).
+#[async_trait::async_trait]
+pub trait BorrowerTx: Send {
+    async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;
+    async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>>;
+    async fn insert_group(&mut self, group: &BorrowerGroup) -> StoreResult<()>;
+    async fn group(&mut self, id: &UnitId) -> StoreResult<Option<BorrowerGroup>>;
+    /// Moves a borrower into `group` (or out of any group with `None`) from
+    /// `at` on: the running membership ends at `at`, a new one starts.
+    async fn set_group_membership(
+        &mut self,
+        borrower: BorrowerId,
+        group: Option<&UnitId>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The group a borrower belongs to at `at`.
+    async fn group_of(
+        &mut self,
+        borrower: BorrowerId,
+        at: Timestamp,
+    ) -> StoreResult<Option<UnitId>>;
+    /// The members of a group at `at`, sorted.
+    async fn group_members(
+        &mut self,
+        group: &UnitId,
+        at: Timestamp,
+    ) -> StoreResult<Vec<BorrowerId>>;
+    /// Relationship managers of these borrowers.
+    async fn relationship_managers(
+        &mut self,
+        borrowers: &[BorrowerId],
+    ) -> StoreResult<BTreeSet<StaffId>>;
+    async fn insert_related_party(&mut self, party: &RelatedParty) -> StoreResult<()>;
+    /// Staff recorded as related to any of these borrowers.
+    async fn related_parties(&mut self, borrowers: &[BorrowerId])
+    -> StoreResult<BTreeSet<StaffId>>;
+    /// The amounts of every approved case of these borrowers (V4 aggregation).
+    async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>>;
+    /// What the segregation rules check a vote on these borrowers against
+    /// (V4, S5, S6), read together: [`Self::approved_amounts`],
+    /// [`Self::relationship_managers`] and [`Self::related_parties`].
+    async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext>;
+    /// Cases of these borrowers that are not decided yet.
+    async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
+}

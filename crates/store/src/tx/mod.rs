@@ -1,0 +1,48 @@
+//! The unit of work of the storage boundary, split into one trait per area
+//! of the data (staff, borrowers, administration, limits, risk, exposures,
+//! breaches, cases, idempotency, audit). [`Tx`] combines them, so services
+//! hold one `Box<dyn Tx>`; `use creditops_store::prelude::*` brings every
+//! area's methods into scope.
+
+mod admin;
+mod audit;
+mod borrowers;
+mod breaches;
+mod cases;
+mod exposures;
+mod idempotency;
+mod limits;
+mod risk;
+mod staff;
+
+pub use admin::AdminTx;
+pub use audit::AuditTx;
+pub use borrowers::BorrowerTx;
+pub use breaches::BreachTx;
+pub use cases::CaseTx;
+pub use exposures::ExposureTx;
+pub use idempotency::IdempotencyTx;
+pub use limits::LimitTx;
+pub use risk::RiskTx;
+pub use staff::StaffTx;
+
+use crate::StoreResult;
+
+/// One database transaction over every area. Dropping it without `commit`
+/// rolls it back.
+#[async_trait::async_trait]
+pub trait Tx:
+    StaffTx
+    + BorrowerTx
+    + AdminTx
+    + LimitTx
+    + RiskTx
+    + ExposureTx
+    + BreachTx
+    + CaseTx
+    + IdempotencyTx
+    + AuditTx
+    + Send
+{
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

@@ -1,0 +1,29 @@
+//! Staff directory storage: units, staff members and their dated histories.
+
+use crate::StoreResult;
+use creditops_domain::{
+    CompetenceGrant, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitId,
+};
+
+/// The staff directory: organisational units and the people with their dated unit, role and competence histories.
+#[async_trait::async_trait]
+pub trait StaffTx: Send {
+    async fn upsert_unit(&mut self, unit: &UnitId, name: &str, side: Side) -> StoreResult<()>;
+    /// The side an organisational unit belongs to, if the unit exists.
+    async fn unit_side(&mut self, unit: &UnitId) -> StoreResult<Option<Side>>;
+    /// Inserts a person with their unit and role history. Conflict if the id exists.
+    async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()>;
+    async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>>;
+    async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()>;
+    /// Appends a dated role assignment to a person's history (NotFound if unknown).
+    async fn add_role_assignment(&mut self, id: &StaffId, role: &RoleAssignment)
+    -> StoreResult<()>;
+    /// Appends a dated competence grant to a person's history (NotFound if unknown).
+    async fn add_competence_grant(
+        &mut self,
+        id: &StaffId,
+        grant: &CompetenceGrant,
+    ) -> StoreResult<()>;
+    /// Every staff id, sorted (for the admin directory and tests).
+    async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>>;
+}
