@@ -165,7 +165,20 @@ impl CreditCase {
             return Err(DomainError::rule(
                 RuleId::V11,
                 "a related-party credit (KWG section 15) needs a board resolution recorded for \
-                 this file version before it can be approved",
+                 this file version and confirmed by a board-level member of the back office \
+                 before it can be approved",
+            ));
+        }
+        if both_approve
+            && related_party
+            && self
+                .board_resolution
+                .as_ref()
+                .is_some_and(|r| r.recorded_by == checked.voter.staff_id)
+        {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                "the person who recorded the board resolution cannot cast the approving vote",
             ));
         }
         let mut flags = Vec::new();
