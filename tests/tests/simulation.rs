@@ -4,9 +4,9 @@
 //! A seeded generator issues first votes, second votes, edits and returns
 //! by every demo voter (and by people of the wrong side) on a handful of
 //! cases, one at a time, through the command functions the market and
-//! back-office services run (`cast_vote`, `change_case` inside
-//! `run_command`), against the real store (SQLite, and PostgreSQL when
-//! configured). Faults:
+//! back-office services run (the command layer's `cast_vote` and
+//! `change_case` inside `run_command`), against the real store (SQLite, and
+//! PostgreSQL when configured). Faults:
 //! - **aborted transactions**: the command runs in a transaction that is
 //!   then dropped without commit (with its idempotent answer saved in it);
 //!   nothing of it may be visible, audited or replayable afterwards;
@@ -34,14 +34,14 @@
 
 use axum::response::Response;
 use creditops_audit::AuditAction;
+use creditops_commands::cases::{CaseAction, change_case};
+use creditops_commands::votes::{CastVote, cast_vote, claim_for_vote};
 use creditops_domain::RuleId;
 use creditops_domain::{
     CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, StaffId,
     VoteDecision, VoteStage,
 };
-use creditops_http::cases::{
-    CaseAction, VoteRequest, cast_vote, change_case, claim_for_vote, release_liquidity_claim,
-};
+use creditops_http::views::case_json;
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext, run_command,
 };
@@ -483,7 +483,7 @@ async fn claim_for(ctx: &ServiceContext, id: CaseId, cmd: &Cmd) -> Option<Liquid
         Cmd::SecondVote { decision, .. } => (*decision, VoteStage::Second),
         _ => return None,
     };
-    claim_for_vote(ctx, id, decision, stage)
+    claim_for_vote(&ctx.commands(), id, decision, stage)
         .await
         .expect("liquidity claim")
 }
@@ -497,12 +497,13 @@ async fn execute(
     cmd: &Cmd,
     claim: Option<&LiquidityClaim>,
 ) -> Result<CommandOutcome, ApiError> {
-    let vote = |decision: VoteDecision, version: i64| VoteRequest {
+    let vote = |decision: VoteDecision, version: i64| CastVote {
         decision,
         rationale: RATIONALE.into(),
         version,
     };
-    match cmd {
+    let ctx = &ctx.commands();
+    let case = match cmd {
         Cmd::FirstVote {
             decision, version, ..
         }
@@ -514,7 +515,7 @@ async fn execute(
             } else {
                 VoteStage::Second
             };
-            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage, claim).await
+            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage, claim).await?
         }
         Cmd::Edit {
             version, amount, ..
@@ -533,16 +534,25 @@ async fn execute(
                 )?;
                 case.edit(actor.voter_at(now).as_ref(), file, *version, now)
             })
-            .await
+            .await?
         }
         Cmd::Return { .. } => {
             let action = CaseAction::new(AuditAction::CaseReturned);
             change_case(ctx, tx, actor, id, action, |case, now| {
                 case.return_for_rework(actor.voter_at(now).as_ref(), REASON, now)
             })
-            .await
+            .await?
         }
-    }
+    };
+    Ok(CommandOutcome::new(
+        axum::http::StatusCode::OK,
+        case_json(&case),
+    ))
+}
+
+/// Withdraws a claim the vote did not settle, as the service handler does.
+async fn release_liquidity_claim(ctx: &ServiceContext, claim: Option<LiquidityClaim>) {
+    creditops_commands::votes::release_liquidity_claim(&ctx.commands(), claim).await;
 }
 
 struct Sim<'p> {
@@ -607,12 +617,12 @@ impl Sim<'_> {
             .expect("staff")
             .expect("demo staff");
         let at = chrono::Utc::now();
-        Principal {
+        Principal(creditops_commands::Actor {
             roles: member.roles_at(at),
             member,
             at,
             request_id: format!("sim-{}-{}", self.seed, self.step),
-        }
+        })
     }
 
     /// Opens cases until enough are alive (borrowers with approved credit
@@ -898,10 +908,10 @@ impl Sim<'_> {
                 let stored = self.check_case(cmd.case(), &before).await;
                 // The answer is the record as every later read shows it.
                 let answer: serde_json::Value = serde_json::from_slice(&body).expect("json answer");
-                if answer != creditops_http::views::case_json(&stored) {
+                if answer != case_json(&stored) {
                     self.fail(format!(
                         "the answer differs from the stored case:\n{answer}\n{}",
-                        creditops_http::views::case_json(&stored)
+                        case_json(&stored)
                     ));
                 }
                 Some((status, body))

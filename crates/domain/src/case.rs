@@ -119,10 +119,12 @@ impl CreditCase {
     }
 
     /// A valid board resolution covers the current file version (V11).
+    /// A board resolution for the current file version, confirmed by a
+    /// second, board-level person (V11).
     pub fn has_board_resolution(&self) -> bool {
         self.board_resolution
             .as_ref()
-            .is_some_and(|r| r.file_version == self.version)
+            .is_some_and(|r| r.file_version == self.version && r.confirmed_by.is_some())
     }
 
     /// A new file restarts voting from the beginning (V3, V6).

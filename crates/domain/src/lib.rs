@@ -11,8 +11,10 @@
 pub mod case;
 pub mod classification;
 pub mod error;
+pub mod four_eyes;
 pub mod ids;
 pub mod money;
+pub mod proposal;
 pub mod rule_id;
 pub mod rules;
 pub mod sod;

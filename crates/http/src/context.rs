@@ -2,10 +2,10 @@
 //! this service's audience, and this service's casbin policy.
 
 use crate::ApiError;
-use chrono::Utc;
 use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier};
-use creditops_domain::{Role, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
+use creditops_commands::{Actor, Context};
+use creditops_domain::{SodMatrix, Timestamp};
 use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
 
@@ -61,9 +61,20 @@ impl ServiceContext {
         AuditRecord::new(self.service, action, outcome, at)
     }
 
-    /// Appends `record` in `tx`; a failure fails the whole command (A1).
+    /// Appends `record` in `tx` (the audit of refused requests, S8).
     pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> Result<(), ApiError> {
         Ok(append_record(tx, record).await?)
+    }
+
+    /// The environment this service's commands run in.
+    pub fn commands(&self) -> Context {
+        Context {
+            service: self.service,
+            store: self.store.clone(),
+            policy_hash: self.policy_hash.clone(),
+            sod: self.sod.clone(),
+            claim_timeout: self.limits.timeout,
+        }
     }
 
     /// Records a refused request in its own transaction.
@@ -76,30 +87,15 @@ impl ServiceContext {
 }
 
 /// The authenticated person behind a request, as the staff directory knows
-/// them at the time of the request (S2, S4).
+/// them at the time of the request (S2, S4): the actor of the commands the
+/// request runs.
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub member: StaffMember,
-    pub roles: Vec<Role>,
-    pub at: Timestamp,
-    pub request_id: String,
-}
+pub struct Principal(pub Actor);
 
-impl Principal {
-    pub fn id(&self) -> &StaffId {
-        &self.member.id
-    }
+impl std::ops::Deref for Principal {
+    type Target = Actor;
 
-    /// The person's unit and side at `at` (the time of the action).
-    pub fn voter_at(&self, at: Timestamp) -> Option<Voter> {
-        self.member.voter_at(at)
-    }
-
-    /// An audit record attributed to this person.
-    pub fn record(&self, ctx: &ServiceContext, action: AuditAction) -> AuditRecord {
-        let mut record = ctx.record(action, Outcome::Ok, Utc::now());
-        record.actor = Some(self.member.id.to_string());
-        record.request_id = Some(self.request_id.clone());
-        record
+    fn deref(&self) -> &Actor {
+        &self.0
     }
 }

@@ -3,19 +3,23 @@
 //! rejections use that format, authentication + authorization middleware that
 //! audits every refusal, idempotent command execution, request ids, the
 //! health endpoints and the OpenAPI document generated from the handlers.
+//!
+//! No business rule and no business read lives here: the use cases are the
+//! commands of `creditops-commands`, which the services run inside
+//! [`run_command`]; their errors become problem+json through
+//! `From<CommandError> for ApiError`. [`views`] holds the JSON views several
+//! services answer with, [`routes`] the route bodies they share.
 
 pub mod abuse;
-pub mod cases;
 mod context;
 mod extract;
-pub mod facts;
 mod health;
 mod idempotency;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
 mod problem;
-pub mod risk;
+pub mod routes;
 pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};

@@ -201,11 +201,7 @@ pub async fn render(ctx: &ServiceContext) -> Response {
             .set(i64::from(usage.max));
     }
     if ctx.service == "risk" {
-        let open = async {
-            let mut tx = ctx.store.begin_read().await?;
-            tx.open_breaches().await
-        }
-        .await;
+        let open = creditops_commands::reports::open_breaches(&ctx.commands()).await;
         if let Ok(open) = open {
             metrics
                 .open_breaches

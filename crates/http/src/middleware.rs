@@ -223,12 +223,14 @@ async fn authenticate(
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        request.extensions_mut().insert(Principal {
-            member,
-            roles,
-            at,
-            request_id,
-        });
+        request
+            .extensions_mut()
+            .insert(Principal(creditops_commands::Actor {
+                member,
+                roles,
+                at,
+                request_id,
+            }));
         next.run(request).await
     } else {
         let held: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();

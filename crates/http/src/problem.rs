@@ -6,6 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creditops_auth::AuthError;
+use creditops_commands::CommandError;
 use creditops_domain::{DomainError, RuleId};
 use creditops_store::StoreError;
 use serde::Serialize;
@@ -312,9 +313,93 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        let answer = |kind, detail: String, rule: Option<RuleId>| {
+            let mut answer = ApiError::new(kind, detail);
+            answer.rule = rule;
+            answer
+        };
+        match e {
+            CommandError::Domain(e) => e.into(),
+            CommandError::Store(e) => e.into(),
+            CommandError::NotFound(detail) => answer(ProblemKind::NotFound, detail, None),
+            CommandError::Invalid { detail, problems } => ApiError::validation(detail).with_errors(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError {
+                        row: p.row,
+                        field: p.field,
+                        detail: p.detail,
+                    })
+                    .collect(),
+            ),
+            CommandError::Conflict { detail, rule } => answer(ProblemKind::Conflict, detail, rule),
+            CommandError::Forbidden { detail, rule } => {
+                answer(ProblemKind::Forbidden, detail, rule)
+            }
+            CommandError::Unavailable(detail) => answer(ProblemKind::Unavailable, detail, None),
+            CommandError::Internal(detail) => answer(ProblemKind::Internal, detail, None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_errors_keep_their_kind_rule_and_detail() {
+        let cases = [
+            (
+                CommandError::conflict_under(RuleId::R5, "the case was disbursed already"),
+                ProblemKind::Conflict,
+                Some(RuleId::R5),
+            ),
+            (
+                CommandError::forbidden_under(RuleId::R8, "sector limits are decided elsewhere"),
+                ProblemKind::Forbidden,
+                Some(RuleId::R8),
+            ),
+            (
+                CommandError::Domain(DomainError::rule(RuleId::S9, "four-eyes")),
+                ProblemKind::RuleViolation,
+                Some(RuleId::S9),
+            ),
+            (
+                CommandError::not_found("no case with that id"),
+                ProblemKind::NotFound,
+                None,
+            ),
+            (
+                CommandError::Unavailable("no rule set is in force".into()),
+                ProblemKind::Unavailable,
+                None,
+            ),
+        ];
+        for (error, kind, rule) in cases {
+            let detail = error.to_string();
+            let answer = ApiError::from(error);
+            assert_eq!((answer.kind, answer.rule), (kind, rule));
+            assert_eq!(answer.detail, detail);
+        }
+    }
+
+    #[test]
+    fn invalid_input_lists_its_problems() {
+        let error = CommandError::Invalid {
+            detail: "1 row(s) of the import are invalid; nothing was imported".into(),
+            problems: vec![creditops_commands::InputProblem {
+                row: Some(2),
+                field: Some("borrower_id".into()),
+                detail: "names no registered borrower".into(),
+            }],
+        };
+        let answer = ApiError::from(error);
+        assert_eq!(answer.kind, ProblemKind::Validation);
+        assert_eq!(answer.errors.len(), 1);
+        assert_eq!(answer.errors[0].row, Some(2));
+    }
 
     #[tokio::test]
     async fn internal_causes_are_kept_for_the_log_and_stay_out_of_the_answer() {

@@ -8,9 +8,10 @@ use creditops_domain::{
     BoardResolution, BorrowerId, CaseId, CaseStatus, CreditCase, Decision, DecisionFlag,
     DecisionOutcome, RiskVerdict, RuleCheck, Side, StaffId, UnitId, Vote, VoteDecision, VoteStage,
 };
+use creditops_risk::{Breach, LimitVersion};
 use creditops_store::CaseSummary;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// A vote as shown with its case (V9, V10).
@@ -195,16 +196,40 @@ impl CaseSummaryView {
     }
 }
 
-/// The facts of a case change that go into the hashed audit body: ids,
-/// versions, hashes and amounts as strings; no free text (A6).
-pub fn case_audit_data(case: &CreditCase) -> Value {
-    json!({
-        "status": case.status.as_str(),
-        "version": case.version,
-        "content_hash": case.content_hash(),
-        "amount": case.file.amount.amount().to_string(),
-        "currency": case.file.amount.currency_code(),
-        "round": case.round,
-        "escalation_level": case.escalation_level,
-    })
+/// A vote: decision, rationale and the file version it is cast on (V3).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    pub decision: VoteDecision,
+    /// Why; recorded with the vote (V9).
+    #[schema(
+        example = "cash flow covers debt service",
+        min_length = 1,
+        max_length = 4000
+    )]
+    pub rationale: String,
+    /// The file version the vote is cast on; a stale one is refused (409).
+    #[schema(example = 1)]
+    pub version: i64,
+}
+
+// The description below is published in the OpenAPI documents as it
+// stands (its first lines once belonged to the decision route); changing it
+// changes the published contract.
+/// Approves or rejects a pending limit version (R8, four-eyes): never by its
+/// proposer, only for the kinds this service decides. On approval the new
+/// version is in force at once and the watcher re-evaluates.
+/// A list of limit versions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitVersions {
+    pub items: Vec<LimitVersion>,
+}
+
+/// What deciding a limit version answers: the version and the breaches its
+/// approval caused (R7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitDecision {
+    #[serde(flatten)]
+    pub limit: LimitVersion,
+    pub breaches: Vec<Breach>,
 }

@@ -4,6 +4,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod decision;
 pub mod exposure;
 pub mod gate;
 pub mod lcr;

@@ -2,18 +2,18 @@
 //! filtered and paged, and a full recomputation of the hash chain. The
 //! auditors' own queries are audited too (A7).
 
-pub mod bundle;
+pub use creditops_commands::audit_bundle as bundle;
 
 use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use creditops_audit::AuditAction;
-use creditops_audit::{ChainVerifier, MerkleTree, SigningKey, hash_from_slice};
-use creditops_domain::RuleId;
+use creditops_audit::{AuditAction, MerkleTree, SigningKey};
+use creditops_commands::audit_trail::{self, ChainCheck};
+use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::views::CaseView;
 use creditops_http::{ApiError, PathId, Principal, ProblemKind, Query, ServiceContext, openapi};
-use creditops_store::{AuditFilter, StoreExt, StoredAuditEvent, StoredCheckpoint, Tx};
+use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -24,16 +24,6 @@ use utoipa_axum::routes;
 pub const SERVICE: &str = "audit";
 
 const MAX_PAGE: u32 = 1000;
-const VERIFY_BATCH: u32 = 5000;
-/// How long a read waits for the sequencer to link what committed before it.
-const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Links every event committed before this request first (PostgreSQL links
-/// after commit), so an auditor never reads a log that lags their own
-/// actions; 503 if the sequencer cannot catch up in time.
-async fn caught_up(ctx: &ServiceContext) -> Result<(), ApiError> {
-    Ok(ctx.store.flush_audit(FLUSH_DEADLINE).await?)
-}
 
 /// The log's origin line and the checkpoint signing key (kept outside the
 /// database; without it the checkpoint routes answer 503).
@@ -223,22 +213,7 @@ async fn list_events(
     Query(q): Query<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let filter = q.into_filter()?;
-    caught_up(&ctx).await?;
-    let mut tx = ctx.store.begin().await?;
-    let events = tx.audit_events(&filter).await?;
-    let mut record = principal.record(&ctx, AuditAction::AuditQuery);
-    record.data = json!({
-        "case_id": filter.case_id.map(|c| c.to_string()),
-        "borrower_id": filter.borrower_id.map(|b| b.to_string()),
-        "actor": filter.actor,
-        "action": filter.action,
-        "outcome": filter.outcome,
-        "after": filter.after_seq,
-        "limit": filter.limit,
-        "returned": events.len(),
-    });
-    ctx.audit(tx.as_mut(), &record).await?;
-    tx.commit().await?;
+    let events = audit_trail::events(&ctx.commands(), &principal, &filter).await?;
     let next = (events.len() == filter.limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
@@ -251,6 +226,7 @@ async fn list_events(
 /// The result of recomputing the chain.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
+#[allow(dead_code)] // documents the JSON of the command layer's `ChainCheck`
 enum Verification {
     /// Every event verifies.
     Intact {
@@ -281,17 +257,8 @@ async fn verify(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
-    caught_up(&ctx).await?;
-    let result = {
-        let mut tx = ctx.store.begin_read().await?;
-        verify_chain(tx.as_mut(), &settings.origin).await?
-    };
-    let mut tx = ctx.store.begin().await?;
-    let mut record = principal.record(&ctx, AuditAction::AuditVerify);
-    record.data = result.clone();
-    ctx.audit(tx.as_mut(), &record).await?;
-    tx.commit().await?;
-    Ok(Json(result))
+    let result = audit_trail::verify(&ctx.commands(), &principal, &settings.origin).await?;
+    Ok(Json(result.to_value()))
 }
 
 /// Recomputes the chain over every stored event, in batches (the JSON of a
@@ -307,39 +274,8 @@ pub async fn verify_chain_with_progress(
     origin: &str,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Value, ApiError> {
-    let mut checked = 0u64;
-    let mut verifier = ChainVerifier::new(origin, 1);
-    let mut after = None;
-    loop {
-        let filter = AuditFilter {
-            after_seq: after,
-            limit: VERIFY_BATCH,
-            ..AuditFilter::default()
-        };
-        let batch = tx.audit_events(&filter).await?;
-        for e in &batch {
-            if let Err(failure) = verifier.push(e.seq, &e.body, &e.leaf_hash, &e.chain_hash) {
-                return Ok(to_value(&Verification::Broken {
-                    ok: false,
-                    first_bad_seq: failure.seq,
-                    reason: failure.reason,
-                }));
-            }
-        }
-        checked += u64::try_from(batch.len()).unwrap_or(u64::MAX);
-        progress(checked);
-        match batch.last() {
-            Some(last) if batch.len() == VERIFY_BATCH as usize => after = Some(last.seq),
-            _ => break,
-        }
-    }
-    let report = verifier.finish();
-    Ok(to_value(&Verification::Intact {
-        ok: true,
-        events: report.events,
-        last_seq: report.last_seq,
-        head: report.head,
-    }))
+    let check: ChainCheck = audit_trail::check_chain(tx, origin, progress).await?;
+    Ok(check.to_value())
 }
 
 fn to_value(view: &impl Serialize) -> Value {
@@ -353,41 +289,6 @@ fn signing_key(settings: &AuditSettings) -> Result<&SigningKey, ApiError> {
             "no checkpoint signing key is configured (--audit-key)",
         )
     })
-}
-
-/// The Merkle tree over every stored leaf. Rebuilt per request: O(n) in the
-/// log size, which a persisted tree (the sequencer's job) will replace.
-async fn load_tree(tx: &mut dyn Tx) -> Result<MerkleTree, ApiError> {
-    let mut leaves = Vec::new();
-    let mut after = None;
-    loop {
-        let batch = tx
-            .audit_events(&AuditFilter {
-                after_seq: after,
-                limit: VERIFY_BATCH,
-                ..AuditFilter::default()
-            })
-            .await?;
-        for e in &batch {
-            let expected = i64::try_from(leaves.len()).unwrap_or(i64::MAX) + 1;
-            let leaf = hash_from_slice(&e.leaf_hash).filter(|_| e.seq == expected);
-            let Some(leaf) = leaf else {
-                return Err(ApiError::new(
-                    ProblemKind::Conflict,
-                    format!(
-                        "the audit log is broken at sequence {}; run POST /v1/verify",
-                        e.seq
-                    ),
-                ));
-            };
-            leaves.push(leaf);
-        }
-        match batch.last() {
-            Some(last) if batch.len() == VERIFY_BATCH as usize => after = Some(last.seq),
-            _ => break,
-        }
-    }
-    Ok(MerkleTree::from_leaves(leaves))
 }
 
 /// Audits an auditor's read in its own transaction (A7).
@@ -409,15 +310,7 @@ async fn hand_out(
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> Result<(), ApiError> {
-    let mut tx = ctx.store.begin().await?;
-    let mut record = principal.record(ctx, action);
-    record.data = data;
-    ctx.audit(tx.as_mut(), &record).await?;
-    if let Some(checkpoint) = checkpoint {
-        tx.insert_checkpoint(checkpoint).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    Ok(audit_trail::record_read(&ctx.commands(), principal, action, data, checkpoint).await?)
 }
 
 fn handed_out(tree: &MerkleTree, note: &str) -> StoredCheckpoint {
@@ -434,11 +327,7 @@ async fn signed_tree(
     settings: &AuditSettings,
 ) -> Result<(MerkleTree, String), ApiError> {
     let key = signing_key(settings)?;
-    caught_up(ctx).await?;
-    let tree = {
-        let mut tx = ctx.store.begin_read().await?;
-        load_tree(tx.as_mut()).await?
-    };
+    let tree = audit_trail::merkle_tree(&ctx.commands()).await?;
     let note = key
         .sign_checkpoint(&settings.origin, tree.size(), &tree.root())
         .map_err(|_| ApiError::new(ProblemKind::Internal, "the checkpoint could not be signed"))?;
@@ -693,8 +582,7 @@ const RECONCILE_LIMIT: u32 = 1000;
 /// of a [`Reconciliation`]). Every committed event counts, linked or not yet
 /// linked by the sequencer.
 pub async fn reconcile(store: &dyn creditops_store::Store) -> Result<Value, ApiError> {
-    let mut tx = store.begin_read().await?;
-    let rows = tx.unaudited_rows(RECONCILE_LIMIT + 1).await?;
+    let rows = audit_trail::unaudited_rows(store, RECONCILE_LIMIT + 1).await?;
     let truncated = rows.len() > RECONCILE_LIMIT as usize;
     let missing: Vec<MissingEvent> = rows
         .iter()
@@ -772,18 +660,7 @@ async fn read_case(
     principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let case = {
-        let mut tx = ctx.store.begin_read().await?;
-        tx.case(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no case with that id"))?
-    };
-    let mut tx = ctx.store.begin().await?;
-    let mut record = principal.record(&ctx, AuditAction::AuditCaseRead);
-    record.case_id = Some(case.id);
-    record.borrower_id = Some(case.file.borrower_id);
-    ctx.audit(tx.as_mut(), &record).await?;
-    tx.commit().await?;
+    let case = audit_trail::read_case(&ctx.commands(), &principal, id).await?;
     Ok(Json(CaseView::new(&case)))
 }
 
@@ -846,18 +723,8 @@ async fn export(
         retired: &settings.retired_keys,
     };
     let selection = query.selection()?;
-    caught_up(&ctx).await?;
-    let (events, previous) = {
-        let mut tx = ctx.store.begin_read().await?;
-        let events = bundle::load_verified_log(tx.as_mut(), &settings.origin)
-            .await
-            .map_err(export_error)?;
-        let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
-        let previous = bundle::previous_checkpoint(tx.as_mut(), size, keys)
-            .await
-            .map_err(export_error)?;
-        (events, previous)
-    };
+    let commands: Context = ctx.commands();
+    let (events, previous) = audit_trail::verified_log(&commands, &settings.origin, keys).await?;
     let now = Utc::now();
     let prepared = bundle::prepare(
         &events,
@@ -896,15 +763,5 @@ async fn export(
 }
 
 fn export_error(e: bundle::ExportError) -> ApiError {
-    match e {
-        bundle::ExportError::Usage(detail) => ApiError::validation(detail),
-        bundle::ExportError::Empty => ApiError::new(ProblemKind::Conflict, e.to_string()),
-        bundle::ExportError::Broken { .. } => {
-            ApiError::new(ProblemKind::Conflict, e.to_string()).with_rule(RuleId::A2)
-        }
-        bundle::ExportError::Store(store) => store.into(),
-        bundle::ExportError::Bundle(_) => {
-            ApiError::new(ProblemKind::Internal, "the bundle could not be built")
-        }
-    }
+    CommandError::from(e).into()
 }

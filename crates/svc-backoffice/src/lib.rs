@@ -7,22 +7,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
-use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
+use creditops_commands::{cases, groups, limits};
+use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
-use creditops_http::cases::{self, CaseAction, VoteRequest, change_case, vote_command};
-use creditops_http::facts::{group_members_of, rules_in_force, vote_facts};
-use creditops_http::risk::{LimitDecision, LimitVersions};
-use creditops_http::risk::{decide_limit, watch_borrowers};
-use creditops_http::views::{CaseSummaryView, CaseView, case_audit_data};
+use creditops_http::views::{
+    CaseSummaryView, CaseView, LimitDecision, LimitVersions, VoteRequest, case_json,
+};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
-    openapi, run_command,
+    openapi, routes, run_command,
 };
 use creditops_risk::{Breach, LimitKind, LimitStatus};
-use creditops_store::{BorrowerGroup, RelatedParty, Tx};
+use creditops_store::{BorrowerGroup, RelatedParty};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -110,11 +107,7 @@ async fn list_cases(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    let mut tx = ctx.store.begin_read().await?;
-    let cases = tx.cases_by_status(status, after, limit).await?;
-    let next = (cases.len() == limit as usize)
-        .then(|| cases.last().map(|c| c.id))
-        .flatten();
+    let (cases, next) = cases::cases_page(&ctx.commands(), status, after, limit).await?;
     Ok(axum::Json(CasePage {
         items: cases.iter().map(CaseSummaryView::new).collect(),
         next,
@@ -134,7 +127,8 @@ async fn read_case(
     _principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<axum::Json<CaseView>, ApiError> {
-    Ok(axum::Json(cases::read_case(&ctx, id).await?))
+    let case = cases::read_case(&ctx.commands(), id).await?;
+    Ok(axum::Json(CaseView::new(&case)))
 }
 
 /// Casts the independent back-office second vote (V1-V5, S5, S6); an
@@ -157,7 +151,7 @@ async fn second_vote(
     PathId(id): PathId<CaseId>,
     Json(req): Json<VoteRequest>,
 ) -> Result<Response, ApiError> {
-    vote_command(ctx, principal, key, id, req, VoteStage::Second).await
+    routes::vote(ctx, principal, key, id, req, VoteStage::Second).await
 }
 
 /// Why the case goes back to market.
@@ -192,20 +186,17 @@ async fn return_case(
     Json(req): Json<ReturnRequest>,
 ) -> Result<Response, ApiError> {
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/cases/{id}/return",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::new(AuditAction::CaseReturned);
-                change_case(&ctx, tx, &actor, id, action, |case, now| {
-                    case.return_for_rework(actor.voter_at(now).as_ref(), &req.reason, now)
-                })
-                .await
+                let case = cases::return_case(&commands, tx, &actor, id, &req.reason).await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
             })
         },
     )
@@ -243,21 +234,20 @@ async fn board_resolution(
     Json(req): Json<ResolutionRequest>,
 ) -> Result<Response, ApiError> {
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/cases/{id}/board-resolution",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::under_rule(AuditAction::CaseBoardResolution, RuleId::V11);
-                change_case(&ctx, tx, &actor, id, action, |case, now| {
-                    let voter = actor.voter_at(now);
-                    case.record_board_resolution(voter.as_ref(), &req.reference, req.version, now)
-                })
-                .await
+                let (reference, version) = (&req.reference, req.version);
+                let case =
+                    cases::record_board_resolution(&commands, tx, &actor, id, reference, version)
+                        .await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
             })
         },
     )
@@ -295,25 +285,16 @@ async fn create_group(
     let id = UnitId::parse(&req.id).map_err(|e| ApiError::validation(format!("id: {e}")))?;
     let name = creditops_domain::case::required_text("name", &req.name, 200)?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/groups",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let group = BorrowerGroup {
-                    id,
-                    name,
-                    created_by: actor.id().clone(),
-                    created_at: creditops_http::cases::action_time(),
-                };
-                tx.insert_group(&group).await?;
-                let mut record = actor.record(&ctx, AuditAction::GroupCreated);
-                record.data = json!({"group_id": group.id});
-                ctx.audit(tx, &record).await?;
+                let group = groups::create_group(&commands, tx, &actor, id, name).await?;
                 CommandOutcome::view(StatusCode::CREATED, &group)
             })
         },
@@ -339,43 +320,6 @@ struct GroupChange {
     cases_sent_back: Vec<CaseId>,
     /// Limit breaches the move caused (R7).
     breaches: Vec<Breach>,
-}
-
-/// Re-evaluates every open case of `borrowers` (V4, R2): a first vote below
-/// the level a case now requires is void and the case goes back to market.
-/// Returns the ids of the cases sent back.
-async fn reevaluate_open_cases(
-    ctx: &ServiceContext,
-    tx: &mut dyn Tx,
-    actor: &Principal,
-    borrowers: &[BorrowerId],
-) -> Result<Vec<CaseId>, ApiError> {
-    let now = Utc::now();
-    let mut returned = Vec::new();
-    let open = tx.open_cases_of(borrowers).await?;
-    if open.is_empty() {
-        return Ok(returned);
-    }
-    let rules = rules_in_force(tx, now).await?;
-    for id in open {
-        let Some(mut case) = tx.case(id).await? else {
-            continue;
-        };
-        let membership = group_members_of(tx, case.file.borrower_id, now).await?;
-        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash).await?;
-        let expected_revision = case.revision;
-        if case.reevaluate(&facts, now)? {
-            tx.update_case(&case, expected_revision).await?;
-            let mut record = actor.record(ctx, AuditAction::CaseReevaluated);
-            record.case_id = Some(case.id);
-            record.borrower_id = Some(case.file.borrower_id);
-            record.rule = Some(RuleId::V4);
-            record.data = case_audit_data(&case);
-            ctx.audit(tx, &record).await?;
-            returned.push(case.id);
-        }
-    }
-    Ok(returned)
 }
 
 /// Moves a borrower into a group of connected clients (or out of it) and
@@ -405,60 +349,25 @@ async fn set_group(
         .transpose()
         .map_err(|e| ApiError::validation(format!("group_id: {e}")))?;
     let fingerprint = serde_json::to_vec(&(borrower, &req)).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PUT /v1/borrowers/{id}/group",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if tx.borrower(borrower).await?.is_none() {
-                    return Err(ApiError::not_found("no borrower with that id"));
-                }
-                if let Some(group) = &group
-                    && tx.group(group).await?.is_none()
-                {
-                    return Err(ApiError::validation("group_id names no group"));
-                }
-                // Serialised with approvals, which aggregate over groups.
-                tx.lock_risk().await?;
-                let now = creditops_http::cases::action_time();
-                // Everybody whose aggregated exposure changes: the old group
-                // and the new one.
-                let (_, mut affected) = group_members_of(tx, borrower, now).await?;
-                // One member of the old group stands for it in the watcher;
-                // the moved borrower for its new group (R2, R7).
-                let mut watched = vec![borrower];
-                watched.extend(affected.iter().copied().find(|b| *b != borrower));
-                tx.set_group_membership(borrower, group.as_ref(), now)
-                    .await?;
-                let (_, joined) = group_members_of(tx, borrower, now).await?;
-                affected.extend(joined);
-                affected.sort();
-                affected.dedup();
-                let mut record = actor.record(&ctx, AuditAction::BorrowerGroupChanged);
-                record.borrower_id = Some(borrower);
-                record.data = json!({"group_id": group});
-                ctx.audit(tx, &record).await?;
-                let returned = reevaluate_open_cases(&ctx, tx, &actor, &affected).await?;
-                let breaches = watch_borrowers(
-                    &ctx,
-                    tx,
-                    &watched,
-                    &format!("borrower {borrower} changed group"),
-                    now,
-                )
-                .await?;
+                let moved =
+                    groups::set_group(&commands, tx, &actor, borrower, group.as_ref()).await?;
                 CommandOutcome::view(
                     StatusCode::OK,
                     &GroupChange {
                         borrower_id: borrower,
                         group_id: group,
-                        valid_from: now,
-                        cases_sent_back: returned,
-                        breaches,
+                        valid_from: moved.valid_from,
+                        cases_sent_back: moved.cases_sent_back,
+                        breaches: moved.breaches,
                     },
                 )
             })
@@ -505,36 +414,21 @@ async fn record_related_party(
         .map_err(|e| ApiError::validation(format!("staff_id: {e}")))?;
     let relation = creditops_domain::case::required_text("relation", &req.relation, 200)?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/related-parties",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if tx.borrower(req.borrower_id).await?.is_none() {
-                    return Err(ApiError::validation("borrower_id names no borrower"));
-                }
-                if tx.staff_member(&staff_id).await?.is_none() {
-                    return Err(ApiError::validation("staff_id names no staff member"));
-                }
-                let party = RelatedParty {
+                let party = groups::NewRelatedParty {
                     borrower_id: req.borrower_id,
                     staff_id,
                     relation,
-                    recorded_by: actor.id().clone(),
-                    recorded_at: creditops_http::cases::action_time(),
                 };
-                tx.insert_related_party(&party).await?;
-                let mut record = actor.record(&ctx, AuditAction::RelatedPartyRecorded);
-                record.borrower_id = Some(party.borrower_id);
-                record.rule = Some(RuleId::V11);
-                // The relation text may describe family ties: personal data
-                // stays out of the hashed body (A6).
-                record.data = json!({"staff_id": party.staff_id});
-                ctx.audit(tx, &record).await?;
+                let party = groups::record_related_party(&commands, tx, &actor, party).await?;
                 CommandOutcome::view(StatusCode::CREATED, &party)
             })
         },
@@ -573,14 +467,9 @@ async fn limit_proposals(
         .unwrap_or("pending")
         .parse::<LimitStatus>()
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
-    let mut tx = ctx.store.begin_read().await?;
-    let versions: Vec<_> = tx
-        .limit_versions(Some(status), None)
-        .await?
-        .into_iter()
-        .filter(|v| BACKOFFICE_DECIDES.contains(&v.subject.kind()))
-        .collect();
-    Ok(axum::Json(LimitVersions { items: versions }))
+    let commands = ctx.commands();
+    let items = limits::limit_versions(&commands, Some(status), Some(BACKOFFICE_DECIDES)).await?;
+    Ok(axum::Json(LimitVersions { items }))
 }
 
 /// Approves a borrower or group limit proposed by risk control; not by the
@@ -601,7 +490,15 @@ async fn approve_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, true, BACKOFFICE_DECIDES).await
+    routes::decide_limit_version(
+        ctx,
+        principal,
+        key,
+        id,
+        Verdict::Approve,
+        BACKOFFICE_DECIDES,
+    )
+    .await
 }
 
 /// Rejects a borrower or group limit proposed by risk control (R8).
@@ -621,5 +518,5 @@ async fn reject_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, false, BACKOFFICE_DECIDES).await
+    routes::decide_limit_version(ctx, principal, key, id, Verdict::Reject, BACKOFFICE_DECIDES).await
 }

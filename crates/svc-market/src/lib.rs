@@ -5,24 +5,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, Severity, Side, StaffId, VoteStage,
-};
-use creditops_http::ProblemKind;
-use creditops_http::cases::{self, CaseAction, VoteRequest, change_case, vote_command};
-use creditops_http::risk::{liquidity_view, watch_borrowers};
-use creditops_http::views::{CaseView, case_audit_data, case_json};
+use creditops_commands::{action_time, cases, market};
+use creditops_domain::{BorrowerId, CaseFile, CaseId, Money, StaffId, VoteStage};
+use creditops_http::views::{CaseView, VoteRequest, case_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ServiceContext, openapi,
-    run_command,
+    routes, run_command,
 };
-use creditops_risk::{Reservation, ReservationStatus};
+use creditops_risk::Reservation;
 use creditops_store::Borrower;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -109,38 +101,18 @@ async fn create_borrower(
         institution: req.institution,
         relationship_manager: Some(relationship_manager),
         created_by: principal.id().clone(),
-        created_at: cases::action_time(),
+        created_at: action_time(),
     };
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/borrowers",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if let Some(manager) = &borrower.relationship_manager {
-                    let on_market = tx
-                        .staff_member(manager)
-                        .await?
-                        .and_then(|m| m.voter_at(borrower.created_at))
-                        .is_some_and(|v| v.side == Side::Market);
-                    if !on_market {
-                        return Err(ApiError::validation(
-                            "relationship_manager must be a staff member of a market unit",
-                        ));
-                    }
-                }
-                tx.insert_borrower(&borrower).await?;
-                let mut record = actor.record(&ctx, AuditAction::BorrowerCreated);
-                record.borrower_id = Some(borrower.id);
-                // The name is personal data and stays out of the hashed body (A6).
-                record.data = json!({
-                    "country": borrower.country,
-                    "relationship_manager": borrower.relationship_manager,
-                });
-                ctx.audit(tx, &record).await?;
+                market::register_borrower(&commands, tx, &actor, &borrower).await?;
                 CommandOutcome::view(StatusCode::CREATED, &borrower)
             })
         },
@@ -161,12 +133,7 @@ async fn read_borrower(
     _principal: Principal,
     PathId(id): PathId<BorrowerId>,
 ) -> Result<axum::Json<Borrower>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let borrower = tx
-        .borrower(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
-    Ok(axum::Json(borrower))
+    Ok(axum::Json(market::borrower(&ctx.commands(), id).await?))
 }
 
 /// A credit request: opens a case as a draft.
@@ -212,32 +179,16 @@ async fn create_case(
         &req.purpose,
     )?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/cases",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if tx.borrower(file.borrower_id).await?.is_none() {
-                    return Err(ApiError::validation(
-                        "borrower_id names no registered borrower",
-                    ));
-                }
-                let case = CreditCase::open(
-                    CaseId::generate(),
-                    file,
-                    actor.id().clone(),
-                    cases::action_time(),
-                );
-                tx.insert_case(&case).await?;
-                let mut record = actor.record(&ctx, AuditAction::CaseCreated);
-                record.case_id = Some(case.id);
-                record.borrower_id = Some(case.file.borrower_id);
-                record.data = case_audit_data(&case);
-                ctx.audit(tx, &record).await?;
+                let case = cases::open_case(&commands, tx, &actor, file).await?;
                 Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
             })
         },
@@ -258,7 +209,8 @@ async fn read_case(
     _principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<axum::Json<CaseView>, ApiError> {
-    Ok(axum::Json(cases::read_case(&ctx, id).await?))
+    let case = cases::read_case(&ctx.commands(), id).await?;
+    Ok(axum::Json(CaseView::new(&case)))
 }
 
 /// A partial edit of the file; `version` is the file version it applies to.
@@ -300,36 +252,25 @@ async fn edit_case(
     Json(req): Json<CaseEdit>,
 ) -> Result<Response, ApiError> {
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
-    let actor = principal.clone();
+    let edit = cases::CaseEdit {
+        version: req.version,
+        amount: req.amount,
+        currency: req.currency,
+        product: req.product,
+        term_months: req.term_months,
+        purpose: req.purpose,
+    };
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PATCH /v1/cases/{id}",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let action = CaseAction::new(AuditAction::CaseEdited);
-                change_case(&ctx, tx, &actor, id, action, |case, now| {
-                    let old = &case.file;
-                    let amount_text = req
-                        .amount
-                        .unwrap_or_else(|| old.amount.amount().to_string());
-                    let currency = req
-                        .currency
-                        .unwrap_or_else(|| old.amount.currency_code().to_owned());
-                    let amount = Money::parse(&amount_text, &currency)
-                        .map_err(|e| creditops_domain::DomainError::Invalid(e.0))?;
-                    let file = CaseFile::new(
-                        old.borrower_id,
-                        amount,
-                        req.product.as_deref().unwrap_or(&old.product),
-                        req.term_months.unwrap_or(i64::from(old.term_months)),
-                        req.purpose.as_deref().unwrap_or(&old.purpose),
-                    )?;
-                    case.edit(actor.voter_at(now).as_ref(), file, req.version, now)
-                })
-                .await
+                let case = cases::edit_case(&commands, tx, &actor, id, edit).await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
             })
         },
     )
@@ -355,7 +296,7 @@ async fn first_vote(
     PathId(id): PathId<CaseId>,
     Json(req): Json<VoteRequest>,
 ) -> Result<Response, ApiError> {
-    vote_command(ctx, principal, key, id, req, VoteStage::First).await
+    routes::vote(ctx, principal, key, id, req, VoteStage::First).await
 }
 
 /// What a disbursement answers: the consumed reservation and the LCR with it.
@@ -387,102 +328,22 @@ async fn disburse(
     PathId(id): PathId<CaseId>,
 ) -> Result<Response, ApiError> {
     let fingerprint = id.to_string().into_bytes();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/cases/{id}/disburse",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let now = cases::action_time();
-                tx.lock_risk().await?;
-                let case = cases::load_case(tx, id).await?;
-                if case.status != CaseStatus::Approved {
-                    return Err(ApiError::new(
-                        ProblemKind::Conflict,
-                        format!(
-                            "only an approved case can be disbursed; it is {}",
-                            case.status
-                        ),
-                    ));
-                }
-                if actor.voter_at(now).is_none_or(|v| v.side != Side::Market) {
-                    return Err(ApiError::new(
-                        ProblemKind::Forbidden,
-                        "only market staff disburse",
-                    )
-                    .with_rule(RuleId::S1));
-                }
-                let reservation = tx.reservation(id).await?.ok_or_else(|| {
-                    ApiError::new(
-                        ProblemKind::Conflict,
-                        "the case holds no reservation, so nothing can be disbursed",
-                    )
-                    .with_rule(RuleId::R5)
-                })?;
-                match reservation.status {
-                    ReservationStatus::Active if reservation.expires_at > now => {}
-                    ReservationStatus::Active | ReservationStatus::Expired => {
-                        return Err(ApiError::new(
-                            ProblemKind::Conflict,
-                            format!(
-                                "the reservation expired at {}; the headroom was released and \
-                                 the case must be decided again",
-                                reservation.expires_at
-                            ),
-                        )
-                        .with_rule(RuleId::R5));
-                    }
-                    ReservationStatus::Consumed => {
-                        return Err(ApiError::new(
-                            ProblemKind::Conflict,
-                            "the case was disbursed already",
-                        )
-                        .with_rule(RuleId::R5));
-                    }
-                }
-                // The reservation already counts as committed cash: the LCR
-                // with it must still meet the floor now (R6).
-                let view = liquidity_view(tx, now).await?.ok_or_else(|| {
-                    ApiError::new(
-                        ProblemKind::RuleViolation,
-                        "no liquidity position is on record, so the LCR floor cannot be checked",
-                    )
-                    .with_rule(RuleId::R6)
-                })?;
-                let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
-                if finding.severity != Severity::Within {
-                    return Err(ApiError::new(
-                        ProblemKind::RuleViolation,
-                        format!("disbursement refused: {}", finding.detail),
-                    )
-                    .with_rule(RuleId::R6));
-                }
-                let consumed = Reservation {
-                    status: ReservationStatus::Consumed,
-                    closed_at: Some(now),
-                    closed_by: Some(actor.id().clone()),
-                    ..reservation
-                };
-                tx.close_reservation(&consumed).await?;
-                let mut record = actor.record(&ctx, AuditAction::CaseDisbursed);
-                record.case_id = Some(case.id);
-                record.borrower_id = Some(case.file.borrower_id);
-                record.rule = Some(RuleId::R5);
-                record.data = json!({
-                    "amount": consumed.amount.to_string(),
-                    "lcr_percent": finding.usage.map(|l| l.to_string()),
-                });
-                ctx.audit(tx, &record).await?;
-                watch_borrowers(&ctx, tx, &[case.file.borrower_id], "disbursement", now).await?;
+                let done = market::disburse(&commands, tx, &actor, id).await?;
                 CommandOutcome::view(
                     StatusCode::OK,
                     &Disbursement {
-                        case_id: case.id,
-                        reservation: consumed,
-                        lcr_percent: finding.usage.map(|l| l.to_string()),
+                        case_id: done.case_id,
+                        reservation: done.reservation,
+                        lcr_percent: done.lcr_percent.map(|l| l.to_string()),
                     },
                 )
             })

@@ -9,25 +9,20 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use creditops_audit::AuditAction;
+use creditops_commands::positions;
 use creditops_domain::BorrowerId;
-use creditops_domain::RuleId;
-use creditops_http::risk::watch_all;
 use creditops_http::{
     ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
     run_command,
 };
-use creditops_risk::{Breach, ImportEffect, ImportedBalance};
+use creditops_risk::{Breach, ImportedBalance};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// Rows per import; larger files are split by the sender.
 const MAX_ROWS: usize = 100_000;
-/// Above this many changed borrowers one full re-evaluation is cheaper.
-const TARGETED_WATCH_MAX: usize = 200;
 
 /// One balance as sent (a JSON line, or a CSV record under the header
 /// `source_id,borrower_id,amount,as_of`), before validation.
@@ -234,73 +229,25 @@ pub async fn import_balances(
         return Err(rejected(errors));
     }
     let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/exposures/import",
         &body,
         move |tx| {
             Box::pin(async move {
-                tx.lock_risk().await?;
-                let borrowers: BTreeSet<BorrowerId> =
-                    balances.iter().map(|(_, b)| b.borrower).collect();
-                let mut unknown = HashSet::new();
-                for id in &borrowers {
-                    if tx.borrower(*id).await?.is_none() {
-                        unknown.insert(*id);
-                    }
-                }
-                if !unknown.is_empty() {
-                    let errors = balances
-                        .iter()
-                        .filter(|(_, b)| unknown.contains(&b.borrower))
-                        .map(|(row, _)| {
-                            row_error(*row, Some("borrower_id"), "names no registered borrower")
-                        })
-                        .collect();
-                    return Err(rejected(errors));
-                }
-                let (mut inserted, mut updated, mut unchanged) = (0u64, 0u64, 0u64);
-                let mut changed = BTreeSet::new();
-                for (_, balance) in &balances {
-                    match tx.import_balance(balance).await? {
-                        ImportEffect::Inserted => inserted += 1,
-                        ImportEffect::Updated => updated += 1,
-                        ImportEffect::Unchanged => {
-                            unchanged += 1;
-                            continue;
-                        }
-                    }
-                    changed.insert(balance.borrower);
-                }
-                let mut record = actor.record(&ctx, AuditAction::RiskExposuresImported);
-                record.rule = Some(RuleId::R2);
-                record.data = json!({
-                    "rows": balances.len(),
-                    "inserted": inserted,
-                    "updated": updated,
-                    "unchanged": unchanged,
-                    "sha256": digest,
-                });
-                ctx.audit(tx, &record).await?;
-                let changed: Vec<BorrowerId> = changed.into_iter().collect();
-                let breaches = if changed.is_empty() {
-                    Vec::new()
-                } else if changed.len() <= TARGETED_WATCH_MAX {
-                    crate::watch_imported(&ctx, tx, &changed, Utc::now()).await?
-                } else {
-                    watch_all(&ctx, tx, "core banking import", Utc::now()).await?
-                };
+                let done =
+                    positions::import_balances(&commands, tx, &actor, &balances, &digest).await?;
                 CommandOutcome::view(
                     StatusCode::OK,
                     &ImportResult {
-                        rows: balances.len(),
-                        inserted,
-                        updated,
-                        unchanged,
-                        breaches,
+                        rows: done.rows,
+                        inserted: done.inserted,
+                        updated: done.updated,
+                        unchanged: done.unchanged,
+                        breaches: done.breaches,
                     },
                 )
             })

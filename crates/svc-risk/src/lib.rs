@@ -15,26 +15,24 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
-use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
+use creditops_commands::reports::{self, ExposureFilter};
+use creditops_commands::{limits, positions};
+use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{BorrowerId, Severity};
-use creditops_http::risk::{
-    LimitDecision, LimitVersions, decide_limit, liquidity_view, watch_all, watch_borrowers,
-};
+use creditops_http::views::{LimitDecision, LimitVersions};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
-    openapi, run_command,
+    openapi, routes, run_command,
 };
-use creditops_risk::reports::{ReportKind, ReportLine, report, to_csv};
+use creditops_risk::reports::{ReportKind, ReportLine, to_csv};
 use creditops_risk::{
-    Aggregates, BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject,
-    LimitVersion, LiquidityPosition,
+    BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject, LimitVersion,
+    LiquidityPosition,
 };
-use creditops_store::{BreachFilter, ExposureScope};
+use creditops_store::BreachFilter;
 use input::{parse_amount, parse_percent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -121,32 +119,27 @@ async fn list_exposures(
     Query(query): Query<ExposureQuery>,
 ) -> Result<axum::Json<Exposures>, ApiError> {
     let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let scope = match (
+    let filter = match (
         query.borrower_id,
         query.group_id,
         query.sector,
         query.country,
     ) {
-        (Some(id), None, None, None) => ExposureScope::Borrowers(vec![id]),
-        (None, Some(group), None, None) => {
-            let group = creditops_domain::UnitId::parse(&group)
-                .map_err(|e| ApiError::validation(format!("group_id: {e}")))?;
-            if tx.group(&group).await?.is_none() {
-                return Err(ApiError::not_found("no group with that id"));
-            }
-            ExposureScope::Borrowers(tx.group_members(&group, now).await?)
-        }
-        (None, None, Some(sector), None) => ExposureScope::Sector(sector),
-        (None, None, None, Some(country)) => ExposureScope::Country(country),
-        (None, None, None, None) => ExposureScope::All,
+        (Some(id), None, None, None) => ExposureFilter::Borrower(id),
+        (None, Some(group), None, None) => ExposureFilter::Group(
+            creditops_domain::UnitId::parse(&group)
+                .map_err(|e| ApiError::validation(format!("group_id: {e}")))?,
+        ),
+        (None, None, Some(sector), None) => ExposureFilter::Sector(sector),
+        (None, None, None, Some(country)) => ExposureFilter::Country(country),
+        (None, None, None, None) => ExposureFilter::All,
         _ => {
             return Err(ApiError::validation(
                 "filter by at most one of borrower_id, group_id, sector, country",
             ));
         }
     };
-    let rows = tx.exposures(&scope, now).await?;
+    let rows = reports::exposures(&ctx.commands(), filter, now).await?;
     let total: Decimal = rows.iter().map(|row| row.total()).sum();
     Ok(axum::Json(Exposures {
         currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
@@ -197,15 +190,9 @@ async fn list_limits(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<LimitsInForce>, ApiError> {
-    let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let limits = tx.limits_in_force(None).await?;
-    let exposures = tx.exposures(&ExposureScope::All, now).await?;
-    let aggregates = Aggregates::build(&exposures);
-    let usages = creditops_risk::watch::limit_usages(&limits, &aggregates);
+    let limits = reports::limits_in_force(&ctx.commands(), Utc::now()).await?;
     let items = limits
         .iter()
-        .zip(&usages)
         .map(|(limit, usage)| LimitInForce {
             id: limit.id,
             subject: limit.subject.clone(),
@@ -274,55 +261,23 @@ async fn propose_limit(
     };
     let reason = creditops_domain::case::required_text("reason", &req.reason, 1000)?;
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "POST /v1/limits",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                if let LimitSubject::Borrower(id) = &subject
-                    && tx.borrower(*id).await?.is_none()
-                {
-                    return Err(ApiError::validation("key names no registered borrower"));
-                }
-                if let LimitSubject::Group(id) = &subject {
-                    let group = creditops_domain::UnitId::parse(id)
-                        .map_err(|e| ApiError::validation(format!("key: {e}")))?;
-                    if tx.group(&group).await?.is_none() {
-                        return Err(ApiError::validation(
-                            "key names no group of connected clients",
-                        ));
-                    }
-                }
-                let version = tx.latest_limit_version(&subject).await? + 1;
-                let proposal = LimitVersion {
-                    id: uuid::Uuid::now_v7(),
+                let proposal = limits::LimitProposal {
                     subject,
-                    version,
                     amount,
                     tolerance_percent: tolerance,
                     reason,
-                    proposed_by: actor.id().clone(),
-                    proposed_at: creditops_http::cases::action_time(),
-                    status: LimitStatus::Pending,
-                    decided_by: None,
-                    decided_at: None,
                 };
-                tx.insert_limit_version(&proposal).await?;
-                let mut record = actor.record(&ctx, AuditAction::LimitProposed);
-                record.rule = Some(RuleId::R8);
-                record.data = json!({
-                    "limit_id": proposal.id,
-                    "subject": proposal.subject.to_string(),
-                    "version": proposal.version,
-                    "amount": proposal.amount.to_string(),
-                    "tolerance_percent": proposal.tolerance_percent.to_string(),
-                });
-                ctx.audit(tx, &record).await?;
-                CommandOutcome::view(StatusCode::CREATED, &proposal)
+                let limit = limits::propose_limit(&commands, tx, &actor, proposal).await?;
+                CommandOutcome::view(StatusCode::CREATED, &limit)
             })
         },
     )
@@ -355,9 +310,8 @@ async fn list_limit_versions(
         .map(|s| s.parse::<LimitStatus>())
         .transpose()
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
-    let mut tx = ctx.store.begin_read().await?;
-    let versions = tx.limit_versions(status, None).await?;
-    Ok(axum::Json(LimitVersions { items: versions }))
+    let items = limits::limit_versions(&ctx.commands(), status, None).await?;
+    Ok(axum::Json(LimitVersions { items }))
 }
 
 /// Sector and country limits are decided by a second risk controller;
@@ -382,7 +336,7 @@ async fn approve_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, true, RISK_DECIDES).await
+    routes::decide_limit_version(ctx, principal, key, id, Verdict::Approve, RISK_DECIDES).await
 }
 
 /// Rejects a sector or country limit (R8).
@@ -402,7 +356,7 @@ async fn reject_limit(
     key: IdempotencyKey,
     PathId(id): PathId<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
-    decide_limit(ctx, principal, key, id, false, RISK_DECIDES).await
+    routes::decide_limit_version(ctx, principal, key, id, Verdict::Reject, RISK_DECIDES).await
 }
 
 /// Tier 1 capital in force (R3).
@@ -419,12 +373,7 @@ async fn read_capital(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<Capital>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
-    let capital = tx
-        .latest_capital()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no Tier 1 capital is on record"))?;
-    Ok(axum::Json(capital))
+    Ok(axum::Json(reports::capital(&ctx.commands()).await?))
 }
 
 /// Tier 1 capital to record.
@@ -467,32 +416,17 @@ async fn set_capital(
         return Err(ApiError::validation("tier1 must be greater than zero"));
     }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PUT /v1/capital",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                // Every approval's large-exposure cap reads Tier 1.
-                tx.lock_risk().await?;
-                let now = creditops_http::cases::action_time();
-                let version = tx.latest_capital().await?.map_or(0, |c| c.version) + 1;
-                let capital = Capital {
-                    version,
-                    tier1,
-                    recorded_by: actor.id().clone(),
-                    recorded_at: now,
-                };
-                tx.insert_capital(&capital).await?;
-                let mut record = actor.record(&ctx, AuditAction::RiskCapitalRecorded);
-                record.rule = Some(RuleId::R3);
-                record.data = json!({"version": version, "tier1": tier1.to_string()});
-                ctx.audit(tx, &record).await?;
-                let breaches =
-                    watch_all(&ctx, tx, &format!("Tier 1 capital version {version}"), now).await?;
+                let (capital, breaches) =
+                    positions::record_capital(&commands, tx, &actor, tier1).await?;
                 CommandOutcome::view(StatusCode::OK, &CapitalChange { capital, breaches })
             })
         },
@@ -526,15 +460,7 @@ async fn read_liquidity(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
 ) -> Result<axum::Json<Liquidity>, ApiError> {
-    let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let position = tx
-        .latest_liquidity()
-        .await?
-        .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
-    let view = liquidity_view(tx.as_mut(), now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no liquidity position is on record"))?;
+    let (position, view) = reports::liquidity(&ctx.commands(), Utc::now()).await?;
     let finding = creditops_risk::gate::liquidity_finding(&view, Decimal::ZERO);
     Ok(axum::Json(Liquidity {
         position,
@@ -605,46 +531,23 @@ async fn set_liquidity(
         ));
     }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let actor = principal.clone();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
-        &ctx.clone(),
+        &ctx,
         &principal,
         key,
         "PUT /v1/liquidity",
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                // Every approval's liquidity check reads the position.
-                tx.lock_risk().await?;
-                let now = creditops_http::cases::action_time();
-                let version = tx.latest_liquidity().await?.map_or(0, |p| p.version) + 1;
-                let position = LiquidityPosition {
-                    version,
+                let new = positions::NewPosition {
                     hqla,
                     outflows_30d: outflows,
                     inflows_30d: inflows,
                     floor_percent: floor,
-                    recorded_by: actor.id().clone(),
-                    recorded_at: now,
                 };
-                tx.insert_liquidity(&position).await?;
-                let mut record = actor.record(&ctx, AuditAction::RiskLiquidityRecorded);
-                record.rule = Some(RuleId::R6);
-                record.data = json!({
-                    "version": version,
-                    "hqla": hqla.to_string(),
-                    "outflows_30d": outflows.to_string(),
-                    "inflows_30d": inflows.to_string(),
-                    "floor_percent": floor.to_string(),
-                });
-                ctx.audit(tx, &record).await?;
-                let breaches = watch_all(
-                    &ctx,
-                    tx,
-                    &format!("liquidity position version {version}"),
-                    now,
-                )
-                .await?;
+                let (position, breaches) =
+                    positions::record_liquidity(&commands, tx, &actor, new).await?;
                 CommandOutcome::view(StatusCode::OK, &LiquidityChange { position, breaches })
             })
         },
@@ -688,17 +591,17 @@ async fn list_alerts(
     _principal: Principal,
     Query(query): Query<AlertQuery>,
 ) -> Result<axum::Json<Breaches>, ApiError> {
-    let mut tx = ctx.store.begin_read().await?;
+    let commands = ctx.commands();
     let breaches = match query.status.as_deref() {
-        None | Some("open") => tx.open_breaches().await?,
+        None | Some("open") => reports::open_breaches(&commands).await?,
         Some("all") => {
             let now = Utc::now();
-            tx.breaches(&BreachFilter {
+            let filter = BreachFilter {
                 from: now - chrono::Duration::days(30),
                 to: now + chrono::Duration::seconds(1),
                 limit: 10_000,
-            })
-            .await?
+            };
+            reports::breaches(&commands, &filter).await?
         }
         Some(other) => {
             return Err(ApiError::validation(format!(
@@ -766,10 +669,9 @@ async fn alert_stream(
                 to: now + chrono::Duration::seconds(1),
                 limit: 1000,
             };
-            let found = match cursor.ctx.store.begin_read().await {
-                Ok(mut tx) => tx.breaches(&filter).await.unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
+            let found = reports::breaches(&cursor.ctx.commands(), &filter)
+                .await
+                .unwrap_or_default();
             for breach in found {
                 if breach.detected_at >= cursor.since - STREAM_OVERLAP
                     && cursor.seen.insert(breach.id)
@@ -864,14 +766,12 @@ async fn breach_report(
         .map(|t| t.and_utc())
         .ok_or_else(|| ApiError::validation("date is out of range"))?;
     let to = from + chrono::Duration::days(1);
-    let mut tx = ctx.store.begin_read().await?;
-    let breaches = tx
-        .breaches(&BreachFilter {
-            from,
-            to,
-            limit: 100_000,
-        })
-        .await?;
+    let filter = BreachFilter {
+        from,
+        to,
+        limit: 100_000,
+    };
+    let breaches = reports::breaches(&ctx.commands(), &filter).await?;
     if wants_csv(query.format.as_deref(), &headers)? {
         let mut csv = String::from(
             "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
@@ -962,10 +862,7 @@ async fn exposure_report(
         ));
     }
     let now = Utc::now();
-    let mut tx = ctx.store.begin_read().await?;
-    let exposures = tx.exposures(&ExposureScope::All, now).await?;
-    let tier1 = tx.latest_capital().await?.map(|c| c.tier1);
-    let lines = report(kind, &Aggregates::build(&exposures), tier1);
+    let (lines, tier1) = reports::exposure_report(&ctx.commands(), kind, now).await?;
     if wants_csv(query.format.as_deref(), &headers)? {
         return Ok(csv_response(to_csv(&lines)));
     }
@@ -977,14 +874,4 @@ async fn exposure_report(
         items: lines,
     })
     .into_response())
-}
-
-/// Re-exported for the import module.
-pub(crate) async fn watch_imported(
-    ctx: &ServiceContext,
-    tx: &mut dyn creditops_store::Tx,
-    borrowers: &[BorrowerId],
-    now: chrono::DateTime<Utc>,
-) -> Result<Vec<Breach>, ApiError> {
-    watch_borrowers(ctx, tx, borrowers, "core banking import", now).await
 }

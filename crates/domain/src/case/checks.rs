@@ -96,12 +96,12 @@ impl CreditCase {
         let first = self.current_vote(VoteStage::First).ok_or_else(|| {
             DomainError::InvalidState("the case has no current first vote".into())
         })?;
-        if &first.voter.staff_id == who {
-            return Err(DomainError::rule(
-                RuleId::V1,
-                "the second vote must come from a different person than the first vote",
-            ));
-        }
+        crate::four_eyes::require_other_person(
+            &first.voter.staff_id,
+            who,
+            RuleId::V1,
+            "the second vote must come from a different person than the first vote",
+        )?;
         Ok(RuleCheck::new(
             RuleId::V1,
             format!(

@@ -9,7 +9,7 @@ use super::file::CaseFile;
 use super::records::BoardResolution;
 use super::status::{CaseStatus, VoteStage};
 use crate::text::{MAX_TEXT, required_text};
-use crate::{DomainError, RuleId, Side, Timestamp, Voter};
+use crate::{CompetenceOrder, DomainError, RuleId, Side, Timestamp, Voter};
 
 impl CreditCase {
     /// Market edits the file while it is with market. The new version voids
@@ -105,7 +105,69 @@ impl CreditCase {
             recorded_at: now,
             file_version: self.version,
             content_hash: self.content_hash(),
+            confirmed_by: None,
+            confirmed_at: None,
         });
+        self.touch(now);
+        Ok(())
+    }
+
+    /// A board-level member of the back office confirms the resolution
+    /// recorded for the current file version (V11): the recorder cannot, so
+    /// no single analyst can type a resolution and rely on it.
+    pub fn confirm_board_resolution(
+        &mut self,
+        actor: Option<&Voter>,
+        order: &CompetenceOrder,
+        expected_version: i64,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(DomainError::InvalidState(format!(
+                "a board resolution cannot be confirmed on a {} case",
+                self.status
+            )));
+        }
+        self.expect_version(expected_version)?;
+        let actor = require_side(
+            actor,
+            Side::Backoffice,
+            RuleId::V11,
+            "confirm a board resolution",
+        )?;
+        if !order.is_board(actor.competence_level) {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                format!(
+                    "only a board-level member of the back office may confirm a board resolution; \
+                     {} holds back-office competence level {}",
+                    actor.staff_id, actor.competence_level
+                ),
+            ));
+        }
+        let version = self.version;
+        let resolution = self
+            .board_resolution
+            .as_mut()
+            .filter(|r| r.file_version == version)
+            .ok_or_else(|| {
+                DomainError::InvalidState(
+                    "no board resolution is recorded for the current file version".into(),
+                )
+            })?;
+        if resolution.confirmed_by.is_some() {
+            return Err(DomainError::InvalidState(
+                "the board resolution is confirmed already".into(),
+            ));
+        }
+        if resolution.recorded_by == actor.staff_id {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                "the person who recorded the board resolution cannot also confirm it",
+            ));
+        }
+        resolution.confirmed_by = Some(actor.staff_id.clone());
+        resolution.confirmed_at = Some(now);
         self.touch(now);
         Ok(())
     }

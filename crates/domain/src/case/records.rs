@@ -30,6 +30,13 @@ pub struct BoardResolution {
     pub recorded_at: Timestamp,
     pub file_version: i64,
     pub content_hash: String,
+    /// The board-level back-office member who confirmed it: until then the
+    /// resolution is one person's word and no approval can rest on it (V11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<StaffId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub confirmed_at: Option<Timestamp>,
 }
 
 /// An immutable vote (V10), bound to a file version and its content hash (V3).

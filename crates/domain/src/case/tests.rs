@@ -113,6 +113,17 @@ fn ba2() -> Option<Voter> {
     Some(voter("ba-2", "backoffice-credit", Side::Backoffice))
 }
 
+/// The back office's board member: the top level of the fixture order.
+fn bb1() -> Option<Voter> {
+    leveled(
+        Some(voter("bb-1", "backoffice-board", Side::Backoffice)),
+        BOARD_LEVEL,
+    )
+}
+
+/// The fixture competence order's top level (the board).
+const BOARD_LEVEL: u8 = 4;
+
 /// A voter on `side`, or an actor with no (unique) unit at all.
 fn on_side(id: &str, side: Option<Side>) -> Option<Voter> {
     side.map(|s| voter(id, &format!("{}-unit", s.as_str()), s))
@@ -236,6 +247,9 @@ enum Cmd {
         by: Option<Voter>,
         reference: String,
     },
+    Confirm {
+        by: Option<Voter>,
+    },
     Reevaluate,
 }
 
@@ -275,6 +289,10 @@ fn resolution(by: Option<Voter>, reference: &str) -> Cmd {
     }
 }
 
+fn confirm(by: Option<Voter>) -> Cmd {
+    Cmd::Confirm { by }
+}
+
 /// Applies `cmd` under `facts`. A vote command returns the vote it recorded,
 /// which must be the last vote on record; `reevaluate` reports a change
 /// exactly when the case changed.
@@ -291,6 +309,10 @@ fn apply(
         Cmd::Return { by, reason } => return case.return_for_rework(by.as_ref(), reason, now),
         Cmd::Resolution { by, reference } => {
             return case.record_board_resolution(by.as_ref(), reference, case.version, now);
+        }
+        Cmd::Confirm { by } => {
+            let order = facts.rules.competence();
+            return case.confirm_board_resolution(by.as_ref(), order, case.version, now);
         }
         Cmd::Reevaluate => {
             let before = case.clone();

@@ -165,7 +165,19 @@ impl CreditCase {
             return Err(DomainError::rule(
                 RuleId::V11,
                 "a related-party credit (KWG section 15) needs a board resolution recorded for \
-                 this file version before it can be approved",
+                 this file version and confirmed by a board-level member of the back office \
+                 before it can be approved",
+            ));
+        }
+        let version = self.version;
+        if both_approve
+            && self.board_resolution.as_ref().is_some_and(|r| {
+                r.file_version == version && r.recorded_by == checked.voter.staff_id
+            })
+        {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                "the person who recorded the board resolution cannot cast the approving vote",
             ));
         }
         let mut flags = Vec::new();
@@ -329,8 +341,8 @@ impl CreditCase {
                 return Err(DomainError::rule(
                     RuleId::V11,
                     "a large exposure (>= 10 % of Tier 1 capital, KWG section 13) needs a \
-                     full-board resolution recorded for this file version before it can be \
-                     approved",
+                     full-board resolution recorded for this file version and confirmed by a \
+                     board-level member of the back office before it can be approved",
                 ));
             }
             flags.push(DecisionFlag::LargeExposure);

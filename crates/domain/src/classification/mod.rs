@@ -228,7 +228,7 @@ mod tests {
         for (text, ok) in [
             ("C", true),
             ("C25", true),
-            ("A01", true),
+            ("B05", true),
             ("U99", true),
             ("K64", true),
             ("c", false),
@@ -239,7 +239,7 @@ mod tests {
             ("C5", false),
             ("C025", false),
             ("C99", false),
-            ("A04", false),
+            ("B04", false),
             ("V", false),
             ("", false),
             ("manufacturing", false),

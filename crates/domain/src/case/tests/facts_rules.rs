@@ -977,6 +977,7 @@ fn s6_conflicted_people_may_not_vote() {
                     facts = with_related(facts, &["cf-1"]);
                     // Approval needs the resolution (V11); S6 is checked anyway.
                     accept(&mut case, resolution(ba2(), "BR-2026-09"), at(6));
+                    accept(&mut case, confirm(bb1()), at(6));
                 }
                 Conflict::Originator => {}
             }
@@ -1061,6 +1062,7 @@ fn s6_an_approval_needs_a_first_voter_unconflicted_at_decision_time() {
     for (row, changed) in table {
         let mut case = new_case();
         accept(&mut case, resolution(ba2(), "BR-2026-16"), at(5));
+        accept(&mut case, confirm(bb1()), at(5));
         accept(&mut case, first(lo1(), Approve, 1), at(10));
         let result = apply(&mut case, &second(ba1(), Approve, 1), &changed, at(20));
         assert_ne!(
@@ -1122,6 +1124,13 @@ fn v11_a_resolution_on_the_current_version_allows_approval_with_flag_and_check()
         if !before_first_vote {
             accept(&mut case, resolution(ba2(), " BR-2026-11 "), at(15));
         }
+        assert!(
+            !case.has_board_resolution(),
+            "{row}: recorded, not confirmed"
+        );
+        let err = refuse_with(&mut case, second(ba1(), Approve, 1), &related(), at(16));
+        assert_rule(&err, RuleId::V11, &format!("{row}: unconfirmed"));
+        accept(&mut case, confirm(bb1()), at(17));
         let r = case.board_resolution.clone().expect("resolution");
         assert_eq!(r.reference, "BR-2026-11", "{row}");
         assert_eq!(r.recorded_by, staff("ba-2"), "{row}");
@@ -1154,6 +1163,7 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
     // Row 1: recorded in draft on version 1, then the file is edited.
     let mut case = new_case();
     accept(&mut case, resolution(ba2(), "BR-2026-12"), at(5));
+    accept(&mut case, confirm(bb1()), at(5));
     accept(&mut case, edit(or1(), file_v2(), 1), at(6));
     assert!(!case.has_board_resolution(), "V11 edit");
     accept_with(&mut case, first(lo1(), Approve, 2), &related(), at(10));
@@ -1168,6 +1178,7 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
     let mut case = new_case();
     accept_with(&mut case, first(lo1(), Approve, 1), &related(), at(10));
     accept(&mut case, resolution(ba2(), "BR-2026-13"), at(11));
+    accept(&mut case, confirm(bb1()), at(11));
     accept(&mut case, ret(ba1(), "rework"), at(12));
     assert!(!case.has_board_resolution(), "V11 return");
     accept_with(&mut case, first(lo2(), Approve, 2), &related(), at(13));
@@ -1180,6 +1191,7 @@ fn v11_a_resolution_on_an_older_version_does_not_count() {
 
     // Recorded again for the current version: approved.
     accept(&mut case, resolution(ba2(), "BR-2026-14"), at(15));
+    accept(&mut case, confirm(bb1()), at(15));
     accept_with(&mut case, second(ba1(), Approve, 2), &related(), at(16));
     assert_eq!(case.status, CaseStatus::Approved);
     let d = case.decision.clone().expect("decision");
@@ -1440,4 +1452,53 @@ fn v9_the_decision_records_all_rounds_rule_set_policy_level_and_flags() {
     assert_eq!((d.level, d.rules_version), (4, 1));
     assert_eq!(d.policy_hash, POLICY_HASH);
     assert_eq!(d.votes.len(), 1);
+}
+
+/// Hardening finding 5 (V11): a board resolution typed by one analyst is not
+/// enough. A second person, a board-level member of the back office,
+/// confirms it, and the recorder cannot cast the approving vote.
+#[test]
+fn v11_a_board_resolution_needs_a_second_board_level_person() {
+    let refusals = [
+        ("V11 the recorder confirms", leveled(ba2(), BOARD_LEVEL)),
+        ("V11 an analyst below board level confirms", ba1()),
+        ("V11 market confirms", leveled(lo2(), BOARD_LEVEL)),
+    ];
+    for (row, by) in refusals {
+        let mut case = new_case();
+        accept_with(&mut case, first(lo1(), Approve, 1), &related(), at(10));
+        accept(&mut case, resolution(ba2(), "BR-2026-20"), at(11));
+        let err = refuse(&mut case, confirm(by), at(12));
+        assert_rule(&err, RuleId::V11, row);
+        assert!(!case.has_board_resolution(), "{row}");
+    }
+
+    let mut case = new_case();
+    accept_with(&mut case, first(lo1(), Approve, 1), &related(), at(10));
+    let err = refuse(&mut case, confirm(bb1()), at(11));
+    assert!(
+        matches!(err, DomainError::InvalidState(_)),
+        "V11 nothing to confirm: {err:?}"
+    );
+    accept(&mut case, resolution(ba2(), "BR-2026-21"), at(12));
+    accept(&mut case, confirm(bb1()), at(13));
+    let r = case.board_resolution.clone().expect("resolution");
+    assert_eq!(r.confirmed_by, Some(staff("bb-1")));
+    assert_eq!(r.confirmed_at, Some(at(13)));
+    let again = refuse(&mut case, confirm(bb1()), at(14));
+    assert!(matches!(again, DomainError::InvalidState(_)), "{again:?}");
+    // The recorder may not approve on the strength of their own record.
+    let err = refuse_with(&mut case, second(ba2(), Approve, 1), &related(), at(15));
+    assert_rule(&err, RuleId::V11, "V11 the recorder approves");
+    accept_with(&mut case, second(ba1(), Approve, 1), &related(), at(16));
+    assert_eq!(case.status, CaseStatus::Approved);
+    // Recording anew voids the confirmation.
+    let mut case = new_case();
+    accept(&mut case, resolution(ba2(), "BR-2026-22"), at(5));
+    accept(&mut case, confirm(bb1()), at(6));
+    accept(&mut case, resolution(ba1(), "BR-2026-23"), at(7));
+    assert!(
+        !case.has_board_resolution(),
+        "a new record needs a new confirmation"
+    );
 }

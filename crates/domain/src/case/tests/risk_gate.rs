@@ -83,6 +83,13 @@ fn v11_a_large_exposure_needs_a_board_resolution() {
     let err = refuse_with(&mut case, second(ba1(), Approve, 1), &large, at(2));
     assert_rule(&err, RuleId::V11, "large exposure");
     accept_with(&mut case, resolution(ba2(), "board 2026/17"), &large, at(3));
+    let err = refuse_with(&mut case, second(ba1(), Approve, 1), &large, at(3));
+    assert_rule(
+        &err,
+        RuleId::V11,
+        "large exposure, resolution not confirmed",
+    );
+    accept_with(&mut case, confirm(bb1()), &large, at(3));
     accept_with(&mut case, second(ba1(), Approve, 1), &large, at(4));
     let decision = case.decision.as_ref().unwrap();
     assert!(decision.flags.contains(&DecisionFlag::LargeExposure));

@@ -459,6 +459,7 @@ enum Kind {
     Second,
     Return,
     Resolution,
+    Confirm,
     Reevaluate,
     /// The vote the case waits for: a second vote while awaiting it, a
     /// first vote otherwise. Keeps sequences moving towards decisions.
@@ -493,7 +494,8 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         4 => Just(Kind::First),
         4 => Just(Kind::Second),
         1 => Just(Kind::Return),
-        1 => Just(Kind::Resolution),
+        2 => Just(Kind::Resolution),
+        2 => Just(Kind::Confirm),
         1 => Just(Kind::Reevaluate),
         4 => Just(Kind::Fitting),
     ];
@@ -613,6 +615,10 @@ struct Model {
     escalation: Option<u8>,
     related_party: bool,
     resolution_version: Option<i64>,
+    /// Who recorded the resolution, and whether a second, board-level
+    /// person confirmed it (V11).
+    resolution_recorder: Option<StaffId>,
+    resolution_confirmed: bool,
     originator: StaffId,
     editors: BTreeSet<StaffId>,
     votes: Vec<MVote>,
@@ -638,11 +644,18 @@ impl Model {
             escalation: case.escalation_level,
             related_party: case.related_party,
             resolution_version: None,
+            resolution_recorder: None,
+            resolution_confirmed: false,
             originator: case.originator.clone(),
             editors: BTreeSet::new(),
             votes: Vec::new(),
             decision: None,
         }
+    }
+
+    /// A resolution on the current version, confirmed by a second person.
+    fn resolution_in_force(&self) -> bool {
+        self.resolution_version == Some(self.version) && self.resolution_confirmed
     }
 
     fn required(&self, facts: &VoteFacts) -> u8 {
@@ -836,9 +849,12 @@ impl Model {
                 rationale()?;
                 next.related_party |= !facts.related_parties.is_empty();
                 let both_approve = first.decision == Approve && *decision == Approve;
+                if both_approve && next.related_party && !self.resolution_in_force() {
+                    return Err(Refusal::Rule(RuleId::V11));
+                }
                 if both_approve
-                    && next.related_party
-                    && self.resolution_version != Some(self.version)
+                    && self.resolution_version == Some(self.version)
+                    && self.resolution_recorder.as_ref() == Some(&voter.staff_id)
                 {
                     return Err(Refusal::Rule(RuleId::V11));
                 }
@@ -852,7 +868,7 @@ impl Model {
                         return Err(Refusal::Rule(RuleId::R4));
                     }
                     if verdict.large_exposure {
-                        if self.resolution_version != Some(self.version) {
+                        if !self.resolution_in_force() {
                             return Err(Refusal::Rule(RuleId::V11));
                         }
                         flags.push(DecisionFlag::LargeExposure);
@@ -916,6 +932,24 @@ impl Model {
                     return Err(Refusal::Invalid);
                 }
                 next.resolution_version = Some(self.version);
+                next.resolution_recorder = by.as_ref().map(|v| v.staff_id.clone());
+                next.resolution_confirmed = false;
+            }
+            Cmd::Confirm { by } => {
+                if self.status.is_final() {
+                    return Err(Refusal::State);
+                }
+                let confirmer = on(by, Side::Backoffice, RuleId::V11)?;
+                if confirmer.competence_level < BOARD {
+                    return Err(Refusal::Rule(RuleId::V11));
+                }
+                if self.resolution_version != Some(self.version) || self.resolution_confirmed {
+                    return Err(Refusal::State);
+                }
+                if self.resolution_recorder.as_ref() == Some(&confirmer.staff_id) {
+                    return Err(Refusal::Rule(RuleId::V11));
+                }
+                next.resolution_confirmed = true;
             }
             Cmd::Reevaluate => {
                 let void = self.status == AwaitingSecondVote
@@ -939,10 +973,7 @@ impl Model {
         prop_assert_eq!(case.round, self.round);
         prop_assert_eq!(case.escalation_level, self.escalation);
         prop_assert_eq!(case.related_party, self.related_party);
-        prop_assert_eq!(
-            case.has_board_resolution(),
-            self.resolution_version == Some(self.version)
-        );
+        prop_assert_eq!(case.has_board_resolution(), self.resolution_in_force());
         prop_assert_eq!(&case.editors, &self.editors);
         prop_assert_eq!(case.votes.len(), self.votes.len());
         for (vote, want) in case.votes.iter().zip(&self.votes) {
@@ -997,6 +1028,7 @@ struct Stats {
     returned: usize,
     edited: usize,
     resolutions: usize,
+    confirmations: usize,
     reevaluated_void: usize,
     stale: usize,
     state: usize,
@@ -1041,18 +1073,35 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
             continue;
         }
         let facts = world.facts(exposure);
-        let by = pool[step.actor].voter_at(now);
+        let kind = match (step.kind, case.status) {
+            (Kind::Fitting, CaseStatus::AwaitingSecondVote) => Kind::Second,
+            (Kind::Fitting, _) => Kind::First,
+            (kind, _) => kind,
+        };
+        let by = match kind {
+            // Every other confirmation comes from someone who may give it
+            // (a board-level back-office member other than the recorder),
+            // so related-party approvals are reached; the others explore
+            // the refusals.
+            Kind::Confirm if step.actor % 2 == 0 => {
+                let recorder = case.board_resolution.as_ref().map(|r| &r.recorded_by);
+                pool.iter()
+                    .filter_map(|p| p.voter_at(now))
+                    .find(|v| {
+                        v.side == Side::Backoffice
+                            && v.competence_level >= BOARD
+                            && Some(&v.staff_id) != recorder
+                    })
+                    .or_else(|| pool[step.actor].voter_at(now))
+            }
+            _ => pool[step.actor].voter_at(now),
+        };
         let version = match step.version {
             VersionPick::Current => case.version,
             VersionPick::Offset(o) => case.version + o,
             VersionPick::Absolute(v) => v,
         };
         let (text, rationale_ok, reference_ok) = texts[step.text].clone();
-        let kind = match (step.kind, case.status) {
-            (Kind::Fitting, CaseStatus::AwaitingSecondVote) => Kind::Second,
-            (Kind::Fitting, _) => Kind::First,
-            (kind, _) => kind,
-        };
         let cmd = match kind {
             Kind::Edit => edit(by.clone(), files[step.file].clone(), version),
             Kind::First => Cmd::First {
@@ -1075,6 +1124,7 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
                 by: by.clone(),
                 reference: text.clone(),
             },
+            Kind::Confirm => Cmd::Confirm { by: by.clone() },
             Kind::Reevaluate | Kind::Fitting => Cmd::Reevaluate,
         };
         let ctx = Ctx {
@@ -1191,6 +1241,7 @@ fn count(stats: &mut Stats, kind: Kind, before: &CreditCase, case: &CreditCase) 
         (Kind::Return, _) => stats.returned += 1,
         (Kind::Edit, _) => stats.edited += 1,
         (Kind::Resolution, _) => stats.resolutions += 1,
+        (Kind::Confirm, _) => stats.confirmations += 1,
         (Kind::Reevaluate, CaseStatus::Returned) if case.version != before.version => {
             stats.reevaluated_void += 1;
         }
@@ -1451,6 +1502,12 @@ fn check_approval(case: &CreditCase, world: &World) -> Result<(), TestCaseError>
         prop_assert_eq!(r.file_version, case.version);
         prop_assert_eq!(&r.content_hash, &case.content_hash());
         prop_assert!(r.recorded_at <= d.decided_at);
+        // Confirmed by a second person, neither of whom approved alone.
+        let confirmer = r.confirmed_by.as_ref().expect("V11 confirmation");
+        prop_assert_ne!(confirmer, &r.recorded_by);
+        prop_assert!(d.votes.iter().all(|v| v.voter.staff_id != r.recorded_by
+            || v.decision != VoteDecision::Approve
+            || v.stage != VoteStage::Second));
         prop_assert!(d.flags.contains(&DecisionFlag::RelatedParty));
     }
     Ok(())
@@ -1514,6 +1571,7 @@ fn random_command_sequences_reach_every_outcome() {
         ("V6 returned", stats.returned),
         ("V3 edited", stats.edited),
         ("V11 board resolution recorded", stats.resolutions),
+        ("V11 board resolution confirmed", stats.confirmations),
         (
             "V4 re-evaluation voided a first vote",
             stats.reevaluated_void,

@@ -1,12 +1,12 @@
-//! Risk control inside a command's transaction: the pre-decision gate (R4),
-//! the reservation an approval takes (R5) and the watcher's evaluation after
-//! every change (R7). The rules are the pure `creditops-risk` engine; this
-//! module loads its inputs and records its results, breaches audited.
+//! Risk control inside a command's transaction: the locks an approval or a
+//! limit decision takes, the pre-decision gate (R4), the reservation an
+//! approval takes (R5) and the watcher's evaluation after every change (R7).
+//! The rules are the pure `creditops-risk` engine; this module loads its
+//! inputs and records its results, breaches audited.
 
 use crate::facts::{Membership, group_members_of};
-use crate::{ApiError, ProblemKind, ServiceContext};
+use crate::{CommandError, CommandResult, Context};
 use creditops_audit::AuditAction;
-use creditops_audit::Outcome;
 use creditops_domain::RuleId;
 use creditops_domain::{
     BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
@@ -26,7 +26,7 @@ use serde_json::json;
 pub async fn liquidity_view(
     tx: &mut dyn Tx,
     now: Timestamp,
-) -> Result<Option<LiquidityView>, ApiError> {
+) -> CommandResult<Option<LiquidityView>> {
     Ok(tx
         .liquidity_now(now, InFlightClaims::Ignored)
         .await?
@@ -54,7 +54,7 @@ async fn approval_liquidity(
     amount: Decimal,
     claim: Option<&LiquidityClaim>,
     now: Timestamp,
-) -> Result<Option<LiquidityView>, ApiError> {
+) -> CommandResult<Option<LiquidityView>> {
     let Some(claim) = claim else {
         return liquidity_view(tx, now).await;
     };
@@ -76,12 +76,11 @@ async fn approval_liquidity(
             return Ok(Some(with_earlier));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                ProblemKind::Conflict,
+            return Err(CommandError::conflict_under(
+                RuleId::R6,
                 "approvals in flight hold the liquidity headroom this approval needs; \
                  cast the vote again",
-            )
-            .with_rule(RuleId::R6));
+            ));
         }
         tokio::time::sleep(CLAIM_POLL).await;
     }
@@ -92,7 +91,7 @@ async fn borrower_and_members(
     tx: &mut dyn Tx,
     borrower: BorrowerId,
     now: Timestamp,
-) -> Result<(BorrowerExposure, Vec<BorrowerExposure>), ApiError> {
+) -> CommandResult<(BorrowerExposure, Vec<BorrowerExposure>)> {
     let (_, member_ids) = group_members_of(tx, borrower, now).await?;
     let members = tx
         .exposures(&ExposureScope::Borrowers(member_ids), now)
@@ -101,7 +100,7 @@ async fn borrower_and_members(
         .iter()
         .find(|m| m.borrower == borrower)
         .cloned()
-        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
+        .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
     Ok((row, members))
 }
 
@@ -144,7 +143,7 @@ async fn usage_if_limited(
     kind: LimitKind,
     borrower: &BorrowerExposure,
     now: Timestamp,
-) -> Result<Decimal, ApiError> {
+) -> CommandResult<Decimal> {
     if !limits.iter().any(|limit| limit.subject.kind() == kind) {
         return Ok(Decimal::ZERO);
     }
@@ -202,13 +201,13 @@ pub async fn lock_approval(
     tx: &mut dyn Tx,
     borrower: BorrowerId,
     now: Timestamp,
-) -> Result<ApprovalScope, ApiError> {
+) -> CommandResult<ApprovalScope> {
     tx.lock_risk_shared().await?;
     let (group, members) = group_members_of(tx, borrower, now).await?;
     let row = tx
         .borrower(borrower)
         .await?
-        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
+        .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
     // Sector and country limits change only under the exclusive lock, so
     // the shared one keeps them as read here; whether one is in force
     // decides what to lock.
@@ -242,7 +241,7 @@ pub async fn lock_limit_subject(
     tx: &mut dyn Tx,
     subject: &LimitSubject,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> CommandResult<()> {
     let lock = match subject {
         LimitSubject::Borrower(borrower) => {
             tx.lock_risk_shared().await?;
@@ -273,7 +272,7 @@ pub async fn gate_verdict(
     scope: &ApprovalScope,
     claim: Option<&LiquidityClaim>,
     now: Timestamp,
-) -> Result<RiskVerdict, ApiError> {
+) -> CommandResult<RiskVerdict> {
     let money = &case.file.amount;
     if money.currency_code() != REPORTING_CURRENCY {
         return Ok(unevaluable(
@@ -292,7 +291,7 @@ pub async fn gate_verdict(
         .iter()
         .find(|m| m.borrower == case.file.borrower_id)
         .cloned()
-        .ok_or_else(|| ApiError::not_found("no borrower with that id"))?;
+        .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
     let limits = &scope.limits;
     // Sector and country sums scan many borrowers: only where a limit uses them.
     let sector_usage = usage_if_limited(tx, limits, LimitKind::Sector, &borrower, now).await?;
@@ -323,12 +322,12 @@ pub async fn gate_verdict(
 /// lock; resolving a liquidity breach is left to what frees liquidity
 /// (expiry, a new position) and the periodic evaluation.
 pub async fn watch_approval(
-    ctx: &ServiceContext,
+    ctx: &Context,
     tx: &mut dyn Tx,
     verdict: &RiskVerdict,
     cause: &str,
     now: Timestamp,
-) -> Result<Vec<Breach>, ApiError> {
+) -> CommandResult<Vec<Breach>> {
     let usages: Vec<Usage> = verdict
         .findings
         .iter()
@@ -364,7 +363,7 @@ pub async fn reserve(
     claim: Option<&LiquidityClaim>,
     reservation_days: u32,
     now: Timestamp,
-) -> Result<Reserved, ApiError> {
+) -> CommandResult<Reserved> {
     // The gate refuses without a liquidity position, but what cannot be
     // evaluated is refused all the same.
     let liquidity = verdict
@@ -402,7 +401,7 @@ async fn usages_around(
     tx: &mut dyn Tx,
     borrowers: &[BorrowerId],
     now: Timestamp,
-) -> Result<Vec<Usage>, ApiError> {
+) -> CommandResult<Vec<Usage>> {
     let tier1 = tx
         .latest_capital()
         .await?
@@ -442,17 +441,17 @@ async fn usages_around(
 /// Records what an evaluation found: new breaches (each audited as
 /// `risk.breach`, rule R7) and breaches that are back within limits.
 pub async fn record_usages(
-    ctx: &ServiceContext,
+    ctx: &Context,
     tx: &mut dyn Tx,
     usages: &[Usage],
     cause: &str,
     now: Timestamp,
-) -> Result<Vec<Breach>, ApiError> {
+) -> CommandResult<Vec<Breach>> {
     let open = tx.open_breaches().await?;
     let result = reconcile(&open, usages, cause, now);
     for breach in &result.opened {
         tx.insert_breach(breach).await?;
-        let mut record = ctx.record(AuditAction::RiskBreach, Outcome::Ok, now);
+        let mut record = ctx.record(AuditAction::RiskBreach, now);
         record.rule = Some(RuleId::R7);
         record.data = json!({
             "breach_id": breach.id,
@@ -472,7 +471,7 @@ pub async fn record_usages(
     }
     for id in &result.resolved {
         tx.resolve_breach(*id, now).await?;
-        let mut record = ctx.record(AuditAction::RiskBreachResolved, Outcome::Ok, now);
+        let mut record = ctx.record(AuditAction::RiskBreachResolved, now);
         record.rule = Some(RuleId::R7);
         record.data = json!({ "breach_id": id, "cause": cause });
         ctx.audit(tx, &record).await?;
@@ -482,12 +481,12 @@ pub async fn record_usages(
 
 /// The watcher after a change to `borrowers`' exposure (R7), in `tx`.
 pub async fn watch_borrowers(
-    ctx: &ServiceContext,
+    ctx: &Context,
     tx: &mut dyn Tx,
     borrowers: &[BorrowerId],
     cause: &str,
     now: Timestamp,
-) -> Result<Vec<Breach>, ApiError> {
+) -> CommandResult<Vec<Breach>> {
     let usages = usages_around(tx, borrowers, now).await?;
     record_usages(ctx, tx, &usages, cause, now).await
 }
@@ -496,13 +495,13 @@ pub async fn watch_borrowers(
 /// watcher evaluates, only that limit's usage moved, so only it is
 /// evaluated, against the version in force (an older version approved late
 /// is not).
-async fn watch_borrower_limit(
-    ctx: &ServiceContext,
+pub(crate) async fn watch_borrower_limit(
+    ctx: &Context,
     tx: &mut dyn Tx,
     borrower: BorrowerId,
     cause: &str,
     now: Timestamp,
-) -> Result<Vec<Breach>, ApiError> {
+) -> CommandResult<Vec<Breach>> {
     let limits = tx
         .limits_in_force(Some(&[LimitSubject::Borrower(borrower)]))
         .await?;
@@ -515,11 +514,11 @@ async fn watch_borrower_limit(
 
 /// The full re-evaluation (R7): every limit, every unit, the LCR.
 pub async fn watch_all(
-    ctx: &ServiceContext,
+    ctx: &Context,
     tx: &mut dyn Tx,
     cause: &str,
     now: Timestamp,
-) -> Result<Vec<Breach>, ApiError> {
+) -> CommandResult<Vec<Breach>> {
     let exposures = tx.exposures(&ExposureScope::All, now).await?;
     let limits = tx.limits_in_force(None).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
@@ -527,132 +526,4 @@ pub async fn watch_all(
     let usages =
         creditops_risk::watch::evaluate_all(&exposures, &limits, tier1, liquidity.as_ref());
     record_usages(ctx, tx, &usages, cause, now).await
-}
-
-/// Approves or rejects a pending limit version (R8, four-eyes): never by its
-/// proposer, only for the kinds this service decides. On approval the new
-/// version is in force at once and the watcher re-evaluates.
-/// A list of limit versions.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct LimitVersions {
-    pub items: Vec<creditops_risk::LimitVersion>,
-}
-
-/// What deciding a limit version answers: the version and the breaches its
-/// approval caused (R7).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct LimitDecision {
-    #[serde(flatten)]
-    pub limit: creditops_risk::LimitVersion,
-    pub breaches: Vec<Breach>,
-}
-
-pub async fn decide_limit(
-    ctx: std::sync::Arc<ServiceContext>,
-    principal: crate::Principal,
-    key: crate::IdempotencyKey,
-    id: uuid::Uuid,
-    approve: bool,
-    kinds: &'static [creditops_risk::LimitKind],
-) -> Result<axum::response::Response, ApiError> {
-    let operation = if approve {
-        "POST /v1/limits/{id}/approve"
-    } else {
-        "POST /v1/limits/{id}/reject"
-    };
-    let fingerprint = id.as_bytes().to_vec();
-    let actor = principal.clone();
-    crate::run_command(
-        &ctx.clone(),
-        &principal,
-        key,
-        operation,
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let mut limit = tx
-                    .limit_version(id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no limit version with that id"))?;
-                if !kinds.contains(&limit.subject.kind()) {
-                    return Err(ApiError::new(
-                        crate::ProblemKind::Forbidden,
-                        format!(
-                            "{} limits are decided by {}",
-                            limit.subject.kind().as_str(),
-                            match limit.subject.kind() {
-                                creditops_risk::LimitKind::Borrower
-                                | creditops_risk::LimitKind::Group => "back office",
-                                _ => "a second risk controller",
-                            }
-                        ),
-                    )
-                    .with_rule(RuleId::R8));
-                }
-                if limit.status != creditops_risk::LimitStatus::Pending {
-                    return Err(ApiError::new(
-                        crate::ProblemKind::Conflict,
-                        format!("the limit version is {} already", limit.status.as_str()),
-                    ));
-                }
-                if &limit.proposed_by == actor.id() {
-                    return Err(ApiError::new(
-                        crate::ProblemKind::RuleViolation,
-                        "the proposer of a limit cannot decide it (four-eyes)",
-                    )
-                    .with_rule(RuleId::R8));
-                }
-                let now = crate::cases::action_time();
-                // An approval changes the headroom every approval of the
-                // subject reads; a rejection changes nothing in force.
-                if approve {
-                    lock_limit_subject(tx, &limit.subject, now).await?;
-                }
-                limit.status = if approve {
-                    creditops_risk::LimitStatus::Approved
-                } else {
-                    creditops_risk::LimitStatus::Rejected
-                };
-                limit.decided_by = Some(actor.id().clone());
-                limit.decided_at = Some(now);
-                tx.decide_limit_version(&limit).await?;
-                let mut record = actor.record(
-                    &ctx,
-                    if approve {
-                        AuditAction::LimitApproved
-                    } else {
-                        AuditAction::LimitRejected
-                    },
-                );
-                record.rule = Some(RuleId::R8);
-                record.data = json!({
-                    "limit_id": limit.id,
-                    "subject": limit.subject.to_string(),
-                    "version": limit.version,
-                    "amount": limit.amount.to_string(),
-                    "proposed_by": limit.proposed_by,
-                });
-                if let creditops_risk::LimitSubject::Borrower(borrower) = &limit.subject {
-                    record.borrower_id = Some(*borrower);
-                }
-                ctx.audit(tx, &record).await?;
-                let breaches = if approve {
-                    let cause = format!("limit {} version {}", limit.subject, limit.version);
-                    match &limit.subject {
-                        creditops_risk::LimitSubject::Borrower(borrower) => {
-                            watch_borrower_limit(&ctx, tx, *borrower, &cause, now).await?
-                        }
-                        _ => watch_all(&ctx, tx, &cause, now).await?,
-                    }
-                } else {
-                    Vec::new()
-                };
-                crate::CommandOutcome::view(
-                    axum::http::StatusCode::OK,
-                    &LimitDecision { limit, breaches },
-                )
-            })
-        },
-    )
-    .await
 }

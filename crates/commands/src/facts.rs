@@ -4,7 +4,7 @@
 //! relationship managers and related parties. One function, so every service
 //! that votes or re-evaluates sees exactly the same facts.
 
-use crate::{ApiError, ProblemKind};
+use crate::{CommandError, CommandResult};
 use creditops_domain::rules::in_force;
 use creditops_domain::{
     BorrowerId, CreditCase, RuleSet, Timestamp, VoteFacts, aggregated_exposure,
@@ -13,17 +13,14 @@ use creditops_store::Tx;
 
 /// The rule set in force at `at`. Fails closed: without one no vote can be
 /// evaluated, so the command is refused (503, the platform is misconfigured).
-pub async fn rules_in_force(tx: &mut dyn Tx, at: Timestamp) -> Result<RuleSet, ApiError> {
+pub async fn rules_in_force(tx: &mut dyn Tx, at: Timestamp) -> CommandResult<RuleSet> {
     let sets = tx.rule_sets().await?;
     in_force(&sets, at).cloned().ok_or_else(no_rules_in_force)
 }
 
 /// The refusal when no rule set is in force (503).
-pub fn no_rules_in_force() -> ApiError {
-    ApiError::new(
-        ProblemKind::Unavailable,
-        "no rule set is in force, so no vote can be evaluated",
-    )
+pub fn no_rules_in_force() -> CommandError {
+    CommandError::Unavailable("no rule set is in force, so no vote can be evaluated".into())
 }
 
 /// A borrower's group at some time (if any) and the borrowers whose
@@ -36,7 +33,7 @@ pub async fn group_members_of(
     tx: &mut dyn Tx,
     borrower: BorrowerId,
     at: Timestamp,
-) -> Result<Membership, ApiError> {
+) -> CommandResult<Membership> {
     match tx.group_of(borrower, at).await? {
         Some(group) => {
             let mut members = tx.group_members(&group, at).await?;
@@ -58,7 +55,7 @@ pub async fn vote_facts(
     rules: RuleSet,
     (group_id, members): Membership,
     policy_hash: &str,
-) -> Result<VoteFacts, ApiError> {
+) -> CommandResult<VoteFacts> {
     let context = tx.vote_context(&members).await?;
     let exposure = aggregated_exposure(
         &context.approved_amounts,

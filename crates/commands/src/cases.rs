@@ -1,0 +1,245 @@
+//! Commands on a credit case, whichever service offers them: each loads the
+//! case, applies a pure domain command, persists the result with optimistic
+//! concurrency (V10) and audits it in the same transaction (A1). Which
+//! commands a service offers is fixed by its router (S1).
+
+use crate::facts::{group_members_of, rules_in_force, vote_facts};
+use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
+use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, DomainError, Money, Timestamp};
+use creditops_store::Tx;
+use serde_json::{Value, json};
+
+/// The case, or NotFound.
+pub async fn load_case(tx: &mut dyn Tx, id: CaseId) -> CommandResult<CreditCase> {
+    tx.case(id)
+        .await?
+        .ok_or_else(|| CommandError::not_found("no case with that id"))
+}
+
+/// Reads a case for display (both sides see the same case, V9).
+pub async fn read_case(ctx: &Context, id: CaseId) -> CommandResult<CreditCase> {
+    let mut tx = ctx.store.begin_read().await?;
+    load_case(tx.as_mut(), id).await
+}
+
+/// The facts of a case change that go into the hashed audit body: ids,
+/// versions, hashes and amounts as strings; no free text (A6).
+pub fn case_audit_data(case: &CreditCase) -> Value {
+    json!({
+        "status": case.status.as_str(),
+        "version": case.version,
+        "content_hash": case.content_hash(),
+        "amount": case.file.amount.amount().to_string(),
+        "currency": case.file.amount.currency_code(),
+        "round": case.round,
+        "escalation_level": case.escalation_level,
+    })
+}
+
+/// What a case command records in the audit trail: the action and, where a
+/// single rule is the reason for the command, that rule's id.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseAction {
+    pub action: AuditAction,
+    pub rule: Option<RuleId>,
+}
+
+impl CaseAction {
+    pub const fn new(action: AuditAction) -> Self {
+        Self { action, rule: None }
+    }
+
+    pub const fn under_rule(action: AuditAction, rule: RuleId) -> Self {
+        Self {
+            action,
+            rule: Some(rule),
+        }
+    }
+}
+
+/// Stores a changed case (Conflict if somebody else changed it since
+/// `expected_revision`) and its audit event with `data`, in `tx`.
+pub(crate) async fn save_case(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    case: &CreditCase,
+    expected_revision: i64,
+    action: CaseAction,
+    data: Value,
+) -> CommandResult<()> {
+    tx.update_case(case, expected_revision).await?;
+    let mut record = ctx.actor_record(actor, action.action);
+    record.rule = action.rule;
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.data = data;
+    ctx.audit(tx, &record).await
+}
+
+/// Loads case `id`, applies `change` (a pure domain command, given the time
+/// of the action) and saves and audits the result as `action`.
+pub async fn change_case(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    action: CaseAction,
+    change: impl FnOnce(&mut CreditCase, Timestamp) -> Result<(), DomainError>,
+) -> CommandResult<CreditCase> {
+    let mut case = load_case(tx, id).await?;
+    let expected_revision = case.revision;
+    change(&mut case, action_time())?;
+    let data = case_audit_data(&case);
+    save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
+    Ok(case)
+}
+
+/// Opens a credit case (draft) for a registered borrower.
+pub async fn open_case(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    file: CaseFile,
+) -> CommandResult<CreditCase> {
+    if tx.borrower(file.borrower_id).await?.is_none() {
+        return Err(CommandError::invalid(
+            "borrower_id names no registered borrower",
+        ));
+    }
+    let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), action_time());
+    tx.insert_case(&case).await?;
+    let mut record = ctx.actor_record(actor, AuditAction::CaseCreated);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.data = case_audit_data(&case);
+    ctx.audit(tx, &record).await?;
+    Ok(case)
+}
+
+/// A partial edit of a file; `version` is the file version it applies to.
+#[derive(Debug, Clone, Default)]
+pub struct CaseEdit {
+    pub version: i64,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub product: Option<String>,
+    pub term_months: Option<i64>,
+    pub purpose: Option<String>,
+}
+
+/// Edits a draft (or returned) file: a new file version that voids the
+/// votes cast so far (V3).
+pub async fn edit_case(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    edit: CaseEdit,
+) -> CommandResult<CreditCase> {
+    let action = CaseAction::new(AuditAction::CaseEdited);
+    change_case(ctx, tx, actor, id, action, |case, now| {
+        let old = &case.file;
+        let amount_text = edit
+            .amount
+            .unwrap_or_else(|| old.amount.amount().to_string());
+        let currency = edit
+            .currency
+            .unwrap_or_else(|| old.amount.currency_code().to_owned());
+        let amount =
+            Money::parse(&amount_text, &currency).map_err(|e| DomainError::Invalid(e.0))?;
+        let file = CaseFile::new(
+            old.borrower_id,
+            amount,
+            edit.product.as_deref().unwrap_or(&old.product),
+            edit.term_months.unwrap_or(i64::from(old.term_months)),
+            edit.purpose.as_deref().unwrap_or(&old.purpose),
+        )?;
+        case.edit(actor.voter_at(now).as_ref(), file, edit.version, now)
+    })
+    .await
+}
+
+/// Returns a case to market for rework (V6); the votes are void.
+pub async fn return_case(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    reason: &str,
+) -> CommandResult<CreditCase> {
+    let action = CaseAction::new(AuditAction::CaseReturned);
+    change_case(ctx, tx, actor, id, action, |case, now| {
+        case.return_for_rework(actor.voter_at(now).as_ref(), reason, now)
+    })
+    .await
+}
+
+/// Records the board resolution a related-party credit or a large exposure
+/// needs before approval (V11), bound to the file version it covers.
+pub async fn record_board_resolution(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    reference: &str,
+    version: i64,
+) -> CommandResult<CreditCase> {
+    let action = CaseAction::under_rule(AuditAction::CaseBoardResolution, RuleId::V11);
+    change_case(ctx, tx, actor, id, action, |case, now| {
+        let voter = actor.voter_at(now);
+        case.record_board_resolution(voter.as_ref(), reference, version, now)
+    })
+    .await
+}
+
+/// Re-evaluates every open case of `borrowers` (V4, R2): a first vote below
+/// the level a case now requires is void and the case goes back to market.
+/// Returns the ids of the cases sent back.
+pub async fn reevaluate_open_cases(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    borrowers: &[BorrowerId],
+) -> CommandResult<Vec<CaseId>> {
+    let now = chrono::Utc::now();
+    let mut returned = Vec::new();
+    let open = tx.open_cases_of(borrowers).await?;
+    if open.is_empty() {
+        return Ok(returned);
+    }
+    let rules = rules_in_force(tx, now).await?;
+    for id in open {
+        let Some(mut case) = tx.case(id).await? else {
+            continue;
+        };
+        let membership = group_members_of(tx, case.file.borrower_id, now).await?;
+        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash).await?;
+        let expected_revision = case.revision;
+        if case.reevaluate(&facts, now)? {
+            let action = CaseAction::under_rule(AuditAction::CaseReevaluated, RuleId::V4);
+            let data = case_audit_data(&case);
+            save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
+            returned.push(case.id);
+        }
+    }
+    Ok(returned)
+}
+
+/// One page of cases with `status`, after case `after`: at most `limit`
+/// summaries, and the id to continue after if the page is full.
+pub async fn cases_page(
+    ctx: &Context,
+    status: creditops_domain::CaseStatus,
+    after: Option<CaseId>,
+    limit: u32,
+) -> CommandResult<(Vec<creditops_store::CaseSummary>, Option<CaseId>)> {
+    let mut tx = ctx.store.begin_read().await?;
+    let cases = tx.cases_by_status(status, after, limit).await?;
+    let next = (cases.len() == limit as usize)
+        .then(|| cases.last().map(|c| c.id))
+        .flatten();
+    Ok((cases, next))
+}

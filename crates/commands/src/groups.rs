@@ -1,0 +1,131 @@
+//! Groups of connected clients and related parties (V4, V11, S6, R2): the
+//! facts outside a case that its votes are checked against. A change to
+//! them re-evaluates the open cases and the limits of everybody affected.
+
+use crate::cases::reevaluate_open_cases;
+use crate::facts::group_members_of;
+use crate::risk::watch_borrowers;
+use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
+use creditops_domain::{BorrowerId, CaseId, StaffId, Timestamp, UnitId};
+use creditops_risk::Breach;
+use creditops_store::{BorrowerGroup, RelatedParty, Tx};
+use serde_json::json;
+
+/// Forms a group of connected clients (CRR Art. 4(1)(39)).
+pub async fn create_group(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: UnitId,
+    name: String,
+) -> CommandResult<BorrowerGroup> {
+    let group = BorrowerGroup {
+        id,
+        name,
+        created_by: actor.id().clone(),
+        created_at: action_time(),
+    };
+    tx.insert_group(&group).await?;
+    let mut record = ctx.actor_record(actor, AuditAction::GroupCreated);
+    record.data = json!({"group_id": group.id});
+    ctx.audit(tx, &record).await?;
+    Ok(group)
+}
+
+/// What a group move did.
+#[derive(Debug, Clone)]
+pub struct GroupMove {
+    pub valid_from: Timestamp,
+    /// Open cases whose first vote became void and that went back to market (V4).
+    pub cases_sent_back: Vec<CaseId>,
+    /// Limit breaches the move caused (R7).
+    pub breaches: Vec<Breach>,
+}
+
+/// Moves a borrower into a group of connected clients (or out of it, with
+/// no group) and re-evaluates the open cases of everybody affected (V4, R2).
+pub async fn set_group(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    borrower: BorrowerId,
+    group: Option<&UnitId>,
+) -> CommandResult<GroupMove> {
+    if tx.borrower(borrower).await?.is_none() {
+        return Err(CommandError::not_found("no borrower with that id"));
+    }
+    if let Some(group) = group
+        && tx.group(group).await?.is_none()
+    {
+        return Err(CommandError::invalid("group_id names no group"));
+    }
+    // Serialised with approvals, which aggregate over groups.
+    tx.lock_risk().await?;
+    let now = action_time();
+    // Everybody whose aggregated exposure changes: the old group and the
+    // new one.
+    let (_, mut affected) = group_members_of(tx, borrower, now).await?;
+    // One member of the old group stands for it in the watcher; the moved
+    // borrower for its new group (R2, R7).
+    let mut watched = vec![borrower];
+    watched.extend(affected.iter().copied().find(|b| *b != borrower));
+    tx.set_group_membership(borrower, group, now).await?;
+    let (_, joined) = group_members_of(tx, borrower, now).await?;
+    affected.extend(joined);
+    affected.sort();
+    affected.dedup();
+    let mut record = ctx.actor_record(actor, AuditAction::BorrowerGroupChanged);
+    record.borrower_id = Some(borrower);
+    record.data = json!({"group_id": group});
+    ctx.audit(tx, &record).await?;
+    let cases_sent_back = reevaluate_open_cases(ctx, tx, actor, &affected).await?;
+    let cause = format!("borrower {borrower} changed group");
+    let breaches = watch_borrowers(ctx, tx, &watched, &cause, now).await?;
+    Ok(GroupMove {
+        valid_from: now,
+        cases_sent_back,
+        breaches,
+    })
+}
+
+/// A staff member related to a borrower (KWG section 15).
+#[derive(Debug, Clone)]
+pub struct NewRelatedParty {
+    pub borrower_id: BorrowerId,
+    pub staff_id: StaffId,
+    pub relation: String,
+}
+
+/// Records a staff member as related to a borrower: they may not vote on its
+/// cases, and its credits need a board resolution (S6, V11).
+pub async fn record_related_party(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    party: NewRelatedParty,
+) -> CommandResult<RelatedParty> {
+    if tx.borrower(party.borrower_id).await?.is_none() {
+        return Err(CommandError::invalid("borrower_id names no borrower"));
+    }
+    if tx.staff_member(&party.staff_id).await?.is_none() {
+        return Err(CommandError::invalid("staff_id names no staff member"));
+    }
+    let party = RelatedParty {
+        borrower_id: party.borrower_id,
+        staff_id: party.staff_id,
+        relation: party.relation,
+        recorded_by: actor.id().clone(),
+        recorded_at: action_time(),
+    };
+    tx.insert_related_party(&party).await?;
+    let mut record = ctx.actor_record(actor, AuditAction::RelatedPartyRecorded);
+    record.borrower_id = Some(party.borrower_id);
+    record.rule = Some(RuleId::V11);
+    // The relation text may describe family ties: personal data stays out
+    // of the hashed body (A6).
+    record.data = json!({"staff_id": party.staff_id});
+    ctx.audit(tx, &record).await?;
+    Ok(party)
+}

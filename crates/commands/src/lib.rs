@@ -1,0 +1,27 @@
+//! The use cases of the platform, each a function of (context, actor,
+//! input) that loads what it needs, calls the pure rules of `domain` and
+//! `risk`, persists the result and audits it in the same transaction (A1).
+//! Nothing here knows about HTTP: the services parse requests into inputs,
+//! run these commands (inside the idempotent transaction they open) and
+//! render what they return; a web console can call the very same commands.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod audit_bundle;
+pub mod audit_trail;
+pub mod cases;
+mod context;
+mod error;
+pub mod facts;
+pub mod groups;
+pub mod limits;
+pub mod market;
+pub mod positions;
+pub mod proposals;
+pub mod reports;
+pub mod risk;
+pub mod votes;
+pub mod watcher;
+
+pub use context::{Actor, Context, action_time};
+pub use error::{CommandError, CommandResult, InputProblem};

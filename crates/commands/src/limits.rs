@@ -1,0 +1,157 @@
+//! Limit versions (R1, R8): proposed by risk control, decided under
+//! four-eyes by the side that decides their kind; an approval is in force
+//! at once and re-evaluated by the watcher (R7).
+
+use crate::risk::{lock_limit_subject, watch_all, watch_borrower_limit};
+use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
+use creditops_domain::UnitId;
+use creditops_domain::four_eyes::Verdict;
+use creditops_risk::decision::LimitRefusal;
+use creditops_risk::{Breach, LimitKind, LimitStatus, LimitSubject, LimitVersion};
+use creditops_store::Tx;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+impl From<LimitRefusal> for CommandError {
+    fn from(refusal: LimitRefusal) -> Self {
+        match refusal {
+            LimitRefusal::Rule(e) => CommandError::Domain(e),
+            other @ LimitRefusal::OtherSide { .. } => {
+                CommandError::forbidden_under(RuleId::R8, other.to_string())
+            }
+        }
+    }
+}
+
+/// A new limit version to propose.
+#[derive(Debug, Clone)]
+pub struct LimitProposal {
+    pub subject: LimitSubject,
+    pub amount: Decimal,
+    pub tolerance_percent: Decimal,
+    pub reason: String,
+}
+
+/// Proposes a new version of a limit (R1); it takes effect once decided by
+/// somebody else (R8).
+pub async fn propose_limit(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    proposal: LimitProposal,
+) -> CommandResult<LimitVersion> {
+    let subject = proposal.subject;
+    if let LimitSubject::Borrower(id) = &subject
+        && tx.borrower(*id).await?.is_none()
+    {
+        return Err(CommandError::invalid("key names no registered borrower"));
+    }
+    if let LimitSubject::Group(id) = &subject {
+        let group = UnitId::parse(id).map_err(|e| CommandError::invalid(format!("key: {e}")))?;
+        if tx.group(&group).await?.is_none() {
+            return Err(CommandError::invalid(
+                "key names no group of connected clients",
+            ));
+        }
+    }
+    let version = tx.latest_limit_version(&subject).await? + 1;
+    let limit = LimitVersion {
+        id: uuid::Uuid::now_v7(),
+        subject,
+        version,
+        amount: proposal.amount,
+        tolerance_percent: proposal.tolerance_percent,
+        reason: proposal.reason,
+        proposed_by: actor.id().clone(),
+        proposed_at: action_time(),
+        status: LimitStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+    };
+    tx.insert_limit_version(&limit).await?;
+    let mut record = ctx.actor_record(actor, AuditAction::LimitProposed);
+    record.rule = Some(RuleId::R8);
+    record.data = json!({
+        "limit_id": limit.id,
+        "subject": limit.subject.to_string(),
+        "version": limit.version,
+        "amount": limit.amount.to_string(),
+        "tolerance_percent": limit.tolerance_percent.to_string(),
+    });
+    ctx.audit(tx, &record).await?;
+    Ok(limit)
+}
+
+/// Limit versions with `status` (every status when none) of the kinds
+/// `kinds` (every kind when none).
+pub async fn limit_versions(
+    ctx: &Context,
+    status: Option<LimitStatus>,
+    kinds: Option<&[LimitKind]>,
+) -> CommandResult<Vec<LimitVersion>> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(tx
+        .limit_versions(status, None)
+        .await?
+        .into_iter()
+        .filter(|v| kinds.is_none_or(|kinds| kinds.contains(&v.subject.kind())))
+        .collect())
+}
+
+/// Approves or rejects a pending limit version (R8, four-eyes): never by its
+/// proposer, only for the kinds the deciding side `decides`. On approval the
+/// new version is in force at once and the watcher re-evaluates; the
+/// breaches it found are returned with the version.
+pub async fn decide_limit(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: uuid::Uuid,
+    verdict: Verdict,
+    decides: &[LimitKind],
+) -> CommandResult<(LimitVersion, Vec<Breach>)> {
+    let mut limit = tx
+        .limit_version(id)
+        .await?
+        .ok_or_else(|| CommandError::not_found("no limit version with that id"))?;
+    let now = action_time();
+    limit.decide(verdict, actor.id(), decides, now)?;
+    let approve = verdict == Verdict::Approve;
+    // An approval changes the headroom every approval of the subject
+    // reads; a rejection changes nothing in force.
+    if approve {
+        lock_limit_subject(tx, &limit.subject, now).await?;
+    }
+    tx.decide_limit_version(&limit).await?;
+    let action = if approve {
+        AuditAction::LimitApproved
+    } else {
+        AuditAction::LimitRejected
+    };
+    let mut record = ctx.actor_record(actor, action);
+    record.rule = Some(RuleId::R8);
+    record.data = json!({
+        "limit_id": limit.id,
+        "subject": limit.subject.to_string(),
+        "version": limit.version,
+        "amount": limit.amount.to_string(),
+        "proposed_by": limit.proposed_by,
+    });
+    if let LimitSubject::Borrower(borrower) = &limit.subject {
+        record.borrower_id = Some(*borrower);
+    }
+    ctx.audit(tx, &record).await?;
+    if !approve {
+        return Ok((limit, Vec::new()));
+    }
+    let cause = format!("limit {} version {}", limit.subject, limit.version);
+    let breaches = match &limit.subject {
+        LimitSubject::Borrower(borrower) => {
+            watch_borrower_limit(ctx, tx, *borrower, &cause, now).await?
+        }
+        _ => watch_all(ctx, tx, &cause, now).await?,
+    };
+    Ok((limit, breaches))
+}

@@ -1,0 +1,198 @@
+//! Votes on a credit case (V1-V8, S5, S6, R4-R7): the first (market) and
+//! second (back-office) vote, with the liquidity claim an approval that may
+//! decide takes before its transaction, the risk gate it passes inside it,
+//! and the reservation an approval holds until disbursement.
+
+use crate::cases::{CaseAction, case_audit_data, load_case, save_case};
+use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
+use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
+use crate::{Actor, CommandResult, Context, action_time};
+use creditops_audit::AuditAction;
+use creditops_domain::RuleId;
+use creditops_domain::rules::in_force;
+use creditops_domain::{
+    CaseId, CaseStatus, CreditCase, DomainError, RiskVerdict, Timestamp, Vote, VoteDecision,
+    VoteStage,
+};
+use creditops_risk::REPORTING_CURRENCY;
+use creditops_store::{LiquidityClaim, StoreExt, Tx};
+use serde_json::{Value, json};
+
+/// A vote as cast: decision, rationale and the file version it is cast on (V3).
+#[derive(Debug, Clone)]
+pub struct CastVote {
+    pub decision: VoteDecision,
+    /// Why; recorded with the vote (V9).
+    pub rationale: String,
+    /// The file version the vote is cast on; a stale one is refused.
+    pub version: i64,
+}
+
+/// Withdraws a claim the vote did not settle (a refusal, a vote that did
+/// not decide, a replay); a settled one is gone already. A failure is only
+/// logged: the claim lapses by itself, and the vote's answer stands.
+pub async fn release_liquidity_claim(ctx: &Context, claim: Option<LiquidityClaim>) {
+    if let Some(claim) = claim
+        && let Err(e) = ctx.store.release_liquidity_claim(&claim).await
+    {
+        tracing::warn!(error = %e, claim = %claim.id, "a liquidity claim is left to lapse");
+    }
+}
+
+/// Claims the liquidity headroom a vote may spend (R5, R6), before its
+/// transaction begins (see [`creditops_store::LiquidityClaims::claim_liquidity`]):
+/// only approvals that may decide take one, and only where the backend
+/// needs claims. Whatever the vote's outcome, pass the claim to
+/// [`release_liquidity_claim`] afterwards.
+pub async fn claim_for_vote(
+    ctx: &Context,
+    id: CaseId,
+    decision: VoteDecision,
+    stage: VoteStage,
+) -> CommandResult<Option<LiquidityClaim>> {
+    let may_decide = decision == VoteDecision::Approve
+        && match stage {
+            VoteStage::First => single_vote_lane_open(ctx).await?,
+            VoteStage::Second => true,
+        };
+    if !may_decide {
+        return Ok(None);
+    }
+    Ok(ctx
+        .store
+        .claim_liquidity(id, REPORTING_CURRENCY, ctx.claim_timeout)
+        .await?)
+}
+
+/// Whether a first vote may decide alone now (V8): only then does an
+/// approving first vote need a liquidity claim. Should the rules change
+/// before the vote's transaction reads them, the unclaimed approval is
+/// refused there (409) rather than spend headroom nobody counted.
+async fn single_vote_lane_open(ctx: &Context) -> CommandResult<bool> {
+    let sets = ctx.store.rule_sets().await?;
+    let rules = in_force(&sets, action_time()).ok_or_else(no_rules_in_force)?;
+    Ok(rules.parameters.single_vote_below.is_some())
+}
+
+/// Loads the case and the facts at vote time, casts the vote (all rules in
+/// the domain), persists it with optimistic concurrency and audits it, all
+/// in `tx`. An approval that decides spends the liquidity `claim` taken for
+/// it (see [`claim_for_vote`]).
+pub async fn cast_vote(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    vote: &CastVote,
+    stage: VoteStage,
+    claim: Option<&LiquidityClaim>,
+) -> CommandResult<CreditCase> {
+    let mut case = load_case(tx, id).await?;
+    let expected_revision = case.revision;
+    let now = action_time();
+    let voter = actor.voter_at(now);
+    let rules = rules_in_force(tx, now).await?;
+    // A first vote decides only in the single-vote lane (V8).
+    let may_decide = match stage {
+        VoteStage::Second => true,
+        VoteStage::First => rules.parameters.single_vote_below.is_some(),
+    };
+    // An approval may complete a decision: the group aggregation (V4) and
+    // the headroom (R4, R5) it is checked against must not move under it.
+    let approval = if vote.decision == VoteDecision::Approve && may_decide {
+        Some(lock_approval(tx, case.file.borrower_id, now).await?)
+    } else {
+        None
+    };
+    let membership = match &approval {
+        Some(scope) => scope.membership(),
+        None => group_members_of(tx, case.file.borrower_id, now).await?,
+    };
+    let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash).await?;
+    // The risk gate runs now, in this transaction (R4).
+    if let Some(scope) = &approval {
+        facts.risk = Some(gate_verdict(tx, &case, scope, claim, now).await?);
+    }
+    let (decision, rationale, version) = (vote.decision, &vote.rationale, vote.version);
+    let cast = match stage {
+        VoteStage::First => {
+            case.cast_first_vote(voter.as_ref(), decision, rationale, version, &facts, now)?
+        }
+        VoteStage::Second => {
+            case.cast_second_vote(voter.as_ref(), decision, rationale, version, &facts, now)?
+        }
+    }
+    .clone();
+    let action = CaseAction::new(match stage {
+        VoteStage::First => AuditAction::CaseFirstVote,
+        VoteStage::Second => AuditAction::CaseSecondVote,
+    });
+    let data = vote_audit_data(&case, &cast);
+    save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
+    if case.status == CaseStatus::Approved {
+        // The domain approves only with the gate's verdict (R4).
+        let verdict = facts.risk.as_ref().ok_or_else(|| {
+            DomainError::rule(RuleId::R4, "an approval without the risk gate's verdict")
+        })?;
+        let days = facts.rules.parameters.reservation_days;
+        hold_approval(ctx, tx, actor, &case, verdict, claim, days, now).await?;
+    }
+    Ok(case)
+}
+
+/// What a vote records in the hashed audit body: the case facts, the vote
+/// and, if it decided, the decision.
+fn vote_audit_data(case: &CreditCase, vote: &Vote) -> Value {
+    let mut data = case_audit_data(case);
+    data["decision"] = json!(vote.decision.as_str());
+    data["unit"] = json!(vote.voter.unit_id);
+    data["competence_level"] = json!(vote.voter.competence_level);
+    data["required_level"] = json!(vote.required_level);
+    data["checks"] = json!(vote.checks.iter().map(|c| &c.rule).collect::<Vec<_>>());
+    if let Some(decision) = &case.decision {
+        data["outcome"] = json!(decision.outcome.as_str());
+        data["level"] = json!(decision.level);
+        data["rules_version"] = json!(decision.rules_version);
+        data["policy_hash"] = json!(decision.policy_hash);
+        data["flags"] = json!(decision.flags);
+        if let Some(verdict) = &decision.risk {
+            data["risk_outcome"] = json!(verdict.outcome.as_str());
+        }
+    }
+    data
+}
+
+/// After an approval: the watcher sees the new usage at once (R7), and the
+/// approval holds its headroom until disbursement (R5), audited.
+#[allow(clippy::too_many_arguments)]
+async fn hold_approval(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    case: &CreditCase,
+    verdict: &RiskVerdict,
+    claim: Option<&LiquidityClaim>,
+    reservation_days: u32,
+    now: Timestamp,
+) -> CommandResult<()> {
+    watch_approval(ctx, tx, verdict, &format!("case {} approved", case.id), now).await?;
+    let Reserved {
+        reservation,
+        liquidity,
+    } = reserve(tx, case, verdict, claim, reservation_days, now).await?;
+    let mut record = ctx.actor_record(actor, AuditAction::RiskReserved);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.rule = Some(RuleId::R5);
+    record.data = json!({
+        "amount": reservation.amount.to_string(),
+        "expires_at": reservation.expires_at,
+        // The liquidity left, as the gate checked it (approvals in
+        // flight counted).
+        "liquidity": {
+            "lcr_percent": liquidity.usage.map(|lcr| lcr.to_string()),
+            "floor_percent": liquidity.limit.map(|floor| floor.to_string()),
+        },
+    });
+    ctx.audit(tx, &record).await
+}
