@@ -307,6 +307,19 @@ async fn gate_verdicts(p: &TestPlatform) {
 }
 both_backends!(gate_passes_escalates_and_refuses, gate_verdicts);
 
+/// The back office's board member confirms the recorded resolution (V11).
+async fn confirm_resolution(p: &TestPlatform, case: &str) {
+    p.call(
+        "bb-1",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/cases/{case}/board-resolution/confirmation"),
+        Some(json!({"version": 1})),
+    )
+    .await
+    .ok(200);
+}
+
 /// R3, V11: a large exposure needs a full-board resolution; above the cap
 /// it is refused.
 async fn large_exposures(p: &TestPlatform) {
@@ -326,6 +339,15 @@ async fn large_exposures(p: &TestPlatform) {
     )
     .await
     .ok(200);
+    // Recorded by one analyst, confirmed by a board-level member (V11).
+    let unconfirmed = second(p, "bb-1", &case).await;
+    assert_eq!(
+        unconfirmed.problem(403)["rule"],
+        "V11",
+        "{}",
+        unconfirmed.body
+    );
+    confirm_resolution(p, &case).await;
     let approved = second(p, "bb-1", &case).await;
     let decision = &approved.ok(200)["decision"];
     assert!(
@@ -377,6 +399,7 @@ async fn large_exposures(p: &TestPlatform) {
     )
     .await
     .ok(200);
+    confirm_resolution(p, &case).await;
     let refused = second(p, "bb-1", &case).await;
     let problem = refused.problem(403);
     assert_eq!(problem["rule"], "R4");

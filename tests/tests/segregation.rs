@@ -301,7 +301,31 @@ async fn conflicts(p: &TestPlatform) {
         )
         .await;
     assert_eq!(resolution.ok(200)["related_party"], true);
-    let approved = second(p, "ba-1", &case, "approve", 1).await;
+    // Hardening finding 5: one analyst's record is not enough (V11).
+    refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V11");
+    let confirmation = case_path(&case, "/board-resolution/confirmation");
+    let confirm = |who: &'static str| {
+        p.call(
+            who,
+            "backoffice",
+            Method::POST,
+            &confirmation,
+            Some(json!({"version": 1})),
+        )
+    };
+    let recorder = refused_by(&confirm("ba-1").await, "V11");
+    assert!(recorder.contains("board-level"), "{recorder}");
+    let below_board = refused_by(&confirm("ba-3").await, "V11");
+    assert!(below_board.contains("board-level"), "{below_board}");
+    let confirmed = confirm("bb-1").await;
+    assert_eq!(
+        confirmed.ok(200)["board_resolution"]["confirmed_by"],
+        "bb-1"
+    );
+    // The recorder may not approve on the strength of their own record.
+    let own = refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V11");
+    assert!(own.contains("recorded the board resolution"), "{own}");
+    let approved = second(p, "ba-3", &case, "approve", 1).await;
     let body = approved.ok(200);
     assert_eq!(body["status"], "approved");
     assert!(
@@ -659,6 +683,14 @@ async fn nobody_decides_alone(p: &TestPlatform) {
             Method::POST,
             &case_path(&case, "/board-resolution"),
             Some(json!({"reference": "x", "version": 1})),
+        )
+        .await;
+        p.call(
+            person,
+            "backoffice",
+            Method::POST,
+            &case_path(&case, "/board-resolution/confirmation"),
+            Some(json!({"version": 1})),
         )
         .await;
         second(p, person, &case, "approve", 1).await;

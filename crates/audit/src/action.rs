@@ -75,6 +75,8 @@ audit_actions! {
     CaseReturned = "case.returned",
     /// A board resolution recorded for a related-party case (V11).
     CaseBoardResolution = "case.board_resolution",
+    /// A board-level back-office member confirmed the recorded resolution (V11).
+    CaseBoardResolutionConfirmed = "case.board_resolution_confirmed",
     /// An open case re-evaluated after its group or the rules changed.
     CaseReevaluated = "case.reevaluated",
     /// An approved credit disbursed (its reservation consumed).

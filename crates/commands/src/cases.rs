@@ -195,6 +195,25 @@ pub async fn record_board_resolution(
     .await
 }
 
+/// A board-level member of the back office confirms the board resolution
+/// recorded for the current file version (V11); the recorder cannot, and
+/// only a confirmed resolution lets an approval stand.
+pub async fn confirm_board_resolution(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    version: i64,
+) -> CommandResult<CreditCase> {
+    let rules = rules_in_force(tx, action_time()).await?;
+    let action = CaseAction::under_rule(AuditAction::CaseBoardResolutionConfirmed, RuleId::V11);
+    change_case(ctx, tx, actor, id, action, |case, now| {
+        let voter = actor.voter_at(now);
+        case.confirm_board_resolution(voter.as_ref(), rules.competence(), version, now)
+    })
+    .await
+}
+
 /// Re-evaluates every open case of `borrowers` (V4, R2): a first vote below
 /// the level a case now requires is void and the case goes back to market.
 /// Returns the ids of the cases sent back.

@@ -37,6 +37,7 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(second_vote))
         .routes(routes!(return_case))
         .routes(routes!(board_resolution))
+        .routes(routes!(confirm_board_resolution))
         .routes(routes!(create_group))
         .routes(routes!(set_group))
         .routes(routes!(record_related_party))
@@ -247,6 +248,54 @@ async fn board_resolution(
                 let case =
                     cases::record_board_resolution(&commands, tx, &actor, id, reference, version)
                         .await?;
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
+    .await
+}
+
+/// The file version the confirmed resolution covers.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConfirmationRequest {
+    #[schema(example = 1)]
+    version: i64,
+}
+
+/// Confirms the recorded board resolution: only a board-level member of the
+/// back office other than the person who recorded it may (V11). An approval
+/// rests only on a confirmed resolution, and never on a vote of its recorder.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/board-resolution/confirmation",
+    tag = "cases",
+    params(PathId<CaseId>, IdempotencyKey),
+    request_body = ConfirmationRequest,
+    responses(
+        (status = 200, description = "The resolution is confirmed", body = CaseView),
+        (status = 409, description = "The version is stale, there is no unconfirmed resolution for it, the case is decided already, or a concurrent request won"),
+    ),
+)]
+async fn confirm_board_resolution(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<CaseId>,
+    Json(req): Json<ConfirmationRequest>,
+) -> Result<Response, ApiError> {
+    let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
+    let (commands, actor) = (ctx.commands(), principal.0.clone());
+    run_command(
+        &ctx,
+        &principal,
+        key,
+        "POST /v1/cases/{id}/board-resolution/confirmation",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let case =
+                    cases::confirm_board_resolution(&commands, tx, &actor, id, req.version).await?;
                 Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
             })
         },

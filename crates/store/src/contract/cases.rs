@@ -387,6 +387,9 @@ pub async fn case_segregation_fields_round_trip(store: Arc<dyn Store>) {
         recorded_at: at(12),
         file_version: 1,
         content_hash: case.content_hash(),
+        // The confirmation round-trips with the resolution (V11).
+        confirmed_by: Some(staff_id(LOAN_OFFICER)),
+        confirmed_at: Some(at(13)),
     });
     let officer = voter(store, LOAN_OFFICER, at(11)).await;
     assert_eq!(officer.competence_level, 1);
