@@ -10,7 +10,7 @@ use super::status::{CaseStatus, VoteDecision, VoteStage};
 use crate::rules::DivergencePolicy;
 use crate::text::{MAX_TEXT, required_text};
 use crate::verdict::Severity;
-use crate::{DomainError, RuleId, Timestamp, Voter};
+use crate::{DomainError, RuleId, StaffId, Timestamp, Voter};
 
 impl CreditCase {
     fn record_vote(
@@ -161,27 +161,9 @@ impl CreditCase {
         let related_party = self.related_party || !facts.related_parties.is_empty();
         let both_approve =
             first.decision == VoteDecision::Approve && decision == VoteDecision::Approve;
-        if both_approve && related_party && !self.has_board_resolution() {
-            return Err(DomainError::rule(
-                RuleId::V11,
-                "a related-party credit (KWG section 15) needs a board resolution recorded for \
-                 this file version and confirmed by a board-level member of the back office \
-                 before it can be approved",
-            ));
-        }
-        let version = self.version;
-        if both_approve
-            && self.board_resolution.as_ref().is_some_and(|r| {
-                r.file_version == version && r.recorded_by == checked.voter.staff_id
-            })
-        {
-            return Err(DomainError::rule(
-                RuleId::V11,
-                "the person who recorded the board resolution cannot cast the approving vote",
-            ));
-        }
         let mut flags = Vec::new();
         if both_approve {
+            self.check_board_resolution_for_approval(related_party, &checked.voter.staff_id)?;
             flags.extend(self.gate_approval(facts)?);
         }
         self.related_party = related_party;
@@ -212,6 +194,35 @@ impl CreditCase {
         }
         self.touch(now);
         self.last_vote()
+    }
+
+    /// V11 on an approving second vote: a related-party credit needs a
+    /// confirmed board resolution for this file version, and whoever
+    /// recorded the resolution cannot cast the approving vote.
+    fn check_board_resolution_for_approval(
+        &self,
+        related_party: bool,
+        voter: &StaffId,
+    ) -> Result<(), DomainError> {
+        if related_party && !self.has_board_resolution() {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                "a related-party credit (KWG section 15) needs a board resolution recorded for \
+                 this file version and confirmed by a board-level member of the back office \
+                 before it can be approved",
+            ));
+        }
+        if self
+            .board_resolution
+            .as_ref()
+            .is_some_and(|r| r.file_version == self.version && &r.recorded_by == voter)
+        {
+            return Err(DomainError::rule(
+                RuleId::V11,
+                "the person who recorded the board resolution cannot cast the approving vote",
+            ));
+        }
+        Ok(())
     }
 
     /// The first vote must still stand when the second is cast: the group or
