@@ -481,6 +481,9 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     let before = case.revision;
     case.record_board_resolution(Some(&analyst), "BR-2026-17", case.version, at(35))
         .expect("board resolution");
+    let order = facts.rules.competence();
+    case.confirm_board_resolution(Some(&board_member(order)), order, case.version, at(36))
+        .expect("board confirmation");
     save_case(store, &case, before).await;
     assert_eq!(load_case(store, case.id).await, case);
 
@@ -565,6 +568,21 @@ async fn insert_senior_voters(store: &dyn Store) {
         .await
         .expect("senior back office");
     tx.commit().await.expect("commit");
+}
+
+/// A back-office member at the top level of `order`, who may confirm a
+/// board resolution (V11); the confirmation is stored inside the case.
+fn board_member(order: &creditops_domain::CompetenceOrder) -> Voter {
+    let board = (1..=u8::MAX)
+        .find(|l| order.is_board(*l))
+        .unwrap_or(u8::MAX);
+    Voter {
+        staff_id: staff_id("bb-board"),
+        unit_id: unit_id(BACKOFFICE_UNIT),
+        side: Side::Backoffice,
+        competence_level: board,
+        left_market_at: None,
+    }
 }
 
 /// The escalated round: the two senior voters approve at level 2.
