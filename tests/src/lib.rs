@@ -369,10 +369,8 @@ impl TestPlatform {
             .as_str()
             .expect("limit id")
             .to_owned();
-        let (approver, service) = match kind {
-            "borrower" | "group" => ("bb-1", "backoffice"),
-            _ => ("rc-2", "risk"),
-        };
+        // Every limit is approved by back office (R8).
+        let (approver, service) = ("bb-1", "backoffice");
         let approved = self
             .call(
                 approver,

@@ -789,7 +789,7 @@ async fn limit_four_eyes(p: &TestPlatform) {
             .unwrap()
             .contains("limit_required")
     );
-    // A second risk controller cannot approve a borrower limit.
+    // Risk control proposes; it has no route to decide a limit (R8).
     let reply = p
         .call(
             "rc-2",
@@ -799,7 +799,7 @@ async fn limit_four_eyes(p: &TestPlatform) {
             None,
         )
         .await;
-    assert_eq!(reply.problem(403)["rule"], "R8");
+    reply.problem(404);
     let pending = p
         .call(
             "ba-1",
@@ -835,33 +835,26 @@ async fn limit_four_eyes(p: &TestPlatform) {
     )
     .await
     .problem(409);
-    // Sector limits: a second risk controller, never the proposer.
+    // Hardening finding 17: sector limits too are approved by back office,
+    // not by a second risk controller (R8).
     let sector = p
         .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "sector", "key": "retail", "amount": "5000000", "tolerance_percent": "5", "reason": "concentration"})))
         .await;
     let sector_id = id_of(sector.ok(201));
-    let own = p
-        .call(
-            "rc-1",
+    for risk_controller in ["rc-1", "rc-2"] {
+        p.call(
+            risk_controller,
             "risk",
             Method::POST,
             &format!("/v1/limits/{sector_id}/approve"),
             None,
         )
-        .await;
-    assert_eq!(own.problem(403)["rule"], "R8");
+        .await
+        .problem(404);
+    }
     p.call(
         "ba-1",
         "backoffice",
-        Method::POST,
-        &format!("/v1/limits/{sector_id}/approve"),
-        None,
-    )
-    .await
-    .problem(403);
-    p.call(
-        "rc-2",
-        "risk",
         Method::POST,
         &format!("/v1/limits/{sector_id}/approve"),
         None,
@@ -1289,4 +1282,63 @@ async fn racing_limit_change(p: &TestPlatform) {
 both_backends!(
     racing_limit_change_and_approval_leave_no_unrecorded_breach,
     racing_limit_change
+);
+
+/// Hardening finding 17 (R8 with S6): the back-office approver of a
+/// borrower limit must not be a related party of the borrower, as a second
+/// voter must not.
+async fn limit_approvers_are_independent(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/related-parties",
+        Some(json!({"borrower_id": b, "staff_id": "ba-2", "relation": "brother of the owner"})),
+    )
+    .await
+    .ok(201);
+    let proposal = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::POST,
+            "/v1/limits",
+            Some(json!({"kind": "borrower", "key": b, "amount": "250000", "reason": "new client"})),
+        )
+        .await;
+    let id = id_of(proposal.ok(201));
+    let conflicted = p
+        .call(
+            "ba-2",
+            "backoffice",
+            Method::POST,
+            &format!("/v1/limits/{id}/approve"),
+            None,
+        )
+        .await;
+    let problem = conflicted.problem(403);
+    assert_eq!(problem["rule"], "S6", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("related party"),
+        "{problem}"
+    );
+    // Nothing was decided: an independent analyst approves.
+    let approved = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &format!("/v1/limits/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(approved.ok(200)["status"], "approved");
+}
+both_backends!(
+    finding_17_limit_approvers_are_independent,
+    limit_approvers_are_independent
 );

@@ -2,15 +2,17 @@
 //! four-eyes by the side that decides their kind; an approval is in force
 //! at once and re-evaluated by the watcher (R7).
 
+use crate::facts::{group_members_of, rules_in_force};
 use crate::risk::{lock_limit_subject, watch_all, watch_borrower_limit};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::RuleId;
+use creditops_domain::Timestamp;
 use creditops_domain::UnitId;
 use creditops_domain::four_eyes::Verdict;
-use creditops_risk::decision::LimitRefusal;
+use creditops_risk::decision::{LimitRefusal, check_limit_approver};
 use creditops_risk::{Breach, LimitKind, LimitStatus, LimitSubject, LimitVersion};
-use creditops_store::Tx;
+use creditops_store::{Tx, VoteContext};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -100,6 +102,39 @@ pub async fn limit_versions(
         .collect())
 }
 
+/// R8 with S5 and S6: the approver is out of the market cooling-off and
+/// neither relationship manager nor related party of the borrower or any
+/// member of its group, at the time of the decision.
+async fn check_approver(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    subject: &LimitSubject,
+    now: Timestamp,
+) -> CommandResult<()> {
+    let rules = rules_in_force(tx, now).await?;
+    let members = match subject {
+        LimitSubject::Borrower(borrower) => group_members_of(tx, *borrower, now).await?.1,
+        LimitSubject::Group(group) => match UnitId::parse(group) {
+            Ok(group) => tx.group_members(&group, now).await?,
+            // No group can have this id, so it has no members.
+            Err(_) => Vec::new(),
+        },
+        LimitSubject::Sector(_) | LimitSubject::Country(_) => Vec::new(),
+    };
+    let context = if members.is_empty() {
+        VoteContext::default()
+    } else {
+        tx.vote_context(&members).await?
+    };
+    check_limit_approver(
+        actor.voter_at(now).as_ref(),
+        rules.cooling_off_start(now),
+        &context.relationship_managers,
+        &context.related_parties,
+    )?;
+    Ok(())
+}
+
 /// Approves or rejects a pending limit version (R8, four-eyes): never by its
 /// proposer, only for the kinds the deciding side `decides`. On approval the
 /// new version is in force at once and the watcher re-evaluates; the
@@ -119,6 +154,9 @@ pub async fn decide_limit(
     let now = action_time();
     limit.decide(verdict, actor.id(), decides, now)?;
     let approve = verdict == Verdict::Approve;
+    if approve {
+        check_approver(tx, actor, &limit.subject, now).await?;
+    }
     // An approval changes the headroom every approval of the subject
     // reads; a rejection changes nothing in force.
     if approve {

@@ -7,9 +7,10 @@ use crate::gate::liquidity_finding;
 use crate::{LimitKind, LimitStatus, LimitVersion, LiquidityView, Reservation, ReservationStatus};
 use creditops_domain::four_eyes::{self, Proposed, Verdict};
 use creditops_domain::{
-    CaseStatus, DomainError, RiskFinding, RuleId, Severity, Side, StaffId, Timestamp,
+    CaseStatus, DomainError, RiskFinding, RuleId, Severity, Side, StaffId, Timestamp, Voter,
 };
 use rust_decimal::Decimal;
+use std::collections::BTreeSet;
 
 /// Why a limit version may not be decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,11 +46,10 @@ impl LimitVersion {
     ) -> Result<(), LimitRefusal> {
         let kind = self.subject.kind();
         if !decides.contains(&kind) {
-            let by = match kind {
-                LimitKind::Borrower | LimitKind::Group => "back office",
-                LimitKind::Sector | LimitKind::Country => "a second risk controller",
-            };
-            return Err(LimitRefusal::OtherSide { kind, by });
+            return Err(LimitRefusal::OtherSide {
+                kind,
+                by: "back office",
+            });
         }
         four_eyes::require_decidable(
             self,
@@ -66,6 +66,54 @@ impl LimitVersion {
         self.decided_at = Some(at);
         Ok(())
     }
+}
+
+/// Who may approve a limit (R8, with S5 and S6 as for a second vote): a
+/// member of a back-office unit at the time of the decision, out of the
+/// cooling-off after leaving market (`cooling_off_start`: the earliest exit
+/// that no longer counts), who neither looks after the borrower or a member
+/// of its group as relationship manager nor is recorded as a related party.
+/// For sector and country limits the two sets are empty.
+pub fn check_limit_approver(
+    approver: Option<&Voter>,
+    cooling_off_start: Timestamp,
+    relationship_managers: &BTreeSet<StaffId>,
+    related_parties: &BTreeSet<StaffId>,
+) -> Result<(), DomainError> {
+    let approver = match approver {
+        Some(v) if v.side == Side::Backoffice => v,
+        _ => {
+            return Err(DomainError::rule(
+                RuleId::R8,
+                "limits are approved by a member of a back-office unit at the time of the decision",
+            ));
+        }
+    };
+    let who = &approver.staff_id;
+    if approver
+        .left_market_at
+        .is_some_and(|left| left > cooling_off_start)
+    {
+        return Err(DomainError::rule(
+            RuleId::S5,
+            format!(
+                "{who} left a market unit within the cooling-off period and may not approve a limit"
+            ),
+        ));
+    }
+    if relationship_managers.contains(who) {
+        return Err(DomainError::rule(
+            RuleId::S6,
+            format!("{who} looks after the borrower (or its group) as relationship manager"),
+        ));
+    }
+    if related_parties.contains(who) {
+        return Err(DomainError::rule(
+            RuleId::S6,
+            format!("{who} is recorded as a related party of the borrower (or its group)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Why a case may not be disbursed.
@@ -168,6 +216,60 @@ mod tests {
 
     fn staff(id: &str) -> StaffId {
         StaffId::parse(id).unwrap()
+    }
+
+    /// Hardening finding 17: the back-office approver of a limit passes
+    /// S5 and S6 as a second voter would.
+    #[test]
+    fn r8_s5_s6_the_limit_approver_is_independent() {
+        let now = Utc::now();
+        let cooling_off_start = now - chrono::Duration::days(180);
+        let approver = |id: &str, side: Side, left: Option<i64>| Voter {
+            staff_id: staff(id),
+            unit_id: creditops_domain::UnitId::parse("unit").unwrap(),
+            side,
+            competence_level: 2,
+            left_market_at: left.map(|days| now - chrono::Duration::days(days)),
+        };
+        let managers = BTreeSet::from([staff("rm-1")]);
+        let related = BTreeSet::from([staff("rel-1")]);
+        let table = [
+            (
+                "an analyst",
+                Some(approver("ba-1", Side::Backoffice, None)),
+                None,
+            ),
+            (
+                "left market long ago",
+                Some(approver("ba-2", Side::Backoffice, Some(400))),
+                None,
+            ),
+            (
+                "left market 30 days ago",
+                Some(approver("ba-3", Side::Backoffice, Some(30))),
+                Some(RuleId::S5),
+            ),
+            (
+                "the relationship manager",
+                Some(approver("rm-1", Side::Backoffice, None)),
+                Some(RuleId::S6),
+            ),
+            (
+                "a related party",
+                Some(approver("rel-1", Side::Backoffice, None)),
+                Some(RuleId::S6),
+            ),
+            (
+                "a risk controller",
+                Some(approver("rc-2", Side::Risk, None)),
+                Some(RuleId::R8),
+            ),
+            ("no unique unit", None, Some(RuleId::R8)),
+        ];
+        for (row, who, refused) in table {
+            let result = check_limit_approver(who.as_ref(), cooling_off_start, &managers, &related);
+            assert_eq!(result.err().and_then(|e| e.rule_id()), refused, "{row}");
+        }
     }
 
     fn pending(kind_subject: LimitSubject) -> LimitVersion {

@@ -485,8 +485,15 @@ async fn record_related_party(
     .await
 }
 
-/// Borrower and group limits are approved by back office (R1, R8).
-const BACKOFFICE_DECIDES: &[LimitKind] = &[LimitKind::Borrower, LimitKind::Group];
+/// Every limit, borrower, group, sector and country, is approved by back
+/// office (R1, R8): risk control proposes, a second, independent function
+/// decides.
+const BACKOFFICE_DECIDES: &[LimitKind] = &[
+    LimitKind::Borrower,
+    LimitKind::Group,
+    LimitKind::Sector,
+    LimitKind::Country,
+];
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -496,8 +503,8 @@ struct LimitProposalQuery {
     status: Option<String>,
 }
 
-/// Borrower and group limit versions by status (default: awaiting a
-/// decision); back office decides them (R1, R8).
+/// Limit versions by status (default: awaiting a decision); back office
+/// decides them (R1, R8).
 #[utoipa::path(
     get,
     path = "/v1/limits/proposals",

@@ -17,12 +17,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use creditops_commands::reports::{self, ExposureFilter};
 use creditops_commands::{limits, positions};
-use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{BorrowerId, Severity};
-use creditops_http::views::{LimitDecision, LimitVersions};
+use creditops_http::views::LimitVersions;
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
-    openapi, routes, run_command,
+    openapi, run_command,
 };
 use creditops_risk::reports::{ReportKind, ReportLine, to_csv};
 use creditops_risk::{
@@ -50,8 +49,6 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(import::import_balances))
         .routes(routes!(list_limits, propose_limit))
         .routes(routes!(list_limit_versions))
-        .routes(routes!(approve_limit))
-        .routes(routes!(reject_limit))
         .routes(routes!(read_capital, set_capital))
         .routes(routes!(read_liquidity, set_liquidity))
         .routes(routes!(list_alerts))
@@ -312,51 +309,6 @@ async fn list_limit_versions(
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
     let items = limits::limit_versions(&ctx.commands(), status, None).await?;
     Ok(axum::Json(LimitVersions { items }))
-}
-
-/// Sector and country limits are decided by a second risk controller;
-/// borrower and group limits only by back office (R8).
-const RISK_DECIDES: &[LimitKind] = &[LimitKind::Sector, LimitKind::Country];
-
-/// Approves a sector or country limit; a second risk controller, not the
-/// proposer (R8).
-#[utoipa::path(
-    post,
-    path = "/v1/limits/{id}/approve",
-    tag = "limits",
-    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
-    responses(
-        (status = 200, description = "The limit version is approved", body = LimitDecision),
-        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
-    ),
-)]
-async fn approve_limit(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    key: IdempotencyKey,
-    PathId(id): PathId<uuid::Uuid>,
-) -> Result<Response, ApiError> {
-    routes::decide_limit_version(ctx, principal, key, id, Verdict::Approve, RISK_DECIDES).await
-}
-
-/// Rejects a sector or country limit (R8).
-#[utoipa::path(
-    post,
-    path = "/v1/limits/{id}/reject",
-    tag = "limits",
-    params(("id" = uuid::Uuid, Path, description = "The limit version id"), IdempotencyKey),
-    responses(
-        (status = 200, description = "The limit version is rejected", body = LimitDecision),
-        (status = 409, description = "The limit version is decided already, or a concurrent request won"),
-    ),
-)]
-async fn reject_limit(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    key: IdempotencyKey,
-    PathId(id): PathId<uuid::Uuid>,
-) -> Result<Response, ApiError> {
-    routes::decide_limit_version(ctx, principal, key, id, Verdict::Reject, RISK_DECIDES).await
 }
 
 /// Tier 1 capital in force (R3).
