@@ -431,6 +431,14 @@ async fn administration(p: &TestPlatform) {
     // S7: nobody changes their own roles.
     refused_by(&propose(json!({"kind": "role_assignment", "staff_id": "ua-1", "role": "risk_controller", "valid_from": now})).await, "S7");
     propose(json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "no_such_role", "valid_from": now})).await.problem(422);
+    // Hardening finding 10 (S4): nothing is back-dated into the history.
+    for kind in [
+        json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "risk_controller", "valid_from": "2020-01-01T00:00:00Z"}),
+        json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 4, "valid_from": year_ago}),
+    ] {
+        let detail = refused_by(&propose(kind).await, "S4");
+        assert!(detail.contains("lies in the past"), "{detail}");
+    }
 
     let proposal = propose(json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "risk_controller", "valid_from": now})).await;
     let proposal_id = id_of(proposal.ok(201));

@@ -75,6 +75,9 @@ pub async fn propose_change(
     change: &Change,
 ) -> CommandResult<ChangeProposal> {
     let now = action_time();
+    // Stored as it would take effect now: never back-dated (S4).
+    change.check_not_back_dated(now)?;
+    let change = &change.effective_at(now)?;
     validate_change(ctx, tx, change, actor.id(), now).await?;
     let payload = serde_json::to_value(change)
         .map_err(|_| CommandError::Internal("the change could not be recorded".into()))?;
@@ -138,7 +141,7 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
                 valid_to: *valid_to,
             };
             tx.add_role_assignment(staff_id, &assignment).await?;
-            Ok(json!({"staff_id": staff_id, "role": role}))
+            Ok(json!({"staff_id": staff_id, "role": role, "valid_from": valid_from}))
         }
         Change::CompetenceGrant {
             staff_id,
@@ -154,7 +157,9 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
                 valid_to: *valid_to,
             };
             tx.add_competence_grant(staff_id, &grant).await?;
-            Ok(json!({"staff_id": staff_id, "side": side, "level": level}))
+            Ok(
+                json!({"staff_id": staff_id, "side": side, "level": level, "valid_from": valid_from}),
+            )
         }
         Change::RuleSet {
             valid_from,
@@ -194,6 +199,8 @@ pub async fn decide_proposal(
         Verdict::Approve => {
             let change: Change = serde_json::from_value(proposal.payload.clone())
                 .map_err(|_| CommandError::Internal("a stored proposal is not valid".into()))?;
+            // A four-eyes change takes effect when it is approved, not before.
+            let change = change.effective_at(now)?;
             validate_change(ctx, tx, &change, actor.id(), now).await?;
             let applied = apply(tx, &change).await?;
             let data = json!({

@@ -145,6 +145,10 @@ pub enum Change {
     },
 }
 
+/// How far a proposed start may lie before the moment of proposal (a
+/// client's clock may lag); such a start is taken as the moment itself.
+pub const BACK_DATING_GRACE: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Why a change may not be proposed or approved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeRefusal {
@@ -167,6 +171,70 @@ impl Change {
             Change::CompetenceGrant { .. } => ProposalKind::CompetenceGrant,
             Change::RuleSet { .. } => ProposalKind::RuleSet,
         }
+    }
+
+    /// S4: a proposed role or competence starts now or later, so nobody
+    /// can write a grant into the dated history that S4 and S5 are checked
+    /// against (hardening finding 10). A start earlier than `now` by at most
+    /// [`BACK_DATING_GRACE`] (a client's clock may lag) is taken as now.
+    pub fn check_not_back_dated(&self, now: Timestamp) -> Result<(), DomainError> {
+        let from = match self {
+            Change::RoleAssignment { valid_from, .. }
+            | Change::CompetenceGrant { valid_from, .. } => *valid_from,
+            Change::RuleSet { .. } => return Ok(()),
+        };
+        if from < now - BACK_DATING_GRACE {
+            return Err(DomainError::rule(
+                RuleId::S4,
+                format!(
+                    "valid_from {from} lies in the past: roles and competences start now or \
+                     later, the dated history is never rewritten"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The change as it takes effect at `at`: a role or competence starts
+    /// no earlier than that (a four-eyes change counts from its approval).
+    /// Refused if its validity ended by then.
+    pub fn effective_at(&self, at: Timestamp) -> Result<Change, DomainError> {
+        let start = |from: Timestamp, to: Option<Timestamp>| {
+            let from = from.max(at);
+            if to.is_some_and(|to| to <= from) {
+                return Err(DomainError::Invalid(
+                    "the validity period ended before the change could take effect".into(),
+                ));
+            }
+            Ok(from)
+        };
+        Ok(match self.clone() {
+            Change::RoleAssignment {
+                staff_id,
+                role,
+                valid_from,
+                valid_to,
+            } => Change::RoleAssignment {
+                staff_id,
+                role,
+                valid_from: start(valid_from, valid_to)?,
+                valid_to,
+            },
+            Change::CompetenceGrant {
+                staff_id,
+                side,
+                level,
+                valid_from,
+                valid_to,
+            } => Change::CompetenceGrant {
+                staff_id,
+                side,
+                level,
+                valid_from: start(valid_from, valid_to)?,
+                valid_to,
+            },
+            rules @ Change::RuleSet { .. } => rules,
+        })
     }
 
     /// The person whose roles or competences change, if any.
@@ -269,6 +337,47 @@ pub fn check_role_assignment(
 
 #[cfg(test)]
 mod tests {
+
+    /// Hardening finding 10 (S4): no back-dated grants; a four-eyes change
+    /// starts when it is approved at the earliest.
+    #[test]
+    fn s4_grants_start_now_or_later() {
+        let now = Utc::now();
+        let grant = |from: Timestamp, to: Option<Timestamp>| Change::CompetenceGrant {
+            staff_id: StaffId::parse("lo-2").unwrap(),
+            side: Side::Market,
+            level: 3,
+            valid_from: from,
+            valid_to: to,
+        };
+        let start = |change: Change| match change {
+            Change::CompetenceGrant { valid_from, .. } => valid_from,
+            _ => unreachable!(),
+        };
+        let years_ago = now - chrono::Duration::days(6 * 365);
+        let refused = grant(years_ago, None)
+            .check_not_back_dated(now)
+            .unwrap_err();
+        assert_eq!(refused.rule_id(), Some(RuleId::S4));
+        let lagging = grant(now - chrono::Duration::minutes(2), None);
+        lagging.check_not_back_dated(now).unwrap();
+        assert_eq!(start(lagging.effective_at(now).unwrap()), now);
+        let later = now + chrono::Duration::days(3);
+        assert_eq!(start(grant(later, None).effective_at(now).unwrap()), later);
+        // Approved a day later: it counts from the approval.
+        let approved = now + chrono::Duration::days(1);
+        assert_eq!(
+            start(grant(now, None).effective_at(approved).unwrap()),
+            approved
+        );
+        // A period that ended before the approval takes no effect at all.
+        let ended = grant(now, Some(now + chrono::Duration::hours(1)));
+        assert!(matches!(
+            ended.effective_at(approved),
+            Err(DomainError::Invalid(_))
+        ));
+    }
+
     use super::*;
     use crate::four_eyes::Verdict;
     use chrono::Duration;
