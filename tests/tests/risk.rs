@@ -1342,3 +1342,68 @@ both_backends!(
     finding_17_limit_approvers_are_independent,
     limit_approvers_are_independent
 );
+
+/// Hardening finding 8: an alert stream ends when the token that opened it
+/// expires, and a person may hold only so many streams open at once.
+async fn alert_streams_are_bounded(p: &TestPlatform) {
+    let who = creditops_domain::StaffId::parse("rc-2").unwrap();
+    let short = p.idp.mint(&who, "risk", 2).unwrap();
+    let opened = std::time::Instant::now();
+    let mut stream = p
+        .client
+        .get(p.url("risk", "/v1/alerts/stream"))
+        .bearer_auth(&short)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its token");
+    assert!(
+        opened.elapsed() >= std::time::Duration::from_secs(1),
+        "it ended at expiry, not before"
+    );
+
+    // Three open streams per person; the fourth is refused with 429.
+    let token = p.token("rc-1", "risk");
+    let mut open = Vec::new();
+    for _ in 0..creditops_http::streams::STREAMS_PER_PERSON {
+        let reply = p
+            .client
+            .get(p.url("risk", "/v1/alerts/stream"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200);
+        open.push(reply);
+    }
+    let refused = p
+        .send(
+            "risk",
+            Method::GET,
+            "/v1/alerts/stream",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 429, "{}", refused.body);
+    assert_eq!(refused.content_type(), "application/problem+json");
+    // Another person has slots of their own.
+    let other = p
+        .client
+        .get(p.url("risk", "/v1/alerts/stream"))
+        .bearer_auth(p.token("rc-2", "risk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+}
+both_backends!(
+    finding_8_alert_streams_are_bounded,
+    alert_streams_are_bounded
+);

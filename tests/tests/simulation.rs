@@ -1210,6 +1210,7 @@ async fn simulate(p: &TestPlatform, default_steps: usize) {
             sod: policies.sod.clone(),
             metrics: Arc::new(creditops_http::metrics::Metrics::new(service)),
             limits: creditops_http::RequestLimits::default(),
+            streams: Arc::new(creditops_http::streams::StreamSlots::default()),
             unauthenticated: Arc::new(creditops_http::abuse::Unauthenticated::new(
                 creditops_http::abuse::DEFAULT_AUTH_FAILURES_PER_MINUTE,
             )),

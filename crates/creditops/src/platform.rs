@@ -474,6 +474,7 @@ fn service_context(
         unauthenticated: Arc::new(creditops_http::abuse::Unauthenticated::new(
             config.limits.auth_failures_per_minute,
         )),
+        streams: Arc::new(creditops_http::streams::StreamSlots::default()),
         stopping: stopping.clone(),
     }))
 }

@@ -27,6 +27,8 @@ pub struct ServiceContext {
     /// Failed logins per client address and the tally of unauthenticated
     /// refusals (hardening finding 6).
     pub unauthenticated: Arc<crate::abuse::Unauthenticated>,
+    /// The event streams open now, bounded per person and in total.
+    pub streams: Arc<crate::streams::StreamSlots>,
     /// Turns true when the process begins to shut down: long-lived
     /// responses (event streams) end, so in-flight work can drain.
     pub stopping: tokio::sync::watch::Receiver<bool>,

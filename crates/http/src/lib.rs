@@ -20,6 +20,7 @@ mod middleware;
 pub mod openapi;
 mod problem;
 pub mod routes;
+pub mod streams;
 pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};

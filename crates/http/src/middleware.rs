@@ -200,8 +200,8 @@ async fn authenticate(
         )
         .into_response();
     }
-    let member = match authenticated_member(&ctx, request.headers()).await {
-        Ok(member) => member,
+    let (member, expires_at) = match authenticated_member(&ctx, request.headers()).await {
+        Ok(found) => found,
         Err(LoginFailure { error, counts }) => {
             if counts {
                 ctx.unauthenticated.note_failure(address, at);
@@ -223,6 +223,9 @@ async fn authenticate(
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
+        request
+            .extensions_mut()
+            .insert(crate::streams::TokenExpiry(expires_at));
         request
             .extensions_mut()
             .insert(Principal(creditops_commands::Actor {
@@ -268,17 +271,21 @@ impl From<ApiError> for LoginFailure {
     }
 }
 
-/// The active staff member a request's bearer token names.
+/// The active staff member a request's bearer token names, and when the
+/// token expires.
 async fn authenticated_member(
     ctx: &ServiceContext,
     headers: &HeaderMap,
-) -> Result<creditops_domain::StaffMember, LoginFailure> {
+) -> Result<(creditops_domain::StaffMember, chrono::DateTime<Utc>), LoginFailure> {
     let token = bearer_token(headers)?;
     let verified = ctx.verifier.verify(token).map_err(|e| LoginFailure {
         counts: !matches!(e, creditops_auth::AuthError::Expired),
         error: ApiError::from(e),
     })?;
-    Ok(load_member(ctx, &verified.subject).await?)
+    let member = load_member(ctx, &verified.subject).await?;
+    let expires_at = chrono::DateTime::from_timestamp(verified.expires_at, 0)
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+    Ok((member, expires_at))
 }
 
 async fn load_member(

@@ -18,6 +18,7 @@ use chrono::{NaiveDate, Utc};
 use creditops_commands::reports::{self, ExposureFilter};
 use creditops_commands::{limits, positions};
 use creditops_domain::{BorrowerId, Severity};
+use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::LimitVersions;
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
@@ -577,26 +578,41 @@ const STREAM_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
     tag = "alerts",
     responses((
         status = 200,
-        description = "An endless stream of `breach` events, each with a Breach as JSON data",
+        description = "A stream of `breach` events, each with a Breach as JSON data; it ends when the token that opened it expires. At most 3 open streams per person (429 beyond)",
         content_type = "text/event-stream",
         body = String,
     )),
 )]
 async fn alert_stream(
     State(ctx): State<Arc<ServiceContext>>,
-    _principal: Principal,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    principal: Principal,
+    TokenExpiry(expires_at): TokenExpiry,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
     struct Cursor {
         ctx: Arc<ServiceContext>,
         since: chrono::DateTime<Utc>,
         seen: HashSet<uuid::Uuid>,
         pending: std::collections::VecDeque<Breach>,
+        expires_at: chrono::DateTime<Utc>,
+        // Held while the stream lives; dropped with it.
+        _slot: StreamSlot,
     }
+    let slot = ctx.streams.acquire(principal.id()).ok_or_else(|| {
+        ApiError::too_many_requests(
+            format!(
+                "at most {STREAMS_PER_PERSON} alert streams per person (and {STREAMS_IN_TOTAL} in \
+                 all) may be open; close one first"
+            ),
+            10,
+        )
+    })?;
     let cursor = Cursor {
         ctx,
         since: Utc::now(),
         seen: HashSet::new(),
         pending: std::collections::VecDeque::new(),
+        expires_at,
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
         loop {
@@ -608,9 +624,16 @@ async fn alert_stream(
                     .unwrap_or_else(|_| Event::default().event("breach"));
                 return Some((Ok(event), cursor));
             }
+            // The stream ends with the token that opened it.
+            let left = (cursor.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            if left.is_zero() {
+                return None;
+            }
             let mut stopping = cursor.ctx.stopping.clone();
             tokio::select! {
-                () = tokio::time::sleep(STREAM_POLL) => {}
+                () = tokio::time::sleep(STREAM_POLL.min(left)) => {}
                 // The process is shutting down: end the stream so the
                 // connection closes and the shutdown can complete.
                 _ = stopping.wait_for(|stop| *stop) => return None,
@@ -638,7 +661,7 @@ async fn alert_stream(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
