@@ -1407,3 +1407,40 @@ both_backends!(
     finding_8_alert_streams_are_bounded,
     alert_streams_are_bounded
 );
+
+/// Hardening finding 3 (V4): exposure imported from core banking counts for
+/// the competence order. With EUR 4.5m outstanding, a EUR 400k case needs
+/// level 3 (up to EUR 5m), not level 2.
+async fn imported_exposure_counts_for_competence(p: &TestPlatform) {
+    let b = bare_borrower(p, "retail").await;
+    p.grant_limit("borrower", &b, "10000000").await;
+    let balance = format!(
+        "{{\"source_id\":\"core-4711\",\"borrower_id\":\"{b}\",\"amount\":\"4500000.00\",\"as_of\":\"{}\"}}\n",
+        Utc::now().to_rfc3339()
+    );
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/x-ndjson",
+        &balance,
+    )
+    .await
+    .ok(200);
+    let case = open_case(p, &b, "400000.00").await;
+    // A level-2 first vote does not carry EUR 4.9m.
+    let low = first(p, "lo-2", &case).await;
+    assert_eq!(low.problem(403)["rule"], "V4", "{}", low.body);
+    first(p, "lo-3", &case).await.ok(200);
+    let refused = second(p, "ba-1", &case).await;
+    let problem = refused.problem(403);
+    assert_eq!(problem["rule"], "V4", "{problem}");
+    let approved = second(p, "ba-3", &case).await;
+    let body = approved.ok(200);
+    assert_eq!(body["status"], "approved");
+    assert_eq!(body["decision"]["level"], 3, "{body}");
+}
+both_backends!(
+    finding_3_imported_exposure_counts_for_competence,
+    imported_exposure_counts_for_competence
+);

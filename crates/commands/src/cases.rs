@@ -235,7 +235,7 @@ pub async fn reevaluate_open_cases(
             continue;
         };
         let membership = group_members_of(tx, case.file.borrower_id, now).await?;
-        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash).await?;
+        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash, now).await?;
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
             let action = CaseAction::under_rule(AuditAction::CaseReevaluated, RuleId::V4);

@@ -7,9 +7,11 @@
 use crate::{CommandError, CommandResult};
 use creditops_domain::rules::in_force;
 use creditops_domain::{
-    BorrowerId, CreditCase, RuleSet, Timestamp, VoteFacts, aggregated_exposure,
+    BorrowerId, CreditCase, DomainError, RuleId, RuleSet, Timestamp, VoteFacts, aggregated_exposure,
 };
-use creditops_store::Tx;
+use creditops_risk::REPORTING_CURRENCY;
+use creditops_store::{ExposureScope, Tx};
+use rust_decimal::Decimal;
 
 /// The rule set in force at `at`. Fails closed: without one no vote can be
 /// evaluated, so the command is refused (503, the platform is misconfigured).
@@ -27,6 +29,41 @@ pub fn no_rules_in_force() -> CommandError {
 /// exposure is aggregated with its own: the group's members, the borrower
 /// included, or the borrower alone.
 pub type Membership = (Option<String>, Vec<BorrowerId>);
+
+/// V4's aggregated exposure: the risk module's exposure of the group of
+/// connected clients (reserved plus outstanding, disbursed here or imported
+/// from core banking, each credit once by its source), the same figure the
+/// risk gate and the limits see, plus the request (hardening finding 3).
+async fn group_exposure(
+    tx: &mut dyn Tx,
+    members: &[BorrowerId],
+    case: &CreditCase,
+    rules: &RuleSet,
+    at: Timestamp,
+) -> CommandResult<Decimal> {
+    let currency = &rules.competence().currency;
+    let held = tx
+        .exposure_total(&ExposureScope::Borrowers(members.to_vec()), at)
+        .await?;
+    if currency != REPORTING_CURRENCY {
+        return Err(DomainError::rule(
+            RuleId::V4,
+            format!(
+                "the competence order is kept in {currency} and exposures in {REPORTING_CURRENCY}; \
+                 they cannot be aggregated without an exchange rate"
+            ),
+        )
+        .into());
+    }
+    let request = aggregated_exposure(&[], &case.file.amount, currency)?;
+    held.checked_add(request).ok_or_else(|| {
+        DomainError::rule(
+            RuleId::V4,
+            "the aggregated exposure is too large to evaluate",
+        )
+        .into()
+    })
+}
 
 /// The borrower and, if it belongs to a group at `at`, every group member.
 pub async fn group_members_of(
@@ -46,8 +83,8 @@ pub async fn group_members_of(
     }
 }
 
-/// Everything [`VoteFacts`] holds for `case` at the time of the vote, given
-/// the rule set in force then ([`rules_in_force`]) and the borrower's
+/// Everything [`VoteFacts`] holds for `case` at `at`, the time of the vote,
+/// given the rule set in force then ([`rules_in_force`]) and the borrower's
 /// membership then ([`group_members_of`]).
 pub async fn vote_facts(
     tx: &mut dyn Tx,
@@ -55,13 +92,10 @@ pub async fn vote_facts(
     rules: RuleSet,
     (group_id, members): Membership,
     policy_hash: &str,
+    at: Timestamp,
 ) -> CommandResult<VoteFacts> {
     let context = tx.vote_context(&members).await?;
-    let exposure = aggregated_exposure(
-        &context.approved_amounts,
-        &case.file.amount,
-        &rules.competence().currency,
-    )?;
+    let exposure = group_exposure(tx, &members, case, &rules, at).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,

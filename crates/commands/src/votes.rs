@@ -108,7 +108,7 @@ pub async fn cast_vote(
         Some(scope) => scope.membership(),
         None => group_members_of(tx, case.file.borrower_id, now).await?,
     };
-    let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash).await?;
+    let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash, now).await?;
     // The risk gate runs now, in this transaction (R4).
     if let Some(scope) = &approval {
         facts.risk = Some(gate_verdict(tx, &case, scope, claim, now).await?);
