@@ -478,13 +478,7 @@ pub async fn escalation_round_trips_through_the_store(store: Arc<dyn Store>) {
     assert!(loaded.related_party);
     assert_escalated_and_open(store, case.id, borrower_id).await;
 
-    let before = case.revision;
-    case.record_board_resolution(Some(&analyst), "BR-2026-17", case.version, at(35))
-        .expect("board resolution");
-    let order = facts.rules.competence();
-    case.confirm_board_resolution(Some(&board_member(order)), order, case.version, at(36))
-        .expect("board confirmation");
-    save_case(store, &case, before).await;
+    record_confirmed_resolution(store, &mut case, &analyst, &facts).await;
     assert_eq!(load_case(store, case.id).await, case);
 
     approve_at_level_2(store, &mut case, &facts).await;
@@ -568,6 +562,23 @@ async fn insert_senior_voters(store: &dyn Store) {
         .await
         .expect("senior back office");
     tx.commit().await.expect("commit");
+}
+
+/// `analyst` records a board resolution, a board-level member confirms it
+/// (V11), and the case is saved.
+async fn record_confirmed_resolution(
+    store: &dyn Store,
+    case: &mut CreditCase,
+    analyst: &Voter,
+    facts: &VoteFacts,
+) {
+    let before = case.revision;
+    case.record_board_resolution(Some(analyst), "BR-2026-17", case.version, at(35))
+        .expect("board resolution");
+    let order = facts.rules.competence();
+    case.confirm_board_resolution(Some(&board_member(order)), order, case.version, at(36))
+        .expect("board confirmation");
+    save_case(store, case, before).await;
 }
 
 /// A back-office member at the top level of `order`, who may confirm a
