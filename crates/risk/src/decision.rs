@@ -292,27 +292,31 @@ mod tests {
     fn r8_a_limit_is_decided_by_another_person_of_the_deciding_side() {
         let now = Utc::now();
         let sector = || pending(LimitSubject::Sector("energy".into()));
-        let back_office = [LimitKind::Borrower, LimitKind::Group];
-        let risk = [LimitKind::Sector, LimitKind::Country];
+        // A side that decides only counterparty limits may not decide a
+        // sector limit; back office decides every kind (R8).
+        let counterparties = [LimitKind::Borrower, LimitKind::Group];
+        let every_kind = [
+            LimitKind::Borrower,
+            LimitKind::Group,
+            LimitKind::Sector,
+            LimitKind::Country,
+        ];
         let err = sector()
-            .decide(Verdict::Approve, &staff("bo-1"), &back_office, now)
+            .decide(Verdict::Approve, &staff("bo-1"), &counterparties, now)
             .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "sector limits are decided by a second risk controller"
-        );
+        assert_eq!(err.to_string(), "sector limits are decided by back office");
         let err = sector()
-            .decide(Verdict::Approve, &staff("rc-1"), &risk, now)
+            .decide(Verdict::Approve, &staff("rc-1"), &every_kind, now)
             .unwrap_err();
         assert!(matches!(err, LimitRefusal::Rule(e) if e.rule_id() == Some(RuleId::R8)));
         let mut limit = sector();
         limit
-            .decide(Verdict::Reject, &staff("rc-2"), &risk, now)
+            .decide(Verdict::Reject, &staff("rc-2"), &every_kind, now)
             .unwrap();
         assert_eq!(limit.status, LimitStatus::Rejected);
         assert_eq!(limit.decided_by, Some(staff("rc-2")));
         let err = limit
-            .decide(Verdict::Approve, &staff("rc-3"), &risk, now)
+            .decide(Verdict::Approve, &staff("rc-3"), &every_kind, now)
             .unwrap_err();
         assert_eq!(
             err,
