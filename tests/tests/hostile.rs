@@ -85,6 +85,26 @@ impl Signer {
     }
 }
 
+/// Writes the tallies of unauthenticated refusals so far and reads them
+/// back from the audit trail as internal audit sees them.
+async fn unauthenticated_tallies(p: &TestPlatform) -> Vec<Value> {
+    let platform = p.platform.as_ref().expect("running");
+    platform
+        .flush_unauthenticated()
+        .await
+        .expect("tallies written");
+    let tallies = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=request.unauthenticated&limit=1000",
+            None,
+        )
+        .await;
+    tallies.ok(200)["items"].as_array().unwrap().clone()
+}
+
 async fn denied_count(p: &TestPlatform) -> usize {
     let reply = p
         .call(
@@ -239,23 +259,8 @@ async fn attack_tokens(p: &TestPlatform) {
     // with their count and the number of distinct client addresses.
     let after = denied_count(p).await;
     assert_eq!(after, before, "no event per unauthenticated refusal");
-    let platform = p.platform.as_ref().expect("running");
-    platform
-        .flush_unauthenticated()
-        .await
-        .expect("tallies written");
-    let tallies = p
-        .call(
-            "ia-1",
-            "audit",
-            Method::GET,
-            "/v1/events?action=request.unauthenticated&limit=1000",
-            None,
-        )
-        .await;
-    let tallies = tallies.ok(200)["items"].as_array().unwrap().clone();
     let mut refusals = 0;
-    for event in &tallies {
+    for event in &unauthenticated_tallies(p).await {
         let body = &event["body"];
         assert_eq!(body["outcome"], "denied", "{body}");
         assert_eq!(body["rule"], "S8", "{body}");
@@ -447,24 +452,8 @@ async fn failed_logins_are_rate_limited(backend: creditops_tests::Backend) {
         .await;
     assert_eq!(elsewhere.status.as_u16(), 401);
     assert_eq!(denied_count(&p).await, before, "tallied, not one by one");
-    p.platform
-        .as_ref()
-        .expect("running")
-        .flush_unauthenticated()
+    let counted: u64 = unauthenticated_tallies(&p)
         .await
-        .expect("tallies written");
-    let tallies = p
-        .call(
-            "ia-1",
-            "audit",
-            Method::GET,
-            "/v1/events?action=request.unauthenticated&limit=1000",
-            None,
-        )
-        .await;
-    let counted: u64 = tallies.ok(200)["items"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| e["body"]["data"]["refusals"].as_u64().unwrap())
         .sum();

@@ -76,6 +76,29 @@ impl CreditCase {
         Ok(())
     }
 
+    /// Who may `act` ("record", "confirm") on a board resolution: a member of
+    /// the back office (V11), on an open case, naming its current version.
+    fn board_resolution_actor<'a>(
+        &self,
+        actor: Option<&'a Voter>,
+        expected_version: i64,
+        act: &str,
+    ) -> Result<&'a Voter, DomainError> {
+        if self.status.is_final() {
+            return Err(DomainError::InvalidState(format!(
+                "a board resolution cannot be {act}ed on a {} case",
+                self.status
+            )));
+        }
+        self.expect_version(expected_version)?;
+        require_side(
+            actor,
+            Side::Backoffice,
+            RuleId::V11,
+            &format!("{act} a board resolution"),
+        )
+    }
+
     /// Back office records the board resolution a related-party credit needs
     /// (V11). It names and covers one file version, the current one (V3).
     pub fn record_board_resolution(
@@ -85,19 +108,7 @@ impl CreditCase {
         expected_version: i64,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        if self.status.is_final() {
-            return Err(DomainError::InvalidState(format!(
-                "a board resolution cannot be recorded on a {} case",
-                self.status
-            )));
-        }
-        self.expect_version(expected_version)?;
-        let actor = require_side(
-            actor,
-            Side::Backoffice,
-            RuleId::V11,
-            "record a board resolution",
-        )?;
+        let actor = self.board_resolution_actor(actor, expected_version, "record")?;
         let reference = required_text("reference", reference, 200)?;
         self.board_resolution = Some(BoardResolution {
             reference,
@@ -122,19 +133,7 @@ impl CreditCase {
         expected_version: i64,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        if self.status.is_final() {
-            return Err(DomainError::InvalidState(format!(
-                "a board resolution cannot be confirmed on a {} case",
-                self.status
-            )));
-        }
-        self.expect_version(expected_version)?;
-        let actor = require_side(
-            actor,
-            Side::Backoffice,
-            RuleId::V11,
-            "confirm a board resolution",
-        )?;
+        let actor = self.board_resolution_actor(actor, expected_version, "confirm")?;
         if !order.is_board(actor.competence_level) {
             return Err(DomainError::rule(
                 RuleId::V11,
