@@ -36,9 +36,8 @@ use axum::response::Response;
 use creditops_audit::AuditAction;
 use creditops_commands::cases::{CaseAction, change_case};
 use creditops_commands::votes::{CastVote, cast_vote, claim_for_vote};
-use creditops_domain::RuleId;
 use creditops_domain::{
-    CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, StaffId,
+    CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, RuleId, StaffId,
     VoteDecision, VoteStage,
 };
 use creditops_http::views::case_json;

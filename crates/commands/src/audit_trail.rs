@@ -6,8 +6,7 @@
 use crate::audit_bundle::{self, ExportError, ExportKeys, LogEntry};
 use crate::{Actor, CommandError, CommandResult, Context};
 use creditops_audit::{AuditAction, ChainVerifier, MerkleTree, hash_from_slice};
-use creditops_domain::RuleId;
-use creditops_domain::{CaseId, CreditCase};
+use creditops_domain::{CaseId, CreditCase, RuleId};
 use creditops_store::{
     AuditFilter, Store, StoreExt, StoredAuditEvent, StoredCheckpoint, Tx, UnauditedRow,
 };

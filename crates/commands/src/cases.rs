@@ -6,8 +6,9 @@
 use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
-use creditops_domain::{BorrowerId, CaseFile, CaseId, CreditCase, DomainError, Money, Timestamp};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CreditCase, DomainError, Money, RuleId, Timestamp,
+};
 use creditops_store::Tx;
 use serde_json::{Value, json};
 

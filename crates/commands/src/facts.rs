@@ -42,9 +42,6 @@ async fn group_exposure(
     at: Timestamp,
 ) -> CommandResult<Decimal> {
     let currency = &rules.competence().currency;
-    let held = tx
-        .exposure_total(&ExposureScope::Borrowers(members.to_vec()), at)
-        .await?;
     if currency != REPORTING_CURRENCY {
         return Err(DomainError::rule(
             RuleId::V4,
@@ -55,7 +52,11 @@ async fn group_exposure(
         )
         .into());
     }
+    // The domain's aggregation checks the request's currency.
     let request = aggregated_exposure(&[], &case.file.amount, currency)?;
+    let held = tx
+        .exposure_total(&ExposureScope::Borrowers(members.to_vec()), at)
+        .await?;
     held.checked_add(request).ok_or_else(|| {
         DomainError::rule(
             RuleId::V4,

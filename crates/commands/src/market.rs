@@ -5,8 +5,7 @@ use crate::cases::load_case;
 use crate::risk::{liquidity_view, watch_borrowers};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
-use creditops_domain::{BorrowerId, CaseId, Side};
+use creditops_domain::{BorrowerId, CaseId, RuleId, Side};
 use creditops_risk::Reservation;
 use creditops_risk::decision::{
     DisbursementCheck, DisbursementRefusal, check_disbursement, consume,

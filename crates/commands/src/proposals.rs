@@ -5,12 +5,13 @@
 
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
     Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_role_assignment,
 };
-use creditops_domain::{CompetenceGrant, RoleAssignment, RuleSet, StaffId, StaffMember, Timestamp};
+use creditops_domain::{
+    CompetenceGrant, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember, Timestamp,
+};
 use creditops_store::Tx;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -7,9 +7,8 @@
 use crate::facts::{Membership, group_members_of};
 use crate::{CommandError, CommandResult, Context};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
 use creditops_domain::{
-    BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, Severity, Timestamp,
+    BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, RuleId, Severity, Timestamp,
 };
 use creditops_risk::exposure::{Aggregates, unit_exposure};
 use creditops_risk::gate::liquidity_finding;

@@ -8,11 +8,10 @@ use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_fac
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::{Actor, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
 use creditops_domain::rules::in_force;
 use creditops_domain::{
-    CaseId, CaseStatus, CreditCase, DomainError, RiskVerdict, Timestamp, Vote, VoteDecision,
-    VoteStage,
+    CaseId, CaseStatus, CreditCase, DomainError, RiskVerdict, RuleId, Timestamp, Vote,
+    VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
 use creditops_store::{LiquidityClaim, StoreExt, Tx};

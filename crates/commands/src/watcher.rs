@@ -6,8 +6,7 @@
 use crate::risk::{watch_all, watch_borrowers};
 use crate::{CommandResult, Context};
 use creditops_audit::AuditAction;
-use creditops_domain::RuleId;
-use creditops_domain::Timestamp;
+use creditops_domain::{RuleId, Timestamp};
 use creditops_risk::{Reservation, ReservationStatus};
 use serde_json::json;
 

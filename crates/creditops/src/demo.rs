@@ -5,8 +5,7 @@
 
 use crate::staff_import::{self, ImportError, StaffDocument};
 use chrono::{Duration, Utc};
-use creditops_audit::AuditAction;
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_domain::{SodMatrix, StaffId};
 use creditops_risk::{Capital, LiquidityPosition};
 use creditops_store::{AuditFilter, Store, StoreError, append_record};

@@ -6,8 +6,7 @@
 //! `POST /v1/exports`.
 
 use chrono::Utc;
-use creditops_audit::AuditAction;
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_store::{Store, StoreExt, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
 use creditops_svc_audit::bundle::{

@@ -2,11 +2,9 @@
 //! casbin policy per service, one listener per service.
 
 use chrono::Utc;
-use creditops_audit::AuditAction;
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier, service_audience};
-use creditops_domain::RuleId;
-use creditops_domain::{Permission, RuleSet, Side, SodMatrix};
+use creditops_domain::{Permission, RuleId, RuleSet, Side, SodMatrix};
 use creditops_http::ServiceContext;
 use creditops_store::{Store, StoreError, StoreExt, append_record};
 use creditops_store_postgres::PgStore;

@@ -2,8 +2,7 @@
 //! and role history) from a JSON document, all or nothing, audited.
 
 use chrono::{DateTime, Utc};
-use creditops_audit::AuditAction;
-use creditops_audit::{AuditRecord, Outcome};
+use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_domain::rules::MAX_LEVEL;
 use creditops_domain::{
     CompetenceGrant, Role, RoleAssignment, Side, SodMatrix, StaffId, StaffMember, StaffStatus,

@@ -10,10 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use creditops_audit::AuditAction;
-use creditops_audit::Outcome;
-use creditops_domain::RuleId;
-use creditops_domain::{CaseId, StaffId, StaffStatus};
+use creditops_audit::{AuditAction, Outcome};
+use creditops_domain::{CaseId, RuleId, StaffId, StaffStatus};
 use std::sync::Arc;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -174,7 +174,7 @@ impl PgTx {
         fetch_staff_member(&mut *self.tx, id).await
     }
 
-    /// The three reads in one statement, each part tagged.
+    /// The two reads in one statement, each part tagged.
     pub(crate) async fn dialect_vote_context(
         &mut self,
         borrowers: &[BorrowerId],
@@ -183,30 +183,25 @@ impl PgTx {
         if borrowers.is_empty() {
             return Ok(context);
         }
-        let rows: Vec<(String, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT part, amount_minor, text FROM ( \
-             SELECT 'approved' AS part, id, amount_minor, currency AS text FROM cases \
-             WHERE borrower_id = ANY($1) AND status = $2 \
-             UNION ALL SELECT 'manager', NULL, NULL, relationship_manager FROM borrowers \
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT 'manager' AS part, relationship_manager AS text FROM borrowers \
              WHERE id = ANY($1) AND relationship_manager IS NOT NULL \
-             UNION ALL SELECT 'related', NULL, NULL, staff_id FROM related_parties \
-             WHERE borrower_id = ANY($1)) AS parts ORDER BY part, id",
+             UNION ALL SELECT 'related', staff_id FROM related_parties \
+             WHERE borrower_id = ANY($1)",
         )
         .bind(ids_arg(borrowers)?)
-        .bind(CaseStatus::Approved.as_str())
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        for (part, minor, text) in rows {
+        for (part, text) in rows {
             let text = text.ok_or_else(|| corrupt("a vote context row without its value"))?;
-            match (part.as_str(), minor) {
-                ("approved", Some(minor)) => context.approved_amounts.push(money(minor, &text)?),
-                ("manager", None) => {
+            match part.as_str() {
+                "manager" => {
                     context
                         .relationship_managers
                         .insert(parse_text(&text, "staff id")?);
                 }
-                ("related", None) => {
+                "related" => {
                     context
                         .related_parties
                         .insert(parse_text(&text, "staff id")?);

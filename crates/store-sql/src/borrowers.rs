@@ -262,29 +262,6 @@ macro_rules! borrower_tx {
                 ids.iter().map(|id| parse_text(id, "staff id")).collect()
             }
 
-            async fn approved_amounts(
-                &mut self,
-                borrowers: &[BorrowerId],
-            ) -> StoreResult<Vec<Money>> {
-                if borrowers.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let rows: Vec<(i64, String)> = sqlx::query_as(concat!(
-                    "SELECT amount_minor, currency FROM cases \
-                     WHERE borrower_id ",
-                    $in_ids,
-                    " AND status = $2 ORDER BY id"
-                ))
-                .bind(ids_arg(borrowers)?)
-                .bind(CaseStatus::Approved.as_str())
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-                rows.iter()
-                    .map(|(minor, currency)| money(*minor, currency))
-                    .collect()
-            }
-
             async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext> {
                 self.dialect_vote_context(borrowers).await
             }

@@ -129,13 +129,12 @@ impl SqliteTx {
         Ok(())
     }
 
-    /// The three reads of [`BorrowerTx::vote_context`], one after another.
+    /// The two reads of [`BorrowerTx::vote_context`], one after the other.
     pub(crate) async fn dialect_vote_context(
         &mut self,
         borrowers: &[BorrowerId],
     ) -> StoreResult<VoteContext> {
         Ok(VoteContext {
-            approved_amounts: self.approved_amounts(borrowers).await?,
             relationship_managers: self.relationship_managers(borrowers).await?,
             related_parties: self.related_parties(borrowers).await?,
         })

@@ -224,8 +224,6 @@ pub struct LiquidityNow {
 /// (see [`crate::Tx::vote_context`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VoteContext {
-    /// The amounts of every approved case, in case id order.
-    pub approved_amounts: Vec<Money>,
     pub relationship_managers: std::collections::BTreeSet<StaffId>,
     pub related_parties: std::collections::BTreeSet<StaffId>,
 }

@@ -207,7 +207,7 @@ macro_rules! store_contract_tests {
             group_memberships_are_dated_and_half_open
             concurrent_membership_changes_keep_one_running
             related_parties_round_trip
-            approved_amounts_and_open_cases
+            open_cases_of_borrowers
             checkpoints_handed_out_are_found_by_size
             rule_sets_are_versioned
             proposals_round_trip_and_list_newest_first

@@ -1,7 +1,7 @@
 //! Borrower storage: borrowers, groups of connected clients, related parties.
 
 use crate::{Borrower, BorrowerGroup, RelatedParty, StoreResult, VoteContext};
-use creditops_domain::{BorrowerId, CaseId, Money, StaffId, Timestamp, UnitId};
+use creditops_domain::{BorrowerId, CaseId, StaffId, Timestamp, UnitId};
 use std::collections::BTreeSet;
 
 /// Borrowers, groups of connected clients, relationship managers and related parties: what segregation checks a vote against (V4, S5, S6).
@@ -40,11 +40,9 @@ pub trait BorrowerTx: Send {
     /// Staff recorded as related to any of these borrowers.
     async fn related_parties(&mut self, borrowers: &[BorrowerId])
     -> StoreResult<BTreeSet<StaffId>>;
-    /// The amounts of every approved case of these borrowers (V4 aggregation).
-    async fn approved_amounts(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<Money>>;
     /// What the segregation rules check a vote on these borrowers against
-    /// (V4, S5, S6), read together: [`Self::approved_amounts`],
-    /// [`Self::relationship_managers`] and [`Self::related_parties`].
+    /// (S5, S6, V11), read together: [`Self::relationship_managers`] and
+    /// [`Self::related_parties`]. (V4's exposure is the risk module's.)
     async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext>;
     /// Cases of these borrowers that are not decided yet.
     async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
