@@ -9,21 +9,88 @@ use crate::{StaffMember, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What a four-eyes change proposal changes (S9).
+/// What a four-eyes change proposal changes (S9): the staff directory and
+/// the rules (decided by a second administrator), and the inputs a credit
+/// decision depends on (decided by a second person of the proposer's own
+/// function).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalKind {
     RoleAssignment,
     CompetenceGrant,
     RuleSet,
+    /// A borrower joins or leaves a group of connected clients (V4, R2).
+    GroupMembership,
+    /// Tier 1 capital, which caps large exposures (R3).
+    Tier1Capital,
+    /// The liquidity position and its LCR floor (R6).
+    LiquidityPosition,
+    /// A new person in a populated directory (S3).
+    StaffOnboarding,
+    /// A person moves to another unit (S3, S4).
+    UnitMove,
+    /// A role ends (S4).
+    RoleEnd,
+    /// A person may not act until further notice (S4).
+    Suspension,
+    /// A person leaves the bank (S4).
+    Leaver,
 }
 
 impl ProposalKind {
+    pub const ALL: [ProposalKind; 11] = [
+        ProposalKind::RoleAssignment,
+        ProposalKind::CompetenceGrant,
+        ProposalKind::RuleSet,
+        ProposalKind::GroupMembership,
+        ProposalKind::Tier1Capital,
+        ProposalKind::LiquidityPosition,
+        ProposalKind::StaffOnboarding,
+        ProposalKind::UnitMove,
+        ProposalKind::RoleEnd,
+        ProposalKind::Suspension,
+        ProposalKind::Leaver,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProposalKind::RoleAssignment => "role_assignment",
             ProposalKind::CompetenceGrant => "competence_grant",
             ProposalKind::RuleSet => "rule_set",
+            ProposalKind::GroupMembership => "group_membership",
+            ProposalKind::Tier1Capital => "tier1_capital",
+            ProposalKind::LiquidityPosition => "liquidity_position",
+            ProposalKind::StaffOnboarding => "staff_onboarding",
+            ProposalKind::UnitMove => "unit_move",
+            ProposalKind::RoleEnd => "role_end",
+            ProposalKind::Suspension => "suspension",
+            ProposalKind::Leaver => "leaver",
+        }
+    }
+
+    /// The role that proposes and (as another person) decides this kind.
+    pub fn decider_role(self) -> Role {
+        match self {
+            ProposalKind::GroupMembership => Role::CreditAnalyst,
+            ProposalKind::Tier1Capital | ProposalKind::LiquidityPosition => Role::RiskController,
+            ProposalKind::RoleAssignment
+            | ProposalKind::CompetenceGrant
+            | ProposalKind::RuleSet
+            | ProposalKind::StaffOnboarding
+            | ProposalKind::UnitMove
+            | ProposalKind::RoleEnd
+            | ProposalKind::Suspension
+            | ProposalKind::Leaver => Role::UserAdmin,
+        }
+    }
+
+    /// The rule a refusal to decide this kind names.
+    pub fn rule(self) -> RuleId {
+        match self {
+            ProposalKind::GroupMembership => RuleId::V4,
+            ProposalKind::Tier1Capital => RuleId::R3,
+            ProposalKind::LiquidityPosition => RuleId::R6,
+            _ => RuleId::S9,
         }
     }
 }
@@ -31,14 +98,10 @@ impl ProposalKind {
 impl std::str::FromStr for ProposalKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        [
-            ProposalKind::RoleAssignment,
-            ProposalKind::CompetenceGrant,
-            ProposalKind::RuleSet,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| format!("unknown proposal kind {s:?}"))
+        ProposalKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown proposal kind {s:?}"))
     }
 }
 
@@ -97,16 +160,20 @@ impl Proposed for ChangeProposal {
 }
 
 impl ChangeProposal {
-    /// S9: a pending proposal is decided by a second administrator, never
-    /// by its proposer.
+    /// S9: a pending proposal is decided by a second person of the
+    /// deciding role (a second administrator for the directory and the
+    /// rules), never by its proposer.
     pub fn check_decider(&self, decider: &StaffId) -> Result<(), DomainError> {
-        four_eyes::require_decidable(
-            self,
-            "proposal",
-            decider,
-            RuleId::S9,
-            "a change needs a second administrator: the proposer cannot decide it",
-        )
+        let refusal = match self.kind.decider_role() {
+            Role::UserAdmin => {
+                "a change needs a second administrator: the proposer cannot decide it"
+            }
+            Role::CreditAnalyst => {
+                "a change of group membership needs a second credit analyst: the proposer cannot decide it"
+            }
+            _ => "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it",
+        };
+        four_eyes::require_decidable(self, "proposal", decider, self.kind.rule(), refusal)
     }
 
     /// Records the decision of `decider` at `at`.
