@@ -10,4 +10,4 @@ ALTER TABLE change_proposals ADD CONSTRAINT change_proposals_kind_check CHECK (k
     'role_assignment', 'competence_grant', 'rule_set',
     'group_membership', 'tier1_capital', 'liquidity_position',
     'staff_onboarding', 'unit_move', 'role_end', 'suspension', 'leaver'));
-CREATE INDEX change_proposals_kind ON change_proposals (kind, status, proposed_at);
+CREATE INDEX change_proposals_kind_decided ON change_proposals (kind, status, decided_at);

@@ -35,7 +35,7 @@ ALTER TABLE change_proposals_widened RENAME TO change_proposals;
 
 CREATE INDEX change_proposals_status ON change_proposals (status, proposed_at);
 CREATE INDEX change_proposals_proposed_at ON change_proposals (proposed_at);
-CREATE INDEX change_proposals_kind ON change_proposals (kind, status, proposed_at);
+CREATE INDEX change_proposals_kind_decided ON change_proposals (kind, status, decided_at);
 
 -- Only a pending proposal may change, and only by being decided.
 CREATE TRIGGER change_proposals_final BEFORE UPDATE ON change_proposals

@@ -316,6 +316,20 @@ impl TestPlatform {
         .await
     }
 
+    /// Approves `pending`, the `202 Accepted` answer to a change that needs
+    /// a second person, as `approver` on `service`, following the answer's
+    /// `links.approve` as a script would.
+    pub async fn approve_pending(&self, pending: &Reply, approver: &str, service: &str) -> Reply {
+        let body = pending.ok(202);
+        assert_eq!(body["status"], "pending", "{body}");
+        let path = body["links"]["approve"]
+            .as_str()
+            .expect("a pending proposal links its approval")
+            .to_owned();
+        self.call(approver, service, Method::POST, &path, None)
+            .await
+    }
+
     /// The general form: any token (or none), raw body text, extra headers.
     pub async fn send(
         &self,

@@ -145,17 +145,20 @@ async fn disburse(p: &TestPlatform, case: &str, key: Option<&str>) -> creditops_
     .await
 }
 
+/// Records a liquidity position: rc-1 proposes, rc-2 approves (four-eyes);
+/// the recorded position.
 async fn set_liquidity(p: &TestPlatform, hqla: &str, outflows: &str) -> Value {
-    p.call(
-        "rc-1",
-        "risk",
-        Method::PUT,
-        "/v1/liquidity",
-        Some(json!({"hqla": hqla, "outflows_30d": outflows, "inflows_30d": "0"})),
-    )
-    .await
-    .ok(200)
-    .clone()
+    let proposed = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::PUT,
+            "/v1/liquidity",
+            Some(json!({"hqla": hqla, "outflows_30d": outflows, "inflows_30d": "0"})),
+        )
+        .await;
+    let approved = p.approve_pending(&proposed, "rc-2", "risk").await;
+    approved.ok(200)["applied"]["liquidity"].clone()
 }
 
 async fn events(p: &TestPlatform, query: &str) -> Vec<Value> {
@@ -196,16 +199,19 @@ async fn create_group(p: &TestPlatform, id: &str) {
     .ok(201);
 }
 
-/// Moves `borrower` into `group` (back office).
+/// Moves `borrower` into `group`: ba-1 proposes, ba-3 approves (back
+/// office, four-eyes); the approval's answer.
 async fn join_group(p: &TestPlatform, borrower: &str, group: &str) -> creditops_tests::Reply {
-    p.call(
-        "ba-1",
-        "backoffice",
-        Method::PUT,
-        &format!("/v1/borrowers/{borrower}/group"),
-        Some(json!({"group_id": group})),
-    )
-    .await
+    let proposed = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::PUT,
+            &format!("/v1/borrowers/{borrower}/group"),
+            Some(json!({"group_id": group})),
+        )
+        .await;
+    p.approve_pending(&proposed, "ba-3", "backoffice").await
 }
 
 /// R1, R3, R4: pass, soft breach (escalation) and hard breach over HTTP.
@@ -638,7 +644,7 @@ async fn watcher(p: &TestPlatform) {
     );
     assert_eq!(events(p, "action=risk.breach_resolved").await.len(), 1);
     // A Tier 1 change re-evaluates every unit: 900k is over 25 % of 2m.
-    let capital = p
+    let proposed = p
         .call(
             "rc-1",
             "risk",
@@ -647,7 +653,11 @@ async fn watcher(p: &TestPlatform) {
             Some(json!({"tier1": "2000000"})),
         )
         .await;
-    let breaches = capital.ok(200)["breaches"].as_array().unwrap().clone();
+    let capital = p.approve_pending(&proposed, "rc-2", "risk").await;
+    let breaches = capital.ok(200)["applied"]["breaches"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(
         breaches.iter().any(|b| b["check"] == "large_exposure_cap"),
         "{breaches:?}"
@@ -943,12 +953,18 @@ async fn group_moves(p: &TestPlatform) {
     let join = |borrower: String| async move { join_group(p, &borrower, "acme").await };
     let first = join(a.clone()).await;
     assert!(
-        first.ok(200)["breaches"].as_array().unwrap().is_empty(),
+        first.ok(200)["applied"]["breaches"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{}",
         first.body
     );
     let second = join(b.clone()).await;
-    let breaches = second.ok(200)["breaches"].as_array().unwrap().clone();
+    let breaches = second.ok(200)["applied"]["breaches"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(breaches.len(), 1, "{breaches:?}");
     assert_eq!(breaches[0]["subject"], "group:acme");
     assert_eq!(dec(&breaches[0]["amount_over"]), amount("300000"));

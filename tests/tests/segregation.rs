@@ -370,7 +370,7 @@ async fn groups(p: &TestPlatform) {
     .await
     .ok(201);
     for member in [&a, &b] {
-        let moved = p
+        let proposed = p
             .call(
                 "ba-1",
                 "backoffice",
@@ -379,7 +379,9 @@ async fn groups(p: &TestPlatform) {
                 Some(json!({"group_id": "muster-group"})),
             )
             .await;
-        moved.ok(200);
+        p.approve_pending(&proposed, "ba-3", "backoffice")
+            .await
+            .ok(200);
     }
     // 200k + 100k = 300k needs level 2: lo-9's first vote no longer suffices.
     let reevaluated = case_json(p, &open).await;
@@ -441,7 +443,7 @@ async fn administration(p: &TestPlatform) {
     }
 
     let proposal = propose(json!({"kind": "role_assignment", "staff_id": "rc-9", "role": "risk_controller", "valid_from": now})).await;
-    let proposal_id = id_of(proposal.ok(201));
+    let proposal_id = id_of(proposal.ok(202));
     let approve_path = format!("/v1/proposals/{proposal_id}/approve");
     refused_by(
         &p.call("ua-1", "admin", Method::POST, &approve_path, None)
@@ -465,7 +467,7 @@ async fn administration(p: &TestPlatform) {
     let big = open_case(p, &b, "2000000.00").await;
     refused_by(&first(p, "lo-2", &big, "approve", 1).await, "V4");
     let grant = propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 3, "valid_from": Utc::now()})).await;
-    let grant_id = id_of(grant.ok(201));
+    let grant_id = id_of(grant.ok(202));
     refused_by(&first(p, "lo-2", &big, "approve", 1).await, "V4");
     propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "risk", "level": 3, "valid_from": now})).await.problem(422);
     propose(json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 10, "valid_from": now})).await.problem(422);
@@ -481,7 +483,7 @@ async fn administration(p: &TestPlatform) {
     first(p, "lo-2", &big, "approve", 1).await.ok(200);
     // A rejected proposal changes nothing and cannot be approved afterwards.
     let rejected = propose(json!({"kind": "competence_grant", "staff_id": "ba-1", "side": "backoffice", "level": 4, "valid_from": now})).await;
-    let rejected_id = id_of(rejected.ok(201));
+    let rejected_id = id_of(rejected.ok(202));
     p.call(
         "ua-2",
         "admin",
@@ -514,7 +516,7 @@ async fn administration(p: &TestPlatform) {
     let from = Utc::now() + Duration::seconds(2);
     let rules =
         propose(json!({"kind": "rule_set", "valid_from": from, "parameters": parameters})).await;
-    let rules_id = id_of(rules.ok(201));
+    let rules_id = id_of(rules.ok(202));
     p.call(
         "ua-2",
         "admin",

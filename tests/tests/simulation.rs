@@ -1177,15 +1177,16 @@ async fn simulate(p: &TestPlatform, default_steps: usize) {
     );
     let started = std::time::Instant::now();
     // Liquidity for any number of approvals: the model leaves the LCR out.
-    p.call(
-        "rc-1",
-        "risk",
-        Method::PUT,
-        "/v1/liquidity",
-        Some(json!({"hqla": "1000000000000", "outflows_30d": "1250000000", "inflows_30d": "250000000"})),
-    )
-    .await
-    .ok(200);
+    let proposed = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::PUT,
+            "/v1/liquidity",
+            Some(json!({"hqla": "1000000000000", "outflows_30d": "1250000000", "inflows_30d": "250000000"})),
+        )
+        .await;
+    p.approve_pending(&proposed, "rc-2", "risk").await.ok(200);
     let policies = creditops::platform::load_policies(None)
         .await
         .expect("policies");

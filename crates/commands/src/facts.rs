@@ -5,13 +5,16 @@
 //! that votes or re-evaluates sees exactly the same facts.
 
 use crate::{CommandError, CommandResult};
+use creditops_domain::proposal::{InputChange, ProposalKind};
 use creditops_domain::rules::in_force;
 use creditops_domain::{
-    BorrowerId, CreditCase, DomainError, RuleId, RuleSet, Timestamp, VoteFacts, aggregated_exposure,
+    BorrowerId, CreditCase, DomainError, RuleId, RuleSet, StaffId, Timestamp, VoteFacts,
+    aggregated_exposure,
 };
 use creditops_risk::REPORTING_CURRENCY;
 use creditops_store::{ExposureScope, Tx};
 use rust_decimal::Decimal;
+use std::collections::BTreeSet;
 
 /// The rule set in force at `at`. Fails closed: without one no vote can be
 /// evaluated, so the command is refused (503, the platform is misconfigured).
@@ -84,6 +87,43 @@ pub async fn group_members_of(
     }
 }
 
+/// S6 (hardening finding 2): who proposed or approved a change of the
+/// group membership of the borrower, of a member of its group, or into or
+/// out of its group while the case was open. They moved the exposure the
+/// case's competence level depends on, so they do not vote on it.
+async fn group_changers(
+    tx: &mut dyn Tx,
+    case: &CreditCase,
+    group_id: Option<&str>,
+    members: &[BorrowerId],
+) -> CommandResult<BTreeSet<StaffId>> {
+    let mut changers = BTreeSet::new();
+    let changes = tx
+        .approved_proposals_since(ProposalKind::GroupMembership, case.created_at)
+        .await?;
+    for proposal in changes {
+        let Ok(InputChange::GroupMembership {
+            borrower_id,
+            group_id: joined,
+            from_group,
+        }) = serde_json::from_value(proposal.payload.clone())
+        else {
+            return Err(CommandError::Internal(
+                "a stored group membership proposal is not valid".into(),
+            ));
+        };
+        let touches_group = [joined, from_group]
+            .iter()
+            .flatten()
+            .any(|g| Some(g.as_str()) == group_id);
+        if borrower_id == case.file.borrower_id || members.contains(&borrower_id) || touches_group {
+            changers.insert(proposal.proposed_by);
+            changers.extend(proposal.decided_by);
+        }
+    }
+    Ok(changers)
+}
+
 /// Everything [`VoteFacts`] holds for `case` at `at`, the time of the vote,
 /// given the rule set in force then ([`rules_in_force`]) and the borrower's
 /// membership then ([`group_members_of`]).
@@ -97,12 +137,14 @@ pub async fn vote_facts(
 ) -> CommandResult<VoteFacts> {
     let context = tx.vote_context(&members).await?;
     let exposure = group_exposure(tx, &members, case, &rules, at).await?;
+    let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
         group_id,
         relationship_managers: context.relationship_managers,
         related_parties: context.related_parties,
+        group_changers,
         policy_hash: policy_hash.to_owned(),
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,

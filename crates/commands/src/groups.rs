@@ -7,6 +7,7 @@ use crate::facts::group_members_of;
 use crate::risk::watch_borrowers;
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
+use creditops_domain::proposal::ChangeProposal;
 use creditops_domain::{BorrowerId, CaseId, RuleId, StaffId, Timestamp, UnitId};
 use creditops_risk::Breach;
 use creditops_store::{BorrowerGroup, RelatedParty, Tx};
@@ -43,23 +44,35 @@ pub struct GroupMove {
     pub breaches: Vec<Breach>,
 }
 
+/// The group `borrower` belongs to now, after checking that the borrower
+/// and the group it is to join (if any) exist.
+pub async fn current_group(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    joining: Option<&UnitId>,
+) -> CommandResult<Option<UnitId>> {
+    if tx.borrower(borrower).await?.is_none() {
+        return Err(CommandError::not_found("no borrower with that id"));
+    }
+    if let Some(group) = joining
+        && tx.group(group).await?.is_none()
+    {
+        return Err(CommandError::invalid("group_id names no group"));
+    }
+    Ok(tx.group_of(borrower, action_time()).await?)
+}
+
 /// Moves a borrower into a group of connected clients (or out of it, with
-/// no group) and re-evaluates the open cases of everybody affected (V4, R2).
-pub async fn set_group(
+/// no group) under the approved `proposal`, and re-evaluates the open cases
+/// of everybody affected (V4, R2). `actor` approved the proposal.
+pub(crate) async fn move_borrower(
     ctx: &Context,
     tx: &mut dyn Tx,
     actor: &Actor,
     borrower: BorrowerId,
     group: Option<&UnitId>,
+    proposal: &ChangeProposal,
 ) -> CommandResult<GroupMove> {
-    if tx.borrower(borrower).await?.is_none() {
-        return Err(CommandError::not_found("no borrower with that id"));
-    }
-    if let Some(group) = group
-        && tx.group(group).await?.is_none()
-    {
-        return Err(CommandError::invalid("group_id names no group"));
-    }
     // Serialised with approvals, which aggregate over groups.
     tx.lock_risk().await?;
     let now = action_time();
@@ -77,7 +90,11 @@ pub async fn set_group(
     affected.dedup();
     let mut record = ctx.actor_record(actor, AuditAction::BorrowerGroupChanged);
     record.borrower_id = Some(borrower);
-    record.data = json!({"group_id": group});
+    record.data = json!({
+        "group_id": group,
+        "proposal_id": proposal.id,
+        "proposed_by": proposal.proposed_by,
+    });
     ctx.audit(tx, &record).await?;
     let cases_sent_back = reevaluate_open_cases(ctx, tx, actor, &affected).await?;
     let cause = format!("borrower {borrower} changed group");

@@ -14,6 +14,7 @@ mod context;
 mod error;
 pub mod facts;
 pub mod groups;
+pub mod inputs;
 pub mod limits;
 pub mod market;
 pub mod positions;

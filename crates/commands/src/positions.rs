@@ -7,6 +7,7 @@ use crate::risk::{watch_all, watch_borrowers};
 use crate::{Actor, CommandError, CommandResult, Context, InputProblem, action_time};
 use chrono::Utc;
 use creditops_audit::AuditAction;
+use creditops_domain::proposal::ChangeProposal;
 use creditops_domain::{BorrowerId, RuleId};
 use creditops_risk::{Breach, Capital, ImportEffect, ImportedBalance, LiquidityPosition};
 use creditops_store::Tx;
@@ -14,12 +15,15 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 
-/// Records Tier 1 capital (a new version) and re-evaluates every limit (R3, R7).
-pub async fn record_capital(
+/// Records Tier 1 capital (a new version) under the approved `proposal`
+/// and re-evaluates every limit (R3, R7). `actor` approved the proposal;
+/// the version is recorded as the proposer's.
+pub(crate) async fn record_capital(
     ctx: &Context,
     tx: &mut dyn Tx,
     actor: &Actor,
     tier1: Decimal,
+    proposal: &ChangeProposal,
 ) -> CommandResult<(Capital, Vec<Breach>)> {
     // Every approval's large-exposure cap reads Tier 1.
     tx.lock_risk().await?;
@@ -28,13 +32,18 @@ pub async fn record_capital(
     let capital = Capital {
         version,
         tier1,
-        recorded_by: actor.id().clone(),
+        recorded_by: proposal.proposed_by.clone(),
         recorded_at: now,
     };
     tx.insert_capital(&capital).await?;
     let mut record = ctx.actor_record(actor, AuditAction::RiskCapitalRecorded);
     record.rule = Some(RuleId::R3);
-    record.data = json!({"version": version, "tier1": tier1.to_string()});
+    record.data = json!({
+        "version": version,
+        "tier1": tier1.to_string(),
+        "proposal_id": proposal.id,
+        "proposed_by": proposal.proposed_by,
+    });
     ctx.audit(tx, &record).await?;
     let breaches = watch_all(ctx, tx, &format!("Tier 1 capital version {version}"), now).await?;
     Ok((capital, breaches))
@@ -49,13 +58,15 @@ pub struct NewPosition {
     pub floor_percent: Decimal,
 }
 
-/// Records the liquidity position and LCR floor (a new version, R6) and
-/// re-evaluates every limit (R7).
-pub async fn record_liquidity(
+/// Records the liquidity position and LCR floor (a new version, R6) under
+/// the approved `proposal` and re-evaluates every limit (R7). `actor`
+/// approved the proposal; the version is recorded as the proposer's.
+pub(crate) async fn record_liquidity(
     ctx: &Context,
     tx: &mut dyn Tx,
     actor: &Actor,
     new: NewPosition,
+    proposal: &ChangeProposal,
 ) -> CommandResult<(LiquidityPosition, Vec<Breach>)> {
     // Every approval's liquidity check reads the position.
     tx.lock_risk().await?;
@@ -67,7 +78,7 @@ pub async fn record_liquidity(
         outflows_30d: new.outflows_30d,
         inflows_30d: new.inflows_30d,
         floor_percent: new.floor_percent,
-        recorded_by: actor.id().clone(),
+        recorded_by: proposal.proposed_by.clone(),
         recorded_at: now,
     };
     tx.insert_liquidity(&position).await?;
@@ -79,6 +90,8 @@ pub async fn record_liquidity(
         "outflows_30d": new.outflows_30d.to_string(),
         "inflows_30d": new.inflows_30d.to_string(),
         "floor_percent": new.floor_percent.to_string(),
+        "proposal_id": proposal.id,
+        "proposed_by": proposal.proposed_by,
     });
     ctx.audit(tx, &record).await?;
     let cause = format!("liquidity position version {version}");

@@ -2,7 +2,12 @@
 //! change is proposed by one administrator and takes effect only when a
 //! different administrator approves it; it is checked when proposed and
 //! again when approved, since the directory may have changed in between.
+//!
+//! Every proposal kind has its desk, the role that decides it
+//! ([`ProposalKind::decider_role`]): a service lists, shows and decides
+//! only the kinds of its own desk; the others do not exist for it (404).
 
+use crate::inputs::apply_input;
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::four_eyes::Verdict;
@@ -10,7 +15,7 @@ use creditops_domain::proposal::{
     Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_role_assignment,
 };
 use creditops_domain::{
-    CompetenceGrant, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember, Timestamp,
+    CompetenceGrant, Role, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember, Timestamp,
 };
 use creditops_store::Tx;
 use serde_json::{Value, json};
@@ -100,29 +105,40 @@ pub async fn propose_change(
     Ok(proposal)
 }
 
-/// Change proposals, optionally by status.
+/// Change proposals decided at `desk`, optionally by status.
 pub async fn proposals(
     ctx: &Context,
     status: Option<ProposalStatus>,
+    desk: Role,
 ) -> CommandResult<Vec<ChangeProposal>> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(tx.proposals(status).await?)
+    let mut all = tx.proposals(status).await?;
+    all.retain(|p| p.kind.decider_role() == desk);
+    Ok(all)
 }
 
-/// One change proposal.
-pub async fn proposal(ctx: &Context, id: Uuid) -> CommandResult<ChangeProposal> {
+/// One change proposal decided at `desk`.
+pub async fn proposal(ctx: &Context, id: Uuid, desk: Role) -> CommandResult<ChangeProposal> {
     let mut tx = ctx.store.begin_read().await?;
-    tx.proposal(id)
-        .await?
+    at_desk(tx.proposal(id).await?, desk)
+}
+
+/// The proposal if it is decided at `desk`; otherwise it does not exist here.
+fn at_desk(found: Option<ChangeProposal>, desk: Role) -> CommandResult<ChangeProposal> {
+    found
+        .filter(|p| p.kind.decider_role() == desk)
         .ok_or_else(|| CommandError::not_found("no proposal with that id"))
 }
 
-/// Loads a pending proposal that `actor` may decide: somebody else's (S9).
-async fn decidable(tx: &mut dyn Tx, id: Uuid, actor: &StaffId) -> CommandResult<ChangeProposal> {
-    let proposal = tx
-        .proposal(id)
-        .await?
-        .ok_or_else(|| CommandError::not_found("no proposal with that id"))?;
+/// Loads a pending proposal of `desk` that `actor` may decide: somebody
+/// else's (S9).
+async fn decidable(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    actor: &StaffId,
+    desk: Role,
+) -> CommandResult<ChangeProposal> {
+    let proposal = at_desk(tx.proposal(id).await?, desk)?;
     proposal.check_decider(actor)?;
     Ok(proposal)
 }
@@ -185,33 +201,47 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
     }
 }
 
+/// A decided proposal and, if it was approved, what applying it did.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub proposal: ChangeProposal,
+    pub applied: Option<Value>,
+}
+
 /// Approves (the change takes effect, checked again first) or rejects a
-/// proposal of another administrator (S9).
+/// proposal of `desk` made by somebody else (S9).
 pub async fn decide_proposal(
     ctx: &Context,
     tx: &mut dyn Tx,
     actor: &Actor,
     id: Uuid,
     verdict: Verdict,
-) -> CommandResult<ChangeProposal> {
-    let mut proposal = decidable(tx, id, actor.id()).await?;
+    desk: Role,
+) -> CommandResult<Decided> {
+    let mut proposal = decidable(tx, id, actor.id(), desk).await?;
     let now = action_time();
-    let (action, data) = match verdict {
-        Verdict::Approve => {
+    let applied = match verdict {
+        Verdict::Approve if desk == Role::UserAdmin => {
             let change: Change = serde_json::from_value(proposal.payload.clone())
                 .map_err(|_| CommandError::Internal("a stored proposal is not valid".into()))?;
             // A four-eyes change takes effect when it is approved, not before.
             let change = change.effective_at(now)?;
             validate_change(ctx, tx, &change, actor.id(), now).await?;
-            let applied = apply(tx, &change).await?;
-            let data = json!({
+            Some(apply(tx, &change).await?)
+        }
+        Verdict::Approve => Some(apply_input(ctx, tx, actor, &proposal).await?),
+        Verdict::Reject => None,
+    };
+    let (action, data) = match &applied {
+        Some(applied) => (
+            AuditAction::ChangeApproved,
+            json!({
                 "proposal_id": proposal.id,
                 "proposed_by": proposal.proposed_by,
                 "applied": applied,
-            });
-            (AuditAction::ChangeApproved, data)
-        }
-        Verdict::Reject => (
+            }),
+        ),
+        None => (
             AuditAction::ChangeRejected,
             json!({"proposal_id": proposal.id}),
         ),
@@ -219,10 +249,10 @@ pub async fn decide_proposal(
     proposal.decide(verdict, actor.id(), now);
     tx.decide_proposal(&proposal).await?;
     let mut record = ctx.actor_record(actor, action);
-    record.rule = Some(RuleId::S9);
+    record.rule = Some(proposal.kind.rule());
     record.data = data;
     ctx.audit(tx, &record).await?;
-    Ok(proposal)
+    Ok(Decided { proposal, applied })
 }
 
 /// Staff ids in the directory.

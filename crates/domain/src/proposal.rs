@@ -4,9 +4,11 @@
 
 use crate::four_eyes::{self, Proposed};
 use crate::rules::MAX_LEVEL;
-use crate::{DomainError, Role, RoleAssignment, RuleId, RuleParameters, Side, SodMatrix, StaffId};
+use crate::{BorrowerId, DomainError, Role, RoleAssignment, RuleId, RuleParameters, Side};
+use crate::{SodMatrix, StaffId, UnitId};
 use crate::{StaffMember, Timestamp};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// What a four-eyes change proposal changes (S9): the staff directory and
@@ -171,7 +173,9 @@ impl ChangeProposal {
             Role::CreditAnalyst => {
                 "a change of group membership needs a second credit analyst: the proposer cannot decide it"
             }
-            _ => "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it",
+            _ => {
+                "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it"
+            }
         };
         four_eyes::require_decidable(self, "proposal", decider, self.kind.rule(), refusal)
     }
@@ -210,6 +214,109 @@ pub enum Change {
         valid_from: DateTime<Utc>,
         parameters: RuleParameters,
     },
+}
+
+/// A change to an input a credit decision depends on (hardening findings 2
+/// and 4): proposed by one person, applied when a second person of the same
+/// function approves it. `kind` tags the JSON as for [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputChange {
+    /// The borrower joins `group_id` (or leaves `from_group` when `None`):
+    /// the group's aggregated exposure decides the competence level (V4).
+    GroupMembership {
+        borrower_id: BorrowerId,
+        group_id: Option<UnitId>,
+        /// The group at the time of the proposal, so that a change of any
+        /// member can be traced to the cases of the group it left.
+        from_group: Option<UnitId>,
+    },
+    /// Tier 1 capital, which caps large exposures (R3).
+    Tier1Capital { tier1: Decimal },
+    /// The liquidity position and its LCR floor (R6).
+    LiquidityPosition {
+        hqla: Decimal,
+        outflows_30d: Decimal,
+        inflows_30d: Decimal,
+        floor_percent: Decimal,
+    },
+}
+
+/// The lowest and highest internal LCR floor, in percent (R6).
+pub const LCR_FLOOR_PERCENT: (u32, u32) = (100, 1000);
+
+impl InputChange {
+    pub fn kind(&self) -> ProposalKind {
+        match self {
+            InputChange::GroupMembership { .. } => ProposalKind::GroupMembership,
+            InputChange::Tier1Capital { .. } => ProposalKind::Tier1Capital,
+            InputChange::LiquidityPosition { .. } => ProposalKind::LiquidityPosition,
+        }
+    }
+
+    /// The borrower whose group changes, if any.
+    pub fn borrower(&self) -> Option<BorrowerId> {
+        match self {
+            InputChange::GroupMembership { borrower_id, .. } => Some(*borrower_id),
+            _ => None,
+        }
+    }
+
+    /// The checks that need nothing from the store. A position without
+    /// 30-day outflows has no LCR at all and would switch the floor off
+    /// (hardening finding 4), so it is refused.
+    pub fn check(&self) -> Result<(), DomainError> {
+        match self {
+            InputChange::GroupMembership {
+                group_id,
+                from_group,
+                ..
+            } => {
+                if group_id == from_group {
+                    return Err(DomainError::InvalidState(match group_id {
+                        Some(group) => format!("the borrower is in group {group} already"),
+                        None => "the borrower is in no group already".into(),
+                    }));
+                }
+            }
+            InputChange::Tier1Capital { tier1 } => {
+                if *tier1 <= Decimal::ZERO {
+                    return Err(DomainError::Invalid(
+                        "tier1 must be greater than zero".into(),
+                    ));
+                }
+            }
+            InputChange::LiquidityPosition {
+                hqla,
+                outflows_30d,
+                inflows_30d,
+                floor_percent,
+            } => {
+                if [hqla, outflows_30d, inflows_30d]
+                    .iter()
+                    .any(|v| v.is_sign_negative())
+                {
+                    return Err(DomainError::Invalid(
+                        "liquidity amounts must not be negative".into(),
+                    ));
+                }
+                if outflows_30d.is_zero() {
+                    return Err(DomainError::Invalid(
+                        "outflows_30d must be greater than zero: without outflows the LCR is \
+                         undefined and its floor (R6) could not be checked"
+                            .into(),
+                    ));
+                }
+                let (low, high) = LCR_FLOOR_PERCENT;
+                if *floor_percent < Decimal::from(low) || *floor_percent > Decimal::from(high) {
+                    return Err(DomainError::Invalid(format!(
+                        "floor_percent must be between {low} and {high}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How far a proposed start may lie before the moment of proposal (a

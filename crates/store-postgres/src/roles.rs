@@ -72,6 +72,8 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("related_parties", "INSERT"),
             // The four-eyes decision on a limit the risk side proposed (R8).
             ("limit_versions", "UPDATE"),
+            // Group membership is proposed and decided four-eyes (V4).
+            ("change_proposals", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {
@@ -84,6 +86,8 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("breaches", "INSERT, UPDATE"),
             // Expiry of reservations by the watcher (R5).
             ("reservations", "UPDATE"),
+            // Tier 1 and liquidity are proposed and decided four-eyes (R3, R6).
+            ("change_proposals", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {

@@ -115,6 +115,25 @@ macro_rules! admin_tx {
                     .map_err(map_sqlx_error)?;
                 rows.iter().map(proposal_from_row).collect()
             }
+
+            async fn approved_proposals_since(
+                &mut self,
+                kind: ProposalKind,
+                since: Timestamp,
+            ) -> StoreResult<Vec<ChangeProposal>> {
+                let rows = sqlx::query(
+                    "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, \
+                     decided_at \
+                     FROM change_proposals WHERE kind = $1 AND status = 'approved' \
+                     AND decided_at >= $2 ORDER BY decided_at, id",
+                )
+                .bind(kind.as_str())
+                .bind(micros(since))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                rows.iter().map(proposal_from_row).collect()
+            }
         }
     };
 }

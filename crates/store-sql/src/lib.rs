@@ -54,6 +54,7 @@ pub enum HistoryTable {
 pub mod prelude {
     pub use crate::HistoryTable;
     pub use crate::convert::*;
+    pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
         Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId,

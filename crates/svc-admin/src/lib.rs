@@ -7,28 +7,29 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use creditops_commands::proposals;
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::proposal::{Change, ChangeProposal, ProposalKind, ProposalStatus};
+use creditops_domain::proposal::Change;
 use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
-use creditops_domain::{RuleParameters, RuleSet, StaffId, StaffMember};
+use creditops_domain::{Role, RuleParameters, RuleSet, StaffId, StaffMember};
+use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
-    openapi, run_command,
+    ApiError, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext, openapi, run_command,
 };
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 use std::sync::Arc;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub const SERVICE: &str = "admin";
+
+/// The proposals decided here: the directory and the rules (S9).
+const DESK: Role = Role::UserAdmin;
 
 /// The business routes with their documentation (one source for both).
 pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
@@ -91,36 +92,6 @@ async fn read_staff(
     ))
 }
 
-/// A change proposal and its decision.
-#[derive(Debug, Serialize, ToSchema)]
-struct ProposalView {
-    id: Uuid,
-    kind: ProposalKind,
-    /// The change as proposed.
-    #[schema(value_type = Change)]
-    change: Value,
-    status: ProposalStatus,
-    proposed_by: StaffId,
-    proposed_at: DateTime<Utc>,
-    decided_by: Option<StaffId>,
-    decided_at: Option<DateTime<Utc>>,
-}
-
-impl ProposalView {
-    fn new(p: &ChangeProposal) -> Self {
-        Self {
-            id: p.id,
-            kind: p.kind,
-            change: p.payload.clone(),
-            status: p.status,
-            proposed_by: p.proposed_by.clone(),
-            proposed_at: p.proposed_at,
-            decided_by: p.decided_by.clone(),
-            decided_at: p.decided_at,
-        }
-    }
-}
-
 /// Proposes a role assignment, competence grant or rule set; it takes
 /// effect when another administrator approves it (S3, S9).
 #[utoipa::path(
@@ -130,7 +101,7 @@ impl ProposalView {
     params(IdempotencyKey),
     request_body = Change,
     responses(
-        (status = 201, description = "The change is proposed", body = ProposalView),
+        (status = 202, description = "The change is proposed; another administrator decides it at `links`", body = ProposalView),
         (status = 409, description = "A rule set may not take effect in the past, or a concurrent request won"),
     ),
 )]
@@ -151,28 +122,14 @@ async fn propose(
         move |tx| {
             Box::pin(async move {
                 let proposal = proposals::propose_change(&commands, tx, &actor, &change).await?;
-                CommandOutcome::view(StatusCode::CREATED, &ProposalView::new(&proposal))
+                four_eyes::accepted(&proposal)
             })
         },
     )
     .await
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct ProposalQuery {
-    /// Every status when absent.
-    #[param(inline)]
-    status: Option<ProposalStatus>,
-}
-
-/// Change proposals.
-#[derive(Debug, Serialize, ToSchema)]
-struct Proposals {
-    items: Vec<ProposalView>,
-}
-
-/// Change proposals, optionally by status.
+/// Change proposals of the directory and the rules, optionally by status.
 #[utoipa::path(
     get,
     path = "/v1/proposals",
@@ -185,12 +142,7 @@ async fn list_proposals(
     _principal: Principal,
     Query(query): Query<ProposalQuery>,
 ) -> Result<axum::Json<Proposals>, ApiError> {
-    let items = proposals::proposals(&ctx.commands(), query.status)
-        .await?
-        .iter()
-        .map(ProposalView::new)
-        .collect();
-    Ok(axum::Json(Proposals { items }))
+    Ok(axum::Json(four_eyes::list(&ctx, query, DESK).await?))
 }
 
 /// One change proposal.
@@ -206,8 +158,7 @@ async fn read_proposal(
     _principal: Principal,
     PathId(id): PathId<Uuid>,
 ) -> Result<axum::Json<ProposalView>, ApiError> {
-    let proposal = proposals::proposal(&ctx.commands(), id).await?;
-    Ok(axum::Json(ProposalView::new(&proposal)))
+    Ok(axum::Json(four_eyes::read(&ctx, id, DESK).await?))
 }
 
 /// Approves a proposal of another administrator; it takes effect (S9).
@@ -218,6 +169,7 @@ async fn read_proposal(
     params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
     responses(
         (status = 200, description = "The proposal is approved and applied", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (S9)"),
         (status = 409, description = "The proposal is decided already, its rule set would take effect in the past, or a concurrent request won"),
         (status = 422, description = "The change is no longer valid against the directory"),
     ),
@@ -228,24 +180,7 @@ async fn approve(
     key: IdempotencyKey,
     PathId(id): PathId<Uuid>,
 ) -> Result<Response, ApiError> {
-    let fingerprint = id.as_bytes().to_vec();
-    let (commands, actor) = (ctx.commands(), principal.0.clone());
-    run_command(
-        &ctx,
-        &principal,
-        key,
-        "POST /v1/proposals/{id}/approve",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let verdict = Verdict::Approve;
-                let proposal =
-                    proposals::decide_proposal(&commands, tx, &actor, id, verdict).await?;
-                CommandOutcome::view(StatusCode::OK, &ProposalView::new(&proposal))
-            })
-        },
-    )
-    .await
+    four_eyes::decide(ctx, principal, key, id, Verdict::Approve, DESK).await
 }
 
 /// Rejects a proposal of another administrator (S9).
@@ -256,6 +191,7 @@ async fn approve(
     params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
     responses(
         (status = 200, description = "The proposal is rejected", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (S9)"),
         (status = 409, description = "The proposal is decided already, or a concurrent request won"),
     ),
 )]
@@ -265,24 +201,7 @@ async fn reject(
     key: IdempotencyKey,
     PathId(id): PathId<Uuid>,
 ) -> Result<Response, ApiError> {
-    let fingerprint = id.as_bytes().to_vec();
-    let (commands, actor) = (ctx.commands(), principal.0.clone());
-    run_command(
-        &ctx,
-        &principal,
-        key,
-        "POST /v1/proposals/{id}/reject",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let verdict = Verdict::Reject;
-                let proposal =
-                    proposals::decide_proposal(&commands, tx, &actor, id, verdict).await?;
-                CommandOutcome::view(StatusCode::OK, &ProposalView::new(&proposal))
-            })
-        },
-    )
-    .await
+    four_eyes::decide(ctx, principal, key, id, Verdict::Reject, DESK).await
 }
 
 /// Rule-set versions.

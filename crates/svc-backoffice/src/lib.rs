@@ -1,15 +1,19 @@
 //! The back-office service (credit analysts): the queue of cases awaiting the
 //! second vote, the independent second vote, and returning a case to market
-//! for rework. No market route exists in this router (S1).
+//! for rework; groups of connected clients (a move is a four-eyes proposal
+//! another analyst decides), related parties and the back office's
+//! decision on limit versions (R8). No market route exists in this router
+//! (S1).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
-use creditops_commands::{cases, groups, limits};
+use creditops_commands::{cases, groups, inputs, limits};
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, UnitId, VoteStage};
+use creditops_domain::proposal::InputChange;
+use creditops_domain::{BorrowerId, CaseId, CaseStatus, Role, StaffId, UnitId, VoteStage};
+use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::views::{
     CaseSummaryView, CaseView, LimitDecision, LimitVersions, VoteRequest, case_json,
 };
@@ -17,17 +21,21 @@ use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
     openapi, routes, run_command,
 };
-use creditops_risk::{Breach, LimitKind, LimitStatus};
+use creditops_risk::{LimitKind, LimitStatus};
 use creditops_store::{BorrowerGroup, RelatedParty};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 pub const SERVICE: &str = "backoffice";
 
 const MAX_PAGE: u32 = 200;
+
+/// The proposals decided here: group membership (V4).
+const DESK: Role = Role::CreditAnalyst;
 
 /// The business routes with their documentation (one source for both).
 pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
@@ -40,6 +48,10 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(confirm_board_resolution))
         .routes(routes!(create_group))
         .routes(routes!(set_group))
+        .routes(routes!(list_proposals))
+        .routes(routes!(read_proposal))
+        .routes(routes!(approve_proposal))
+        .routes(routes!(reject_proposal))
         .routes(routes!(record_related_party))
         .routes(routes!(limit_proposals))
         .routes(routes!(approve_limit))
@@ -359,20 +371,10 @@ struct GroupMembership {
     group_id: Option<String>,
 }
 
-/// What a group move answers.
-#[derive(Debug, Serialize, ToSchema)]
-struct GroupChange {
-    borrower_id: BorrowerId,
-    group_id: Option<UnitId>,
-    valid_from: chrono::DateTime<Utc>,
-    /// Open cases whose first vote became void and that went back to market (V4).
-    cases_sent_back: Vec<CaseId>,
-    /// Limit breaches the move caused (R7).
-    breaches: Vec<Breach>,
-}
-
-/// Moves a borrower into a group of connected clients (or out of it) and
-/// re-evaluates the open cases of everybody affected (V4, R2).
+/// Proposes to move a borrower into a group of connected clients (or out
+/// of it). A second credit analyst approves it at `links.approve`; then it
+/// takes effect and the open cases of everybody affected are re-evaluated
+/// (V4, R2). Proposer and approver do not vote on those cases (S6).
 #[utoipa::path(
     put,
     path = "/v1/borrowers/{id}/group",
@@ -380,8 +382,10 @@ struct GroupChange {
     params(PathId<BorrowerId>, IdempotencyKey),
     request_body = GroupMembership,
     responses(
-        (status = 200, description = "The membership changed", body = GroupChange),
-        (status = 409, description = "A concurrent request won"),
+        (status = 202, description = "The move is proposed; another credit analyst decides it at `links`", body = ProposalView),
+        (status = 404, description = "No borrower with that id"),
+        (status = 409, description = "The borrower is in that group already, or a concurrent request won"),
+        (status = 422, description = "group_id names no group"),
     ),
 )]
 async fn set_group(
@@ -407,22 +411,92 @@ async fn set_group(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let moved =
-                    groups::set_group(&commands, tx, &actor, borrower, group.as_ref()).await?;
-                CommandOutcome::view(
-                    StatusCode::OK,
-                    &GroupChange {
-                        borrower_id: borrower,
-                        group_id: group,
-                        valid_from: moved.valid_from,
-                        cases_sent_back: moved.cases_sent_back,
-                        breaches: moved.breaches,
-                    },
-                )
+                let change = InputChange::GroupMembership {
+                    borrower_id: borrower,
+                    group_id: group,
+                    from_group: None,
+                };
+                let proposal = inputs::propose_input(&commands, tx, &actor, change).await?;
+                four_eyes::accepted(&proposal)
             })
         },
     )
     .await
+}
+
+/// Group membership proposals, optionally by status.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals",
+    tag = "groups",
+    params(Query<ProposalQuery>),
+    responses((status = 200, description = "The proposals", body = Proposals)),
+)]
+async fn list_proposals(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    Query(query): Query<ProposalQuery>,
+) -> Result<axum::Json<Proposals>, ApiError> {
+    Ok(axum::Json(four_eyes::list(&ctx, query, DESK).await?))
+}
+
+/// One group membership proposal.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}",
+    tag = "groups",
+    params(("id" = Uuid, Path, description = "The proposal id")),
+    responses((status = 200, description = "The proposal", body = ProposalView)),
+)]
+async fn read_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<Uuid>,
+) -> Result<axum::Json<ProposalView>, ApiError> {
+    Ok(axum::Json(four_eyes::read(&ctx, id, DESK).await?))
+}
+
+/// Approves another analyst's group membership proposal: the move takes
+/// effect and the open cases of everybody affected are re-evaluated (V4).
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/approve",
+    tag = "groups",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The move took effect; `applied` lists the cases sent back and the breaches", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (V4)"),
+        (status = 409, description = "The proposal is decided already, the borrower's group changed since, or a concurrent request won"),
+    ),
+)]
+async fn approve_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    four_eyes::decide(ctx, principal, key, id, Verdict::Approve, DESK).await
+}
+
+/// Rejects another analyst's group membership proposal.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/reject",
+    tag = "groups",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The proposal is rejected", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (V4)"),
+        (status = 409, description = "The proposal is decided already, or a concurrent request won"),
+    ),
+)]
+async fn reject_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    four_eyes::decide(ctx, principal, key, id, Verdict::Reject, DESK).await
 }
 
 /// A staff member related to a borrower (KWG section 15).

@@ -1,6 +1,7 @@
 //! The risk-control service (R1-R9; risk controllers, read-only for internal
 //! audit): exposures and their import from core banking, limit proposals,
-//! Tier 1 capital, the liquidity position, breach alerts (also as a
+//! Tier 1 capital and the liquidity position (each a four-eyes proposal a
+//! second risk controller decides), breach alerts (also as a
 //! server-sent event stream) and the regulatory reports. Risk controllers
 //! read everything and can neither vote nor change a case (R8): no such
 //! route exists here.
@@ -16,8 +17,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use creditops_commands::reports::{self, ExposureFilter};
-use creditops_commands::{limits, positions};
-use creditops_domain::{BorrowerId, Severity};
+use creditops_commands::{inputs, limits};
+use creditops_domain::four_eyes::Verdict;
+use creditops_domain::proposal::InputChange;
+use creditops_domain::{BorrowerId, Role, Severity};
+use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::LimitVersions;
 use creditops_http::{
@@ -40,8 +44,12 @@ use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 pub const SERVICE: &str = "risk";
+
+/// The proposals decided here: Tier 1 capital and liquidity (R3, R6).
+const DESK: Role = Role::RiskController;
 
 /// The business routes with their documentation (one source for both).
 pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
@@ -52,6 +60,10 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(list_limit_versions))
         .routes(routes!(read_capital, set_capital))
         .routes(routes!(read_liquidity, set_liquidity))
+        .routes(routes!(list_proposals))
+        .routes(routes!(read_proposal))
+        .routes(routes!(approve_proposal))
+        .routes(routes!(reject_proposal))
         .routes(routes!(list_alerts))
         .routes(routes!(alert_stream))
         .routes(routes!(breach_report))
@@ -227,8 +239,7 @@ struct LimitProposal {
     reason: String,
 }
 
-/// Proposes a limit version; back office (borrower, group) or a second risk
-/// controller (sector, country) decides it (R1, R8).
+/// Proposes a limit version; the back office decides it (R1, R8).
 #[utoipa::path(
     post,
     path = "/v1/limits",
@@ -338,15 +349,9 @@ struct CapitalRequest {
     tier1: String,
 }
 
-/// A recorded capital version and the breaches it caused.
-#[derive(Debug, Serialize, ToSchema)]
-struct CapitalChange {
-    #[serde(flatten)]
-    capital: Capital,
-    breaches: Vec<Breach>,
-}
-
-/// Records Tier 1 capital (a new version) and re-evaluates every limit (R3, R7).
+/// Proposes Tier 1 capital (R3). A second risk controller approves it at
+/// `links.approve`; then it is recorded as a new version and every limit is
+/// re-evaluated (R7).
 #[utoipa::path(
     put,
     path = "/v1/capital",
@@ -354,7 +359,7 @@ struct CapitalChange {
     params(IdempotencyKey),
     request_body = CapitalRequest,
     responses(
-        (status = 200, description = "The capital is recorded", body = CapitalChange),
+        (status = 202, description = "The figure is proposed; another risk controller decides it at `links`", body = ProposalView),
         (status = 409, description = "A concurrent request won"),
     ),
 )]
@@ -369,21 +374,28 @@ async fn set_capital(
         return Err(ApiError::validation("tier1 must be greater than zero"));
     }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
+    propose_figure(ctx, principal, key, "PUT /v1/capital", fingerprint, {
+        InputChange::Tier1Capital { tier1 }
+    })
+    .await
+}
+
+/// Runs the proposal of a bank-wide figure idempotently: `202 Accepted`.
+async fn propose_figure(
+    ctx: Arc<ServiceContext>,
+    principal: Principal,
+    key: IdempotencyKey,
+    operation: &'static str,
+    fingerprint: Vec<u8>,
+    change: InputChange,
+) -> Result<Response, ApiError> {
     let (commands, actor) = (ctx.commands(), principal.0.clone());
-    run_command(
-        &ctx,
-        &principal,
-        key,
-        "PUT /v1/capital",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let (capital, breaches) =
-                    positions::record_capital(&commands, tx, &actor, tier1).await?;
-                CommandOutcome::view(StatusCode::OK, &CapitalChange { capital, breaches })
-            })
-        },
-    )
+    run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {
+        Box::pin(async move {
+            let proposal = inputs::propose_input(&commands, tx, &actor, change).await?;
+            four_eyes::accepted(&proposal)
+        })
+    })
     .await
 }
 
@@ -442,18 +454,12 @@ struct LiquidityRequest {
     floor_percent: Option<String>,
 }
 
-/// A recorded liquidity version and the breaches it caused.
-#[derive(Debug, Serialize, ToSchema)]
-struct LiquidityChange {
-    #[serde(flatten)]
-    position: LiquidityPosition,
-    breaches: Vec<Breach>,
-}
-
 /// The internal LCR floor when none is given (R6).
 const DEFAULT_FLOOR_PERCENT: Decimal = Decimal::from_parts(110, 0, 0, false, 0);
 
-/// Records the liquidity position and LCR floor (a new version, R6).
+/// Proposes the liquidity position and LCR floor (R6). A second risk
+/// controller approves it at `links.approve`; then it is recorded as a new
+/// version and every limit is re-evaluated (R7).
 #[utoipa::path(
     put,
     path = "/v1/liquidity",
@@ -461,7 +467,7 @@ const DEFAULT_FLOOR_PERCENT: Decimal = Decimal::from_parts(110, 0, 0, false, 0);
     params(IdempotencyKey),
     request_body = LiquidityRequest,
     responses(
-        (status = 200, description = "The position is recorded", body = LiquidityChange),
+        (status = 202, description = "The position is proposed; another risk controller decides it at `links`", body = ProposalView),
         (status = 409, description = "A concurrent request won"),
     ),
 )]
@@ -483,29 +489,103 @@ async fn set_liquidity(
             "floor_percent must not be below the regulatory minimum of 100",
         ));
     }
+    if outflows.is_zero() {
+        return Err(ApiError::validation(
+            "outflows_30d must be greater than zero: without outflows the LCR is undefined \
+             and its floor could not be checked",
+        ));
+    }
     let fingerprint = serde_json::to_vec(&req).unwrap_or_default();
-    let (commands, actor) = (ctx.commands(), principal.0.clone());
-    run_command(
-        &ctx,
-        &principal,
+    let change = InputChange::LiquidityPosition {
+        hqla,
+        outflows_30d: outflows,
+        inflows_30d: inflows,
+        floor_percent: floor,
+    };
+    propose_figure(
+        ctx,
+        principal,
         key,
         "PUT /v1/liquidity",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let new = positions::NewPosition {
-                    hqla,
-                    outflows_30d: outflows,
-                    inflows_30d: inflows,
-                    floor_percent: floor,
-                };
-                let (position, breaches) =
-                    positions::record_liquidity(&commands, tx, &actor, new).await?;
-                CommandOutcome::view(StatusCode::OK, &LiquidityChange { position, breaches })
-            })
-        },
+        fingerprint,
+        change,
     )
     .await
+}
+
+/// Tier 1 and liquidity proposals, optionally by status.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals",
+    tag = "capital and liquidity",
+    params(Query<ProposalQuery>),
+    responses((status = 200, description = "The proposals", body = Proposals)),
+)]
+async fn list_proposals(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    Query(query): Query<ProposalQuery>,
+) -> Result<axum::Json<Proposals>, ApiError> {
+    Ok(axum::Json(four_eyes::list(&ctx, query, DESK).await?))
+}
+
+/// One Tier 1 or liquidity proposal.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}",
+    tag = "capital and liquidity",
+    params(("id" = Uuid, Path, description = "The proposal id")),
+    responses((status = 200, description = "The proposal", body = ProposalView)),
+)]
+async fn read_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<Uuid>,
+) -> Result<axum::Json<ProposalView>, ApiError> {
+    Ok(axum::Json(four_eyes::read(&ctx, id, DESK).await?))
+}
+
+/// Approves another risk controller's proposal: the figure is recorded
+/// and every limit re-evaluated (R3, R6, R7).
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/approve",
+    tag = "capital and liquidity",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The figure took effect; `applied` holds the new version and the breaches", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (R3, R6)"),
+        (status = 409, description = "The proposal is decided already, or a concurrent request won"),
+    ),
+)]
+async fn approve_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    four_eyes::decide(ctx, principal, key, id, Verdict::Approve, DESK).await
+}
+
+/// Rejects another risk controller's proposal.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/reject",
+    tag = "capital and liquidity",
+    params(("id" = Uuid, Path, description = "The proposal id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "The proposal is rejected", body = ProposalView),
+        (status = 403, description = "The proposer cannot decide their own proposal (R3, R6)"),
+        (status = 409, description = "The proposal is decided already, or a concurrent request won"),
+    ),
+)]
+async fn reject_proposal(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<Uuid>,
+) -> Result<Response, ApiError> {
+    four_eyes::decide(ctx, principal, key, id, Verdict::Reject, DESK).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -134,8 +134,9 @@ impl CreditCase {
         ))
     }
 
-    /// S6: no vote by the originator, an editor, a relationship manager or a
-    /// related party.
+    /// S6: no vote by the originator, an editor, a relationship manager, a
+    /// related party or whoever changed the borrower's group while the case
+    /// was open.
     fn check_unconflicted(
         &self,
         who: &StaffId,
@@ -163,6 +164,10 @@ impl CreditCase {
             Some("is relationship manager of the borrower or of a member of its group")
         } else if facts.related_parties.contains(who) {
             Some("is recorded as a related party of the borrower or its group (KWG section 15)")
+        } else if facts.group_changers.contains(who) {
+            Some(
+                "changed the group membership of the borrower or its group while the case was open",
+            )
         } else {
             None
         }

@@ -24,6 +24,10 @@ pub struct VoteFacts {
     pub relationship_managers: BTreeSet<StaffId>,
     /// Staff recorded as related to the borrower or a group member (S6, V11).
     pub related_parties: BTreeSet<StaffId>,
+    /// Staff who proposed or approved a change of the group membership of
+    /// the borrower or of its group while the case was open: they moved the
+    /// exposure the competence level depends on (S6, hardening finding 2).
+    pub group_changers: BTreeSet<StaffId>,
     /// Hash over the casbin policies in force (V9).
     pub policy_hash: String,
     /// The risk gate's verdict on approving this case now (R4). `None` when
@@ -40,6 +44,7 @@ impl VoteFacts {
             group_id: None,
             relationship_managers: BTreeSet::new(),
             related_parties: BTreeSet::new(),
+            group_changers: BTreeSet::new(),
             policy_hash: policy_hash.to_owned(),
             risk: None,
         }

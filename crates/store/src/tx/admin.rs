@@ -1,7 +1,8 @@
 //! Administration storage: rule-set versions and change proposals (S9).
 
 use crate::{ChangeProposal, ProposalStatus, StoreResult};
-use creditops_domain::RuleSet;
+use creditops_domain::proposal::ProposalKind;
+use creditops_domain::{RuleSet, Timestamp};
 
 /// Rule sets and their four-eyes change proposals (S9).
 #[async_trait::async_trait]
@@ -18,5 +19,11 @@ pub trait AdminTx: Send {
     async fn proposals(
         &mut self,
         status: Option<ProposalStatus>,
+    ) -> StoreResult<Vec<ChangeProposal>>;
+    /// Proposals of `kind` approved at or after `since`, oldest first.
+    async fn approved_proposals_since(
+        &mut self,
+        kind: ProposalKind,
+        since: Timestamp,
     ) -> StoreResult<Vec<ChangeProposal>>;
 }

@@ -46,6 +46,13 @@ fn with_rms(facts: VoteFacts, rms: &[&str]) -> VoteFacts {
     }
 }
 
+fn with_group_changers(facts: VoteFacts, changers: &[&str]) -> VoteFacts {
+    VoteFacts {
+        group_changers: ids(changers),
+        ..facts
+    }
+}
+
 fn with_rules(facts: VoteFacts, rules: RuleSet) -> VoteFacts {
     VoteFacts { rules, ..facts }
 }
@@ -938,6 +945,8 @@ enum Conflict {
     Editor,
     RelationshipManager,
     RelatedParty,
+    /// Proposed or approved a change of the borrower's group (finding 2).
+    GroupChanger,
 }
 
 #[test]
@@ -956,6 +965,7 @@ fn s6_conflicted_people_may_not_vote() {
         (Conflict::Editor, "edited the case"),
         (Conflict::RelationshipManager, "relationship manager"),
         (Conflict::RelatedParty, "related party"),
+        (Conflict::GroupChanger, "changed the group membership"),
     ];
     for (conflict, reason) in table {
         for stage in [VoteStage::First, VoteStage::Second] {
@@ -973,6 +983,7 @@ fn s6_conflicted_people_may_not_vote() {
             match conflict {
                 Conflict::Editor => accept(&mut case, edit(cf1_market(), file_v2(), 1), at(5)),
                 Conflict::RelationshipManager => facts = with_rms(facts, &["cf-1", "rm-9"]),
+                Conflict::GroupChanger => facts = with_group_changers(facts, &["cf-1"]),
                 Conflict::RelatedParty => {
                     facts = with_related(facts, &["cf-1"]);
                     // Approval needs the resolution (V11); S6 is checked anyway.

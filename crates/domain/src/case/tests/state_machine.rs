@@ -278,6 +278,9 @@ struct World {
     originator: Option<usize>,
     relationship_managers: Vec<usize>,
     related: Related,
+    /// People of the pool who changed the borrower's group while the case
+    /// was open (S6).
+    group_changers: Vec<usize>,
     exposure: usize,
     risk: RiskWorld,
 }
@@ -331,6 +334,13 @@ impl World {
         rms
     }
 
+    fn group_changers(&self) -> BTreeSet<StaffId> {
+        self.group_changers
+            .iter()
+            .map(|&i| staff(pool_entries()[i].0))
+            .collect()
+    }
+
     fn related_parties(&self) -> BTreeSet<StaffId> {
         match self.related {
             Related::Nobody => BTreeSet::new(),
@@ -346,6 +356,7 @@ impl World {
             group_id: Some("gcc-1".into()),
             relationship_managers: self.relationship_managers(),
             related_parties: self.related_parties(),
+            group_changers: self.group_changers(),
             policy_hash: POLICY_HASH.into(),
             risk: self.risk.verdict(),
         }
@@ -374,6 +385,10 @@ fn world_strategy() -> impl Strategy<Value = World> {
         2 => Just(Related::Outsider),
         1 => (0..VOTERS).prop_map(Related::Staff),
     ];
+    let group_changers = prop_oneof![
+        12 => Just(Vec::new()),
+        1 => prop::collection::vec(0..VOTERS, 1..=2),
+    ];
     (
         prop::collection::vec(level, POOL),
         divergence,
@@ -382,6 +397,7 @@ fn world_strategy() -> impl Strategy<Value = World> {
         originator,
         rms,
         related,
+        group_changers,
         0..EXPOSURES.len(),
         prop_oneof![
             6 => Just(RiskWorld::Pass),
@@ -400,6 +416,7 @@ fn world_strategy() -> impl Strategy<Value = World> {
                 originator,
                 rms,
                 related,
+                group_changers,
                 exposure,
                 risk,
             )| {
@@ -411,6 +428,7 @@ fn world_strategy() -> impl Strategy<Value = World> {
                     originator,
                     relationship_managers: rms,
                     related,
+                    group_changers,
                     exposure,
                     risk,
                 }
@@ -673,6 +691,7 @@ impl Model {
             || self.editors.contains(who)
             || facts.relationship_managers.contains(who)
             || facts.related_parties.contains(who)
+            || facts.group_changers.contains(who)
     }
 
     fn decide(&mut self, outcome: DecisionOutcome, level: u8, mut flags: Vec<DecisionFlag>) {
@@ -1433,6 +1452,7 @@ fn check_approval(case: &CreditCase, world: &World) -> Result<(), TestCaseError>
             || case.editors.contains(who)
             || world.relationship_managers().contains(who)
             || world.related_parties().contains(who)
+            || world.group_changers().contains(who)
     };
 
     if d.flags.contains(&DecisionFlag::SingleVoteLane) {
