@@ -54,17 +54,7 @@ pub async fn export(
     selection: Selection,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<ExportReport, CliExportError> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(ExportError::Usage(format!(
-            "{} exists and is not empty; choose a new directory",
-            out.display()
-        ))
-        .into());
-    }
+    check_target(out)?;
     link_committed(store).await?;
     let (events, previous) = {
         let mut tx = store.begin_read().await.map_err(ExportError::from)?;
@@ -92,12 +82,9 @@ pub async fn export(
     tx.insert_checkpoint(&prepared.checkpoint)
         .await
         .map_err(ExportError::from)?;
-    if let Err(e) = write_files(out, &prepared.files) {
-        let _ = std::fs::remove_dir_all(out);
-        return Err(e.into());
-    }
+    let written = write_files(out, &prepared.files)?;
     if let Err(e) = tx.commit().await {
-        let _ = std::fs::remove_dir_all(out);
+        written.undo();
         return Err(ExportError::from(e).into());
     }
     Ok(ExportReport {
@@ -118,10 +105,130 @@ pub enum CliExportError {
     Io(#[from] std::io::Error),
 }
 
-fn write_files(out: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
-    std::fs::create_dir_all(out)?;
-    for (name, bytes) in files {
-        std::fs::write(out.join(name), bytes)?;
+/// The bundle's directory must be new, or an empty directory that is not a
+/// symbolic link: an export never writes through a link into a place the
+/// operator did not name.
+fn check_target(out: &Path) -> Result<(), ExportError> {
+    let refuse = |why: &str| Err(ExportError::Usage(format!("{} {why}", out.display())));
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => refuse(&format!("cannot be inspected: {e}")),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            refuse("is a symbolic link; name the directory itself")
+        }
+        Ok(meta) if !meta.is_dir() => refuse("exists and is not a directory"),
+        Ok(_) => match std::fs::read_dir(out).map(|mut d| d.next().is_none()) {
+            Ok(true) => Ok(()),
+            Ok(false) => refuse("exists and is not empty; choose a new directory"),
+            Err(e) => refuse(&format!("cannot be read: {e}")),
+        },
     }
-    Ok(())
+}
+
+/// What an export wrote, so that a failure takes back exactly that: the
+/// files it created and the directory only if it created it.
+struct Written<'a> {
+    out: &'a Path,
+    created_dir: bool,
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Written<'_> {
+    fn undo(self) {
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        if self.created_dir {
+            // Only if empty: never what somebody else put there meanwhile.
+            let _ = std::fs::remove_dir(self.out);
+        }
+    }
+}
+
+/// Writes the bundle into `out` (see [`check_target`]). Every file is
+/// created new (`O_EXCL`: an existing file or a planted link is refused,
+/// never followed); on any failure what was written is taken back.
+fn write_files<'a>(out: &'a Path, files: &[(String, Vec<u8>)]) -> std::io::Result<Written<'a>> {
+    use std::io::Write;
+    let created_dir = match std::fs::create_dir(out) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e),
+    };
+    let mut written = Written {
+        out,
+        created_dir,
+        files: Vec::new(),
+    };
+    for (name, bytes) in files {
+        let path = out.join(name);
+        let result = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| {
+                written.files.push(path.clone());
+                file.write_all(bytes)?;
+                file.sync_all()
+            });
+        if let Err(e) = result {
+            written.undo();
+            return Err(e);
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "creditops-export-{name}-{}",
+            uuid::Uuid::now_v7()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_failed_export_keeps_a_directory_it_did_not_create() {
+        let given = scratch("given");
+        // The second file cannot be written (its folder does not exist).
+        let files = vec![
+            ("events.jsonl".to_owned(), b"{}".to_vec()),
+            ("missing/checkpoint".to_owned(), b"x".to_vec()),
+        ];
+        check_target(&given).unwrap();
+        assert!(write_files(&given, &files).is_err());
+        assert!(given.is_dir(), "the operator's directory stays");
+        assert_eq!(std::fs::read_dir(&given).unwrap().count(), 0, "emptied");
+        // A directory the export created goes again.
+        let new = given.join("bundle");
+        assert!(write_files(&new, &files).is_err());
+        assert!(!new.exists());
+        std::fs::remove_dir_all(&given).unwrap();
+    }
+
+    #[test]
+    fn an_export_never_follows_a_symbolic_link() {
+        let base = scratch("links");
+        let elsewhere = base.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let link = base.join("bundle");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let refused = check_target(&link).unwrap_err().to_string();
+        assert!(refused.contains("symbolic link"), "{refused}");
+        // A link planted inside the directory is not written through.
+        let out = base.join("out");
+        std::fs::create_dir(&out).unwrap();
+        let victim = base.join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, out.join("events.jsonl")).unwrap();
+        let files = vec![("events.jsonl".to_owned(), b"{}".to_vec())];
+        assert!(write_files(&out, &files).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
