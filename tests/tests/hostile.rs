@@ -472,3 +472,32 @@ async fn finding_6_failed_logins_are_rate_limited_on_sqlite() {
 async fn finding_6_failed_logins_are_rate_limited_on_postgres() {
     failed_logins_are_rate_limited(creditops_tests::Backend::Postgres).await;
 }
+
+/// Hardening finding 13: a correctly signed token whose `exp` lies ten years
+/// ahead was accepted. A token may live at most `--max-token-lifetime`
+/// (default 12 h); the same person's short-lived token still works.
+async fn long_lived_tokens_are_refused(p: &TestPlatform) {
+    let trusted = Signer::trusted(p);
+    let valid = claims("lo-1", "market");
+    let ten_years = with(valid.clone(), "exp", json!(now() + 10 * 365 * 86_400));
+    let path = SERVICES[0].1;
+    for (what, token) in [
+        ("ten years", trusted.sign(&ten_years)),
+        ("the default", trusted.sign(&valid)),
+    ] {
+        let reply = p
+            .send("market", Method::GET, path, Some(&token), None, &[])
+            .await;
+        match what {
+            "ten years" => {
+                let detail = reply.problem(401)["detail"].as_str().unwrap().to_owned();
+                assert!(detail.contains("lifetime"), "{detail}");
+            }
+            _ => assert_eq!(reply.status.as_u16(), 404, "{what}: {}", reply.body),
+        }
+    }
+}
+both_backends!(
+    finding_13_tokens_valid_for_years_are_refused,
+    long_lived_tokens_are_refused
+);

@@ -375,3 +375,29 @@ async fn the_start_is_audited(p: &TestPlatform) {
 }
 
 both_backends!(start_is_audited, the_start_is_audited);
+
+/// Hardening finding 7: 300 invented HTTP methods grew `/metrics` from
+/// 15 KB to 704 KB, each method a label. The method label is one of the
+/// standard methods or `other`, so the exposition stays the same size.
+async fn invented_methods_do_not_grow_metrics(p: &TestPlatform) {
+    let send = |i: usize| {
+        let method = Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        p.client
+            .request(method, p.url("market", "/v1/cases"))
+            .send()
+    };
+    send(0).await.unwrap();
+    let before = scrape(p, "market").await.len();
+    for i in 1..300 {
+        assert!(send(i).await.unwrap().status().is_client_error());
+    }
+    let text = scrape(p, "market").await;
+    assert!(!text.contains("INVENTED"), "no invented method is a label");
+    assert!(text.contains("method=\"other\""), "they count as `other`");
+    // Counts grow by digits, never by series.
+    assert!(text.len() < before + 200, "{before} -> {}", text.len());
+}
+both_backends!(
+    finding_7_invented_methods_do_not_grow_metrics,
+    invented_methods_do_not_grow_metrics
+);

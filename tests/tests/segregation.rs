@@ -709,3 +709,87 @@ async fn nobody_decides_alone(p: &TestPlatform) {
     }
 }
 both_backends!(no_role_decides_a_case_alone, nobody_decides_alone);
+
+/// Hardening finding 5: the approving analyst typed a related-party board
+/// resolution (`{"reference": "made-up"}`) and then approved: V11 satisfied
+/// by one person. A recorded resolution now needs the confirmation of a
+/// board-level member of the back office, and its recorder cannot cast the
+/// approving vote.
+async fn a_self_typed_board_resolution_is_not_enough(p: &TestPlatform) {
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "80000.00").await;
+    let party = json!({"borrower_id": b, "staff_id": "lo-3", "relation": "brother-in-law"});
+    p.call(
+        "ba-2",
+        "backoffice",
+        Method::POST,
+        "/v1/related-parties",
+        Some(party),
+    )
+    .await
+    .ok(201);
+    first(p, "lo-2", &case, "approve", 1).await.ok(200);
+    let record = json!({"reference": "made-up", "version": 1});
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        &case_path(&case, "/board-resolution"),
+        Some(record),
+    )
+    .await
+    .ok(200);
+    let detail = refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V11");
+    assert!(detail.contains("confirm"), "unconfirmed: {detail}");
+    let confirmation = case_path(&case, "/board-resolution/confirmation");
+    let confirm = |who: &'static str| {
+        p.call(
+            who,
+            "backoffice",
+            Method::POST,
+            &confirmation,
+            Some(json!({"version": 1})),
+        )
+    };
+    // Only a board-level back-office member may confirm.
+    refused_by(&confirm("ba-3").await, "V11");
+    confirm("bb-1").await.ok(200);
+    let detail = refused_by(&second(p, "ba-1", &case, "approve", 1).await, "V11");
+    assert!(detail.contains("recorded the board resolution"), "{detail}");
+    let approved = second(p, "ba-3", &case, "approve", 1).await;
+    assert_eq!(approved.ok(200)["status"], "approved");
+}
+both_backends!(
+    finding_5_a_self_typed_board_resolution_is_not_enough,
+    a_self_typed_board_resolution_is_not_enough
+);
+
+/// Hardening finding 10: a competence grant with `valid_from: 2020-01-01`
+/// was proposed and approved, rewriting the dated history S4 and S5 rely
+/// on. Grants, roles and units start now or later.
+async fn grants_are_never_back_dated(p: &TestPlatform) {
+    for change in [
+        json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 4, "valid_from": "2020-01-01T00:00:00Z"}),
+        json!({"kind": "role_assignment", "staff_id": "ba-1", "role": "credit_analyst", "valid_from": "2020-01-01T00:00:00Z"}),
+    ] {
+        let reply = p
+            .call("ua-1", "admin", Method::POST, "/v1/proposals", Some(change))
+            .await;
+        let detail = refused_by(&reply, "S4");
+        assert!(detail.contains("lies in the past"), "{detail}");
+    }
+    let pending = p
+        .call(
+            "ua-2",
+            "admin",
+            Method::GET,
+            "/v1/proposals?status=pending",
+            None,
+        )
+        .await;
+    assert_eq!(pending.ok(200)["items"], json!([]), "nothing was proposed");
+}
+both_backends!(
+    finding_10_grants_are_never_back_dated,
+    grants_are_never_back_dated
+);

@@ -184,10 +184,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "creditops-export-{name}-{}",
-            uuid::Uuid::now_v7()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("creditops-export-{name}-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
