@@ -46,9 +46,9 @@ pub enum PlatformError {
     /// (free text from before the controlled vocabularies), listed.
     #[error(
         "the database holds sectors or countries that are not codes of the built-in lists \
-         (NACE Rev. 2 sections and divisions, ISO 3166-1 alpha-2); limits would not see \
-         these rows, so nothing starts until they hold codes (see docs/operations.md, \
-         \"Controlled vocabularies\"):\n{0}"
+         (NACE Rev. 2 sections and divisions, ISO 3166-1 alpha-2); sector and country \
+         limits cannot be applied to them, so nothing starts until these rows hold codes \
+         (see docs/operations.md, \"Controlled vocabularies\"):\n{0}"
     )]
     Unclassified(String),
 }
@@ -380,7 +380,7 @@ pub async fn check_classifications(store: &dyn Store) -> Result<(), PlatformErro
                 String::new()
             };
             format!(
-                "  {} {:?} is not a {} code: {} row(s), id {}{more}",
+                "  {} {:?} is not a {} code, {} row(s): {}{more}",
                 value.column,
                 value.value,
                 value.vocabulary,
