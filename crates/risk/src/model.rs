@@ -21,8 +21,8 @@ pub enum LimitSubject {
     Borrower(BorrowerId),
     /// A group of connected clients, by its id.
     Group(String),
-    /// A NACE Rev. 2 section or division; a section's limit covers its
-    /// divisions ([`Sector::covers`]).
+    /// A NACE Rev. 2 section or division; a limit on a section covers
+    /// its divisions.
     Sector(Sector),
     /// An ISO 3166-1 alpha-2 country.
     Country(Country),
