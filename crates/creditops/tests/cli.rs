@@ -1015,12 +1015,13 @@ fn serve_refuses(db_args: &[&str], dir: &Path) -> (Option<i32>, String) {
 
 /// Rows written before the controlled vocabularies, behind the
 /// application's back (it refuses such values now): free-text sectors and
-/// countries of borrowers, and a sector limit keyed by free text. Returns
-/// the statements and the ids the refusal must name.
-fn free_text_rows() -> (Vec<String>, [String; 4]) {
+/// countries of borrowers, a sector limit keyed by free text and an open
+/// breach of it. Returns the statements and the ids the refusal must name.
+fn free_text_rows() -> (Vec<String>, [String; 5]) {
     let [manufacturing, lower_case, germany, fine] =
         std::array::from_fn(|_| uuid::Uuid::now_v7().to_string());
     let limit = uuid::Uuid::now_v7().to_string();
+    let breach = uuid::Uuid::now_v7().to_string();
     let at = "2026-01-01T00:00:00Z";
     let borrower = |id: &str, country: &str, sector: &str| {
         format!(
@@ -1040,8 +1041,17 @@ fn free_text_rows() -> (Vec<String>, [String; 4]) {
              VALUES ('{limit}', 'sector', 'energy', 1, 100000, '0', 'legacy', 'lo-9', '{at}', \
              'pending')"
         ),
+        format!(
+            "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+             amount_over, severity, cause, owner, detected_at) VALUES ('{breach}', \
+             'sector:energy', 'R7', 'sector_limit', '1000', '2000', '1000', 'hard', 'test', \
+             'risk_control', '{at}')"
+        ),
     ];
-    (statements, [manufacturing, lower_case, germany, limit])
+    (
+        statements,
+        [manufacturing, lower_case, germany, limit, breach],
+    )
 }
 
 /// The corrections docs/operations.md describes: borrowers are updated in
@@ -1053,13 +1063,17 @@ const BORROWER_CORRECTIONS: [&str; 2] = [
 ];
 const LIMIT_CORRECTION: &str = "UPDATE limit_versions SET subject_key = 'D35' \
      WHERE subject_kind = 'sector' AND subject_key = 'energy'";
+/// An open breach of the old key is resolved (the watcher opens it again
+/// under the code if the limit is still exceeded).
+const BREACH_CORRECTION: &str = "UPDATE breaches SET resolved_at = detected_at \
+     WHERE resolved_at IS NULL AND subject = 'sector:energy'";
 
 /// Hardening finding 1, for databases written before it: a stored sector or
 /// country that is not a code is neither guessed nor mapped; `migrate` and
 /// `serve` exit 1 and list each value with the rows holding it, and start
 /// once the rows are corrected.
-fn assert_free_text_refused(db_args: &[&str], dir: &Path, ids: &[String; 4]) {
-    let [manufacturing, lower_case, germany, limit] = ids;
+fn assert_free_text_refused(db_args: &[&str], dir: &Path, ids: &[String; 5]) {
+    let [manufacturing, lower_case, germany, limit, breach] = ids;
     let expected = [
         format!("borrowers.country \"Germany\" is not a country code, 1 row(s): {germany}"),
         format!("borrowers.sector \"c\" is not a sector code, 1 row(s): {lower_case}"),
@@ -1068,6 +1082,7 @@ fn assert_free_text_refused(db_args: &[&str], dir: &Path, ids: &[String; 4]) {
              {manufacturing}"
         ),
         format!("limit_versions.subject_key \"energy\" is not a sector code, 1 row(s): {limit}"),
+        format!("breaches.subject (open) \"energy\" is not a sector code, 1 row(s): {breach}"),
     ];
     let migrate = creditops(&[&["migrate"], db_args].concat());
     assert_eq!(migrate.status.code(), Some(1), "{}", stderr(&migrate));
@@ -1103,7 +1118,7 @@ async fn finding_1_free_text_sectors_refuse_to_start_sqlite() {
     }
     assert_free_text_refused(&db_args, dir.path(), &ids);
 
-    for statement in BORROWER_CORRECTIONS {
+    for statement in BORROWER_CORRECTIONS.into_iter().chain([BREACH_CORRECTION]) {
         sqlx::query(statement)
             .execute(&mut conn)
             .await
@@ -1155,6 +1170,7 @@ async fn finding_1_free_text_sectors_refuse_to_start_postgres() {
     assert_free_text_refused(&db_args, dir.path(), &ids);
 
     for statement in BORROWER_CORRECTIONS.into_iter().chain([
+        BREACH_CORRECTION,
         "ALTER TABLE limit_versions DISABLE TRIGGER limit_versions_final",
         LIMIT_CORRECTION,
         "ALTER TABLE limit_versions ENABLE ALWAYS TRIGGER limit_versions_final",

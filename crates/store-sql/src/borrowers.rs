@@ -35,7 +35,7 @@ macro_rules! borrower_tx {
                 // (column, vocabulary, distinct values with their row counts,
                 // the rows holding one value). Grouped first: the distinct
                 // values are few, and the index on each column serves both.
-                let sources: [(&'static str, &'static str, &'static str, &'static str); 4] = [
+                let sources: [(&'static str, &'static str, &'static str, &'static str); 6] = [
                     (
                         "borrowers.sector",
                         "sector",
@@ -65,6 +65,24 @@ macro_rules! borrower_tx {
                          WHERE subject_kind = 'country' GROUP BY subject_key",
                         "SELECT CAST(id AS TEXT) FROM limit_versions \
                          WHERE subject_kind = 'country' AND subject_key = $1 ORDER BY id LIMIT $2",
+                    ),
+                    // An open breach of a free-text limit would stay open
+                    // after its key is corrected: nothing evaluates it.
+                    (
+                        "breaches.subject (open)",
+                        "sector",
+                        "SELECT SUBSTR(subject, 8), COUNT(*) FROM breaches \
+                         WHERE resolved_at IS NULL AND subject LIKE 'sector:%' GROUP BY subject",
+                        "SELECT CAST(id AS TEXT) FROM breaches WHERE resolved_at IS NULL \
+                         AND subject = 'sector:' || $1 ORDER BY id LIMIT $2",
+                    ),
+                    (
+                        "breaches.subject (open)",
+                        "country",
+                        "SELECT SUBSTR(subject, 9), COUNT(*) FROM breaches \
+                         WHERE resolved_at IS NULL AND subject LIKE 'country:%' GROUP BY subject",
+                        "SELECT CAST(id AS TEXT) FROM breaches WHERE resolved_at IS NULL \
+                         AND subject = 'country:' || $1 ORDER BY id LIMIT $2",
                     ),
                 ];
                 let mut found = Vec::new();

@@ -159,8 +159,9 @@ pub use creditops_domain::proposal::{ChangeProposal, ProposalKind, ProposalStatu
 /// to start until it is corrected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnclassifiedValue {
-    /// Where it is stored: `borrowers.sector`, `borrowers.country`, or
-    /// `limit_versions.subject_key` for a sector or country limit.
+    /// Where it is stored: `borrowers.sector`, `borrowers.country`,
+    /// `limit_versions.subject_key` for a sector or country limit, or
+    /// `breaches.subject (open)` for an open breach of one.
     pub column: &'static str,
     /// `sector` or `country`: the list it should come from.
     pub vocabulary: &'static str,

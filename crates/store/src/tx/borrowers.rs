@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 #[async_trait::async_trait]
 pub trait BorrowerTx: Send {
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;
-    /// Every stored sector and country (of borrowers and of sector and
-    /// country limit versions) that is not a code of the built-in lists,
-    /// with the rows holding it; empty when every value is a code.
+    /// Every stored sector and country (of borrowers, of sector and
+    /// country limit versions and of their open breaches) that is not a
+    /// code of the built-in lists, with the rows holding it; empty when
+    /// every value is a code.
     async fn unclassified_values(&mut self) -> StoreResult<Vec<UnclassifiedValue>>;
     async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>>;
     async fn insert_group(&mut self, group: &BorrowerGroup) -> StoreResult<()>;
