@@ -989,6 +989,36 @@ async fn sector_spelling(p: &TestPlatform) {
             .await;
         refused_field(&reply, field);
     }
+    // Exposure in one division counts towards the section: 900 imported
+    // for a borrower in C10 is usage of the limit on C.
+    let c10 = p.borrower_with_limit("lo-1", borrower("DE", "C10")).await;
+    let now = Utc::now().to_rfc3339();
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/x-ndjson",
+        &format!(
+            "{{\"source_id\":\"c10-1\",\"borrower_id\":\"{c10}\",\"amount\":\"900.00\",\"as_of\":\"{now}\"}}\n"
+        ),
+    )
+    .await
+    .ok(200);
+    let limits = p
+        .call("rc-1", "risk", Method::GET, "/v1/limits", None)
+        .await;
+    let section_limit = limits.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["subject"] == json!({"kind": "sector", "key": "C"}))
+        .cloned()
+        .unwrap_or_else(|| panic!("no limit on C: {}", limits.body));
+    assert_eq!(
+        dec(&section_limit["usage"]),
+        amount("900"),
+        "{section_limit}"
+    );
     // A division counts against its section's limit: EUR 100,000 for a
     // borrower in C25 is over the limit of 1,000 on C.
     let b = p.borrower_with_limit("lo-1", borrower("DE", "C25")).await;
@@ -997,13 +1027,25 @@ async fn sector_spelling(p: &TestPlatform) {
     let refused = second(p, "ba-1", &case).await;
     refused_by_gate(&refused, "sector_limit (sector:C)");
     let detail = refused.problem(403)["detail"].as_str().unwrap().to_owned();
-    assert!(detail.contains("over limit 1000"), "{detail}");
+    assert!(
+        detail.contains("usage 100900.00 over limit 1000"),
+        "{detail}"
+    );
     // The exposure of the section lists its divisions' borrowers.
     let section = p
         .call("rc-1", "risk", Method::GET, "/v1/exposures?sector=C", None)
         .await;
-    assert_eq!(section.ok(200)["items"][0]["borrower"], b.as_str());
-    assert_eq!(section.ok(200)["items"][0]["sector"], "C25");
+    let sectors: Vec<&str> = section.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["sector"].as_str().unwrap())
+        .collect();
+    assert_eq!(sectors.len(), 2, "{}", section.body);
+    assert!(
+        sectors.contains(&"C10") && sectors.contains(&"C25"),
+        "{sectors:?}"
+    );
 }
 
 both_backends!(
