@@ -77,7 +77,7 @@ async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
                 Method::POST,
                 "/v1/borrowers",
                 Some(&tokens[0]),
-                Some(json!({"name": "Last GmbH", "country": "DE", "sector": "retail"}).to_string()),
+                Some(json!({"name": "Last GmbH", "country": "DE", "sector": "G47"}).to_string()),
                 &[],
             )
             .await;

@@ -446,7 +446,7 @@ impl TestPlatform {
         let borrower_id = self
             .borrower_with_limit(
                 "lo-1",
-                json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"}),
+                json!({"name": "Muster GmbH", "country": "DE", "sector": "C25"}),
             )
             .await;
         let case = self

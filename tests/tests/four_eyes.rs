@@ -280,7 +280,7 @@ async fn bad_amounts(p: &TestPlatform) {
             "market",
             Method::POST,
             "/v1/borrowers",
-            Some(json!({"name": "X AG", "country": "DE", "sector": "retail"})),
+            Some(json!({"name": "X AG", "country": "DE", "sector": "G47"})),
         )
         .await;
     let borrower_id = borrower.ok(201)["id"].clone();
@@ -342,7 +342,7 @@ async fn idempotency(p: &TestPlatform) {
             "market",
             Method::POST,
             "/v1/borrowers",
-            Some(json!({"name": "Y KG", "country": "AT", "sector": "energy"})),
+            Some(json!({"name": "Y KG", "country": "AT", "sector": "D35"})),
         )
         .await;
     let body = json!({"borrower_id": borrower.ok(201)["id"], "amount": "5000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "working capital"});

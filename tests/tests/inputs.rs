@@ -89,7 +89,7 @@ async fn one_analyst_cannot_lower_the_competence_level(p: &TestPlatform) {
     )
     .await
     .ok(201);
-    let body = json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"});
+    let body = json!({"name": "Muster GmbH", "country": "DE", "sector": "C25"});
     let held = p.borrower_with_limit("lo-1", body.clone()).await;
     let member = p.borrower_with_limit("lo-1", body).await;
     for borrower in [&held, &member] {

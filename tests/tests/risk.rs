@@ -217,7 +217,7 @@ async fn join_group(p: &TestPlatform, borrower: &str, group: &str) -> creditops_
 /// R1, R3, R4: pass, soft breach (escalation) and hard breach over HTTP.
 async fn gate_verdicts(p: &TestPlatform) {
     // R1: no limit, no credit business.
-    let unlimited = bare_borrower(p, "retail").await;
+    let unlimited = bare_borrower(p, "G47").await;
     let (case, refused) = approve_case(p, &unlimited, "100000.00").await;
     let problem = refused.problem(403);
     assert_eq!(problem["rule"], "R4", "{problem}");
@@ -236,7 +236,7 @@ async fn gate_verdicts(p: &TestPlatform) {
 
     // Pass: within the limit; the verdict is in the decision record and the
     // amount is reserved.
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     p.grant_limit("borrower", &b, "500000").await;
     let (case, approved) = approve_case(p, &b, "250000.00").await;
     let decision = &approved.ok(200)["decision"];
@@ -271,7 +271,7 @@ async fn gate_verdicts(p: &TestPlatform) {
 
     // Soft: within a 10 % tolerance: escalated one level up, then approved
     // there by new voters, flagged.
-    let soft = bare_borrower(p, "retail").await;
+    let soft = bare_borrower(p, "G47").await;
     let proposal = p
         .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "borrower", "key": soft, "amount": "200000", "tolerance_percent": "30", "reason": "review"})))
         .await;
@@ -330,7 +330,7 @@ async fn confirm_resolution(p: &TestPlatform, case: &str) {
 /// it is refused.
 async fn large_exposures(p: &TestPlatform) {
     // Demo Tier 1 is EUR 500m: 10 % = 50m, 25 % = 125m.
-    let b = bare_borrower(p, "energy").await;
+    let b = bare_borrower(p, "D35").await;
     p.grant_limit("borrower", &b, "1000000000").await;
     let case = open_case(p, &b, "60000000.00").await;
     first(p, "mb-1", &case).await.ok(200);
@@ -425,7 +425,7 @@ both_backends!(
 /// R6: the projected LCR may not fall below the floor, at approval and at
 /// disbursement.
 async fn liquidity_floor(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     p.grant_limit("borrower", &b, "100000000").await;
     // Outflows 1bn, floor 110 %: 5m more leaves 1.099bn -> 109.9 %.
     set_liquidity(p, "1104000000", "1000000000").await;
@@ -467,7 +467,7 @@ both_backends!(
 
 /// R5: approval reserves, disbursement consumes once, expiry releases.
 async fn reservations(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     p.grant_limit("borrower", &b, "600000").await;
     let (case, approved) = approve_case(p, &b, "200000.00").await;
     approved.ok(200);
@@ -541,7 +541,7 @@ both_backends!(reservations_are_consumed_once_and_expire, reservations);
 /// R7: an exposure change beyond a limit becomes a breach record, an alert
 /// (also streamed) and an audit event; back within, it resolves.
 async fn watcher(p: &TestPlatform) {
-    let b = bare_borrower(p, "shipping").await;
+    let b = bare_borrower(p, "H50").await;
     p.grant_limit("borrower", &b, "1000000").await;
     // Subscribe to the stream first.
     let mut stream = p
@@ -667,7 +667,7 @@ both_backends!(watcher_breach_alert_and_audit, watcher);
 
 /// R2: imports are all or nothing, every bad row named; idempotent by source id.
 async fn imports(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     let now = Utc::now().to_rfc3339();
     let bad = format!(
         "{{\"source_id\":\"a-1\",\"borrower_id\":\"{b}\",\"amount\":\"10.00\",\"as_of\":\"{now}\"}}\n\
@@ -776,7 +776,7 @@ both_backends!(imports_are_all_or_nothing_and_idempotent, imports);
 
 /// R8: limits are four-eyes; borrower and group limits need back office.
 async fn limit_four_eyes(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     let proposal = p
         .call(
             "rc-1",
@@ -848,7 +848,7 @@ async fn limit_four_eyes(p: &TestPlatform) {
     // Hardening finding 17: sector limits too are approved by back office,
     // not by a second risk controller (R8).
     let sector = p
-        .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "sector", "key": "retail", "amount": "5000000", "tolerance_percent": "5", "reason": "concentration"})))
+        .call("rc-1", "risk", Method::POST, "/v1/limits", Some(json!({"kind": "sector", "key": "G47", "amount": "5000000", "tolerance_percent": "5", "reason": "concentration"})))
         .await;
     let sector_id = id_of(sector.ok(201));
     for risk_controller in ["rc-1", "rc-2"] {
@@ -886,14 +886,14 @@ async fn limit_four_eyes(p: &TestPlatform) {
     )
     .await
     .ok(200);
-    let big = bare_borrower(p, "retail").await;
+    let big = bare_borrower(p, "G47").await;
     p.grant_limit("borrower", &big, "100000000").await;
     let case = open_case(p, &big, "4300000.00").await;
     first(p, "lo-3", &case).await.ok(200);
     let refused = second(p, "ba-3", &case).await;
     let problem = refused.problem(403);
     let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains("sector_limit (sector:retail)"), "{problem}");
+    assert!(detail.contains("sector_limit (sector:G47)"), "{problem}");
     let limits = p
         .call("ia-1", "risk", Method::GET, "/v1/limits", None)
         .await;
@@ -904,9 +904,12 @@ async fn limit_four_eyes(p: &TestPlatform) {
         json!({"kind": "borrower", "key": "not-a-uuid", "amount": "1", "reason": "x"}),
         json!({"kind": "planet", "key": "mars", "amount": "1", "reason": "x"}),
         json!({"kind": "country", "key": "Germany", "amount": "1", "reason": "x"}),
-        json!({"kind": "sector", "key": "retail", "amount": "-1", "reason": "x"}),
-        json!({"kind": "sector", "key": "retail", "amount": "1.001", "reason": "x"}),
-        json!({"kind": "sector", "key": "retail", "amount": "1", "tolerance_percent": "101", "reason": "x"}),
+        json!({"kind": "country", "key": "de", "amount": "1", "reason": "x"}),
+        json!({"kind": "sector", "key": "retail", "amount": "1", "reason": "x"}),
+        json!({"kind": "sector", "key": "g47", "amount": "1", "reason": "x"}),
+        json!({"kind": "sector", "key": "G47", "amount": "-1", "reason": "x"}),
+        json!({"kind": "sector", "key": "G47", "amount": "1.001", "reason": "x"}),
+        json!({"kind": "sector", "key": "G47", "amount": "1", "tolerance_percent": "101", "reason": "x"}),
         json!({"kind": "group", "key": "no-such-group", "amount": "1", "reason": "x"}),
     ] {
         p.call("rc-1", "risk", Method::POST, "/v1/limits", Some(body))
@@ -929,11 +932,142 @@ async fn limit_four_eyes(p: &TestPlatform) {
 }
 both_backends!(limits_are_four_eyes, limit_four_eyes);
 
+/// Asserts a 422 whose detail and `errors` member name `field`.
+fn refused_field(reply: &creditops_tests::Reply, field: &str) {
+    let problem = reply.problem(422);
+    assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{field}: ")),
+        "{problem}"
+    );
+}
+
+/// Hardening finding 1: a sector is a NACE Rev. 2 code and a country an ISO
+/// 3166-1 alpha-2 code, each in its one canonical spelling, and a limit on
+/// a section covers its divisions. Before, sector was free text matched
+/// exactly: borrowers in `c` or `C\u{200b}` escaped a limit of 1,000 on
+/// `C` and got EUR 100,000 approved, and `XX` was accepted as a country.
+async fn sector_spelling(p: &TestPlatform) {
+    p.grant_limit("sector", "C", "1000").await;
+    let borrower = |country: &str, sector: &str| json!({"name": "Schrauben GmbH", "country": country, "sector": sector});
+    for (field, body) in [
+        ("sector", borrower("DE", "c")),
+        ("sector", borrower("DE", "C\u{200b}")),
+        ("sector", borrower("DE", " C25")),
+        ("sector", borrower("DE", "C99")),
+        ("sector", borrower("DE", "Manufacturing")),
+        ("sector", borrower("DE", "")),
+        ("country", borrower("XX", "C25")),
+        ("country", borrower("de", "C25")),
+        ("country", borrower("Germany", "C25")),
+    ] {
+        let reply = p
+            .call("lo-1", "market", Method::POST, "/v1/borrowers", Some(body))
+            .await;
+        refused_field(&reply, field);
+    }
+    // None of the refused borrowers was stored.
+    let all = p
+        .call("rc-1", "risk", Method::GET, "/v1/exposures", None)
+        .await;
+    assert_eq!(all.ok(200)["items"], json!([]), "{}", all.body);
+    // Limit keys and exposure filters take the same codes only.
+    for key in ["c", "C\u{200b}", "Manufacturing"] {
+        let reply = p
+            .call(
+                "rc-1",
+                "risk",
+                Method::POST,
+                "/v1/limits",
+                Some(json!({"kind": "sector", "key": key, "amount": "1", "reason": "x"})),
+            )
+            .await;
+        refused_field(&reply, "key");
+    }
+    for (field, query) in [("sector", "sector=c"), ("country", "country=XX")] {
+        let reply = p
+            .call(
+                "rc-1",
+                "risk",
+                Method::GET,
+                &format!("/v1/exposures?{query}"),
+                None,
+            )
+            .await;
+        refused_field(&reply, field);
+    }
+    // Exposure in one division counts towards the section: 900 imported
+    // for a borrower in C10 is usage of the limit on C.
+    let c10 = p.borrower_with_limit("lo-1", borrower("DE", "C10")).await;
+    let now = Utc::now().to_rfc3339();
+    p.send_typed(
+        "rc-1",
+        "risk",
+        "/v1/exposures/import",
+        "application/x-ndjson",
+        &format!(
+            "{{\"source_id\":\"c10-1\",\"borrower_id\":\"{c10}\",\"amount\":\"900.00\",\"as_of\":\"{now}\"}}\n"
+        ),
+    )
+    .await
+    .ok(200);
+    let limits = p
+        .call("rc-1", "risk", Method::GET, "/v1/limits", None)
+        .await;
+    let section_limit = limits.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["subject"] == json!({"kind": "sector", "key": "C"}))
+        .cloned()
+        .unwrap_or_else(|| panic!("no limit on C: {}", limits.body));
+    assert_eq!(
+        dec(&section_limit["usage"]),
+        amount("900"),
+        "{section_limit}"
+    );
+    // A division counts against its section's limit: EUR 100,000 for a
+    // borrower in C25 is over the limit of 1,000 on C.
+    let b = p.borrower_with_limit("lo-1", borrower("DE", "C25")).await;
+    let case = open_case(p, &b, "100000.00").await;
+    first(p, "lo-2", &case).await.ok(200);
+    let refused = second(p, "ba-1", &case).await;
+    refused_by_gate(&refused, "sector_limit (sector:C)");
+    let detail = refused.problem(403)["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("usage 100900.00 over limit 1000"),
+        "{detail}"
+    );
+    // The exposure of the section lists its divisions' borrowers.
+    let section = p
+        .call("rc-1", "risk", Method::GET, "/v1/exposures?sector=C", None)
+        .await;
+    let sectors: Vec<&str> = section.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["sector"].as_str().unwrap())
+        .collect();
+    assert_eq!(sectors.len(), 2, "{}", section.body);
+    assert!(
+        sectors.contains(&"C10") && sectors.contains(&"C25"),
+        "{sectors:?}"
+    );
+}
+
+both_backends!(
+    finding_1_sector_spelling_does_not_escape_a_sector_limit,
+    sector_spelling
+);
+
 /// R2, R7: moving a borrower into a group re-evaluates the group's limit at
 /// once; exposure reads per group aggregate every member.
 async fn group_moves(p: &TestPlatform) {
-    let a = bare_borrower(p, "retail").await;
-    let b = bare_borrower(p, "retail").await;
+    let a = bare_borrower(p, "G47").await;
+    let b = bare_borrower(p, "G47").await;
     let now = Utc::now().to_rfc3339();
     let lines = format!(
         "{{\"source_id\":\"g-1\",\"borrower_id\":\"{a}\",\"amount\":\"700000.00\",\"as_of\":\"{now}\"}}\n\
@@ -1005,7 +1139,7 @@ both_backends!(group_moves_re_evaluate_group_limits, group_moves);
 /// of one case consume its reservation once.
 async fn racing_approvals(p: &TestPlatform) {
     for round in 0..3 {
-        let b = bare_borrower(p, "retail").await;
+        let b = bare_borrower(p, "G47").await;
         p.grant_limit("borrower", &b, "500000").await;
         let one = open_case(p, &b, "300000.00").await;
         let two = open_case(p, &b, "300000.00").await;
@@ -1077,16 +1211,13 @@ async fn racing_shared_headroom(p: &TestPlatform) {
     p.grant_limit("group", "race", "500000").await;
     let mut members = Vec::new();
     for _ in 0..2 {
-        let b = bare_borrower(p, "retail").await;
+        let b = bare_borrower(p, "G47").await;
         join_group(p, &b, "race").await.ok(200);
         members.push(b);
     }
     // A sector limit: borrowers of one sector in no common group.
-    p.grant_limit("sector", "race-sector", "500000").await;
-    let sector = [
-        bare_borrower(p, "race-sector").await,
-        bare_borrower(p, "race-sector").await,
-    ];
+    p.grant_limit("sector", "H49", "500000").await;
+    let sector = [bare_borrower(p, "H49").await, bare_borrower(p, "H49").await];
     for b in &sector {
         p.grant_limit("borrower", b, "100000000").await;
     }
@@ -1101,9 +1232,7 @@ async fn racing_shared_headroom(p: &TestPlatform) {
     // three rounds.
     for round in 0..3 {
         let mut unrelated = Vec::new();
-        for sector in [
-            "retail", "shipping", "energy", "retail", "shipping", "energy",
-        ] {
+        for sector in ["G47", "H50", "D35", "G47", "H50", "D35"] {
             let b = bare_borrower(p, sector).await;
             p.grant_limit("borrower", &b, "100000000").await;
             unrelated.push(b);
@@ -1159,11 +1288,11 @@ async fn an_approval_waits_for_later_claims_on_postgres() {
     let Some(p) = TestPlatform::start(creditops_tests::Backend::Postgres).await else {
         return;
     };
-    let b = bare_borrower(&p, "retail").await;
+    let b = bare_borrower(&p, "G47").await;
     p.grant_limit("borrower", &b, "100000000").await;
     // Outflows 1bn at the 110 % floor: room for exactly one payment of 5m.
     set_liquidity(&p, "1105000000", "1000000000").await;
-    let other = bare_borrower(&p, "retail").await;
+    let other = bare_borrower(&p, "G47").await;
     let in_flight = open_case(&p, &other, "5000000.00").await;
 
     // The later claim gives way while the approval waits: approved.
@@ -1188,7 +1317,7 @@ async fn an_approval_waits_for_later_claims_on_postgres() {
     let committed = committed_liquidity(&p).await;
     let hqla = amount("1105000000") + committed;
     set_liquidity(&p, &hqla.to_string(), "1000000000").await;
-    let b2 = bare_borrower(&p, "retail").await;
+    let b2 = bare_borrower(&p, "G47").await;
     p.grant_limit("borrower", &b2, "100000000").await;
     let refused_case = open_case(&p, &b2, "5000000.00").await;
     first(&p, "lo-3", &refused_case).await.ok(200);
@@ -1250,7 +1379,7 @@ both_backends!(
 /// gate refuses the approval, or the watcher records the breach.
 async fn racing_limit_change(p: &TestPlatform) {
     for round in 0..3 {
-        let b = bare_borrower(p, "retail").await;
+        let b = bare_borrower(p, "G47").await;
         p.grant_limit("borrower", &b, "500000").await;
         let case = open_case(p, &b, "300000.00").await;
         first(p, "lo-2", &case).await.ok(200);
@@ -1304,7 +1433,7 @@ both_backends!(
 /// borrower limit must not be a related party of the borrower, as a second
 /// voter must not.
 async fn limit_approvers_are_independent(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     p.call(
         "ba-1",
         "backoffice",
@@ -1428,7 +1557,7 @@ both_backends!(
 /// the competence order. With EUR 4.5m outstanding, a EUR 400k case needs
 /// level 3 (up to EUR 5m), not level 2.
 async fn imported_exposure_counts_for_competence(p: &TestPlatform) {
-    let b = bare_borrower(p, "retail").await;
+    let b = bare_borrower(p, "G47").await;
     p.grant_limit("borrower", &b, "10000000").await;
     let balance = format!(
         "{{\"source_id\":\"core-4711\",\"borrower_id\":\"{b}\",\"amount\":\"4500000.00\",\"as_of\":\"{}\"}}\n",

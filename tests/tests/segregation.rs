@@ -29,7 +29,7 @@ fn case_path(case: &str, suffix: &str) -> String {
 }
 
 async fn borrower(p: &TestPlatform, by: &str, manager: Option<&str>) -> String {
-    let mut body = json!({"name": "Muster GmbH", "country": "DE", "sector": "manufacturing"});
+    let mut body = json!({"name": "Muster GmbH", "country": "DE", "sector": "C25"});
     if let Some(manager) = manager {
         body["relationship_manager"] = json!(manager);
     }

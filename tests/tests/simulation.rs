@@ -640,7 +640,7 @@ impl Sim<'_> {
                         .p
                         .borrower_with_limit(
                             ORIGINATOR,
-                            json!({"name": "Simulation GmbH", "country": "DE", "sector": "manufacturing"}),
+                            json!({"name": "Simulation GmbH", "country": "DE", "sector": "C25"}),
                         )
                         .await;
                     self.model.borrowers.push(ModelBorrower { id, approved: 0 });

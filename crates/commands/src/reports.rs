@@ -4,7 +4,7 @@
 
 use crate::risk::liquidity_view;
 use crate::{CommandError, CommandResult, Context};
-use creditops_domain::{BorrowerId, Timestamp, UnitId};
+use creditops_domain::{BorrowerId, Country, Sector, Timestamp, UnitId};
 use creditops_risk::reports::{ReportKind, ReportLine, report};
 use creditops_risk::watch::{Usage, limit_usages};
 use creditops_risk::{
@@ -20,8 +20,9 @@ pub enum ExposureFilter {
     Borrower(BorrowerId),
     /// The members of this group of connected clients.
     Group(UnitId),
-    Sector(String),
-    Country(String),
+    /// A sector code: a section includes its divisions.
+    Sector(Sector),
+    Country(Country),
 }
 
 /// Exposure per borrower (reserved, outstanding) of the borrowers `filter`

@@ -8,14 +8,15 @@ use crate::facts::{Membership, group_members_of};
 use crate::{CommandError, CommandResult, Context};
 use creditops_audit::AuditAction;
 use creditops_domain::{
-    BorrowerId, CreditCase, DomainError, RiskFinding, RiskVerdict, RuleId, Severity, Timestamp,
+    BorrowerId, Country, CreditCase, DomainError, RiskFinding, RiskVerdict, RuleId, Sector,
+    Severity, Timestamp,
 };
-use creditops_risk::exposure::{Aggregates, unit_exposure};
+use creditops_risk::exposure::{Aggregates, sectors_of, unit_exposure};
 use creditops_risk::gate::liquidity_finding;
 use creditops_risk::watch::{Usage, limit_usages, reconcile, unit_usage};
 use creditops_risk::{
-    BorrowerExposure, Breach, GateInput, LimitKind, LimitSubject, LiquidityView,
-    REPORTING_CURRENCY, Reservation, ReservationStatus, gate,
+    BorrowerExposure, Breach, GateInput, LimitSubject, LiquidityView, REPORTING_CURRENCY,
+    Reservation, ReservationStatus, gate,
 };
 use creditops_store::{ExposureScope, InFlightClaims, LiquidityClaim, Tx};
 use rust_decimal::Decimal;
@@ -103,13 +104,19 @@ async fn borrower_and_members(
     Ok((row, members))
 }
 
+/// The sector and country subjects whose limits apply to a borrower in
+/// `sector` and `country`: its sector code, that code's section (a limit on
+/// `C` covers `C25`) and its country.
+fn shared_subjects_of(sector: Sector, country: Country) -> Vec<LimitSubject> {
+    let mut subjects: Vec<LimitSubject> = sectors_of(sector).map(LimitSubject::Sector).collect();
+    subjects.push(LimitSubject::Country(country));
+    subjects
+}
+
 /// The subjects whose limits apply to a borrower.
 fn subjects_of(borrower: &BorrowerExposure) -> Vec<LimitSubject> {
-    let mut subjects = vec![
-        LimitSubject::Borrower(borrower.borrower),
-        LimitSubject::Sector(borrower.sector.clone()),
-        LimitSubject::Country(borrower.country.clone()),
-    ];
+    let mut subjects = vec![LimitSubject::Borrower(borrower.borrower)];
+    subjects.extend(shared_subjects_of(borrower.sector, borrower.country));
     if let Some(group) = &borrower.group {
         subjects.push(LimitSubject::Group(group.clone()));
     }
@@ -134,22 +141,21 @@ fn unevaluable(check: &str, detail: String) -> RiskVerdict {
     )
 }
 
-/// The total exposure of the borrower's sector or country, if one of
-/// `limits` is of that kind (zero otherwise: nothing reads it).
+/// The total exposure of a sector code (a section with its divisions) or a
+/// country, if one of `limits` is on it (zero otherwise: nothing reads it).
 async fn usage_if_limited(
     tx: &mut dyn Tx,
     limits: &[creditops_risk::Limit],
-    kind: LimitKind,
-    borrower: &BorrowerExposure,
+    subject: &LimitSubject,
     now: Timestamp,
 ) -> CommandResult<Decimal> {
-    if !limits.iter().any(|limit| limit.subject.kind() == kind) {
+    if !limits.iter().any(|limit| limit.subject == *subject) {
         return Ok(Decimal::ZERO);
     }
-    let scope = match kind {
-        LimitKind::Sector => ExposureScope::Sector(borrower.sector.clone()),
-        LimitKind::Country => ExposureScope::Country(borrower.country.clone()),
-        LimitKind::Borrower | LimitKind::Group => return Ok(Decimal::ZERO),
+    let scope = match subject {
+        LimitSubject::Sector(sector) => ExposureScope::Sector(*sector),
+        LimitSubject::Country(country) => ExposureScope::Country(*country),
+        LimitSubject::Borrower(_) | LimitSubject::Group(_) => return Ok(Decimal::ZERO),
     };
     Ok(tx.exposure_total(&scope, now).await?)
 }
@@ -210,10 +216,7 @@ pub async fn lock_approval(
     // Sector and country limits change only under the exclusive lock, so
     // the shared one keeps them as read here; whether one is in force
     // decides what to lock.
-    let mut subjects = vec![
-        LimitSubject::Sector(row.sector),
-        LimitSubject::Country(row.country),
-    ];
+    let mut subjects = shared_subjects_of(row.sector, row.country);
     let mut locks = vec![unit_lock(group.as_deref(), borrower)];
     locks.extend(
         tx.limits_in_force(Some(&subjects))
@@ -293,8 +296,16 @@ pub async fn gate_verdict(
         .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
     let limits = &scope.limits;
     // Sector and country sums scan many borrowers: only where a limit uses them.
-    let sector_usage = usage_if_limited(tx, limits, LimitKind::Sector, &borrower, now).await?;
-    let country_usage = usage_if_limited(tx, limits, LimitKind::Country, &borrower, now).await?;
+    let sector = LimitSubject::Sector(borrower.sector);
+    let sector_usage = usage_if_limited(tx, limits, &sector, now).await?;
+    let section = LimitSubject::Sector(borrower.sector.section());
+    let section_usage = if section == sector {
+        sector_usage
+    } else {
+        usage_if_limited(tx, limits, &section, now).await?
+    };
+    let country = LimitSubject::Country(borrower.country);
+    let country_usage = usage_if_limited(tx, limits, &country, now).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
     let liquidity = approval_liquidity(tx, money.amount(), claim, now).await?;
     Ok(gate(
@@ -302,6 +313,7 @@ pub async fn gate_verdict(
             borrower: &borrower,
             members: &members,
             sector_usage,
+            section_usage,
             country_usage,
             limits,
             tier1,
@@ -411,18 +423,11 @@ async fn usages_around(
         let (borrower, members) = borrower_and_members(tx, id, now).await?;
         let mut aggregates = Aggregates::build(&members);
         let limits = tx.limits_in_force(Some(&subjects_of(&borrower))).await?;
-        for (kind, subject) in [
-            (
-                LimitKind::Sector,
-                LimitSubject::Sector(borrower.sector.clone()),
-            ),
-            (
-                LimitKind::Country,
-                LimitSubject::Country(borrower.country.clone()),
-            ),
-        ] {
-            if limits.iter().any(|limit| limit.subject.kind() == kind) {
-                let total = usage_if_limited(tx, &limits, kind, &borrower, now).await?;
+        // The members' aggregates cover only the group: the sector and
+        // country figures are the whole portfolio's.
+        for subject in shared_subjects_of(borrower.sector, borrower.country) {
+            if limits.iter().any(|limit| limit.subject == subject) {
+                let total = usage_if_limited(tx, &limits, &subject, now).await?;
                 aggregates.by_subject.insert(subject, total);
             }
         }

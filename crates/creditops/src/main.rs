@@ -126,6 +126,13 @@ async fn migrate(db: &DbArgs) -> Result<ExitCode, Failure> {
         .await
         .map_err(Failure::runtime)?;
     println!("migrations applied");
+    // A deployment stops here rather than at `serve` when rows need fixing.
+    creditops::platform::check_classifications(store.as_ref())
+        .await
+        .map_err(|e| match e {
+            creditops::PlatformError::Store(_) => Failure::runtime(e),
+            other => start_failure(other),
+        })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -648,10 +655,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         },
     })
     .await
-    .map_err(|e| match e {
-        creditops::PlatformError::Bind { .. } => Failure::runtime(e),
-        other => Failure::usage(other.to_string()),
-    })?;
+    .map_err(start_failure)?;
     for (service, addr) in &platform.addrs {
         println!("{service:<10} http://{addr}");
     }
@@ -665,6 +669,19 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     }
     shutdown_signal().await;
     stop(platform, args.shutdown_timeout_secs).await
+}
+
+/// The exit of a platform that did not start: 1 for data that fails a check
+/// (rows to correct), 3 when it cannot listen, else 2 (configuration).
+fn start_failure(e: creditops::PlatformError) -> Failure {
+    match e {
+        creditops::PlatformError::Unclassified(_) => Failure {
+            code: 1,
+            message: e.to_string(),
+        },
+        creditops::PlatformError::Bind { .. } => Failure::runtime(e),
+        other => Failure::usage(other.to_string()),
+    }
 }
 
 /// Stops the platform: in-flight requests get `timeout_secs` to finish.

@@ -42,6 +42,15 @@ pub enum PlatformError {
     UnknownService(String),
     #[error("segregation of duties: {0}")]
     Sod(String),
+    /// Stored sectors or countries that are not codes of the built-in lists
+    /// (free text from before the controlled vocabularies), listed.
+    #[error(
+        "the database holds sectors or countries that are not codes of the built-in lists \
+         (NACE Rev. 2 sections and divisions, ISO 3166-1 alpha-2); sector and country \
+         limits cannot be applied to them, so nothing starts until these rows hold codes \
+         (see docs/operations.md, \"Controlled vocabularies\"):\n{0}"
+    )]
+    Unclassified(String),
 }
 
 /// Where tokens come from: the JWKS of the bank's identity provider (or the
@@ -349,6 +358,40 @@ async fn record_start(config: &PlatformConfig, policies: &Policies) -> Result<()
     tx.commit().await.map_err(PlatformError::Store)
 }
 
+/// Refuses a database that holds a sector or country outside the built-in
+/// lists (hardening finding 1): no mapping is guessed, the rows to correct
+/// are listed instead.
+pub async fn check_classifications(store: &dyn Store) -> Result<(), PlatformError> {
+    let mut tx = store.begin_read().await.map_err(PlatformError::Store)?;
+    let found = tx
+        .unclassified_values()
+        .await
+        .map_err(PlatformError::Store)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = found
+        .iter()
+        .map(|value| {
+            let more = value.rows - i64::try_from(value.ids.len()).unwrap_or(value.rows);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!(
+                "  {} {:?} is not a {} code, {} row(s): {}{more}",
+                value.column,
+                value.value,
+                value.vocabulary,
+                value.rows,
+                value.ids.join(", ")
+            )
+        })
+        .collect();
+    Err(PlatformError::Unclassified(lines.join("\n")))
+}
+
 /// Stores rule-set version 1 (the defaults) when the database has none, so a
 /// fresh installation can evaluate votes; later versions come four-eyes (S9).
 pub async fn ensure_rules(store: &dyn Store) -> Result<(), PlatformError> {
@@ -511,6 +554,7 @@ fn spawn_server(
 /// Binds every configured service and serves until [`RunningPlatform::shutdown`].
 pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformError> {
     let policies = load_policies(config.policy_dir.as_deref()).await?;
+    check_classifications(config.store.as_ref()).await?;
     ensure_rules(config.store.as_ref()).await?;
     record_start(&config, &policies).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);

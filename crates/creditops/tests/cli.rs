@@ -975,3 +975,213 @@ fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).expect("json");
     assert_eq!(report["events"], 5, "only the import's events: {report}");
 }
+
+/// Runs `serve` with an identity provider configured, expecting it to
+/// refuse before it listens; returns the exit code and stderr.
+fn serve_refuses(db_args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let jwks = dir.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA"}]}"#,
+    )
+    .expect("jwks");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .arg("serve")
+        .args(db_args)
+        .arg("--jwks")
+        .arg(&jwks)
+        .args(["--issuer", "https://idp"])
+        .args(["--services", "market", "--market-addr", "127.0.0.1:0"])
+        .env_remove("CREDITOPS_DATABASE_URL")
+        .env_remove("CREDITOPS_DATA_DIR")
+        .env_remove("CREDITOPS_DEV")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            return (status.code(), stderr(&out));
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("serve started on a database with free-text sectors");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Rows written before the controlled vocabularies, behind the
+/// application's back (it refuses such values now): free-text sectors and
+/// countries of borrowers, a sector limit keyed by free text and an open
+/// breach of it. Returns the statements and the ids the refusal must name.
+fn free_text_rows() -> (Vec<String>, [String; 5]) {
+    let [manufacturing, lower_case, germany, fine] =
+        std::array::from_fn(|_| uuid::Uuid::now_v7().to_string());
+    let limit = uuid::Uuid::now_v7().to_string();
+    let breach = uuid::Uuid::now_v7().to_string();
+    let at = "2026-01-01T00:00:00Z";
+    let borrower = |id: &str, country: &str, sector: &str| {
+        format!(
+            "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
+             VALUES ('{id}', 'B', '{country}', '{sector}', 'lo-9', '{at}')"
+        )
+    };
+    let statements = vec![
+        "INSERT INTO staff (id, status) VALUES ('lo-9', 'active')".to_owned(),
+        borrower(&manufacturing, "DE", "manufacturing"),
+        borrower(&lower_case, "DE", "c"),
+        borrower(&germany, "Germany", "C25"),
+        borrower(&fine, "DE", "C25"),
+        format!(
+            "INSERT INTO limit_versions (id, subject_kind, subject_key, version, amount_minor, \
+             tolerance_percent, reason, proposed_by, proposed_at, status) \
+             VALUES ('{limit}', 'sector', 'energy', 1, 100000, '0', 'legacy', 'lo-9', '{at}', \
+             'pending')"
+        ),
+        format!(
+            "INSERT INTO breaches (id, subject, rule, check_name, limit_value, usage_value, \
+             amount_over, severity, cause, owner, detected_at) VALUES ('{breach}', \
+             'sector:energy', 'R7', 'sector_limit', '1000', '2000', '1000', 'hard', 'test', \
+             'risk_control', '{at}')"
+        ),
+    ];
+    (
+        statements,
+        [manufacturing, lower_case, germany, limit, breach],
+    )
+}
+
+/// The corrections docs/operations.md describes: borrowers are updated in
+/// place; a limit version is append-only, so its key is corrected with the
+/// table's final-row trigger set aside for the one statement.
+const BORROWER_CORRECTIONS: [&str; 2] = [
+    "UPDATE borrowers SET sector = 'C25' WHERE sector IN ('manufacturing', 'c')",
+    "UPDATE borrowers SET country = 'DE' WHERE country = 'Germany'",
+];
+const LIMIT_CORRECTION: &str = "UPDATE limit_versions SET subject_key = 'D35' \
+     WHERE subject_kind = 'sector' AND subject_key = 'energy'";
+/// An open breach of the old key is resolved (the watcher opens it again
+/// under the code if the limit is still exceeded).
+const BREACH_CORRECTION: &str = "UPDATE breaches SET resolved_at = detected_at \
+     WHERE resolved_at IS NULL AND subject = 'sector:energy'";
+
+/// Hardening finding 1, for databases written before it: a stored sector or
+/// country that is not a code is neither guessed nor mapped; `migrate` and
+/// `serve` exit 1 and list each value with the rows holding it, and start
+/// once the rows are corrected.
+fn assert_free_text_refused(db_args: &[&str], dir: &Path, ids: &[String; 5]) {
+    let [manufacturing, lower_case, germany, limit, breach] = ids;
+    let expected = [
+        format!("borrowers.country \"Germany\" is not a country code, 1 row(s): {germany}"),
+        format!("borrowers.sector \"c\" is not a sector code, 1 row(s): {lower_case}"),
+        format!(
+            "borrowers.sector \"manufacturing\" is not a sector code, 1 row(s): \
+             {manufacturing}"
+        ),
+        format!("limit_versions.subject_key \"energy\" is not a sector code, 1 row(s): {limit}"),
+        format!("breaches.subject (open) \"energy\" is not a sector code, 1 row(s): {breach}"),
+    ];
+    let migrate = creditops(&[&["migrate"], db_args].concat());
+    assert_eq!(migrate.status.code(), Some(1), "{}", stderr(&migrate));
+    let (code, serve) = serve_refuses(db_args, dir);
+    assert_eq!(code, Some(1), "{serve}");
+    for out in [stderr(&migrate), serve] {
+        for line in &expected {
+            assert!(out.contains(line), "{line:?} missing from:\n{out}");
+        }
+        assert!(!out.contains("\"C25\""), "a code is not listed: {out}");
+        assert!(out.contains("docs/operations.md"), "{out}");
+    }
+}
+
+#[tokio::test]
+async fn finding_1_free_text_sectors_refuse_to_start_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().expect("utf8");
+    let db_args = ["--data-dir", data_dir];
+    let migrate = creditops(&[&["migrate"], &db_args[..]].concat());
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let url = format!("sqlite://{}", dir.path().join("creditops.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    let (statements, ids) = free_text_rows();
+    for statement in &statements {
+        // Test data of this file, no outside input.
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    assert_free_text_refused(&db_args, dir.path(), &ids);
+
+    for statement in BORROWER_CORRECTIONS.into_iter().chain([BREACH_CORRECTION]) {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    // SQLite cannot disable a trigger: drop it, correct, and create it again
+    // exactly as the migration does.
+    let migration = include_str!("../../../migrations/sqlite/0003_risk.sql");
+    let start = migration
+        .find("CREATE TRIGGER limit_versions_final")
+        .expect("trigger");
+    let end = start + migration[start..].find("END;").expect("end") + "END;".len();
+    for statement in [
+        "DROP TRIGGER limit_versions_final",
+        LIMIT_CORRECTION,
+        &migration[start..end],
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    drop(conn);
+    let migrate = creditops(&[&["migrate"], &db_args[..]].concat());
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+}
+
+#[tokio::test]
+async fn finding_1_free_text_sectors_refuse_to_start_postgres() {
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_args = ["--database-url", db.url.as_str()];
+    let migrate = creditops(&[&["migrate"], &db_args[..]].concat());
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
+    let (statements, ids) = free_text_rows();
+    for statement in &statements {
+        // Test data of this file, no outside input.
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    assert_free_text_refused(&db_args, dir.path(), &ids);
+
+    for statement in BORROWER_CORRECTIONS.into_iter().chain([
+        BREACH_CORRECTION,
+        "ALTER TABLE limit_versions DISABLE TRIGGER limit_versions_final",
+        LIMIT_CORRECTION,
+        "ALTER TABLE limit_versions ENABLE ALWAYS TRIGGER limit_versions_final",
+    ]) {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    drop(conn);
+    let migrate = creditops(&[&["migrate"], &db_args[..]].concat());
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    db.drop_database().await;
+}

@@ -122,7 +122,7 @@ fn start_clients(
                         .json(&serde_json::json!({
                             "name": format!("Crash {round}-{c}-{n} GmbH"),
                             "country": "DE",
-                            "sector": "manufacturing",
+                            "sector": "C25",
                         }))
                         .send()
                         .await;

@@ -396,7 +396,7 @@ async fn client(
                 "lo-1",
                 "market",
                 "/v1/borrowers",
-                Some(serde_json::json!({"name": format!("Restart {n}-{round} GmbH"), "country": "DE", "sector": "manufacturing"})),
+                Some(serde_json::json!({"name": format!("Restart {n}-{round} GmbH"), "country": "DE", "sector": "C25"})),
             )
             .await;
         if !classify(&borrower, "create borrower", &refusals) {
@@ -578,9 +578,7 @@ async fn postgres_restart_under_load() {
                 "lo-1",
                 "market",
                 "/v1/borrowers",
-                Some(
-                    serde_json::json!({"name": "Probe GmbH", "country": "DE", "sector": "retail"})
-                ),
+                Some(serde_json::json!({"name": "Probe GmbH", "country": "DE", "sector": "G47"})),
             ),
             ready_all(&api, &["market", "backoffice", "audit"]),
             metrics,

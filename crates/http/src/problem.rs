@@ -164,6 +164,18 @@ impl ApiError {
         Self::new(ProblemKind::Validation, detail)
     }
 
+    /// A 422 about one field of the request: the detail starts with the
+    /// field's name and the `errors` member names it, so a client can tell
+    /// which value was refused.
+    pub fn invalid_field(field: &str, detail: impl std::fmt::Display) -> Self {
+        let detail = format!("{field}: {detail}");
+        Self::validation(detail.clone()).with_errors(vec![FieldError {
+            row: None,
+            field: Some(field.to_owned()),
+            detail,
+        }])
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::NotFound, detail)
     }

@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use creditops_domain::BorrowerId;
+use creditops_domain::{BorrowerId, Country, Sector};
 use creditops_risk::watch::{evaluate_all, reconcile};
 use creditops_risk::{BorrowerExposure, GateInput, Limit, LimitSubject, LiquidityView, gate};
 use rust_decimal::Decimal;
@@ -88,14 +88,14 @@ fn gate_limits(borrower: BorrowerId) -> Vec<Limit> {
         },
         Limit {
             id: uuid::Uuid::now_v7(),
-            subject: LimitSubject::Sector("energy".into()),
+            subject: LimitSubject::Sector("D35".parse().unwrap()),
             version: 1,
             amount: Decimal::from(50_000_000_000i64),
             tolerance_percent: Decimal::ZERO,
         },
         Limit {
             id: uuid::Uuid::now_v7(),
-            subject: LimitSubject::Country("DE".into()),
+            subject: LimitSubject::Country("DE".parse().unwrap()),
             version: 1,
             amount: Decimal::from(90_000_000_000i64),
             tolerance_percent: Decimal::ZERO,
@@ -147,8 +147,8 @@ fn bench_gate() {
             .map(|id| BorrowerExposure {
                 borrower: *id,
                 group: Some("big-group".into()),
-                sector: "energy".into(),
-                country: "DE".into(),
+                sector: "D35".parse().unwrap(),
+                country: "DE".parse().unwrap(),
                 institution: false,
                 reserved: Decimal::ZERO,
                 outstanding: per_member.get(id).copied().unwrap_or_default(),
@@ -159,6 +159,7 @@ fn bench_gate() {
                 borrower: &rows[0],
                 members: &rows,
                 sector_usage: Decimal::from(1_000_000_000),
+                section_usage: Decimal::from(1_000_000_000),
                 country_usage: Decimal::from(5_000_000_000i64),
                 limits: &limits,
                 tier1: Some(Decimal::from(50_000_000_000i64)),
@@ -183,14 +184,27 @@ fn bench_gate() {
     );
 }
 
+/// 40 NACE divisions.
+fn bench_divisions() -> Vec<Sector> {
+    Sector::all().filter(|s| !s.is_section()).take(40).collect()
+}
+
+fn bench_countries() -> Vec<Country> {
+    ["DE", "AT", "FR", "NL", "IT"]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect()
+}
+
 /// 100,000 exposures: a third in 20,000 groups, 40 sectors, 5 countries.
 fn watcher_borrowers(rng: &mut Lcg) -> Vec<BorrowerExposure> {
+    let (divisions, countries) = (bench_divisions(), bench_countries());
     (0..100_000)
         .map(|i| BorrowerExposure {
             borrower: BorrowerId::generate(),
             group: (i % 3 == 0).then(|| format!("group-{}", i % 20_000)),
-            sector: format!("sector-{}", i % 40),
-            country: ["DE", "AT", "FR", "NL", "IT"][i % 5].into(),
+            sector: divisions[i % 40],
+            country: countries[i % 5],
             institution: i % 97 == 0,
             reserved: cents(rng.next() % 10_000_000),
             outstanding: cents(rng.next() % 500_000_000),
@@ -218,16 +232,16 @@ fn watcher_limits(borrowers: &[BorrowerExposure], rng: &mut Lcg) -> Vec<Limit> {
         amount: Decimal::from(20_000_000),
         tolerance_percent: Decimal::ZERO,
     }));
-    limits.extend((0..40).map(|s| Limit {
+    limits.extend(bench_divisions().into_iter().map(|s| Limit {
         id: uuid::Uuid::now_v7(),
-        subject: LimitSubject::Sector(format!("sector-{s}")),
+        subject: LimitSubject::Sector(s),
         version: 1,
         amount: Decimal::from(5_000_000_000i64),
         tolerance_percent: Decimal::ZERO,
     }));
-    limits.extend(["DE", "AT", "FR", "NL", "IT"].iter().map(|c| Limit {
+    limits.extend(bench_countries().into_iter().map(|c| Limit {
         id: uuid::Uuid::now_v7(),
-        subject: LimitSubject::Country((*c).into()),
+        subject: LimitSubject::Country(c),
         version: 1,
         amount: Decimal::from(50_000_000_000i64),
         tolerance_percent: Decimal::ZERO,

@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn r8_a_limit_is_decided_by_another_person_of_the_deciding_side() {
         let now = Utc::now();
-        let sector = || pending(LimitSubject::Sector("energy".into()));
+        let sector = || pending(LimitSubject::Sector("D35".parse().unwrap()));
         // A side that decides only counterparty limits may not decide a
         // sector limit; back office decides every kind (R8).
         let counterparties = [LimitKind::Borrower, LimitKind::Group];

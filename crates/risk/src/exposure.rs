@@ -1,7 +1,7 @@
 //! Aggregation of exposures (R2) and the large-exposure regime (R3).
 
 use crate::{BorrowerExposure, LimitSubject};
-use creditops_domain::BorrowerId;
+use creditops_domain::{BorrowerId, Sector};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -19,6 +19,12 @@ pub fn unit_of(borrower: &BorrowerExposure) -> LimitSubject {
         Some(group) => LimitSubject::Group(group.clone()),
         None => LimitSubject::Borrower(borrower.borrower),
     }
+}
+
+/// The sector codes whose limits cover a borrower in `sector`: its own and,
+/// for a division, its section (a limit on `C` covers `C25`).
+pub fn sectors_of(sector: Sector) -> impl Iterator<Item = Sector> {
+    std::iter::once(sector).chain((!sector.is_section()).then(|| sector.section()))
 }
 
 /// `percent` % of `base`.
@@ -111,11 +117,12 @@ impl Aggregates {
                     .entry(LimitSubject::Group(group.clone()))
                     .or_default() += total;
             }
+            // A division counts towards its section's limit as well.
+            for sector in sectors_of(exposure.sector) {
+                *by_subject.entry(LimitSubject::Sector(sector)).or_default() += total;
+            }
             *by_subject
-                .entry(LimitSubject::Sector(exposure.sector.clone()))
-                .or_default() += total;
-            *by_subject
-                .entry(LimitSubject::Country(exposure.country.clone()))
+                .entry(LimitSubject::Country(exposure.country))
                 .or_default() += total;
             let unit = unit_of(exposure);
             units

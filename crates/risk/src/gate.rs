@@ -16,8 +16,11 @@ pub struct GateInput<'a> {
     pub borrower: &'a BorrowerExposure,
     /// The borrower's group members (the borrower included), or the borrower.
     pub members: &'a [BorrowerExposure],
-    /// Current exposure of the borrower's sector and country.
+    /// Current exposure of the borrower's sector code, of that code's
+    /// section (the same figure when the borrower is in a section rather
+    /// than a division: a limit on `C` covers `C25`), and of its country.
     pub sector_usage: Decimal,
+    pub section_usage: Decimal,
     pub country_usage: Decimal,
     /// The limits in force for the borrower, its group, sector and country.
     pub limits: &'a [Limit],
@@ -189,8 +192,9 @@ fn limit_findings(input: &GateInput<'_>, unit: &UnitExposure, amount: Decimal) -
     let borrower = input.borrower;
     let borrower_subject = LimitSubject::Borrower(borrower.borrower);
     let group_subject = borrower.group.clone().map(LimitSubject::Group);
-    let sector_subject = LimitSubject::Sector(borrower.sector.clone());
-    let country_subject = LimitSubject::Country(borrower.country.clone());
+    let sector_subject = LimitSubject::Sector(borrower.sector);
+    let section_subject = LimitSubject::Sector(borrower.sector.section());
+    let country_subject = LimitSubject::Country(borrower.country);
     let mut findings = Vec::with_capacity(input.limits.len());
     for limit in input.limits {
         let current = if limit.subject == borrower_subject {
@@ -199,6 +203,8 @@ fn limit_findings(input: &GateInput<'_>, unit: &UnitExposure, amount: Decimal) -
             unit.total
         } else if limit.subject == sector_subject {
             input.sector_usage
+        } else if limit.subject == section_subject {
+            input.section_usage
         } else if limit.subject == country_subject {
             input.country_usage
         } else {

@@ -1,7 +1,7 @@
 //! The values the risk engine works on: limits, exposures, capital and
 //! liquidity. All amounts are exact decimals in the reporting currency.
 
-use creditops_domain::{BorrowerId, RuleId, StaffId, Timestamp};
+use creditops_domain::{BorrowerId, Country, RuleId, Sector, StaffId, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,10 +21,11 @@ pub enum LimitSubject {
     Borrower(BorrowerId),
     /// A group of connected clients, by its id.
     Group(String),
-    /// A sector code as recorded on borrowers.
-    Sector(String),
-    /// ISO 3166-1 alpha-2 country code.
-    Country(String),
+    /// A NACE Rev. 2 section or division; a limit on a section covers
+    /// its divisions.
+    Sector(Sector),
+    /// An ISO 3166-1 alpha-2 country.
+    Country(Country),
 }
 
 #[derive(
@@ -88,39 +89,45 @@ impl LimitSubject {
     pub fn key(&self) -> String {
         match self {
             LimitSubject::Borrower(id) => id.to_string(),
-            LimitSubject::Group(key) | LimitSubject::Sector(key) | LimitSubject::Country(key) => {
-                key.clone()
-            }
+            LimitSubject::Group(key) => key.clone(),
+            LimitSubject::Sector(sector) => sector.to_string(),
+            LimitSubject::Country(country) => country.to_string(),
         }
     }
 
-    /// Rebuilds a subject from its kind and key (as stored or sent).
+    /// Rebuilds a subject from its kind and key (as stored or sent). Sector
+    /// and country keys are codes of the built-in lists in their canonical
+    /// spelling only: `c` or `C\u{200b}` is no sector limit on `C`.
     pub fn parse(kind: LimitKind, key: &str) -> Result<Self, String> {
-        let valid_slug = !key.is_empty()
-            && key.len() <= 64
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         match kind {
             LimitKind::Borrower => key
                 .parse::<BorrowerId>()
                 .map(LimitSubject::Borrower)
                 .map_err(|_| format!("borrower limit key {key:?} is not a borrower id")),
-            LimitKind::Country => {
-                if key.len() == 2 && key.bytes().all(|b| b.is_ascii_uppercase()) {
-                    Ok(LimitSubject::Country(key.to_owned()))
+            LimitKind::Sector => key
+                .parse::<Sector>()
+                .map(LimitSubject::Sector)
+                .map_err(|e| e.to_string()),
+            LimitKind::Country => key
+                .parse::<Country>()
+                .map(LimitSubject::Country)
+                .map_err(|e| e.to_string()),
+            LimitKind::Group => {
+                let valid_slug = !key.is_empty()
+                    && key.len() <= 64
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if valid_slug {
+                    Ok(LimitSubject::Group(key.to_owned()))
                 } else {
-                    Err(format!(
-                        "country limit key {key:?} is not an ISO 3166-1 alpha-2 code"
-                    ))
+                    Err(
+                        "group limit key must be 1-64 characters of letters, digits, '-', '_' \
+                         or '.'"
+                            .to_owned(),
+                    )
                 }
             }
-            _ if !valid_slug => Err(format!(
-                "{} limit key must be 1-64 characters of letters, digits, '-', '_' or '.'",
-                kind.as_str()
-            )),
-            LimitKind::Group => Ok(LimitSubject::Group(key.to_owned())),
-            LimitKind::Sector => Ok(LimitSubject::Sector(key.to_owned())),
         }
     }
 }
@@ -219,8 +226,8 @@ pub struct BorrowerExposure {
     pub borrower: BorrowerId,
     /// The group of connected clients it belongs to now, if any.
     pub group: Option<String>,
-    pub sector: String,
-    pub country: String,
+    pub sector: Sector,
+    pub country: Country,
     /// An institution (CRR Art. 4(1)(3)): the large-exposure cap is
     /// max(25 % of Tier 1, EUR 150m) (CRR Art. 395).
     pub institution: bool,

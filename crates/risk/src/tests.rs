@@ -19,8 +19,8 @@ fn borrower(group: Option<&str>, total: &str) -> BorrowerExposure {
     BorrowerExposure {
         borrower: BorrowerId::generate(),
         group: group.map(str::to_owned),
-        sector: "energy".into(),
-        country: "DE".into(),
+        sector: "D35".parse().unwrap(),
+        country: "DE".parse().unwrap(),
         institution: false,
         reserved: Decimal::ZERO,
         outstanding: d(total),
@@ -54,6 +54,7 @@ struct World {
     members: Vec<BorrowerExposure>,
     limits: Vec<Limit>,
     sector_usage: Decimal,
+    section_usage: Decimal,
     country_usage: Decimal,
     tier1: Option<Decimal>,
     liquidity: Option<LiquidityView>,
@@ -71,6 +72,7 @@ impl World {
             )],
             borrower,
             sector_usage: Decimal::ZERO,
+            section_usage: Decimal::ZERO,
             country_usage: Decimal::ZERO,
             tier1: Some(d("100000000000")),
             liquidity: Some(liquidity("100000000000")),
@@ -83,6 +85,7 @@ impl World {
                 borrower: &self.borrower,
                 members: &self.members,
                 sector_usage: self.sector_usage,
+                section_usage: self.section_usage,
                 country_usage: self.country_usage,
                 limits: &self.limits,
                 tier1: self.tier1,
@@ -127,8 +130,8 @@ fn r3_every_limit_kind_at_below_and_above_its_threshold() {
             let subject = match kind {
                 LimitKind::Borrower => LimitSubject::Borrower(world.borrower.borrower),
                 LimitKind::Group => LimitSubject::Group("acme".into()),
-                LimitKind::Sector => LimitSubject::Sector("energy".into()),
-                LimitKind::Country => LimitSubject::Country("DE".into()),
+                LimitKind::Sector => LimitSubject::Sector("D35".parse().unwrap()),
+                LimitKind::Country => LimitSubject::Country("DE".parse().unwrap()),
             };
             match kind {
                 LimitKind::Borrower | LimitKind::Group => {
@@ -187,7 +190,7 @@ fn r3_group_limit_aggregates_every_member() {
 fn r1_no_counterparty_limit_is_a_hard_breach() {
     let mut world = World::new("0");
     world.limits = vec![limit(
-        LimitSubject::Sector("energy".into()),
+        LimitSubject::Sector("D35".parse().unwrap()),
         "1000000000",
         "0",
     )];
@@ -315,9 +318,11 @@ fn r4_missing_capital_or_liquidity_fails_closed() {
 #[test]
 fn r4_verdict_names_binding_limits_first_with_headroom() {
     let mut world = World::new("0");
-    world
-        .limits
-        .push(limit(LimitSubject::Country("DE".into()), "100", "0"));
+    world.limits.push(limit(
+        LimitSubject::Country("DE".parse().unwrap()),
+        "100",
+        "0",
+    ));
     let verdict = world.gate("150");
     assert_eq!(verdict.outcome, Severity::Hard);
     let first = &verdict.findings[0];
@@ -475,5 +480,89 @@ proptest! {
         let sum: Decimal = parts.iter().copied().sum();
         prop_assert_eq!(aggregates.usage(&LimitSubject::Group("g".into())), sum);
         prop_assert_eq!(aggregates.units[&LimitSubject::Group("g".into())].total, sum);
+    }
+}
+
+fn sector(code: &str) -> creditops_domain::Sector {
+    code.parse().unwrap()
+}
+
+#[test]
+fn r3_a_section_limit_covers_its_divisions_and_no_other_division() {
+    let mut world = World::new("0");
+    world.borrower.sector = sector("C25");
+    world.members = vec![world.borrower.clone()];
+    world.sector_usage = d("10");
+    world.section_usage = d("500");
+    world.limits.extend([
+        limit(LimitSubject::Sector(sector("C")), "1000", "0"),
+        limit(LimitSubject::Sector(sector("C25")), "1000000", "0"),
+        // Another division of the same section does not cover C25.
+        limit(LimitSubject::Sector(sector("C24")), "1", "0"),
+    ]);
+    let verdict = world.gate("100000");
+    assert_eq!(verdict.outcome, Severity::Hard);
+    let sectors: Vec<_> = verdict
+        .findings
+        .iter()
+        .filter(|f| f.check == "sector_limit")
+        .map(|f| (f.subject.as_str(), f.usage, f.severity))
+        .collect();
+    assert_eq!(
+        sectors,
+        [
+            ("sector:C", Some(d("100500")), Severity::Hard),
+            ("sector:C25", Some(d("100010")), Severity::Within),
+        ]
+    );
+    assert!(verdict.summary().contains("sector_limit (sector:C)"));
+}
+
+#[test]
+fn r2_sector_aggregates_count_divisions_towards_their_section() {
+    let mut rows = Vec::new();
+    for (code, amount) in [("C25", "1"), ("C10", "20"), ("C", "300"), ("D35", "4000")] {
+        let mut row = borrower(None, amount);
+        row.sector = sector(code);
+        rows.push(row);
+    }
+    let aggregates = Aggregates::build(&rows);
+    for (code, usage) in [
+        ("C", "321"),
+        ("C25", "1"),
+        ("C10", "20"),
+        ("C24", "0"),
+        ("D", "4000"),
+        ("D35", "4000"),
+    ] {
+        assert_eq!(
+            aggregates.usage(&LimitSubject::Sector(sector(code))),
+            d(usage),
+            "{code}"
+        );
+    }
+}
+
+#[test]
+fn limit_keys_of_sectors_and_countries_are_canonical_codes_only() {
+    for (kind, key, ok) in [
+        (LimitKind::Sector, "C", true),
+        (LimitKind::Sector, "C25", true),
+        (LimitKind::Sector, "c", false),
+        (LimitKind::Sector, "C\u{200b}", false),
+        (LimitKind::Sector, "manufacturing", false),
+        (LimitKind::Sector, "C99", false),
+        (LimitKind::Country, "DE", true),
+        (LimitKind::Country, "XX", false),
+        (LimitKind::Country, "de", false),
+        (LimitKind::Country, "Germany", false),
+        (LimitKind::Group, "acme", true),
+        (LimitKind::Group, "", false),
+    ] {
+        let parsed = LimitSubject::parse(kind, key);
+        assert_eq!(parsed.is_ok(), ok, "{kind:?} {key:?}: {parsed:?}");
+        if let Ok(subject) = parsed {
+            assert_eq!(subject.key(), key);
+        }
     }
 }

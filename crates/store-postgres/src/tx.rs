@@ -702,10 +702,11 @@ fn push_scope(query: &mut QueryBuilder<Postgres>, scope: &ExposureScope) -> Stor
             query.push("b.id = ANY(").push_bind(ids_arg(ids)?).push(")");
         }
         ExposureScope::Sector(sector) => {
-            query.push("b.sector = ").push_bind(sector.clone());
+            let codes: Vec<String> = sector.covered().map(|code| code.to_string()).collect();
+            query.push("b.sector = ANY(").push_bind(codes).push(")");
         }
         ExposureScope::Country(country) => {
-            query.push("b.country = ").push_bind(country.clone());
+            query.push("b.country = ").push_bind(country.to_string());
         }
     }
     Ok(())

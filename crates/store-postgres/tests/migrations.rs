@@ -137,7 +137,7 @@ async fn write_0001_rows(url: &str) -> (CaseId, BorrowerId) {
         .expect("staff");
     sqlx::query(
         "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
-         VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
+         VALUES ($1, 'B', 'DE', 'G47', 'lo-1', $2)",
     )
     .bind(borrower_id.as_uuid())
     .bind(now())

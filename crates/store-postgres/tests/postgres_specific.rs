@@ -611,7 +611,7 @@ async fn risk_locks_exclude_exactly_what_they_protect() {
             (Exclusive, Exclusive, true),
             (Subject("unit:group:a"), Subject("unit:group:a"), true),
             (Subject("unit:group:a"), Subject("unit:group:b"), false),
-            (Subject("sector:retail"), Subject("unit:group:a"), false),
+            (Subject("sector:G47"), Subject("unit:group:a"), false),
         ];
         for (held, wanted, waits) in table {
             let mut first = store.begin().await.unwrap();

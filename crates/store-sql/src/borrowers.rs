@@ -18,8 +18,8 @@ macro_rules! borrower_tx {
                 )
                 .bind(id_arg(borrower.id))
                 .bind(&borrower.name)
-                .bind(&borrower.country)
-                .bind(&borrower.sector)
+                .bind(borrower.country.to_string())
+                .bind(borrower.sector.to_string())
                 .bind(borrower.institution)
                 .bind(borrower.relationship_manager.as_ref().map(StaffId::as_str))
                 .bind(borrower.created_by.as_str())
@@ -29,6 +29,93 @@ macro_rules! borrower_tx {
                 .await
                 .map_err(conflict("a borrower with this id exists already"))?;
                 Ok(())
+            }
+
+            async fn unclassified_values(&mut self) -> StoreResult<Vec<UnclassifiedValue>> {
+                // (column, vocabulary, distinct values with their row counts,
+                // the rows holding one value). Grouped first: the distinct
+                // values are few, and the index on each column serves both.
+                let sources: [(&'static str, &'static str, &'static str, &'static str); 6] = [
+                    (
+                        "borrowers.sector",
+                        "sector",
+                        "SELECT sector, COUNT(*) FROM borrowers GROUP BY sector",
+                        "SELECT CAST(id AS TEXT) FROM borrowers WHERE sector = $1 \
+                         ORDER BY id LIMIT $2",
+                    ),
+                    (
+                        "borrowers.country",
+                        "country",
+                        "SELECT country, COUNT(*) FROM borrowers GROUP BY country",
+                        "SELECT CAST(id AS TEXT) FROM borrowers WHERE country = $1 \
+                         ORDER BY id LIMIT $2",
+                    ),
+                    (
+                        "limit_versions.subject_key",
+                        "sector",
+                        "SELECT subject_key, COUNT(*) FROM limit_versions \
+                         WHERE subject_kind = 'sector' GROUP BY subject_key",
+                        "SELECT CAST(id AS TEXT) FROM limit_versions \
+                         WHERE subject_kind = 'sector' AND subject_key = $1 ORDER BY id LIMIT $2",
+                    ),
+                    (
+                        "limit_versions.subject_key",
+                        "country",
+                        "SELECT subject_key, COUNT(*) FROM limit_versions \
+                         WHERE subject_kind = 'country' GROUP BY subject_key",
+                        "SELECT CAST(id AS TEXT) FROM limit_versions \
+                         WHERE subject_kind = 'country' AND subject_key = $1 ORDER BY id LIMIT $2",
+                    ),
+                    // An open breach of a free-text limit would stay open
+                    // after its key is corrected: nothing evaluates it.
+                    (
+                        "breaches.subject (open)",
+                        "sector",
+                        "SELECT SUBSTR(subject, 8), COUNT(*) FROM breaches \
+                         WHERE resolved_at IS NULL AND subject LIKE 'sector:%' GROUP BY subject",
+                        "SELECT CAST(id AS TEXT) FROM breaches WHERE resolved_at IS NULL \
+                         AND subject = 'sector:' || $1 ORDER BY id LIMIT $2",
+                    ),
+                    (
+                        "breaches.subject (open)",
+                        "country",
+                        "SELECT SUBSTR(subject, 9), COUNT(*) FROM breaches \
+                         WHERE resolved_at IS NULL AND subject LIKE 'country:%' GROUP BY subject",
+                        "SELECT CAST(id AS TEXT) FROM breaches WHERE resolved_at IS NULL \
+                         AND subject = 'country:' || $1 ORDER BY id LIMIT $2",
+                    ),
+                ];
+                let mut found = Vec::new();
+                for (column, vocabulary, distinct, holders) in sources {
+                    let values: Vec<(String, i64)> = sqlx::query_as(distinct)
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(map_sqlx_error)?;
+                    for (value, rows) in values {
+                        let valid = match vocabulary {
+                            "sector" => value.parse::<Sector>().is_ok(),
+                            _ => value.parse::<Country>().is_ok(),
+                        };
+                        if valid {
+                            continue;
+                        }
+                        let ids: Vec<String> = sqlx::query_scalar(holders)
+                            .bind(&value)
+                            .bind(UNCLASSIFIED_IDS_LISTED)
+                            .fetch_all(&mut *self.tx)
+                            .await
+                            .map_err(map_sqlx_error)?;
+                        found.push(UnclassifiedValue {
+                            column,
+                            vocabulary,
+                            value,
+                            rows,
+                            ids,
+                        });
+                    }
+                }
+                found.sort_by(|a, b| (a.column, &a.value).cmp(&(b.column, &b.value)));
+                Ok(found)
             }
 
             async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>> {
@@ -44,8 +131,8 @@ macro_rules! borrower_tx {
                     Ok(Borrower {
                         id,
                         name: get(&row, "name")?,
-                        country: get(&row, "country")?,
-                        sector: get(&row, "sector")?,
+                        country: parse_text(&get::<String>(&row, "country")?, "country")?,
+                        sector: parse_text(&get::<String>(&row, "sector")?, "sector")?,
                         institution: get(&row, "institution")?,
                         relationship_manager: get::<Option<String>>(&row, "relationship_manager")?
                             .map(|id| parse_text(&id, "staff id"))

@@ -56,9 +56,9 @@ pub mod prelude {
     pub use crate::convert::*;
     pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
-        BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-        Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId,
-        StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+        BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, Country,
+        CreditCase, Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Sector, Severity,
+        Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -69,7 +69,8 @@ pub mod prelude {
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal,
         ExposureScope, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
         NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-        StoredCheckpoint, StoredResponse, UnauditedRow, VoteContext, stored_rule_set,
+        StoredCheckpoint, StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue,
+        VoteContext, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

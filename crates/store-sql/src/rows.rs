@@ -258,8 +258,8 @@ macro_rules! sql_rows {
             Ok(BorrowerExposure {
                 borrower: BorrowerId::from_uuid(get_id(row, "id")?),
                 group: get(row, "group_id")?,
-                sector: get(row, "sector")?,
-                country: get(row, "country")?,
+                sector: parse_text(&get::<String>(row, "sector")?, "sector")?,
+                country: parse_text(&get::<String>(row, "country")?, "country")?,
                 institution: get(row, "institution")?,
                 reserved: from_minor(get(row, "reserved")?),
                 outstanding: sum_minor(&[get(row, "consumed")?, get(row, "imported")?])?,

@@ -356,8 +356,8 @@ impl SqliteTx {
                 Ok(BorrowerExposure {
                     borrower: BorrowerId::from_uuid(get_id(row, "id")?),
                     group: get(row, "group_id")?,
-                    sector: get(row, "sector")?,
-                    country: get(row, "country")?,
+                    sector: parse_text(&get::<String>(row, "sector")?, "sector")?,
+                    country: parse_text(&get::<String>(row, "country")?, "country")?,
                     institution: get(row, "institution")?,
                     reserved: from_minor(get(row, "reserved")?),
                     outstanding: sum_minor(&[get(row, "consumed")?, get(row, "imported")?])?,
@@ -526,10 +526,14 @@ fn push_scope(query: &mut QueryBuilder<Sqlite>, scope: &ExposureScope) -> StoreR
                 .push("))");
         }
         ExposureScope::Sector(sector) => {
-            query.push("b.sector = ").push_bind(sector.clone());
+            let codes: Vec<String> = sector.covered().map(|code| code.to_string()).collect();
+            query
+                .push("b.sector IN (SELECT value FROM json_each(")
+                .push_bind(to_json(&codes)?)
+                .push("))");
         }
         ExposureScope::Country(country) => {
-            query.push("b.country = ").push_bind(country.clone());
+            query.push("b.country = ").push_bind(country.to_string());
         }
     }
     Ok(())

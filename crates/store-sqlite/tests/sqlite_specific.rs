@@ -366,7 +366,7 @@ async fn write_0001_database(dir: &Path, path: &Path) -> (CaseId, BorrowerId) {
         ),
         (
             "INSERT INTO borrowers (id, name, country, sector, created_by, created_at) \
-             VALUES ($1, 'B', 'DE', 'retail', 'lo-1', $2)",
+             VALUES ($1, 'B', 'DE', 'G47', 'lo-1', $2)",
             vec![borrower_id.to_string(), t.into()],
         ),
         (

@@ -1,7 +1,9 @@
 //! Rows that are not domain aggregates: borrowers, summaries, audit rows,
 //! idempotency records.
 
-use creditops_domain::{BorrowerId, CaseId, CaseStatus, Money, StaffId, Timestamp};
+use creditops_domain::{
+    BorrowerId, CaseId, CaseStatus, Country, Money, Sector, StaffId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -9,9 +11,8 @@ pub struct Borrower {
     pub id: BorrowerId,
     /// Personal data: kept in the business table, never in audit bodies (A6).
     pub name: String,
-    /// ISO 3166-1 alpha-2 country code.
-    pub country: String,
-    pub sector: String,
+    pub country: Country,
+    pub sector: Sector,
     /// A credit institution (CRR Art. 4(1)(3)): its large-exposure cap is
     /// max(25 % of Tier 1, EUR 150m).
     #[serde(default)]
@@ -152,15 +153,39 @@ pub struct RelatedParty {
 // the store keeps them under their old path for its callers.
 pub use creditops_domain::proposal::{ChangeProposal, ProposalKind, ProposalStatus};
 
+/// A sector or country stored before the controlled vocabularies that is
+/// not a code of the built-in lists (NACE Rev. 2, ISO 3166-1 alpha-2), e.g.
+/// `manufacturing` or `c`: limits would not see it, so the platform refuses
+/// to start until it is corrected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnclassifiedValue {
+    /// Where it is stored: `borrowers.sector`, `borrowers.country`,
+    /// `limit_versions.subject_key` for a sector or country limit, or
+    /// `breaches.subject (open)` for an open breach of one.
+    pub column: &'static str,
+    /// `sector` or `country`: the list it should come from.
+    pub vocabulary: &'static str,
+    pub value: String,
+    /// How many rows hold it.
+    pub rows: i64,
+    /// The ids of the first rows holding it (at most
+    /// [`UNCLASSIFIED_IDS_LISTED`]), in id order.
+    pub ids: Vec<String>,
+}
+
+/// How many row ids an [`UnclassifiedValue`] lists.
+pub const UNCLASSIFIED_IDS_LISTED: i64 = 20;
+
 /// Which borrowers an exposure query covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExposureScope {
     All,
     Borrowers(Vec<BorrowerId>),
-    /// Borrowers whose `sector` equals this.
-    Sector(String),
-    /// Borrowers whose `country` equals this.
-    Country(String),
+    /// Borrowers in this sector code: for a section, those in the section
+    /// and in each of its divisions (what a limit on it covers).
+    Sector(Sector),
+    /// Borrowers in this country.
+    Country(Country),
 }
 
 /// Breach query: detected in `[from, to)`, at most `limit` (callers bound it).

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use creditops_commands::{action_time, cases, market};
-use creditops_domain::{BorrowerId, CaseFile, CaseId, Money, StaffId, VoteStage};
+use creditops_domain::{BorrowerId, CaseFile, CaseId, Country, Money, Sector, StaffId, VoteStage};
 use creditops_http::views::{CaseView, VoteRequest, case_json};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ServiceContext, openapi,
@@ -49,10 +49,14 @@ struct NewBorrower {
     /// Personal data: kept in the business table, never in audit bodies (A6).
     #[schema(example = "Muster GmbH", min_length = 1, max_length = 200)]
     name: String,
-    /// ISO 3166-1 alpha-2 code.
-    #[schema(example = "DE", pattern = "^[A-Z]{2}$")]
+    /// An assigned ISO 3166-1 alpha-2 code in capitals; anything else
+    /// (`de`, `XX`, a name) is refused.
+    #[schema(value_type = Country)]
     country: String,
-    #[schema(example = "manufacturing", min_length = 1, max_length = 100)]
+    /// A NACE Rev. 2 section (`C`) or division (`C25`) in its canonical
+    /// spelling; anything else (`c`, `C25 `, a name) is refused. A limit on
+    /// a section covers its divisions.
+    #[schema(value_type = Sector)]
     sector: String,
     /// The market person who looks after the borrower; defaults to the
     /// creator. They may not vote on the borrower's cases (S6).
@@ -81,12 +85,16 @@ async fn create_borrower(
     Json(req): Json<NewBorrower>,
 ) -> Result<Response, ApiError> {
     let name = creditops_domain::case::required_text("name", &req.name, 200)?;
-    let sector = creditops_domain::case::required_text("sector", &req.sector, 100)?;
-    if !(req.country.len() == 2 && req.country.bytes().all(|b| b.is_ascii_uppercase())) {
-        return Err(ApiError::validation(
-            "country must be an ISO 3166-1 alpha-2 code such as \"DE\"",
-        ));
-    }
+    // Canonical codes only, never normalised: a limit on `C` must see every
+    // borrower it covers (hardening finding 1).
+    let sector: Sector = req
+        .sector
+        .parse()
+        .map_err(|e| ApiError::invalid_field("sector", e))?;
+    let country: Country = req
+        .country
+        .parse()
+        .map_err(|e| ApiError::invalid_field("country", e))?;
     let relationship_manager = match &req.relationship_manager {
         Some(id) => StaffId::parse(id)
             .map_err(|e| ApiError::validation(format!("relationship_manager: {e}")))?,
@@ -96,7 +104,7 @@ async fn create_borrower(
     let borrower = Borrower {
         id: BorrowerId::generate(),
         name,
-        country: req.country,
+        country,
         sector,
         institution: req.institution,
         relationship_manager: Some(relationship_manager),

@@ -20,7 +20,7 @@ use creditops_commands::reports::{self, ExposureFilter};
 use creditops_commands::{inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
-use creditops_domain::{BorrowerId, Role, Severity};
+use creditops_domain::{BorrowerId, Country, Role, Sector, Severity};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::LimitVersions;
@@ -87,8 +87,12 @@ struct ExposureQuery {
     borrower_id: Option<BorrowerId>,
     /// The members of this group of connected clients.
     group_id: Option<String>,
+    /// The borrowers of this NACE Rev. 2 code; a section includes its
+    /// divisions.
+    #[param(value_type = Option<Sector>)]
     sector: Option<String>,
-    /// ISO 3166-1 alpha-2 code.
+    /// The borrowers of this ISO 3166-1 alpha-2 country.
+    #[param(value_type = Option<Country>)]
     country: Option<String>,
 }
 
@@ -140,8 +144,16 @@ async fn list_exposures(
             creditops_domain::UnitId::parse(&group)
                 .map_err(|e| ApiError::validation(format!("group_id: {e}")))?,
         ),
-        (None, None, Some(sector), None) => ExposureFilter::Sector(sector),
-        (None, None, None, Some(country)) => ExposureFilter::Country(country),
+        (None, None, Some(sector), None) => ExposureFilter::Sector(
+            sector
+                .parse()
+                .map_err(|e| ApiError::invalid_field("sector", e))?,
+        ),
+        (None, None, None, Some(country)) => ExposureFilter::Country(
+            country
+                .parse()
+                .map_err(|e| ApiError::invalid_field("country", e))?,
+        ),
         (None, None, None, None) => ExposureFilter::All,
         _ => {
             return Err(ApiError::validation(
@@ -226,7 +238,9 @@ async fn list_limits(
 struct LimitProposal {
     #[schema(value_type = LimitKind)]
     kind: String,
-    /// Borrower id, group id, sector, or ISO 3166-1 alpha-2 country code.
+    /// Borrower id, group id, NACE Rev. 2 code (a section letter such as `C`,
+    /// covering its divisions, or a division such as `C25`), or ISO 3166-1
+    /// alpha-2 country code (`DE`); codes in their canonical spelling only.
     key: String,
     /// Decimal string, at most 2 decimals.
     #[schema(example = "1000000.00", pattern = "^[0-9]{1,16}(\\.[0-9]{1,2})?$")]
@@ -261,8 +275,8 @@ async fn propose_limit(
         .kind
         .parse()
         .map_err(|e: String| ApiError::validation(format!("kind: {e}")))?;
-    let subject = LimitSubject::parse(kind, &req.key)
-        .map_err(|e| ApiError::validation(format!("key: {e}")))?;
+    let subject =
+        LimitSubject::parse(kind, &req.key).map_err(|e| ApiError::invalid_field("key", e))?;
     let amount = parse_amount("amount", &req.amount)?;
     let tolerance = match &req.tolerance_percent {
         Some(text) => parse_percent("tolerance_percent", text, Decimal::ONE_HUNDRED)?,

@@ -65,6 +65,12 @@ impl Sector {
         self == other || (self.is_section() && self.section == other.section)
     }
 
+    /// Every code a limit on `self` covers: itself and, for a section, each
+    /// of its divisions.
+    pub fn covered(self) -> impl Iterator<Item = Sector> {
+        Sector::all().filter(move |other| self.covers(*other))
+    }
+
     /// The official (English) name of the section or division.
     pub fn name(self) -> &'static str {
         let section = nace::SECTIONS.iter().find(|s| s.letter == self.section);
@@ -151,7 +157,7 @@ impl utoipa::ToSchema for Sector {}
 
 /// An ISO 3166-1 alpha-2 country code (`DE`), from the built-in list of
 /// assigned codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Country(iso_currency::Country);
 
@@ -265,6 +271,13 @@ mod tests {
             assert_eq!(s(limit).covers(s(borrower)), covered, "{limit} {borrower}");
         }
         assert_eq!(s("C25").section(), s("C"));
+        assert_eq!(s("C25").covered().collect::<Vec<_>>(), [s("C25")]);
+        let section_c: Vec<String> = s("C").covered().map(|c| c.to_string()).collect();
+        assert_eq!(section_c.len(), 25);
+        assert_eq!(
+            (section_c[0].as_str(), section_c[24].as_str()),
+            ("C", "C33")
+        );
         assert_eq!(s("C25").name(), s("C25").name());
         assert_eq!(s("C").name(), "Manufacturing");
     }

@@ -15,8 +15,8 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
         |b: &Borrower, group: Option<&str>, reserved: &str, outstanding: &str| BorrowerExposure {
             borrower: b.id,
             group: group.map(str::to_owned),
-            sector: b.sector.clone(),
-            country: b.country.clone(),
+            sector: b.sector,
+            country: b.country,
             institution: b.institution,
             reserved: dec(reserved),
             outstanding: dec(outstanding),
@@ -48,25 +48,32 @@ pub async fn exposures_cover_every_borrower_in_scope(store: Arc<dyn Store>) {
     assert_exposure_groups(store, [a.id, b.id, c.id, d.id]).await;
 
     assert_exposure_scopes(store, [a.id, b.id, c.id, d.id], &at_250).await;
+
+    // Codes only were stored: nothing to correct before a start.
+    let mut tx = store.begin_read().await.expect("begin");
+    assert_eq!(
+        tx.unclassified_values().await.expect("unclassified"),
+        Vec::new()
+    );
 }
 
-/// Four borrowers (A: DE manufacturing, B: a DE energy bank, C and D: FR
-/// energy and manufacturing); A in group acme during [100 s, 300 s), B in
+/// Four borrowers (A: DE manufacturing C25, B: a DE energy bank D35, C and
+/// D: FR energy D35 and manufacturing C10); A in group acme during [100 s, 300 s), B in
 /// beta from 50 s on; reservations of A (active, consumed, expired) and B
 /// (active until 200 s), imported balances of A and C.
 async fn seed_exposures(store: &dyn Store) -> [Borrower; 4] {
     let mut tx = store.begin().await.expect("begin");
     let make = |name: &str, country: &str, sector: &str, institution: bool| {
         let mut b = borrower(name);
-        b.country = country.into();
-        b.sector = sector.into();
+        b.country = super::fixtures::country(country);
+        b.sector = super::fixtures::sector(sector);
         b.institution = institution;
         b
     };
-    let a = make("A", "DE", "manufacturing", false);
-    let b = make("B Bank", "DE", "energy", true);
-    let c = make("C", "FR", "energy", false);
-    let d = make("D", "FR", "manufacturing", false);
+    let a = make("A", "DE", "C25", false);
+    let b = make("B Bank", "DE", "D35", true);
+    let c = make("C", "FR", "D35", false);
+    let d = make("D", "FR", "C10", false);
     for borrower in [&a, &b, &c, &d] {
         tx.insert_borrower(borrower).await.expect("borrower");
     }
@@ -173,11 +180,15 @@ async fn assert_exposure_scopes(
         ),
         (ExposureScope::Borrowers(vec![d]), pick(&[d])),
         (ExposureScope::Borrowers(vec![]), vec![]),
-        (ExposureScope::Sector("energy".into()), pick(&[b, c])),
-        (ExposureScope::Sector("manufacturing".into()), pick(&[a, d])),
-        (ExposureScope::Country("FR".into()), pick(&[c, d])),
-        (ExposureScope::Country("DE".into()), pick(&[a, b])),
-        (ExposureScope::Country("XX".into()), vec![]),
+        (ExposureScope::Sector(sector("D35")), pick(&[b, c])),
+        // A section covers its divisions; a division only itself.
+        (ExposureScope::Sector(sector("C")), pick(&[a, d])),
+        (ExposureScope::Sector(sector("C25")), pick(&[a])),
+        (ExposureScope::Sector(sector("C24")), vec![]),
+        (ExposureScope::Sector(sector("D")), pick(&[b, c])),
+        (ExposureScope::Country(country("FR")), pick(&[c, d])),
+        (ExposureScope::Country(country("DE")), pick(&[a, b])),
+        (ExposureScope::Country(country("JP")), vec![]),
         (ExposureScope::All, at_250.to_vec()),
     ];
     for (scope, expected) in scopes {
@@ -195,11 +206,11 @@ async fn assert_exposure_scopes(
         dec("6210.76")
     );
     assert_eq!(
-        total_at(store, ExposureScope::Country("DE".into()), at(150)).await,
+        total_at(store, ExposureScope::Country(country("DE")), at(150)).await,
         dec("1510.75")
     );
     assert_eq!(
-        total_at(store, ExposureScope::Sector("none".into()), at(150)).await,
+        total_at(store, ExposureScope::Sector(sector("A01")), at(150)).await,
         Decimal::ZERO
     );
 }
@@ -589,7 +600,7 @@ async fn refuse_everywhere(
     let result = tx
         .insert_limit_version(&LimitVersion {
             amount,
-            ..limit_version(LimitSubject::Sector("energy".into()), 1, "0", at(1))
+            ..limit_version(LimitSubject::Sector(sector("D35")), 1, "0", at(1))
         })
         .await;
     assert!(result.is_err(), "limit {amount}: {result:?}");

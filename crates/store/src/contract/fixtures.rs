@@ -89,13 +89,23 @@ pub(super) async fn seed_org(store: &dyn Store) {
     tx.commit().await.expect("commit org");
 }
 
+/// A NACE Rev. 2 code of the built-in list.
+pub(super) fn sector(code: &str) -> creditops_domain::Sector {
+    code.parse().expect("a NACE code")
+}
+
+/// An ISO 3166-1 alpha-2 code of the built-in list.
+pub(super) fn country(code: &str) -> creditops_domain::Country {
+    code.parse().expect("a country code")
+}
+
 pub(super) fn borrower(name: &str) -> Borrower {
     Borrower {
         id: BorrowerId::generate(),
         name: name.to_owned(),
-        country: "DE".to_owned(),
+        country: country("DE"),
         institution: false,
-        sector: "manufacturing".to_owned(),
+        sector: sector("C25"),
         relationship_manager: None,
         created_by: staff_id(LOAN_OFFICER),
         created_at: at(0),
@@ -453,7 +463,7 @@ pub(super) fn balance(source_id: &str, borrower: BorrowerId, amount: &str) -> Im
 pub(super) fn breach(detected_at: Timestamp, severity: Severity) -> Breach {
     Breach {
         id: uuid::Uuid::new_v4(),
-        subject: "sector:energy".into(),
+        subject: "sector:D35".into(),
         rule: RuleId::R3,
         check: "sector_limit".into(),
         limit: dec("1000000.00"),

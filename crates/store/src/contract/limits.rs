@@ -5,7 +5,7 @@ use super::prelude::*;
 
 pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
     seed_org(store.as_ref()).await;
-    let subject = LimitSubject::Sector("energy".into());
+    let subject = LimitSubject::Sector(sector("D35"));
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(
         tx.latest_limit_version(&subject).await.expect("latest"),
@@ -28,7 +28,7 @@ pub async fn limit_versions_need_four_eyes(store: Arc<dyn Store>) {
     );
     assert_eq!(tx.latest_limit_version(&subject).await.expect("latest"), 1);
     assert_eq!(
-        tx.latest_limit_version(&LimitSubject::Sector("other".into()))
+        tx.latest_limit_version(&LimitSubject::Sector(sector("A01")))
             .await
             .expect("latest"),
         0
@@ -137,7 +137,7 @@ async fn refuse_bad_decisions(store: &dyn Store, subject: &LimitSubject, v1: &Li
 /// Listing: oldest proposal first (ties by id), narrowed by status and
 /// subject; `approved` is the decided first version of `subject`.
 async fn assert_limit_listing(store: &dyn Store, subject: &LimitSubject, approved: LimitVersion) {
-    let country = LimitSubject::Country("FR".into());
+    let country = LimitSubject::Country(country("FR"));
     let borrower = LimitSubject::Borrower(BorrowerId::generate());
     let v2 = limit_version(subject.clone(), 2, "7.10", at(30));
     let fr1 = limit_version(country.clone(), 1, "100", at(5));
@@ -190,8 +190,8 @@ pub async fn limits_in_force_are_the_highest_approved_versions(store: Arc<dyn St
     seed_org(store).await;
     let borrower = LimitSubject::Borrower(BorrowerId::generate());
     let group = LimitSubject::Group("acme".into());
-    let sector = LimitSubject::Sector("energy".into());
-    let country = LimitSubject::Country("FR".into());
+    let sector = LimitSubject::Sector(sector("D35"));
+    let country = LimitSubject::Country(country("FR"));
     let mut tx = store.begin_read().await.expect("begin_read");
     assert!(tx.limits_in_force(None).await.expect("none").is_empty());
     drop(tx);
@@ -236,7 +236,7 @@ pub async fn limits_in_force_are_the_highest_approved_versions(store: Arc<dyn St
         tx.limits_in_force(Some(&[
             sector.clone(),
             group.clone(),
-            LimitSubject::Country("DE".into()),
+            LimitSubject::Country(super::fixtures::country("DE")),
             sector.clone(),
         ]))
         .await

@@ -40,8 +40,8 @@ pub async fn seed_case(store: &dyn Store, now: Timestamp, events: &[NewAuditEven
     let borrower = Borrower {
         id: BorrowerId::generate(),
         name: "Borrower".into(),
-        country: "DE".into(),
-        sector: "retail".into(),
+        country: country("DE"),
+        sector: sector("G47"),
         institution: false,
         relationship_manager: Some(originator.id.clone()),
         created_by: originator.id.clone(),

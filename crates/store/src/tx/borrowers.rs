@@ -1,6 +1,6 @@
 //! Borrower storage: borrowers, groups of connected clients, related parties.
 
-use crate::{Borrower, BorrowerGroup, RelatedParty, StoreResult, VoteContext};
+use crate::{Borrower, BorrowerGroup, RelatedParty, StoreResult, UnclassifiedValue, VoteContext};
 use creditops_domain::{BorrowerId, CaseId, StaffId, Timestamp, UnitId};
 use std::collections::BTreeSet;
 
@@ -8,6 +8,11 @@ use std::collections::BTreeSet;
 #[async_trait::async_trait]
 pub trait BorrowerTx: Send {
     async fn insert_borrower(&mut self, borrower: &Borrower) -> StoreResult<()>;
+    /// Every stored sector and country (of borrowers, of sector and
+    /// country limit versions and of their open breaches) that is not a
+    /// code of the built-in lists, with the rows holding it; empty when
+    /// every value is a code.
+    async fn unclassified_values(&mut self) -> StoreResult<Vec<UnclassifiedValue>>;
     async fn borrower(&mut self, id: BorrowerId) -> StoreResult<Option<Borrower>>;
     async fn insert_group(&mut self, group: &BorrowerGroup) -> StoreResult<()>;
     async fn group(&mut self, id: &UnitId) -> StoreResult<Option<BorrowerGroup>>;
