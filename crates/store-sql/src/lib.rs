@@ -56,8 +56,8 @@ pub mod prelude {
     pub use crate::convert::*;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-        Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId,
-        StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+        Decision, MarketScope, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side,
+        StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -65,10 +65,11 @@ pub mod prelude {
     };
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
-        AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal,
-        ExposureScope, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
-        NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-        StoredCheckpoint, StoredResponse, UnauditedRow, VoteContext, stored_rule_set,
+        AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseFilter, CaseSummary,
+        ChangeProposal, ExposureScope, GroupMembership, IdempotencyScope, InFlightClaims,
+        LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty, StoreError,
+        StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, UnauditedRow, VoteContext,
+        stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};
