@@ -9,19 +9,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use creditops_commands::proposals;
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::proposal::{Change, ChangeProposal, ProposalKind, ProposalStatus};
-use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
-use creditops_domain::{RuleParameters, RuleSet, StaffId, StaffMember};
+use creditops_domain::proposal::{Change, ProposalStatus};
+use creditops_domain::{StaffId, StaffMember};
+use creditops_http::views::{ProposalView, RuleSetView};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
     openapi, run_command,
 };
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -89,36 +86,6 @@ async fn read_staff(
     Ok(axum::Json(
         proposals::staff_member(&ctx.commands(), &id).await?,
     ))
-}
-
-/// A change proposal and its decision.
-#[derive(Debug, Serialize, ToSchema)]
-struct ProposalView {
-    id: Uuid,
-    kind: ProposalKind,
-    /// The change as proposed.
-    #[schema(value_type = Change)]
-    change: Value,
-    status: ProposalStatus,
-    proposed_by: StaffId,
-    proposed_at: DateTime<Utc>,
-    decided_by: Option<StaffId>,
-    decided_at: Option<DateTime<Utc>>,
-}
-
-impl ProposalView {
-    fn new(p: &ChangeProposal) -> Self {
-        Self {
-            id: p.id,
-            kind: p.kind,
-            change: p.payload.clone(),
-            status: p.status,
-            proposed_by: p.proposed_by.clone(),
-            proposed_at: p.proposed_at,
-            decided_by: p.decided_by.clone(),
-            decided_at: p.decided_at,
-        }
-    }
 }
 
 /// Proposes a role assignment, competence grant or rule set; it takes
@@ -289,46 +256,6 @@ async fn reject(
 #[derive(Debug, Serialize, ToSchema)]
 struct RuleSets {
     items: Vec<RuleSetView>,
-}
-
-/// A rule-set version in force from `valid_from`, its parameters inline.
-/// (Spelled out rather than flattened: the parameters' schema is closed,
-/// `additionalProperties: false`, which an `allOf` with the version fields
-/// could never satisfy.)
-#[derive(Debug, Serialize, ToSchema)]
-struct RuleSetView {
-    version: i64,
-    valid_from: DateTime<Utc>,
-    competence_order: CompetenceOrder,
-    /// S5: months after leaving a market unit before a back-office vote.
-    cooling_off_months: u32,
-    divergence: DivergencePolicy,
-    /// V8: below this aggregated exposure one market vote suffices; null
-    /// keeps the lane closed. Decimal string.
-    single_vote_below: Option<Decimal>,
-    /// R5: days an approval's reserved headroom is held for disbursement.
-    reservation_days: u32,
-}
-
-impl RuleSetView {
-    fn new(rules: RuleSet) -> Self {
-        let RuleParameters {
-            competence_order,
-            cooling_off_months,
-            divergence,
-            single_vote_below,
-            reservation_days,
-        } = rules.parameters;
-        Self {
-            version: rules.version,
-            valid_from: rules.valid_from,
-            competence_order,
-            cooling_off_months,
-            divergence,
-            single_vote_below,
-            reservation_days,
-        }
-    }
 }
 
 /// Every rule-set version (competence order, cooling-off, divergence, lane).
