@@ -94,17 +94,6 @@ pub async fn read_market_case(
     load_market_case(tx.as_mut(), actor, id, MarketUse::Read, action_time()).await
 }
 
-/// One page of the cases `filter` selects, and the id to continue after if
-/// the page is full.
-pub async fn cases_filtered(
-    ctx: &Context,
-    filter: &CaseFilter,
-) -> CommandResult<(Vec<CaseSummary>, Option<CaseId>)> {
-    let mut tx = ctx.store.begin_read().await?;
-    let cases = tx.cases_page(filter).await?;
-    Ok(with_next(cases, filter.limit))
-}
-
 /// One page of the cases the market `actor` may see now (hardening finding
 /// 9), narrowed by `filter`.
 pub async fn market_cases_page(
