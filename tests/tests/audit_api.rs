@@ -367,3 +367,301 @@ both_backends!(
     a1_sequencer_links_without_readers,
     sequencer_links_without_readers
 );
+
+/// The ids in the `items` of a list answer, as `key` names them.
+fn listed(body: &serde_json::Value, key: &str) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .map_or_else(|| item[key].to_string(), str::to_owned)
+        })
+        .collect()
+}
+
+/// Hardening finding 18 (A7): internal audit reads, on the audit service,
+/// staff with their dated history, change proposals, rule sets, borrowers,
+/// groups with their memberships, related parties (with the relation, which
+/// stays out of the audit trail, A6), every limit version and case lists
+/// by status, borrower and time. Every read is audited; nobody else may.
+async fn auditor_reads(p: &TestPlatform) {
+    use creditops_domain::proposal::{ChangeProposal, ProposalKind, ProposalStatus};
+    use creditops_domain::{BorrowerId, StaffId, UnitId};
+    use creditops_tests::json;
+    let before = chrono::Utc::now();
+    let case = p.draft_case("10000.00").await;
+    let case_id = case["id"].as_str().unwrap().to_owned();
+    let borrower = case["borrower_id"].as_str().unwrap().to_owned();
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": "gcc-audit", "name": "Audit group"})),
+    )
+    .await
+    .ok(201);
+    let relation = "sibling of the managing director";
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::POST,
+        "/v1/related-parties",
+        Some(json!({"borrower_id": borrower, "staff_id": "lo-3", "relation": relation})),
+    )
+    .await
+    .ok(201);
+    // A membership and a pending proposal as fixtures: how they come about
+    // is the business of their own tests.
+    let proposal_id = uuid::Uuid::now_v7();
+    let mut tx = p.store.begin().await.unwrap();
+    let group = UnitId::parse("gcc-audit").unwrap();
+    let borrower_id: BorrowerId = borrower.parse().unwrap();
+    tx.set_group_membership(borrower_id, Some(&group), chrono::Utc::now())
+        .await
+        .unwrap();
+    tx.insert_proposal(&ChangeProposal {
+        id: proposal_id,
+        kind: ProposalKind::CompetenceGrant,
+        payload: json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market",
+            "level": 3, "valid_from": chrono::Utc::now()}),
+        proposed_by: StaffId::parse("ua-1").unwrap(),
+        proposed_at: chrono::Utc::now(),
+        status: ProposalStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let read = |path: String| async move {
+        p.call("ia-1", "audit", Method::GET, &path, None)
+            .await
+            .ok(200)
+            .clone()
+    };
+
+    // The directory with its dated history (S4).
+    let staff = read("/v1/staff?limit=1000".into()).await;
+    assert!(listed(&staff, "id").contains(&"lo-1".to_owned()), "{staff}");
+    let lo2 = read("/v1/staff/lo-2".into()).await;
+    assert_eq!(lo2["units"][0]["unit_id"], "market-corporate", "{lo2}");
+    assert!(lo2["units"][0]["valid_from"].is_string(), "{lo2}");
+    assert_eq!(lo2["roles"][0]["role"], "loan_officer", "{lo2}");
+    assert_eq!(lo2["competences"][0]["level"], 2, "{lo2}");
+    // Change proposals and rule sets (S9).
+    let proposals = read("/v1/proposals?status=pending".into()).await;
+    assert!(
+        listed(&proposals, "id").contains(&proposal_id.to_string()),
+        "{proposals}"
+    );
+    let proposal = read(format!("/v1/proposals/{proposal_id}")).await;
+    assert_eq!(
+        (&proposal["kind"], &proposal["proposed_by"]),
+        (&json!("competence_grant"), &json!("ua-1"))
+    );
+    let rules = read("/v1/rules".into()).await;
+    assert_eq!(rules["items"][0]["version"], 1, "{rules}");
+    assert_eq!(
+        rules["items"][0]["competence_order"]["levels"][3]["name"], "board",
+        "{rules}"
+    );
+    // Borrowers, groups with members, related parties.
+    let borrowers = read("/v1/borrowers".into()).await;
+    assert!(listed(&borrowers, "id").contains(&borrower), "{borrowers}");
+    let one = read(format!("/v1/borrowers/{borrower}")).await;
+    assert_eq!(one["name"], "Muster GmbH");
+    let groups = read("/v1/groups".into()).await;
+    assert!(
+        listed(&groups, "id").contains(&"gcc-audit".to_owned()),
+        "{groups}"
+    );
+    let group = read("/v1/groups/gcc-audit".into()).await;
+    assert_eq!(
+        group["memberships"][0]["borrower_id"],
+        borrower.as_str(),
+        "{group}"
+    );
+    assert!(group["memberships"][0]["valid_to"].is_null(), "{group}");
+    let parties = read(format!("/v1/related-parties?borrower_id={borrower}")).await;
+    assert_eq!(parties["items"][0]["staff_id"], "lo-3", "{parties}");
+    assert_eq!(parties["items"][0]["relation"], relation, "{parties}");
+    // Every limit version with who proposed and who approved it (R8).
+    let limits = read("/v1/limits?kind=borrower&status=approved".into()).await;
+    let version = limits["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["subject"]["key"] == borrower.as_str())
+        .unwrap_or_else(|| panic!("the borrower's limit: {limits}"));
+    assert_eq!(
+        (&version["proposed_by"], &version["decided_by"]),
+        (&json!("rc-1"), &json!("bb-1"))
+    );
+    // Cases by status, borrower and time.
+    let from = before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let cases = read(format!(
+        "/v1/cases?status=draft&borrower_id={borrower}&from={from}"
+    ))
+    .await;
+    assert_eq!(listed(&cases, "id"), vec![case_id.clone()], "{cases}");
+    let earlier = read(format!("/v1/cases?borrower_id={borrower}&to={from}")).await;
+    assert!(listed(&earlier, "id").is_empty(), "{earlier}");
+    let approved = read(format!("/v1/cases?status=approved&borrower_id={borrower}")).await;
+    assert!(listed(&approved, "id").is_empty(), "{approved}");
+
+    // Every read above is audited (A7) with what it selected, and no
+    // personal data read enters the hashed bodies (A6).
+    p.store
+        .flush_audit(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let events = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=audit.records_read&actor=ia-1&limit=1000",
+            None,
+        )
+        .await;
+    let events = events.ok(200)["items"].as_array().unwrap().clone();
+    let resources: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| e["body"]["data"]["resource"].as_str())
+        .collect();
+    for resource in [
+        "staff",
+        "proposals",
+        "rule_sets",
+        "borrowers",
+        "groups",
+        "related_parties",
+        "limit_versions",
+        "cases",
+    ] {
+        assert!(
+            resources.contains(resource),
+            "{resource} read audited: {resources:?}"
+        );
+    }
+    assert_eq!(events.len(), 14, "one event per read");
+    for event in &events {
+        let body = event["body_text"].as_str().unwrap();
+        assert!(
+            !body.contains(relation) && !body.contains("Muster GmbH"),
+            "{body}"
+        );
+    }
+
+    // Nobody else reads them here (S8), and nothing here writes.
+    for (who, path) in [
+        ("lo-1", "/v1/staff"),
+        ("ua-1", "/v1/cases"),
+        ("rc-1", "/v1/related-parties"),
+    ] {
+        let refused = p.call(who, "audit", Method::GET, path, None).await;
+        assert_eq!(
+            refused.status.as_u16(),
+            403,
+            "{who} {path}: {}",
+            refused.body
+        );
+    }
+    let write = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::POST,
+            "/v1/borrowers",
+            Some(json!({})),
+        )
+        .await;
+    assert!(write.status.as_u16() == 405, "{}", write.body);
+}
+both_backends!(
+    finding_18_auditors_read_directory_rules_and_credit_files,
+    auditor_reads
+);
+
+/// Every auditor list is paged as the events are: `after` is the `next` of
+/// the previous page, `limit` is 1-1000 and anything else is refused (422).
+async fn auditor_paging(p: &TestPlatform) {
+    let page =
+        |path: String| async move { p.call("ia-1", "audit", Method::GET, &path, None).await };
+    // Walk the staff in pages of 5: every person once, in order.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let reply = page(format!("/v1/staff?limit=5{after}")).await;
+        let body = reply.ok(200).clone();
+        let ids = listed(&body, "id");
+        assert!(ids.len() <= 5);
+        seen.extend(ids);
+        match body["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "each person once, by id");
+    assert_eq!(seen.len(), 13, "the demo staff: {seen:?}");
+
+    // Three borrowers in pages of two.
+    for _ in 0..3 {
+        p.call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/borrowers",
+            Some(creditops_tests::json!({"name": "Muster GmbH", "country": "DE", "sector": "C"})),
+        )
+        .await
+        .ok(201);
+    }
+    let first = page("/v1/borrowers?limit=2".into()).await.ok(200).clone();
+    assert_eq!(listed(&first, "id").len(), 2);
+    let next = first["next"].as_str().expect("a full page has a next");
+    let second = page(format!("/v1/borrowers?limit=2&after={next}"))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(listed(&second, "id").len(), 1);
+    assert!(second["next"].is_null(), "{second}");
+
+    for list in [
+        "/v1/staff",
+        "/v1/proposals",
+        "/v1/rules",
+        "/v1/borrowers",
+        "/v1/groups",
+        "/v1/related-parties",
+        "/v1/limits",
+        "/v1/cases",
+    ] {
+        for limit in ["0", "1001"] {
+            let refused = page(format!("{list}?limit={limit}")).await;
+            let problem = refused.problem(422);
+            assert!(
+                problem["detail"].as_str().unwrap().contains("limit"),
+                "{list}: {problem}"
+            );
+        }
+        page(format!("{list}?limit=1000")).await.ok(200);
+    }
+    let bad_cursor = page("/v1/related-parties?after=nonsense".into()).await;
+    bad_cursor.problem(422);
+    let bad_status = page("/v1/cases?status=lost".into()).await;
+    assert!(
+        bad_status.problem(422)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("status")
+    );
+}
+both_backends!(auditor_lists_are_paged_with_a_maximum, auditor_paging);

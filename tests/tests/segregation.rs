@@ -793,3 +793,152 @@ both_backends!(
     finding_10_grants_are_never_back_dated,
     grants_are_never_back_dated
 );
+
+/// Hardening finding 9 (S4, S8): a loan officer of another market unit
+/// neither reads nor edits (nor votes on, nor lists) a case: each answer is
+/// the one for an unknown id. The case's own unit and the board-level
+/// voter still see it; the board reads and votes but does not edit; an
+/// escalation to a level the other unit's officer covers shows it to them.
+async fn market_units(p: &TestPlatform) {
+    let year_ago = Utc::now() - Duration::days(365);
+    let retail = UnitId::parse("market-retail").unwrap();
+    let mut tx = p.store.begin().await.unwrap();
+    tx.upsert_unit(&retail, "Retail Banking", Side::Market)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    insert_person(
+        p,
+        "lr-1",
+        &[("market-retail", Side::Market, year_ago, None)],
+        &[(Role::LoanOfficer, year_ago)],
+        &[(Side::Market, 2, year_ago)],
+    )
+    .await;
+    let b = borrower(p, "lo-1", None).await;
+    let case = open_case(p, &b, "100000.00").await;
+    let unknown = case_path(&creditops_domain::CaseId::generate().to_string(), "");
+    let hidden = p
+        .call("lr-1", "market", Method::GET, &unknown, None)
+        .await
+        .problem(404)["detail"]
+        .clone();
+
+    // Another unit: every case route answers as for an unknown id.
+    let read = p
+        .call("lr-1", "market", Method::GET, &case_path(&case, ""), None)
+        .await;
+    assert_eq!(read.problem(404)["detail"], hidden, "{}", read.body);
+    let edit = p
+        .call(
+            "lr-1",
+            "market",
+            Method::PATCH,
+            &case_path(&case, ""),
+            Some(json!({"version": 1, "amount": "90000.00"})),
+        )
+        .await;
+    assert_eq!(edit.problem(404)["detail"], hidden, "{}", edit.body);
+    let vote = first(p, "lr-1", &case, "approve", 1).await;
+    assert_eq!(vote.problem(404)["detail"], hidden, "{}", vote.body);
+    let listed = |reply: creditops_tests::Reply| {
+        reply.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == case.as_str())
+    };
+    let list = "/v1/cases?status=draft&limit=200";
+    assert!(!listed(
+        p.call("lr-1", "market", Method::GET, list, None).await
+    ));
+    // The edit changed nothing: still version 1, amount unchanged.
+    let state = case_json(p, &case).await;
+    assert_eq!(
+        (state["version"].as_i64(), state["amount"].as_str()),
+        (Some(1), Some("100000.00"))
+    );
+
+    // The own unit and the board-level voter see it.
+    for who in ["lo-1", "lo-2", "mb-1"] {
+        p.call(who, "market", Method::GET, &case_path(&case, ""), None)
+            .await
+            .ok(200);
+        assert!(
+            listed(p.call(who, "market", Method::GET, list, None).await),
+            "{who}"
+        );
+    }
+    // The board reads and votes but does not edit another unit's case.
+    let board_edit = p
+        .call(
+            "mb-1",
+            "market",
+            Method::PATCH,
+            &case_path(&case, ""),
+            Some(json!({"version": 1, "amount": "90000.00"})),
+        )
+        .await;
+    assert_eq!(board_edit.problem(403)["rule"], "S8", "{}", board_edit.body);
+    // The own unit edits.
+    p.call(
+        "lo-2",
+        "market",
+        Method::PATCH,
+        &case_path(&case, ""),
+        Some(json!({"version": 1, "amount": "90000.00"})),
+    )
+    .await
+    .ok(200);
+
+    // Escalated to level 2 (divergent votes at level 1): lr-1 covers
+    // level 2, so the case is now one they may have to vote on.
+    first(p, "lo-3", &case, "approve", 2).await.ok(200);
+    second(p, "ba-1", &case, "decline", 2).await.ok(200);
+    assert_eq!(case_json(p, &case).await["escalation_level"], 2);
+    p.call("lr-1", "market", Method::GET, &case_path(&case, ""), None)
+        .await
+        .ok(200);
+    assert!(listed(
+        p.call(
+            "lr-1",
+            "market",
+            Method::GET,
+            "/v1/cases?status=escalated",
+            None
+        )
+        .await
+    ));
+    let refused_edit = p
+        .call(
+            "lr-1",
+            "market",
+            Method::PATCH,
+            &case_path(&case, ""),
+            Some(json!({"version": 2, "amount": "80000.00"})),
+        )
+        .await;
+    assert_eq!(
+        refused_edit.problem(403)["rule"],
+        "S8",
+        "{}",
+        refused_edit.body
+    );
+    first(p, "lr-1", &case, "approve", 2).await.ok(200);
+
+    // Every refusal above is audited with its case (S8).
+    let refusals = p
+        .case_events(&case)
+        .await
+        .into_iter()
+        .filter(|e| e["body"]["action"] == "request.refused" && e["body"]["actor"] == "lr-1")
+        .count();
+    assert_eq!(
+        refusals, 4,
+        "read, edit, vote, edit of lr-1 refused and audited"
+    );
+}
+both_backends!(
+    finding_9_market_units_see_only_their_own_cases,
+    market_units
+);

@@ -262,6 +262,11 @@ impl Model {
                 version,
                 ..
             } => {
+                // The market side shows a person off the market side no
+                // case at all (hardening finding 9).
+                if side != Side::Market {
+                    return refused(ProblemKind::NotFound, None);
+                }
                 if !matches!(
                     case.status,
                     CaseStatus::Draft | CaseStatus::Returned | CaseStatus::Escalated
@@ -270,9 +275,6 @@ impl Model {
                 }
                 if *version != case.version {
                     return stale;
-                }
-                if side != Side::Market {
-                    return rule(RuleId::V2);
                 }
                 if voted_before(voter) {
                     return rule(RuleId::V5);

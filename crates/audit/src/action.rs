@@ -105,6 +105,10 @@ audit_actions! {
     AuditQuery = "audit.query",
     /// A case's full history read by internal audit (A7).
     AuditCaseRead = "audit.case_read",
+    /// Internal audit read staff, proposals, rule sets, borrowers, groups,
+    /// related parties, limits or a case list (A7): what and how many, no
+    /// personal data.
+    AuditRecordsRead = "audit.records_read",
     /// The chain verified (A2).
     AuditVerify = "audit.verify",
     /// Business rows reconciled with their audit events (A1).

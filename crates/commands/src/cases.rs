@@ -7,9 +7,10 @@ use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CreditCase, DomainError, Money, RuleId, Timestamp,
+    BorrowerId, CaseFile, CaseId, CreditCase, DomainError, MarketAccess, MarketScope, Money,
+    RuleId, Timestamp,
 };
-use creditops_store::Tx;
+use creditops_store::{CaseFilter, CaseSummary, Tx};
 use serde_json::{Value, json};
 
 /// The case, or NotFound.
@@ -23,6 +24,94 @@ pub async fn load_case(tx: &mut dyn Tx, id: CaseId) -> CommandResult<CreditCase>
 pub async fn read_case(ctx: &Context, id: CaseId) -> CommandResult<CreditCase> {
     let mut tx = ctx.store.begin_read().await?;
     load_case(tx.as_mut(), id).await
+}
+
+/// What a market command does with a case (hardening finding 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarketUse {
+    Read,
+    /// The first vote.
+    Vote,
+    /// Edit, disburse and any other change.
+    Change,
+}
+
+/// The market scope of `actor` at `now`: their unit, side and competence
+/// then, under the competence order in force (S4).
+pub async fn market_scope(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    now: Timestamp,
+) -> CommandResult<MarketScope> {
+    let rules = rules_in_force(tx, now).await?;
+    Ok(MarketScope::of(
+        actor.voter_at(now).as_ref(),
+        rules.competence(),
+    ))
+}
+
+/// Loads case `id` for a market command that `uses` it, judged at `now`
+/// against the actor's unit then (hardening finding 9): a case the actor
+/// may not see is answered exactly as an unknown id, so its existence does
+/// not leak; a case they may read but not change is refused (S8).
+pub async fn load_market_case(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    uses: MarketUse,
+    now: Timestamp,
+) -> CommandResult<CreditCase> {
+    let case = load_case(tx, id).await?;
+    let scope = market_scope(tx, actor, now).await?;
+    let owning_units = match tx.staff_member(&case.originator).await? {
+        Some(originator) => originator.market_units_at(case.created_at),
+        None => Vec::new(),
+    };
+    let access = scope.access(&case, &owning_units);
+    let allowed = match uses {
+        MarketUse::Read => access.may_read(),
+        MarketUse::Vote => access.may_vote(),
+        MarketUse::Change => access.may_change(),
+    };
+    match (allowed, access) {
+        (true, _) => Ok(case),
+        (false, MarketAccess::Hidden) => Err(CommandError::not_found("no case with that id")),
+        (false, _) => Err(CommandError::forbidden_under(
+            RuleId::S8,
+            "only the market unit the case belongs to changes it; a board-level or escalation \
+             voter of another unit reads it and votes",
+        )),
+    }
+}
+
+/// Reads a case as the market side may see it (hardening finding 9).
+pub async fn read_market_case(
+    ctx: &Context,
+    actor: &Actor,
+    id: CaseId,
+) -> CommandResult<CreditCase> {
+    let mut tx = ctx.store.begin_read().await?;
+    load_market_case(tx.as_mut(), actor, id, MarketUse::Read, action_time()).await
+}
+
+/// One page of the cases the market `actor` may see now (hardening finding
+/// 9), narrowed by `filter`.
+pub async fn market_cases_page(
+    ctx: &Context,
+    actor: &Actor,
+    mut filter: CaseFilter,
+) -> CommandResult<(Vec<CaseSummary>, Option<CaseId>)> {
+    let mut tx = ctx.store.begin_read().await?;
+    filter.market_scope = Some(market_scope(tx.as_mut(), actor, action_time()).await?);
+    let cases = tx.cases_page(&filter).await?;
+    Ok(with_next(cases, filter.limit))
+}
+
+fn with_next(cases: Vec<CaseSummary>, limit: u32) -> (Vec<CaseSummary>, Option<CaseId>) {
+    let next = (cases.len() == limit as usize)
+        .then(|| cases.last().map(|c| c.id))
+        .flatten();
+    (cases, next)
 }
 
 /// The facts of a case change that go into the hashed audit body: ids,
@@ -90,9 +179,23 @@ pub async fn change_case(
     action: CaseAction,
     change: impl FnOnce(&mut CreditCase, Timestamp) -> Result<(), DomainError>,
 ) -> CommandResult<CreditCase> {
-    let mut case = load_case(tx, id).await?;
+    let case = load_case(tx, id).await?;
+    apply_change(ctx, tx, actor, case, action, action_time(), change).await
+}
+
+/// Applies `change` at `now` to a loaded `case` and saves and audits the
+/// result as `action`.
+async fn apply_change(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    mut case: CreditCase,
+    action: CaseAction,
+    now: Timestamp,
+    change: impl FnOnce(&mut CreditCase, Timestamp) -> Result<(), DomainError>,
+) -> CommandResult<CreditCase> {
     let expected_revision = case.revision;
-    change(&mut case, action_time())?;
+    change(&mut case, now)?;
     let data = case_audit_data(&case);
     save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
     Ok(case)
@@ -132,7 +235,8 @@ pub struct CaseEdit {
 }
 
 /// Edits a draft (or returned) file: a new file version that voids the
-/// votes cast so far (V3).
+/// votes cast so far (V3). Only the case's own market unit edits it
+/// (hardening finding 9).
 pub async fn edit_case(
     ctx: &Context,
     tx: &mut dyn Tx,
@@ -141,7 +245,9 @@ pub async fn edit_case(
     edit: CaseEdit,
 ) -> CommandResult<CreditCase> {
     let action = CaseAction::new(AuditAction::CaseEdited);
-    change_case(ctx, tx, actor, id, action, |case, now| {
+    let now = action_time();
+    let case = load_market_case(tx, actor, id, MarketUse::Change, now).await?;
+    apply_change(ctx, tx, actor, case, action, now, |case, now| {
         let old = &case.file;
         let amount_text = edit
             .amount
@@ -258,8 +364,5 @@ pub async fn cases_page(
 ) -> CommandResult<(Vec<creditops_store::CaseSummary>, Option<CaseId>)> {
     let mut tx = ctx.store.begin_read().await?;
     let cases = tx.cases_by_status(status, after, limit).await?;
-    let next = (cases.len() == limit as usize)
-        .then(|| cases.last().map(|c| c.id))
-        .flatten();
-    Ok((cases, next))
+    Ok(with_next(cases, limit))
 }

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod audit_bundle;
+pub mod audit_reads;
 pub mod audit_trail;
 pub mod cases;
 mod context;

@@ -1,7 +1,7 @@
 //! Market commands outside the vote: registering a borrower (S6) and
 //! disbursing an approved case (R5, R6).
 
-use crate::cases::load_case;
+use crate::cases::{MarketUse, load_market_case};
 use crate::risk::{liquidity_view, watch_borrowers};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
@@ -88,7 +88,8 @@ pub async fn disburse(
 ) -> CommandResult<Disbursed> {
     let now = action_time();
     tx.lock_risk().await?;
-    let case = load_case(tx, id).await?;
+    // Only the case's own market unit disburses it (hardening finding 9).
+    let case = load_market_case(tx, actor, id, MarketUse::Change, now).await?;
     let reservation = tx.reservation(id).await?;
     let liquidity = liquidity_view(tx, now).await?;
     let finding = check_disbursement(&DisbursementCheck {

@@ -3,7 +3,9 @@
 //! decide takes before its transaction, the risk gate it passes inside it,
 //! and the reservation an approval holds until disbursement.
 
-use crate::cases::{CaseAction, case_audit_data, load_case, save_case};
+use crate::cases::{
+    CaseAction, MarketUse, case_audit_data, load_case, load_market_case, save_case,
+};
 use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::{Actor, CommandResult, Context, action_time};
@@ -86,9 +88,14 @@ pub async fn cast_vote(
     stage: VoteStage,
     claim: Option<&LiquidityClaim>,
 ) -> CommandResult<CreditCase> {
-    let mut case = load_case(tx, id).await?;
-    let expected_revision = case.revision;
     let now = action_time();
+    let mut case = match stage {
+        // Market votes on the cases of its unit, and on those it must vote
+        // on as a board-level or escalation voter (hardening finding 9).
+        VoteStage::First => load_market_case(tx, actor, id, MarketUse::Vote, now).await?,
+        VoteStage::Second => load_case(tx, id).await?,
+    };
+    let expected_revision = case.revision;
     let voter = actor.voter_at(now);
     let rules = rules_in_force(tx, now).await?;
     // A first vote decides only in the single-vote lane (V8).

@@ -17,6 +17,7 @@ pub mod money;
 pub mod proposal;
 pub mod rule_id;
 pub mod rules;
+pub mod scope;
 pub mod sod;
 pub mod staff;
 pub mod text;
@@ -32,6 +33,7 @@ pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};
 pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
+pub use scope::{MarketAccess, MarketScope};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{
     CompetenceGrant, Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter,

@@ -18,6 +18,7 @@ mod idempotency;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod paging;
 mod problem;
 pub mod proposals;
 pub mod routes;

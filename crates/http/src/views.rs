@@ -1,18 +1,24 @@
-//! JSON views shared by the market and back-office services (and the audit
-//! service's case read). Amounts are decimal strings; timestamps RFC 3339
+//! JSON views shared by the services: cases (market, back office and the
+//! audit service's reads), limits, change proposals and rule sets (admin
+//! and audit). Amounts are decimal strings; timestamps RFC 3339
 //! UTC. Each view is the type that is serialized, so its schema in the
 //! OpenAPI document is exactly what is sent.
 
 use chrono::{DateTime, Utc};
+use creditops_domain::proposal::{Change, ChangeProposal, ProposalKind, ProposalStatus};
+use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseId, CaseStatus, CreditCase, Decision, DecisionFlag,
     DecisionOutcome, RiskVerdict, RuleCheck, Side, StaffId, UnitId, Vote, VoteDecision, VoteStage,
 };
+use creditops_domain::{RuleParameters, RuleSet};
 use creditops_risk::{Breach, LimitVersion};
 use creditops_store::CaseSummary;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 /// A vote as shown with its case (V9, V10).
 #[derive(Debug, Serialize, ToSchema)]
@@ -232,4 +238,74 @@ pub struct LimitDecision {
     #[serde(flatten)]
     pub limit: LimitVersion,
     pub breaches: Vec<Breach>,
+}
+
+/// A change proposal and its decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProposalView {
+    pub id: Uuid,
+    pub kind: ProposalKind,
+    /// The change as proposed.
+    #[schema(value_type = Change)]
+    pub change: Value,
+    pub status: ProposalStatus,
+    pub proposed_by: StaffId,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<StaffId>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl ProposalView {
+    pub fn new(p: &ChangeProposal) -> Self {
+        Self {
+            id: p.id,
+            kind: p.kind,
+            change: p.payload.clone(),
+            status: p.status,
+            proposed_by: p.proposed_by.clone(),
+            proposed_at: p.proposed_at,
+            decided_by: p.decided_by.clone(),
+            decided_at: p.decided_at,
+        }
+    }
+}
+
+/// A rule-set version in force from `valid_from`, its parameters inline.
+/// (Spelled out rather than flattened: the parameters' schema is closed,
+/// `additionalProperties: false`, which an `allOf` with the version fields
+/// could never satisfy.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSetView {
+    pub version: i64,
+    pub valid_from: DateTime<Utc>,
+    pub competence_order: CompetenceOrder,
+    /// S5: months after leaving a market unit before a back-office vote.
+    pub cooling_off_months: u32,
+    pub divergence: DivergencePolicy,
+    /// V8: below this aggregated exposure one market vote suffices; null
+    /// keeps the lane closed. Decimal string.
+    pub single_vote_below: Option<Decimal>,
+    /// R5: days an approval's reserved headroom is held for disbursement.
+    pub reservation_days: u32,
+}
+
+impl RuleSetView {
+    pub fn new(rules: RuleSet) -> Self {
+        let RuleParameters {
+            competence_order,
+            cooling_off_months,
+            divergence,
+            single_vote_below,
+            reservation_days,
+        } = rules.parameters;
+        Self {
+            version: rules.version,
+            valid_from: rules.valid_from,
+            competence_order,
+            cooling_off_months,
+            divergence,
+            single_vote_below,
+            reservation_days,
+        }
+    }
 }

@@ -349,6 +349,146 @@ macro_rules! borrower_tx {
                 ids.iter().map(|id| parse_text(id, "staff id")).collect()
             }
 
+            async fn borrowers_page(
+                &mut self,
+                after: Option<BorrowerId>,
+                limit: u32,
+            ) -> StoreResult<Vec<Borrower>> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "SELECT id, name, country, sector, institution, relationship_manager, \
+                     created_by, created_at FROM borrowers",
+                );
+                if let Some(after) = after {
+                    query.push(" WHERE id > ").push_bind(id_arg(after));
+                }
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Borrower {
+                            id: BorrowerId::from_uuid(get_id(row, "id")?),
+                            name: get(row, "name")?,
+                            country: parse_text(&get::<String>(row, "country")?, "country")?,
+                            sector: parse_text(&get::<String>(row, "sector")?, "sector")?,
+                            institution: get(row, "institution")?,
+                            relationship_manager: get::<Option<String>>(
+                                row,
+                                "relationship_manager",
+                            )?
+                            .map(|id| parse_text(&id, "staff id"))
+                            .transpose()?,
+                            created_by: get_staff(row, "created_by")?,
+                            created_at: get(row, "created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn groups_page(
+                &mut self,
+                after: Option<&UnitId>,
+                limit: u32,
+            ) -> StoreResult<Vec<BorrowerGroup>> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "SELECT id, name, created_by, created_at FROM borrower_groups",
+                );
+                if let Some(after) = after {
+                    query.push(" WHERE id > ").push_bind(after.as_str().to_owned());
+                }
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(BorrowerGroup {
+                            id: parse_text(&get::<String>(row, "id")?, "group id")?,
+                            name: get(row, "name")?,
+                            created_by: get_staff(row, "created_by")?,
+                            created_at: get(row, "created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn group_history(
+                &mut self,
+                group: &UnitId,
+            ) -> StoreResult<Vec<GroupMembership>> {
+                let rows = sqlx::query(
+                    "SELECT borrower_id, valid_from, valid_to FROM group_memberships \
+                     WHERE group_id = $1 ORDER BY valid_from, borrower_id",
+                )
+                .bind(group.as_str())
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(GroupMembership {
+                            borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                            group_id: group.clone(),
+                            valid_from: get(row, "valid_from")?,
+                            valid_to: get(row, "valid_to")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn related_parties_page(
+                &mut self,
+                borrower: Option<BorrowerId>,
+                after: Option<(BorrowerId, StaffId)>,
+                limit: u32,
+            ) -> StoreResult<Vec<RelatedParty>> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "SELECT borrower_id, staff_id, relation, recorded_by, recorded_at \
+                     FROM related_parties WHERE 1 = 1",
+                );
+                if let Some(borrower) = borrower {
+                    query.push(" AND borrower_id = ").push_bind(id_arg(borrower));
+                }
+                if let Some((after_borrower, after_staff)) = after {
+                    query
+                        .push(" AND (borrower_id > ")
+                        .push_bind(id_arg(after_borrower))
+                        .push(" OR (borrower_id = ")
+                        .push_bind(id_arg(after_borrower))
+                        .push(" AND staff_id > ")
+                        .push_bind(after_staff.as_str().to_owned())
+                        .push("))");
+                }
+                query
+                    .push(" ORDER BY borrower_id, staff_id LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(RelatedParty {
+                            borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                            staff_id: get_staff(row, "staff_id")?,
+                            relation: get(row, "relation")?,
+                            recorded_by: get_staff(row, "recorded_by")?,
+                            recorded_at: get(row, "recorded_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext> {
                 self.dialect_vote_context(borrowers).await
             }

@@ -204,6 +204,63 @@ macro_rules! case_tx {
                 Ok(())
             }
 
+            async fn cases_page(&mut self, filter: &CaseFilter) -> StoreResult<Vec<CaseSummary>> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "SELECT id, borrower_id, amount_minor, currency, status, version, updated_at \
+                     FROM cases WHERE 1 = 1",
+                );
+                if let Some(status) = filter.status {
+                    query.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(borrower) = filter.borrower_id {
+                    query.push(" AND borrower_id = ").push_bind(id_arg(borrower));
+                }
+                if let Some(from) = filter.opened_from {
+                    query.push(" AND created_at >= ").push_bind(micros(from));
+                }
+                if let Some(before) = filter.opened_before {
+                    query.push(" AND created_at < ").push_bind(micros(before));
+                }
+                match &filter.market_scope {
+                    None | Some(MarketScope::Board { .. }) => {}
+                    Some(MarketScope::Nothing) => return Ok(Vec::new()),
+                    // MarketScope::access as a condition: the originator's
+                    // market unit when the case was opened, or an
+                    // escalation to a level the person covers.
+                    Some(MarketScope::Unit {
+                        unit,
+                        escalated_up_to,
+                    }) => {
+                        query
+                            .push(
+                                " AND (EXISTS (SELECT 1 FROM unit_assignments AS u \
+                                 WHERE u.staff_id = cases.originator AND u.side = 'market' \
+                                 AND u.unit_id = ",
+                            )
+                            .push_bind(unit.as_str().to_owned())
+                            .push(
+                                " AND u.valid_from <= cases.created_at \
+                                 AND (u.valid_to IS NULL OR u.valid_to > cases.created_at)) \
+                                 OR cases.escalation_level <= ",
+                            )
+                            .push_bind(int_arg(i64::from(*escalated_up_to))?)
+                            .push(")");
+                    }
+                }
+                if let Some(after) = filter.after {
+                    query.push(" AND id > ").push_bind(id_arg(after));
+                }
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(i64::from(filter.limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter().map(|row| case_summary_from_row(row)).collect()
+            }
+
             async fn cases_by_status(
                 &mut self,
                 status: CaseStatus,
@@ -226,22 +283,21 @@ macro_rules! case_tx {
                     .fetch_all(&mut *self.tx)
                     .await
                     .map_err(map_sqlx_error)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(CaseSummary {
-                            id: CaseId::from_uuid(get_id(row, "id")?),
-                            borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
-                            amount: money(
-                                get(row, "amount_minor")?,
-                                &get::<String>(row, "currency")?,
-                            )?,
-                            status: parse_text(&get::<String>(row, "status")?, "case status")?,
-                            version: get(row, "version")?,
-                            updated_at: get(row, "updated_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|row| case_summary_from_row(row)).collect()
             }
+        }
+
+        /// A case list's row (`id, borrower_id, amount_minor, currency,
+        /// status, version, updated_at`).
+        fn case_summary_from_row(row: &DbRow) -> StoreResult<CaseSummary> {
+            Ok(CaseSummary {
+                id: CaseId::from_uuid(get_id(row, "id")?),
+                borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                amount: money(get(row, "amount_minor")?, &get::<String>(row, "currency")?)?,
+                status: parse_text(&get::<String>(row, "status")?, "case status")?,
+                version: get(row, "version")?,
+                updated_at: get(row, "updated_at")?,
+            })
         }
     };
 }

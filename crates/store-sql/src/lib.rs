@@ -57,8 +57,9 @@ pub mod prelude {
     pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, Country,
-        CreditCase, Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Sector, Severity,
-        Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+        CreditCase, Decision, MarketScope, Money, Role, RoleAssignment, RuleCheck, RuleSet, Sector,
+        Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote,
+        Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -66,11 +67,11 @@ pub mod prelude {
     };
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
-        AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal,
-        ExposureScope, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
-        NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-        StoredCheckpoint, StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue,
-        VoteContext, stored_rule_set,
+        AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseFilter, CaseSummary,
+        ChangeProposal, ExposureScope, GroupMembership, IdempotencyScope, InFlightClaims,
+        LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty, StoreError,
+        StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, UNCLASSIFIED_IDS_LISTED,
+        UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

@@ -2,7 +2,7 @@
 //! idempotency records.
 
 use creditops_domain::{
-    BorrowerId, CaseId, CaseStatus, Country, Money, Sector, StaffId, Timestamp,
+    BorrowerId, CaseId, CaseStatus, Country, MarketScope, Money, Sector, StaffId, Timestamp, UnitId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,37 @@ pub struct CaseSummary {
     pub status: CaseStatus,
     pub version: i64,
     pub updated_at: Timestamp,
+}
+
+/// Which cases a case list selects; the filters combine with AND. Pages
+/// are keyset-paged by case id: at most `limit` cases after `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    pub status: Option<CaseStatus>,
+    pub borrower_id: Option<BorrowerId>,
+    /// Cases opened at or after this time.
+    pub opened_from: Option<Timestamp>,
+    /// Cases opened before this time.
+    pub opened_before: Option<Timestamp>,
+    /// Only the cases a market person's scope admits (hardening finding 9):
+    /// the case's owning unit is its originator's market unit when it was
+    /// opened. `None`: every case.
+    pub market_scope: Option<MarketScope>,
+    pub after: Option<CaseId>,
+    pub limit: u32,
+}
+
+/// One dated membership of a borrower in a group of connected clients,
+/// half-open `[valid_from, valid_to)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupMembership {
+    pub borrower_id: BorrowerId,
+    #[schema(value_type = String)]
+    pub group_id: UnitId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
+    pub valid_from: Timestamp,
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub valid_to: Option<Timestamp>,
 }
 
 /// The key of an idempotent command: the same key from the same person on the

@@ -8,17 +8,15 @@
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use creditops_commands::proposals;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::Change;
-use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
-use creditops_domain::{Role, RuleParameters, RuleSet, StaffId, StaffMember};
+use creditops_domain::{Role, StaffId, StaffMember};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
+use creditops_http::views::RuleSetView;
 use creditops_http::{
     ApiError, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext, openapi, run_command,
 };
-use rust_decimal::Decimal;
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -208,46 +206,6 @@ async fn reject(
 #[derive(Debug, Serialize, ToSchema)]
 struct RuleSets {
     items: Vec<RuleSetView>,
-}
-
-/// A rule-set version in force from `valid_from`, its parameters inline.
-/// (Spelled out rather than flattened: the parameters' schema is closed,
-/// `additionalProperties: false`, which an `allOf` with the version fields
-/// could never satisfy.)
-#[derive(Debug, Serialize, ToSchema)]
-struct RuleSetView {
-    version: i64,
-    valid_from: DateTime<Utc>,
-    competence_order: CompetenceOrder,
-    /// S5: months after leaving a market unit before a back-office vote.
-    cooling_off_months: u32,
-    divergence: DivergencePolicy,
-    /// V8: below this aggregated exposure one market vote suffices; null
-    /// keeps the lane closed. Decimal string.
-    single_vote_below: Option<Decimal>,
-    /// R5: days an approval's reserved headroom is held for disbursement.
-    reservation_days: u32,
-}
-
-impl RuleSetView {
-    fn new(rules: RuleSet) -> Self {
-        let RuleParameters {
-            competence_order,
-            cooling_off_months,
-            divergence,
-            single_vote_below,
-            reservation_days,
-        } = rules.parameters;
-        Self {
-            version: rules.version,
-            valid_from: rules.valid_from,
-            competence_order,
-            cooling_off_months,
-            divergence,
-            single_vote_below,
-            reservation_days,
-        }
-    }
 }
 
 /// Every rule-set version (competence order, cooling-off, divergence, lane).

@@ -4,6 +4,8 @@
 
 pub use creditops_commands::audit_bundle as bundle;
 
+mod records;
+
 use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -23,6 +25,7 @@ use utoipa_axum::routes;
 
 pub const SERVICE: &str = "audit";
 
+/// The largest page of every list of this service.
 const MAX_PAGE: u32 = 1000;
 
 /// The log's origin line and the checkpoint signing key (kept outside the
@@ -46,6 +49,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(read_case))
         .routes(routes!(export))
         .routes(routes!(reconcile_route))
+        .merge(records::api())
 }
 
 /// This service's OpenAPI document.
@@ -58,7 +62,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: AuditSettings) -> Router {
     openapi::service_router(ctx, api(), state)
 }
 
-type AppState = (Arc<ServiceContext>, Arc<AuditSettings>);
+pub(crate) type AppState = (Arc<ServiceContext>, Arc<AuditSettings>);
 
 /// Filters combine with AND.
 #[derive(Debug, Deserialize, IntoParams)]

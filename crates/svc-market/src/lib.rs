@@ -7,27 +7,35 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use creditops_commands::{action_time, cases, market};
 use creditops_domain::{BorrowerId, CaseFile, CaseId, Country, Money, Sector, StaffId, VoteStage};
+use creditops_http::paging::{CaseListParams, CasePage, PageSize};
+use creditops_http::views::CaseSummaryView;
 use creditops_http::views::{CaseView, VoteRequest, case_json};
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ServiceContext, openapi,
-    routes, run_command,
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
+    openapi, routes, run_command,
 };
 use creditops_risk::Reservation;
 use creditops_store::Borrower;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub const SERVICE: &str = "market";
+
+/// The case list's page sizes (as the back office's queue).
+const CASE_PAGE: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
 
 /// The business routes with their documentation (one source for both).
 pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
     OpenApiRouter::new()
         .routes(routes!(create_borrower))
         .routes(routes!(read_borrower))
-        .routes(routes!(create_case))
+        .routes(routes!(create_case, list_cases))
         .routes(routes!(read_case, edit_case))
         .routes(routes!(first_vote))
         .routes(routes!(disburse))
@@ -204,7 +212,56 @@ async fn create_case(
     .await
 }
 
-/// Reads a credit case with its votes and decision record.
+/// Filters of the case list; they combine with AND.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct CaseListQuery {
+    /// Case status; every status when absent.
+    #[param(value_type = Option<creditops_domain::CaseStatus>, inline)]
+    status: Option<String>,
+    #[param(value_type = Option<BorrowerId>, inline)]
+    borrower_id: Option<String>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<CaseId>, inline)]
+    after: Option<String>,
+    /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// The cases the caller may see, paged: those of their own market unit at
+/// the time of the request, and, for a board-level or escalation voter,
+/// those they must vote on (hardening finding 9).
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(Query<CaseListQuery>),
+    responses((status = 200, description = "One page of cases", body = CasePage)),
+)]
+async fn list_cases(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    Query(q): Query<CaseListQuery>,
+) -> Result<axum::Json<CasePage>, ApiError> {
+    let filter = CaseListParams {
+        status: q.status.as_deref(),
+        borrower_id: q.borrower_id.as_deref(),
+        after: q.after.as_deref(),
+        limit: q.limit,
+        ..CaseListParams::default()
+    }
+    .into_filter(CASE_PAGE)?;
+    let (items, next) = cases::market_cases_page(&ctx.commands(), &principal, filter).await?;
+    Ok(axum::Json(CasePage {
+        items: items.iter().map(CaseSummaryView::new).collect(),
+        next,
+    }))
+}
+
+/// Reads a credit case with its votes and decision record: a case of the
+/// caller's own market unit, or one they must vote on as a board-level or
+/// escalation voter; any other case is answered as unknown (404).
 #[utoipa::path(
     get,
     path = "/v1/cases/{id}",
@@ -214,10 +271,10 @@ async fn create_case(
 )]
 async fn read_case(
     State(ctx): State<Arc<ServiceContext>>,
-    _principal: Principal,
+    principal: Principal,
     PathId(id): PathId<CaseId>,
 ) -> Result<axum::Json<CaseView>, ApiError> {
-    let case = cases::read_case(&ctx.commands(), id).await?;
+    let case = cases::read_market_case(&ctx.commands(), &principal, id).await?;
     Ok(axum::Json(CaseView::new(&case)))
 }
 

@@ -41,6 +41,7 @@ mod cases;
 mod exposures;
 mod fixtures;
 mod limits;
+mod listings;
 mod seeds;
 mod staff;
 mod transactions;
@@ -51,6 +52,7 @@ pub use borrowers::*;
 pub use cases::*;
 pub use exposures::*;
 pub use limits::*;
+pub use listings::*;
 pub use seeds::{seed_case, seed_risk};
 pub use staff::*;
 pub use transactions::*;
@@ -192,6 +194,8 @@ macro_rules! store_contract_tests {
             stale_revision_is_a_conflict
             update_case_requires_a_new_revision
             cases_by_status_pages_by_id
+            case_lists_select_what_the_market_scope_admits
+            audit_lists_page_borrowers_groups_and_related_parties
             idempotency_round_trip_and_duplicate
             audit_append_links_a_verifiable_chain
             audit_filters_narrow_and_page

@@ -1,6 +1,9 @@
 //! Borrower storage: borrowers, groups of connected clients, related parties.
 
-use crate::{Borrower, BorrowerGroup, RelatedParty, StoreResult, UnclassifiedValue, VoteContext};
+use crate::{
+    Borrower, BorrowerGroup, GroupMembership, RelatedParty, StoreResult, UnclassifiedValue,
+    VoteContext,
+};
 use creditops_domain::{BorrowerId, CaseId, StaffId, Timestamp, UnitId};
 use std::collections::BTreeSet;
 
@@ -51,4 +54,26 @@ pub trait BorrowerTx: Send {
     async fn vote_context(&mut self, borrowers: &[BorrowerId]) -> StoreResult<VoteContext>;
     /// Cases of these borrowers that are not decided yet.
     async fn open_cases_of(&mut self, borrowers: &[BorrowerId]) -> StoreResult<Vec<CaseId>>;
+    /// Borrowers by id after `after`, at most `limit` (internal audit, A7).
+    async fn borrowers_page(
+        &mut self,
+        after: Option<BorrowerId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Borrower>>;
+    /// Groups of connected clients by id after `after`, at most `limit`.
+    async fn groups_page(
+        &mut self,
+        after: Option<&UnitId>,
+        limit: u32,
+    ) -> StoreResult<Vec<BorrowerGroup>>;
+    /// Every membership a group ever had, ended ones included, oldest first.
+    async fn group_history(&mut self, group: &UnitId) -> StoreResult<Vec<GroupMembership>>;
+    /// Related parties (of `borrower`, or of every borrower) ordered by
+    /// borrower and staff id, after that pair, at most `limit`.
+    async fn related_parties_page(
+        &mut self,
+        borrower: Option<BorrowerId>,
+        after: Option<(BorrowerId, StaffId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<RelatedParty>>;
 }

@@ -1,6 +1,6 @@
 //! Credit case storage: cases, their votes and decisions (V10).
 
-use crate::{CaseSummary, StoreResult};
+use crate::{CaseFilter, CaseSummary, StoreResult};
 use creditops_domain::{CaseId, CaseStatus, CreditCase};
 
 /// Credit cases with their votes and decision.
@@ -21,4 +21,6 @@ pub trait CaseTx: Send {
         after: Option<CaseId>,
         limit: u32,
     ) -> StoreResult<Vec<CaseSummary>>;
+    /// The cases `filter` selects, by id, at most `filter.limit`.
+    async fn cases_page(&mut self, filter: &CaseFilter) -> StoreResult<Vec<CaseSummary>>;
 }
