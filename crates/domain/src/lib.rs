@@ -34,7 +34,8 @@ pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{
-    CompetenceGrant, Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter,
+    CompetenceGrant, History, HistoryCut, Role, RoleAssignment, Side, StaffMember, StaffStatus,
+    UnitAssignment, Voter,
 };
 pub use verdict::{RiskFinding, RiskVerdict, Severity};
 

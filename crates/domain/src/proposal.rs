@@ -4,8 +4,8 @@
 
 use crate::four_eyes::{self, Proposed};
 use crate::rules::MAX_LEVEL;
+use crate::{CompetenceGrant, StaffMember, Timestamp, UnitId};
 use crate::{DomainError, Role, RoleAssignment, RuleId, RuleParameters, Side, SodMatrix, StaffId};
-use crate::{StaffMember, Timestamp};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -171,7 +171,9 @@ impl ChangeProposal {
             Role::CreditAnalyst => {
                 "a change of group membership needs a second credit analyst: the proposer cannot decide it"
             }
-            _ => "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it",
+            _ => {
+                "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it"
+            }
         };
         four_eyes::require_decidable(self, "proposal", decider, self.kind.rule(), refusal)
     }
@@ -210,6 +212,42 @@ pub enum Change {
         valid_from: DateTime<Utc>,
         parameters: RuleParameters,
     },
+    /// A new person in a populated directory (S3): their units, roles and
+    /// competence levels, each starting now or later (S4).
+    StaffOnboarding {
+        staff_id: StaffId,
+        units: Vec<DatedUnit>,
+        #[serde(default)]
+        roles: Vec<RoleAssignment>,
+        #[serde(default)]
+        competences: Vec<CompetenceGrant>,
+    },
+    /// The person moves to `unit_id` when the proposal is approved; the
+    /// units they are in end then (S4). Every role they keep must belong
+    /// to the new unit's side (S3).
+    UnitMove { staff_id: StaffId, unit_id: UnitId },
+    /// The person's `role` ends when the proposal is approved (S4).
+    RoleEnd { staff_id: StaffId, role: Role },
+    /// The person may not act from the approval on (every request is
+    /// refused) until a suspension with `lifted: true` is approved.
+    Suspension {
+        staff_id: StaffId,
+        #[serde(default)]
+        lifted: bool,
+    },
+    /// The person leaves: every unit, role and competence level ends when
+    /// the proposal is approved (S4); their requests are refused from then on.
+    Leaver { staff_id: StaffId },
+}
+
+/// A unit a new person joins, dated (S4); the side is the unit's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatedUnit {
+    pub unit_id: UnitId,
+    pub valid_from: DateTime<Utc>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
 }
 
 /// How far a proposed start may lie before the moment of proposal (a
@@ -237,6 +275,36 @@ impl Change {
             Change::RoleAssignment { .. } => ProposalKind::RoleAssignment,
             Change::CompetenceGrant { .. } => ProposalKind::CompetenceGrant,
             Change::RuleSet { .. } => ProposalKind::RuleSet,
+            Change::StaffOnboarding { .. } => ProposalKind::StaffOnboarding,
+            Change::UnitMove { .. } => ProposalKind::UnitMove,
+            Change::RoleEnd { .. } => ProposalKind::RoleEnd,
+            Change::Suspension { .. } => ProposalKind::Suspension,
+            Change::Leaver { .. } => ProposalKind::Leaver,
+        }
+    }
+
+    /// The starts a change proposes (units, roles, competence levels); the
+    /// lifecycle kinds take effect at their approval and propose none.
+    fn starts(&self) -> Vec<Timestamp> {
+        match self {
+            Change::RoleAssignment { valid_from, .. }
+            | Change::CompetenceGrant { valid_from, .. } => vec![*valid_from],
+            Change::StaffOnboarding {
+                units,
+                roles,
+                competences,
+                ..
+            } => units
+                .iter()
+                .map(|u| u.valid_from)
+                .chain(roles.iter().map(|r| r.valid_from))
+                .chain(competences.iter().map(|c| c.valid_from))
+                .collect(),
+            Change::RuleSet { .. }
+            | Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. } => Vec::new(),
         }
     }
 
@@ -245,21 +313,20 @@ impl Change {
     /// against (hardening finding 10). A start earlier than `now` by at most
     /// [`BACK_DATING_GRACE`] (a client's clock may lag) is taken as now.
     pub fn check_not_back_dated(&self, now: Timestamp) -> Result<(), DomainError> {
-        let from = match self {
-            Change::RoleAssignment { valid_from, .. }
-            | Change::CompetenceGrant { valid_from, .. } => *valid_from,
-            Change::RuleSet { .. } => return Ok(()),
-        };
-        if from < now - BACK_DATING_GRACE {
-            return Err(DomainError::rule(
+        match self
+            .starts()
+            .into_iter()
+            .find(|from| *from < now - BACK_DATING_GRACE)
+        {
+            Some(from) => Err(DomainError::rule(
                 RuleId::S4,
                 format!(
-                    "valid_from {from} lies in the past: roles and competences start now or \
-                     later, the dated history is never rewritten"
+                    "valid_from {from} lies in the past: units, roles and competences start now \
+                     or later, the dated history is never rewritten"
                 ),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The change as it takes effect at `at`: a role or competence starts
@@ -300,16 +367,61 @@ impl Change {
                 valid_from: start(valid_from, valid_to)?,
                 valid_to,
             },
-            rules @ Change::RuleSet { .. } => rules,
+            Change::StaffOnboarding {
+                staff_id,
+                units,
+                roles,
+                competences,
+            } => Change::StaffOnboarding {
+                staff_id,
+                units: units
+                    .into_iter()
+                    .map(|u| {
+                        Ok(DatedUnit {
+                            valid_from: start(u.valid_from, u.valid_to)?,
+                            ..u
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+                roles: roles
+                    .into_iter()
+                    .map(|r| {
+                        Ok(RoleAssignment {
+                            valid_from: start(r.valid_from, r.valid_to)?,
+                            ..r
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+                competences: competences
+                    .into_iter()
+                    .map(|c| {
+                        Ok(CompetenceGrant {
+                            valid_from: start(c.valid_from, c.valid_to)?,
+                            ..c
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+            },
+            // The rules carry their own start; the lifecycle kinds take
+            // effect at the approval itself.
+            other @ (Change::RuleSet { .. }
+            | Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. }) => other,
         })
     }
 
-    /// The person whose roles or competences change, if any.
+    /// The person whose entitlements or status change, if any.
     pub fn target(&self) -> Option<&StaffId> {
         match self {
-            Change::RoleAssignment { staff_id, .. } | Change::CompetenceGrant { staff_id, .. } => {
-                Some(staff_id)
-            }
+            Change::RoleAssignment { staff_id, .. }
+            | Change::CompetenceGrant { staff_id, .. }
+            | Change::StaffOnboarding { staff_id, .. }
+            | Change::UnitMove { staff_id, .. }
+            | Change::RoleEnd { staff_id, .. }
+            | Change::Suspension { staff_id, .. }
+            | Change::Leaver { staff_id } => Some(staff_id),
             Change::RuleSet { .. } => None,
         }
     }
@@ -322,7 +434,7 @@ impl Change {
         if self.target() == Some(actor) {
             return Err(DomainError::rule(
                 RuleId::S7,
-                "nobody may change their own roles or competences",
+                "nobody may change their own roles, competences, unit or status",
             )
             .into());
         }
@@ -340,19 +452,35 @@ impl Change {
                 ..
             } => {
                 check_period(*valid_from, *valid_to)?;
-                if !matches!(side, Side::Market | Side::Backoffice) {
+                check_competence(*side, *level)?;
+            }
+            Change::StaffOnboarding {
+                units,
+                roles,
+                competences,
+                ..
+            } => {
+                if units.is_empty() {
                     return Err(DomainError::Invalid(
-                        "competence levels exist for the market and backoffice sides only".into(),
+                        "units: a new person joins at least one unit".into(),
                     )
                     .into());
                 }
-                if !(1..=MAX_LEVEL).contains(level) {
-                    return Err(DomainError::Invalid(format!(
-                        "level must be between 1 and {MAX_LEVEL}"
-                    ))
-                    .into());
+                for unit in units {
+                    check_period(unit.valid_from, unit.valid_to)?;
+                }
+                for role in roles {
+                    check_period(role.valid_from, role.valid_to)?;
+                }
+                for grant in competences {
+                    check_period(grant.valid_from, grant.valid_to)?;
+                    check_competence(grant.side, grant.level)?;
                 }
             }
+            Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. } => {}
             Change::RuleSet {
                 valid_from,
                 parameters,
@@ -365,6 +493,21 @@ impl Change {
         }
         Ok(())
     }
+}
+
+/// A competence level exists on a voting side and within the order (V4).
+pub fn check_competence(side: Side, level: u8) -> Result<(), DomainError> {
+    if !matches!(side, Side::Market | Side::Backoffice) {
+        return Err(DomainError::Invalid(
+            "competence levels exist for the market and backoffice sides only".into(),
+        ));
+    }
+    if !(1..=MAX_LEVEL).contains(&level) {
+        return Err(DomainError::Invalid(format!(
+            "level must be between 1 and {MAX_LEVEL}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_period(from: Timestamp, to: Option<Timestamp>) -> Result<(), DomainError> {
@@ -398,6 +541,95 @@ pub fn check_role_assignment(
             ),
         )
         .into());
+    }
+    Ok(())
+}
+
+/// S3 and S4 for a change of a person's place in the bank, against the
+/// person as the directory holds them at `at` (when proposed, and again
+/// when approved). `new_side` is the side of the unit a move goes to.
+pub fn check_lifecycle(
+    sod: &SodMatrix,
+    member: &StaffMember,
+    change: &Change,
+    new_side: Option<Side>,
+    at: Timestamp,
+) -> Result<(), ChangeRefusal> {
+    let invalid = |text: String| ChangeRefusal::Rule(DomainError::Invalid(text));
+    let conflict = |text: String| ChangeRefusal::Rule(DomainError::InvalidState(text));
+    let id = &member.id;
+    let left = !member.has_unit_from(at);
+    match change {
+        Change::UnitMove { unit_id, .. } => {
+            if left {
+                return Err(conflict(format!("{id} has left: a leaver moves nowhere")));
+            }
+            let side = new_side.ok_or_else(|| invalid(format!("unit_id: no unit {unit_id}")))?;
+            let mut units = member.units_at(at);
+            if units.next().is_some_and(|u| &u.unit_id == unit_id) && units.next().is_none() {
+                return Err(conflict(format!("{id} is in unit {unit_id} already")));
+            }
+            for kept in member
+                .roles
+                .iter()
+                .filter(|r| r.valid_to.is_none_or(|to| to > at))
+            {
+                let home = sod.home_side(kept.role).ok_or(ChangeRefusal::NoHomeSide)?;
+                if home != side {
+                    return Err(DomainError::rule(
+                        RuleId::S3,
+                        format!(
+                            "{id} holds the role {} of the {home} side, which does not fit unit \
+                             {unit_id} of the {side} side: end the role first",
+                            kept.role
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Change::RoleEnd { role, .. } => {
+            if !member
+                .roles
+                .iter()
+                .any(|r| r.role == *role && r.valid_to.is_none_or(|to| to > at))
+            {
+                return Err(conflict(format!("{id} holds no running {role} role")));
+            }
+        }
+        Change::Suspension { lifted, .. } => match (member.status, lifted) {
+            (crate::StaffStatus::Active, true) => {
+                return Err(conflict(format!("{id} is not suspended")));
+            }
+            (crate::StaffStatus::Suspended, false) => {
+                return Err(conflict(format!("{id} is suspended already")));
+            }
+            _ if left => return Err(conflict(format!("{id} has left"))),
+            _ => {}
+        },
+        Change::Leaver { .. } => {
+            if left {
+                return Err(conflict(format!("{id} has left already")));
+            }
+        }
+        Change::RoleAssignment { .. }
+        | Change::CompetenceGrant { .. }
+        | Change::RuleSet { .. }
+        | Change::StaffOnboarding { .. } => {}
+    }
+    Ok(())
+}
+
+/// S3 for a new person: each role fits the SoD matrix beside the others
+/// and belongs to the side of the unit the person is in when it starts.
+pub fn check_onboarding(sod: &SodMatrix, newcomer: &StaffMember) -> Result<(), ChangeRefusal> {
+    let mut checked = StaffMember {
+        roles: Vec::new(),
+        ..newcomer.clone()
+    };
+    for role in &newcomer.roles {
+        check_role_assignment(sod, &checked, role)?;
+        checked.roles.push(role.clone());
     }
     Ok(())
 }

@@ -290,11 +290,16 @@ async fn load_member(
     ctx: &ServiceContext,
     id: &StaffId,
 ) -> Result<creditops_domain::StaffMember, ApiError> {
+    // Read on every request, so a suspension or a leaver approved a moment
+    // ago refuses tokens minted before it (S4).
     match ctx.store.staff_member(id).await? {
-        Some(m) if m.status == StaffStatus::Active => Ok(m),
-        Some(_) => Err(ApiError::unauthenticated(
+        Some(m) if m.status != StaffStatus::Active => Err(ApiError::unauthenticated(
             "the person behind the token is suspended",
         )),
+        Some(m) if !m.has_unit_from(Utc::now()) => Err(ApiError::unauthenticated(
+            "the person behind the token has left: they belong to no unit any more",
+        )),
+        Some(m) => Ok(m),
         None => Err(ApiError::unauthenticated(
             "the person behind the token is not in the staff directory",
         )),

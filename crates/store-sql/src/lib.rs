@@ -46,6 +46,7 @@ pub use async_trait::async_trait;
 /// The dated history tables of a person that are appended to by position.
 #[derive(Clone, Copy, Debug)]
 pub enum HistoryTable {
+    Units,
     Roles,
     Competences,
 }
@@ -56,8 +57,8 @@ pub mod prelude {
     pub use crate::convert::*;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, CreditCase,
-        Decision, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity, Side, StaffId,
-        StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+        Decision, History, HistoryCut, Money, Role, RoleAssignment, RuleCheck, RuleSet, Severity,
+        Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
