@@ -338,3 +338,123 @@ async fn onboarding(p: &TestPlatform) {
     assert_eq!(status_with(p, "market", &token).await, 404);
 }
 both_backends!(finding_14_onboarding_is_a_four_eyes_proposal, onboarding);
+
+/// The report as text, with its content type.
+async fn report_text(
+    p: &TestPlatform,
+    user: &str,
+    service: &str,
+    query: &str,
+    accept: &str,
+) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .get(p.url(service, &format!("/v1/reports/entitlements{query}")))
+        .bearer_auth(p.token(user, service))
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, response.text().await.expect("body"))
+}
+
+/// Hardening finding 18 (AT 4.3.1): the entitlement report lists who holds
+/// which role and competence level since when, and which approved proposal
+/// granted it (proposer, approver); bootstrap entries say so. Admin and
+/// internal audit read it, as JSON and CSV; every read is audited.
+async fn entitlements_report(p: &TestPlatform) {
+    let grant = propose(
+        p,
+        json!({"kind": "competence_grant", "staff_id": "lo-2", "side": "market", "level": 3, "valid_from": chrono::Utc::now()}),
+    )
+    .await;
+    approve(p, &grant).await;
+    let leaver = propose(p, json!({"kind": "leaver", "staff_id": "ba-3"})).await;
+    approve(p, &leaver).await;
+
+    for (user, service) in [("ua-1", "admin"), ("ia-1", "audit")] {
+        let reply = p
+            .call(user, service, Method::GET, "/v1/reports/entitlements", None)
+            .await;
+        let items = reply.ok(200)["items"].as_array().unwrap().clone();
+        let row = |staff: &str, kind: &str| {
+            items
+                .iter()
+                .filter(|r| r["staff_id"] == staff && r["kind"] == kind)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let granted: Vec<Value> = row("lo-2", "competence")
+            .into_iter()
+            .filter(|r| r["level"] == 3)
+            .collect();
+        assert_eq!(granted.len(), 1, "{items:?}");
+        assert_eq!(granted[0]["source"], "proposal");
+        assert_eq!(granted[0]["proposal_id"], grant.as_str());
+        assert_eq!(granted[0]["proposed_by"], "ua-1");
+        assert_eq!(granted[0]["approved_by"], "ua-2");
+        assert!(granted[0]["approved_at"].is_string());
+        let seeded = row("lo-1", "role");
+        assert_eq!(seeded.len(), 1, "{items:?}");
+        assert_eq!(seeded[0]["role"], "loan_officer");
+        assert_eq!(seeded[0]["source"], "bootstrap");
+        assert!(seeded[0]["proposal_id"].is_null());
+        assert_eq!(seeded[0]["unit_id"], "market-corporate");
+        // A leaver holds nothing any more.
+        assert!(items.iter().all(|r| r["staff_id"] != "ba-3"), "{items:?}");
+
+        for (query, accept) in [("?format=csv", "application/json"), ("", "text/csv")] {
+            let (status, content_type, text) = report_text(p, user, service, query, accept).await;
+            assert_eq!(status, 200, "{text}");
+            assert!(content_type.starts_with("text/csv"), "{content_type}");
+            let mut lines = text.lines();
+            assert!(lines.next().unwrap().starts_with("staff_id,status,unit_id"));
+            assert!(
+                text.lines().any(|l| l.starts_with("lo-2,")
+                    && l.contains(&grant)
+                    && l.contains(",ua-1,ua-2,")),
+                "{text}"
+            );
+        }
+        p.call(
+            user,
+            service,
+            Method::GET,
+            "/v1/reports/entitlements?format=xml",
+            None,
+        )
+        .await
+        .problem(422);
+    }
+    // Nobody else reads it.
+    for (user, service) in [("lo-1", "market"), ("rc-1", "risk")] {
+        let reply = p
+            .call(user, service, Method::GET, "/v1/reports/entitlements", None)
+            .await;
+        assert_eq!(reply.status.as_u16(), 404, "{}", reply.body);
+    }
+    let events = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            "/v1/events?action=staff.entitlements_reported",
+            None,
+        )
+        .await;
+    assert!(
+        events.ok(200)["items"].as_array().unwrap().len() >= 6,
+        "{}",
+        events.body
+    );
+}
+both_backends!(
+    finding_18_entitlements_report_lists_who_holds_what,
+    entitlements_report
+);

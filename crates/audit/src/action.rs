@@ -56,6 +56,9 @@ audit_actions! {
     /// directory (bootstrap), with the operator's operating-system user and
     /// host; a populated directory takes new people only as proposals.
     StaffImported = "staff.imported",
+    /// The entitlement report (who holds which role and competence level,
+    /// granted by which proposal) was read for the periodic review.
+    EntitlementsReported = "staff.entitlements_reported",
     /// A change to roles, competences or rules proposed (S9).
     ChangeProposed = "change.proposed",
     /// A proposed change approved by a second person and applied (S9).

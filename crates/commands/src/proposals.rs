@@ -7,6 +7,7 @@
 
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
+use creditops_domain::entitlement::Entitlement;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
     Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_lifecycle, check_onboarding,
@@ -376,6 +377,27 @@ pub async fn staff_member(ctx: &Context, id: &StaffId) -> CommandResult<StaffMem
     tx.staff_member(id)
         .await?
         .ok_or_else(|| CommandError::not_found("no staff member with that id"))
+}
+
+/// Every role and competence level held now or from a later start, with
+/// the approved proposal that granted each (AT 4.3.1); the read is audited.
+pub async fn entitlements(ctx: &Context, actor: &Actor) -> CommandResult<Vec<Entitlement>> {
+    let now = action_time();
+    let (members, approved) = {
+        let mut tx = ctx.store.begin_read().await?;
+        let mut members = Vec::new();
+        for id in tx.staff_ids().await? {
+            members.extend(tx.staff_member(&id).await?);
+        }
+        (members, tx.proposals(Some(ProposalStatus::Approved)).await?)
+    };
+    let rows = creditops_domain::entitlement::entitlements(&members, &approved, now);
+    let mut tx = ctx.store.begin().await?;
+    let mut record = ctx.actor_record(actor, AuditAction::EntitlementsReported);
+    record.data = json!({"as_of": now, "people": members.len(), "entitlements": rows.len()});
+    ctx.audit(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// Every rule-set version.

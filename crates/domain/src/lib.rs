@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod classification;
+pub mod entitlement;
 pub mod error;
 pub mod four_eyes;
 pub mod ids;

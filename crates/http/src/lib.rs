@@ -19,6 +19,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 mod problem;
+pub mod reports;
 pub mod routes;
 pub mod streams;
 pub mod views;

@@ -11,13 +11,14 @@ pub mod watcher;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use creditops_commands::reports::{self, ExposureFilter};
 use creditops_commands::{limits, positions};
 use creditops_domain::{BorrowerId, Severity};
+use creditops_http::reports::{csv_field, csv_response, wants_csv};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::LimitVersions;
 use creditops_http::{
@@ -671,35 +672,8 @@ struct ReportQuery {
     #[param(format = Date)]
     date: Option<String>,
     /// `json` or `csv`; without it, `Accept: text/csv` selects CSV.
-    #[param(value_type = Option<ReportFormat>, inline)]
+    #[param(value_type = Option<creditops_http::reports::ReportFormat>, inline)]
     format: Option<String>,
-}
-
-/// The format of a report.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)] // documents the accepted values of a query parameter
-enum ReportFormat {
-    Json,
-    Csv,
-}
-
-fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
-    match format {
-        Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::validation(format!(
-            "format {other:?} is not json or csv"
-        ))),
-        None => Ok(headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/csv"))),
-    }
-}
-
-fn csv_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
 /// The breaches detected on one UTC day.
@@ -775,15 +749,6 @@ async fn breach_report(
         items: breaches,
     })
     .into_response())
-}
-
-/// A CSV field, quoted when it could break the row (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 /// A regulatory report of borrower units (R9).
