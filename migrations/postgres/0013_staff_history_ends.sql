@@ -29,3 +29,23 @@ CREATE TRIGGER competence_grants_end_only BEFORE UPDATE ON competence_grants
 ALTER TABLE unit_assignments ENABLE ALWAYS TRIGGER unit_assignments_end_only;
 ALTER TABLE role_assignments ENABLE ALWAYS TRIGGER role_assignments_end_only;
 ALTER TABLE competence_grants ENABLE ALWAYS TRIGGER competence_grants_end_only;
+
+-- Nobody deletes or truncates an entry, the owner included.
+CREATE TRIGGER unit_assignments_no_delete BEFORE DELETE ON unit_assignments
+    FOR EACH ROW EXECUTE FUNCTION creditops_refuse_change();
+CREATE TRIGGER role_assignments_no_delete BEFORE DELETE ON role_assignments
+    FOR EACH ROW EXECUTE FUNCTION creditops_refuse_change();
+CREATE TRIGGER competence_grants_no_delete BEFORE DELETE ON competence_grants
+    FOR EACH ROW EXECUTE FUNCTION creditops_refuse_change();
+CREATE TRIGGER unit_assignments_no_truncate BEFORE TRUNCATE ON unit_assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION creditops_refuse_change();
+CREATE TRIGGER role_assignments_no_truncate BEFORE TRUNCATE ON role_assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION creditops_refuse_change();
+CREATE TRIGGER competence_grants_no_truncate BEFORE TRUNCATE ON competence_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION creditops_refuse_change();
+ALTER TABLE unit_assignments ENABLE ALWAYS TRIGGER unit_assignments_no_delete;
+ALTER TABLE role_assignments ENABLE ALWAYS TRIGGER role_assignments_no_delete;
+ALTER TABLE competence_grants ENABLE ALWAYS TRIGGER competence_grants_no_delete;
+ALTER TABLE unit_assignments ENABLE ALWAYS TRIGGER unit_assignments_no_truncate;
+ALTER TABLE role_assignments ENABLE ALWAYS TRIGGER role_assignments_no_truncate;
+ALTER TABLE competence_grants ENABLE ALWAYS TRIGGER competence_grants_no_truncate;

@@ -277,7 +277,7 @@ mod tests {
             decided_by: Some(id("ua-2")),
             decided_at: Some(approved_at),
         };
-        let rows = entitlements(&[member], &[proposal.clone()], now);
+        let rows = entitlements(&[member], std::slice::from_ref(&proposal), now);
         assert_eq!(rows.len(), 2, "the ended role is not held: {rows:?}");
         assert_eq!(rows[0].source, GrantSource::Bootstrap);
         assert_eq!(rows[0].proposal_id, None);

@@ -427,7 +427,7 @@ impl Change {
     }
 
     /// The checks that need nothing from the directory, in the order they
-    /// are reported: S7 (nobody changes their own roles or competences), the
+    /// are reported: S7 (nobody changes their own roles, competences, unit or status), the
     /// validity period, the competence grant's side and level, and a rule
     /// set's parameters and start (S9).
     pub fn check(&self, actor: &StaffId, now: Timestamp) -> Result<(), ChangeRefusal> {
