@@ -458,3 +458,28 @@ both_backends!(
     finding_18_entitlements_report_lists_who_holds_what,
     entitlements_report
 );
+
+/// Hardening finding 18 (S4): a response that outlives its request ends
+/// with the person's admission: an alert stream opened before a
+/// suspension ends once the suspension is approved.
+async fn suspension_ends_open_streams(p: &TestPlatform) {
+    let mut stream = p
+        .client
+        .get(p.url("risk", "/v1/alerts/stream"))
+        .bearer_auth(p.token("rc-2", "risk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let suspension = propose(p, json!({"kind": "suspension", "staff_id": "rc-2"})).await;
+    approve(p, &suspension).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the suspension");
+}
+both_backends!(
+    finding_18_a_suspension_ends_open_streams,
+    suspension_ends_open_streams
+);

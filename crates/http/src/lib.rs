@@ -27,5 +27,5 @@ pub mod views;
 pub use context::{Principal, RequestLimits, ServiceContext};
 pub use extract::{Json, PathId, Query, body_rejection};
 pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
-pub use middleware::{RequestId, secure};
+pub use middleware::{RequestId, secure, still_admitted};
 pub use problem::{ApiError, FieldError, ProblemKind};

@@ -595,6 +595,7 @@ async fn alert_stream(
         seen: HashSet<uuid::Uuid>,
         pending: std::collections::VecDeque<Breach>,
         expires_at: chrono::DateTime<Utc>,
+        person: creditops_domain::StaffId,
         // Held while the stream lives; dropped with it.
         _slot: StreamSlot,
     }
@@ -613,6 +614,7 @@ async fn alert_stream(
         seen: HashSet::new(),
         pending: std::collections::VecDeque::new(),
         expires_at,
+        person: principal.id().clone(),
         _slot: slot,
     };
     let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
@@ -638,6 +640,11 @@ async fn alert_stream(
                 // The process is shutting down: end the stream so the
                 // connection closes and the shutdown can complete.
                 _ = stopping.wait_for(|stop| *stop) => return None,
+            }
+            // A suspension, a leaver or the end of the role ends the
+            // stream too, as it refuses the person's next request (S4).
+            if !creditops_http::still_admitted(&cursor.ctx, &cursor.person).await {
+                return None;
             }
             let now = Utc::now();
             let filter = BreachFilter {
