@@ -730,10 +730,19 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let store = open(&args.db).await?;
     // Before the dev identity provider exists: a refused database gets no
     // token minter beside it.
-    if args.dev {
-        demo::claim_database(store.as_ref(), &args.db.data_dir)
-            .await
-            .map_err(|e| Failure::usage(e.to_string()))?;
+    if args.dev
+        && let Err(e) = demo::claim_database(store.as_ref(), &args.db.data_dir).await
+    {
+        let failure = Failure::usage(e.to_string());
+        // A1: the attempt to run dev mode on somebody else's database is on
+        // that database's record.
+        return Err(match e {
+            demo::DevDatabaseError::NotCreatedByDev { .. } => {
+                let operator = Operator::from_env();
+                audit_refusal(store.as_ref(), "serve --dev", None, failure, &operator).await
+            }
+            _ => failure,
+        });
     }
     let identity = identity(&args)?;
     if args.dev

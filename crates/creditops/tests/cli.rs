@@ -930,8 +930,8 @@ fn finding_11_data_directory_and_database_are_private() {
 /// a database it did not create: here one whose staff came from an
 /// operator's import. Nothing is seeded into it. A database dev mode created
 /// itself is used again on the next start.
-#[test]
-fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
+#[tokio::test]
+async fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("bank");
@@ -966,7 +966,12 @@ fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
     let verify = creditops(&["audit", "verify", "--data-dir", data_text, "--json"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
     let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).expect("json");
-    assert_eq!(report["events"], 5, "only the import's events: {report}");
+    // The import's events and the audited refusal (finding 19); no demo
+    // staff.
+    assert_eq!(report["events"], 6, "{report}");
+    let refusals = audit_bodies(&data, "cli.refused").await;
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["data"]["command"], "serve --dev");
 }
 
 /// A bootstrap document with two user administrators, a market and a
