@@ -695,6 +695,75 @@ mod tests {
         }
     }
 
+    /// Hardening finding 18 (S3, S4): the lifecycle checks against the
+    /// person as the directory holds them.
+    #[test]
+    fn s3_s4_lifecycle_changes_fit_the_person_now() {
+        let now = Utc::now();
+        // Home sides only: no incompatible pair matters for one role.
+        let sod = SodMatrix {
+            home_side: [
+                (Role::LoanOfficer, Side::Market),
+                (Role::CreditAnalyst, Side::Backoffice),
+                (Role::RiskController, Side::Risk),
+                (Role::InternalAuditor, Side::Audit),
+                (Role::UserAdmin, Side::Admin),
+            ]
+            .into(),
+            read_across: Default::default(),
+            incompatible: Vec::new(),
+        };
+        let lo = StaffMember {
+            id: staff("lo-1"),
+            status: crate::StaffStatus::Active,
+            units: vec![crate::UnitAssignment {
+                unit_id: UnitId::parse("mkt").unwrap(),
+                side: Side::Market,
+                valid_from: now - Duration::days(10),
+                valid_to: None,
+            }],
+            roles: vec![RoleAssignment {
+                role: Role::LoanOfficer,
+                valid_from: now - Duration::days(10),
+                valid_to: None,
+            }],
+            competences: vec![],
+        };
+        let to = |unit: &str| Change::UnitMove {
+            staff_id: staff("lo-1"),
+            unit_id: UnitId::parse(unit).unwrap(),
+        };
+        let check = |member: &StaffMember, change: &Change, side: Option<Side>| {
+            check_lifecycle(&sod, member, change, side, now)
+        };
+        // A running market role does not move to the back office.
+        let refused = check(&lo, &to("bo"), Some(Side::Backoffice)).unwrap_err();
+        assert!(matches!(refused, ChangeRefusal::Rule(e) if e.rule_id() == Some(RuleId::S3)));
+        check(&lo, &to("mkt-board"), Some(Side::Market)).unwrap();
+        // Already there, or no such unit.
+        assert!(check(&lo, &to("mkt"), Some(Side::Market)).is_err());
+        assert!(check(&lo, &to("nowhere"), None).is_err());
+        // Once the role ended, the move is fine.
+        let mut ended = lo.clone();
+        ended.roles[0].valid_to = Some(now);
+        check(&ended, &to("bo"), Some(Side::Backoffice)).unwrap();
+        let suspend = |lifted| Change::Suspension {
+            staff_id: staff("lo-1"),
+            lifted,
+        };
+        check(&lo, &suspend(false), None).unwrap();
+        assert!(check(&lo, &suspend(true), None).is_err(), "not suspended");
+        let leaver = Change::Leaver {
+            staff_id: staff("lo-1"),
+        };
+        check(&lo, &leaver, None).unwrap();
+        let mut left = lo.clone();
+        left.units[0].valid_to = Some(now);
+        for change in [leaver, suspend(false), to("mkt-board")] {
+            assert!(check(&left, &change, None).is_err(), "{change:?}");
+        }
+    }
+
     #[test]
     fn s7_nobody_changes_their_own_competences() {
         let err = grant("adm-1", Side::Market, 1)
