@@ -501,8 +501,12 @@ async fn write(
     for (id, (name, side)) in units {
         tx.upsert_unit(id, name, *side).await?;
         let mut record = AuditRecord::new("cli", AuditAction::OrgUnitImported, Outcome::Ok, now);
-        record.data =
-            serde_json::json!({"unit_id": id, "side": side, "operator": operator.to_json()});
+        record.data = serde_json::json!({
+            "unit_id": id,
+            "side": side,
+            "bootstrap": true,
+            "operator": operator.to_json(),
+        });
         append_record(&mut *tx, &record).await?;
     }
     for member in members {
