@@ -38,7 +38,13 @@ async fn propose(p: &TestPlatform, change: Value) -> String {
     let reply = p
         .call("ua-1", "admin", Method::POST, "/v1/proposals", Some(change))
         .await;
-    id_of(reply.ok(201))
+    let id = id_of(reply.ok(201));
+    assert_eq!(reply.body["status"], "pending");
+    assert_eq!(
+        reply.body["links"]["approve"],
+        format!("/v1/proposals/{id}/approve")
+    );
+    id
 }
 
 /// `ua-2` approves the proposal (after `ua-1`, its proposer, was refused).

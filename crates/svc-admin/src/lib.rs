@@ -106,6 +106,15 @@ struct ProposalView {
     proposed_at: DateTime<Utc>,
     decided_by: Option<StaffId>,
     decided_at: Option<DateTime<Utc>>,
+    /// Where another administrator decides it (paths on this service).
+    links: ProposalLinks,
+}
+
+/// The decision paths of a proposal.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProposalLinks {
+    approve: String,
+    reject: String,
 }
 
 impl ProposalView {
@@ -119,6 +128,10 @@ impl ProposalView {
             proposed_at: p.proposed_at,
             decided_by: p.decided_by.clone(),
             decided_at: p.decided_at,
+            links: ProposalLinks {
+                approve: format!("/v1/proposals/{}/approve", p.id),
+                reject: format!("/v1/proposals/{}/reject", p.id),
+            },
         }
     }
 }
