@@ -277,7 +277,7 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
     let key = export_signing_key(&db, audit_key.as_deref())?;
     let store = open(&db).await?;
     let bar = progress_bar("reading and checking the log");
-    let report = creditops::export::export(
+    let outcome = creditops::export::export(
         store.as_ref(),
         &db.audit_origin,
         creditops_svc_audit::bundle::ExportKeys {
@@ -290,20 +290,26 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
     )
     .await
     .inspect(|_| bar.finish_and_clear())
-    .inspect_err(|_| bar.abandon())
-    .map_err(|e| {
-        use creditops::export::{CliExportError, ExportError};
-        match e {
-            CliExportError::Export(ExportError::Broken { .. }) => Failure {
-                code: 1,
-                message: e.to_string(),
-            },
-            CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
-                Failure::usage(e.to_string())
-            }
-            other => Failure::runtime(other),
+    .inspect_err(|_| bar.abandon());
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            use creditops::export::{CliExportError, ExportError};
+            return Err(match e {
+                CliExportError::Export(ExportError::Broken { .. }) => Failure {
+                    code: 1,
+                    message: e.to_string(),
+                },
+                // Bad input refused with the store open: on the record (A1).
+                CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
+                    let failure = Failure::usage(e.to_string());
+                    let operator = Operator::from_env();
+                    audit_refusal(store.as_ref(), "audit export", None, failure, &operator).await
+                }
+                other => Failure::runtime(other),
+            });
         }
-    })?;
+    };
     if json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {

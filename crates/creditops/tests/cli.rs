@@ -1255,8 +1255,23 @@ async fn finding_19_cli_refusals_and_db_provision_are_audited() {
     assert!(boot.status.success(), "{}", stderr(&boot));
     let refused = import_as_operator(dir.path(), DIRECTORY, &["--data-dir", data_dir]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    // An export into a directory that holds files is refused, audited too.
+    let occupied = dir.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("keep.txt"), "x").unwrap();
+    let export = creditops(&[
+        "audit",
+        "export",
+        "--out",
+        occupied.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_eq!(export.status.code(), Some(2), "{}", stderr(&export));
+    assert!(occupied.join("keep.txt").exists());
     let events = audit_bodies(dir.path(), "cli.refused").await;
-    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["data"]["command"], "audit export");
     let event = &events[0];
     assert_eq!(event["outcome"], "denied", "{event}");
     assert_eq!(event["rule"], "S9", "{event}");
