@@ -262,6 +262,13 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
             .await?;
             Ok(json!({"rules_version": version, "valid_from": valid_from}))
         }
+        lifecycle => apply_lifecycle(tx, lifecycle, at).await,
+    }
+}
+
+/// Applies an approved change of a person's place in the bank, at `at`.
+async fn apply_lifecycle(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult<Value> {
+    match change {
         Change::StaffOnboarding { staff_id, .. } => {
             let member = newcomer(tx, change).await?;
             tx.insert_staff(&member).await?;
@@ -286,9 +293,13 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
                 valid_to: None,
             };
             tx.add_unit_assignment(staff_id, &unit).await?;
-            Ok(
-                json!({"staff_id": staff_id, "unit_id": unit_id, "side": side, "from": at, "units_ended": ended}),
-            )
+            Ok(json!({
+                "staff_id": staff_id,
+                "unit_id": unit_id,
+                "side": side,
+                "from": at,
+                "units_ended": ended,
+            }))
         }
         Change::RoleEnd { staff_id, role } => {
             let member = named_member(tx, staff_id).await?;
@@ -321,6 +332,9 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
             ended.insert("staff_id".into(), json!(staff_id));
             ended.insert("left_at".into(), json!(at));
             Ok(Value::Object(ended))
+        }
+        Change::RoleAssignment { .. } | Change::CompetenceGrant { .. } | Change::RuleSet { .. } => {
+            Err(CommandError::Internal("not a lifecycle change".into()))
         }
     }
 }
