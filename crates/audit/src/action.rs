@@ -40,15 +40,25 @@ audit_actions! {
     /// A process started serving: its version, services, policy and SoD
     /// hashes, rule-set version and configuration without secrets (A1).
     PlatformStarted = "platform.started",
-    /// The per-service database roles were provisioned (`db provision`).
+    /// The per-service database roles were provisioned (`db provision`),
+    /// with the policy and SoD hashes, the rule-set version and the
+    /// configuration without secrets (A1).
     RolesProvisioned = "platform.roles_provisioned",
+    /// A command-line command refused for a rule or bad input once the
+    /// database was open, with the operator's operating-system user and host.
+    CommandRefused = "cli.refused",
     /// `serve --dev` took an empty database for its demo organisation; the
     /// marker ties the database to the dev data directory.
     DevDatabaseCreated = "platform.dev_database_created",
     /// An organisational unit loaded by the operator's staff import.
     OrgUnitImported = "org_unit.imported",
-    /// A staff member loaded by the operator's staff import.
+    /// A staff member loaded by the operator's staff import into an empty
+    /// directory (bootstrap), with the operator's operating-system user and
+    /// host; a populated directory takes new people only as proposals.
     StaffImported = "staff.imported",
+    /// The entitlement report (who holds which role and competence level,
+    /// granted by which proposal) was read for the periodic review.
+    EntitlementsReported = "staff.entitlements_reported",
     /// A change to roles, competences or rules proposed (S9).
     ChangeProposed = "change.proposed",
     /// A proposed change approved by a second person and applied (S9).

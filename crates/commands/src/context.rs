@@ -23,6 +23,10 @@ pub struct Context {
     pub sod: Arc<SodMatrix>,
     /// How long an approval may wait for a liquidity claim (R5, R6).
     pub claim_timeout: Duration,
+    /// Who ran the command outside the services (the operating-system user
+    /// and host of a command-line run), added to every audit event it
+    /// writes; `None` over HTTP, where the token names the person.
+    pub operator: Option<serde_json::Value>,
 }
 
 impl Context {
@@ -41,7 +45,16 @@ impl Context {
 
     /// Appends `record` in `tx`; a failure fails the whole command (A1).
     pub async fn audit(&self, tx: &mut dyn Tx, record: &AuditRecord) -> CommandResult<()> {
-        Ok(append_record(tx, record).await?)
+        match (&self.operator, &record.data) {
+            (Some(operator), serde_json::Value::Object(data)) => {
+                let mut record = record.clone();
+                let mut data = data.clone();
+                data.insert("operator".into(), operator.clone());
+                record.data = serde_json::Value::Object(data);
+                Ok(append_record(tx, &record).await?)
+            }
+            _ => Ok(append_record(tx, record).await?),
+        }
     }
 }
 

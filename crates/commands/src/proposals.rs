@@ -1,4 +1,6 @@
-//! Four-eyes changes to the staff directory and the rules (S3, S7, S9): a
+//! Four-eyes changes to the staff directory and the rules (S3, S4, S7, S9):
+//! role assignments, competence levels, rule sets, and a person's place in
+//! the bank (onboarding, unit move, end of a role, suspension, leaver). A
 //! change is proposed by one administrator and takes effect only when a
 //! different administrator approves it; it is checked when proposed and
 //! again when approved, since the directory may have changed in between.
@@ -10,12 +12,15 @@
 use crate::inputs::apply_input;
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
+use creditops_domain::entitlement::Entitlement;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
-    Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_role_assignment,
+    Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_lifecycle, check_onboarding,
+    check_role_assignment,
 };
 use creditops_domain::{
-    CompetenceGrant, Role, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember, Timestamp,
+    CompetenceGrant, History, Role, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember,
+    StaffStatus, Timestamp, UnitAssignment,
 };
 use creditops_store::Tx;
 use serde_json::{Value, json};
@@ -68,8 +73,82 @@ async fn validate_change(
             named_member(tx, staff_id).await?;
         }
         Change::RuleSet { .. } => {}
+        Change::StaffOnboarding { .. } => {
+            check_onboarding(&ctx.sod, &newcomer(tx, change).await?)?;
+        }
+        Change::UnitMove {
+            staff_id, unit_id, ..
+        } => {
+            let member = named_member(tx, staff_id).await?;
+            let side = tx.unit_side(unit_id).await?;
+            check_lifecycle(&ctx.sod, &member, change, side, now)?;
+        }
+        Change::RoleEnd { staff_id, .. }
+        | Change::Suspension { staff_id, .. }
+        | Change::Leaver { staff_id } => {
+            let member = named_member(tx, staff_id).await?;
+            check_lifecycle(&ctx.sod, &member, change, None, now)?;
+        }
     }
     Ok(())
+}
+
+/// The person a staff onboarding brings in, with the sides of their units;
+/// refused if the id is taken or a unit does not exist.
+async fn newcomer(tx: &mut dyn Tx, change: &Change) -> CommandResult<StaffMember> {
+    let Change::StaffOnboarding {
+        staff_id,
+        units,
+        roles,
+        competences,
+    } = change
+    else {
+        return Err(CommandError::Internal("not a staff onboarding".into()));
+    };
+    if tx.staff_member(staff_id).await?.is_some() {
+        return Err(CommandError::conflict(format!(
+            "staff member {staff_id} exists already: a person is onboarded once"
+        )));
+    }
+    let mut assignments = Vec::new();
+    for (i, unit) in units.iter().enumerate() {
+        let side = tx.unit_side(&unit.unit_id).await?.ok_or_else(|| {
+            CommandError::invalid(format!("units[{i}].unit_id: no unit {}", unit.unit_id))
+        })?;
+        assignments.push(UnitAssignment {
+            unit_id: unit.unit_id.clone(),
+            side,
+            valid_from: unit.valid_from,
+            valid_to: unit.valid_to,
+        });
+    }
+    Ok(StaffMember {
+        id: staff_id.clone(),
+        status: StaffStatus::Active,
+        units: assignments,
+        roles: roles.clone(),
+        competences: competences.clone(),
+    })
+}
+
+/// Ends, at `at`, the entries of `history` of `member` that `ends` selects
+/// and that still hold then or start later; returns how many ended.
+async fn end_history(
+    tx: &mut dyn Tx,
+    member: &StaffMember,
+    history: History,
+    at: Timestamp,
+    ends: impl Fn(usize) -> bool,
+) -> CommandResult<usize> {
+    let cuts: Vec<_> = member
+        .cuts_at(history, at)
+        .into_iter()
+        .filter(|cut| ends(cut.position))
+        .collect();
+    for cut in &cuts {
+        tx.cut_history(&member.id, cut).await?;
+    }
+    Ok(cuts.len())
 }
 
 /// Proposes a role assignment, competence grant or rule set; it takes
@@ -143,8 +222,9 @@ async fn decidable(
     Ok(proposal)
 }
 
-/// Applies an approved change to the directory or the rules.
-async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
+/// Applies an approved change to the directory or the rules; the
+/// lifecycle kinds take effect at `at`, the approval.
+async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult<Value> {
     match change {
         Change::RoleAssignment {
             staff_id,
@@ -198,6 +278,80 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
             .await?;
             Ok(json!({"rules_version": version, "valid_from": valid_from}))
         }
+        lifecycle => apply_lifecycle(tx, lifecycle, at).await,
+    }
+}
+
+/// Applies an approved change of a person's place in the bank, at `at`.
+async fn apply_lifecycle(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult<Value> {
+    match change {
+        Change::StaffOnboarding { staff_id, .. } => {
+            let member = newcomer(tx, change).await?;
+            tx.insert_staff(&member).await?;
+            Ok(json!({
+                "staff_id": staff_id,
+                "units": member.units,
+                "roles": member.roles,
+                "competences": member.competences,
+            }))
+        }
+        Change::UnitMove { staff_id, unit_id } => {
+            let member = named_member(tx, staff_id).await?;
+            let side = tx
+                .unit_side(unit_id)
+                .await?
+                .ok_or_else(|| CommandError::invalid(format!("unit_id: no unit {unit_id}")))?;
+            let ended = end_history(tx, &member, History::Units, at, |_| true).await?;
+            let unit = UnitAssignment {
+                unit_id: unit_id.clone(),
+                side,
+                valid_from: at,
+                valid_to: None,
+            };
+            tx.add_unit_assignment(staff_id, &unit).await?;
+            Ok(json!({
+                "staff_id": staff_id,
+                "unit_id": unit_id,
+                "side": side,
+                "from": at,
+                "units_ended": ended,
+            }))
+        }
+        Change::RoleEnd { staff_id, role } => {
+            let member = named_member(tx, staff_id).await?;
+            let ended = end_history(tx, &member, History::Roles, at, |i| {
+                member.roles.get(i).is_some_and(|r| r.role == *role)
+            })
+            .await?;
+            Ok(json!({"staff_id": staff_id, "role": role, "to": at, "roles_ended": ended}))
+        }
+        Change::Suspension { staff_id, lifted } => {
+            let status = if *lifted {
+                StaffStatus::Active
+            } else {
+                StaffStatus::Suspended
+            };
+            tx.set_staff_status(staff_id, status).await?;
+            Ok(json!({"staff_id": staff_id, "status": status, "from": at}))
+        }
+        Change::Leaver { staff_id } => {
+            let member = named_member(tx, staff_id).await?;
+            let mut ended = serde_json::Map::new();
+            for (name, history) in [
+                ("units_ended", History::Units),
+                ("roles_ended", History::Roles),
+                ("competences_ended", History::Competences),
+            ] {
+                let count = end_history(tx, &member, history, at, |_| true).await?;
+                ended.insert(name.into(), json!(count));
+            }
+            ended.insert("staff_id".into(), json!(staff_id));
+            ended.insert("left_at".into(), json!(at));
+            Ok(Value::Object(ended))
+        }
+        Change::RoleAssignment { .. } | Change::CompetenceGrant { .. } | Change::RuleSet { .. } => {
+            Err(CommandError::Internal("not a lifecycle change".into()))
+        }
     }
 }
 
@@ -227,7 +381,7 @@ pub async fn decide_proposal(
             // A four-eyes change takes effect when it is approved, not before.
             let change = change.effective_at(now)?;
             validate_change(ctx, tx, &change, actor.id(), now).await?;
-            Some(apply(tx, &change).await?)
+            Some(apply(tx, &change, now).await?)
         }
         Verdict::Approve => Some(apply_input(ctx, tx, actor, &proposal).await?),
         Verdict::Reject => None,
@@ -267,6 +421,27 @@ pub async fn staff_member(ctx: &Context, id: &StaffId) -> CommandResult<StaffMem
     tx.staff_member(id)
         .await?
         .ok_or_else(|| CommandError::not_found("no staff member with that id"))
+}
+
+/// Every role and competence level held now or from a later start, with
+/// the approved proposal that granted each (AT 4.3.1); the read is audited.
+pub async fn entitlements(ctx: &Context, actor: &Actor) -> CommandResult<Vec<Entitlement>> {
+    let now = action_time();
+    let (members, approved) = {
+        let mut tx = ctx.store.begin_read().await?;
+        let mut members = Vec::new();
+        for id in tx.staff_ids().await? {
+            members.extend(tx.staff_member(&id).await?);
+        }
+        (members, tx.proposals(Some(ProposalStatus::Approved)).await?)
+    };
+    let rows = creditops_domain::entitlement::entitlements(&members, &approved, now);
+    let mut tx = ctx.store.begin().await?;
+    let mut record = ctx.actor_record(actor, AuditAction::EntitlementsReported);
+    record.data = json!({"as_of": now, "people": members.len(), "entitlements": rows.len()});
+    ctx.audit(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// Every rule-set version.

@@ -208,6 +208,10 @@ pub(crate) enum DbCommand {
         /// <prefix>_audit and <prefix>_admin.
         #[arg(long, env = "CREDITOPS_ROLE_PREFIX", default_value = "creditops")]
         role_prefix: String,
+        /// The policy dir the services run with (its hashes are recorded);
+        /// the built-in policies without it.
+        #[arg(long, env = "CREDITOPS_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -216,9 +220,20 @@ pub(crate) enum DbCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum StaffCommand {
-    /// Import org units and staff from a JSON file (all or nothing).
+    /// Import org units and staff from a JSON file (all or nothing). Into an
+    /// empty directory the file is loaded directly (the bootstrap); into a
+    /// populated one each new person becomes a staff_onboarding proposal of
+    /// the user administrator named by --as, which a second administrator
+    /// approves on the admin service (POST /v1/proposals/{id}/approve).
     Import {
         file: PathBuf,
+        /// The user administrator who proposes the new people (required for
+        /// a populated directory, refused for an empty one).
+        #[arg(long = "as", value_name = "STAFF_ID")]
+        proposer: Option<String>,
+        /// Read the SoD matrix and casbin policies from DIR, as `serve` does.
+        #[arg(long, env = "CREDITOPS_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
         #[command(flatten)]
         db: DbArgs,
     },

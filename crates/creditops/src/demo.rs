@@ -192,7 +192,8 @@ pub async fn seed(store: &dyn Store, sod: &SodMatrix) -> Result<bool, ImportErro
     if exists {
         return Ok(false);
     }
-    staff_import::import(store, &demo_document()?, sod).await?;
+    let operator = crate::operator::Operator::from_env();
+    staff_import::bootstrap(store, &demo_document()?, sod, &operator).await?;
     seed_risk(store).await?;
     Ok(true)
 }

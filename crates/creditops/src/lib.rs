@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod operator;
 pub mod platform;
 pub mod sequencer;
 pub mod staff_import;

@@ -6,6 +6,7 @@ use clap::Parser;
 use cli::{
     AuditCommand, Cli, Command, DbArgs, DbCommand, ExportArgs, ServeArgs, StaffCommand, TokenArgs,
 };
+use creditops::operator::Operator;
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, staff_import};
 use creditops_audit::SigningKey;
 use creditops_auth::DevIdentityProvider;
@@ -85,13 +86,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 DbCommand::Provision {
                     database_url,
                     role_prefix,
+                    policy_dir,
                     json,
                 },
-        } => provision(&database_url, &role_prefix, json).await,
+        } => provision(&database_url, &role_prefix, policy_dir.as_deref(), json).await,
         Command::Token(args) => token(args),
         Command::Staff {
-            command: StaffCommand::Import { file, db },
-        } => import_staff(&file, &db).await,
+            command:
+                StaffCommand::Import {
+                    file,
+                    proposer,
+                    policy_dir,
+                    db,
+                },
+        } => import_staff(&file, proposer.as_deref(), policy_dir.as_deref(), &db).await,
         Command::Audit {
             command: AuditCommand::Export(args),
         } => audit_export(args).await,
@@ -136,25 +144,108 @@ async fn migrate(db: &DbArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `creditops staff import FILE`.
-async fn import_staff(file: &Path, db: &DbArgs) -> Result<ExitCode, Failure> {
+/// `creditops staff import FILE`: the bootstrap of an empty directory, or
+/// proposals of the administrator `--as` names (hardening finding 14).
+async fn import_staff(
+    file: &Path,
+    proposer: Option<&str>,
+    policy_dir: Option<&Path>,
+    db: &DbArgs,
+) -> Result<ExitCode, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
     let doc = staff_import::parse(&text).map_err(|e| Failure::usage(e.to_string()))?;
-    let (sod, _) =
-        creditops::platform::load_sod(None).map_err(|e| Failure::usage(e.to_string()))?;
-    let store = open(db).await?;
-    let report = staff_import::import(store.as_ref(), &doc, &sod)
+    let proposer = proposer
+        .map(StaffId::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--as: {e}")))?;
+    let policies = creditops::platform::load_policies(policy_dir)
         .await
-        .map_err(|e| match e {
-            staff_import::ImportError::Store(e) => Failure::runtime(e),
-            other => Failure::usage(other.to_string()),
-        })?;
-    println!(
-        "imported {} units and {} staff members",
-        report.units, report.staff
-    );
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let rules = staff_import::ImportRules {
+        sod: policies.sod.clone(),
+        policy_hash: policies.hash.clone(),
+    };
+    let operator = Operator::from_env();
+    let store = open(db).await?;
+    let outcome =
+        staff_import::import(store.clone(), &doc, &rules, &operator, proposer.as_ref()).await;
+    let report = match outcome {
+        Ok(report) => report,
+        Err(staff_import::ImportError::Store(e)) => return Err(Failure::runtime(e)),
+        Err(refusal) => {
+            let failure = Failure::usage(refusal.to_string());
+            return Err(audit_refusal(
+                store.as_ref(),
+                "staff import",
+                refusal.rule(),
+                failure,
+                &operator,
+            )
+            .await);
+        }
+    };
+    match report {
+        staff_import::ImportReport::Bootstrapped { units, staff } => {
+            println!("imported {units} units and {staff} staff members (bootstrap)");
+        }
+        staff_import::ImportReport::Proposed { units, proposals } => {
+            if units > 0 {
+                println!("created {units} units");
+            }
+            println!(
+                "proposed {} staff members; each takes effect when a second user administrator \
+                 approves it on the admin service:",
+                proposals.len()
+            );
+            for (staff_id, id) in proposals {
+                println!("  {staff_id}: POST /v1/proposals/{id}/approve");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records a command's refusal in the audit trail (A1) and returns the
+/// failure to report; a refusal that cannot be audited says so.
+async fn audit_refusal(
+    store: &dyn creditops_store::Store,
+    command: &str,
+    rule: Option<creditops_domain::RuleId>,
+    failure: Failure,
+    operator: &Operator,
+) -> Failure {
+    /// Longest refusal text recorded (it may quote the operator's input).
+    const MAX_REASON: usize = 500;
+    let mut record = creditops_audit::AuditRecord::new(
+        "cli",
+        creditops_audit::AuditAction::CommandRefused,
+        creditops_audit::Outcome::Denied,
+        chrono::Utc::now(),
+    );
+    record.rule = rule;
+    record.data = serde_json::json!({
+        "command": command,
+        "exit_code": failure.code,
+        "reason": failure.message.chars().take(MAX_REASON).collect::<String>(),
+        "operator": operator.to_json(),
+    });
+    let audited = async {
+        let mut tx = store.begin().await?;
+        creditops_store::append_record(tx.as_mut(), &record).await?;
+        tx.commit().await
+    }
+    .await;
+    match audited {
+        Ok(()) => failure,
+        Err(e) => Failure {
+            code: failure.code,
+            message: format!(
+                "{} (the refusal could not be audited: {e})",
+                failure.message
+            ),
+        },
+    }
 }
 
 /// The checkpoint signing key of `audit export`: the given file, else the
@@ -193,7 +284,7 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
     let key = export_signing_key(&db, audit_key.as_deref())?;
     let store = open(&db).await?;
     let bar = progress_bar("reading and checking the log");
-    let report = creditops::export::export(
+    let outcome = creditops::export::export(
         store.as_ref(),
         &db.audit_origin,
         creditops_svc_audit::bundle::ExportKeys {
@@ -206,20 +297,26 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
     )
     .await
     .inspect(|_| bar.finish_and_clear())
-    .inspect_err(|_| bar.abandon())
-    .map_err(|e| {
-        use creditops::export::{CliExportError, ExportError};
-        match e {
-            CliExportError::Export(ExportError::Broken { .. }) => Failure {
-                code: 1,
-                message: e.to_string(),
-            },
-            CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
-                Failure::usage(e.to_string())
-            }
-            other => Failure::runtime(other),
+    .inspect_err(|_| bar.abandon());
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            use creditops::export::{CliExportError, ExportError};
+            return Err(match e {
+                CliExportError::Export(ExportError::Broken { .. }) => Failure {
+                    code: 1,
+                    message: e.to_string(),
+                },
+                // Bad input refused with the store open: on the record (A1).
+                CliExportError::Export(ExportError::Usage(_) | ExportError::Empty) => {
+                    let failure = Failure::usage(e.to_string());
+                    let operator = Operator::from_env();
+                    audit_refusal(store.as_ref(), "audit export", None, failure, &operator).await
+                }
+                other => Failure::runtime(other),
+            });
         }
-    })?;
+    };
     if json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -454,7 +551,14 @@ fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitCode, Failure> {
+/// `creditops db provision`: the per-service roles, recorded in the audit
+/// trail with what the services will enforce (A1, hardening finding 19).
+async fn provision(
+    database_url: &str,
+    prefix: &str,
+    policy_dir: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     if !creditops_store_postgres::roles::valid_prefix(prefix) {
         return Err(Failure::usage(format!(
             "--role-prefix {prefix:?}: use lower-case letters, digits and '_', starting with a letter (at most 40)"
@@ -465,6 +569,9 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
             "--database-url: roles exist only on PostgreSQL (postgres://...)",
         ));
     }
+    let policies = creditops::platform::load_policies(policy_dir)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let store = creditops_store_postgres::PgStore::connect(database_url, DEFAULT_AUDIT_ORIGIN, 1)
         .await
         .map_err(Failure::runtime)?;
@@ -472,16 +579,30 @@ async fn provision(database_url: &str, prefix: &str, json: bool) -> Result<ExitC
         .provision_roles(prefix)
         .await
         .map_err(Failure::runtime)?;
-    // A1: the roles every service will run as are part of the record.
+    // A1: the roles every service will run as are part of the record, with
+    // the policies and rules in force and the configuration (no secrets:
+    // the database URL without its credentials).
+    let now = chrono::Utc::now();
     let mut record = creditops_audit::AuditRecord::new(
         "cli",
         creditops_audit::AuditAction::RolesProvisioned,
         creditops_audit::Outcome::Ok,
-        chrono::Utc::now(),
+        now,
     );
-    record.data = serde_json::json!({ "role_prefix": prefix, "roles": roles });
     let audited = async {
         let mut tx = creditops_store::Store::begin(&store).await?;
+        let rules = tx.rule_sets().await?;
+        record.data = serde_json::json!({
+            "role_prefix": prefix,
+            "roles": roles,
+            "version": env!("CARGO_PKG_VERSION"),
+            "database": creditops::platform::redact(database_url),
+            "policy_hash": policies.hash,
+            "sod_hash": policies.sod_hash,
+            "policies": if policy_dir.is_some() { "policy-dir" } else { "built-in" },
+            "rules_version": creditops_domain::rules::in_force(&rules, now).map(|r| r.version),
+            "operator": Operator::from_env().to_json(),
+        });
         creditops_store::append_record(tx.as_mut(), &record).await?;
         tx.commit().await
     }
@@ -622,10 +743,19 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let store = open(&args.db).await?;
     // Before the dev identity provider exists: a refused database gets no
     // token minter beside it.
-    if args.dev {
-        demo::claim_database(store.as_ref(), &args.db.data_dir)
-            .await
-            .map_err(|e| Failure::usage(e.to_string()))?;
+    if args.dev
+        && let Err(e) = demo::claim_database(store.as_ref(), &args.db.data_dir).await
+    {
+        let failure = Failure::usage(e.to_string());
+        // A1: the attempt to run dev mode on somebody else's database is on
+        // that database's record.
+        return Err(match e {
+            demo::DevDatabaseError::NotCreatedByDev { .. } => {
+                let operator = Operator::from_env();
+                audit_refusal(store.as_ref(), "serve --dev", None, failure, &operator).await
+            }
+            _ => failure,
+        });
     }
     let identity = identity(&args)?;
     if args.dev

@@ -210,8 +210,18 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Never print credentials that may sit in a URL.
-fn redact(url: &str) -> String {
+/// Never print credentials that may sit in a URL: the user information,
+/// and the query (which may carry `password=`), are replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?***"),
+        None => (url, ""),
+    };
+    let base = redact_user(url);
+    format!("{base}{query}")
+}
+
+fn redact_user(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***{}", &url[..scheme_end], &url[at..])
@@ -640,5 +650,9 @@ mod tests {
             "mysql://***@db:3306/x"
         );
         assert_eq!(redact("nonsense"), "nonsense");
+        assert_eq!(
+            redact("postgres://db/x?user=a&password=secret"),
+            "postgres://db/x?***"
+        );
     }
 }

@@ -1,16 +1,29 @@
-//! `creditops staff import FILE`: loads org units and staff (with dated unit
-//! and role history) from a JSON document, all or nothing, audited.
+//! `creditops staff import FILE`: loads org units and staff (with dated
+//! unit, role and competence history) from a JSON document, all or nothing,
+//! audited with the operator's operating-system user and host.
+//!
+//! Only an empty directory is loaded directly (the bootstrap: there is no
+//! administrator yet who could approve anything). In a populated directory
+//! every new person becomes a `staff_onboarding` proposal of the
+//! administrator the operator names (`--as`), which a second administrator
+//! approves on the admin service (S3, S9); existing people are refused.
+//! Both ways check the SoD matrix and the home side of every role (S3); the
+//! proposals also refuse starts in the past (S4).
 
+use crate::operator::Operator;
 use chrono::{DateTime, Utc};
 use creditops_audit::{AuditAction, AuditRecord, Outcome};
+use creditops_commands::{Actor, CommandError, Context, action_time, proposals};
+use creditops_domain::proposal::{self, Change, ChangeRefusal, check_onboarding};
 use creditops_domain::rules::MAX_LEVEL;
 use creditops_domain::{
-    CompetenceGrant, Role, RoleAssignment, Side, SodMatrix, StaffId, StaffMember, StaffStatus,
-    UnitAssignment, UnitId,
+    CompetenceGrant, Role, RoleAssignment, RuleId, Side, SodMatrix, StaffId, StaffMember,
+    StaffStatus, UnitAssignment, UnitId,
 };
-use creditops_store::{Store, StoreError, append_record};
+use creditops_store::{Store, StoreError, Tx, append_record};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,14 +97,74 @@ pub enum ImportError {
     Invalid(String),
     #[error("staff member {0} exists already; nothing was imported")]
     Duplicate(String),
+    /// Refused by the directory as it is (e.g. the person exists already).
+    #[error("{0}; nothing was imported")]
+    Refused(String),
+    /// Refused by a rule (S3, S4, S7, S9); nothing was imported.
+    #[error("{rule}: {detail}; nothing was imported")]
+    Rule { rule: RuleId, detail: String },
     #[error("the database refused the import: {0}")]
     Store(#[from] StoreError),
 }
 
+impl ImportError {
+    /// The rule a refusal names, if any.
+    pub fn rule(&self) -> Option<RuleId> {
+        match self {
+            ImportError::Rule { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+}
+
+/// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportReport {
-    pub units: usize,
-    pub staff: usize,
+pub enum ImportReport {
+    /// An empty directory was loaded.
+    Bootstrapped { units: usize, staff: usize },
+    /// A populated directory: new units were created and each new person
+    /// is a pending proposal (id) for a second administrator.
+    Proposed {
+        units: usize,
+        proposals: Vec<(StaffId, uuid::Uuid)>,
+    },
+}
+
+/// The segregation rules an import is checked against (S3), and the hash of
+/// the policies in force that proposals record.
+pub struct ImportRules {
+    pub sod: Arc<SodMatrix>,
+    pub policy_hash: String,
+}
+
+/// Loads `doc`: directly into an empty directory (then `proposer` must be
+/// `None`), else as proposals of the user administrator `proposer`.
+pub async fn import(
+    store: Arc<dyn Store>,
+    doc: &StaffDocument,
+    rules: &ImportRules,
+    operator: &Operator,
+    proposer: Option<&StaffId>,
+) -> Result<ImportReport, ImportError> {
+    let populated = {
+        let mut tx = store.begin_read().await?;
+        !tx.staff_ids().await?.is_empty()
+    };
+    match (populated, proposer) {
+        (false, None) => bootstrap(store.as_ref(), doc, &rules.sod, operator).await,
+        (false, Some(_)) => Err(ImportError::Invalid(
+            "the directory is empty, so there is no administrator to act as: run the first \
+             import (the bootstrap) without --as"
+                .into(),
+        )),
+        (true, None) => Err(ImportError::Rule {
+            rule: RuleId::S9,
+            detail: "the directory is populated: new people join only as proposals a second \
+                     administrator approves; name the proposing user administrator with --as"
+                .into(),
+        }),
+        (true, Some(proposer)) => propose(store, doc, rules, operator, proposer).await,
+    }
 }
 
 pub fn parse(text: &str) -> Result<StaffDocument, ImportError> {
@@ -118,25 +191,182 @@ fn invalid(context: &str, detail: impl std::fmt::Display) -> ImportError {
     ImportError::Invalid(format!("{context}: {detail}"))
 }
 
-/// Validates the whole document first, then writes it in one transaction
-/// with one audit event per unit and person.
-pub async fn import(
+/// Loads an empty directory: validates the whole document first (S3: the
+/// SoD matrix and each role's home side), then writes it in one transaction
+/// with one audit event per unit and person. Refused if the directory holds
+/// anybody by then.
+pub async fn bootstrap(
     store: &dyn Store,
     doc: &StaffDocument,
     sod: &SodMatrix,
+    operator: &Operator,
 ) -> Result<ImportReport, ImportError> {
     let units = parse_units(&doc.units)?;
     let mut members = Vec::new();
     let mut tx = store.begin().await?;
+    if !tx.staff_ids().await?.is_empty() {
+        return Err(ImportError::Invalid(
+            "the directory was populated meanwhile; run the import again with --as".into(),
+        ));
+    }
     for (i, s) in doc.staff.iter().enumerate() {
         members.push(parse_member(tx.as_mut(), &format!("staff[{i}]"), s, &units, sod).await?);
     }
-    write(tx.as_mut(), &units, &members).await?;
+    write(tx.as_mut(), &units, &members, operator).await?;
     tx.commit().await?;
-    Ok(ImportReport {
+    Ok(ImportReport::Bootstrapped {
         units: units.len(),
         staff: members.len(),
     })
+}
+
+/// A populated directory: `proposer` must be an active user administrator
+/// now; units the directory lacks are created, units it has must be on the
+/// same side; each person becomes a `staff_onboarding` proposal, checked as
+/// one over the admin service is (S3, S4, S9). All or nothing.
+async fn propose(
+    store: Arc<dyn Store>,
+    doc: &StaffDocument,
+    rules: &ImportRules,
+    operator: &Operator,
+    proposer: &StaffId,
+) -> Result<ImportReport, ImportError> {
+    let units = parse_units(&doc.units)?;
+    let now = action_time();
+    let mut tx = store.begin().await?;
+    let member = tx
+        .staff_member(proposer)
+        .await?
+        .ok_or_else(|| ImportError::Rule {
+            rule: RuleId::S9,
+            detail: format!("--as {proposer}: no such staff member"),
+        })?;
+    let roles = member.roles_at(now);
+    if !roles.contains(&Role::UserAdmin) || !member.has_unit_from(now) {
+        return Err(ImportError::Rule {
+            rule: RuleId::S9,
+            detail: format!(
+                "--as {proposer}: only an active user administrator proposes new people"
+            ),
+        });
+    }
+    let ctx = Context {
+        service: "cli",
+        store: store.clone(),
+        policy_hash: rules.policy_hash.clone(),
+        sod: rules.sod.clone(),
+        claim_timeout: std::time::Duration::from_secs(5),
+        operator: Some(operator.to_json()),
+    };
+    let actor = Actor {
+        member,
+        roles,
+        at: now,
+        request_id: format!("cli-{}", uuid::Uuid::now_v7()),
+    };
+    let created = create_units(tx.as_mut(), &units, &ctx, &actor).await?;
+    let mut proposed = Vec::new();
+    for (i, entry) in doc.staff.iter().enumerate() {
+        let context = format!("staff[{i}]");
+        let change = onboarding(&context, entry)?;
+        let proposal = proposals::propose_change(&ctx, tx.as_mut(), &actor, &change)
+            .await
+            .map_err(|e| refused(&context, e))?;
+        if let Some(id) = change.target() {
+            proposed.push((id.clone(), proposal.id));
+        }
+    }
+    tx.commit().await?;
+    Ok(ImportReport::Proposed {
+        units: created,
+        proposals: proposed,
+    })
+}
+
+/// Creates the document's units the directory lacks (audited as the
+/// proposer's); a unit it has must keep its side.
+async fn create_units(
+    tx: &mut dyn Tx,
+    units: &BTreeMap<UnitId, (String, Side)>,
+    ctx: &Context,
+    actor: &Actor,
+) -> Result<usize, ImportError> {
+    let mut created = 0;
+    for (id, (name, side)) in units {
+        match tx.unit_side(id).await? {
+            Some(existing) if existing == *side => continue,
+            Some(existing) => {
+                return Err(ImportError::Rule {
+                    rule: RuleId::S4,
+                    detail: format!(
+                        "unit {id} is on the {existing} side; an import never changes a unit's \
+                         side (the history of its members would change with it)"
+                    ),
+                });
+            }
+            None => {}
+        }
+        tx.upsert_unit(id, name, *side).await?;
+        let mut record = ctx.actor_record(actor, AuditAction::OrgUnitImported);
+        record.data = serde_json::json!({"unit_id": id, "side": side});
+        ctx.audit(tx, &record)
+            .await
+            .map_err(|e| refused("units", e))?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+/// One person of the document as a `staff_onboarding` change.
+fn onboarding(context: &str, entry: &StaffEntry) -> Result<Change, ImportError> {
+    let staff_id = StaffId::parse(&entry.id).map_err(|e| invalid(context, e))?;
+    if entry.status != "active" {
+        return Err(invalid(
+            context,
+            "a new person joins active; a suspension is its own proposal",
+        ));
+    }
+    let mut units = Vec::new();
+    for (j, u) in entry.units.iter().enumerate() {
+        let context = format!("{context}.units[{j}]");
+        units.push(proposal::DatedUnit {
+            unit_id: UnitId::parse(&u.unit_id).map_err(|e| invalid(&context, e))?,
+            valid_from: u.valid_from,
+            valid_to: u.valid_to,
+        });
+    }
+    let mut roles = Vec::new();
+    for (j, r) in entry.roles.iter().enumerate() {
+        let context = format!("{context}.roles[{j}]");
+        roles.push(RoleAssignment {
+            role: r.role.parse().map_err(|e: String| invalid(&context, e))?,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+        });
+    }
+    Ok(Change::StaffOnboarding {
+        staff_id,
+        units,
+        roles,
+        competences: parse_competences(context, &entry.competences)?,
+    })
+}
+
+/// A command's refusal of one entry as an import error naming the entry.
+fn refused(context: &str, e: CommandError) -> ImportError {
+    let rule = match &e {
+        CommandError::Domain(d) => d.rule_id(),
+        CommandError::Conflict { rule, .. } | CommandError::Forbidden { rule, .. } => *rule,
+        _ => None,
+    };
+    match (e, rule) {
+        (CommandError::Store(e), _) => ImportError::Store(e),
+        (e, Some(rule)) => ImportError::Rule {
+            rule,
+            detail: format!("{context}: {e}"),
+        },
+        (e, None) => ImportError::Refused(format!("{context}: {e}")),
+    }
 }
 
 /// The document's units by id, each once.
@@ -184,22 +414,35 @@ async fn parse_member(
             valid_to: u.valid_to,
         });
     }
-    Ok(StaffMember {
+    let member = StaffMember {
         id,
         status,
         units: assignments,
-        roles: parse_roles(context, &s.roles, sod)?,
+        roles: parse_roles(context, &s.roles)?,
         competences: parse_competences(context, &s.competences)?,
-    })
+    };
+    // S3 as for a role assigned later: the SoD matrix, and each role on its
+    // home side when it starts (checked as if active: a suspended person
+    // keeps the roles they are suspended from).
+    let active = StaffMember {
+        status: StaffStatus::Active,
+        ..member.clone()
+    };
+    check_onboarding(sod, &active).map_err(|e| match e {
+        ChangeRefusal::Rule(d) => match d.rule_id() {
+            Some(rule) => ImportError::Rule {
+                rule,
+                detail: format!("{context}: {d}"),
+            },
+            None => invalid(context, d),
+        },
+        other => invalid(context, other),
+    })?;
+    Ok(member)
 }
 
-/// A person's dated roles; S3 holds for imports too: no incompatible roles
-/// per person.
-fn parse_roles(
-    context: &str,
-    entries: &[DatedRole],
-    sod: &SodMatrix,
-) -> Result<Vec<RoleAssignment>, ImportError> {
+/// A person's dated roles (checked against the SoD matrix with the person).
+fn parse_roles(context: &str, entries: &[DatedRole]) -> Result<Vec<RoleAssignment>, ImportError> {
     let mut roles = Vec::new();
     for (j, r) in entries.iter().enumerate() {
         let context = format!("{context}.roles[{j}]");
@@ -210,8 +453,6 @@ fn parse_roles(
             valid_from: r.valid_from,
             valid_to: r.valid_to,
         };
-        sod.check_assignment(&roles, &assignment)
-            .map_err(|e| invalid(&context, e))?;
         roles.push(assignment);
     }
     Ok(roles)
@@ -254,12 +495,18 @@ async fn write(
     tx: &mut dyn creditops_store::Tx,
     units: &BTreeMap<UnitId, (String, Side)>,
     members: &[StaffMember],
+    operator: &Operator,
 ) -> Result<(), ImportError> {
     let now = Utc::now();
     for (id, (name, side)) in units {
         tx.upsert_unit(id, name, *side).await?;
         let mut record = AuditRecord::new("cli", AuditAction::OrgUnitImported, Outcome::Ok, now);
-        record.data = serde_json::json!({"unit_id": id, "side": side});
+        record.data = serde_json::json!({
+            "unit_id": id,
+            "side": side,
+            "bootstrap": true,
+            "operator": operator.to_json(),
+        });
         append_record(&mut *tx, &record).await?;
     }
     for member in members {
@@ -274,6 +521,8 @@ async fn write(
             "units": member.units,
             "roles": member.roles,
             "competences": member.competences,
+            "bootstrap": true,
+            "operator": operator.to_json(),
         });
         append_record(&mut *tx, &record).await?;
     }

@@ -46,14 +46,6 @@ fn import_and_verify(db_args: &[&str], dir: &Path) {
         stderr(&import)
     );
     assert!(stdout(&import).contains("imported 2 units and 3 staff members"));
-    // A second import of the same people is refused as a whole.
-    let again = creditops(&[&["staff", "import", file], db_args].concat());
-    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-    assert!(
-        stderr(&again).contains("exists already"),
-        "{}",
-        stderr(&again)
-    );
 
     let verify = creditops(&[&["audit", "verify"], db_args].concat());
     assert!(
@@ -201,9 +193,10 @@ fn a_bad_staff_file_imports_nothing() {
         "{}",
         stderr(&out)
     );
+    // Nothing imported; the refusal itself is audited (finding 19).
     let verify = creditops(&["audit", "verify", "--data-dir", data_dir]);
     assert!(
-        stdout(&verify).contains("intact: 0 events"),
+        stdout(&verify).contains("intact: 1 events"),
         "{}",
         stdout(&verify)
     );
@@ -937,8 +930,8 @@ fn finding_11_data_directory_and_database_are_private() {
 /// a database it did not create: here one whose staff came from an
 /// operator's import. Nothing is seeded into it. A database dev mode created
 /// itself is used again on the next start.
-#[test]
-fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
+#[tokio::test]
+async fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("bank");
@@ -973,7 +966,379 @@ fn finding_15_serve_dev_refuses_a_database_it_did_not_create() {
     let verify = creditops(&["audit", "verify", "--data-dir", data_text, "--json"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
     let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).expect("json");
-    assert_eq!(report["events"], 5, "only the import's events: {report}");
+    // The import's events and the audited refusal (finding 19); no demo
+    // staff.
+    assert_eq!(report["events"], 6, "{report}");
+    let refusals = audit_bodies(&data, "cli.refused").await;
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["data"]["command"], "serve --dev");
+}
+
+/// A bootstrap document with two user administrators, a market and a
+/// back-office person.
+const DIRECTORY: &str = r#"{
+  "units": [
+    {"id": "mkt", "name": "Market", "side": "market"},
+    {"id": "bo", "name": "Back office", "side": "backoffice"},
+    {"id": "adm", "name": "User administration", "side": "admin"}
+  ],
+  "staff": [
+    {"id": "ua-8", "units": [{"unit_id": "adm", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "user_admin", "valid_from": "2025-01-01T00:00:00Z"}]},
+    {"id": "ua-9", "units": [{"unit_id": "adm", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "user_admin", "valid_from": "2025-01-01T00:00:00Z"}]},
+    {"id": "lo-9", "units": [{"unit_id": "mkt", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "loan_officer", "valid_from": "2025-01-01T00:00:00Z"}]},
+    {"id": "ba-9", "units": [{"unit_id": "bo", "valid_from": "2025-01-01T00:00:00Z"}], "roles": [{"role": "credit_analyst", "valid_from": "2025-01-01T00:00:00Z"}]}
+  ]
+}"#;
+
+/// One new person as a staff document: `role` in `unit` from `from`.
+fn newcomer(id: &str, unit: &str, role: &str, from: &str) -> String {
+    serde_json::json!({"staff": [{
+        "id": id,
+        "units": [{"unit_id": unit, "valid_from": from}],
+        "roles": [{"role": role, "valid_from": from}],
+        "competences": [{"side": "market", "level": 4, "valid_from": from}],
+    }]})
+    .to_string()
+}
+
+/// `staff import` of `document` with `extra` arguments, as operator
+/// `ops-tester` on host `ops-host`.
+fn import_as_operator(dir: &Path, document: &str, extra: &[&str]) -> Output {
+    let file = dir.join("import.json");
+    std::fs::write(&file, document).expect("write staff file");
+    Command::new(env!("CARGO_BIN_EXE_creditops"))
+        .args(["staff", "import", file.to_str().unwrap()])
+        .args(extra)
+        .env_remove("CREDITOPS_DATABASE_URL")
+        .env_remove("CREDITOPS_DATA_DIR")
+        .env_remove("CREDITOPS_POLICY_DIR")
+        .env_remove("LOGNAME")
+        .env("USER", "ops-tester")
+        .env("HOSTNAME", "ops-host")
+        .output()
+        .expect("run creditops")
+}
+
+/// The audit events with `action`, their bodies as JSON.
+async fn audit_bodies(data_dir: &Path, action: &str) -> Vec<serde_json::Value> {
+    let store = creditops::open_store(None, data_dir, creditops::DEFAULT_AUDIT_ORIGIN)
+        .await
+        .expect("open store");
+    let mut tx = store.begin_read().await.expect("read");
+    let filter = creditops_store::AuditFilter {
+        action: Some(action.to_owned()),
+        limit: 1000,
+        ..creditops_store::AuditFilter::default()
+    };
+    tx.audit_events(&filter)
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| serde_json::from_slice(&e.body).expect("json body"))
+        .collect()
+}
+
+/// Hardening finding 14: `staff import` loads only an empty directory; in a
+/// populated one it proposes each new person as the user administrator
+/// `--as` names, a second administrator approves, and every refusal has a
+/// precise message and exit 2. The operator's user and host are audited.
+#[tokio::test]
+async fn finding_14_staff_import_bootstraps_only_an_empty_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().unwrap();
+    let db = ["--data-dir", data_dir];
+
+    // An empty directory has no administrator to act as.
+    let early = import_as_operator(
+        dir.path(),
+        DIRECTORY,
+        &[&["--as", "ua-8"][..], &db].concat(),
+    );
+    assert_eq!(early.status.code(), Some(2), "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("without --as"),
+        "{}",
+        stderr(&early)
+    );
+
+    let boot = import_as_operator(dir.path(), DIRECTORY, &db);
+    assert!(boot.status.success(), "{}", stderr(&boot));
+    assert!(stdout(&boot).contains("(bootstrap)"), "{}", stdout(&boot));
+    let imported = audit_bodies(dir.path(), "staff.imported").await;
+    assert_eq!(imported.len(), 4);
+    assert_eq!(imported[0]["data"]["operator"]["os_user"], "ops-tester");
+    assert_eq!(imported[0]["data"]["operator"]["host"], "ops-host");
+
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let later = later.as_str();
+    let good = newcomer("lo-7", "mkt", "loan_officer", later);
+    // Populated: without --as, as nobody, as a non-administrator: refused.
+    for (extra, says) in [
+        (vec![], "name the proposing user administrator with --as"),
+        (vec!["--as", "xx-1"], "--as xx-1: no such staff member"),
+        (vec!["--as", "lo-9"], "only an active user administrator"),
+    ] {
+        let out = import_as_operator(dir.path(), &good, &[&extra[..], &db].concat());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("S9"), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    // A person who exists, a back-dated start, a role off its home side.
+    let as_admin = [&["--as", "ua-8"][..], &db].concat();
+    for (document, says) in [
+        (
+            newcomer("lo-9", "mkt", "loan_officer", later),
+            "exists already",
+        ),
+        (
+            newcomer("lo-7", "mkt", "loan_officer", "2025-06-01T00:00:00Z"),
+            "S4",
+        ),
+        (newcomer("lo-7", "bo", "loan_officer", later), "S3"),
+    ] {
+        let out = import_as_operator(dir.path(), &document, &as_admin);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was imported"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    let proposed = import_as_operator(dir.path(), &good, &as_admin);
+    assert!(proposed.status.success(), "{}", stderr(&proposed));
+    let printed = stdout(&proposed);
+    let id = printed
+        .split("POST /v1/proposals/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an approve path");
+    let id: uuid::Uuid = id.parse().expect("proposal id");
+
+    // Not in the directory until a second administrator approves it on the
+    // admin service's command; the proposer cannot.
+    let store = creditops::open_store(None, dir.path(), creditops::DEFAULT_AUDIT_ORIGIN)
+        .await
+        .expect("open store");
+    let lo_7 = creditops_domain::StaffId::parse("lo-7").unwrap();
+    assert!(store.staff_member(&lo_7).await.unwrap().is_none());
+    let (sod, _) = creditops::platform::load_sod(None).unwrap();
+    let ctx = creditops_commands::Context {
+        service: "admin",
+        store: store.clone(),
+        policy_hash: String::new(),
+        sod: std::sync::Arc::new(sod),
+        claim_timeout: std::time::Duration::from_secs(5),
+        operator: None,
+    };
+    let approve = |who: creditops_commands::Actor| {
+        let (ctx, store) = (ctx.clone(), store.clone());
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let verdict = creditops_domain::four_eyes::Verdict::Approve;
+            let result = creditops_commands::proposals::decide_proposal(
+                &ctx,
+                tx.as_mut(),
+                &who,
+                id,
+                verdict,
+                creditops_domain::Role::UserAdmin,
+            )
+            .await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result
+        }
+    };
+    let own = approve(actor_of(&store, "ua-8").await).await.unwrap_err();
+    assert!(own.to_string().contains("second administrator"), "{own}");
+    approve(actor_of(&store, "ua-9").await)
+        .await
+        .expect("approved");
+    let joined = store
+        .staff_member(&lo_7)
+        .await
+        .unwrap()
+        .expect("lo-7 joined");
+    assert_eq!(joined.roles[0].role, creditops_domain::Role::LoanOfficer);
+
+    let proposals = audit_bodies(dir.path(), "change.proposed").await;
+    assert_eq!(proposals.len(), 1);
+    assert_eq!(proposals[0]["actor"], "ua-8");
+    assert_eq!(proposals[0]["data"]["operator"]["os_user"], "ops-tester");
+}
+
+/// The staff member `id` as the actor of a command now.
+async fn actor_of(
+    store: &std::sync::Arc<dyn creditops_store::Store>,
+    id: &str,
+) -> creditops_commands::Actor {
+    let member = store
+        .staff_member(&creditops_domain::StaffId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .expect("staff member");
+    creditops_commands::Actor {
+        roles: member.roles_at(chrono::Utc::now()),
+        member,
+        at: chrono::Utc::now(),
+        request_id: "test".into(),
+    }
+}
+
+/// Hardening finding 14 (S3): the bootstrap checks home sides too: a loan
+/// officer in a back-office unit is refused and nothing is imported.
+#[test]
+fn finding_14_staff_import_checks_home_sides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().unwrap();
+    let document = DIRECTORY.replace(
+        r#"{"id": "lo-9", "units": [{"unit_id": "mkt""#,
+        r#"{"id": "lo-9", "units": [{"unit_id": "bo""#,
+    );
+    let out = import_as_operator(dir.path(), &document, &["--data-dir", data_dir]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("staff[2]: role loan_officer belongs to the market side"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("S3"), "{}", stderr(&out));
+    let boot = import_as_operator(dir.path(), DIRECTORY, &["--data-dir", data_dir]);
+    assert!(
+        boot.status.success(),
+        "nothing was imported before: {}",
+        stderr(&boot)
+    );
+}
+
+/// Hardening finding 14: `staff import` reads the SoD matrix and policies
+/// from `--policy-dir`, as `serve` does: a policy dir whose matrix does not
+/// parse, or that a policy breaks, refuses the import.
+#[test]
+fn finding_14_staff_import_reads_the_policy_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().unwrap();
+    let policies = dir.path().join("policies");
+    copy_policies(&policies);
+    let policy_dir = policies.to_str().unwrap();
+    let args = ["--policy-dir", policy_dir, "--data-dir", data_dir];
+    std::fs::write(policies.join("sod.toml"), "home_side = 3").unwrap();
+    let out = import_as_operator(dir.path(), DIRECTORY, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sod.toml"), "{}", stderr(&out));
+    // The shipped matrix, but a market policy that lets a loan officer
+    // reach a back-office route: the same refusal as at start-up (S1).
+    copy_policies(&policies);
+    let market = policies.join("market").join("policy.csv");
+    let mut csv = std::fs::read_to_string(&market).unwrap();
+    csv.push_str("p, credit_analyst, /v1/cases/{id}, GET\n");
+    std::fs::write(&market, csv).unwrap();
+    let out = import_as_operator(dir.path(), DIRECTORY, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    copy_policies(&policies);
+    let out = import_as_operator(dir.path(), DIRECTORY, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Hardening finding 19 (A1): a command refused once the store is open is
+/// an audit event with the rule, the reason and the operator; `db
+/// provision` records the policy and SoD hashes, the rule-set version and
+/// the configuration without secrets.
+#[tokio::test]
+async fn finding_19_cli_refusals_and_db_provision_are_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_str().unwrap();
+    let boot = import_as_operator(dir.path(), DIRECTORY, &["--data-dir", data_dir]);
+    assert!(boot.status.success(), "{}", stderr(&boot));
+    let refused = import_as_operator(dir.path(), DIRECTORY, &["--data-dir", data_dir]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    // An export into a directory that holds files is refused, audited too.
+    let occupied = dir.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("keep.txt"), "x").unwrap();
+    let export = creditops(&[
+        "audit",
+        "export",
+        "--out",
+        occupied.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert_eq!(export.status.code(), Some(2), "{}", stderr(&export));
+    assert!(occupied.join("keep.txt").exists());
+    let events = audit_bodies(dir.path(), "cli.refused").await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["data"]["command"], "audit export");
+    let event = &events[0];
+    assert_eq!(event["outcome"], "denied", "{event}");
+    assert_eq!(event["rule"], "S9", "{event}");
+    assert_eq!(event["data"]["command"], "staff import");
+    assert_eq!(event["data"]["exit_code"], 2);
+    assert_eq!(event["data"]["operator"]["os_user"], "ops-tester");
+    assert_eq!(event["data"]["operator"]["host"], "ops-host");
+    let verify = creditops(&["audit", "verify", "--data-dir", data_dir]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+
+    let Some(base) = creditops_store_postgres::testing::pg_test_url() else {
+        return;
+    };
+    let db = creditops_store_postgres::testing::TestDatabase::create(&base).await;
+    let prefix = format!("prov{}", &db.name["creditops_test_".len()..][..12]);
+    let migrated = creditops(&["migrate", "--database-url", &db.url, "--data-dir", data_dir]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let url_with_secret = format!("{}?application_name=x&password=hunter2", db.url);
+    let provisioned = creditops(&[
+        "db",
+        "provision",
+        "--database-url",
+        &url_with_secret,
+        "--role-prefix",
+        &prefix,
+    ]);
+    assert!(provisioned.status.success(), "{}", stderr(&provisioned));
+    let store = creditops::open_store(Some(&db.url), dir.path(), creditops::DEFAULT_AUDIT_ORIGIN)
+        .await
+        .expect("open store");
+    creditops_store::StoreExt::flush_audit(store.as_ref(), std::time::Duration::from_secs(10))
+        .await
+        .expect("flush");
+    let mut tx = store.begin_read().await.unwrap();
+    let filter = creditops_store::AuditFilter {
+        action: Some("platform.roles_provisioned".into()),
+        limit: 10,
+        ..creditops_store::AuditFilter::default()
+    };
+    let events = tx.audit_events(&filter).await.unwrap();
+    assert_eq!(events.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&events[0].body).unwrap();
+    let data = &body["data"];
+    assert_eq!(
+        data["policy_hash"].as_str().map(str::len),
+        Some(64),
+        "{data}"
+    );
+    assert_eq!(data["sod_hash"].as_str().map(str::len), Some(64), "{data}");
+    assert_eq!(data["rules_version"], 1, "{data}");
+    assert_eq!(data["policies"], "built-in", "{data}");
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+    drop(tx);
+    drop(store);
+    db.drop_database().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect");
+    for service in ["market", "backoffice", "risk", "audit", "admin"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP ROLE IF EXISTS {prefix}_{service}"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("drop role");
+    }
 }
 
 /// Runs `serve` with an identity provider configured, expecting it to

@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod classification;
+pub mod entitlement;
 pub mod error;
 pub mod four_eyes;
 pub mod ids;
@@ -36,7 +37,8 @@ pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParamete
 pub use scope::{MarketAccess, MarketScope};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{
-    CompetenceGrant, Role, RoleAssignment, Side, StaffMember, StaffStatus, UnitAssignment, Voter,
+    CompetenceGrant, History, HistoryCut, Role, RoleAssignment, Side, StaffMember, StaffStatus,
+    UnitAssignment, Voter,
 };
 pub use verdict::{RiskFinding, RiskVerdict, Severity};
 

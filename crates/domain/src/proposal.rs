@@ -4,9 +4,8 @@
 
 use crate::four_eyes::{self, Proposed};
 use crate::rules::MAX_LEVEL;
-use crate::{BorrowerId, DomainError, Role, RoleAssignment, RuleId, RuleParameters, Side};
-use crate::{SodMatrix, StaffId, UnitId};
-use crate::{StaffMember, Timestamp};
+use crate::{BorrowerId, CompetenceGrant, DomainError, Role, RoleAssignment, RuleId};
+use crate::{RuleParameters, Side, SodMatrix, StaffId, StaffMember, Timestamp, UnitId};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -214,6 +213,42 @@ pub enum Change {
         valid_from: DateTime<Utc>,
         parameters: RuleParameters,
     },
+    /// A new person in a populated directory (S3): their units, roles and
+    /// competence levels, each starting now or later (S4).
+    StaffOnboarding {
+        staff_id: StaffId,
+        units: Vec<DatedUnit>,
+        #[serde(default)]
+        roles: Vec<RoleAssignment>,
+        #[serde(default)]
+        competences: Vec<CompetenceGrant>,
+    },
+    /// The person moves to `unit_id` when the proposal is approved; the
+    /// units they are in end then (S4). Every role they keep must belong
+    /// to the new unit's side (S3).
+    UnitMove { staff_id: StaffId, unit_id: UnitId },
+    /// The person's `role` ends when the proposal is approved (S4).
+    RoleEnd { staff_id: StaffId, role: Role },
+    /// The person may not act from the approval on (every request is
+    /// refused) until a suspension with `lifted: true` is approved.
+    Suspension {
+        staff_id: StaffId,
+        #[serde(default)]
+        lifted: bool,
+    },
+    /// The person leaves: every unit, role and competence level ends when
+    /// the proposal is approved (S4); their requests are refused from then on.
+    Leaver { staff_id: StaffId },
+}
+
+/// A unit a new person joins, dated (S4); the side is the unit's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatedUnit {
+    pub unit_id: UnitId,
+    pub valid_from: DateTime<Utc>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
 }
 
 /// A change to an input a credit decision depends on (hardening findings 2
@@ -344,6 +379,36 @@ impl Change {
             Change::RoleAssignment { .. } => ProposalKind::RoleAssignment,
             Change::CompetenceGrant { .. } => ProposalKind::CompetenceGrant,
             Change::RuleSet { .. } => ProposalKind::RuleSet,
+            Change::StaffOnboarding { .. } => ProposalKind::StaffOnboarding,
+            Change::UnitMove { .. } => ProposalKind::UnitMove,
+            Change::RoleEnd { .. } => ProposalKind::RoleEnd,
+            Change::Suspension { .. } => ProposalKind::Suspension,
+            Change::Leaver { .. } => ProposalKind::Leaver,
+        }
+    }
+
+    /// The starts a change proposes (units, roles, competence levels); the
+    /// lifecycle kinds take effect at their approval and propose none.
+    fn starts(&self) -> Vec<Timestamp> {
+        match self {
+            Change::RoleAssignment { valid_from, .. }
+            | Change::CompetenceGrant { valid_from, .. } => vec![*valid_from],
+            Change::StaffOnboarding {
+                units,
+                roles,
+                competences,
+                ..
+            } => units
+                .iter()
+                .map(|u| u.valid_from)
+                .chain(roles.iter().map(|r| r.valid_from))
+                .chain(competences.iter().map(|c| c.valid_from))
+                .collect(),
+            Change::RuleSet { .. }
+            | Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. } => Vec::new(),
         }
     }
 
@@ -352,21 +417,20 @@ impl Change {
     /// against (hardening finding 10). A start earlier than `now` by at most
     /// [`BACK_DATING_GRACE`] (a client's clock may lag) is taken as now.
     pub fn check_not_back_dated(&self, now: Timestamp) -> Result<(), DomainError> {
-        let from = match self {
-            Change::RoleAssignment { valid_from, .. }
-            | Change::CompetenceGrant { valid_from, .. } => *valid_from,
-            Change::RuleSet { .. } => return Ok(()),
-        };
-        if from < now - BACK_DATING_GRACE {
-            return Err(DomainError::rule(
+        match self
+            .starts()
+            .into_iter()
+            .find(|from| *from < now - BACK_DATING_GRACE)
+        {
+            Some(from) => Err(DomainError::rule(
                 RuleId::S4,
                 format!(
-                    "valid_from {from} lies in the past: roles and competences start now or \
-                     later, the dated history is never rewritten"
+                    "valid_from {from} lies in the past: units, roles and competences start now \
+                     or later, the dated history is never rewritten"
                 ),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The change as it takes effect at `at`: a role or competence starts
@@ -407,29 +471,74 @@ impl Change {
                 valid_from: start(valid_from, valid_to)?,
                 valid_to,
             },
-            rules @ Change::RuleSet { .. } => rules,
+            Change::StaffOnboarding {
+                staff_id,
+                units,
+                roles,
+                competences,
+            } => Change::StaffOnboarding {
+                staff_id,
+                units: units
+                    .into_iter()
+                    .map(|u| {
+                        Ok(DatedUnit {
+                            valid_from: start(u.valid_from, u.valid_to)?,
+                            ..u
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+                roles: roles
+                    .into_iter()
+                    .map(|r| {
+                        Ok(RoleAssignment {
+                            valid_from: start(r.valid_from, r.valid_to)?,
+                            ..r
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+                competences: competences
+                    .into_iter()
+                    .map(|c| {
+                        Ok(CompetenceGrant {
+                            valid_from: start(c.valid_from, c.valid_to)?,
+                            ..c
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+            },
+            // The rules carry their own start; the lifecycle kinds take
+            // effect at the approval itself.
+            other @ (Change::RuleSet { .. }
+            | Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. }) => other,
         })
     }
 
-    /// The person whose roles or competences change, if any.
+    /// The person whose entitlements or status change, if any.
     pub fn target(&self) -> Option<&StaffId> {
         match self {
-            Change::RoleAssignment { staff_id, .. } | Change::CompetenceGrant { staff_id, .. } => {
-                Some(staff_id)
-            }
+            Change::RoleAssignment { staff_id, .. }
+            | Change::CompetenceGrant { staff_id, .. }
+            | Change::StaffOnboarding { staff_id, .. }
+            | Change::UnitMove { staff_id, .. }
+            | Change::RoleEnd { staff_id, .. }
+            | Change::Suspension { staff_id, .. }
+            | Change::Leaver { staff_id } => Some(staff_id),
             Change::RuleSet { .. } => None,
         }
     }
 
     /// The checks that need nothing from the directory, in the order they
-    /// are reported: S7 (nobody changes their own roles or competences), the
+    /// are reported: S7 (nobody changes their own roles, competences, unit or status), the
     /// validity period, the competence grant's side and level, and a rule
     /// set's parameters and start (S9).
     pub fn check(&self, actor: &StaffId, now: Timestamp) -> Result<(), ChangeRefusal> {
         if self.target() == Some(actor) {
             return Err(DomainError::rule(
                 RuleId::S7,
-                "nobody may change their own roles or competences",
+                "nobody may change their own roles, competences, unit or status",
             )
             .into());
         }
@@ -447,19 +556,35 @@ impl Change {
                 ..
             } => {
                 check_period(*valid_from, *valid_to)?;
-                if !matches!(side, Side::Market | Side::Backoffice) {
+                check_competence(*side, *level)?;
+            }
+            Change::StaffOnboarding {
+                units,
+                roles,
+                competences,
+                ..
+            } => {
+                if units.is_empty() {
                     return Err(DomainError::Invalid(
-                        "competence levels exist for the market and backoffice sides only".into(),
+                        "units: a new person joins at least one unit".into(),
                     )
                     .into());
                 }
-                if !(1..=MAX_LEVEL).contains(level) {
-                    return Err(DomainError::Invalid(format!(
-                        "level must be between 1 and {MAX_LEVEL}"
-                    ))
-                    .into());
+                for unit in units {
+                    check_period(unit.valid_from, unit.valid_to)?;
+                }
+                for role in roles {
+                    check_period(role.valid_from, role.valid_to)?;
+                }
+                for grant in competences {
+                    check_period(grant.valid_from, grant.valid_to)?;
+                    check_competence(grant.side, grant.level)?;
                 }
             }
+            Change::UnitMove { .. }
+            | Change::RoleEnd { .. }
+            | Change::Suspension { .. }
+            | Change::Leaver { .. } => {}
             Change::RuleSet {
                 valid_from,
                 parameters,
@@ -472,6 +597,21 @@ impl Change {
         }
         Ok(())
     }
+}
+
+/// A competence level exists on a voting side and within the order (V4).
+pub fn check_competence(side: Side, level: u8) -> Result<(), DomainError> {
+    if !matches!(side, Side::Market | Side::Backoffice) {
+        return Err(DomainError::Invalid(
+            "competence levels exist for the market and backoffice sides only".into(),
+        ));
+    }
+    if !(1..=MAX_LEVEL).contains(&level) {
+        return Err(DomainError::Invalid(format!(
+            "level must be between 1 and {MAX_LEVEL}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_period(from: Timestamp, to: Option<Timestamp>) -> Result<(), DomainError> {
@@ -505,6 +645,95 @@ pub fn check_role_assignment(
             ),
         )
         .into());
+    }
+    Ok(())
+}
+
+/// S3 and S4 for a change of a person's place in the bank, against the
+/// person as the directory holds them at `at` (when proposed, and again
+/// when approved). `new_side` is the side of the unit a move goes to.
+pub fn check_lifecycle(
+    sod: &SodMatrix,
+    member: &StaffMember,
+    change: &Change,
+    new_side: Option<Side>,
+    at: Timestamp,
+) -> Result<(), ChangeRefusal> {
+    let invalid = |text: String| ChangeRefusal::Rule(DomainError::Invalid(text));
+    let conflict = |text: String| ChangeRefusal::Rule(DomainError::InvalidState(text));
+    let id = &member.id;
+    let left = !member.has_unit_from(at);
+    match change {
+        Change::UnitMove { unit_id, .. } => {
+            if left {
+                return Err(conflict(format!("{id} has left: a leaver moves nowhere")));
+            }
+            let side = new_side.ok_or_else(|| invalid(format!("unit_id: no unit {unit_id}")))?;
+            let mut units = member.units_at(at);
+            if units.next().is_some_and(|u| &u.unit_id == unit_id) && units.next().is_none() {
+                return Err(conflict(format!("{id} is in unit {unit_id} already")));
+            }
+            for kept in member
+                .roles
+                .iter()
+                .filter(|r| r.valid_to.is_none_or(|to| to > at))
+            {
+                let home = sod.home_side(kept.role).ok_or(ChangeRefusal::NoHomeSide)?;
+                if home != side {
+                    return Err(DomainError::rule(
+                        RuleId::S3,
+                        format!(
+                            "{id} holds the role {} of the {home} side, which does not fit unit \
+                             {unit_id} of the {side} side: end the role first",
+                            kept.role
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Change::RoleEnd { role, .. } => {
+            if !member
+                .roles
+                .iter()
+                .any(|r| r.role == *role && r.valid_to.is_none_or(|to| to > at))
+            {
+                return Err(conflict(format!("{id} holds no running {role} role")));
+            }
+        }
+        Change::Suspension { lifted, .. } => match (member.status, lifted) {
+            (crate::StaffStatus::Active, true) => {
+                return Err(conflict(format!("{id} is not suspended")));
+            }
+            (crate::StaffStatus::Suspended, false) => {
+                return Err(conflict(format!("{id} is suspended already")));
+            }
+            _ if left => return Err(conflict(format!("{id} has left"))),
+            _ => {}
+        },
+        Change::Leaver { .. } => {
+            if left {
+                return Err(conflict(format!("{id} has left already")));
+            }
+        }
+        Change::RoleAssignment { .. }
+        | Change::CompetenceGrant { .. }
+        | Change::RuleSet { .. }
+        | Change::StaffOnboarding { .. } => {}
+    }
+    Ok(())
+}
+
+/// S3 for a new person: each role fits the SoD matrix beside the others
+/// and belongs to the side of the unit the person is in when it starts.
+pub fn check_onboarding(sod: &SodMatrix, newcomer: &StaffMember) -> Result<(), ChangeRefusal> {
+    let mut checked = StaffMember {
+        roles: Vec::new(),
+        ..newcomer.clone()
+    };
+    for role in &newcomer.roles {
+        check_role_assignment(sod, &checked, role)?;
+        checked.roles.push(role.clone());
     }
     Ok(())
 }
@@ -567,6 +796,75 @@ mod tests {
             level,
             valid_from: Utc::now(),
             valid_to: None,
+        }
+    }
+
+    /// Hardening finding 18 (S3, S4): the lifecycle checks against the
+    /// person as the directory holds them.
+    #[test]
+    fn s3_s4_lifecycle_changes_fit_the_person_now() {
+        let now = Utc::now();
+        // Home sides only: no incompatible pair matters for one role.
+        let sod = SodMatrix {
+            home_side: [
+                (Role::LoanOfficer, Side::Market),
+                (Role::CreditAnalyst, Side::Backoffice),
+                (Role::RiskController, Side::Risk),
+                (Role::InternalAuditor, Side::Audit),
+                (Role::UserAdmin, Side::Admin),
+            ]
+            .into(),
+            read_across: Default::default(),
+            incompatible: Vec::new(),
+        };
+        let lo = StaffMember {
+            id: staff("lo-1"),
+            status: crate::StaffStatus::Active,
+            units: vec![crate::UnitAssignment {
+                unit_id: UnitId::parse("mkt").unwrap(),
+                side: Side::Market,
+                valid_from: now - Duration::days(10),
+                valid_to: None,
+            }],
+            roles: vec![RoleAssignment {
+                role: Role::LoanOfficer,
+                valid_from: now - Duration::days(10),
+                valid_to: None,
+            }],
+            competences: vec![],
+        };
+        let to = |unit: &str| Change::UnitMove {
+            staff_id: staff("lo-1"),
+            unit_id: UnitId::parse(unit).unwrap(),
+        };
+        let check = |member: &StaffMember, change: &Change, side: Option<Side>| {
+            check_lifecycle(&sod, member, change, side, now)
+        };
+        // A running market role does not move to the back office.
+        let refused = check(&lo, &to("bo"), Some(Side::Backoffice)).unwrap_err();
+        assert!(matches!(refused, ChangeRefusal::Rule(e) if e.rule_id() == Some(RuleId::S3)));
+        check(&lo, &to("mkt-board"), Some(Side::Market)).unwrap();
+        // Already there, or no such unit.
+        assert!(check(&lo, &to("mkt"), Some(Side::Market)).is_err());
+        assert!(check(&lo, &to("nowhere"), None).is_err());
+        // Once the role ended, the move is fine.
+        let mut ended = lo.clone();
+        ended.roles[0].valid_to = Some(now);
+        check(&ended, &to("bo"), Some(Side::Backoffice)).unwrap();
+        let suspend = |lifted| Change::Suspension {
+            staff_id: staff("lo-1"),
+            lifted,
+        };
+        check(&lo, &suspend(false), None).unwrap();
+        assert!(check(&lo, &suspend(true), None).is_err(), "not suspended");
+        let leaver = Change::Leaver {
+            staff_id: staff("lo-1"),
+        };
+        check(&lo, &leaver, None).unwrap();
+        let mut left = lo.clone();
+        left.units[0].valid_to = Some(now);
+        for change in [leaver, suspend(false), to("mkt-board")] {
+            assert!(check(&left, &change, None).is_err(), "{change:?}");
         }
     }
 

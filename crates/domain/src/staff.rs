@@ -270,6 +270,70 @@ impl StaffMember {
     }
 }
 
+/// One of a person's dated histories (S4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    Units,
+    Roles,
+    Competences,
+}
+
+/// An entry of a person's dated history cut short (S4): it no longer holds
+/// from `valid_to` on. An entry that had not started yet gets an empty
+/// period (`valid_to == valid_from`). Nothing else of the entry changes:
+/// the history is ended, never rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCut {
+    pub history: History,
+    /// The entry's position in the person's list of that history.
+    pub position: usize,
+    pub valid_from: Timestamp,
+    pub valid_to: Timestamp,
+}
+
+impl StaffMember {
+    /// The cuts that end, at `at`, every entry of `history` that still
+    /// holds then or starts later.
+    pub fn cuts_at(&self, history: History, at: Timestamp) -> Vec<HistoryCut> {
+        let periods: Vec<(Timestamp, Option<Timestamp>)> = match history {
+            History::Units => self
+                .units
+                .iter()
+                .map(|u| (u.valid_from, u.valid_to))
+                .collect(),
+            History::Roles => self
+                .roles
+                .iter()
+                .map(|r| (r.valid_from, r.valid_to))
+                .collect(),
+            History::Competences => self
+                .competences
+                .iter()
+                .map(|c| (c.valid_from, c.valid_to))
+                .collect(),
+        };
+        periods
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, to))| to.is_none_or(|to| to > at))
+            .map(|(position, (from, _))| HistoryCut {
+                history,
+                position,
+                valid_from: from,
+                valid_to: from.max(at),
+            })
+            .collect()
+    }
+
+    /// Whether the person belongs to a unit at `at` or later: false for a
+    /// leaver (S4).
+    pub fn has_unit_from(&self, at: Timestamp) -> bool {
+        self.units
+            .iter()
+            .any(|u| u.valid_to.is_none_or(|to| to > at))
+    }
+}
+
 /// Who casts a vote, as established at vote time (S4). Recorded on the vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Voter {
@@ -370,6 +434,23 @@ mod tests {
         assert_eq!(p.left_market_at(t(20)), Some(t(10)));
         let never = person(vec![unit(Side::Backoffice, 1, None)]);
         assert_eq!(never.left_market_at(t(20)), None);
+    }
+
+    #[test]
+    fn s4_cuts_end_running_and_future_entries_only() {
+        let p = person(vec![
+            unit(Side::Market, 1, Some(3)),
+            unit(Side::Backoffice, 3, None),
+            unit(Side::Risk, 20, None),
+        ]);
+        let cuts = p.cuts_at(History::Units, t(5));
+        assert_eq!(cuts.len(), 2);
+        assert_eq!((cuts[0].position, cuts[0].valid_to), (1, t(5)));
+        // Not started yet: an empty period, its start untouched.
+        assert_eq!((cuts[1].position, cuts[1].valid_to), (2, t(20)));
+        assert!(p.has_unit_from(t(5)));
+        let roles = p.cuts_at(History::Roles, t(12));
+        assert!(roles.is_empty(), "the role ended on day 10 already");
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl ServiceContext {
             policy_hash: self.policy_hash.clone(),
             sod: self.sod.clone(),
             claim_timeout: self.limits.timeout,
+            operator: None,
         }
     }
 

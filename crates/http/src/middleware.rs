@@ -290,15 +290,43 @@ async fn load_member(
     ctx: &ServiceContext,
     id: &StaffId,
 ) -> Result<creditops_domain::StaffMember, ApiError> {
+    // Read on every request, so a suspension or a leaver approved a moment
+    // ago refuses tokens minted before it (S4).
     match ctx.store.staff_member(id).await? {
-        Some(m) if m.status == StaffStatus::Active => Ok(m),
-        Some(_) => Err(ApiError::unauthenticated(
-            "the person behind the token is suspended",
-        )),
+        Some(m) => match refusal_of(&m, Utc::now()) {
+            Some(refusal) => Err(ApiError::unauthenticated(refusal)),
+            None => Ok(m),
+        },
         None => Err(ApiError::unauthenticated(
             "the person behind the token is not in the staff directory",
         )),
     }
+}
+
+/// Why `member` may not act at `at` whatever their token says: suspended,
+/// or left (no unit now or later, S4); `None` if they may.
+pub fn refusal_of(
+    member: &creditops_domain::StaffMember,
+    at: creditops_domain::Timestamp,
+) -> Option<&'static str> {
+    if member.status != StaffStatus::Active {
+        Some("the person behind the token is suspended")
+    } else if !member.has_unit_from(at) {
+        Some("the person behind the token has left: they belong to no unit any more")
+    } else {
+        None
+    }
+}
+
+/// Whether the person `id` may still act now, as authentication would
+/// decide for a new request: for responses that outlive their request (a
+/// stream ends when its person is suspended, leaves or holds no role).
+pub async fn still_admitted(ctx: &ServiceContext, id: &StaffId) -> bool {
+    let now = Utc::now();
+    matches!(
+        ctx.store.staff_member(id).await,
+        Ok(Some(member)) if refusal_of(&member, now).is_none() && !member.roles_at(now).is_empty()
+    )
 }
 
 /// The case id of a `/v1/cases/{id}...` request, for the audit index.

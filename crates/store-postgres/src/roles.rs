@@ -105,9 +105,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
         writes: &[
             ("staff", "INSERT, UPDATE"),
             ("org_units", "INSERT, UPDATE"),
-            ("unit_assignments", "INSERT"),
-            ("role_assignments", "INSERT"),
-            ("competence_grants", "INSERT"),
+            // A unit move, a role's end and a leaver end entries of the
+            // dated history: `valid_to` only (a trigger allows nothing else).
+            ("unit_assignments", "INSERT, UPDATE (valid_to)"),
+            ("role_assignments", "INSERT, UPDATE (valid_to)"),
+            ("competence_grants", "INSERT, UPDATE (valid_to)"),
             ("rule_sets", "INSERT"),
             ("change_proposals", "INSERT, UPDATE"),
         ],

@@ -641,3 +641,83 @@ async fn risk_locks_exclude_exactly_what_they_protect() {
     })
     .await;
 }
+
+/// Staff lifecycle (S4): an entry of a person's dated history is only ever
+/// ended, from now on (its `valid_to` set or moved earlier, not into the
+/// past), never rewritten, deleted or truncated, also by the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_history_entries_may_only_be_ended() {
+    with_db(|store, url| async move {
+        use creditops_domain::{
+            CompetenceGrant, History, Role, RoleAssignment, Side, StaffId, StaffMember,
+            StaffStatus, Timestamp, UnitAssignment, UnitId,
+        };
+        let from: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        let unit = UnitId::parse("mkt").expect("unit");
+        let member = StaffMember {
+            id: StaffId::parse("p-1").expect("id"),
+            status: StaffStatus::Active,
+            units: vec![UnitAssignment {
+                unit_id: unit.clone(),
+                side: Side::Market,
+                valid_from: from,
+                valid_to: None,
+            }],
+            roles: vec![RoleAssignment {
+                role: Role::LoanOfficer,
+                valid_from: from,
+                valid_to: None,
+            }],
+            competences: vec![CompetenceGrant {
+                side: Side::Market,
+                level: 2,
+                valid_from: from,
+                valid_to: None,
+            }],
+        };
+        let mut tx = store.begin().await.expect("begin");
+        tx.upsert_unit(&unit, "Market", Side::Market)
+            .await
+            .expect("unit");
+        tx.insert_staff(&member).await.expect("person");
+        let end = chrono::Utc::now();
+        for history in [History::Roles, History::Units] {
+            for cut in member.cuts_at(history, end) {
+                tx.cut_history(&member.id, &cut).await.expect("cut");
+            }
+        }
+        tx.commit().await.expect("commit");
+
+        let mut conn = raw(&url).await;
+        for sql in [
+            "UPDATE role_assignments SET role = 'user_admin'",
+            "UPDATE role_assignments SET valid_to = NULL",
+            "UPDATE role_assignments SET valid_to = '2099-01-01T00:00:00Z'",
+            "UPDATE role_assignments SET valid_from = '2020-01-01T00:00:00Z'",
+            "UPDATE unit_assignments SET side = 'backoffice'",
+            "UPDATE competence_grants SET level = 4",
+            // Ending in the past rewrites the history S4 and S5 rely on.
+            "UPDATE competence_grants SET valid_to = '2026-02-01T00:00:00Z'",
+        ] {
+            let err = sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
+            assert!(
+                err.to_string().contains("may only be ended"),
+                "{sql}: {err}"
+            );
+        }
+        for sql in [
+            "DELETE FROM role_assignments",
+            "DELETE FROM unit_assignments",
+            "DELETE FROM competence_grants",
+            "TRUNCATE competence_grants",
+        ] {
+            refused(&mut conn, sql).await;
+        }
+        // Ending from now on is what the lifecycle does.
+        sqlx::query("UPDATE competence_grants SET valid_to = now()")
+            .execute(&mut conn)
+            .await
+            .expect("ending from now on");
+    })
+    .await;
+}

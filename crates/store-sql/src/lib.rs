@@ -46,6 +46,7 @@ pub use async_trait::async_trait;
 /// The dated history tables of a person that are appended to by position.
 #[derive(Clone, Copy, Debug)]
 pub enum HistoryTable {
+    Units,
     Roles,
     Competences,
 }
@@ -57,9 +58,9 @@ pub mod prelude {
     pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, Country,
-        CreditCase, Decision, MarketScope, Money, Role, RoleAssignment, RuleCheck, RuleSet, Sector,
-        Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote,
-        Voter,
+        CreditCase, Decision, History, HistoryCut, MarketScope, Money, Role, RoleAssignment,
+        RuleCheck, RuleSet, Sector, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp,
+        UnitAssignment, UnitId, Vote, Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,

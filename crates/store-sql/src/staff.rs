@@ -29,6 +29,28 @@ macro_rules! staff_tx {
                 Ok(())
             }
 
+            pub(crate) async fn insert_unit(
+                &mut self,
+                id: &StaffId,
+                position: DbInt,
+                unit: &UnitAssignment,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO unit_assignments (staff_id, position, unit_id, side, \
+                     valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.as_str())
+                .bind(position)
+                .bind(unit.unit_id.as_str())
+                .bind(unit.side.as_str())
+                .bind(micros(unit.valid_from))
+                .bind(unit.valid_to.map(micros))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                Ok(())
+            }
+
             pub(crate) async fn insert_grant(
                 &mut self,
                 id: &StaffId,
@@ -59,6 +81,10 @@ macro_rules! staff_tx {
                 table: HistoryTable,
             ) -> StoreResult<DbInt> {
                 let sql = match table {
+                    HistoryTable::Units => {
+                        "SELECT COALESCE(MAX(position) + 1, 0) FROM unit_assignments WHERE \
+                         staff_id = $1"
+                    }
                     HistoryTable::Roles => {
                         "SELECT COALESCE(MAX(position) + 1, 0) FROM role_assignments WHERE \
                          staff_id = $1"
@@ -139,20 +165,8 @@ macro_rules! staff_tx {
                     .await
                     .map_err(conflict("a staff member with this id exists already"))?;
                 for (position, unit) in member.units.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO unit_assignments (staff_id, position, unit_id, side, \
-                         valid_from, \
-                         valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(member.id.as_str())
-                    .bind(int_arg(to_i64(position)?)?)
-                    .bind(unit.unit_id.as_str())
-                    .bind(unit.side.as_str())
-                    .bind(micros(unit.valid_from))
-                    .bind(unit.valid_to.map(micros))
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
+                    self.insert_unit(&member.id, int_arg(to_i64(position)?)?, unit)
+                        .await?;
                 }
                 for (position, role) in member.roles.iter().enumerate() {
                     self.insert_role(&member.id, int_arg(to_i64(position)?)?, role)
@@ -204,6 +218,56 @@ macro_rules! staff_tx {
                 self.lock_staff(id).await?;
                 let position = self.next_position(id, HistoryTable::Competences).await?;
                 self.insert_grant(id, position, grant).await
+            }
+
+            async fn add_unit_assignment(
+                &mut self,
+                id: &StaffId,
+                unit: &UnitAssignment,
+            ) -> StoreResult<()> {
+                match self.unit_side(&unit.unit_id).await? {
+                    None => return Err(StoreError::NotFound("org unit".into())),
+                    Some(side) if side != unit.side => {
+                        return Err(StoreError::Conflict(
+                            "a unit assignment names another side than its org unit has".into(),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                self.lock_staff(id).await?;
+                let position = self.next_position(id, HistoryTable::Units).await?;
+                self.insert_unit(id, position, unit).await
+            }
+
+            async fn cut_history(&mut self, id: &StaffId, cut: &HistoryCut) -> StoreResult<()> {
+                let sql = match cut.history {
+                    History::Units => {
+                        "UPDATE unit_assignments SET valid_to = $4 WHERE staff_id = $1 AND \
+                         position = $2 AND valid_from = $3"
+                    }
+                    History::Roles => {
+                        "UPDATE role_assignments SET valid_to = $4 WHERE staff_id = $1 AND \
+                         position = $2 AND valid_from = $3"
+                    }
+                    History::Competences => {
+                        "UPDATE competence_grants SET valid_to = $4 WHERE staff_id = $1 AND \
+                         position = $2 AND valid_from = $3"
+                    }
+                };
+                let done = sqlx::query(sql)
+                    .bind(id.as_str())
+                    .bind(int_arg(to_i64(cut.position)?)?)
+                    .bind(micros(cut.valid_from))
+                    .bind(micros(cut.valid_to))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound(
+                        "the history entry to end is not the one read".into(),
+                    ));
+                }
+                Ok(())
             }
 
             async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>> {

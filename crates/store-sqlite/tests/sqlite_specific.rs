@@ -487,3 +487,90 @@ const RISK_TAMPERING: [&str; 16] = [
     "DELETE FROM breaches WHERE resolved_at IS NOT NULL",
     "DELETE FROM breaches",
 ];
+
+/// A person with one unit, role and competence level from the start of 2026.
+async fn seed_person(store: &SqliteStore) -> creditops_domain::StaffMember {
+    use creditops_domain::{
+        CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
+        UnitAssignment, UnitId,
+    };
+    let from: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+    let unit = UnitId::parse("mkt").expect("unit");
+    let member = StaffMember {
+        id: StaffId::parse("p-1").expect("id"),
+        status: StaffStatus::Active,
+        units: vec![UnitAssignment {
+            unit_id: unit.clone(),
+            side: Side::Market,
+            valid_from: from,
+            valid_to: None,
+        }],
+        roles: vec![RoleAssignment {
+            role: Role::LoanOfficer,
+            valid_from: from,
+            valid_to: None,
+        }],
+        competences: vec![CompetenceGrant {
+            side: Side::Market,
+            level: 2,
+            valid_from: from,
+            valid_to: None,
+        }],
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_unit(&unit, "Market", Side::Market)
+        .await
+        .expect("unit");
+    tx.insert_staff(&member).await.expect("person");
+    tx.commit().await.expect("commit");
+    member
+}
+
+/// Staff lifecycle (S4): an entry of a person's dated history is only ever
+/// ended (its `valid_to` set or moved earlier), never rewritten or deleted.
+#[tokio::test]
+async fn staff_history_entries_may_only_be_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("creditops.db");
+    let store = SqliteStore::open(&path, ORIGIN).await.expect("open");
+    let member = seed_person(&store).await;
+    let end = chrono::Utc::now();
+    let mut tx = store.begin().await.expect("begin");
+    for history in [
+        creditops_domain::History::Roles,
+        creditops_domain::History::Units,
+    ] {
+        for cut in member.cuts_at(history, end) {
+            tx.cut_history(&member.id, &cut).await.expect("cut");
+        }
+    }
+    tx.commit().await.expect("commit");
+    let ended = store
+        .staff_member(&member.id)
+        .await
+        .expect("read")
+        .expect("person");
+    assert!(ended.roles[0].valid_to.is_some() && ended.units[0].valid_to.is_some());
+    assert_eq!(ended.competences[0].valid_to, None);
+
+    let mut conn = raw(&path).await;
+    for sql in [
+        "UPDATE role_assignments SET role = 'user_admin'",
+        "UPDATE role_assignments SET valid_to = NULL",
+        "UPDATE role_assignments SET valid_to = '2099-01-01T00:00:00+00:00'",
+        "UPDATE role_assignments SET valid_from = '2020-01-01T00:00:00+00:00'",
+        "UPDATE unit_assignments SET side = 'backoffice'",
+        "UPDATE competence_grants SET level = 4",
+        "UPDATE competence_grants SET valid_to = '2025-01-01T00:00:00+00:00'",
+        "DELETE FROM role_assignments",
+        "DELETE FROM unit_assignments",
+        "DELETE FROM competence_grants",
+    ] {
+        let err = sqlx::query(sql).execute(&mut conn).await.expect_err(sql);
+        assert!(
+            err.to_string().contains("may only be ended"),
+            "{sql}: {err}"
+        );
+    }
+    store.close().await;
+}

@@ -13,6 +13,7 @@ use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::Change;
 use creditops_domain::{Role, StaffId, StaffMember};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
+use creditops_http::reports::{EntitlementReport, FormatQuery, entitlement_report};
 use creditops_http::views::RuleSetView;
 use creditops_http::{
     ApiError, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext, openapi, run_command,
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(list_rules))
+        .routes(routes!(entitlements))
 }
 
 /// This service's OpenAPI document.
@@ -90,8 +92,13 @@ async fn read_staff(
     ))
 }
 
-/// Proposes a role assignment, competence grant or rule set; it takes
-/// effect when another administrator approves it (S3, S9).
+/// Proposes a change to the directory or the rules: a role assignment, a
+/// competence grant, a rule set, a new person (`staff_onboarding`), a unit
+/// move, the end of a role, a suspension (or its lifting) or a leaver. It
+/// takes effect when another administrator approves it (S3, S4, S9); the
+/// lifecycle kinds count from the approval, and a suspended person or a
+/// leaver is refused from their next request on. Nobody changes their own
+/// roles, competences, unit or status (S7).
 #[utoipa::path(
     post,
     path = "/v1/proposals",
@@ -100,7 +107,8 @@ async fn read_staff(
     request_body = Change,
     responses(
         (status = 202, description = "The change is proposed; another administrator decides it at `links`", body = ProposalView),
-        (status = 409, description = "A rule set may not take effect in the past, or a concurrent request won"),
+        (status = 403, description = "Refused by a rule (S3, S4, S7), named in the problem"),
+        (status = 409, description = "The directory does not allow the change now (the person exists, is suspended already, has left, holds no such role), a rule set may not take effect in the past, or a concurrent request won"),
     ),
 )]
 async fn propose(
@@ -226,4 +234,31 @@ async fn list_rules(
             .map(RuleSetView::new)
             .collect(),
     }))
+}
+
+/// Who holds which role and competence level, since when, and which
+/// approved proposal granted it (proposer, approver, approval time); an
+/// entry loaded by the bootstrap import says so. For the periodic review of
+/// entitlements (AT 4.3.1); the read is audited.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/entitlements",
+    tag = "reports",
+    params(Query<FormatQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (EntitlementReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn entitlements(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    entitlement_report(&ctx, &principal, &headers, &query).await
 }

@@ -49,6 +49,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(read_case))
         .routes(routes!(export))
         .routes(routes!(reconcile_route))
+        .routes(routes!(entitlements))
         .merge(records::api())
 }
 
@@ -768,4 +769,31 @@ async fn export(
 
 fn export_error(e: bundle::ExportError) -> ApiError {
     CommandError::from(e).into()
+}
+
+/// Who holds which role and competence level, since when, and which
+/// approved proposal granted it (proposer, approver, approval time); an
+/// entry loaded by the bootstrap import says so. For the periodic review of
+/// entitlements (AT 4.3.1); the read is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/entitlements",
+    tag = "reports",
+    params(creditops_http::Query<creditops_http::reports::FormatQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (creditops_http::reports::EntitlementReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn entitlements(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    creditops_http::Query(query): creditops_http::Query<creditops_http::reports::FormatQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    creditops_http::reports::entitlement_report(&ctx, &principal, &headers, &query).await
 }

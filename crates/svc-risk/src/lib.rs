@@ -12,7 +12,7 @@ pub mod watcher;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
@@ -22,6 +22,7 @@ use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, Country, Role, Sector, Severity};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
+use creditops_http::reports::{csv_field, csv_response, wants_csv};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::LimitVersions;
 use creditops_http::{
@@ -688,6 +689,7 @@ async fn alert_stream(
         seen: HashSet<uuid::Uuid>,
         pending: std::collections::VecDeque<Breach>,
         expires_at: chrono::DateTime<Utc>,
+        person: creditops_domain::StaffId,
         // Held while the stream lives; dropped with it.
         _slot: StreamSlot,
     }
@@ -706,6 +708,7 @@ async fn alert_stream(
         seen: HashSet::new(),
         pending: std::collections::VecDeque::new(),
         expires_at,
+        person: principal.id().clone(),
         _slot: slot,
     };
     let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
@@ -731,6 +734,11 @@ async fn alert_stream(
                 // The process is shutting down: end the stream so the
                 // connection closes and the shutdown can complete.
                 _ = stopping.wait_for(|stop| *stop) => return None,
+            }
+            // A suspension, a leaver or the end of the role ends the
+            // stream too, as it refuses the person's next request (S4).
+            if !creditops_http::still_admitted(&cursor.ctx, &cursor.person).await {
+                return None;
             }
             let now = Utc::now();
             let filter = BreachFilter {
@@ -765,35 +773,8 @@ struct ReportQuery {
     #[param(format = Date)]
     date: Option<String>,
     /// `json` or `csv`; without it, `Accept: text/csv` selects CSV.
-    #[param(value_type = Option<ReportFormat>, inline)]
+    #[param(value_type = Option<creditops_http::reports::ReportFormat>, inline)]
     format: Option<String>,
-}
-
-/// The format of a report.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)] // documents the accepted values of a query parameter
-enum ReportFormat {
-    Json,
-    Csv,
-}
-
-fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
-    match format {
-        Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::validation(format!(
-            "format {other:?} is not json or csv"
-        ))),
-        None => Ok(headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/csv"))),
-    }
-}
-
-fn csv_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
 /// The breaches detected on one UTC day.
@@ -869,15 +850,6 @@ async fn breach_report(
         items: breaches,
     })
     .into_response())
-}
-
-/// A CSV field, quoted when it could break the row (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 /// A regulatory report of borrower units (R9).

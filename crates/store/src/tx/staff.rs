@@ -2,7 +2,8 @@
 
 use crate::StoreResult;
 use creditops_domain::{
-    CompetenceGrant, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitId,
+    CompetenceGrant, HistoryCut, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
+    UnitAssignment, UnitId,
 };
 
 /// The staff directory: organisational units and the people with their dated unit, role and competence histories.
@@ -24,6 +25,13 @@ pub trait StaffTx: Send {
         id: &StaffId,
         grant: &CompetenceGrant,
     ) -> StoreResult<()>;
+    /// Appends a dated unit assignment to a person's history (NotFound if
+    /// unknown); the side recorded is the unit's (Conflict otherwise).
+    async fn add_unit_assignment(&mut self, id: &StaffId, unit: &UnitAssignment)
+    -> StoreResult<()>;
+    /// Ends one entry of a person's history (S4): sets its `valid_to` and
+    /// nothing else. NotFound if the entry is not the one the cut names.
+    async fn cut_history(&mut self, id: &StaffId, cut: &HistoryCut) -> StoreResult<()>;
     /// Every staff id, sorted (for the admin directory and tests).
     async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>>;
 }
