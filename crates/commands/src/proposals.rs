@@ -127,8 +127,10 @@ async fn decidable(tx: &mut dyn Tx, id: Uuid, actor: &StaffId) -> CommandResult<
     Ok(proposal)
 }
 
-/// Applies an approved change to the directory or the rules.
-async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
+/// Applies an approved change to the directory or the rules; each row
+/// names the proposal it applies (on PostgreSQL the database refuses a
+/// service role's row without one approved in the same transaction, S9).
+async fn apply(tx: &mut dyn Tx, change: &Change, proposal: Uuid) -> CommandResult<Value> {
     match change {
         Change::RoleAssignment {
             staff_id,
@@ -141,7 +143,8 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
                 valid_from: *valid_from,
                 valid_to: *valid_to,
             };
-            tx.add_role_assignment(staff_id, &assignment).await?;
+            tx.add_role_assignment(staff_id, &assignment, Some(proposal))
+                .await?;
             Ok(json!({"staff_id": staff_id, "role": role, "valid_from": valid_from}))
         }
         Change::CompetenceGrant {
@@ -157,7 +160,8 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
                 valid_from: *valid_from,
                 valid_to: *valid_to,
             };
-            tx.add_competence_grant(staff_id, &grant).await?;
+            tx.add_competence_grant(staff_id, &grant, Some(proposal))
+                .await?;
             Ok(
                 json!({"staff_id": staff_id, "side": side, "level": level, "valid_from": valid_from}),
             )
@@ -174,12 +178,12 @@ async fn apply(tx: &mut dyn Tx, change: &Change) -> CommandResult<Value> {
                 .max()
                 .unwrap_or(0)
                 + 1;
-            tx.insert_rule_set(&RuleSet {
+            let rules = RuleSet {
                 version,
                 valid_from: *valid_from,
                 parameters: parameters.clone(),
-            })
-            .await?;
+            };
+            tx.insert_rule_set(&rules, Some(proposal)).await?;
             Ok(json!({"rules_version": version, "valid_from": valid_from}))
         }
     }
@@ -203,7 +207,7 @@ pub async fn decide_proposal(
             // A four-eyes change takes effect when it is approved, not before.
             let change = change.effective_at(now)?;
             validate_change(ctx, tx, &change, actor.id(), now).await?;
-            let applied = apply(tx, &change).await?;
+            let applied = apply(tx, &change, proposal.id).await?;
             let data = json!({
                 "proposal_id": proposal.id,
                 "proposed_by": proposal.proposed_by,

@@ -171,7 +171,9 @@ impl ChangeProposal {
             Role::CreditAnalyst => {
                 "a change of group membership needs a second credit analyst: the proposer cannot decide it"
             }
-            _ => "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it",
+            _ => {
+                "a change of a bank-wide figure needs a second risk controller: the proposer cannot decide it"
+            }
         };
         four_eyes::require_decidable(self, "proposal", decider, self.kind.rule(), refusal)
     }

@@ -4,6 +4,7 @@ use crate::StoreResult;
 use creditops_domain::{
     CompetenceGrant, RoleAssignment, Side, StaffId, StaffMember, StaffStatus, UnitId,
 };
+use uuid::Uuid;
 
 /// The staff directory: organisational units and the people with their dated unit, role and competence histories.
 #[async_trait::async_trait]
@@ -15,14 +16,22 @@ pub trait StaffTx: Send {
     async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()>;
     async fn staff_member(&mut self, id: &StaffId) -> StoreResult<Option<StaffMember>>;
     async fn set_staff_status(&mut self, id: &StaffId, status: StaffStatus) -> StoreResult<()>;
-    /// Appends a dated role assignment to a person's history (NotFound if unknown).
-    async fn add_role_assignment(&mut self, id: &StaffId, role: &RoleAssignment)
-    -> StoreResult<()>;
-    /// Appends a dated competence grant to a person's history (NotFound if unknown).
+    /// Appends a dated role assignment to a person's history (NotFound if
+    /// unknown), under the approved change `proposal` it applies (S9; on
+    /// PostgreSQL a service role's row needs one, see the migrations).
+    async fn add_role_assignment(
+        &mut self,
+        id: &StaffId,
+        role: &RoleAssignment,
+        proposal: Option<Uuid>,
+    ) -> StoreResult<()>;
+    /// Appends a dated competence grant to a person's history (NotFound if
+    /// unknown), under the approved change `proposal` it applies (S9).
     async fn add_competence_grant(
         &mut self,
         id: &StaffId,
         grant: &CompetenceGrant,
+        proposal: Option<Uuid>,
     ) -> StoreResult<()>;
     /// Every staff id, sorted (for the admin directory and tests).
     async fn staff_ids(&mut self) -> StoreResult<Vec<StaffId>>;
