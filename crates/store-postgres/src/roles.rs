@@ -357,4 +357,24 @@ mod tests {
         assert!(!writes("audit").iter().any(|t| !t.starts_with("audit_")));
         assert!(!writes("backoffice").contains(&"borrowers"));
     }
+
+    #[test]
+    fn row_policies_cover_granted_writes_on_policed_tables() {
+        for policy in ROW_POLICIES {
+            assert!(POLICED_TABLES.contains(&policy.table), "{policy:?}");
+            let granted = SERVICE_GRANTS
+                .iter()
+                .filter(|g| g.service == policy.service)
+                .flat_map(|g| g.writes.iter())
+                .any(|(t, p)| *t == policy.table && p.contains(policy.command));
+            assert!(granted, "{policy:?} has no matching grant");
+        }
+        // Risk control proposes limits and decides none (R8).
+        let risk_limits = SERVICE_GRANTS
+            .iter()
+            .filter(|g| g.service == "risk")
+            .flat_map(|g| g.writes.iter())
+            .find(|(t, _)| *t == "limit_versions");
+        assert_eq!(risk_limits, Some(&("limit_versions", "INSERT")));
+    }
 }
