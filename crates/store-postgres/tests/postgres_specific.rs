@@ -80,7 +80,8 @@ const TAMPERING: [&str; 26] = [
     "UPDATE change_proposals SET payload = '{}' WHERE status = 'pending'",
     "UPDATE change_proposals SET proposed_by = 'lo-1' WHERE status = 'pending'",
     "DELETE FROM change_proposals",
-    "TRUNCATE change_proposals",
+    // Cascading: rows of the directory and the rules refer to proposals.
+    "TRUNCATE change_proposals CASCADE",
     "UPDATE audit_heads SET note = ''",
     "DELETE FROM audit_heads",
     "TRUNCATE audit_heads",
