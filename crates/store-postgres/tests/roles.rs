@@ -604,3 +604,22 @@ async fn finding_16_risk_cannot_write_limit_approvals() {
         ])
         .await;
 }
+
+/// The control of the two market refusals above: where a four-eyes rule set
+/// opened the single-vote lane (V8), one market vote still decides.
+#[tokio::test]
+async fn finding_16_the_single_vote_lane_stays_open_where_a_rule_set_opened_it() {
+    let Some(fixture) = Fixture::create().await else {
+        return;
+    };
+    let lane = "INSERT INTO rule_sets (version, valid_from, parameters) VALUES \
+                (1, '2000-01-01', '{\"single_vote_below\": \"300000\"}')";
+    assert_eq!(fixture.run_as(None, &[lane.to_owned()]).await, "success");
+    fixture
+        .expect(vec![(
+            Some("market"),
+            vec![approve_case(), decision("approved")],
+            "success",
+        )])
+        .await;
+}
