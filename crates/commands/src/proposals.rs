@@ -223,8 +223,15 @@ async fn decidable(
 }
 
 /// Applies an approved change to the directory or the rules; the
-/// lifecycle kinds take effect at `at`, the approval.
-async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult<Value> {
+/// lifecycle kinds take effect at `at`, the approval. Each row names the
+/// proposal it applies (on PostgreSQL the database refuses a service
+/// role's row without one approved in the same transaction, S9).
+async fn apply(
+    tx: &mut dyn Tx,
+    change: &Change,
+    at: Timestamp,
+    proposal: Uuid,
+) -> CommandResult<Value> {
     match change {
         Change::RoleAssignment {
             staff_id,
@@ -237,7 +244,8 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
                 valid_from: *valid_from,
                 valid_to: *valid_to,
             };
-            tx.add_role_assignment(staff_id, &assignment).await?;
+            tx.add_role_assignment(staff_id, &assignment, Some(proposal))
+                .await?;
             Ok(json!({"staff_id": staff_id, "role": role, "valid_from": valid_from}))
         }
         Change::CompetenceGrant {
@@ -253,7 +261,8 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
                 valid_from: *valid_from,
                 valid_to: *valid_to,
             };
-            tx.add_competence_grant(staff_id, &grant).await?;
+            tx.add_competence_grant(staff_id, &grant, Some(proposal))
+                .await?;
             Ok(
                 json!({"staff_id": staff_id, "side": side, "level": level, "valid_from": valid_from}),
             )
@@ -270,24 +279,30 @@ async fn apply(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult
                 .max()
                 .unwrap_or(0)
                 + 1;
-            tx.insert_rule_set(&RuleSet {
+            let rules = RuleSet {
                 version,
                 valid_from: *valid_from,
                 parameters: parameters.clone(),
-            })
-            .await?;
+            };
+            tx.insert_rule_set(&rules, Some(proposal)).await?;
             Ok(json!({"rules_version": version, "valid_from": valid_from}))
         }
-        lifecycle => apply_lifecycle(tx, lifecycle, at).await,
+        lifecycle => apply_lifecycle(tx, lifecycle, at, proposal).await,
     }
 }
 
-/// Applies an approved change of a person's place in the bank, at `at`.
-async fn apply_lifecycle(tx: &mut dyn Tx, change: &Change, at: Timestamp) -> CommandResult<Value> {
+/// Applies an approved change of a person's place in the bank, at `at`,
+/// under `proposal`.
+async fn apply_lifecycle(
+    tx: &mut dyn Tx,
+    change: &Change,
+    at: Timestamp,
+    proposal: Uuid,
+) -> CommandResult<Value> {
     match change {
         Change::StaffOnboarding { staff_id, .. } => {
             let member = newcomer(tx, change).await?;
-            tx.insert_staff(&member).await?;
+            tx.onboard_staff(&member, Some(proposal)).await?;
             Ok(json!({
                 "staff_id": staff_id,
                 "units": member.units,
@@ -381,7 +396,7 @@ pub async fn decide_proposal(
             // A four-eyes change takes effect when it is approved, not before.
             let change = change.effective_at(now)?;
             validate_change(ctx, tx, &change, actor.id(), now).await?;
-            Some(apply(tx, &change, now).await?)
+            Some(apply(tx, &change, now, proposal.id).await?)
         }
         Verdict::Approve => Some(apply_input(ctx, tx, actor, &proposal).await?),
         Verdict::Reject => None,

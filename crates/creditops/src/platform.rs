@@ -413,7 +413,9 @@ pub async fn ensure_rules(store: &dyn Store) -> Result<(), PlatformError> {
         .is_empty()
     {
         let rules = RuleSet::initial();
-        match tx.insert_rule_set(&rules).await {
+        // The owner's bootstrap: no proposal (the database binds only the
+        // service roles to one).
+        match tx.insert_rule_set(&rules, None).await {
             // Another instance starting at the same time stored it first.
             Err(StoreError::Conflict(_)) => return Ok(()),
             other => other.map_err(PlatformError::Store)?,

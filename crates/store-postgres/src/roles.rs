@@ -45,9 +45,12 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
         writes: &[
             ("borrowers", "INSERT"),
             ("cases", "INSERT, UPDATE"),
-            // First votes only (row policy); decisions and reservations for
-            // declines and the single-vote lane (V8); disbursement closes the
-            // reservation; the watcher records breaches an approval causes.
+            // First votes only (row policy); decisions only for declines
+            // and, where a rule set opened it, the single-vote lane (row
+            // policy; V8), reservations for that lane; disbursement closes
+            // the reservation; the watcher records breaches an approval
+            // causes. A case is approved only with an approved decision
+            // resting on two votes (triggers in the migrations).
             ("votes", "INSERT"),
             ("decisions", "INSERT"),
             ("reservations", "INSERT, UPDATE"),
@@ -79,7 +82,9 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
     ServiceGrants {
         service: "risk",
         writes: &[
-            ("limit_versions", "INSERT, UPDATE"),
+            // Proposals only (row policy): the decision is the back
+            // office's (R8).
+            ("limit_versions", "INSERT"),
             ("imported_balances", "INSERT, UPDATE"),
             ("capital_versions", "INSERT"),
             ("liquidity_positions", "INSERT"),
@@ -102,6 +107,9 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
     },
     ServiceGrants {
         service: "admin",
+        // Role assignments, competence grants and rule sets only under a
+        // change proposal approved in the same transaction (S9; constraint
+        // triggers in the migrations bind every role but the owner).
         writes: &[
             ("staff", "INSERT, UPDATE"),
             ("org_units", "INSERT, UPDATE"),
@@ -116,10 +124,110 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
     },
 ];
 
-/// Which votes a side may insert: its own stage, cast from its own side (S1).
-const VOTE_POLICIES: &[(&str, &str)] = &[
-    ("market", "stage = 'first' AND side = 'market'"),
-    ("backoffice", "stage = 'second' AND side = 'backoffice'"),
+/// A row policy: which rows of `table` a service's role may write with
+/// `command` (the privilege itself comes from [`SERVICE_GRANTS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RowPolicy {
+    pub table: &'static str,
+    pub service: &'static str,
+    /// `INSERT` or `UPDATE`.
+    pub command: &'static str,
+    /// The `WITH CHECK` condition on the written row.
+    pub check: &'static str,
+}
+
+/// Tables under row-level security: every role reads every row; a role
+/// writes only rows one of its [`ROW_POLICIES`] admits.
+const POLICED_TABLES: &[&str] = &["votes", "decisions", "limit_versions", "change_proposals"];
+
+/// Which rows a side may write (S1, V1, V8, R8, S9).
+pub const ROW_POLICIES: &[RowPolicy] = &[
+    // Each side casts only its own vote, from its own side (S1).
+    RowPolicy {
+        table: "votes",
+        service: "market",
+        command: "INSERT",
+        check: "stage = 'first' AND side = 'market'",
+    },
+    RowPolicy {
+        table: "votes",
+        service: "backoffice",
+        command: "INSERT",
+        check: "stage = 'second' AND side = 'backoffice'",
+    },
+    // Market declines alone; it approves alone only in the single-vote lane,
+    // where a four-eyes rule set opened it (V8). Whatever the role, the
+    // decisions_need_votes trigger checks the votes an approval rests on.
+    RowPolicy {
+        table: "decisions",
+        service: "market",
+        command: "INSERT",
+        check: "outcome = 'declined' OR creditops_single_vote_lane_open(decided_at)",
+    },
+    RowPolicy {
+        table: "decisions",
+        service: "backoffice",
+        command: "INSERT",
+        check: "true",
+    },
+    // Risk control proposes limits; back office decides them (R8).
+    RowPolicy {
+        table: "limit_versions",
+        service: "risk",
+        command: "INSERT",
+        check: "status = 'pending' AND decided_by IS NULL AND decided_at IS NULL",
+    },
+    RowPolicy {
+        table: "limit_versions",
+        service: "backoffice",
+        command: "UPDATE",
+        check: "true",
+    },
+    // Each desk proposes (pending) and decides only its own kinds: the
+    // directory and the rules at admin, group membership at back office,
+    // Tier 1 and liquidity at risk control (S9, V4, R3, R6).
+    RowPolicy {
+        table: "change_proposals",
+        service: "admin",
+        command: "INSERT",
+        check: concat!(
+            "status = 'pending' AND kind IN ('role_assignment', 'competence_grant', ",
+            "'rule_set', 'staff_onboarding', 'unit_move', 'role_end', 'suspension', 'leaver')"
+        ),
+    },
+    RowPolicy {
+        table: "change_proposals",
+        service: "admin",
+        command: "UPDATE",
+        check: concat!(
+            "kind IN ('role_assignment', 'competence_grant', 'rule_set', ",
+            "'staff_onboarding', 'unit_move', 'role_end', 'suspension', 'leaver')"
+        ),
+    },
+    RowPolicy {
+        table: "change_proposals",
+        service: "backoffice",
+        command: "INSERT",
+        check: "status = 'pending' AND kind = 'group_membership'",
+    },
+    RowPolicy {
+        table: "change_proposals",
+        service: "backoffice",
+        command: "UPDATE",
+        check: "kind = 'group_membership'",
+    },
+    RowPolicy {
+        table: "change_proposals",
+        service: "risk",
+        command: "INSERT",
+        check: "status = 'pending' AND kind IN ('tier1_capital', 'liquidity_position')",
+    },
+    RowPolicy {
+        table: "change_proposals",
+        service: "risk",
+        command: "UPDATE",
+        check: "kind IN ('tier1_capital', 'liquidity_position')",
+    },
 ];
 
 /// The role name of `service` under `prefix` (e.g. `creditops_market`).
@@ -175,24 +283,38 @@ fn statements(prefix: &str, database: &str, schema: &str) -> Vec<String> {
         }
     }
     // Row policies bind the roles only (the owner bypasses them): every role
-    // reads every vote; each side inserts only its own stage.
-    sql.push(format!(
-        "ALTER TABLE {schema}.votes ENABLE ROW LEVEL SECURITY"
-    ));
+    // reads every row; each side writes only the rows its policies admit.
     let readers = roles.join(", ");
-    sql.push(format!(
-        "DROP POLICY IF EXISTS {prefix}_read ON {schema}.votes"
-    ));
-    sql.push(format!(
-        "CREATE POLICY {prefix}_read ON {schema}.votes FOR SELECT TO {readers} USING (true)"
-    ));
-    for (service, check) in VOTE_POLICIES {
-        let role = role_name(prefix, service);
+    for table in POLICED_TABLES {
         sql.push(format!(
-            "DROP POLICY IF EXISTS {role}_insert ON {schema}.votes"
+            "ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY"
         ));
         sql.push(format!(
-            "CREATE POLICY {role}_insert ON {schema}.votes FOR INSERT TO {role} WITH CHECK ({check})"
+            "DROP POLICY IF EXISTS {prefix}_read ON {schema}.{table}"
+        ));
+        sql.push(format!(
+            "CREATE POLICY {prefix}_read ON {schema}.{table} FOR SELECT TO {readers} USING (true)"
+        ));
+    }
+    for policy in ROW_POLICIES {
+        let RowPolicy {
+            table,
+            service,
+            command,
+            check,
+        } = policy;
+        let role = role_name(prefix, service);
+        let name = format!("{role}_{}", command.to_ascii_lowercase());
+        sql.push(format!("DROP POLICY IF EXISTS {name} ON {schema}.{table}"));
+        // An update may only touch rows the check admits before, too.
+        let using = if *command == "UPDATE" {
+            format!(" USING ({check})")
+        } else {
+            String::new()
+        };
+        sql.push(format!(
+            "CREATE POLICY {name} ON {schema}.{table} FOR {command} TO {role}{using} \
+             WITH CHECK ({check})"
         ));
     }
     sql
@@ -286,5 +408,25 @@ mod tests {
         assert!(!writes("market").contains(&"limit_versions"));
         assert!(!writes("audit").iter().any(|t| !t.starts_with("audit_")));
         assert!(!writes("backoffice").contains(&"borrowers"));
+    }
+
+    #[test]
+    fn row_policies_cover_granted_writes_on_policed_tables() {
+        for policy in ROW_POLICIES {
+            assert!(POLICED_TABLES.contains(&policy.table), "{policy:?}");
+            let granted = SERVICE_GRANTS
+                .iter()
+                .filter(|g| g.service == policy.service)
+                .flat_map(|g| g.writes.iter())
+                .any(|(t, p)| *t == policy.table && p.contains(policy.command));
+            assert!(granted, "{policy:?} has no matching grant");
+        }
+        // Risk control proposes limits and decides none (R8).
+        let risk_limits = SERVICE_GRANTS
+            .iter()
+            .filter(|g| g.service == "risk")
+            .flat_map(|g| g.writes.iter())
+            .find(|(t, _)| *t == "limit_versions");
+        assert_eq!(risk_limits, Some(&("limit_versions", "INSERT")));
     }
 }

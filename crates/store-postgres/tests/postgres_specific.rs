@@ -80,7 +80,8 @@ const TAMPERING: [&str; 26] = [
     "UPDATE change_proposals SET payload = '{}' WHERE status = 'pending'",
     "UPDATE change_proposals SET proposed_by = 'lo-1' WHERE status = 'pending'",
     "DELETE FROM change_proposals",
-    "TRUNCATE change_proposals",
+    // Cascading: rows of the directory and the rules refer to proposals.
+    "TRUNCATE change_proposals CASCADE",
     "UPDATE audit_heads SET note = ''",
     "DELETE FROM audit_heads",
     "TRUNCATE audit_heads",
@@ -189,8 +190,12 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
                 "change_proposals_no_delete",
                 "change_proposals_no_truncate",
                 "decisions_append_only",
+                // The last line (finding 16): an approval needs its votes,
+                // a rule set its approved proposal.
+                "decisions_need_votes",
                 "decisions_no_truncate",
                 "rule_sets_append_only",
+                "rule_sets_approved",
                 "rule_sets_no_truncate",
                 "votes_append_only",
                 "votes_no_truncate",

@@ -10,13 +10,19 @@ macro_rules! admin_tx {
                 fetch_rule_sets(&mut *self.tx).await
             }
 
-            async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()> {
+            async fn insert_rule_set(
+                &mut self,
+                rules: &RuleSet,
+                proposal: Option<Uuid>,
+            ) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO rule_sets (version, valid_from, parameters) VALUES ($1, $2, $3)",
+                    "INSERT INTO rule_sets (version, valid_from, parameters, proposal_id) \
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(rules.version)
                 .bind(micros(rules.valid_from))
                 .bind(to_json(&rules.parameters)?)
+                .bind(proposal.map(id_arg))
                 .execute(&mut *self.tx)
                 .await
                 .map_err(conflict("a rule set with this version exists already"))?;

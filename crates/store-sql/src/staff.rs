@@ -13,16 +13,18 @@ macro_rules! staff_tx {
                 id: &StaffId,
                 position: DbInt,
                 role: &RoleAssignment,
+                proposal: Option<Uuid>,
             ) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO role_assignments (staff_id, position, role, valid_from, valid_to) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO role_assignments (staff_id, position, role, valid_from, valid_to, \
+                     proposal_id) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(id.as_str())
                 .bind(position)
                 .bind(role.role.as_str())
                 .bind(micros(role.valid_from))
                 .bind(role.valid_to.map(micros))
+                .bind(proposal.map(id_arg))
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
@@ -56,10 +58,11 @@ macro_rules! staff_tx {
                 id: &StaffId,
                 position: DbInt,
                 grant: &CompetenceGrant,
+                proposal: Option<Uuid>,
             ) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO competence_grants (staff_id, position, side, level, valid_from, \
-                     valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
+                     valid_to, proposal_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(id.as_str())
                 .bind(position)
@@ -67,6 +70,7 @@ macro_rules! staff_tx {
                 .bind(int_arg(i64::from(grant.level))?)
                 .bind(micros(grant.valid_from))
                 .bind(grant.valid_to.map(micros))
+                .bind(proposal.map(id_arg))
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
@@ -133,7 +137,11 @@ macro_rules! staff_tx {
                 side.map(|side| parse_text(&side, "side")).transpose()
             }
 
-            async fn insert_staff(&mut self, member: &StaffMember) -> StoreResult<()> {
+            async fn onboard_staff(
+                &mut self,
+                member: &StaffMember,
+                proposal: Option<Uuid>,
+            ) -> StoreResult<()> {
                 // Check the units first: a clear NotFound instead of a bare FK error,
                 // and the side recorded on the assignment must be its unit's side.
                 for unit in &member.units {
@@ -169,11 +177,11 @@ macro_rules! staff_tx {
                         .await?;
                 }
                 for (position, role) in member.roles.iter().enumerate() {
-                    self.insert_role(&member.id, int_arg(to_i64(position)?)?, role)
+                    self.insert_role(&member.id, int_arg(to_i64(position)?)?, role, proposal)
                         .await?;
                 }
                 for (position, grant) in member.competences.iter().enumerate() {
-                    self.insert_grant(&member.id, int_arg(to_i64(position)?)?, grant)
+                    self.insert_grant(&member.id, int_arg(to_i64(position)?)?, grant, proposal)
                         .await?;
                 }
                 Ok(())
@@ -204,20 +212,22 @@ macro_rules! staff_tx {
                 &mut self,
                 id: &StaffId,
                 role: &RoleAssignment,
+                proposal: Option<Uuid>,
             ) -> StoreResult<()> {
                 self.lock_staff(id).await?;
                 let position = self.next_position(id, HistoryTable::Roles).await?;
-                self.insert_role(id, position, role).await
+                self.insert_role(id, position, role, proposal).await
             }
 
             async fn add_competence_grant(
                 &mut self,
                 id: &StaffId,
                 grant: &CompetenceGrant,
+                proposal: Option<Uuid>,
             ) -> StoreResult<()> {
                 self.lock_staff(id).await?;
                 let position = self.next_position(id, HistoryTable::Competences).await?;
-                self.insert_grant(id, position, grant).await
+                self.insert_grant(id, position, grant, proposal).await
             }
 
             async fn add_unit_assignment(

@@ -152,6 +152,8 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
         [
             "change_proposals_final",
             "change_proposals_no_delete",
+            // The last line (finding 16): an approval needs its votes.
+            "decisions_need_votes",
             "decisions_no_delete",
             "decisions_no_update",
             "rule_sets_no_delete",

@@ -18,8 +18,8 @@ pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
     let v1 = RuleSet::initial();
     let mut tx = store.begin().await.expect("begin");
     // Stored out of order, listed by version.
-    tx.insert_rule_set(&v2).await.expect("v2");
-    tx.insert_rule_set(&v1).await.expect("v1");
+    tx.insert_rule_set(&v2, None).await.expect("v2");
+    tx.insert_rule_set(&v1, None).await.expect("v1");
     tx.commit().await.expect("commit");
 
     let mut tx = store.begin().await.expect("begin");
@@ -27,7 +27,10 @@ pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
         valid_from: day(20),
         ..v2.clone()
     };
-    let err = tx.insert_rule_set(&again).await.expect_err("duplicate");
+    let err = tx
+        .insert_rule_set(&again, None)
+        .await
+        .expect_err("duplicate");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     drop(tx);
 

@@ -417,8 +417,12 @@ pub async fn open_cases_of_borrowers(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
     for (borrower_id, amount, currency, status) in cases {
         let mut case = new_case(borrower_id, amount, currency);
-        case.status = status;
-        insert_case(store, &case).await;
+        if status == CaseStatus::Approved {
+            insert_approved_case(store, &mut case).await;
+        } else {
+            case.status = status;
+            insert_case(store, &case).await;
+        }
         ids.push(case.id);
     }
     let mut tx = store.begin_read().await.expect("begin_read");

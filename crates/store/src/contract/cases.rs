@@ -250,8 +250,7 @@ pub async fn cases_by_status_pages_by_id(store: Arc<dyn Store>) {
         insert_case(store, case).await;
     }
     let mut approved = new_case(borrower_id, "777.00", "EUR");
-    approved.status = CaseStatus::Approved;
-    insert_case(store, &approved).await;
+    insert_approved_case(store, &mut approved).await;
     drafts.sort_by_key(|c| c.id);
     let draft_ids: Vec<CaseId> = drafts.iter().map(|c| c.id).collect();
 
@@ -623,4 +622,72 @@ async fn approve_at_level_2(store: &dyn Store, case: &mut CreditCase, facts: &Vo
     )
     .expect("escalated second vote");
     save_case(store, case, before).await;
+}
+
+/// Finding 16 of the hardening issue, at the database (V1, S7): an approved
+/// decision is stored only with an approving first vote from a market unit
+/// and an approving second vote from a back-office unit by another person,
+/// on the current file version, whatever writes it. A forged approval (the
+/// second vote left out, or cast by a market member who calls himself back
+/// office) is refused; the proper one is stored.
+pub async fn finding_16_an_approval_without_two_proper_votes_is_refused(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let mut case = new_case(borrower_id, "250000.00", "EUR");
+    insert_case(store, &case).await;
+    let officer = voter(store, LOAN_OFFICER, at(20)).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&officer),
+        VoteDecision::Approve,
+        "good risk",
+        1,
+        &facts(),
+        at(20),
+    )
+    .expect("first vote");
+    save_case(store, &case, before).await;
+    let before = case.revision;
+
+    // A market member's vote dressed up as back office: the vote row says
+    // back office, the dated unit history does not (S4).
+    let mut impostor = voter(store, EDITOR, at(21)).await;
+    impostor.side = Side::Backoffice;
+    impostor.unit_id = unit_id(BACKOFFICE_UNIT);
+    impostor.left_market_at = None;
+    let analyst = voter(store, ANALYST, at(21)).await;
+    let approve = |voter: &Voter| {
+        let mut approved = case.clone();
+        approved
+            .cast_second_vote(
+                Some(voter),
+                VoteDecision::Approve,
+                "agreed",
+                1,
+                &facts(),
+                at(21),
+            )
+            .expect("second vote");
+        assert_eq!(approved.status, CaseStatus::Approved);
+        approved
+    };
+    let mut without_second_vote = approve(&analyst);
+    without_second_vote.votes.pop();
+    for (what, forged) in [
+        ("no second vote", without_second_vote),
+        ("second voter outside back office", approve(&impostor)),
+    ] {
+        let mut tx = store.begin().await.expect("begin");
+        let stored = match tx.update_case(&forged, before).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        };
+        assert!(stored.is_err(), "{what}: the approval was stored");
+    }
+    assert_eq!(load_case(store, case.id).await, case, "nothing applied");
+
+    let approved = approve(&analyst);
+    save_case(store, &approved, before).await;
+    assert_eq!(load_case(store, case.id).await, approved);
 }

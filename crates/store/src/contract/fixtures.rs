@@ -153,6 +153,37 @@ pub(super) async fn insert_case(store: &dyn Store, case: &CreditCase) {
     tx.commit().await.expect("commit case");
 }
 
+/// Inserts `case` and approves it as the databases accept an approval
+/// (V1): an approving first vote from market, then one from back office by
+/// another person, on the current file version.
+pub(super) async fn insert_approved_case(store: &dyn Store, case: &mut CreditCase) {
+    insert_case(store, case).await;
+    let officer = voter(store, LOAN_OFFICER, at(20)).await;
+    let analyst = voter(store, ANALYST, at(20)).await;
+    let before = case.revision;
+    let version = case.version;
+    case.cast_first_vote(
+        Some(&officer),
+        VoteDecision::Approve,
+        "good risk",
+        version,
+        &facts(),
+        at(20),
+    )
+    .expect("first vote");
+    case.cast_second_vote(
+        Some(&analyst),
+        VoteDecision::Approve,
+        "agreed",
+        version,
+        &facts(),
+        at(21),
+    )
+    .expect("second vote");
+    assert_eq!(case.status, CaseStatus::Approved);
+    save_case(store, case, before).await;
+}
+
 pub(super) async fn load_case(store: &dyn Store, id: CaseId) -> CreditCase {
     let mut tx = store.begin_read().await.expect("begin_read");
     tx.case(id).await.expect("load case").expect("case exists")

@@ -190,6 +190,7 @@ macro_rules! store_contract_tests {
             borrower_round_trip
             case_round_trip_keeps_exact_amounts
             votes_and_decision_round_trip
+            finding_16_an_approval_without_two_proper_votes_is_refused
             first_vote_decline_decides_in_one_update
             stale_revision_is_a_conflict
             update_case_requires_a_new_revision

@@ -61,7 +61,7 @@ pub async fn seed_case(store: &dyn Store, now: Timestamp, events: &[NewAuditEven
     case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now)
         .expect("vote");
     tx.update_case(&case, 1).await.expect("update");
-    tx.insert_rule_set(&RuleSet::initial())
+    tx.insert_rule_set(&RuleSet::initial(), None)
         .await
         .expect("rule set");
     seed_proposals(tx.as_mut(), [&originator.id, &officer.id], now).await;

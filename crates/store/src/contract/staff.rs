@@ -231,22 +231,26 @@ pub async fn staff_history_appends_and_ids_are_sorted(store: Arc<dyn Store>) {
         valid_to: None,
     };
     let mut tx = store.begin().await.expect("begin");
-    tx.add_role_assignment(&id, &promoted).await.expect("role");
-    tx.add_competence_grant(&id, &grant).await.expect("grant");
+    tx.add_role_assignment(&id, &promoted, None)
+        .await
+        .expect("role");
+    tx.add_competence_grant(&id, &grant, None)
+        .await
+        .expect("grant");
     let second_grant = CompetenceGrant {
         side: Side::Backoffice,
         level: 9,
         valid_from: day(60),
         valid_to: Some(day(70)),
     };
-    tx.add_competence_grant(&id, &second_grant)
+    tx.add_competence_grant(&id, &second_grant, None)
         .await
         .expect("second grant");
     for err in [
-        tx.add_role_assignment(&staff_id("nobody"), &promoted)
+        tx.add_role_assignment(&staff_id("nobody"), &promoted, None)
             .await
             .expect_err("unknown staff"),
-        tx.add_competence_grant(&staff_id("nobody"), &grant)
+        tx.add_competence_grant(&staff_id("nobody"), &grant, None)
             .await
             .expect_err("unknown staff"),
     ] {
@@ -281,6 +285,7 @@ pub async fn staff_history_appends_and_ids_are_sorted(store: Arc<dyn Store>) {
                     valid_from: day(1),
                     valid_to: None,
                 },
+                None,
             )
             .await;
         assert!(result.is_err(), "level {level} was stored: {result:?}");

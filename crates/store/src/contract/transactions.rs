@@ -237,7 +237,7 @@ async fn write_precise_directory(
         .expect("related party");
     let mut rules = RuleSet::initial();
     rules.valid_from = ns(at(4), 777);
-    tx.insert_rule_set(&rules).await.expect("rule set");
+    tx.insert_rule_set(&rules, None).await.expect("rule set");
     let mut proposal = proposal(ProposalKind::RuleSet, ORIGINATOR, ns(at(5), 1));
     tx.insert_proposal(&proposal).await.expect("proposal");
     proposal.status = ProposalStatus::Rejected;

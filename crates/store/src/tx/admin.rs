@@ -9,8 +9,14 @@ use creditops_domain::{RuleSet, Timestamp};
 pub trait AdminTx: Send {
     /// Every rule-set version, ascending. Empty until the first is stored.
     async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>>;
-    /// Stores a new rule-set version (Conflict if the version exists).
-    async fn insert_rule_set(&mut self, rules: &RuleSet) -> StoreResult<()>;
+    /// Stores a new rule-set version (Conflict if the version exists) under
+    /// the approved change `proposal` it applies (S9; none for the initial
+    /// version the owner stores, see the migrations).
+    async fn insert_rule_set(
+        &mut self,
+        rules: &RuleSet,
+        proposal: Option<uuid::Uuid>,
+    ) -> StoreResult<()>;
     async fn insert_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
     async fn proposal(&mut self, id: uuid::Uuid) -> StoreResult<Option<ChangeProposal>>;
     /// Records the decision on a pending proposal; Conflict if it is not
