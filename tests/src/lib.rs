@@ -275,6 +275,7 @@ impl TestPlatform {
             risk_watch_interval: None,
             audit_sequencer_interval: std::time::Duration::from_millis(100),
             limits,
+            dev_console: true,
         })
         .await
         .expect("platform starts")

@@ -38,6 +38,7 @@ mod exposures;
 mod idempotency;
 mod limits;
 mod risk;
+mod sessions;
 mod staff;
 
 #[doc(hidden)]
@@ -67,9 +68,10 @@ pub mod prelude {
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseSummary, ChangeProposal,
-        ExposureScope, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
-        NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-        StoredCheckpoint, StoredResponse, UnauditedRow, VoteContext, stored_rule_set,
+        ConsoleSession, ExposureScope, IdempotencyScope, InFlightClaims, LiquidityClaim,
+        LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty, StoreError, StoreResult,
+        StoredAuditEvent, StoredCheckpoint, StoredResponse, UnauditedRow, VoteContext,
+        stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};
