@@ -388,6 +388,7 @@ async fn create_case(
         form.csrf.as_deref(),
         Some(live.actor.id()),
         "/console/cases",
+        None,
     )
     .await
     {
@@ -715,6 +716,7 @@ async fn first_vote(
         form.csrf.as_deref(),
         Some(live.actor.id()),
         ROUTE,
+        id.parse().ok(),
     )
     .await
     {

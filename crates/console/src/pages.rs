@@ -176,6 +176,7 @@ pub(crate) async fn guard_form(
     sent_token: Option<&str>,
     actor: Option<&StaffId>,
     route: &str,
+    case_id: Option<CaseId>,
 ) -> Result<(), Response> {
     let origin_ok = match (
         headers.get(header::ORIGIN),
@@ -201,7 +202,7 @@ pub(crate) async fn guard_form(
         StatusCode::FORBIDDEN,
         None,
         "csrf",
-        None,
+        case_id,
     )
     .await
     {
@@ -336,6 +337,7 @@ async fn login(
         form.csrf.as_deref(),
         None,
         LOGIN_PATH,
+        None,
     )
     .await
     {
@@ -415,6 +417,7 @@ async fn logout(
         form.csrf.as_deref(),
         Some(live.actor.id()),
         "/logout",
+        None,
     )
     .await
     {
