@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The W3C name of an element reference in WebDriver answers.
-const ELEMENT: &str = "element-6066-11e4-a52f-4a4b4e4c4b";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -101,7 +101,7 @@ impl Browser {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.base));
-        if method != reqwest::Method::GET {
+        if method == reqwest::Method::POST {
             request = request.json(&body);
         }
         let response = request.send().await.expect("chromedriver answers");
@@ -137,7 +137,10 @@ impl Browser {
                 json!({"using": "css selector", "value": css}),
             )
             .await;
-        found[ELEMENT].as_str().expect("element id").to_owned()
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
@@ -178,6 +181,36 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The page's text once it contains `needle` (a click's navigation may
+    /// still be under way when the click is answered); panics after 10 s.
+    pub async fn wait_for_text(&self, needle: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = self.text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page never showed {needle:?}; it shows: {text}");
+    }
+
+    /// The page's address once it ends with `suffix`; panics after 10 s.
+    pub async fn wait_for_url(&self, suffix: &str) -> String {
+        let mut url = String::new();
+        for _ in 0..200 {
+            url = self.current_url().await;
+            if url.ends_with(suffix) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the browser never reached *{suffix}; it is at {url}: {}",
+            self.text().await
+        );
     }
 
     /// Saves a PNG of the page as `<name>.png` in the directory
