@@ -213,6 +213,30 @@ impl Browser {
         );
     }
 
+    /// Runs axe-core (WCAG 2.1 A and AA rules) on the page and panics on any
+    /// violation, when `CREDITOPS_AXE` names a copy of `axe.min.js` (npm
+    /// package `axe-core`; not vendored here for its size).
+    pub async fn assert_accessible(&self, page: &str) {
+        let Some(path) = std::env::var_os("CREDITOPS_AXE") else {
+            return;
+        };
+        let source = std::fs::read_to_string(&path).expect("CREDITOPS_AXE names axe.min.js");
+        self.execute(&format!("{source}\n;return true;"), json!([]))
+            .await;
+        let violations = self
+            .command(
+                reqwest::Method::POST,
+                &self.at("/execute/async"),
+                json!({"script": "const done = arguments[arguments.length - 1];\
+                    axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})\
+                    .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))))\
+                    .catch(e => done([{id: 'axe-failed', impact: String(e)}]));",
+                       "args": []}),
+            )
+            .await;
+        assert_eq!(violations, json!([]), "axe-core finds violations on {page}");
+    }
+
     /// Saves a PNG of the page as `<name>.png` in the directory
     /// `CREDITOPS_SCREENSHOTS` names, if it is set.
     pub async fn screenshot(&self, name: &str) {

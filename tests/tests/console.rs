@@ -186,7 +186,10 @@ async fn pages_carry_a_strict_content_security_policy(p: &TestPlatform) {
     for path in ["/login", "/console/cases", "/console/cases/new"] {
         let html = console.get(path).await.body.len();
         println!("page weight {path}: {html} B + {css} B stylesheet");
-        assert!(html + css < 150 * 1024, "{path} weighs {html} + {css} bytes");
+        assert!(
+            html + css < 150 * 1024,
+            "{path} weighs {html} + {css} bytes"
+        );
     }
     let login = ConsoleClient::new(&p.url("market", "")).get("/login").await;
     let cookie = login.headers["set-cookie"].to_str().expect("cookie");

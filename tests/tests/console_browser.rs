@@ -17,6 +17,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
 
     browser.goto(&format!("{market}/login")).await;
     browser.screenshot("login").await;
+    browser.assert_accessible("login").await;
     browser.type_into("#user", "lo-2").await;
     browser.click("button[type=submit]").await;
     browser.wait_for_url("/console/cases").await;
@@ -24,6 +25,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
     assert!(list.contains("Signed in as lo-2"), "{list}");
     assert!(list.contains("250,000.00 EUR"), "{list}");
     browser.screenshot("cases").await;
+    browser.assert_accessible("cases").await;
 
     browser
         .click(&format!("a[href='/console/cases/{id}']"))
@@ -35,6 +37,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
         .type_into("#rationale", "Cash flow covers the debt service twice.")
         .await;
     browser.screenshot("case").await;
+    browser.assert_accessible("case").await;
     browser
         .click("form[action$='/first-vote'] button[type=submit]")
         .await;
@@ -45,6 +48,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
         "{voted}"
     );
     browser.screenshot("voted").await;
+    browser.assert_accessible("voted").await;
 
     // The same vote is what the API shows.
     let api = p
@@ -68,6 +72,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
 
     browser.goto(&format!("{market}/console/cases/new")).await;
     browser.screenshot("new_case").await;
+    browser.assert_accessible("new_case").await;
     browser
         .click("form[action='/console/cases'] button[type=submit]")
         .await;
@@ -75,6 +80,7 @@ async fn console_browser_loan_officer_casts_the_first_vote() {
         .wait_for_text("Please check the marked fields.")
         .await;
     browser.screenshot("new_case_errors").await;
+    browser.assert_accessible("new_case_errors").await;
 
     browser.quit().await;
     p.stop().await;
