@@ -2,6 +2,8 @@
 //! service that issued them, the CSRF and Origin guard, the security
 //! headers, and the market desk running the API's rules.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use creditops_tests::console::ConsoleClient;
 use creditops_tests::{TestPlatform, both_backends};
 use reqwest::StatusCode;

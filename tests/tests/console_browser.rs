@@ -4,6 +4,8 @@
 //! Chromium and chromedriver must be installed (see `.ci/run`); without
 //! them this test fails and says how to install them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use creditops_tests::browser::Browser;
 use creditops_tests::{Backend, TestPlatform};
 
