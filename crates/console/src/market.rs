@@ -320,7 +320,17 @@ fn checked_file(lang: Lang, form: &NewCaseForm) -> Result<CaseFile, Vec<(&'stati
         ));
     }
     let amount = Money::parse(&typed_amount(&form.amount), form.currency.trim());
-    if let Err(e) = &amount {
+    if form.amount.trim().is_empty() {
+        errors.push((
+            "amount",
+            if de {
+                "Bitte einen Betrag angeben, z. B. 250.000,00."
+            } else {
+                "Enter an amount, e.g. 250,000.00."
+            }
+            .to_owned(),
+        ));
+    } else if let Err(e) = &amount {
         let field = if form.currency.trim().len() == 3 {
             "amount"
         } else {

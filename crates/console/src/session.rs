@@ -235,6 +235,47 @@ mod tests {
     }
 
     #[test]
+    fn sessions_end_after_their_idle_and_absolute_timeouts() {
+        let settings = ConsoleSettings::dev("market").unwrap_or_else(|| unreachable!());
+        let start = Utc::now();
+        let session = ConsoleSession {
+            token_hash: token_hash("t"),
+            service: "market".to_owned(),
+            staff_id: StaffId::parse("lo-2").unwrap_or_else(|_| unreachable!()),
+            csrf_token: "c".to_owned(),
+            created_at: start,
+            last_seen_at: start,
+            ended_at: None,
+        };
+        let minutes = chrono::Duration::minutes;
+        assert!(within_timeouts(&session, &settings, start + minutes(29)));
+        assert!(
+            !within_timeouts(&session, &settings, start + minutes(31)),
+            "idle"
+        );
+        let busy = ConsoleSession {
+            last_seen_at: start + chrono::Duration::hours(10),
+            ..session.clone()
+        };
+        assert!(
+            !within_timeouts(
+                &busy,
+                &settings,
+                start + chrono::Duration::hours(10) + minutes(1)
+            ),
+            "absolute"
+        );
+        let ended = ConsoleSession {
+            ended_at: Some(start),
+            ..session
+        };
+        assert!(
+            !within_timeouts(&ended, &settings, start + minutes(1)),
+            "logged out"
+        );
+    }
+
+    #[test]
     fn secrets_compare_whole() {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
