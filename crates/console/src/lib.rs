@@ -68,6 +68,8 @@ pub const LOGIN_PATH: &str = "/login";
 /// The console routes of `ctx.service`'s desk, to merge into the service's
 /// router (they carry their own security headers and need no token).
 pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
+    // The same bound on a posted form as on an API body.
+    let body_limit = axum::extract::DefaultBodyLimit::max(ctx.limits.body_bytes);
     let console = Console {
         ctx,
         settings: Arc::new(settings),
@@ -75,6 +77,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
     pages::routes(&console)
         .merge(market::routes(&console))
         .with_state(console)
+        .layer(body_limit)
         .layer(from_fn(security_headers))
 }
 
