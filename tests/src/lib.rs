@@ -5,6 +5,9 @@
 // A test harness: failing loudly is its job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+pub mod console;
+
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, RunningPlatform, demo};
 use creditops_auth::DevIdentityProvider;
 use creditops_domain::StaffId;
@@ -275,6 +278,7 @@ impl TestPlatform {
             risk_watch_interval: None,
             audit_sequencer_interval: std::time::Duration::from_millis(100),
             limits,
+            dev_console: true,
         })
         .await
         .expect("platform starts")

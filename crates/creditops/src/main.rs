@@ -783,11 +783,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             timeout: std::time::Duration::from_millis(args.request_timeout_ms),
             auth_failures_per_minute: args.auth_failures_per_minute,
         },
+        dev_console: args.dev,
     })
     .await
     .map_err(start_failure)?;
     for (service, addr) in &platform.addrs {
         println!("{service:<10} http://{addr}");
+    }
+    for (service, login) in platform.console_logins() {
+        println!("console    {service:<10} {login}");
     }
     if args.dev {
         println!(

@@ -88,6 +88,9 @@ pub struct PlatformConfig {
     pub audit_sequencer_interval: std::time::Duration,
     /// Body size and time bounds of every request.
     pub limits: creditops_http::RequestLimits,
+    /// Serve each service's web console desk with the development login
+    /// (a staff id, no password; issue 19). Off, no console is mounted.
+    pub dev_console: bool,
 }
 
 pub struct RunningPlatform {
@@ -98,9 +101,26 @@ pub struct RunningPlatform {
     sequencer: Option<JoinHandle<()>>,
     risk: Option<Arc<ServiceContext>>,
     contexts: Vec<Arc<ServiceContext>>,
+    /// The services that serve a console desk.
+    consoles: Vec<String>,
 }
 
 impl RunningPlatform {
+    /// The web console login pages mounted, by service.
+    pub fn console_logins(&self) -> Vec<(String, String)> {
+        self.consoles
+            .iter()
+            .filter_map(|service| {
+                self.url(service).map(|url| {
+                    (
+                        service.clone(),
+                        format!("{url}{}", creditops_console::LOGIN_PATH),
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn url(&self, service: &str) -> Option<String> {
         self.addrs.get(service).map(|a| format!("http://{a}"))
     }
@@ -571,6 +591,7 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     record_start(&config, &policies).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut addrs = BTreeMap::new();
+    let mut consoles = Vec::new();
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
     let mut risk = None;
@@ -592,13 +613,22 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
             risk = Some(ctx.clone());
         }
-        let router = router_for(
+        let console = config
+            .dev_console
+            .then(|| creditops_console::ConsoleSettings::dev(name))
+            .flatten()
+            .map(|settings| creditops_console::router(ctx.clone(), settings));
+        let mut router = router_for(
             name,
             ctx,
             &config.audit_origin,
             config.audit_key.clone(),
             &config.audit_retired_keys,
         )?;
+        if let Some(console) = console {
+            router = router.merge(console);
+            consoles.push(name.to_owned());
+        }
         let (listener, local) = bind(name, *addr).await?;
         tracing::info!(service = name, addr = %local, "listening");
         addrs.insert(name.to_owned(), local);
@@ -616,6 +646,7 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
         });
     Ok(RunningPlatform {
         addrs,
+        consoles,
         shutdown,
         tasks,
         watchers,

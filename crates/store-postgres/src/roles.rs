@@ -24,7 +24,8 @@ pub enum ProvisionError {
 }
 
 /// What one service's role may write, beyond what every role may do (read
-/// every table, append audit events and idempotency records).
+/// every table, append audit events and idempotency records, keep console
+/// sessions).
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceGrants {
     pub service: &'static str,
@@ -33,8 +34,12 @@ pub struct ServiceGrants {
 }
 
 /// Every service role may do this.
-const COMMON_WRITES: &[(&str, &str)] =
-    &[("audit_entries", "INSERT"), ("idempotency_keys", "INSERT")];
+const COMMON_WRITES: &[(&str, &str)] = &[
+    ("audit_entries", "INSERT"),
+    ("idempotency_keys", "INSERT"),
+    // Every service serves its own console desk (issue 19).
+    ("console_sessions", "INSERT, UPDATE"),
+];
 
 /// The write matrix. Reviewed against the store's statements: every INSERT
 /// and UPDATE a service's routes (and the shared command code they call) run

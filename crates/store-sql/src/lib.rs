@@ -38,6 +38,7 @@ mod exposures;
 mod idempotency;
 mod limits;
 mod risk;
+mod sessions;
 mod staff;
 
 #[doc(hidden)]
@@ -69,10 +70,10 @@ pub mod prelude {
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseFilter, CaseSummary,
-        ChangeProposal, ExposureScope, GroupMembership, IdempotencyScope, InFlightClaims,
-        LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty, StoreError,
-        StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse, UNCLASSIFIED_IDS_LISTED,
-        UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
+        ChangeProposal, ConsoleSession, ExposureScope, GroupMembership, IdempotencyScope,
+        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty,
+        StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse,
+        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

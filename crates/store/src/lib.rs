@@ -25,7 +25,7 @@ pub use tx::*;
 pub mod prelude {
     pub use crate::{
         AdminTx, AuditTx, BorrowerTx, BreachTx, CaseTx, ExposureTx, IdempotencyTx, LimitTx, RiskTx,
-        StaffTx, Store, Tx,
+        SessionTx, StaffTx, Store, Tx,
     };
 }
 

@@ -299,3 +299,19 @@ pub fn stored_rule_set(
         )?,
     })
 }
+
+/// A web console session (issue 19): valid only at `service`, until it is
+/// ended or its idle or absolute timeout passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the cookie's token; the token itself is never stored.
+    pub token_hash: String,
+    /// The service that issued the session, the only one that accepts it.
+    pub service: String,
+    pub staff_id: StaffId,
+    /// The token every form of the session carries (CSRF).
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+}

@@ -1,6 +1,6 @@
 //! The unit of work of the storage boundary, split into one trait per area
 //! of the data (staff, borrowers, administration, limits, risk, exposures,
-//! breaches, cases, idempotency, audit). [`Tx`] combines them, so services
+//! breaches, cases, idempotency, audit, console sessions). [`Tx`] combines them, so services
 //! hold one `Box<dyn Tx>`; `use creditops_store::prelude::*` brings every
 //! area's methods into scope.
 
@@ -13,6 +13,7 @@ mod exposures;
 mod idempotency;
 mod limits;
 mod risk;
+mod sessions;
 mod staff;
 
 pub use admin::AdminTx;
@@ -24,6 +25,7 @@ pub use exposures::ExposureTx;
 pub use idempotency::IdempotencyTx;
 pub use limits::LimitTx;
 pub use risk::RiskTx;
+pub use sessions::SessionTx;
 pub use staff::StaffTx;
 
 use crate::StoreResult;
@@ -42,6 +44,7 @@ pub trait Tx:
     + CaseTx
     + IdempotencyTx
     + AuditTx
+    + SessionTx
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -1,0 +1,806 @@
+//! The loan officers' desk on the market service: the cases by state, a
+//! case with its file, votes and history, a new case, and the first vote on
+//! the version shown. Each page is allowed exactly when the API route it
+//! stands for is (the service's casbin policy) and runs the API's command.
+
+use crate::Console;
+use crate::i18n::{Lang, Messages, rule_explanation};
+use crate::pages::{
+    Frame, audit_refusal, guard_form, html, lang_of, message, signed_in, unavailable,
+};
+use crate::session::LiveSession;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use creditops_commands::{cases, market};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, RuleId, VoteDecision, VoteStage,
+};
+use creditops_http::views::VoteRequest;
+use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
+use serde::Deserialize;
+
+pub(crate) fn routes(console: &Console) -> Router<Console> {
+    if console.settings.desk.service != "market" {
+        return Router::new();
+    }
+    Router::new()
+        .route("/console/cases", get(case_list).post(create_case))
+        .route("/console/cases/new", get(new_case_form))
+        .route("/console/cases/{id}", get(case_page))
+        .route("/console/cases/{id}/first-vote", post(first_vote))
+}
+
+/// Whether the session's person may do what API `method route` does.
+fn permitted(console: &Console, live: &LiveSession, route: &str, method: &str) -> bool {
+    live.actor
+        .roles
+        .iter()
+        .any(|role| console.ctx.authorizer.allows(role.as_str(), route, method))
+}
+
+/// The refusal page for a page the person's roles do not allow (S8).
+async fn forbidden(console: &Console, lang: Lang, live: &LiveSession, route: &str) -> Response {
+    if let Err(e) = audit_refusal(
+        console,
+        Some(live.actor.id()),
+        route,
+        StatusCode::FORBIDDEN,
+        Some(RuleId::S8),
+        "forbidden",
+        None,
+    )
+    .await
+    {
+        return unavailable(console, lang, &e);
+    }
+    message(
+        console,
+        lang,
+        Some(live),
+        StatusCode::FORBIDDEN,
+        lang.messages().forbidden_page,
+        Some(RuleId::S8),
+    )
+}
+
+/// A command's refusal as the person reads it: the rule's plain-language
+/// explanation if there is one, else the command's own words.
+struct Refusal {
+    text: String,
+    rule: Option<String>,
+}
+
+impl Refusal {
+    fn of(lang: Lang, error: &ApiError) -> Refusal {
+        let rule = error.rule.map(|r| r.to_string());
+        let text = rule
+            .as_deref()
+            .and_then(|r| rule_explanation(lang, r))
+            .map_or_else(
+                || error.detail.clone(),
+                |plain| format!("{plain} ({})", error.detail),
+            );
+        Refusal { text, rule }
+    }
+}
+
+/// Audits a command's client-error refusal as the API's middleware would.
+async fn audit_command_refusal(
+    console: &Console,
+    live: &LiveSession,
+    route: &str,
+    error: &ApiError,
+    case_id: Option<CaseId>,
+) -> Result<(), ApiError> {
+    if !error.status().is_client_error() {
+        return Ok(());
+    }
+    audit_refusal(
+        console,
+        Some(live.actor.id()),
+        route,
+        error.status(),
+        error.rule,
+        error.kind.slug(),
+        case_id,
+    )
+    .await
+}
+
+struct Tab {
+    slug: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+struct CaseRow {
+    id: String,
+    short_id: String,
+    amount: String,
+    version: i64,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+struct CaseListPage {
+    f: Frame,
+    tabs: Vec<Tab>,
+    state_label: &'static str,
+    rows: Vec<CaseRow>,
+}
+
+#[derive(Deserialize)]
+struct StateQuery {
+    state: Option<String>,
+}
+
+fn short(id: CaseId) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+async fn case_list(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<StateQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/cases/{id}", "GET") {
+        return forbidden(&console, lang, &live, "/console/cases").await;
+    }
+    let status = query
+        .state
+        .and_then(|s| s.parse::<CaseStatus>().ok())
+        .unwrap_or(CaseStatus::Draft);
+    let m = lang.messages();
+    let (cases, _next) = match cases::cases_page(&console.ctx.commands(), status, None, 100).await {
+        Ok(page) => page,
+        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    };
+    let rows = cases
+        .iter()
+        .map(|c| CaseRow {
+            id: c.id.to_string(),
+            short_id: short(c.id),
+            amount: lang.money(c.amount.amount(), c.amount.currency_code()),
+            version: c.version,
+            updated: lang.date(c.updated_at),
+        })
+        .collect();
+    let tabs = CaseStatus::ALL
+        .iter()
+        .map(|s| Tab {
+            slug: s.as_str(),
+            label: m.state(*s),
+            current: *s == status,
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        &CaseListPage {
+            f: Frame::new(&console, lang, Some(&live)),
+            tabs,
+            state_label: m.state(status),
+            rows,
+        },
+    )
+}
+
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "new_case.html")]
+struct NewCasePage {
+    f: Frame,
+    fields: Vec<Field>,
+    errors: Vec<String>,
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct NewCaseForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    borrower_id: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    term_months: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+fn new_case_fields(
+    m: &Messages,
+    form: &NewCaseForm,
+    errors: &[(&'static str, String)],
+) -> Vec<Field> {
+    let field = |name: &'static str, label: &'static str, value: &str| Field {
+        name,
+        label,
+        value: value.to_owned(),
+        error: errors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, e)| e.clone()),
+    };
+    vec![
+        field("borrower_id", m.borrower_id, &form.borrower_id),
+        field("amount", m.amount, &form.amount),
+        field("currency", m.currency, &form.currency),
+        field("product", m.product, &form.product),
+        field("term_months", m.term_months, &form.term_months),
+        field("purpose", m.purpose, &form.purpose),
+    ]
+}
+
+fn new_case_page(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    status: StatusCode,
+    form: &NewCaseForm,
+    errors: &[(&'static str, String)],
+    refusal: Option<String>,
+) -> Response {
+    let m = lang.messages();
+    let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
+    if let Some(r) = &refusal {
+        shown.push(r.clone());
+    }
+    html(
+        status,
+        &NewCasePage {
+            f: Frame::new(console, lang, Some(live)),
+            fields: new_case_fields(m, form, errors),
+            errors: shown,
+            refusal,
+        },
+    )
+}
+
+async fn new_case_form(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/cases", "POST") {
+        return forbidden(&console, lang, &live, "/console/cases/new").await;
+    }
+    let form = NewCaseForm {
+        currency: "EUR".to_owned(),
+        ..NewCaseForm::default()
+    };
+    new_case_page(&console, lang, &live, StatusCode::OK, &form, &[], None)
+}
+
+/// An amount as typed: `250000`, `250000.50`, or German `250.000,50`.
+fn typed_amount(text: &str) -> String {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if text.contains(',') {
+        text.replace('.', "").replace(',', ".")
+    } else {
+        text
+    }
+}
+
+/// The form's fields checked one by one, so every field's problem shows
+/// beside it at once; the file when all are good.
+fn checked_file(lang: Lang, form: &NewCaseForm) -> Result<CaseFile, Vec<(&'static str, String)>> {
+    let de = lang == Lang::De;
+    let mut errors = Vec::new();
+    let borrower = form.borrower_id.trim().parse::<BorrowerId>().ok();
+    if borrower.is_none() {
+        errors.push((
+            "borrower_id",
+            if de {
+                "Bitte die ID eines registrierten Kreditnehmers angeben."
+            } else {
+                "Enter the id of a registered borrower."
+            }
+            .to_owned(),
+        ));
+    }
+    let amount = Money::parse(&typed_amount(&form.amount), form.currency.trim());
+    if form.amount.trim().is_empty() {
+        errors.push((
+            "amount",
+            if de {
+                "Bitte einen Betrag angeben, z. B. 250.000,00."
+            } else {
+                "Enter an amount, e.g. 250,000.00."
+            }
+            .to_owned(),
+        ));
+    } else if let Err(e) = &amount {
+        let field = if form.currency.trim().len() == 3 {
+            "amount"
+        } else {
+            "currency"
+        };
+        errors.push((field, e.0.clone()));
+    }
+    let term = form
+        .term_months
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|t| (1..=600).contains(t));
+    if term.is_none() {
+        errors.push((
+            "term_months",
+            if de {
+                "Laufzeit in Monaten, 1 bis 600."
+            } else {
+                "Term in months, 1 to 600."
+            }
+            .to_owned(),
+        ));
+    }
+    for (name, value) in [("product", &form.product), ("purpose", &form.purpose)] {
+        if value.trim().is_empty() {
+            errors.push((
+                name,
+                if de {
+                    "Bitte ausfüllen."
+                } else {
+                    "Please fill this in."
+                }
+                .to_owned(),
+            ));
+        }
+    }
+    match (borrower, amount, term) {
+        (Some(borrower), Ok(amount), Some(term)) if errors.is_empty() => CaseFile::new(
+            borrower,
+            amount,
+            form.product.trim(),
+            term,
+            form.purpose.trim(),
+        )
+        .map_err(|e| vec![("purpose", ApiError::from(e).detail)]),
+        _ => Err(errors),
+    }
+}
+
+async fn create_case(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<NewCaseForm>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if let Err(refused) = guard_form(
+        &console,
+        &headers,
+        Some(&live.session.csrf_token),
+        form.csrf.as_deref(),
+        Some(live.actor.id()),
+        "/console/cases",
+        None,
+    )
+    .await
+    {
+        return refused;
+    }
+    if !permitted(&console, &live, "/v1/cases", "POST") {
+        return forbidden(&console, lang, &live, "/console/cases").await;
+    }
+    let file = match checked_file(lang, &form) {
+        Ok(file) => file,
+        Err(errors) => {
+            return new_case_page(
+                &console,
+                lang,
+                &live,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &errors,
+                None,
+            );
+        }
+    };
+    let principal = Principal(live.actor.clone());
+    let (commands, actor) = (console.ctx.commands(), live.actor.clone());
+    let answer = run_command(
+        &console.ctx,
+        &principal,
+        IdempotencyKey(None),
+        "POST /v1/cases",
+        &[],
+        move |tx| {
+            Box::pin(async move {
+                let case = cases::open_case(&commands, tx, &actor, file).await?;
+                Ok(CommandOutcome::new(
+                    StatusCode::CREATED,
+                    serde_json::json!({ "id": case.id }),
+                ))
+            })
+        },
+    )
+    .await;
+    match answer {
+        Ok(response) => {
+            let id = created_id(response).await;
+            Redirect::to(&format!(
+                "/console/cases/{}?done=opened",
+                id.unwrap_or_default()
+            ))
+            .into_response()
+        }
+        Err(e) => {
+            if let Err(audit) =
+                audit_command_refusal(&console, &live, "/console/cases", &e, None).await
+            {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            let refusal = Refusal::of(lang, &e);
+            let text = match refusal.rule {
+                Some(rule) => format!("{} ({} {rule})", refusal.text, lang.messages().rule),
+                None => refusal.text,
+            };
+            new_case_page(&console, lang, &live, e.status(), &form, &[], Some(text))
+        }
+    }
+}
+
+/// The id in a command's JSON answer.
+async fn created_id(response: Response) -> Option<String> {
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
+}
+
+struct VoteLine {
+    stage: &'static str,
+    voter: String,
+    decision: &'static str,
+    version: i64,
+    rationale: String,
+}
+
+struct Event {
+    when: String,
+    what: String,
+}
+
+struct CaseSheet {
+    id: String,
+    short_id: String,
+    state: &'static str,
+    version: i64,
+    borrower: String,
+    amount: String,
+    product: String,
+    term_months: u32,
+    purpose: String,
+    originator: String,
+    editors: String,
+    opened_on: String,
+    return_reason: Option<String>,
+    votes: Vec<VoteLine>,
+    history: Vec<Event>,
+    can_vote: bool,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    f: Frame,
+    c: CaseSheet,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    rationale: String,
+}
+
+fn sheet(lang: Lang, case: &CreditCase, borrower: String, may_vote: bool) -> CaseSheet {
+    let m = lang.messages();
+    let stage = |s: VoteStage| match s {
+        VoteStage::First => m.stage_first,
+        VoteStage::Second => m.stage_second,
+    };
+    let decision = |d: VoteDecision| match d {
+        VoteDecision::Approve => m.approve,
+        VoteDecision::Decline => m.decline,
+    };
+    let mut history = vec![(
+        case.created_at,
+        format!("{}: {}", m.event_opened, case.originator),
+    )];
+    for vote in &case.votes {
+        history.push((
+            vote.cast_at,
+            format!(
+                "{} · {} · {} ({} {})",
+                stage(vote.stage),
+                vote.voter.staff_id,
+                decision(vote.decision),
+                m.version,
+                vote.file_version
+            ),
+        ));
+    }
+    if let Some(d) = &case.decision {
+        history.push((
+            d.decided_at,
+            format!("{}: {}", m.event_decision, m.state(case.status)),
+        ));
+    }
+    if let Some(reason) = &case.return_reason {
+        history.push((case.updated_at, format!("{}: {reason}", m.event_returned)));
+    }
+    history.sort_by_key(|(at, _)| *at);
+    CaseSheet {
+        id: case.id.to_string(),
+        short_id: short(case.id),
+        state: m.state(case.status),
+        version: case.version,
+        borrower,
+        amount: lang.money(case.file.amount.amount(), case.file.amount.currency_code()),
+        product: case.file.product.clone(),
+        term_months: case.file.term_months,
+        purpose: case.file.purpose.clone(),
+        originator: case.originator.to_string(),
+        editors: case
+            .editors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        opened_on: lang.date(case.created_at),
+        return_reason: case.return_reason.clone(),
+        votes: case
+            .votes
+            .iter()
+            .map(|v| VoteLine {
+                stage: stage(v.stage),
+                voter: v.voter.staff_id.to_string(),
+                decision: decision(v.decision),
+                version: v.file_version,
+                rationale: v.rationale.clone(),
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|(at, what)| Event {
+                when: lang.date_time(at),
+                what,
+            })
+            .collect(),
+        can_vote: may_vote && matches!(case.status, CaseStatus::Draft | CaseStatus::Returned),
+    }
+}
+
+/// Renders case `id` for `live`, with a notice or a refusal.
+/// What a case page shows besides the case: a notice, a refusal, and the
+/// rationale typed before a refusal (so it is not lost).
+#[derive(Default)]
+struct Shown {
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    rationale: String,
+}
+
+async fn render_case(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    id: CaseId,
+    status: StatusCode,
+    shown: Shown,
+) -> Response {
+    let commands = console.ctx.commands();
+    let case = match cases::read_case(&commands, id).await {
+        Ok(case) => case,
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status() == StatusCode::NOT_FOUND {
+                return message(
+                    console,
+                    lang,
+                    Some(live),
+                    StatusCode::NOT_FOUND,
+                    lang.messages().not_found,
+                    None,
+                );
+            }
+            return unavailable(console, lang, &e.detail);
+        }
+    };
+    let borrower = match market::borrower(&commands, case.file.borrower_id).await {
+        Ok(b) => format!("{} ({}, {})", b.name, b.country, b.sector),
+        Err(_) => case.file.borrower_id.to_string(),
+    };
+    let may_vote = permitted(console, live, "/v1/cases/{id}/first-vote", "POST");
+    html(
+        status,
+        &CasePage {
+            f: Frame::new(console, lang, Some(live)),
+            c: sheet(lang, &case, borrower, may_vote),
+            notice: shown.notice,
+            refusal: shown.refusal,
+            rationale: shown.rationale,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn case_page(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(done): Query<DoneQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/cases/{id}", "GET") {
+        return forbidden(&console, lang, &live, "/console/cases/{id}").await;
+    }
+    let Ok(id) = id.parse::<CaseId>() else {
+        return message(
+            &console,
+            lang,
+            Some(&live),
+            StatusCode::NOT_FOUND,
+            lang.messages().not_found,
+            None,
+        );
+    };
+    let m = lang.messages();
+    let notice = match done.done.as_deref() {
+        Some("vote") => Some(m.vote_recorded),
+        Some("opened") => Some(m.case_opened),
+        _ => None,
+    };
+    render_case(
+        &console,
+        lang,
+        &live,
+        id,
+        StatusCode::OK,
+        Shown {
+            notice,
+            ..Shown::default()
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct VoteForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    rationale: String,
+}
+
+async fn first_vote(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<VoteForm>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    const ROUTE: &str = "/console/cases/{id}/first-vote";
+    if let Err(refused) = guard_form(
+        &console,
+        &headers,
+        Some(&live.session.csrf_token),
+        form.csrf.as_deref(),
+        Some(live.actor.id()),
+        ROUTE,
+        id.parse().ok(),
+    )
+    .await
+    {
+        return refused;
+    }
+    if !permitted(&console, &live, "/v1/cases/{id}/first-vote", "POST") {
+        return forbidden(&console, lang, &live, ROUTE).await;
+    }
+    let Ok(id) = id.parse::<CaseId>() else {
+        return message(
+            &console,
+            lang,
+            Some(&live),
+            StatusCode::NOT_FOUND,
+            lang.messages().not_found,
+            None,
+        );
+    };
+    let decision = match form.decision.as_str() {
+        "approve" => VoteDecision::Approve,
+        "decline" => VoteDecision::Decline,
+        _ => VoteDecision::Approve,
+    };
+    let request = VoteRequest {
+        decision,
+        rationale: form.rationale.clone(),
+        version: form.version.trim().parse().unwrap_or(0),
+    };
+    let principal = Principal(live.actor.clone());
+    match routes::vote(
+        console.ctx.clone(),
+        principal,
+        IdempotencyKey(None),
+        id,
+        request,
+        VoteStage::First,
+    )
+    .await
+    {
+        Ok(response) if response.status().is_success() => {
+            Redirect::to(&format!("/console/cases/{id}?done=vote")).into_response()
+        }
+        Ok(response) => {
+            let status = response.status();
+            render_case(
+                &console,
+                lang,
+                &live,
+                id,
+                status,
+                Shown {
+                    rationale: form.rationale,
+                    ..Shown::default()
+                },
+            )
+            .await
+        }
+        Err(e) => {
+            if let Err(audit) = audit_command_refusal(&console, &live, ROUTE, &e, Some(id)).await {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            render_case(
+                &console,
+                lang,
+                &live,
+                id,
+                e.status(),
+                Shown {
+                    refusal: Some(Refusal::of(lang, &e)),
+                    rationale: form.rationale,
+                    ..Shown::default()
+                },
+            )
+            .await
+        }
+    }
+}

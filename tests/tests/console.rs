@@ -1,0 +1,311 @@
+//! The web console over HTTP (issue 19): sessions, their binding to the
+//! service that issued them, the CSRF and Origin guard, the security
+//! headers, and the market desk running the API's rules.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use creditops_tests::console::ConsoleClient;
+use creditops_tests::{TestPlatform, both_backends};
+use reqwest::StatusCode;
+
+/// Signs `user` in at `service`'s console and returns the client.
+async fn signed_in(p: &TestPlatform, service: &str, user: &str) -> ConsoleClient {
+    let mut console = ConsoleClient::new(&p.url(service, ""));
+    let answer = console.login(user).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    console
+}
+
+async fn login_starts_a_session_and_logout_ends_it(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-2").await;
+    let (name, _) = console
+        .cookie("-session")
+        .expect("a session cookie")
+        .clone();
+    assert_eq!(name, "creditops-market-session");
+    let cases = console.get("/console/cases").await;
+    assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
+    assert!(
+        cases.body.contains("lo-2"),
+        "the page names who is signed in"
+    );
+    let stolen = console.cookies.clone();
+
+    let csrf = cases.csrf().expect("the logout form carries the token");
+    let out = console.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), Some("/login"));
+    assert!(
+        console.cookie("-session").is_none(),
+        "logout deletes the cookie"
+    );
+
+    // The ended session is refused even with the old cookie (revocable).
+    let mut replay = ConsoleClient::new(&p.url("market", ""));
+    replay.cookies = stolen;
+    let again = replay.get("/console/cases").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.location(), Some("/login"));
+}
+both_backends!(
+    console_login_starts_a_session_and_logout_ends_it,
+    login_starts_a_session_and_logout_ends_it
+);
+
+async fn login_is_refused_without_a_role_of_the_desk(p: &TestPlatform) {
+    let mut console = ConsoleClient::new(&p.url("market", ""));
+    let analyst = console.login("ba-1").await;
+    assert_eq!(analyst.status, StatusCode::FORBIDDEN);
+    assert!(
+        analyst.body.contains("You hold no role at this desk today"),
+        "{}",
+        analyst.body
+    );
+    assert!(console.cookie("-session").is_none());
+    let unknown = console.login("nobody-9").await;
+    assert_eq!(unknown.status, StatusCode::FORBIDDEN);
+    assert!(
+        unknown.body.contains("not active in the staff directory"),
+        "{}",
+        unknown.body
+    );
+}
+both_backends!(
+    console_login_is_refused_without_a_role_of_the_desk,
+    login_is_refused_without_a_role_of_the_desk
+);
+
+async fn market_session_is_not_accepted_by_the_back_office(p: &TestPlatform) {
+    let market = signed_in(p, "market", "lo-2").await;
+    let (_, token) = market.cookie("-session").expect("session").clone();
+    let mut backoffice = ConsoleClient::new(&p.url("backoffice", ""));
+    // Under its own name (as a browser sends every cookie of the host) and
+    // under the back office's name: neither opens a back-office session.
+    backoffice.cookies = vec![
+        ("creditops-market-session".to_owned(), token.clone()),
+        ("creditops-backoffice-session".to_owned(), token),
+    ];
+    let page = backoffice.get("/console").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), Some("/login"));
+    // The back office's own sign-in works for its own people.
+    let mut analyst = signed_in(p, "backoffice", "ba-1").await;
+    assert_eq!(analyst.get("/console").await.status, StatusCode::OK);
+}
+both_backends!(
+    console_market_session_is_not_accepted_by_the_back_office,
+    market_session_is_not_accepted_by_the_back_office
+);
+
+async fn forms_without_their_token_or_origin_are_refused_and_audited(p: &TestPlatform) {
+    let case = p.draft_case("100000.00").await;
+    let id = case["id"].as_str().expect("id").to_owned();
+    let mut console = signed_in(p, "market", "lo-2").await;
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    let csrf = page.csrf().expect("token");
+    let path = format!("/console/cases/{id}/first-vote");
+    let vote = [
+        ("decision", "approve"),
+        ("rationale", "fine"),
+        ("version", "1"),
+    ];
+
+    let without = console.post(&path, &vote).await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN, "{}", without.body);
+    let mut wrong = vote.to_vec();
+    wrong.push(("csrf", "not-the-token"));
+    assert_eq!(
+        console.post(&path, &wrong).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut right = vote.to_vec();
+    right.push(("csrf", &csrf));
+    let foreign = console
+        .post_from(&path, &right, Some("http://attacker.example"))
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        console.post_from(&path, &right, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let after = p
+        .call(
+            "lo-1",
+            "market",
+            reqwest::Method::GET,
+            &format!("/v1/cases/{id}"),
+            None,
+        )
+        .await;
+    assert!(
+        after.ok(200)["votes"].as_array().is_some_and(Vec::is_empty),
+        "nothing was voted"
+    );
+    let refusals = p
+        .case_events(&id)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["body"]["action"] == "request.refused" && e["body"]["data"]["problem"] == "csrf"
+        })
+        .count();
+    assert_eq!(refusals, 4, "every refused form is audited");
+
+    // With its token, from its origin, the same form is accepted.
+    let accepted = console.post(&path, &right).await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+}
+both_backends!(
+    console_forms_without_their_token_or_origin_are_refused_and_audited,
+    forms_without_their_token_or_origin_are_refused_and_audited
+);
+
+async fn pages_carry_a_strict_content_security_policy(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-2").await;
+    for path in [
+        "/login",
+        "/console/cases",
+        "/console/cases/new",
+        "/console/assets/console.css",
+    ] {
+        let page = console.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let csp = page.headers["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff");
+        assert!(
+            !page.body.contains("<script") && !page.body.contains("style="),
+            "{path}"
+        );
+    }
+    // Page weight: a page with its one stylesheet stays far below 150 KB.
+    let css = console.get("/console/assets/console.css").await.body.len();
+    for path in ["/login", "/console/cases", "/console/cases/new"] {
+        let html = console.get(path).await.body.len();
+        println!("page weight {path}: {html} B + {css} B stylesheet");
+        assert!(
+            html + css < 150 * 1024,
+            "{path} weighs {html} + {css} bytes"
+        );
+    }
+    let login = ConsoleClient::new(&p.url("market", "")).get("/login").await;
+    let cookie = login.headers["set-cookie"].to_str().expect("cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
+both_backends!(
+    console_pages_carry_a_strict_content_security_policy,
+    pages_carry_a_strict_content_security_policy
+);
+
+async fn first_vote_refusals_name_their_rule(p: &TestPlatform) {
+    // lo-1 opened the case: the first vote must come from somebody else (S6).
+    let case = p.draft_case("100000.00").await;
+    let id = case["id"].as_str().expect("id").to_owned();
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    let csrf = page.csrf().expect("token");
+    let refused = console
+        .post(
+            &format!("/console/cases/{id}/first-vote"),
+            &[
+                ("decision", "approve"),
+                ("rationale", "looks fine"),
+                ("version", "1"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("Rule S6"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("another loan officer must cast the first vote")
+    );
+    assert!(
+        refused.body.contains("looks fine"),
+        "the typed rationale is kept"
+    );
+    let audited = p
+        .case_events(&id)
+        .await
+        .into_iter()
+        .any(|e| e["body"]["action"] == "request.refused" && e["body"]["rule"] == "S6");
+    assert!(audited, "the refusal is audited with its rule");
+}
+both_backends!(
+    console_first_vote_refusals_name_their_rule,
+    first_vote_refusals_name_their_rule
+);
+
+async fn new_case_form_shows_each_field_problem(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-2").await;
+    console.accept_language = "de-DE,de;q=0.9";
+    let form = console.get("/console/cases/new").await;
+    assert!(
+        form.body.contains("Neuer Kreditfall"),
+        "German from Accept-Language"
+    );
+    let csrf = form.csrf().expect("token");
+    let bad = console
+        .post(
+            "/console/cases",
+            &[
+                ("csrf", &csrf),
+                ("borrower_id", "x"),
+                ("amount", "abc"),
+                ("currency", "EUR"),
+                ("product", ""),
+                ("term_months", "0"),
+                ("purpose", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in [
+        "borrower_id-error",
+        "amount-error",
+        "term_months-error",
+        "product-error",
+        "purpose-error",
+    ] {
+        assert!(bad.body.contains(field), "{field} is marked: {}", bad.body);
+    }
+
+    let borrower = p
+        .borrower_with_limit(
+            "lo-2",
+            serde_json::json!({"name": "Beispiel AG", "country": "DE", "sector": "C"}),
+        )
+        .await;
+    let made = console
+        .post(
+            "/console/cases",
+            &[
+                ("csrf", &csrf),
+                ("borrower_id", &borrower),
+                ("amount", "1.250.000,00"),
+                ("currency", "EUR"),
+                ("product", "term_loan"),
+                ("term_months", "60"),
+                ("purpose", "Maschinen"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let page = console.get(made.location().expect("to the case")).await;
+    assert!(page.body.contains("1.250.000,00 EUR"), "{}", page.body);
+    assert!(page.body.contains("Der Fall ist als Entwurf angelegt."));
+}
+both_backends!(
+    console_new_case_form_shows_each_field_problem,
+    new_case_form_shows_each_field_problem
+);
