@@ -5,7 +5,7 @@
 (a refusal, a decision check or an audit event). "tests naming it": the test
 files (under a `tests` or `contract` directory, or a `tests.rs` or `testing.rs`
 module) whose test names
-(`fn x1_...`, `fn finding_..._x1`) or assertions (`RuleId::X1`, `"X1"`)
+(`fn x1_...`, `fn finding_n_x1_...`, also in a `both_backends!` list) or assertions (`RuleId::X1`, `"X1"`)
 name it.
 
     python3 scripts/rule-table.py > /tmp/table.md
@@ -47,6 +47,8 @@ def names_in_tests(text: str, rule: str) -> bool:
         re.search(rf"RuleId::{rule}\b", text)
         or re.search(rf'"{rule}"', text)
         or re.search(rf"fn (?:\w+_)?{low}_\w+", text)
+        # Tests run on both backends are named in a `both_backends!` list.
+        or re.search(rf"(?m)^\s*(?:both_backends!\(\s*)?(?:\w+_)?{low}_\w+,", text)
     )
 
 

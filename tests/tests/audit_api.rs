@@ -583,7 +583,7 @@ async fn auditor_reads(p: &TestPlatform) {
     assert!(write.status.as_u16() == 405, "{}", write.body);
 }
 both_backends!(
-    finding_18_auditors_read_directory_rules_and_credit_files,
+    finding_18_a7_auditors_read_directory_rules_and_credit_files,
     auditor_reads
 );
 

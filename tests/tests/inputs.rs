@@ -178,7 +178,7 @@ async fn one_analyst_cannot_lower_the_competence_level(p: &TestPlatform) {
     assert_eq!(approval["data"]["proposed_by"], "ba-2");
 }
 both_backends!(
-    finding_2_one_analyst_cannot_lower_the_competence_level,
+    finding_2_v4_one_analyst_cannot_lower_the_competence_level,
     one_analyst_cannot_lower_the_competence_level
 );
 
@@ -259,6 +259,6 @@ async fn bank_wide_figures_need_two_risk_controllers(p: &TestPlatform) {
     assert_eq!(last["data"]["proposed_by"], "rc-1");
 }
 both_backends!(
-    finding_4_bank_wide_figures_need_two_risk_controllers,
+    finding_4_r3_bank_wide_figures_need_two_risk_controllers,
     bank_wide_figures_need_two_risk_controllers
 );

@@ -374,7 +374,7 @@ async fn the_start_is_audited(p: &TestPlatform) {
     assert!(!text.contains("BEGIN"), "no key material: {text}");
 }
 
-both_backends!(start_is_audited, the_start_is_audited);
+both_backends!(finding_19_a1_the_start_is_audited, the_start_is_audited);
 
 /// Hardening finding 7: 300 invented HTTP methods grew `/metrics` from
 /// 15 KB to 704 KB, each method a label. The method label is one of the

@@ -1484,7 +1484,7 @@ async fn limit_approvers_are_independent(p: &TestPlatform) {
     assert_eq!(approved.ok(200)["status"], "approved");
 }
 both_backends!(
-    finding_17_limit_approvers_are_independent,
+    finding_17_r8_limit_approvers_are_independent,
     limit_approvers_are_independent
 );
 
@@ -1586,6 +1586,6 @@ async fn imported_exposure_counts_for_competence(p: &TestPlatform) {
     assert_eq!(body["decision"]["level"], 3, "{body}");
 }
 both_backends!(
-    finding_3_imported_exposure_counts_for_competence,
+    finding_3_v4_imported_exposure_counts_for_competence,
     imported_exposure_counts_for_competence
 );

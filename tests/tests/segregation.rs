@@ -409,7 +409,7 @@ async fn groups(p: &TestPlatform) {
     .await
     .problem(422);
 }
-both_backends!(group_exposure_sets_the_required_level, groups);
+both_backends!(r2_v4_group_exposure_sets_the_required_level, groups);
 
 /// S3, S7, S9: role assignments are four-eyes, checked against the SoD matrix.
 async fn administration(p: &TestPlatform) {
@@ -544,7 +544,7 @@ async fn administration(p: &TestPlatform) {
     );
     assert_eq!(body["decision"]["rules_version"], 2);
 }
-both_backends!(four_eyes_administration_with_sod, administration);
+both_backends!(s9_s3_four_eyes_administration_with_sod, administration);
 
 /// The roles each service's policy file grants a route: (path, method) -> roles.
 fn policy_grants(service: &str) -> Vec<(String, String, String)> {
@@ -672,7 +672,7 @@ async fn permission_matrix(p: &TestPlatform) {
         }
     }
 }
-both_backends!(every_route_every_role_every_audience, permission_matrix);
+both_backends!(s8_every_route_every_role_every_audience, permission_matrix);
 
 /// S7: no role, however it combines its own rights, takes a case from draft
 /// to approved alone.
@@ -708,7 +708,7 @@ async fn nobody_decides_alone(p: &TestPlatform) {
         assert_ne!(state["status"], "approved", "{person} decided a case alone");
     }
 }
-both_backends!(no_role_decides_a_case_alone, nobody_decides_alone);
+both_backends!(s7_no_role_decides_a_case_alone, nobody_decides_alone);
 
 /// Hardening finding 5: the approving analyst typed a related-party board
 /// resolution (`{"reference": "made-up"}`) and then approved: V11 satisfied
@@ -760,7 +760,7 @@ async fn a_self_typed_board_resolution_is_not_enough(p: &TestPlatform) {
     assert_eq!(approved.ok(200)["status"], "approved");
 }
 both_backends!(
-    finding_5_a_self_typed_board_resolution_is_not_enough,
+    finding_5_v11_a_self_typed_board_resolution_is_not_enough,
     a_self_typed_board_resolution_is_not_enough
 );
 
@@ -790,7 +790,7 @@ async fn grants_are_never_back_dated(p: &TestPlatform) {
     assert_eq!(pending.ok(200)["items"], json!([]), "nothing was proposed");
 }
 both_backends!(
-    finding_10_grants_are_never_back_dated,
+    finding_10_s4_grants_are_never_back_dated,
     grants_are_never_back_dated
 );
 

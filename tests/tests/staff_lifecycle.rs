@@ -280,7 +280,7 @@ async fn unit_moves_and_role_ends(p: &TestPlatform) {
     assert_eq!(moved["units"][1]["side"], "backoffice", "{moved}");
 }
 both_backends!(
-    finding_18_unit_moves_and_role_ends_are_four_eyes,
+    finding_18_s3_unit_moves_and_role_ends_are_four_eyes,
     unit_moves_and_role_ends
 );
 

@@ -1249,7 +1249,7 @@ fn finding_14_staff_import_reads_the_policy_dir() {
 /// provision` records the policy and SoD hashes, the rule-set version and
 /// the configuration without secrets.
 #[tokio::test]
-async fn finding_19_cli_refusals_and_db_provision_are_audited() {
+async fn finding_19_a1_cli_refusals_and_db_provision_are_audited() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().to_str().unwrap();
     let boot = import_as_operator(dir.path(), DIRECTORY, &["--data-dir", data_dir]);

@@ -88,7 +88,7 @@ const TAMPERING: [&str; 26] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner() {
+async fn a3_immutable_tables_refuse_update_delete_and_truncate_even_for_the_owner() {
     with_db(|store, url| async move {
         let case_id = seed(&store).await;
         // Linked and signed, so every audit table has rows to refuse changing.

@@ -73,7 +73,7 @@ async fn verify(store: &SqliteStore) -> Result<u64, i64> {
 }
 
 #[tokio::test]
-async fn immutable_tables_refuse_update_and_delete() {
+async fn a3_immutable_tables_refuse_update_and_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("creditops.db");
     let store = SqliteStore::open(&path, ORIGIN).await.expect("open");
