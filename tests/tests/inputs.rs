@@ -238,6 +238,24 @@ async fn bank_wide_figures_need_two_risk_controllers(p: &TestPlatform) {
     assert_eq!(proposed.ok(202)["kind"], "liquidity_position");
     let pending = read(p, "/v1/proposals?status=pending").await;
     assert_eq!(pending["items"].as_array().unwrap().len(), 1, "{pending}");
+    // The desk's list is paged, newest first: the pending position, then
+    // the rejected Tier 1 figure.
+    let first = read(p, "/v1/proposals?limit=1").await;
+    assert_eq!(first["items"][0]["kind"], "liquidity_position", "{first}");
+    let next = first["next"].as_str().expect("a next page");
+    let second = read(p, &format!("/v1/proposals?limit=1&after={next}")).await;
+    assert_eq!(second["items"][0]["kind"], "tier1_capital", "{second}");
+    for limit in ["0", "1001"] {
+        p.call(
+            "rc-2",
+            "risk",
+            Method::GET,
+            &format!("/v1/proposals?limit={limit}"),
+            None,
+        )
+        .await
+        .problem(422);
+    }
     assert_eq!(read(p, "/v1/liquidity").await, liquidity_before);
     let approved = p.approve_pending(&proposed, "rc-2", "risk").await;
     let applied = &approved.ok(200)["applied"]["liquidity"];

@@ -14,7 +14,8 @@ use creditops_domain::proposal::{ChangeProposal, ProposalStatus};
 use creditops_domain::{BorrowerId, CaseId, RuleSet, StaffId, StaffMember, UnitId};
 use creditops_risk::{LimitKind, LimitStatus, LimitVersion};
 use creditops_store::{
-    Borrower, BorrowerGroup, CaseFilter, CaseSummary, GroupMembership, RelatedParty, Tx,
+    Borrower, BorrowerGroup, CaseFilter, CaseSummary, GroupMembership, ProposalFilter,
+    RelatedParty, Tx,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -129,8 +130,14 @@ pub async fn proposals_page(
     limit: u32,
 ) -> CommandResult<Vec<ChangeProposal>> {
     let mut tx = ctx.store.begin().await?;
-    // Proposal ids are UUIDv7: their order is the order of proposal.
-    let proposals = page_of(tx.proposals(status).await?, |p| p.id, after.as_ref(), limit);
+    let filter = ProposalFilter {
+        status,
+        kinds: Vec::new(),
+        newest_first: false,
+        after,
+        limit,
+    };
+    let proposals = tx.proposals(&filter).await?;
     let selection = json!({"status": status.map(|s| s.as_str()), "after": after, "limit": limit});
     let read = ReadRecord::new("proposals", selection, proposals.len());
     commit_read(ctx, tx, actor, read).await?;

@@ -15,14 +15,14 @@ use creditops_audit::AuditAction;
 use creditops_domain::entitlement::Entitlement;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
-    Change, ChangeProposal, ChangeRefusal, ProposalStatus, check_lifecycle, check_onboarding,
-    check_role_assignment,
+    Change, ChangeProposal, ChangeRefusal, ProposalKind, ProposalStatus, check_lifecycle,
+    check_onboarding, check_role_assignment,
 };
 use creditops_domain::{
     CompetenceGrant, History, Role, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember,
     StaffStatus, Timestamp, UnitAssignment,
 };
-use creditops_store::Tx;
+use creditops_store::{ProposalFilter, Tx};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -189,11 +189,18 @@ pub async fn proposals(
     ctx: &Context,
     status: Option<ProposalStatus>,
     desk: Role,
+    after: Option<Uuid>,
+    limit: u32,
 ) -> CommandResult<Vec<ChangeProposal>> {
     let mut tx = ctx.store.begin_read().await?;
-    let mut all = tx.proposals(status).await?;
-    all.retain(|p| p.kind.decider_role() == desk);
-    Ok(all)
+    let filter = ProposalFilter {
+        status,
+        kinds: ProposalKind::decided_by(desk),
+        newest_first: true,
+        after,
+        limit,
+    };
+    Ok(tx.proposals(&filter).await?)
 }
 
 /// One change proposal decided at `desk`.
@@ -448,7 +455,9 @@ pub async fn entitlements(ctx: &Context, actor: &Actor) -> CommandResult<Vec<Ent
         for id in tx.staff_ids().await? {
             members.extend(tx.staff_member(&id).await?);
         }
-        (members, tx.proposals(Some(ProposalStatus::Approved)).await?)
+        let admin_kinds = ProposalKind::decided_by(Role::UserAdmin);
+        let approved = ProposalFilter::all(Some(ProposalStatus::Approved), admin_kinds);
+        (members, tx.proposals(&approved).await?)
     };
     let rows = creditops_domain::entitlement::entitlements(&members, &approved, now);
     let mut tx = ctx.store.begin().await?;

@@ -85,6 +85,14 @@ impl ProposalKind {
         }
     }
 
+    /// Every kind `role` decides, in declaration order.
+    pub fn decided_by(role: Role) -> Vec<ProposalKind> {
+        Self::ALL
+            .into_iter()
+            .filter(|kind| kind.decider_role() == role)
+            .collect()
+    }
+
     /// The rule a refusal to decide this kind names.
     pub fn rule(self) -> RuleId {
         match self {

@@ -6,6 +6,7 @@
 //! person of the desk approves (the change takes effect) or rejects it.
 //! The route bodies here are shared; each service documents its routes.
 
+use crate::paging::{PageSize, next_cursor};
 use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext, run_command};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -87,10 +88,19 @@ impl ProposalView {
 }
 
 /// Change proposals.
+/// One page of change proposals.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Proposals {
     pub items: Vec<ProposalView>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<Uuid>,
 }
+
+/// The page sizes of a proposal list.
+pub const PROPOSAL_PAGE: PageSize = PageSize {
+    default: 100,
+    max: 1000,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +108,11 @@ pub struct ProposalQuery {
     /// Every status when absent.
     #[param(inline)]
     pub status: Option<ProposalStatus>,
+    /// The `next` of the previous page.
+    pub after: Option<Uuid>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 /// The answer to a change that needs a second person: `202 Accepted` with
@@ -106,18 +121,20 @@ pub fn accepted(proposal: &ChangeProposal) -> Result<CommandOutcome, ApiError> {
     CommandOutcome::view(StatusCode::ACCEPTED, &ProposalView::new(proposal))
 }
 
-/// The proposals `desk` decides, optionally by status.
+/// One page of the proposals `desk` decides, optionally by status, newest
+/// first.
 pub async fn list(
     ctx: &ServiceContext,
     query: ProposalQuery,
     desk: Role,
 ) -> Result<Proposals, ApiError> {
-    let items = proposals::proposals(&ctx.commands(), query.status, desk)
-        .await?
-        .iter()
-        .map(ProposalView::new)
-        .collect();
-    Ok(Proposals { items })
+    let limit = PROPOSAL_PAGE.limit(query.limit)?;
+    let page =
+        proposals::proposals(&ctx.commands(), query.status, desk, query.after, limit).await?;
+    Ok(Proposals {
+        next: next_cursor(&page, limit, |p| p.id),
+        items: page.iter().map(ProposalView::new).collect(),
+    })
 }
 
 /// One proposal `desk` decides.

@@ -103,17 +103,37 @@ macro_rules! admin_tx {
 
             async fn proposals(
                 &mut self,
-                status: Option<ProposalStatus>,
+                filter: &ProposalFilter,
             ) -> StoreResult<Vec<ChangeProposal>> {
                 let mut query = QueryBuilder::<Db>::new(
                     "SELECT id, kind, payload, proposed_by, proposed_at, status, decided_by, \
                      decided_at \
-                     FROM change_proposals",
+                     FROM change_proposals WHERE 1 = 1",
                 );
-                if let Some(status) = status {
-                    query.push(" WHERE status = ").push_bind(status.as_str());
+                if let Some(status) = filter.status {
+                    query.push(" AND status = ").push_bind(status.as_str());
                 }
-                query.push(" ORDER BY proposed_at DESC, id DESC");
+                if !filter.kinds.is_empty() {
+                    query.push(" AND kind IN (");
+                    let mut kinds = query.separated(", ");
+                    for kind in &filter.kinds {
+                        kinds.push_bind(kind.as_str());
+                    }
+                    query.push(")");
+                }
+                let (before_or_after, direction) = if filter.newest_first {
+                    ("<", "DESC")
+                } else {
+                    (">", "ASC")
+                };
+                if let Some(after) = filter.after {
+                    query
+                        .push(format_args!(" AND id {before_or_after} "))
+                        .push_bind(id_arg(after));
+                }
+                query
+                    .push(format_args!(" ORDER BY id {direction} LIMIT "))
+                    .push_bind(i64::from(filter.limit));
                 let rows = query
                     .build()
                     .fetch_all(&mut *self.tx)

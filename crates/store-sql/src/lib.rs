@@ -71,9 +71,10 @@ pub mod prelude {
     pub use creditops_store::{
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseFilter, CaseSummary,
         ChangeProposal, ConsoleSession, ExposureScope, GroupMembership, IdempotencyScope,
-        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalStatus, RelatedParty,
-        StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredResponse,
-        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
+        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalFilter,
+        ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint,
+        StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext,
+        stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

@@ -184,6 +184,33 @@ pub struct RelatedParty {
 // the store keeps them under their old path for its callers.
 pub use creditops_domain::proposal::{ChangeProposal, ProposalKind, ProposalStatus};
 
+/// Which change proposals a page holds; the filters combine with AND. Pages
+/// are keyset-paged by id, which is a UUIDv7 and so the order of proposal:
+/// at most `limit` proposals after `after` in the chosen direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalFilter {
+    pub status: Option<ProposalStatus>,
+    /// Only these kinds; empty: every kind.
+    pub kinds: Vec<ProposalKind>,
+    pub newest_first: bool,
+    pub after: Option<uuid::Uuid>,
+    pub limit: u32,
+}
+
+impl ProposalFilter {
+    /// Every proposal of `kinds` (empty: every kind) with `status`, oldest
+    /// first: for a report that must see them all, not for a list.
+    pub fn all(status: Option<ProposalStatus>, kinds: Vec<ProposalKind>) -> Self {
+        Self {
+            status,
+            kinds,
+            newest_first: false,
+            after: None,
+            limit: u32::MAX,
+        }
+    }
+}
+
 /// A sector or country stored before the controlled vocabularies that is
 /// not a code of the built-in lists (NACE Rev. 2, ISO 3166-1 alpha-2), e.g.
 /// `manufacturing` or `c`: limits would not see it, so the platform refuses

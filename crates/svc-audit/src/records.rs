@@ -10,9 +10,9 @@ use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use creditops_commands::audit_reads::{self, GroupRecord};
-use creditops_domain::proposal::ProposalStatus;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, StaffMember, UnitId};
 use creditops_http::paging::{CaseListParams, CasePage, PageSize, next_cursor};
+use creditops_http::proposals::ProposalQuery;
 use creditops_http::views::{CaseSummaryView, ProposalView, RuleSetView};
 use creditops_http::{ApiError, PathId, Principal, Query};
 use creditops_risk::{LimitKind, LimitStatus, LimitVersion};
@@ -117,20 +117,8 @@ async fn read_staff(
     ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct ProposalQuery {
-    /// Every status when absent.
-    #[param(inline)]
-    status: Option<ProposalStatus>,
-    /// The `next` of the previous page.
-    after: Option<Uuid>,
-    /// Page size, 1-1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-}
-
-/// One page of change proposals.
+/// One page of change proposals, read-only (the decision links are the
+/// desks').
 #[derive(Debug, Serialize, ToSchema)]
 struct ProposalPage {
     items: Vec<ProposalView>,

@@ -51,7 +51,7 @@ pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn proposals_round_trip_and_list_newest_first(store: Arc<dyn Store>) {
+pub async fn proposals_round_trip_filter_and_page(store: Arc<dyn Store>) {
     let store = store.as_ref();
     seed_org(store).await;
     let kinds = [
@@ -100,30 +100,56 @@ pub async fn proposals_round_trip_and_list_newest_first(store: Arc<dyn Store>) {
         assert_eq!(tx.proposal(p.id).await.expect("load").as_ref(), Some(p));
     }
     let ids = |list: Vec<ChangeProposal>| list.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let page = |status, kinds: &[ProposalKind], newest_first, after, limit| ProposalFilter {
+        status,
+        kinds: kinds.to_vec(),
+        newest_first,
+        after,
+        limit,
+    };
+    let all = page(None, &[], true, None, 10);
     assert_eq!(
-        ids(tx.proposals(None).await.expect("all")),
+        ids(tx.proposals(&all).await.expect("all")),
         vec![proposals[2].id, proposals[1].id, proposals[0].id],
         "newest first"
     );
+    let pending = page(Some(ProposalStatus::Pending), &[], true, None, 10);
     assert_eq!(
-        ids(tx
-            .proposals(Some(ProposalStatus::Pending))
-            .await
-            .expect("pending")),
+        ids(tx.proposals(&pending).await.expect("pending")),
         vec![proposals[2].id, proposals[0].id]
     );
+    let approved = page(Some(ProposalStatus::Approved), &[], false, None, 10);
     assert_eq!(
-        tx.proposals(Some(ProposalStatus::Approved))
-            .await
-            .expect("approved"),
+        tx.proposals(&approved).await.expect("approved"),
         vec![decided]
     );
-    assert!(
-        tx.proposals(Some(ProposalStatus::Rejected))
-            .await
-            .expect("rejected")
-            .is_empty()
+    let rejected = page(Some(ProposalStatus::Rejected), &[], false, None, 10);
+    assert!(tx.proposals(&rejected).await.expect("rejected").is_empty());
+
+    // Kinds select; pages follow their cursor in either direction.
+    let grants_and_rules = [ProposalKind::CompetenceGrant, ProposalKind::RuleSet];
+    let of_kinds = page(None, &grants_and_rules, false, None, 10);
+    assert_eq!(
+        ids(tx.proposals(&of_kinds).await.expect("kinds")),
+        vec![proposals[1].id, proposals[2].id]
     );
+    let first = page(None, &[], false, None, 2);
+    assert_eq!(
+        ids(tx.proposals(&first).await.expect("first page")),
+        vec![proposals[0].id, proposals[1].id]
+    );
+    let second = page(None, &[], false, Some(proposals[1].id), 2);
+    assert_eq!(
+        ids(tx.proposals(&second).await.expect("second page")),
+        vec![proposals[2].id]
+    );
+    let older = page(None, &[], true, Some(proposals[2].id), 1);
+    assert_eq!(
+        ids(tx.proposals(&older).await.expect("older")),
+        vec![proposals[1].id]
+    );
+    let everything = ProposalFilter::all(None, Vec::new());
+    assert_eq!(tx.proposals(&everything).await.expect("all").len(), 3);
 }
 
 pub async fn a_proposal_is_decided_once_by_another_person(store: Arc<dyn Store>) {

@@ -299,7 +299,7 @@ pub(super) fn micros(t: Timestamp) -> Timestamp {
 
 pub(super) fn proposal(kind: ProposalKind, by: &str, proposed_at: Timestamp) -> ChangeProposal {
     ChangeProposal {
-        id: uuid::Uuid::new_v4(),
+        id: uuid::Uuid::now_v7(),
         kind,
         // Nested JSON with a decimal string, unicode and an injection attempt.
         payload: serde_json::json!({

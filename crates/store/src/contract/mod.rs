@@ -66,8 +66,8 @@ mod prelude {
     pub(super) use crate::{
         AuditFilter, Borrower, BorrowerGroup, BreachFilter, ChangeProposal, ExposureScope,
         IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent,
-        ProposalKind, ProposalStatus, RelatedParty, Store, StoreError, StoreExt, StoredAuditEvent,
-        StoredResponse,
+        ProposalFilter, ProposalKind, ProposalStatus, RelatedParty, Store, StoreError, StoreExt,
+        StoredAuditEvent, StoredResponse,
     };
     pub(super) use creditops_audit::{
         AuditAction, AuditRecord, ChainVerifier, Outcome, VerifyReport,
@@ -215,7 +215,7 @@ macro_rules! store_contract_tests {
             open_cases_of_borrowers
             checkpoints_handed_out_are_found_by_size
             rule_sets_are_versioned
-            proposals_round_trip_and_list_newest_first
+            proposals_round_trip_filter_and_page
             a_proposal_is_decided_once_by_another_person
             case_segregation_fields_round_trip
             escalation_round_trips_through_the_store

@@ -1,6 +1,6 @@
 //! Administration storage: rule-set versions and change proposals (S9).
 
-use crate::{ChangeProposal, ProposalStatus, StoreResult};
+use crate::{ChangeProposal, ProposalFilter, StoreResult};
 use creditops_domain::proposal::ProposalKind;
 use creditops_domain::{RuleSet, Timestamp};
 
@@ -22,10 +22,8 @@ pub trait AdminTx: Send {
     /// Records the decision on a pending proposal; Conflict if it is not
     /// pending any more (somebody else decided first).
     async fn decide_proposal(&mut self, proposal: &ChangeProposal) -> StoreResult<()>;
-    async fn proposals(
-        &mut self,
-        status: Option<ProposalStatus>,
-    ) -> StoreResult<Vec<ChangeProposal>>;
+    /// One page of the proposals `filter` selects.
+    async fn proposals(&mut self, filter: &ProposalFilter) -> StoreResult<Vec<ChangeProposal>>;
     /// Proposals of `kind` approved at or after `since`, oldest first.
     async fn approved_proposals_since(
         &mut self,
