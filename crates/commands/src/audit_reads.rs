@@ -8,7 +8,7 @@
 //! and how many records came back: ids and counts, never the personal data
 //! read (names, relation texts; A6).
 
-use crate::{Actor, CommandError, CommandResult, Context};
+use crate::{Actor, CommandError, CommandResult, Context, page_of};
 use creditops_audit::AuditAction;
 use creditops_domain::proposal::{ChangeProposal, ProposalStatus};
 use creditops_domain::{BorrowerId, CaseId, RuleSet, StaffId, StaffMember, UnitId};
@@ -61,22 +61,6 @@ async fn commit_read(
     ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// The first `limit` of `items` (sorted by `key`) whose key comes after
-/// `after`: paging of the small tables the store hands out whole.
-fn page_of<T, K: Ord>(
-    mut items: Vec<T>,
-    key: impl Fn(&T) -> K,
-    after: Option<&K>,
-    limit: u32,
-) -> Vec<T> {
-    items.sort_by_key(|item| key(item));
-    items
-        .into_iter()
-        .filter(|item| after.is_none_or(|after| key(item) > *after))
-        .take(limit as usize)
-        .collect()
 }
 
 /// Staff with their dated units, roles and competence grants (S4), by id.

@@ -27,3 +27,19 @@ pub mod watcher;
 
 pub use context::{Actor, Context, action_time};
 pub use error::{CommandError, CommandResult, InputProblem};
+
+/// The first `limit` of `items` (sorted by `key`) whose key comes after
+/// `after`: paging of the small tables the store hands out whole.
+pub(crate) fn page_of<T, K: Ord>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    after: Option<&K>,
+    limit: u32,
+) -> Vec<T> {
+    items.sort_by_key(|item| key(item));
+    items
+        .into_iter()
+        .filter(|item| after.is_none_or(|after| key(item) > *after))
+        .take(limit as usize)
+        .collect()
+}

@@ -4,7 +4,7 @@
 
 use crate::facts::{group_members_of, rules_in_force};
 use crate::risk::{lock_limit_subject, watch_all, watch_borrower_limit};
-use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use crate::{Actor, CommandError, CommandResult, Context, action_time, page_of};
 use creditops_audit::AuditAction;
 use creditops_domain::UnitId;
 use creditops_domain::four_eyes::Verdict;
@@ -14,6 +14,7 @@ use creditops_risk::{Breach, LimitKind, LimitStatus, LimitSubject, LimitVersion}
 use creditops_store::{Tx, VoteContext};
 use rust_decimal::Decimal;
 use serde_json::json;
+use uuid::Uuid;
 
 impl From<LimitRefusal> for CommandError {
     fn from(refusal: LimitRefusal) -> Self {
@@ -85,20 +86,24 @@ pub async fn propose_limit(
     Ok(limit)
 }
 
-/// Limit versions with `status` (every status when none) of the kinds
-/// `kinds` (every kind when none).
+/// One page of the limit versions with `status` (every status when none)
+/// of the kinds `kinds` (every kind when none), oldest proposal first.
 pub async fn limit_versions(
     ctx: &Context,
     status: Option<LimitStatus>,
     kinds: Option<&[LimitKind]>,
+    after: Option<Uuid>,
+    limit: u32,
 ) -> CommandResult<Vec<LimitVersion>> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(tx
+    let versions: Vec<LimitVersion> = tx
         .limit_versions(status, None)
         .await?
         .into_iter()
         .filter(|v| kinds.is_none_or(|kinds| kinds.contains(&v.subject.kind())))
-        .collect())
+        .collect();
+    // Limit version ids are UUIDv7: their order is the order of proposal.
+    Ok(page_of(versions, |v| v.id, after.as_ref(), limit))
 }
 
 /// R8 with S5 and S6: the approver is out of the market cooling-off and

@@ -10,7 +10,7 @@
 //! only the kinds of its own desk; the others do not exist for it (404).
 
 use crate::inputs::apply_input;
-use crate::{Actor, CommandError, CommandResult, Context, action_time};
+use crate::{Actor, CommandError, CommandResult, Context, action_time, page_of};
 use creditops_audit::AuditAction;
 use creditops_domain::entitlement::Entitlement;
 use creditops_domain::four_eyes::Verdict;
@@ -431,10 +431,14 @@ pub async fn decide_proposal(
     Ok(Decided { proposal, applied })
 }
 
-/// Staff ids in the directory.
-pub async fn staff_ids(ctx: &Context) -> CommandResult<Vec<StaffId>> {
+/// One page of the staff ids in the directory, in order.
+pub async fn staff_ids(
+    ctx: &Context,
+    after: Option<&StaffId>,
+    limit: u32,
+) -> CommandResult<Vec<StaffId>> {
     let mut tx = ctx.store.begin_read().await?;
-    Ok(tx.staff_ids().await?)
+    Ok(page_of(tx.staff_ids().await?, Clone::clone, after, limit))
 }
 
 /// A person with dated units, roles and competence levels (S4).

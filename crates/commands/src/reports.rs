@@ -10,7 +10,7 @@ use creditops_risk::watch::{Usage, limit_usages};
 use creditops_risk::{
     Aggregates, BorrowerExposure, Breach, Capital, Limit, LiquidityPosition, LiquidityView,
 };
-use creditops_store::{BreachFilter, ExposureScope};
+use creditops_store::{BreachFilter, BreachPage, ExposureScope};
 use rust_decimal::Decimal;
 
 /// Whose exposure to read.
@@ -84,6 +84,12 @@ pub async fn liquidity(
 pub async fn open_breaches(ctx: &Context) -> CommandResult<Vec<Breach>> {
     let mut tx = ctx.store.begin_read().await?;
     Ok(tx.open_breaches().await?)
+}
+
+/// One page of the alert list (R7).
+pub async fn breach_page(ctx: &Context, page: &BreachPage) -> CommandResult<Vec<Breach>> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(tx.breach_page(page).await?)
 }
 
 /// The breaches `filter` selects (R7).

@@ -41,6 +41,20 @@ pub fn next_cursor<T, K>(items: &[T], limit: u32, key: impl Fn(&T) -> K) -> Opti
         .flatten()
 }
 
+/// The query parameter `name` parsed into `T`; a malformed one is a 422
+/// naming it.
+pub fn parse_param<T: std::str::FromStr>(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| ApiError::validation(format!("{name} is not valid: {v:?}")))
+        })
+        .transpose()
+}
+
 /// An RFC 3339 timestamp of the query parameter `name`.
 pub fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     value

@@ -219,17 +219,19 @@ pub struct VoteRequest {
     pub version: i64,
 }
 
-// The description below is published in the OpenAPI documents as it
-// stands (its first lines once belonged to the decision route); changing it
-// changes the published contract.
-/// Approves or rejects a pending limit version (R8, four-eyes): never by its
-/// proposer, only for the kinds this service decides. On approval the new
-/// version is in force at once and the watcher re-evaluates.
-/// A list of limit versions.
+/// One page of limit versions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LimitVersions {
     pub items: Vec<LimitVersion>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<uuid::Uuid>,
 }
+
+/// The page sizes of a limit-version list.
+pub const LIMIT_VERSION_PAGE: crate::paging::PageSize = crate::paging::PageSize {
+    default: 100,
+    max: 1000,
+};
 
 /// What deciding a limit version answers: the version and the breaches its
 /// approval caused (R7).

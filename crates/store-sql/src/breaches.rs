@@ -86,6 +86,29 @@ macro_rules! breach_tx {
                 .map_err(map_sqlx_error)?;
                 rows.iter().map(breach_from_row).collect()
             }
+
+            async fn breach_page(&mut self, page: &BreachPage) -> StoreResult<Vec<Breach>> {
+                let mut query = QueryBuilder::<Db>::new(concat!(
+                    "SELECT ",
+                    $crate::breach_columns!(),
+                    " FROM breaches WHERE 1 = 1"
+                ));
+                if page.open_only {
+                    query.push(" AND resolved_at IS NULL");
+                }
+                if let Some(after) = page.after {
+                    query.push(" AND id > ").push_bind(id_arg(after));
+                }
+                query
+                    .push(" ORDER BY id LIMIT ")
+                    .push_bind(i64::from(page.limit));
+                let rows = query
+                    .build()
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                rows.iter().map(breach_from_row).collect()
+            }
         }
     };
 }

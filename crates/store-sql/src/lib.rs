@@ -69,7 +69,7 @@ pub mod prelude {
     };
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
-        AuditFilter, Borrower, BorrowerGroup, BreachFilter, CaseFilter, CaseSummary,
+        AuditFilter, Borrower, BorrowerGroup, BreachFilter, BreachPage, CaseFilter, CaseSummary,
         ChangeProposal, ConsoleSession, ExposureScope, GroupMembership, IdempotencyScope,
         InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalFilter,
         ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint,

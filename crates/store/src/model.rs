@@ -254,6 +254,16 @@ pub struct BreachFilter {
     pub limit: u32,
 }
 
+/// One page of the alert list: breaches keyset-paged by id, which is a
+/// UUIDv7 and so the order of detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreachPage {
+    /// Only breaches not resolved yet.
+    pub open_only: bool,
+    pub after: Option<uuid::Uuid>,
+    pub limit: u32,
+}
+
 /// A signed checkpoint (C2SP signed note) that was handed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {

@@ -12,15 +12,16 @@ use creditops_commands::proposals;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::Change;
 use creditops_domain::{Role, StaffId, StaffMember};
+use creditops_http::paging::{PageSize, next_cursor, parse_param};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::reports::{EntitlementReport, FormatQuery, entitlement_report};
 use creditops_http::views::RuleSetView;
 use creditops_http::{
     ApiError, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext, openapi, run_command,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -52,25 +53,50 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
     openapi::service_router(ctx.clone(), api(), ctx)
 }
 
-/// Staff ids.
+/// One page of staff ids.
 #[derive(Debug, Serialize, ToSchema)]
 struct StaffIds {
     items: Vec<StaffId>,
+    /// Pass as `after` for the next page; null on the last page.
+    next: Option<StaffId>,
 }
 
-/// Staff ids in the directory.
+/// A page of the staff list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct StaffQuery {
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// Page sizes of the staff list.
+const STAFF_PAGE: PageSize = PageSize {
+    default: 100,
+    max: 1000,
+};
+
+/// Staff ids in the directory, in order.
 #[utoipa::path(
     get,
     path = "/v1/staff",
     tag = "staff",
-    responses((status = 200, description = "Every staff id", body = StaffIds)),
+    params(Query<StaffQuery>),
+    responses((status = 200, description = "One page of staff ids", body = StaffIds)),
 )]
 async fn list_staff(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
+    Query(query): Query<StaffQuery>,
 ) -> Result<axum::Json<StaffIds>, ApiError> {
+    let limit = STAFF_PAGE.limit(query.limit)?;
+    let after: Option<StaffId> = parse_param("after", query.after.as_deref())?;
+    let items = proposals::staff_ids(&ctx.commands(), after.as_ref(), limit).await?;
     Ok(axum::Json(StaffIds {
-        items: proposals::staff_ids(&ctx.commands()).await?,
+        next: next_cursor(&items, limit, Clone::clone),
+        items,
     }))
 }
 

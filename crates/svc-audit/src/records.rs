@@ -11,14 +11,13 @@ use axum::Json;
 use axum::extract::State;
 use creditops_commands::audit_reads::{self, GroupRecord};
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, StaffMember, UnitId};
-use creditops_http::paging::{CaseListParams, CasePage, PageSize, next_cursor};
+use creditops_http::paging::{CaseListParams, CasePage, PageSize, next_cursor, parse_param};
 use creditops_http::proposals::ProposalQuery;
 use creditops_http::views::{CaseSummaryView, ProposalView, RuleSetView};
 use creditops_http::{ApiError, PathId, Principal, Query};
 use creditops_risk::{LimitKind, LimitStatus, LimitVersion};
 use creditops_store::{Borrower, BorrowerGroup, GroupMembership, RelatedParty};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,16 +44,6 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(list_related_parties))
         .routes(routes!(list_limits))
         .routes(routes!(list_cases))
-}
-
-/// A query parameter parsed into `T`; a malformed one is a 422 naming it.
-fn parsed<T: FromStr>(name: &str, value: Option<&str>) -> Result<Option<T>, ApiError> {
-    value
-        .map(|v| {
-            v.parse::<T>()
-                .map_err(|_| ApiError::validation(format!("{name} is not valid: {v:?}")))
-        })
-        .transpose()
 }
 
 /// A page of a list with a text cursor.
@@ -91,7 +80,7 @@ async fn list_staff(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<StaffPage>, ApiError> {
     let limit = PAGE.limit(q.limit)?;
-    let after: Option<StaffId> = parsed("after", q.after.as_deref())?;
+    let after: Option<StaffId> = parse_param("after", q.after.as_deref())?;
     let items = audit_reads::staff_page(&ctx.commands(), &principal, after.as_ref(), limit).await?;
     Ok(Json(StaffPage {
         next: next_cursor(&items, limit, |m| m.id.clone()),
@@ -228,7 +217,7 @@ async fn list_borrowers(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<BorrowerPage>, ApiError> {
     let limit = PAGE.limit(q.limit)?;
-    let after: Option<BorrowerId> = parsed("after", q.after.as_deref())?;
+    let after: Option<BorrowerId> = parse_param("after", q.after.as_deref())?;
     let items = audit_reads::borrowers_page(&ctx.commands(), &principal, after, limit).await?;
     Ok(Json(BorrowerPage {
         next: next_cursor(&items, limit, |b| b.id),
@@ -295,7 +284,7 @@ async fn list_groups(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<GroupPage>, ApiError> {
     let limit = PAGE.limit(q.limit)?;
-    let after: Option<UnitId> = parsed("after", q.after.as_deref())?;
+    let after: Option<UnitId> = parse_param("after", q.after.as_deref())?;
     let groups =
         audit_reads::groups_page(&ctx.commands(), &principal, after.as_ref(), limit).await?;
     Ok(Json(GroupPage {
@@ -372,7 +361,7 @@ async fn list_related_parties(
     Query(q): Query<RelatedPartyQuery>,
 ) -> Result<Json<RelatedPartyPage>, ApiError> {
     let limit = PAGE.limit(q.limit)?;
-    let borrower: Option<BorrowerId> = parsed("borrower_id", q.borrower_id.as_deref())?;
+    let borrower: Option<BorrowerId> = parse_param("borrower_id", q.borrower_id.as_deref())?;
     let after = related_party_cursor(q.after.as_deref())?;
     let items =
         audit_reads::related_parties_page(&ctx.commands(), &principal, borrower, after, limit)
@@ -424,8 +413,8 @@ async fn list_limits(
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<LimitVersionPage>, ApiError> {
     let limit = PAGE.limit(q.limit)?;
-    let status: Option<LimitStatus> = parsed("status", q.status.as_deref())?;
-    let kind: Option<LimitKind> = parsed("kind", q.kind.as_deref())?;
+    let status: Option<LimitStatus> = parse_param("status", q.status.as_deref())?;
+    let kind: Option<LimitKind> = parse_param("kind", q.kind.as_deref())?;
     let items =
         audit_reads::limit_versions_page(&ctx.commands(), &principal, status, kind, q.after, limit)
             .await?;

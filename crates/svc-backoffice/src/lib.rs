@@ -13,9 +13,11 @@ use creditops_commands::{cases, groups, inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, Role, StaffId, UnitId, VoteStage};
+use creditops_http::paging::next_cursor;
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::views::{
-    CaseSummaryView, CaseView, LimitDecision, LimitVersions, VoteRequest, case_json,
+    CaseSummaryView, CaseView, LIMIT_VERSION_PAGE, LimitDecision, LimitVersions, VoteRequest,
+    case_json,
 };
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
@@ -575,6 +577,11 @@ struct LimitProposalQuery {
     /// Default `pending`.
     #[param(value_type = Option<LimitStatus>, inline)]
     status: Option<String>,
+    /// The `next` of the previous page.
+    after: Option<Uuid>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 /// Limit versions by status (default: awaiting a decision); back office
@@ -598,8 +605,14 @@ async fn limit_proposals(
         .parse::<LimitStatus>()
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
     let commands = ctx.commands();
-    let items = limits::limit_versions(&commands, Some(status), Some(BACKOFFICE_DECIDES)).await?;
-    Ok(axum::Json(LimitVersions { items }))
+    let limit = LIMIT_VERSION_PAGE.limit(query.limit)?;
+    let decides = Some(BACKOFFICE_DECIDES);
+    let items =
+        limits::limit_versions(&commands, Some(status), decides, query.after, limit).await?;
+    Ok(axum::Json(LimitVersions {
+        next: next_cursor(&items, limit, |v| v.id),
+        items,
+    }))
 }
 
 /// Approves a borrower or group limit proposed by risk control; not by the

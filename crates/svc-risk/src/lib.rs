@@ -21,10 +21,11 @@ use creditops_commands::{inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, Country, Role, Sector, Severity};
+use creditops_http::paging::{PageSize, next_cursor};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::reports::{csv_field, csv_response, wants_csv};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
-use creditops_http::views::LimitVersions;
+use creditops_http::views::{LIMIT_VERSION_PAGE, LimitVersions};
 use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, Query, ServiceContext,
     openapi, run_command,
@@ -34,7 +35,7 @@ use creditops_risk::{
     BorrowerExposure, Breach, Capital, LimitKind, LimitStatus, LimitSubject, LimitVersion,
     LiquidityPosition,
 };
-use creditops_store::BreachFilter;
+use creditops_store::{BreachFilter, BreachPage};
 use input::{parse_amount, parse_percent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -314,6 +315,11 @@ struct LimitVersionQuery {
     /// Every status when absent.
     #[param(value_type = Option<LimitStatus>, inline)]
     status: Option<String>,
+    /// The `next` of the previous page.
+    after: Option<Uuid>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 /// Limit versions of every kind, by status.
@@ -334,8 +340,12 @@ async fn list_limit_versions(
         .map(|s| s.parse::<LimitStatus>())
         .transpose()
         .map_err(|e| ApiError::validation(format!("status: {e}")))?;
-    let items = limits::limit_versions(&ctx.commands(), status, None).await?;
-    Ok(axum::Json(LimitVersions { items }))
+    let limit = LIMIT_VERSION_PAGE.limit(query.limit)?;
+    let items = limits::limit_versions(&ctx.commands(), status, None, query.after, limit).await?;
+    Ok(axum::Json(LimitVersions {
+        next: next_cursor(&items, limit, |v| v.id),
+        items,
+    }))
 }
 
 /// Tier 1 capital in force (R3).
@@ -606,9 +616,14 @@ async fn reject_proposal(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
-    /// `open` (default) or `all` (the last 30 days).
+    /// `open` (default) or `all`.
     #[param(value_type = Option<AlertStatus>, inline)]
     status: Option<String>,
+    /// The `next` of the previous page.
+    after: Option<Uuid>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
 }
 
 /// Which alerts to list.
@@ -620,44 +635,53 @@ enum AlertStatus {
     All,
 }
 
-/// Limit breaches.
+/// Page sizes of the alert list.
+const ALERT_PAGE: PageSize = PageSize {
+    default: 100,
+    max: 1000,
+};
+
+/// One page of limit breaches.
 #[derive(Debug, Serialize, ToSchema)]
 struct Breaches {
     items: Vec<Breach>,
+    /// Pass as `after` for the next page; null on the last page.
+    next: Option<Uuid>,
 }
 
-/// Limit breaches (R7): open ones by default.
+/// Limit breaches (R7) in order of detection: open ones by default.
 #[utoipa::path(
     get,
     path = "/v1/alerts",
     tag = "alerts",
     params(Query<AlertQuery>),
-    responses((status = 200, description = "The breaches", body = Breaches)),
+    responses((status = 200, description = "One page of breaches", body = Breaches)),
 )]
 async fn list_alerts(
     State(ctx): State<Arc<ServiceContext>>,
     _principal: Principal,
     Query(query): Query<AlertQuery>,
 ) -> Result<axum::Json<Breaches>, ApiError> {
-    let commands = ctx.commands();
-    let breaches = match query.status.as_deref() {
-        None | Some("open") => reports::open_breaches(&commands).await?,
-        Some("all") => {
-            let now = Utc::now();
-            let filter = BreachFilter {
-                from: now - chrono::Duration::days(30),
-                to: now + chrono::Duration::seconds(1),
-                limit: 10_000,
-            };
-            reports::breaches(&commands, &filter).await?
-        }
+    let open_only = match query.status.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
         Some(other) => {
             return Err(ApiError::validation(format!(
                 "status {other:?} is not open or all"
             )));
         }
     };
-    Ok(axum::Json(Breaches { items: breaches }))
+    let limit = ALERT_PAGE.limit(query.limit)?;
+    let page = BreachPage {
+        open_only,
+        after: query.after,
+        limit,
+    };
+    let items = reports::breach_page(&ctx.commands(), &page).await?;
+    Ok(axum::Json(Breaches {
+        next: next_cursor(&items, limit, |b| b.id),
+        items,
+    }))
 }
 
 /// How often the stream looks for new breaches, and how far back it looks

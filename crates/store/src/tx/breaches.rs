@@ -1,6 +1,6 @@
 //! Breach storage: detected limit breaches and their resolution (R7).
 
-use crate::{BreachFilter, StoreResult};
+use crate::{BreachFilter, BreachPage, StoreResult};
 use creditops_domain::Timestamp;
 use creditops_risk::Breach;
 
@@ -14,4 +14,6 @@ pub trait BreachTx: Send {
     async fn resolve_breach(&mut self, id: uuid::Uuid, at: Timestamp) -> StoreResult<()>;
     /// Breaches detected in `[from, to)`, oldest first, at most `limit`.
     async fn breaches(&mut self, filter: &BreachFilter) -> StoreResult<Vec<Breach>>;
+    /// One page of breaches in order of detection.
+    async fn breach_page(&mut self, page: &BreachPage) -> StoreResult<Vec<Breach>>;
 }
