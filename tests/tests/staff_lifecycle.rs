@@ -489,3 +489,60 @@ both_backends!(
     finding_18_a_suspension_ends_open_streams,
     suspension_ends_open_streams
 );
+
+/// S9: four-eyes administration needs two administrators. Suspending,
+/// ending the role of or recording the leaving of one of the last two is
+/// refused (no later change could be approved); with a third onboarded, it
+/// goes through.
+async fn two_administrators_remain(p: &TestPlatform) {
+    let now = chrono::Utc::now();
+    let removals = [
+        json!({"kind": "suspension", "staff_id": "ua-2"}),
+        json!({"kind": "leaver", "staff_id": "ua-2"}),
+        json!({"kind": "role_end", "staff_id": "ua-2", "role": "user_admin"}),
+    ];
+    for removal in &removals {
+        let reply = p
+            .call(
+                "ua-1",
+                "admin",
+                Method::POST,
+                "/v1/proposals",
+                Some(removal.clone()),
+            )
+            .await;
+        let detail = refused_by(&reply, "S9");
+        assert!(
+            detail.contains("last 2 active user administrators"),
+            "{detail}"
+        );
+    }
+    let third = propose(
+        p,
+        json!({
+            "kind": "staff_onboarding",
+            "staff_id": "ua-3",
+            "units": [{"unit_id": "user-administration", "valid_from": now}],
+            "roles": [{"role": "user_admin", "valid_from": now}],
+            "competences": [],
+        }),
+    )
+    .await;
+    approve(p, &third).await;
+    let suspension = propose(p, removals[0].clone()).await;
+    let path = format!("/v1/proposals/{suspension}/approve");
+    let approved = p.call("ua-3", "admin", Method::POST, &path, None).await;
+    assert_eq!(approved.ok(200)["status"], "approved", "{}", approved.body);
+    // Two remain (ua-1, ua-3): neither can be taken away now.
+    let reply = p
+        .call(
+            "ua-1",
+            "admin",
+            Method::POST,
+            "/v1/proposals",
+            Some(json!({"kind": "leaver", "staff_id": "ua-3"})),
+        )
+        .await;
+    refused_by(&reply, "S9");
+}
+both_backends!(s9_two_user_administrators_remain, two_administrators_remain);

@@ -15,8 +15,8 @@ use creditops_audit::AuditAction;
 use creditops_domain::entitlement::Entitlement;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::{
-    Change, ChangeProposal, ChangeRefusal, ProposalKind, ProposalStatus, check_lifecycle,
-    check_onboarding, check_role_assignment,
+    Change, ChangeProposal, ChangeRefusal, ProposalKind, ProposalStatus, check_admins_remain,
+    check_lifecycle, check_onboarding, check_role_assignment, removes_user_admin,
 };
 use creditops_domain::{
     CompetenceGrant, History, Role, RoleAssignment, RuleId, RuleSet, StaffId, StaffMember,
@@ -88,9 +88,33 @@ async fn validate_change(
         | Change::Leaver { staff_id } => {
             let member = named_member(tx, staff_id).await?;
             check_lifecycle(&ctx.sod, &member, change, None, now)?;
+            if removes_user_admin(&member, change, now) {
+                let others = other_user_admins(tx, staff_id, now).await?;
+                check_admins_remain(&member, change, others, now)?;
+            }
         }
     }
     Ok(())
+}
+
+/// How many people besides `except` hold the user administration at `at`.
+async fn other_user_admins(
+    tx: &mut dyn Tx,
+    except: &StaffId,
+    at: Timestamp,
+) -> CommandResult<usize> {
+    let mut admins = 0;
+    for id in tx.staff_ids().await? {
+        if &id == except {
+            continue;
+        }
+        if let Some(member) = tx.staff_member(&id).await?
+            && member.roles_at(at).contains(&Role::UserAdmin)
+        {
+            admins += 1;
+        }
+    }
+    Ok(admins)
 }
 
 /// The person a staff onboarding brings in, with the sides of their units;

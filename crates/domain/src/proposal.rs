@@ -732,6 +732,45 @@ pub fn check_lifecycle(
     Ok(())
 }
 
+/// Four-eyes administration needs two people: a change that would leave
+/// fewer active user administrators is refused (S9), since no later change,
+/// a new administrator included, could be approved any more.
+pub const MIN_USER_ADMINS: usize = 2;
+
+/// Whether `change` takes the user administration away from `member`, who
+/// holds it at `at`: the end of that role, a suspension or leaving.
+pub fn removes_user_admin(member: &StaffMember, change: &Change, at: Timestamp) -> bool {
+    member.roles_at(at).contains(&Role::UserAdmin)
+        && match change {
+            Change::RoleEnd { role, .. } => *role == Role::UserAdmin,
+            Change::Suspension { lifted, .. } => !lifted,
+            Change::Leaver { .. } => true,
+            _ => false,
+        }
+}
+
+/// S9: after `change` at least [`MIN_USER_ADMINS`] active user
+/// administrators remain; `others` is how many there are besides `member`.
+pub fn check_admins_remain(
+    member: &StaffMember,
+    change: &Change,
+    others: usize,
+    at: Timestamp,
+) -> Result<(), ChangeRefusal> {
+    if removes_user_admin(member, change, at) && others < MIN_USER_ADMINS {
+        return Err(DomainError::rule(
+            RuleId::S9,
+            format!(
+                "{} is one of the last {MIN_USER_ADMINS} active user administrators: onboard \
+                 another one first, or no later change could be approved",
+                member.id
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// S3 for a new person: each role fits the SoD matrix beside the others
 /// and belongs to the side of the unit the person is in when it starts.
 pub fn check_onboarding(sod: &SodMatrix, newcomer: &StaffMember) -> Result<(), ChangeRefusal> {
@@ -804,6 +843,57 @@ mod tests {
             level,
             valid_from: Utc::now(),
             valid_to: None,
+        }
+    }
+
+    /// S9: the last two active user administrators stay; other roles and
+    /// lifting a suspension are not limited.
+    #[test]
+    fn s9_the_last_two_user_administrators_stay() {
+        let now = Utc::now();
+        let person = |role: Role| StaffMember {
+            id: staff("p-1"),
+            status: crate::StaffStatus::Active,
+            units: vec![],
+            roles: vec![RoleAssignment {
+                role,
+                valid_from: now - Duration::days(10),
+                valid_to: None,
+            }],
+            competences: vec![],
+        };
+        let suspension = |lifted| Change::Suspension {
+            staff_id: staff("p-1"),
+            lifted,
+        };
+        let role_end = |role| Change::RoleEnd {
+            staff_id: staff("p-1"),
+            role,
+        };
+        let leaver = Change::Leaver {
+            staff_id: staff("p-1"),
+        };
+        let admin = person(Role::UserAdmin);
+        let officer = person(Role::LoanOfficer);
+        // (person, change, other administrators, refused)
+        let table = [
+            (&admin, suspension(false), 1, true),
+            (&admin, suspension(false), 2, false),
+            (&admin, leaver.clone(), 1, true),
+            (&admin, leaver.clone(), 0, true),
+            (&admin, role_end(Role::UserAdmin), 1, true),
+            (&admin, role_end(Role::UserAdmin), 2, false),
+            (&admin, role_end(Role::LoanOfficer), 0, false),
+            (&admin, suspension(true), 0, false),
+            (&officer, leaver.clone(), 0, false),
+            (&officer, suspension(false), 1, false),
+        ];
+        for (member, change, others, refused) in table {
+            let outcome = check_admins_remain(member, &change, others, now);
+            assert_eq!(outcome.is_err(), refused, "{change:?} with {others} others");
+            if let Err(ChangeRefusal::Rule(e)) = outcome {
+                assert_eq!(e.rule_id(), Some(RuleId::S9));
+            }
         }
     }
 
