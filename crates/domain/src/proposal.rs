@@ -262,7 +262,7 @@ pub struct DatedUnit {
 /// A change to an input a credit decision depends on (hardening findings 2
 /// and 4): proposed by one person, applied when a second person of the same
 /// function approves it. `kind` tags the JSON as for [`Change`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputChange {
     /// The borrower joins `group_id` (or leaves `from_group` when `None`):
@@ -275,12 +275,19 @@ pub enum InputChange {
         from_group: Option<UnitId>,
     },
     /// Tier 1 capital, which caps large exposures (R3).
-    Tier1Capital { tier1: Decimal },
+    Tier1Capital {
+        #[schema(value_type = String)]
+        tier1: Decimal,
+    },
     /// The liquidity position and its LCR floor (R6).
     LiquidityPosition {
+        #[schema(value_type = String)]
         hqla: Decimal,
+        #[schema(value_type = String)]
         outflows_30d: Decimal,
+        #[schema(value_type = String)]
         inflows_30d: Decimal,
+        #[schema(value_type = String)]
         floor_percent: Decimal,
     },
 }

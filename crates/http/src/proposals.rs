@@ -42,7 +42,7 @@ pub struct ProposalLinks {
 pub struct ProposalView {
     pub id: Uuid,
     pub kind: ProposalKind,
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::views::ProposedChange)]
     pub change: Value,
     pub status: ProposalStatus,
     pub proposed_by: StaffId,

@@ -5,7 +5,9 @@
 //! OpenAPI document is exactly what is sent.
 
 use chrono::{DateTime, Utc};
-use creditops_domain::proposal::{Change, ChangeProposal, ProposalKind, ProposalStatus};
+use creditops_domain::proposal::{
+    Change, ChangeProposal, InputChange, ProposalKind, ProposalStatus,
+};
 use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
 use creditops_domain::{
     BoardResolution, BorrowerId, CaseId, CaseStatus, CreditCase, Decision, DecisionFlag,
@@ -242,13 +244,23 @@ pub struct LimitDecision {
     pub breaches: Vec<Breach>,
 }
 
+/// What a proposal proposes, as documented: a change of the directory or
+/// the rules, or of an input a credit decision depends on. Only a schema:
+/// the view carries the stored JSON as it is.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProposedChange {
+    Directory(Change),
+    Input(InputChange),
+}
+
 /// A change proposal and its decision.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProposalView {
     pub id: Uuid,
     pub kind: ProposalKind,
     /// The change as proposed.
-    #[schema(value_type = Change)]
+    #[schema(value_type = ProposedChange)]
     pub change: Value,
     pub status: ProposalStatus,
     pub proposed_by: StaffId,
