@@ -13,6 +13,7 @@
 //! that issued them. Login here is the development login (a staff id, no
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
+mod casework;
 mod desk;
 pub mod i18n;
 mod market;

@@ -4,10 +4,9 @@
 //! stands for is (the service's casbin policy) and runs the API's command.
 
 use crate::Console;
-use crate::i18n::{Lang, Messages, rule_explanation};
-use crate::pages::{
-    Frame, audit_refusal, guard_form, html, lang_of, message, signed_in, unavailable,
-};
+use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted, short};
+use crate::i18n::{Lang, Messages};
+use crate::pages::{Frame, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
@@ -17,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, RuleId, VoteDecision, VoteStage,
+    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, VoteDecision, VoteStage,
 };
 use creditops_http::views::VoteRequest;
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
@@ -32,83 +31,6 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/cases/new", get(new_case_form))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/first-vote", post(first_vote))
-}
-
-/// Whether the session's person may do what API `method route` does.
-fn permitted(console: &Console, live: &LiveSession, route: &str, method: &str) -> bool {
-    live.actor
-        .roles
-        .iter()
-        .any(|role| console.ctx.authorizer.allows(role.as_str(), route, method))
-}
-
-/// The refusal page for a page the person's roles do not allow (S8).
-async fn forbidden(console: &Console, lang: Lang, live: &LiveSession, route: &str) -> Response {
-    if let Err(e) = audit_refusal(
-        console,
-        Some(live.actor.id()),
-        route,
-        StatusCode::FORBIDDEN,
-        Some(RuleId::S8),
-        "forbidden",
-        None,
-    )
-    .await
-    {
-        return unavailable(console, lang, &e);
-    }
-    message(
-        console,
-        lang,
-        Some(live),
-        StatusCode::FORBIDDEN,
-        lang.messages().forbidden_page,
-        Some(RuleId::S8),
-    )
-}
-
-/// A command's refusal as the person reads it: the rule's plain-language
-/// explanation if there is one, else the command's own words.
-struct Refusal {
-    text: String,
-    rule: Option<String>,
-}
-
-impl Refusal {
-    fn of(lang: Lang, error: &ApiError) -> Refusal {
-        let rule = error.rule.map(|r| r.to_string());
-        let text = rule
-            .as_deref()
-            .and_then(|r| rule_explanation(lang, r))
-            .map_or_else(
-                || error.detail.clone(),
-                |plain| format!("{plain} ({})", error.detail),
-            );
-        Refusal { text, rule }
-    }
-}
-
-/// Audits a command's client-error refusal as the API's middleware would.
-async fn audit_command_refusal(
-    console: &Console,
-    live: &LiveSession,
-    route: &str,
-    error: &ApiError,
-    case_id: Option<CaseId>,
-) -> Result<(), ApiError> {
-    if !error.status().is_client_error() {
-        return Ok(());
-    }
-    audit_refusal(
-        console,
-        Some(live.actor.id()),
-        route,
-        error.status(),
-        error.rule,
-        error.kind.slug(),
-        case_id,
-    )
-    .await
 }
 
 struct Tab {
@@ -137,10 +59,6 @@ struct CaseListPage {
 #[derive(Deserialize)]
 struct StateQuery {
     state: Option<String>,
-}
-
-fn short(id: CaseId) -> String {
-    id.to_string().chars().take(8).collect()
 }
 
 async fn case_list(

@@ -448,8 +448,8 @@ async fn home(State(console): State<Console>, headers: HeaderMap) -> Response {
         Ok(live) => live,
         Err(answer) => return answer,
     };
-    if console.settings.desk.service == "market" {
-        return Redirect::to("/console/cases").into_response();
+    if let Some(first_page) = console.settings.desk.home {
+        return Redirect::to(first_page).into_response();
     }
     html(
         StatusCode::OK,
