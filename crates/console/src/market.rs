@@ -6,7 +6,7 @@
 use crate::Console;
 use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted, short};
 use crate::i18n::{Lang, Messages};
-use crate::pages::{Frame, guard_form, html, lang_of, message, signed_in, unavailable};
+use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
@@ -31,6 +31,21 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/cases/new", get(new_case_form))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/first-vote", post(first_vote))
+}
+
+/// The market desk's navigation.
+pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
+    let m = lang.messages();
+    vec![
+        NavLink {
+            href: "/console/cases",
+            label: m.my_cases,
+        },
+        NavLink {
+            href: "/console/cases/new",
+            label: m.new_case,
+        },
+    ]
 }
 
 struct Tab {

@@ -31,8 +31,8 @@ pub(crate) struct Frame {
     pub m: &'static Messages,
     pub lang: &'static str,
     pub desk: &'static str,
-    /// Whether the market desk's navigation is shown.
-    pub market: bool,
+    /// The desk's navigation (empty when nobody is signed in).
+    pub nav: Vec<NavLink>,
     pub user: Option<String>,
     pub csrf: String,
 }
@@ -43,12 +43,30 @@ impl Frame {
             m: lang.messages(),
             lang: lang.code(),
             desk: console.settings.desk.title(lang),
-            market: console.settings.desk.service == "market",
+            nav: match session {
+                Some(_) => nav(console.settings.desk.service, lang),
+                None => Vec::new(),
+            },
             user: session.map(|s| s.actor.id().to_string()),
             csrf: session
                 .map(|s| s.session.csrf_token.clone())
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// One link of a desk's navigation.
+pub(crate) struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+}
+
+/// The navigation of `service`'s desk: each desk module says its own.
+fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
+    match service {
+        "market" => crate::market::nav(lang),
+        "backoffice" => crate::backoffice::nav(lang),
+        _ => Vec::new(),
     }
 }
 
