@@ -4,7 +4,9 @@
 //! stands for is (the service's casbin policy) and runs the API's command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted, short};
+use crate::casework::{
+    CaseSheet, Refusal, audit_command_refusal, forbidden, permitted, sheet, short,
+};
 use crate::i18n::{Lang, Messages};
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
@@ -15,11 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, VoteDecision, VoteStage,
-};
+use creditops_domain::{BorrowerId, CaseFile, CaseId, CaseStatus, Money, VoteDecision, VoteStage};
 use creditops_http::views::VoteRequest;
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
+use creditops_store::CaseFilter;
 use serde::Deserialize;
 
 pub(crate) fn routes(console: &Console) -> Router<Console> {
@@ -69,12 +70,19 @@ struct CaseListPage {
     tabs: Vec<Tab>,
     state_label: &'static str,
     rows: Vec<CaseRow>,
+    /// The link to the next page, if there is one.
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct StateQuery {
     state: Option<String>,
+    /// The last case of the previous page.
+    after: Option<String>,
 }
+
+/// Cases on one page of a list.
+const PAGE: u32 = 50;
 
 async fn case_list(
     State(console): State<Console>,
@@ -94,10 +102,19 @@ async fn case_list(
         .and_then(|s| s.parse::<CaseStatus>().ok())
         .unwrap_or(CaseStatus::Draft);
     let m = lang.messages();
-    let (cases, _next) = match cases::cases_page(&console.ctx.commands(), status, None, 100).await {
-        Ok(page) => page,
-        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    // The cases of the person's own market unit only, as the API lists them
+    // (hardening finding 9): the console never widens what one may see.
+    let filter = CaseFilter {
+        status: Some(status),
+        after: query.after.as_deref().and_then(|a| a.parse().ok()),
+        limit: PAGE,
+        ..CaseFilter::default()
     };
+    let (cases, next) =
+        match cases::market_cases_page(&console.ctx.commands(), &live.actor, filter).await {
+            Ok(page) => page,
+            Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+        };
     let rows = cases
         .iter()
         .map(|c| CaseRow {
@@ -123,6 +140,7 @@ async fn case_list(
             tabs,
             state_label: m.state(status),
             rows,
+            next: next.map(|after| format!("/console/cases?state={status}&after={after}")),
         },
     )
 }
@@ -407,38 +425,6 @@ async fn created_id(response: Response) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-struct VoteLine {
-    stage: &'static str,
-    voter: String,
-    decision: &'static str,
-    version: i64,
-    rationale: String,
-}
-
-struct Event {
-    when: String,
-    what: String,
-}
-
-struct CaseSheet {
-    id: String,
-    short_id: String,
-    state: &'static str,
-    version: i64,
-    borrower: String,
-    amount: String,
-    product: String,
-    term_months: u32,
-    purpose: String,
-    originator: String,
-    editors: String,
-    opened_on: String,
-    return_reason: Option<String>,
-    votes: Vec<VoteLine>,
-    history: Vec<Event>,
-    can_vote: bool,
-}
-
 #[derive(Template)]
 #[template(path = "case.html")]
 struct CasePage {
@@ -449,85 +435,6 @@ struct CasePage {
     rationale: String,
 }
 
-fn sheet(lang: Lang, case: &CreditCase, borrower: String, may_vote: bool) -> CaseSheet {
-    let m = lang.messages();
-    let stage = |s: VoteStage| match s {
-        VoteStage::First => m.stage_first,
-        VoteStage::Second => m.stage_second,
-    };
-    let decision = |d: VoteDecision| match d {
-        VoteDecision::Approve => m.approve,
-        VoteDecision::Decline => m.decline,
-    };
-    let mut history = vec![(
-        case.created_at,
-        format!("{}: {}", m.event_opened, case.originator),
-    )];
-    for vote in &case.votes {
-        history.push((
-            vote.cast_at,
-            format!(
-                "{} · {} · {} ({} {})",
-                stage(vote.stage),
-                vote.voter.staff_id,
-                decision(vote.decision),
-                m.version,
-                vote.file_version
-            ),
-        ));
-    }
-    if let Some(d) = &case.decision {
-        history.push((
-            d.decided_at,
-            format!("{}: {}", m.event_decision, m.state(case.status)),
-        ));
-    }
-    if let Some(reason) = &case.return_reason {
-        history.push((case.updated_at, format!("{}: {reason}", m.event_returned)));
-    }
-    history.sort_by_key(|(at, _)| *at);
-    CaseSheet {
-        id: case.id.to_string(),
-        short_id: short(case.id),
-        state: m.state(case.status),
-        version: case.version,
-        borrower,
-        amount: lang.money(case.file.amount.amount(), case.file.amount.currency_code()),
-        product: case.file.product.clone(),
-        term_months: case.file.term_months,
-        purpose: case.file.purpose.clone(),
-        originator: case.originator.to_string(),
-        editors: case
-            .editors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        opened_on: lang.date(case.created_at),
-        return_reason: case.return_reason.clone(),
-        votes: case
-            .votes
-            .iter()
-            .map(|v| VoteLine {
-                stage: stage(v.stage),
-                voter: v.voter.staff_id.to_string(),
-                decision: decision(v.decision),
-                version: v.file_version,
-                rationale: v.rationale.clone(),
-            })
-            .collect(),
-        history: history
-            .into_iter()
-            .map(|(at, what)| Event {
-                when: lang.date_time(at),
-                what,
-            })
-            .collect(),
-        can_vote: may_vote && matches!(case.status, CaseStatus::Draft | CaseStatus::Returned),
-    }
-}
-
-/// Renders case `id` for `live`, with a notice or a refusal.
 /// What a case page shows besides the case: a notice, a refusal, and the
 /// rationale typed before a refusal (so it is not lost).
 #[derive(Default)]
@@ -546,7 +453,7 @@ async fn render_case(
     shown: Shown,
 ) -> Response {
     let commands = console.ctx.commands();
-    let case = match cases::read_case(&commands, id).await {
+    let case = match cases::read_market_case(&commands, &live.actor, id).await {
         Ok(case) => case,
         Err(e) => {
             let e = ApiError::from(e);
