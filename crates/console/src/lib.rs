@@ -14,8 +14,10 @@
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
 mod backoffice;
+mod borrowers;
 mod casework;
 mod desk;
+mod disbursement;
 pub mod i18n;
 mod market;
 mod pages;
