@@ -666,3 +666,93 @@ both_backends!(
     console_market_disburses_an_approved_case_once,
     market_disburses_an_approved_case_once
 );
+
+async fn back_office_decides_limit_proposals_from_its_inbox(p: &TestPlatform) {
+    let borrower = p
+        .call(
+            "lo-1",
+            "market",
+            reqwest::Method::POST,
+            "/v1/borrowers",
+            Some(serde_json::json!({"name": "Inbox GmbH", "country": "DE", "sector": "C25"})),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let propose = |amount: &'static str| {
+        let borrower = borrower.clone();
+        async move {
+            p.call(
+                "rc-1",
+                "risk",
+                reqwest::Method::POST,
+                "/v1/limits",
+                Some(serde_json::json!({
+                    "kind": "borrower", "key": borrower, "amount": amount,
+                    "reason": "annual review"
+                })),
+            )
+            .await
+            .ok(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = propose("2000000").await;
+    let mut console = signed_in(p, "backoffice", "ba-1").await;
+    let inbox = console.get("/console/limits").await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    for shown in ["Inbox GmbH", "2,000,000.00 EUR", "rc-1", "annual review"] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+    let csrf = inbox.csrf().expect("token");
+    let approved = console
+        .post(
+            &format!("/console/limits/{first}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let after = console.get(approved.location().unwrap()).await;
+    assert!(after.body.contains("The limit is approved"));
+    assert!(!after.body.contains(&first));
+    // Deciding it again is refused: it is decided already.
+    let again = console
+        .post(
+            &format!("/console/limits/{first}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let second = propose("3000000").await;
+    let rejected = console
+        .post(
+            &format!("/console/limits/{second}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let versions = p
+        .call(
+            "ba-2",
+            "backoffice",
+            reqwest::Method::GET,
+            "/v1/limits/proposals?status=approved",
+            None,
+        )
+        .await;
+    assert!(
+        versions.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == first.as_str() && v["decided_by"] == "ba-1")
+    );
+}
+both_backends!(
+    console_back_office_decides_limit_proposals_from_its_inbox,
+    back_office_decides_limit_proposals_from_its_inbox
+);

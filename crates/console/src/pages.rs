@@ -416,7 +416,7 @@ async fn login(
 
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 async fn logout(
