@@ -13,6 +13,8 @@
 //! that issued them. Login here is the development login (a staff id, no
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod backoffice;
 mod borrowers;
 mod casework;
@@ -20,6 +22,7 @@ mod desk;
 mod disbursement;
 pub mod i18n;
 mod market;
+pub mod oidc;
 mod pages;
 pub mod session;
 

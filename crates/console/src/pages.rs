@@ -387,7 +387,7 @@ async fn login(
         };
         return login_form(&console, lang, StatusCode::FORBIDDEN, Some(text), user);
     }
-    let token = match session::start(&console.ctx, &id).await {
+    let token = match session::start(&console.ctx, &id, "development").await {
         Ok(token) => token,
         Err(e) => return unavailable(&console, lang, &e),
     };
@@ -444,7 +444,7 @@ async fn logout(
     let secure = console.settings.secure_cookies;
     let name = session::cookie_name(console.ctx.service, secure);
     if let Some(token) = session::cookie(&headers, &name)
-        && let Err(e) = session::end(&console.ctx, token).await
+        && let Err(e) = session::end(&console.ctx, token, live.actor.id()).await
     {
         return unavailable(&console, lang_of(&headers), &e);
     }
