@@ -13,6 +13,7 @@
 //! that issued them. Login here is the development login (a staff id, no
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
+mod audit;
 mod backoffice;
 mod casework;
 mod desk;
@@ -28,6 +29,7 @@ use axum::response::Response;
 use creditops_http::ServiceContext;
 use std::sync::Arc;
 
+pub use audit::AuditKeys;
 pub use desk::Desk;
 
 /// How a service serves its console.
@@ -42,6 +44,9 @@ pub struct ConsoleSettings {
     pub idle_timeout: chrono::Duration,
     /// A session older than this has ended, used or not.
     pub absolute_timeout: chrono::Duration,
+    /// The audit log's origin and checkpoint keys (the audit desk's
+    /// checkpoint, proofs and exports); none elsewhere.
+    pub audit_keys: Option<AuditKeys>,
 }
 
 impl ConsoleSettings {
@@ -53,7 +58,16 @@ impl ConsoleSettings {
             dev_login: true,
             idle_timeout: chrono::Duration::minutes(30),
             absolute_timeout: chrono::Duration::hours(10),
+            audit_keys: None,
         })
+    }
+
+    /// These settings with the audit log's origin and checkpoint keys.
+    pub fn with_audit_keys(self, audit_keys: AuditKeys) -> ConsoleSettings {
+        ConsoleSettings {
+            audit_keys: Some(audit_keys),
+            ..self
+        }
     }
 }
 
@@ -79,6 +93,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
     pages::routes(&console)
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(audit::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))
