@@ -1,0 +1,465 @@
+//! The internal-audit desk of the web console over HTTP (issue 19), on
+//! both backends: the event search with its filters and pages, a case's
+//! story with every event proven included in the signed checkpoint, the
+//! checkpoint with the published key, the chain's verification and
+//! reconciliation behind the CSRF guard, and the export whose downloaded
+//! bundle `audit/verify.py` accepts. Each page runs the audit API's command
+//! and is audited as the API is (A7).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use creditops_tests::console::ConsoleClient;
+use creditops_tests::reqwest::Method;
+use creditops_tests::{TestPlatform, both_backends, json};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Signs `user` in at `service`'s console and returns the client.
+async fn signed_in(p: &TestPlatform, service: &str, user: &str) -> ConsoleClient {
+    let mut console = ConsoleClient::new(&p.url(service, ""));
+    let answer = console.login(user).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    console
+}
+
+fn vote(decision: &str) -> Value {
+    json!({"decision": decision, "rationale": "cash flow covers the debt service", "version": 1})
+}
+
+/// A case `lo-1` opened, refused once under S6 (its originator tried the
+/// first vote), voted by `lo-2` and `ba-1` and so approved; its id.
+async fn decided_case(p: &TestPlatform) -> String {
+    let case = p.draft_case("250000.00").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let path = |suffix: &str| format!("/v1/cases/{id}{suffix}");
+    let own = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            &path("/first-vote"),
+            Some(vote("approve")),
+        )
+        .await;
+    assert_eq!(own.problem(403)["rule"], "S6");
+    let first = p
+        .call(
+            "lo-2",
+            "market",
+            Method::POST,
+            &path("/first-vote"),
+            Some(vote("approve")),
+        )
+        .await;
+    assert_eq!(first.ok(200)["status"], "awaiting_second_vote");
+    let second = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &path("/second-vote"),
+            Some(vote("approve")),
+        )
+        .await;
+    assert_eq!(second.ok(200)["status"], "approved");
+    id
+}
+
+/// The audit events with `action` that `actor` caused, newest last.
+async fn events_of(p: &TestPlatform, action: &str, actor: &str) -> Vec<Value> {
+    let reply = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            &format!("/v1/events?action={action}&actor={actor}&limit=1000"),
+            None,
+        )
+        .await;
+    reply.ok(200)["items"].as_array().unwrap().clone()
+}
+
+async fn event_search_filters_pages_and_is_audited(p: &TestPlatform) {
+    let id = decided_case(p).await;
+    let mut console = signed_in(p, "audit", "ia-1").await;
+    let home = console.get("/console").await;
+    assert_eq!(home.location(), Some("/console/events"));
+
+    // A case's events: created, the S6 refusal, both votes, the decision.
+    let page = console.get(&format!("/console/events?case_id={id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for action in [
+        "case.created",
+        "request.refused",
+        "case.first_vote",
+        "case.second_vote",
+    ] {
+        assert!(
+            page.body.contains(action),
+            "{action} missing: {}",
+            page.body
+        );
+    }
+    assert!(page.body.contains("<span class=\"rule\">S6</span>"));
+    assert!(page.body.contains("lo-2") && page.body.contains("ba-1"));
+    assert!(
+        page.body.contains(&format!("href=\"/console/cases/{id}\"")),
+        "each row links its case"
+    );
+    assert!(page.body.contains("<th scope=\"col\""));
+
+    // Refusals only, by actor.
+    let refused = console
+        .get(&format!(
+            "/console/events?case_id={id}&actor=lo-1&outcome=denied"
+        ))
+        .await;
+    assert!(refused.body.contains("request.refused"), "{}", refused.body);
+    assert!(!refused.body.contains("case.created"), "{}", refused.body);
+    assert!(refused.body.contains("<option value=\"denied\" selected>"));
+
+    // Pages of 50, oldest first: the next page starts after this one
+    // (every query is an event too, so a few more fill the first page).
+    for _ in 0..30 {
+        events_of(p, "case.created", "lo-1").await;
+    }
+    let first = console.get("/console/events").await;
+    let seqs = |body: &str| -> Vec<i64> {
+        body.split("<tr><td class=\"num\">")
+            .skip(1)
+            .filter_map(|row| row.split('<').next()?.parse().ok())
+            .collect()
+    };
+    let first_seqs = seqs(&first.body);
+    assert_eq!(first_seqs.len(), 50, "{}", first.body);
+    assert!(first_seqs.windows(2).all(|w| w[0] < w[1]));
+    let at = first
+        .body
+        .find("href=\"/console/events?")
+        .expect("a next link")
+        + 6;
+    let next_link = first.body[at..first.body[at..].find('"').unwrap() + at].replace("&amp;", "&");
+    assert!(next_link.ends_with(&format!("after={}", first_seqs[49])));
+    let second = console.get(&next_link).await;
+    assert_eq!(seqs(&second.body)[0], first_seqs[49] + 1);
+
+    // A time window: nothing before the epoch of this test run.
+    let none = console.get("/console/events?to=2000-01-01").await;
+    assert!(none.body.contains("No event matches these filters."));
+
+    // German times; bad input named in plain words.
+    console.accept_language = "de";
+    let german = console.get(&format!("/console/events?case_id={id}")).await;
+    let today = chrono::Utc::now().format("%d.%m.%Y").to_string();
+    assert!(german.body.contains(&today), "{}", german.body);
+    let bad = console
+        .get("/console/events?case_id=nope&from=yesterday")
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Die Fall-ID ist keine Fall-ID."));
+    assert!(bad.body.contains("Zeiten sind Daten"));
+
+    // The auditor's queries are audited as the API's are (A7).
+    let queries = events_of(p, "audit.query", "ia-1").await;
+    assert!(
+        queries
+            .iter()
+            .any(|e| e["body"]["data"]["case_id"] == id.as_str()),
+        "{queries:?}"
+    );
+}
+both_backends!(
+    console_audit_event_search_filters_pages_and_is_audited_a7,
+    event_search_filters_pages_and_is_audited
+);
+
+async fn case_story_is_verified_against_the_signed_checkpoint(p: &TestPlatform) {
+    let id = decided_case(p).await;
+    let api_events = p.case_events(&id).await;
+    let mut console = signed_in(p, "audit", "ia-1").await;
+    let story = console.get(&format!("/console/cases/{id}")).await;
+    assert_eq!(story.status, StatusCode::OK, "{}", story.body);
+    let body = &story.body;
+    // The current state, both votes with their rationale, the decision record.
+    assert!(body.contains("Approved"), "{body}");
+    assert!(body.contains("250,000.00 EUR"));
+    assert!(body.contains("First vote (market)") && body.contains("Second vote (back office)"));
+    assert!(body.contains("cash flow covers the debt service"));
+    assert!(body.contains("Decision record") && !body.contains("Not decided yet."));
+    // Every event of the case, the S6 refusal among them, each verified.
+    for event in &api_events {
+        let seq = event["seq"].as_i64().unwrap();
+        assert!(
+            body.contains(&format!("<td class=\"num\">{seq}</td>")),
+            "event {seq} missing"
+        );
+    }
+    assert!(body.contains("request.refused") && body.contains("<span class=\"rule\">S6</span>"));
+    let verified = body.matches("✓ verified").count();
+    assert!(verified > api_events.len(), "{verified} of {body}");
+    assert!(!body.contains("NOT verified"), "{body}");
+    assert!(body.contains("Every event of this case is intact"));
+
+    // The read and the proofs are audited, with the checkpoint handed out.
+    assert_eq!(events_of(p, "audit.case_read", "ia-1").await.len(), 1);
+    let proofs = events_of(p, "audit.proof", "ia-1").await;
+    assert_eq!(proofs.len(), 1);
+    assert_eq!(proofs[0]["body"]["data"]["case_id"], id.as_str());
+
+    // An unknown case is a plain 404 page.
+    let unknown = console
+        .get("/console/cases/00000000-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+}
+both_backends!(
+    console_audit_case_story_is_verified_against_the_signed_checkpoint_a2,
+    case_story_is_verified_against_the_signed_checkpoint
+);
+
+async fn checkpoint_verify_and_reconcile(p: &TestPlatform) {
+    p.draft_case("10000.00").await;
+    let key = p
+        .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
+        .await;
+    let verifier = key.ok(200)["verifier_key"].as_str().unwrap().to_owned();
+    let retired = key.ok(200)["retired"][0]["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut console = signed_in(p, "audit", "ia-1").await;
+    let page = console.get("/console/checkpoint").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&verifier), "the published key is shown");
+    assert!(page.body.contains(&retired), "and the retired one");
+    assert!(page.body.contains("BEGIN PUBLIC KEY"));
+    assert!(page.body.contains("Signed tree head"));
+    assert!(page.body.contains("— "), "the note's signature line");
+    let handed = events_of(p, "audit.checkpoint", "ia-1").await;
+    assert_eq!(handed.len(), 1, "handing the checkpoint out is audited");
+
+    // The verification is a form: without its token it is refused.
+    let csrf = page.csrf().unwrap();
+    let without = console.post("/console/verify", &[]).await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN);
+    let foreign = console
+        .post_from(
+            "/console/verify",
+            &[("csrf", &csrf)],
+            Some("http://evil.example"),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert!(events_of(p, "audit.verify", "ia-1").await.is_empty());
+    let verified = console.post("/console/verify", &[("csrf", &csrf)]).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert!(
+        verified.body.contains("The chain is intact."),
+        "{}",
+        verified.body
+    );
+    let audited = events_of(p, "audit.verify", "ia-1").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0]["body"]["data"]["ok"], true);
+
+    let reconciled = console.get("/console/reconcile").await;
+    assert_eq!(reconciled.status, StatusCode::OK);
+    assert!(
+        reconciled
+            .body
+            .contains("Every business row has its audit event.")
+    );
+    assert_eq!(events_of(p, "audit.reconcile", "ia-1").await.len(), 1);
+}
+both_backends!(
+    console_audit_checkpoint_verify_and_reconcile_a1_a2,
+    checkpoint_verify_and_reconcile
+);
+
+async fn export_bundle_is_accepted_by_verify_py(p: &TestPlatform) {
+    let id = decided_case(p).await;
+    let since = p.case_events(&id).await[0]["body"]["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = p
+        .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
+        .await;
+    let verifier = key.ok(200)["verifier_key"].as_str().unwrap().to_owned();
+    // A bundle the API handed out first: the console's export proves it is
+    // consistent with it (A2), as the API's next export would.
+    let api = p
+        .client
+        .post(p.url("audit", "/v1/exports"))
+        .bearer_auth(p.token("ia-1", "audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 200);
+    let api_archive = api.bytes().await.unwrap();
+    let mut console = signed_in(p, "audit", "ia-1").await;
+    let form = console.get("/console/exports").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = form.csrf().unwrap();
+
+    // Without the token nothing is exported.
+    let without = console.post("/console/exports", &[("from", &since)]).await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN);
+    assert_eq!(events_of(p, "audit.exported", "ia-1").await.len(), 1);
+
+    let ready = console
+        .post("/console/exports", &[("csrf", &csrf), ("from", &since)])
+        .await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert!(
+        ready.body.contains("The bundle is ready."),
+        "{}",
+        ready.body
+    );
+    let at = ready.body.find("href=\"/console/exports/").unwrap() + 6;
+    let link = ready.body[at..ready.body[at..].find('"').unwrap() + at].to_owned();
+
+    // Another session (even the same person's) does not get the bundle.
+    let mut other = signed_in(p, "audit", "ia-1").await;
+    assert_eq!(other.get(&link).await.status, StatusCode::NOT_FOUND);
+
+    let response = reqwest::Client::new()
+        .get(format!("{}{link}", console.base))
+        .header(
+            "cookie",
+            console
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-tar");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment; filename=\"creditops-audit-"));
+    let archive = response.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_ref())
+        .unpack(dir.path())
+        .unwrap();
+    let bundle_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+
+    // The same files as the API's bundle, verified by the Rust verifier
+    // with the published key, covering the case's first event onwards.
+    let files = creditops_audit::export::read_bundle_dir(&bundle_dir).unwrap();
+    let verifier_key: creditops_audit::VerifierKey = verifier.parse().unwrap();
+    let report = creditops_audit::export::verify_bundle_with_keys(&files, &[verifier_key])
+        .expect("the console's bundle verifies with the published key");
+    let first_seq = p.case_events(&id).await[0]["seq"].as_u64().unwrap();
+    assert_eq!(report.first_seq, first_seq);
+    let names = |bytes: &[u8]| -> Vec<String> {
+        let mut names: Vec<String> = tar::Archive::new(bytes)
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path().unwrap().into_owned();
+                path.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let api_names = names(&api_archive);
+    let mut expected = api_names.clone();
+    expected.extend([
+        "consistency.json".to_owned(),
+        "previous-checkpoint.txt".to_owned(),
+    ]);
+    expected.sort();
+    assert_eq!(names(&archive), expected, "API bundle: {api_names:?}");
+    let api_size = tar::Archive::new(api_archive.as_ref())
+        .entries()
+        .unwrap()
+        .count();
+    assert!(api_size > 0);
+    assert!(
+        report.previous_size.is_some(),
+        "consistent with the API's checkpoint"
+    );
+
+    // And by audit/verify.py with the published key.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
+    let python = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&bundle_dir)
+        .arg("--key")
+        .arg(&verifier)
+        .output()
+        .expect("python3");
+    assert!(
+        python.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
+
+    // The export is audited once, as the API's is.
+    let exported = events_of(p, "audit.exported", "ia-1").await;
+    assert_eq!(exported.len(), 2, "the console's and the API's");
+    assert_eq!(
+        exported[1]["body"]["data"]["first_seq"].as_u64(),
+        Some(first_seq)
+    );
+
+    // A range with no event is refused in plain words, nothing exported.
+    let empty = console
+        .post(
+            "/console/exports",
+            &[
+                ("csrf", &csrf),
+                ("from", "2000-01-01"),
+                ("to", "2000-01-02"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.body
+    );
+    assert!(
+        empty
+            .body
+            .contains("no event was recorded in that time range")
+    );
+    assert_eq!(events_of(p, "audit.exported", "ia-1").await.len(), 2);
+}
+both_backends!(
+    console_audit_export_bundle_is_accepted_by_verify_py_a5,
+    export_bundle_is_accepted_by_verify_py
+);
+
+async fn only_internal_audit_signs_in_at_the_audit_desk(p: &TestPlatform) {
+    let mut console = ConsoleClient::new(&p.url("audit", ""));
+    let officer = console.login("lo-2").await;
+    assert_eq!(officer.status, StatusCode::FORBIDDEN);
+    assert!(console.cookie("-session").is_none());
+    // Without a session every page asks for the sign-in.
+    for path in ["/console/events", "/console/checkpoint", "/console/exports"] {
+        let page = console.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), Some("/login"));
+    }
+}
+both_backends!(
+    console_audit_only_internal_audit_signs_in_s8,
+    only_internal_audit_signs_in_at_the_audit_desk
+);
