@@ -463,3 +463,86 @@ both_backends!(
     console_audit_only_internal_audit_signs_in_s8,
     only_internal_audit_signs_in_at_the_audit_desk
 );
+
+/// The auditor's desk in real headless Chromium: sign in, find a decided
+/// case among the events, read its verified story, the checkpoint with the
+/// published key, verify the chain, reconcile, and start an export; axe-core
+/// checks every page when `CREDITOPS_AXE` names `axe.min.js`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_browser_auditor_walks_the_audit_desk() {
+    use creditops_tests::browser::Browser;
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let id = decided_case(&p).await;
+    let audit = p.url("audit", "");
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{audit}/login")).await;
+    browser.type_into("#user", "ia-1").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/console/events").await;
+    let events = browser.wait_for_text("Signed in as").await;
+    assert!(events.contains("Signed in as ia-1"), "{events}");
+    assert!(events.contains("org_unit.imported"), "{events}");
+    browser.screenshot("audit_events").await;
+    browser.assert_accessible("audit_events").await;
+
+    browser.type_into("#case_id", &id).await;
+    browser
+        .click("form[action='/console/events'] button[type=submit]")
+        .await;
+    let found = browser.wait_for_text("case.second_vote").await;
+    assert!(found.contains("request.refused"), "{found}");
+    browser.screenshot("audit_events_of_case").await;
+    browser.assert_accessible("audit_events_of_case").await;
+
+    browser
+        .click(&format!("a[href='/console/cases/{id}']"))
+        .await;
+    let story = browser
+        .wait_for_text("Every event of this case is intact")
+        .await;
+    assert!(story.contains("Decision record"), "{story}");
+    assert!(story.contains("✓ verified"), "{story}");
+    assert!(!story.contains("NOT verified"), "{story}");
+    browser.screenshot("audit_story").await;
+    browser.assert_accessible("audit_story").await;
+
+    browser.click("nav a[href='/console/checkpoint']").await;
+    let checkpoint = browser.wait_for_text("Signed tree head").await;
+    assert!(checkpoint.contains("Published key"), "{checkpoint}");
+    browser.screenshot("audit_checkpoint").await;
+    browser.assert_accessible("audit_checkpoint").await;
+
+    browser
+        .click("form[action='/console/verify'] button[type=submit]")
+        .await;
+    browser.wait_for_text("The chain is intact.").await;
+    browser.screenshot("audit_verified").await;
+    browser.assert_accessible("audit_verified").await;
+
+    browser.goto(&format!("{audit}/console/checkpoint")).await;
+    browser.wait_for_text("Signed tree head").await;
+    browser.click("a[href='/console/reconcile']").await;
+    browser
+        .wait_for_text("Every business row has its audit event.")
+        .await;
+    browser.screenshot("audit_reconciled").await;
+    browser.assert_accessible("audit_reconciled").await;
+
+    browser.click("nav a[href='/console/exports']").await;
+    browser.wait_for_text("Start the export").await;
+    browser.screenshot("audit_export").await;
+    browser.assert_accessible("audit_export").await;
+    browser
+        .click("form[action='/console/exports'] button[type=submit]")
+        .await;
+    let ready = browser.wait_for_text("The bundle is ready.").await;
+    assert!(ready.contains("Download the bundle"), "{ready}");
+    browser.screenshot("audit_export_ready").await;
+    browser.assert_accessible("audit_export_ready").await;
+
+    browser.quit().await;
+    p.stop().await;
+}
