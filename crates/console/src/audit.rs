@@ -1626,3 +1626,84 @@ async fn download(
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, body: &[u8]) -> StoredAuditEvent {
+        StoredAuditEvent {
+            seq,
+            event_id: uuid::Uuid::nil(),
+            body: body.to_vec(),
+            leaf_hash: leaf_hash(body).to_vec(),
+            chain_hash: vec![0; 32],
+            recorded_at: Utc::now(),
+            actor: None,
+            action: "case.created".to_owned(),
+            outcome: "ok".to_owned(),
+            case_id: None,
+            borrower_id: None,
+        }
+    }
+
+    #[test]
+    fn an_event_is_verified_only_with_its_own_body_under_the_signed_root() {
+        let events: Vec<StoredAuditEvent> = (1..=5)
+            .map(|seq| event(seq, format!("{{\"n\":{seq}}}").as_bytes()))
+            .collect();
+        let leaves = events.iter().map(|e| leaf_hash(&e.body)).collect();
+        let tree = MerkleTree::from_leaves(leaves);
+        let root = tree.root();
+        for e in &events {
+            assert_eq!(prove(&EN, &tree, 5, &root, e), Ok(()));
+        }
+        // A body changed after the fact no longer matches its leaf.
+        let mut changed = event(3, b"{\"n\":3}");
+        changed.body = b"{\"n\":33}".to_vec();
+        assert_eq!(prove(&EN, &tree, 5, &root, &changed), Err(EN.body_changed));
+        // A root other than the signed one is not reached.
+        let other = MerkleTree::from_leaves(vec![leaf_hash(b"x"); 5]).root();
+        assert_eq!(
+            prove(&EN, &tree, 5, &other, &events[1]),
+            Err(EN.not_in_tree)
+        );
+        // A leaf moved to another position is not proven there.
+        let mut moved = event(2, b"{\"n\":4}");
+        moved.seq = 2;
+        assert_eq!(prove(&DE, &tree, 5, &root, &moved), Err(DE.not_in_tree));
+    }
+
+    #[test]
+    fn typed_times_are_utc() {
+        let at = |s: &str| typed_time(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2026-12-06T09:30").as_deref(),
+            Some("2026-12-06T09:30:00+00:00")
+        );
+        assert_eq!(
+            at("2026-12-06").as_deref(),
+            Some("2026-12-06T00:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-12-06T10:30:00+01:00").as_deref(),
+            Some("2026-12-06T09:30:00+00:00")
+        );
+        assert_eq!(at("gestern"), None);
+    }
+
+    #[test]
+    fn the_next_page_keeps_the_filters() {
+        let query = SearchQuery {
+            actor: Some("lo-1".to_owned()),
+            action: Some("case.first_vote".to_owned()),
+            from: Some("2026-12-06T09:30".to_owned()),
+            case_id: Some(String::new()),
+            ..SearchQuery::default()
+        };
+        assert_eq!(
+            query.next_link(50),
+            "/console/events?actor=lo-1&action=case.first_vote&from=2026-12-06T09%3A30&after=50"
+        );
+    }
+}
