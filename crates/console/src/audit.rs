@@ -445,6 +445,36 @@ async fn open(
     Ok((live, lang))
 }
 
+/// What every form handler starts with: the session, the form's CSRF token
+/// and Origin (refused 403 and audited without them), and the permission.
+async fn posted(
+    console: &Console,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+    route: &str,
+    stands_for: &[(&str, &str)],
+) -> Result<(LiveSession, Lang), Response> {
+    let live = signed_in(console, headers).await?;
+    guard_form(
+        console,
+        headers,
+        Some(&live.session.csrf_token),
+        csrf,
+        Some(live.actor.id()),
+        route,
+        None,
+    )
+    .await?;
+    let lang = lang_of(headers);
+    if !stands_for
+        .iter()
+        .all(|(api, method)| permitted(console, &live, api, method))
+    {
+        return Err(forbidden(console, lang, &live, route).await);
+    }
+    Ok((live, lang))
+}
+
 /// A command's refusal on a page: a client error is audited as the API's
 /// middleware would and shown with its rule; anything else is an outage.
 async fn refused(
@@ -1158,27 +1188,12 @@ async fn verify_chain(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
     const ROUTE: &str = "/console/verify";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    if let Err(refused) = guard_form(
-        &console,
-        &headers,
-        Some(&live.session.csrf_token),
-        form.csrf.as_deref(),
-        Some(live.actor.id()),
-        ROUTE,
-        None,
-    )
-    .await
-    {
-        return refused;
-    }
-    let (live, lang) = match open(&console, &headers, ROUTE, &[("/v1/verify", "POST")]).await {
-        Ok(open) => open,
-        Err(answer) => return answer,
-    };
+    let stands_for = [("/v1/verify", "POST")];
+    let (live, lang) =
+        match posted(&console, &headers, form.csrf.as_deref(), ROUTE, &stands_for).await {
+            Ok(open) => open,
+            Err(answer) => return answer,
+        };
     let t = texts(lang);
     let origin = console
         .settings
@@ -1433,27 +1448,12 @@ async fn start_export(
     axum::Form(form): axum::Form<ExportForm>,
 ) -> Response {
     const ROUTE: &str = "/console/exports";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    if let Err(refused) = guard_form(
-        &console,
-        &headers,
-        Some(&live.session.csrf_token),
-        form.csrf.as_deref(),
-        Some(live.actor.id()),
-        ROUTE,
-        None,
-    )
-    .await
-    {
-        return refused;
-    }
-    let (live, lang) = match open(&console, &headers, ROUTE, &[("/v1/exports", "POST")]).await {
-        Ok(open) => open,
-        Err(answer) => return answer,
-    };
+    let stands_for = [("/v1/exports", "POST")];
+    let (live, lang) =
+        match posted(&console, &headers, form.csrf.as_deref(), ROUTE, &stands_for).await {
+            Ok(open) => open,
+            Err(answer) => return answer,
+        };
     let t = texts(lang);
     let Some((keys, key)) = signing(&console) else {
         return no_key(&console, lang, &live);
