@@ -169,7 +169,7 @@ async fn event_search_filters_pages_and_is_audited(p: &TestPlatform) {
     );
 }
 both_backends!(
-    console_audit_event_search_filters_pages_and_is_audited_a7,
+    console_audit_a7_event_search_filters_pages_and_is_audited,
     event_search_filters_pages_and_is_audited
 );
 
@@ -213,7 +213,7 @@ async fn case_story_is_verified_against_the_signed_checkpoint(p: &TestPlatform) 
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
 }
 both_backends!(
-    console_audit_case_story_is_verified_against_the_signed_checkpoint_a2,
+    console_audit_a2_case_story_is_verified_against_the_signed_checkpoint,
     case_story_is_verified_against_the_signed_checkpoint
 );
 
@@ -272,7 +272,7 @@ async fn checkpoint_verify_and_reconcile(p: &TestPlatform) {
     assert_eq!(events_of(p, "audit.reconcile", "ia-1").await.len(), 1);
 }
 both_backends!(
-    console_audit_checkpoint_verify_and_reconcile_a1_a2,
+    console_audit_a1_a2_checkpoint_verify_and_reconcile,
     checkpoint_verify_and_reconcile
 );
 
@@ -443,7 +443,7 @@ async fn export_bundle_is_accepted_by_verify_py(p: &TestPlatform) {
     assert_eq!(events_of(p, "audit.exported", "ia-1").await.len(), 2);
 }
 both_backends!(
-    console_audit_export_bundle_is_accepted_by_verify_py_a5,
+    console_audit_a5_export_bundle_is_accepted_by_verify_py,
     export_bundle_is_accepted_by_verify_py
 );
 
@@ -460,7 +460,7 @@ async fn only_internal_audit_signs_in_at_the_audit_desk(p: &TestPlatform) {
     }
 }
 both_backends!(
-    console_audit_only_internal_audit_signs_in_s8,
+    console_audit_s8_only_internal_audit_signs_in,
     only_internal_audit_signs_in_at_the_audit_desk
 );
 
