@@ -195,6 +195,7 @@ async fn case_story_is_verified_against_the_signed_checkpoint(p: &TestPlatform) 
         );
     }
     assert!(body.contains("request.refused") && body.contains("<span class=\"rule\">S6</span>"));
+    assert!(body.contains("Request refused") && body.contains("Second vote cast"));
     let verified = body.matches("✓ verified").count();
     assert!(verified > api_events.len(), "{verified} of {body}");
     assert!(!body.contains("NOT verified"), "{body}");

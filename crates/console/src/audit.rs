@@ -64,7 +64,7 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/verify", post(verify_chain))
         .route("/console/reconcile", get(reconcile))
         .route("/console/exports", get(export_form).post(start_export))
-        .route("/console/exports/{token}", get(download))
+        .route("/console/exports/{id}", get(download))
 }
 
 /// The audit desk's navigation.
@@ -572,6 +572,34 @@ struct EventRow {
     case_id: Option<String>,
     case_short: String,
     details: String,
+    /// The action in plain words, where the desk has them.
+    label: &'static str,
+}
+
+/// What a case's events mean, in plain words; empty for the others (the
+/// dotted name is shown always).
+fn action_label(lang: Lang, action: &str) -> &'static str {
+    let (de, en) = match action {
+        "case.created" => ("Fall eröffnet", "Case opened"),
+        "case.edited" => ("Akte geändert", "File edited"),
+        "case.first_vote" => ("Erstvotum abgegeben", "First vote cast"),
+        "case.second_vote" => ("Zweitvotum abgegeben", "Second vote cast"),
+        "case.returned" => ("An den Markt zurückgegeben", "Returned to market"),
+        "case.board_resolution" => ("Vorstandsbeschluss erfasst", "Board resolution recorded"),
+        "case.board_resolution_confirmed" => {
+            ("Vorstandsbeschluss bestätigt", "Board resolution confirmed")
+        }
+        "case.reevaluated" => ("Neu bewertet", "Re-evaluated"),
+        "case.disbursed" => ("Ausgezahlt", "Disbursed"),
+        "risk.reserved" => ("Limit reserviert", "Headroom reserved"),
+        "request.refused" => ("Anfrage abgelehnt", "Request refused"),
+        "audit.case_read" => ("Von der Revision gelesen", "Read by internal audit"),
+        _ => return "",
+    };
+    match lang {
+        Lang::De => de,
+        Lang::En => en,
+    }
 }
 
 /// The event's scalar facts, `key: value`, long values cut.
@@ -624,6 +652,7 @@ fn event_row(lang: Lang, t: &AuditTexts, event: &StoredAuditEvent) -> EventRow {
         case_id: case_id.map(|c| c.to_string()),
         case_short: case_id.map(short).unwrap_or_default(),
         details: details_of(body.get("data").unwrap_or(&Value::Null)),
+        label: action_label(lang, text("action")),
     }
 }
 
@@ -1329,7 +1358,7 @@ async fn reconcile(State(console): State<Console>, headers: HeaderMap) -> Respon
 
 /// A bundle built for one session, held for its download.
 struct HeldBundle {
-    token: String,
+    id: String,
     session: String,
     file_name: String,
     bytes: Vec<u8>,
@@ -1349,14 +1378,12 @@ fn hold(bundle: HeldBundle) {
     held.push(bundle);
 }
 
-fn held(token: &str, session: &str) -> Option<(String, Vec<u8>)> {
+fn held(id: &str, session: &str) -> Option<(String, Vec<u8>)> {
     let held = BUNDLES.lock().unwrap_or_else(|p| p.into_inner());
     let cutoff = Utc::now() - chrono::Duration::minutes(BUNDLE_MINUTES);
     held.iter()
         .find(|b| {
-            crate::session::same_secret(&b.token, token)
-                && b.session == session
-                && b.built_at > cutoff
+            b.id == id && crate::session::same_secret(&b.session, session) && b.built_at > cutoff
         })
         .map(|b| (b.file_name.clone(), b.bytes.clone()))
 }
@@ -1491,19 +1518,17 @@ async fn start_export(
     .await
     {
         Ok((prepared, file_name, archive)) => {
-            let token = match crate::session::random_token() {
-                Ok(token) => token,
-                Err(e) => return unavailable(&console, lang, &e),
-            };
+            // Not a secret: only the session that started the export gets it.
+            let id = uuid::Uuid::new_v4().to_string();
             hold(HeldBundle {
-                token: token.clone(),
+                id: id.clone(),
                 session: live.session.token_hash.clone(),
                 file_name,
                 bytes: archive,
                 built_at: Utc::now(),
             });
             let ready = Ready {
-                href: format!("/console/exports/{token}"),
+                href: format!("/console/exports/{id}"),
                 first_seq: prepared.first_seq,
                 last_seq: prepared.last_seq,
                 size: prepared.tree_size,
@@ -1591,12 +1616,12 @@ async fn build_export(
 async fn download(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(token): Path<String>,
+    Path(id): Path<String>,
 ) -> Response {
     let (live, lang) = match open(
         &console,
         &headers,
-        "/console/exports/{token}",
+        "/console/exports/{id}",
         &[("/v1/exports", "POST")],
     )
     .await
@@ -1604,7 +1629,7 @@ async fn download(
         Ok(open) => open,
         Err(answer) => return answer,
     };
-    let Some((file_name, bytes)) = held(&token, &live.session.token_hash) else {
+    let Some((file_name, bytes)) = held(&id, &live.session.token_hash) else {
         return message(
             &console,
             lang,
