@@ -465,6 +465,83 @@ both_backends!(
     only_internal_audit_signs_in_at_the_audit_desk
 );
 
+/// A2 on the desk: an event changed behind the application's back (the
+/// append-only trigger dropped first) is marked NOT verified on its case's
+/// story, naming why, and the chain's verification names its position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_audit_a2_a_changed_event_is_not_verified() {
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let id = decided_case(&p).await;
+    let events = p.case_events(&id).await;
+    let vote = events
+        .iter()
+        .find(|e| e["body"]["action"] == "case.first_vote")
+        .expect("the first vote's event");
+    let seq = vote["seq"].as_i64().unwrap();
+
+    let url = format!(
+        "sqlite://{}",
+        p.data_dir.path().join("creditops.db").display()
+    );
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    sqlx::query(
+        "UPDATE audit_events SET body = CAST(REPLACE(CAST(body AS TEXT), '\"lo-2\"', '\"lo-9\"') AS BLOB) \
+         WHERE seq = ?",
+    )
+    .bind(seq)
+    .execute(&mut conn)
+    .await
+    .expect("tamper");
+    drop(conn);
+
+    let mut console = signed_in(&p, "audit", "ia-1").await;
+    let story = console.get(&format!("/console/cases/{id}")).await;
+    assert_eq!(story.status, StatusCode::OK, "{}", story.body);
+    let body = &story.body;
+    assert!(body.contains("At least one event of this case could not be verified"));
+    assert_eq!(
+        body.matches("NOT verified: the body no longer matches its leaf hash")
+            .count(),
+        1,
+        "{body}"
+    );
+    let row = &body[body
+        .find("<tr class=\"audit-bad\">")
+        .expect("the marked row")..];
+    assert!(
+        row.starts_with(&format!(
+            "<tr class=\"audit-bad\"><td class=\"num\">{seq}</td>"
+        )),
+        "{row}"
+    );
+    assert!(body.contains("✓ verified"), "the other events still verify");
+
+    let page = console.get("/console/checkpoint").await;
+    let csrf = page.csrf().unwrap();
+    let verified = console.post("/console/verify", &[("csrf", &csrf)]).await;
+    assert!(
+        verified.body.contains("The chain is broken."),
+        "{}",
+        verified.body
+    );
+    assert!(
+        verified
+            .body
+            .contains(&format!("<code class=\"audit-hash\">{seq}</code>")),
+        "{}",
+        verified.body
+    );
+    p.stop().await;
+}
+
 /// The auditor's desk in real headless Chromium: sign in, find a decided
 /// case among the events, read its verified story, the checkpoint with the
 /// published key, verify the chain, reconcile, and start an export; axe-core
