@@ -544,8 +544,9 @@ async fn console_audit_a2_a_changed_event_is_not_verified() {
 
 /// The auditor's desk in real headless Chromium: sign in, find a decided
 /// case among the events, read its verified story, the checkpoint with the
-/// published key, verify the chain, reconcile, and start an export; axe-core
-/// checks every page when `CREDITOPS_AXE` names `axe.min.js`.
+/// published key, verify the chain, reconcile, start an export and download
+/// the bundle, which `audit/verify.py` accepts; axe-core checks every page
+/// when `CREDITOPS_AXE` names `axe.min.js`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_browser_auditor_walks_the_audit_desk() {
     use creditops_tests::browser::Browser;
@@ -623,6 +624,58 @@ async fn console_browser_auditor_walks_the_audit_desk() {
     assert!(ready.contains("Download the bundle"), "{ready}");
     browser.screenshot("audit_export_ready").await;
     browser.assert_accessible("audit_export_ready").await;
+
+    // The download link, followed by the browser with its own session: the
+    // bundle it gets is accepted by audit/verify.py with the published key.
+    let fetched = browser
+        .execute(
+            "const link = document.querySelector('a[download]');\
+             const x = new XMLHttpRequest();\
+             x.open('GET', link.href, false);\
+             x.overrideMimeType('text/plain; charset=x-user-defined');\
+             x.send();\
+             let bytes = '';\
+             for (let i = 0; i < x.responseText.length; i++) {\
+               bytes += String.fromCharCode(x.responseText.charCodeAt(i) & 0xff);\
+             }\
+             return [x.status, x.getResponseHeader('content-type'), btoa(bytes)];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fetched[0], 200, "{fetched}");
+    assert_eq!(fetched[1], "application/x-tar");
+    use base64::Engine as _;
+    let archive = base64::engine::general_purpose::STANDARD
+        .decode(fetched[2].as_str().unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_slice())
+        .unpack(dir.path())
+        .unwrap();
+    let bundle_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key = p
+        .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
+        .await;
+    let verifier = key.ok(200)["verifier_key"].as_str().unwrap().to_owned();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
+    let python = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&bundle_dir)
+        .arg("--key")
+        .arg(&verifier)
+        .output()
+        .expect("python3");
+    assert!(
+        python.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
 
     browser.quit().await;
     p.stop().await;
