@@ -426,6 +426,13 @@ pub(crate) fn texts(lang: Lang) -> &'static AuditTexts {
     }
 }
 
+/// Whether every API route a page stands for is allowed to the person.
+fn allowed(console: &Console, live: &LiveSession, stands_for: &[(&str, &str)]) -> bool {
+    stands_for
+        .iter()
+        .all(|(api, method)| permitted(console, live, api, method))
+}
+
 /// What every handler starts with: the session, the language, and whether
 /// the API routes the page stands for are all allowed.
 async fn open(
@@ -436,10 +443,7 @@ async fn open(
 ) -> Result<(LiveSession, Lang), Response> {
     let live = signed_in(console, headers).await?;
     let lang = lang_of(headers);
-    if !stands_for
-        .iter()
-        .all(|(api, method)| permitted(console, &live, api, method))
-    {
+    if !allowed(console, &live, stands_for) {
         return Err(forbidden(console, lang, &live, route).await);
     }
     Ok((live, lang))
@@ -466,10 +470,7 @@ async fn posted(
     )
     .await?;
     let lang = lang_of(headers);
-    if !stands_for
-        .iter()
-        .all(|(api, method)| permitted(console, &live, api, method))
-    {
+    if !allowed(console, &live, stands_for) {
         return Err(forbidden(console, lang, &live, route).await);
     }
     Ok((live, lang))
