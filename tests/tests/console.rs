@@ -90,7 +90,9 @@ async fn market_session_is_not_accepted_by_the_back_office(p: &TestPlatform) {
     assert_eq!(page.location(), Some("/login"));
     // The back office's own sign-in works for its own people.
     let mut analyst = signed_in(p, "backoffice", "ba-1").await;
-    assert_eq!(analyst.get("/console").await.status, StatusCode::OK);
+    let home = analyst.get("/console").await;
+    assert_eq!(home.location(), Some("/console/queue"));
+    assert_eq!(analyst.get("/console/queue").await.status, StatusCode::OK);
 }
 both_backends!(
     console_market_session_is_not_accepted_by_the_back_office,
@@ -308,4 +310,449 @@ async fn new_case_form_shows_each_field_problem(p: &TestPlatform) {
 both_backends!(
     console_new_case_form_shows_each_field_problem,
     new_case_form_shows_each_field_problem
+);
+
+/// A draft of `lo-1` with `lo-2`'s approving first vote: a case in the
+/// back office's queue. Returns its id.
+async fn awaiting_second_vote(p: &TestPlatform, amount: &str) -> String {
+    let case = p.draft_case(amount).await;
+    let id = case["id"].as_str().expect("id").to_owned();
+    p.call(
+        "lo-2",
+        "market",
+        reqwest::Method::POST,
+        &format!("/v1/cases/{id}/first-vote"),
+        Some(serde_json::json!({
+            "decision": "approve",
+            "rationale": "Cash flow covers the debt service twice.",
+            "version": case["version"],
+        })),
+    )
+    .await
+    .ok(200);
+    id
+}
+
+async fn back_office_votes_second_beside_the_first_vote_and_the_gate(p: &TestPlatform) {
+    let id = awaiting_second_vote(p, "100000.00").await;
+    let mut console = signed_in(p, "backoffice", "ba-1").await;
+    let home = console.get("/console").await;
+    assert_eq!(home.location(), Some("/console/queue"));
+    let queue = console.get("/console/queue").await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    assert!(queue.body.contains(&format!("/console/cases/{id}")));
+    assert!(queue.body.contains("100,000.00 EUR"), "{}", queue.body);
+    // The amount filter narrows the queue; a filter it cannot read says so.
+    let above = console.get("/console/queue?min=200000").await;
+    assert!(!above.body.contains(&format!("/console/cases/{id}")));
+    let bad = console.get("/console/queue?min=lots").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Enter amounts as numbers"));
+
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for shown in [
+        "First vote (market)",
+        "lo-2",
+        "Cash flow covers the debt service twice.",
+        "binds to the version shown",
+        "Risk gate (R4)",
+        "borrower_limit",
+        "Cast the second (back-office) vote",
+        "Return to market",
+    ] {
+        assert!(page.body.contains(shown), "{shown} is shown: {}", page.body);
+    }
+    let csrf = page.csrf().expect("token");
+    // A vote without a decision is not taken for an approval.
+    let undecided = console
+        .post(
+            &format!("/console/cases/{id}/second-vote"),
+            &[("csrf", &csrf), ("version", "1"), ("rationale", "fine")],
+        )
+        .await;
+    assert_eq!(undecided.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(undecided.body.contains("fine"), "the rationale is kept");
+    // A vote on an older version than the one shown is refused (V3).
+    let stale = console
+        .post(
+            &format!("/console/cases/{id}/second-vote"),
+            &[
+                ("csrf", &csrf),
+                ("version", "0"),
+                ("decision", "approve"),
+                ("rationale", "fine"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    assert!(stale.body.contains("Rule V3"), "{}", stale.body);
+
+    let voted = console
+        .post(
+            &format!("/console/cases/{id}/second-vote"),
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("decision", "approve"),
+                ("rationale", "Collateral and rating confirmed."),
+            ],
+        )
+        .await;
+    assert_eq!(voted.status, StatusCode::SEE_OTHER, "{}", voted.body);
+    let after = console.get(voted.location().expect("to the case")).await;
+    assert!(after.body.contains("Your vote is recorded."));
+    assert!(after.body.contains("Approved"), "{}", after.body);
+    assert!(!after.body.contains("Cast the second (back-office) vote"));
+    // The API sees the same decision.
+    let api = p
+        .call(
+            "ba-2",
+            "backoffice",
+            reqwest::Method::GET,
+            &format!("/v1/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["status"], "approved");
+    assert_eq!(api.ok(200)["votes"][1]["voter"], "ba-1");
+    let refusals: Vec<_> = p
+        .case_events(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["body"]["action"] == "request.refused")
+        .collect();
+    assert!(
+        refusals.iter().any(|e| e["body"]["rule"] == "V3"),
+        "the stale vote's refusal is audited: {refusals:?}"
+    );
+}
+both_backends!(
+    console_back_office_votes_second_beside_the_first_vote_and_the_gate,
+    back_office_votes_second_beside_the_first_vote_and_the_gate
+);
+
+async fn back_office_returns_a_case_with_its_reason(p: &TestPlatform) {
+    let id = awaiting_second_vote(p, "100000.00").await;
+    let mut console = signed_in(p, "backoffice", "ba-2").await;
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    let csrf = page.csrf().expect("token");
+    let empty = console
+        .post(
+            &format!("/console/cases/{id}/return"),
+            &[("csrf", &csrf), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.body
+    );
+    let returned = console
+        .post(
+            &format!("/console/cases/{id}/return"),
+            &[("csrf", &csrf), ("reason", "Collateral valuation missing.")],
+        )
+        .await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER, "{}", returned.body);
+    let after = console.get(returned.location().expect("to the case")).await;
+    assert!(after.body.contains("The case is back with market."));
+    // Market reads the reason on the case and may vote again.
+    let mut market = signed_in(p, "market", "lo-2").await;
+    let seen = market.get(&format!("/console/cases/{id}")).await;
+    assert!(
+        seen.body.contains("Collateral valuation missing."),
+        "{}",
+        seen.body
+    );
+    assert!(seen.body.contains("Cast the first (market) vote"));
+    // The return is no longer offered once the case is with market.
+    let again = console.get(&format!("/console/cases/{id}")).await;
+    assert!(!again.body.contains("Return the case"));
+}
+both_backends!(
+    console_back_office_returns_a_case_with_its_reason,
+    back_office_returns_a_case_with_its_reason
+);
+
+async fn market_lists_only_its_units_cases(p: &TestPlatform) {
+    // A loan officer of another market unit neither lists nor reads a case
+    // of the corporate unit (hardening finding 9 holds in the console).
+    use creditops_domain::{
+        CompetenceGrant, Role, RoleAssignment, Side, StaffId, StaffMember, StaffStatus,
+        UnitAssignment, UnitId,
+    };
+    let year_ago = chrono::Utc::now() - chrono::Duration::days(365);
+    let retail = UnitId::parse("market-retail").unwrap();
+    let mut tx = p.store.begin().await.unwrap();
+    tx.upsert_unit(&retail, "Retail Banking", Side::Market)
+        .await
+        .unwrap();
+    tx.insert_staff(&StaffMember {
+        id: StaffId::parse("lr-1").unwrap(),
+        status: StaffStatus::Active,
+        units: vec![UnitAssignment {
+            unit_id: retail,
+            side: Side::Market,
+            valid_from: year_ago,
+            valid_to: None,
+        }],
+        roles: vec![RoleAssignment {
+            role: Role::LoanOfficer,
+            valid_from: year_ago,
+            valid_to: None,
+        }],
+        competences: vec![CompetenceGrant {
+            side: Side::Market,
+            level: 2,
+            valid_from: year_ago,
+            valid_to: None,
+        }],
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let case = p.draft_case("100000.00").await;
+    let id = case["id"].as_str().expect("id").to_owned();
+    let mut own = signed_in(p, "market", "lo-2").await;
+    assert!(own.get("/console/cases").await.body.contains(&id));
+    let mut other = signed_in(p, "market", "lr-1").await;
+    let list = other.get("/console/cases").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(!list.body.contains(&id), "{}", list.body);
+    let page = other.get(&format!("/console/cases/{id}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+}
+both_backends!(
+    console_market_lists_only_its_units_cases,
+    market_lists_only_its_units_cases
+);
+
+async fn market_registers_a_borrower_and_opens_its_case(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let form = console.get("/console/borrowers/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = form.csrf().expect("token");
+    // Spellings a sector or country limit would not see are refused beside
+    // their field (hardening finding 1); what was typed stays.
+    let wrong = console
+        .post(
+            "/console/borrowers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Beispiel AG"),
+                ("country", "de"),
+                ("sector", "c25"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("id=\"country-error\""),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.body.contains("id=\"sector-error\""), "{}", wrong.body);
+    assert!(wrong.body.contains("Beispiel AG"));
+    let made = console
+        .post(
+            "/console/borrowers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Beispiel AG"),
+                ("country", "DE"),
+                ("sector", "C25"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let next = made.location().expect("to the new case").to_owned();
+    assert!(
+        next.starts_with("/console/cases/new?borrower_id="),
+        "{next}"
+    );
+    let borrower = next
+        .trim_start_matches("/console/cases/new?borrower_id=")
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let case_form = console.get(&next).await;
+    assert!(case_form.body.contains("The borrower is registered"));
+    assert!(case_form.body.contains(&format!("value=\"{borrower}\"")));
+    // The API knows the borrower, with lo-1 as its relationship manager.
+    let api = p
+        .call(
+            "lo-2",
+            "market",
+            reqwest::Method::GET,
+            &format!("/v1/borrowers/{borrower}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["relationship_manager"], "lo-1");
+    assert_eq!(api.ok(200)["sector"], "C25");
+}
+both_backends!(
+    console_market_registers_a_borrower_and_opens_its_case,
+    market_registers_a_borrower_and_opens_its_case
+);
+
+async fn market_disburses_an_approved_case_once(p: &TestPlatform) {
+    let id = awaiting_second_vote(p, "100000.00").await;
+    p.call(
+        "ba-1",
+        "backoffice",
+        reqwest::Method::POST,
+        &format!("/v1/cases/{id}/second-vote"),
+        Some(serde_json::json!({
+            "decision": "approve", "rationale": "confirmed", "version": 1
+        })),
+    )
+    .await
+    .ok(200);
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    for shown in [
+        "Disbursement",
+        "100,000.00 EUR · active",
+        "LCR after disbursement",
+        "the case can be disbursed",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let csrf = page.csrf().expect("token");
+    let paid = console
+        .post(&format!("/console/cases/{id}/disburse"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    let after = console.get(paid.location().expect("to the case")).await;
+    assert!(
+        after.body.contains("The credit is disbursed"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("consumed"));
+    assert!(after.body.contains("Disbursed by"));
+    assert!(!after.body.contains("/disburse\""), "no second button");
+    // A second disbursement (a replayed form) is refused under R5, audited.
+    let again = console
+        .post(&format!("/console/cases/{id}/disburse"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("Rule R5"), "{}", again.body);
+    let events = p.case_events(&id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["body"]["action"] == "case.disbursed")
+            .count(),
+        1
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["action"] == "request.refused" && e["body"]["rule"] == "R5")
+    );
+}
+both_backends!(
+    console_market_disburses_an_approved_case_once,
+    market_disburses_an_approved_case_once
+);
+
+async fn back_office_decides_limit_proposals_from_its_inbox(p: &TestPlatform) {
+    let borrower = p
+        .call(
+            "lo-1",
+            "market",
+            reqwest::Method::POST,
+            "/v1/borrowers",
+            Some(serde_json::json!({"name": "Inbox GmbH", "country": "DE", "sector": "C25"})),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let propose = |amount: &'static str| {
+        let borrower = borrower.clone();
+        async move {
+            p.call(
+                "rc-1",
+                "risk",
+                reqwest::Method::POST,
+                "/v1/limits",
+                Some(serde_json::json!({
+                    "kind": "borrower", "key": borrower, "amount": amount,
+                    "reason": "annual review"
+                })),
+            )
+            .await
+            .ok(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = propose("2000000").await;
+    let mut console = signed_in(p, "backoffice", "ba-1").await;
+    let inbox = console.get("/console/limits").await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    for shown in ["Inbox GmbH", "2,000,000.00 EUR", "rc-1", "annual review"] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+    let csrf = inbox.csrf().expect("token");
+    let approved = console
+        .post(
+            &format!("/console/limits/{first}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let after = console.get(approved.location().unwrap()).await;
+    assert!(after.body.contains("The limit is approved"));
+    assert!(!after.body.contains(&first));
+    // Deciding it again is refused: it is decided already.
+    let again = console
+        .post(
+            &format!("/console/limits/{first}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let second = propose("3000000").await;
+    let rejected = console
+        .post(
+            &format!("/console/limits/{second}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let versions = p
+        .call(
+            "ba-2",
+            "backoffice",
+            reqwest::Method::GET,
+            "/v1/limits/proposals?status=approved",
+            None,
+        )
+        .await;
+    assert!(
+        versions.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == first.as_str() && v["decided_by"] == "ba-1")
+    );
+}
+both_backends!(
+    console_back_office_decides_limit_proposals_from_its_inbox,
+    back_office_decides_limit_proposals_from_its_inbox
 );

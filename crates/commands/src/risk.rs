@@ -207,7 +207,20 @@ pub async fn lock_approval(
     borrower: BorrowerId,
     now: Timestamp,
 ) -> CommandResult<ApprovalScope> {
-    tx.lock_risk_shared().await?;
+    approval_scope(tx, borrower, now, true).await
+}
+
+/// What approving a case of `borrower` would spend, read without locks
+/// (for showing the gate's verdict before anybody votes).
+async fn approval_scope(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    now: Timestamp,
+    lock: bool,
+) -> CommandResult<ApprovalScope> {
+    if lock {
+        tx.lock_risk_shared().await?;
+    }
     let (group, members) = group_members_of(tx, borrower, now).await?;
     let row = tx
         .borrower(borrower)
@@ -217,14 +230,16 @@ pub async fn lock_approval(
     // the shared one keeps them as read here; whether one is in force
     // decides what to lock.
     let mut subjects = shared_subjects_of(row.sector, row.country);
-    let mut locks = vec![unit_lock(group.as_deref(), borrower)];
-    locks.extend(
-        tx.limits_in_force(Some(&subjects))
-            .await?
-            .iter()
-            .map(|limit| subject_lock(&limit.subject)),
-    );
-    tx.lock_risk_subjects(&locks).await?;
+    if lock {
+        let mut locks = vec![unit_lock(group.as_deref(), borrower)];
+        locks.extend(
+            tx.limits_in_force(Some(&subjects))
+                .await?
+                .iter()
+                .map(|limit| subject_lock(&limit.subject)),
+        );
+        tx.lock_risk_subjects(&locks).await?;
+    }
     // Borrower and group limits change under the unit lock: read them now.
     subjects.push(LimitSubject::Borrower(borrower));
     subjects.extend(group.clone().map(LimitSubject::Group));
@@ -234,6 +249,16 @@ pub async fn lock_approval(
         members,
         limits,
     })
+}
+
+/// The gate's verdict if `case` were approved now (R4), read without locks
+/// or a liquidity claim: what the second voter sees beside the file. The
+/// vote itself evaluates again under the locks; this is a preview only.
+pub async fn gate_preview(ctx: &Context, case: &CreditCase) -> CommandResult<RiskVerdict> {
+    let now = chrono::Utc::now();
+    let mut tx = ctx.store.begin_read().await?;
+    let scope = approval_scope(tx.as_mut(), case.file.borrower_id, now, false).await?;
+    gate_verdict(tx.as_mut(), case, &scope, None, now).await
 }
 
 /// Locks what a decision on a limit of `subject` moves: the subject's unit

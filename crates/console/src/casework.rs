@@ -9,7 +9,7 @@ use crate::pages::{audit_refusal, message, unavailable};
 use crate::session::LiveSession;
 use axum::http::StatusCode;
 use axum::response::Response;
-use creditops_domain::{CaseId, RuleId};
+use creditops_domain::{CaseId, CaseStatus, CreditCase, RuleId, VoteDecision, VoteStage};
 use creditops_http::ApiError;
 
 /// Whether the session's person may do what API `method route` does.
@@ -97,4 +97,118 @@ pub(crate) async fn audit_command_refusal(
 /// The first eight characters of a case id, as pages show it.
 pub(crate) fn short(id: CaseId) -> String {
     id.to_string().chars().take(8).collect()
+}
+
+pub(crate) struct VoteLine {
+    pub stage: &'static str,
+    pub voter: String,
+    pub decision: &'static str,
+    pub version: i64,
+    pub rationale: String,
+}
+
+pub(crate) struct Event {
+    pub when: String,
+    pub what: String,
+}
+
+/// A case as every desk's case page shows it.
+pub(crate) struct CaseSheet {
+    pub id: String,
+    pub short_id: String,
+    pub state: &'static str,
+    pub version: i64,
+    pub borrower: String,
+    pub amount: String,
+    pub product: String,
+    pub term_months: u32,
+    pub purpose: String,
+    pub originator: String,
+    pub editors: String,
+    pub opened_on: String,
+    pub return_reason: Option<String>,
+    pub votes: Vec<VoteLine>,
+    pub history: Vec<Event>,
+    pub can_vote: bool,
+}
+
+/// The sheet of `case`; `may_vote` says whether the person may cast the
+/// first vote (the case must be with market, or escalated, for it too).
+pub(crate) fn sheet(lang: Lang, case: &CreditCase, borrower: String, may_vote: bool) -> CaseSheet {
+    let m = lang.messages();
+    let stage = |s: VoteStage| match s {
+        VoteStage::First => m.stage_first,
+        VoteStage::Second => m.stage_second,
+    };
+    let decision = |d: VoteDecision| match d {
+        VoteDecision::Approve => m.approve,
+        VoteDecision::Decline => m.decline,
+    };
+    let mut history = vec![(
+        case.created_at,
+        format!("{}: {}", m.event_opened, case.originator),
+    )];
+    for vote in &case.votes {
+        history.push((
+            vote.cast_at,
+            format!(
+                "{} · {} · {} ({} {})",
+                stage(vote.stage),
+                vote.voter.staff_id,
+                decision(vote.decision),
+                m.version,
+                vote.file_version
+            ),
+        ));
+    }
+    if let Some(d) = &case.decision {
+        history.push((
+            d.decided_at,
+            format!("{}: {}", m.event_decision, m.state(case.status)),
+        ));
+    }
+    if let Some(reason) = &case.return_reason {
+        history.push((case.updated_at, format!("{}: {reason}", m.event_returned)));
+    }
+    history.sort_by_key(|(at, _)| *at);
+    CaseSheet {
+        id: case.id.to_string(),
+        short_id: short(case.id),
+        state: m.state(case.status),
+        version: case.version,
+        borrower,
+        amount: lang.money(case.file.amount.amount(), case.file.amount.currency_code()),
+        product: case.file.product.clone(),
+        term_months: case.file.term_months,
+        purpose: case.file.purpose.clone(),
+        originator: case.originator.to_string(),
+        editors: case
+            .editors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        opened_on: lang.date(case.created_at),
+        return_reason: case.return_reason.clone(),
+        votes: case
+            .votes
+            .iter()
+            .map(|v| VoteLine {
+                stage: stage(v.stage),
+                voter: v.voter.staff_id.to_string(),
+                decision: decision(v.decision),
+                version: v.file_version,
+                rationale: v.rationale.clone(),
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|(at, what)| Event {
+                when: lang.date_time(at),
+                what,
+            })
+            .collect(),
+        can_vote: may_vote
+            && (case.status.is_with_market() || case.status == CaseStatus::Escalated),
+    }
 }

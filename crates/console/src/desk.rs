@@ -29,7 +29,7 @@ pub static MARKET: Desk = Desk {
 pub static BACKOFFICE: Desk = Desk {
     service: "backoffice",
     entry: ("/v1/cases/{id}/second-vote", "POST"),
-    home: None,
+    home: Some("/console/queue"),
     title_de: "Marktfolge",
     title_en: "Back office",
 };

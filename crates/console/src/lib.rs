@@ -15,8 +15,10 @@
 
 mod audit;
 mod backoffice;
+mod borrowers;
 mod casework;
 mod desk;
+mod disbursement;
 pub mod i18n;
 mod market;
 mod pages;

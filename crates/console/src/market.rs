@@ -4,7 +4,10 @@
 //! stands for is (the service's casbin policy) and runs the API's command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted, short};
+use crate::casework::{
+    CaseSheet, Refusal, audit_command_refusal, forbidden, permitted, sheet, short,
+};
+use crate::disbursement;
 use crate::i18n::{Lang, Messages};
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
@@ -15,11 +18,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
-use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseStatus, CreditCase, Money, VoteDecision, VoteStage,
-};
+use creditops_domain::{BorrowerId, CaseFile, CaseId, CaseStatus, Money, VoteDecision, VoteStage};
 use creditops_http::views::VoteRequest;
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
+use creditops_store::CaseFilter;
 use serde::Deserialize;
 
 pub(crate) fn routes(console: &Console) -> Router<Console> {
@@ -29,8 +31,14 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
     Router::new()
         .route("/console/cases", get(case_list).post(create_case))
         .route("/console/cases/new", get(new_case_form))
+        .route("/console/borrowers/new", get(crate::borrowers::form))
+        .route("/console/borrowers", post(crate::borrowers::register))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/first-vote", post(first_vote))
+        .route(
+            "/console/cases/{id}/disburse",
+            post(crate::disbursement::disburse),
+        )
 }
 
 /// The market desk's navigation.
@@ -44,6 +52,10 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/cases/new",
             label: m.new_case,
+        },
+        NavLink {
+            href: "/console/borrowers/new",
+            label: crate::borrowers::texts(lang).heading,
         },
     ]
 }
@@ -69,12 +81,19 @@ struct CaseListPage {
     tabs: Vec<Tab>,
     state_label: &'static str,
     rows: Vec<CaseRow>,
+    /// The link to the next page, if there is one.
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct StateQuery {
     state: Option<String>,
+    /// The last case of the previous page.
+    after: Option<String>,
 }
+
+/// Cases on one page of a list.
+const PAGE: u32 = 50;
 
 async fn case_list(
     State(console): State<Console>,
@@ -94,10 +113,19 @@ async fn case_list(
         .and_then(|s| s.parse::<CaseStatus>().ok())
         .unwrap_or(CaseStatus::Draft);
     let m = lang.messages();
-    let (cases, _next) = match cases::cases_page(&console.ctx.commands(), status, None, 100).await {
-        Ok(page) => page,
-        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    // The cases of the person's own market unit only, as the API lists them
+    // (hardening finding 9): the console never widens what one may see.
+    let filter = CaseFilter {
+        status: Some(status),
+        after: query.after.as_deref().and_then(|a| a.parse().ok()),
+        limit: PAGE,
+        ..CaseFilter::default()
     };
+    let (cases, next) =
+        match cases::market_cases_page(&console.ctx.commands(), &live.actor, filter).await {
+            Ok(page) => page,
+            Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+        };
     let rows = cases
         .iter()
         .map(|c| CaseRow {
@@ -123,6 +151,7 @@ async fn case_list(
             tabs,
             state_label: m.state(status),
             rows,
+            next: next.map(|after| format!("/console/cases?state={status}&after={after}")),
         },
     )
 }
@@ -141,6 +170,7 @@ struct NewCasePage {
     fields: Vec<Field>,
     errors: Vec<String>,
     refusal: Option<String>,
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -184,6 +214,28 @@ fn new_case_fields(
     ]
 }
 
+fn new_case_view(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    form: &NewCaseForm,
+    errors: &[(&'static str, String)],
+    refusal: Option<String>,
+) -> NewCasePage {
+    let m = lang.messages();
+    let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
+    if let Some(r) = &refusal {
+        shown.push(r.clone());
+    }
+    NewCasePage {
+        f: Frame::new(console, lang, Some(live)),
+        fields: new_case_fields(m, form, errors),
+        errors: shown,
+        refusal,
+        notice: None,
+    }
+}
+
 fn new_case_page(
     console: &Console,
     lang: Lang,
@@ -193,23 +245,23 @@ fn new_case_page(
     errors: &[(&'static str, String)],
     refusal: Option<String>,
 ) -> Response {
-    let m = lang.messages();
-    let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
-    if let Some(r) = &refusal {
-        shown.push(r.clone());
-    }
     html(
         status,
-        &NewCasePage {
-            f: Frame::new(console, lang, Some(live)),
-            fields: new_case_fields(m, form, errors),
-            errors: shown,
-            refusal,
-        },
+        &new_case_view(console, lang, live, form, errors, refusal),
     )
 }
 
-async fn new_case_form(State(console): State<Console>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct NewCaseQuery {
+    borrower_id: Option<String>,
+    done: Option<String>,
+}
+
+async fn new_case_form(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<NewCaseQuery>,
+) -> Response {
     let live = match signed_in(&console, &headers).await {
         Ok(live) => live,
         Err(answer) => return answer,
@@ -218,11 +270,21 @@ async fn new_case_form(State(console): State<Console>, headers: HeaderMap) -> Re
     if !permitted(&console, &live, "/v1/cases", "POST") {
         return forbidden(&console, lang, &live, "/console/cases/new").await;
     }
+    // A borrower just registered comes prefilled (only a well-formed id).
+    let borrower_id = query
+        .borrower_id
+        .filter(|id| id.parse::<BorrowerId>().is_ok())
+        .unwrap_or_default();
     let form = NewCaseForm {
         currency: "EUR".to_owned(),
+        borrower_id,
         ..NewCaseForm::default()
     };
-    new_case_page(&console, lang, &live, StatusCode::OK, &form, &[], None)
+    let notice = (query.done.as_deref() == Some("borrower"))
+        .then(|| crate::borrowers::texts(lang).registered);
+    let mut page = new_case_view(&console, lang, &live, &form, &[], None);
+    page.notice = notice;
+    html(StatusCode::OK, &page)
 }
 
 /// An amount as typed: `250000`, `250000.50`, or German `250.000,50`.
@@ -407,38 +469,6 @@ async fn created_id(response: Response) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-struct VoteLine {
-    stage: &'static str,
-    voter: String,
-    decision: &'static str,
-    version: i64,
-    rationale: String,
-}
-
-struct Event {
-    when: String,
-    what: String,
-}
-
-struct CaseSheet {
-    id: String,
-    short_id: String,
-    state: &'static str,
-    version: i64,
-    borrower: String,
-    amount: String,
-    product: String,
-    term_months: u32,
-    purpose: String,
-    originator: String,
-    editors: String,
-    opened_on: String,
-    return_reason: Option<String>,
-    votes: Vec<VoteLine>,
-    history: Vec<Event>,
-    can_vote: bool,
-}
-
 #[derive(Template)]
 #[template(path = "case.html")]
 struct CasePage {
@@ -447,87 +477,10 @@ struct CasePage {
     notice: Option<&'static str>,
     refusal: Option<Refusal>,
     rationale: String,
+    /// An approved case's reservation and liquidity check.
+    payout: Option<disbursement::Card>,
 }
 
-fn sheet(lang: Lang, case: &CreditCase, borrower: String, may_vote: bool) -> CaseSheet {
-    let m = lang.messages();
-    let stage = |s: VoteStage| match s {
-        VoteStage::First => m.stage_first,
-        VoteStage::Second => m.stage_second,
-    };
-    let decision = |d: VoteDecision| match d {
-        VoteDecision::Approve => m.approve,
-        VoteDecision::Decline => m.decline,
-    };
-    let mut history = vec![(
-        case.created_at,
-        format!("{}: {}", m.event_opened, case.originator),
-    )];
-    for vote in &case.votes {
-        history.push((
-            vote.cast_at,
-            format!(
-                "{} · {} · {} ({} {})",
-                stage(vote.stage),
-                vote.voter.staff_id,
-                decision(vote.decision),
-                m.version,
-                vote.file_version
-            ),
-        ));
-    }
-    if let Some(d) = &case.decision {
-        history.push((
-            d.decided_at,
-            format!("{}: {}", m.event_decision, m.state(case.status)),
-        ));
-    }
-    if let Some(reason) = &case.return_reason {
-        history.push((case.updated_at, format!("{}: {reason}", m.event_returned)));
-    }
-    history.sort_by_key(|(at, _)| *at);
-    CaseSheet {
-        id: case.id.to_string(),
-        short_id: short(case.id),
-        state: m.state(case.status),
-        version: case.version,
-        borrower,
-        amount: lang.money(case.file.amount.amount(), case.file.amount.currency_code()),
-        product: case.file.product.clone(),
-        term_months: case.file.term_months,
-        purpose: case.file.purpose.clone(),
-        originator: case.originator.to_string(),
-        editors: case
-            .editors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        opened_on: lang.date(case.created_at),
-        return_reason: case.return_reason.clone(),
-        votes: case
-            .votes
-            .iter()
-            .map(|v| VoteLine {
-                stage: stage(v.stage),
-                voter: v.voter.staff_id.to_string(),
-                decision: decision(v.decision),
-                version: v.file_version,
-                rationale: v.rationale.clone(),
-            })
-            .collect(),
-        history: history
-            .into_iter()
-            .map(|(at, what)| Event {
-                when: lang.date_time(at),
-                what,
-            })
-            .collect(),
-        can_vote: may_vote && matches!(case.status, CaseStatus::Draft | CaseStatus::Returned),
-    }
-}
-
-/// Renders case `id` for `live`, with a notice or a refusal.
 /// What a case page shows besides the case: a notice, a refusal, and the
 /// rationale typed before a refusal (so it is not lost).
 #[derive(Default)]
@@ -546,7 +499,7 @@ async fn render_case(
     shown: Shown,
 ) -> Response {
     let commands = console.ctx.commands();
-    let case = match cases::read_case(&commands, id).await {
+    let case = match cases::read_market_case(&commands, &live.actor, id).await {
         Ok(case) => case,
         Err(e) => {
             let e = ApiError::from(e);
@@ -568,6 +521,18 @@ async fn render_case(
         Err(_) => case.file.borrower_id.to_string(),
     };
     let may_vote = permitted(console, live, "/v1/cases/{id}/first-vote", "POST");
+    let payout = if case.status == CaseStatus::Approved {
+        match market::disbursement_preview(&commands, &live.actor, id).await {
+            Ok(preview) => Some(disbursement::card(
+                lang,
+                &preview,
+                permitted(console, live, "/v1/cases/{id}/disburse", "POST"),
+            )),
+            Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
+        }
+    } else {
+        None
+    };
     html(
         status,
         &CasePage {
@@ -576,8 +541,32 @@ async fn render_case(
             notice: shown.notice,
             refusal: shown.refusal,
             rationale: shown.rationale,
+            payout,
         },
     )
+}
+
+/// Case `id` again with a command's refusal (already audited).
+pub(crate) async fn case_with_refusal(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    id: CaseId,
+    refusal: Refusal,
+    status: StatusCode,
+) -> Response {
+    render_case(
+        console,
+        lang,
+        live,
+        id,
+        status,
+        Shown {
+            refusal: Some(refusal),
+            ..Shown::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -613,6 +602,7 @@ async fn case_page(
     let notice = match done.done.as_deref() {
         Some("vote") => Some(m.vote_recorded),
         Some("opened") => Some(m.case_opened),
+        Some("disbursed") => Some(disbursement::texts(lang).done),
         _ => None,
     };
     render_case(

@@ -417,7 +417,7 @@ async fn login(
 
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 async fn logout(
