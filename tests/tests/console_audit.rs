@@ -130,6 +130,8 @@ async fn event_search_filters_pages_and_is_audited(p: &TestPlatform) {
             .filter_map(|row| row.split('<').next()?.parse().ok())
             .collect()
     };
+    // A full page stays far below the console's 150 KB bound.
+    assert!(first.body.len() < 150 * 1024, "{} bytes", first.body.len());
     let first_seqs = seqs(&first.body);
     assert_eq!(first_seqs.len(), 50, "{}", first.body);
     assert!(first_seqs.windows(2).all(|w| w[0] < w[1]));
@@ -180,6 +182,7 @@ async fn case_story_is_verified_against_the_signed_checkpoint(p: &TestPlatform) 
     let story = console.get(&format!("/console/cases/{id}")).await;
     assert_eq!(story.status, StatusCode::OK, "{}", story.body);
     let body = &story.body;
+    assert!(body.len() < 150 * 1024, "{} bytes", body.len());
     // The current state, both votes with their rationale, the decision record.
     assert!(body.contains("Approved"), "{body}");
     assert!(body.contains("250,000.00 EUR"));
