@@ -15,6 +15,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
 mod backoffice;
 mod borrowers;
 mod casework;
@@ -33,6 +34,7 @@ use axum::response::Response;
 use creditops_http::ServiceContext;
 use std::sync::Arc;
 
+pub use audit::AuditKeys;
 pub use desk::Desk;
 
 /// How a service serves its console.
@@ -47,6 +49,9 @@ pub struct ConsoleSettings {
     pub idle_timeout: chrono::Duration,
     /// A session older than this has ended, used or not.
     pub absolute_timeout: chrono::Duration,
+    /// The audit log's origin and checkpoint keys (the audit desk's
+    /// checkpoint, proofs and exports); none elsewhere.
+    pub audit_keys: Option<AuditKeys>,
 }
 
 impl ConsoleSettings {
@@ -58,7 +63,16 @@ impl ConsoleSettings {
             dev_login: true,
             idle_timeout: chrono::Duration::minutes(30),
             absolute_timeout: chrono::Duration::hours(10),
+            audit_keys: None,
         })
+    }
+
+    /// These settings with the audit log's origin and checkpoint keys.
+    pub fn with_audit_keys(self, audit_keys: AuditKeys) -> ConsoleSettings {
+        ConsoleSettings {
+            audit_keys: Some(audit_keys),
+            ..self
+        }
     }
 }
 
@@ -84,6 +98,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
     pages::routes(&console)
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(audit::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))

@@ -138,7 +138,7 @@ impl OidcClient {
             .send()
             .await
             .map_err(|e| OidcError::Provider(format!("{url}: {e}")))?;
-        read_json(response, &url.to_string()).await
+        read_json(response, url.as_ref()).await
     }
 
     /// Discovery and keys, fetched now.
