@@ -280,7 +280,7 @@ impl TestPlatform {
             store,
             service_stores,
             identity: Identity {
-                jwks_json: idp.jwks_json(),
+                jwks: creditops::platform::JwksSource::Document(idp.jwks_json()),
                 issuer: DevIdentityProvider::ISSUER.to_owned(),
                 max_token_lifetime: creditops_auth::DEFAULT_MAX_TOKEN_LIFETIME,
             },

@@ -1199,14 +1199,14 @@ async fn simulate(p: &TestPlatform, default_steps: usize) {
         Arc::new(ServiceContext {
             service,
             store: p.store.clone(),
-            verifier: Arc::new(
+            verifier: Arc::new(creditops_http::keys::TokenKeys::Pinned(
                 creditops_auth::TokenVerifier::from_jwks(
                     &idp.jwks_json(),
                     creditops_auth::DevIdentityProvider::ISSUER,
                     &creditops_auth::service_audience(service),
                 )
                 .expect("verifier"),
-            ),
+            )),
             authorizer: policies.authorizers[service].clone(),
             policy_hash: policies.hash.clone(),
             sod: policies.sod.clone(),

@@ -72,9 +72,11 @@ pub(crate) struct ServeArgs {
     /// Development mode: dev identity provider key in the data dir and a demo organisation.
     #[arg(long, env = "CREDITOPS_DEV")]
     pub(crate) dev: bool,
-    /// JWKS document of the identity provider (required without --dev).
+    /// The identity provider's key set (required without --dev): a JWKS
+    /// file, read at start, or its https address, fetched at start and again
+    /// when a token names a key it does not hold (a key rotation).
     #[arg(long, env = "CREDITOPS_JWKS")]
-    pub(crate) jwks: Option<PathBuf>,
+    pub(crate) jwks: Option<String>,
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     pub(crate) issuer: Option<String>,

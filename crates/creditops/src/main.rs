@@ -7,6 +7,7 @@ use cli::{
     AuditCommand, Cli, Command, DbArgs, DbCommand, ExportArgs, ServeArgs, StaffCommand, TokenArgs,
 };
 use creditops::operator::Operator;
+use creditops::platform::JwksSource;
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, demo, staff_import};
 use creditops_audit::SigningKey;
 use creditops_auth::DevIdentityProvider;
@@ -666,12 +667,21 @@ fn check_serve_config(args: &ServeArgs) -> Result<(), Failure> {
 
 fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
     match (&args.jwks, &args.issuer, args.dev) {
-        (Some(path), Some(issuer), _) => {
-            let jwks_json = std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(format!("cannot read --jwks {}: {e}", path.display()))
-            })?;
+        (Some(jwks), Some(issuer), _) => {
+            // An address is fetched (and refreshed on a rotation); anything
+            // else is a file, read once.
+            let jwks = if jwks.contains("://") {
+                creditops_http::keys::key_set_url(jwks)
+                    .map_err(|e| Failure::usage(format!("--jwks {e}")))?;
+                JwksSource::Url(jwks.clone())
+            } else {
+                JwksSource::Document(
+                    std::fs::read_to_string(jwks)
+                        .map_err(|e| Failure::usage(format!("cannot read --jwks {jwks}: {e}")))?,
+                )
+            };
             Ok(Identity {
-                jwks_json,
+                jwks,
                 issuer: issuer.clone(),
                 max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
             })
@@ -692,7 +702,7 @@ fn identity(args: &ServeArgs) -> Result<Identity, Failure> {
 fn dev_identity(args: &ServeArgs) -> Result<Identity, Failure> {
     let idp = DevIdentityProvider::load_or_create(&args.db.data_dir).map_err(Failure::runtime)?;
     Ok(Identity {
-        jwks_json: idp.jwks_json(),
+        jwks: JwksSource::Document(idp.jwks_json()),
         issuer: DevIdentityProvider::ISSUER.to_owned(),
         max_token_lifetime: std::time::Duration::from_secs(args.max_token_lifetime),
     })

@@ -6,6 +6,7 @@ use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_auth::{Authorizer, TokenVerifier, service_audience};
 use creditops_domain::{Permission, RuleId, RuleSet, Side, SodMatrix};
 use creditops_http::ServiceContext;
+use creditops_http::keys::{KeyRules, RemoteKeys, TokenKeys};
 use creditops_store::{Store, StoreError, StoreExt, append_record};
 use creditops_store_postgres::PgStore;
 use creditops_store_sqlite::SqliteStore;
@@ -57,11 +58,22 @@ pub enum PlatformError {
 /// dev provider) and the issuer it signs as.
 #[derive(Clone)]
 pub struct Identity {
-    pub jwks_json: String,
+    /// The identity provider's key set.
+    pub jwks: JwksSource,
     pub issuer: String,
     /// Tokens valid for longer are refused (hardening: a leaked long-lived
     /// token must not work for years).
     pub max_token_lifetime: std::time::Duration,
+}
+
+/// Where the identity provider's key set comes from.
+#[derive(Debug, Clone)]
+pub enum JwksSource {
+    /// A document read at start (pinned until the next start).
+    Document(String),
+    /// An https address: fetched at start, fetched again when a token names
+    /// a key it does not hold (a rotation), at most once a minute.
+    Url(String),
 }
 
 pub struct PlatformConfig {
@@ -540,19 +552,32 @@ fn static_service_name(service: &str) -> Result<&'static str, PlatformError> {
 /// The context one service's handlers share: its token verifier (its own
 /// audience), authorizer, store (its own role's, where configured) and
 /// metrics.
-fn service_context(
+async fn service_context(
     name: &'static str,
     config: &PlatformConfig,
     policies: &Policies,
     stopping: &watch::Receiver<bool>,
 ) -> Result<Arc<ServiceContext>, PlatformError> {
-    let verifier = TokenVerifier::from_jwks(
-        &config.identity.jwks_json,
-        &config.identity.issuer,
-        &service_audience(name),
-    )
-    .and_then(|verifier| verifier.with_max_lifetime(config.identity.max_token_lifetime))
-    .map_err(|e| PlatformError::Identity(e.to_string()))?;
+    let identity = &config.identity;
+    let verifier = match &identity.jwks {
+        JwksSource::Document(jwks_json) => TokenKeys::Pinned(
+            TokenVerifier::from_jwks(jwks_json, &identity.issuer, &service_audience(name))
+                .and_then(|verifier| verifier.with_max_lifetime(identity.max_token_lifetime))
+                .map_err(|e| PlatformError::Identity(e.to_string()))?,
+        ),
+        JwksSource::Url(url) => TokenKeys::Remote(
+            RemoteKeys::fetch(
+                url,
+                KeyRules {
+                    issuer: identity.issuer.clone(),
+                    audience: service_audience(name),
+                    max_lifetime: identity.max_token_lifetime,
+                },
+            )
+            .await
+            .map_err(|e| PlatformError::Identity(format!("--jwks {e}")))?,
+        ),
+    };
     let authorizer = policies
         .authorizers
         .get(name)
@@ -629,7 +654,7 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
     let mut sequencer_store = None;
     for (service, addr) in &config.listeners {
         let name = static_service_name(service)?;
-        let ctx = service_context(name, &config, &policies, &shutdown_rx)?;
+        let ctx = service_context(name, &config, &policies, &shutdown_rx).await?;
         watchers.push(spawn_tally_writer(ctx.clone()));
         contexts.push(ctx.clone());
         if name == "audit" {

@@ -1672,3 +1672,55 @@ fn console_sign_on_is_configured_completely_or_refused() {
         );
     }
 }
+
+/// `--jwks` takes the identity provider's key set address as well as a
+/// file: https only (http on this machine), and a provider that does not
+/// answer at start is a start failure, not a platform without keys.
+#[test]
+fn jwks_addresses_are_https_and_must_answer_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let issuer = "https://idp.bank.example/realms/credit";
+    let plain = creditops(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--issuer",
+        issuer,
+        "--jwks",
+        "http://idp.bank.example/jwks",
+    ]);
+    assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
+    assert!(
+        stderr(&plain).contains("must be https"),
+        "{}",
+        stderr(&plain)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let silent = creditops(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--issuer",
+        issuer,
+        "--jwks",
+        &format!("http://127.0.0.1:{port}/jwks"),
+        "--market-addr",
+        "127.0.0.1:0",
+        "--backoffice-addr",
+        "127.0.0.1:0",
+        "--risk-addr",
+        "127.0.0.1:0",
+        "--audit-addr",
+        "127.0.0.1:0",
+        "--admin-addr",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(silent.status.code(), Some(0), "{}", stderr(&silent));
+    assert!(stderr(&silent).contains("--jwks"), "{}", stderr(&silent));
+}

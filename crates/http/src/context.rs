@@ -3,7 +3,7 @@
 
 use crate::ApiError;
 use creditops_audit::{AuditAction, AuditRecord, Outcome};
-use creditops_auth::{Authorizer, TokenVerifier};
+use creditops_auth::Authorizer;
 use creditops_commands::{Actor, Context};
 use creditops_domain::{SodMatrix, Timestamp};
 use creditops_store::{Store, Tx, append_record};
@@ -13,7 +13,8 @@ pub struct ServiceContext {
     /// "market", "backoffice", "risk", "audit" or "admin".
     pub service: &'static str,
     pub store: Arc<dyn Store>,
-    pub verifier: Arc<TokenVerifier>,
+    /// The keys bearer tokens are verified with (this service's audience).
+    pub verifier: Arc<crate::keys::TokenKeys>,
     pub authorizer: Arc<Authorizer>,
     /// Hash over every service policy and the SoD matrix in force, recorded
     /// in each decision (V9).

@@ -15,6 +15,7 @@ mod context;
 mod extract;
 mod health;
 mod idempotency;
+pub mod keys;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

@@ -276,7 +276,7 @@ async fn authenticated_member(
     headers: &HeaderMap,
 ) -> Result<(creditops_domain::StaffMember, chrono::DateTime<Utc>), LoginFailure> {
     let token = bearer_token(headers)?;
-    let verified = ctx.verifier.verify(token).map_err(|e| LoginFailure {
+    let verified = ctx.verifier.verify(token).await.map_err(|e| LoginFailure {
         counts: !matches!(e, creditops_auth::AuthError::Expired),
         error: ApiError::from(e),
     })?;
