@@ -19,6 +19,7 @@ mod desk;
 pub mod i18n;
 mod market;
 mod pages;
+mod riskdesk;
 pub mod session;
 
 use axum::Router;
@@ -79,6 +80,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
     pages::routes(&console)
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(riskdesk::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))
