@@ -545,6 +545,110 @@ both_backends!(
     capital_and_liquidity_are_decided_by_a_second_controller
 );
 
+/// The API's answer to `path` as raw bytes, read by `user`.
+async fn api_bytes(p: &TestPlatform, user: &str, path: &str) -> Vec<u8> {
+    let response = p
+        .client
+        .get(p.url("risk", path))
+        .bearer_auth(p.token(user, "risk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.bytes().await.unwrap().to_vec()
+}
+
+async fn exposure_alerts_and_reports(p: &TestPlatform) {
+    let b = borrower(p, "C25").await;
+    p.grant_limit("borrower", &b, "1000000").await;
+    outstanding(p, &b, "1200000.00").await;
+    let other = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/borrowers",
+            Some(json!({"name": "Banque SA", "country": "FR", "sector": "K64"})),
+        )
+        .await;
+    let other = other.ok(201)["id"].as_str().unwrap().to_owned();
+    outstanding(p, &other, "300000.00").await;
+
+    let mut console = signed_in(p, "rc-1").await;
+    let exposure = console.get("/console/exposure").await;
+    assert_eq!(exposure.status, StatusCode::OK, "{}", exposure.body);
+    let body = &exposure.body;
+    assert!(body.contains("1,500,000.00 EUR"), "the total: {body}");
+    for needle in [
+        "<abbr title=\"Manufacturing\">C</abbr>",
+        "<abbr title=\"Germany\">DE</abbr>",
+        "80.00 %",
+        "20.00 %",
+        "<rect width=\"100\" height=\"8\" class=\"fill\"/>",
+        "<rect width=\"25\" height=\"8\" class=\"fill\"/>",
+        "<th scope=\"row\">",
+    ] {
+        assert!(body.contains(needle), "{needle}: {body}");
+    }
+    assert!(!body.contains("style="), "no inline style");
+
+    let alerts = console.get("/console/alerts").await;
+    assert_eq!(alerts.status, StatusCode::OK, "{}", alerts.body);
+    assert!(
+        alerts.body.contains(&format!("borrower:{b}")),
+        "{}",
+        alerts.body
+    );
+    assert!(
+        alerts.body.contains("200,000.00 EUR"),
+        "over by: {}",
+        alerts.body
+    );
+    assert!(alerts.body.contains("over the limit"), "{}", alerts.body);
+    assert!(
+        alerts.body.contains("action=\"/console/reports/breaches\""),
+        "{}",
+        alerts.body
+    );
+
+    // The downloads are the API's bytes.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let csv = console
+        .get(&format!("/console/reports/breaches?date={today}"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert_eq!(
+        csv.headers["content-disposition"],
+        format!("attachment; filename=\"breaches-{today}.csv\"").as_str()
+    );
+    assert!(csv.body.contains(&format!("borrower:{b}")), "{}", csv.body);
+    let api = api_bytes(
+        p,
+        "rc-2",
+        &format!("/v1/reports/breaches?date={today}&format=csv"),
+    )
+    .await;
+    assert_eq!(csv.body.as_bytes(), api.as_slice(), "same bytes as the API");
+    let million = console.get("/console/reports/million-loans").await;
+    assert_eq!(million.status, StatusCode::OK);
+    let api = api_bytes(p, "rc-2", "/v1/reports/million-loans?format=csv").await;
+    assert_eq!(million.body.as_bytes(), api.as_slice());
+    assert!(million.body.contains(&b), "{}", million.body);
+    let bad = console
+        .get("/console/reports/breaches?date=yesterday")
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Enter a day such as 2026-11-23."));
+    assert_eq!(
+        console.get("/console/reports/nothing").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+both_backends!(
+    console_risk_exposure_alerts_and_reports_r7_r9,
+    exposure_alerts_and_reports
+);
+
 /// The desk in real headless Chromium: rc-1 reads the limits, proposes a
 /// limit through the form (its field problems first), proposes Tier 1
 /// capital; rc-2 approves it in a second session. axe-core runs on every
@@ -610,6 +714,20 @@ async fn console_risk_browser_walks_the_desk() {
     let proposed = browser.wait_for_text("Tier 1 capital is proposed").await;
     assert!(proposed.contains("550,000,000.00 EUR"), "{proposed}");
     browser.assert_accessible("risk_capital_proposed").await;
+
+    browser.goto(&format!("{risk}/console/exposure")).await;
+    let exposure = browser.wait_for_text("By sector").await;
+    assert!(exposure.contains("1,200,000.00 EUR"), "{exposure}");
+    browser.screenshot("risk_exposure").await;
+    browser.assert_accessible("risk_exposure").await;
+    browser.goto(&format!("{risk}/console/alerts")).await;
+    let alerts = browser.wait_for_text("Open limit breaches").await;
+    assert!(
+        alerts.contains("-200,000.00 EUR") || alerts.contains("200,000.00 EUR"),
+        "{alerts}"
+    );
+    browser.screenshot("risk_alerts").await;
+    browser.assert_accessible("risk_alerts").await;
 
     // The second controller decides it in their own session.
     browser

@@ -40,6 +40,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/liquidity/propose", post(propose_liquidity))
         .route("/console/proposals/{id}/approve", post(approve))
         .route("/console/proposals/{id}/reject", post(reject))
+        .route("/console/exposure", get(exposure_page))
+        .route("/console/alerts", get(alerts_page))
+        .route("/console/reports/breaches", get(breach_report))
+        .route("/console/reports/{id}", get(exposure_report))
 }
 
 /// The risk desk's navigation.
@@ -57,6 +61,14 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/liquidity",
             label: t.liquidity_nav,
+        },
+        NavLink {
+            href: "/console/exposure",
+            label: t.exposure,
+        },
+        NavLink {
+            href: "/console/alerts",
+            label: t.alerts,
         },
     ]
 }
@@ -142,6 +154,33 @@ pub(crate) struct Texts {
     rejected: &'static str,
     own_refused: &'static str,
     read_only: &'static str,
+    exposure: &'static str,
+    exposure_intro: &'static str,
+    by_sector: &'static str,
+    by_country: &'static str,
+    sector: &'static str,
+    country: &'static str,
+    exposure_total: &'static str,
+    share: &'static str,
+    no_exposure: &'static str,
+    alerts: &'static str,
+    alerts_intro: &'static str,
+    no_alerts: &'static str,
+    detected: &'static str,
+    check: &'static str,
+    over_by: &'static str,
+    severity: &'static str,
+    cause: &'static str,
+    owner: &'static str,
+    next_page: &'static str,
+    reports: &'static str,
+    breach_report: &'static str,
+    breach_report_date: &'static str,
+    download_csv: &'static str,
+    large_exposures: &'static str,
+    million_loans: &'static str,
+    section_18: &'static str,
+    err_date: &'static str,
 }
 
 static DE: Texts = Texts {
@@ -224,6 +263,33 @@ static DE: Texts = Texts {
     rejected: "Der Vorschlag ist verworfen.",
     own_refused: "Sie haben diesen Vorschlag selbst gemacht; eine andere Person aus dem Risikocontrolling muss ihn entscheiden.",
     read_only: "Sie können hier lesen; Vorschläge machen und entscheiden nur Risikocontroller.",
+    exposure: "Engagement",
+    exposure_intro: "Das Engagement (zugesagt und ausstehend) nach Branche und nach Land, heute.",
+    by_sector: "Nach Branche (NACE-Abschnitt)",
+    by_country: "Nach Land",
+    sector: "Branche",
+    country: "Land",
+    exposure_total: "Engagement",
+    share: "Anteil",
+    no_exposure: "Es besteht noch kein Engagement.",
+    alerts: "Warnungen und Berichte",
+    alerts_intro: "Offene Limitüberschreitungen, in der Reihenfolge ihrer Erkennung (R7).",
+    no_alerts: "Keine offene Limitüberschreitung.",
+    detected: "Erkannt",
+    check: "Prüfung",
+    over_by: "Überschreitung",
+    severity: "Schwere",
+    cause: "Auslöser",
+    owner: "Zuständig",
+    next_page: "Nächste Seite",
+    reports: "Berichte als CSV",
+    breach_report: "Tagesbericht der Limitüberschreitungen",
+    breach_report_date: "Tag (JJJJ-MM-TT, UTC)",
+    download_csv: "CSV herunterladen",
+    large_exposures: "Großkredite (Art. 392 CRR)",
+    million_loans: "Millionenkredite (§ 14 KWG)",
+    section_18: "Offenlegung nach § 18 KWG",
+    err_date: "Bitte einen Tag wie 2026-11-23 angeben.",
 };
 
 static EN: Texts = Texts {
@@ -306,6 +372,33 @@ static EN: Texts = Texts {
     rejected: "The proposal is rejected.",
     own_refused: "You made this proposal yourself, so another risk controller must decide it.",
     read_only: "You may read here; only risk controllers propose and decide.",
+    exposure: "Exposure",
+    exposure_intro: "Exposure (reserved and outstanding) by sector and by country, today.",
+    by_sector: "By sector (NACE section)",
+    by_country: "By country",
+    sector: "Sector",
+    country: "Country",
+    exposure_total: "Exposure",
+    share: "Share",
+    no_exposure: "There is no exposure yet.",
+    alerts: "Alerts and reports",
+    alerts_intro: "Open limit breaches in the order they were detected (R7).",
+    no_alerts: "No limit breach is open.",
+    detected: "Detected",
+    check: "Check",
+    over_by: "Over by",
+    severity: "Severity",
+    cause: "Cause",
+    owner: "Owner",
+    next_page: "Next page",
+    reports: "Reports as CSV",
+    breach_report: "Daily breach report",
+    breach_report_date: "Day (YYYY-MM-DD, UTC)",
+    download_csv: "Download CSV",
+    large_exposures: "Large exposures (CRR Art. 392)",
+    million_loans: "Million loans (KWG section 14)",
+    section_18: "KWG section 18 disclosure",
+    err_date: "Enter a day such as 2026-11-23.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -1543,6 +1636,397 @@ async fn decide(
             )
             .await
         }
+    }
+}
+
+// ------------------------------------------- exposure, alerts and reports
+
+/// One bar of an exposure chart.
+struct ExposureBar {
+    code: String,
+    name: &'static str,
+    amount: String,
+    share: String,
+    /// Width of the bar, 0-100.
+    width: String,
+}
+
+#[derive(Template)]
+#[template(path = "risk_exposure.html")]
+struct ExposurePage {
+    f: Frame,
+    t: &'static Texts,
+    total: String,
+    charts: Vec<Chart>,
+}
+
+/// One chart of the exposure page.
+struct Chart {
+    heading: &'static str,
+    label: &'static str,
+    bars: Vec<ExposureBar>,
+}
+
+/// Bars of `totals`, largest first, each scaled to the largest.
+fn bars(
+    lang: Lang,
+    totals: Vec<(String, &'static str, Decimal)>,
+    all: Decimal,
+) -> Vec<ExposureBar> {
+    let mut totals = totals;
+    totals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    let top = totals.first().map_or(Decimal::ZERO, |t| t.2);
+    totals
+        .into_iter()
+        .map(|(code, name, amount)| {
+            let scale = |of: Decimal| {
+                if of.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    (amount * Decimal::ONE_HUNDRED / of).round_dp(1)
+                }
+            };
+            ExposureBar {
+                code,
+                name,
+                amount: money(lang, amount),
+                share: percent(lang, scale(all)),
+                width: scale(top)
+                    .clamp(Decimal::ZERO, Decimal::ONE_HUNDRED)
+                    .normalize()
+                    .to_string(),
+            }
+        })
+        .collect()
+}
+
+async fn exposure_page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/exposures", "GET") {
+        return forbidden(&console, lang, &live, "/console/exposure").await;
+    }
+    let rows = match reports::exposures(
+        &console.ctx.commands(),
+        reports::ExposureFilter::All,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    };
+    let mut sectors = std::collections::BTreeMap::new();
+    let mut countries = std::collections::BTreeMap::new();
+    let mut all = Decimal::ZERO;
+    for row in &rows {
+        let total = row.total();
+        if total.is_zero() {
+            continue;
+        }
+        all += total;
+        *sectors.entry(row.sector.section()).or_insert(Decimal::ZERO) += total;
+        *countries.entry(row.country).or_insert(Decimal::ZERO) += total;
+    }
+    let sectors = sectors
+        .into_iter()
+        .map(|(s, amount)| (s.to_string(), s.name(), amount))
+        .collect();
+    let countries = countries
+        .into_iter()
+        .map(|(c, amount)| (c.to_string(), c.name(), amount))
+        .collect();
+    let t = texts(lang);
+    html(
+        StatusCode::OK,
+        &ExposurePage {
+            f: Frame::new(&console, lang, Some(&live)),
+            t,
+            total: money(lang, all),
+            charts: if rows.is_empty() || all.is_zero() {
+                Vec::new()
+            } else {
+                vec![
+                    Chart {
+                        heading: t.by_sector,
+                        label: t.sector,
+                        bars: bars(lang, sectors, all),
+                    },
+                    Chart {
+                        heading: t.by_country,
+                        label: t.country,
+                        bars: bars(lang, countries, all),
+                    },
+                ]
+            },
+        },
+    )
+}
+
+struct AlertRow {
+    detected: String,
+    subject: String,
+    rule: String,
+    check: String,
+    limit: String,
+    usage: String,
+    over_by: String,
+    severity: &'static str,
+    class: &'static str,
+    cause: String,
+    owner: String,
+}
+
+struct ReportLink {
+    href: &'static str,
+    label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "risk_alerts.html")]
+struct AlertsPage {
+    f: Frame,
+    t: &'static Texts,
+    rows: Vec<AlertRow>,
+    next: Option<String>,
+    may_read_breach_report: bool,
+    today: String,
+    reports: Vec<ReportLink>,
+}
+
+#[derive(Deserialize)]
+struct AfterQuery {
+    after: Option<Uuid>,
+}
+
+/// Alerts on one page.
+const ALERT_PAGE: u32 = 100;
+
+async fn alerts_page(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<AfterQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/alerts", "GET") {
+        return forbidden(&console, lang, &live, "/console/alerts").await;
+    }
+    let t = texts(lang);
+    let page = creditops_store::BreachPage {
+        open_only: true,
+        after: query.after,
+        limit: ALERT_PAGE,
+    };
+    let breaches = match reports::breach_page(&console.ctx.commands(), &page).await {
+        Ok(breaches) => breaches,
+        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    };
+    let next = (breaches.len() >= ALERT_PAGE as usize)
+        .then(|| {
+            breaches
+                .last()
+                .map(|b| format!("/console/alerts?after={}", b.id))
+        })
+        .flatten();
+    let rows = breaches
+        .iter()
+        .map(|b| {
+            // A liquidity breach is in percent (LCR against its floor).
+            let figure = |d: Decimal| {
+                if b.subject.starts_with("liquidity") {
+                    percent(lang, d)
+                } else {
+                    money(lang, d)
+                }
+            };
+            let (severity, class) = match b.severity {
+                Severity::Within => (t.within, "within"),
+                Severity::Soft => (t.soft, "soft"),
+                Severity::Hard => (t.hard, "over"),
+            };
+            AlertRow {
+                detected: lang.date_time(b.detected_at),
+                subject: b.subject.clone(),
+                rule: b.rule.to_string(),
+                check: b.check.clone(),
+                limit: figure(b.limit),
+                usage: figure(b.usage),
+                over_by: figure(b.amount_over),
+                severity,
+                class,
+                cause: b.cause.clone(),
+                owner: b.owner.clone(),
+            }
+        })
+        .collect();
+    let reports = if permitted(&console, &live, "/v1/reports/{id}", "GET") {
+        vec![
+            ReportLink {
+                href: "/console/reports/large-exposures",
+                label: t.large_exposures,
+            },
+            ReportLink {
+                href: "/console/reports/million-loans",
+                label: t.million_loans,
+            },
+            ReportLink {
+                href: "/console/reports/section-18",
+                label: t.section_18,
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    html(
+        StatusCode::OK,
+        &AlertsPage {
+            f: Frame::new(&console, lang, Some(&live)),
+            t,
+            rows,
+            next,
+            may_read_breach_report: permitted(&console, &live, "/v1/reports/breaches", "GET"),
+            today: Utc::now().date_naive().to_string(),
+            reports,
+        },
+    )
+}
+
+/// A CSV download named `filename`.
+fn csv_download(body: String, filename: &str) -> Response {
+    let mut response = creditops_http::reports::csv_response(body);
+    if let Ok(value) =
+        axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// The breach report as CSV, byte for byte what the API's
+/// `GET /v1/reports/breaches?format=csv` answers.
+fn breach_csv(breaches: &[creditops_risk::Breach]) -> String {
+    use creditops_http::reports::csv_field;
+    let mut csv = String::from(
+        "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
+    );
+    for b in breaches {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            b.id,
+            b.detected_at.to_rfc3339(),
+            b.subject,
+            b.rule,
+            b.check,
+            b.limit,
+            b.usage,
+            b.amount_over,
+            b.severity.as_str(),
+            csv_field(&b.cause),
+            b.owner,
+            b.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+        ));
+    }
+    csv
+}
+
+#[derive(Deserialize)]
+struct DateQuery {
+    date: Option<String>,
+}
+
+async fn breach_report(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<DateQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/reports/breaches", "GET") {
+        return forbidden(&console, lang, &live, "/console/reports/breaches").await;
+    }
+    let date = match query
+        .date
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        None => Utc::now().date_naive(),
+        Some(text) => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => date,
+            Err(_) => {
+                return message(
+                    &console,
+                    lang,
+                    Some(&live),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    texts(lang).err_date,
+                    None,
+                );
+            }
+        },
+    };
+    let Some(from) = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc()) else {
+        return message(
+            &console,
+            lang,
+            Some(&live),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            texts(lang).err_date,
+            None,
+        );
+    };
+    let filter = creditops_store::BreachFilter {
+        from,
+        to: from + chrono::Duration::days(1),
+        limit: 100_000,
+    };
+    match reports::breaches(&console.ctx.commands(), &filter).await {
+        Ok(breaches) => csv_download(breach_csv(&breaches), &format!("breaches-{date}.csv")),
+        Err(e) => unavailable(&console, lang, &ApiError::from(e).detail),
+    }
+}
+
+async fn exposure_report(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/reports/{id}", "GET") {
+        return forbidden(&console, lang, &live, "/console/reports/{id}").await;
+    }
+    let Ok(kind) = id.parse::<creditops_risk::reports::ReportKind>() else {
+        return message(
+            &console,
+            lang,
+            Some(&live),
+            StatusCode::NOT_FOUND,
+            lang.messages().not_found,
+            None,
+        );
+    };
+    match reports::exposure_report(&console.ctx.commands(), kind, Utc::now()).await {
+        Ok((lines, _)) => csv_download(
+            creditops_risk::reports::to_csv(&lines),
+            &format!("{id}.csv"),
+        ),
+        Err(e) => unavailable(&console, lang, &ApiError::from(e).detail),
     }
 }
 
