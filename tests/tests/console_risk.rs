@@ -649,6 +649,132 @@ both_backends!(
     exposure_alerts_and_reports
 );
 
+async fn balances_are_imported_with_each_bad_row_shown(p: &TestPlatform) {
+    let b = borrower(p, "C25").await;
+    p.grant_limit("borrower", &b, "1000000").await;
+    let nobody = "0192a0c4-5d6e-7f80-9a1b-2c3d4e5f6a7b";
+    let as_of = chrono::Utc::now().to_rfc3339();
+    let mut console = signed_in(p, "rc-1").await;
+    let form = console.get("/console/import").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(
+        form.body.contains("<label for=\"balances\">"),
+        "{}",
+        form.body
+    );
+    let csrf = form.csrf().unwrap();
+
+    // Bad rows: each shown with its number, field and the API's words;
+    // nothing is applied.
+    let bad = format!(
+        "source_id,borrower_id,amount,as_of\r\nloan-1,{b},1200000.00,{as_of}\r\nloan-2,{b},1.001,{as_of}\r\nloan-3,x,5,{as_of}\r\n"
+    );
+    let refused = console
+        .post(
+            "/console/import",
+            &[("csrf", &csrf), ("format", "csv"), ("balances", &bad)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let api = p
+        .send_typed("rc-2", "risk", "/v1/exposures/import", "text/csv", &bad)
+        .await;
+    let errors = api.problem(422)["errors"].as_array().unwrap().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for error in &errors {
+        let row = error["row"].as_u64().unwrap();
+        let field = error["field"].as_str().unwrap();
+        let detail = error["detail"].as_str().unwrap().replace('"', "&#34;");
+        assert!(
+            refused.body.contains(&format!(
+                "<tr><td>{row}</td><td>{field}</td><td>{detail}</td></tr>"
+            )),
+            "row {row} {field} {detail}: {}",
+            refused.body
+        );
+    }
+    assert!(refused.body.contains("loan-2"), "what was pasted stays");
+
+    // A borrower nobody registered is found by the command, as in the API.
+    let unknown = format!("source_id,borrower_id,amount,as_of\r\nloan-9,{nobody},5,{as_of}\r\n");
+    let refused = console
+        .post(
+            "/console/import",
+            &[("csrf", &csrf), ("format", "csv"), ("balances", &unknown)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("<tr><td>1</td><td>borrower_id</td>"),
+        "{}",
+        refused.body
+    );
+    let exposure = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposure.ok(200)["total"], "0.00", "nothing was applied");
+
+    // The good file (JSON lines) is applied and its breach named.
+    let good = format!(
+        "{{\"source_id\":\"loan-1\",\"borrower_id\":\"{b}\",\"amount\":\"1200000.00\",\"as_of\":\"{as_of}\"}}\r\n"
+    );
+    let done = console
+        .post(
+            "/console/import",
+            &[("csrf", &csrf), ("format", "jsonl"), ("balances", &good)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("The import is applied. Rows: 1 (new 1"),
+        "{}",
+        done.body
+    );
+    assert!(
+        done.body
+            .contains(&format!("borrower:{b} (R3): 200,000.00 EUR")),
+        "{}",
+        done.body
+    );
+    let exposure = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposure.ok(200)["total"], "1200000.00");
+
+    // Internal audit may not import (S8).
+    let mut auditor = signed_in(p, "ia-1").await;
+    assert_eq!(
+        auditor.get("/console/import").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+both_backends!(
+    console_risk_balances_are_imported_with_each_bad_row_shown_r2,
+    balances_are_imported_with_each_bad_row_shown
+);
+
 /// The desk in real headless Chromium: rc-1 reads the limits, proposes a
 /// limit through the form (its field problems first), proposes Tier 1
 /// capital; rc-2 approves it in a second session. axe-core runs on every
@@ -728,6 +854,23 @@ async fn console_risk_browser_walks_the_desk() {
     );
     browser.screenshot("risk_alerts").await;
     browser.assert_accessible("risk_alerts").await;
+    browser.goto(&format!("{risk}/console/import")).await;
+    browser
+        .wait_for_text("Outstanding balances from core banking")
+        .await;
+    browser
+        .type_into(
+            "#balances",
+            "source_id,borrower_id,amount,as_of\nloan-7,x,1,now\n",
+        )
+        .await;
+    browser
+        .click("form[action='/console/import'] button[type=submit]")
+        .await;
+    let problems = browser.wait_for_text("Nothing was imported").await;
+    assert!(problems.contains("is not a borrower id"), "{problems}");
+    browser.screenshot("risk_import_problems").await;
+    browser.assert_accessible("risk_import_problems").await;
 
     // The second controller decides it in their own session.
     browser

@@ -28,6 +28,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
+mod import;
+
 pub(crate) fn routes(console: &Console) -> Router<Console> {
     if console.settings.desk.service != "risk" {
         return Router::new();
@@ -40,6 +42,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/liquidity/propose", post(propose_liquidity))
         .route("/console/proposals/{id}/approve", post(approve))
         .route("/console/proposals/{id}/reject", post(reject))
+        .route(
+            "/console/import",
+            get(import::import_form).post(import::import),
+        )
         .route("/console/exposure", get(exposure_page))
         .route("/console/alerts", get(alerts_page))
         .route("/console/reports/breaches", get(breach_report))
@@ -69,6 +75,10 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/alerts",
             label: t.alerts,
+        },
+        NavLink {
+            href: "/console/import",
+            label: t.import,
         },
     ]
 }
@@ -181,6 +191,24 @@ pub(crate) struct Texts {
     million_loans: &'static str,
     section_18: &'static str,
     err_date: &'static str,
+    import: &'static str,
+    import_intro: &'static str,
+    import_format: &'static str,
+    format_csv: &'static str,
+    format_jsonl: &'static str,
+    balances: &'static str,
+    import_submit: &'static str,
+    import_problems: &'static str,
+    row: &'static str,
+    field: &'static str,
+    problem: &'static str,
+    header_row: &'static str,
+    imported: &'static str,
+    rows: &'static str,
+    inserted: &'static str,
+    updated: &'static str,
+    unchanged: &'static str,
+    new_breaches: &'static str,
 }
 
 static DE: Texts = Texts {
@@ -290,6 +318,24 @@ static DE: Texts = Texts {
     million_loans: "Millionenkredite (§ 14 KWG)",
     section_18: "Offenlegung nach § 18 KWG",
     err_date: "Bitte einen Tag wie 2026-11-23 angeben.",
+    import: "Import",
+    import_intro: "Ausstehende Salden aus dem Kernbankensystem (R2): CSV mit der Kopfzeile source_id,borrower_id,amount,as_of oder JSON-Zeilen. Alles oder nichts: bei einer fehlerhaften Zeile wird nichts übernommen; ein erneuter Import derselben source_id aktualisiert den Saldo.",
+    import_format: "Format",
+    format_csv: "CSV",
+    format_jsonl: "JSON-Zeilen",
+    balances: "Salden (Inhalt der Datei)",
+    import_submit: "Importieren",
+    import_problems: "Nichts wurde importiert. Diese Zeilen sind fehlerhaft:",
+    row: "Zeile",
+    field: "Feld",
+    problem: "Problem",
+    header_row: "Kopfzeile",
+    imported: "Der Import ist übernommen.",
+    rows: "Zeilen",
+    inserted: "neu",
+    updated: "aktualisiert",
+    unchanged: "unverändert",
+    new_breaches: "Dadurch erkannte Limitüberschreitungen",
 };
 
 static EN: Texts = Texts {
@@ -399,9 +445,27 @@ static EN: Texts = Texts {
     million_loans: "Million loans (KWG section 14)",
     section_18: "KWG section 18 disclosure",
     err_date: "Enter a day such as 2026-11-23.",
+    import: "Import",
+    import_intro: "Outstanding balances from core banking (R2): CSV with the header source_id,borrower_id,amount,as_of, or JSON lines. All or nothing: with one bad row nothing is applied; importing a source_id again updates its balance.",
+    import_format: "Format",
+    format_csv: "CSV",
+    format_jsonl: "JSON lines",
+    balances: "Balances (the file's content)",
+    import_submit: "Import",
+    import_problems: "Nothing was imported. These rows are wrong:",
+    row: "Row",
+    field: "Field",
+    problem: "Problem",
+    header_row: "header",
+    imported: "The import is applied.",
+    rows: "Rows",
+    inserted: "new",
+    updated: "updated",
+    unchanged: "unchanged",
+    new_breaches: "Limit breaches it caused",
 };
 
-fn texts(lang: Lang) -> &'static Texts {
+pub(crate) fn texts(lang: Lang) -> &'static Texts {
     match lang {
         Lang::De => &DE,
         Lang::En => &EN,
@@ -417,7 +481,7 @@ fn percent(lang: Lang, value: Decimal) -> String {
     }
 }
 
-fn money(lang: Lang, amount: Decimal) -> String {
+pub(crate) fn money(lang: Lang, amount: Decimal) -> String {
     lang.money(amount, REPORTING_CURRENCY)
 }
 
@@ -536,7 +600,7 @@ fn field(
 }
 
 /// A command's refusal with its rule, as a line the person reads.
-fn refusal_text(lang: Lang, error: &ApiError) -> String {
+pub(crate) fn refusal_text(lang: Lang, error: &ApiError) -> String {
     let t = texts(lang);
     let refusal = Refusal::of(lang, error);
     let text = if error.status() == StatusCode::FORBIDDEN
