@@ -163,6 +163,37 @@ impl Browser {
         .await;
     }
 
+    /// Types `keys` with the keyboard into whatever has the focus, as a
+    /// person without a mouse would (WebDriver key actions; `\u{E004}` is
+    /// Tab, `\u{E00D}` Space, `\u{E007}` Enter).
+    pub async fn keyboard(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|key| {
+                let key = key.to_string();
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
+        self.command(
+            reqwest::Method::POST,
+            &self.at("/actions"),
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
+    /// Puts the keyboard focus on the element `css` names.
+    pub async fn focus(&self, css: &str) {
+        self.execute(
+            "document.querySelector(arguments[0]).focus(); return true;",
+            json!([css]),
+        )
+        .await;
+    }
+
     /// Runs `script` in the page (WebDriver's own channel, outside the
     /// page's Content-Security-Policy) and returns its result.
     pub async fn execute(&self, script: &str, args: Value) -> Value {

@@ -529,3 +529,230 @@ both_backends!(
     console_market_lists_only_its_units_cases,
     market_lists_only_its_units_cases
 );
+
+async fn market_registers_a_borrower_and_opens_its_case(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let form = console.get("/console/borrowers/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = form.csrf().expect("token");
+    // Spellings a sector or country limit would not see are refused beside
+    // their field (hardening finding 1); what was typed stays.
+    let wrong = console
+        .post(
+            "/console/borrowers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Beispiel AG"),
+                ("country", "de"),
+                ("sector", "c25"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body.contains("id=\"country-error\""),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.body.contains("id=\"sector-error\""), "{}", wrong.body);
+    assert!(wrong.body.contains("Beispiel AG"));
+    let made = console
+        .post(
+            "/console/borrowers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Beispiel AG"),
+                ("country", "DE"),
+                ("sector", "C25"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let next = made.location().expect("to the new case").to_owned();
+    assert!(
+        next.starts_with("/console/cases/new?borrower_id="),
+        "{next}"
+    );
+    let borrower = next
+        .trim_start_matches("/console/cases/new?borrower_id=")
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let case_form = console.get(&next).await;
+    assert!(case_form.body.contains("The borrower is registered"));
+    assert!(case_form.body.contains(&format!("value=\"{borrower}\"")));
+    // The API knows the borrower, with lo-1 as its relationship manager.
+    let api = p
+        .call(
+            "lo-2",
+            "market",
+            reqwest::Method::GET,
+            &format!("/v1/borrowers/{borrower}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["relationship_manager"], "lo-1");
+    assert_eq!(api.ok(200)["sector"], "C25");
+}
+both_backends!(
+    console_market_registers_a_borrower_and_opens_its_case,
+    market_registers_a_borrower_and_opens_its_case
+);
+
+async fn market_disburses_an_approved_case_once(p: &TestPlatform) {
+    let id = awaiting_second_vote(p, "100000.00").await;
+    p.call(
+        "ba-1",
+        "backoffice",
+        reqwest::Method::POST,
+        &format!("/v1/cases/{id}/second-vote"),
+        Some(serde_json::json!({
+            "decision": "approve", "rationale": "confirmed", "version": 1
+        })),
+    )
+    .await
+    .ok(200);
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let page = console.get(&format!("/console/cases/{id}")).await;
+    for shown in [
+        "Disbursement",
+        "100,000.00 EUR · active",
+        "LCR after disbursement",
+        "the case can be disbursed",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let csrf = page.csrf().expect("token");
+    let paid = console
+        .post(&format!("/console/cases/{id}/disburse"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    let after = console.get(paid.location().expect("to the case")).await;
+    assert!(
+        after.body.contains("The credit is disbursed"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("consumed"));
+    assert!(after.body.contains("Disbursed by"));
+    assert!(!after.body.contains("/disburse\""), "no second button");
+    // A second disbursement (a replayed form) is refused under R5, audited.
+    let again = console
+        .post(&format!("/console/cases/{id}/disburse"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("Rule R5"), "{}", again.body);
+    let events = p.case_events(&id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["body"]["action"] == "case.disbursed")
+            .count(),
+        1
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["action"] == "request.refused" && e["body"]["rule"] == "R5")
+    );
+}
+both_backends!(
+    console_market_disburses_an_approved_case_once,
+    market_disburses_an_approved_case_once
+);
+
+async fn back_office_decides_limit_proposals_from_its_inbox(p: &TestPlatform) {
+    let borrower = p
+        .call(
+            "lo-1",
+            "market",
+            reqwest::Method::POST,
+            "/v1/borrowers",
+            Some(serde_json::json!({"name": "Inbox GmbH", "country": "DE", "sector": "C25"})),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let propose = |amount: &'static str| {
+        let borrower = borrower.clone();
+        async move {
+            p.call(
+                "rc-1",
+                "risk",
+                reqwest::Method::POST,
+                "/v1/limits",
+                Some(serde_json::json!({
+                    "kind": "borrower", "key": borrower, "amount": amount,
+                    "reason": "annual review"
+                })),
+            )
+            .await
+            .ok(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = propose("2000000").await;
+    let mut console = signed_in(p, "backoffice", "ba-1").await;
+    let inbox = console.get("/console/limits").await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    for shown in ["Inbox GmbH", "2,000,000.00 EUR", "rc-1", "annual review"] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+    let csrf = inbox.csrf().expect("token");
+    let approved = console
+        .post(
+            &format!("/console/limits/{first}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let after = console.get(approved.location().unwrap()).await;
+    assert!(after.body.contains("The limit is approved"));
+    assert!(!after.body.contains(&first));
+    // Deciding it again is refused: it is decided already.
+    let again = console
+        .post(
+            &format!("/console/limits/{first}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let second = propose("3000000").await;
+    let rejected = console
+        .post(
+            &format!("/console/limits/{second}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let versions = p
+        .call(
+            "ba-2",
+            "backoffice",
+            reqwest::Method::GET,
+            "/v1/limits/proposals?status=approved",
+            None,
+        )
+        .await;
+    assert!(
+        versions.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == first.as_str() && v["decided_by"] == "ba-1")
+    );
+}
+both_backends!(
+    console_back_office_decides_limit_proposals_from_its_inbox,
+    back_office_decides_limit_proposals_from_its_inbox
+);

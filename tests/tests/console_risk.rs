@@ -359,7 +359,7 @@ async fn capital_and_liquidity_are_decided_by_a_second_controller(p: &TestPlatfo
     assert!(page.body.contains("110.00 %"), "{}", page.body);
     assert!(page.body.contains("meets the floor"), "{}", page.body);
     assert!(
-        page.body.contains("class=\"gauge within\""),
+        page.body.contains("class=\"lcr-gauge within\""),
         "{}",
         page.body
     );

@@ -120,3 +120,34 @@ pub async fn disburse(
         lcr_percent: finding.usage,
     })
 }
+
+/// What disbursing case `id` would do now, read without locks: the
+/// reservation it would consume and the liquidity check's finding, or why
+/// it would be refused. The disbursement itself checks again under locks.
+#[derive(Debug, Clone)]
+pub struct DisbursementPreview {
+    pub reservation: Option<Reservation>,
+    pub check: Result<creditops_domain::RiskFinding, DisbursementRefusal>,
+}
+
+/// The [`DisbursementPreview`] of case `id` for `actor` (a case they may not
+/// see is an unknown id, hardening finding 9).
+pub async fn disbursement_preview(
+    ctx: &Context,
+    actor: &Actor,
+    id: CaseId,
+) -> CommandResult<DisbursementPreview> {
+    let now = action_time();
+    let mut tx = ctx.store.begin_read().await?;
+    let case = load_market_case(tx.as_mut(), actor, id, MarketUse::Read, now).await?;
+    let reservation = tx.reservation(id).await?;
+    let liquidity = liquidity_view(tx.as_mut(), now).await?;
+    let check = check_disbursement(&DisbursementCheck {
+        case_status: case.status,
+        side: actor.voter_at(now).map(|v| v.side),
+        reservation: reservation.as_ref(),
+        liquidity: liquidity.as_ref(),
+        now,
+    });
+    Ok(DisbursementPreview { reservation, check })
+}

@@ -18,12 +18,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use creditops_commands::{cases, market, risk};
+use creditops_commands::{cases, limits, market, risk};
+use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, RiskVerdict, Severity, VoteDecision, VoteStage,
 };
 use creditops_http::views::{VoteRequest, case_json};
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
+use creditops_risk::{LimitKind, LimitStatus, LimitSubject};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -36,6 +38,9 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/second-vote", post(second_vote))
         .route("/console/cases/{id}/return", post(return_case))
+        .route("/console/limits", get(limit_inbox))
+        .route("/console/limits/{id}/approve", post(approve_limit))
+        .route("/console/limits/{id}/reject", post(reject_limit))
 }
 
 /// The back-office desk's navigation.
@@ -49,6 +54,10 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/queue?state=escalated",
             label: t.escalated_tab,
+        },
+        NavLink {
+            href: "/console/limits",
+            label: t.limits,
         },
     ]
 }
@@ -87,6 +96,17 @@ struct Texts {
     return_submit: &'static str,
     returned: &'static str,
     decided: &'static str,
+    limits: &'static str,
+    limits_intro: &'static str,
+    no_limits: &'static str,
+    subject: &'static str,
+    tolerance: &'static str,
+    reason: &'static str,
+    proposed_by: &'static str,
+    approve_limit: &'static str,
+    reject_limit: &'static str,
+    limit_approved: &'static str,
+    limit_rejected: &'static str,
 }
 
 static DE: Texts = Texts {
@@ -122,6 +142,17 @@ static DE: Texts = Texts {
     return_submit: "Zurückgeben",
     returned: "Der Fall ist an den Markt zurückgegeben.",
     decided: "Ihr Votum ist erfasst.",
+    limits: "Limitanträge",
+    limits_intro: "Vom Risikocontrolling beantragte Limite warten auf die Entscheidung der Marktfolge (R8); entscheiden darf nur, wer unabhängig ist.",
+    no_limits: "Keine Limitanträge warten auf eine Entscheidung.",
+    subject: "Gegenstand",
+    tolerance: "Toleranz",
+    reason: "Begründung",
+    proposed_by: "Beantragt von",
+    approve_limit: "Genehmigen",
+    reject_limit: "Ablehnen",
+    limit_approved: "Das Limit ist genehmigt und gilt ab sofort.",
+    limit_rejected: "Der Limitantrag ist abgelehnt.",
 };
 
 static EN: Texts = Texts {
@@ -157,6 +188,17 @@ static EN: Texts = Texts {
     return_submit: "Return the case",
     returned: "The case is back with market.",
     decided: "Your vote is recorded.",
+    limits: "Limit proposals",
+    limits_intro: "Limits proposed by risk control await the back office's decision (R8); only an independent person may decide.",
+    no_limits: "No limit proposals await a decision.",
+    subject: "Subject",
+    tolerance: "Tolerance",
+    reason: "Reason",
+    proposed_by: "Proposed by",
+    approve_limit: "Approve",
+    reject_limit: "Reject",
+    limit_approved: "The limit is approved and in force now.",
+    limit_rejected: "The limit proposal is rejected.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -809,6 +851,234 @@ async fn return_case(
                 &e,
                 String::new(),
                 form.reason,
+            )
+            .await
+        }
+    }
+}
+
+/// Every kind of limit is decided by back office (R1, R8), as the API's
+/// limit routes of this service decide them.
+const LIMIT_KINDS: &[LimitKind] = &[
+    LimitKind::Borrower,
+    LimitKind::Group,
+    LimitKind::Sector,
+    LimitKind::Country,
+];
+
+struct LimitRow {
+    id: String,
+    subject: String,
+    amount: String,
+    tolerance: String,
+    reason: String,
+    proposed_by: String,
+    proposed_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "backoffice_limits.html")]
+struct LimitInbox {
+    f: Frame,
+    t: &'static Texts,
+    rows: Vec<LimitRow>,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    can_decide: bool,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    done: Option<String>,
+    after: Option<uuid::Uuid>,
+}
+
+async fn limit_inbox(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<InboxQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/limits/proposals", "GET") {
+        return forbidden(&console, lang, &live, "/console/limits").await;
+    }
+    let t = texts(lang);
+    let notice = match query.done.as_deref() {
+        Some("approved") => Some(t.limit_approved),
+        Some("rejected") => Some(t.limit_rejected),
+        _ => None,
+    };
+    render_inbox(
+        &console,
+        lang,
+        &live,
+        StatusCode::OK,
+        notice,
+        None,
+        query.after,
+    )
+    .await
+}
+
+async fn render_inbox(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    after: Option<uuid::Uuid>,
+) -> Response {
+    let commands = console.ctx.commands();
+    let versions = match limits::limit_versions(
+        &commands,
+        Some(LimitStatus::Pending),
+        Some(LIMIT_KINDS),
+        after,
+        PAGE,
+    )
+    .await
+    {
+        Ok(versions) => versions,
+        Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
+    };
+    let next = (versions.len() == PAGE as usize)
+        .then(|| {
+            versions
+                .last()
+                .map(|v| format!("/console/limits?after={}", v.id))
+        })
+        .flatten();
+    let mut rows = Vec::with_capacity(versions.len());
+    for v in &versions {
+        // A borrower is named, not only numbered: who is the limit for?
+        let subject = match &v.subject {
+            LimitSubject::Borrower(id) => match market::borrower(&commands, *id).await {
+                Ok(b) => format!(
+                    "{} · {} ({}, {})",
+                    v.subject.kind().as_str(),
+                    b.name,
+                    b.country,
+                    b.sector
+                ),
+                Err(_) => v.subject.to_string(),
+            },
+            other => other.to_string(),
+        };
+        rows.push(LimitRow {
+            id: v.id.to_string(),
+            subject,
+            amount: lang.money(v.amount, creditops_risk::REPORTING_CURRENCY),
+            tolerance: format!("{} %", v.tolerance_percent.normalize()),
+            reason: v.reason.clone(),
+            proposed_by: v.proposed_by.to_string(),
+            proposed_at: lang.date_time(v.proposed_at),
+        });
+    }
+    html(
+        status,
+        &LimitInbox {
+            f: Frame::new(console, lang, Some(live)),
+            t: texts(lang),
+            rows,
+            notice,
+            refusal,
+            can_decide: permitted(console, live, "/v1/limits/{id}/approve", "POST"),
+            next,
+        },
+    )
+}
+
+async fn approve_limit(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<crate::pages::CsrfOnly>,
+) -> Response {
+    decide_limit(console, headers, id, form, Verdict::Approve).await
+}
+
+async fn reject_limit(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<crate::pages::CsrfOnly>,
+) -> Response {
+    decide_limit(console, headers, id, form, Verdict::Reject).await
+}
+
+async fn decide_limit(
+    console: Console,
+    headers: HeaderMap,
+    id: String,
+    form: crate::pages::CsrfOnly,
+    verdict: Verdict,
+) -> Response {
+    let (api_route, route, done) = match verdict {
+        Verdict::Approve => (
+            "/v1/limits/{id}/approve",
+            "/console/limits/{id}/approve",
+            "approved",
+        ),
+        Verdict::Reject => (
+            "/v1/limits/{id}/reject",
+            "/console/limits/{id}/reject",
+            "rejected",
+        ),
+    };
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if let Err(refused) = guard_form(
+        &console,
+        &headers,
+        Some(&live.session.csrf_token),
+        form.csrf.as_deref(),
+        Some(live.actor.id()),
+        route,
+        None,
+    )
+    .await
+    {
+        return refused;
+    }
+    if !permitted(&console, &live, api_route, "POST") {
+        return forbidden(&console, lang, &live, route).await;
+    }
+    let Ok(id) = id.parse::<uuid::Uuid>() else {
+        return not_found(&console, lang, &live);
+    };
+    let principal = Principal(live.actor.clone());
+    match routes::decide_limit_version(
+        console.ctx.clone(),
+        principal,
+        IdempotencyKey(None),
+        id,
+        verdict,
+        LIMIT_KINDS,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/limits?done={done}")).into_response(),
+        Err(e) => {
+            if let Err(audit) = audit_command_refusal(&console, &live, route, &e, None).await {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            render_inbox(
+                &console,
+                lang,
+                &live,
+                e.status(),
+                None,
+                Some(Refusal::of(lang, &e)),
+                None,
             )
             .await
         }

@@ -13,11 +13,17 @@
 //! that issued them. Login here is the development login (a staff id, no
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod audit;
 mod backoffice;
+mod borrowers;
 mod casework;
 mod desk;
+mod disbursement;
 pub mod i18n;
 mod market;
+pub mod oidc;
 mod pages;
 mod riskdesk;
 pub mod session;
@@ -29,6 +35,7 @@ use axum::response::Response;
 use creditops_http::ServiceContext;
 use std::sync::Arc;
 
+pub use audit::AuditKeys;
 pub use desk::Desk;
 
 /// How a service serves its console.
@@ -43,6 +50,9 @@ pub struct ConsoleSettings {
     pub idle_timeout: chrono::Duration,
     /// A session older than this has ended, used or not.
     pub absolute_timeout: chrono::Duration,
+    /// The audit log's origin and checkpoint keys (the audit desk's
+    /// checkpoint, proofs and exports); none elsewhere.
+    pub audit_keys: Option<AuditKeys>,
 }
 
 impl ConsoleSettings {
@@ -54,7 +64,16 @@ impl ConsoleSettings {
             dev_login: true,
             idle_timeout: chrono::Duration::minutes(30),
             absolute_timeout: chrono::Duration::hours(10),
+            audit_keys: None,
         })
+    }
+
+    /// These settings with the audit log's origin and checkpoint keys.
+    pub fn with_audit_keys(self, audit_keys: AuditKeys) -> ConsoleSettings {
+        ConsoleSettings {
+            audit_keys: Some(audit_keys),
+            ..self
+        }
     }
 }
 
@@ -81,6 +100,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
         .merge(riskdesk::routes(&console))
+        .merge(audit::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))

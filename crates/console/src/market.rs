@@ -7,6 +7,7 @@ use crate::Console;
 use crate::casework::{
     CaseSheet, Refusal, audit_command_refusal, forbidden, permitted, sheet, short,
 };
+use crate::disbursement;
 use crate::i18n::{Lang, Messages};
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
@@ -30,8 +31,14 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
     Router::new()
         .route("/console/cases", get(case_list).post(create_case))
         .route("/console/cases/new", get(new_case_form))
+        .route("/console/borrowers/new", get(crate::borrowers::form))
+        .route("/console/borrowers", post(crate::borrowers::register))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/first-vote", post(first_vote))
+        .route(
+            "/console/cases/{id}/disburse",
+            post(crate::disbursement::disburse),
+        )
 }
 
 /// The market desk's navigation.
@@ -45,6 +52,10 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/cases/new",
             label: m.new_case,
+        },
+        NavLink {
+            href: "/console/borrowers/new",
+            label: crate::borrowers::texts(lang).heading,
         },
     ]
 }
@@ -159,6 +170,7 @@ struct NewCasePage {
     fields: Vec<Field>,
     errors: Vec<String>,
     refusal: Option<String>,
+    notice: Option<&'static str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +214,28 @@ fn new_case_fields(
     ]
 }
 
+fn new_case_view(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    form: &NewCaseForm,
+    errors: &[(&'static str, String)],
+    refusal: Option<String>,
+) -> NewCasePage {
+    let m = lang.messages();
+    let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
+    if let Some(r) = &refusal {
+        shown.push(r.clone());
+    }
+    NewCasePage {
+        f: Frame::new(console, lang, Some(live)),
+        fields: new_case_fields(m, form, errors),
+        errors: shown,
+        refusal,
+        notice: None,
+    }
+}
+
 fn new_case_page(
     console: &Console,
     lang: Lang,
@@ -211,23 +245,23 @@ fn new_case_page(
     errors: &[(&'static str, String)],
     refusal: Option<String>,
 ) -> Response {
-    let m = lang.messages();
-    let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
-    if let Some(r) = &refusal {
-        shown.push(r.clone());
-    }
     html(
         status,
-        &NewCasePage {
-            f: Frame::new(console, lang, Some(live)),
-            fields: new_case_fields(m, form, errors),
-            errors: shown,
-            refusal,
-        },
+        &new_case_view(console, lang, live, form, errors, refusal),
     )
 }
 
-async fn new_case_form(State(console): State<Console>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct NewCaseQuery {
+    borrower_id: Option<String>,
+    done: Option<String>,
+}
+
+async fn new_case_form(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<NewCaseQuery>,
+) -> Response {
     let live = match signed_in(&console, &headers).await {
         Ok(live) => live,
         Err(answer) => return answer,
@@ -236,11 +270,21 @@ async fn new_case_form(State(console): State<Console>, headers: HeaderMap) -> Re
     if !permitted(&console, &live, "/v1/cases", "POST") {
         return forbidden(&console, lang, &live, "/console/cases/new").await;
     }
+    // A borrower just registered comes prefilled (only a well-formed id).
+    let borrower_id = query
+        .borrower_id
+        .filter(|id| id.parse::<BorrowerId>().is_ok())
+        .unwrap_or_default();
     let form = NewCaseForm {
         currency: "EUR".to_owned(),
+        borrower_id,
         ..NewCaseForm::default()
     };
-    new_case_page(&console, lang, &live, StatusCode::OK, &form, &[], None)
+    let notice = (query.done.as_deref() == Some("borrower"))
+        .then(|| crate::borrowers::texts(lang).registered);
+    let mut page = new_case_view(&console, lang, &live, &form, &[], None);
+    page.notice = notice;
+    html(StatusCode::OK, &page)
 }
 
 /// An amount as typed: `250000`, `250000.50`, or German `250.000,50`.
@@ -433,6 +477,8 @@ struct CasePage {
     notice: Option<&'static str>,
     refusal: Option<Refusal>,
     rationale: String,
+    /// An approved case's reservation and liquidity check.
+    payout: Option<disbursement::Card>,
 }
 
 /// What a case page shows besides the case: a notice, a refusal, and the
@@ -475,6 +521,18 @@ async fn render_case(
         Err(_) => case.file.borrower_id.to_string(),
     };
     let may_vote = permitted(console, live, "/v1/cases/{id}/first-vote", "POST");
+    let payout = if case.status == CaseStatus::Approved {
+        match market::disbursement_preview(&commands, &live.actor, id).await {
+            Ok(preview) => Some(disbursement::card(
+                lang,
+                &preview,
+                permitted(console, live, "/v1/cases/{id}/disburse", "POST"),
+            )),
+            Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
+        }
+    } else {
+        None
+    };
     html(
         status,
         &CasePage {
@@ -483,8 +541,32 @@ async fn render_case(
             notice: shown.notice,
             refusal: shown.refusal,
             rationale: shown.rationale,
+            payout,
         },
     )
+}
+
+/// Case `id` again with a command's refusal (already audited).
+pub(crate) async fn case_with_refusal(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    id: CaseId,
+    refusal: Refusal,
+    status: StatusCode,
+) -> Response {
+    render_case(
+        console,
+        lang,
+        live,
+        id,
+        status,
+        Shown {
+            refusal: Some(refusal),
+            ..Shown::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -520,6 +602,7 @@ async fn case_page(
     let notice = match done.done.as_deref() {
         Some("vote") => Some(m.vote_recorded),
         Some("opened") => Some(m.case_opened),
+        Some("disbursed") => Some(disbursement::texts(lang).done),
         _ => None,
     };
     render_case(

@@ -67,6 +67,7 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
         "market" => crate::market::nav(lang),
         "backoffice" => crate::backoffice::nav(lang),
         "risk" => crate::riskdesk::nav(lang),
+        "audit" => crate::audit::nav(lang),
         _ => Vec::new(),
     }
 }
@@ -388,7 +389,7 @@ async fn login(
         };
         return login_form(&console, lang, StatusCode::FORBIDDEN, Some(text), user);
     }
-    let token = match session::start(&console.ctx, &id).await {
+    let token = match session::start(&console.ctx, &id, "development").await {
         Ok(token) => token,
         Err(e) => return unavailable(&console, lang, &e),
     };
@@ -417,7 +418,7 @@ async fn login(
 
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 async fn logout(
@@ -445,7 +446,7 @@ async fn logout(
     let secure = console.settings.secure_cookies;
     let name = session::cookie_name(console.ctx.service, secure);
     if let Some(token) = session::cookie(&headers, &name)
-        && let Err(e) = session::end(&console.ctx, token).await
+        && let Err(e) = session::end(&console.ctx, token, live.actor.id()).await
     {
         return unavailable(&console, lang_of(&headers), &e);
     }

@@ -617,6 +617,13 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             .dev_console
             .then(|| creditops_console::ConsoleSettings::dev(name))
             .flatten()
+            .map(|settings| {
+                settings.with_audit_keys(creditops_console::AuditKeys {
+                    origin: config.audit_origin.clone(),
+                    signing_key: config.audit_key.clone(),
+                    retired_keys: config.audit_retired_keys.clone(),
+                })
+            })
             .map(|settings| creditops_console::router(ctx.clone(), settings));
         let mut router = router_for(
             name,
