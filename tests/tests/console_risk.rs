@@ -144,6 +144,7 @@ async fn limit_is_proposed_from_the_form(p: &TestPlatform) {
                 ("kind", "borrower"),
                 ("key", &b),
                 ("amount", "2.000.000,00"),
+                ("tolerance_percent", "7,5"),
                 ("reason", "new client"),
             ],
         )
@@ -172,6 +173,14 @@ async fn limit_is_proposed_from_the_form(p: &TestPlatform) {
         .unwrap_or_else(|| panic!("the proposal is pending: {items:?}"));
     assert_eq!(mine["amount"], "2000000.00");
     assert_eq!(mine["proposed_by"], "rc-1");
+    assert_eq!(
+        mine["tolerance_percent"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap(),
+        7.5
+    );
     assert_eq!(mine["status"], "pending");
 }
 both_backends!(
@@ -190,6 +199,7 @@ async fn limit_form_shows_each_problem_beside_its_field(p: &TestPlatform) {
                 ("kind", "sector"),
                 ("key", "energy"),
                 ("amount", "12.345"),
+                ("tolerance_percent", "150"),
                 ("reason", ""),
             ],
         )
@@ -198,6 +208,7 @@ async fn limit_form_shows_each_problem_beside_its_field(p: &TestPlatform) {
     for (field, text) in [
         ("key", "Enter a NACE code, e.g. C or C25."),
         ("amount", "Enter an amount in EUR with at most two decimals"),
+        ("tolerance_percent", "Enter a percentage between 0 and 100"),
         ("reason", "Enter a reason"),
     ] {
         assert!(

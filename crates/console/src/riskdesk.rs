@@ -109,6 +109,8 @@ pub(crate) struct Texts {
     propose_limit_intro: &'static str,
     amount: &'static str,
     amount_hint: &'static str,
+    tolerance: &'static str,
+    tolerance_hint: &'static str,
     submit_limit: &'static str,
     kind_borrower: &'static str,
     kind_group: &'static str,
@@ -127,6 +129,7 @@ pub(crate) struct Texts {
     err_amount_empty: &'static str,
     err_reason: &'static str,
     err_percent: &'static str,
+    err_tolerance: &'static str,
     err_floor: &'static str,
     err_positive: &'static str,
     liquidity_nav: &'static str,
@@ -236,6 +239,8 @@ static DE: Texts = Texts {
     propose_limit_intro: "Ein Limit gilt erst, wenn die Marktfolge es genehmigt (Vier-Augen-Prinzip, R8).",
     amount: "Betrag (EUR)",
     amount_hint: "z. B. 1.000.000,00",
+    tolerance: "Toleranz (%, freiwillig)",
+    tolerance_hint: "Überschreitungen bis zu diesem Prozentsatz über dem Limit sind weich (Eskalation, R4); ohne Angabe 0.",
     submit_limit: "Limit vorschlagen",
     kind_borrower: "Kreditnehmer",
     kind_group: "Gruppe verbundener Kunden",
@@ -253,6 +258,7 @@ static DE: Texts = Texts {
     err_amount: "Bitte einen Betrag in EUR mit höchstens zwei Nachkommastellen angeben, z. B. 1.000.000,00.",
     err_amount_empty: "Bitte einen Betrag angeben, z. B. 1.000.000,00.",
     err_reason: "Bitte eine Begründung angeben (höchstens 1000 Zeichen).",
+    err_tolerance: "Bitte einen Prozentwert zwischen 0 und 100 mit höchstens vier Nachkommastellen angeben, z. B. 10.",
     err_percent: "Bitte einen Prozentwert mit höchstens vier Nachkommastellen angeben, z. B. 110.",
     err_floor: "Die Untergrenze darf nicht unter dem aufsichtlichen Minimum von 100 % und nicht über 1000 % liegen.",
     err_positive: "Der Betrag muss größer als null sein.",
@@ -363,6 +369,8 @@ static EN: Texts = Texts {
     propose_limit_intro: "A limit takes effect only when back office approves it (four eyes, R8).",
     amount: "Amount (EUR)",
     amount_hint: "e.g. 1,000,000.00",
+    tolerance: "Tolerance (%, optional)",
+    tolerance_hint: "Usage up to this percentage above the limit is a soft breach (escalation, R4); 0 when left empty.",
     submit_limit: "Propose the limit",
     kind_borrower: "Borrower",
     kind_group: "Group of connected clients",
@@ -380,6 +388,7 @@ static EN: Texts = Texts {
     err_amount: "Enter an amount in EUR with at most two decimals, e.g. 1,000,000.00.",
     err_amount_empty: "Enter an amount, e.g. 1,000,000.00.",
     err_reason: "Enter a reason (at most 1000 characters).",
+    err_tolerance: "Enter a percentage between 0 and 100 with at most four decimals, e.g. 10.",
     err_percent: "Enter a percentage with at most four decimals, e.g. 110.",
     err_floor: "The floor may not be below the regulatory minimum of 100 % nor above 1000 %.",
     err_positive: "The amount must be greater than zero.",
@@ -730,6 +739,8 @@ struct LimitForm {
     #[serde(default)]
     amount: String,
     #[serde(default)]
+    tolerance_percent: String,
+    #[serde(default)]
     reason: String,
 }
 
@@ -738,6 +749,12 @@ fn limit_fields(t: &Texts, form: &LimitForm, errors: &[(&'static str, String)]) 
         field("kind", t.kind, &form.kind, errors),
         field("key", t.key, &form.key, errors),
         field("amount", t.amount, &form.amount, errors),
+        field(
+            "tolerance_percent",
+            t.tolerance,
+            &form.tolerance_percent,
+            errors,
+        ),
         field("reason", t.reason, &form.reason, errors),
     ]
 }
@@ -779,17 +796,28 @@ fn checked_limit(
         }
         amount
     };
+    let tolerance = if form.tolerance_percent.trim().is_empty() {
+        Some(Decimal::ZERO)
+    } else {
+        let tolerance = typed_percent(lang, &form.tolerance_percent, Decimal::ONE_HUNDRED);
+        if tolerance.is_none() {
+            errors.push(("tolerance_percent", t.err_tolerance.to_owned()));
+        }
+        tolerance
+    };
     let reason = form.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
         errors.push(("reason", t.err_reason.to_owned()));
     }
-    match (subject, amount) {
-        (Some(subject), Some(amount)) if errors.is_empty() => Ok(limits::LimitProposal {
-            subject,
-            amount,
-            tolerance_percent: Decimal::ZERO,
-            reason: reason.to_owned(),
-        }),
+    match (subject, amount, tolerance) {
+        (Some(subject), Some(amount), Some(tolerance)) if errors.is_empty() => {
+            Ok(limits::LimitProposal {
+                subject,
+                amount,
+                tolerance_percent: tolerance,
+                reason: reason.to_owned(),
+            })
+        }
         _ => Err(errors),
     }
 }
