@@ -10,8 +10,9 @@
 //! a form without them is refused 403 and audited.
 //!
 //! Sessions are server-side rows ([`session`]), valid only at the service
-//! that issued them. Login here is the development login (a staff id, no
-//! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
+//! that issued them. A person signs in through the bank's identity provider
+//! (OpenID Connect with PKCE, [`oidc`]) or, in development, with a staff id
+//! alone ([`ConsoleSettings::dev_login`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -27,6 +28,7 @@ pub mod oidc;
 mod pages;
 mod riskdesk;
 pub mod session;
+mod sso;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -53,6 +55,8 @@ pub struct ConsoleSettings {
     /// The audit log's origin and checkpoint keys (the audit desk's
     /// checkpoint, proofs and exports); none elsewhere.
     pub audit_keys: Option<AuditKeys>,
+    /// Sign-in through the bank's identity provider (OpenID Connect).
+    pub oidc: Option<Arc<oidc::OidcClient>>,
 }
 
 impl ConsoleSettings {
@@ -65,6 +69,23 @@ impl ConsoleSettings {
             idle_timeout: chrono::Duration::minutes(30),
             absolute_timeout: chrono::Duration::hours(10),
             audit_keys: None,
+            oidc: None,
+        })
+    }
+
+    /// The settings for `service`'s desk signing in through the bank's
+    /// identity provider; cookies are `Secure` and `__Host-` prefixed when
+    /// the desk is served over TLS (`secure_cookies`).
+    pub fn single_sign_on(
+        service: &str,
+        client: oidc::OidcClient,
+        secure_cookies: bool,
+    ) -> Option<ConsoleSettings> {
+        Some(ConsoleSettings {
+            dev_login: false,
+            secure_cookies,
+            oidc: Some(Arc::new(client)),
+            ..ConsoleSettings::dev(service)?
         })
     }
 
@@ -97,6 +118,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         settings: Arc::new(settings),
     };
     pages::routes(&console)
+        .merge(sso::routes())
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
         .merge(riskdesk::routes(&console))

@@ -22,6 +22,8 @@ use tokio::sync::RwLock;
 /// How long a discovered provider's keys are trusted before a token with an
 /// unknown key may make us fetch them again.
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
+/// Where the provider sends the browser back, on every service's console.
+pub const CALLBACK_PATH: &str = "/login/callback";
 /// Bound on what the provider may answer (discovery, keys, tokens).
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -213,10 +215,14 @@ impl OidcClient {
 
     /// Where to send the browser: the provider's authorization endpoint
     /// with this login's state, nonce and PKCE challenge.
+    /// `force_login` asks the provider to authenticate the person again
+    /// rather than reuse its own session (after a sign-out here, the next
+    /// person at the same browser must not inherit the previous one).
     pub async fn authorization_url(
         &self,
         redirect_uri: &str,
         login: &PendingLogin,
+        force_login: bool,
     ) -> Result<reqwest::Url, OidcError> {
         let provider = self.provider().await?;
         let mut url = provider.authorization_endpoint.clone();
@@ -229,6 +235,9 @@ impl OidcClient {
             .append_pair("nonce", &login.nonce)
             .append_pair("code_challenge", &login.challenge())
             .append_pair("code_challenge_method", "S256");
+        if force_login {
+            url.query_pairs_mut().append_pair("prompt", "login");
+        }
         Ok(url)
     }
 

@@ -176,7 +176,7 @@ pub(crate) async fn signed_in(
 }
 
 /// The origin a form of this console is posted from.
-fn expected_origin(console: &Console, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn expected_origin(console: &Console, headers: &HeaderMap) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let scheme = if console.settings.secure_cookies {
         "https"
@@ -308,6 +308,9 @@ fn login_form(
 
 async fn login_page(State(console): State<Console>, headers: HeaderMap) -> Response {
     let lang = lang_of(&headers);
+    if console.settings.oidc.is_some() {
+        return crate::sso::login_page(&console, lang, StatusCode::OK, None);
+    }
     if !console.settings.dev_login {
         return message(
             &console,
@@ -451,8 +454,12 @@ async fn logout(
         return unavailable(&console, lang_of(&headers), &e);
     }
     let mut response = Redirect::to(LOGIN_PATH).into_response();
-    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&name, "", secure, 0)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    let cookies = std::iter::once(session::set_cookie(&name, "", secure, 0))
+        .chain(crate::sso::signed_out_cookie(&console));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }
