@@ -39,7 +39,7 @@ pub static BACKOFFICE: Desk = Desk {
 pub static RISK: Desk = Desk {
     service: "risk",
     entry: ("/v1/limits", "GET"),
-    home: None,
+    home: Some("/console/limits"),
     title_de: "Risikocontrolling",
     title_en: "Risk control",
 };

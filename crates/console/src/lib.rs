@@ -26,6 +26,7 @@ pub mod i18n;
 mod market;
 pub mod oidc;
 mod pages;
+mod riskdesk;
 pub mod session;
 mod sso;
 
@@ -120,6 +121,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         .merge(sso::routes())
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(riskdesk::routes(&console))
         .merge(audit::routes(&console))
         .with_state(console)
         .layer(body_limit)

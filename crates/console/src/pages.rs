@@ -66,6 +66,7 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
     match service {
         "market" => crate::market::nav(lang),
         "backoffice" => crate::backoffice::nav(lang),
+        "risk" => crate::riskdesk::nav(lang),
         "audit" => crate::audit::nav(lang),
         _ => Vec::new(),
     }
