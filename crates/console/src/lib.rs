@@ -13,6 +13,7 @@
 //! that issued them. Login here is the development login (a staff id, no
 //! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
 
+mod admin;
 mod backoffice;
 mod borrowers;
 mod casework;
@@ -81,6 +82,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
     pages::routes(&console)
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(admin::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))

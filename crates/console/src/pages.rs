@@ -66,6 +66,7 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
     match service {
         "market" => crate::market::nav(lang),
         "backoffice" => crate::backoffice::nav(lang),
+        "admin" => crate::admin::nav(lang),
         _ => Vec::new(),
     }
 }

@@ -1,0 +1,463 @@
+//! The user administrators' desk over HTTP (issue 19): the staff directory
+//! with the dated history (S4), pending four-eyes changes on the record
+//! itself, the inbox that never decides one's own proposal (S9), proposals
+//! of roles and competence levels refused under S3, S4 and S7 with their
+//! rule, and the entitlement report as the API's CSV.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use creditops_tests::console::ConsoleClient;
+use creditops_tests::{TestPlatform, both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Signs `user` in at the admin console and returns the client.
+async fn admin(p: &TestPlatform, user: &str) -> ConsoleClient {
+    let mut console = ConsoleClient::new(&p.url("admin", ""));
+    let answer = console.login(user).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    console
+}
+
+/// Proposes `change` through the API as `user`; the proposal's id.
+async fn propose_by_api(p: &TestPlatform, user: &str, change: Value) -> String {
+    p.call(user, "admin", Method::POST, "/v1/proposals", Some(change))
+        .await
+        .ok(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The audit events of `action`, as the internal auditor sees them.
+async fn events(p: &TestPlatform, action: &str) -> Vec<Value> {
+    let path = format!("/v1/events?action={action}&limit=1000");
+    p.call("ia-1", "audit", Method::GET, &path, None)
+        .await
+        .ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"].clone())
+        .collect()
+}
+
+async fn directory_shows_dated_history_and_pending_changes(p: &TestPlatform) {
+    let mut console = admin(p, "ua-1").await;
+    let home = console.get("/console").await;
+    assert_eq!(home.location(), Some("/console/staff"));
+    let directory = console.get("/console/staff").await;
+    assert_eq!(directory.status, StatusCode::OK, "{}", directory.body);
+    let since = (chrono::Utc::now() - chrono::Duration::days(365))
+        .format("%Y-%m-%d")
+        .to_string();
+    for shown in [
+        "Staff directory",
+        "lo-1",
+        "ua-2",
+        "market-corporate",
+        "Loan officer",
+        "Credit analyst",
+        "Level 3",
+        &format!("since {since}"),
+        "active",
+    ] {
+        assert!(
+            directory.body.contains(shown),
+            "{shown}: {}",
+            directory.body
+        );
+    }
+    assert!(directory.body.contains("<th scope=\"col\">"));
+
+    // ua-2 proposes a competence level for lo-1: the record says it waits.
+    propose_by_api(
+        p,
+        "ua-2",
+        json!({"kind": "competence_grant", "staff_id": "lo-1", "side": "market",
+               "level": 3, "valid_from": chrono::Utc::now()}),
+    )
+    .await;
+    let person = console.get("/console/staff/lo-1").await;
+    assert_eq!(person.status, StatusCode::OK, "{}", person.body);
+    for shown in [
+        "Person lo-1",
+        "market-corporate",
+        "Valid from",
+        "Valid to",
+        "current",
+        "Waiting for approval by a second administrator.",
+        "Competence level 3 on the market side for lo-1",
+        "ua-2",
+    ] {
+        assert!(person.body.contains(shown), "{shown}: {}", person.body);
+    }
+    assert!(
+        !person.body.contains("\"kind\""),
+        "the change is text, not JSON"
+    );
+    // ua-1 may decide ua-2's proposal from the record itself.
+    assert!(person.body.contains("/approve"), "{}", person.body);
+    let other = console.get("/console/staff/lo-2").await;
+    assert!(other.body.contains("No change for this person is waiting"));
+    let unknown = console.get("/console/staff/nobody-9").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // German: texts and dates.
+    let mut german = admin(p, "ua-2").await;
+    german.accept_language = "de-DE";
+    let page = german.get("/console/staff/lo-1").await;
+    let since_de = (chrono::Utc::now() - chrono::Duration::days(365))
+        .format("%d.%m.%Y")
+        .to_string();
+    for shown in [
+        "Organisationseinheiten",
+        "Gültig ab",
+        &since_de,
+        "Wartet auf die Genehmigung durch eine zweite Administratorin oder einen zweiten Administrator.",
+        "Kompetenzstufe 3 (Markt) für lo-1",
+        "Ihr eigener Antrag",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+}
+both_backends!(
+    console_admin_directory_shows_dated_history_and_pending_changes_s4,
+    directory_shows_dated_history_and_pending_changes
+);
+
+async fn inbox_decides_others_proposals_never_ones_own(p: &TestPlatform) {
+    let theirs = propose_by_api(
+        p,
+        "ua-2",
+        json!({"kind": "competence_grant", "staff_id": "lo-1", "side": "market",
+               "level": 3, "valid_from": chrono::Utc::now()}),
+    )
+    .await;
+    let mine = propose_by_api(
+        p,
+        "ua-1",
+        json!({"kind": "competence_grant", "staff_id": "ba-1", "side": "backoffice",
+               "level": 3, "valid_from": chrono::Utc::now()}),
+    )
+    .await;
+    let mut console = admin(p, "ua-1").await;
+    let inbox = console.get("/console/proposals").await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    for shown in [
+        "Competence level 3 on the market side for lo-1",
+        "Competence level 3 on the back office side for ba-1",
+        "ua-2",
+        "Your own proposal: a second person decides it (S9).",
+    ] {
+        assert!(inbox.body.contains(shown), "{shown}: {}", inbox.body);
+    }
+    assert!(
+        inbox
+            .body
+            .contains(&format!("/console/proposals/{theirs}/approve"))
+    );
+    assert!(
+        !inbox
+            .body
+            .contains(&format!("/console/proposals/{mine}/approve")),
+        "no buttons on one's own proposal"
+    );
+    let csrf = inbox.csrf().expect("token");
+
+    // Without its token the decision is refused and nothing applied.
+    let forged = console
+        .post(&format!("/console/proposals/{theirs}/approve"), &[])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // One's own proposal, posted anyway: the command refuses it (S9).
+    let own = console
+        .post(
+            &format!("/console/proposals/{mine}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.body);
+    assert!(own.body.contains("Rule S9"), "{}", own.body);
+    assert!(
+        own.body.contains("A second administrator must decide it."),
+        "{}",
+        own.body
+    );
+    let audited = events(p, "request.refused").await.into_iter().any(|e| {
+        e["rule"] == "S9"
+            && e["actor"] == "ua-1"
+            && e["data"]["console"] == true
+            && e["data"]["route"] == "/console/proposals/{id}/approve"
+    });
+    assert!(audited, "the refusal is audited with its rule");
+
+    // Another administrator's proposal is approved and in force.
+    let approved = console
+        .post(
+            &format!("/console/proposals/{theirs}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let after = console.get(approved.location().unwrap()).await;
+    assert!(after.body.contains("The proposal is approved"));
+    let lo1 = p
+        .call("ua-2", "admin", Method::GET, "/v1/staff/lo-1", None)
+        .await;
+    assert!(
+        lo1.ok(200)["competences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["level"] == 3),
+        "{}",
+        lo1.body
+    );
+    // Deciding it again: it is decided already.
+    let again = console
+        .post(
+            &format!("/console/proposals/{theirs}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.body.contains("approved already"), "{}", again.body);
+
+    // ua-2 rejects ua-1's proposal; the rejected tab keeps it.
+    let mut second = admin(p, "ua-2").await;
+    let inbox = second.get("/console/proposals").await;
+    let csrf = inbox.csrf().expect("token");
+    let rejected = second
+        .post(
+            &format!("/console/proposals/{mine}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let kept = second.get("/console/proposals?status=rejected").await;
+    assert!(
+        kept.body
+            .contains("Competence level 3 on the back office side for ba-1"),
+        "{}",
+        kept.body
+    );
+    assert!(kept.body.contains("ua-2, "), "the decider is shown");
+    let decided = p
+        .call(
+            "ua-1",
+            "admin",
+            Method::GET,
+            &format!("/v1/proposals/{mine}"),
+            None,
+        )
+        .await;
+    assert_eq!(decided.ok(200)["status"], "rejected");
+}
+both_backends!(
+    console_admin_inbox_decides_others_proposals_never_ones_own_s9,
+    inbox_decides_others_proposals_never_ones_own
+);
+
+async fn proposals_are_refused_with_their_rule(p: &TestPlatform) {
+    let mut console = admin(p, "ua-1").await;
+    let form = console.get("/console/proposals/new?staff_id=lo-1").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("value=\"lo-1\""), "prefilled");
+    let csrf = form.csrf().expect("token");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let role = |staff: &'static str, role: &'static str, from: String| {
+        vec![
+            ("kind", "role_assignment".to_owned()),
+            ("staff_id", staff.to_owned()),
+            ("role", role.to_owned()),
+            ("valid_from", from),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut fields = fields;
+        fields.push(("csrf", csrf.clone()));
+        fields
+    };
+    async fn send(
+        console: &mut ConsoleClient,
+        fields: Vec<(&'static str, String)>,
+    ) -> creditops_tests::console::Page {
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        console.post("/console/proposals", &borrowed).await
+    }
+
+    // S3: a loan officer cannot also be a credit analyst.
+    let s3 = send(
+        &mut console,
+        post(role("lo-1", "credit_analyst", today.clone())),
+    )
+    .await;
+    assert_eq!(s3.status, StatusCode::FORBIDDEN, "{}", s3.body);
+    assert!(s3.body.contains("Rule S3"), "{}", s3.body);
+    assert!(s3.body.contains("segregation of duties"), "{}", s3.body);
+    assert!(s3.body.contains("End the incompatible role first"));
+    // S4: the history is never back-dated.
+    let s4 = send(
+        &mut console,
+        post(role("rc-1", "risk_controller", "2020-01-01".to_owned())),
+    )
+    .await;
+    assert_eq!(s4.status, StatusCode::FORBIDDEN, "{}", s4.body);
+    assert!(s4.body.contains("Rule S4"), "{}", s4.body);
+    assert!(s4.body.contains("Choose today or a later date"));
+    // S7: nobody changes their own entitlements.
+    let s7 = send(
+        &mut console,
+        post(vec![
+            ("kind", "competence_grant".to_owned()),
+            ("staff_id", "ua-1".to_owned()),
+            ("side", "market".to_owned()),
+            ("level", "2".to_owned()),
+            ("valid_from", today.clone()),
+        ]),
+    )
+    .await;
+    assert_eq!(s7.status, StatusCode::FORBIDDEN, "{}", s7.body);
+    assert!(s7.body.contains("Rule S7"), "{}", s7.body);
+    let refusals = events(p, "request.refused").await;
+    for rule in ["S3", "S4", "S7"] {
+        assert!(
+            refusals.iter().any(|e| e["rule"] == rule
+                && e["data"]["route"] == "/console/proposals"
+                && e["data"]["console"] == true),
+            "{rule} is audited"
+        );
+    }
+    // Fields that are not a staff id or a date: each says so beside it.
+    let bad = send(
+        &mut console,
+        post(role("", "loan_officer", "tomorrow".to_owned())),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("Enter the id of a person in the directory")
+    );
+    assert!(bad.body.contains("Enter a date, e.g. 2026-12-06."));
+    assert!(bad.body.contains("aria-invalid=\"true\""));
+
+    // A competence level for ba-1 from today (German date as typed): it is
+    // proposed, shown on the record, and in force only once ua-2 approves.
+    let de_today = chrono::Utc::now().format("%d.%m.%Y").to_string();
+    let made = send(
+        &mut console,
+        post(vec![
+            ("kind", "competence_grant".to_owned()),
+            ("staff_id", "ba-1".to_owned()),
+            ("side", "backoffice".to_owned()),
+            ("level", "3".to_owned()),
+            ("valid_from", de_today),
+        ]),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert_eq!(made.location(), Some("/console/staff/ba-1?done=proposed"));
+    let record = console.get("/console/staff/ba-1?done=proposed").await;
+    assert!(
+        record
+            .body
+            .contains("The proposal is made and is waiting for approval")
+    );
+    assert!(
+        record
+            .body
+            .contains("Competence level 3 on the back office side for ba-1")
+    );
+    assert!(record.body.contains("Your own proposal"));
+    let pending = p
+        .call(
+            "ua-2",
+            "admin",
+            Method::GET,
+            "/v1/proposals?status=pending",
+            None,
+        )
+        .await;
+    let item = pending.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["change"]["staff_id"] == "ba-1")
+        .cloned()
+        .expect("the API lists the console's proposal");
+    assert_eq!(item["proposed_by"], "ua-1");
+    assert_eq!(item["change"]["level"], 3);
+    let id = item["id"].as_str().unwrap().to_owned();
+    let proposed = events(p, "change.proposed").await;
+    assert!(
+        proposed
+            .iter()
+            .any(|e| e["data"]["proposal_id"] == id.as_str())
+    );
+
+    let mut second = admin(p, "ua-2").await;
+    let page = second.get("/console/staff/ba-1").await;
+    let csrf = page.csrf().expect("token");
+    let approved = second
+        .post(
+            &format!("/console/proposals/{id}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let ba1 = p
+        .call("ua-1", "admin", Method::GET, "/v1/staff/ba-1", None)
+        .await;
+    assert!(
+        ba1.ok(200)["competences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["level"] == 3 && c["side"] == "backoffice"),
+        "{}",
+        ba1.body
+    );
+}
+both_backends!(
+    console_admin_proposals_are_refused_with_their_rule_s3_s4_s7,
+    proposals_are_refused_with_their_rule
+);
+
+async fn entitlement_report_is_the_apis_csv(p: &TestPlatform) {
+    let mut console = admin(p, "ua-1").await;
+    let directory = console.get("/console/staff").await;
+    assert!(directory.body.contains("/console/reports/entitlements.csv"));
+    let download = console.get("/console/reports/entitlements.csv").await;
+    assert_eq!(download.status, StatusCode::OK, "{}", download.body);
+    assert!(
+        download.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        download.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let api = reqwest::Client::new()
+        .get(p.url("admin", "/v1/reports/entitlements?format=csv"))
+        .bearer_auth(p.token("ua-1", "admin"))
+        .send()
+        .await
+        .expect("report")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(download.body, api, "the same bytes as the API's");
+    let reads = events(p, "staff.entitlements_reported").await;
+    assert!(reads.len() >= 2, "both reads are audited: {reads:?}");
+}
+both_backends!(
+    console_admin_entitlement_report_is_the_apis_csv,
+    entitlement_report_is_the_apis_csv
+);
