@@ -461,3 +461,126 @@ both_backends!(
     console_admin_entitlement_report_is_the_apis_csv,
     entitlement_report_is_the_apis_csv
 );
+
+/// The desk in real headless Chromium: ua-1 walks the directory, a
+/// person's record and the proposal form (an S3 refusal, then a competence
+/// level for lo-2 that waits on the record), sees the own proposal in the
+/// inbox without buttons; ua-2 approves it there. axe-core checks every
+/// page when `CREDITOPS_AXE` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_browser_admin_walks_the_desk() {
+    use creditops_tests::browser::Browser;
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let desk = p.url("admin", "");
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{desk}/login")).await;
+    browser.type_into("#user", "ua-1").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/console/staff").await;
+    let directory = browser.wait_for_text("Staff directory").await;
+    assert!(directory.contains("Signed in as ua-1"), "{directory}");
+    assert!(directory.contains("market-corporate"), "{directory}");
+    browser.screenshot("admin_staff").await;
+    browser.assert_accessible("admin_staff").await;
+
+    browser.click("a[href='/console/staff/lo-2']").await;
+    let person = browser.wait_for_text("Person lo-2").await;
+    assert!(
+        person.contains("No change for this person is waiting"),
+        "{person}"
+    );
+    browser.screenshot("admin_person").await;
+    browser.assert_accessible("admin_person").await;
+
+    browser
+        .click("a[href='/console/proposals/new?staff_id=lo-2']")
+        .await;
+    browser.wait_for_text("Grant a competence level").await;
+    browser.screenshot("admin_propose").await;
+    browser.assert_accessible("admin_propose").await;
+
+    // A back-office role for a loan officer: refused under S3, explained.
+    browser
+        .click("#role-role option[value='credit_analyst']")
+        .await;
+    browser
+        .click("form[aria-labelledby='role-h'] button[type=submit]")
+        .await;
+    let refused = browser.wait_for_text("Rule S3").await;
+    assert!(refused.contains("segregation of duties"), "{refused}");
+    browser.screenshot("admin_propose_refused").await;
+    browser.assert_accessible("admin_propose_refused").await;
+
+    browser.click("#grant-level option[value='3']").await;
+    browser
+        .click("form[aria-labelledby='grant-h'] button[type=submit]")
+        .await;
+    let waiting = browser
+        .wait_for_text("Waiting for approval by a second administrator.")
+        .await;
+    assert!(
+        waiting.contains("Competence level 3 on the market side for lo-2"),
+        "{waiting}"
+    );
+    browser.screenshot("admin_person_pending").await;
+    browser.assert_accessible("admin_person_pending").await;
+
+    browser.goto(&format!("{desk}/console/proposals")).await;
+    let inbox = browser
+        .wait_for_text("Your own proposal: a second person decides it (S9).")
+        .await;
+    let buttons = browser
+        .execute(
+            "return document.querySelectorAll(\"form[action$='/approve']\").length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        buttons,
+        json!(0),
+        "no buttons on one's own proposal: {inbox}"
+    );
+    browser.screenshot("admin_inbox_own").await;
+    browser.assert_accessible("admin_inbox_own").await;
+
+    // The second administrator decides it from the inbox.
+    browser.click("form.logout button[type=submit]").await;
+    browser.wait_for_url("/login").await;
+    browser.type_into("#user", "ua-2").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("/console/staff").await;
+    browser.goto(&format!("{desk}/console/proposals")).await;
+    browser.wait_for_text("Proposed by").await;
+    browser
+        .click("form[action$='/approve'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("The proposal is approved; the change is in force.")
+        .await;
+    browser.screenshot("admin_inbox_approved").await;
+    browser.assert_accessible("admin_inbox_approved").await;
+    browser
+        .goto(&format!("{desk}/console/proposals?status=approved"))
+        .await;
+    let approved = browser.wait_for_text("Decided by").await;
+    assert!(approved.contains("ua-2, "), "{approved}");
+    browser.assert_accessible("admin_inbox_approved_tab").await;
+
+    let lo2 = p
+        .call("ua-1", "admin", Method::GET, "/v1/staff/lo-2", None)
+        .await;
+    assert!(
+        lo2.ok(200)["competences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["level"] == 3),
+        "{}",
+        lo2.body
+    );
+    browser.quit().await;
+    p.stop().await;
+}

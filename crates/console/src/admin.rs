@@ -355,6 +355,8 @@ struct Dated {
     to: String,
     /// current, ended or future, as text.
     state: &'static str,
+    /// current, ended or future, as a style class.
+    class: &'static str,
     /// A short line for the directory: "what (since ...)".
     line: String,
 }
@@ -368,12 +370,12 @@ fn dated(
     from: Timestamp,
     to: Option<Timestamp>,
 ) -> Dated {
-    let state = if from > now {
-        t.future
+    let (state, class) = if from > now {
+        (t.future, "future")
     } else if to.is_some_and(|to| to <= now) {
-        t.ended
+        (t.ended, "ended")
     } else {
-        t.current
+        (t.current, "current")
     };
     let line = match to {
         Some(to) => format!("{what} ({} – {})", lang.date(from), lang.date(to)),
@@ -385,6 +387,7 @@ fn dated(
         from: lang.date(from),
         to: to.map_or_else(|| t.open_ended.to_owned(), |to| lang.date(to)),
         state,
+        class,
         line,
     }
 }
