@@ -462,6 +462,144 @@ both_backends!(
     entitlement_report_is_the_apis_csv
 );
 
+/// A number the API writes as a decimal string (or a number).
+fn number(value: &Value) -> f64 {
+    match value {
+        Value::String(s) => s.parse().unwrap(),
+        other => other.as_f64().unwrap(),
+    }
+}
+
+async fn rule_sets_are_shown_and_proposed_four_eyes(p: &TestPlatform) {
+    let mut console = admin(p, "ua-1").await;
+    let page = console.get("/console/rules").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for shown in [
+        "Rule sets",
+        "in force",
+        "Level 1 (level-1) up to 250,000.00 EUR",
+        "Level 4 (board) unbounded",
+        "6 months",
+        "closed",
+        "90 days",
+        "No rule set is waiting for approval.",
+        "value=\"250,000.00\"",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let csrf = page.csrf().expect("token");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let rules = |from: &str, level_1: &str, months: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("valid_from".to_owned(), from.to_owned()),
+            ("up_to_1".to_owned(), level_1.to_owned()),
+            ("up_to_2".to_owned(), "1,000,000.00".to_owned()),
+            ("up_to_3".to_owned(), "5,000,000.00".to_owned()),
+            ("cooling_off_months".to_owned(), months.to_owned()),
+            ("divergence".to_owned(), "escalate".to_owned()),
+            ("single_vote_below".to_owned(), String::new()),
+            ("reservation_days".to_owned(), "90".to_owned()),
+        ]
+    };
+    async fn send(
+        console: &mut ConsoleClient,
+        fields: Vec<(String, String)>,
+    ) -> creditops_tests::console::Page {
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        console.post("/console/rules", &borrowed).await
+    }
+
+    // Fields that are not amounts or numbers: each says so beside it.
+    let bad = send(&mut console, rules(&tomorrow, "lots", "six")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("Enter an amount, e.g. 250,000.00."));
+    assert!(bad.body.contains("Enter a whole number."));
+    assert!(
+        bad.body.contains("value=\"lots\""),
+        "what was typed is kept"
+    );
+    // From today (00:00 UTC, already past): refused as the API refuses it (S9).
+    let past = send(&mut console, rules(&today, "300,000.00", "7")).await;
+    assert_eq!(past.status, StatusCode::CONFLICT, "{}", past.body);
+    assert!(past.body.contains("Rule S9"), "{}", past.body);
+    assert!(past.body.contains("never in the past"), "{}", past.body);
+
+    let made = send(&mut console, rules(&tomorrow, "300,000.00", "7")).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert_eq!(made.location(), Some("/console/rules?done=proposed"));
+    let waiting = console.get("/console/rules?done=proposed").await;
+    for shown in [
+        "The proposal is made and is waiting for approval by a second administrator.",
+        "Waiting for approval by a second administrator.",
+        "Level 1 (level-1) up to 300,000.00 EUR",
+        "Cooling-off (S5) 7 months",
+        "Your own proposal",
+    ] {
+        assert!(waiting.body.contains(shown), "{shown}: {}", waiting.body);
+    }
+
+    let mut second = admin(p, "ua-2").await;
+    let inbox = second.get("/console/proposals").await;
+    assert!(inbox.body.contains("A new rule set from"), "{}", inbox.body);
+    let pending = p
+        .call(
+            "ua-2",
+            "admin",
+            Method::GET,
+            "/v1/proposals?status=pending",
+            None,
+        )
+        .await;
+    let id = pending.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "rule_set")
+        .expect("the API lists the console's rule set")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf = inbox.csrf().expect("token");
+    let approved = second
+        .post(
+            &format!("/console/proposals/{id}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let sets = p
+        .call("ua-1", "admin", Method::GET, "/v1/rules", None)
+        .await;
+    let v2 = sets.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["version"] == 2)
+        .cloned()
+        .expect("version 2");
+    assert_eq!(v2["cooling_off_months"], 7);
+    assert_eq!(
+        number(&v2["competence_order"]["levels"][0]["up_to"]),
+        300_000.0
+    );
+    second.accept_language = "de";
+    let german = second.get("/console/rules").await;
+    for shown in ["Regelsätze", "künftig", "bis 300.000,00 EUR", "7 Monate"] {
+        assert!(german.body.contains(shown), "{shown}: {}", german.body);
+    }
+}
+both_backends!(
+    console_admin_rule_sets_are_shown_and_proposed_four_eyes_s9,
+    rule_sets_are_shown_and_proposed_four_eyes
+);
+
 /// The desk in real headless Chromium: ua-1 walks the directory, a
 /// person's record and the proposal form (an S3 refusal, then a competence
 /// level for lo-2 that waits on the record), sees the own proposal in the
@@ -568,6 +706,11 @@ async fn console_browser_admin_walks_the_desk() {
     let approved = browser.wait_for_text("Decided by").await;
     assert!(approved.contains("ua-2, "), "{approved}");
     browser.assert_accessible("admin_inbox_approved_tab").await;
+
+    browser.goto(&format!("{desk}/console/rules")).await;
+    browser.wait_for_text("Propose a new rule set").await;
+    browser.screenshot("admin_rules").await;
+    browser.assert_accessible("admin_rules").await;
 
     let lo2 = p
         .call("ua-1", "admin", Method::GET, "/v1/staff/lo-2", None)

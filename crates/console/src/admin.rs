@@ -21,11 +21,16 @@ use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use creditops_commands::proposals;
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::proposal::{Change, ChangeProposal, ProposalStatus};
-use creditops_domain::{Role, Side, StaffId, StaffMember, StaffStatus, Timestamp};
+use creditops_domain::proposal::{Change, ChangeProposal, ProposalKind, ProposalStatus};
+use creditops_domain::rules::in_force;
+use creditops_domain::{
+    CompetenceOrder, DivergencePolicy, Role, RuleParameters, Side, StaffId, StaffMember,
+    StaffStatus, Timestamp,
+};
 use creditops_http::proposals as four_eyes;
 use creditops_http::reports::{FormatQuery, entitlement_report};
 use creditops_http::{ApiError, IdempotencyKey, Principal, run_command};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -51,6 +56,7 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/proposals/{id}/approve", post(approve))
         .route("/console/proposals/{id}/reject", post(reject))
         .route("/console/reports/entitlements.csv", get(entitlements_csv))
+        .route("/console/rules", get(rules_page).post(propose_rules))
 }
 
 /// The admin desk's navigation.
@@ -68,6 +74,10 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink {
             href: "/console/proposals/new",
             label: t.propose,
+        },
+        NavLink {
+            href: "/console/rules",
+            label: t.rules,
         },
     ]
 }
@@ -128,6 +138,32 @@ pub(crate) struct Texts {
     entitlements: &'static str,
     entitlements_note: &'static str,
     bad_staff_id: &'static str,
+    rules: &'static str,
+    rules_intro: &'static str,
+    version: &'static str,
+    in_force: &'static str,
+    superseded: &'static str,
+    competence_order: &'static str,
+    cooling_off: &'static str,
+    months: &'static str,
+    divergence: &'static str,
+    divergence_escalate: &'static str,
+    divergence_decline: &'static str,
+    single_vote: &'static str,
+    lane_closed: &'static str,
+    reservation: &'static str,
+    days: &'static str,
+    up_to: &'static str,
+    unbounded: &'static str,
+    propose_rules: &'static str,
+    propose_rules_intro: &'static str,
+    submit_rules: &'static str,
+    rules_date_hint: &'static str,
+    lane_hint: &'static str,
+    pending_rules: &'static str,
+    no_pending_rules: &'static str,
+    bad_amount: &'static str,
+    bad_number: &'static str,
     bad_date: &'static str,
     bad_level: &'static str,
     bad_choice: &'static str,
@@ -190,6 +226,32 @@ static DE: Texts = Texts {
     entitlements: "Berechtigungsbericht (CSV)",
     entitlements_note: "Wer welche Rolle und Kompetenzstufe hält, seit wann und aufgrund welches genehmigten Antrags (AT 4.3.1); der Abruf wird protokolliert.",
     bad_staff_id: "Bitte die ID einer Person aus dem Verzeichnis angeben, z. B. lo-1.",
+    rules: "Regelsätze",
+    rules_intro: "Kompetenzordnung, Abkühlungsfrist, Umgang mit abweichenden Voten, Einzelvotum-Spur und Reservierungsdauer: jede Version gilt ab ihrem Datum; Entscheidungen werden nach dem Regelsatz ihrer Zeit geprüft (S9).",
+    version: "Version",
+    in_force: "in Kraft",
+    superseded: "abgelöst",
+    competence_order: "Kompetenzordnung",
+    cooling_off: "Abkühlungsfrist (S5)",
+    months: "Monate",
+    divergence: "Abweichende Voten (V5)",
+    divergence_escalate: "eskalieren",
+    divergence_decline: "ablehnen",
+    single_vote: "Einzelvotum unter (V8)",
+    lane_closed: "geschlossen",
+    reservation: "Reservierung (R5)",
+    days: "Tage",
+    up_to: "bis",
+    unbounded: "unbegrenzt",
+    propose_rules: "Neuen Regelsatz beantragen",
+    propose_rules_intro: "Vorbelegt mit dem Regelsatz in Kraft. Er gilt ab dem gewählten Tag (00:00 UTC), frühestens morgen, und erst nach der Genehmigung durch eine zweite Administratorin oder einen zweiten Administrator.",
+    submit_rules: "Regelsatz beantragen",
+    rules_date_hint: "Ein künftiger Tag, z. B. 07.12.2026.",
+    lane_hint: "Leer lassen: jede Entscheidung braucht beide Voten.",
+    pending_rules: "Beantragte Regelsätze",
+    no_pending_rules: "Kein Regelsatz wartet auf eine Genehmigung.",
+    bad_amount: "Bitte einen Betrag angeben, z. B. 250.000,00.",
+    bad_number: "Bitte eine ganze Zahl angeben.",
     bad_date: "Bitte ein Datum angeben, z. B. 2026-12-06 oder 06.12.2026.",
     bad_level: "Bitte eine Stufe von 1 bis 9 wählen.",
     bad_choice: "Bitte einen Eintrag aus der Liste wählen.",
@@ -252,6 +314,32 @@ static EN: Texts = Texts {
     entitlements: "Entitlement report (CSV)",
     entitlements_note: "Who holds which role and competence level, since when, and under which approved proposal (AT 4.3.1); the download is audited.",
     bad_staff_id: "Enter the id of a person in the directory, e.g. lo-1.",
+    rules: "Rule sets",
+    rules_intro: "The competence order, the cooling-off period, divergent votes, the single-vote lane and how long reservations are held: each version is in force from its date; a decision is checked under the rule set of its time (S9).",
+    version: "Version",
+    in_force: "in force",
+    superseded: "superseded",
+    competence_order: "Competence order",
+    cooling_off: "Cooling-off (S5)",
+    months: "months",
+    divergence: "Divergent votes (V5)",
+    divergence_escalate: "escalate",
+    divergence_decline: "decline",
+    single_vote: "Single vote below (V8)",
+    lane_closed: "closed",
+    reservation: "Reservation (R5)",
+    days: "days",
+    up_to: "up to",
+    unbounded: "unbounded",
+    propose_rules: "Propose a new rule set",
+    propose_rules_intro: "Prefilled with the rule set in force. It takes effect from the chosen day (00:00 UTC), tomorrow at the earliest, and only once a second administrator approves it.",
+    submit_rules: "Propose the rule set",
+    rules_date_hint: "A later day, e.g. 2026-12-07.",
+    lane_hint: "Leave empty: every decision needs both votes.",
+    pending_rules: "Proposed rule sets",
+    no_pending_rules: "No rule set is waiting for approval.",
+    bad_amount: "Enter an amount, e.g. 250,000.00.",
+    bad_number: "Enter a whole number.",
     bad_date: "Enter a date, e.g. 2026-12-06.",
     bad_level: "Choose a level from 1 to 9.",
     bad_choice: "Choose an entry of the list.",
@@ -296,8 +384,9 @@ fn side_label(lang: Lang, side: Side) -> &'static str {
     }
 }
 
-/// What a refusal under an administration rule means and what to do next.
-fn explanation(lang: Lang, rule: &str) -> Option<&'static str> {
+/// What a refusal under an administration rule means and what to do next;
+/// `own` says the refusal is of the person's own proposal (S9, 403).
+fn explanation(lang: Lang, rule: &str, own: bool) -> Option<&'static str> {
     Some(match (lang, rule) {
         (Lang::De, "S3") => {
             "Diese Rolle ist mit einer Rolle der Person unvereinbar oder gehört zu einer anderen Seite als ihre Einheit (Funktionstrennung). Beenden Sie zuerst die unvereinbare Rolle oder beantragen Sie einen Wechsel der Einheit."
@@ -323,11 +412,17 @@ fn explanation(lang: Lang, rule: &str) -> Option<&'static str> {
         (Lang::En, "S7") => {
             "Nobody changes their own roles, competences, unit or status. Another administrator must propose this change."
         }
+        (Lang::De, "S9") if own => {
+            "Vier-Augen-Prinzip: Sie haben diese Änderung selbst beantragt, und wer beantragt, entscheidet nicht. Eine zweite Administratorin oder ein zweiter Administrator muss entscheiden."
+        }
+        (Lang::En, "S9") if own => {
+            "Four eyes: you proposed this change yourself, and whoever proposes a change does not decide it. A second administrator must decide it."
+        }
         (Lang::De, "S9") => {
-            "Vier-Augen-Prinzip: wer eine Änderung beantragt, entscheidet sie nicht selbst, und mindestens zwei Benutzeradministratoren bleiben. Eine zweite Administratorin oder ein zweiter Administrator muss entscheiden."
+            "Änderungen an Rollen, Kompetenzen und Regeln sind Vier-Augen-Änderungen, die ab ihrer Genehmigung gelten, nie rückwirkend; mindestens zwei Benutzeradministratoren bleiben immer. Prüfen Sie das Datum oder nehmen Sie zuerst eine weitere Administratorin oder einen weiteren Administrator auf."
         }
         (Lang::En, "S9") => {
-            "Four eyes: whoever proposes a change does not decide it, and at least two user administrators remain. A second administrator must decide it."
+            "Changes to roles, competence levels and the rules are four-eyes changes that take effect from their approval on, never in the past, and at least two user administrators always remain. Check the date, or onboard another administrator first."
         }
         (Lang::De, "S8") => "Ihre Rollen erlauben diese Aktion an diesem Arbeitsplatz nicht.",
         (Lang::En, "S8") => "Your roles do not allow this action at this desk.",
@@ -338,7 +433,8 @@ fn explanation(lang: Lang, rule: &str) -> Option<&'static str> {
 /// A command's refusal in plain language with its rule and what to do.
 fn refusal_of(lang: Lang, error: &ApiError) -> Refusal {
     let rule = error.rule.map(|r| r.to_string());
-    match rule.as_deref().and_then(|r| explanation(lang, r)) {
+    let own = error.status() == StatusCode::FORBIDDEN;
+    match rule.as_deref().and_then(|r| explanation(lang, r, own)) {
         Some(plain) => Refusal {
             text: format!("{plain} ({})", error.detail),
             rule,
@@ -505,11 +601,21 @@ fn describe_change(lang: Lang, change: &Change) -> String {
                 format!("Competence level {level} on the {side} side for {staff_id} {when}")
             }
         }
-        Change::RuleSet { valid_from, .. } => {
+        Change::RuleSet {
+            valid_from,
+            parameters,
+        } => {
+            let summary = rules_summary(lang, parameters);
             if de {
-                format!("Neuer Regelsatz ab {}", lang.date_time(*valid_from))
+                format!(
+                    "Neuer Regelsatz ab {}: {summary}",
+                    lang.date_time(*valid_from)
+                )
             } else {
-                format!("A new rule set from {}", lang.date_time(*valid_from))
+                format!(
+                    "A new rule set from {}: {summary}",
+                    lang.date_time(*valid_from)
+                )
             }
         }
         Change::StaffOnboarding {
@@ -1227,6 +1333,32 @@ fn checked_change(t: &Texts, form: &ProposeForm) -> Result<Change, Problems> {
     }
 }
 
+/// Runs the command of `POST /v1/proposals` for `change`, as the API's
+/// route does (one transaction, the proposal audited in it).
+async fn run_proposal(
+    console: &Console,
+    live: &LiveSession,
+    change: Change,
+) -> Result<Response, ApiError> {
+    let fingerprint = serde_json::to_vec(&change).unwrap_or_default();
+    let principal = Principal(live.actor.clone());
+    let (commands, actor) = (console.ctx.commands(), live.actor.clone());
+    run_command(
+        &console.ctx,
+        &principal,
+        IdempotencyKey(None),
+        "POST /v1/proposals",
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let proposal = proposals::propose_change(&commands, tx, &actor, &change).await?;
+                four_eyes::accepted(&proposal)
+            })
+        },
+    )
+    .await
+}
+
 /// Proposes the change through the command of `POST /v1/proposals`.
 async fn propose(
     State(console): State<Console>,
@@ -1266,24 +1398,7 @@ async fn propose(
         }
     };
     let target = change.target().cloned();
-    let fingerprint = serde_json::to_vec(&change).unwrap_or_default();
-    let principal = Principal(live.actor.clone());
-    let (commands, actor) = (console.ctx.commands(), live.actor.clone());
-    let answer = run_command(
-        &console.ctx,
-        &principal,
-        IdempotencyKey(None),
-        "POST /v1/proposals",
-        &fingerprint,
-        move |tx| {
-            Box::pin(async move {
-                let proposal = proposals::propose_change(&commands, tx, &actor, &change).await?;
-                four_eyes::accepted(&proposal)
-            })
-        },
-    )
-    .await;
-    match answer {
+    match run_proposal(&console, &live, change).await {
         Ok(response) if response.status().is_success() => match target {
             Some(id) => Redirect::to(&format!("/console/staff/{id}?done=proposed")).into_response(),
             None => Redirect::to("/console/proposals").into_response(),
@@ -1343,4 +1458,467 @@ async fn entitlements_csv(State(console): State<Console>, headers: HeaderMap) ->
         }
         Err(e) => unavailable(&console, lang, &e.detail),
     }
+}
+
+// ---------------------------------------------------------------- rule sets
+
+/// An amount in the language's format without currency (for a form field).
+fn plain_amount(lang: Lang, amount: Decimal) -> String {
+    lang.money(amount, "").trim().to_owned()
+}
+
+/// An amount as typed in the language's format (`250.000,00` or
+/// `250,000.00`; plain `250000` in either).
+fn typed_amount(lang: Lang, text: &str) -> Option<Decimal> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let plain = match lang {
+        Lang::De => text.replace('.', "").replace(',', "."),
+        Lang::En => text.replace(',', ""),
+    };
+    plain.parse::<Decimal>().ok()
+}
+
+fn divergence_label(t: &Texts, policy: DivergencePolicy) -> &'static str {
+    match policy {
+        DivergencePolicy::Escalate => t.divergence_escalate,
+        DivergencePolicy::Decline => t.divergence_decline,
+    }
+}
+
+/// The competence order as lines: "Level 1 (level-1) up to 250,000.00 EUR".
+fn level_lines(lang: Lang, order: &CompetenceOrder) -> Vec<String> {
+    let t = texts(lang);
+    order
+        .levels
+        .iter()
+        .map(|l| match l.up_to {
+            Some(up_to) => format!(
+                "{} {} ({}) {} {}",
+                t.level,
+                l.level,
+                l.name,
+                t.up_to,
+                lang.money(up_to, &order.currency)
+            ),
+            None => format!("{} {} ({}) {}", t.level, l.level, l.name, t.unbounded),
+        })
+        .collect()
+}
+
+/// A rule set's parameters in one line (for the inbox).
+fn rules_summary(lang: Lang, p: &RuleParameters) -> String {
+    let t = texts(lang);
+    let lane = p.single_vote_below.map_or_else(
+        || t.lane_closed.to_owned(),
+        |below| lang.money(below, &p.competence_order.currency),
+    );
+    format!(
+        "{} {}; {} {} {}; {} {}; {} {}; {} {} {}",
+        t.competence_order,
+        level_lines(lang, &p.competence_order).join(" / "),
+        t.cooling_off,
+        p.cooling_off_months,
+        t.months,
+        t.divergence,
+        divergence_label(t, p.divergence),
+        t.single_vote,
+        lane,
+        t.reservation,
+        p.reservation_days,
+        t.days,
+    )
+}
+
+struct RuleRow {
+    version: i64,
+    valid_from: String,
+    levels: Vec<String>,
+    cooling_off: String,
+    divergence: &'static str,
+    lane: String,
+    reservation: String,
+    state: &'static str,
+    class: &'static str,
+}
+
+/// One field of the rule-set form, named as posted.
+struct NamedField {
+    name: String,
+    label: String,
+    value: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_rules.html")]
+struct RulesPage {
+    f: Frame,
+    t: &'static Texts,
+    rows: Vec<RuleRow>,
+    pending: Vec<ProposalRow>,
+    can_decide: bool,
+    can_propose: bool,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    has_errors: bool,
+    fields: Vec<NamedField>,
+    divergence: Vec<Choice>,
+}
+
+/// The rule-set form as posted: `(name, value)` pairs.
+struct RulesForm(Vec<(String, String)>);
+
+impl RulesForm {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The form prefilled from the rule set in force; `valid_from` tomorrow.
+    fn prefilled(lang: Lang, current: &RuleParameters) -> RulesForm {
+        let tomorrow = Utc::now().date_naive() + chrono::Days::new(1);
+        let mut pairs = vec![(
+            "valid_from".to_owned(),
+            match lang {
+                Lang::De => tomorrow.format("%d.%m.%Y").to_string(),
+                Lang::En => tomorrow.format("%Y-%m-%d").to_string(),
+            },
+        )];
+        for level in &current.competence_order.levels {
+            if let Some(up_to) = level.up_to {
+                pairs.push((format!("up_to_{}", level.level), plain_amount(lang, up_to)));
+            }
+        }
+        pairs.push((
+            "cooling_off_months".to_owned(),
+            current.cooling_off_months.to_string(),
+        ));
+        pairs.push(("divergence".to_owned(), current.divergence.to_string()));
+        pairs.push((
+            "single_vote_below".to_owned(),
+            current
+                .single_vote_below
+                .map(|below| plain_amount(lang, below))
+                .unwrap_or_default(),
+        ));
+        pairs.push((
+            "reservation_days".to_owned(),
+            current.reservation_days.to_string(),
+        ));
+        RulesForm(pairs)
+    }
+}
+
+/// The fields of the rule-set form with `form`'s values and `problems`.
+fn rules_fields(
+    lang: Lang,
+    current: &RuleParameters,
+    form: &RulesForm,
+    problems: &[(String, &'static str)],
+) -> (Vec<NamedField>, Vec<Choice>) {
+    let t = texts(lang);
+    let field = |name: String, label: String| NamedField {
+        value: form.get(&name).unwrap_or_default().to_owned(),
+        error: problems.iter().find(|(n, _)| *n == name).map(|(_, e)| *e),
+        name,
+        label,
+    };
+    let mut fields = vec![field("valid_from".to_owned(), t.valid_from.to_owned())];
+    let order = &current.competence_order;
+    for level in order.levels.iter().filter(|l| l.up_to.is_some()) {
+        fields.push(field(
+            format!("up_to_{}", level.level),
+            format!(
+                "{} {} ({}) {} ({})",
+                t.level, level.level, level.name, t.up_to, order.currency
+            ),
+        ));
+    }
+    fields.push(field(
+        "cooling_off_months".to_owned(),
+        format!("{} ({})", t.cooling_off, t.months),
+    ));
+    fields.push(field(
+        "single_vote_below".to_owned(),
+        format!("{} ({}, {})", t.single_vote, order.currency, t.optional),
+    ));
+    fields.push(field(
+        "reservation_days".to_owned(),
+        format!("{} ({})", t.reservation, t.days),
+    ));
+    let chosen = form.get("divergence").unwrap_or_default();
+    let divergence = [DivergencePolicy::Escalate, DivergencePolicy::Decline]
+        .into_iter()
+        .map(|d| Choice {
+            value: d.to_string(),
+            label: divergence_label(t, d).to_owned(),
+            selected: chosen == d.to_string(),
+        })
+        .collect();
+    (fields, divergence)
+}
+
+/// The change the rule-set form describes (the competence order keeps its
+/// levels, names and currency; their limits are as typed), or its problems.
+fn checked_rules(
+    lang: Lang,
+    current: &RuleParameters,
+    form: &RulesForm,
+) -> Result<Change, Vec<(String, &'static str)>> {
+    let t = texts(lang);
+    let mut problems = Vec::new();
+    let valid_from = form
+        .get("valid_from")
+        .and_then(typed_date)
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    if valid_from.is_none() {
+        problems.push(("valid_from".to_owned(), t.bad_date));
+    }
+    let mut order = current.competence_order.clone();
+    for level in order.levels.iter_mut().filter(|l| l.up_to.is_some()) {
+        let name = format!("up_to_{}", level.level);
+        match form.get(&name).and_then(|v| typed_amount(lang, v)) {
+            Some(amount) => level.up_to = Some(amount),
+            None => problems.push((name, t.bad_amount)),
+        }
+    }
+    let number = |name: &str, problems: &mut Vec<(String, &'static str)>| {
+        let value = form.get(name).and_then(|v| v.trim().parse::<u32>().ok());
+        if value.is_none() {
+            problems.push((name.to_owned(), t.bad_number));
+        }
+        value
+    };
+    let cooling_off_months = number("cooling_off_months", &mut problems);
+    let reservation_days = number("reservation_days", &mut problems);
+    let divergence = match form.get("divergence") {
+        Some("decline") => DivergencePolicy::Decline,
+        _ => DivergencePolicy::Escalate,
+    };
+    let lane = form.get("single_vote_below").unwrap_or_default().trim();
+    let single_vote_below = if lane.is_empty() {
+        Some(None)
+    } else {
+        typed_amount(lang, lane).map(Some)
+    };
+    if single_vote_below.is_none() {
+        problems.push(("single_vote_below".to_owned(), t.bad_amount));
+    }
+    match (
+        valid_from,
+        cooling_off_months,
+        reservation_days,
+        single_vote_below,
+    ) {
+        (Some(valid_from), Some(cooling_off_months), Some(reservation_days), Some(lane))
+            if problems.is_empty() =>
+        {
+            Ok(Change::RuleSet {
+                valid_from,
+                parameters: RuleParameters {
+                    competence_order: order,
+                    cooling_off_months,
+                    divergence,
+                    single_vote_below: lane,
+                    reservation_days,
+                },
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// What the rules page shows besides the versions.
+struct RulesShown {
+    status: StatusCode,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    form: Option<RulesForm>,
+    problems: Vec<(String, &'static str)>,
+}
+
+async fn render_rules(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    shown: RulesShown,
+) -> Response {
+    let t = texts(lang);
+    let sets = match proposals::rule_sets(&console.ctx.commands()).await {
+        Ok(sets) => sets,
+        Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
+    };
+    let waiting = match pending(console).await {
+        Ok(waiting) => waiting,
+        Err(e) => return unavailable(console, lang, &e.detail),
+    };
+    let now = Utc::now();
+    let current = in_force(&sets, now)
+        .map(|set| set.parameters.clone())
+        .unwrap_or_else(RuleParameters::defaults);
+    let in_force_version = in_force(&sets, now).map(|set| set.version);
+    let mut rows: Vec<RuleRow> = sets
+        .iter()
+        .map(|set| {
+            let p = &set.parameters;
+            let (state, class) = if set.valid_from > now {
+                (t.future, "future")
+            } else if Some(set.version) == in_force_version {
+                (t.in_force, "current")
+            } else {
+                (t.superseded, "ended")
+            };
+            RuleRow {
+                version: set.version,
+                valid_from: lang.date_time(set.valid_from),
+                levels: level_lines(lang, &p.competence_order),
+                cooling_off: format!("{} {}", p.cooling_off_months, t.months),
+                divergence: divergence_label(t, p.divergence),
+                lane: p.single_vote_below.map_or_else(
+                    || t.lane_closed.to_owned(),
+                    |below| lang.money(below, &p.competence_order.currency),
+                ),
+                reservation: format!("{} {}", p.reservation_days, t.days),
+                state,
+                class,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.version));
+    let form = shown
+        .form
+        .unwrap_or_else(|| RulesForm::prefilled(lang, &current));
+    let (fields, divergence) = rules_fields(lang, &current, &form, &shown.problems);
+    html(
+        shown.status,
+        &RulesPage {
+            f: Frame::new(console, lang, Some(live)),
+            t,
+            rows,
+            pending: waiting
+                .iter()
+                .filter(|p| p.kind == ProposalKind::RuleSet)
+                .map(|p| proposal_row(lang, live, p))
+                .collect(),
+            can_decide: permitted(console, live, "/v1/proposals/{id}/approve", "POST"),
+            can_propose: permitted(console, live, "/v1/proposals", "POST"),
+            notice: shown.notice,
+            refusal: shown.refusal,
+            has_errors: !shown.problems.is_empty(),
+            fields,
+            divergence,
+        },
+    )
+}
+
+async fn rules_page(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(done): Query<DoneQuery>,
+) -> Response {
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if !permitted(&console, &live, "/v1/rules", "GET") {
+        return forbidden(&console, lang, &live, "/console/rules").await;
+    }
+    let notice = (done.done.as_deref() == Some("proposed")).then_some(texts(lang).proposed);
+    render_rules(
+        &console,
+        lang,
+        &live,
+        RulesShown {
+            status: StatusCode::OK,
+            notice,
+            refusal: None,
+            form: None,
+            problems: Vec::new(),
+        },
+    )
+    .await
+}
+
+/// Proposes a rule set through the command of `POST /v1/proposals`.
+async fn propose_rules(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    axum::Form(pairs): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    const ROUTE: &str = "/console/rules";
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    let form = RulesForm(pairs);
+    if let Err(refused) = guard_form(
+        &console,
+        &headers,
+        Some(&live.session.csrf_token),
+        form.get("csrf"),
+        Some(live.actor.id()),
+        ROUTE,
+        None,
+    )
+    .await
+    {
+        return refused;
+    }
+    if !permitted(&console, &live, "/v1/proposals", "POST") {
+        return forbidden(&console, lang, &live, ROUTE).await;
+    }
+    let sets = match proposals::rule_sets(&console.ctx.commands()).await {
+        Ok(sets) => sets,
+        Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
+    };
+    let current = in_force(&sets, Utc::now())
+        .map(|set| set.parameters.clone())
+        .unwrap_or_else(RuleParameters::defaults);
+    let change = match checked_rules(lang, &current, &form) {
+        Ok(change) => change,
+        Err(problems) => {
+            return render_rules(
+                &console,
+                lang,
+                &live,
+                RulesShown {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    notice: None,
+                    refusal: None,
+                    form: Some(form),
+                    problems,
+                },
+            )
+            .await;
+        }
+    };
+    let (status, refusal) = match run_proposal(&console, &live, change).await {
+        Ok(response) if response.status().is_success() => {
+            return Redirect::to("/console/rules?done=proposed").into_response();
+        }
+        Ok(response) => (response.status(), None),
+        Err(e) => {
+            if let Err(audit) = audit_command_refusal(&console, &live, ROUTE, &e, None).await {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            (e.status(), Some(refusal_of(lang, &e)))
+        }
+    };
+    render_rules(
+        &console,
+        lang,
+        &live,
+        RulesShown {
+            status,
+            notice: None,
+            refusal,
+            form: Some(form),
+            problems: Vec::new(),
+        },
+    )
+    .await
 }
