@@ -462,6 +462,73 @@ both_backends!(
     entitlement_report_is_the_apis_csv
 );
 
+async fn directory_is_paged_and_shows_suspensions(p: &TestPlatform) {
+    // 40 newcomers (four-eyes onboarding through the API) make 53 people.
+    for i in 0..40 {
+        let id = propose_by_api(
+            p,
+            "ua-1",
+            json!({"kind": "staff_onboarding", "staff_id": format!("rc-n{i:02}"),
+                   "units": [{"unit_id": "risk-control", "valid_from": chrono::Utc::now()}],
+                   "roles": [{"role": "risk_controller", "valid_from": chrono::Utc::now()}]}),
+        )
+        .await;
+        p.call(
+            "ua-2",
+            "admin",
+            Method::POST,
+            &format!("/v1/proposals/{id}/approve"),
+            None,
+        )
+        .await
+        .ok(200);
+    }
+    let suspension =
+        propose_by_api(p, "ua-2", json!({"kind": "suspension", "staff_id": "lo-3"})).await;
+    let mut console = admin(p, "ua-1").await;
+    let inbox = console.get("/console/proposals").await;
+    assert!(inbox.body.contains("lo-3 is suspended"), "{}", inbox.body);
+    let csrf = inbox.csrf().expect("token");
+    let approved = console
+        .post(
+            &format!("/console/proposals/{suspension}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+
+    let first = console.get("/console/staff").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body.matches("<th scope=\"row\">").count(), 50);
+    let next = first
+        .body
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/console/staff?after="))
+        .expect("a link to the next page")
+        .to_owned();
+    let second = console.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.body.matches("<th scope=\"row\">").count(), 3);
+    assert!(
+        !second.body.contains("/console/staff?after="),
+        "the last page"
+    );
+    let all = format!("{}{}", first.body, second.body);
+    for id in ["ba-1", "rc-n00", "rc-n39", "ua-2"] {
+        assert!(
+            all.contains(&format!("href=\"/console/staff/{id}\"")),
+            "{id}"
+        );
+    }
+    let lo3 = console.get("/console/staff/lo-3").await;
+    assert!(lo3.body.contains("Status: suspended"), "{}", lo3.body);
+}
+both_backends!(
+    console_admin_directory_is_paged_and_shows_suspensions,
+    directory_is_paged_and_shows_suspensions
+);
+
 /// A number the API writes as a decimal string (or a number).
 fn number(value: &Value) -> f64 {
     match value {
