@@ -122,7 +122,7 @@ async fn directory_shows_dated_history_and_pending_changes(p: &TestPlatform) {
     }
 }
 both_backends!(
-    console_admin_directory_shows_dated_history_and_pending_changes_s4,
+    console_admin_s4_directory_shows_dated_history_and_pending_changes,
     directory_shows_dated_history_and_pending_changes
 );
 
@@ -256,7 +256,7 @@ async fn inbox_decides_others_proposals_never_ones_own(p: &TestPlatform) {
     assert_eq!(decided.ok(200)["status"], "rejected");
 }
 both_backends!(
-    console_admin_inbox_decides_others_proposals_never_ones_own_s9,
+    console_admin_s9_inbox_decides_others_proposals_never_ones_own,
     inbox_decides_others_proposals_never_ones_own
 );
 
@@ -422,7 +422,7 @@ async fn proposals_are_refused_with_their_rule(p: &TestPlatform) {
     );
 }
 both_backends!(
-    console_admin_proposals_are_refused_with_their_rule_s3_s4_s7,
+    console_admin_s3_s4_s7_proposals_are_refused_with_their_rule,
     proposals_are_refused_with_their_rule
 );
 
@@ -663,7 +663,7 @@ async fn rule_sets_are_shown_and_proposed_four_eyes(p: &TestPlatform) {
     }
 }
 both_backends!(
-    console_admin_rule_sets_are_shown_and_proposed_four_eyes_s9,
+    console_admin_s9_rule_sets_are_shown_and_proposed_four_eyes,
     rule_sets_are_shown_and_proposed_four_eyes
 );
 
