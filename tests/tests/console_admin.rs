@@ -523,6 +523,33 @@ async fn directory_is_paged_and_shows_suspensions(p: &TestPlatform) {
     }
     let lo3 = console.get("/console/staff/lo-3").await;
     assert!(lo3.body.contains("Status: suspended"), "{}", lo3.body);
+
+    // Every page of the desk: the strict policy, no inline script or
+    // style, and far below 150 KB with its stylesheet (a full page of 50).
+    let css = console.get("/console/assets/console.css").await.body.len();
+    for path in [
+        "/console/staff",
+        "/console/staff/lo-3",
+        "/console/proposals",
+        "/console/proposals?status=approved",
+        "/console/proposals/new",
+        "/console/rules",
+    ] {
+        let page = console.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'none'") && csp.contains("style-src 'self'"));
+        assert!(
+            !page.body.contains("<script") && !page.body.contains("style="),
+            "{path}"
+        );
+        let html = page.body.len();
+        println!("page weight {path}: {html} B + {css} B stylesheet");
+        assert!(
+            html + css < 150 * 1024,
+            "{path} weighs {html} + {css} bytes"
+        );
+    }
 }
 both_backends!(
     console_admin_directory_is_paged_and_shows_suspensions,
