@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod console;
+pub mod oidc;
 
 use creditops::{DEFAULT_AUDIT_ORIGIN, Identity, PlatformConfig, RunningPlatform, demo};
 use creditops_auth::DevIdentityProvider;
@@ -153,6 +154,24 @@ impl TestPlatform {
         backend: Backend,
         limits: creditops_http::RequestLimits,
     ) -> Option<Self> {
+        Self::start_with(backend, limits, std::collections::BTreeMap::new()).await
+    }
+
+    /// Starts the platform whose consoles sign in through an identity
+    /// provider: `sign_on` names each service's client there (no
+    /// development login then).
+    pub async fn start_with_sign_on(
+        backend: Backend,
+        sign_on: std::collections::BTreeMap<String, creditops_console::oidc::OidcConfig>,
+    ) -> Option<Self> {
+        Self::start_with(backend, test_limits(), sign_on).await
+    }
+
+    async fn start_with(
+        backend: Backend,
+        limits: creditops_http::RequestLimits,
+        sign_on: std::collections::BTreeMap<String, creditops_console::oidc::OidcConfig>,
+    ) -> Option<Self> {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (store, mut pg, database_url): (Arc<dyn Store>, _, _) = match backend {
             Backend::Sqlite => {
@@ -188,7 +207,14 @@ impl TestPlatform {
         demo::seed(store.as_ref(), &sod)
             .await
             .expect("demo organisation");
-        let platform = Self::launch(store.clone(), service_stores, data_dir.path(), limits).await;
+        let platform = Self::launch(
+            store.clone(),
+            service_stores,
+            data_dir.path(),
+            limits,
+            sign_on,
+        )
+        .await;
         Some(Self {
             platform: Some(platform),
             store,
@@ -221,6 +247,7 @@ impl TestPlatform {
             std::collections::BTreeMap::new(),
             self.data_dir.path(),
             test_limits(),
+            std::collections::BTreeMap::new(),
         )
         .await;
         Self {
@@ -242,6 +269,7 @@ impl TestPlatform {
         service_stores: std::collections::BTreeMap<String, Arc<dyn Store>>,
         keys_dir: &std::path::Path,
         limits: creditops_http::RequestLimits,
+        sign_on: std::collections::BTreeMap<String, creditops_console::oidc::OidcConfig>,
     ) -> RunningPlatform {
         let idp = DevIdentityProvider::load_or_create(keys_dir).expect("dev idp");
         let listeners = creditops::ALL_SERVICES
@@ -278,7 +306,8 @@ impl TestPlatform {
             risk_watch_interval: None,
             audit_sequencer_interval: std::time::Duration::from_millis(100),
             limits,
-            dev_console: true,
+            dev_console: sign_on.is_empty(),
+            console_sign_on: sign_on,
         })
         .await
         .expect("platform starts")

@@ -131,6 +131,11 @@ audit_actions! {
     AuditConsistency = "audit.consistency",
     /// A regulator export written (A5).
     AuditExported = "audit.exported",
+    /// A person signed in at a service's web console (development login or
+    /// the bank's identity provider), with the way they signed in.
+    ConsoleSignedIn = "console.signed_in",
+    /// A person signed out of a service's web console (the session ended).
+    ConsoleSignedOut = "console.signed_out",
 }
 
 /// A text that is not an action of the audit trail.

@@ -361,6 +361,106 @@ impl TokenVerifier {
         })
     }
 
+    /// Verifies an OpenID Connect ID token (OIDC Core 3.1.3.7) from the
+    /// token endpoint of this verifier's issuer, whose audience is the
+    /// client id: the same key selection and algorithm pinning as a bearer
+    /// token, then `iss` exact, `aud` the client (an array only with `azp`
+    /// naming the client), `exp` current, `iat` present and not in the
+    /// future, the lifetime bounded, and `nonce` the one this login sent.
+    /// The staff id is the string claim `staff_claim` (e.g. `sub`).
+    /// Never cached: each login verifies its own token once.
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+        staff_claim: &str,
+    ) -> Result<StaffId, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Malformed(
+                "ID token missing or larger than 8 KiB",
+            ));
+        }
+        let header = parse_header(token)?;
+        let alg = PINNED
+            .iter()
+            .find(|(name, _)| *name == header.alg)
+            .map(|(_, alg)| *alg)
+            .ok_or(AuthError::UnsupportedAlgorithm)?;
+        if header.crit.is_some() {
+            return Err(AuthError::Malformed(
+                "critical header extensions are not supported",
+            ));
+        }
+        let candidates: Vec<&TrustedKey> = match &header.kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(|k| k.kid.as_deref() == Some(kid.as_str()) && k.alg == alg)
+                .collect(),
+            None => self.keys.iter().filter(|k| k.alg == alg).collect(),
+        };
+        let mut outcome = Err(AuthError::UnknownKey);
+        for key in candidates {
+            let mut validation = Validation::new(alg);
+            validation.leeway = LEEWAY_SECONDS.unsigned_abs();
+            validation.validate_exp = true;
+            validation.validate_nbf = true;
+            // `aud` is checked below, exactly (an array needs `azp`).
+            validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss"]);
+            validation.set_issuer(&[self.issuer.as_str()]);
+            outcome = jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+                token,
+                &key.key,
+                &validation,
+            )
+            .map_err(map_jwt_error);
+            if !matches!(outcome, Err(AuthError::BadSignature)) {
+                break;
+            }
+        }
+        let claims = outcome?.claims;
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+            return Err(AuthError::WrongIssuer);
+        }
+        let client = self.audience.as_str();
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => aud == client,
+            Some(Value::Array(auds)) => {
+                auds.iter().any(|a| a.as_str() == Some(client))
+                    && claims.get("azp").and_then(Value::as_str) == Some(client)
+            }
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(AuthError::WrongAudience);
+        }
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) || nonce.is_empty() {
+            return Err(AuthError::Malformed("ID token nonce is not this login's"));
+        }
+        let expires_at = claims
+            .get("exp")
+            .and_then(|v| numeric_date(v, Round::Down))
+            .ok_or(AuthError::Malformed("claim `exp` is not a NumericDate"))?;
+        let issued_at = claims
+            .get("iat")
+            .and_then(|v| numeric_date(v, Round::Up))
+            .ok_or(AuthError::Malformed(
+                "claim `iat` is missing or not a NumericDate",
+            ))?;
+        check_times(issued_at, expires_at, now)?;
+        if expires_at.saturating_sub(issued_at) > self.max_lifetime_seconds {
+            return Err(AuthError::LifetimeTooLong {
+                max_seconds: self.max_lifetime_seconds,
+            });
+        }
+        match claims.get(staff_claim) {
+            Some(Value::String(id)) => StaffId::parse(id).map_err(|_| AuthError::BadSubject),
+            _ => Err(AuthError::BadSubject),
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn cached_tokens(&self) -> usize {
         self.cache.len()
@@ -759,6 +859,117 @@ mod tests {
         )
         .expect("verifier");
         (dir, idp, verifier)
+    }
+
+    /// OIDC Core 3.1.3.7: an ID token is the client's, from the issuer,
+    /// current, with this login's nonce; the staff id is the configured claim.
+    #[test]
+    fn id_tokens_are_checked_claim_by_claim() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let idp = DevIdentityProvider::load_or_create(dir.path()).expect("idp");
+        let verifier = TokenVerifier::from_jwks(
+            &idp.jwks_json(),
+            "https://idp.bank.example",
+            "market-console",
+        )
+        .expect("verifier");
+        let now = chrono::Utc::now().timestamp();
+        let good = serde_json::json!({
+            "iss": "https://idp.bank.example", "aud": "market-console", "sub": "lo-1",
+            "staff_id": "lo-2", "nonce": "n-123", "iat": now, "exp": now + 300,
+        });
+        let with = |key: &str, value: serde_json::Value| {
+            let mut claims = good.clone();
+            if value.is_null() {
+                claims.as_object_mut().expect("object").remove(key);
+            } else {
+                claims[key] = value;
+            }
+            idp.sign_claims(&claims)
+        };
+        let table: Vec<(&str, String, &str, Result<&str, ()>)> = vec![
+            ("as issued", idp.sign_claims(&good), "sub", Ok("lo-1")),
+            (
+                "another claim",
+                idp.sign_claims(&good),
+                "staff_id",
+                Ok("lo-2"),
+            ),
+            (
+                "a claim it lacks",
+                idp.sign_claims(&good),
+                "employee",
+                Err(()),
+            ),
+            (
+                "another issuer",
+                with("iss", "https://evil.example".into()),
+                "sub",
+                Err(()),
+            ),
+            (
+                "another client",
+                with("aud", "backoffice-console".into()),
+                "sub",
+                Err(()),
+            ),
+            (
+                "array without azp",
+                with("aud", serde_json::json!(["market-console", "x"])),
+                "sub",
+                Err(()),
+            ),
+            (
+                "another nonce",
+                with("nonce", "n-999".into()),
+                "sub",
+                Err(()),
+            ),
+            (
+                "no nonce",
+                with("nonce", serde_json::Value::Null),
+                "sub",
+                Err(()),
+            ),
+            ("expired", with("exp", (now - 120).into()), "sub", Err(())),
+            (
+                "no iat",
+                with("iat", serde_json::Value::Null),
+                "sub",
+                Err(()),
+            ),
+            (
+                "a day long",
+                with("exp", (now + 86_400).into()),
+                "sub",
+                Err(()),
+            ),
+            (
+                "not a staff id",
+                with("sub", "Robert'); DROP".into()),
+                "sub",
+                Err(()),
+            ),
+        ];
+        for (case, token, claim, expected) in table {
+            let got = verifier.verify_id_token(&token, "n-123", claim);
+            match expected {
+                Ok(id) => assert_eq!(
+                    got.ok().map(|s| s.to_string()).as_deref(),
+                    Some(id),
+                    "{case}"
+                ),
+                Err(()) => assert!(got.is_err(), "{case}: {got:?}"),
+            }
+        }
+        // A signature by another key is refused.
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = DevIdentityProvider::load_or_create(other_dir.path()).expect("idp");
+        assert!(
+            verifier
+                .verify_id_token(&other.sign_claims(&good), "n-123", "sub")
+                .is_err()
+        );
     }
 
     #[test]

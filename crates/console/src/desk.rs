@@ -48,7 +48,7 @@ pub static RISK: Desk = Desk {
 pub static AUDIT: Desk = Desk {
     service: "audit",
     entry: ("/v1/events", "GET"),
-    home: None,
+    home: Some("/console/events"),
     title_de: "Interne Revision",
     title_en: "Internal audit",
 };

@@ -10,10 +10,14 @@
 //! a form without them is refused 403 and audited.
 //!
 //! Sessions are server-side rows ([`session`]), valid only at the service
-//! that issued them. Login here is the development login (a staff id, no
-//! password); it is mounted only when [`ConsoleSettings::dev_login`] is set.
+//! that issued them. A person signs in through the bank's identity provider
+//! (OpenID Connect with PKCE, [`oidc`]) or, in development, with a staff id
+//! alone ([`ConsoleSettings::dev_login`]).
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin;
+mod audit;
 mod backoffice;
 mod borrowers;
 mod casework;
@@ -21,8 +25,10 @@ mod desk;
 mod disbursement;
 pub mod i18n;
 mod market;
+pub mod oidc;
 mod pages;
 pub mod session;
+mod sso;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -31,6 +37,7 @@ use axum::response::Response;
 use creditops_http::ServiceContext;
 use std::sync::Arc;
 
+pub use audit::AuditKeys;
 pub use desk::Desk;
 
 /// How a service serves its console.
@@ -45,6 +52,11 @@ pub struct ConsoleSettings {
     pub idle_timeout: chrono::Duration,
     /// A session older than this has ended, used or not.
     pub absolute_timeout: chrono::Duration,
+    /// The audit log's origin and checkpoint keys (the audit desk's
+    /// checkpoint, proofs and exports); none elsewhere.
+    pub audit_keys: Option<AuditKeys>,
+    /// Sign-in through the bank's identity provider (OpenID Connect).
+    pub oidc: Option<Arc<oidc::OidcClient>>,
 }
 
 impl ConsoleSettings {
@@ -56,7 +68,33 @@ impl ConsoleSettings {
             dev_login: true,
             idle_timeout: chrono::Duration::minutes(30),
             absolute_timeout: chrono::Duration::hours(10),
+            audit_keys: None,
+            oidc: None,
         })
+    }
+
+    /// The settings for `service`'s desk signing in through the bank's
+    /// identity provider; cookies are `Secure` and `__Host-` prefixed when
+    /// the desk is served over TLS (`secure_cookies`).
+    pub fn single_sign_on(
+        service: &str,
+        client: oidc::OidcClient,
+        secure_cookies: bool,
+    ) -> Option<ConsoleSettings> {
+        Some(ConsoleSettings {
+            dev_login: false,
+            secure_cookies,
+            oidc: Some(Arc::new(client)),
+            ..ConsoleSettings::dev(service)?
+        })
+    }
+
+    /// These settings with the audit log's origin and checkpoint keys.
+    pub fn with_audit_keys(self, audit_keys: AuditKeys) -> ConsoleSettings {
+        ConsoleSettings {
+            audit_keys: Some(audit_keys),
+            ..self
+        }
     }
 }
 
@@ -80,8 +118,10 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         settings: Arc::new(settings),
     };
     pages::routes(&console)
+        .merge(sso::routes())
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(audit::routes(&console))
         .merge(admin::routes(&console))
         .with_state(console)
         .layer(body_limit)

@@ -67,6 +67,7 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
         "market" => crate::market::nav(lang),
         "backoffice" => crate::backoffice::nav(lang),
         "admin" => crate::admin::nav(lang),
+        "audit" => crate::audit::nav(lang),
         _ => Vec::new(),
     }
 }
@@ -175,7 +176,7 @@ pub(crate) async fn signed_in(
 }
 
 /// The origin a form of this console is posted from.
-fn expected_origin(console: &Console, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn expected_origin(console: &Console, headers: &HeaderMap) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let scheme = if console.settings.secure_cookies {
         "https"
@@ -307,6 +308,9 @@ fn login_form(
 
 async fn login_page(State(console): State<Console>, headers: HeaderMap) -> Response {
     let lang = lang_of(&headers);
+    if console.settings.oidc.is_some() {
+        return crate::sso::login_page(&console, lang, StatusCode::OK, None);
+    }
     if !console.settings.dev_login {
         return message(
             &console,
@@ -388,7 +392,7 @@ async fn login(
         };
         return login_form(&console, lang, StatusCode::FORBIDDEN, Some(text), user);
     }
-    let token = match session::start(&console.ctx, &id).await {
+    let token = match session::start(&console.ctx, &id, "development").await {
         Ok(token) => token,
         Err(e) => return unavailable(&console, lang, &e),
     };
@@ -445,13 +449,17 @@ async fn logout(
     let secure = console.settings.secure_cookies;
     let name = session::cookie_name(console.ctx.service, secure);
     if let Some(token) = session::cookie(&headers, &name)
-        && let Err(e) = session::end(&console.ctx, token).await
+        && let Err(e) = session::end(&console.ctx, token, live.actor.id()).await
     {
         return unavailable(&console, lang_of(&headers), &e);
     }
     let mut response = Redirect::to(LOGIN_PATH).into_response();
-    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&name, "", secure, 0)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    let cookies = std::iter::once(session::set_cookie(&name, "", secure, 0))
+        .chain(crate::sso::signed_out_cookie(&console));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }

@@ -7,9 +7,10 @@ use crate::ConsoleSettings;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use chrono::Utc;
+use creditops_audit::{AuditAction, Outcome};
 use creditops_commands::Actor;
 use creditops_domain::{StaffId, StaffStatus, Timestamp};
-use creditops_http::ServiceContext;
+use creditops_http::{ApiError, ServiceContext};
 use creditops_store::{ConsoleSession, StoreError};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -176,7 +177,11 @@ pub async fn desk_actor(
 }
 
 /// Starts a session for `staff_id` at this service; the cookie's token.
-pub async fn start(ctx: &ServiceContext, staff_id: &StaffId) -> Result<String, StoreError> {
+pub async fn start(
+    ctx: &ServiceContext,
+    staff_id: &StaffId,
+    method: &str,
+) -> Result<String, ApiError> {
     let token = random_token()?;
     let at = Utc::now();
     let session = ConsoleSession {
@@ -188,18 +193,27 @@ pub async fn start(ctx: &ServiceContext, staff_id: &StaffId) -> Result<String, S
         last_seen_at: at,
         ended_at: None,
     };
+    // The sign-in and its audit event commit together, or neither does.
+    let mut record = ctx.record(AuditAction::ConsoleSignedIn, Outcome::Ok, at);
+    record.actor = Some(staff_id.to_string());
+    record.data = serde_json::json!({ "method": method });
     let mut tx = ctx.store.begin().await?;
     tx.insert_console_session(&session).await?;
+    ctx.audit(tx.as_mut(), &record).await?;
     tx.commit().await?;
     Ok(token)
 }
 
-/// Ends the session `token` names (logout).
-pub async fn end(ctx: &ServiceContext, token: &str) -> Result<(), StoreError> {
+/// Ends the session `token` names (logout) of `staff_id`, audited.
+pub async fn end(ctx: &ServiceContext, token: &str, staff_id: &StaffId) -> Result<(), ApiError> {
+    let at = Utc::now();
+    let mut record = ctx.record(AuditAction::ConsoleSignedOut, Outcome::Ok, at);
+    record.actor = Some(staff_id.to_string());
     let mut tx = ctx.store.begin().await?;
-    tx.end_console_session(&token_hash(token), Utc::now())
-        .await?;
-    tx.commit().await
+    tx.end_console_session(&token_hash(token), at).await?;
+    ctx.audit(tx.as_mut(), &record).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

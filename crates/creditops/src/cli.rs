@@ -78,6 +78,26 @@ pub(crate) struct ServeArgs {
     /// Expected token issuer (required with --jwks).
     #[arg(long, env = "CREDITOPS_ISSUER")]
     pub(crate) issuer: Option<String>,
+    /// The bank's identity provider for the web consoles: its OpenID Connect
+    /// issuer URL (https; discovery at URL/.well-known/openid-configuration).
+    #[arg(long, env = "CREDITOPS_OIDC_ISSUER")]
+    pub(crate) oidc_issuer: Option<String>,
+    /// A service console's client id at the provider, `SERVICE=ID`; repeat
+    /// per service (comma-separated in the environment).
+    #[arg(long, env = "CREDITOPS_OIDC_CLIENT_ID", value_delimiter = ',')]
+    pub(crate) oidc_client_id: Vec<String>,
+    /// The file holding a service console's client secret, `SERVICE=FILE`
+    /// (readable by its owner only).
+    #[arg(long, env = "CREDITOPS_OIDC_CLIENT_SECRET_FILE", value_delimiter = ',')]
+    pub(crate) oidc_client_secret_file: Vec<String>,
+    /// A service console's external address, `SERVICE=URL`: the provider
+    /// sends the browser back to URL/login/callback; over https the
+    /// console's cookies are `Secure` and `__Host-` prefixed.
+    #[arg(long, env = "CREDITOPS_CONSOLE_URL", value_delimiter = ',')]
+    pub(crate) console_url: Vec<String>,
+    /// The ID token claim that holds the staff id.
+    #[arg(long, env = "CREDITOPS_OIDC_STAFF_CLAIM", default_value = "sub")]
+    pub(crate) oidc_staff_claim: String,
     /// Longest validity, in seconds, of a token that is accepted: `exp` minus
     /// its `nbf`/`iat`, and minus now (default 43200 = 12 h; 60 s to 7 days).
     #[arg(

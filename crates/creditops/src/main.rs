@@ -698,6 +698,135 @@ fn dev_identity(args: &ServeArgs) -> Result<Identity, Failure> {
     })
 }
 
+/// `SERVICE=VALUE` pairs of `flag`, by service (known services, once each).
+fn per_service(
+    flag: &str,
+    pairs: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut by_service = std::collections::BTreeMap::new();
+    for pair in pairs {
+        let Some((service, value)) = pair.split_once('=') else {
+            return Err(Failure::usage(format!(
+                "{flag} {pair:?}: expected SERVICE=VALUE, e.g. market=..."
+            )));
+        };
+        if !creditops_auth::is_service(service) {
+            return Err(Failure::usage(format!(
+                "{flag}: unknown service {service:?} (market, backoffice, risk, audit, admin)"
+            )));
+        }
+        if value.trim().is_empty() {
+            return Err(Failure::usage(format!(
+                "{flag} {service}=: the value is empty"
+            )));
+        }
+        if by_service
+            .insert(service.to_owned(), value.trim().to_owned())
+            .is_some()
+        {
+            return Err(Failure::usage(format!("{flag}: {service} is given twice")));
+        }
+    }
+    Ok(by_service)
+}
+
+/// Reads a client secret: the first line of `path`, which only its owner
+/// may read (a secret readable by others is refused, not used).
+fn read_client_secret(service: &str, path: &std::path::Path) -> Result<String, Failure> {
+    let failure = |detail: String| {
+        Failure::usage(format!(
+            "--oidc-client-secret-file {service}={}: {detail}",
+            path.display()
+        ))
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| failure(e.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(failure(format!(
+                "readable by others (mode {:o}); chmod 600 it",
+                mode & 0o777
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| failure(e.to_string()))?;
+    let secret = text.lines().next().unwrap_or_default().trim().to_owned();
+    if secret.is_empty() {
+        return Err(failure("the file holds no secret".to_owned()));
+    }
+    Ok(secret)
+}
+
+/// The consoles that sign in through the bank's identity provider: every
+/// service with a client id needs its secret file and its external address.
+fn console_sign_on(
+    args: &ServeArgs,
+) -> Result<std::collections::BTreeMap<String, creditops_console::oidc::OidcConfig>, Failure> {
+    let clients = per_service("--oidc-client-id", &args.oidc_client_id)?;
+    let secrets = per_service("--oidc-client-secret-file", &args.oidc_client_secret_file)?;
+    let urls = per_service("--console-url", &args.console_url)?;
+    let Some(issuer) = &args.oidc_issuer else {
+        if clients.is_empty() && secrets.is_empty() && urls.is_empty() {
+            return Ok(std::collections::BTreeMap::new());
+        }
+        return Err(Failure::usage(
+            "--oidc-client-id, --oidc-client-secret-file and --console-url need --oidc-issuer",
+        ));
+    };
+    if args.dev {
+        return Err(Failure::usage(
+            "--dev signs in to the consoles without a password; do not combine it with --oidc-issuer",
+        ));
+    }
+    for service in secrets.keys().chain(urls.keys()) {
+        if !clients.contains_key(service) {
+            return Err(Failure::usage(format!(
+                "{service} has a secret file or console URL but no --oidc-client-id {service}=ID"
+            )));
+        }
+    }
+    let mut sign_on = std::collections::BTreeMap::new();
+    for (service, client_id) in clients {
+        let secret_file = secrets.get(&service).ok_or_else(|| {
+            Failure::usage(format!(
+                "--oidc-client-id {service}: give --oidc-client-secret-file {service}=FILE"
+            ))
+        })?;
+        let url = urls.get(&service).ok_or_else(|| {
+            Failure::usage(format!(
+                "--oidc-client-id {service}: give --console-url {service}=URL (its external address)"
+            ))
+        })?;
+        if !(url.starts_with("https://")
+            || url.starts_with("http://127.0.0.1")
+            || url.starts_with("http://localhost"))
+        {
+            return Err(Failure::usage(format!(
+                "--console-url {service}={url}: must be https (http only on this machine)"
+            )));
+        }
+        let config = creditops_console::oidc::OidcConfig {
+            issuer: issuer.clone(),
+            client_id,
+            client_secret: read_client_secret(&service, std::path::Path::new(secret_file))?,
+            redirect_uri: Some(format!(
+                "{}{}",
+                url.trim_end_matches('/'),
+                creditops_console::oidc::CALLBACK_PATH
+            )),
+            staff_claim: args.oidc_staff_claim.clone(),
+        };
+        creditops_console::oidc::OidcClient::new(config.clone())
+            .map_err(|e| Failure::usage(format!("--oidc-issuer {issuer}: {e}")))?;
+        sign_on.insert(service, config);
+    }
+    Ok(sign_on)
+}
+
 /// The listen address of each service to run, in the order given.
 fn listeners(args: &ServeArgs) -> Result<Vec<(String, SocketAddr)>, Failure> {
     let mut listeners = Vec::new();
@@ -738,6 +867,7 @@ fn serve_signing_key(args: &ServeArgs) -> Result<Option<std::sync::Arc<SigningKe
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     check_serve_config(&args)?;
     let listeners = listeners(&args)?;
+    let console_sign_on = console_sign_on(&args)?;
     let (sod, _) = creditops::platform::load_sod(args.policy_dir.as_deref())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let store = open(&args.db).await?;
@@ -784,6 +914,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             auth_failures_per_minute: args.auth_failures_per_minute,
         },
         dev_console: args.dev,
+        console_sign_on,
     })
     .await
     .map_err(start_failure)?;

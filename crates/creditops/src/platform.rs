@@ -91,6 +91,34 @@ pub struct PlatformConfig {
     /// Serve each service's web console desk with the development login
     /// (a staff id, no password; issue 19). Off, no console is mounted.
     pub dev_console: bool,
+    /// Outside dev mode: the services whose console signs in through the
+    /// bank's identity provider, with their client there. A service not
+    /// named serves no console.
+    pub console_sign_on: BTreeMap<String, creditops_console::oidc::OidcConfig>,
+}
+
+/// How `service` serves its console: the development login, single
+/// sign-on through the bank's identity provider, or none.
+fn console_settings(
+    config: &PlatformConfig,
+    service: &str,
+) -> Result<Option<creditops_console::ConsoleSettings>, PlatformError> {
+    if config.dev_console {
+        return Ok(creditops_console::ConsoleSettings::dev(service));
+    }
+    let Some(client) = config.console_sign_on.get(service) else {
+        return Ok(None);
+    };
+    // Cookies are `Secure` when the desk is reached over TLS.
+    let secure = client
+        .redirect_uri
+        .as_deref()
+        .is_some_and(|uri| uri.starts_with("https://"));
+    let client = creditops_console::oidc::OidcClient::new(client.clone())
+        .map_err(|e| PlatformError::Identity(format!("console sign-on of {service}: {e}")))?;
+    Ok(creditops_console::ConsoleSettings::single_sign_on(
+        service, client, secure,
+    ))
 }
 
 pub struct RunningPlatform {
@@ -613,10 +641,14 @@ pub async fn start(config: PlatformConfig) -> Result<RunningPlatform, PlatformEr
             }
             risk = Some(ctx.clone());
         }
-        let console = config
-            .dev_console
-            .then(|| creditops_console::ConsoleSettings::dev(name))
-            .flatten()
+        let console = console_settings(&config, name)?
+            .map(|settings| {
+                settings.with_audit_keys(creditops_console::AuditKeys {
+                    origin: config.audit_origin.clone(),
+                    signing_key: config.audit_key.clone(),
+                    retired_keys: config.audit_retired_keys.clone(),
+                })
+            })
             .map(|settings| creditops_console::router(ctx.clone(), settings));
         let mut router = router_for(
             name,

@@ -1550,3 +1550,125 @@ async fn finding_1_free_text_sectors_refuse_to_start_postgres() {
     assert!(migrate.status.success(), "{}", stderr(&migrate));
     db.drop_database().await;
 }
+
+/// The consoles' single sign-on is configured completely or not at all: a
+/// client without its issuer, secret or external address, a secret file
+/// others may read, and single sign-on beside `--dev` are refused at start
+/// (exit 2) with what to give instead.
+#[test]
+fn console_sign_on_is_configured_completely_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys": []}"#).unwrap();
+    let secret = dir.path().join("market.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let open_secret = dir.path().join("open.secret");
+    std::fs::write(&open_secret, "s3cret\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&open_secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let secret_arg = format!("market={}", secret.display());
+    let open_arg = format!("market={}", open_secret.display());
+    let issuer = "https://idp.bank.example/realms/credit";
+    let table: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--dev", "--oidc-client-id", "market=market-console"],
+            "need --oidc-issuer",
+        ),
+        (
+            vec![
+                "--dev",
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "market=m",
+            ],
+            "do not combine it with --oidc-issuer",
+        ),
+        (
+            vec!["--oidc-issuer", issuer, "--oidc-client-id", "market=m"],
+            "give --oidc-client-secret-file market=FILE",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "market=m",
+                "--oidc-client-secret-file",
+                &secret_arg,
+            ],
+            "give --console-url market=URL",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "market=m",
+                "--oidc-client-secret-file",
+                &open_arg,
+                "--console-url",
+                "market=https://market.bank.example",
+            ],
+            "readable by others",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "market=m",
+                "--oidc-client-secret-file",
+                &secret_arg,
+                "--console-url",
+                "market=http://market.bank.example",
+            ],
+            "must be https",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                "http://idp.bank.example",
+                "--oidc-client-id",
+                "market=m",
+                "--oidc-client-secret-file",
+                &secret_arg,
+                "--console-url",
+                "market=https://market.bank.example",
+            ],
+            "must be https",
+        ),
+        (
+            vec!["--oidc-issuer", issuer, "--oidc-client-id", "treasury=m"],
+            "unknown service \"treasury\"",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                issuer,
+                "--console-url",
+                "backoffice=https://bo.bank.example",
+            ],
+            "no --oidc-client-id backoffice=ID",
+        ),
+    ];
+    for (flags, expected) in table {
+        let mut args = vec!["serve", "--data-dir", data];
+        if !flags.contains(&"--dev") {
+            args.extend(["--jwks", jwks.to_str().unwrap(), "--issuer", issuer]);
+        }
+        args.extend(flags.iter().copied());
+        let out = creditops(&args);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{flags:?}: {}",
+            stderr(&out)
+        );
+    }
+}
