@@ -57,7 +57,7 @@ pub static AUDIT: Desk = Desk {
 pub static ADMIN: Desk = Desk {
     service: "admin",
     entry: ("/v1/staff", "GET"),
-    home: None,
+    home: Some("/console/staff"),
     title_de: "Benutzerverwaltung",
     title_en: "User administration",
 };

@@ -16,6 +16,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod audit;
 mod backoffice;
 mod borrowers;
@@ -123,6 +124,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         .merge(backoffice::routes(&console))
         .merge(riskdesk::routes(&console))
         .merge(audit::routes(&console))
+        .merge(admin::routes(&console))
         .with_state(console)
         .layer(body_limit)
         .layer(from_fn(security_headers))

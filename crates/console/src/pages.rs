@@ -67,6 +67,7 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
         "market" => crate::market::nav(lang),
         "backoffice" => crate::backoffice::nav(lang),
         "risk" => crate::riskdesk::nav(lang),
+        "admin" => crate::admin::nav(lang),
         "audit" => crate::audit::nav(lang),
         _ => Vec::new(),
     }
