@@ -1,6 +1,8 @@
 //! The desks together in real headless Chromium (issue 19): four people,
-//! each in their own browser session at their own service, take a credit
-//! from a new borrower to approval and disbursement. Every page on the way
+//! each in their own browser session at their own service (two loan
+//! officers, a risk controller, a credit analyst), take a credit from a new
+//! borrower to approval and disbursement; the internal auditor then finds
+//! its story proven intact. Every page on the way
 //! is checked with axe-core when `CREDITOPS_AXE` names it (CI does).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -46,20 +48,20 @@ async fn console_four_people_take_a_credit_from_borrower_to_disbursement() {
         .to_owned();
     assert_eq!(borrower.len(), 36, "the new borrower's id is filled in");
 
-    // Risk control proposes the borrower limit; back office approves it
-    // from its inbox (R1, R8).
-    p.call(
-        "rc-1",
-        "risk",
-        reqwest::Method::POST,
-        "/v1/limits",
-        Some(serde_json::json!({
-            "kind": "borrower", "key": borrower, "amount": "5000000",
-            "reason": "new customer"
-        })),
-    )
-    .await
-    .ok(201);
+    // Risk controller rc-1 proposes the borrower limit at the risk desk;
+    // back office approves it from its inbox (R1, R8).
+    let rc1 = signed_in(&p, "risk", "rc-1").await;
+    rc1.goto(&p.url("risk", "/console/limits/new")).await;
+    rc1.wait_for_text("Propose").await;
+    rc1.type_into("#key", &borrower).await;
+    rc1.type_into("#amount", "5.000.000,00").await;
+    rc1.type_into("#reason", "New customer, annual plan").await;
+    rc1.click("form[action='/console/limits'] button[type=submit]")
+        .await;
+    rc1.wait_for_text("The limit is proposed").await;
+    rc1.screenshot("flow_limit_proposed").await;
+    rc1.assert_accessible("limit_proposed").await;
+    rc1.quit().await;
     let ba1 = signed_in(&p, "backoffice", "ba-1").await;
     ba1.click("a[href='/console/limits']").await;
     ba1.wait_for_text("Werkzeugbau Muster GmbH").await;
@@ -140,6 +142,22 @@ async fn console_four_people_take_a_credit_from_borrower_to_disbursement() {
     lo1.screenshot("flow_disbursed").await;
     lo1.assert_accessible("disbursed").await;
     lo1.quit().await;
+
+    // The internal auditor finds the case and sees its story proven intact
+    // against the signed checkpoint (A2).
+    let ia1 = signed_in(&p, "audit", "ia-1").await;
+    ia1.goto(&p.url("audit", &case_page)).await;
+    let story = ia1
+        .wait_for_text("Every event of this case is intact")
+        .await;
+    assert!(
+        story.contains("case.disbursed") || story.contains("disbursed"),
+        "{story}"
+    );
+    assert!(!story.contains("NOT verified"), "{story}");
+    ia1.screenshot("flow_audit_story").await;
+    ia1.assert_accessible("audit_story").await;
+    ia1.quit().await;
 
     let api = p
         .call(
