@@ -98,14 +98,20 @@ impl ConsoleClient {
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
-        let response = self
+        self.get_from(path, None).await
+    }
+
+    /// Follows a link to `path` from the page `referer` (a full address).
+    pub async fn get_from(&mut self, path: &str, referer: Option<&str>) -> Page {
+        let mut request = self
             .client
             .get(format!("{}{path}", self.base))
             .header("cookie", self.cookie_header())
-            .header("accept-language", self.accept_language)
-            .send()
-            .await
-            .expect("console answers");
+            .header("accept-language", self.accept_language);
+        if let Some(referer) = referer {
+            request = request.header("referer", referer);
+        }
+        let response = request.send().await.expect("console answers");
         self.answer(response).await
     }
 

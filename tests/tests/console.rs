@@ -756,3 +756,40 @@ both_backends!(
     console_back_office_decides_limit_proposals_from_its_inbox,
     back_office_decides_limit_proposals_from_its_inbox
 );
+
+async fn the_language_is_switched_on_the_page_and_kept(p: &TestPlatform) {
+    let mut console = signed_in(p, "market", "lo-2").await;
+    console.accept_language = "de-DE,de;q=0.9";
+    let german = console.get("/console/cases").await;
+    assert!(german.body.contains("Kreditfälle") || german.body.contains("Entwurf"));
+    assert!(german.body.contains("href=\"/console/lang/en\""));
+    // The switch returns to the page it was chosen on, in English from then on.
+    let base = p.url("market", "");
+    let switched = console
+        .get_from(
+            "/console/lang/en",
+            Some(&format!("{base}/console/cases?state=draft")),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(switched.location(), Some("/console/cases?state=draft"));
+    let english = console.get("/console/cases?state=draft").await;
+    assert!(english.body.contains("Draft"), "{}", english.body);
+    assert!(english.body.contains("lang=\"en\""));
+    // Another site as the page it came from: back to the desk, not there.
+    let elsewhere = console
+        .get_from(
+            "/console/lang/de",
+            Some("https://evil.example/console/cases"),
+        )
+        .await;
+    assert_eq!(elsewhere.location(), Some("/console"));
+    assert_eq!(
+        console.get("/console/lang/fr").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+both_backends!(
+    console_the_language_is_switched_on_the_page_and_kept,
+    the_language_is_switched_on_the_page_and_kept
+);

@@ -24,6 +24,7 @@ pub(crate) fn routes(_console: &Console) -> Router<Console> {
         .route("/logout", axum::routing::post(logout))
         .route("/console", get(home))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/lang/{code}", get(switch_language))
 }
 
 /// What the frame of every page shows.
@@ -35,6 +36,8 @@ pub(crate) struct Frame {
     pub nav: Vec<NavLink>,
     pub user: Option<String>,
     pub csrf: String,
+    /// The other language: its code and its name in itself.
+    pub other_lang: (&'static str, &'static str),
 }
 
 impl Frame {
@@ -51,6 +54,10 @@ impl Frame {
             csrf: session
                 .map(|s| s.session.csrf_token.clone())
                 .unwrap_or_default(),
+            other_lang: match lang {
+                Lang::De => ("en", "English"),
+                Lang::En => ("de", "Deutsch"),
+            },
         }
     }
 }
@@ -73,12 +80,50 @@ fn nav(service: &str, lang: Lang) -> Vec<NavLink> {
     }
 }
 
+/// The cookie that keeps a language chosen on a page (over the browser's).
+const LANG_COOKIE: &str = "creditops-lang";
+
+/// The language of the answer: the one chosen on a page, else the first
+/// supported one the browser asks for.
 pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
-    Lang::from_accept_language(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+    match session::cookie(headers, LANG_COOKIE) {
+        Some("de") => Lang::De,
+        Some("en") => Lang::En,
+        _ => Lang::from_accept_language(
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        ),
+    }
+}
+
+/// Switches the language and goes back to the page it was chosen on (the
+/// same-origin `Referer`: a page of this console, never another site).
+async fn switch_language(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    let code = match code.as_str() {
+        "de" | "en" => code,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let back = expected_origin(&console, &headers)
+        .and_then(|origin| {
+            let referer = headers.get(header::REFERER)?.to_str().ok()?;
+            let path = referer.strip_prefix(&origin)?;
+            ((path.starts_with("/console") || path.starts_with(LOGIN_PATH))
+                && !path.contains("//")
+                && !path.contains('\\'))
+            .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| "/console".to_owned());
+    let mut response = Redirect::to(&back).into_response();
+    let cookie = format!("{LANG_COOKIE}={code}; Path=/; SameSite=Strict; Max-Age=31536000");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// Renders `page` with `status`.
