@@ -465,6 +465,23 @@ pub async fn staff_ids(
     Ok(page_of(tx.staff_ids().await?, Clone::clone, after, limit))
 }
 
+/// One page of the directory's people, in order, read in one transaction.
+pub async fn staff_members_page(
+    ctx: &Context,
+    after: Option<&StaffId>,
+    limit: u32,
+) -> CommandResult<Vec<StaffMember>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let ids = page_of(tx.staff_ids().await?, Clone::clone, after, limit);
+    let mut members = Vec::with_capacity(ids.len());
+    for id in &ids {
+        if let Some(member) = tx.staff_member(id).await? {
+            members.push(member);
+        }
+    }
+    Ok(members)
+}
+
 /// A person with dated units, roles and competence levels (S4).
 pub async fn staff_member(ctx: &Context, id: &StaffId) -> CommandResult<StaffMember> {
     let mut tx = ctx.store.begin_read().await?;

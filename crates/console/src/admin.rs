@@ -763,8 +763,8 @@ async fn directory(
     }
     let commands = console.ctx.commands();
     let after = query.after.as_deref().and_then(|a| StaffId::parse(a).ok());
-    let ids = match proposals::staff_ids(&commands, after.as_ref(), PAGE).await {
-        Ok(ids) => ids,
+    let members = match proposals::staff_members_page(&commands, after.as_ref(), PAGE).await {
+        Ok(members) => members,
         Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
     };
     let waiting = match pending(&console).await {
@@ -772,20 +772,17 @@ async fn directory(
         Err(e) => return unavailable(&console, lang, &e.detail),
     };
     let now = Utc::now();
-    let mut rows = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let member = match proposals::staff_member(&commands, id).await {
-            Ok(member) => member,
-            Err(e) => return unavailable(&console, lang, &ApiError::from(e).detail),
-        };
-        rows.push(DirectoryRow {
-            p: person_sheet(lang, &member, now),
+    let rows: Vec<DirectoryRow> = members
+        .iter()
+        .map(|member| DirectoryRow {
+            p: person_sheet(lang, member, now),
             pending: waiting
                 .iter()
-                .filter(|p| target_of(p).as_ref() == Some(id))
+                .filter(|p| target_of(p).as_ref() == Some(&member.id))
                 .count(),
-        });
-    }
+        })
+        .collect();
+    let ids: Vec<&StaffId> = members.iter().map(|m| &m.id).collect();
     let next = (ids.len() == PAGE as usize)
         .then(|| ids.last().map(|id| format!("/console/staff?after={id}")))
         .flatten();

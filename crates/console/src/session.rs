@@ -121,8 +121,12 @@ pub async fn current(
     };
     let hash = token_hash(token);
     let at = Utc::now();
-    let mut tx = ctx.store.begin().await?;
-    let Some(session) = tx.console_session(&hash).await? else {
+    // Read without the write lock: most pages only look the session up.
+    let session = {
+        let mut read = ctx.store.begin_read().await?;
+        read.console_session(&hash).await?
+    };
+    let Some(session) = session else {
         return Ok(Err(NoSession::Missing));
     };
     // A session of another service is as good as none here.
@@ -133,12 +137,14 @@ pub async fn current(
         return Ok(Err(NoSession::Ended));
     }
     let Some(actor) = desk_actor(ctx, settings, &session.staff_id).await? else {
+        let mut tx = ctx.store.begin().await?;
         tx.end_console_session(&hash, at).await?;
         tx.commit().await?;
         return Ok(Err(NoSession::NotAllowed));
     };
     // One write a minute at most per session, not one per page.
     if at - session.last_seen_at > chrono::Duration::seconds(60) {
+        let mut tx = ctx.store.begin().await?;
         tx.touch_console_session(&hash, at).await?;
         tx.commit().await?;
     }
