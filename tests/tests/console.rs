@@ -793,3 +793,104 @@ both_backends!(
     console_the_language_is_switched_on_the_page_and_kept,
     the_language_is_switched_on_the_page_and_kept
 );
+
+async fn market_edits_a_draft_and_the_page_says_votes_become_void(p: &TestPlatform) {
+    // A case returned by back office holds a first vote on its version 1.
+    let id = awaiting_second_vote(p, "100000.00").await;
+    p.call(
+        "ba-1",
+        "backoffice",
+        reqwest::Method::POST,
+        &format!("/v1/cases/{id}/return"),
+        Some(serde_json::json!({"reason": "amount too high"})),
+    )
+    .await
+    .ok(200);
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let case = console.get(&format!("/console/cases/{id}")).await;
+    assert!(case.body.contains(&format!("/console/cases/{id}/edit")));
+    let form = console.get(&format!("/console/cases/{id}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(
+        form.body
+            .contains("none cast so far counts for the new one")
+    );
+    assert!(
+        form.body
+            .contains("First vote (market): lo-2 (Version 1) does not count for the new version"),
+        "{}",
+        form.body
+    );
+    let csrf = form.csrf().expect("token");
+    let edit = |version: &'static str, amount: &'static str| {
+        vec![
+            ("version", version),
+            ("amount", amount),
+            ("currency", "EUR"),
+            ("product", "term_loan"),
+            ("term_months", "48"),
+            ("purpose", "new machinery"),
+        ]
+    };
+    let mut bad = edit("2", "viel");
+    bad.push(("csrf", &csrf));
+    let refused = console
+        .post(&format!("/console/cases/{id}/edit"), &bad)
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"amount-error\""));
+    // The version shown is the one the edit applies to: an older one is
+    // refused (V3), nothing saved.
+    let mut stale = edit("1", "80.000,00");
+    stale.push(("csrf", &csrf));
+    let stale = console
+        .post(&format!("/console/cases/{id}/edit"), &stale)
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    let version = form
+        .body
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let mut good: Vec<(&str, &str)> = edit("0", "80.000,00");
+    good[0] = ("version", &version);
+    good.push(("csrf", &csrf));
+    let saved = console
+        .post(&format!("/console/cases/{id}/edit"), &good)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let after = console.get(saved.location().unwrap()).await;
+    assert!(
+        after.body.contains("earlier votes are void"),
+        "{}",
+        after.body
+    );
+    let api = p
+        .call(
+            "lo-2",
+            "market",
+            reqwest::Method::GET,
+            &format!("/v1/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["amount"], "80000.00");
+    assert_eq!(api.ok(200)["term_months"], 48);
+    // Another unit's officer cannot even open the edit page (finding 9).
+    let mut board = signed_in(p, "backoffice", "ba-2").await;
+    assert_ne!(
+        board.get(&format!("/console/cases/{id}/edit")).await.status,
+        StatusCode::OK
+    );
+}
+both_backends!(
+    console_market_edits_a_draft_and_the_page_says_votes_become_void,
+    market_edits_a_draft_and_the_page_says_votes_become_void
+);

@@ -23,6 +23,7 @@ mod borrowers;
 mod casework;
 mod desk;
 mod disbursement;
+mod drafts;
 pub mod i18n;
 mod market;
 pub mod oidc;

@@ -36,6 +36,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/first-vote", post(first_vote))
         .route(
+            "/console/cases/{id}/edit",
+            get(crate::drafts::form).post(crate::drafts::save),
+        )
+        .route(
             "/console/cases/{id}/disburse",
             post(crate::disbursement::disburse),
         )
@@ -288,7 +292,7 @@ async fn new_case_form(
 }
 
 /// An amount as typed: `250000`, `250000.50`, or German `250.000,50`.
-fn typed_amount(text: &str) -> String {
+pub(crate) fn typed_amount(text: &str) -> String {
     let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if text.contains(',') {
         text.replace('.', "").replace(',', ".")
@@ -479,6 +483,8 @@ struct CasePage {
     rationale: String,
     /// An approved case's reservation and liquidity check.
     payout: Option<disbursement::Card>,
+    /// The link to edit the file, while it is with market.
+    edit: Option<&'static str>,
 }
 
 /// What a case page shows besides the case: a notice, a refusal, and the
@@ -542,6 +548,9 @@ async fn render_case(
             refusal: shown.refusal,
             rationale: shown.rationale,
             payout,
+            edit: (case.status.is_with_market()
+                && permitted(console, live, "/v1/cases/{id}", "PATCH"))
+            .then(|| crate::drafts::texts(lang).edit),
         },
     )
 }
@@ -603,6 +612,7 @@ async fn case_page(
         Some("vote") => Some(m.vote_recorded),
         Some("opened") => Some(m.case_opened),
         Some("disbursed") => Some(disbursement::texts(lang).done),
+        Some("edited") => Some(crate::drafts::texts(lang).saved),
         _ => None,
     };
     render_case(
