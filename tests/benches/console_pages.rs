@@ -154,6 +154,7 @@ async fn user(
     cases: Arc<Vec<String>>,
     seed: u64,
     deadline: Instant,
+    think: Duration,
 ) -> Samples {
     let mut console = ConsoleClient::new(&p.url(desk, ""));
     let login = console.login(user_of(desk)).await;
@@ -190,11 +191,14 @@ async fn user(
         let entry = samples.entry(label).or_default();
         entry.0.push(started.elapsed());
         entry.1 = entry.1.max(bytes);
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
     }
     samples
 }
 
-async fn run(backend: Backend, cases: u64, users: u64, seconds: u64) {
+async fn run(backend: Backend, cases: u64, users: u64, seconds: u64, think: Duration) {
     let Some(p) = TestPlatform::start(backend).await else {
         println!("{backend:?}: skipped (no database configured)");
         return;
@@ -203,9 +207,10 @@ async fn run(backend: Backend, cases: u64, users: u64, seconds: u64) {
     let seeded = Instant::now();
     let ids = Arc::new(open_cases(&p, cases).await);
     println!(
-        "{backend:?}: {} open cases in {:.1} s; {users} users for {seconds} s",
+        "{backend:?}: {} open cases in {:.1} s; {users} users for {seconds} s, {} ms between pages",
         ids.len(),
-        seeded.elapsed().as_secs_f64()
+        seeded.elapsed().as_secs_f64(),
+        think.as_millis()
     );
     // The desks' share of the users: market and back office carry the load.
     let desks = [
@@ -298,6 +303,7 @@ fn main() {
     let cases = env_or("CREDITOPS_BENCH_CASES", 10_000);
     let users = env_or("CREDITOPS_BENCH_USERS", 20);
     let seconds = env_or("CREDITOPS_BENCH_SECONDS", 15);
+    let think = Duration::from_millis(env_or("CREDITOPS_BENCH_THINK_MS", 0));
     let backends =
         std::env::var("CREDITOPS_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -310,6 +316,6 @@ fn main() {
             "postgres" => Backend::Postgres,
             other => panic!("unknown backend {other:?}"),
         };
-        runtime.block_on(run(backend, cases, users, seconds));
+        runtime.block_on(run(backend, cases, users, seconds, think));
     }
 }

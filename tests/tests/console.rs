@@ -894,3 +894,105 @@ both_backends!(
     console_market_edits_a_draft_and_the_page_says_votes_become_void,
     market_edits_a_draft_and_the_page_says_votes_become_void
 );
+
+async fn back_office_records_and_confirms_a_board_resolution(p: &TestPlatform) {
+    // EUR 60m against Tier 1 of EUR 500m: a large exposure (R3), approved
+    // only on a confirmed board resolution (V11).
+    let case = p.draft_case("60000000.00").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    p.call(
+        "mb-1",
+        "market",
+        reqwest::Method::POST,
+        &format!("/v1/cases/{id}/first-vote"),
+        Some(serde_json::json!({"decision": "approve", "rationale": "strategic client", "version": 1})),
+    )
+    .await
+    .ok(200);
+    let mut analyst = signed_in(p, "backoffice", "ba-1").await;
+    let page = analyst.get(&format!("/console/cases/{id}")).await;
+    assert!(
+        page.body.contains("Board resolution (V11)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Large exposure"), "{}", page.body);
+    let csrf = page.csrf().unwrap();
+    let recorded = analyst
+        .post(
+            &format!("/console/cases/{id}/board-resolution"),
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("reference", "BR-2026-117"),
+            ],
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    let waiting = analyst.get(recorded.location().unwrap()).await;
+    assert!(waiting.body.contains("BR-2026-117"));
+    assert!(
+        waiting
+            .body
+            .contains("Waiting for confirmation by a board-level member")
+    );
+    // An analyst below board level cannot confirm it (V11), audited.
+    let not_board = analyst
+        .post(
+            &format!("/console/cases/{id}/board-resolution/confirmation"),
+            &[("csrf", &csrf), ("version", "1")],
+        )
+        .await;
+    assert!(not_board.status.is_client_error(), "{}", not_board.body);
+    assert!(not_board.body.contains("Rule V11"), "{}", not_board.body);
+    // The board-level member confirms it from the case page, then votes.
+    let mut board = signed_in(p, "backoffice", "bb-1").await;
+    let page = board.get(&format!("/console/cases/{id}")).await;
+    assert!(
+        page.body.contains("Confirm the resolution"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf().unwrap();
+    let confirmed = board
+        .post(
+            &format!("/console/cases/{id}/board-resolution/confirmation"),
+            &[("csrf", &csrf), ("version", "1")],
+        )
+        .await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.body
+    );
+    let after = board.get(confirmed.location().unwrap()).await;
+    assert!(after.body.contains("The resolution is confirmed."));
+    assert!(after.body.contains("Confirmed by"));
+    let voted = board
+        .post(
+            &format!("/console/cases/{id}/second-vote"),
+            &[
+                ("csrf", &csrf),
+                ("version", "1"),
+                ("decision", "approve"),
+                ("rationale", "board resolution BR-2026-117"),
+            ],
+        )
+        .await;
+    assert_eq!(voted.status, StatusCode::SEE_OTHER, "{}", voted.body);
+    let api = p
+        .call(
+            "ba-2",
+            "backoffice",
+            reqwest::Method::GET,
+            &format!("/v1/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["status"], "approved", "{}", api.body);
+}
+both_backends!(
+    console_back_office_records_and_confirms_a_board_resolution,
+    back_office_records_and_confirms_a_board_resolution
+);

@@ -38,6 +38,14 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/second-vote", post(second_vote))
         .route("/console/cases/{id}/return", post(return_case))
+        .route(
+            "/console/cases/{id}/board-resolution",
+            post(record_resolution),
+        )
+        .route(
+            "/console/cases/{id}/board-resolution/confirmation",
+            post(confirm_resolution),
+        )
         .route("/console/limits", get(limit_inbox))
         .route("/console/limits/{id}/approve", post(approve_limit))
         .route("/console/limits/{id}/reject", post(reject_limit))
@@ -107,6 +115,18 @@ struct Texts {
     reject_limit: &'static str,
     limit_approved: &'static str,
     limit_rejected: &'static str,
+    board: &'static str,
+    board_intro: &'static str,
+    board_reference: &'static str,
+    board_recorded_by: &'static str,
+    board_waiting: &'static str,
+    board_confirmed_by: &'static str,
+    board_stale: &'static str,
+    board_record: &'static str,
+    board_confirm: &'static str,
+    board_recorded: &'static str,
+    board_confirmed: &'static str,
+    board_own: &'static str,
 }
 
 static DE: Texts = Texts {
@@ -153,6 +173,18 @@ static DE: Texts = Texts {
     reject_limit: "Ablehnen",
     limit_approved: "Das Limit ist genehmigt und gilt ab sofort.",
     limit_rejected: "Der Limitantrag ist abgelehnt.",
+    board: "Vorstandsbeschluss (V11)",
+    board_intro: "Ein Organkredit oder ein Großkredit braucht vor der Zustimmung einen Vorstandsbeschluss zu dieser Version der Akte, bestätigt von einem Vorstandsmitglied der Marktfolge.",
+    board_reference: "Aktenzeichen des Beschlusses",
+    board_recorded_by: "Erfasst von",
+    board_waiting: "Wartet auf die Bestätigung durch ein Vorstandsmitglied der Marktfolge.",
+    board_confirmed_by: "Bestätigt von",
+    board_stale: "Der erfasste Beschluss gilt für eine frühere Version der Akte; bitte den Beschluss zu dieser Version erfassen.",
+    board_record: "Beschluss erfassen",
+    board_confirm: "Beschluss bestätigen",
+    board_recorded: "Der Beschluss ist erfasst und wartet auf die Bestätigung.",
+    board_confirmed: "Der Beschluss ist bestätigt.",
+    board_own: "Sie haben den Beschluss erfasst; bestätigen muss ein anderes Vorstandsmitglied.",
 };
 
 static EN: Texts = Texts {
@@ -199,6 +231,18 @@ static EN: Texts = Texts {
     reject_limit: "Reject",
     limit_approved: "The limit is approved and in force now.",
     limit_rejected: "The limit proposal is rejected.",
+    board: "Board resolution (V11)",
+    board_intro: "A related-party credit or a large exposure needs a board resolution on this version of the file before approval, confirmed by a board-level member of back office.",
+    board_reference: "Reference of the resolution",
+    board_recorded_by: "Recorded by",
+    board_waiting: "Waiting for confirmation by a board-level member of back office.",
+    board_confirmed_by: "Confirmed by",
+    board_stale: "The recorded resolution covers an earlier version of the file; record the resolution on this version.",
+    board_record: "Record the resolution",
+    board_confirm: "Confirm the resolution",
+    board_recorded: "The resolution is recorded and waits for confirmation.",
+    board_confirmed: "The resolution is confirmed.",
+    board_own: "You recorded the resolution; another board-level member confirms it.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -406,9 +450,69 @@ struct Gate {
     findings: Vec<FindingRow>,
 }
 
+/// The board resolution part of a case page (V11).
+struct Board {
+    reference: Option<String>,
+    recorded: Option<String>,
+    confirmed: Option<String>,
+    stale: bool,
+    can_record: bool,
+    can_confirm: bool,
+    own: bool,
+}
+
+fn board_of(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    case: &CreditCase,
+    needed: bool,
+) -> Option<Board> {
+    if case.status.is_final() || !(needed || case.related_party || case.board_resolution.is_some())
+    {
+        return None;
+    }
+    let resolution = case.board_resolution.as_ref();
+    let stale = resolution.is_some_and(|r| r.file_version != case.version);
+    let unconfirmed = resolution.is_some_and(|r| r.confirmed_by.is_none()) && !stale;
+    let own = resolution.is_some_and(|r| &r.recorded_by == live.actor.id());
+    Some(Board {
+        reference: resolution.map(|r| r.reference.clone()),
+        recorded: resolution.map(|r| {
+            format!(
+                "{}, {} ({} {})",
+                r.recorded_by,
+                lang.date_time(r.recorded_at),
+                lang.messages().version,
+                r.file_version
+            )
+        }),
+        confirmed: resolution.and_then(|r| {
+            Some(format!(
+                "{}, {}",
+                r.confirmed_by.as_ref()?,
+                lang.date_time(r.confirmed_at?)
+            ))
+        }),
+        stale,
+        can_record: (resolution.is_none() || stale)
+            && permitted(console, live, "/v1/cases/{id}/board-resolution", "POST"),
+        can_confirm: unconfirmed
+            && !own
+            && permitted(
+                console,
+                live,
+                "/v1/cases/{id}/board-resolution/confirmation",
+                "POST",
+            ),
+        own: unconfirmed && own,
+    })
+}
+
 #[derive(Template)]
 #[template(path = "backoffice_case.html")]
 struct CasePage {
+    board: Option<Board>,
     f: Frame,
     t: &'static Texts,
     c: CaseSheet,
@@ -556,11 +660,14 @@ async fn render_case(
     let can_second_vote = case.status == CaseStatus::AwaitingSecondVote
         && permitted(console, live, "/v1/cases/{id}/second-vote", "POST");
     let can_return = open && permitted(console, live, "/v1/cases/{id}/return", "POST");
+    let large_exposure = gate.as_ref().is_some_and(|g| g.large_exposure);
+    let board = board_of(console, lang, live, &case, large_exposure);
     html(
         status,
         &CasePage {
             f: Frame::new(console, lang, Some(live)),
             t,
+            board,
             first: first_vote_of(lang, &case),
             c: sheet(lang, &case, borrower, false),
             gate,
@@ -611,6 +718,8 @@ async fn case_page(
     let notice = match done.done.as_deref() {
         Some("vote") => Some(t.decided),
         Some("returned") => Some(t.returned),
+        Some("resolution") => Some(t.board_recorded),
+        Some("confirmed") => Some(t.board_confirmed),
         _ => None,
     };
     render_case(
@@ -1079,6 +1188,112 @@ async fn decide_limit(
                 None,
                 Some(Refusal::of(lang, &e)),
                 None,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ResolutionForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    version: String,
+}
+
+async fn record_resolution(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ResolutionForm>,
+) -> Response {
+    resolution(console, headers, id, form, false).await
+}
+
+async fn confirm_resolution(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ResolutionForm>,
+) -> Response {
+    resolution(console, headers, id, form, true).await
+}
+
+/// Records (or, `confirm`, confirms) the board resolution on the version
+/// shown, as the API's routes do (V11).
+async fn resolution(
+    console: Console,
+    headers: HeaderMap,
+    id: String,
+    form: ResolutionForm,
+    confirm: bool,
+) -> Response {
+    let (api_route, route, operation, done) = if confirm {
+        (
+            "/v1/cases/{id}/board-resolution/confirmation",
+            "/console/cases/{id}/board-resolution/confirmation",
+            "POST /v1/cases/{id}/board-resolution/confirmation",
+            "confirmed",
+        )
+    } else {
+        (
+            "/v1/cases/{id}/board-resolution",
+            "/console/cases/{id}/board-resolution",
+            "POST /v1/cases/{id}/board-resolution",
+            "resolution",
+        )
+    };
+    let (live, lang, id) = match case_form(
+        &console,
+        &headers,
+        &id,
+        form.csrf.as_deref(),
+        api_route,
+        route,
+    )
+    .await
+    {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
+    let version = form.version.trim().parse::<i64>().unwrap_or(0);
+    let reference = form.reference.clone();
+    let principal = Principal(live.actor.clone());
+    let (commands, actor) = (console.ctx.commands(), live.actor.clone());
+    let fingerprint = serde_json::to_vec(&(id, &reference, version)).unwrap_or_default();
+    let answer = run_command(
+        &console.ctx,
+        &principal,
+        IdempotencyKey(None),
+        operation,
+        &fingerprint,
+        move |tx| {
+            Box::pin(async move {
+                let case = if confirm {
+                    cases::confirm_board_resolution(&commands, tx, &actor, id, version).await?
+                } else {
+                    cases::record_board_resolution(&commands, tx, &actor, id, &reference, version)
+                        .await?
+                };
+                Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
+            })
+        },
+    )
+    .await;
+    match answer {
+        Ok(_) => Redirect::to(&format!("/console/cases/{id}?done={done}")).into_response(),
+        Err(e) => {
+            refused(
+                &console,
+                lang,
+                &live,
+                route,
+                id,
+                &e,
+                String::new(),
+                String::new(),
             )
             .await
         }
