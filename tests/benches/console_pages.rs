@@ -232,6 +232,7 @@ async fn run(backend: Backend, cases: u64, users: u64, seconds: u64, think: Dura
             ids.clone(),
             u + 1,
             deadline,
+            think,
         )));
     }
     let mut all = Samples::new();
