@@ -12,7 +12,9 @@
 //! ```
 //! `CREDITOPS_BENCH_CASES` (default 10000), `CREDITOPS_BENCH_USERS` (default
 //! 20) and `CREDITOPS_BENCH_SECONDS` (default 15) set the load;
-//! `CREDITOPS_BENCH_BACKENDS` (default `sqlite,postgres`) the backends.
+//! `CREDITOPS_BENCH_BACKENDS` (default `sqlite,postgres`) the backends. After
+//! the bulk load PostgreSQL's statistics are refreshed (`ANALYZE`) and the
+//! same users run `CREDITOPS_BENCH_WARMUP` seconds (default 5) unmeasured.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -198,7 +200,13 @@ async fn user(
     samples
 }
 
-async fn run(backend: Backend, cases: u64, users: u64, seconds: u64, think: Duration) {
+async fn run(
+    backend: Backend,
+    cases: u64,
+    users: u64,
+    (warmup, seconds): (u64, u64),
+    think: Duration,
+) {
     let Some(p) = TestPlatform::start(backend).await else {
         println!("{backend:?}: skipped (no database configured)");
         return;
@@ -206,6 +214,16 @@ async fn run(backend: Backend, cases: u64, users: u64, seconds: u64, think: Dura
     let p = Arc::new(p);
     let seeded = Instant::now();
     let ids = Arc::new(open_cases(&p, cases).await);
+    // After the bulk load, as after a day's business: statistics current.
+    if let Some(url) = p.database_url.as_deref() {
+        let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query("ANALYZE")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
     println!(
         "{backend:?}: {} open cases in {:.1} s; {users} users for {seconds} s, {} ms between pages",
         ids.len(),
@@ -222,6 +240,23 @@ async fn run(backend: Backend, cases: u64, users: u64, seconds: u64, think: Dura
         "audit",
         "admin",
     ];
+    // A warm-up with the same users, not measured (caches, pools, plans).
+    let warm = Instant::now() + Duration::from_secs(warmup);
+    let mut warming = Vec::new();
+    for u in 0..users {
+        let desk = desks[(u as usize) % desks.len()];
+        warming.push(tokio::spawn(user(
+            p.clone(),
+            desk,
+            ids.clone(),
+            u + 101,
+            warm,
+            think,
+        )));
+    }
+    for task in warming {
+        task.await.unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for u in 0..users {
@@ -305,6 +340,7 @@ fn main() {
     let users = env_or("CREDITOPS_BENCH_USERS", 20);
     let seconds = env_or("CREDITOPS_BENCH_SECONDS", 15);
     let think = Duration::from_millis(env_or("CREDITOPS_BENCH_THINK_MS", 0));
+    let warmup = env_or("CREDITOPS_BENCH_WARMUP", 5);
     let backends =
         std::env::var("CREDITOPS_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -317,6 +353,6 @@ fn main() {
             "postgres" => Backend::Postgres,
             other => panic!("unknown backend {other:?}"),
         };
-        runtime.block_on(run(backend, cases, users, seconds, think));
+        runtime.block_on(run(backend, cases, users, (warmup, seconds), think));
     }
 }
