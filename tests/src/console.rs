@@ -141,6 +141,49 @@ impl ConsoleClient {
         self.answer(response).await
     }
 
+    /// Posts `fields` and one file as `multipart/form-data` from the
+    /// console's own origin, as a browser uploads a file.
+    pub async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        (name, filename, content): (&str, &str, &[u8]),
+    ) -> Page {
+        const BOUNDARY: &str = "creditops-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (field, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", self.accept_language)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(ORIGIN, self.base.clone())
+            .body(body)
+            .send()
+            .await
+            .expect("console answers");
+        self.answer(response).await
+    }
+
     /// Signs in as `user` through the login form; the answer to the post.
     pub async fn login(&mut self, user: &str) -> Page {
         let form = self.get("/login").await;

@@ -907,3 +907,79 @@ async fn console_risk_browser_walks_the_desk() {
     browser.quit().await;
     p.stop().await;
 }
+
+async fn balances_are_imported_from_an_uploaded_file(p: &TestPlatform) {
+    let b = borrower(p, "C25").await;
+    p.grant_limit("borrower", &b, "1000000").await;
+    let as_of = chrono::Utc::now().to_rfc3339();
+    let mut console = signed_in(p, "rc-1").await;
+    let form = console.get("/console/import").await;
+    assert!(form.body.contains("enctype=\"multipart/form-data\""));
+    let csrf = form.csrf().unwrap();
+    let bad = format!("source_id,borrower_id,amount,as_of\nloan-1,{b},1.001,{as_of}\n");
+    let refused = console
+        .post_file(
+            "/console/import/file",
+            &[("csrf", &csrf), ("format", "csv")],
+            ("file", "balances.csv", bad.as_bytes()),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("<tr><td>1</td><td>amount</td>"),
+        "{}",
+        refused.body
+    );
+    // Not a text file: refused, nothing imported.
+    let binary = console
+        .post_file(
+            "/console/import/file",
+            &[("csrf", &csrf), ("format", "csv")],
+            ("file", "balances.xlsx", &[0xff, 0xfe, 0x00, 0x9f]),
+        )
+        .await;
+    assert_eq!(binary.status, StatusCode::BAD_REQUEST, "{}", binary.body);
+    assert!(binary.body.contains("nothing was imported"));
+    // Without the form's token: refused and audited, as every form.
+    let good = format!("source_id,borrower_id,amount,as_of\nloan-1,{b},250000.00,{as_of}\n");
+    let forged = console
+        .post_file(
+            "/console/import/file",
+            &[("format", "csv")],
+            ("file", "balances.csv", good.as_bytes()),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    let done = console
+        .post_file(
+            "/console/import/file",
+            &[("csrf", &csrf), ("format", "csv")],
+            ("file", "balances.csv", good.as_bytes()),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("The import is applied. Rows: 1 (new 1"),
+        "{}",
+        done.body
+    );
+    let exposure = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposure.ok(200)["total"], "250000.00");
+}
+both_backends!(
+    console_risk_balances_are_imported_from_an_uploaded_file_r2,
+    balances_are_imported_from_an_uploaded_file
+);

@@ -46,6 +46,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/import",
             get(import::import_form).post(import::import),
         )
+        .route(
+            "/console/import/file",
+            axum::routing::post(import::import_file),
+        )
         .route("/console/exposure", get(exposure_page))
         .route("/console/alerts", get(alerts_page))
         .route("/console/reports/breaches", get(breach_report))
@@ -197,6 +201,10 @@ pub(crate) struct Texts {
     import: &'static str,
     import_intro: &'static str,
     import_format: &'static str,
+    upload_heading: &'static str,
+    upload_file: &'static str,
+    upload_submit: &'static str,
+    upload_unreadable: &'static str,
     format_csv: &'static str,
     format_jsonl: &'static str,
     balances: &'static str,
@@ -327,6 +335,10 @@ static DE: Texts = Texts {
     import: "Import",
     import_intro: "Ausstehende Salden aus dem Kernbankensystem (R2): CSV mit der Kopfzeile source_id,borrower_id,amount,as_of oder JSON-Zeilen. Alles oder nichts: bei einer fehlerhaften Zeile wird nichts übernommen; ein erneuter Import derselben source_id aktualisiert den Saldo.",
     import_format: "Format",
+    upload_heading: "Oder eine Datei hochladen",
+    upload_file: "Datei (CSV oder JSON Lines, höchstens so groß wie eine API-Anfrage)",
+    upload_submit: "Datei importieren",
+    upload_unreadable: "Die hochgeladene Datei konnte nicht gelesen werden (keine Textdatei oder keine Datei gewählt); es wurde nichts importiert.",
     format_csv: "CSV",
     format_jsonl: "JSON-Zeilen",
     balances: "Salden (Inhalt der Datei)",
@@ -457,6 +469,10 @@ static EN: Texts = Texts {
     import: "Import",
     import_intro: "Outstanding balances from core banking (R2): CSV with the header source_id,borrower_id,amount,as_of, or JSON lines. All or nothing: with one bad row nothing is applied; importing a source_id again updates its balance.",
     import_format: "Format",
+    upload_heading: "Or upload a file",
+    upload_file: "File (CSV or JSON lines, at most the size of an API request)",
+    upload_submit: "Import the file",
+    upload_unreadable: "The uploaded file could not be read (not a text file, or no file chosen); nothing was imported.",
     format_csv: "CSV",
     format_jsonl: "JSON lines",
     balances: "Balances (the file's content)",

@@ -284,6 +284,56 @@ pub(crate) async fn import(
     headers: HeaderMap,
     axum::Form(form): axum::Form<ImportForm>,
 ) -> Response {
+    run_import(console, headers, form).await
+}
+
+/// The same import from an uploaded file (`multipart/form-data` with the
+/// fields `csrf`, `format` and `file`), within the same size bound.
+pub(crate) async fn import_file(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    mut upload: axum::extract::Multipart,
+) -> Response {
+    let lang = lang_of(&headers);
+    let unreadable = |console: &Console| {
+        crate::pages::message(
+            console,
+            lang,
+            None,
+            StatusCode::BAD_REQUEST,
+            texts(lang).upload_unreadable,
+            None,
+        )
+    };
+    let mut form = ImportForm::default();
+    let mut file = None;
+    loop {
+        match upload.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let Ok(bytes) = field.bytes().await else {
+                    return unreadable(&console);
+                };
+                match name.as_str() {
+                    "csrf" => form.csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    "format" => form.format = String::from_utf8_lossy(&bytes).into_owned(),
+                    "file" => file = Some(bytes),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return unreadable(&console),
+        }
+    }
+    // A file that is no text is refused like a row that cannot be read.
+    form.balances = match file.map(|bytes| String::from_utf8(bytes.to_vec())) {
+        Some(Ok(text)) => text,
+        Some(Err(_)) | None => return unreadable(&console),
+    };
+    run_import(console, headers, form).await
+}
+
+async fn run_import(console: Console, headers: HeaderMap, form: ImportForm) -> Response {
     const ROUTE: &str = "/console/import";
     let live = match signed_in(&console, &headers).await {
         Ok(live) => live,
