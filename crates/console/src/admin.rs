@@ -8,7 +8,9 @@
 //! route it stands for is, and runs the API's command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted};
+use crate::casework::{
+    Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
+};
 use crate::i18n::Lang;
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
@@ -753,14 +755,11 @@ async fn directory(
     headers: HeaderMap,
     Query(query): Query<AfterQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/staff", "GET") {
-        return forbidden(&console, lang, &live, "/console/staff").await;
-    }
+    let (live, lang) =
+        match page_access(&console, &headers, ("/v1/staff", "GET"), "/console/staff").await {
+            Ok(access) => access,
+            Err(answer) => return answer,
+        };
     let commands = console.ctx.commands();
     let after = query.after.as_deref().and_then(|a| StaffId::parse(a).ok());
     let members = match proposals::staff_members_page(&commands, after.as_ref(), PAGE).await {
@@ -823,14 +822,17 @@ async fn person(
     Path(id): Path<String>,
     Query(done): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/staff/{id}", "GET"),
+        "/console/staff/{id}",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/staff/{id}", "GET") {
-        return forbidden(&console, lang, &live, "/console/staff/{id}").await;
-    }
     let Ok(id) = StaffId::parse(&id) else {
         return not_found(&console, lang, &live);
     };
@@ -901,14 +903,17 @@ async fn inbox(
     headers: HeaderMap,
     Query(query): Query<InboxQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/proposals", "GET"),
+        "/console/proposals",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/proposals", "GET") {
-        return forbidden(&console, lang, &live, "/console/proposals").await;
-    }
     let t = texts(lang);
     let status = query
         .status
@@ -1222,14 +1227,17 @@ async fn new_proposal(
     headers: HeaderMap,
     Query(query): Query<NewQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/proposals", "POST"),
+        "/console/proposals/new",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/proposals", "POST") {
-        return forbidden(&console, lang, &live, "/console/proposals/new").await;
-    }
     let form = ProposeForm {
         staff_id: query
             .staff_id
@@ -1363,27 +1371,19 @@ async fn propose(
     axum::Form(form): axum::Form<ProposeForm>,
 ) -> Response {
     const ROUTE: &str = "/console/proposals";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/proposals", "POST"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/proposals", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let t = texts(lang);
     let change = match checked_change(t, &form) {
         Ok(change) => change,
@@ -1428,14 +1428,17 @@ async fn propose(
 /// The entitlement report as the API's CSV (the same bytes, the same audit
 /// of the read), as a download.
 async fn entitlements_csv(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/reports/entitlements", "GET"),
+        "/console/reports/entitlements.csv",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/reports/entitlements", "GET") {
-        return forbidden(&console, lang, &live, "/console/reports/entitlements.csv").await;
-    }
     let principal = Principal(live.actor.clone());
     let query = FormatQuery {
         format: Some("csv".to_owned()),
@@ -1815,14 +1818,11 @@ async fn rules_page(
     headers: HeaderMap,
     Query(done): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/rules", "GET") {
-        return forbidden(&console, lang, &live, "/console/rules").await;
-    }
+    let (live, lang) =
+        match page_access(&console, &headers, ("/v1/rules", "GET"), "/console/rules").await {
+            Ok(access) => access,
+            Err(answer) => return answer,
+        };
     let notice = (done.done.as_deref() == Some("proposed")).then_some(texts(lang).proposed);
     render_rules(
         &console,

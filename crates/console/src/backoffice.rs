@@ -6,7 +6,8 @@
 
 use crate::Console;
 use crate::casework::{
-    CaseSheet, Refusal, audit_command_refusal, forbidden, permitted, sheet, short,
+    CaseSheet, Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
+    sheet, short,
 };
 use crate::i18n::{Lang, Messages};
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
@@ -311,14 +312,11 @@ async fn queue(
     headers: HeaderMap,
     Query(query): Query<QueueQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases", "GET") {
-        return forbidden(&console, lang, &live, "/console/queue").await;
-    }
+    let (live, lang) =
+        match page_access(&console, &headers, ("/v1/cases", "GET"), "/console/queue").await {
+            Ok(access) => access,
+            Err(answer) => return answer,
+        };
     let t = texts(lang);
     let escalated = query.state.as_deref() == Some("escalated");
     let status = if escalated {
@@ -703,14 +701,17 @@ async fn case_page(
     Path(id): Path<String>,
     Query(done): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/cases/{id}", "GET"),
+        "/console/cases/{id}",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases/{id}", "GET") {
-        return forbidden(&console, lang, &live, "/console/cases/{id}").await;
-    }
     let Ok(id) = id.parse::<CaseId>() else {
         return not_found(&console, lang, &live);
     };
@@ -757,21 +758,15 @@ async fn case_form(
     api_route: &str,
     route: &str,
 ) -> Result<(LiveSession, Lang, CaseId), Response> {
-    let live = signed_in(console, headers).await?;
-    let lang = lang_of(headers);
-    guard_form(
+    let (live, lang) = form_access(
         console,
         headers,
-        Some(&live.session.csrf_token),
         csrf,
-        Some(live.actor.id()),
+        (api_route, "POST"),
         route,
         id.parse().ok(),
     )
     .await?;
-    if !permitted(console, &live, api_route, "POST") {
-        return Err(forbidden(console, lang, &live, route).await);
-    }
     let Ok(id) = id.parse::<CaseId>() else {
         return Err(not_found(console, lang, &live));
     };
@@ -1008,14 +1003,17 @@ async fn limit_inbox(
     headers: HeaderMap,
     Query(query): Query<InboxQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/limits/proposals", "GET"),
+        "/console/limits",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/limits/proposals", "GET") {
-        return forbidden(&console, lang, &live, "/console/limits").await;
-    }
     let t = texts(lang);
     let notice = match query.done.as_deref() {
         Some("approved") => Some(t.limit_approved),

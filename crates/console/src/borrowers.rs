@@ -4,9 +4,9 @@
 //! shown beside it; a registered borrower goes straight into a new case.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted};
+use crate::casework::{Refusal, audit_command_refusal, form_access, page_access};
 use crate::i18n::Lang;
-use crate::pages::{Frame, guard_form, html, lang_of, signed_in, unavailable};
+use crate::pages::{Frame, html, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::extract::State;
@@ -157,14 +157,17 @@ fn page(
 }
 
 pub(crate) async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/borrowers", "POST"),
+        "/console/borrowers/new",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/borrowers", "POST") {
-        return forbidden(&console, lang, &live, "/console/borrowers/new").await;
-    }
     page(
         &console,
         lang,
@@ -226,27 +229,19 @@ pub(crate) async fn register(
     axum::Form(form): axum::Form<BorrowerForm>,
 ) -> Response {
     const ROUTE: &str = "/console/borrowers";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/borrowers", "POST"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/borrowers", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let borrower = match checked(lang, &form, live.actor.id()) {
         Ok(borrower) => borrower,
         Err(errors) => {

@@ -212,3 +212,50 @@ pub(crate) fn sheet(lang: Lang, case: &CreditCase, borrower: String, may_vote: b
             && (case.status.is_with_market() || case.status == CaseStatus::Escalated),
     }
 }
+
+/// The checks of a page that stands for API `method route`: a live session
+/// (else the sign-in) and the permission (else the refusal page, audited
+/// under `page`); the person and the language.
+pub(crate) async fn page_access(
+    console: &Console,
+    headers: &axum::http::HeaderMap,
+    (route, method): (&str, &str),
+    page: &str,
+) -> Result<(LiveSession, Lang), Response> {
+    let live = crate::pages::signed_in(console, headers).await?;
+    let lang = crate::pages::lang_of(headers);
+    if !permitted(console, &live, route, method) {
+        return Err(forbidden(console, lang, &live, page).await);
+    }
+    Ok((live, lang))
+}
+
+/// The checks every posted form passes, in this order: a live session, the
+/// session's CSRF token from this console's own origin (else refused and
+/// audited, nothing applied), the permission of the API route it stands for
+/// (else refused and audited under `page`).
+pub(crate) async fn form_access(
+    console: &Console,
+    headers: &axum::http::HeaderMap,
+    csrf: Option<&str>,
+    (route, method): (&str, &str),
+    page: &str,
+    case_id: Option<CaseId>,
+) -> Result<(LiveSession, Lang), Response> {
+    let live = crate::pages::signed_in(console, headers).await?;
+    let lang = crate::pages::lang_of(headers);
+    crate::pages::guard_form(
+        console,
+        headers,
+        Some(&live.session.csrf_token),
+        csrf,
+        Some(live.actor.id()),
+        page,
+        case_id,
+    )
+    .await?;
+    if !permitted(console, &live, route, method) {
+        return Err(forbidden(console, lang, &live, page).await);
+    }
+    Ok((live, lang))
+}

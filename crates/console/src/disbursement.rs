@@ -3,9 +3,9 @@
 //! it; the button runs the API's disbursement command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted};
+use crate::casework::{Refusal, audit_command_refusal, form_access};
 use crate::i18n::Lang;
-use crate::pages::{guard_form, lang_of, message, signed_in, unavailable};
+use crate::pages::{message, unavailable};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -171,27 +171,19 @@ pub(crate) async fn disburse(
     axum::Form(form): axum::Form<DisburseForm>,
 ) -> Response {
     const ROUTE: &str = "/console/cases/{id}/disburse";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/cases/{id}/disburse", "POST"),
         ROUTE,
         id.parse().ok(),
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/cases/{id}/disburse", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let Ok(id) = id.parse::<CaseId>() else {
         return message(
             &console,

@@ -4,9 +4,9 @@
 //! so, naming the votes, before anything is saved.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted, short};
+use crate::casework::{Refusal, audit_command_refusal, form_access, page_access, short};
 use crate::i18n::Lang;
-use crate::pages::{Frame, guard_form, html, lang_of, message, signed_in, unavailable};
+use crate::pages::{Frame, html, message, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -220,14 +220,17 @@ pub(crate) async fn form(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/cases/{id}", "PATCH"),
+        "/console/cases/{id}/edit",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases/{id}", "PATCH") {
-        return forbidden(&console, lang, &live, "/console/cases/{id}/edit").await;
-    }
     let case = match changeable(&console, lang, &live, &id).await {
         Ok(case) => case,
         Err(answer) => return answer,
@@ -296,27 +299,19 @@ pub(crate) async fn save(
     axum::Form(form): axum::Form<EditForm>,
 ) -> Response {
     const ROUTE: &str = "/console/cases/{id}/edit";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/cases/{id}", "PATCH"),
         ROUTE,
         id.parse().ok(),
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/cases/{id}", "PATCH") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let case = match changeable(&console, lang, &live, &id).await {
         Ok(case) => case,
         Err(answer) => return answer,

@@ -5,7 +5,8 @@
 
 use crate::Console;
 use crate::casework::{
-    CaseSheet, Refusal, audit_command_refusal, forbidden, permitted, sheet, short,
+    CaseSheet, Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
+    sheet, short,
 };
 use crate::disbursement;
 use crate::i18n::{Lang, Messages};
@@ -104,14 +105,17 @@ async fn case_list(
     headers: HeaderMap,
     Query(query): Query<StateQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/cases/{id}", "GET"),
+        "/console/cases",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases/{id}", "GET") {
-        return forbidden(&console, lang, &live, "/console/cases").await;
-    }
     let status = query
         .state
         .and_then(|s| s.parse::<CaseStatus>().ok())
@@ -266,14 +270,17 @@ async fn new_case_form(
     headers: HeaderMap,
     Query(query): Query<NewCaseQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/cases", "POST"),
+        "/console/cases/new",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases", "POST") {
-        return forbidden(&console, lang, &live, "/console/cases/new").await;
-    }
     // A borrower just registered comes prefilled (only a well-formed id).
     let borrower_id = query
         .borrower_id
@@ -385,27 +392,19 @@ async fn create_case(
     headers: HeaderMap,
     axum::Form(form): axum::Form<NewCaseForm>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/cases", "POST"),
         "/console/cases",
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/cases", "POST") {
-        return forbidden(&console, lang, &live, "/console/cases").await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let file = match checked_file(lang, &form) {
         Ok(file) => file,
         Err(errors) => {
@@ -589,14 +588,17 @@ async fn case_page(
     Path(id): Path<String>,
     Query(done): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/cases/{id}", "GET"),
+        "/console/cases/{id}",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/cases/{id}", "GET") {
-        return forbidden(&console, lang, &live, "/console/cases/{id}").await;
-    }
     let Ok(id) = id.parse::<CaseId>() else {
         return message(
             &console,

@@ -7,7 +7,9 @@
 //! the API route it stands for is, and runs the API's command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted};
+use crate::casework::{
+    Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
+};
 use crate::i18n::Lang;
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
 use crate::session::LiveSession;
@@ -848,14 +850,11 @@ async fn limits_page(
     headers: HeaderMap,
     Query(done): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/limits", "GET") {
-        return forbidden(&console, lang, &live, "/console/limits").await;
-    }
+    let (live, lang) =
+        match page_access(&console, &headers, ("/v1/limits", "GET"), "/console/limits").await {
+            Ok(access) => access,
+            Err(answer) => return answer,
+        };
     let notice = match done.done.as_deref() {
         Some("proposed") => Some(texts(lang).limit_proposed),
         _ => None,
@@ -985,14 +984,17 @@ fn render_new_limit(
 }
 
 async fn new_limit_page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/limits", "POST"),
+        "/console/limits/new",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/limits", "POST") {
-        return forbidden(&console, lang, &live, "/console/limits/new").await;
-    }
     render_new_limit(
         &console,
         lang,
@@ -1010,27 +1012,19 @@ async fn propose_limit(
     axum::Form(form): axum::Form<LimitForm>,
 ) -> Response {
     const ROUTE: &str = "/console/limits";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/limits", "POST"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/limits", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let proposal = match checked_limit(lang, &form) {
         Ok(proposal) => proposal,
         Err(errors) => {
@@ -1428,27 +1422,19 @@ async fn propose_capital(
     axum::Form(form): axum::Form<CapitalForm>,
 ) -> Response {
     const ROUTE: &str = "/console/capital";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/capital", "PUT"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/capital", "PUT") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let t = texts(lang);
     let problem = if form.tier1.trim().is_empty() {
         Err(t.err_amount_empty)
@@ -1567,27 +1553,19 @@ async fn propose_liquidity(
     axum::Form(form): axum::Form<LiquidityForm>,
 ) -> Response {
     const ROUTE: &str = "/console/liquidity/propose";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/liquidity", "PUT"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/liquidity", "PUT") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let change = match checked_liquidity(lang, &form) {
         Ok(change) => change,
         Err(errors) => {
@@ -1809,14 +1787,17 @@ fn bars(
 }
 
 async fn exposure_page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/exposures", "GET"),
+        "/console/exposure",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/exposures", "GET") {
-        return forbidden(&console, lang, &live, "/console/exposure").await;
-    }
     let rows = match reports::exposures(
         &console.ctx.commands(),
         reports::ExposureFilter::All,
@@ -1918,14 +1899,11 @@ async fn alerts_page(
     headers: HeaderMap,
     Query(query): Query<AfterQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/alerts", "GET") {
-        return forbidden(&console, lang, &live, "/console/alerts").await;
-    }
+    let (live, lang) =
+        match page_access(&console, &headers, ("/v1/alerts", "GET"), "/console/alerts").await {
+            Ok(access) => access,
+            Err(answer) => return answer,
+        };
     let t = texts(lang);
     let page = creditops_store::BreachPage {
         open_only: true,
@@ -2056,14 +2034,17 @@ async fn breach_report(
     headers: HeaderMap,
     Query(query): Query<DateQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/reports/breaches", "GET"),
+        "/console/reports/breaches",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/reports/breaches", "GET") {
-        return forbidden(&console, lang, &live, "/console/reports/breaches").await;
-    }
     let date = match query
         .date
         .as_deref()
@@ -2111,14 +2092,17 @@ async fn exposure_report(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/reports/{id}", "GET"),
+        "/console/reports/{id}",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/reports/{id}", "GET") {
-        return forbidden(&console, lang, &live, "/console/reports/{id}").await;
-    }
     let Ok(kind) = id.parse::<creditops_risk::reports::ReportKind>() else {
         return message(
             &console,

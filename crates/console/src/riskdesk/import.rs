@@ -6,9 +6,9 @@
 
 use super::{Texts, money, texts};
 use crate::Console;
-use crate::casework::{audit_command_refusal, forbidden, permitted};
+use crate::casework::{audit_command_refusal, form_access, page_access};
 use crate::i18n::Lang;
-use crate::pages::{Frame, guard_form, html, lang_of, signed_in, unavailable};
+use crate::pages::{Frame, html, lang_of, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::extract::State;
@@ -259,14 +259,17 @@ fn page(
 }
 
 pub(crate) async fn import_form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/exposures/import", "POST"),
+        "/console/import",
+    )
+    .await
+    {
+        Ok(access) => access,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/exposures/import", "POST") {
-        return forbidden(&console, lang, &live, "/console/import").await;
-    }
     page(
         &console,
         lang,
@@ -335,27 +338,19 @@ pub(crate) async fn import_file(
 
 async fn run_import(console: Console, headers: HeaderMap, form: ImportForm) -> Response {
     const ROUTE: &str = "/console/import";
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/exposures/import", "POST"),
         ROUTE,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/exposures/import", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let format = if form.format == "jsonl" {
         Format::JsonLines
     } else {
