@@ -10,6 +10,7 @@
 pub mod audit_bundle;
 pub mod audit_reads;
 pub mod audit_trail;
+pub mod balance_rows;
 pub mod cases;
 mod context;
 mod error;

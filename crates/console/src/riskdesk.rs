@@ -1997,33 +1997,6 @@ fn csv_download(body: String, filename: &str) -> Response {
     response
 }
 
-/// The breach report as CSV, byte for byte what the API's
-/// `GET /v1/reports/breaches?format=csv` answers.
-fn breach_csv(breaches: &[creditops_risk::Breach]) -> String {
-    use creditops_http::reports::csv_field;
-    let mut csv = String::from(
-        "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
-    );
-    for b in breaches {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            b.id,
-            b.detected_at.to_rfc3339(),
-            b.subject,
-            b.rule,
-            b.check,
-            b.limit,
-            b.usage,
-            b.amount_over,
-            b.severity.as_str(),
-            csv_field(&b.cause),
-            b.owner,
-            b.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-        ));
-    }
-    csv
-}
-
 #[derive(Deserialize)]
 struct DateQuery {
     date: Option<String>,
@@ -2082,7 +2055,10 @@ async fn breach_report(
         limit: 100_000,
     };
     match reports::breaches(&console.ctx.commands(), &filter).await {
-        Ok(breaches) => csv_download(breach_csv(&breaches), &format!("breaches-{date}.csv")),
+        Ok(breaches) => csv_download(
+            creditops_http::reports::breach_report_csv(&breaches),
+            &format!("breaches-{date}.csv"),
+        ),
         Err(e) => unavailable(&console, lang, &ApiError::from(e).detail),
     }
 }

@@ -81,3 +81,30 @@ pub async fn entitlement_report(
     }
     Ok(axum::Json(EntitlementReport { as_of, items }).into_response())
 }
+
+/// The daily breach report (R7) as CSV, one line per breach: what
+/// `GET /v1/reports/breaches?format=csv` answers and the risk desk
+/// downloads.
+pub fn breach_report_csv(breaches: &[creditops_risk::Breach]) -> String {
+    let mut csv = String::from(
+        "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
+    );
+    for b in breaches {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            b.id,
+            b.detected_at.to_rfc3339(),
+            b.subject,
+            b.rule,
+            b.check,
+            b.limit,
+            b.usage,
+            b.amount_over,
+            b.severity.as_str(),
+            csv_field(&b.cause),
+            b.owner,
+            b.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+        ));
+    }
+    csv
+}

@@ -2,33 +2,31 @@
 //! lines or CSV, idempotent by the source record id, all or nothing. Every
 //! bad row is reported with its row number; then nothing is applied.
 
-use crate::input::parse_amount;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use creditops_commands::balance_rows::{self, Format, Refused, RowProblem};
 use creditops_commands::positions;
-use creditops_domain::BorrowerId;
 use creditops_http::{
     ApiError, CommandOutcome, FieldError, IdempotencyKey, Principal, ProblemKind, ServiceContext,
     run_command,
 };
-use creditops_risk::{Breach, ImportedBalance};
+use creditops_risk::Breach;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-/// Rows per import; larger files are split by the sender.
-const MAX_ROWS: usize = 100_000;
-
 /// One balance as sent (a JSON line, or a CSV record under the header
-/// `source_id,borrower_id,amount,as_of`), before validation.
+/// `source_id,borrower_id,amount,as_of`), before validation: the schema of
+/// the OpenAPI document; the rows themselves are read by
+/// [`creditops_commands::balance_rows`], as the console reads them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = ImportRow)]
+#[allow(dead_code)] // documentation only
 struct RawRow {
     /// The core banking record id: importing it again updates the balance.
     #[schema(example = "cb-1")]
@@ -41,12 +39,6 @@ struct RawRow {
     /// RFC 3339 time of the balance; not in the future.
     #[schema(format = DateTime)]
     as_of: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    JsonLines,
-    Csv,
 }
 
 fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
@@ -71,95 +63,6 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
              (content-type text/csv with the header source_id,borrower_id,amount,as_of)",
         )),
     }
-}
-
-fn row_error(row: usize, field: Option<&str>, detail: impl Into<String>) -> FieldError {
-    FieldError {
-        row: Some(row),
-        field: field.map(str::to_owned),
-        detail: detail.into(),
-    }
-}
-
-/// The raw rows with their row numbers (the line in JSON lines; the record
-/// number after the header in CSV), or the rows that could not be read.
-fn read_rows(format: Format, body: &[u8]) -> (Vec<(usize, RawRow)>, Vec<FieldError>) {
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    match format {
-        Format::JsonLines => {
-            for (index, line) in body.split(|&b| b == b'\n').enumerate() {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match serde_json::from_slice::<RawRow>(line) {
-                    Ok(row) => rows.push((index + 1, row)),
-                    Err(e) => errors.push(row_error(
-                        index + 1,
-                        None,
-                        format!("not a balance object: {e}"),
-                    )),
-                }
-            }
-        }
-        Format::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .trim(csv::Trim::None)
-                .from_reader(body);
-            let expected = ["source_id", "borrower_id", "amount", "as_of"];
-            match reader.headers() {
-                Ok(found) if found.iter().eq(expected) => {}
-                _ => {
-                    errors.push(row_error(
-                        0,
-                        None,
-                        "the header must be exactly source_id,borrower_id,amount,as_of",
-                    ));
-                    return (rows, errors);
-                }
-            }
-            for (index, record) in reader.deserialize::<RawRow>().enumerate() {
-                match record {
-                    Ok(row) => rows.push((index + 1, row)),
-                    Err(e) => errors.push(row_error(index + 1, None, format!("unreadable: {e}"))),
-                }
-            }
-        }
-    }
-    (rows, errors)
-}
-
-fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBalance, FieldError> {
-    let source_ok = !raw.source_id.is_empty()
-        && raw.source_id.len() <= 128
-        && raw.source_id.bytes().all(|b| b.is_ascii_graphic());
-    if !source_ok {
-        return Err(row_error(
-            row,
-            Some("source_id"),
-            "must be 1-128 printable ASCII characters without spaces",
-        ));
-    }
-    let borrower = raw
-        .borrower_id
-        .parse::<BorrowerId>()
-        .map_err(|_| row_error(row, Some("borrower_id"), "is not a borrower id"))?;
-    let amount = parse_amount("amount", &raw.amount)
-        .map_err(|e| row_error(row, Some("amount"), e.detail))?;
-    let as_of = DateTime::parse_from_rfc3339(&raw.as_of)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| row_error(row, Some("as_of"), "must be an RFC 3339 timestamp"))?;
-    if as_of > now + chrono::Duration::minutes(5) {
-        return Err(row_error(row, Some("as_of"), "lies in the future"));
-    }
-    Ok(ImportedBalance {
-        source_id: raw.source_id.clone(),
-        borrower,
-        amount,
-        as_of,
-    })
 }
 
 /// What an import answers.
@@ -202,32 +105,17 @@ pub async fn import_balances(
 ) -> Result<Response, ApiError> {
     let format = format_of(&headers)?;
     let body = body.map_err(|e| creditops_http::body_rejection(&e))?;
-    let now = Utc::now();
-    let (raw_rows, mut errors) = read_rows(format, &body);
-    if raw_rows.len() + errors.len() > MAX_ROWS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_ROWS} rows per import"
-        )));
-    }
-    let mut balances = Vec::with_capacity(raw_rows.len());
-    let mut source_ids = HashSet::new();
-    for (row, raw) in &raw_rows {
-        match validate(*row, raw, now) {
-            Ok(balance) if !source_ids.insert(balance.source_id.clone()) => errors.push(row_error(
-                *row,
-                Some("source_id"),
-                "appears twice in this import",
-            )),
-            Ok(balance) => balances.push((*row, balance)),
-            Err(error) => errors.push(error),
+    let balances = match balance_rows::parse(format, &body, Utc::now()) {
+        Ok(balances) => balances,
+        Err(Refused::TooManyRows) => {
+            return Err(ApiError::validation(format!(
+                "at most {} rows per import",
+                balance_rows::MAX_ROWS
+            )));
         }
-    }
-    if balances.is_empty() && errors.is_empty() {
-        return Err(ApiError::validation("the import holds no rows"));
-    }
-    if !errors.is_empty() {
-        return Err(rejected(errors));
-    }
+        Err(Refused::NoRows) => return Err(ApiError::validation("the import holds no rows")),
+        Err(Refused::Rows(problems)) => return Err(rejected(problems)),
+    };
     let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
     let (commands, actor) = (ctx.commands(), principal.0.clone());
     run_command(
@@ -256,8 +144,15 @@ pub async fn import_balances(
     .await
 }
 
-fn rejected(mut errors: Vec<FieldError>) -> ApiError {
-    errors.sort_by_key(|e| e.row);
+fn rejected(problems: Vec<RowProblem>) -> ApiError {
+    let errors: Vec<FieldError> = problems
+        .into_iter()
+        .map(|p| FieldError {
+            row: Some(p.row),
+            field: p.field,
+            detail: p.detail,
+        })
+        .collect();
     ApiError::validation(format!(
         "{} row(s) of the import are invalid; nothing was imported",
         errors.len()

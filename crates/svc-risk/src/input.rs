@@ -1,42 +1,17 @@
 //! Parsing of the decimal strings risk control sends: amounts in the
 //! reporting currency (cents at most) and percentages. Never a float.
 
+use creditops_commands::balance_rows;
 use creditops_http::ApiError;
 use rust_decimal::Decimal;
 
-/// Largest amount accepted, in major units (fits integer cents in an i64).
-const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
-
 fn plain_decimal(field: &str, text: &str) -> Result<Decimal, ApiError> {
-    let plain = !text.is_empty()
-        && text.len() <= 40
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && text.bytes().filter(|&b| b == b'.').count() <= 1
-        && !text.starts_with('.')
-        && !text.ends_with('.');
-    if !plain {
-        return Err(ApiError::validation(format!(
-            "{field} must be a non-negative decimal string such as \"1000000.00\", got {text:?}"
-        )));
-    }
-    Decimal::from_str_exact(text)
-        .map_err(|_| ApiError::validation(format!("{field} {text:?} is out of range")))
+    balance_rows::plain_decimal(field, text).map_err(ApiError::validation)
 }
 
 /// A non-negative amount in the reporting currency, at most 2 decimals.
 pub fn parse_amount(field: &str, text: &str) -> Result<Decimal, ApiError> {
-    let value = plain_decimal(field, text)?;
-    if value.normalize().scale() > 2 {
-        return Err(ApiError::validation(format!(
-            "{field} {text:?} has more than 2 decimal places"
-        )));
-    }
-    if value > Decimal::from(MAX_AMOUNT) {
-        return Err(ApiError::validation(format!(
-            "{field} must not exceed {MAX_AMOUNT}"
-        )));
-    }
-    Ok(value.normalize())
+    balance_rows::parse_amount(field, text).map_err(ApiError::validation)
 }
 
 /// A percentage between 0 and `max`, at most 4 decimals.

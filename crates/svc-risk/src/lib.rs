@@ -23,7 +23,7 @@ use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, Country, Role, Sector, Severity};
 use creditops_http::paging::{PageSize, next_cursor};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
-use creditops_http::reports::{csv_field, csv_response, wants_csv};
+use creditops_http::reports::{csv_response, wants_csv};
 use creditops_http::streams::{STREAMS_IN_TOTAL, STREAMS_PER_PERSON, StreamSlot, TokenExpiry};
 use creditops_http::views::{LIMIT_VERSION_PAGE, LimitVersions};
 use creditops_http::{
@@ -847,26 +847,7 @@ async fn breach_report(
     };
     let breaches = reports::breaches(&ctx.commands(), &filter).await?;
     if wants_csv(query.format.as_deref(), &headers)? {
-        let mut csv = String::from(
-            "id,detected_at,subject,rule,check,limit,usage,amount_over,severity,cause,owner,resolved_at\r\n",
-        );
-        for b in &breaches {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-                b.id,
-                b.detected_at.to_rfc3339(),
-                b.subject,
-                b.rule,
-                b.check,
-                b.limit,
-                b.usage,
-                b.amount_over,
-                b.severity.as_str(),
-                csv_field(&b.cause),
-                b.owner,
-                b.resolved_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-            ));
-        }
+        let csv = creditops_http::reports::breach_report_csv(&breaches);
         return Ok(csv_response(csv));
     }
     Ok(axum::Json(BreachReport {

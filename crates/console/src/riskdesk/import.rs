@@ -14,37 +14,16 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use creditops_commands::balance_rows::{self, Format, Refused};
 use creditops_commands::positions;
-use creditops_domain::BorrowerId;
 use creditops_http::{CommandOutcome, IdempotencyKey, Principal, run_command};
 use creditops_risk::ImportedBalance;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use std::collections::HashSet;
 
-/// Rows per import, as the API bounds them.
-const MAX_ROWS: usize = 100_000;
-/// Largest amount accepted, in major units (as the API accepts).
-const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    JsonLines,
-    Csv,
-}
-
-/// One balance as sent, before validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRow {
-    source_id: String,
-    borrower_id: String,
-    amount: String,
-    as_of: String,
-}
-
-/// A bad row: its number (0 for the CSV header), the field, the problem.
+/// A bad row as the page lists it: its number (0 for the CSV header), the
+/// field, the problem in the API's words.
 pub(crate) struct RowProblem {
     row: usize,
     field: String,
@@ -59,144 +38,21 @@ fn problem(row: usize, field: Option<&str>, detail: impl Into<String>) -> RowPro
     }
 }
 
-/// The raw rows with their numbers (the line in JSON lines; the record
-/// after the header in CSV), or the rows that could not be read.
-fn read_rows(format: Format, body: &[u8]) -> (Vec<(usize, RawRow)>, Vec<RowProblem>) {
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    match format {
-        Format::JsonLines => {
-            for (index, line) in body.split(|&b| b == b'\n').enumerate() {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match serde_json::from_slice::<RawRow>(line) {
-                    Ok(row) => rows.push((index + 1, row)),
-                    Err(e) => problems.push(problem(
-                        index + 1,
-                        None,
-                        format!("not a balance object: {e}"),
-                    )),
-                }
-            }
-        }
-        Format::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .trim(csv::Trim::None)
-                .from_reader(body);
-            let expected = ["source_id", "borrower_id", "amount", "as_of"];
-            match reader.headers() {
-                Ok(found) if found.iter().eq(expected) => {}
-                _ => {
-                    problems.push(problem(
-                        0,
-                        None,
-                        "the header must be exactly source_id,borrower_id,amount,as_of",
-                    ));
-                    return (rows, problems);
-                }
-            }
-            for (index, record) in reader.deserialize::<RawRow>().enumerate() {
-                match record {
-                    Ok(row) => rows.push((index + 1, row)),
-                    Err(e) => problems.push(problem(index + 1, None, format!("unreadable: {e}"))),
-                }
-            }
-        }
-    }
-    (rows, problems)
-}
-
-/// A non-negative amount, at most 2 decimals: the API's words for its
-/// problems.
-fn parse_amount(field: &str, text: &str) -> Result<Decimal, String> {
-    let plain = !text.is_empty()
-        && text.len() <= 40
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && text.bytes().filter(|&b| b == b'.').count() <= 1
-        && !text.starts_with('.')
-        && !text.ends_with('.');
-    if !plain {
-        return Err(format!(
-            "{field} must be a non-negative decimal string such as \"1000000.00\", got {text:?}"
-        ));
-    }
-    let value =
-        Decimal::from_str_exact(text).map_err(|_| format!("{field} {text:?} is out of range"))?;
-    if value.normalize().scale() > 2 {
-        return Err(format!("{field} {text:?} has more than 2 decimal places"));
-    }
-    if value > Decimal::from(MAX_AMOUNT) {
-        return Err(format!("{field} must not exceed {MAX_AMOUNT}"));
-    }
-    Ok(value.normalize())
-}
-
-fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBalance, RowProblem> {
-    let source_ok = !raw.source_id.is_empty()
-        && raw.source_id.len() <= 128
-        && raw.source_id.bytes().all(|b| b.is_ascii_graphic());
-    if !source_ok {
-        return Err(problem(
-            row,
-            Some("source_id"),
-            "must be 1-128 printable ASCII characters without spaces",
-        ));
-    }
-    let borrower = raw
-        .borrower_id
-        .parse::<BorrowerId>()
-        .map_err(|_| problem(row, Some("borrower_id"), "is not a borrower id"))?;
-    let amount =
-        parse_amount("amount", &raw.amount).map_err(|e| problem(row, Some("amount"), e))?;
-    let as_of = DateTime::parse_from_rfc3339(&raw.as_of)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| problem(row, Some("as_of"), "must be an RFC 3339 timestamp"))?;
-    if as_of > now + chrono::Duration::minutes(5) {
-        return Err(problem(row, Some("as_of"), "lies in the future"));
-    }
-    Ok(ImportedBalance {
-        source_id: raw.source_id.clone(),
-        borrower,
-        amount,
-        as_of,
-    })
-}
-
-/// The balances of `body`, each with its row number, or every bad row.
+/// The balances of `body`, each with its row number, or every bad row,
+/// read by the same code as the API's import.
 fn checked(format: Format, body: &[u8]) -> Result<Vec<(usize, ImportedBalance)>, Vec<RowProblem>> {
-    let now = Utc::now();
-    let (raw_rows, mut problems) = read_rows(format, body);
-    if raw_rows.len() + problems.len() > MAX_ROWS {
-        return Err(vec![problem(
+    balance_rows::parse(format, body, Utc::now()).map_err(|refused| match refused {
+        Refused::TooManyRows => vec![problem(
             0,
             None,
-            format!("at most {MAX_ROWS} rows per import"),
-        )]);
-    }
-    let mut balances = Vec::with_capacity(raw_rows.len());
-    let mut source_ids = HashSet::new();
-    for (row, raw) in &raw_rows {
-        match validate(*row, raw, now) {
-            Ok(balance) if !source_ids.insert(balance.source_id.clone()) => problems.push(problem(
-                *row,
-                Some("source_id"),
-                "appears twice in this import",
-            )),
-            Ok(balance) => balances.push((*row, balance)),
-            Err(error) => problems.push(error),
-        }
-    }
-    if balances.is_empty() && problems.is_empty() {
-        return Err(vec![problem(0, None, "the import holds no rows")]);
-    }
-    if !problems.is_empty() {
-        problems.sort_by_key(|p| p.row);
-        return Err(problems);
-    }
-    Ok(balances)
+            format!("at most {} rows per import", balance_rows::MAX_ROWS),
+        )],
+        Refused::NoRows => vec![problem(0, None, "the import holds no rows")],
+        Refused::Rows(rows) => rows
+            .into_iter()
+            .map(|p| problem(p.row, p.field.as_deref(), p.detail))
+            .collect(),
+    })
 }
 
 /// What an applied import did.
