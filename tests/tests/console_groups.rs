@@ -179,6 +179,11 @@ async fn group_move_is_decided_by_a_second_analyst(p: &TestPlatform) {
         "{}",
         inbox.body
     );
+    assert!(
+        inbox.body.contains("Recently decided") && inbox.body.contains("approved: ba-2"),
+        "the decision stays on the record: {}",
+        inbox.body
+    );
     let page = ba2.get("/console/groups").await;
     assert!(
         !page
@@ -265,6 +270,17 @@ async fn a_rejected_move_changes_nothing(p: &TestPlatform) {
     assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
     let page = ba1.get("/console/groups").await;
     assert!(page.body.contains("no members"), "{}", page.body);
+    let inbox = ba1.get("/console/groups/proposals?done=rejected").await;
+    assert!(
+        inbox.body.contains("The proposal is rejected."),
+        "{}",
+        inbox.body
+    );
+    assert!(
+        inbox.body.contains("rejected: ba-1"),
+        "the rejection stays on the record: {}",
+        inbox.body
+    );
     // Deciding it again is refused in plain words.
     let again = ba1
         .post(

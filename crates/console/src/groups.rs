@@ -35,6 +35,8 @@ const PAGE: u32 = 100;
 const GROUP_LIST: u32 = 500;
 /// Pending proposals read for the pages.
 const PENDING: u32 = 1000;
+/// Decided proposals the inbox shows.
+const DECIDED: u32 = 20;
 
 pub(crate) fn routes(console: &Console) -> Router<Console> {
     if console.settings.desk.service != "backoffice" {
@@ -58,7 +60,7 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     vec![
         NavLink {
             href: "/console/groups",
-            label: t.groups,
+            label: t.nav_groups,
         },
         NavLink {
             href: "/console/related-parties",
@@ -70,6 +72,7 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
 /// These pages' texts in one language.
 struct Texts {
     groups: &'static str,
+    nav_groups: &'static str,
     groups_intro: &'static str,
     no_groups: &'static str,
     group_id: &'static str,
@@ -104,6 +107,10 @@ struct Texts {
     approved: &'static str,
     rejected: &'static str,
     own_refusal: &'static str,
+    decided_heading: &'static str,
+    decided: &'static str,
+    status_approved: &'static str,
+    status_rejected: &'static str,
     related: &'static str,
     related_intro: &'static str,
     no_related: &'static str,
@@ -119,6 +126,7 @@ struct Texts {
 
 static DE: Texts = Texts {
     groups: "Kreditnehmereinheiten",
+    nav_groups: "Kreditnehmereinheiten",
     groups_intro: "Gruppen verbundener Kunden (Art. 4 Abs. 1 Nr. 39 CRR) mit ihren heutigen Mitgliedern; ihr zusammengefasstes Obligo bestimmt die Kompetenzstufe (V4).",
     no_groups: "Es sind noch keine Kreditnehmereinheiten gebildet.",
     group_id: "Kennung der Einheit",
@@ -153,6 +161,10 @@ static DE: Texts = Texts {
     approved: "Der Vorschlag ist genehmigt; die Zuordnung gilt ab jetzt.",
     rejected: "Der Vorschlag ist abgelehnt.",
     own_refusal: "Sie haben diese Zuordnung vorgeschlagen; eine andere Person der Marktfolge muss sie genehmigen oder ablehnen.",
+    decided_heading: "Zuletzt entschieden",
+    decided: "Entscheidung",
+    status_approved: "genehmigt",
+    status_rejected: "abgelehnt",
     related: "Organkredite",
     related_intro: "Mitarbeitende, die einem Kreditnehmer nahestehen (§ 15 KWG): sie dürfen über seine Fälle nicht abstimmen (S6), seine Kredite brauchen einen einstimmigen Vorstandsbeschluss vor der Auszahlung (V11).",
     no_related: "Es sind keine nahestehenden Personen erfasst.",
@@ -168,6 +180,7 @@ static DE: Texts = Texts {
 
 static EN: Texts = Texts {
     groups: "Groups of connected clients",
+    nav_groups: "Groups",
     groups_intro: "Groups of connected clients (CRR Art. 4(1)(39)) with their members today; their aggregated exposure decides the competence level (V4).",
     no_groups: "No groups of connected clients have been formed yet.",
     group_id: "Group id",
@@ -202,6 +215,10 @@ static EN: Texts = Texts {
     approved: "The proposal is approved; the move takes effect now.",
     rejected: "The proposal is rejected.",
     own_refusal: "You proposed this move, so another credit analyst must approve or reject it.",
+    decided_heading: "Recently decided",
+    decided: "Decision",
+    status_approved: "approved",
+    status_rejected: "rejected",
     related: "Related parties",
     related_intro: "Staff related to a borrower (KWG section 15): they may not vote on its cases (S6), and its credits need a unanimous board resolution before disbursement (V11).",
     no_related: "No related parties are recorded.",
@@ -244,6 +261,9 @@ struct PendingMove {
     proposed_by: String,
     proposed_at: String,
     own: bool,
+    /// Who decided it, how and when; empty while it is pending.
+    decision: String,
+    decided_at: Option<creditops_domain::Timestamp>,
 }
 
 /// The names of the groups, by id.
@@ -265,17 +285,23 @@ async fn pending_moves(
     live: &LiveSession,
     names: &GroupNames,
 ) -> Result<Vec<PendingMove>, ApiError> {
+    moves_of(console, lang, live, names, ProposalStatus::Pending, PENDING).await
+}
+
+/// The group moves of `status`, newest first, with the borrowers named.
+async fn moves_of(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    names: &GroupNames,
+    status: ProposalStatus,
+    limit: u32,
+) -> Result<Vec<PendingMove>, ApiError> {
     let t = texts(lang);
     let commands = console.ctx.commands();
-    let pending = proposals::proposals(
-        &commands,
-        Some(ProposalStatus::Pending),
-        DESK,
-        None,
-        PENDING,
-    )
-    .await
-    .map_err(ApiError::from)?;
+    let pending = proposals::proposals(&commands, Some(status), DESK, None, limit)
+        .await
+        .map_err(ApiError::from)?;
     let mut moves = Vec::with_capacity(pending.len());
     for p in &pending {
         moves.push(pending_move(console, lang, t, live, names, p).await);
@@ -320,6 +346,17 @@ async fn pending_move(
         proposed_by: p.proposed_by.to_string(),
         proposed_at: lang.date_time(p.proposed_at),
         own: &p.proposed_by == live.actor.id(),
+        decision: match (&p.decided_by, p.decided_at) {
+            (Some(by), Some(at)) => {
+                let how = match p.status {
+                    ProposalStatus::Approved => t.status_approved,
+                    _ => t.status_rejected,
+                };
+                format!("{how}: {by}, {}", lang.date_time(at))
+            }
+            _ => String::new(),
+        },
+        decided_at: p.decided_at,
     }
 }
 
@@ -706,6 +743,7 @@ struct InboxPage {
     f: Frame,
     t: &'static Texts,
     moves: Vec<PendingMove>,
+    decided: Vec<PendingMove>,
     can_decide: bool,
     notice: Option<&'static str>,
     refusal: Option<Refusal>,
@@ -758,12 +796,23 @@ async fn render_inbox(
         Ok(moves) => moves,
         Err(e) => return unavailable(console, lang, &e.detail),
     };
+    // Decisions stay on the record, rejections too.
+    let mut decided = Vec::new();
+    for status in [ProposalStatus::Approved, ProposalStatus::Rejected] {
+        match moves_of(console, lang, live, &names, status, DECIDED).await {
+            Ok(moves) => decided.extend(moves),
+            Err(e) => return unavailable(console, lang, &e.detail),
+        }
+    }
+    decided.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
+    decided.truncate(DECIDED as usize);
     html(
         status,
         &InboxPage {
             f: Frame::new(console, lang, Some(live)),
             t: texts(lang),
             moves,
+            decided,
             can_decide: permitted(console, live, "/v1/proposals/{id}/approve", "POST"),
             notice,
             refusal,
