@@ -804,7 +804,7 @@ async fn render_inbox(
             Err(e) => return unavailable(console, lang, &e.detail),
         }
     }
-    decided.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
+    decided.sort_by_key(|m| std::cmp::Reverse(m.decided_at));
     decided.truncate(DECIDED as usize);
     html(
         status,
