@@ -239,7 +239,7 @@ fn texts(lang: Lang) -> &'static Texts {
     }
 }
 
-/// A command's refusal in plain language; the refusal of a decision on
+/// A decision's refusal in plain language; the refusal of a decision on
 /// one's own proposal says what it means for the analyst.
 fn refusal_of(lang: Lang, error: &ApiError) -> Refusal {
     if error.status() == StatusCode::FORBIDDEN && error.rule.is_some() {
@@ -608,7 +608,7 @@ async fn create_group(
                 &live,
                 e.status(),
                 Shown {
-                    refusal: Some(refusal_of(lang, &e)),
+                    refusal: Some(Refusal::of(lang, &e)),
                     new_id: form.id,
                     new_name: form.name,
                     ..Shown::default()
@@ -687,7 +687,7 @@ async fn propose_move(
                 &live,
                 e.status(),
                 Shown {
-                    refusal: Some(refusal_of(lang, &e)),
+                    refusal: Some(Refusal::of(lang, &e)),
                     ..Shown::default()
                 },
             )
@@ -1107,7 +1107,7 @@ async fn record_related(
                 &live,
                 e.status(),
                 RelatedShown {
-                    refusal: Some(refusal_of(lang, &e)),
+                    refusal: Some(Refusal::of(lang, &e)),
                     borrower_id: form.borrower_id,
                     staff_id: form.staff_id,
                     relation: form.relation,
