@@ -164,11 +164,12 @@ async fn group_move_is_decided_by_a_second_analyst(p: &TestPlatform) {
         )
         .await;
     assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let location = approved.location().unwrap().to_owned();
     assert_eq!(
-        approved.location(),
-        Some("/console/groups/proposals?done=approved")
+        location,
+        "/console/groups/proposals?done=approved&sent_back=0&breaches=0"
     );
-    let inbox = ba2.get("/console/groups/proposals?done=approved").await;
+    let inbox = ba2.get(&location).await;
     assert!(
         inbox.body.contains("The proposal is approved"),
         "{}",
@@ -304,6 +305,138 @@ async fn a_rejected_move_changes_nothing(p: &TestPlatform) {
 both_backends!(
     console_groups_a_rejected_move_changes_nothing_v4,
     a_rejected_move_changes_nothing
+);
+
+/// Hardening finding 2 at the desk: a member joins a group that holds an
+/// approved EUR 900k credit; its EUR 400k case, first-voted at level 2,
+/// now needs level 3, so the approval sends it back to voting and the
+/// inbox says so (V4, R2).
+async fn an_approved_move_sends_open_cases_back(p: &TestPlatform) {
+    p.call(
+        "ba-3",
+        "backoffice",
+        Method::POST,
+        "/v1/groups",
+        Some(json!({"id": "gcc-back", "name": "Back"})),
+    )
+    .await
+    .ok(201);
+    let body = json!({"name": "Halter GmbH", "country": "DE", "sector": "C25"});
+    let held = p.borrower_with_limit("lo-1", body).await;
+    let body = json!({"name": "Mitglied GmbH", "country": "DE", "sector": "C25"});
+    let member = p.borrower_with_limit("lo-1", body).await;
+    let proposed = p
+        .call(
+            "ba-3",
+            "backoffice",
+            Method::PUT,
+            &format!("/v1/borrowers/{held}/group"),
+            Some(json!({"group_id": "gcc-back"})),
+        )
+        .await;
+    p.approve_pending(&proposed, "bb-1", "backoffice")
+        .await
+        .ok(200);
+    let vote = |decision: &str| json!({"decision": decision, "rationale": "reviewed the file", "version": 1});
+    let case = |borrower: &str, amount: &str| json!({"borrower_id": borrower, "amount": amount, "currency": "EUR", "product": "term_loan", "term_months": 60, "purpose": "machinery"});
+    let approved = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(case(&held, "900000.00")),
+        )
+        .await;
+    let approved = approved.ok(201)["id"].as_str().unwrap().to_owned();
+    p.call(
+        "lo-2",
+        "market",
+        Method::POST,
+        &format!("/v1/cases/{approved}/first-vote"),
+        Some(vote("approve")),
+    )
+    .await
+    .ok(200);
+    p.call(
+        "ba-2",
+        "backoffice",
+        Method::POST,
+        &format!("/v1/cases/{approved}/second-vote"),
+        Some(vote("approve")),
+    )
+    .await
+    .ok(200);
+    let open = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(case(&member, "400000.00")),
+        )
+        .await;
+    let open = open.ok(201)["id"].as_str().unwrap().to_owned();
+    p.call(
+        "lo-2",
+        "market",
+        Method::POST,
+        &format!("/v1/cases/{open}/first-vote"),
+        Some(vote("approve")),
+    )
+    .await
+    .ok(200);
+
+    let mut ba1 = signed_in(p, "ba-1").await;
+    let page = ba1.get("/console/groups").await;
+    let csrf = page.csrf().unwrap();
+    let proposed = ba1
+        .post(
+            &format!("/console/groups/borrowers/{member}"),
+            &[("csrf", &csrf), ("group_id", "gcc-back")],
+        )
+        .await;
+    assert_eq!(proposed.status, StatusCode::SEE_OTHER, "{}", proposed.body);
+    let mut ba2 = signed_in(p, "ba-2").await;
+    let inbox = ba2.get("/console/groups/proposals").await;
+    assert!(inbox.body.contains("Mitglied GmbH"), "{}", inbox.body);
+    let id = proposal_id(&inbox.body).unwrap();
+    let decided = ba2
+        .post(
+            &format!("/console/groups/proposals/{id}/approve"),
+            &[("csrf", &inbox.csrf().unwrap())],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
+    let location = decided.location().unwrap().to_owned();
+    assert!(location.contains("sent_back=1"), "{location}");
+    let inbox = ba2.get(&location).await;
+    assert!(
+        inbox
+            .body
+            .contains("Open cases sent back to voting (V4): 1."),
+        "{}",
+        inbox.body
+    );
+    let case = p
+        .call(
+            "ba-3",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/cases/{open}"),
+            None,
+        )
+        .await;
+    assert_ne!(
+        case.ok(200)["status"],
+        "awaiting_second_vote",
+        "the case went back to voting: {}",
+        case.body
+    );
+}
+both_backends!(
+    console_groups_an_approved_move_sends_open_cases_back_v4,
+    an_approved_move_sends_open_cases_back
 );
 
 async fn related_party_is_recorded(p: &TestPlatform) {

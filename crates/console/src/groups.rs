@@ -111,6 +111,8 @@ struct Texts {
     decided: &'static str,
     status_approved: &'static str,
     status_rejected: &'static str,
+    sent_back: &'static str,
+    breaches: &'static str,
     related: &'static str,
     related_intro: &'static str,
     no_related: &'static str,
@@ -165,6 +167,8 @@ static DE: Texts = Texts {
     decided: "Entscheidung",
     status_approved: "genehmigt",
     status_rejected: "abgelehnt",
+    sent_back: "Offene Fälle zurück in die Abstimmung (V4)",
+    breaches: "Neue Limitüberschreitungen (R7)",
     related: "Organkredite",
     related_intro: "Mitarbeitende, die einem Kreditnehmer nahestehen (§ 15 KWG): sie dürfen über seine Fälle nicht abstimmen (S6), seine Kredite brauchen einen einstimmigen Vorstandsbeschluss vor der Auszahlung (V11).",
     no_related: "Es sind keine nahestehenden Personen erfasst.",
@@ -219,6 +223,8 @@ static EN: Texts = Texts {
     decided: "Decision",
     status_approved: "approved",
     status_rejected: "rejected",
+    sent_back: "Open cases sent back to voting (V4)",
+    breaches: "New limit breaches (R7)",
     related: "Related parties",
     related_intro: "Staff related to a borrower (KWG section 15): they may not vote on its cases (S6), and its credits need a unanimous board resolution before disbursement (V11).",
     no_related: "No related parties are recorded.",
@@ -245,6 +251,14 @@ fn refusal_of(lang: Lang, error: &ApiError) -> Refusal {
     if error.status() == StatusCode::FORBIDDEN && error.rule.is_some() {
         return Refusal {
             text: format!("{} ({})", texts(lang).own_refusal, error.detail),
+            rule: error.rule.map(|r| r.to_string()),
+        };
+    }
+    // The competence explanation of V4 is about votes; a decision's other
+    // refusals under V4 say best in the command's own words.
+    if error.rule == Some(creditops_domain::RuleId::V4) {
+        return Refusal {
+            text: error.detail.clone(),
             rule: error.rule.map(|r| r.to_string()),
         };
     }
@@ -745,13 +759,17 @@ struct InboxPage {
     moves: Vec<PendingMove>,
     decided: Vec<PendingMove>,
     can_decide: bool,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     refusal: Option<Refusal>,
 }
 
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,
+    /// What an approval did: open cases sent back to voting (V4) and limit
+    /// breaches the move caused (R7).
+    sent_back: Option<usize>,
+    breaches: Option<usize>,
 }
 
 async fn inbox(
@@ -769,8 +787,15 @@ async fn inbox(
     }
     let t = texts(lang);
     let notice = match query.done.as_deref() {
-        Some("approved") => Some(t.approved),
-        Some("rejected") => Some(t.rejected),
+        Some("approved") => Some(format!(
+            "{} {}: {}. {}: {}.",
+            t.approved,
+            t.sent_back,
+            query.sent_back.unwrap_or(0),
+            t.breaches,
+            query.breaches.unwrap_or(0)
+        )),
+        Some("rejected") => Some(t.rejected.to_owned()),
         _ => None,
     };
     render_inbox(&console, lang, &live, StatusCode::OK, notice, None).await
@@ -781,7 +806,7 @@ async fn render_inbox(
     lang: Lang,
     live: &LiveSession,
     status: StatusCode,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     refusal: Option<Refusal>,
 ) -> Response {
     let names: GroupNames =
@@ -891,7 +916,13 @@ async fn decide(
     )
     .await
     {
-        Ok(_) => Redirect::to(&format!("/console/groups/proposals?done={done}")).into_response(),
+        Ok(answer) => {
+            let (sent_back, breaches) = effects(answer).await;
+            Redirect::to(&format!(
+                "/console/groups/proposals?done={done}&sent_back={sent_back}&breaches={breaches}"
+            ))
+            .into_response()
+        }
         Err(e) => {
             if let Err(audit) = audit_command_refusal(&console, &live, route, &e, None).await {
                 return unavailable(&console, lang, &audit.detail);
@@ -907,6 +938,21 @@ async fn decide(
             .await
         }
     }
+}
+
+/// How many open cases an approved move sent back to voting and how many
+/// limit breaches it caused, read from the API's answer (`applied`).
+async fn effects(answer: Response) -> (usize, usize) {
+    let Ok(body) = axum::body::to_bytes(answer.into_body(), 1 << 20).await else {
+        return (0, 0);
+    };
+    let view: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let count = |name: &str| {
+        view["applied"][name]
+            .as_array()
+            .map_or(0, std::vec::Vec::len)
+    };
+    (count("cases_sent_back"), count("breaches"))
 }
 
 struct PartyRow {
