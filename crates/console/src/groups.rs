@@ -7,11 +7,9 @@
 //! the API's command.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, forbidden, permitted};
+use crate::casework::{Refusal, audit_command_refusal, form_access, page_access, permitted};
 use crate::i18n::Lang;
-use crate::pages::{
-    CsrfOnly, Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable,
-};
+use crate::pages::{CsrfOnly, Frame, NavLink, html, message, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
@@ -424,15 +422,18 @@ async fn groups_page(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    // Back office reads group membership as it reads its proposals.
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/proposals", "GET"),
+        "/console/groups",
+    )
+    .await
+    {
+        Ok(checked) => checked,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    // Back office reads group membership as it reads its proposals.
-    if !permitted(&console, &live, "/v1/proposals", "GET") {
-        return forbidden(&console, lang, &live, "/console/groups").await;
-    }
     let t = texts(lang);
     let notice = match query.done.as_deref() {
         Some("created") => Some(t.group_created),
@@ -553,34 +554,6 @@ async fn render_groups(
     )
 }
 
-/// The checks every posted form passes: a live session, the CSRF token and
-/// Origin, the permission of the API route.
-async fn checked_form(
-    console: &Console,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-    api_route: &str,
-    method: &str,
-    route: &str,
-) -> Result<(LiveSession, Lang), Response> {
-    let live = signed_in(console, headers).await?;
-    let lang = lang_of(headers);
-    guard_form(
-        console,
-        headers,
-        Some(&live.session.csrf_token),
-        csrf,
-        Some(live.actor.id()),
-        route,
-        None,
-    )
-    .await?;
-    if !permitted(console, &live, api_route, method) {
-        return Err(forbidden(console, lang, &live, route).await);
-    }
-    Ok((live, lang))
-}
-
 #[derive(Deserialize)]
 struct NewGroupForm {
     csrf: Option<String>,
@@ -596,13 +569,13 @@ async fn create_group(
     axum::Form(form): axum::Form<NewGroupForm>,
 ) -> Response {
     const ROUTE: &str = "/console/groups";
-    let (live, lang) = match checked_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
         form.csrf.as_deref(),
-        "/v1/groups",
-        "POST",
+        ("/v1/groups", "POST"),
         ROUTE,
+        None,
     )
     .await
     {
@@ -675,13 +648,13 @@ async fn propose_move(
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Response {
     const ROUTE: &str = "/console/groups/borrowers/{id}";
-    let (live, lang) = match checked_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
         form.csrf.as_deref(),
-        "/v1/borrowers/{id}/group",
-        "PUT",
+        ("/v1/borrowers/{id}/group", "PUT"),
         ROUTE,
+        None,
     )
     .await
     {
@@ -777,14 +750,17 @@ async fn inbox(
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/proposals", "GET"),
+        "/console/groups/proposals",
+    )
+    .await
+    {
+        Ok(checked) => checked,
         Err(answer) => return answer,
     };
-    let lang = lang_of(&headers);
-    if !permitted(&console, &live, "/v1/proposals", "GET") {
-        return forbidden(&console, lang, &live, "/console/groups/proposals").await;
-    }
     let t = texts(lang);
     let notice = match query.done.as_deref() {
         Some("approved") => Some(format!(
@@ -882,13 +858,13 @@ async fn decide(
             "rejected",
         ),
     };
-    let (live, lang) = match checked_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
         form.csrf.as_deref(),
-        api_route,
-        "POST",
+        (api_route, "POST"),
         route,
+        None,
     )
     .await
     {
@@ -1007,16 +983,19 @@ async fn related_page(
     headers: HeaderMap,
     Query(query): Query<RelatedQuery>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
     // Back office has no read route of its own for related parties: the
     // people who may record them see them.
-    if !permitted(&console, &live, "/v1/related-parties", "POST") {
-        return forbidden(&console, lang, &live, "/console/related-parties").await;
-    }
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/related-parties", "POST"),
+        "/console/related-parties",
+    )
+    .await
+    {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
     let after = match (query.after_borrower, query.after_staff.as_deref()) {
         (Some(b), Some(s)) => StaffId::parse(s).ok().map(|s| (b, s)),
         _ => None,
@@ -1128,13 +1107,13 @@ async fn record_related(
     axum::Form(form): axum::Form<RelatedForm>,
 ) -> Response {
     const ROUTE: &str = "/console/related-parties";
-    let (live, lang) = match checked_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
         form.csrf.as_deref(),
-        "/v1/related-parties",
-        "POST",
+        ("/v1/related-parties", "POST"),
         ROUTE,
+        None,
     )
     .await
     {
