@@ -145,3 +145,61 @@ pub async fn record_related_party(
     ctx.audit(tx, &record).await?;
     Ok(party)
 }
+
+/// A group of connected clients with the borrowers that belong to it now.
+#[derive(Debug, Clone)]
+pub struct GroupNow {
+    pub group: creditops_store::BorrowerGroup,
+    pub members: Vec<creditops_store::Borrower>,
+}
+
+/// Groups of connected clients by id, each with its members now: back
+/// office's own read of the facts it keeps (internal audit's read of the
+/// same facts, with every dated membership, is audited as a read).
+pub async fn groups_now(
+    ctx: &Context,
+    after: Option<&UnitId>,
+    limit: u32,
+) -> CommandResult<Vec<GroupNow>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let now = action_time();
+    let groups = tx.groups_page(after, limit).await?;
+    let mut records = Vec::with_capacity(groups.len());
+    for group in groups {
+        let mut members = Vec::new();
+        for id in tx.group_members(&group.id, now).await? {
+            members.extend(tx.borrower(id).await?);
+        }
+        records.push(GroupNow { group, members });
+    }
+    Ok(records)
+}
+
+/// Borrowers by id after `after`, at most `limit`, each with the group it
+/// belongs to now.
+pub async fn borrowers_with_group(
+    ctx: &Context,
+    after: Option<BorrowerId>,
+    limit: u32,
+) -> CommandResult<Vec<(creditops_store::Borrower, Option<UnitId>)>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let now = action_time();
+    let borrowers = tx.borrowers_page(after, limit).await?;
+    let mut rows = Vec::with_capacity(borrowers.len());
+    for borrower in borrowers {
+        let group = tx.group_of(borrower.id, now).await?;
+        rows.push((borrower, group));
+    }
+    Ok(rows)
+}
+
+/// Related parties by borrower and staff id after `after`, at most `limit`:
+/// back office's own read of what it records (S6, V11).
+pub async fn related_parties(
+    ctx: &Context,
+    after: Option<(BorrowerId, StaffId)>,
+    limit: u32,
+) -> CommandResult<Vec<RelatedParty>> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(tx.related_parties_page(None, after, limit).await?)
+}

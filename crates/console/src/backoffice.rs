@@ -69,6 +69,9 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
             label: t.limits,
         },
     ]
+    .into_iter()
+    .chain(crate::groups::nav(lang))
+    .collect()
 }
 
 /// This desk's texts in one language.

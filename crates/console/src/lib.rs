@@ -24,6 +24,7 @@ mod casework;
 mod desk;
 mod disbursement;
 mod drafts;
+mod groups;
 pub mod i18n;
 mod market;
 pub mod oidc;
@@ -123,6 +124,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         .merge(sso::routes())
         .merge(market::routes(&console))
         .merge(backoffice::routes(&console))
+        .merge(groups::routes(&console))
         .merge(riskdesk::routes(&console))
         .merge(audit::routes(&console))
         .merge(admin::routes(&console))
