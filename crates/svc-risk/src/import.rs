@@ -19,14 +19,14 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
+// The schema of the OpenAPI document only: the rows themselves are read by
+// `creditops_commands::balance_rows`, as the console reads them.
 /// One balance as sent (a JSON line, or a CSV record under the header
-/// `source_id,borrower_id,amount,as_of`), before validation: the schema of
-/// the OpenAPI document; the rows themselves are read by
-/// [`creditops_commands::balance_rows`], as the console reads them.
+/// `source_id,borrower_id,amount,as_of`), before validation.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = ImportRow)]
-#[allow(dead_code)] // documentation only
+#[allow(dead_code)]
 struct RawRow {
     /// The core banking record id: importing it again updates the balance.
     #[schema(example = "cb-1")]
