@@ -307,6 +307,11 @@ async fn internal_audit_reads_the_desk_but_cannot_propose(p: &TestPlatform) {
         limits.body
     );
     assert!(limits.body.contains("You may read here"), "{}", limits.body);
+    // Nor links to pages a reader may not use.
+    for page in ["href=\"/console/limits/new\"", "href=\"/console/import\""] {
+        assert!(!limits.body.contains(page), "{page}: {}", limits.body);
+    }
+    assert!(limits.body.contains("href=\"/console/liquidity\""));
     let liquidity = auditor.get("/console/liquidity").await;
     assert_eq!(liquidity.status, StatusCode::OK, "{}", liquidity.body);
     assert!(!liquidity.body.contains("action=\"/console/capital\""));

@@ -65,22 +65,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let t = texts(lang);
     vec![
-        NavLink {
-            href: "/console/staff",
-            label: t.directory,
-        },
-        NavLink {
-            href: "/console/proposals",
-            label: t.inbox,
-        },
-        NavLink {
-            href: "/console/proposals/new",
-            label: t.propose,
-        },
-        NavLink {
-            href: "/console/rules",
-            label: t.rules,
-        },
+        NavLink::to("/console/staff", t.directory),
+        NavLink::to("/console/proposals", t.inbox),
+        NavLink::to("/console/proposals/new", t.propose),
+        NavLink::to("/console/rules", t.rules),
     ]
 }
 

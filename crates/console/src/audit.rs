@@ -71,18 +71,9 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let t = texts(lang);
     vec![
-        NavLink {
-            href: "/console/events",
-            label: t.events,
-        },
-        NavLink {
-            href: "/console/checkpoint",
-            label: t.checkpoint,
-        },
-        NavLink {
-            href: "/console/exports",
-            label: t.export,
-        },
+        NavLink::to("/console/events", t.events),
+        NavLink::to("/console/checkpoint", t.checkpoint),
+        NavLink::to("/console/exports", t.export),
     ]
 }
 

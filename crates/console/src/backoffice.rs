@@ -56,18 +56,9 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let t = texts(lang);
     vec![
-        NavLink {
-            href: "/console/queue",
-            label: t.queue,
-        },
-        NavLink {
-            href: "/console/queue?state=escalated",
-            label: t.escalated_tab,
-        },
-        NavLink {
-            href: "/console/limits",
-            label: t.limits,
-        },
+        NavLink::to("/console/queue", t.queue),
+        NavLink::to("/console/queue?state=escalated", t.escalated_tab),
+        NavLink::to("/console/limits", t.limits),
     ]
     .into_iter()
     .chain(crate::groups::nav(lang))

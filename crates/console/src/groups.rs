@@ -56,14 +56,8 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let t = texts(lang);
     vec![
-        NavLink {
-            href: "/console/groups",
-            label: t.nav_groups,
-        },
-        NavLink {
-            href: "/console/related-parties",
-            label: t.related,
-        },
+        NavLink::to("/console/groups", t.nav_groups),
+        NavLink::to("/console/related-parties", t.related),
     ]
 }
 

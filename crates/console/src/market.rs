@@ -50,18 +50,13 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let m = lang.messages();
     vec![
-        NavLink {
-            href: "/console/cases",
-            label: m.my_cases,
-        },
-        NavLink {
-            href: "/console/cases/new",
-            label: m.new_case,
-        },
-        NavLink {
-            href: "/console/borrowers/new",
-            label: crate::borrowers::texts(lang).heading,
-        },
+        NavLink::to("/console/cases", m.my_cases),
+        NavLink::to("/console/cases/new", m.new_case),
+        NavLink::to(
+            "/console/borrowers/new",
+            crate::borrowers::texts(lang).heading,
+        )
+        .needing("/v1/borrowers", "POST"),
     ]
 }
 

@@ -47,7 +47,14 @@ impl Frame {
             lang: lang.code(),
             desk: console.settings.desk.title(lang),
             nav: match session {
-                Some(_) => nav(console.settings.desk.service, lang),
+                Some(live) => nav(console.settings.desk.service, lang)
+                    .into_iter()
+                    .filter(|link| {
+                        link.needs.is_none_or(|(route, method)| {
+                            crate::casework::permitted(console, live, route, method)
+                        })
+                    })
+                    .collect(),
                 None => Vec::new(),
             },
             user: session.map(|s| s.actor.id().to_string()),
@@ -66,6 +73,27 @@ impl Frame {
 pub(crate) struct NavLink {
     pub href: &'static str,
     pub label: &'static str,
+    /// The API `(route, method)` the linked page needs; a person whose
+    /// roles do not allow it is not offered the link.
+    pub needs: Option<(&'static str, &'static str)>,
+}
+
+impl NavLink {
+    pub fn to(href: &'static str, label: &'static str) -> NavLink {
+        NavLink {
+            href,
+            label,
+            needs: None,
+        }
+    }
+
+    /// The link, offered only to whom `method route` is allowed.
+    pub fn needing(self, route: &'static str, method: &'static str) -> NavLink {
+        NavLink {
+            needs: Some((route, method)),
+            ..self
+        }
+    }
 }
 
 /// The navigation of `service`'s desk: each desk module says its own.

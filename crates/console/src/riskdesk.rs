@@ -62,30 +62,12 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
 pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     let t = texts(lang);
     vec![
-        NavLink {
-            href: "/console/limits",
-            label: t.limits,
-        },
-        NavLink {
-            href: "/console/limits/new",
-            label: t.propose_limit,
-        },
-        NavLink {
-            href: "/console/liquidity",
-            label: t.liquidity_nav,
-        },
-        NavLink {
-            href: "/console/exposure",
-            label: t.exposure,
-        },
-        NavLink {
-            href: "/console/alerts",
-            label: t.alerts,
-        },
-        NavLink {
-            href: "/console/import",
-            label: t.import,
-        },
+        NavLink::to("/console/limits", t.limits),
+        NavLink::to("/console/limits/new", t.propose_limit).needing("/v1/limits", "POST"),
+        NavLink::to("/console/liquidity", t.liquidity_nav),
+        NavLink::to("/console/exposure", t.exposure),
+        NavLink::to("/console/alerts", t.alerts),
+        NavLink::to("/console/import", t.import).needing("/v1/exposures/import", "POST"),
     ]
 }
 
