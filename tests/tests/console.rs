@@ -996,3 +996,94 @@ both_backends!(
     console_back_office_records_and_confirms_a_board_resolution,
     back_office_records_and_confirms_a_board_resolution
 );
+
+async fn a_vote_without_a_decision_is_refused_not_taken_for_approval(p: &TestPlatform) {
+    let case = p.draft_case("100000.00").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let mut console = signed_in(p, "market", "lo-2").await;
+    let csrf = console
+        .get(&format!("/console/cases/{id}"))
+        .await
+        .csrf()
+        .unwrap();
+    for fields in [
+        vec![
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("rationale", "fine"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("version", "1"),
+            ("decision", "maybe"),
+            ("rationale", "fine"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("version", "one"),
+            ("decision", "approve"),
+            ("rationale", "fine"),
+        ],
+    ] {
+        let refused = console
+            .post(&format!("/console/cases/{id}/first-vote"), &fields)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{fields:?}"
+        );
+        assert!(
+            refused.body.contains("choose approve or decline"),
+            "{}",
+            refused.body
+        );
+    }
+    let api = p
+        .call(
+            "lo-2",
+            "market",
+            reqwest::Method::GET,
+            &format!("/v1/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(api.ok(200)["status"], "draft");
+    assert_eq!(api.ok(200)["votes"], serde_json::json!([]));
+}
+both_backends!(
+    console_a_vote_without_a_decision_is_refused_not_taken_for_approval,
+    a_vote_without_a_decision_is_refused_not_taken_for_approval
+);
+
+async fn english_amounts_with_thousands_separators_open_a_case(p: &TestPlatform) {
+    let borrower = p
+        .borrower_with_limit(
+            "lo-1",
+            serde_json::json!({"name": "Comma Ltd", "country": "DE", "sector": "C25"}),
+        )
+        .await;
+    let mut console = signed_in(p, "market", "lo-1").await;
+    let csrf = console.get("/console/cases/new").await.csrf().unwrap();
+    let made = console
+        .post(
+            "/console/cases",
+            &[
+                ("csrf", &csrf),
+                ("borrower_id", &borrower),
+                ("amount", "1,250,000.00"),
+                ("currency", "EUR"),
+                ("product", "term_loan"),
+                ("term_months", "60"),
+                ("purpose", "machinery"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let page = console.get(made.location().unwrap()).await;
+    assert!(page.body.contains("1,250,000.00 EUR"), "{}", page.body);
+}
+both_backends!(
+    console_english_amounts_with_thousands_separators_open_a_case,
+    english_amounts_with_thousands_separators_open_a_case
+);

@@ -1458,12 +1458,7 @@ fn plain_amount(lang: Lang, amount: Decimal) -> String {
 /// An amount as typed in the language's format (`250.000,00` or
 /// `250,000.00`; plain `250000` in either).
 fn typed_amount(lang: Lang, text: &str) -> Option<Decimal> {
-    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let plain = match lang {
-        Lang::De => text.replace('.', "").replace(',', "."),
-        Lang::En => text.replace(',', ""),
-    };
-    plain.parse::<Decimal>().ok()
+    lang.plain_number(text)?.parse::<Decimal>().ok()
 }
 
 fn divergence_label(t: &Texts, policy: DivergencePolicy) -> &'static str {

@@ -24,7 +24,7 @@ use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{
     CaseId, CaseStatus, CreditCase, RiskVerdict, Severity, VoteDecision, VoteStage,
 };
-use creditops_http::views::{VoteRequest, case_json};
+use creditops_http::views::case_json;
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
 use creditops_risk::{LimitKind, LimitStatus, LimitSubject};
 use rust_decimal::Decimal;
@@ -286,19 +286,14 @@ struct QueueQuery {
 
 /// An amount bound of the filter as typed (`250000`, `250.000,00`).
 fn amount_bound(lang: Lang, text: Option<&str>) -> Result<Option<Decimal>, ()> {
-    let text: String = text
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if text.is_empty() {
+    let text = text.unwrap_or_default();
+    if text.trim().is_empty() {
         return Ok(None);
     }
-    let plain = match lang {
-        Lang::De => text.replace('.', "").replace(',', "."),
-        Lang::En => text.replace(',', ""),
-    };
-    plain.parse::<Decimal>().map(Some).map_err(|_| ())
+    lang.plain_number(text)
+        .and_then(|plain| plain.parse::<Decimal>().ok())
+        .map(Some)
+        .ok_or(())
 }
 
 async fn queue(
@@ -731,17 +726,6 @@ async fn case_page(
     .await
 }
 
-#[derive(Deserialize)]
-struct VoteForm {
-    csrf: Option<String>,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    decision: String,
-    #[serde(default)]
-    rationale: String,
-}
-
 /// The checks every posted form of a case passes: a live session, the CSRF
 /// token and Origin, the permission of the API route, a well-formed id.
 async fn case_form(
@@ -771,7 +755,7 @@ async fn second_vote(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<VoteForm>,
+    axum::Form(form): axum::Form<crate::casework::VoteForm>,
 ) -> Response {
     const ROUTE: &str = "/console/cases/{id}/second-vote";
     let (live, lang, id) = match case_form(
@@ -787,43 +771,22 @@ async fn second_vote(
         Ok(checked) => checked,
         Err(answer) => return answer,
     };
-    // No default decision: a vote is what the person chose, or a 422.
-    let decision = match form.decision.as_str() {
-        "approve" => Some(VoteDecision::Approve),
-        "decline" => Some(VoteDecision::Decline),
-        _ => None,
+    let answer = match form.request() {
+        Ok(request) => {
+            let principal = Principal(live.actor.clone());
+            routes::vote(
+                console.ctx.clone(),
+                principal,
+                IdempotencyKey(None),
+                id,
+                request,
+                VoteStage::Second,
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
-    let version = form.version.trim().parse::<i64>().ok();
-    let (Some(decision), Some(version)) = (decision, version) else {
-        let error = ApiError::validation("choose approve or decline on the version shown");
-        return refused(
-            &console,
-            lang,
-            &live,
-            ROUTE,
-            id,
-            &error,
-            form.rationale,
-            String::new(),
-        )
-        .await;
-    };
-    let request = VoteRequest {
-        decision,
-        rationale: form.rationale.clone(),
-        version,
-    };
-    let principal = Principal(live.actor.clone());
-    match routes::vote(
-        console.ctx.clone(),
-        principal,
-        IdempotencyKey(None),
-        id,
-        request,
-        VoteStage::Second,
-    )
-    .await
-    {
+    match answer {
         Ok(response) if response.status().is_success() => {
             Redirect::to(&format!("/console/cases/{id}?done=vote")).into_response()
         }

@@ -259,3 +259,37 @@ pub(crate) async fn form_access(
     }
     Ok((live, lang))
 }
+
+/// A vote as a case page posts it (first or second).
+#[derive(serde::Deserialize)]
+pub(crate) struct VoteForm {
+    pub csrf: Option<String>,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub decision: String,
+    #[serde(default)]
+    pub rationale: String,
+}
+
+impl VoteForm {
+    /// The vote as the API takes it. No default decision: a vote is what
+    /// the person chose on the version shown, or it is refused (422).
+    pub fn request(&self) -> Result<creditops_http::views::VoteRequest, ApiError> {
+        let decision = match self.decision.as_str() {
+            "approve" => Some(VoteDecision::Approve),
+            "decline" => Some(VoteDecision::Decline),
+            _ => None,
+        };
+        match (decision, self.version.trim().parse::<i64>().ok()) {
+            (Some(decision), Some(version)) => Ok(creditops_http::views::VoteRequest {
+                decision,
+                rationale: self.rationale.clone(),
+                version,
+            }),
+            _ => Err(ApiError::validation(
+                "choose approve or decline on the version shown",
+            )),
+        }
+    }
+}

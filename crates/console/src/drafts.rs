@@ -251,7 +251,7 @@ pub(crate) async fn form(
 fn checked(lang: Lang, form: &EditForm) -> Result<CaseEdit, Vec<(&'static str, String)>> {
     let t = texts(lang);
     let mut errors = Vec::new();
-    let amount = crate::market::typed_amount(&form.amount);
+    let amount = crate::market::typed_amount(lang, &form.amount);
     if let Err(e) = Money::parse(&amount, form.currency.trim()) {
         let field = if form.currency.trim().len() == 3 {
             "amount"

@@ -67,6 +67,71 @@ impl Lang {
         format!("{sign}{grouped}{decimal}{fraction} {currency}")
     }
 
+    /// A number as typed, in the API's plain spelling (`1000000.00`): German
+    /// `1.000.000,00` and English `1,000,000.00` are both understood; a single
+    /// comma is the decimal comma in German, a thousands separator in English.
+    pub fn plain_number(self, typed: &str) -> Option<String> {
+        let text: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        if text.is_empty()
+            || text.len() > 40
+            || !text
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+        {
+            return None;
+        }
+        let (whole, fraction) = match (text.rfind('.'), text.rfind(',')) {
+            (Some(dot), Some(comma)) => {
+                let (group, at) = if dot > comma {
+                    (',', dot)
+                } else {
+                    ('.', comma)
+                };
+                let whole = &text[..at];
+                let parts: Vec<&str> = whole.split(group).collect();
+                if !grouped(&parts) {
+                    return None;
+                }
+                (parts.concat(), Some(text[at + 1..].to_owned()))
+            }
+            (None, Some(_)) => {
+                let parts: Vec<&str> = text.split(',').collect();
+                if self == Lang::De || !grouped(&parts) {
+                    if parts.len() != 2 {
+                        return None;
+                    }
+                    (parts[0].to_owned(), Some(parts[1].to_owned()))
+                } else {
+                    (parts.concat(), None)
+                }
+            }
+            (Some(_), None) => {
+                let parts: Vec<&str> = text.split('.').collect();
+                let thousands = parts.len() > 2
+                    || (self == Lang::De && parts.len() == 2 && parts[1].len() == 3);
+                if thousands {
+                    if !grouped(&parts) {
+                        return None;
+                    }
+                    (parts.concat(), None)
+                } else {
+                    (parts[0].to_owned(), Some(parts[1].to_owned()))
+                }
+            }
+            (None, None) => (text, None),
+        };
+        if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        match fraction {
+            None => Some(whole),
+            Some(f) if !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()) => {
+                Some(format!("{whole}.{f}"))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// `06.12.2026` (German) or `2026-12-06` (English, unambiguous).
     pub fn date(self, at: DateTime<Utc>) -> String {
         match self {
@@ -82,6 +147,12 @@ impl Lang {
             Lang::En => at.format("%Y-%m-%d %H:%M UTC").to_string(),
         }
     }
+}
+
+/// Whether `parts` after the first are groups of three digits.
+fn grouped(parts: &[&str]) -> bool {
+    parts.first().is_some_and(|p| (1..=3).contains(&p.len()))
+        && parts[1..].iter().all(|p| p.len() == 3)
 }
 
 /// Every text of the console in one language; a missing text is a compile

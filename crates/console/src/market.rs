@@ -5,12 +5,11 @@
 
 use crate::Console;
 use crate::casework::{
-    CaseSheet, Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
-    sheet, short,
+    CaseSheet, Refusal, audit_command_refusal, form_access, page_access, permitted, sheet, short,
 };
 use crate::disbursement;
 use crate::i18n::{Lang, Messages};
-use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
+use crate::pages::{Frame, NavLink, html, message, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
@@ -19,8 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
-use creditops_domain::{BorrowerId, CaseFile, CaseId, CaseStatus, Money, VoteDecision, VoteStage};
-use creditops_http::views::VoteRequest;
+use creditops_domain::{BorrowerId, CaseFile, CaseId, CaseStatus, Money, VoteStage};
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
 use creditops_store::CaseFilter;
 use serde::Deserialize;
@@ -293,14 +291,12 @@ async fn new_case_form(
     html(StatusCode::OK, &page)
 }
 
-/// An amount as typed: `250000`, `250000.50`, or German `250.000,50`.
-pub(crate) fn typed_amount(text: &str) -> String {
-    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if text.contains(',') {
-        text.replace('.', "").replace(',', ".")
-    } else {
-        text
-    }
+/// An amount as typed, in the API's plain spelling for `Money::parse`:
+/// `250000.50`, German `250.000,50`, English `250,000.50`; what cannot be
+/// read is passed on as typed, so the parser's message names the problem.
+pub(crate) fn typed_amount(lang: Lang, text: &str) -> String {
+    lang.plain_number(text)
+        .unwrap_or_else(|| text.trim().to_owned())
 }
 
 /// The form's fields checked one by one, so every field's problem shows
@@ -320,7 +316,7 @@ fn checked_file(lang: Lang, form: &NewCaseForm) -> Result<CaseFile, Vec<(&'stati
             .to_owned(),
         ));
     }
-    let amount = Money::parse(&typed_amount(&form.amount), form.currency.trim());
+    let amount = Money::parse(&typed_amount(lang, &form.amount), form.currency.trim());
     if form.amount.trim().is_empty() {
         errors.push((
             "amount",
@@ -626,45 +622,26 @@ async fn case_page(
     .await
 }
 
-#[derive(Deserialize)]
-struct VoteForm {
-    csrf: Option<String>,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    decision: String,
-    #[serde(default)]
-    rationale: String,
-}
-
 async fn first_vote(
     State(console): State<Console>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<VoteForm>,
+    axum::Form(form): axum::Form<crate::casework::VoteForm>,
 ) -> Response {
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
     const ROUTE: &str = "/console/cases/{id}/first-vote";
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        ("/v1/cases/{id}/first-vote", "POST"),
         ROUTE,
         id.parse().ok(),
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, "/v1/cases/{id}/first-vote", "POST") {
-        return forbidden(&console, lang, &live, ROUTE).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let Ok(id) = id.parse::<CaseId>() else {
         return message(
             &console,
@@ -675,27 +652,22 @@ async fn first_vote(
             None,
         );
     };
-    let decision = match form.decision.as_str() {
-        "approve" => VoteDecision::Approve,
-        "decline" => VoteDecision::Decline,
-        _ => VoteDecision::Approve,
+    let answer = match form.request() {
+        Ok(request) => {
+            let principal = Principal(live.actor.clone());
+            routes::vote(
+                console.ctx.clone(),
+                principal,
+                IdempotencyKey(None),
+                id,
+                request,
+                VoteStage::First,
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
-    let request = VoteRequest {
-        decision,
-        rationale: form.rationale.clone(),
-        version: form.version.trim().parse().unwrap_or(0),
-    };
-    let principal = Principal(live.actor.clone());
-    match routes::vote(
-        console.ctx.clone(),
-        principal,
-        IdempotencyKey(None),
-        id,
-        request,
-        VoteStage::First,
-    )
-    .await
-    {
+    match answer {
         Ok(response) if response.status().is_success() => {
             Redirect::to(&format!("/console/cases/{id}?done=vote")).into_response()
         }

@@ -494,91 +494,19 @@ pub(crate) fn money(lang: Lang, amount: Decimal) -> String {
     lang.money(amount, REPORTING_CURRENCY)
 }
 
-/// Largest amount accepted, in major units (as the API accepts).
-const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
-
-/// Whether `parts` after the first are groups of three digits.
-fn grouped(parts: &[&str]) -> bool {
-    parts.first().is_some_and(|p| (1..=3).contains(&p.len()))
-        && parts[1..].iter().all(|p| p.len() == 3)
-}
-
-/// A number as typed, in the API's plain spelling (`1000000.00`): German
-/// `1.000.000,00` and English `1,000,000.00` are both understood; a single
-/// comma is the decimal comma in German, a thousands separator in English.
-fn plain_number(lang: Lang, typed: &str) -> Option<String> {
-    let text: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    if text.is_empty()
-        || text.len() > 40
-        || !text
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
-    {
-        return None;
-    }
-    let (whole, fraction) = match (text.rfind('.'), text.rfind(',')) {
-        (Some(dot), Some(comma)) => {
-            let (group, at) = if dot > comma {
-                (',', dot)
-            } else {
-                ('.', comma)
-            };
-            let whole = &text[..at];
-            let parts: Vec<&str> = whole.split(group).collect();
-            if !grouped(&parts) {
-                return None;
-            }
-            (parts.concat(), Some(text[at + 1..].to_owned()))
-        }
-        (None, Some(_)) => {
-            let parts: Vec<&str> = text.split(',').collect();
-            if lang == Lang::De || !grouped(&parts) {
-                if parts.len() != 2 {
-                    return None;
-                }
-                (parts[0].to_owned(), Some(parts[1].to_owned()))
-            } else {
-                (parts.concat(), None)
-            }
-        }
-        (Some(_), None) => {
-            let parts: Vec<&str> = text.split('.').collect();
-            let thousands =
-                parts.len() > 2 || (lang == Lang::De && parts.len() == 2 && parts[1].len() == 3);
-            if thousands {
-                if !grouped(&parts) {
-                    return None;
-                }
-                (parts.concat(), None)
-            } else {
-                (parts[0].to_owned(), Some(parts[1].to_owned()))
-            }
-        }
-        (None, None) => (text, None),
-    };
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    match fraction {
-        None => Some(whole),
-        Some(f) if !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()) => {
-            Some(format!("{whole}.{f}"))
-        }
-        Some(_) => None,
-    }
-}
+use creditops_commands::balance_rows::MAX_AMOUNT;
 
 /// An amount in the reporting currency as typed: non-negative, at most two
 /// decimals, bounded as the API bounds it.
 fn typed_amount(lang: Lang, typed: &str) -> Option<Decimal> {
-    let plain = plain_number(lang, typed)?;
+    let plain = lang.plain_number(typed)?;
     let value = Decimal::from_str_exact(&plain).ok()?.normalize();
     (value.scale() <= 2 && value <= Decimal::from(MAX_AMOUNT)).then_some(value)
 }
 
 /// A percentage as typed, between 0 and `max`, at most four decimals.
 fn typed_percent(lang: Lang, typed: &str, max: Decimal) -> Option<Decimal> {
-    let plain = plain_number(lang, typed.trim().trim_end_matches('%'))?;
+    let plain = lang.plain_number(typed.trim().trim_end_matches('%'))?;
     let value = Decimal::from_str_exact(&plain).ok()?.normalize();
     (value.scale() <= 4 && value <= max).then_some(value)
 }
