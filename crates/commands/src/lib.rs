@@ -15,6 +15,7 @@ pub mod cases;
 mod context;
 mod error;
 pub mod facts;
+pub mod granting;
 pub mod groups;
 pub mod inputs;
 pub mod limits;

@@ -1706,6 +1706,8 @@ fn checked_rules(
                     divergence,
                     single_vote_below: lane,
                     reservation_days,
+                    // What the form does not show stays as it is in force.
+                    ..current.clone()
                 },
             })
         }

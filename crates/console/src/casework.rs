@@ -286,6 +286,7 @@ impl VoteForm {
                 decision,
                 rationale: self.rationale.clone(),
                 version,
+                conditions: Vec::new(),
             }),
             _ => Err(ApiError::validation(
                 "choose approve or decline on the version shown",

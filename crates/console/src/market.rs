@@ -420,7 +420,15 @@ async fn create_case(
         &[],
         move |tx| {
             Box::pin(async move {
-                let case = cases::open_case(&commands, tx, &actor, file).await?;
+                let case = cases::open_case(
+                    &commands,
+                    tx,
+                    &actor,
+                    file,
+                    creditops_domain::CaseKind::New,
+                    None,
+                )
+                .await?;
                 Ok(CommandOutcome::new(
                     StatusCode::CREATED,
                     serde_json::json!({ "id": case.id }),

@@ -13,6 +13,7 @@
 pub mod abuse;
 mod context;
 mod extract;
+pub mod granting;
 mod health;
 mod idempotency;
 pub mod keys;

@@ -62,6 +62,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             // The claim a single-vote approval takes first (R5, R6).
             ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
+            // A single-vote approval makes or changes the credit (L1).
+            ("credits", "INSERT, UPDATE"),
+            ("credit_versions", "INSERT"),
+            // Rating proposals only (row policy; L4).
+            ("ratings", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -82,6 +87,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("limit_versions", "UPDATE"),
             // Group membership is proposed and decided four-eyes (V4).
             ("change_proposals", "INSERT, UPDATE"),
+            // An approval makes or changes the credit (L1).
+            ("credits", "INSERT, UPDATE"),
+            ("credit_versions", "INSERT"),
+            // Ratings are set by back office only (row policy; L4).
+            ("ratings", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -143,7 +153,13 @@ pub struct RowPolicy {
 
 /// Tables under row-level security: every role reads every row; a role
 /// writes only rows one of its [`ROW_POLICIES`] admits.
-const POLICED_TABLES: &[&str] = &["votes", "decisions", "limit_versions", "change_proposals"];
+const POLICED_TABLES: &[&str] = &[
+    "votes",
+    "decisions",
+    "limit_versions",
+    "change_proposals",
+    "ratings",
+];
 
 /// Which rows a side may write (S1, V1, V8, R8, S9).
 pub const ROW_POLICIES: &[RowPolicy] = &[
@@ -174,6 +190,19 @@ pub const ROW_POLICIES: &[RowPolicy] = &[
         service: "backoffice",
         command: "INSERT",
         check: "true",
+    },
+    // Back office sets ratings; market only proposes them (L4).
+    RowPolicy {
+        table: "ratings",
+        service: "market",
+        command: "INSERT",
+        check: "status = 'proposed'",
+    },
+    RowPolicy {
+        table: "ratings",
+        service: "backoffice",
+        command: "INSERT",
+        check: "status = 'set'",
     },
     // Risk control proposes limits; back office decides them (R8).
     RowPolicy {

@@ -13,6 +13,7 @@ use creditops_commands::{cases, groups, inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, Role, StaffId, UnitId, VoteStage};
+use creditops_http::granting;
 use creditops_http::paging::next_cursor;
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::views::{
@@ -58,6 +59,11 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(limit_proposals))
         .routes(routes!(approve_limit))
         .routes(routes!(reject_limit))
+        .routes(routes!(granting::set_rating))
+        .routes(routes!(granting::rating_history))
+        .routes(routes!(granting::borrower_credits))
+        .routes(routes!(granting::read_credit))
+        .routes(routes!(granting::sign_off_condition))
 }
 
 /// This service's OpenAPI document.

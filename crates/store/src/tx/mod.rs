@@ -10,6 +10,7 @@ mod borrowers;
 mod breaches;
 mod cases;
 mod exposures;
+mod granting;
 mod idempotency;
 mod limits;
 mod risk;
@@ -22,6 +23,7 @@ pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
 pub use cases::CaseTx;
 pub use exposures::ExposureTx;
+pub use granting::GrantingTx;
 pub use idempotency::IdempotencyTx;
 pub use limits::LimitTx;
 pub use risk::RiskTx;
@@ -42,6 +44,7 @@ pub trait Tx:
     + ExposureTx
     + BreachTx
     + CaseTx
+    + GrantingTx
     + IdempotencyTx
     + AuditTx
     + SessionTx
