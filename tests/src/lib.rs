@@ -396,10 +396,12 @@ impl TestPlatform {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if service == "market" && path == "/v1/borrowers" && status == StatusCode::CREATED {
-            if let Some(id) = body["id"].as_str() {
-                self.rate_if_automatic(id).await;
-            }
+        if service == "market"
+            && path == "/v1/borrowers"
+            && status == StatusCode::CREATED
+            && let Some(id) = body["id"].as_str()
+        {
+            self.rate_if_automatic(id).await;
         }
         Reply {
             status,

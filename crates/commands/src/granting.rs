@@ -84,6 +84,15 @@ pub async fn rate_borrower(
     Ok(rating)
 }
 
+/// The rating rules of the rule set in force now (L4).
+pub async fn rating_rules(ctx: &Context) -> CommandResult<creditops_domain::RatingRules> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(rules_in_force(tx.as_mut(), action_time())
+        .await?
+        .parameters
+        .rating)
+}
+
 /// A borrower's ratings, set and proposed, newest first (L4).
 pub async fn ratings(ctx: &Context, borrower: BorrowerId) -> CommandResult<Vec<Rating>> {
     let mut tx = ctx.store.begin_read().await?;

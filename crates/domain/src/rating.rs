@@ -343,8 +343,10 @@ mod tests {
         let mut r = RatingRules::default();
         r.scale[17].pd_max = d("0.9");
         cases.push(("no default class", r));
-        let mut r = RatingRules::default();
-        r.max_age_months = 0;
+        let r = RatingRules {
+            max_age_months: 0,
+            ..RatingRules::default()
+        };
         cases.push(("age", r));
         let mut r = RatingRules::default();
         r.bands[0].to_class = 19;
