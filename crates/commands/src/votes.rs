@@ -16,7 +16,7 @@ use creditops_domain::{
     Timestamp, Vote, VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{LiquidityClaim, StoreExt, Tx};
+use creditops_store::{LiquidityClaim, StoreError, StoreExt, Tx};
 use serde_json::{Value, json};
 
 /// A vote as cast: decision, rationale and the file version it is cast on (V3).
@@ -218,7 +218,11 @@ async fn record_credit(
             let next = current
                 .changed_by(case.id, &case.file, now)
                 .map_err(|e| CommandError::conflict_under(RuleId::L1, e.to_string()))?;
-            tx.update_credit(&next).await?;
+            // Another approval may have changed the credit since it was read.
+            tx.update_credit(&next).await.map_err(|e| match e {
+                StoreError::Conflict(detail) => CommandError::conflict_under(RuleId::L1, detail),
+                e => e.into(),
+            })?;
             next
         }
     };
