@@ -154,6 +154,10 @@ pub struct RuleParameters {
     /// before it expires and is released.
     #[serde(default = "default_reservation_days")]
     pub reservation_days: u32,
+    /// L2: the catalogue of document types and the checklists of the credit
+    /// file. Rule sets stored before it existed read as the defaults.
+    #[serde(default)]
+    pub credit_file: crate::credit_file::CreditFileParameters,
 }
 
 fn default_reservation_days() -> u32 {
@@ -182,11 +186,13 @@ impl RuleParameters {
             divergence: DivergencePolicy::Escalate,
             single_vote_below: None,
             reservation_days: default_reservation_days(),
+            credit_file: crate::credit_file::CreditFileParameters::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), DomainError> {
         self.competence_order.validate()?;
+        self.credit_file.validate()?;
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),

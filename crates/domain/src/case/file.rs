@@ -1,6 +1,7 @@
 //! The credit file a case decides on, validated when it is made, and its
 //! content hash that every vote and decision names (V3).
 
+use crate::credit_file::FileDocument;
 use crate::text::{MAX_TEXT, required_text};
 use crate::{BorrowerId, DomainError, Money};
 
@@ -15,6 +16,9 @@ pub struct CaseFile {
     pub product: String,
     pub term_months: u32,
     pub purpose: String,
+    /// The case's current documents (L2), superseded ones left out, in the
+    /// order they were added. Their hashes are part of the content hash.
+    pub documents: Vec<FileDocument>,
 }
 
 impl CaseFile {
@@ -41,13 +45,17 @@ impl CaseFile {
             product,
             term_months,
             purpose,
+            documents: Vec::new(),
         })
     }
 
     /// SHA-256 over a canonical rendering of the file (sorted keys, no
-    /// whitespace, amounts as strings). A vote records this hash (V3).
+    /// whitespace, amounts as strings). A vote records this hash (V3). The
+    /// documents (L2) are in it as `documents`, sorted by id, each with its
+    /// id, type and SHA-256; a file without documents renders as before
+    /// documents existed, so hashes recorded then still match.
     pub fn content_hash(&self) -> String {
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "amount": self.amount.amount().to_string(),
             "borrower_id": self.borrower_id.to_string(),
             "currency": self.amount.currency_code(),
@@ -55,6 +63,20 @@ impl CaseFile {
             "purpose": self.purpose,
             "term_months": self.term_months,
         });
+        if !self.documents.is_empty() {
+            let mut documents: Vec<&FileDocument> = self.documents.iter().collect();
+            documents.sort_by_key(|d| d.id);
+            canonical["documents"] = documents
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "id": d.id.to_string(),
+                        "sha256": d.sha256,
+                        "type": d.doc_type,
+                    })
+                })
+                .collect();
+        }
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
         hex::encode(digest.as_ref())
     }
