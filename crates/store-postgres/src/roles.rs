@@ -62,6 +62,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             // The claim a single-vote approval takes first (R5, R6).
             ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
+            // The credit file (L2): documents of the unit's cases and of
+            // borrowers, superseded once; key financials.
+            ("credit_documents", "INSERT, UPDATE (superseded_by)"),
+            ("document_contents", "INSERT"),
+            ("borrower_financials", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {
@@ -82,6 +87,10 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("limit_versions", "UPDATE"),
             // Group membership is proposed and decided four-eyes (V4).
             ("change_proposals", "INSERT, UPDATE"),
+            // The credit file (L2): borrower documents and key financials.
+            ("credit_documents", "INSERT, UPDATE (superseded_by)"),
+            ("document_contents", "INSERT"),
+            ("borrower_financials", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {

@@ -97,6 +97,7 @@ creditops_store_sql::breach_tx!(PgTx);
 creditops_store_sql::case_tx!(PgTx);
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
+creditops_store_sql::credit_file_tx!(PgTx);
 creditops_store_sql::audit_tx!(PgTx);
 
 pub(crate) struct PgTx {

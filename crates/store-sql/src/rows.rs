@@ -90,6 +90,8 @@ macro_rules! sql_rows {
                 term_months: u32::try_from(get_int(row, "term_months")?)
                     .map_err(|_| corrupt("term out of range"))?,
                 purpose: get(row, "purpose")?,
+                // Read beside the row by `case` (L2).
+                documents: Vec::new(),
             };
             let editors = get::<String>(row, "editors")?;
             let board_resolution = get::<Option<String>>(row, "board_resolution")?

@@ -78,6 +78,7 @@ creditops_store_sql::breach_tx!(SqliteTx);
 creditops_store_sql::case_tx!(SqliteTx);
 creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);
+creditops_store_sql::credit_file_tx!(SqliteTx);
 creditops_store_sql::audit_tx!(SqliteTx);
 
 pub(crate) struct SqliteTx {
