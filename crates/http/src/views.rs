@@ -301,6 +301,9 @@ pub struct RuleSetView {
     pub single_vote_below: Option<Decimal>,
     /// R5: days an approval's reserved headroom is held for disbursement.
     pub reservation_days: u32,
+    /// L2: the catalogue of document types and the checklists of the
+    /// credit file.
+    pub credit_file: creditops_domain::credit_file::CreditFileParameters,
 }
 
 impl RuleSetView {
@@ -311,6 +314,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            credit_file,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -320,6 +324,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            credit_file,
         }
     }
 }
