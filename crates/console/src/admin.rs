@@ -1706,6 +1706,9 @@ fn checked_rules(
                     divergence,
                     single_vote_below: lane,
                     reservation_days,
+                    // The form does not edit the credit file (L2): the
+                    // catalogue and checklists in force carry over.
+                    credit_file: current.credit_file.clone(),
                 },
             })
         }
