@@ -93,6 +93,18 @@ pub async fn upload(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unsupported("a document needs its media type as Content-Type"))
+        .and_then(|v| MediaType::from_content_type(v).map_err(|e| unsupported(e.to_string())))?;
+    let limit = ctx.limits.document_bytes;
+    let content = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            format!("a document may have at most {limit} bytes"),
+        )
+    })?;
     let doc_type = match params.doc_type {
         Some(code) => code,
         None => headers
@@ -107,18 +119,6 @@ pub async fn upload(
                 )
             })?,
     };
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| unsupported("a document needs its media type as Content-Type"))
-        .and_then(|v| MediaType::from_content_type(v).map_err(|e| unsupported(e.to_string())))?;
-    let limit = ctx.limits.document_bytes;
-    let content = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            ProblemKind::PayloadTooLarge,
-            format!("a document may have at most {limit} bytes"),
-        )
-    })?;
     media_type
         .check(&content)
         .map_err(|e| unsupported(e.to_string()))?;
