@@ -149,8 +149,8 @@ impl CreditFileParameters {
     }
 
     /// The required types not among `present`, sorted.
-    pub fn missing<'a>(
-        &'a self,
+    pub fn missing(
+        &self,
         product: &str,
         kind: &str,
         present: &BTreeSet<String>,

@@ -107,7 +107,7 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// What a rule still misses before it lets the command through, e.g.
     /// the document types a first vote needs (L2), as the `missing` member.
-    pub missing: Vec<String>,
+    pub missing: Box<[String]>,
     /// The internal reason behind a 5xx answer, for the log only.
     cause: Option<Cause>,
     /// Seconds a client should wait before trying again (429, 503).
@@ -141,7 +141,7 @@ impl ApiError {
             detail: detail.into(),
             rule: None,
             errors: Vec::new(),
-            missing: Vec::new(),
+            missing: Box::default(),
             cause: None,
             retry_after: None,
         }
@@ -294,8 +294,8 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidState(_) => ProblemKind::Conflict,
         };
         let missing = match &e {
-            DomainError::Incomplete { missing, .. } => missing.clone(),
-            _ => Vec::new(),
+            DomainError::Incomplete { missing, .. } => missing.clone().into_boxed_slice(),
+            _ => Box::default(),
         };
         Self {
             kind,
@@ -411,6 +411,25 @@ mod tests {
             assert_eq!((answer.kind, answer.rule), (kind, rule));
             assert_eq!(answer.detail, detail);
         }
+    }
+
+    #[test]
+    fn l2_an_incomplete_file_is_a_rule_refusal_listing_what_is_missing() {
+        let error = CommandError::Domain(DomainError::Incomplete {
+            rule: RuleId::L2,
+            detail: "required documents are missing".into(),
+            missing: vec!["annual_accounts".into(), "credit_application".into()],
+        });
+        let answer = ApiError::from(error);
+        assert_eq!(answer.kind, ProblemKind::RuleViolation);
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+        assert_eq!(answer.rule, Some(RuleId::L2));
+        let response = answer.into_response();
+        let refusal = response.extensions().get::<RefusalInfo>().cloned();
+        assert_eq!(refusal.map(|r| r.rule), Some(Some(RuleId::L2)));
+        // Other refusals carry no `missing` member.
+        let plain = ApiError::from(DomainError::rule(RuleId::V1, "same person"));
+        assert!(plain.missing.is_empty());
     }
 
     #[test]
