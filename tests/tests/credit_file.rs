@@ -230,6 +230,11 @@ async fn l2_upload_returns_the_sha256_and_round_trips(p: &TestPlatform) {
         .call("ia-1", "audit", Method::POST, "/v1/verify", None)
         .await;
     assert_eq!(verify.ok(200)["ok"], true, "{}", verify.body);
+    // Every document row has its event (A1).
+    let reconciled = p
+        .call("ia-1", "audit", Method::GET, "/v1/reconcile", None)
+        .await;
+    assert_eq!(reconciled.ok(200)["ok"], true, "{}", reconciled.body);
 }
 both_backends!(
     l2_upload_returns_the_sha256_and_round_trips,
@@ -712,6 +717,10 @@ async fn l2_key_financials_are_recorded_and_audited(p: &TestPlatform) {
         .cloned()
         .collect();
     assert_eq!(recorded.len(), 2, "{}", events.body);
+    let reconciled = p
+        .call("ia-1", "audit", Method::GET, "/v1/reconcile", None)
+        .await;
+    assert_eq!(reconciled.ok(200)["ok"], true, "{}", reconciled.body);
 }
 both_backends!(
     l2_key_financials_are_recorded_and_audited,

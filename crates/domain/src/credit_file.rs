@@ -149,12 +149,7 @@ impl CreditFileParameters {
     }
 
     /// The required types not among `present`, sorted.
-    pub fn missing(
-        &self,
-        product: &str,
-        kind: &str,
-        present: &BTreeSet<String>,
-    ) -> Vec<String> {
+    pub fn missing(&self, product: &str, kind: &str, present: &BTreeSet<String>) -> Vec<String> {
         self.required_for(product, kind)
             .into_iter()
             .filter(|code| !present.contains(*code))

@@ -122,6 +122,16 @@ pub async fn l2_documents_round_trip_and_supersede_once(store: Arc<dyn Store>) {
     assert_eq!(listed[1], corrected);
     let loaded = tx.case(case.id).await.expect("case").expect("exists");
     assert_eq!(loaded.file.documents, vec![corrected.file_entry()]);
+
+    // Written without an audit event here: reconciliation names them (A1).
+    let rows = tx.unaudited_rows(100).await.expect("reconcile");
+    for id in [accounts.id, application.id, corrected.id] {
+        assert!(
+            rows.iter()
+                .any(|r| r.table == "credit_documents" && r.key == id.to_string()),
+            "{rows:?}"
+        );
+    }
 }
 
 pub async fn l2_financials_are_kept_per_reporting_date(store: Arc<dyn Store>) {
@@ -164,5 +174,12 @@ pub async fn l2_financials_are_kept_per_reporting_date(store: Arc<dyn Store>) {
     assert_eq!(
         tx.financials(BorrowerId::generate()).await.expect("list"),
         Vec::new()
+    );
+    let rows = tx.unaudited_rows(100).await.expect("reconcile");
+    assert!(
+        rows.iter()
+            .any(|r| r.table == "borrower_financials"
+                && r.key == format!("{borrower_id}/2025-12-31")),
+        "{rows:?}"
     );
 }
