@@ -198,9 +198,35 @@ async fn l2_upload_returns_the_sha256_and_round_trips(p: &TestPlatform) {
     let items = listed.ok(200)["items"].as_array().expect("items").clone();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["superseded_by"], corrected.body["id"]);
+    assert!(items[1]["superseded_by"].is_null());
 
-    // Three documents, three new file versions of the case.
-    assert_eq!(case_state(p, &case_id).await["version"], 4);
+    // A repeated upload with the same Idempotency-Key is answered once.
+    let note_path = format!("/v1/cases/{case_id}/documents?type=other");
+    let keyed = |bytes: &'static [u8]| {
+        upload(
+            p,
+            "lo-1",
+            "market",
+            &note_path,
+            Some("text/plain"),
+            bytes.to_vec(),
+            &[("Idempotency-Key", "l2-upload-1")],
+        )
+    };
+    let once = keyed(b"note").await;
+    let twice = keyed(b"note").await;
+    assert_eq!(once.ok(201)["id"], twice.ok(201)["id"]);
+    assert_eq!(
+        twice
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    keyed(b"another note").await.problem(422);
+
+    // Four documents, four new file versions of the case.
+    assert_eq!(case_state(p, &case_id).await["version"], 5);
 
     // The audit trail carries hash, size and type, never the content.
     let events = p.case_events(&case_id).await;
@@ -208,7 +234,7 @@ async fn l2_upload_returns_the_sha256_and_round_trips(p: &TestPlatform) {
         .iter()
         .filter(|e| e["body"]["action"] == "document.added")
         .collect();
-    assert_eq!(added_events.len(), 2, "{events:?}");
+    assert_eq!(added_events.len(), 3, "{events:?}");
     let data = &added_events[0]["body"]["data"];
     assert_eq!(data["sha256"], sha256_hex(PDF));
     assert_eq!(data["size"], PDF.len());
@@ -726,3 +752,44 @@ both_backends!(
     l2_key_financials_are_recorded_and_audited,
     l2_key_financials_are_recorded_and_audited
 );
+
+/// Content is never changed (the database refuses it); should it change
+/// behind the database's back, the read finds the SHA-256 no longer
+/// matching and refuses to serve it (L2). SQLite: the file is at hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn l2_tampered_content_is_refused_never_served() {
+    use sqlx::Connection;
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let case = p.draft_case("100000.00").await;
+    let document = add_case_pdf(&p, "lo-1", &id_of(&case), "credit_application").await;
+    let document_id = id_of(document.ok(201));
+
+    let path = p.data_dir.path().join("creditops.db");
+    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&path),
+    )
+    .await
+    .expect("raw connection");
+    let tamper = "UPDATE document_contents SET content = CAST('%PDF-1.7 forged' AS BLOB)";
+    let refused = sqlx::query(tamper).execute(&mut conn).await;
+    assert!(refused.is_err(), "the database refuses to change content");
+    sqlx::query("DROP TRIGGER document_contents_immutable_update")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    sqlx::query(tamper)
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    drop(conn);
+
+    let (status, content_type, bytes) = content(&p, "ba-1", "backoffice", &document_id).await;
+    assert_eq!(status, 500);
+    assert_eq!(content_type, "application/problem+json");
+    let body = String::from_utf8_lossy(&bytes);
+    assert!(body.contains("SHA-256"), "{body}");
+    assert!(!body.contains("forged"), "{body}");
+    p.stop().await;
+}
