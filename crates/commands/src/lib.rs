@@ -13,6 +13,7 @@ pub mod audit_trail;
 pub mod balance_rows;
 pub mod cases;
 mod context;
+pub mod credit_file;
 mod error;
 pub mod facts;
 pub mod granting;

@@ -131,6 +131,11 @@ pub async fn cast_vote(
         }
     }
     .clone();
+    // The checklist of the product names the documents the file needs
+    // before the first vote (L2); checked once the vote itself passed.
+    if stage == VoteStage::First {
+        crate::credit_file::check_first_vote_documents(tx, &case, &facts.rules).await?;
+    }
     if !vote.conditions.is_empty() {
         if stage == VoteStage::First {
             return Err(CommandError::invalid(

@@ -139,6 +139,7 @@ macro_rules! uuid_id {
 uuid_id!(CaseId, "a case id");
 uuid_id!(BorrowerId, "a borrower id");
 uuid_id!(CreditId, "a credit id");
+uuid_id!(DocumentId, "a document id");
 
 #[cfg(test)]
 mod tests {

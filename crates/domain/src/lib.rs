@@ -11,6 +11,7 @@
 pub mod case;
 pub mod classification;
 pub mod credit;
+pub mod credit_file;
 pub mod entitlement;
 pub mod error;
 pub mod four_eyes;
@@ -34,7 +35,7 @@ pub use case::{
 pub use classification::{ClassificationError, Country, Sector};
 pub use credit::{CaseKind, Credit, CreditBase};
 pub use error::DomainError;
-pub use ids::{BorrowerId, CaseId, CreditId, IdError, StaffId, UnitId};
+pub use ids::{BorrowerId, CaseId, CreditId, DocumentId, IdError, StaffId, UnitId};
 pub use money::{Money, MoneyError};
 pub use rating::{Rating, RatingInput, RatingRules, RatingStatus};
 pub use rule_id::{RuleId, UnknownRuleId};

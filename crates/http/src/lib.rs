@@ -12,6 +12,7 @@
 
 pub mod abuse;
 mod context;
+pub mod documents;
 mod extract;
 pub mod granting;
 mod health;

@@ -356,6 +356,9 @@ pub struct RuleSetView {
     /// L4: the master scale, the maximum age of a rating for a first vote
     /// and the rating bands that need more competence.
     pub rating: RatingRules,
+    /// L2: the catalogue of document types and the checklists of the
+    /// credit file.
+    pub credit_file: creditops_domain::credit_file::CreditFileParameters,
 }
 
 impl RuleSetView {
@@ -368,6 +371,7 @@ impl RuleSetView {
             reservation_days,
             competence_basis,
             rating,
+            credit_file,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -379,6 +383,7 @@ impl RuleSetView {
             reservation_days,
             competence_basis,
             rating,
+            credit_file,
         }
     }
 }

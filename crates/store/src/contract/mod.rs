@@ -38,6 +38,7 @@ mod admin;
 mod audit;
 mod borrowers;
 mod cases;
+mod credit_file;
 mod exposures;
 mod fixtures;
 mod limits;
@@ -50,6 +51,7 @@ pub use admin::*;
 pub use audit::*;
 pub use borrowers::*;
 pub use cases::*;
+pub use credit_file::*;
 pub use exposures::*;
 pub use limits::*;
 pub use listings::*;
@@ -229,6 +231,8 @@ macro_rules! store_contract_tests {
             imported_balances_are_idempotent
             breaches_open_resolve_and_filter
             amounts_beyond_cents_are_refused
+            l2_documents_round_trip_and_supersede_once
+            l2_financials_are_kept_per_reporting_date
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {

@@ -9,6 +9,7 @@ mod audit;
 mod borrowers;
 mod breaches;
 mod cases;
+mod credit_file;
 mod exposures;
 mod granting;
 mod idempotency;
@@ -22,6 +23,7 @@ pub use audit::AuditTx;
 pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
 pub use cases::CaseTx;
+pub use credit_file::{BorrowerFinancials, CreditFileTx, StoredDocument};
 pub use exposures::ExposureTx;
 pub use granting::GrantingTx;
 pub use idempotency::IdempotencyTx;
@@ -45,6 +47,7 @@ pub trait Tx:
     + BreachTx
     + CaseTx
     + GrantingTx
+    + CreditFileTx
     + IdempotencyTx
     + AuditTx
     + SessionTx

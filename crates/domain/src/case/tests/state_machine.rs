@@ -686,7 +686,9 @@ fn refusal(err: &DomainError) -> Refusal {
             current: *current,
             given: *given,
         },
-        DomainError::RuleViolation { rule, .. } => Refusal::Rule(*rule),
+        DomainError::RuleViolation { rule, .. } | DomainError::Incomplete { rule, .. } => {
+            Refusal::Rule(*rule)
+        }
         DomainError::Invalid(_) => Refusal::Invalid,
     }
 }
