@@ -44,6 +44,8 @@ pub(crate) struct Texts {
     pub credit: &'static str,
     pub rating_done: &'static str,
     pub signed_off_done: &'static str,
+    pub change_intro: &'static str,
+    pub change_credit: &'static str,
 }
 
 const DE: Texts = Texts {
@@ -70,6 +72,8 @@ const DE: Texts = Texts {
     credit: "Kredit",
     rating_done: "Das Rating ist erfasst.",
     signed_off_done: "Die Voraussetzung ist als erfüllt bestätigt.",
+    change_intro: "Betrag und Laufzeit sind die des Kredits nach der Änderung; beide Voten werden auf der Kompetenzstufe nach der Änderung abgegeben (L1).",
+    change_credit: "Diesen Kredit ändern",
 };
 
 const EN: Texts = Texts {
@@ -96,6 +100,8 @@ const EN: Texts = Texts {
     credit: "Credit",
     rating_done: "The rating is recorded.",
     signed_off_done: "The condition is signed off as met.",
+    change_intro: "amount and term are the credit's after the change; both votes are cast at the competence level after it (L1).",
+    change_credit: "Change this credit",
 };
 
 pub(crate) fn texts(lang: Lang) -> &'static Texts {
@@ -165,6 +171,8 @@ pub(crate) struct Panels {
     pub can_propose_rating: bool,
     pub conditions: Vec<ConditionLine>,
     pub can_sign_off: bool,
+    /// Links that open a change case on the credit an approval made (L1).
+    pub changes: Vec<(String, &'static str)>,
 }
 
 /// The panels of `case` for the session's person: what the rating is and
@@ -241,6 +249,32 @@ pub(crate) async fn panels(
                     .map(|s| format!("{} ({}): {}", s.by, lang.date(s.at), s.evidence)),
             })
             .collect(),
+        changes: match &case.decision {
+            Some(decision)
+                if case.status == CaseStatus::Approved
+                    && permitted(console, live, "/v1/cases", "POST") =>
+            {
+                decision
+                    .credit_after
+                    .map(|after| {
+                        CaseKind::ALL
+                            .into_iter()
+                            .filter(|kind| kind.changes_a_credit())
+                            .map(|kind| {
+                                (
+                                    format!(
+                                        "/console/cases/new?kind={kind}&credit_id={}",
+                                        after.credit_id
+                                    ),
+                                    kind_label(lang, kind),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        },
         can_sign_off: case.status == CaseStatus::Approved
             && permitted(
                 console,

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
-use creditops_domain::{BorrowerId, CaseFile, CaseId, CaseStatus, Money, VoteStage};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CaseKind, CaseStatus, CreditId, Money, VoteStage,
+};
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
 use creditops_store::CaseFilter;
 use serde::Deserialize;
@@ -176,6 +178,11 @@ struct NewCasePage {
     errors: Vec<String>,
     refusal: Option<String>,
     notice: Option<&'static str>,
+    /// A change of an approved credit (L1): the kind and credit as hidden
+    /// fields, and what the page says about them.
+    kind: String,
+    credit_id: String,
+    change: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -193,6 +200,12 @@ struct NewCaseForm {
     term_months: String,
     #[serde(default)]
     purpose: String,
+    /// The decision kind (L1); empty for a new credit.
+    #[serde(default)]
+    kind: String,
+    /// The approved credit a change case changes.
+    #[serde(default)]
+    credit_id: String,
 }
 
 fn new_case_fields(
@@ -232,12 +245,28 @@ fn new_case_view(
     if let Some(r) = &refusal {
         shown.push(r.clone());
     }
+    let kind = form.kind.parse::<CaseKind>().unwrap_or_default();
+    let change = kind.changes_a_credit().then(|| {
+        let credit: String = form.credit_id.chars().take(8).collect();
+        let what = match lang {
+            Lang::De => "des Kredits",
+            Lang::En => "of credit",
+        };
+        format!(
+            "{} {what} {credit}: {}",
+            crate::granting::kind_label(lang, kind),
+            crate::granting::texts(lang).change_intro
+        )
+    });
     NewCasePage {
         f: Frame::new(console, lang, Some(live)),
         fields: new_case_fields(m, form, errors),
         errors: shown,
         refusal,
         notice: None,
+        kind: form.kind.clone(),
+        credit_id: form.credit_id.clone(),
+        change,
     }
 }
 
@@ -260,6 +289,9 @@ fn new_case_page(
 struct NewCaseQuery {
     borrower_id: Option<String>,
     done: Option<String>,
+    /// A change of an approved credit (L1): its kind and the credit.
+    kind: Option<String>,
+    credit_id: Option<String>,
 }
 
 async fn new_case_form(
@@ -283,11 +315,44 @@ async fn new_case_form(
         .borrower_id
         .filter(|id| id.parse::<BorrowerId>().is_ok())
         .unwrap_or_default();
-    let form = NewCaseForm {
+    let mut form = NewCaseForm {
         currency: "EUR".to_owned(),
         borrower_id,
         ..NewCaseForm::default()
     };
+    // A change of an approved credit starts from the credit's terms (L1).
+    let change = query
+        .kind
+        .as_deref()
+        .and_then(|k| k.parse::<CaseKind>().ok())
+        .filter(|k| k.changes_a_credit())
+        .zip(
+            query
+                .credit_id
+                .as_deref()
+                .and_then(|c| c.parse::<CreditId>().ok()),
+        );
+    if let Some((kind, credit_id)) = change {
+        match creditops_commands::granting::credit(&console.ctx.commands(), credit_id).await {
+            Ok((credit, _)) => {
+                form = NewCaseForm {
+                    borrower_id: credit.borrower_id.to_string(),
+                    amount: lang.money(credit.amount.amount(), "").trim().to_owned(),
+                    currency: credit.amount.currency_code().to_owned(),
+                    product: credit.product.clone(),
+                    term_months: credit.term_months.to_string(),
+                    purpose: credit.purpose.clone(),
+                    kind: kind.as_str().to_owned(),
+                    credit_id: credit_id.to_string(),
+                    csrf: None,
+                };
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                return message(&console, lang, Some(&live), e.status(), &e.detail, None);
+            }
+        }
+    }
     let notice = (query.done.as_deref() == Some("borrower"))
         .then(|| crate::borrowers::texts(lang).registered);
     let mut page = new_case_view(&console, lang, &live, &form, &[], None);
@@ -414,6 +479,29 @@ async fn create_case(
             );
         }
     };
+    let kind = if form.kind.trim().is_empty() {
+        Ok(CaseKind::New)
+    } else {
+        form.kind.trim().parse::<CaseKind>()
+    };
+    let credit_id = match form.credit_id.trim() {
+        "" => Ok(None),
+        id => id.parse::<CreditId>().map(Some).map_err(|e| e.to_string()),
+    };
+    let (kind, credit_id) = match (kind, credit_id) {
+        (Ok(kind), Ok(credit_id)) => (kind, credit_id),
+        (Err(e), _) | (_, Err(e)) => {
+            return new_case_page(
+                &console,
+                lang,
+                &live,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                &[],
+                Some(e),
+            );
+        }
+    };
     let principal = Principal(live.actor.clone());
     let (commands, actor) = (console.ctx.commands(), live.actor.clone());
     let answer = run_command(
@@ -424,15 +512,7 @@ async fn create_case(
         &[],
         move |tx| {
             Box::pin(async move {
-                let case = cases::open_case(
-                    &commands,
-                    tx,
-                    &actor,
-                    file,
-                    creditops_domain::CaseKind::New,
-                    None,
-                )
-                .await?;
+                let case = cases::open_case(&commands, tx, &actor, file, kind, credit_id).await?;
                 Ok(CommandOutcome::new(
                     StatusCode::CREATED,
                     serde_json::json!({ "id": case.id }),
