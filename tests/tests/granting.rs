@@ -164,6 +164,17 @@ async fn increase(p: &TestPlatform) {
         )
         .await;
     assert_eq!(list.ok(200)["items"].as_array().unwrap().len(), 1);
+    // Internal audit reads the credit's versions too; the read is audited (L12, A7).
+    let audited = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            &format!("/v1/credits/{credit}"),
+            None,
+        )
+        .await;
+    assert_eq!(audited.ok(200)["versions"].as_array().unwrap().len(), 2);
 
     // The increase reserved the difference only (R5).
     let events = p.case_events(id).await;
@@ -443,6 +454,17 @@ async fn rating(p: &TestPlatform) {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["set", "proposed"]);
+    // Internal audit reads the history too; the read is audited (L12, A7).
+    let audited = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            &format!("/v1/borrowers/{borrower}/ratings"),
+            None,
+        )
+        .await;
+    assert_eq!(audited.ok(200)["items"].as_array().unwrap().len(), 2);
     let events = p
         .call(
             "ia-1",

@@ -189,6 +189,43 @@ pub async fn borrower(ctx: &Context, actor: &Actor, id: BorrowerId) -> CommandRe
     Ok(borrower)
 }
 
+/// An approved credit with every version (L1, L12).
+pub async fn credit(
+    ctx: &Context,
+    actor: &Actor,
+    id: creditops_domain::CreditId,
+) -> CommandResult<(creditops_domain::Credit, Vec<creditops_domain::Credit>)> {
+    let mut tx = ctx.store.begin().await?;
+    let credit = tx
+        .credit(id)
+        .await?
+        .ok_or_else(|| CommandError::not_found("no credit with that id"))?;
+    let versions = tx.credit_versions(id).await?;
+    let mut read = ReadRecord::new("credits", json!({ "credit_id": id }), versions.len());
+    read.borrower_id = Some(credit.borrower_id);
+    commit_read(ctx, tx, actor, read).await?;
+    Ok((credit, versions))
+}
+
+/// A borrower's ratings, set and proposed, newest first (L4, L12).
+pub async fn ratings(
+    ctx: &Context,
+    actor: &Actor,
+    borrower: BorrowerId,
+) -> CommandResult<Vec<creditops_domain::Rating>> {
+    let mut tx = ctx.store.begin().await?;
+    if tx.borrower(borrower).await?.is_none() {
+        return Err(CommandError::not_found("no borrower with that id"));
+    }
+    let ratings = tx
+        .ratings(borrower, crate::granting::RATING_HISTORY)
+        .await?;
+    let mut read = ReadRecord::new("ratings", json!({}), ratings.len());
+    read.borrower_id = Some(borrower);
+    commit_read(ctx, tx, actor, read).await?;
+    Ok(ratings)
+}
+
 /// A group of connected clients with every membership it ever had.
 #[derive(Debug, Clone)]
 pub struct GroupRecord {

@@ -194,7 +194,7 @@ pub struct CreditView {
 }
 
 impl CreditView {
-    fn new(credit: &Credit, versions: &[Credit]) -> Self {
+    pub fn new(credit: &Credit, versions: &[Credit]) -> Self {
         Self {
             id: credit.id,
             borrower_id: credit.borrower_id,

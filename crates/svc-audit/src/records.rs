@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use creditops_commands::audit_reads::{self, GroupRecord};
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, StaffId, StaffMember, UnitId};
+use creditops_http::granting::{CreditView, RatingHistory};
 use creditops_http::paging::{CaseListParams, CasePage, PageSize, next_cursor, parse_param};
 use creditops_http::proposals::ProposalQuery;
 use creditops_http::views::{CaseSummaryView, ProposalView, RuleSetView};
@@ -44,6 +45,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(list_related_parties))
         .routes(routes!(list_limits))
         .routes(routes!(list_cases))
+        .routes(routes!(read_credit))
+        .routes(routes!(borrower_ratings))
 }
 
 /// A page of a list with a text cursor.
@@ -491,4 +494,40 @@ mod tests {
         assert!(related_party_cursor(Some("x:lo-1")).is_err());
         assert_eq!(related_party_cursor(None).unwrap(), None);
     }
+}
+
+/// An approved credit with every version and the case that decided each
+/// (L1); the read is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/credits/{id}",
+    tag = "credit files",
+    params(PathId<creditops_domain::CreditId>),
+    responses((status = 200, description = "The credit", body = CreditView)),
+)]
+async fn read_credit(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId<creditops_domain::CreditId>,
+) -> Result<Json<CreditView>, ApiError> {
+    let (credit, versions) = audit_reads::credit(&ctx.commands(), &principal, id).await?;
+    Ok(Json(CreditView::new(&credit, &versions)))
+}
+
+/// A borrower's ratings, set by back office and proposed by market, newest
+/// first (L4); the read is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/borrowers/{id}/ratings",
+    tag = "credit files",
+    params(PathId<BorrowerId>),
+    responses((status = 200, description = "The rating history", body = RatingHistory)),
+)]
+async fn borrower_ratings(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId<BorrowerId>,
+) -> Result<Json<RatingHistory>, ApiError> {
+    let items = audit_reads::ratings(&ctx.commands(), &principal, id).await?;
+    Ok(Json(RatingHistory { items }))
 }
