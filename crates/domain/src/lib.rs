@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod classification;
+pub mod collateral;
 pub mod entitlement;
 pub mod error;
 pub mod four_eyes;
@@ -30,7 +31,7 @@ pub use case::{
 };
 pub use classification::{ClassificationError, Country, Sector};
 pub use error::DomainError;
-pub use ids::{BorrowerId, CaseId, IdError, StaffId, UnitId};
+pub use ids::{BorrowerId, CaseId, CollateralId, IdError, StaffId, UnitId, ValuationId};
 pub use money::{Money, MoneyError};
 pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};

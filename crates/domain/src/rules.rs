@@ -154,6 +154,9 @@ pub struct RuleParameters {
     /// before it expires and is released.
     #[serde(default = "default_reservation_days")]
     pub reservation_days: u32,
+    /// L3: haircuts, revaluation schedule and back-office threshold of collateral.
+    #[serde(default)]
+    pub collateral: crate::collateral::CollateralParameters,
 }
 
 fn default_reservation_days() -> u32 {
@@ -182,11 +185,13 @@ impl RuleParameters {
             divergence: DivergencePolicy::Escalate,
             single_vote_below: None,
             reservation_days: default_reservation_days(),
+            collateral: crate::collateral::CollateralParameters::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), DomainError> {
         self.competence_order.validate()?;
+        self.collateral.validate()?;
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),

@@ -301,6 +301,8 @@ pub struct RuleSetView {
     pub single_vote_below: Option<Decimal>,
     /// R5: days an approval's reserved headroom is held for disbursement.
     pub reservation_days: u32,
+    /// L3: collateral haircuts, revaluation schedule and back-office threshold.
+    pub collateral: creditops_domain::collateral::CollateralParameters,
 }
 
 impl RuleSetView {
@@ -311,6 +313,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            collateral,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -320,6 +323,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            collateral,
         }
     }
 }
