@@ -62,6 +62,10 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             // The claim a single-vote approval takes first (R5, R6).
             ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
+            // Collateral registered, values proposed (or, at or below the
+            // threshold, recorded) by market (L3).
+            ("collateral", "INSERT"),
+            ("collateral_valuations", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -82,6 +86,12 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("limit_versions", "UPDATE"),
             // Group membership is proposed and decided four-eyes (V4).
             ("change_proposals", "INSERT, UPDATE"),
+            // Effective valuations, confirmations of market proposals and
+            // legal-validity checks of collateral (L3); a release by an
+            // approved decision.
+            ("collateral", "UPDATE"),
+            ("collateral_valuations", "INSERT, UPDATE"),
+            ("collateral_legal_checks", "INSERT"),
         ],
     },
     ServiceGrants {

@@ -34,6 +34,7 @@ mod audit;
 mod borrowers;
 mod breaches;
 mod cases;
+pub mod collateral;
 mod exposures;
 mod idempotency;
 mod limits;

@@ -38,6 +38,7 @@ mod admin;
 mod audit;
 mod borrowers;
 mod cases;
+mod collateral;
 mod exposures;
 mod fixtures;
 mod limits;
@@ -50,6 +51,7 @@ pub use admin::*;
 pub use audit::*;
 pub use borrowers::*;
 pub use cases::*;
+pub use collateral::*;
 pub use exposures::*;
 pub use limits::*;
 pub use listings::*;
@@ -229,6 +231,8 @@ macro_rules! store_contract_tests {
             imported_balances_are_idempotent
             breaches_open_resolve_and_filter
             amounts_beyond_cents_are_refused
+            l3_collateral_round_trip_with_latest_valuation_and_check
+            l3_release_and_revaluations_due
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {

@@ -9,6 +9,7 @@ mod audit;
 mod borrowers;
 mod breaches;
 mod cases;
+mod collateral;
 mod exposures;
 mod idempotency;
 mod limits;
@@ -21,6 +22,7 @@ pub use audit::AuditTx;
 pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
 pub use cases::CaseTx;
+pub use collateral::CollateralTx;
 pub use exposures::ExposureTx;
 pub use idempotency::IdempotencyTx;
 pub use limits::LimitTx;
@@ -42,6 +44,7 @@ pub trait Tx:
     + ExposureTx
     + BreachTx
     + CaseTx
+    + CollateralTx
     + IdempotencyTx
     + AuditTx
     + SessionTx
