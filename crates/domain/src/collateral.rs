@@ -261,6 +261,17 @@ impl CollateralParameters {
             .unwrap_or(DEFAULT_REVALUATION_MONTHS)
     }
 
+    /// `amount` at the scale of the parameters' currency (`"0.00"` for EUR),
+    /// so every secured value reads the same.
+    pub fn in_currency(&self, amount: Decimal) -> Decimal {
+        let exponent = iso_currency::Currency::from_code(&self.currency)
+            .and_then(|c| c.exponent())
+            .map_or(2, u32::from);
+        let mut amount = amount.round_dp_with_strategy(exponent, RoundingStrategy::ToZero);
+        amount.rescale(exponent);
+        amount
+    }
+
     /// Whether `amount` is above the threshold; an amount in another
     /// currency counts as above (fail closed).
     fn above_threshold(&self, amount: &Money) -> bool {
@@ -398,9 +409,12 @@ pub fn value_after_haircut(
             && v.valuation_date <= today
             && v.value.currency_code() == params.currency
     }) else {
-        return Decimal::ZERO;
+        return params.in_currency(Decimal::ZERO);
     };
-    haircut_value(&valuation.value, params.haircut(position.collateral.kind))
+    params.in_currency(haircut_value(
+        &valuation.value,
+        params.haircut(position.collateral.kind),
+    ))
 }
 
 /// `value` less `haircut` percent, rounded down to the currency's minor unit.
@@ -423,10 +437,12 @@ pub fn collateral_value_after_haircuts(
     params: &CollateralParameters,
     today: NaiveDate,
 ) -> Decimal {
-    items
-        .iter()
-        .map(|item| value_after_haircut(item, params, today))
-        .fold(Decimal::ZERO, |sum, v| sum.saturating_add(v))
+    params.in_currency(
+        items
+            .iter()
+            .map(|item| value_after_haircut(item, params, today))
+            .fold(Decimal::ZERO, |sum, v| sum.saturating_add(v)),
+    )
 }
 
 /// The unsecured part of an exposure: exposure less the secured value, never

@@ -11,6 +11,7 @@
 //! services answer with, [`routes`] the route bodies they share.
 
 pub mod abuse;
+pub mod collateral;
 mod context;
 mod extract;
 mod health;
