@@ -111,12 +111,20 @@ fn l3_invalid_parameters_are_refused() {
     let mut p = CollateralParameters::default();
     p.revaluation_months.insert(CollateralKind::Other, 121);
     cases.push(("too many months", p));
-    let mut p = CollateralParameters::default();
-    p.back_office_threshold = d("-0.01");
-    cases.push(("negative threshold", p));
-    let mut p = CollateralParameters::default();
-    p.currency = "XXX".into();
-    cases.push(("currency", p));
+    cases.push((
+        "negative threshold",
+        CollateralParameters {
+            back_office_threshold: d("-0.01"),
+            ..CollateralParameters::default()
+        },
+    ));
+    cases.push((
+        "currency",
+        CollateralParameters {
+            currency: "XXX".into(),
+            ..CollateralParameters::default()
+        },
+    ));
     for (name, p) in cases {
         assert!(p.validate().is_err(), "L3 {name} must be refused");
         let mut rules = crate::RuleParameters::defaults();
@@ -138,6 +146,15 @@ fn l3_stored_rule_sets_without_collateral_parse_with_the_defaults() {
     assert!(serde_json::from_value::<CollateralParameters>(bad).is_err());
 }
 
+/// (side, request, item, new value, outcome: a status or the refusal's rule)
+type Row<'a> = (
+    Side,
+    ValuationRequest,
+    &'a CollateralPosition,
+    Money,
+    Result<ValuationStatus, Option<RuleId>>,
+);
+
 #[test]
 fn l3_who_may_value_at_and_above_the_threshold() {
     use ValuationRequest::*;
@@ -157,13 +174,7 @@ fn l3_who_may_value_at_and_above_the_threshold() {
         legal_check: None,
     };
     // (side, request, item, new value, outcome: Ok(status) or Err(rule))
-    let table: Vec<(
-        Side,
-        ValuationRequest,
-        &CollateralPosition,
-        Money,
-        Result<ValuationStatus, Option<RuleId>>,
-    )> = vec![
+    let table: Vec<Row> = vec![
         (
             Side::Market,
             Propose,
