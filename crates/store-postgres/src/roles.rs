@@ -153,7 +153,13 @@ pub struct RowPolicy {
 
 /// Tables under row-level security: every role reads every row; a role
 /// writes only rows one of its [`ROW_POLICIES`] admits.
-const POLICED_TABLES: &[&str] = &["votes", "decisions", "limit_versions", "change_proposals"];
+const POLICED_TABLES: &[&str] = &[
+    "votes",
+    "decisions",
+    "limit_versions",
+    "change_proposals",
+    "collateral_valuations",
+];
 
 /// Which rows a side may write (S1, V1, V8, R8, S9).
 pub const ROW_POLICIES: &[RowPolicy] = &[
@@ -242,6 +248,27 @@ pub const ROW_POLICIES: &[RowPolicy] = &[
         service: "risk",
         command: "UPDATE",
         check: "kind IN ('tier1_capital', 'liquidity_position')",
+    },
+    // Each side records valuations as its own; market's are never
+    // confirmed by market, back office's are effective at once; back
+    // office confirms market proposals only (L3).
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "market",
+        command: "INSERT",
+        check: "side = 'market' AND confirmed_by IS NULL",
+    },
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "backoffice",
+        command: "INSERT",
+        check: "side = 'backoffice' AND status = 'effective'",
+    },
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "backoffice",
+        command: "UPDATE",
+        check: "side = 'market'",
     },
 ];
 
