@@ -349,11 +349,9 @@ pub async fn borrower_collateral(
         .into_iter()
         .map(|p| line(p, &params, today))
         .collect();
-    let secured_value = params.in_currency(
-        items
-            .iter()
-            .fold(Decimal::ZERO, |sum, item| sum.saturating_add(item.value_after_haircut)),
-    );
+    let secured_value = params.in_currency(items.iter().fold(Decimal::ZERO, |sum, item| {
+        sum.saturating_add(item.value_after_haircut)
+    }));
     Ok(BorrowerCollateral {
         borrower_id,
         items,
