@@ -77,6 +77,10 @@ pub struct TestPlatform {
     pub data_dir: tempfile::TempDir,
     pub database_url: Option<String>,
     pg: Option<TestDatabase>,
+    /// Whether a borrower market registers through [`Self::send`] is rated
+    /// by back office at once (L4: no first vote without a fresh rating).
+    /// Tests of L4 turn it off with [`Self::without_automatic_ratings`].
+    rates_new_borrowers: std::sync::atomic::AtomicBool,
 }
 
 /// One HTTP answer: status, headers and the JSON body (Null if empty or not JSON).
@@ -223,6 +227,7 @@ impl TestPlatform {
             data_dir,
             database_url,
             pg,
+            rates_new_borrowers: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -258,6 +263,7 @@ impl TestPlatform {
             data_dir,
             database_url: Some(url.to_owned()),
             pg: None,
+            rates_new_borrowers: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -389,12 +395,58 @@ impl TestPlatform {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if service == "market"
+            && path == "/v1/borrowers"
+            && status == StatusCode::CREATED
+            && let Some(id) = body["id"].as_str()
+        {
+            self.rate_if_automatic(id).await;
+        }
         Reply {
             status,
             headers,
             body,
         }
+    }
+
+    /// Stops rating newly registered borrowers (see `rates_new_borrowers`).
+    pub fn without_automatic_ratings(&self) {
+        self.rates_new_borrowers
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn rate_if_automatic(&self, borrower: &str) {
+        if self
+            .rates_new_borrowers
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.rate(borrower, 5).await;
+        }
+    }
+
+    /// Back office (`ba-3`) sets the borrower's rating to `class` with a
+    /// probability of default inside it (L4).
+    pub async fn rate(&self, borrower: &str, class: u8) {
+        let pd = creditops_domain::RatingRules::default()
+            .range_of(class)
+            .expect("class on the default scale")
+            .1;
+        let token = self.token("ba-3", "backoffice");
+        let response = self
+            .client
+            .put(self.url("backoffice", &format!("/v1/borrowers/{borrower}/rating")))
+            .bearer_auth(token)
+            .json(&json!({"class": class, "pd": pd.to_string(), "reason": "annual accounts"}))
+            .send()
+            .await
+            .expect("rating sent");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "rating {borrower}: {}",
+            response.text().await.unwrap_or_default()
+        );
     }
 
     /// Puts a limit in force the four-eyes way (R1, R8): `rc-1` proposes,

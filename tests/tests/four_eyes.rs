@@ -102,6 +102,7 @@ async fn full_decision(p: &TestPlatform) {
             "case.created",
             "case.first_vote",
             "case.second_vote",
+            "credit.versioned",
             "risk.reserved"
         ]
     );

@@ -592,6 +592,7 @@ async fn check_case<'a>(
         *expected.entry(action.to_owned()).or_default() += 1;
     }
     if state["status"] == "approved" {
+        expected.insert("credit.versioned".into(), 1);
         expected.insert("risk.reserved".into(), 1);
     }
     assert_eq!(actions, expected, "audit events of the case: {context}");

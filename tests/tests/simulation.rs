@@ -502,6 +502,7 @@ async fn execute(
         decision,
         rationale: RATIONALE.into(),
         version,
+        conditions: Vec::new(),
     };
     let ctx = &ctx.commands();
     let case = match cmd {

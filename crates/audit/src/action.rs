@@ -103,6 +103,14 @@ audit_actions! {
     CaseReevaluated = "case.reevaluated",
     /// An approved credit disbursed (its reservation consumed).
     CaseDisbursed = "case.disbursed",
+    /// Back office signed off a condition precedent of an approval (L5).
+    CaseConditionSignedOff = "case.condition_signed_off",
+    /// An approval made a credit or the next version of one (L1).
+    CreditVersioned = "credit.versioned",
+    /// Back office set a borrower's rating (L4).
+    RatingSet = "rating.set",
+    /// Market proposed a rating for back office to consider (L4).
+    RatingProposed = "rating.proposed",
     /// A limit proposed by risk control (R8).
     LimitProposed = "limit.proposed",
     /// A proposed limit approved (R8).

@@ -7,8 +7,8 @@ use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CreditCase, DomainError, MarketAccess, MarketScope, Money,
-    RuleId, Timestamp,
+    BorrowerId, CaseFile, CaseId, CaseKind, CreditCase, CreditId, DomainError, MarketAccess,
+    MarketScope, Money, RuleId, Timestamp,
 };
 use creditops_store::{CaseFilter, CaseSummary, Tx};
 use serde_json::{Value, json};
@@ -125,6 +125,11 @@ pub fn case_audit_data(case: &CreditCase) -> Value {
         "currency": case.file.amount.currency_code(),
         "round": case.round,
         "escalation_level": case.escalation_level,
+        "kind": case.file.kind.as_str(),
+        "credit": case.file.base.as_ref().map(|base| json!({
+            "id": base.credit_id,
+            "version": base.version,
+        })),
     })
 }
 
@@ -201,18 +206,38 @@ async fn apply_change(
     Ok(case)
 }
 
-/// Opens a credit case (draft) for a registered borrower.
+/// Opens a credit case (draft) for a registered borrower: a new credit, or
+/// a decision of `kind` on the approved credit `credit_id` (L1), whose
+/// current version the case binds to.
 pub async fn open_case(
     ctx: &Context,
     tx: &mut dyn Tx,
     actor: &Actor,
     file: CaseFile,
+    kind: CaseKind,
+    credit_id: Option<CreditId>,
 ) -> CommandResult<CreditCase> {
     if tx.borrower(file.borrower_id).await?.is_none() {
         return Err(CommandError::invalid(
             "borrower_id names no registered borrower",
         ));
     }
+    let base = match credit_id {
+        None => None,
+        Some(credit_id) => {
+            let credit = tx
+                .credit(credit_id)
+                .await?
+                .ok_or_else(|| CommandError::invalid("credit_id names no approved credit"))?;
+            if credit.borrower_id != file.borrower_id {
+                return Err(CommandError::invalid(
+                    "credit_id names a credit of another borrower",
+                ));
+            }
+            Some(credit.base())
+        }
+    };
+    let file = file.changing(kind, base)?;
     let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), action_time());
     tx.insert_case(&case).await?;
     let mut record = ctx.actor_record(actor, AuditAction::CaseCreated);
@@ -365,4 +390,34 @@ pub async fn cases_page(
     let mut tx = ctx.store.begin_read().await?;
     let cases = tx.cases_by_status(status, after, limit).await?;
     Ok(with_next(cases, limit))
+}
+
+/// Back office signs off a condition precedent of an approval (L5), naming
+/// the evidence; the evidence text stays out of the hashed body (A6).
+pub async fn sign_off_condition(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    id: CaseId,
+    condition_id: u32,
+    evidence: &str,
+    note: Option<&str>,
+) -> CommandResult<CreditCase> {
+    let case = load_case(tx, id).await?;
+    let expected_revision = case.revision;
+    let now = action_time();
+    let mut case = case;
+    case.sign_off_condition(
+        actor.voter_at(now).as_ref(),
+        condition_id,
+        evidence,
+        note,
+        now,
+    )?;
+    let mut data = case_audit_data(&case);
+    data["condition"] = json!(condition_id);
+    data["open_conditions"] = json!(case.open_conditions().count());
+    let action = CaseAction::under_rule(AuditAction::CaseConditionSignedOff, RuleId::L5);
+    save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
+    Ok(case)
 }

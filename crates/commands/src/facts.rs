@@ -55,8 +55,10 @@ async fn group_exposure(
         )
         .into());
     }
-    // The domain's aggregation checks the request's currency.
-    let request = aggregated_exposure(&[], &case.file.amount, currency)?;
+    // The domain's aggregation checks the request's currency; a change of
+    // an approved credit adds only what it adds to the credit (L1).
+    aggregated_exposure(&[], &case.file.amount, currency)?;
+    let request = case.file.added_exposure();
     let held = tx
         .exposure_total(&ExposureScope::Borrowers(members.to_vec()), at)
         .await?;
@@ -138,6 +140,7 @@ pub async fn vote_facts(
     let context = tx.vote_context(&members).await?;
     let exposure = group_exposure(tx, &members, case, &rules, at).await?;
     let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
+    let rating = tx.current_rating(case.file.borrower_id).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
@@ -148,5 +151,7 @@ pub async fn vote_facts(
         policy_hash: policy_hash.to_owned(),
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
+        rating,
+        secured_value: Decimal::ZERO,
     })
 }

@@ -16,6 +16,7 @@ pub mod collateral;
 mod context;
 mod error;
 pub mod facts;
+pub mod granting;
 pub mod groups;
 pub mod inputs;
 pub mod limits;

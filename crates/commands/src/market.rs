@@ -90,6 +90,8 @@ pub async fn disburse(
     tx.lock_risk().await?;
     // Only the case's own market unit disburses it (hardening finding 9).
     let case = load_market_case(tx, actor, id, MarketUse::Change, now).await?;
+    // Money leaves only when back office signed off every condition (L5).
+    case.check_conditions_met()?;
     let reservation = tx.reservation(id).await?;
     let liquidity = liquidity_view(tx, now).await?;
     let finding = check_disbursement(&DisbursementCheck {

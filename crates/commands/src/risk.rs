@@ -332,7 +332,9 @@ pub async fn gate_verdict(
     let country = LimitSubject::Country(borrower.country);
     let country_usage = usage_if_limited(tx, limits, &country, now).await?;
     let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
-    let liquidity = approval_liquidity(tx, money.amount(), claim, now).await?;
+    // A change of an approved credit adds only the difference (L1).
+    let added = case.file.added_exposure();
+    let liquidity = approval_liquidity(tx, added, claim, now).await?;
     Ok(gate(
         &GateInput {
             borrower: &borrower,
@@ -344,7 +346,7 @@ pub async fn gate_verdict(
             tier1,
             liquidity: liquidity.as_ref(),
         },
-        money.amount(),
+        added,
     ))
 }
 
@@ -416,7 +418,7 @@ pub async fn reserve(
     let reservation = Reservation {
         case_id: case.id,
         borrower: case.file.borrower_id,
-        amount: case.file.amount.amount(),
+        amount: case.file.added_exposure(),
         status: ReservationStatus::Active,
         reserved_at: now,
         expires_at: now + chrono::Duration::days(i64::from(reservation_days)),

@@ -8,12 +8,12 @@ use crate::cases::{
 };
 use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
-use crate::{Actor, CommandResult, Context, action_time};
+use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::rules::in_force;
 use creditops_domain::{
-    CaseId, CaseStatus, CreditCase, DomainError, RiskVerdict, RuleId, Timestamp, Vote,
-    VoteDecision, VoteStage,
+    CaseId, CaseStatus, Credit, CreditCase, DomainError, NewCondition, RiskVerdict, RuleId,
+    Timestamp, Vote, VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
 use creditops_store::{LiquidityClaim, StoreExt, Tx};
@@ -27,6 +27,8 @@ pub struct CastVote {
     pub rationale: String,
     /// The file version the vote is cast on; a stale one is refused.
     pub version: i64,
+    /// Conditions precedent an approving second vote attaches (L5).
+    pub conditions: Vec<NewCondition>,
 }
 
 /// Withdraws a claim the vote did not settle (a refusal, a vote that did
@@ -129,6 +131,14 @@ pub async fn cast_vote(
         }
     }
     .clone();
+    if !vote.conditions.is_empty() {
+        if stage == VoteStage::First {
+            return Err(CommandError::invalid(
+                "conditions precedent come with the approving second vote of back office",
+            ));
+        }
+        case.attach_conditions(&cast.voter, &vote.conditions, now)?;
+    }
     let action = CaseAction::new(match stage {
         VoteStage::First => AuditAction::CaseFirstVote,
         VoteStage::Second => AuditAction::CaseSecondVote,
@@ -136,6 +146,7 @@ pub async fn cast_vote(
     let data = vote_audit_data(&case, &cast);
     save_case(ctx, tx, actor, &case, expected_revision, action, data).await?;
     if case.status == CaseStatus::Approved {
+        record_credit(ctx, tx, actor, &case, now).await?;
         // The domain approves only with the gate's verdict (R4).
         let verdict = facts.risk.as_ref().ok_or_else(|| {
             DomainError::rule(RuleId::R4, "an approval without the risk gate's verdict")
@@ -164,8 +175,66 @@ fn vote_audit_data(case: &CreditCase, vote: &Vote) -> Value {
         if let Some(verdict) = &decision.risk {
             data["risk_outcome"] = json!(verdict.outcome.as_str());
         }
+        if let Some(rating) = &decision.rating {
+            data["rating"] = json!({"class": rating.class, "pd": rating.pd.to_string()});
+        }
+        if let Some(after) = &decision.credit_after {
+            data["credit_after"] = json!({"id": after.credit_id, "version": after.version});
+        }
+    }
+    if !case.conditions.is_empty() {
+        // The conditions' count and due dates; their text is free text (A6).
+        data["conditions"] = json!(
+            case.conditions
+                .iter()
+                .map(|c| json!({"id": c.id, "due": c.due}))
+                .collect::<Vec<_>>()
+        );
     }
     data
+}
+
+/// An approval makes the credit or its next version (L1), audited. The
+/// version the case was opened on must still be the credit's: a credit
+/// changed by another decision meanwhile refuses this one (409).
+async fn record_credit(
+    ctx: &Context,
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    case: &CreditCase,
+    now: Timestamp,
+) -> CommandResult<()> {
+    let after = case.credit_after();
+    let credit = match &case.file.base {
+        None => {
+            let credit = Credit::approved(after.credit_id, case.id, &case.file, now);
+            tx.insert_credit(&credit).await?;
+            credit
+        }
+        Some(base) => {
+            let current = tx.credit(base.credit_id).await?.ok_or_else(|| {
+                CommandError::Internal("a change case names a credit that is not stored".into())
+            })?;
+            let next = current
+                .changed_by(case.id, &case.file, now)
+                .map_err(|e| CommandError::conflict_under(RuleId::L1, e.to_string()))?;
+            tx.update_credit(&next).await?;
+            next
+        }
+    };
+    let mut record = ctx.actor_record(actor, AuditAction::CreditVersioned);
+    record.case_id = Some(case.id);
+    record.borrower_id = Some(case.file.borrower_id);
+    record.rule = Some(RuleId::L1);
+    record.data = json!({
+        "credit_id": credit.id,
+        "version": credit.version,
+        "kind": credit.kind.as_str(),
+        "amount": credit.amount.amount().to_string(),
+        "currency": credit.amount.currency_code(),
+        "term_months": credit.term_months,
+    });
+    ctx.audit(tx, &record).await
 }
 
 /// After an approval: the watcher sees the new usage at once (R7), and the
@@ -182,6 +251,11 @@ async fn hold_approval(
     now: Timestamp,
 ) -> CommandResult<()> {
     watch_approval(ctx, tx, verdict, &format!("case {} approved", case.id), now).await?;
+    if case.file.added_exposure().is_zero() {
+        // A prolongation, change of terms or collateral release adds no
+        // exposure: nothing to reserve or disburse (L1).
+        return Ok(());
+    }
     let Reserved {
         reservation,
         liquidity,

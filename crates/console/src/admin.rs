@@ -1706,8 +1706,8 @@ fn checked_rules(
                     divergence,
                     single_vote_below: lane,
                     reservation_days,
-                    // The form does not edit the collateral parameters (L3).
-                    collateral: current.collateral.clone(),
+                    // What the form does not show stays as it is in force.
+                    ..current.clone()
                 },
             })
         }

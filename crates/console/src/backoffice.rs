@@ -47,6 +47,14 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/cases/{id}/board-resolution/confirmation",
             post(confirm_resolution),
         )
+        .route(
+            "/console/borrowers/{id}/rating",
+            post(crate::granting::set_rating),
+        )
+        .route(
+            "/console/cases/{id}/conditions/{condition_id}/sign-off",
+            post(crate::granting::sign_off),
+        )
         .route("/console/limits", get(limit_inbox))
         .route("/console/limits/{id}/approve", post(approve_limit))
         .route("/console/limits/{id}/reject", post(reject_limit))
@@ -58,6 +66,7 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
     vec![
         NavLink::to("/console/queue", t.queue),
         NavLink::to("/console/queue?state=escalated", t.escalated_tab),
+        NavLink::to("/console/queue?state=draft", t.drafts_tab),
         NavLink::to("/console/limits", t.limits),
     ]
     .into_iter()
@@ -69,6 +78,9 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
 struct Texts {
     queue: &'static str,
     escalated_tab: &'static str,
+    drafts_tab: &'static str,
+    drafts_intro: &'static str,
+    conditions_help: &'static str,
     queue_intro: &'static str,
     escalated_intro: &'static str,
     waiting: &'static str,
@@ -127,6 +139,9 @@ struct Texts {
 static DE: Texts = Texts {
     queue: "Zweitvoten",
     escalated_tab: "Eskaliert",
+    drafts_tab: "Entwürfe",
+    drafts_intro: "Entwürfe des Markts: vor dem Erstvotum setzt die Marktfolge das Rating des Kreditnehmers fest (L4).",
+    conditions_help: "Nur bei Zustimmung: eine Auszahlungsvoraussetzung je Zeile; ein Datum am Zeilenende nach „|“ ist die Frist (z. B. „Grundschuld eingetragen | 2027-03-31“).",
     queue_intro: "Fälle, die auf das Zweitvotum der Marktfolge warten, die ältesten zuerst.",
     escalated_intro: "Eskalierte Fälle warten auf ein neues Erstvotum auf höherer Kompetenzstufe; die Marktfolge kann sie zurückgeben.",
     waiting: "Wartet seit",
@@ -185,6 +200,9 @@ static DE: Texts = Texts {
 static EN: Texts = Texts {
     queue: "Second votes",
     escalated_tab: "Escalated",
+    drafts_tab: "Drafts",
+    drafts_intro: "Market's drafts: before the first vote, back office sets the borrower's rating (L4).",
+    conditions_help: "Approvals only: one condition precedent per line; a date after \"|\" at the end of a line is its due date (e.g. \"land charge registered | 2027-03-31\").",
     queue_intro: "Cases awaiting the back office's second vote, oldest first.",
     escalated_intro: "Escalated cases await a new first vote at a higher competence level; back office may return them.",
     waiting: "Waiting since",
@@ -308,8 +326,11 @@ async fn queue(
         };
     let t = texts(lang);
     let escalated = query.state.as_deref() == Some("escalated");
+    let drafts = query.state.as_deref() == Some("draft");
     let status = if escalated {
         CaseStatus::Escalated
+    } else if drafts {
+        CaseStatus::Draft
     } else {
         CaseStatus::AwaitingSecondVote
     };
@@ -383,9 +404,17 @@ async fn queue(
             f: Frame::new(&console, lang, Some(&live)),
             t,
             escalated,
-            heading: if escalated { t.escalated_tab } else { t.queue },
+            heading: if escalated {
+                t.escalated_tab
+            } else if drafts {
+                t.drafts_tab
+            } else {
+                t.queue
+            },
             intro: if escalated {
                 t.escalated_intro
+            } else if drafts {
+                t.drafts_intro
             } else {
                 t.queue_intro
             },
@@ -511,6 +540,8 @@ struct CasePage {
     refusal: Option<Refusal>,
     rationale: String,
     reason: String,
+    /// Kind, credit, rating and conditions (L1, L4, L5).
+    g: crate::granting::Panels,
 }
 
 fn first_vote_of(lang: Lang, case: &CreditCase) -> Option<FirstVote> {
@@ -649,9 +680,11 @@ async fn render_case(
     let can_return = open && permitted(console, live, "/v1/cases/{id}/return", "POST");
     let large_exposure = gate.as_ref().is_some_and(|g| g.large_exposure);
     let board = board_of(console, lang, live, &case, large_exposure);
+    let g = crate::granting::panels(console, lang, live, &case, Utc::now()).await;
     html(
         status,
         &CasePage {
+            g,
             f: Frame::new(console, lang, Some(live)),
             t,
             board,
@@ -710,6 +743,8 @@ async fn case_page(
         Some("returned") => Some(t.returned),
         Some("resolution") => Some(t.board_recorded),
         Some("confirmed") => Some(t.board_confirmed),
+        Some("rated") => Some(crate::granting::texts(lang).rating_done),
+        Some("signed_off") => Some(crate::granting::texts(lang).signed_off_done),
         _ => None,
     };
     render_case(

@@ -270,6 +270,10 @@ pub(crate) struct VoteForm {
     pub decision: String,
     #[serde(default)]
     pub rationale: String,
+    /// Conditions precedent of an approving second vote (L5), one per
+    /// line, a due date after `|` at the end of a line.
+    #[serde(default)]
+    pub conditions: String,
 }
 
 impl VoteForm {
@@ -286,10 +290,37 @@ impl VoteForm {
                 decision,
                 rationale: self.rationale.clone(),
                 version,
+                conditions: self.conditions()?,
             }),
             _ => Err(ApiError::validation(
                 "choose approve or decline on the version shown",
             )),
         }
+    }
+
+    /// The conditions typed, one per non-empty line (L5).
+    fn conditions(&self) -> Result<Vec<creditops_http::views::ConditionRequest>, ApiError> {
+        self.conditions
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let (text, due) = match line.rsplit_once('|') {
+                    Some((text, due)) => {
+                        let due = due.trim().parse::<chrono::NaiveDate>().map_err(|_| {
+                            ApiError::validation(format!(
+                                "the due date of condition {text:?} is not a date like 2027-03-31"
+                            ))
+                        })?;
+                        (text.trim(), Some(due))
+                    }
+                    None => (line, None),
+                };
+                Ok(creditops_http::views::ConditionRequest {
+                    text: text.to_owned(),
+                    due,
+                })
+            })
+            .collect()
     }
 }

@@ -24,6 +24,7 @@ mod casework;
 mod desk;
 mod disbursement;
 mod drafts;
+mod granting;
 mod groups;
 pub mod i18n;
 mod market;

@@ -33,6 +33,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         .route("/console/borrowers/new", get(crate::borrowers::form))
         .route("/console/borrowers", post(crate::borrowers::register))
         .route("/console/cases/{id}", get(case_page))
+        .route(
+            "/console/borrowers/{id}/rating-proposals",
+            post(crate::granting::propose_rating),
+        )
         .route("/console/cases/{id}/first-vote", post(first_vote))
         .route(
             "/console/cases/{id}/edit",
@@ -420,7 +424,15 @@ async fn create_case(
         &[],
         move |tx| {
             Box::pin(async move {
-                let case = cases::open_case(&commands, tx, &actor, file).await?;
+                let case = cases::open_case(
+                    &commands,
+                    tx,
+                    &actor,
+                    file,
+                    creditops_domain::CaseKind::New,
+                    None,
+                )
+                .await?;
                 Ok(CommandOutcome::new(
                     StatusCode::CREATED,
                     serde_json::json!({ "id": case.id }),
@@ -475,6 +487,8 @@ struct CasePage {
     payout: Option<disbursement::Card>,
     /// The link to edit the file, while it is with market.
     edit: Option<&'static str>,
+    /// Kind, credit, rating and conditions (L1, L4, L5).
+    g: crate::granting::Panels,
 }
 
 /// What a case page shows besides the case: a notice, a refusal, and the
@@ -529,9 +543,11 @@ async fn render_case(
     } else {
         None
     };
+    let g = crate::granting::panels(console, lang, live, &case, chrono::Utc::now()).await;
     html(
         status,
         &CasePage {
+            g,
             f: Frame::new(console, lang, Some(live)),
             c: sheet(lang, &case, borrower, may_vote),
             notice: shown.notice,
@@ -606,6 +622,7 @@ async fn case_page(
         Some("opened") => Some(m.case_opened),
         Some("disbursed") => Some(disbursement::texts(lang).done),
         Some("edited") => Some(crate::drafts::texts(lang).saved),
+        Some("rated") => Some(crate::granting::texts(lang).rating_done),
         _ => None,
     };
     render_case(

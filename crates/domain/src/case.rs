@@ -19,6 +19,7 @@
 //! the board resolution and re-evaluation. This file holds the case itself.
 
 mod checks;
+mod conditions;
 mod facts;
 mod file;
 mod lifecycle;
@@ -28,7 +29,10 @@ mod voting;
 
 pub use facts::{VoteFacts, aggregated_exposure};
 pub use file::CaseFile;
-pub use records::{BoardResolution, Decision, DecisionFlag, DecisionOutcome, RuleCheck, Vote};
+pub use records::{
+    BoardResolution, Condition, CreditVersion, Decision, DecisionFlag, DecisionOutcome,
+    NewCondition, RuleCheck, SignOff, Vote,
+};
 pub use status::{CaseStatus, VoteDecision, VoteStage};
 // Re-exported where callers have always found it; it lives with the other
 // text checks so the rule sets can use it without importing the case.
@@ -58,6 +62,8 @@ pub struct CreditCase {
     pub board_resolution: Option<BoardResolution>,
     pub votes: Vec<Vote>,
     pub decision: Option<Decision>,
+    /// Conditions precedent of the approval (L5).
+    pub conditions: Vec<Condition>,
     pub return_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -79,6 +85,7 @@ impl CreditCase {
             board_resolution: None,
             votes: Vec::new(),
             decision: None,
+            conditions: Vec::new(),
             return_reason: None,
             created_at: now,
             updated_at: now,

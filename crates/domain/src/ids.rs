@@ -140,6 +140,7 @@ uuid_id!(CaseId, "a case id");
 uuid_id!(BorrowerId, "a borrower id");
 uuid_id!(CollateralId, "a collateral id");
 uuid_id!(ValuationId, "a valuation id");
+uuid_id!(CreditId, "a credit id");
 
 #[cfg(test)]
 mod tests {

@@ -11,12 +11,14 @@
 pub mod case;
 pub mod classification;
 pub mod collateral;
+pub mod credit;
 pub mod entitlement;
 pub mod error;
 pub mod four_eyes;
 pub mod ids;
 pub mod money;
 pub mod proposal;
+pub mod rating;
 pub mod rule_id;
 pub mod rules;
 pub mod scope;
@@ -26,15 +28,20 @@ pub mod text;
 pub mod verdict;
 
 pub use case::{
-    BoardResolution, CaseFile, CaseStatus, CreditCase, Decision, DecisionFlag, DecisionOutcome,
-    RuleCheck, Vote, VoteDecision, VoteFacts, VoteStage, aggregated_exposure,
+    BoardResolution, CaseFile, CaseStatus, Condition, CreditCase, CreditVersion, Decision,
+    DecisionFlag, DecisionOutcome, NewCondition, RuleCheck, SignOff, Vote, VoteDecision, VoteFacts,
+    VoteStage, aggregated_exposure,
 };
 pub use classification::{ClassificationError, Country, Sector};
+pub use credit::{CaseKind, Credit, CreditBase};
 pub use error::DomainError;
-pub use ids::{BorrowerId, CaseId, CollateralId, IdError, StaffId, UnitId, ValuationId};
+pub use ids::{BorrowerId, CaseId, CollateralId, CreditId, IdError, StaffId, UnitId, ValuationId};
 pub use money::{Money, MoneyError};
+pub use rating::{Rating, RatingInput, RatingRules, RatingStatus};
 pub use rule_id::{RuleId, UnknownRuleId};
-pub use rules::{CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet};
+pub use rules::{
+    CompetenceBasis, CompetenceLevel, CompetenceOrder, DivergencePolicy, RuleParameters, RuleSet,
+};
 pub use scope::{MarketAccess, MarketScope};
 pub use sod::{IncompatiblePair, Permission, SodMatrix};
 pub use staff::{

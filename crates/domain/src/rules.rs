@@ -7,6 +7,7 @@
 //! changed four-eyes (S9) and are effective-dated: the set in force at the time
 //! of an action is the one with the latest `valid_from` not after it.
 
+use crate::rating::RatingRules;
 use crate::{DomainError, RuleId, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -157,6 +158,26 @@ pub struct RuleParameters {
     /// L3: haircuts, revaluation schedule and back-office threshold of collateral.
     #[serde(default)]
     pub collateral: crate::collateral::CollateralParameters,
+    /// L1: what the competence order is applied to.
+    #[serde(default)]
+    pub competence_basis: CompetenceBasis,
+    /// L4: the master scale, the maximum age of a rating for a first vote
+    /// and the rating bands that need more competence.
+    #[serde(default)]
+    pub rating: RatingRules,
+}
+
+/// What the competence order's limits are compared with (L1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompetenceBasis {
+    /// The aggregated exposure of the group of connected clients after the
+    /// decision.
+    #[default]
+    Exposure,
+    /// The unsecured part of it: the exposure minus the collateral's value
+    /// after haircuts (a collateral release raises it).
+    Unsecured,
 }
 
 fn default_reservation_days() -> u32 {
@@ -186,12 +207,15 @@ impl RuleParameters {
             single_vote_below: None,
             reservation_days: default_reservation_days(),
             collateral: crate::collateral::CollateralParameters::default(),
+            competence_basis: CompetenceBasis::Exposure,
+            rating: RatingRules::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), DomainError> {
         self.competence_order.validate()?;
         self.collateral.validate()?;
+        self.rating.validate()?;
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),

@@ -14,6 +14,7 @@ pub mod abuse;
 pub mod collateral;
 mod context;
 mod extract;
+pub mod granting;
 mod health;
 mod idempotency;
 pub mod keys;

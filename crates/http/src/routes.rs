@@ -35,6 +35,7 @@ pub async fn vote(
         decision: req.decision,
         rationale: req.rationale,
         version: req.version,
+        conditions: req.conditions.iter().map(|c| c.condition()).collect(),
     };
     let (run, vote_claim, actor) = (commands.clone(), claim.clone(), principal.0.clone());
     let answer = run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {

@@ -10,10 +10,11 @@ use creditops_domain::proposal::{
 };
 use creditops_domain::rules::{CompetenceOrder, DivergencePolicy};
 use creditops_domain::{
-    BoardResolution, BorrowerId, CaseId, CaseStatus, CreditCase, Decision, DecisionFlag,
-    DecisionOutcome, RiskVerdict, RuleCheck, Side, StaffId, UnitId, Vote, VoteDecision, VoteStage,
+    BoardResolution, BorrowerId, CaseId, CaseKind, CaseStatus, Condition, CreditBase, CreditCase,
+    CreditId, CreditVersion, Decision, DecisionFlag, DecisionOutcome, NewCondition, Rating,
+    RiskVerdict, RuleCheck, Side, StaffId, UnitId, Vote, VoteDecision, VoteStage,
 };
-use creditops_domain::{RuleParameters, RuleSet};
+use creditops_domain::{CompetenceBasis, RatingRules, RuleParameters, RuleSet};
 use creditops_risk::{Breach, LimitVersion};
 use creditops_store::CaseSummary;
 use rust_decimal::Decimal;
@@ -83,6 +84,14 @@ pub struct DecisionView {
     pub flags: Vec<DecisionFlag>,
     pub votes: Vec<VoteView>,
     pub checks: Vec<RuleCheck>,
+    /// What was decided (L1).
+    pub kind: CaseKind,
+    /// The credit before the change (every kind but `new`).
+    pub credit_before: Option<CreditBase>,
+    /// The credit version an approval produced (L1).
+    pub credit_after: Option<CreditVersion>,
+    /// The rating the decision was taken with (L4).
+    pub rating: Option<Rating>,
 }
 
 impl DecisionView {
@@ -105,6 +114,10 @@ impl DecisionView {
                 .map(|v| VoteView::new(v, decision.file_version))
                 .collect(),
             checks: decision.checks.clone(),
+            kind: decision.kind,
+            credit_before: decision.credit_before.clone(),
+            credit_after: decision.credit_after,
+            rating: decision.rating.clone(),
         }
     }
 }
@@ -138,6 +151,14 @@ pub struct CaseView {
     pub updated_at: DateTime<Utc>,
     pub votes: Vec<VoteView>,
     pub decision: Option<DecisionView>,
+    /// What the decision decides (L1).
+    pub kind: CaseKind,
+    /// The approved credit the case changes (every kind but `new`).
+    pub credit_id: Option<CreditId>,
+    /// The credit as the case was opened on it: version, amount and term.
+    pub credit: Option<CreditBase>,
+    /// The conditions precedent of the approval with their sign-offs (L5).
+    pub conditions: Vec<Condition>,
 }
 
 impl CaseView {
@@ -168,6 +189,10 @@ impl CaseView {
                 .map(|v| VoteView::new(v, case.version))
                 .collect(),
             decision: case.decision.as_ref().map(DecisionView::new),
+            kind: case.file.kind,
+            credit_id: case.file.base.as_ref().map(|base| base.credit_id),
+            credit: case.file.base.clone(),
+            conditions: case.conditions.clone(),
         }
     }
 }
@@ -219,6 +244,31 @@ pub struct VoteRequest {
     /// The file version the vote is cast on; a stale one is refused (409).
     #[schema(example = 1)]
     pub version: i64,
+    /// Conditions precedent of the approval (L5): only an approving second
+    /// vote that decides the case carries them; disbursement waits until
+    /// back office signed off every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionRequest>,
+}
+
+/// A condition precedent as the second vote attaches it (L5).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionRequest {
+    #[schema(example = "land charge registered", min_length = 1, max_length = 4000)]
+    pub text: String,
+    /// The date by which it should be met (not before today).
+    #[serde(default)]
+    pub due: Option<chrono::NaiveDate>,
+}
+
+impl ConditionRequest {
+    pub fn condition(&self) -> NewCondition {
+        NewCondition {
+            text: self.text.clone(),
+            due: self.due,
+        }
+    }
 }
 
 /// One page of limit versions.
@@ -303,6 +353,11 @@ pub struct RuleSetView {
     pub reservation_days: u32,
     /// L3: collateral haircuts, revaluation schedule and back-office threshold.
     pub collateral: creditops_domain::collateral::CollateralParameters,
+    /// L1: what the competence order is applied to.
+    pub competence_basis: CompetenceBasis,
+    /// L4: the master scale, the maximum age of a rating for a first vote
+    /// and the rating bands that need more competence.
+    pub rating: RatingRules,
 }
 
 impl RuleSetView {
@@ -314,6 +369,8 @@ impl RuleSetView {
             single_vote_below,
             reservation_days,
             collateral,
+            competence_basis,
+            rating,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -324,6 +381,8 @@ impl RuleSetView {
             single_vote_below,
             reservation_days,
             collateral,
+            competence_basis,
+            rating,
         }
     }
 }

@@ -66,6 +66,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             // threshold, recorded) by market (L3).
             ("collateral", "INSERT"),
             ("collateral_valuations", "INSERT"),
+            // A single-vote approval makes or changes the credit (L1).
+            ("credits", "INSERT, UPDATE"),
+            ("credit_versions", "INSERT"),
+            // Rating proposals only (row policy; L4).
+            ("ratings", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -92,6 +97,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("collateral", "UPDATE"),
             ("collateral_valuations", "INSERT, UPDATE"),
             ("collateral_legal_checks", "INSERT"),
+            // An approval makes or changes the credit (L1).
+            ("credits", "INSERT, UPDATE"),
+            ("credit_versions", "INSERT"),
+            // Ratings are set by back office only (row policy; L4).
+            ("ratings", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -159,6 +169,7 @@ const POLICED_TABLES: &[&str] = &[
     "limit_versions",
     "change_proposals",
     "collateral_valuations",
+    "ratings",
 ];
 
 /// Which rows a side may write (S1, V1, V8, R8, S9).
@@ -190,6 +201,19 @@ pub const ROW_POLICIES: &[RowPolicy] = &[
         service: "backoffice",
         command: "INSERT",
         check: "true",
+    },
+    // Back office sets ratings; market only proposes them (L4).
+    RowPolicy {
+        table: "ratings",
+        service: "market",
+        command: "INSERT",
+        check: "status = 'proposed'",
+    },
+    RowPolicy {
+        table: "ratings",
+        service: "backoffice",
+        command: "INSERT",
+        check: "status = 'set'",
     },
     // Risk control proposes limits; back office decides them (R8).
     RowPolicy {

@@ -96,6 +96,7 @@ creditops_store_sql::exposure_tx!(PgTx, lock_row = " FOR UPDATE");
 creditops_store_sql::breach_tx!(PgTx);
 creditops_store_sql::case_tx!(PgTx);
 creditops_store_sql::collateral_tx!(PgTx);
+creditops_store_sql::granting_tx!(PgTx);
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
 creditops_store_sql::audit_tx!(PgTx);
@@ -488,7 +489,8 @@ impl PgTx {
             "SELECT c.borrower_id, c.amount_minor, c.currency, c.product, c.term_months, \
              c.purpose, c.status, c.version, c.revision, c.originator, c.return_reason, \
              c.created_at, c.updated_at, c.editors, c.round AS case_round, c.escalation_level, \
-             c.related_party, c.board_resolution, \
+             c.related_party, c.board_resolution, c.kind, c.credit_id, c.credit_version, \
+             c.credit_amount_minor, c.credit_term_months, c.conditions, \
              (SELECT decision_json FROM decisions WHERE case_id = c.id) AS decision_json, \
              v.ordinal, v.stage, v.voter_id, v.unit_id, v.side, v.decision, v.rationale, \
              v.file_version, v.content_hash, v.cast_at, v.checks, v.round, v.required_level, \

@@ -96,9 +96,10 @@ macro_rules! case_tx {
                     "INSERT INTO cases (id, borrower_id, amount_minor, currency, product, \
                      term_months, purpose, status, version, revision, originator, \
                      return_reason, created_at, updated_at, editors, round, escalation_level, \
-                     related_party, board_resolution, audit_event_id) VALUES ($1, $2, $3, \
-                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                     $19, $20)",
+                     related_party, board_resolution, audit_event_id, kind, credit_id, \
+                     credit_version, credit_amount_minor, credit_term_months, conditions) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
                 )
                 .bind(id_arg(case.id))
                 .bind(id_arg(file.borrower_id))
@@ -124,6 +125,17 @@ macro_rules! case_tx {
                 .bind(case.related_party)
                 .bind(board_resolution_json(case.board_resolution.as_ref())?)
                 .bind(self.audit_id())
+                .bind(file.kind.as_str())
+                .bind(file.base.as_ref().map(|base| id_arg(base.credit_id)))
+                .bind(file.base.as_ref().map(|base| base.version))
+                .bind(file.base.as_ref().map(credit_amount_minor).transpose()?)
+                .bind(
+                    file.base
+                        .as_ref()
+                        .map(|base| int_arg(i64::from(base.term_months)))
+                        .transpose()?,
+                )
+                .bind(to_json(&case.conditions)?)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(conflict("a case with this id exists already"))?;
@@ -154,8 +166,8 @@ macro_rules! case_tx {
                      term_months = $6, \
                      purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
                      updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
-                     related_party = $16, board_resolution = $17, audit_event_id = $18 \
-                     WHERE id = $1 AND revision = $2",
+                     related_party = $16, board_resolution = $17, audit_event_id = $18, \
+                     conditions = $19 WHERE id = $1 AND revision = $2",
                 )
                 .bind(id_arg(case.id))
                 .bind(expected_revision)
@@ -179,6 +191,7 @@ macro_rules! case_tx {
                 .bind(case.related_party)
                 .bind(board_resolution_json(case.board_resolution.as_ref())?)
                 .bind(self.audit_id())
+                .bind(to_json(&case.conditions)?)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;

@@ -35,6 +35,12 @@ impl StoredId for BorrowerId {
     }
 }
 
+impl StoredId for creditops_domain::CreditId {
+    fn uuid(self) -> Uuid {
+        self.as_uuid()
+    }
+}
+
 /// Parses enum-like stored text (status, side, role, ids...). The stored text
 /// is not quoted into the error: it could be anything.
 pub fn parse_text<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
@@ -175,4 +181,12 @@ pub fn severity_of(text: &str) -> StoreResult<Severity> {
         "hard" => Ok(Severity::Hard),
         _ => Err(corrupt("a stored breach severity is not valid")),
     }
+}
+
+/// A change case's credit amount as stored: minor units of the case's
+/// currency (L1).
+pub fn credit_amount_minor(base: &creditops_domain::CreditBase) -> StoreResult<i64> {
+    let money = Money::parse(&base.amount.to_string(), &base.currency)
+        .map_err(|_| invariant("a credit base amount must be a positive amount"))?;
+    Ok(money.minor_units())
 }

@@ -36,6 +36,7 @@ mod breaches;
 mod cases;
 pub mod collateral;
 mod exposures;
+mod granting;
 mod idempotency;
 mod limits;
 mod risk;
@@ -59,10 +60,10 @@ pub mod prelude {
     pub use crate::convert::*;
     pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
-        BoardResolution, BorrowerId, CaseFile, CaseId, CaseStatus, CompetenceGrant, Country,
-        CreditCase, Decision, History, HistoryCut, MarketScope, Money, Role, RoleAssignment,
-        RuleCheck, RuleSet, Sector, Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp,
-        UnitAssignment, UnitId, Vote, Voter,
+        BoardResolution, BorrowerId, CaseFile, CaseId, CaseKind, CaseStatus, CompetenceGrant,
+        Country, Credit, CreditBase, CreditCase, CreditId, Decision, History, HistoryCut,
+        MarketScope, Money, Rating, Role, RoleAssignment, RuleCheck, RuleSet, Sector, Severity,
+        Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,

@@ -90,6 +90,8 @@ macro_rules! sql_rows {
                 term_months: u32::try_from(get_int(row, "term_months")?)
                     .map_err(|_| corrupt("term out of range"))?,
                 purpose: get(row, "purpose")?,
+                kind: parse_text(&get::<String>(row, "kind")?, "decision kind")?,
+                base: credit_base_from_row(row)?,
             };
             let editors = get::<String>(row, "editors")?;
             let board_resolution = get::<Option<String>>(row, "board_resolution")?
@@ -121,10 +123,32 @@ macro_rules! sql_rows {
                 board_resolution,
                 votes,
                 decision,
+                conditions: from_json(&get::<String>(row, "conditions")?, "conditions")?,
                 return_reason: get(row, "return_reason")?,
                 created_at: get(row, "created_at")?,
                 updated_at: get(row, "updated_at")?,
             })
+        }
+
+        /// The credit a change case was opened on (L1), from its columns.
+        fn credit_base_from_row(row: &DbRow) -> StoreResult<Option<CreditBase>> {
+            let Some(credit_id) = get::<Option<DbId>>(row, "credit_id")? else {
+                return Ok(None);
+            };
+            let currency = get::<String>(row, "currency")?;
+            let minor = get::<Option<i64>>(row, "credit_amount_minor")?
+                .ok_or_else(|| corrupt("a change case names no credit amount"))?;
+            let term = get::<Option<DbInt>>(row, "credit_term_months")?
+                .ok_or_else(|| corrupt("a change case names no credit term"))?;
+            Ok(Some(CreditBase {
+                credit_id: CreditId::from_uuid(id_of(credit_id)?),
+                version: get::<Option<i64>>(row, "credit_version")?
+                    .ok_or_else(|| corrupt("a change case names no credit version"))?,
+                amount: money(minor, &currency)?.amount(),
+                currency,
+                term_months: u32::try_from(i64::from(term))
+                    .map_err(|_| corrupt("a credit term is out of range"))?,
+            }))
         }
 
         fn audit_event_from_row(row: &DbRow) -> StoreResult<StoredAuditEvent> {

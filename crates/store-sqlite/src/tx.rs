@@ -77,6 +77,7 @@ creditops_store_sql::exposure_tx!(SqliteTx, lock_row = "");
 creditops_store_sql::breach_tx!(SqliteTx);
 creditops_store_sql::case_tx!(SqliteTx);
 creditops_store_sql::collateral_tx!(SqliteTx);
+creditops_store_sql::granting_tx!(SqliteTx);
 creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);
 creditops_store_sql::audit_tx!(SqliteTx);
@@ -409,7 +410,8 @@ impl SqliteTx {
         let row = sqlx::query(
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
              version, revision, originator, return_reason, created_at, updated_at, editors, \
-             round, escalation_level, related_party, board_resolution \
+             round, escalation_level, related_party, board_resolution, kind, credit_id, \
+             credit_version, credit_amount_minor, credit_term_months, conditions \
              FROM cases WHERE id = $1",
         )
         .bind(id_arg(id))

@@ -15,6 +15,7 @@ use creditops_commands::{cases, groups, inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, Role, StaffId, UnitId, VoteStage};
+use creditops_http::granting;
 use creditops_http::paging::next_cursor;
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::views::{
@@ -65,6 +66,11 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(collateral::confirm_valuation))
         .routes(routes!(collateral::legal_check))
         .routes(routes!(collateral::revaluations_due))
+        .routes(routes!(granting::set_rating))
+        .routes(routes!(granting::rating_history))
+        .routes(routes!(granting::borrower_credits))
+        .routes(routes!(granting::read_credit))
+        .routes(routes!(granting::sign_off_condition))
 }
 
 /// This service's OpenAPI document.

@@ -8,7 +8,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use creditops_commands::{action_time, cases, market};
-use creditops_domain::{BorrowerId, CaseFile, CaseId, Country, Money, Sector, StaffId, VoteStage};
+use creditops_domain::{
+    BorrowerId, CaseFile, CaseId, CaseKind, Country, CreditId, Money, Sector, StaffId, VoteStage,
+};
+use creditops_http::granting;
 use creditops_http::paging::{CaseListParams, CasePage, PageSize};
 use creditops_http::views::CaseSummaryView;
 use creditops_http::views::{CaseView, VoteRequest, case_json};
@@ -46,6 +49,10 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
             collateral::borrower_collateral
         ))
         .routes(routes!(collateral::value_collateral))
+        .routes(routes!(granting::propose_rating))
+        .routes(routes!(granting::rating_history))
+        .routes(routes!(granting::borrower_credits))
+        .routes(routes!(granting::read_credit))
 }
 
 /// This service's OpenAPI document.
@@ -176,6 +183,15 @@ struct NewCase {
     term_months: i64,
     #[schema(example = "machinery", min_length = 1, max_length = 4000)]
     purpose: String,
+    /// What the decision decides (L1); default `new`. Every other kind
+    /// names the approved credit it changes, and its amount and term are
+    /// the credit's after the change.
+    #[serde(default)]
+    kind: CaseKind,
+    /// The approved credit an `increase`, `prolongation`,
+    /// `change_of_terms`, `collateral_release` or `overdraft` changes.
+    #[serde(default)]
+    credit_id: Option<CreditId>,
 }
 
 /// Opens a credit case (draft) for a registered borrower.
@@ -211,7 +227,8 @@ async fn create_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let case = cases::open_case(&commands, tx, &actor, file).await?;
+                let case =
+                    cases::open_case(&commands, tx, &actor, file, req.kind, req.credit_id).await?;
                 Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
             })
         },

@@ -73,6 +73,8 @@ impl CreditCase {
         checks.push(self.check_unconflicted(who, facts)?);
         if stage == VoteStage::Second {
             checks.push(check_cooling_off(voter, facts, now)?);
+        } else {
+            checks.push(check_rating(facts, now)?);
         }
         let required = facts.required_level(self.escalation_level)?;
         checks.push(check_competence(voter, side, required, facts)?);
@@ -207,6 +209,40 @@ fn check_cooling_off(
     }
 }
 
+/// L4: a first vote needs the borrower's rating, set by back office and
+/// younger than the rule set's maximum age.
+fn check_rating(facts: &VoteFacts, now: Timestamp) -> Result<RuleCheck, DomainError> {
+    let rules = &facts.rules.parameters.rating;
+    let Some(rating) = &facts.rating else {
+        return Err(DomainError::rule(
+            RuleId::L4,
+            "the borrower has no rating; back office rates the borrower before the first vote",
+        ));
+    };
+    let oldest = rules.oldest_accepted(now);
+    if rating.rated_at < oldest {
+        return Err(DomainError::rule(
+            RuleId::L4,
+            format!(
+                "the borrower's rating of {} is older than {} months; back office renews it                  before the first vote",
+                rating.rated_at.date_naive(),
+                rules.max_age_months
+            ),
+        ));
+    }
+    Ok(RuleCheck::new(
+        RuleId::L4,
+        format!(
+            "rating class {} (PD {}) set by {} on {}, younger than {} months",
+            rating.class,
+            rating.pd,
+            rating.rated_by,
+            rating.rated_at.date_naive(),
+            rules.max_age_months
+        ),
+    ))
+}
+
 /// V4: the voter holds the competence level the case requires.
 fn check_competence(
     voter: &Voter,
@@ -220,10 +256,11 @@ fn check_competence(
         return Err(DomainError::rule(
             RuleId::V4,
             format!(
-                "this case requires competence level {required} ({}) for an aggregated \
-                 exposure of {} {}; {who} holds level {} on the {side} side",
+                "this case requires competence level {required} ({}) for {} of {} {}; {who} \
+                 holds level {} on the {side} side",
                 order.name_of(required),
-                facts.aggregated_exposure,
+                basis_name(facts),
+                facts.competence_amount(),
                 order.currency,
                 voter.competence_level
             ),
@@ -233,12 +270,27 @@ fn check_competence(
         RuleId::V4,
         format!(
             "{who} holds level {} on the {side} side; the case requires level {required} ({}) \
-             for an aggregated exposure of {} {} (rule set {})",
+             for {} of {} {} (rule set {})",
             voter.competence_level,
             order.name_of(required),
-            facts.aggregated_exposure,
+            basis_name(facts),
+            facts.competence_amount(),
             order.currency,
             facts.rules.version
         ),
     ))
+}
+
+/// How a competence message names the amount it compared (L1, L4).
+fn basis_name(facts: &VoteFacts) -> String {
+    let basis = match facts.rules.parameters.competence_basis {
+        crate::CompetenceBasis::Exposure => "an aggregated exposure",
+        crate::CompetenceBasis::Unsecured => "an unsecured part",
+    };
+    match &facts.rating {
+        Some(rating) if facts.rules.parameters.rating.extra_levels(rating.class) > 0 => {
+            format!("{basis} with rating class {}", rating.class)
+        }
+        _ => basis.to_owned(),
+    }
 }

@@ -3,7 +3,8 @@
 //! related parties, the risk verdict), and the aggregation of the exposure
 //! for the competence check (V4).
 
-use crate::rules::RuleSet;
+use crate::rating::Rating;
+use crate::rules::{CompetenceBasis, RuleSet};
 use crate::verdict::RiskVerdict;
 use crate::{DomainError, Money, RuleId, StaffId};
 use rust_decimal::Decimal;
@@ -33,6 +34,11 @@ pub struct VoteFacts {
     /// The risk gate's verdict on approving this case now (R4). `None` when
     /// it was not evaluated: an approval is then refused (fail closed).
     pub risk: Option<RiskVerdict>,
+    /// The borrower's rating set by back office, if any (L4).
+    pub rating: Option<Rating>,
+    /// The value after haircuts of the collateral securing the group's
+    /// exposure after the decision (L1, L3): what the unsecured part nets.
+    pub secured_value: Decimal,
 }
 
 impl VoteFacts {
@@ -47,6 +53,25 @@ impl VoteFacts {
             group_changers: BTreeSet::new(),
             policy_hash: policy_hash.to_owned(),
             risk: None,
+            rating: None,
+            secured_value: Decimal::ZERO,
+        }
+    }
+
+    /// The same facts with the borrower's rating.
+    pub fn with_rating(mut self, rating: Rating) -> Self {
+        self.rating = Some(rating);
+        self
+    }
+
+    /// The amount the competence order is applied to (L1): the aggregated
+    /// exposure or, where the rule set says so, its unsecured part.
+    pub fn competence_amount(&self) -> Decimal {
+        match self.rules.parameters.competence_basis {
+            CompetenceBasis::Exposure => self.aggregated_exposure,
+            CompetenceBasis::Unsecured => {
+                (self.aggregated_exposure - self.secured_value).max(Decimal::ZERO)
+            }
         }
     }
 
@@ -56,15 +81,18 @@ impl VoteFacts {
         self
     }
 
-    /// The level the case needs: from the aggregated exposure (V4), never
-    /// below the level an escalation raised it to (V5).
+    /// The level the case needs: from the aggregated exposure or its
+    /// unsecured part (V4, L1), raised by the rating band (L4, never above
+    /// the board), never below the level an escalation raised it to (V5).
     pub fn required_level(&self, escalation_level: Option<u8>) -> Result<u8, DomainError> {
-        let by_exposure = self
-            .rules
-            .competence()
-            .required_level(self.aggregated_exposure)?
-            .level;
-        Ok(by_exposure.max(escalation_level.unwrap_or(0)))
+        let order = self.rules.competence();
+        let by_amount = order.required_level(self.competence_amount())?.level;
+        let extra = self.rating.as_ref().map_or(0, |rating| {
+            self.rules.parameters.rating.extra_levels(rating.class)
+        });
+        let top = order.levels.last().map_or(by_amount, |level| level.level);
+        let by_rating = by_amount.saturating_add(extra).min(top);
+        Ok(by_rating.max(escalation_level.unwrap_or(0)))
     }
 }
 

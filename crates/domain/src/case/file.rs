@@ -1,8 +1,10 @@
 //! The credit file a case decides on, validated when it is made, and its
 //! content hash that every vote and decision names (V3).
 
+use crate::credit::{CaseKind, CreditBase, added_exposure, check_change};
 use crate::text::{MAX_TEXT, required_text};
 use crate::{BorrowerId, DomainError, Money};
+use rust_decimal::Decimal;
 
 /// The longest term a credit file may ask for (50 years).
 const MAX_TERM_MONTHS: u32 = 600;
@@ -15,6 +17,11 @@ pub struct CaseFile {
     pub product: String,
     pub term_months: u32,
     pub purpose: String,
+    /// What the decision decides (L1); `new` unless the case changes an
+    /// approved credit.
+    pub kind: CaseKind,
+    /// The approved credit a change case changes, as the case found it (L1).
+    pub base: Option<CreditBase>,
 }
 
 impl CaseFile {
@@ -41,13 +48,36 @@ impl CaseFile {
             product,
             term_months,
             purpose,
+            kind: CaseKind::New,
+            base: None,
         })
+    }
+
+    /// The same file as a decision of `kind` on the approved credit `base`
+    /// (L1): the amount and term are the credit's after the change.
+    pub fn changing(
+        mut self,
+        kind: CaseKind,
+        base: Option<CreditBase>,
+    ) -> Result<Self, DomainError> {
+        check_change(kind, base.as_ref(), &self.amount, self.term_months)?;
+        self.kind = kind;
+        self.base = base;
+        Ok(self)
+    }
+
+    /// The exposure the decision adds (L1): all of a new credit, the
+    /// difference for an increase or an overdraft, nothing otherwise.
+    pub fn added_exposure(&self) -> Decimal {
+        added_exposure(self.base.as_ref(), &self.amount)
     }
 
     /// SHA-256 over a canonical rendering of the file (sorted keys, no
     /// whitespace, amounts as strings). A vote records this hash (V3).
+    /// A new credit's file hashes as it always did; a change names its kind
+    /// and the credit version it changes.
     pub fn content_hash(&self) -> String {
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "amount": self.amount.amount().to_string(),
             "borrower_id": self.borrower_id.to_string(),
             "currency": self.amount.currency_code(),
@@ -55,6 +85,15 @@ impl CaseFile {
             "purpose": self.purpose,
             "term_months": self.term_months,
         });
+        if let Some(base) = &self.base {
+            canonical["kind"] = serde_json::json!(self.kind.as_str());
+            canonical["credit"] = serde_json::json!({
+                "id": base.credit_id.to_string(),
+                "version": base.version,
+                "amount": base.amount.to_string(),
+                "term_months": base.term_months,
+            });
+        }
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
         hex::encode(digest.as_ref())
     }

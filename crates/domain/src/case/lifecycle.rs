@@ -34,7 +34,8 @@ impl CreditCase {
                 "the borrower of a case cannot be changed; open a new case".into(),
             ));
         }
-        self.file = file;
+        // An edit changes the terms, never the kind or the credit (L1).
+        self.file = file.changing(self.file.kind, self.file.base.clone())?;
         if editor.staff_id != self.originator {
             self.editors.insert(editor.staff_id.clone());
         }

@@ -2,8 +2,10 @@
 //! votes, the board resolution (V11) and the decision with its flags.
 
 use super::status::{VoteDecision, VoteStage};
+use crate::credit::{CaseKind, CreditBase};
+use crate::rating::Rating;
 use crate::verdict::RiskVerdict;
-use crate::{RuleId, StaffId, Timestamp, Voter};
+use crate::{CreditId, RuleId, StaffId, Timestamp, Voter};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -126,4 +128,61 @@ pub struct Decision {
     /// Every vote of the current file version, all rounds, in order.
     pub votes: Vec<Vote>,
     pub checks: Vec<RuleCheck>,
+    /// What was decided (L1).
+    #[serde(default)]
+    pub kind: CaseKind,
+    /// The approved credit before the change, for every kind but `new`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_before: Option<CreditBase>,
+    /// The credit version an approval produced (L1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_after: Option<CreditVersion>,
+    /// The rating the decision was taken with (L4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Rating>,
+}
+
+/// A version of an approved credit (L1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditVersion {
+    #[schema(value_type = String, format = Uuid)]
+    pub credit_id: CreditId,
+    pub version: i64,
+}
+
+/// A condition precedent the approving second vote attached (L5): money
+/// leaves the bank only after back office signed every one off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Condition {
+    /// 1, 2, ... in the order attached.
+    pub id: u32,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<chrono::NaiveDate>,
+    #[schema(value_type = String)]
+    pub attached_by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
+    pub attached_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_off: Option<SignOff>,
+}
+
+/// Back office's sign-off of a condition (L5): who, when, on what evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignOff {
+    #[schema(value_type = String)]
+    pub by: StaffId,
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
+    pub at: Timestamp,
+    /// The document (or other evidence) the condition was checked against.
+    pub evidence: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A condition as the second vote asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCondition {
+    pub text: String,
+    pub due: Option<chrono::NaiveDate>,
 }

@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 mod facts_rules;
+mod granting;
 mod risk_gate;
 mod state_machine;
 
@@ -188,7 +189,26 @@ fn rules_with(change: impl FnOnce(&mut RuleParameters)) -> RuleSet {
 /// Facts for an aggregated exposure under the initial rule set: no group, no
 /// relationship managers, no related parties.
 fn facts_for(exposure: &str) -> VoteFacts {
-    VoteFacts::plain(RuleSet::initial(), dec(exposure), POLICY_HASH).with_risk(risk_pass())
+    VoteFacts::plain(RuleSet::initial(), dec(exposure), POLICY_HASH)
+        .with_risk(risk_pass())
+        .with_rating(rating_of(5, t0()))
+}
+
+/// A rating back office set for the fixture borrower at `at` (L4).
+fn rating_of(class: u8, at: Timestamp) -> crate::Rating {
+    let rules = crate::RatingRules::default();
+    let (_, pd) = rules.range_of(class).expect("class on the scale");
+    crate::Rating {
+        borrower_id: borrower(),
+        class,
+        pd,
+        method: "corporate scorecard".into(),
+        reason: "annual accounts".into(),
+        status: crate::RatingStatus::Set,
+        rated_by: staff("ba-9"),
+        rated_at: at,
+        rules_version: 1,
+    }
 }
 
 /// A verdict of the risk gate with one finding of `severity` (R4).
@@ -1240,7 +1260,7 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
     // V9: the checks that passed, per vote and on the decision.
     assert_eq!(
         rule_ids(&v1.checks),
-        [RuleId::V2, RuleId::S6, RuleId::V4, RuleId::V3]
+        [RuleId::V2, RuleId::S6, RuleId::L4, RuleId::V4, RuleId::V3]
     );
     assert_eq!(
         rule_ids(&v2.checks),
@@ -1258,11 +1278,16 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
     );
     assert!(v1.checks[1].detail.contains("lo-1"), "S6 names the voter");
     assert!(
-        v1.checks[2]
+        v1.checks[2].detail.contains("rating class 5"),
+        "L4 names the rating: {}",
+        v1.checks[2].detail
+    );
+    assert!(
+        v1.checks[3]
             .detail
             .contains("lo-1 holds level 2 on the market side; the case requires level 1 (level-1)"),
         "V4 names both levels: {}",
-        v1.checks[2].detail
+        v1.checks[3].detail
     );
     assert!(v2.checks[1].detail.contains("ba-1") && v2.checks[1].detail.contains("lo-1"));
     assert!(
@@ -1280,6 +1305,7 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
         [
             RuleId::V2,
             RuleId::S6,
+            RuleId::L4,
             RuleId::V4,
             RuleId::V3,
             RuleId::V2,
@@ -1293,7 +1319,7 @@ fn v1_v9_approval_records_a_decision_with_both_votes_version_hash_and_checks() {
     );
     let mut vote_checks = v1.checks.clone();
     vote_checks.extend(v2.checks.clone());
-    assert_eq!(d.checks[..10], vote_checks[..]);
+    assert_eq!(d.checks[..11], vote_checks[..]);
 
     // V9: the rule set, level and policy the decision was taken under.
     assert_eq!((d.level, d.level_name.as_str()), (1, "level-1"));

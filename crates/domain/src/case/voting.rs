@@ -5,7 +5,7 @@
 use super::CreditCase;
 use super::checks::CheckedVoter;
 use super::facts::VoteFacts;
-use super::records::{Decision, DecisionFlag, DecisionOutcome, RuleCheck, Vote};
+use super::records::{CreditVersion, Decision, DecisionFlag, DecisionOutcome, RuleCheck, Vote};
 use super::status::{CaseStatus, VoteDecision, VoteStage};
 use crate::rules::DivergencePolicy;
 use crate::text::{MAX_TEXT, required_text};
@@ -422,6 +422,28 @@ impl CreditCase {
             flags,
             votes,
             checks,
+            kind: self.file.kind,
+            credit_before: self.file.base.clone(),
+            credit_after: match outcome {
+                DecisionOutcome::Approved => Some(self.credit_after()),
+                DecisionOutcome::Declined => None,
+            },
+            rating: facts.rating.clone(),
         });
+    }
+
+    /// The credit and its version an approval of this case produces (L1):
+    /// a new credit takes the case's id and starts at version 1.
+    pub fn credit_after(&self) -> CreditVersion {
+        match &self.file.base {
+            Some(base) => CreditVersion {
+                credit_id: base.credit_id,
+                version: base.version + 1,
+            },
+            None => CreditVersion {
+                credit_id: crate::CreditId::from_uuid(self.id.as_uuid()),
+                version: 1,
+            },
+        }
     }
 }

@@ -11,6 +11,7 @@ mod breaches;
 mod cases;
 mod collateral;
 mod exposures;
+mod granting;
 mod idempotency;
 mod limits;
 mod risk;
@@ -24,6 +25,7 @@ pub use breaches::BreachTx;
 pub use cases::CaseTx;
 pub use collateral::CollateralTx;
 pub use exposures::ExposureTx;
+pub use granting::GrantingTx;
 pub use idempotency::IdempotencyTx;
 pub use limits::LimitTx;
 pub use risk::RiskTx;
@@ -45,6 +47,7 @@ pub trait Tx:
     + BreachTx
     + CaseTx
     + CollateralTx
+    + GrantingTx
     + IdempotencyTx
     + AuditTx
     + SessionTx

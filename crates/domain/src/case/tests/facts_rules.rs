@@ -174,7 +174,7 @@ fn v4_the_competence_order_in_force_names_the_levels() {
             &facts,
             at(11),
         );
-        let v4 = &case.votes[0].checks[2];
+        let v4 = &case.votes[0].checks[3];
         assert_eq!(v4.rule, RuleId::V4, "{row}");
         assert!(v4.detail.contains("(rule set 2)"), "{row}: {}", v4.detail);
     }
@@ -442,7 +442,9 @@ fn v4_aggregated_exposure_sums_exactly_and_refuses_foreign_currency() {
     // for a group with EUR 200k.01 needs level 2.
     let exposure = aggregated_exposure(&[money("200000.01", "EUR")], &money("50000", "EUR"), "EUR")
         .expect("sum");
-    let facts = VoteFacts::plain(RuleSet::initial(), exposure, POLICY_HASH).with_risk(risk_pass());
+    let facts = VoteFacts::plain(RuleSet::initial(), exposure, POLICY_HASH)
+        .with_risk(risk_pass())
+        .with_rating(rating_of(5, t0()));
     let mut case = new_case();
     let err = refuse_with(
         &mut case,
@@ -1396,7 +1398,9 @@ fn v9_the_decision_records_all_rounds_rule_set_policy_level_and_flags() {
     let mut rules = RuleSet::initial();
     rules.version = 7;
     rules.valid_from = ts("2026-01-01T00:00:00Z");
-    let facts = VoteFacts::plain(rules, dec("3000000"), "sha256:0123abcd").with_risk(risk_pass());
+    let facts = VoteFacts::plain(rules, dec("3000000"), "sha256:0123abcd")
+        .with_risk(risk_pass())
+        .with_rating(rating_of(5, t0()));
 
     let mut case = new_case();
     // Version 1: a first vote, then returned: void, not part of the decision.

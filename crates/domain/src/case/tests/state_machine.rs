@@ -359,6 +359,8 @@ impl World {
             group_changers: self.group_changers(),
             policy_hash: POLICY_HASH.into(),
             risk: self.risk.verdict(),
+            rating: Some(rating_of(5, t0())),
+            secured_value: Decimal::ZERO,
         }
     }
 }
