@@ -540,3 +540,90 @@ both_backends!(
     l3_bad_input_is_refused_with_422_and_nothing_is_written,
     bad_input_writes_nothing
 );
+
+async fn first_vote(p: &TestPlatform, case: &str) -> Reply {
+    p.call(
+        "lo-2",
+        "market",
+        Method::POST,
+        &format!("/v1/cases/{case}/first-vote"),
+        Some(json!({"decision": "approve", "rationale": "secured", "version": 1})),
+    )
+    .await
+}
+
+/// L3 with L1: where the rule set applies the competence order to the
+/// unsecured part, the collateral value after haircuts of the borrower is
+/// deducted from the exposure. EUR 1.2m secured by a EUR 1m pledge of
+/// deposits (no haircut) is voted at level 1; the same credit without
+/// collateral needs level 3, which lo-2 (level 2) does not hold.
+async fn unsecured_part_decides_the_competence(p: &TestPlatform) {
+    let mut parameters =
+        serde_json::to_value(creditops_domain::RuleParameters::defaults()).unwrap();
+    parameters["competence_basis"] = json!("unsecured");
+    let from = Utc::now() + chrono::Duration::seconds(2);
+    let proposed = p
+        .call(
+            "ua-1",
+            "admin",
+            Method::POST,
+            "/v1/proposals",
+            Some(json!({"kind": "rule_set", "valid_from": from, "parameters": parameters})),
+        )
+        .await;
+    let proposal = proposed.ok(202)["id"].as_str().unwrap().to_owned();
+    p.call(
+        "ua-2",
+        "admin",
+        Method::POST,
+        &format!("/v1/proposals/{proposal}/approve"),
+        None,
+    )
+    .await
+    .ok(200);
+    let wait =
+        (from - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200);
+    tokio::time::sleep(wait).await;
+
+    let body = |name: &str| json!({"name": name, "country": "DE", "sector": "C25"});
+    let secured = p.borrower_with_limit("lo-1", body("Besichert GmbH")).await;
+    let unsecured = p.borrower_with_limit("lo-1", body("Blanko GmbH")).await;
+    let mut cases = Vec::new();
+    for b in [&secured, &unsecured] {
+        p.rate(b, 5).await;
+        let case = p
+            .call(
+                "lo-1",
+                "market",
+                Method::POST,
+                "/v1/cases",
+                Some(
+                    json!({"borrower_id": b, "amount": "1200000.00", "currency": "EUR",
+                    "product": "term_loan", "term_months": 60, "purpose": "machinery"}),
+                ),
+            )
+            .await;
+        cases.push(case.ok(201)["id"].as_str().unwrap().to_owned());
+    }
+    let pledge =
+        register(p, &secured, "pledge_of_deposits", "1000000.00", None).await["id"].clone();
+    back_office_values(p, &pledge, "1000000.00", today()).await;
+    legal_check(p, &pledge, "valid").await.ok(201);
+    assert_eq!(
+        list(p, "lo-1", "market", &secured).await["secured_value"],
+        "1000000.00"
+    );
+
+    let voted = first_vote(p, &cases[0]).await;
+    assert_eq!(
+        voted.ok(200)["votes"][0]["required_level"],
+        1,
+        "{}",
+        voted.body
+    );
+    refused_by(&first_vote(p, &cases[1]).await, "V4");
+}
+both_backends!(
+    l3_the_unsecured_part_after_haircuts_decides_the_competence_level,
+    unsecured_part_decides_the_competence
+);
