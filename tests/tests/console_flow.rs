@@ -90,6 +90,27 @@ async fn console_four_people_take_a_credit_from_borrower_to_disbursement() {
         .to_owned();
     let case_page = format!("/console/cases/{case_path}");
 
+    // Back office rates the borrower from its drafts tab: no first vote
+    // without a rating set by back office (L4).
+    ba1.click("a[href='/console/queue?state=draft']").await;
+    ba1.wait_for_text("750,000.00 EUR").await;
+    ba1.assert_accessible("drafts").await;
+    ba1.click(&format!("a[href='{case_page}']")).await;
+    ba1.wait_for_text("No rating by back office").await;
+    ba1.type_into("#rating-class", "6").await;
+    ba1.type_into("#rating-pd", "0.0020").await;
+    ba1.type_into(
+        "#rating-reason",
+        "Annual accounts 2025, corporate scorecard",
+    )
+    .await;
+    ba1.click("form[action$='/rating'] button[type=submit]")
+        .await;
+    let rated = ba1.wait_for_text("The rating is recorded.").await;
+    assert!(rated.contains("0.2 %"), "{rated}");
+    ba1.screenshot("flow_rating").await;
+    ba1.assert_accessible("rating").await;
+
     // lo-2 casts the first vote: lo-1 opened the case and may not (S6).
     let lo2 = signed_in(&p, "market", "lo-2").await;
     lo2.goto(&p.url("market", &case_page)).await;
@@ -122,12 +143,36 @@ async fn console_four_people_take_a_credit_from_borrower_to_disbursement() {
     ba1.assert_accessible("second_vote").await;
     // The vote with the keyboard alone, from the first choice of the form:
     // Space chooses approve, Tab moves on (past the other choice of the
-    // radio group) to the rationale, Tab to the button, Enter submits.
+    // radio group) to the rationale, Tab to the conditions precedent (L5),
+    // Tab to the button, Enter submits.
     ba1.focus("input[name=decision][value=approve]").await;
-    ba1.keyboard("\u{E00D}\u{E004}Collateral and rating confirmed.\u{E004}\u{E007}")
-        .await;
+    ba1.keyboard(
+        "\u{E00D}\u{E004}Collateral and rating confirmed.\u{E004}Land charge registered\u{E004}\u{E007}",
+    )
+    .await;
     let decided = ba1.wait_for_text("Your vote is recorded.").await;
     assert!(decided.contains("Approved"), "{decided}");
+    assert!(decided.contains("Land charge registered"), "{decided}");
+
+    // Market cannot disburse while the condition is open (L5).
+    lo1.goto(&p.url("market", &case_page)).await;
+    let waiting = lo1.wait_for_text("Conditions precedent").await;
+    assert!(waiting.contains("not all signed off"), "{waiting}");
+    assert!(!waiting.contains("the case can be disbursed"), "{waiting}");
+
+    // ba-1 signs the condition off with its evidence.
+    ba1.goto(&p.url("backoffice", &case_page)).await;
+    ba1.wait_for_text("Sign off as met").await;
+    ba1.type_into("#evidence-1", "Land register extract of today")
+        .await;
+    ba1.click("form[action$='/conditions/1/sign-off'] button[type=submit]")
+        .await;
+    let signed = ba1
+        .wait_for_text("The condition is signed off as met.")
+        .await;
+    assert!(signed.contains("met, signed off by ba-1"), "{signed}");
+    ba1.screenshot("flow_condition_signed_off").await;
+    ba1.assert_accessible("condition_signed_off").await;
     ba1.quit().await;
 
     // lo-1 disburses beside the reservation and the LCR check.

@@ -579,3 +579,132 @@ both_backends!(
     l5_disbursement_waits_for_every_condition_signed_off_by_back_office,
     conditions
 );
+
+/// L1 under races: two changes of one credit, both voted on its version 1,
+/// approved at the same moment (on PostgreSQL through two instances): one
+/// makes version 2, the other is refused and writes nothing. Two sign-offs
+/// of one condition at the same moment: one stands (L5).
+async fn racing_changes(p: &TestPlatform, other: &TestPlatform) {
+    let borrower = borrower(p).await;
+    let credit = approved_credit(p, &borrower, "200000.00").await;
+    let change = |amount: &str| {
+        case_body(
+            &borrower,
+            amount,
+            60,
+            json!({"kind": "increase", "credit_id": credit}),
+        )
+    };
+    let a = open(p, change("220000.00")).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = open(p, change("230000.00")).await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for case in [&a, &b] {
+        first(p, "lo-2", case, 1).await.ok(200);
+    }
+    let mut approve_a = vote("approve", 1);
+    approve_a["conditions"] = json!([{"text": "guarantee signed"}]);
+    let mut approve_b = vote("approve", 1);
+    approve_b["conditions"] = json!([{"text": "guarantee signed"}]);
+    let (ra, rb) = tokio::join!(
+        second(p, "ba-1", &a, approve_a),
+        second(other, "ba-2", &b, approve_b)
+    );
+    let statuses = [ra.status.as_u16(), rb.status.as_u16()];
+    assert!(
+        statuses.contains(&200) && statuses.contains(&409),
+        "one approval stands, the other is refused: {statuses:?} {} {}",
+        ra.body,
+        rb.body
+    );
+    let (winner, loser, lost) = if ra.status == 200 {
+        (&a, &b, &rb)
+    } else {
+        (&b, &a, &ra)
+    };
+    assert_eq!(lost.body["rule"], "L1", "{}", lost.body);
+    let loser_now = p
+        .call(
+            "ba-3",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/cases/{loser}"),
+            None,
+        )
+        .await;
+    assert_eq!(loser_now.ok(200)["status"], "awaiting_second_vote");
+    let view = p
+        .call(
+            "ba-3",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/credits/{credit}"),
+            None,
+        )
+        .await;
+    let view = view.ok(200);
+    assert_eq!(view["current"]["version"], 2);
+    assert_eq!(view["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(view["versions"][1]["case_id"], winner.as_str());
+    let versioned: Vec<Value> = p
+        .case_events(loser)
+        .await
+        .into_iter()
+        .filter(|e| e["body"]["action"] == "credit.versioned")
+        .collect();
+    assert!(versioned.is_empty(), "the refused approval wrote nothing");
+
+    // Two sign-offs of the winner's condition at the same moment.
+    let path = format!("/v1/cases/{winner}/conditions/1/sign-off");
+    let body = json!({"evidence": "signed guarantee"});
+    let (s1, s2) = tokio::join!(
+        p.call(
+            "ba-2",
+            "backoffice",
+            Method::POST,
+            &path,
+            Some(body.clone())
+        ),
+        other.call(
+            "ba-3",
+            "backoffice",
+            Method::POST,
+            &path,
+            Some(body.clone())
+        )
+    );
+    let mut statuses = [s1.status.as_u16(), s2.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} {}", s1.body, s2.body);
+    let signed = p
+        .case_events(winner)
+        .await
+        .into_iter()
+        .filter(|e| e["body"]["action"] == "case.condition_signed_off")
+        .count();
+    assert_eq!(signed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn l1_l5_racing_approvals_of_one_credit_sqlite() {
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    racing_changes(&p, &p).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn l1_l5_racing_approvals_of_one_credit_on_two_postgres_instances() {
+    let Some(p) = TestPlatform::start(creditops_tests::Backend::Postgres).await else {
+        return;
+    };
+    let other = p.attach_instance().await;
+    racing_changes(&p, &other).await;
+    other.stop().await;
+    p.stop().await;
+}

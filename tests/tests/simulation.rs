@@ -347,7 +347,7 @@ impl Model {
                     VoteDecision::Approve => {
                         case.status = CaseStatus::Approved;
                         case.decision = Some((DecisionOutcome::Approved, required));
-                        case.events += 1; // risk.reserved
+                        case.events += 2; // credit.versioned, risk.reserved
                     }
                     // Divergent votes escalate one level; at the board they
                     // decline (V5).

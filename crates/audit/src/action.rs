@@ -111,6 +111,15 @@ audit_actions! {
     RatingSet = "rating.set",
     /// Market proposed a rating for back office to consider (L4).
     RatingProposed = "rating.proposed",
+    /// The credit file of a case changed by a document of the case or of its
+    /// borrower (a new file version; voids earlier votes, V3, L2).
+    CaseFileChanged = "case.file_changed",
+    /// A document added to the credit file of a case or a borrower (L2): its
+    /// type, SHA-256, size, media type and the document it replaces; never
+    /// its content.
+    DocumentAdded = "document.added",
+    /// Key financials of a borrower recorded for a reporting date (L2).
+    BorrowerFinancialsRecorded = "borrower.financials_recorded",
     /// A limit proposed by risk control (R8).
     LimitProposed = "limit.proposed",
     /// A proposed limit approved (R8).

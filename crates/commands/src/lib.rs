@@ -14,6 +14,7 @@ pub mod balance_rows;
 pub mod cases;
 pub mod collateral;
 mod context;
+pub mod credit_file;
 mod error;
 pub mod facts;
 pub mod granting;

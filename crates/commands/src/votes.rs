@@ -16,7 +16,7 @@ use creditops_domain::{
     Timestamp, Vote, VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{LiquidityClaim, StoreExt, Tx};
+use creditops_store::{LiquidityClaim, StoreError, StoreExt, Tx};
 use serde_json::{Value, json};
 
 /// A vote as cast: decision, rationale and the file version it is cast on (V3).
@@ -131,6 +131,11 @@ pub async fn cast_vote(
         }
     }
     .clone();
+    // The checklist of the product names the documents the file needs
+    // before the first vote (L2); checked once the vote itself passed.
+    if stage == VoteStage::First {
+        crate::credit_file::check_first_vote_documents(tx, &case, &facts.rules).await?;
+    }
     if !vote.conditions.is_empty() {
         if stage == VoteStage::First {
             return Err(CommandError::invalid(
@@ -218,7 +223,11 @@ async fn record_credit(
             let next = current
                 .changed_by(case.id, &case.file, now)
                 .map_err(|e| CommandError::conflict_under(RuleId::L1, e.to_string()))?;
-            tx.update_credit(&next).await?;
+            // Another approval may have changed the credit since it was read.
+            tx.update_credit(&next).await.map_err(|e| match e {
+                StoreError::Conflict(detail) => CommandError::conflict_under(RuleId::L1, detail),
+                e => e.into(),
+            })?;
             next
         }
     };

@@ -105,7 +105,14 @@ fn percent(lang: Lang, value: Decimal) -> String {
 }
 
 /// The card for `preview`; `may` is whether the person may disburse at all.
-pub(crate) fn card(lang: Lang, preview: &DisbursementPreview, may: bool) -> Card {
+/// Open conditions precedent of `case` block it first (L5).
+pub(crate) fn card(
+    lang: Lang,
+    preview: &DisbursementPreview,
+    may: bool,
+    case: &creditops_domain::CreditCase,
+) -> Card {
+    let conditions = case.check_conditions_met().err();
     let t = texts(lang);
     let reservation = preview.reservation.as_ref();
     let status = match reservation.map(|r| r.status) {
@@ -150,12 +157,15 @@ pub(crate) fn card(lang: Lang, preview: &DisbursementPreview, may: bool) -> Card
             .filter(|_| r.status == ReservationStatus::Consumed)
         }),
         lcr,
-        blocked: preview
-            .check
-            .as_ref()
-            .err()
-            .map(|refusal| (refusal.to_string(), refusal.rule().map(|r| r.to_string()))),
-        can_disburse: may && preview.check.is_ok(),
+        blocked: match &conditions {
+            Some(open) => Some((open.to_string(), open.rule_id().map(|r| r.to_string()))),
+            None => preview
+                .check
+                .as_ref()
+                .err()
+                .map(|refusal| (refusal.to_string(), refusal.rule().map(|r| r.to_string()))),
+        },
+        can_disburse: may && preview.check.is_ok() && conditions.is_none(),
     }
 }
 

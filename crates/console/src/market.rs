@@ -537,6 +537,7 @@ async fn render_case(
                 lang,
                 &preview,
                 permitted(console, live, "/v1/cases/{id}/disburse", "POST"),
+                &case,
             )),
             Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
         }

@@ -157,6 +157,15 @@ pub(crate) struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1_024..=67_108_864)
     )]
     pub(crate) body_limit_bytes: u64,
+    /// Documents of the credit file above this many bytes are refused with
+    /// 413 (L2; default 10 MiB).
+    #[arg(
+        long,
+        env = "CREDITOPS_DOCUMENT_LIMIT_BYTES",
+        default_value_t = 10_485_760,
+        value_parser = clap::value_parser!(u64).range(1_024..=268_435_456)
+    )]
+    pub(crate) document_limit_bytes: u64,
     /// A request not answered within this many milliseconds is abandoned
     /// (its transaction rolls back) and answered 503.
     #[arg(

@@ -920,6 +920,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         audit_sequencer_interval: std::time::Duration::from_millis(args.audit_sequencer_ms),
         limits: creditops_http::RequestLimits {
             body_bytes: usize::try_from(args.body_limit_bytes).unwrap_or(usize::MAX),
+            document_bytes: usize::try_from(args.document_limit_bytes).unwrap_or(usize::MAX),
             timeout: std::time::Duration::from_millis(args.request_timeout_ms),
             auth_failures_per_minute: args.auth_failures_per_minute,
         },

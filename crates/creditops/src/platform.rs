@@ -419,6 +419,7 @@ async fn record_start(config: &PlatformConfig, policies: &Policies) -> Result<()
         "issuer": config.identity.issuer,
         "max_token_lifetime_seconds": config.identity.max_token_lifetime.as_secs(),
         "body_limit_bytes": config.limits.body_bytes,
+        "document_limit_bytes": config.limits.document_bytes,
         "request_timeout_ms": u64::try_from(config.limits.timeout.as_millis()).unwrap_or(u64::MAX),
         "auth_failures_per_minute": config.limits.auth_failures_per_minute,
     });

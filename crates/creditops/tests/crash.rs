@@ -25,6 +25,11 @@ const CLIENTS: usize = 8;
 const ORPHANED_BORROWERS: &str = "SELECT count(*) FROM borrowers b WHERE NOT EXISTS \
      (SELECT 1 FROM audit_events e WHERE e.borrower_id = b.id AND e.action = 'borrower.created')";
 
+/// Ratings (L4) and their audit events come and go together: the
+/// difference of the two counts.
+const UNAUDITED_RATINGS: &str = "SELECT (SELECT count(*) FROM ratings) - (SELECT count(*) \
+     FROM audit_events WHERE action IN ('rating.proposed', 'rating.set'))";
+
 struct Server {
     child: Child,
     market: String,
@@ -97,8 +102,9 @@ impl Rng {
     }
 }
 
-/// Clients create borrowers until the server dies; returns nothing, the
-/// acknowledged ids go into `acked`.
+/// Clients create borrowers, each with a rating proposal (L4), until the
+/// server dies; returns nothing, the acknowledged ids go into `acked` (a
+/// borrower whose proposal was acknowledged too is marked with a `+`).
 fn start_clients(
     market: &str,
     token: &str,
@@ -133,8 +139,23 @@ fn start_clients(
                     let Ok(body) = reply.json::<serde_json::Value>().await else {
                         return;
                     };
-                    if let Some(id) = body["id"].as_str() {
-                        acked.lock().expect("lock").push(id.to_owned());
+                    let Some(id) = body["id"].as_str() else {
+                        return;
+                    };
+                    acked.lock().expect("lock").push(id.to_owned());
+                    let proposal = client
+                        .post(format!("{url}/{id}/rating-proposals"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({
+                            "class": 5, "pd": "0.0015", "reason": "first accounts"
+                        }))
+                        .send()
+                        .await;
+                    match proposal {
+                        Ok(reply) if reply.status().as_u16() == 201 => {
+                            acked.lock().expect("lock").push(format!("+{id}"));
+                        }
+                        _ => return,
                     }
                 }
             })
@@ -174,7 +195,12 @@ async fn crash_and_recover(data_dir: &str, database_url: Option<&str>) {
     }
 
     // Every acknowledged creation survived the kills.
-    let acked = acked.lock().expect("lock").clone();
+    let all = acked.lock().expect("lock").clone();
+    let proposed: Vec<String> = all
+        .iter()
+        .filter_map(|id| id.strip_prefix('+').map(str::to_owned))
+        .collect();
+    let acked: Vec<String> = all.into_iter().filter(|id| !id.starts_with('+')).collect();
     assert!(!acked.is_empty(), "the clients got some work acknowledged");
     println!("{} creations acknowledged across the kills", acked.len());
     let client = reqwest::Client::new();
@@ -192,8 +218,24 @@ async fn crash_and_recover(data_dir: &str, database_url: Option<&str>) {
         );
     }
 
+    // Every acknowledged rating proposal survived the kills (L4).
+    for id in &proposed {
+        let reply = client
+            .get(format!("{}/v1/borrowers/{id}/ratings", server.market))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
+        let body: serde_json::Value = reply.json().await.expect("ratings");
+        assert_eq!(
+            body["items"].as_array().map(Vec::len),
+            Some(1),
+            "acknowledged rating proposal of {id} is lost: {body}"
+        );
+    }
+
     // No half-applied command: every stored borrower has its audit event.
-    let orphans: i64 = match database_url {
+    let (orphans, unaudited_ratings): (i64, i64) = match database_url {
         Some(url) => {
             let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
                 .await
@@ -214,23 +256,39 @@ async fn crash_and_recover(data_dir: &str, database_url: Option<&str>) {
                 assert!(Instant::now() < deadline, "{unlinked} events stay unlinked");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            sqlx::query_scalar(ORPHANED_BORROWERS)
-                .fetch_one(&mut conn)
-                .await
-                .expect("orphans")
+            (
+                sqlx::query_scalar(ORPHANED_BORROWERS)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("orphans"),
+                sqlx::query_scalar(UNAUDITED_RATINGS)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("ratings"),
+            )
         }
         None => {
             let url = format!("sqlite://{data_dir}/creditops.db");
             let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
                 .await
                 .expect("connect");
-            sqlx::query_scalar(ORPHANED_BORROWERS)
-                .fetch_one(&mut conn)
-                .await
-                .expect("orphans")
+            (
+                sqlx::query_scalar(ORPHANED_BORROWERS)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("orphans"),
+                sqlx::query_scalar(UNAUDITED_RATINGS)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("ratings"),
+            )
         }
     };
     assert_eq!(orphans, 0, "borrowers without their audit event");
+    assert_eq!(
+        unaudited_ratings, 0,
+        "ratings and their audit events differ"
+    );
 
     server.child.kill().expect("kill");
     server.child.wait().expect("reap");

@@ -280,17 +280,29 @@ impl Api {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Answer {
+        self.send_as(reqwest::Method::POST, user, service, path, body)
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        user: &'static str,
+        service: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
         let started = Instant::now();
         let url = format!("{}{path}", self.urls[service]);
         let mut request = match &body {
-            Some(body) => self.client.post(url).json(body),
-            None => self.client.post(url),
+            Some(body) => self.client.request(method, url).json(body),
+            None => self.client.request(method, url),
         };
         request = request.bearer_auth(&self.tokens[user]);
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST {path} got no answer: {e}"));
+            .unwrap_or_else(|e| panic!("{path} got no answer: {e}"));
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).is_some();
         let problem_json = response
@@ -405,6 +417,20 @@ async fn client(
         }
         let borrower_id = borrower.body["id"].as_str().expect("id").to_owned();
         ack(&|a| a.borrowers.push(borrower_id.clone()));
+        // Back office rates the borrower: no first vote without it (L4).
+        let rating = api
+            .send_as(
+                reqwest::Method::PUT,
+                "ba-1",
+                "backoffice",
+                &format!("/v1/borrowers/{borrower_id}/rating"),
+                Some(serde_json::json!({"class": 5, "pd": "0.0015", "reason": "restart test"})),
+            )
+            .await;
+        if !classify(&rating, "set rating", &refusals) {
+            pause().await;
+            continue;
+        }
         let limit = api
             .send(
                 "rc-1",

@@ -13,6 +13,14 @@ pub enum DomainError {
     /// requirement it enforces.
     #[error("{detail}")]
     RuleViolation { rule: RuleId, detail: String },
+    /// A rule refuses the command until what `missing` lists is there (403),
+    /// e.g. the document types a first vote still needs (L2).
+    #[error("{detail}")]
+    Incomplete {
+        rule: RuleId,
+        detail: String,
+        missing: Vec<String>,
+    },
     /// The command refers to an outdated file version (409, rule V3).
     #[error("the case is at file version {current}, the command names version {given}")]
     StaleVersion { current: i64, given: i64 },
@@ -32,7 +40,7 @@ impl DomainError {
     /// The requirement id this refusal is about, if any.
     pub fn rule_id(&self) -> Option<RuleId> {
         match self {
-            Self::RuleViolation { rule, .. } => Some(*rule),
+            Self::RuleViolation { rule, .. } | Self::Incomplete { rule, .. } => Some(*rule),
             Self::StaleVersion { .. } => Some(RuleId::V3),
             _ => None,
         }

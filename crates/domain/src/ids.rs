@@ -141,6 +141,7 @@ uuid_id!(BorrowerId, "a borrower id");
 uuid_id!(CollateralId, "a collateral id");
 uuid_id!(ValuationId, "a valuation id");
 uuid_id!(CreditId, "a credit id");
+uuid_id!(DocumentId, "a document id");
 
 #[cfg(test)]
 mod tests {

@@ -165,6 +165,10 @@ pub struct RuleParameters {
     /// and the rating bands that need more competence.
     #[serde(default)]
     pub rating: RatingRules,
+    /// L2: the catalogue of document types and the checklists of the credit
+    /// file. Rule sets stored before it existed read as the defaults.
+    #[serde(default)]
+    pub credit_file: crate::credit_file::CreditFileParameters,
 }
 
 /// What the competence order's limits are compared with (L1).
@@ -209,6 +213,7 @@ impl RuleParameters {
             collateral: crate::collateral::CollateralParameters::default(),
             competence_basis: CompetenceBasis::Exposure,
             rating: RatingRules::default(),
+            credit_file: crate::credit_file::CreditFileParameters::default(),
         }
     }
 
@@ -216,6 +221,7 @@ impl RuleParameters {
         self.competence_order.validate()?;
         self.collateral.validate()?;
         self.rating.validate()?;
+        self.credit_file.validate()?;
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),

@@ -40,6 +40,9 @@ pub struct ServiceContext {
 pub struct RequestLimits {
     /// Bodies above this many bytes are refused with 413.
     pub body_bytes: usize,
+    /// Documents of the credit file (L2) above this many bytes are refused
+    /// with 413; their routes read the body themselves, up to this bound.
+    pub document_bytes: usize,
     /// A request not answered within this is abandoned (its transaction
     /// rolls back) and answered 503 problem+json.
     pub timeout: std::time::Duration,
@@ -52,6 +55,7 @@ impl Default for RequestLimits {
     fn default() -> Self {
         Self {
             body_bytes: crate::middleware::DEFAULT_BODY_LIMIT,
+            document_bytes: crate::documents::DEFAULT_DOCUMENT_LIMIT,
             timeout: std::time::Duration::from_secs(30),
             auth_failures_per_minute: crate::abuse::DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }

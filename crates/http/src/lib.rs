@@ -13,6 +13,7 @@
 pub mod abuse;
 pub mod collateral;
 mod context;
+pub mod documents;
 mod extract;
 pub mod granting;
 mod health;

@@ -105,6 +105,9 @@ pub struct ApiError {
     /// Itemised problems (e.g. one per bad row of an import), as the
     /// `errors` extension member (RFC 9457 section 3.2).
     pub errors: Vec<FieldError>,
+    /// What a rule still misses before it lets the command through, e.g.
+    /// the document types a first vote needs (L2), as the `missing` member.
+    pub missing: Box<[String]>,
     /// The internal reason behind a 5xx answer, for the log only.
     cause: Option<Cause>,
     /// Seconds a client should wait before trying again (429, 503).
@@ -138,6 +141,7 @@ impl ApiError {
             detail: detail.into(),
             rule: None,
             errors: Vec::new(),
+            missing: Box::default(),
             cause: None,
             retry_after: None,
         }
@@ -224,6 +228,10 @@ pub(crate) struct ProblemBody<'a> {
     /// Itemised problems, e.g. one per bad row of an import.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    /// What a rule still misses, e.g. the document type codes a first vote
+    /// needs in the credit file (L2).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    missing: &'a [String],
 }
 
 /// Put into response extensions so the refusal-audit middleware can record
@@ -245,6 +253,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             rule: self.rule.map(RuleId::as_str),
             errors: &self.errors,
+            missing: &self.missing,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, bytes).into_response();
@@ -278,15 +287,22 @@ impl From<DomainError> for ApiError {
         let rule = e.rule_id();
         let kind = match &e {
             DomainError::Invalid(_) => ProblemKind::Validation,
-            DomainError::RuleViolation { .. } => ProblemKind::RuleViolation,
+            DomainError::RuleViolation { .. } | DomainError::Incomplete { .. } => {
+                ProblemKind::RuleViolation
+            }
             DomainError::StaleVersion { .. } => ProblemKind::StaleVersion,
             DomainError::InvalidState(_) => ProblemKind::Conflict,
+        };
+        let missing = match &e {
+            DomainError::Incomplete { missing, .. } => missing.clone().into_boxed_slice(),
+            _ => Box::default(),
         };
         Self {
             kind,
             detail: e.to_string(),
             rule,
             errors: Vec::new(),
+            missing,
             cause: None,
             retry_after: None,
         }
@@ -395,6 +411,25 @@ mod tests {
             assert_eq!((answer.kind, answer.rule), (kind, rule));
             assert_eq!(answer.detail, detail);
         }
+    }
+
+    #[test]
+    fn l2_an_incomplete_file_is_a_rule_refusal_listing_what_is_missing() {
+        let error = CommandError::Domain(DomainError::Incomplete {
+            rule: RuleId::L2,
+            detail: "required documents are missing".into(),
+            missing: vec!["annual_accounts".into(), "credit_application".into()],
+        });
+        let answer = ApiError::from(error);
+        assert_eq!(answer.kind, ProblemKind::RuleViolation);
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+        assert_eq!(answer.rule, Some(RuleId::L2));
+        let response = answer.into_response();
+        let refusal = response.extensions().get::<RefusalInfo>().cloned();
+        assert_eq!(refusal.map(|r| r.rule), Some(Some(RuleId::L2)));
+        // Other refusals carry no `missing` member.
+        let plain = ApiError::from(DomainError::rule(RuleId::V1, "same person"));
+        assert!(plain.missing.is_empty());
     }
 
     #[test]

@@ -358,6 +358,9 @@ pub struct RuleSetView {
     /// L4: the master scale, the maximum age of a rating for a first vote
     /// and the rating bands that need more competence.
     pub rating: RatingRules,
+    /// L2: the catalogue of document types and the checklists of the
+    /// credit file.
+    pub credit_file: creditops_domain::credit_file::CreditFileParameters,
 }
 
 impl RuleSetView {
@@ -371,6 +374,7 @@ impl RuleSetView {
             collateral,
             competence_basis,
             rating,
+            credit_file,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -383,6 +387,7 @@ impl RuleSetView {
             collateral,
             competence_basis,
             rating,
+            credit_file,
         }
     }
 }

@@ -71,6 +71,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("credit_versions", "INSERT"),
             // Rating proposals only (row policy; L4).
             ("ratings", "INSERT"),
+            // The credit file (L2): documents of the unit's cases and of
+            // borrowers, superseded once; key financials.
+            ("credit_documents", "INSERT, UPDATE (superseded_by)"),
+            ("document_contents", "INSERT"),
+            ("borrower_financials", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {
@@ -102,6 +107,10 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("credit_versions", "INSERT"),
             // Ratings are set by back office only (row policy; L4).
             ("ratings", "INSERT"),
+            // The credit file (L2): borrower documents and key financials.
+            ("credit_documents", "INSERT, UPDATE (superseded_by)"),
+            ("document_contents", "INSERT"),
+            ("borrower_financials", "INSERT, UPDATE"),
         ],
     },
     ServiceGrants {

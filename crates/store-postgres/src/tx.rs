@@ -29,6 +29,11 @@ macro_rules! unaudited_rows_sql {
            WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = v.audit_event_id) \
          UNION ALL SELECT 'decisions', d.case_id::text, d.audit_event_id FROM decisions d \
            WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = d.audit_event_id) \
+         UNION ALL SELECT 'credit_documents', x.id::text, x.audit_event_id FROM credit_documents x \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = x.audit_event_id) \
+         UNION ALL SELECT 'borrower_financials', f.borrower_id::text || '/' || f.reporting_date, \
+           f.audit_event_id FROM borrower_financials f \
+           WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.event_id = f.audit_event_id) \
          ) r ORDER BY t, k LIMIT $1"
     };
 }
@@ -99,6 +104,7 @@ creditops_store_sql::collateral_tx!(PgTx);
 creditops_store_sql::granting_tx!(PgTx);
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
+creditops_store_sql::credit_file_tx!(PgTx);
 creditops_store_sql::audit_tx!(PgTx);
 
 pub(crate) struct PgTx {

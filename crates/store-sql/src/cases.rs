@@ -147,7 +147,12 @@ macro_rules! case_tx {
             }
 
             async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
-                self.dialect_case(id).await
+                let Some(mut case) = self.dialect_case(id).await? else {
+                    return Ok(None);
+                };
+                // The documents are part of the file a vote binds to (L2, V3).
+                case.file.documents = self.case_file_documents(id).await?;
+                Ok(Some(case))
             }
 
             async fn update_case(

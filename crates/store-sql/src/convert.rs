@@ -3,7 +3,9 @@
 //! enum-like values as text, structured values as JSON text.
 
 use chrono::SubsecRound;
-use creditops_domain::{BoardResolution, BorrowerId, CaseId, Decision, Money, Severity, Timestamp};
+use creditops_domain::{
+    BoardResolution, BorrowerId, CaseId, Decision, DocumentId, Money, Severity, Timestamp,
+};
 use creditops_risk::LimitSubject;
 use creditops_store::StoreError;
 use creditops_store::StoreResult;
@@ -24,6 +26,12 @@ impl StoredId for Uuid {
 }
 
 impl StoredId for CaseId {
+    fn uuid(self) -> Uuid {
+        self.as_uuid()
+    }
+}
+
+impl StoredId for DocumentId {
     fn uuid(self) -> Uuid {
         self.as_uuid()
     }

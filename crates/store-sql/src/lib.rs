@@ -35,6 +35,7 @@ mod borrowers;
 mod breaches;
 mod cases;
 pub mod collateral;
+mod credit_file;
 mod exposures;
 mod granting;
 mod idempotency;
@@ -58,12 +59,14 @@ pub enum HistoryTable {
 pub mod prelude {
     pub use crate::HistoryTable;
     pub use crate::convert::*;
+    pub use creditops_domain::credit_file::MediaType;
     pub use creditops_domain::proposal::ProposalKind;
     pub use creditops_domain::{
         BoardResolution, BorrowerId, CaseFile, CaseId, CaseKind, CaseStatus, CompetenceGrant,
-        Country, Credit, CreditBase, CreditCase, CreditId, Decision, History, HistoryCut,
-        MarketScope, Money, Rating, Role, RoleAssignment, RuleCheck, RuleSet, Sector, Severity,
-        Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote, Voter,
+        Country, Credit, CreditBase, CreditCase, CreditId, Decision, DocumentId, History,
+        HistoryCut, MarketScope, Money, Rating, Role, RoleAssignment, RuleCheck, RuleSet, Sector,
+        Severity, Side, StaffId, StaffMember, StaffStatus, Timestamp, UnitAssignment, UnitId, Vote,
+        Voter,
     };
     pub use creditops_risk::{
         BorrowerExposure, Breach, Capital, ImportEffect, ImportedBalance, Limit, LimitKind,
@@ -71,12 +74,12 @@ pub mod prelude {
     };
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
-        AuditFilter, Borrower, BorrowerGroup, BreachFilter, BreachPage, CaseFilter, CaseSummary,
-        ChangeProposal, ConsoleSession, ExposureScope, GroupMembership, IdempotencyScope,
-        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalFilter,
-        ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint,
-        StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext,
-        stored_rule_set,
+        AuditFilter, Borrower, BorrowerFinancials, BorrowerGroup, BreachFilter, BreachPage,
+        CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, ExposureScope, GroupMembership,
+        IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent,
+        ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
+        StoredCheckpoint, StoredDocument, StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow,
+        UnclassifiedValue, VoteContext, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

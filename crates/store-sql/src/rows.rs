@@ -92,6 +92,8 @@ macro_rules! sql_rows {
                 purpose: get(row, "purpose")?,
                 kind: parse_text(&get::<String>(row, "kind")?, "decision kind")?,
                 base: credit_base_from_row(row)?,
+                // Read beside the row by `case` (L2).
+                documents: Vec::new(),
             };
             let editors = get::<String>(row, "editors")?;
             let board_resolution = get::<Option<String>>(row, "board_resolution")?

@@ -297,7 +297,10 @@ async fn migrating_a_0001_database_keeps_cases_votes_and_decisions() {
     .fetch_all(&mut conn)
     .await
     .expect("indexes");
-    assert_eq!(indexes, ["cases_borrower_id", "cases_status_id"]);
+    assert_eq!(
+        indexes,
+        ["cases_borrower_id", "cases_credit_id", "cases_status_id"]
+    );
     // The 0001 votes' foreign key still names `cases` and is enforced.
     let err = sqlx::query(
         "INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, decision, \

@@ -2,6 +2,7 @@
 //! content hash that every vote and decision names (V3).
 
 use crate::credit::{CaseKind, CreditBase, added_exposure, check_change};
+use crate::credit_file::FileDocument;
 use crate::text::{MAX_TEXT, required_text};
 use crate::{BorrowerId, DomainError, Money};
 use rust_decimal::Decimal;
@@ -22,6 +23,9 @@ pub struct CaseFile {
     pub kind: CaseKind,
     /// The approved credit a change case changes, as the case found it (L1).
     pub base: Option<CreditBase>,
+    /// The case's current documents (L2), superseded ones left out, in the
+    /// order they were added. Their hashes are part of the content hash.
+    pub documents: Vec<FileDocument>,
 }
 
 impl CaseFile {
@@ -50,6 +54,7 @@ impl CaseFile {
             purpose,
             kind: CaseKind::New,
             base: None,
+            documents: Vec::new(),
         })
     }
 
@@ -73,9 +78,12 @@ impl CaseFile {
     }
 
     /// SHA-256 over a canonical rendering of the file (sorted keys, no
-    /// whitespace, amounts as strings). A vote records this hash (V3).
-    /// A new credit's file hashes as it always did; a change names its kind
-    /// and the credit version it changes.
+    /// whitespace, amounts as strings). A vote records this hash (V3). A
+    /// change of an approved credit names its kind and the credit version it
+    /// changes (L1); the documents (L2) are in it as `documents`, sorted by
+    /// id, each with its id, type and SHA-256. A new credit's file without
+    /// documents renders as before either existed, so hashes recorded then
+    /// still match.
     pub fn content_hash(&self) -> String {
         let mut canonical = serde_json::json!({
             "amount": self.amount.amount().to_string(),
@@ -93,6 +101,20 @@ impl CaseFile {
                 "amount": base.amount.to_string(),
                 "term_months": base.term_months,
             });
+        }
+        if !self.documents.is_empty() {
+            let mut documents: Vec<&FileDocument> = self.documents.iter().collect();
+            documents.sort_by_key(|d| d.id);
+            canonical["documents"] = documents
+                .iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "id": d.id.to_string(),
+                        "sha256": d.sha256,
+                        "type": d.doc_type,
+                    })
+                })
+                .collect();
         }
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
         hex::encode(digest.as_ref())

@@ -45,6 +45,36 @@ impl CreditCase {
         Ok(())
     }
 
+    /// The case's documents changed (L2): a document was added to the case
+    /// or replaced (`documents` is the new list), or one of the borrower's
+    /// (`documents` unchanged). It is a new file version that voids every
+    /// vote cast so far (V3); a case waiting for a vote goes back to market
+    /// to be voted again. A decided case takes no change.
+    pub fn change_documents(
+        &mut self,
+        documents: Vec<crate::credit_file::FileDocument>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(DomainError::InvalidState(format!(
+                "the credit file of a {} case cannot change; open a new case",
+                self.status
+            )));
+        }
+        self.file.documents = documents;
+        if matches!(
+            self.status,
+            CaseStatus::AwaitingSecondVote | CaseStatus::Escalated
+        ) {
+            self.return_reason = Some(required_text("reason", reason, MAX_TEXT)?);
+            self.status = CaseStatus::Returned;
+        }
+        self.restart_voting();
+        self.touch(now);
+        Ok(())
+    }
+
     /// Back office returns the case to market for rework (V6). The file
     /// changes (new version), so the votes cast so far are void (V3).
     pub fn return_for_rework(

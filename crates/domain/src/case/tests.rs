@@ -27,6 +27,7 @@ use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+mod credit_file;
 mod facts_rules;
 mod granting;
 mod risk_gate;

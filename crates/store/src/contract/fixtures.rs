@@ -142,9 +142,13 @@ pub(super) fn facts() -> VoteFacts {
         severity: Severity::Within,
         detail: "within the limit".into(),
     };
-    VoteFacts::plain(RuleSet::initial(), Decimal::from(100_000), "policy-hash").with_risk(
-        creditops_domain::RiskVerdict::from_findings(vec![finding], false, "EUR"),
-    )
+    VoteFacts::plain(RuleSet::initial(), Decimal::from(100_000), "policy-hash")
+        .with_rating(rating())
+        .with_risk(creditops_domain::RiskVerdict::from_findings(
+            vec![finding],
+            false,
+            "EUR",
+        ))
 }
 
 pub(super) async fn insert_case(store: &dyn Store, case: &CreditCase) {
@@ -525,4 +529,20 @@ pub(super) async fn total_at(store: &dyn Store, scope: ExposureScope, when: Time
     tx.exposure_total(&scope, when)
         .await
         .expect("exposure total")
+}
+
+/// A rating back office set before every fixture vote (L4: a first vote
+/// needs one).
+pub(super) fn rating() -> creditops_domain::Rating {
+    creditops_domain::Rating {
+        borrower_id: creditops_domain::BorrowerId::generate(),
+        class: 5,
+        pd: "0.0015".parse().expect("decimal"),
+        method: "scorecard".into(),
+        reason: "annual accounts".into(),
+        status: creditops_domain::RatingStatus::Set,
+        rated_by: staff_id("ba-1"),
+        rated_at: at(0),
+        rules_version: 1,
+    }
 }

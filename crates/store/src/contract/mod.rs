@@ -39,6 +39,7 @@ mod audit;
 mod borrowers;
 mod cases;
 mod collateral;
+mod credit_file;
 mod exposures;
 mod fixtures;
 mod limits;
@@ -52,6 +53,7 @@ pub use audit::*;
 pub use borrowers::*;
 pub use cases::*;
 pub use collateral::*;
+pub use credit_file::*;
 pub use exposures::*;
 pub use limits::*;
 pub use listings::*;
@@ -233,6 +235,8 @@ macro_rules! store_contract_tests {
             amounts_beyond_cents_are_refused
             l3_collateral_round_trip_with_latest_valuation_and_check
             l3_release_and_revaluations_due
+            l2_documents_round_trip_and_supersede_once
+            l2_financials_are_kept_per_reporting_date
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {

@@ -53,11 +53,16 @@ pub async fn seed_case(store: &dyn Store, now: Timestamp, events: &[NewAuditEven
     let mut case = CreditCase::open(CaseId::generate(), file, originator.id.clone(), now);
     tx.insert_case(&case).await.expect("case");
     let voter = officer.voter_at(now).expect("voter");
+    let rating = creditops_domain::Rating {
+        rated_at: now,
+        ..super::fixtures::rating()
+    };
     let facts = VoteFacts::plain(
         RuleSet::initial(),
         "1000".parse().expect("decimal"),
         "policy-hash",
-    );
+    )
+    .with_rating(rating);
     case.cast_first_vote(Some(&voter), VoteDecision::Decline, "no", 1, &facts, now)
         .expect("vote");
     tx.update_case(&case, 1).await.expect("update");

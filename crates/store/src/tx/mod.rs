@@ -10,6 +10,7 @@ mod borrowers;
 mod breaches;
 mod cases;
 mod collateral;
+mod credit_file;
 mod exposures;
 mod granting;
 mod idempotency;
@@ -24,6 +25,7 @@ pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
 pub use cases::CaseTx;
 pub use collateral::CollateralTx;
+pub use credit_file::{BorrowerFinancials, CreditFileTx, StoredDocument};
 pub use exposures::ExposureTx;
 pub use granting::GrantingTx;
 pub use idempotency::IdempotencyTx;
@@ -48,6 +50,7 @@ pub trait Tx:
     + CaseTx
     + CollateralTx
     + GrantingTx
+    + CreditFileTx
     + IdempotencyTx
     + AuditTx
     + SessionTx

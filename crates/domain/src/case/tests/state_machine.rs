@@ -283,6 +283,93 @@ struct World {
     group_changers: Vec<usize>,
     exposure: usize,
     risk: RiskWorld,
+    /// The borrower's rating for the whole run (L4).
+    rating: RatingWorld,
+    /// What the case decides (L1): a new credit or a change of one.
+    kind: KindWorld,
+}
+
+/// The borrower's rating set by back office (L4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RatingWorld {
+    /// Class 5, fresh: no effect on the level.
+    Good,
+    /// Class 14, fresh: one competence level more.
+    Weak,
+    /// Older than the 12 months a first vote accepts.
+    Stale,
+    /// No rating at all.
+    Missing,
+}
+
+impl RatingWorld {
+    fn rating(self) -> Option<crate::Rating> {
+        match self {
+            RatingWorld::Good => Some(rating_of(5, t0())),
+            RatingWorld::Weak => Some(rating_of(14, t0())),
+            RatingWorld::Stale => Some(rating_of(5, ts("2025-01-02T09:00:00Z"))),
+            RatingWorld::Missing => None,
+        }
+    }
+}
+
+/// The decision kind of every case of the run (L1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KindWorld {
+    New,
+    /// An increase of a EUR 100,000 credit at version 1.
+    Increase,
+    /// A prolongation of a EUR 1m credit over 48 months at version 2.
+    Prolongation,
+}
+
+impl KindWorld {
+    fn kind(self) -> crate::CaseKind {
+        match self {
+            KindWorld::New => crate::CaseKind::New,
+            KindWorld::Increase => crate::CaseKind::Increase,
+            KindWorld::Prolongation => crate::CaseKind::Prolongation,
+        }
+    }
+
+    fn base(self) -> Option<crate::CreditBase> {
+        let base = |amount: &str, term_months: u32, version: i64| crate::CreditBase {
+            credit_id: crate::CreditId::from_uuid(Uuid::from_u128(0xC0)),
+            version,
+            amount: dec(amount),
+            currency: "EUR".into(),
+            term_months,
+        };
+        match self {
+            KindWorld::New => None,
+            KindWorld::Increase => Some(base("100000", 60, 1)),
+            KindWorld::Prolongation => Some(base("1000000", 48, 2)),
+        }
+    }
+
+    /// The model's L1 rule for a file market submits for this kind: the
+    /// credit's currency, more money for an increase, at most the credit's
+    /// amount over a longer term for a prolongation.
+    fn refusal(self, file: &CaseFile) -> Option<Refusal> {
+        let base = self.base()?;
+        if file.amount.currency_code() != base.currency {
+            return Some(Refusal::Invalid);
+        }
+        let amount = file.amount.amount();
+        let refused = match self {
+            KindWorld::New => false,
+            KindWorld::Increase => amount <= base.amount,
+            KindWorld::Prolongation => amount > base.amount || file.term_months <= base.term_months,
+        };
+        refused.then_some(Refusal::Rule(RuleId::L1))
+    }
+
+    /// The file a case of this kind opens with.
+    fn file(self) -> CaseFile {
+        file()
+            .changing(self.kind(), self.base())
+            .expect("the fixture file fits every kind")
+    }
 }
 
 /// What the risk gate says about approving the case (R4), for the whole run.
@@ -359,7 +446,7 @@ impl World {
             group_changers: self.group_changers(),
             policy_hash: POLICY_HASH.into(),
             risk: self.risk.verdict(),
-            rating: Some(rating_of(5, t0())),
+            rating: self.rating.rating(),
             secured_value: Decimal::ZERO,
         }
     }
@@ -408,6 +495,17 @@ fn world_strategy() -> impl Strategy<Value = World> {
             1 => Just(RiskWorld::Missing),
             1 => Just(RiskWorld::Large),
         ],
+        prop_oneof![
+            10 => Just(RatingWorld::Good),
+            2 => Just(RatingWorld::Weak),
+            1 => Just(RatingWorld::Stale),
+            1 => Just(RatingWorld::Missing),
+        ],
+        prop_oneof![
+            4 => Just(KindWorld::New),
+            1 => Just(KindWorld::Increase),
+            1 => Just(KindWorld::Prolongation),
+        ],
     )
         .prop_map(
             |(
@@ -421,6 +519,8 @@ fn world_strategy() -> impl Strategy<Value = World> {
                 group_changers,
                 exposure,
                 risk,
+                rating,
+                kind,
             )| {
                 World {
                     levels,
@@ -433,6 +533,8 @@ fn world_strategy() -> impl Strategy<Value = World> {
                     group_changers,
                     exposure,
                     risk,
+                    rating,
+                    kind,
                 }
             },
         )
@@ -584,13 +686,22 @@ fn refusal(err: &DomainError) -> Refusal {
             current: *current,
             given: *given,
         },
-        DomainError::RuleViolation { rule, .. } => Refusal::Rule(*rule),
+        DomainError::RuleViolation { rule, .. } | DomainError::Incomplete { rule, .. } => {
+            Refusal::Rule(*rule)
+        }
         DomainError::Invalid(_) => Refusal::Invalid,
     }
 }
 
 /// The competence level the default order requires for an exposure,
 /// written out independently of the rules module.
+/// The level a case needs before any escalation: from the exposure, one
+/// more for a rating of class 13 or worse, never above the board (V4, L4).
+fn base_level(facts: &VoteFacts) -> u8 {
+    let weak = facts.rating.as_ref().is_some_and(|r| r.class >= 13);
+    (level_for(facts.aggregated_exposure) + u8::from(weak)).min(BOARD)
+}
+
 fn level_for(exposure: Decimal) -> u8 {
     if exposure <= dec("250000") {
         1
@@ -648,6 +759,7 @@ struct Model {
 /// What a command needs to know beyond the case.
 struct Ctx<'a> {
     borrower: BorrowerId,
+    kind: KindWorld,
     facts: &'a VoteFacts,
     now: Timestamp,
     rationale_ok: bool,
@@ -678,8 +790,11 @@ impl Model {
         self.resolution_version == Some(self.version) && self.resolution_confirmed
     }
 
+    /// The level from the exposure, one more for a rating of class 13 or
+    /// worse (never above the board), never below an escalation's (V4,
+    /// V5, L4).
     fn required(&self, facts: &VoteFacts) -> u8 {
-        level_for(facts.aggregated_exposure).max(self.escalation.unwrap_or(0))
+        base_level(facts).max(self.escalation.unwrap_or(0))
     }
 
     fn current_first(&self) -> Option<&MVote> {
@@ -767,6 +882,9 @@ impl Model {
                 if file.borrower_id != ctx.borrower {
                     return Err(Refusal::Invalid);
                 }
+                if let Some(refusal) = ctx.kind.refusal(file) {
+                    return Err(refusal);
+                }
                 next.status = Draft;
                 next.version += 1;
                 next.escalation = None;
@@ -790,6 +908,10 @@ impl Model {
                 }
                 if self.conflicted(&voter.staff_id, facts) {
                     return Err(Refusal::Rule(RuleId::S6));
+                }
+                let oldest = ctx.now - chrono::Months::new(12);
+                if facts.rating.as_ref().is_none_or(|r| r.rated_at < oldest) {
+                    return Err(Refusal::Rule(RuleId::L4));
                 }
                 if voter.competence_level < required {
                     return Err(Refusal::Rule(RuleId::V4));
@@ -910,7 +1032,7 @@ impl Model {
                 // A soft breach escalates one level above what the exposure
                 // alone requires, once (R4).
                 if flags.contains(&DecisionFlag::RiskSoftBreach)
-                    && required <= level_for(facts.aggregated_exposure)
+                    && required <= base_level(facts)
                     && required < BOARD
                 {
                     next.status = Escalated;
@@ -1066,7 +1188,7 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
     let open = |n: u128, now: Timestamp| {
         CreditCase::open(
             CaseId::from_uuid(Uuid::from_u128(0xCA5E + n)),
-            file(),
+            world.kind.file(),
             world.originator(),
             now,
         )
@@ -1149,6 +1271,7 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
             Kind::Reevaluate | Kind::Fitting => Cmd::Reevaluate,
         };
         let ctx = Ctx {
+            kind: world.kind,
             borrower: case.file.borrower_id,
             facts: &facts,
             now,
@@ -1180,6 +1303,19 @@ fn run_sequence(world: &World, steps: &[Step], stats: &mut Stats) -> Result<(), 
                 }
                 count(stats, kind, &before, &case);
                 model = next;
+                if let Some(d) = &case.decision {
+                    // L1, L4: the decision names its kind, the credit before and
+                    // the version an approval makes, and the rating it used.
+                    prop_assert_eq!(d.kind, world.kind.kind());
+                    prop_assert_eq!(&d.credit_before, &world.kind.base());
+                    let after = (d.outcome == DecisionOutcome::Approved)
+                        .then(|| world.kind.base().map_or(1, |b| b.version + 1));
+                    prop_assert_eq!(d.credit_after.map(|c| c.version), after);
+                    prop_assert_eq!(
+                        d.rating.as_ref().map(|r| r.class),
+                        world.rating.rating().map(|r| r.class)
+                    );
+                }
             }
             (Err(want), Err(err)) => {
                 prop_assert_eq!(refusal(&err), want, "step {}: {:?}: {}", i, cmd, err);
@@ -1554,7 +1690,7 @@ fn random_command_sequences_reach_every_outcome() {
     let mut runner = TestRunner::deterministic();
     let strategy = sequence_strategy();
     let mut stats = Stats::default();
-    for _ in 0..400 {
+    for _ in 0..800 {
         let (world, steps) = strategy.new_tree(&mut runner).expect("generate").current();
         run_sequence(&world, &steps, &mut stats).expect("invariants hold");
     }
@@ -1616,6 +1752,8 @@ fn random_command_sequences_reach_every_outcome() {
         RuleId::S1.as_str(),
         RuleId::S5.as_str(),
         RuleId::S6.as_str(),
+        RuleId::L1.as_str(),
+        RuleId::L4.as_str(),
     ] {
         assert!(
             stats.refused.get(class).copied().unwrap_or(0) > 0,
