@@ -299,6 +299,7 @@ pub struct LimitDecision {
 /// the view carries the stored JSON as it is.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // a schema only: never constructed
 pub enum ProposedChange {
     Directory(Change),
     Input(InputChange),
