@@ -600,7 +600,10 @@ async fn permission_matrix(p: &TestPlatform) {
             );
         }
         for operation in operations.iter() {
-            let path = operation.path.replace("{id}", placeholder);
+            let path = operation
+                .path
+                .replace("{id}", placeholder)
+                .replace("{valuation_id}", placeholder);
             let method = Method::from_bytes(operation.method.as_bytes()).unwrap();
             let allowed: Vec<&str> = grants
                 .iter()

@@ -73,6 +73,18 @@ audit_actions! {
     GroupCreated = "group.created",
     /// A related party (V11) recorded.
     RelatedPartyRecorded = "related_party.recorded",
+    /// A collateral item registered for a borrower (L3), with its kind and
+    /// nominal amount; the description stays out of the body.
+    CollateralRegistered = "collateral.registered",
+    /// A value of collateral proposed by market (L3): it counts for nothing
+    /// until back office values the item.
+    CollateralValuationProposed = "collateral.valuation_proposed",
+    /// An effective valuation of collateral recorded, or a proposal
+    /// confirmed (L3).
+    CollateralValued = "collateral.valued",
+    /// The legal validity of collateral checked by back office (L3); the
+    /// note stays out of the body.
+    CollateralLegalChecked = "collateral.legal_checked",
     /// A credit case opened.
     CaseCreated = "case.created",
     /// The credit file of a case edited (voids earlier votes, V3).

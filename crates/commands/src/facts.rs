@@ -141,6 +141,7 @@ pub async fn vote_facts(
     let exposure = group_exposure(tx, &members, case, &rules, at).await?;
     let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
     let rating = tx.current_rating(case.file.borrower_id).await?;
+    let secured_value = secured_value(tx, &members, &rules, at).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
@@ -152,6 +153,33 @@ pub async fn vote_facts(
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
         rating,
-        secured_value: Decimal::ZERO,
+        secured_value,
     })
+}
+
+/// The collateral value after haircuts of the borrowers whose exposure is
+/// aggregated (L3): what the unsecured part of the exposure deducts (L1).
+/// Collateral counted in another currency than the exposure's secures
+/// nothing here (fail closed: the unsecured part stays the exposure).
+async fn secured_value(
+    tx: &mut dyn Tx,
+    members: &[BorrowerId],
+    rules: &RuleSet,
+    at: Timestamp,
+) -> CommandResult<Decimal> {
+    let params = &rules.parameters.collateral;
+    if params.currency != REPORTING_CURRENCY {
+        return Ok(Decimal::ZERO);
+    }
+    let mut secured = Decimal::ZERO;
+    for borrower in members {
+        let items = tx.active_collateral_of(*borrower).await?;
+        let value = creditops_domain::collateral::collateral_value_after_haircuts(
+            &items,
+            params,
+            at.date_naive(),
+        );
+        secured = secured.saturating_add(value);
+    }
+    Ok(secured)
 }

@@ -12,6 +12,7 @@ pub mod audit_reads;
 pub mod audit_trail;
 pub mod balance_rows;
 pub mod cases;
+pub mod collateral;
 mod context;
 pub mod credit_file;
 mod error;

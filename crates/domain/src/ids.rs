@@ -138,6 +138,8 @@ macro_rules! uuid_id {
 }
 uuid_id!(CaseId, "a case id");
 uuid_id!(BorrowerId, "a borrower id");
+uuid_id!(CollateralId, "a collateral id");
+uuid_id!(ValuationId, "a valuation id");
 uuid_id!(CreditId, "a credit id");
 uuid_id!(DocumentId, "a document id");
 

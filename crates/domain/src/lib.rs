@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod classification;
+pub mod collateral;
 pub mod credit;
 pub mod credit_file;
 pub mod entitlement;
@@ -35,7 +36,9 @@ pub use case::{
 pub use classification::{ClassificationError, Country, Sector};
 pub use credit::{CaseKind, Credit, CreditBase};
 pub use error::DomainError;
-pub use ids::{BorrowerId, CaseId, CreditId, DocumentId, IdError, StaffId, UnitId};
+pub use ids::{
+    BorrowerId, CaseId, CollateralId, CreditId, DocumentId, IdError, StaffId, UnitId, ValuationId,
+};
 pub use money::{Money, MoneyError};
 pub use rating::{Rating, RatingInput, RatingRules, RatingStatus};
 pub use rule_id::{RuleId, UnknownRuleId};

@@ -155,6 +155,9 @@ pub struct RuleParameters {
     /// before it expires and is released.
     #[serde(default = "default_reservation_days")]
     pub reservation_days: u32,
+    /// L3: haircuts, revaluation schedule and back-office threshold of collateral.
+    #[serde(default)]
+    pub collateral: crate::collateral::CollateralParameters,
     /// L1: what the competence order is applied to.
     #[serde(default)]
     pub competence_basis: CompetenceBasis,
@@ -207,6 +210,7 @@ impl RuleParameters {
             divergence: DivergencePolicy::Escalate,
             single_vote_below: None,
             reservation_days: default_reservation_days(),
+            collateral: crate::collateral::CollateralParameters::default(),
             competence_basis: CompetenceBasis::Exposure,
             rating: RatingRules::default(),
             credit_file: crate::credit_file::CreditFileParameters::default(),
@@ -215,6 +219,7 @@ impl RuleParameters {
 
     pub fn validate(&self) -> Result<(), DomainError> {
         self.competence_order.validate()?;
+        self.collateral.validate()?;
         self.rating.validate()?;
         self.credit_file.validate()?;
         if self.cooling_off_months > 120 {

@@ -11,6 +11,7 @@
 //! services answer with, [`routes`] the route bodies they share.
 
 pub mod abuse;
+pub mod collateral;
 mod context;
 pub mod documents;
 mod extract;

@@ -299,6 +299,7 @@ pub struct LimitDecision {
 /// the view carries the stored JSON as it is.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // a schema only: never constructed
 pub enum ProposedChange {
     Directory(Change),
     Input(InputChange),
@@ -351,6 +352,8 @@ pub struct RuleSetView {
     pub single_vote_below: Option<Decimal>,
     /// R5: days an approval's reserved headroom is held for disbursement.
     pub reservation_days: u32,
+    /// L3: collateral haircuts, revaluation schedule and back-office threshold.
+    pub collateral: creditops_domain::collateral::CollateralParameters,
     /// L1: what the competence order is applied to.
     pub competence_basis: CompetenceBasis,
     /// L4: the master scale, the maximum age of a rating for a first vote
@@ -369,6 +372,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            collateral,
             competence_basis,
             rating,
             credit_file,
@@ -381,6 +385,7 @@ impl RuleSetView {
             divergence,
             single_vote_below,
             reservation_days,
+            collateral,
             competence_basis,
             rating,
             credit_file,

@@ -62,6 +62,10 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             // The claim a single-vote approval takes first (R5, R6).
             ("liquidity_claims", "INSERT, DELETE"),
             ("breaches", "INSERT, UPDATE"),
+            // Collateral registered, values proposed (or, at or below the
+            // threshold, recorded) by market (L3).
+            ("collateral", "INSERT"),
+            ("collateral_valuations", "INSERT"),
             // A single-vote approval makes or changes the credit (L1).
             ("credits", "INSERT, UPDATE"),
             ("credit_versions", "INSERT"),
@@ -92,6 +96,12 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("limit_versions", "UPDATE"),
             // Group membership is proposed and decided four-eyes (V4).
             ("change_proposals", "INSERT, UPDATE"),
+            // Effective valuations, confirmations of market proposals and
+            // legal-validity checks of collateral (L3); a release by an
+            // approved decision.
+            ("collateral", "UPDATE"),
+            ("collateral_valuations", "INSERT, UPDATE"),
+            ("collateral_legal_checks", "INSERT"),
             // An approval makes or changes the credit (L1).
             ("credits", "INSERT, UPDATE"),
             ("credit_versions", "INSERT"),
@@ -167,6 +177,7 @@ const POLICED_TABLES: &[&str] = &[
     "decisions",
     "limit_versions",
     "change_proposals",
+    "collateral_valuations",
     "ratings",
 ];
 
@@ -270,6 +281,27 @@ pub const ROW_POLICIES: &[RowPolicy] = &[
         service: "risk",
         command: "UPDATE",
         check: "kind IN ('tier1_capital', 'liquidity_position')",
+    },
+    // Each side records valuations as its own; market's are never
+    // confirmed by market, back office's are effective at once; back
+    // office confirms market proposals only (L3).
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "market",
+        command: "INSERT",
+        check: "side = 'market' AND confirmed_by IS NULL",
+    },
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "backoffice",
+        command: "INSERT",
+        check: "side = 'backoffice' AND status = 'effective'",
+    },
+    RowPolicy {
+        table: "collateral_valuations",
+        service: "backoffice",
+        command: "UPDATE",
+        check: "side = 'market'",
     },
 ];
 

@@ -100,6 +100,7 @@ creditops_store_sql::risk_tx!(PgTx);
 creditops_store_sql::exposure_tx!(PgTx, lock_row = " FOR UPDATE");
 creditops_store_sql::breach_tx!(PgTx);
 creditops_store_sql::case_tx!(PgTx);
+creditops_store_sql::collateral_tx!(PgTx);
 creditops_store_sql::granting_tx!(PgTx);
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);

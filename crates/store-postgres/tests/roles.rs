@@ -706,3 +706,107 @@ async fn finding_16_each_desk_writes_only_its_own_proposals() {
         ])
         .await;
 }
+
+/// L3 at the database: market registers collateral and records its own
+/// valuations (never a back-office one, never a confirmation); back office
+/// records effective valuations, confirms market proposals and checks legal
+/// validity; risk control writes no collateral at all.
+#[tokio::test]
+async fn l3_each_side_writes_only_its_own_collateral_rows() {
+    let Some(fixture) = Fixture::create().await else {
+        return;
+    };
+    const ITEM: &str = "00000000-0000-7000-8000-00000000c011";
+    const PROPOSAL: &str = "00000000-0000-7000-8000-00000000c012";
+    let item = format!(
+        "INSERT INTO collateral (id, borrower_id, kind, nominal_minor, currency, description, \
+         status, registered_by, registered_at) VALUES ('{ITEM}', '{BORROWER}', 'guarantee', \
+         100000, 'EUR', 'Bürgschaft', 'active', 'lo', now())"
+    );
+    let seeded = fixture
+        .run_as(
+            None,
+            &[
+                item.clone(),
+                format!(
+                    "INSERT INTO collateral_valuations (id, collateral_id, value_minor, currency, \
+                     valuation_date, valuer, method, side, status, recorded_by, recorded_at) \
+                     VALUES ('{PROPOSAL}', '{ITEM}', 100000, 'EUR', '2026-01-01', 'v', 'm', \
+                     'market', 'proposed', 'lo', now())"
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(seeded, "success");
+    let valuation = |side: &str, status: &str, by: &str, confirmed: &str| {
+        format!(
+            "INSERT INTO collateral_valuations (id, collateral_id, value_minor, currency, \
+             valuation_date, valuer, method, side, status, recorded_by, recorded_at, \
+             confirmed_by, confirmed_at) VALUES (gen_random_uuid(), '{ITEM}', 100000, 'EUR', \
+             '2026-01-01', 'v', 'm', '{side}', '{status}', '{by}', now(), {confirmed}, \
+             {})",
+            if confirmed == "NULL" { "NULL" } else { "now()" }
+        )
+    };
+    let confirm = format!(
+        "UPDATE collateral_valuations SET status = 'effective', confirmed_by = 'ba', \
+         confirmed_at = now() WHERE id = '{PROPOSAL}'"
+    );
+    let legal = format!(
+        "INSERT INTO collateral_legal_checks (id, collateral_id, result, note, checked_by, \
+         checked_at) VALUES (gen_random_uuid(), '{ITEM}', 'valid', 'n', 'ba', now())"
+    );
+    let second_item = item.replace(ITEM, "00000000-0000-7000-8000-00000000c013");
+    fixture
+        .expect(vec![
+            (Some("market"), vec![second_item.clone()], "success"),
+            (
+                Some("market"),
+                vec![valuation("market", "proposed", "lo", "NULL")],
+                "success",
+            ),
+            (
+                Some("market"),
+                vec![valuation("market", "effective", "lo", "NULL")],
+                "success",
+            ),
+            (
+                Some("market"),
+                vec![valuation("backoffice", "effective", "lo", "NULL")],
+                DENIED,
+            ),
+            (
+                Some("market"),
+                vec![valuation("market", "effective", "lo", "'lo'")],
+                DENIED,
+            ),
+            (Some("market"), vec![confirm.clone()], DENIED),
+            (Some("market"), vec![legal.clone()], DENIED),
+            (
+                Some("backoffice"),
+                vec![valuation("backoffice", "effective", "ba", "NULL")],
+                "success",
+            ),
+            (
+                Some("backoffice"),
+                vec![valuation("backoffice", "proposed", "ba", "NULL")],
+                DENIED,
+            ),
+            (
+                Some("backoffice"),
+                vec![valuation("market", "effective", "ba", "NULL")],
+                DENIED,
+            ),
+            (Some("backoffice"), vec![confirm], "success"),
+            (Some("backoffice"), vec![legal.clone()], "success"),
+            (Some("backoffice"), vec![second_item.clone()], DENIED),
+            (Some("risk"), vec![second_item], DENIED),
+            (
+                Some("risk"),
+                vec![valuation("backoffice", "effective", "rc", "NULL")],
+                DENIED,
+            ),
+            (Some("risk"), vec![legal], DENIED),
+        ])
+        .await;
+}

@@ -34,6 +34,7 @@ mod audit;
 mod borrowers;
 mod breaches;
 mod cases;
+pub mod collateral;
 mod credit_file;
 mod exposures;
 mod granting;

@@ -81,6 +81,7 @@ creditops_store_sql::risk_tx!(SqliteTx);
 creditops_store_sql::exposure_tx!(SqliteTx, lock_row = "");
 creditops_store_sql::breach_tx!(SqliteTx);
 creditops_store_sql::case_tx!(SqliteTx);
+creditops_store_sql::collateral_tx!(SqliteTx);
 creditops_store_sql::granting_tx!(SqliteTx);
 creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);

@@ -24,8 +24,8 @@ pub use tx::*;
 /// methods it calls on a `Box<dyn Tx>` or a store.
 pub mod prelude {
     pub use crate::{
-        AdminTx, AuditTx, BorrowerTx, BreachTx, CaseTx, CreditFileTx, ExposureTx, GrantingTx,
-        IdempotencyTx, LimitTx, RiskTx, SessionTx, StaffTx, Store, Tx,
+        AdminTx, AuditTx, BorrowerTx, BreachTx, CaseTx, CollateralTx, CreditFileTx, ExposureTx,
+        GrantingTx, IdempotencyTx, LimitTx, RiskTx, SessionTx, StaffTx, Store, Tx,
     };
 }
 

@@ -5,6 +5,8 @@
 //! decision on limit versions (R8). No market route exists in this router
 //! (S1).
 
+mod collateral;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -66,6 +68,11 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(limit_proposals))
         .routes(routes!(approve_limit))
         .routes(routes!(reject_limit))
+        .routes(routes!(collateral::borrower_collateral))
+        .routes(routes!(collateral::value_collateral))
+        .routes(routes!(collateral::confirm_valuation))
+        .routes(routes!(collateral::legal_check))
+        .routes(routes!(collateral::revaluations_due))
         .routes(routes!(granting::set_rating))
         .routes(routes!(granting::rating_history))
         .routes(routes!(granting::borrower_credits))

@@ -1,6 +1,8 @@
 //! The market service (loan officers): borrowers, credit cases, edits of a
 //! draft and the first vote. No back-office route exists in this router (S1).
 
+mod collateral;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -49,6 +51,11 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(read_case, edit_case))
         .routes(routes!(first_vote))
         .routes(routes!(disburse))
+        .routes(routes!(
+            collateral::register_collateral,
+            collateral::borrower_collateral
+        ))
+        .routes(routes!(collateral::value_collateral))
         .routes(routes!(granting::propose_rating))
         .routes(routes!(granting::rating_history))
         .routes(routes!(granting::borrower_credits))

@@ -6,6 +6,7 @@
 //! read everything and can neither vote nor change a case (R8): no such
 //! route exists here.
 
+mod collateral;
 mod import;
 mod input;
 pub mod watcher;
@@ -66,6 +67,7 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(read_proposal))
         .routes(routes!(approve_proposal))
         .routes(routes!(reject_proposal))
+        .routes(routes!(collateral::revaluations_due))
         .routes(routes!(list_alerts))
         .routes(routes!(alert_stream))
         .routes(routes!(breach_report))

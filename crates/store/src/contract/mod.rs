@@ -38,6 +38,7 @@ mod admin;
 mod audit;
 mod borrowers;
 mod cases;
+mod collateral;
 mod credit_file;
 mod exposures;
 mod fixtures;
@@ -51,6 +52,7 @@ pub use admin::*;
 pub use audit::*;
 pub use borrowers::*;
 pub use cases::*;
+pub use collateral::*;
 pub use credit_file::*;
 pub use exposures::*;
 pub use limits::*;
@@ -231,6 +233,8 @@ macro_rules! store_contract_tests {
             imported_balances_are_idempotent
             breaches_open_resolve_and_filter
             amounts_beyond_cents_are_refused
+            l3_collateral_round_trip_with_latest_valuation_and_check
+            l3_release_and_revaluations_due
             l2_documents_round_trip_and_supersede_once
             l2_financials_are_kept_per_reporting_date
         );

@@ -9,6 +9,7 @@ mod audit;
 mod borrowers;
 mod breaches;
 mod cases;
+mod collateral;
 mod credit_file;
 mod exposures;
 mod granting;
@@ -23,6 +24,7 @@ pub use audit::AuditTx;
 pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
 pub use cases::CaseTx;
+pub use collateral::CollateralTx;
 pub use credit_file::{BorrowerFinancials, CreditFileTx, StoredDocument};
 pub use exposures::ExposureTx;
 pub use granting::GrantingTx;
@@ -46,6 +48,7 @@ pub trait Tx:
     + ExposureTx
     + BreachTx
     + CaseTx
+    + CollateralTx
     + GrantingTx
     + CreditFileTx
     + IdempotencyTx
