@@ -557,7 +557,9 @@ async fn first_vote(p: &TestPlatform, case: &str) -> Reply {
 /// deducted from the exposure. EUR 1.2m secured by a EUR 1m pledge of
 /// deposits (no haircut) is voted at level 1; the same credit without
 /// collateral needs level 3, which lo-2 (level 2) does not hold.
-async fn unsecured_part_decides_the_competence(p: &TestPlatform) {
+/// Puts a rule set in force (four-eyes at admin) whose competence order
+/// applies to the unsecured part (L1), and waits until it is.
+async fn unsecured_basis(p: &TestPlatform) {
     let mut parameters =
         serde_json::to_value(creditops_domain::RuleParameters::defaults()).unwrap();
     parameters["competence_basis"] = json!("unsecured");
@@ -584,6 +586,10 @@ async fn unsecured_part_decides_the_competence(p: &TestPlatform) {
     let wait =
         (from - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200);
     tokio::time::sleep(wait).await;
+}
+
+async fn unsecured_part_decides_the_competence(p: &TestPlatform) {
+    unsecured_basis(p).await;
 
     let body = |name: &str| json!({"name": name, "country": "DE", "sector": "C25"});
     let secured = p.borrower_with_limit("lo-1", body("Besichert GmbH")).await;
@@ -626,4 +632,123 @@ async fn unsecured_part_decides_the_competence(p: &TestPlatform) {
 both_backends!(
     l3_the_unsecured_part_after_haircuts_decides_the_competence_level,
     unsecured_part_decides_the_competence
+);
+
+async fn vote_as(p: &TestPlatform, who: &str, case: &str, stage: &str) -> Reply {
+    let service = if stage == "first" {
+        "market"
+    } else {
+        "backoffice"
+    };
+    p.call(
+        who,
+        service,
+        Method::POST,
+        &format!("/v1/cases/{case}/{stage}-vote"),
+        Some(json!({"decision": "approve", "rationale": "fine", "version": 1})),
+    )
+    .await
+}
+
+/// L1 with L3: under the unsecured basis a collateral release raises the
+/// unsecured part after the change, and with it the competence level the
+/// release needs; its approval releases the collateral. EUR 1.2m secured by
+/// a EUR 1m pledge is approved at level 1; releasing the pledge leaves EUR
+/// 1.2m unsecured: level 3.
+async fn release_needs_the_higher_level(p: &TestPlatform) {
+    unsecured_basis(p).await;
+    let borrower = p
+        .borrower_with_limit(
+            "lo-1",
+            json!({"name": "Freigabe GmbH", "country": "DE", "sector": "C25"}),
+        )
+        .await;
+    let other = p
+        .borrower_with_limit(
+            "lo-1",
+            json!({"name": "Andere GmbH", "country": "DE", "sector": "C25"}),
+        )
+        .await;
+    let pledge =
+        register(p, &borrower, "pledge_of_deposits", "1000000.00", None).await["id"].clone();
+    back_office_values(p, &pledge, "1000000.00", today()).await;
+    legal_check(p, &pledge, "valid").await.ok(201);
+    let foreign = register(p, &other, "pledge_of_deposits", "10000.00", None).await["id"].clone();
+
+    let open = |body: Value| async move {
+        p.call("lo-1", "market", Method::POST, "/v1/cases", Some(body))
+            .await
+    };
+    let new = open(
+        json!({"borrower_id": borrower, "amount": "1200000.00", "currency": "EUR",
+        "product": "term_loan", "term_months": 60, "purpose": "machinery"}),
+    )
+    .await;
+    let credit = new.ok(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        vote_as(p, "lo-2", &credit, "first").await.ok(200)["votes"][0]["required_level"],
+        1
+    );
+    assert_eq!(
+        vote_as(p, "ba-1", &credit, "second").await.ok(200)["status"],
+        "approved"
+    );
+
+    let release = |collateral: Option<&Value>, kind: &str| {
+        let mut body = json!({"borrower_id": borrower, "amount": "1200000.00", "currency": "EUR",
+            "product": "term_loan", "term_months": 60, "purpose": "release the pledge",
+            "kind": kind, "credit_id": credit});
+        if let Some(collateral) = collateral {
+            body["collateral_id"] = collateral.clone();
+        }
+        body
+    };
+    // A release names an active item of the borrower; no other kind names one.
+    open(release(None, "collateral_release")).await.problem(422);
+    open(release(Some(&foreign), "collateral_release"))
+        .await
+        .problem(422);
+    open(release(Some(&pledge), "change_of_terms"))
+        .await
+        .problem(422);
+    let case = open(release(Some(&pledge), "collateral_release")).await;
+    let case = case.ok(201)["id"].as_str().unwrap().to_owned();
+
+    let detail = refused_by(&vote_as(p, "lo-2", &case, "first").await, "V4");
+    assert!(detail.contains("unsecured part"), "{detail}");
+    assert_eq!(
+        vote_as(p, "lo-3", &case, "first").await.ok(200)["votes"][0]["required_level"],
+        3
+    );
+    refused_by(&vote_as(p, "ba-2", &case, "second").await, "V4");
+    let approved = vote_as(p, "ba-3", &case, "second").await;
+    let approved = approved.ok(200);
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["decision"]["kind"], "collateral_release");
+    assert_eq!(approved["decision"]["credit_after"]["version"], 2);
+
+    let after = list(p, "ba-1", "backoffice", &borrower).await;
+    assert_eq!(after["secured_value"], "0.00", "{after}");
+    let events: Vec<String> = p
+        .case_events(&case)
+        .await
+        .iter()
+        .map(|e| e["body"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        events.contains(&"collateral.released".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        !events.contains(&"risk.reserved".to_owned()),
+        "a release adds no exposure"
+    );
+    // The released pledge cannot be released again.
+    open(release(Some(&pledge), "collateral_release"))
+        .await
+        .problem(422);
+}
+both_backends!(
+    l1_l3_a_collateral_release_needs_the_level_of_the_unsecured_part_after_it,
+    release_needs_the_higher_level
 );

@@ -85,6 +85,9 @@ audit_actions! {
     /// The legal validity of collateral checked by back office (L3); the
     /// note stays out of the body.
     CollateralLegalChecked = "collateral.legal_checked",
+    /// Collateral released by an approved collateral-release decision (L1,
+    /// L3): it secures nothing from now on.
+    CollateralReleased = "collateral.released",
     /// A credit case opened.
     CaseCreated = "case.created",
     /// The credit file of a case edited (voids earlier votes, V3).

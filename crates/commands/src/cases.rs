@@ -6,9 +6,10 @@
 use crate::facts::{group_members_of, rules_in_force, vote_facts};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
+use creditops_domain::collateral::CollateralStatus;
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseKind, CreditCase, CreditId, DomainError, MarketAccess,
-    MarketScope, Money, RuleId, Timestamp,
+    BorrowerId, CaseFile, CaseId, CaseKind, CollateralId, CreditCase, CreditId, DomainError,
+    MarketAccess, MarketScope, Money, RuleId, Timestamp,
 };
 use creditops_store::{CaseFilter, CaseSummary, Tx};
 use serde_json::{Value, json};
@@ -130,6 +131,7 @@ pub fn case_audit_data(case: &CreditCase) -> Value {
             "id": base.credit_id,
             "version": base.version,
         })),
+        "released_collateral": case.file.released,
     })
 }
 
@@ -216,6 +218,7 @@ pub async fn open_case(
     file: CaseFile,
     kind: CaseKind,
     credit_id: Option<CreditId>,
+    released: Option<CollateralId>,
 ) -> CommandResult<CreditCase> {
     if tx.borrower(file.borrower_id).await?.is_none() {
         return Err(CommandError::invalid(
@@ -237,7 +240,20 @@ pub async fn open_case(
             Some(credit.base())
         }
     };
-    let file = file.changing(kind, base)?;
+    let file = file.changing(kind, base)?.releasing(released)?;
+    if let Some(id) = released {
+        // The collateral released secures this borrower's credit now (L3).
+        let active = tx
+            .collateral(id)
+            .await?
+            .filter(|item| item.borrower_id == file.borrower_id)
+            .is_some_and(|item| item.status == CollateralStatus::Active);
+        if !active {
+            return Err(CommandError::invalid(
+                "collateral_id names no active collateral of the borrower",
+            ));
+        }
+    }
     let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), action_time());
     tx.insert_case(&case).await?;
     let mut record = ctx.actor_record(actor, AuditAction::CaseCreated);

@@ -141,7 +141,7 @@ pub async fn vote_facts(
     let exposure = group_exposure(tx, &members, case, &rules, at).await?;
     let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
     let rating = tx.current_rating(case.file.borrower_id).await?;
-    let secured_value = secured_value(tx, &members, &rules, at).await?;
+    let secured_value = secured_value(tx, &members, case, &rules, at).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
@@ -158,12 +158,14 @@ pub async fn vote_facts(
 }
 
 /// The collateral value after haircuts of the borrowers whose exposure is
-/// aggregated (L3): what the unsecured part of the exposure deducts (L1).
+/// aggregated (L3), after the decision: the collateral a release would
+/// release counts no more (L1). What the unsecured part deducts.
 /// Collateral counted in another currency than the exposure's secures
 /// nothing here (fail closed: the unsecured part stays the exposure).
 async fn secured_value(
     tx: &mut dyn Tx,
     members: &[BorrowerId],
+    case: &CreditCase,
     rules: &RuleSet,
     at: Timestamp,
 ) -> CommandResult<Decimal> {
@@ -173,7 +175,8 @@ async fn secured_value(
     }
     let mut secured = Decimal::ZERO;
     for borrower in members {
-        let items = tx.active_collateral_of(*borrower).await?;
+        let mut items = tx.active_collateral_of(*borrower).await?;
+        items.retain(|item| Some(item.collateral.id) != case.file.released);
         let value = creditops_domain::collateral::collateral_value_after_haircuts(
             &items,
             params,

@@ -231,6 +231,16 @@ async fn record_credit(
             next
         }
     };
+    if let Some(released) = case.file.released {
+        // The approval releases the collateral (L1, L3).
+        tx.release_collateral(released, actor.id(), now).await?;
+        let mut record = ctx.actor_record(actor, AuditAction::CollateralReleased);
+        record.case_id = Some(case.id);
+        record.borrower_id = Some(case.file.borrower_id);
+        record.rule = Some(RuleId::L1);
+        record.data = json!({ "collateral_id": released });
+        ctx.audit(tx, &record).await?;
+    }
     let mut record = ctx.actor_record(actor, AuditAction::CreditVersioned);
     record.case_id = Some(case.id);
     record.borrower_id = Some(case.file.borrower_id);

@@ -46,6 +46,7 @@ pub(crate) struct Texts {
     pub signed_off_done: &'static str,
     pub change_intro: &'static str,
     pub change_credit: &'static str,
+    pub collateral_id: &'static str,
 }
 
 const DE: Texts = Texts {
@@ -74,6 +75,7 @@ const DE: Texts = Texts {
     signed_off_done: "Die Voraussetzung ist als erfüllt bestätigt.",
     change_intro: "Betrag und Laufzeit sind die des Kredits nach der Änderung; beide Voten werden auf der Kompetenzstufe nach der Änderung abgegeben (L1).",
     change_credit: "Diesen Kredit ändern",
+    collateral_id: "ID der freizugebenden Sicherheit",
 };
 
 const EN: Texts = Texts {
@@ -102,6 +104,7 @@ const EN: Texts = Texts {
     signed_off_done: "The condition is signed off as met.",
     change_intro: "amount and term are the credit's after the change; both votes are cast at the competence level after it (L1).",
     change_credit: "Change this credit",
+    collateral_id: "Id of the collateral to release",
 };
 
 pub(crate) fn texts(lang: Lang) -> &'static Texts {

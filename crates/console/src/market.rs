@@ -8,7 +8,7 @@ use crate::casework::{
     CaseSheet, Refusal, audit_command_refusal, form_access, page_access, permitted, sheet, short,
 };
 use crate::disbursement;
-use crate::i18n::{Lang, Messages};
+use crate::i18n::Lang;
 use crate::pages::{Frame, NavLink, html, message, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{cases, market};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseKind, CaseStatus, CreditId, Money, VoteStage,
+    BorrowerId, CaseFile, CaseId, CaseKind, CaseStatus, CollateralId, CreditId, Money, VoteStage,
 };
 use creditops_http::{ApiError, CommandOutcome, IdempotencyKey, Principal, routes, run_command};
 use creditops_store::CaseFilter;
@@ -206,10 +206,13 @@ struct NewCaseForm {
     /// The approved credit a change case changes.
     #[serde(default)]
     credit_id: String,
+    /// The collateral a collateral release releases.
+    #[serde(default)]
+    collateral_id: String,
 }
 
 fn new_case_fields(
-    m: &Messages,
+    lang: Lang,
     form: &NewCaseForm,
     errors: &[(&'static str, String)],
 ) -> Vec<Field> {
@@ -222,14 +225,24 @@ fn new_case_fields(
             .find(|(n, _)| *n == name)
             .map(|(_, e)| e.clone()),
     };
-    vec![
+    let m = lang.messages();
+    let mut fields = vec![
         field("borrower_id", m.borrower_id, &form.borrower_id),
         field("amount", m.amount, &form.amount),
         field("currency", m.currency, &form.currency),
         field("product", m.product, &form.product),
         field("term_months", m.term_months, &form.term_months),
         field("purpose", m.purpose, &form.purpose),
-    ]
+    ];
+    // A collateral release names the item it releases (L1, L3).
+    if form.kind == CaseKind::CollateralRelease.as_str() {
+        fields.push(field(
+            "collateral_id",
+            crate::granting::texts(lang).collateral_id,
+            &form.collateral_id,
+        ));
+    }
+    fields
 }
 
 fn new_case_view(
@@ -240,7 +253,6 @@ fn new_case_view(
     errors: &[(&'static str, String)],
     refusal: Option<String>,
 ) -> NewCasePage {
-    let m = lang.messages();
     let mut shown: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
     if let Some(r) = &refusal {
         shown.push(r.clone());
@@ -260,7 +272,7 @@ fn new_case_view(
     });
     NewCasePage {
         f: Frame::new(console, lang, Some(live)),
-        fields: new_case_fields(m, form, errors),
+        fields: new_case_fields(lang, form, errors),
         errors: shown,
         refusal,
         notice: None,
@@ -344,6 +356,7 @@ async fn new_case_form(
                     purpose: credit.purpose.clone(),
                     kind: kind.as_str().to_owned(),
                     credit_id: credit_id.to_string(),
+                    collateral_id: String::new(),
                     csrf: None,
                 };
             }
@@ -488,9 +501,16 @@ async fn create_case(
         "" => Ok(None),
         id => id.parse::<CreditId>().map(Some).map_err(|e| e.to_string()),
     };
-    let (kind, credit_id) = match (kind, credit_id) {
-        (Ok(kind), Ok(credit_id)) => (kind, credit_id),
-        (Err(e), _) | (_, Err(e)) => {
+    let collateral = match form.collateral_id.trim() {
+        "" => Ok(None),
+        id => id
+            .parse::<CollateralId>()
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    };
+    let (kind, credit_id, collateral) = match (kind, credit_id, collateral) {
+        (Ok(kind), Ok(credit_id), Ok(collateral)) => (kind, credit_id, collateral),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             return new_case_page(
                 &console,
                 lang,
@@ -512,7 +532,9 @@ async fn create_case(
         &[],
         move |tx| {
             Box::pin(async move {
-                let case = cases::open_case(&commands, tx, &actor, file, kind, credit_id).await?;
+                let case =
+                    cases::open_case(&commands, tx, &actor, file, kind, credit_id, collateral)
+                        .await?;
                 Ok(CommandOutcome::new(
                     StatusCode::CREATED,
                     serde_json::json!({ "id": case.id }),

@@ -496,7 +496,7 @@ impl PgTx {
              c.purpose, c.status, c.version, c.revision, c.originator, c.return_reason, \
              c.created_at, c.updated_at, c.editors, c.round AS case_round, c.escalation_level, \
              c.related_party, c.board_resolution, c.kind, c.credit_id, c.credit_version, \
-             c.credit_amount_minor, c.credit_term_months, c.conditions, \
+             c.credit_amount_minor, c.credit_term_months, c.conditions, c.released_collateral_id, \
              (SELECT decision_json FROM decisions WHERE case_id = c.id) AS decision_json, \
              v.ordinal, v.stage, v.voter_id, v.unit_id, v.side, v.decision, v.rationale, \
              v.file_version, v.content_hash, v.cast_at, v.checks, v.round, v.required_level, \

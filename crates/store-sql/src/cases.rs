@@ -97,9 +97,10 @@ macro_rules! case_tx {
                      term_months, purpose, status, version, revision, originator, \
                      return_reason, created_at, updated_at, editors, round, escalation_level, \
                      related_party, board_resolution, audit_event_id, kind, credit_id, \
-                     credit_version, credit_amount_minor, credit_term_months, conditions) \
+                     credit_version, credit_amount_minor, credit_term_months, conditions, \
+                     released_collateral_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+                     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
                 )
                 .bind(id_arg(case.id))
                 .bind(id_arg(file.borrower_id))
@@ -136,6 +137,7 @@ macro_rules! case_tx {
                         .transpose()?,
                 )
                 .bind(to_json(&case.conditions)?)
+                .bind(file.released.map(id_arg))
                 .execute(&mut *self.tx)
                 .await
                 .map_err(conflict("a case with this id exists already"))?;

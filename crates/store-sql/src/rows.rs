@@ -92,6 +92,9 @@ macro_rules! sql_rows {
                 purpose: get(row, "purpose")?,
                 kind: parse_text(&get::<String>(row, "kind")?, "decision kind")?,
                 base: credit_base_from_row(row)?,
+                released: get::<Option<DbId>>(row, "released_collateral_id")?
+                    .map(|id| id_of(id).map(creditops_domain::CollateralId::from_uuid))
+                    .transpose()?,
                 // Read beside the row by `case` (L2).
                 documents: Vec::new(),
             };

@@ -417,7 +417,8 @@ impl SqliteTx {
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
              version, revision, originator, return_reason, created_at, updated_at, editors, \
              round, escalation_level, related_party, board_resolution, kind, credit_id, \
-             credit_version, credit_amount_minor, credit_term_months, conditions \
+             credit_version, credit_amount_minor, credit_term_months, conditions, \
+             released_collateral_id \
              FROM cases WHERE id = $1",
         )
         .bind(id_arg(id))

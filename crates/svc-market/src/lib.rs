@@ -12,8 +12,8 @@ use axum::response::Response;
 use creditops_commands::credit_file::{self, DocumentOwner};
 use creditops_commands::{action_time, cases, market};
 use creditops_domain::{
-    BorrowerId, CaseFile, CaseId, CaseKind, Country, CreditId, DocumentId, Money, Sector, StaffId,
-    VoteStage,
+    BorrowerId, CaseFile, CaseId, CaseKind, CollateralId, Country, CreditId, DocumentId, Money,
+    Sector, StaffId, VoteStage,
 };
 use creditops_http::documents::{
     self, DocumentList, FinancialsList, FinancialsRequest, UploadParams,
@@ -203,6 +203,10 @@ struct NewCase {
     /// `change_of_terms`, `collateral_release` or `overdraft` changes.
     #[serde(default)]
     credit_id: Option<CreditId>,
+    /// The collateral a `collateral_release` releases (an active item of
+    /// the borrower); only that kind names it.
+    #[serde(default)]
+    collateral_id: Option<CollateralId>,
 }
 
 /// Opens a credit case (draft) for a registered borrower.
@@ -238,8 +242,16 @@ async fn create_case(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let case =
-                    cases::open_case(&commands, tx, &actor, file, req.kind, req.credit_id).await?;
+                let case = cases::open_case(
+                    &commands,
+                    tx,
+                    &actor,
+                    file,
+                    req.kind,
+                    req.credit_id,
+                    req.collateral_id,
+                )
+                .await?;
                 Ok(CommandOutcome::new(StatusCode::CREATED, case_json(&case)))
             })
         },

@@ -4,7 +4,7 @@
 use crate::credit::{CaseKind, CreditBase, added_exposure, check_change};
 use crate::credit_file::FileDocument;
 use crate::text::{MAX_TEXT, required_text};
-use crate::{BorrowerId, DomainError, Money};
+use crate::{BorrowerId, CollateralId, DomainError, Money};
 use rust_decimal::Decimal;
 
 /// The longest term a credit file may ask for (50 years).
@@ -23,6 +23,8 @@ pub struct CaseFile {
     pub kind: CaseKind,
     /// The approved credit a change case changes, as the case found it (L1).
     pub base: Option<CreditBase>,
+    /// The collateral a collateral-release decision releases (L1, L3).
+    pub released: Option<CollateralId>,
     /// The case's current documents (L2), superseded ones left out, in the
     /// order they were added. Their hashes are part of the content hash.
     pub documents: Vec<FileDocument>,
@@ -54,6 +56,7 @@ impl CaseFile {
             purpose,
             kind: CaseKind::New,
             base: None,
+            released: None,
             documents: Vec::new(),
         })
     }
@@ -69,6 +72,23 @@ impl CaseFile {
         self.kind = kind;
         self.base = base;
         Ok(self)
+    }
+
+    /// The same file naming the collateral a collateral release releases
+    /// (L1, L3): named by that kind, and only by it.
+    pub fn releasing(mut self, collateral: Option<CollateralId>) -> Result<Self, DomainError> {
+        match (self.kind == CaseKind::CollateralRelease, collateral) {
+            (true, None) => Err(DomainError::Invalid(
+                "a collateral release names the collateral it releases (collateral_id)".into(),
+            )),
+            (false, Some(_)) => Err(DomainError::Invalid(
+                "only a collateral release names collateral_id".into(),
+            )),
+            (_, collateral) => {
+                self.released = collateral;
+                Ok(self)
+            }
+        }
     }
 
     /// The exposure the decision adds (L1): all of a new credit, the
@@ -101,6 +121,9 @@ impl CaseFile {
                 "amount": base.amount.to_string(),
                 "term_months": base.term_months,
             });
+        }
+        if let Some(released) = self.released {
+            canonical["released_collateral"] = serde_json::json!(released.to_string());
         }
         if !self.documents.is_empty() {
             let mut documents: Vec<&FileDocument> = self.documents.iter().collect();

@@ -35,7 +35,10 @@ impl CreditCase {
             ));
         }
         // An edit changes the terms, never the kind or the credit (L1).
-        self.file = file.changing(self.file.kind, self.file.base.clone())?;
+        let released = self.file.released;
+        self.file = file
+            .changing(self.file.kind, self.file.base.clone())?
+            .releasing(released)?;
         if editor.staff_id != self.originator {
             self.editors.insert(editor.staff_id.clone());
         }
