@@ -84,6 +84,12 @@ pub async fn rate_borrower(
     Ok(rating)
 }
 
+/// The parameters of the rule set in force now.
+pub async fn rule_parameters(ctx: &Context) -> CommandResult<creditops_domain::RuleParameters> {
+    let mut tx = ctx.store.begin_read().await?;
+    Ok(rules_in_force(tx.as_mut(), action_time()).await?.parameters)
+}
+
 /// The rating rules of the rule set in force now (L4).
 pub async fn rating_rules(ctx: &Context) -> CommandResult<creditops_domain::RatingRules> {
     let mut tx = ctx.store.begin_read().await?;

@@ -55,6 +55,18 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/cases/{id}/conditions/{condition_id}/sign-off",
             post(crate::granting::sign_off),
         )
+        .route(
+            "/console/borrowers/{id}/documents",
+            post(crate::credit_pages::borrower_document),
+        )
+        .route(
+            "/console/collateral/{id}/valuations",
+            post(crate::credit_pages::value),
+        )
+        .route(
+            "/console/collateral/{id}/legal-check",
+            post(crate::credit_pages::legal_check),
+        )
         .route("/console/limits", get(limit_inbox))
         .route("/console/limits/{id}/approve", post(approve_limit))
         .route("/console/limits/{id}/reject", post(reject_limit))
@@ -542,6 +554,8 @@ struct CasePage {
     reason: String,
     /// Kind, credit, rating and conditions (L1, L4, L5).
     g: crate::granting::Panels,
+    /// Documents and collateral (L2, L3).
+    k: crate::credit_pages::Cards,
 }
 
 fn first_vote_of(lang: Lang, case: &CreditCase) -> Option<FirstVote> {
@@ -681,10 +695,12 @@ async fn render_case(
     let large_exposure = gate.as_ref().is_some_and(|g| g.large_exposure);
     let board = board_of(console, lang, live, &case, large_exposure);
     let g = crate::granting::panels(console, lang, live, &case, Utc::now()).await;
+    let k = crate::credit_pages::cards(console, lang, live, &case).await;
     html(
         status,
         &CasePage {
             g,
+            k,
             f: Frame::new(console, lang, Some(live)),
             t,
             board,
@@ -745,6 +761,7 @@ async fn case_page(
         Some("confirmed") => Some(t.board_confirmed),
         Some("rated") => Some(crate::granting::texts(lang).rating_done),
         Some("signed_off") => Some(crate::granting::texts(lang).signed_off_done),
+        Some("saved") => Some(crate::credit_pages::texts(lang).done),
         _ => None,
     };
     render_case(

@@ -97,7 +97,7 @@ const EN: Texts = Texts {
     signed_off: "met, signed off by",
     evidence: "Evidence",
     sign_off: "Sign off as met",
-    conditions_intro: "The credit is disbursed only once back office has signed off every condition (L5).",
+    conditions_intro: "Money is paid out only once back office has signed off every condition (L5).",
     kind: "Kind of decision",
     credit: "Credit",
     rating_done: "The rating is recorded.",

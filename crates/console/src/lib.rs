@@ -21,6 +21,7 @@ mod audit;
 mod backoffice;
 mod borrowers;
 mod casework;
+mod credit_pages;
 mod desk;
 mod disbursement;
 mod drafts;

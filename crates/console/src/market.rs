@@ -39,6 +39,18 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/borrowers/{id}/rating-proposals",
             post(crate::granting::propose_rating),
         )
+        .route(
+            "/console/cases/{id}/documents",
+            post(crate::credit_pages::case_document),
+        )
+        .route(
+            "/console/borrowers/{id}/collateral",
+            post(crate::credit_pages::register),
+        )
+        .route(
+            "/console/collateral/{id}/valuations",
+            post(crate::credit_pages::value),
+        )
         .route("/console/cases/{id}/first-vote", post(first_vote))
         .route(
             "/console/cases/{id}/edit",
@@ -591,6 +603,8 @@ struct CasePage {
     edit: Option<&'static str>,
     /// Kind, credit, rating and conditions (L1, L4, L5).
     g: crate::granting::Panels,
+    /// Documents and collateral (L2, L3).
+    k: crate::credit_pages::Cards,
 }
 
 /// What a case page shows besides the case: a notice, a refusal, and the
@@ -647,10 +661,12 @@ async fn render_case(
         None
     };
     let g = crate::granting::panels(console, lang, live, &case, chrono::Utc::now()).await;
+    let k = crate::credit_pages::cards(console, lang, live, &case).await;
     html(
         status,
         &CasePage {
             g,
+            k,
             f: Frame::new(console, lang, Some(live)),
             c: sheet(lang, &case, borrower, may_vote),
             notice: shown.notice,
@@ -726,6 +742,7 @@ async fn case_page(
         Some("disbursed") => Some(disbursement::texts(lang).done),
         Some("edited") => Some(crate::drafts::texts(lang).saved),
         Some("rated") => Some(crate::granting::texts(lang).rating_done),
+        Some("saved") => Some(crate::credit_pages::texts(lang).done),
         _ => None,
     };
     render_case(

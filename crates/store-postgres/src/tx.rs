@@ -644,8 +644,10 @@ where
     }))
 }
 
-/// Claims `case`'s amount (see [`creditops_store::Store::claim_liquidity`])
-/// in one autocommitted statement, which also drops claims that lapsed.
+/// Claims the exposure `case` adds (see
+/// [`creditops_store::Store::claim_liquidity`]): a new credit's amount, the
+/// difference of an increase (L1); a change that adds nothing claims
+/// nothing. One autocommitted statement, which also drops claims that lapsed.
 pub(crate) async fn claim_liquidity(
     pool: &sqlx::PgPool,
     case: CaseId,
@@ -658,10 +660,12 @@ pub(crate) async fn claim_liquidity(
         "WITH lapsed AS (DELETE FROM liquidity_claims WHERE lapses_at <= statement_timestamp()) \
          INSERT INTO liquidity_claims (id, case_id, amount_minor, claimed_at, settle_by, \
          lapses_at) \
-         SELECT $1, c.id, c.amount_minor, statement_timestamp(), \
+         SELECT $1, c.id, c.amount_minor - COALESCE(c.credit_amount_minor, 0), \
+         statement_timestamp(), \
          statement_timestamp() + $4 * INTERVAL '1 microsecond', \
          statement_timestamp() + 2 * $4 * INTERVAL '1 microsecond' \
          FROM cases AS c WHERE c.id = $2 AND c.currency = $3 \
+         AND c.amount_minor - COALESCE(c.credit_amount_minor, 0) > 0 \
          RETURNING id, amount_minor, claimed_at",
     )
     .bind(Uuid::new_v4())
