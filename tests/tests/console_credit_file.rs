@@ -56,6 +56,19 @@ async fn desks(p: &TestPlatform) {
         2,
         "a document is a new file version (V3, L2)"
     );
+    // A scan larger than a form's usual bound is taken up to the
+    // document bound.
+    let mut scan = b"%PDF-1.7\n".to_vec();
+    scan.resize(300 * 1024, b'0');
+    let csrf = market.get(&page).await.csrf().unwrap();
+    let large = market
+        .post_file(
+            &format!("{page}/documents"),
+            &[("csrf", &csrf), ("type", "credit_application")],
+            ("file", "application-scan.pdf", &scan),
+        )
+        .await;
+    assert_eq!(large.status, StatusCode::SEE_OTHER, "{}", large.body);
     // Content that is not what its name says is refused, nothing stored.
     let fake = market
         .post_file(
@@ -207,7 +220,7 @@ async fn desks(p: &TestPlatform) {
             None,
         )
         .await;
-    assert_eq!(api.ok(200)["version"], 3);
+    assert_eq!(api.ok(200)["version"], 4);
 }
 both_backends!(
     console_l2_l3_documents_and_collateral_on_the_case_pages,

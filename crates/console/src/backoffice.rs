@@ -57,7 +57,8 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         )
         .route(
             "/console/borrowers/{id}/documents",
-            post(crate::credit_pages::borrower_document),
+            post(crate::credit_pages::borrower_document)
+                .layer(crate::credit_pages::upload_limit(console)),
         )
         .route(
             "/console/collateral/{id}/valuations",

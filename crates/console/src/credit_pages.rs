@@ -368,6 +368,14 @@ async fn read_upload(mut form: Multipart) -> Option<Upload> {
     Some(upload)
 }
 
+/// The bound on an uploaded document's form: the API's document bound and
+/// room for the form's other fields (L2).
+pub(crate) fn upload_limit(console: &Console) -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(
+        console.ctx.limits.document_bytes.saturating_add(64 * 1024),
+    )
+}
+
 /// The media type a file name's extension stands for.
 fn media_of_name(name: &str) -> Option<String> {
     let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();

@@ -41,7 +41,8 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         )
         .route(
             "/console/cases/{id}/documents",
-            post(crate::credit_pages::case_document),
+            post(crate::credit_pages::case_document)
+                .layer(crate::credit_pages::upload_limit(console)),
         )
         .route(
             "/console/borrowers/{id}/collateral",
