@@ -69,6 +69,21 @@ async fn desks(p: &TestPlatform) {
         )
         .await;
     assert_eq!(large.status, StatusCode::SEE_OTHER, "{}", large.body);
+    // The document opens from the case page, its bytes as uploaded.
+    let shown = market.get(&page).await;
+    let at = shown
+        .body
+        .find("/console/documents/")
+        .expect("a document link");
+    let link = shown.body[at..].split('"').next().unwrap().to_owned();
+    let download = market.get(&link).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.headers["content-disposition"], "attachment");
+    assert!(
+        download.body.starts_with("%PDF-"),
+        "{}",
+        download.body.len()
+    );
     // Content that is not what its name says is refused, nothing stored.
     let fake = market
         .post_file(

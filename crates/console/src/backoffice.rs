@@ -65,6 +65,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             post(crate::credit_pages::value),
         )
         .route(
+            "/console/documents/{id}/content",
+            get(crate::credit_pages::content),
+        )
+        .route(
             "/console/collateral/{id}/legal-check",
             post(crate::credit_pages::legal_check),
         )

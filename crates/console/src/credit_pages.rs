@@ -136,6 +136,7 @@ pub(crate) fn texts(lang: Lang) -> &'static Texts {
 }
 
 pub(crate) struct DocumentLine {
+    pub id: String,
     pub doc_type: String,
     pub owner: &'static str,
     pub media: &'static str,
@@ -208,6 +209,7 @@ pub(crate) async fn cards(
         .chain(borrower_docs.iter().map(|d| (d, t.of_borrower)))
         .filter(|(d, _)| d.superseded_by.is_none())
         .map(|(d, owner)| DocumentLine {
+            id: d.id.to_string(),
             doc_type: d.doc_type.clone(),
             owner,
             media: d.media_type.as_str(),
@@ -820,4 +822,34 @@ pub(crate) async fn legal_check(
         );
     };
     collateral_form(console, headers, CollateralAction::Legal(item), form).await
+}
+
+/// A document's content, as the API serves it: an attachment, its SHA-256
+/// checked again, market only for the cases it may read (L2).
+pub(crate) async fn content(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (live, lang) = match crate::casework::page_access(
+        &console,
+        &headers,
+        ("/v1/documents/{id}/content", "GET"),
+        "/console/documents/{id}/content",
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = id.parse::<creditops_domain::DocumentId>() else {
+        return not_found(&console, lang, &live);
+    };
+    let market = console.settings.desk.service == "market";
+    let principal = Principal(live.actor.clone());
+    match creditops_http::documents::content(&console.ctx, &principal, id, market).await {
+        Ok(response) => response,
+        Err(e) if e.status() == StatusCode::NOT_FOUND => not_found(&console, lang, &live),
+        Err(e) => crate::pages::unavailable(&console, lang, &e.detail),
+    }
 }

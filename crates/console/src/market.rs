@@ -52,6 +52,10 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/collateral/{id}/valuations",
             post(crate::credit_pages::value),
         )
+        .route(
+            "/console/documents/{id}/content",
+            get(crate::credit_pages::content),
+        )
         .route("/console/cases/{id}/first-vote", post(first_vote))
         .route(
             "/console/cases/{id}/edit",
