@@ -168,6 +168,9 @@ async fn desks(p: &TestPlatform) {
 
     // Back office records the value and the legal validity; the item counts.
     let mut office = signed_in(p, "backoffice", "ba-1").await;
+    // Never validly valued: the item is on back office's due list.
+    let due = office.get("/console/collateral/due").await;
+    assert!(due.body.contains("Term deposit 4711"), "{}", due.body);
     let shown = office.get(&page).await;
     assert!(
         shown.body.contains("proposed 100,000.00 EUR"),
@@ -210,6 +213,12 @@ async fn desks(p: &TestPlatform) {
         "{}",
         shown.body
     );
+
+    // The revaluation due list: valued today, the pledge is not due.
+    let due = office.get("/console/collateral/due").await;
+    assert_eq!(due.status, StatusCode::OK, "{}", due.body);
+    assert!(due.body.contains("Revaluations"), "{}", due.body);
+    assert!(!due.body.contains("Term deposit 4711"), "{}", due.body);
 
     // Back office adds a document to the borrower: the case changes again.
     let text = b"Site visit 2026-12-02: production running.";

@@ -72,6 +72,7 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
             "/console/collateral/{id}/legal-check",
             post(crate::credit_pages::legal_check),
         )
+        .route("/console/collateral/due", get(crate::credit_pages::due))
         .route("/console/limits", get(limit_inbox))
         .route("/console/limits/{id}/approve", post(approve_limit))
         .route("/console/limits/{id}/reject", post(reject_limit))
@@ -85,6 +86,11 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink::to("/console/queue?state=escalated", t.escalated_tab),
         NavLink::to("/console/queue?state=draft", t.drafts_tab),
         NavLink::to("/console/limits", t.limits),
+        NavLink::to(
+            "/console/collateral/due",
+            crate::credit_pages::texts(lang).due_heading,
+        )
+        .needing("/v1/collateral/revaluations-due", "GET"),
     ]
     .into_iter()
     .chain(crate::groups::nav(lang))

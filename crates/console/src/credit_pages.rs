@@ -56,6 +56,10 @@ pub(crate) struct Texts {
     pub check_legal: &'static str,
     pub proposed: &'static str,
     pub done: &'static str,
+    pub due_heading: &'static str,
+    pub due_intro: &'static str,
+    pub none_due: &'static str,
+    pub borrower: &'static str,
 }
 
 const DE: Texts = Texts {
@@ -91,6 +95,10 @@ const DE: Texts = Texts {
     check_legal: "Rechtsbestand prüfen",
     proposed: "vorgeschlagen",
     done: "Gespeichert.",
+    due_heading: "Neubewertungen",
+    due_intro: "Sicherheiten, deren (Neu-)Bewertung fällig ist: nie wirksam bewertet oder länger her als der Turnus ihrer Art (L3). Die längsten Rückstände zuerst.",
+    none_due: "Keine Bewertung fällig.",
+    borrower: "Kreditnehmer",
 };
 
 const EN: Texts = Texts {
@@ -126,6 +134,10 @@ const EN: Texts = Texts {
     check_legal: "Check legal validity",
     proposed: "proposed",
     done: "Saved.",
+    due_heading: "Revaluations",
+    due_intro: "Collateral whose (re)valuation is due: never validly valued, or valued longer ago than its kind's interval (L3). The longest overdue first.",
+    none_due: "No valuation is due.",
+    borrower: "Borrower",
 };
 
 pub(crate) fn texts(lang: Lang) -> &'static Texts {
@@ -852,4 +864,69 @@ pub(crate) async fn content(
         Err(e) if e.status() == StatusCode::NOT_FOUND => not_found(&console, lang, &live),
         Err(e) => crate::pages::unavailable(&console, lang, &e.detail),
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "collateral_due.html")]
+struct DuePage {
+    f: crate::pages::Frame,
+    k: &'static Texts,
+    as_of: String,
+    rows: Vec<(String, CollateralLine)>,
+}
+
+/// The revaluation due list (L3): back office's work list.
+pub(crate) async fn due(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let (live, lang) = match crate::casework::page_access(
+        &console,
+        &headers,
+        ("/v1/collateral/revaluations-due", "GET"),
+        "/console/collateral/due",
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let t = texts(lang);
+    let (as_of, lines) =
+        match collateral::revaluations_due(&console.ctx.commands(), None, 200).await {
+            Ok(found) => found,
+            Err(e) => return crate::pages::unavailable(&console, lang, &ApiError::from(e).detail),
+        };
+    let rows = lines
+        .into_iter()
+        .map(|line| {
+            let item = &line.position.collateral;
+            let row = CollateralLine {
+                id: item.id.to_string(),
+                kind: item.kind.as_str(),
+                description: item.description.clone(),
+                nominal: lang.money(item.nominal.amount(), item.nominal.currency_code()),
+                value: line.position.effective.as_ref().map(|v| {
+                    format!(
+                        "{} ({})",
+                        lang.money(v.value.amount(), v.value.currency_code()),
+                        day(lang, v.valuation_date)
+                    )
+                }),
+                proposed: None,
+                haircut: format!("{} %", line.haircut.normalize()),
+                after_haircut: String::new(),
+                legal: None,
+                revaluation: line.next_revaluation.map(|d| day(lang, d)),
+                due: true,
+            };
+            (item.borrower_id.to_string(), row)
+        })
+        .collect();
+    crate::pages::html(
+        StatusCode::OK,
+        &DuePage {
+            f: crate::pages::Frame::new(&console, lang, Some(&live)),
+            k: t,
+            as_of: day(lang, as_of),
+            rows,
+        },
+    )
 }
