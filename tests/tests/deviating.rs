@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, SecondsFormat, Utc};
+use creditops_store::StoreExt;
 use creditops_tests::reqwest::Method;
 use creditops_tests::{TestPlatform, both_backends, json};
 use serde_json::Value;
