@@ -10,8 +10,9 @@
 
 use crate::{Actor, CommandError, CommandResult, Context, page_of};
 use creditops_audit::AuditAction;
+use creditops_domain::deviating::DeviatingDecision;
 use creditops_domain::proposal::{ChangeProposal, ProposalStatus};
-use creditops_domain::{BorrowerId, CaseId, RuleSet, StaffId, StaffMember, UnitId};
+use creditops_domain::{BorrowerId, CaseId, RuleSet, StaffId, StaffMember, Timestamp, UnitId};
 use creditops_risk::{LimitKind, LimitStatus, LimitVersion};
 use creditops_store::{
     Borrower, BorrowerGroup, CaseFilter, CaseSummary, GroupMembership, ProposalFilter,
@@ -342,6 +343,21 @@ pub async fn cases_page(
     read.borrower_id = filter.borrower_id;
     commit_read(ctx, tx, actor, read).await?;
     Ok(cases)
+}
+
+/// The deviating decisions of [`from`, `to`) (L11); the read is audited.
+pub async fn deviating_decisions(
+    ctx: &Context,
+    actor: &Actor,
+    from: Timestamp,
+    to: Timestamp,
+) -> CommandResult<Vec<DeviatingDecision>> {
+    let mut tx = ctx.store.begin().await?;
+    let items = crate::reports::deviating_in(tx.as_mut(), from, to).await?;
+    let selection = json!({ "from": from, "to": to });
+    let read = ReadRecord::new("deviating_decisions", selection, items.len());
+    commit_read(ctx, tx, actor, read).await?;
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::risk::liquidity_view;
 use crate::{CommandError, CommandResult, Context};
+use creditops_domain::deviating::DeviatingDecision;
 use creditops_domain::{BorrowerId, Country, Sector, Timestamp, UnitId};
 use creditops_risk::reports::{ReportKind, ReportLine, report};
 use creditops_risk::watch::{Usage, limit_usages};
@@ -109,4 +110,56 @@ pub async fn exposure_report(
     let exposures = tx.exposures(&ExposureScope::All, now).await?;
     let tier1 = tx.latest_capital().await?.map(|c| c.tier1);
     Ok((report(kind, &Aggregates::build(&exposures), tier1), tier1))
+}
+
+/// The most decisions one deviating-decisions report reads (L11).
+pub const DEVIATING_MAX_DECISIONS: u32 = 10_000;
+/// The longest period of one deviating-decisions report (L11).
+pub const DEVIATING_MAX_DAYS: i64 = 366;
+
+/// Refuses an empty, reversed or over-long period (L11).
+fn check_deviating_period(from: Timestamp, to: Timestamp) -> CommandResult<()> {
+    if to <= from {
+        return Err(CommandError::invalid("to must be after from"));
+    }
+    if to - from > chrono::Duration::days(DEVIATING_MAX_DAYS) {
+        return Err(CommandError::invalid(format!(
+            "the period may span at most {DEVIATING_MAX_DAYS} days"
+        )));
+    }
+    Ok(())
+}
+
+/// The decisions of [`from`, `to`) that deviate (L11), read in `tx`.
+pub(crate) async fn deviating_in(
+    tx: &mut dyn creditops_store::Tx,
+    from: Timestamp,
+    to: Timestamp,
+) -> CommandResult<Vec<DeviatingDecision>> {
+    check_deviating_period(from, to)?;
+    let decided = tx
+        .decisions_between(from, to, DEVIATING_MAX_DECISIONS + 1)
+        .await?;
+    if decided.len() > DEVIATING_MAX_DECISIONS as usize {
+        return Err(CommandError::invalid(format!(
+            "more than {DEVIATING_MAX_DECISIONS} decisions were taken in the period: \
+             ask for a shorter period"
+        )));
+    }
+    Ok(decided
+        .iter()
+        .filter_map(|d| {
+            DeviatingDecision::of(d.case.id, d.case.borrower_id, &d.case.amount, &d.decision)
+        })
+        .collect())
+}
+
+/// The deviating decisions of [`from`, `to`) for the risk report (L11).
+pub async fn deviating_decisions(
+    ctx: &Context,
+    from: Timestamp,
+    to: Timestamp,
+) -> CommandResult<Vec<DeviatingDecision>> {
+    let mut tx = ctx.store.begin_read().await?;
+    deviating_in(tx.as_mut(), from, to).await
 }

@@ -13,6 +13,7 @@ pub mod classification;
 pub mod collateral;
 pub mod credit;
 pub mod credit_file;
+pub mod deviating;
 pub mod entitlement;
 pub mod error;
 pub mod four_eyes;

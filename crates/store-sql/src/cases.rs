@@ -281,6 +281,38 @@ macro_rules! case_tx {
                 rows.iter().map(|row| case_summary_from_row(row)).collect()
             }
 
+            async fn decisions_between(
+                &mut self,
+                from: Timestamp,
+                to: Timestamp,
+                limit: u32,
+            ) -> StoreResult<Vec<DecidedCase>> {
+                let rows = sqlx::query(
+                    "SELECT c.id, c.borrower_id, c.amount_minor, c.currency, c.status, \
+                     c.version, c.updated_at, d.decision_json \
+                     FROM decisions AS d JOIN cases AS c ON c.id = d.case_id \
+                     WHERE d.decided_at >= $1 AND d.decided_at < $2 \
+                     ORDER BY d.decided_at, d.case_id LIMIT $3",
+                )
+                .bind(micros(from))
+                .bind(micros(to))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        let json = get::<String>(row, "decision_json")?;
+                        let decision = serde_json::from_str::<Decision>(&json)
+                            .map_err(|_| corrupt("a stored decision is not valid"))?;
+                        Ok(DecidedCase {
+                            case: case_summary_from_row(row)?,
+                            decision,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn cases_by_status(
                 &mut self,
                 status: CaseStatus,

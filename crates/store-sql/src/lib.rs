@@ -75,11 +75,11 @@ pub mod prelude {
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
         AuditFilter, Borrower, BorrowerFinancials, BorrowerGroup, BreachFilter, BreachPage,
-        CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, ExposureScope, GroupMembership,
-        IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent,
-        ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult, StoredAuditEvent,
-        StoredCheckpoint, StoredDocument, StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow,
-        UnclassifiedValue, VoteContext, stored_rule_set,
+        CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, DecidedCase, ExposureScope,
+        GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
+        NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult,
+        StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
+        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

@@ -34,6 +34,13 @@ pub struct CaseSummary {
     pub updated_at: Timestamp,
 }
 
+/// A decision with the summary of its case (L11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecidedCase {
+    pub case: CaseSummary,
+    pub decision: creditops_domain::Decision,
+}
+
 /// Which cases a case list selects; the filters combine with AND. Pages
 /// are keyset-paged by case id: at most `limit` cases after `after`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

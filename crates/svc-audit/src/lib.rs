@@ -50,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(export))
         .routes(routes!(reconcile_route))
         .routes(routes!(entitlements))
+        .routes(routes!(deviating_decisions))
         .merge(records::api())
 }
 
@@ -796,4 +797,29 @@ async fn entitlements(
     creditops_http::Query(query): creditops_http::Query<creditops_http::reports::FormatQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     creditops_http::reports::entitlement_report(&ctx, &principal, &headers, &query).await
+}
+
+/// The deviating decisions of a period with their votes (L11), as the risk
+/// service serves them; the read is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/deviating-decisions",
+    tag = "reports",
+    params(creditops_http::Query<creditops_http::reports::DeviatingQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (creditops_http::reports::DeviatingReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn deviating_decisions(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    creditops_http::Query(query): creditops_http::Query<creditops_http::reports::DeviatingQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    creditops_http::reports::deviating_report(&ctx, &principal, &headers, &query, true).await
 }

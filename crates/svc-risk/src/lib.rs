@@ -72,6 +72,7 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(alert_stream))
         .routes(routes!(breach_report))
         .routes(routes!(exposure_report))
+        .routes(routes!(deviating_decisions))
 }
 
 /// This service's OpenAPI document.
@@ -790,6 +791,32 @@ async fn alert_stream(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Decisions of a period with divergent votes, escalations, soft limit
+/// breaches, at board level or in the single-vote lane, each with its votes
+/// (L11), for the risk report to the board.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/deviating-decisions",
+    tag = "reports",
+    params(Query<creditops_http::reports::DeviatingQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON or CSV",
+        content(
+            (creditops_http::reports::DeviatingReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn deviating_decisions(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    headers: HeaderMap,
+    Query(query): Query<creditops_http::reports::DeviatingQuery>,
+) -> Result<Response, ApiError> {
+    creditops_http::reports::deviating_report(&ctx, &principal, &headers, &query, false).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -691,3 +691,63 @@ pub async fn finding_16_an_approval_without_two_proper_votes_is_refused(store: A
     save_case(store, &approved, before).await;
     assert_eq!(load_case(store, case.id).await, approved);
 }
+
+/// Declines a new case of `borrower_id` by a first vote at `when`.
+async fn declined_case(store: &dyn Store, borrower_id: BorrowerId, when: Timestamp) -> CreditCase {
+    let mut case = new_case(borrower_id, "1234.56", "EUR");
+    insert_case(store, &case).await;
+    let officer = voter(store, LOAN_OFFICER, when).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&officer),
+        VoteDecision::Decline,
+        "no business",
+        1,
+        &facts(),
+        when,
+    )
+    .expect("decline");
+    save_case(store, &case, before).await;
+    case
+}
+
+pub async fn l11_decisions_between_lists_the_decisions_of_the_period(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let later = declined_case(store, borrower_id, at(40)).await;
+    let earlier = declined_case(store, borrower_id, at(20)).await;
+    let undecided = new_case(borrower_id, "10", "EUR");
+    insert_case(store, &undecided).await;
+
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let all = tx
+        .decisions_between(at(0), at(100), 100)
+        .await
+        .expect("all");
+    let ids: Vec<CaseId> = all.iter().map(|d| d.case.id).collect();
+    assert_eq!(ids, vec![earlier.id, later.id], "oldest decision first");
+    assert_eq!(Some(&all[0].decision), earlier.decision.as_ref());
+    assert_eq!(all[0].case.borrower_id, borrower_id);
+    assert_eq!(all[0].case.amount, earlier.file.amount);
+    assert_eq!(all[0].case.status, CaseStatus::Declined);
+
+    // [from, to): the start is in, the end is out.
+    let first = tx
+        .decisions_between(at(20), at(40), 100)
+        .await
+        .expect("half-open");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].case.id, earlier.id);
+    let bounded = tx
+        .decisions_between(at(0), at(100), 1)
+        .await
+        .expect("limit");
+    assert_eq!(bounded.len(), 1);
+    assert_eq!(bounded[0].case.id, earlier.id);
+    let none = tx
+        .decisions_between(at(41), at(100), 100)
+        .await
+        .expect("none");
+    assert!(none.is_empty());
+}

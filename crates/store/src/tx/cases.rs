@@ -1,7 +1,7 @@
 //! Credit case storage: cases, their votes and decisions (V10).
 
-use crate::{CaseFilter, CaseSummary, StoreResult};
-use creditops_domain::{CaseId, CaseStatus, CreditCase};
+use crate::{CaseFilter, CaseSummary, DecidedCase, StoreResult};
+use creditops_domain::{CaseId, CaseStatus, CreditCase, Timestamp};
 
 /// Credit cases with their votes and decision.
 #[async_trait::async_trait]
@@ -23,4 +23,12 @@ pub trait CaseTx: Send {
     ) -> StoreResult<Vec<CaseSummary>>;
     /// The cases `filter` selects, by id, at most `filter.limit`.
     async fn cases_page(&mut self, filter: &CaseFilter) -> StoreResult<Vec<CaseSummary>>;
+    /// The decisions taken in [`from`, `to`) with their case summary,
+    /// oldest first (then by case id), at most `limit` (L11).
+    async fn decisions_between(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DecidedCase>>;
 }
