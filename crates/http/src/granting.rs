@@ -99,7 +99,10 @@ async fn rate(
     tag = "ratings",
     params(PathId<BorrowerId>, IdempotencyKey),
     request_body = RatingRequest,
-    responses((status = 201, description = "The rating in force from now", body = Rating)),
+    responses(
+        (status = 201, description = "The rating in force from now", body = Rating),
+        (status = 409, description = "An open case it re-evaluates changed meanwhile, or a concurrent request won"),
+    ),
 )]
 pub async fn set_rating(
     State(ctx): State<Arc<ServiceContext>>,
@@ -119,7 +122,10 @@ pub async fn set_rating(
     tag = "ratings",
     params(PathId<BorrowerId>, IdempotencyKey),
     request_body = RatingRequest,
-    responses((status = 201, description = "The proposal, on record", body = Rating)),
+    responses(
+        (status = 201, description = "The proposal, on record", body = Rating),
+        (status = 409, description = "A concurrent request with the same idempotency key won"),
+    ),
 )]
 pub async fn propose_rating(
     State(ctx): State<Arc<ServiceContext>>,
@@ -275,7 +281,10 @@ pub struct SignOffRequest {
         IdempotencyKey,
     ),
     request_body = SignOffRequest,
-    responses((status = 200, description = "The case with the condition signed off", body = crate::views::CaseView)),
+    responses(
+        (status = 200, description = "The case with the condition signed off", body = crate::views::CaseView),
+        (status = 409, description = "The case is not approved, the condition is signed off already, or a concurrent request won"),
+    ),
 )]
 pub async fn sign_off_condition(
     State(ctx): State<Arc<ServiceContext>>,

@@ -700,7 +700,16 @@ async fn reject_limit(
     path = "/v1/borrowers/{id}/documents",
     tag = "credit file",
     params(PathId<BorrowerId>, Query<UploadParams>, IdempotencyKey),
-    request_body(content = Vec<u8>, description = "The document's bytes", content_type = "application/pdf"),
+    request_body(
+        description = "The document's bytes, of one of the media types a credit file takes",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    ),
     responses(
         (status = 201, description = "The document is added", body = StoredDocument),
         (status = 409, description = "The replaced document is superseded already, or a concurrent request won"),
@@ -772,7 +781,17 @@ async fn list_case_documents(
     path = "/v1/documents/{id}/content",
     tag = "credit file",
     params(PathId<DocumentId>),
-    responses((status = 200, description = "The document's bytes", content_type = "application/octet-stream", body = Vec<u8>)),
+    responses((
+        status = 200,
+        description = "The document's bytes, served as an attachment in the media type it was added with",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    )),
 )]
 async fn document_content(
     State(ctx): State<Arc<ServiceContext>>,

@@ -478,7 +478,16 @@ async fn disburse(
     path = "/v1/cases/{id}/documents",
     tag = "credit file",
     params(PathId<CaseId>, Query<UploadParams>, IdempotencyKey),
-    request_body(content = Vec<u8>, description = "The document's bytes", content_type = "application/pdf"),
+    request_body(
+        description = "The document's bytes, of one of the media types a credit file takes",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    ),
     responses(
         (status = 201, description = "The document is added", body = StoredDocument),
         (status = 409, description = "The case is decided, the replaced document is superseded already, or a concurrent request won"),
@@ -533,7 +542,16 @@ async fn list_case_documents(
     path = "/v1/borrowers/{id}/documents",
     tag = "credit file",
     params(PathId<BorrowerId>, Query<UploadParams>, IdempotencyKey),
-    request_body(content = Vec<u8>, description = "The document's bytes", content_type = "application/pdf"),
+    request_body(
+        description = "The document's bytes, of one of the media types a credit file takes",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    ),
     responses(
         (status = 201, description = "The document is added", body = StoredDocument),
         (status = 409, description = "The replaced document is superseded already, or a concurrent request won"),
@@ -588,7 +606,17 @@ async fn list_borrower_documents(
     path = "/v1/documents/{id}/content",
     tag = "credit file",
     params(PathId<DocumentId>),
-    responses((status = 200, description = "The document's bytes", content_type = "application/octet-stream", body = Vec<u8>)),
+    responses((
+        status = 200,
+        description = "The document's bytes, served as an attachment in the media type it was added with",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    )),
 )]
 async fn document_content(
     State(ctx): State<Arc<ServiceContext>>,
