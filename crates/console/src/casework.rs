@@ -324,3 +324,29 @@ impl VoteForm {
             .collect()
     }
 }
+
+/// A form's refusal on a page of its own: audited as the API's middleware
+/// audits refusals, then shown in plain language with its rule (the forms
+/// of the granting panels, the credit file and the collateral, whose case
+/// page is served by another desk's module).
+pub(crate) async fn refusal_page(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    route: &str,
+    error: &ApiError,
+    case: Option<CaseId>,
+) -> Response {
+    if let Err(audit) = audit_command_refusal(console, live, route, error, case).await {
+        return unavailable(console, lang, &audit.detail);
+    }
+    let shown = Refusal::of(lang, error);
+    message(
+        console,
+        lang,
+        Some(live),
+        error.status(),
+        &shown.text,
+        error.rule,
+    )
+}

@@ -6,7 +6,7 @@
 //! office.
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, form_access, permitted};
+use crate::casework::{form_access, permitted, refusal_page};
 use crate::i18n::Lang;
 use crate::pages::{lang_of, message};
 use crate::session::LiveSession;
@@ -314,29 +314,6 @@ pub(crate) async fn cards(
     }
 }
 
-/// A refusal of one of these forms: audited, then shown with its rule.
-async fn refusal(
-    console: &Console,
-    lang: Lang,
-    live: &LiveSession,
-    route: &str,
-    error: &ApiError,
-    case: Option<CaseId>,
-) -> Response {
-    if let Err(audit) = audit_command_refusal(console, live, route, error, case).await {
-        return crate::pages::unavailable(console, lang, &audit.detail);
-    }
-    let shown = Refusal::of(lang, error);
-    message(
-        console,
-        lang,
-        Some(live),
-        error.status(),
-        &shown.text,
-        error.rule,
-    )
-}
-
 fn not_found(console: &Console, lang: Lang, live: &LiveSession) -> Response {
     message(
         console,
@@ -462,7 +439,7 @@ async fn add_document(
         });
     let media = match media {
         Ok(media) => media,
-        Err(e) => return refusal(&console, lang, &live, route, &e, Some(back_to)).await,
+        Err(e) => return refusal_page(&console, lang, &live, route, &e, Some(back_to)).await,
     };
     let input = NewDocument {
         owner,
@@ -492,7 +469,7 @@ async fn add_document(
     .await;
     match answer {
         Ok(_) => Redirect::to(&format!("/console/cases/{back_to}?done=saved")).into_response(),
-        Err(e) => refusal(&console, lang, &live, route, &e, Some(back_to)).await,
+        Err(e) => refusal_page(&console, lang, &live, route, &e, Some(back_to)).await,
     }
 }
 
@@ -664,12 +641,14 @@ async fn collateral_form(
                 Ok(kind) => kind,
                 Err(e) => {
                     let e = ApiError::validation(e);
-                    return refusal(&console, lang, &live, route, &e, Some(back_to)).await;
+                    return refusal_page(&console, lang, &live, route, &e, Some(back_to)).await;
                 }
             };
             let nominal = match money(lang, &form.nominal) {
                 Ok(nominal) => nominal,
-                Err(e) => return refusal(&console, lang, &live, route, &e, Some(back_to)).await,
+                Err(e) => {
+                    return refusal_page(&console, lang, &live, route, &e, Some(back_to)).await;
+                }
             };
             let input = NewCollateral {
                 borrower_id: borrower,
@@ -702,7 +681,9 @@ async fn collateral_form(
         CollateralAction::Value(id, request) => {
             let input = match valuation(lang, &form) {
                 Ok(input) => input,
-                Err(e) => return refusal(&console, lang, &live, route, &e, Some(back_to)).await,
+                Err(e) => {
+                    return refusal_page(&console, lang, &live, route, &e, Some(back_to)).await;
+                }
             };
             let fingerprint =
                 serde_json::to_vec(&(id, &form.value, &form.valuation_date, &form.valuer))
@@ -732,7 +713,7 @@ async fn collateral_form(
                 "invalid" => LegalResult::Invalid,
                 _ => {
                     let e = ApiError::validation("choose valid or not valid");
-                    return refusal(&console, lang, &live, route, &e, Some(back_to)).await;
+                    return refusal_page(&console, lang, &live, route, &e, Some(back_to)).await;
                 }
             };
             let note = form.note.clone();
@@ -760,7 +741,7 @@ async fn collateral_form(
     };
     match answer {
         Ok(_) => Redirect::to(&format!("/console/cases/{back_to}?done=saved")).into_response(),
-        Err(e) => refusal(&console, lang, &live, route, &e, Some(back_to)).await,
+        Err(e) => refusal_page(&console, lang, &live, route, &e, Some(back_to)).await,
     }
 }
 

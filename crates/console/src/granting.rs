@@ -4,7 +4,7 @@
 //! conditions precedent of an approval with back office's sign-off (L5).
 
 use crate::Console;
-use crate::casework::{Refusal, audit_command_refusal, form_access, permitted};
+use crate::casework::{form_access, permitted, refusal_page};
 use crate::i18n::Lang;
 use crate::pages::message;
 use crate::session::LiveSession;
@@ -309,29 +309,6 @@ pub(crate) struct SignOffForm {
     evidence: String,
 }
 
-/// A refusal of a granting form: audited, then shown with its rule.
-async fn refusal(
-    console: &Console,
-    lang: Lang,
-    live: &LiveSession,
-    route: &str,
-    error: &ApiError,
-    case: Option<CaseId>,
-) -> Response {
-    if let Err(audit) = audit_command_refusal(console, live, route, error, case).await {
-        return crate::pages::unavailable(console, lang, &audit.detail);
-    }
-    let shown = Refusal::of(lang, error);
-    message(
-        console,
-        lang,
-        Some(live),
-        error.status(),
-        &shown.text,
-        error.rule,
-    )
-}
-
 /// Back office sets (or market proposes) the borrower's rating from a case
 /// page (L4).
 pub(crate) async fn rate(
@@ -396,7 +373,7 @@ pub(crate) async fn rate(
                     "give the class as a number and the probability of default as a fraction (e.g. 0.0020)"
                 }
             });
-            return refusal(&console, lang, &live, route, &e, Some(case)).await;
+            return refusal_page(&console, lang, &live, route, &e, Some(case)).await;
         }
     };
     let principal = Principal(live.actor.clone());
@@ -422,7 +399,7 @@ pub(crate) async fn rate(
     .await;
     match answer {
         Ok(_) => Redirect::to(&format!("/console/cases/{case}?done=rated")).into_response(),
-        Err(e) => refusal(&console, lang, &live, route, &e, Some(case)).await,
+        Err(e) => refusal_page(&console, lang, &live, route, &e, Some(case)).await,
     }
 }
 
@@ -502,6 +479,6 @@ pub(crate) async fn sign_off(
     .await;
     match answer {
         Ok(_) => Redirect::to(&format!("/console/cases/{case}?done=signed_off")).into_response(),
-        Err(e) => refusal(&console, lang, &live, ROUTE, &e, Some(case)).await,
+        Err(e) => refusal_page(&console, lang, &live, ROUTE, &e, Some(case)).await,
     }
 }
