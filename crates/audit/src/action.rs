@@ -114,6 +114,35 @@ audit_actions! {
     RatingSet = "rating.set",
     /// Market proposed a rating for back office to consider (L4).
     RatingProposed = "rating.proposed",
+    /// An indicator of the early-warning catalogue hit: the borrower is on
+    /// the watch list, with the value and the catalogue version (L7).
+    EarlyWarningHit = "early_warning.hit",
+    /// An indicator no longer hits: the watch-list entry is taken off (L7).
+    EarlyWarningCleared = "early_warning.cleared",
+    /// Negative information or a covenant breach raised on a borrower (L7).
+    BorrowerFlagRaised = "borrower.flag_raised",
+    /// A flag on a borrower cleared by back office (L7).
+    BorrowerFlagCleared = "borrower.flag_cleared",
+    /// A review of a borrower opened: scheduled or ad hoc (L6).
+    ReviewOpened = "review.opened",
+    /// An open review assigned to a back-office analyst (L6).
+    ReviewAssigned = "review.assigned",
+    /// A review passed its due date; back office is alerted (L6).
+    ReviewOverdue = "review.overdue",
+    /// Back office recorded the risk assessment of a review (L6).
+    ReviewCompleted = "review.completed",
+    /// Back office moved a borrower to another stage, with its plan (L8, L9).
+    BorrowerStageChanged = "borrower.stage_changed",
+    /// A milestone of a restructuring or workout plan met or missed (L9).
+    PlanMilestoneUpdated = "plan.milestone_updated",
+    /// Back office proposed a loan-loss provision (L10).
+    ProvisionProposed = "provision.proposed",
+    /// A second person of back office approved a provision (L10).
+    ProvisionApproved = "provision.approved",
+    /// A second person of back office rejected a provision (L10).
+    ProvisionRejected = "provision.rejected",
+    /// An approved provision above the threshold reported to the board (L10).
+    ProvisionBoardAlert = "provision.board_alert",
     /// The credit file of a case changed by a document of the case or of its
     /// borrower (a new file version; voids earlier votes, V3, L2).
     CaseFileChanged = "case.file_changed",

@@ -360,6 +360,18 @@ pub async fn deviating_decisions(
     Ok(items)
 }
 
+/// The monitoring report (L6-L10) for internal audit; the read is audited.
+pub async fn monitoring_report(
+    ctx: &Context,
+    actor: &Actor,
+) -> CommandResult<crate::monitoring::Report> {
+    let mut tx = ctx.store.begin().await?;
+    let report = crate::monitoring::report_in(tx.as_mut()).await?;
+    let read = ReadRecord::new("monitoring_report", json!({}), report.rows());
+    commit_read(ctx, tx, actor, read).await?;
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::page_of;

@@ -1,6 +1,7 @@
 //! The rows of a balance import (R2) as the core banking system sends
 //! them, read and checked without IO: JSON lines or CSV under the header
-//! `source_id,borrower_id,amount,as_of`, every bad row named with its
+//! `source_id,borrower_id,amount,as_of` (optionally followed by
+//! `days_past_due,overdrawn_days`, L7), every bad row named with its
 //! number, field and problem. The API and the console read imports here, so
 //! both refuse exactly the same rows with the same words.
 
@@ -31,7 +32,16 @@ struct RawRow {
     borrower_id: String,
     amount: String,
     as_of: String,
+    /// Days past due (L7), a whole number; absent or empty when unknown.
+    #[serde(default)]
+    days_past_due: Option<i64>,
+    /// Days the limit has been overdrawn (L7); absent or empty when unknown.
+    #[serde(default)]
+    overdrawn_days: Option<i64>,
 }
+
+/// The most days past due or overdrawn a row may say (100 years).
+pub const MAX_DAYS: i64 = 36_500;
 
 /// A bad row: its number (0 for the CSV header), the field, the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,13 +124,22 @@ fn read_rows(format: Format, body: &[u8]) -> (Vec<(usize, RawRow)>, Vec<RowProbl
                 .trim(csv::Trim::None)
                 .from_reader(body);
             let expected = ["source_id", "borrower_id", "amount", "as_of"];
+            let with_arrears = [
+                "source_id",
+                "borrower_id",
+                "amount",
+                "as_of",
+                "days_past_due",
+                "overdrawn_days",
+            ];
             match reader.headers() {
-                Ok(found) if found.iter().eq(expected) => {}
+                Ok(found) if found.iter().eq(expected) || found.iter().eq(with_arrears) => {}
                 _ => {
                     problems.push(problem(
                         0,
                         None,
-                        "the header must be exactly source_id,borrower_id,amount,as_of",
+                        "the header must be exactly source_id,borrower_id,amount,as_of \
+                         (optionally followed by ,days_past_due,overdrawn_days)",
                     ));
                     return (rows, problems);
                 }
@@ -159,11 +178,22 @@ fn validate(row: usize, raw: &RawRow, now: DateTime<Utc>) -> Result<ImportedBala
     if as_of > now + chrono::Duration::minutes(5) {
         return Err(problem(row, Some("as_of"), "lies in the future"));
     }
+    let days = |field: &str, value: Option<i64>| match value {
+        None => Ok(None),
+        Some(days) if (0..=MAX_DAYS).contains(&days) => Ok(u32::try_from(days).ok()),
+        Some(_) => Err(problem(
+            row,
+            Some(field),
+            format!("must be a whole number of days from 0 to {MAX_DAYS}"),
+        )),
+    };
     Ok(ImportedBalance {
         source_id: raw.source_id.clone(),
         borrower,
         amount,
         as_of,
+        days_past_due: days("days_past_due", raw.days_past_due)?,
+        overdrawn_days: days("overdrawn_days", raw.overdrawn_days)?,
     })
 }
 
@@ -207,6 +237,7 @@ mod tests {
 
     const B: &str = "0192a0c4-5d6e-7f80-9a1b-2c3d4e5f6a7b";
     const HEADER: &str = "source_id,borrower_id,amount,as_of\n";
+    const ARREARS: &str = "source_id,borrower_id,amount,as_of,days_past_due,overdrawn_days\n";
 
     fn refused_rows(
         result: Result<Vec<(usize, ImportedBalance)>, Refused>,
@@ -269,6 +300,26 @@ mod tests {
                 format!("{HEADER}a,{B},5\n"),
                 vec![(1, None)],
             ),
+            (
+                "days past due out of range",
+                format!("{ARREARS}a,{B},5,{at},40000,\n"),
+                vec![(1, Some("days_past_due"))],
+            ),
+            (
+                "negative overdrawn days",
+                format!("{ARREARS}a,{B},5,{at},,-1\n"),
+                vec![(1, Some("overdrawn_days"))],
+            ),
+            (
+                "days as a fraction",
+                format!("{ARREARS}a,{B},5,{at},9.5,\n"),
+                vec![(1, None)],
+            ),
+            (
+                "only one arrears column",
+                format!("source_id,borrower_id,amount,as_of,days_past_due\na,{B},5,{at},1\n"),
+                vec![(0, None)],
+            ),
         ];
         for (case, body, expected) in table {
             let got = refused_rows(parse(Format::Csv, body.as_bytes(), now));
@@ -293,6 +344,24 @@ mod tests {
         );
         let rows = parse(Format::JsonLines, lines.as_bytes(), now).unwrap();
         assert_eq!((rows.len(), rows[0].0), (1, 1));
+        assert_eq!(rows[0].1.days_past_due, None);
+        // L7: arrears in either format, empty or absent when unknown.
+        let csv = format!("{ARREARS}a,{B},5,{at},91,\nb,{B},6,{at},,14\n");
+        let rows = parse(Format::Csv, csv.as_bytes(), now).unwrap();
+        assert_eq!(
+            (rows[0].1.days_past_due, rows[0].1.overdrawn_days),
+            (Some(91), None)
+        );
+        assert_eq!(
+            (rows[1].1.days_past_due, rows[1].1.overdrawn_days),
+            (None, Some(14))
+        );
+        let lines = format!(
+            "{{\"source_id\":\"a\",\"borrower_id\":\"{B}\",\"amount\":\"5\",\"as_of\":\"{at}\",\"days_past_due\":91,\"overdrawn_days\":0}}\n"
+        );
+        let rows = parse(Format::JsonLines, lines.as_bytes(), now).unwrap();
+        assert_eq!(rows[0].1.days_past_due, Some(91));
+        assert_eq!(rows[0].1.overdrawn_days, Some(0));
         assert_eq!(
             parse(Format::Csv, HEADER.as_bytes(), now),
             Err(Refused::NoRows)

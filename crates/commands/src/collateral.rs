@@ -134,7 +134,20 @@ async fn store_valuation(
         "side": valuation.side.as_str(),
         "status": valuation.status,
     });
-    ctx.audit(tx, &record).await
+    ctx.audit(tx, &record).await?;
+    if valuation.status == ValuationStatus::Effective {
+        // L7: a fall in value is an early-warning input.
+        let borrower = [collateral.borrower_id];
+        crate::monitoring::evaluate_early_warning(
+            ctx,
+            tx,
+            Some(&borrower),
+            "collateral valued",
+            valuation.recorded_at,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Registers a collateral item for a borrower, with an optional proposed
@@ -298,6 +311,9 @@ pub async fn confirm_valuation(
         "confirmed_proposal_of": confirmed.recorded_by,
     });
     ctx.audit(tx, &record).await?;
+    let borrower = [position.collateral.borrower_id];
+    crate::monitoring::evaluate_early_warning(ctx, tx, Some(&borrower), "collateral valued", now)
+        .await?;
     Ok(confirmed)
 }
 

@@ -153,6 +153,7 @@ pub async fn vote_facts(
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
         rating,
+        stage: crate::monitoring::stage_of(tx, case.file.borrower_id).await?,
         secured_value,
     })
 }

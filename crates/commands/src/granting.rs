@@ -80,6 +80,9 @@ pub async fn rate_borrower(
     ctx.audit(tx, &record).await?;
     if status == RatingStatus::Set {
         reevaluate_open_cases(ctx, tx, actor, &[borrower]).await?;
+        // L7: a downgrade is an early-warning input.
+        crate::monitoring::evaluate_early_warning(ctx, tx, Some(&[borrower]), "rating set", now)
+            .await?;
     }
     Ok(rating)
 }

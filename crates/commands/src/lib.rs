@@ -22,6 +22,7 @@ pub mod groups;
 pub mod inputs;
 pub mod limits;
 pub mod market;
+pub mod monitoring;
 pub mod positions;
 pub mod proposals;
 pub mod reports;

@@ -187,6 +187,13 @@ pub async fn import_balances(
     } else {
         watch_all(ctx, tx, cause, Utc::now()).await?
     };
+    // L7: arrears are early-warning inputs; L6: a breach opens a review.
+    let subjects: Vec<String> = breaches.iter().map(|b| b.subject.clone()).collect();
+    crate::monitoring::review_breaches(ctx, tx, &subjects, Utc::now()).await?;
+    if !changed.is_empty() {
+        let scope = (changed.len() <= TARGETED_WATCH_MAX).then_some(changed.as_slice());
+        crate::monitoring::evaluate_early_warning(ctx, tx, scope, cause, Utc::now()).await?;
+    }
     Ok(Imported {
         rows: balances.len(),
         inserted,

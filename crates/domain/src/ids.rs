@@ -142,6 +142,8 @@ uuid_id!(CollateralId, "a collateral id");
 uuid_id!(ValuationId, "a valuation id");
 uuid_id!(CreditId, "a credit id");
 uuid_id!(DocumentId, "a document id");
+uuid_id!(ProvisionId, "a provision id");
+uuid_id!(ReviewId, "a review id");
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod four_eyes;
 pub mod ids;
 pub mod money;
+pub mod monitoring;
 pub mod proposal;
 pub mod rating;
 pub mod rule_id;
@@ -38,9 +39,11 @@ pub use classification::{ClassificationError, Country, Sector};
 pub use credit::{CaseKind, Credit, CreditBase};
 pub use error::DomainError;
 pub use ids::{
-    BorrowerId, CaseId, CollateralId, CreditId, DocumentId, IdError, StaffId, UnitId, ValuationId,
+    BorrowerId, CaseId, CollateralId, CreditId, DocumentId, IdError, ProvisionId, ReviewId,
+    StaffId, UnitId, ValuationId,
 };
 pub use money::{Money, MoneyError};
+pub use monitoring::{Indicator, MonitoringParameters, Provision, ProvisionStatus, Stage};
 pub use rating::{Rating, RatingInput, RatingRules, RatingStatus};
 pub use rule_id::{RuleId, UnknownRuleId};
 pub use rules::{

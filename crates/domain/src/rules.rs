@@ -169,6 +169,10 @@ pub struct RuleParameters {
     /// file. Rule sets stored before it existed read as the defaults.
     #[serde(default)]
     pub credit_file: crate::credit_file::CreditFileParameters,
+    /// L6-L10: review schedule, early-warning catalogue, intensive-care
+    /// criteria and the board threshold of provisions.
+    #[serde(default)]
+    pub monitoring: crate::monitoring::MonitoringParameters,
 }
 
 /// What the competence order's limits are compared with (L1).
@@ -214,6 +218,7 @@ impl RuleParameters {
             competence_basis: CompetenceBasis::Exposure,
             rating: RatingRules::default(),
             credit_file: crate::credit_file::CreditFileParameters::default(),
+            monitoring: crate::monitoring::MonitoringParameters::default(),
         }
     }
 
@@ -222,6 +227,7 @@ impl RuleParameters {
         self.collateral.validate()?;
         self.rating.validate()?;
         self.credit_file.validate()?;
+        self.monitoring.validate()?;
         if self.cooling_off_months > 120 {
             return Err(DomainError::Invalid(
                 "cooling_off_months must be between 0 and 120".into(),

@@ -21,6 +21,7 @@ mod idempotency;
 pub mod keys;
 pub mod metrics;
 mod middleware;
+pub mod monitoring;
 pub mod openapi;
 pub mod paging;
 mod problem;

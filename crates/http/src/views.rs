@@ -362,6 +362,9 @@ pub struct RuleSetView {
     /// L2: the catalogue of document types and the checklists of the
     /// credit file.
     pub credit_file: creditops_domain::credit_file::CreditFileParameters,
+    /// L6-L10: the review schedule, the early-warning catalogue, the
+    /// intensive-care criteria and the board threshold of provisions.
+    pub monitoring: creditops_domain::MonitoringParameters,
 }
 
 impl RuleSetView {
@@ -376,6 +379,7 @@ impl RuleSetView {
             competence_basis,
             rating,
             credit_file,
+            monitoring,
         } = rules.parameters;
         Self {
             version: rules.version,
@@ -389,6 +393,7 @@ impl RuleSetView {
             competence_basis,
             rating,
             credit_file,
+            monitoring,
         }
     }
 }

@@ -327,6 +327,10 @@ pub struct ImportedBalance {
     pub borrower: BorrowerId,
     pub amount: Decimal,
     pub as_of: Timestamp,
+    /// Days the balance is past due, if core banking says (L7).
+    pub days_past_due: Option<u32>,
+    /// Days the limit behind it has been overdrawn, if core banking says (L7).
+    pub overdrawn_days: Option<u32>,
 }
 
 /// What importing one balance did.

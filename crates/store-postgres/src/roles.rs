@@ -76,6 +76,11 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("credit_documents", "INSERT, UPDATE (superseded_by)"),
             ("document_contents", "INSERT"),
             ("borrower_financials", "INSERT, UPDATE"),
+            // Negative information (row policy; L7); the evaluation it
+            // triggers lists the borrower and opens an ad-hoc review (L6).
+            ("borrower_flags", "INSERT"),
+            ("watch_list", "INSERT, UPDATE"),
+            ("reviews", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -111,6 +116,15 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("credit_documents", "INSERT, UPDATE (superseded_by)"),
             ("document_contents", "INSERT"),
             ("borrower_financials", "INSERT, UPDATE"),
+            // Monitoring (L6-L10): flags, the watch list, reviews, stages
+            // with their plans, provisions and the alerts they raise.
+            ("borrower_flags", "INSERT, UPDATE"),
+            ("watch_list", "INSERT, UPDATE"),
+            ("reviews", "INSERT, UPDATE"),
+            ("stage_transfers", "INSERT"),
+            ("plan_milestones", "INSERT, UPDATE"),
+            ("provisions", "INSERT, UPDATE"),
+            ("monitoring_alerts", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -127,6 +141,12 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("reservations", "UPDATE"),
             // Tier 1 and liquidity are proposed and decided four-eyes (R3, R6).
             ("change_proposals", "INSERT, UPDATE"),
+            // The watcher's early warning and review schedule (L6, L7);
+            // negative information (row policy).
+            ("borrower_flags", "INSERT"),
+            ("watch_list", "INSERT, UPDATE"),
+            ("reviews", "INSERT, UPDATE"),
+            ("monitoring_alerts", "INSERT"),
         ],
     },
     ServiceGrants {
@@ -179,6 +199,7 @@ const POLICED_TABLES: &[&str] = &[
     "change_proposals",
     "collateral_valuations",
     "ratings",
+    "borrower_flags",
 ];
 
 /// Which rows a side may write (S1, V1, V8, R8, S9).
@@ -223,6 +244,32 @@ pub const ROW_POLICIES: &[RowPolicy] = &[
         service: "backoffice",
         command: "INSERT",
         check: "status = 'set'",
+    },
+    // Anyone raises negative information; back office alone records a
+    // covenant breach and clears a flag (L7).
+    RowPolicy {
+        table: "borrower_flags",
+        service: "market",
+        command: "INSERT",
+        check: "kind = 'negative_information' AND cleared_at IS NULL",
+    },
+    RowPolicy {
+        table: "borrower_flags",
+        service: "risk",
+        command: "INSERT",
+        check: "kind = 'negative_information' AND cleared_at IS NULL",
+    },
+    RowPolicy {
+        table: "borrower_flags",
+        service: "backoffice",
+        command: "INSERT",
+        check: "true",
+    },
+    RowPolicy {
+        table: "borrower_flags",
+        service: "backoffice",
+        command: "UPDATE",
+        check: "true",
     },
     // Risk control proposes limits; back office decides them (R8).
     RowPolicy {

@@ -102,6 +102,7 @@ creditops_store_sql::breach_tx!(PgTx);
 creditops_store_sql::case_tx!(PgTx);
 creditops_store_sql::collateral_tx!(PgTx);
 creditops_store_sql::granting_tx!(PgTx);
+creditops_store_sql::monitoring_tx!(PgTx, in_ids = "= ANY($1)");
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
 creditops_store_sql::credit_file_tx!(PgTx);

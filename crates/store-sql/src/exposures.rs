@@ -118,25 +118,31 @@ macro_rules! exposure_tx {
                 let as_of = micros(balance.as_of);
                 let imported_at = micros(chrono::Utc::now());
                 let borrower_id = id_arg(balance.borrower);
+                let days_past_due = balance.days_past_due.map(i64::from);
+                let overdrawn_days = balance.overdrawn_days.map(i64::from);
                 let inserted = sqlx::query(
                     "INSERT INTO imported_balances (source_id, borrower_id, amount_minor, as_of, \
-                     imported_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_id) DO NOTHING",
+                     imported_at, days_past_due, overdrawn_days) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source_id) DO NOTHING",
                 )
                 .bind(&balance.source_id)
                 .bind(&borrower_id)
                 .bind(amount)
                 .bind(as_of)
                 .bind(imported_at)
+                .bind(days_past_due)
+                .bind(overdrawn_days)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
                 if inserted.rows_affected() > 0 {
                     return Ok(ImportEffect::Inserted);
                 }
-                let (stored_borrower, stored_amount, stored_as_of): (DbId, i64, Timestamp) =
+                type Stored = (DbId, i64, Timestamp, Option<i64>, Option<i64>);
+                let (stored_borrower, stored_amount, stored_as_of, stored_due, stored_over): Stored =
                     sqlx::query_as(concat!(
-                        "SELECT borrower_id, amount_minor, as_of FROM imported_balances \
-                             WHERE source_id = $1",
+                        "SELECT borrower_id, amount_minor, as_of, days_past_due, overdrawn_days \
+                         FROM imported_balances WHERE source_id = $1",
                         $lock_row
                     ))
                     .bind(&balance.source_id)
@@ -146,18 +152,23 @@ macro_rules! exposure_tx {
                 if id_of(stored_borrower)? == balance.borrower.as_uuid()
                     && stored_amount == amount
                     && stored_as_of == as_of
+                    && stored_due == days_past_due
+                    && stored_over == overdrawn_days
                 {
                     return Ok(ImportEffect::Unchanged);
                 }
                 sqlx::query(
                     "UPDATE imported_balances SET borrower_id = $2, amount_minor = $3, as_of = $4, \
-                     imported_at = $5 WHERE source_id = $1",
+                     imported_at = $5, days_past_due = $6, overdrawn_days = $7 \
+                     WHERE source_id = $1",
                 )
                 .bind(&balance.source_id)
                 .bind(&borrower_id)
                 .bind(amount)
                 .bind(as_of)
                 .bind(imported_at)
+                .bind(days_past_due)
+                .bind(overdrawn_days)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;

@@ -40,6 +40,7 @@ mod exposures;
 mod granting;
 mod idempotency;
 mod limits;
+pub mod monitoring;
 mod risk;
 mod sessions;
 mod staff;

@@ -83,6 +83,7 @@ creditops_store_sql::breach_tx!(SqliteTx);
 creditops_store_sql::case_tx!(SqliteTx);
 creditops_store_sql::collateral_tx!(SqliteTx);
 creditops_store_sql::granting_tx!(SqliteTx);
+creditops_store_sql::monitoring_tx!(SqliteTx, in_ids = "IN (SELECT value FROM json_each($1))");
 creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);
 creditops_store_sql::credit_file_tx!(SqliteTx);

@@ -25,7 +25,7 @@ pub use tx::*;
 pub mod prelude {
     pub use crate::{
         AdminTx, AuditTx, BorrowerTx, BreachTx, CaseTx, CollateralTx, CreditFileTx, ExposureTx,
-        GrantingTx, IdempotencyTx, LimitTx, RiskTx, SessionTx, StaffTx, Store, Tx,
+        GrantingTx, IdempotencyTx, LimitTx, MonitoringTx, RiskTx, SessionTx, StaffTx, Store, Tx,
     };
 }
 

@@ -13,6 +13,7 @@ use creditops_audit::{AuditAction, MerkleTree, SigningKey};
 use creditops_commands::audit_trail::{self, ChainCheck};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId};
+use creditops_http::monitoring;
 use creditops_http::views::CaseView;
 use creditops_http::{ApiError, PathId, Principal, ProblemKind, Query, ServiceContext, openapi};
 use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint, Tx};
@@ -51,6 +52,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(reconcile_route))
         .routes(routes!(entitlements))
         .routes(routes!(deviating_decisions))
+        .routes(routes!(monitoring_report))
         .merge(records::api())
 }
 
@@ -822,4 +824,29 @@ async fn deviating_decisions(
     creditops_http::Query(query): creditops_http::Query<creditops_http::reports::DeviatingQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     creditops_http::reports::deviating_report(&ctx, &principal, &headers, &query, true).await
+}
+
+/// The monitoring report (L6-L10): open reviews, the watch list, borrowers
+/// by stage, the milestones of current plans and provisions, for internal audit; the read is audited (A7).
+#[utoipa::path(
+    get,
+    path = "/v1/reports/monitoring",
+    tag = "reports",
+    params(creditops_http::Query<monitoring::MonitoringReportQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON, or one section as CSV",
+        content(
+            (monitoring::MonitoringReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn monitoring_report(
+    State((ctx, _)): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    creditops_http::Query(query): creditops_http::Query<monitoring::MonitoringReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    monitoring::monitoring_report(&ctx, &principal, &headers, &query, true).await
 }

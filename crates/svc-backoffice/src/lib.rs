@@ -23,6 +23,7 @@ use creditops_http::documents::{
     self, DocumentList, FinancialsList, FinancialsRequest, UploadParams,
 };
 use creditops_http::granting;
+use creditops_http::monitoring;
 use creditops_http::paging::next_cursor;
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::views::{
@@ -78,6 +79,25 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(granting::borrower_credits))
         .routes(routes!(granting::read_credit))
         .routes(routes!(granting::sign_off_condition))
+        .routes(routes!(monitoring::watch_list))
+        .routes(routes!(monitoring::due_reviews))
+        .routes(routes!(monitoring::borrower_reviews))
+        .routes(routes!(monitoring::assign_review))
+        .routes(routes!(monitoring::complete_review))
+        .routes(routes!(monitoring::raise_flag, monitoring::borrower_flags))
+        .routes(routes!(monitoring::clear_flag))
+        .routes(routes!(
+            monitoring::borrower_stage,
+            monitoring::transfer_stage
+        ))
+        .routes(routes!(monitoring::update_milestone))
+        .routes(routes!(
+            monitoring::propose_provision,
+            monitoring::list_provisions
+        ))
+        .routes(routes!(monitoring::approve_provision))
+        .routes(routes!(monitoring::reject_provision))
+        .routes(routes!(monitoring::monitoring_alerts))
         .routes(routes!(add_borrower_document, list_borrower_documents))
         .routes(routes!(list_case_documents))
         .routes(routes!(document_content))

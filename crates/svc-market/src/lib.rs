@@ -19,6 +19,7 @@ use creditops_http::documents::{
     self, DocumentList, FinancialsList, FinancialsRequest, UploadParams,
 };
 use creditops_http::granting;
+use creditops_http::monitoring;
 use creditops_http::paging::{CaseListParams, CasePage, PageSize};
 use creditops_http::views::CaseSummaryView;
 use creditops_http::views::{CaseView, VoteRequest, case_json};
@@ -60,6 +61,8 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(granting::rating_history))
         .routes(routes!(granting::borrower_credits))
         .routes(routes!(granting::read_credit))
+        .routes(routes!(monitoring::raise_flag, monitoring::borrower_flags))
+        .routes(routes!(monitoring::borrower_stage))
         .routes(routes!(add_case_document, list_case_documents))
         .routes(routes!(add_borrower_document, list_borrower_documents))
         .routes(routes!(document_content))

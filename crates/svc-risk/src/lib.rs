@@ -22,6 +22,7 @@ use creditops_commands::{inputs, limits};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, Country, Role, Sector, Severity};
+use creditops_http::monitoring;
 use creditops_http::paging::{PageSize, next_cursor};
 use creditops_http::proposals::{self as four_eyes, ProposalQuery, ProposalView, Proposals};
 use creditops_http::reports::{csv_response, wants_csv};
@@ -73,6 +74,14 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(breach_report))
         .routes(routes!(exposure_report))
         .routes(routes!(deviating_decisions))
+        .routes(routes!(monitoring::watch_list))
+        .routes(routes!(monitoring::due_reviews))
+        .routes(routes!(monitoring::borrower_reviews))
+        .routes(routes!(monitoring::raise_flag, monitoring::borrower_flags))
+        .routes(routes!(monitoring::borrower_stage))
+        .routes(routes!(monitoring::list_provisions))
+        .routes(routes!(monitoring::monitoring_alerts))
+        .routes(routes!(monitoring_report))
 }
 
 /// This service's OpenAPI document.
@@ -949,4 +958,29 @@ async fn exposure_report(
         items: lines,
     })
     .into_response())
+}
+
+/// The monitoring report (L6-L10): open reviews, the watch list, borrowers
+/// by stage, the milestones of current plans and provisions, as risk control reads it.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/monitoring",
+    tag = "reports",
+    params(creditops_http::Query<monitoring::MonitoringReportQuery>),
+    responses((
+        status = 200,
+        description = "The report as JSON, or one section as CSV",
+        content(
+            (monitoring::MonitoringReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
+async fn monitoring_report(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    creditops_http::Query(query): creditops_http::Query<monitoring::MonitoringReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    monitoring::monitoring_report(&ctx, &principal, &headers, &query, false).await
 }

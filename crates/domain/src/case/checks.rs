@@ -77,7 +77,34 @@ impl CreditCase {
             checks.push(check_rating(facts, now)?);
         }
         let required = facts.required_level(self.escalation_level)?;
-        checks.push(check_competence(voter, side, required, facts)?);
+        // L9: for a problem loan the back-office voter needs one level more;
+        // the case's level (what the first vote must hold, what the decision
+        // records) stays.
+        let mut voter_needs = required;
+        if stage == VoteStage::Second && facts.stage.is_problem_loan() {
+            let raised = facts.back_office_level(required);
+            if voter.competence_level < raised && voter.competence_level >= required {
+                return Err(DomainError::rule(
+                    RuleId::L9,
+                    format!(
+                        "the borrower is in {}: the back-office vote needs competence level \
+                         {raised} ({}), one above the case's level {required}",
+                        facts.stage,
+                        facts.rules.competence().name_of(raised)
+                    ),
+                ));
+            }
+            checks.push(RuleCheck::new(
+                RuleId::L9,
+                format!(
+                    "the borrower is in {}: the back-office vote needs competence level {raised} \
+                     instead of {required}",
+                    facts.stage
+                ),
+            ));
+            voter_needs = raised;
+        }
+        checks.push(check_competence(voter, side, voter_needs, facts)?);
         checks.push(RuleCheck::new(
             RuleId::V3,
             format!(

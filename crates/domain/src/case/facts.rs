@@ -3,6 +3,7 @@
 //! related parties, the risk verdict), and the aggregation of the exposure
 //! for the competence check (V4).
 
+use crate::monitoring::Stage;
 use crate::rating::Rating;
 use crate::rules::{CompetenceBasis, RuleSet};
 use crate::verdict::RiskVerdict;
@@ -39,6 +40,8 @@ pub struct VoteFacts {
     /// The value after haircuts of the collateral securing the group's
     /// exposure after the decision (L1, L3): what the unsecured part nets.
     pub secured_value: Decimal,
+    /// The borrower's stage of care at vote time (L8, L9).
+    pub stage: Stage,
 }
 
 impl VoteFacts {
@@ -55,6 +58,7 @@ impl VoteFacts {
             risk: None,
             rating: None,
             secured_value: Decimal::ZERO,
+            stage: Stage::Normal,
         }
     }
 
@@ -73,6 +77,19 @@ impl VoteFacts {
                 (self.aggregated_exposure - self.secured_value).max(Decimal::ZERO)
             }
         }
+    }
+
+    /// L9: the level the back-office vote needs when the case needs
+    /// `required`: for a borrower in restructuring or workout one level
+    /// more (the board stays the board); otherwise `required`.
+    pub fn back_office_level(&self, required: u8) -> u8 {
+        if !self.stage.is_problem_loan() {
+            return required;
+        }
+        let order = self.rules.competence();
+        order
+            .next_level(required)
+            .map_or(required, |level| level.level)
     }
 
     /// The same facts with the risk gate's verdict.

@@ -371,6 +371,21 @@ pub async fn imported_balances_are_idempotent(store: Arc<dyn Store>) {
             as_of: day(0),
             ..first.clone()
         },
+        ImportedBalance {
+            borrower: b,
+            amount: dec("240000.01"),
+            as_of: day(0),
+            days_past_due: Some(91),
+            ..first.clone()
+        },
+        ImportedBalance {
+            borrower: b,
+            amount: dec("240000.01"),
+            as_of: day(0),
+            days_past_due: Some(91),
+            overdrawn_days: Some(3),
+            ..first.clone()
+        },
     ];
     for change in &changes {
         assert_eq!(

@@ -492,6 +492,8 @@ pub(super) fn balance(source_id: &str, borrower: BorrowerId, amount: &str) -> Im
         borrower,
         amount: dec(amount),
         as_of: day(-1),
+        days_past_due: None,
+        overdrawn_days: None,
     }
 }
 

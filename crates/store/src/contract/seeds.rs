@@ -163,6 +163,8 @@ pub async fn seed_risk(store: &dyn Store, now: Timestamp, case_id: CaseId) {
         borrower,
         amount: "10.00".parse().expect("decimal"),
         as_of: now,
+        days_past_due: None,
+        overdrawn_days: None,
     })
     .await
     .expect("import");

@@ -15,6 +15,7 @@ mod exposures;
 mod granting;
 mod idempotency;
 mod limits;
+mod monitoring;
 mod risk;
 mod sessions;
 mod staff;
@@ -30,6 +31,10 @@ pub use exposures::ExposureTx;
 pub use granting::GrantingTx;
 pub use idempotency::IdempotencyTx;
 pub use limits::LimitTx;
+pub use monitoring::{
+    BorrowerFlag, FlagKind, MonitoringAlert, MonitoringTx, Review, ReviewKind, StageTransfer,
+    StoredMilestone, WatchEntry,
+};
 pub use risk::RiskTx;
 pub use sessions::SessionTx;
 pub use staff::StaffTx;
@@ -51,6 +56,7 @@ pub trait Tx:
     + CollateralTx
     + GrantingTx
     + CreditFileTx
+    + MonitoringTx
     + IdempotencyTx
     + AuditTx
     + SessionTx

@@ -233,6 +233,43 @@ fn l4_a_rating_band_asks_for_one_level_more() {
     assert_eq!(facts.required_level(None).unwrap(), 4);
 }
 
+#[test]
+fn l9_a_problem_loan_needs_the_back_office_vote_one_level_up() {
+    use crate::monitoring::Stage;
+    // (stage, back-office competence level, refused under)
+    let table = [
+        (Stage::Normal, 1, None),
+        (Stage::IntensiveCare, 1, None),
+        (Stage::Restructuring, 1, Some(RuleId::L9)),
+        (Stage::Restructuring, 2, None),
+        (Stage::Workout, 1, Some(RuleId::L9)),
+        (Stage::Workout, 2, None),
+    ];
+    for (stage, level, refused) in table {
+        let facts = VoteFacts { stage, ..facts() };
+        let mut case = new_case();
+        accept_with(&mut case, first(lo1(), Approve, 1), &facts, at(1));
+        let cmd = second(leveled(ba1(), level), Approve, 1);
+        match refused {
+            None => {
+                accept_with(&mut case, cmd, &facts, at(2));
+                assert_eq!(case.status, CaseStatus::Approved, "{stage} level {level}");
+            }
+            Some(rule) => {
+                let err = refuse_with(&mut case, cmd, &facts, at(2));
+                assert_rule(&err, rule, &format!("{stage} level {level}"));
+            }
+        }
+    }
+    // Market's first vote is not raised.
+    let facts = VoteFacts {
+        stage: Stage::Workout,
+        ..facts()
+    };
+    assert_eq!(facts.back_office_level(4), 4, "the board stays the board");
+    assert_eq!(facts.back_office_level(1), 2);
+}
+
 fn approved_case() -> CreditCase {
     let mut case = new_case();
     accept(&mut case, first(lo1(), Approve, 1), at(1));

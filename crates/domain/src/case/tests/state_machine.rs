@@ -448,6 +448,7 @@ impl World {
             risk: self.risk.verdict(),
             rating: self.rating.rating(),
             secured_value: Decimal::ZERO,
+            stage: crate::monitoring::Stage::Normal,
         }
     }
 }
