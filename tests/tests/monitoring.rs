@@ -81,6 +81,46 @@ async fn events(p: &TestPlatform, query: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The regulator bundle of the whole log (A5), verified with the published
+/// key: the text of its `entries.jsonl`.
+async fn exported_entries(p: &TestPlatform) -> String {
+    let key = p
+        .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
+        .await;
+    let verifier: creditops_audit::VerifierKey = key.ok(200)["verifier_key"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .expect("key");
+    let response = p
+        .client
+        .post(p.url("audit", "/v1/exports"))
+        .bearer_auth(p.token("ia-1", "audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let archive = response.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_ref())
+        .unpack(dir.path())
+        .unwrap();
+    let bundle = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let files = creditops_audit::export::read_bundle_dir(&bundle).unwrap();
+    creditops_audit::export::verify_bundle_with_keys(&files, &[verifier])
+        .expect("the bundle verifies");
+    files
+        .iter()
+        .find(|(name, _)| name == "entries.jsonl")
+        .map(|(_, bytes)| String::from_utf8(bytes.clone()).unwrap())
+        .expect("entries.jsonl")
+}
+
 async fn l7_imported_arrears_put_the_borrower_on_the_watch_list(p: &TestPlatform) {
     let b = borrower(p, "Arrears GmbH").await;
     // 89 days past due is below the default catalogue's 90.
@@ -161,6 +201,16 @@ async fn l7_imported_arrears_put_the_borrower_on_the_watch_list(p: &TestPlatform
         .await;
     let problem = bad.problem(422);
     assert!(problem.to_string().contains("days_past_due"), "{problem}");
+
+    // L12: the regulator export carries the new events.
+    let entries = exported_entries(p).await;
+    for action in [
+        "early_warning.hit",
+        "early_warning.cleared",
+        "review.opened",
+    ] {
+        assert!(entries.contains(action), "{action} is exported");
+    }
 }
 
 both_backends!(

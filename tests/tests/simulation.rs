@@ -3,7 +3,7 @@
 //!
 //! A seeded generator issues first votes, second votes, edits and returns
 //! by every demo voter (and by people of the wrong side) on a handful of
-//! cases, one at a time, through the command functions the market and
+//! cases (some of borrowers in restructuring or workout, L9), one at a time, through the command functions the market and
 //! back-office services run (the command layer's `cast_vote` and
 //! `change_case` inside `run_command`), against the real store (SQLite, and
 //! PostgreSQL when configured). Faults:
@@ -134,6 +134,9 @@ impl ModelCase {
 struct ModelBorrower {
     id: String,
     approved: i64,
+    /// In restructuring or workout (L9): the back-office vote needs one
+    /// competence level more.
+    problem_loan: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -320,6 +323,10 @@ impl Model {
                 }
                 if competence < required {
                     return rule(RuleId::V4);
+                }
+                if self.borrowers[case.borrower].problem_loan && competence < (required + 1).min(4)
+                {
+                    return rule(RuleId::L9);
                 }
                 let first = case
                     .votes
@@ -583,6 +590,8 @@ struct Stats {
     key_reuse: usize,
     decisions: usize,
     escalations: usize,
+    /// Second votes refused because the borrower is a problem loan (L9).
+    problem_loan_refusals: usize,
 }
 
 impl Sim<'_> {
@@ -646,7 +655,31 @@ impl Sim<'_> {
                             json!({"name": "Simulation GmbH", "country": "DE", "sector": "C25"}),
                         )
                         .await;
-                    self.model.borrowers.push(ModelBorrower { id, approved: 0 });
+                    // Some borrowers are problem loans from the start (L9):
+                    // back office moves them into restructuring or workout.
+                    let problem_loan = self.rng.chance(30);
+                    if problem_loan {
+                        let stage = if self.rng.chance(50) {
+                            "restructuring"
+                        } else {
+                            "workout"
+                        };
+                        self.p
+                            .call(
+                                "ba-1",
+                                "backoffice",
+                                Method::PUT,
+                                &format!("/v1/borrowers/{id}/stage"),
+                                Some(json!({"stage": stage, "reason": "simulated problem loan", "plan": [{"title": "simulated milestone", "due_on": "2030-01-31"}]})),
+                            )
+                            .await
+                            .ok(200);
+                    }
+                    self.model.borrowers.push(ModelBorrower {
+                        id,
+                        approved: 0,
+                        problem_loan,
+                    });
                     self.model.borrowers.len() - 1
                 }
             };
@@ -918,8 +951,13 @@ impl Sim<'_> {
                 }
                 Some((status, body))
             }
-            _ => {
+            (outcome, _) => {
                 self.stats.refused += 1;
+                if let Outcome::Refused(e) = &outcome
+                    && e.rule == Some(RuleId::L9)
+                {
+                    self.stats.problem_loan_refusals += 1;
+                }
                 self.check_case(cmd.case(), &before).await;
                 None
             }

@@ -6,8 +6,8 @@
 
 use crate::Console;
 use crate::casework::{
-    CaseSheet, Refusal, audit_command_refusal, forbidden, form_access, page_access, permitted,
-    sheet, short,
+    CaseSheet, Refusal, audit_command_refusal, forbidden, form_access, not_found, page_access,
+    permitted, sheet, short,
 };
 use crate::i18n::{Lang, Messages};
 use crate::pages::{Frame, NavLink, guard_form, html, lang_of, message, signed_in, unavailable};
@@ -91,6 +91,7 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
             crate::credit_pages::texts(lang).due_heading,
         )
         .needing("/v1/collateral/revaluations-due", "GET"),
+        crate::monitoring::nav(lang),
     ]
     .into_iter()
     .chain(crate::groups::nav(lang))
@@ -731,17 +732,6 @@ async fn render_case(
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,
-}
-
-fn not_found(console: &Console, lang: Lang, live: &LiveSession) -> Response {
-    message(
-        console,
-        lang,
-        Some(live),
-        StatusCode::NOT_FOUND,
-        lang.messages().not_found,
-        None,
-    )
 }
 
 async fn case_page(

@@ -350,3 +350,15 @@ pub(crate) async fn refusal_page(
         error.rule,
     )
 }
+
+/// The desk's answer to an id that names nothing the person may see.
+pub(crate) fn not_found(console: &Console, lang: Lang, live: &LiveSession) -> Response {
+    message(
+        console,
+        lang,
+        Some(live),
+        StatusCode::NOT_FOUND,
+        lang.messages().not_found,
+        None,
+    )
+}

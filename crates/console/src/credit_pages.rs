@@ -6,7 +6,7 @@
 //! office.
 
 use crate::Console;
-use crate::casework::{form_access, permitted, refusal_page};
+use crate::casework::{form_access, not_found, permitted, refusal_page};
 use crate::i18n::Lang;
 use crate::pages::{lang_of, message};
 use crate::session::LiveSession;
@@ -312,17 +312,6 @@ pub(crate) async fn cards(
         can_value: !market && permitted(console, live, "/v1/collateral/{id}/valuations", "POST"),
         can_check: permitted(console, live, "/v1/collateral/{id}/legal-check", "POST"),
     }
-}
-
-fn not_found(console: &Console, lang: Lang, live: &LiveSession) -> Response {
-    message(
-        console,
-        lang,
-        Some(live),
-        StatusCode::NOT_FOUND,
-        lang.messages().not_found,
-        None,
-    )
 }
 
 /// The fields of an upload: `csrf`, `type`, `file` (with its media type).

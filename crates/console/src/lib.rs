@@ -29,6 +29,7 @@ mod granting;
 mod groups;
 pub mod i18n;
 mod market;
+mod monitoring;
 pub mod oidc;
 mod pages;
 mod riskdesk;
@@ -128,6 +129,7 @@ pub fn router(ctx: Arc<ServiceContext>, settings: ConsoleSettings) -> Router {
         .merge(backoffice::routes(&console))
         .merge(groups::routes(&console))
         .merge(riskdesk::routes(&console))
+        .merge(monitoring::routes(&console))
         .merge(audit::routes(&console))
         .merge(admin::routes(&console))
         .with_state(console)

@@ -68,6 +68,7 @@ pub(crate) fn nav(lang: Lang) -> Vec<NavLink> {
         NavLink::to("/console/exposure", t.exposure),
         NavLink::to("/console/alerts", t.alerts),
         NavLink::to("/console/import", t.import).needing("/v1/exposures/import", "POST"),
+        crate::monitoring::nav(lang),
     ]
 }
 

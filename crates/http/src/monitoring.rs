@@ -674,7 +674,9 @@ pub async fn propose_provision(
     .await
 }
 
-async fn decide(
+/// Decides a proposed provision as the approve and reject routes do (the
+/// console runs it too).
+pub async fn decide_provision(
     ctx: Arc<ServiceContext>,
     principal: Principal,
     key: IdempotencyKey,
@@ -715,7 +717,7 @@ pub async fn approve_provision(
     key: IdempotencyKey,
     PathId(id): PathId<ProvisionId>,
 ) -> Result<Response, ApiError> {
-    decide(ctx, principal, key, id, Verdict::Approve).await
+    decide_provision(ctx, principal, key, id, Verdict::Approve).await
 }
 
 /// A second person of back office rejects a provision (L10).
@@ -735,7 +737,7 @@ pub async fn reject_provision(
     key: IdempotencyKey,
     PathId(id): PathId<ProvisionId>,
 ) -> Result<Response, ApiError> {
-    decide(ctx, principal, key, id, Verdict::Reject).await
+    decide_provision(ctx, principal, key, id, Verdict::Reject).await
 }
 
 /// Which provisions to list.

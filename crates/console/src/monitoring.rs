@@ -1,0 +1,463 @@
+//! The monitoring page of the back-office and risk desks (L6-L10): the
+//! watch list, the due reviews, borrowers outside `normal`, the alerts, and
+//! the provisions awaiting their second person, whom back office decides
+//! here. The page is allowed exactly when `GET /v1/watch-list` is; each
+//! decision when its API route is, and runs the API's command.
+
+use crate::Console;
+use crate::casework::{
+    Refusal, audit_command_refusal, forbidden, not_found, page_access, permitted,
+};
+use crate::i18n::Lang;
+use crate::pages::{Frame, NavLink, guard_form, html, lang_of, signed_in, unavailable};
+use crate::session::LiveSession;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use creditops_commands::{market, monitoring};
+use creditops_domain::four_eyes::Verdict;
+use creditops_domain::{BorrowerId, ProvisionId, ProvisionStatus};
+use creditops_http::{ApiError, IdempotencyKey, Principal};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Rows per table on the page.
+const ROWS: usize = 200;
+
+pub(crate) fn routes(console: &Console) -> Router<Console> {
+    match &*console.settings.desk.service {
+        "backoffice" => Router::new()
+            .route("/console/monitoring", get(page))
+            .route("/console/provisions/{id}/approve", post(approve))
+            .route("/console/provisions/{id}/reject", post(reject)),
+        "risk" => Router::new().route("/console/monitoring", get(page)),
+        _ => Router::new(),
+    }
+}
+
+/// The desk's link to the page.
+pub(crate) fn nav(lang: Lang) -> NavLink {
+    NavLink::to("/console/monitoring", texts(lang).heading).needing("/v1/watch-list", "GET")
+}
+
+struct Texts {
+    heading: &'static str,
+    intro: &'static str,
+    watch_list: &'static str,
+    none_watched: &'static str,
+    borrower: &'static str,
+    indicator: &'static str,
+    value: &'static str,
+    catalogue: &'static str,
+    since: &'static str,
+    reviews: &'static str,
+    none_due: &'static str,
+    kind: &'static str,
+    reason: &'static str,
+    due: &'static str,
+    assignee: &'static str,
+    overdue: &'static str,
+    stages: &'static str,
+    none_staged: &'static str,
+    stage: &'static str,
+    decided_by: &'static str,
+    provisions: &'static str,
+    none_pending: &'static str,
+    amount: &'static str,
+    proposed_by: &'static str,
+    approve: &'static str,
+    reject: &'static str,
+    board: &'static str,
+    alerts: &'static str,
+    none_alerts: &'static str,
+    audience: &'static str,
+    approved: &'static str,
+    rejected: &'static str,
+}
+
+const EN: Texts = Texts {
+    heading: "Monitoring",
+    intro: "The credit after it is granted: the early-warning watch list, reviews due, borrowers in intensive care or problem-loan handling, and provisions awaiting their second person.",
+    watch_list: "Watch list",
+    none_watched: "No borrower is on the watch list.",
+    borrower: "Borrower",
+    indicator: "Indicator",
+    value: "Value",
+    catalogue: "Catalogue version",
+    since: "Since",
+    reviews: "Reviews due",
+    none_due: "No review is open.",
+    kind: "Kind",
+    reason: "Reason",
+    due: "Due",
+    assignee: "Assigned to",
+    overdue: "overdue",
+    stages: "Intensive care and problem loans",
+    none_staged: "Every borrower is in normal care.",
+    stage: "Stage",
+    decided_by: "Decided by",
+    provisions: "Provisions awaiting a decision",
+    none_pending: "No provision awaits a decision.",
+    amount: "Amount",
+    proposed_by: "Proposed by",
+    approve: "Approve provision",
+    reject: "Reject provision",
+    board: "reported to the board",
+    alerts: "Alerts",
+    none_alerts: "No alert.",
+    audience: "For",
+    approved: "The provision is approved.",
+    rejected: "The provision is rejected.",
+};
+
+const DE: Texts = Texts {
+    heading: "Überwachung",
+    intro: "Der Kredit nach der Vergabe: Frühwarnliste, fällige Überprüfungen, Kreditnehmer in Intensivbetreuung oder Problemkreditbearbeitung und Risikovorsorgen, die auf die zweite Person warten.",
+    watch_list: "Frühwarnliste",
+    none_watched: "Kein Kreditnehmer steht auf der Frühwarnliste.",
+    borrower: "Kreditnehmer",
+    indicator: "Indikator",
+    value: "Wert",
+    catalogue: "Katalogversion",
+    since: "Seit",
+    reviews: "Fällige Überprüfungen",
+    none_due: "Keine Überprüfung ist offen.",
+    kind: "Art",
+    reason: "Anlass",
+    due: "Fällig",
+    assignee: "Zugewiesen an",
+    overdue: "überfällig",
+    stages: "Intensivbetreuung und Problemkredite",
+    none_staged: "Alle Kreditnehmer sind in Normalbetreuung.",
+    stage: "Stufe",
+    decided_by: "Entschieden von",
+    provisions: "Risikovorsorgen zur Entscheidung",
+    none_pending: "Keine Risikovorsorge wartet auf eine Entscheidung.",
+    amount: "Betrag",
+    proposed_by: "Vorgeschlagen von",
+    approve: "Risikovorsorge genehmigen",
+    reject: "Risikovorsorge ablehnen",
+    board: "an die Geschäftsleitung gemeldet",
+    alerts: "Meldungen",
+    none_alerts: "Keine Meldung.",
+    audience: "Für",
+    approved: "Die Risikovorsorge ist genehmigt.",
+    rejected: "Die Risikovorsorge ist abgelehnt.",
+};
+
+fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::De => &DE,
+        Lang::En => &EN,
+    }
+}
+
+struct WatchRow {
+    borrower: String,
+    indicator: String,
+    value: String,
+    catalogue: i64,
+    since: String,
+}
+
+struct ReviewRow {
+    borrower: String,
+    kind: &'static str,
+    reason: String,
+    due: String,
+    assignee: String,
+    overdue: bool,
+}
+
+struct StageRow {
+    borrower: String,
+    stage: String,
+    since: String,
+    decided_by: String,
+    reason: String,
+}
+
+struct ProvisionRow {
+    id: String,
+    borrower: String,
+    amount: String,
+    reason: String,
+    method: String,
+    proposed_by: String,
+    proposed_at: String,
+    board: bool,
+}
+
+struct AlertRow {
+    borrower: String,
+    detail: String,
+    audience: String,
+    raised_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "monitoring.html")]
+struct MonitoringPage {
+    f: Frame,
+    t: &'static Texts,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+    watch: Vec<WatchRow>,
+    reviews: Vec<ReviewRow>,
+    stages: Vec<StageRow>,
+    provisions: Vec<ProvisionRow>,
+    alerts: Vec<AlertRow>,
+    can_decide: bool,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    done: Option<String>,
+}
+
+async fn page(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let (live, lang) = match page_access(
+        &console,
+        &headers,
+        ("/v1/watch-list", "GET"),
+        "/console/monitoring",
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let t = texts(lang);
+    let notice = match query.done.as_deref() {
+        Some("approved") => Some(t.approved),
+        Some("rejected") => Some(t.rejected),
+        _ => None,
+    };
+    render(&console, lang, &live, StatusCode::OK, notice, None).await
+}
+
+/// Borrowers by name ("name (id prefix)"), looked up once each.
+async fn names(
+    console: &Console,
+    ids: impl Iterator<Item = BorrowerId>,
+) -> BTreeMap<BorrowerId, String> {
+    let commands = console.ctx.commands();
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if names.contains_key(&id) {
+            continue;
+        }
+        let name = match market::borrower(&commands, id).await {
+            Ok(b) => b.name,
+            Err(_) => id.to_string(),
+        };
+        names.insert(id, name);
+    }
+    names
+}
+
+async fn render(
+    console: &Console,
+    lang: Lang,
+    live: &LiveSession,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    refusal: Option<Refusal>,
+) -> Response {
+    let commands = console.ctx.commands();
+    let loaded = async {
+        let report = monitoring::report(&commands).await?;
+        let alerts = monitoring::alerts(&commands).await?;
+        Ok::<_, creditops_commands::CommandError>((report, alerts))
+    }
+    .await;
+    let (report, alerts) = match loaded {
+        Ok(found) => found,
+        Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
+    };
+    let pending: Vec<_> = report
+        .provisions
+        .iter()
+        .filter(|p| p.status == ProvisionStatus::Proposed)
+        .take(ROWS)
+        .collect();
+    let ids = report
+        .watch_list
+        .iter()
+        .map(|w| w.borrower_id)
+        .chain(report.reviews.iter().map(|r| r.borrower_id))
+        .chain(report.stages.iter().map(|s| s.borrower_id))
+        .chain(pending.iter().map(|p| p.borrower_id))
+        .chain(alerts.iter().map(|a| a.borrower_id));
+    let names = names(console, ids).await;
+    let name = |id: &BorrowerId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let now = chrono::Utc::now();
+    let page = MonitoringPage {
+        f: Frame::new(console, lang, Some(live)),
+        t: texts(lang),
+        notice,
+        refusal,
+        watch: report
+            .watch_list
+            .iter()
+            .take(ROWS)
+            .map(|w| WatchRow {
+                borrower: name(&w.borrower_id),
+                indicator: w.indicator.clone(),
+                value: w.value.clone(),
+                catalogue: w.rules_version,
+                since: lang.date_time(w.hit_at),
+            })
+            .collect(),
+        reviews: report
+            .reviews
+            .iter()
+            .take(ROWS)
+            .map(|r| ReviewRow {
+                borrower: name(&r.borrower_id),
+                kind: r.kind.as_str(),
+                reason: r.reason.clone(),
+                due: lang.date(r.due_at),
+                assignee: r
+                    .assignee
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                overdue: r.due_at <= now,
+            })
+            .collect(),
+        stages: report
+            .stages
+            .iter()
+            .take(ROWS)
+            .map(|s| StageRow {
+                borrower: name(&s.borrower_id),
+                stage: s.to_stage.to_string(),
+                since: lang.date(s.decided_at),
+                decided_by: s.decided_by.to_string(),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+        provisions: pending
+            .iter()
+            .map(|p| ProvisionRow {
+                id: p.id.to_string(),
+                borrower: name(&p.borrower_id),
+                amount: lang.money(p.amount.amount(), p.amount.currency_code()),
+                reason: p.reason.clone(),
+                method: p.method.clone(),
+                proposed_by: p.proposed_by.to_string(),
+                proposed_at: lang.date_time(p.proposed_at),
+                board: p.board_alert,
+            })
+            .collect(),
+        alerts: alerts
+            .iter()
+            .take(ROWS)
+            .map(|a| AlertRow {
+                borrower: name(&a.borrower_id),
+                detail: a.detail.clone(),
+                audience: a.audience.clone(),
+                raised_at: lang.date_time(a.raised_at),
+            })
+            .collect(),
+        can_decide: permitted(console, live, "/v1/provisions/{id}/approve", "POST"),
+    };
+    html(status, &page)
+}
+
+async fn approve(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<crate::pages::CsrfOnly>,
+) -> Response {
+    decide(console, headers, id, form, Verdict::Approve).await
+}
+
+async fn reject(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<crate::pages::CsrfOnly>,
+) -> Response {
+    decide(console, headers, id, form, Verdict::Reject).await
+}
+
+async fn decide(
+    console: Console,
+    headers: HeaderMap,
+    id: String,
+    form: crate::pages::CsrfOnly,
+    verdict: Verdict,
+) -> Response {
+    let (api_route, route, done) = match verdict {
+        Verdict::Approve => (
+            "/v1/provisions/{id}/approve",
+            "/console/provisions/{id}/approve",
+            "approved",
+        ),
+        Verdict::Reject => (
+            "/v1/provisions/{id}/reject",
+            "/console/provisions/{id}/reject",
+            "rejected",
+        ),
+    };
+    let live = match signed_in(&console, &headers).await {
+        Ok(live) => live,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&headers);
+    if let Err(refused) = guard_form(
+        &console,
+        &headers,
+        Some(&live.session.csrf_token),
+        form.csrf.as_deref(),
+        Some(live.actor.id()),
+        route,
+        None,
+    )
+    .await
+    {
+        return refused;
+    }
+    if !permitted(&console, &live, api_route, "POST") {
+        return forbidden(&console, lang, &live, route).await;
+    }
+    let Ok(id) = id.parse::<ProvisionId>() else {
+        return not_found(&console, lang, &live);
+    };
+    let principal = Principal(live.actor.clone());
+    match creditops_http::monitoring::decide_provision(
+        console.ctx.clone(),
+        principal,
+        IdempotencyKey(None),
+        id,
+        verdict,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/monitoring?done={done}")).into_response(),
+        Err(e) => {
+            if let Err(audit) = audit_command_refusal(&console, &live, route, &e, None).await {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            render(
+                &console,
+                lang,
+                &live,
+                e.status(),
+                None,
+                Some(Refusal::of(lang, &e)),
+            )
+            .await
+        }
+    }
+}
