@@ -78,7 +78,7 @@ async fn desks(p: &TestPlatform) {
         "ad_hoc",
         "intensive_care",
         "650,000.00 EUR",
-        "reported to the board",
+        "above the board threshold",
         "Approve provision",
     ] {
         assert!(page.body.contains(shown), "{shown}: {}", page.body);

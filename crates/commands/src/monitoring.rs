@@ -831,7 +831,7 @@ pub async fn propose_provision(
         id: ProvisionId::generate(),
         borrower_id: input.borrower,
         credit_id: input.credit,
-        amount: input.amount.clone(),
+        amount: input.amount,
         reason: input.reason.trim().to_owned(),
         method: input.method.trim().to_owned(),
         status: ProvisionStatus::Proposed,

@@ -313,7 +313,7 @@ async fn apply(
             let rules = RuleSet {
                 version,
                 valid_from: *valid_from,
-                parameters: parameters.clone(),
+                parameters: (**parameters).clone(),
             };
             tx.insert_rule_set(&rules, Some(proposal)).await?;
             Ok(json!({"rules_version": version, "valid_from": valid_from}))

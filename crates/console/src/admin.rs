@@ -1700,7 +1700,7 @@ fn checked_rules(
         {
             Ok(Change::RuleSet {
                 valid_from,
-                parameters: RuleParameters {
+                parameters: Box::new(RuleParameters {
                     competence_order: order,
                     cooling_off_months,
                     divergence,
@@ -1708,7 +1708,7 @@ fn checked_rules(
                     reservation_days,
                     // What the form does not show stays as it is in force.
                     ..current.clone()
-                },
+                }),
             })
         }
         _ => Err(problems),

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 const ROWS: usize = 200;
 
 pub(crate) fn routes(console: &Console) -> Router<Console> {
-    match &*console.settings.desk.service {
+    match console.settings.desk.service {
         "backoffice" => Router::new()
             .route("/console/monitoring", get(page))
             .route("/console/provisions/{id}/approve", post(approve))
@@ -105,7 +105,7 @@ const EN: Texts = Texts {
     proposed_by: "Proposed by",
     approve: "Approve provision",
     reject: "Reject provision",
-    board: "reported to the board",
+    board: "above the board threshold",
     alerts: "Alerts",
     none_alerts: "No alert.",
     audience: "For",
@@ -140,7 +140,7 @@ const DE: Texts = Texts {
     proposed_by: "Vorgeschlagen von",
     approve: "Risikovorsorge genehmigen",
     reject: "Risikovorsorge ablehnen",
-    board: "an die Geschäftsleitung gemeldet",
+    board: "über der Meldeschwelle der Geschäftsleitung",
     alerts: "Meldungen",
     none_alerts: "Keine Meldung.",
     audience: "Für",

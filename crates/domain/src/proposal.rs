@@ -219,7 +219,8 @@ pub enum Change {
     },
     RuleSet {
         valid_from: DateTime<Utc>,
-        parameters: RuleParameters,
+        /// Boxed: a rule set is far larger than any other change.
+        parameters: Box<RuleParameters>,
     },
     /// A new person in a populated directory (S3): their units, roles and
     /// competence levels, each starting now or later (S4).
