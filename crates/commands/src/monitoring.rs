@@ -35,6 +35,20 @@ fn side_of(actor: &Actor, now: Timestamp) -> Option<Side> {
     actor.voter_at(now).map(|voter| voter.side)
 }
 
+/// Refuses under `rule` with `refusal` unless `actor` is of back office now.
+fn require_back_office(
+    actor: &Actor,
+    now: Timestamp,
+    rule: RuleId,
+    refusal: &str,
+) -> CommandResult<()> {
+    if side_of(actor, now) == Some(Side::Backoffice) {
+        Ok(())
+    } else {
+        Err(CommandError::forbidden_under(rule, refusal))
+    }
+}
+
 async fn require_borrower(tx: &mut dyn Tx, borrower: BorrowerId) -> CommandResult<()> {
     match tx.borrower(borrower).await? {
         Some(_) => Ok(()),
@@ -321,12 +335,7 @@ pub async fn clear_flag(
     reason: &str,
 ) -> CommandResult<BorrowerFlag> {
     let now = action_time();
-    if side_of(actor, now) != Some(Side::Backoffice) {
-        return Err(CommandError::forbidden_under(
-            RuleId::L7,
-            "only back office clears a flag on a borrower",
-        ));
-    }
+    require_back_office(actor, now, RuleId::L7, "only back office clears a flag on a borrower")?;
     let reason = creditops_domain::text::required_text("reason", reason, 4000)?;
     let flag = tx
         .flag(id)
@@ -455,12 +464,7 @@ pub async fn assign_review(
     assignee: &StaffId,
 ) -> CommandResult<Review> {
     let now = action_time();
-    if side_of(actor, now) != Some(Side::Backoffice) {
-        return Err(CommandError::forbidden_under(
-            RuleId::L6,
-            "only back office assigns a review",
-        ));
-    }
+    require_back_office(actor, now, RuleId::L6, "only back office assigns a review")?;
     let member = tx
         .staff_member(assignee)
         .await?
@@ -527,12 +531,7 @@ pub async fn complete_review(
     assessment: &Assessment,
 ) -> CommandResult<Review> {
     let now = action_time();
-    if side_of(actor, now) != Some(Side::Backoffice) {
-        return Err(CommandError::forbidden_under(
-            RuleId::L6,
-            "back office records the risk assessment of a review",
-        ));
-    }
+    require_back_office(actor, now, RuleId::L6, "back office records the risk assessment of a review")?;
     let summary = creditops_domain::text::required_text("summary", &assessment.summary, 8000)?;
     if !assessment.use_of_funds_checked || !assessment.collateral_checked {
         return Err(CommandError::invalid(
@@ -749,12 +748,7 @@ pub async fn update_milestone(
     status: MilestoneStatus,
 ) -> CommandResult<StoredMilestone> {
     let now = action_time();
-    if side_of(actor, now) != Some(Side::Backoffice) {
-        return Err(CommandError::forbidden_under(
-            RuleId::L9,
-            "back office tracks the plan of a problem loan",
-        ));
-    }
+    require_back_office(actor, now, RuleId::L9, "back office tracks the plan of a problem loan")?;
     if status == MilestoneStatus::Open {
         return Err(CommandError::invalid("a milestone is marked met or missed"));
     }

@@ -6,10 +6,10 @@
 
 use crate::Console;
 use crate::casework::{
-    Refusal, audit_command_refusal, forbidden, not_found, page_access, permitted,
+    Refusal, audit_command_refusal, form_access, not_found, page_access, permitted,
 };
 use crate::i18n::Lang;
-use crate::pages::{Frame, NavLink, guard_form, html, lang_of, signed_in, unavailable};
+use crate::pages::{Frame, NavLink, html, unavailable};
 use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
@@ -410,27 +410,19 @@ async fn decide(
             "rejected",
         ),
     };
-    let live = match signed_in(&console, &headers).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let lang = lang_of(&headers);
-    if let Err(refused) = guard_form(
+    let (live, lang) = match form_access(
         &console,
         &headers,
-        Some(&live.session.csrf_token),
         form.csrf.as_deref(),
-        Some(live.actor.id()),
+        (api_route, "POST"),
         route,
         None,
     )
     .await
     {
-        return refused;
-    }
-    if !permitted(&console, &live, api_route, "POST") {
-        return forbidden(&console, lang, &live, route).await;
-    }
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
     let Ok(id) = id.parse::<ProvisionId>() else {
         return not_found(&console, lang, &live);
     };
