@@ -219,7 +219,7 @@ pub enum Change {
     },
     RuleSet {
         valid_from: DateTime<Utc>,
-        /// Boxed: a rule set is far larger than any other change.
+        // Boxed: a rule set is far larger than any other change.
         parameters: Box<RuleParameters>,
     },
     /// A new person in a populated directory (S3): their units, roles and

@@ -88,7 +88,7 @@ pub struct ReviewList {
     get,
     path = "/v1/reviews",
     tag = "monitoring",
-    params(ReviewQuery),
+    params(Query<ReviewQuery>),
     responses((status = 200, description = "Open reviews, by due date", body = ReviewList)),
 )]
 pub async fn due_reviews(
@@ -759,7 +759,7 @@ pub struct ProvisionList {
     get,
     path = "/v1/provisions",
     tag = "provisions",
-    params(ProvisionQuery),
+    params(Query<ProvisionQuery>),
     responses((status = 200, description = "Provisions, newest first", body = ProvisionList)),
 )]
 pub async fn list_provisions(
