@@ -541,6 +541,15 @@ async fn l8_l9_back_office_decides_the_stage_and_a_problem_loan_needs_one_level_
         .call("lo-1", "market", Method::GET, &stage_path, None)
         .await;
     assert_eq!(read.ok(200)["stage"], "normal");
+    // 91 days past due meets a criterion of the rule set for intensive care.
+    import(p, balance("turn-1", &b, "50000.00", Some(91))).await;
+    let read = p
+        .call("ba-1", "backoffice", Method::GET, &stage_path, None)
+        .await;
+    assert_eq!(
+        read.ok(200)["criteria_met"][0]["indicator"],
+        "days_past_due"
+    );
 
     let moved = p
         .call(
@@ -599,11 +608,29 @@ async fn l8_l9_back_office_decides_the_stage_and_a_problem_loan_needs_one_level_
         .await;
     assert_eq!(met.ok(200)["status"], "met");
     let audited = events(p, "action=borrower.stage_changed").await;
-    let transfers: Vec<_> = audited
+    let mut transfers: Vec<_> = audited
         .iter()
         .filter(|e| e["body"]["borrower_id"] == b.as_str())
         .collect();
     assert_eq!(transfers.len(), 2, "{audited:?}");
+    transfers.sort_by_key(|e| e["seq"].as_i64());
+    assert_eq!(transfers[0]["body"]["rule"], "L8");
+    assert_eq!(
+        transfers[0]["body"]["data"]["criteria_met"],
+        json!(["days_past_due"])
+    );
+    assert_eq!(transfers[1]["body"]["rule"], "L9");
+    // Risk control sees the stage in the exposure view.
+    let exposure = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposure.ok(200)["items"][0]["stage"], "restructuring");
 
     // A 100k case needs level 1; in restructuring the back-office vote
     // needs level 2 ... which ba-1 holds; at 300k (level 2) it needs 3.
@@ -729,6 +756,17 @@ async fn l10_a_provision_needs_two_people_and_a_large_one_alerts_the_board(p: &T
         .map(|p| p["status"].clone())
         .collect();
     assert_eq!(statuses, vec![json!("approved"), json!("rejected")]);
+    // The approved provision shows in the exposure view; the rejected not.
+    let exposure = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/exposures?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(exposure.ok(200)["items"][0]["provisions"], "600000.00");
 
     // The report: JSON for internal audit (the read is audited), a CSV
     // section for risk control.

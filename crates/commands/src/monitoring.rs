@@ -660,6 +660,24 @@ pub struct StageView {
     pub stage: Stage,
     pub transfer: Option<StageTransfer>,
     pub plan: Vec<StoredMilestone>,
+    /// The borrower's watch-list entries that are criteria for a transfer
+    /// into intensive care under the rule set in force (L8).
+    pub criteria_met: Vec<WatchEntry>,
+}
+
+/// The borrower's watch-list entries that are criteria for intensive care
+/// under `rules` (L8).
+async fn criteria_met(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    params: &MonitoringParameters,
+) -> CommandResult<Vec<WatchEntry>> {
+    Ok(tx
+        .watch_entries(Some(&[borrower]))
+        .await?
+        .into_iter()
+        .filter(|entry| params.intensive_care_criteria.contains(&entry.indicator))
+        .collect())
 }
 
 /// The borrower's stage, the transfer that set it and the plan.
@@ -668,10 +686,13 @@ pub async fn stage(ctx: &Context, borrower: BorrowerId) -> CommandResult<StageVi
     require_borrower(tx.as_mut(), borrower).await?;
     let transfer = tx.current_stage(borrower).await?;
     let plan = tx.milestones(Some(borrower)).await?;
+    let rules = rules_in_force(tx.as_mut(), action_time()).await?;
+    let criteria_met = criteria_met(tx.as_mut(), borrower, &rules.parameters.monitoring).await?;
     Ok(StageView {
         stage: transfer.as_ref().map_or(Stage::Normal, |t| t.to_stage),
         transfer,
         plan,
+        criteria_met,
     })
 }
 
@@ -692,6 +713,7 @@ pub async fn transfer_stage(
     let from = stage_of(tx, borrower).await?;
     monitoring::check_transfer(side_of(actor, now), from, to, reason, plan)?;
     let rules = rules_in_force(tx, now).await?;
+    let criteria = criteria_met(tx, borrower, &rules.parameters.monitoring).await?;
     let transfer = StageTransfer {
         id: Uuid::now_v7(),
         borrower_id: borrower,
@@ -732,6 +754,9 @@ pub async fn transfer_stage(
         "to": to,
         "transfer_id": transfer.id,
         "rules_version": rules.version,
+        // Which criteria of the rule set were met: the transfer's grounds
+        // beside the reason (L8).
+        "criteria_met": criteria.iter().map(|e| e.indicator.as_str()).collect::<Vec<_>>(),
         "plan": milestones.iter().map(|m| json!({
             "milestone_id": m.id,
             "title": m.milestone.title,
@@ -744,6 +769,7 @@ pub async fn transfer_stage(
         stage: to,
         transfer: Some(transfer),
         plan: milestones,
+        criteria_met: criteria,
     })
 }
 
@@ -940,6 +966,34 @@ pub async fn provisions(
     // A filter: an unknown borrower has none.
     let mut tx = ctx.store.begin_read().await?;
     Ok(tx.provisions(borrower, LIST_LIMIT).await?)
+}
+
+/// What monitoring adds to a borrower's exposure (L8, L10): its stage and
+/// the sum of its approved provisions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExposureNotes {
+    pub stage: Stage,
+    pub provisions: Decimal,
+}
+
+/// The notes of every borrower outside `normal` or with an approved
+/// provision, for the exposure views. Provisions are booked in the
+/// competence currency, which is the reporting currency.
+pub async fn exposure_notes(ctx: &Context) -> CommandResult<BTreeMap<BorrowerId, ExposureNotes>> {
+    let mut tx = ctx.store.begin_read().await?;
+    let mut notes: BTreeMap<BorrowerId, ExposureNotes> = BTreeMap::new();
+    for transfer in tx.stages().await? {
+        notes.entry(transfer.borrower_id).or_default().stage = transfer.to_stage;
+    }
+    for (borrower, sum) in tx.approved_provisions().await? {
+        let amount = sum.amount();
+        let entry = notes.entry(borrower).or_default();
+        entry.provisions = entry
+            .provisions
+            .checked_add(amount)
+            .ok_or_else(|| CommandError::invalid("the provisions are too large to sum"))?;
+    }
+    Ok(notes)
 }
 
 // ---------------------------------------------------------------------------

@@ -389,6 +389,9 @@ pub struct StageView {
     pub transfer: Option<StageTransfer>,
     /// The milestones of the restructuring or workout plan.
     pub plan: Vec<StoredMilestone>,
+    /// The watch-list entries that are criteria of the rule set for a
+    /// transfer into intensive care (L8); back office decides.
+    pub criteria_met: Vec<WatchEntry>,
 }
 
 impl From<monitoring::StageView> for StageView {
@@ -397,6 +400,7 @@ impl From<monitoring::StageView> for StageView {
             stage: view.stage,
             transfer: view.transfer,
             plan: view.plan,
+            criteria_met: view.criteria_met,
         }
     }
 }

@@ -704,6 +704,26 @@ macro_rules! monitoring_tx {
                         .collect()
                 }
 
+                async fn approved_provisions(
+                    &mut self,
+                ) -> StoreResult<Vec<(BorrowerId, Money)>> {
+                    let rows = sqlx::query(
+                        "SELECT borrower_id, currency, CAST(SUM(amount_minor) AS BIGINT) AS total FROM provisions \
+                         WHERE status = 'approved' GROUP BY borrower_id, currency",
+                    )
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                BorrowerId::from_uuid(get_id(row, "borrower_id")?),
+                                money(get::<i64>(row, "total")?, &get::<String>(row, "currency")?)?,
+                            ))
+                        })
+                        .collect()
+                }
+
                 async fn insert_monitoring_alert(
                     &mut self,
                     alert: &MonitoringAlert,

@@ -127,6 +127,10 @@ struct ExposureRow {
     exposure: BorrowerExposure,
     /// `reserved + outstanding`, decimal string.
     total: String,
+    /// The borrower's stage of care (L8, L9).
+    stage: creditops_domain::Stage,
+    /// Approved loan-loss provisions (L10), decimal string.
+    provisions: String,
 }
 
 /// Exposure per borrower (reserved, outstanding) and the total, filtered by
@@ -176,6 +180,7 @@ async fn list_exposures(
         }
     };
     let rows = reports::exposures(&ctx.commands(), filter, now).await?;
+    let notes = creditops_commands::monitoring::exposure_notes(&ctx.commands()).await?;
     let total: Decimal = rows.iter().map(|row| row.total()).sum();
     Ok(axum::Json(Exposures {
         currency: creditops_risk::REPORTING_CURRENCY.to_owned(),
@@ -183,9 +188,14 @@ async fn list_exposures(
         total: total.to_string(),
         items: rows
             .into_iter()
-            .map(|exposure| ExposureRow {
-                total: exposure.total().to_string(),
-                exposure,
+            .map(|exposure| {
+                let note = notes.get(&exposure.borrower).cloned().unwrap_or_default();
+                ExposureRow {
+                    total: exposure.total().to_string(),
+                    stage: note.stage,
+                    provisions: note.provisions.to_string(),
+                    exposure,
+                }
             })
             .collect(),
     }))

@@ -4,7 +4,9 @@
 
 use crate::StoreResult;
 use creditops_domain::monitoring::{Milestone, MilestoneStatus, Signals};
-use creditops_domain::{BorrowerId, Provision, ProvisionId, ReviewId, StaffId, Stage, Timestamp};
+use creditops_domain::{
+    BorrowerId, Money, Provision, ProvisionId, ReviewId, StaffId, Stage, Timestamp,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -270,6 +272,10 @@ pub trait MonitoringTx: Send {
         borrower: Option<BorrowerId>,
         limit: u32,
     ) -> StoreResult<Vec<Provision>>;
+
+    /// The sum of the approved provisions of every borrower that has one,
+    /// per currency.
+    async fn approved_provisions(&mut self) -> StoreResult<Vec<(BorrowerId, Money)>>;
 
     async fn insert_monitoring_alert(&mut self, alert: &MonitoringAlert) -> StoreResult<()>;
     /// Alerts, newest first, at most `limit`.
