@@ -13,6 +13,11 @@ use creditops_tests::reqwest::Method;
 use creditops_tests::{TestPlatform, both_backends, json};
 use serde_json::Value;
 
+/// A date `days` from today, as a plan's milestone takes it.
+fn in_days(days: i64) -> String {
+    (Utc::now() + Duration::days(days)).date_naive().to_string()
+}
+
 fn id_of(body: &Value) -> String {
     body["id"].as_str().expect("id").to_owned()
 }
@@ -155,6 +160,10 @@ async fn l7_imported_arrears_put_the_borrower_on_the_watch_list(p: &TestPlatform
     assert_eq!(reviews.len(), 1, "{reviews:?}");
     assert_eq!(reviews[0]["id"], review_id.as_str());
     assert_eq!(reviews[0]["kind"], "ad_hoc");
+    // Opened at once, due within the rule set's 14 days.
+    let due: chrono::DateTime<Utc> = reviews[0]["due_at"].as_str().unwrap().parse().unwrap();
+    let days = (due - Utc::now()).num_hours();
+    assert!((13 * 24..=14 * 24).contains(&days), "{due}");
     assert!(
         reviews[0]["reason"]
             .as_str()
@@ -572,6 +581,16 @@ async fn l8_l9_back_office_decides_the_stage_and_a_problem_loan_needs_one_level_
         )
         .await;
     assert_eq!(no_plan.problem(403)["rule"], "L9");
+    let past = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::PUT,
+            &stage_path,
+            Some(json!({"stage": "workout", "reason": "wind down", "plan": [{"title": "sale", "due_on": in_days(-1)}]})),
+        )
+        .await;
+    past.problem(422);
     let moved = p
         .call(
             "ba-1",

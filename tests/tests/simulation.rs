@@ -670,7 +670,7 @@ impl Sim<'_> {
                                 "backoffice",
                                 Method::PUT,
                                 &format!("/v1/borrowers/{id}/stage"),
-                                Some(json!({"stage": stage, "reason": "simulated problem loan", "plan": [{"title": "simulated milestone", "due_on": "2030-01-31"}]})),
+                                Some(json!({"stage": stage, "reason": "simulated problem loan", "plan": [{"title": "simulated milestone", "due_on": (chrono::Utc::now() + chrono::Duration::days(365)).date_naive()}]})),
                             )
                             .await
                             .ok(200);

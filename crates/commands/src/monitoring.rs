@@ -84,13 +84,15 @@ pub async fn open_ad_hoc_review(
     {
         return Ok(open.id);
     }
+    let rules = rules_in_force(tx, now).await?;
+    let days = i64::from(rules.parameters.monitoring.ad_hoc_review_days);
     let review = Review {
         id: ReviewId::generate(),
         borrower_id: borrower,
         kind: ReviewKind::AdHoc,
         reason: reason.to_owned(),
-        // Negative information is assessed without delay.
-        due_at: now,
+        // Opened at once; back office has the rule set's days for it.
+        due_at: now + chrono::Duration::days(days),
         opened_at: now,
         assignee: None,
         overdue_at: None,
@@ -711,7 +713,13 @@ pub async fn transfer_stage(
     let now = action_time();
     require_borrower(tx, borrower).await?;
     let from = stage_of(tx, borrower).await?;
-    monitoring::check_transfer(side_of(actor, now), from, to, reason, plan)?;
+    monitoring::check_transfer(
+        side_of(actor, now),
+        (from, to),
+        reason,
+        plan,
+        now.date_naive(),
+    )?;
     let rules = rules_in_force(tx, now).await?;
     let criteria = criteria_met(tx, borrower, &rules.parameters.monitoring).await?;
     let transfer = StageTransfer {

@@ -85,6 +85,10 @@ pub struct MonitoringParameters {
     /// L8: months between reviews of a borrower in intensive care,
     /// restructuring or workout.
     pub intensive_review_months: u32,
+    /// L6: days back office has for an ad-hoc review that negative
+    /// information opened (it is opened at once, due this many days later).
+    #[serde(default = "default_ad_hoc_review_days")]
+    pub ad_hoc_review_days: u32,
     /// L7: the early-warning catalogue.
     pub early_warning: Vec<Indicator>,
     /// L8: the indicators whose hit is a criterion for a transfer into
@@ -95,12 +99,17 @@ pub struct MonitoringParameters {
     pub provision_board_above: Decimal,
 }
 
+fn default_ad_hoc_review_days() -> u32 {
+    14
+}
+
 impl Default for MonitoringParameters {
     fn default() -> Self {
         Self {
             review_above: Decimal::from(750_000),
             review_months: 12,
             intensive_review_months: 3,
+            ad_hoc_review_days: default_ad_hoc_review_days(),
             early_warning: vec![
                 Indicator::DaysPastDue { at_least: 90 },
                 Indicator::OverdrawnDays { at_least: 60 },
@@ -135,6 +144,11 @@ impl MonitoringParameters {
             return Err(DomainError::Invalid(
                 "review_months must be 1-24 and intensive_review_months 1 up to review_months"
                     .into(),
+            ));
+        }
+        if !(1..=90).contains(&self.ad_hoc_review_days) {
+            return Err(DomainError::Invalid(
+                "ad_hoc_review_days must be between 1 and 90".into(),
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -371,10 +385,10 @@ pub const MAX_MILESTONES: usize = 50;
 /// milestones (a restructuring plan, or the workout's steps).
 pub fn check_transfer(
     side: Option<Side>,
-    from: Stage,
-    to: Stage,
+    (from, to): (Stage, Stage),
     reason: &str,
     plan: &[Milestone],
+    today: chrono::NaiveDate,
 ) -> Result<(), DomainError> {
     let rule = if to.is_problem_loan() || from.is_problem_loan() {
         RuleId::L9
@@ -415,6 +429,13 @@ pub fn check_transfer(
             return Err(DomainError::Invalid(
                 "a new plan's milestones are open".into(),
             ));
+        }
+        if milestone.due_on < today {
+            return Err(DomainError::Invalid(format!(
+                "the milestone {:?} is due on {}, which has passed",
+                milestone.title.trim(),
+                milestone.due_on
+            )));
         }
     }
     Ok(())

@@ -148,6 +148,11 @@ fn l7_a_catalogue_is_validated() {
         ..valid.clone()
     };
     assert!(unknown_criterion.validate().is_err());
+    let no_ad_hoc_days = MonitoringParameters {
+        ad_hoc_review_days: 0,
+        ..valid.clone()
+    };
+    assert!(no_ad_hoc_days.validate().is_err());
     let longer_intensive = MonitoringParameters {
         intensive_review_months: 13,
         ..valid
@@ -268,20 +273,19 @@ fn l8_l9_only_back_office_moves_a_stage_and_problem_loans_need_a_plan() {
     ];
     for (side, from, to, with_plan, expected) in table {
         let milestones: &[Milestone] = if with_plan { &plan } else { &[] };
-        let got = check_transfer(side, from, to, "arrears since March", milestones)
+        let got = check_transfer(side, (from, to), "arrears since March", milestones, today())
             .map_err(|e| e.rule_id());
         assert_eq!(got, expected, "{side:?} {from} -> {to} plan {with_plan}");
     }
-    assert!(
-        check_transfer(
-            Some(Side::Backoffice),
-            Stage::Normal,
-            Stage::Workout,
-            " ",
-            &plan
-        )
-        .is_err()
-    );
+    let workout = (Stage::Normal, Stage::Workout);
+    assert!(check_transfer(Some(Side::Backoffice), workout, " ", &plan, today()).is_err());
+    // A plan's milestones lie ahead.
+    let late = today().succ_opt().unwrap().succ_opt().unwrap();
+    assert!(check_transfer(Some(Side::Backoffice), workout, "r", &plan, late).is_err());
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2027, 3, 30).unwrap()
 }
 
 fn provision(by: &str, amount: &str) -> Provision {
