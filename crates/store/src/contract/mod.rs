@@ -44,6 +44,7 @@ mod exposures;
 mod fixtures;
 mod limits;
 mod listings;
+mod monitoring;
 mod seeds;
 mod staff;
 mod transactions;
@@ -57,6 +58,7 @@ pub use credit_file::*;
 pub use exposures::*;
 pub use limits::*;
 pub use listings::*;
+pub use monitoring::*;
 pub use seeds::{seed_case, seed_risk};
 pub use staff::*;
 pub use transactions::*;
@@ -238,6 +240,8 @@ macro_rules! store_contract_tests {
             l3_release_and_revaluations_due
             l2_documents_round_trip_and_supersede_once
             l2_financials_are_kept_per_reporting_date
+            l7_early_warning_inputs_and_the_watch_list
+            l6_l10_reviews_stages_plans_and_provisions
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {
