@@ -836,3 +836,79 @@ both_backends!(
     l10_a_provision_needs_two_people_and_a_large_one_alerts_the_board,
     l10_a_provision_needs_two_people_and_a_large_one_alerts_the_board
 );
+
+/// Two evaluations of the same change at once (two watcher instances, or
+/// the watcher and an import): the borrower is listed once, with one hit
+/// event and one ad-hoc review, and neither evaluation fails.
+async fn l7_concurrent_evaluations_list_once(p: &TestPlatform) {
+    use creditops_store::{BorrowerFlag, FlagKind};
+    let b: creditops_domain::BorrowerId = borrower(p, "Twice Watched GmbH").await.parse().unwrap();
+    let mut tx = p.store.begin().await.unwrap();
+    tx.insert_flag(&BorrowerFlag {
+        id: uuid::Uuid::now_v7(),
+        borrower_id: b,
+        kind: FlagKind::NegativeInformation,
+        reason: "written directly, not yet evaluated".into(),
+        raised_by: "lo-1".parse().unwrap(),
+        raised_at: Utc::now(),
+        cleared_by: None,
+        cleared_at: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (sod, _) = creditops::platform::load_sod(None).expect("sod");
+    let ctx = creditops_commands::Context {
+        service: "risk",
+        store: p.store.clone(),
+        policy_hash: "test".into(),
+        sod: std::sync::Arc::new(sod),
+        claim_timeout: std::time::Duration::from_secs(5),
+        operator: None,
+    };
+    let evaluate = |ctx: creditops_commands::Context| async move {
+        let mut tx = ctx.store.begin().await.unwrap();
+        let done = creditops_commands::monitoring::evaluate_early_warning(
+            &ctx,
+            tx.as_mut(),
+            Some(&[b]),
+            "concurrent",
+            Utc::now(),
+        )
+        .await
+        .expect("evaluation");
+        (tx, done.hits.len())
+    };
+    // The first holds its transaction open while the second starts.
+    let (first, first_hits) = evaluate(ctx.clone()).await;
+    let second = tokio::spawn(evaluate(ctx.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    first.commit().await.unwrap();
+    let (second, second_hits) = second.await.unwrap();
+    second.commit().await.unwrap();
+    assert_eq!((first_hits, second_hits), (1, 0));
+    let list = watch_list(p, "ba-1", "backoffice").await;
+    assert_eq!(entries_of(&list, &b.to_string()).len(), 1, "{list:?}");
+    let hits = events(p, "action=early_warning.hit").await;
+    assert_eq!(
+        hits.iter()
+            .filter(|e| e["body"]["borrower_id"] == b.to_string().as_str())
+            .count(),
+        1
+    );
+    let reviews = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/reviews?borrower_id={b}"),
+            None,
+        )
+        .await;
+    assert_eq!(reviews.ok(200)["items"].as_array().unwrap().len(), 1);
+}
+
+both_backends!(
+    l7_concurrent_evaluations_list_once,
+    l7_concurrent_evaluations_list_once
+);

@@ -100,7 +100,16 @@ pub async fn open_ad_hoc_review(
         completed_at: None,
         assessment: None,
     };
-    tx.insert_review(&review).await?;
+    if !tx.insert_review(&review).await? {
+        // Opened concurrently: that one is the task.
+        return tx
+            .open_reviews(Some(borrower), 10)
+            .await?
+            .into_iter()
+            .find(|review| review.kind == ReviewKind::AdHoc)
+            .map(|review| review.id)
+            .ok_or_else(|| CommandError::conflict("the borrower's reviews changed meanwhile"));
+    }
     audit_review(ctx, tx, &review, AuditAction::ReviewOpened, now).await?;
     Ok(review.id)
 }
@@ -221,7 +230,10 @@ pub async fn evaluate_early_warning(
                 hit_at: now,
                 review_id: review,
             };
-            tx.insert_watch_entry(&entry).await?;
+            if !tx.insert_watch_entry(&entry).await? {
+                // Listed by a concurrent evaluation, which audited it.
+                continue;
+            }
             let mut record = ctx.record(AuditAction::EarlyWarningHit, now);
             record.rule = Some(RuleId::L7);
             record.borrower_id = Some(borrower);
@@ -404,11 +416,16 @@ pub async fn review_round(
     let last: BTreeMap<BorrowerId, Timestamp> =
         tx.last_completed_reviews().await?.into_iter().collect();
     let mut round = ReviewRound::default();
+    let mut covered = BTreeSet::new();
     for exposure in &exposures {
         let borrower = exposure.borrower;
         let stage = stages.get(&borrower).copied().unwrap_or_default();
         let total = exposure.reserved + exposure.outstanding;
-        if scheduled.contains(&borrower) || !params.needs_regular_review(total, stage) {
+        if !params.needs_regular_review(total, stage) {
+            continue;
+        }
+        covered.insert(borrower);
+        if scheduled.contains(&borrower) {
             continue;
         }
         let since = last.get(&borrower).copied().unwrap_or(now);
@@ -428,19 +445,27 @@ pub async fn review_round(
             completed_at: None,
             assessment: None,
         };
-        tx.insert_review(&review).await?;
-        audit_review(ctx, tx, &review, AuditAction::ReviewOpened, now).await?;
-        round.opened += 1;
+        if tx.insert_review(&review).await? {
+            audit_review(ctx, tx, &review, AuditAction::ReviewOpened, now).await?;
+            round.opened += 1;
+        }
     }
     for review in open {
         if review.due_at > now || review.overdue_at.is_some() {
             continue;
         }
+        // A regular review of a borrower the schedule no longer covers
+        // (exposure fell, back to normal) waits without alerting.
+        if review.kind == ReviewKind::Regular && !covered.contains(&review.borrower_id) {
+            continue;
+        }
+        if !tx.mark_review_overdue(review.id, now).await? {
+            continue; // another round marked it
+        }
         let overdue = Review {
             overdue_at: Some(now),
             ..review
         };
-        tx.update_review(&overdue).await?;
         let alert = MonitoringAlert {
             id: Uuid::now_v7(),
             kind: "review_overdue".into(),

@@ -304,10 +304,11 @@ macro_rules! monitoring_tx {
                         .collect()
                 }
 
-                async fn insert_watch_entry(&mut self, entry: &WatchEntry) -> StoreResult<()> {
-                    sqlx::query(
+                async fn insert_watch_entry(&mut self, entry: &WatchEntry) -> StoreResult<bool> {
+                    let done = sqlx::query(
                         "INSERT INTO watch_list (id, borrower_id, indicator, value, rules_version, \
-                         hit_at, review_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         hit_at, review_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (borrower_id, indicator) WHERE cleared_at IS NULL DO NOTHING",
                     )
                     .bind(id_arg(Uuid::now_v7()))
                     .bind(id_arg(entry.borrower_id))
@@ -318,8 +319,8 @@ macro_rules! monitoring_tx {
                     .bind(entry.review_id.map(id_arg))
                     .execute(&mut *self.tx)
                     .await
-                    .map_err(conflict("the borrower is on the watch list for it already"))?;
-                    Ok(())
+                    .map_err(map_sqlx_error)?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn clear_watch_entry(
@@ -398,10 +399,11 @@ macro_rules! monitoring_tx {
                         .collect()
                 }
 
-                async fn insert_review(&mut self, review: &Review) -> StoreResult<()> {
-                    sqlx::query(
+                async fn insert_review(&mut self, review: &Review) -> StoreResult<bool> {
+                    let done = sqlx::query(
                         "INSERT INTO reviews (id, borrower_id, kind, reason, due_at, opened_at, \
-                         assignee) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         assignee) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (borrower_id, kind) WHERE completed_at IS NULL DO NOTHING",
                     )
                     .bind(id_arg(review.id))
                     .bind(id_arg(review.borrower_id))
@@ -412,8 +414,25 @@ macro_rules! monitoring_tx {
                     .bind(review.assignee.as_ref().map(StaffId::as_str))
                     .execute(&mut *self.tx)
                     .await
-                    .map_err(conflict("the borrower has an open review of this kind already"))?;
-                    Ok(())
+                    .map_err(map_sqlx_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn mark_review_overdue(
+                    &mut self,
+                    id: ReviewId,
+                    at: Timestamp,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE reviews SET overdue_at = $2 \
+                         WHERE id = $1 AND overdue_at IS NULL AND completed_at IS NULL",
+                    )
+                    .bind(id_arg(id))
+                    .bind(micros(at))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn review(&mut self, id: ReviewId) -> StoreResult<Option<Review>> {

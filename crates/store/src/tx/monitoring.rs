@@ -206,8 +206,10 @@ pub trait MonitoringTx: Send {
     /// `scope` (all when `None`), newest hit first.
     async fn watch_entries(&mut self, scope: Option<&[BorrowerId]>)
     -> StoreResult<Vec<WatchEntry>>;
-    /// Conflict if the borrower is on the list for the indicator already.
-    async fn insert_watch_entry(&mut self, entry: &WatchEntry) -> StoreResult<()>;
+    /// Puts the borrower on the list for the indicator; false (and nothing
+    /// written) when it is listed for it already, e.g. by a concurrent
+    /// evaluation.
+    async fn insert_watch_entry(&mut self, entry: &WatchEntry) -> StoreResult<bool>;
     /// Takes the borrower off the list for the indicator (the entry is kept,
     /// cleared at `at`).
     async fn clear_watch_entry(
@@ -224,7 +226,12 @@ pub trait MonitoringTx: Send {
     /// A borrower's flags, newest first.
     async fn flags_of(&mut self, borrower: BorrowerId) -> StoreResult<Vec<BorrowerFlag>>;
 
-    async fn insert_review(&mut self, review: &Review) -> StoreResult<()>;
+    /// Opens a review; false (and nothing written) when the borrower has an
+    /// open review of its kind already, e.g. opened concurrently.
+    async fn insert_review(&mut self, review: &Review) -> StoreResult<bool>;
+    /// Marks an open review overdue at `at`; false when it is marked or
+    /// completed already (another watcher round was first).
+    async fn mark_review_overdue(&mut self, id: ReviewId, at: Timestamp) -> StoreResult<bool>;
     async fn review(&mut self, id: ReviewId) -> StoreResult<Option<Review>>;
     /// Writes assignee, overdue mark, due date and completion of an open
     /// review; Conflict if it was completed meanwhile.
