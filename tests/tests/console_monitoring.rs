@@ -20,8 +20,9 @@ async fn signed_in(p: &TestPlatform, service: &str, user: &str) -> ConsoleClient
 }
 
 /// A borrower 91 days past due (on the watch list, with a review) and a
-/// large provision proposed by ba-1 for it; returns the provision's id.
-async fn monitored(p: &TestPlatform) -> String {
+/// large provision proposed by ba-1 for it; returns the borrower's and the
+/// provision's id.
+async fn monitored(p: &TestPlatform) -> (String, String) {
     let borrower = p
         .borrower_with_limit(
             "lo-1",
@@ -62,11 +63,12 @@ async fn monitored(p: &TestPlatform) -> String {
             Some(json!({"borrower_id": borrower, "amount": "650000.00", "reason": "insolvency filed", "method": "collateral shortfall"})),
         )
         .await;
-    provision.ok(201)["id"].as_str().unwrap().to_owned()
+    let provision = provision.ok(201)["id"].as_str().unwrap().to_owned();
+    (borrower, provision)
 }
 
 async fn desks(p: &TestPlatform) {
-    let provision = monitored(p).await;
+    let (borrower, provision) = monitored(p).await;
 
     let mut analyst = signed_in(p, "backoffice", "ba-2").await;
     let page = analyst.get("/console/monitoring").await;
@@ -130,6 +132,76 @@ async fn desks(p: &TestPlatform) {
     assert_eq!(decided["status"], "approved");
     assert_eq!(decided["decided_by"], "ba-2");
 
+    // The analyst completes the ad-hoc review from the page (L6): the
+    // checks must be confirmed.
+    let reviews = p
+        .call(
+            "ba-2",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/reviews?borrower_id={borrower}"),
+            None,
+        )
+        .await;
+    let review = reviews.ok(200)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = format!("/console/reviews/{review}/completion");
+    let shown = analyst.get("/console/monitoring").await;
+    assert!(shown.body.contains(&form), "{}", shown.body);
+    let csrf = shown.csrf().unwrap();
+    let unchecked = analyst
+        .post(
+            &form,
+            &[
+                ("csrf", &csrf),
+                ("summary", "Arrears cleared in January."),
+                ("covenants", "met"),
+                ("collateral_checked", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        unchecked.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unchecked.body
+    );
+    assert!(
+        unchecked.body.contains("use of funds"),
+        "{}",
+        unchecked.body
+    );
+    let done = analyst
+        .post(
+            &form,
+            &[
+                ("csrf", &csrf),
+                ("summary", "Arrears cleared in January."),
+                ("covenants", "met"),
+                ("use_of_funds_checked", "on"),
+                ("collateral_checked", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.location(),
+        Some("/console/monitoring?done=reviewed"),
+        "{}",
+        done.body
+    );
+    let history = p
+        .call(
+            "rc-1",
+            "risk",
+            Method::GET,
+            &format!("/v1/borrowers/{borrower}/reviews"),
+            None,
+        )
+        .await;
+    assert_eq!(history.ok(200)["items"][0]["completed_by"], "ba-2");
+
     // Risk control reads the page without the decisions; a forged form is
     // refused.
     let mut controller = signed_in(p, "risk", "rc-1").await;
@@ -137,6 +209,24 @@ async fn desks(p: &TestPlatform) {
     assert_eq!(risk_page.status, StatusCode::OK, "{}", risk_page.body);
     assert!(risk_page.body.contains("Watched Maschinenbau GmbH"));
     assert!(!risk_page.body.contains("Approve provision"));
+    assert!(!risk_page.body.contains("Complete the review"));
+    let csrf = risk_page.csrf().unwrap();
+    let forged = controller
+        .post(
+            &format!("/console/provisions/{provision}/reject"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(
+        [
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::FORBIDDEN
+        ]
+        .contains(&forged.status),
+        "{}",
+        forged.status
+    );
     // Market has no monitoring page.
     let mut officer = signed_in(p, "market", "lo-2").await;
     let market_page = officer.get("/console/monitoring").await;
@@ -166,5 +256,19 @@ async fn console_browser_analyst_approves_a_provision() {
     let done = browser.wait_for_text("The provision is approved.").await;
     assert!(done.contains("No provision awaits a decision."), "{done}");
     browser.assert_accessible("monitoring_done").await;
+    // The review's form opens behind its summary line.
+    browser.click("details summary").await;
+    browser
+        .type_into("textarea[name=summary]", "Arrears cleared in January.")
+        .await;
+    browser.click("input[name=use_of_funds_checked]").await;
+    browser.click("input[name=collateral_checked]").await;
+    browser.screenshot("monitoring_review").await;
+    browser.assert_accessible("monitoring_review").await;
+    browser
+        .click("form[action$='/completion'] button[type=submit]")
+        .await;
+    let reviewed = browser.wait_for_text("The review is completed.").await;
+    assert!(reviewed.contains("No review is open."), "{reviewed}");
     browser.quit().await;
 }

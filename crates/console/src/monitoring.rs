@@ -31,6 +31,7 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
     match console.settings.desk.service {
         "backoffice" => Router::new()
             .route("/console/monitoring", get(page))
+            .route("/console/reviews/{id}/completion", post(complete_review))
             .route("/console/provisions/{id}/approve", post(approve))
             .route("/console/provisions/{id}/reject", post(reject)),
         "risk" => Router::new().route("/console/monitoring", get(page)),
@@ -76,6 +77,15 @@ struct Texts {
     audience: &'static str,
     approved: &'static str,
     rejected: &'static str,
+    complete: &'static str,
+    summary: &'static str,
+    covenants: &'static str,
+    covenants_met: &'static str,
+    covenants_breached: &'static str,
+    covenants_none: &'static str,
+    use_of_funds: &'static str,
+    collateral_checked: &'static str,
+    reviewed: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -111,6 +121,15 @@ const EN: Texts = Texts {
     audience: "For",
     approved: "The provision is approved.",
     rejected: "The provision is rejected.",
+    complete: "Complete the review",
+    summary: "Assessment",
+    covenants: "Covenants",
+    covenants_met: "met",
+    covenants_breached: "breached (recorded as an early-warning flag)",
+    covenants_none: "none agreed",
+    use_of_funds: "The use of funds is checked",
+    collateral_checked: "The collateral and its revaluations are checked",
+    reviewed: "The review is completed.",
 };
 
 const DE: Texts = Texts {
@@ -146,6 +165,15 @@ const DE: Texts = Texts {
     audience: "Für",
     approved: "Die Risikovorsorge ist genehmigt.",
     rejected: "Die Risikovorsorge ist abgelehnt.",
+    complete: "Überprüfung abschließen",
+    summary: "Beurteilung",
+    covenants: "Covenants",
+    covenants_met: "eingehalten",
+    covenants_breached: "verletzt (als Frühwarnhinweis erfasst)",
+    covenants_none: "keine vereinbart",
+    use_of_funds: "Die Mittelverwendung ist geprüft",
+    collateral_checked: "Die Sicherheiten und ihre Neubewertungen sind geprüft",
+    reviewed: "Die Überprüfung ist abgeschlossen.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -164,6 +192,7 @@ struct WatchRow {
 }
 
 struct ReviewRow {
+    id: String,
     borrower: String,
     kind: &'static str,
     reason: String,
@@ -211,6 +240,7 @@ struct MonitoringPage {
     provisions: Vec<ProvisionRow>,
     alerts: Vec<AlertRow>,
     can_decide: bool,
+    can_complete: bool,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +268,7 @@ async fn page(
     let notice = match query.done.as_deref() {
         Some("approved") => Some(t.approved),
         Some("rejected") => Some(t.rejected),
+        Some("reviewed") => Some(t.reviewed),
         _ => None,
     };
     render(&console, lang, &live, StatusCode::OK, notice, None).await
@@ -321,6 +352,7 @@ async fn render(
             .iter()
             .take(ROWS)
             .map(|r| ReviewRow {
+                id: r.id.to_string(),
                 borrower: name(&r.borrower_id),
                 kind: r.kind.as_str(),
                 reason: r.reason.clone(),
@@ -369,6 +401,7 @@ async fn render(
             })
             .collect(),
         can_decide: permitted(console, live, "/v1/provisions/{id}/approve", "POST"),
+        can_complete: permitted(console, live, "/v1/reviews/{id}/completion", "POST"),
     };
     html(status, &page)
 }
@@ -439,6 +472,100 @@ async fn decide(
         Ok(_) => Redirect::to(&format!("/console/monitoring?done={done}")).into_response(),
         Err(e) => {
             if let Err(audit) = audit_command_refusal(&console, &live, route, &e, None).await {
+                return unavailable(&console, lang, &audit.detail);
+            }
+            render(
+                &console,
+                lang,
+                &live,
+                e.status(),
+                None,
+                Some(Refusal::of(lang, &e)),
+            )
+            .await
+        }
+    }
+}
+
+/// A review's completion as the page posts it.
+#[derive(Deserialize)]
+struct CompletionForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    covenants: String,
+    /// A checkbox: present ("on") when ticked.
+    use_of_funds_checked: Option<String>,
+    collateral_checked: Option<String>,
+}
+
+/// Back office completes a review from the page (L6), through the API's
+/// command.
+async fn complete_review(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CompletionForm>,
+) -> Response {
+    const ROUTE: &str = "/console/reviews/{id}/completion";
+    let (live, lang) = match form_access(
+        &console,
+        &headers,
+        form.csrf.as_deref(),
+        ("/v1/reviews/{id}/completion", "POST"),
+        ROUTE,
+        None,
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = id.parse::<creditops_domain::ReviewId>() else {
+        return not_found(&console, lang, &live);
+    };
+    let covenants = match form.covenants.as_str() {
+        "met" => Some(monitoring::Covenants::Met),
+        "breached" => Some(monitoring::Covenants::Breached),
+        "none" => Some(monitoring::Covenants::None),
+        _ => None,
+    };
+    let outcome = match covenants {
+        None => Err(ApiError::validation("choose whether the covenants are met")),
+        Some(covenants) => {
+            let assessment = monitoring::Assessment {
+                summary: form.summary.clone(),
+                covenants,
+                use_of_funds_checked: form.use_of_funds_checked.is_some(),
+                collateral_checked: form.collateral_checked.is_some(),
+            };
+            let principal = Principal(live.actor.clone());
+            let (commands, actor) = (console.ctx.commands(), live.actor.clone());
+            let fingerprint =
+                serde_json::to_vec(&(id, &form.summary, &form.covenants)).unwrap_or_default();
+            creditops_http::run_command(
+                &console.ctx,
+                &principal,
+                IdempotencyKey(None),
+                "POST /v1/reviews/{id}/completion",
+                &fingerprint,
+                move |tx| {
+                    Box::pin(async move {
+                        let review =
+                            monitoring::complete_review(&commands, tx, &actor, id, &assessment)
+                                .await?;
+                        creditops_http::CommandOutcome::view(StatusCode::OK, &review)
+                    })
+                },
+            )
+            .await
+        }
+    };
+    match outcome {
+        Ok(_) => Redirect::to("/console/monitoring?done=reviewed").into_response(),
+        Err(e) => {
+            if let Err(audit) = audit_command_refusal(&console, &live, ROUTE, &e, None).await {
                 return unavailable(&console, lang, &audit.detail);
             }
             render(
