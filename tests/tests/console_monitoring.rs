@@ -202,6 +202,81 @@ async fn desks(p: &TestPlatform) {
         .await;
     assert_eq!(history.ok(200)["items"][0]["completed_by"], "ba-2");
 
+    // Back office acts on the watched borrower from the page: a transfer
+    // into restructuring with its plan (L9), a provision (L10).
+    let shown = analyst.get("/console/monitoring").await;
+    let csrf = shown.csrf().unwrap();
+    let stage_form = format!("/console/borrowers/{borrower}/stage");
+    assert!(shown.body.contains(&stage_form), "{}", shown.body);
+    let undated = analyst
+        .post(
+            &stage_form,
+            &[
+                ("csrf", &csrf),
+                ("stage", "restructuring"),
+                ("reason", "restructuring agreed"),
+                ("plan", "new equity paid in"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        undated.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        undated.body
+    );
+    let due = (Utc::now() + chrono::Duration::days(90)).date_naive();
+    let plan = format!("new equity paid in | {due}\nsale of the Leipzig plant | {due}");
+    let moved = analyst
+        .post(
+            &stage_form,
+            &[
+                ("csrf", &csrf),
+                ("stage", "restructuring"),
+                ("reason", "restructuring agreed"),
+                ("plan", &plan),
+            ],
+        )
+        .await;
+    assert_eq!(
+        moved.location(),
+        Some("/console/monitoring?done=moved"),
+        "{}",
+        moved.body
+    );
+    let stage = p
+        .call(
+            "lo-1",
+            "market",
+            Method::GET,
+            &format!("/v1/borrowers/{borrower}/stage"),
+            None,
+        )
+        .await;
+    let stage = stage.ok(200).clone();
+    assert_eq!(stage["stage"], "restructuring");
+    assert_eq!(stage["plan"].as_array().unwrap().len(), 2);
+    let proposed = analyst
+        .post(
+            "/console/provisions",
+            &[
+                ("csrf", &csrf),
+                ("borrower_id", &borrower),
+                ("amount", "120000.00"),
+                ("reason", "collateral shortfall after the sale"),
+                ("method", "collateral shortfall"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        proposed.location(),
+        Some("/console/monitoring?done=proposed"),
+        "{}",
+        proposed.body
+    );
+    let after = analyst.get("/console/monitoring?done=proposed").await;
+    assert!(after.body.contains("120,000.00 EUR"), "{}", after.body);
+
     // Risk control reads the page without the decisions; a forged form is
     // refused.
     let mut controller = signed_in(p, "risk", "rc-1").await;
@@ -210,6 +285,7 @@ async fn desks(p: &TestPlatform) {
     assert!(risk_page.body.contains("Watched Maschinenbau GmbH"));
     assert!(!risk_page.body.contains("Approve provision"));
     assert!(!risk_page.body.contains("Complete the review"));
+    assert!(!risk_page.body.contains("Propose a provision"));
     let csrf = risk_page.csrf().unwrap();
     let forged = controller
         .post(
@@ -257,7 +333,9 @@ async fn console_browser_analyst_approves_a_provision() {
     assert!(done.contains("No provision awaits a decision."), "{done}");
     browser.assert_accessible("monitoring_done").await;
     // The review's form opens behind its summary line.
-    browser.click("details summary").await;
+    browser
+        .click("table[aria-labelledby=reviews] details summary")
+        .await;
     browser
         .type_into("textarea[name=summary]", "Arrears cleared in January.")
         .await;
@@ -270,5 +348,10 @@ async fn console_browser_analyst_approves_a_provision() {
         .await;
     let reviewed = browser.wait_for_text("The review is completed.").await;
     assert!(reviewed.contains("No review is open."), "{reviewed}");
+    // The forms to act on a watched borrower, opened.
+    browser.click("details summary").await;
+    browser.wait_for_text("Propose a provision").await;
+    browser.screenshot("monitoring_act").await;
+    browser.assert_accessible("monitoring_act").await;
     browser.quit().await;
 }

@@ -300,29 +300,36 @@ impl VoteForm {
 
     /// The conditions typed, one per non-empty line (L5).
     fn conditions(&self) -> Result<Vec<creditops_http::views::ConditionRequest>, ApiError> {
-        self.conditions
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                let (text, due) = match line.rsplit_once('|') {
-                    Some((text, due)) => {
-                        let due = due.trim().parse::<chrono::NaiveDate>().map_err(|_| {
-                            ApiError::validation(format!(
-                                "the due date of condition {text:?} is not a date like 2027-03-31"
-                            ))
-                        })?;
-                        (text.trim(), Some(due))
-                    }
-                    None => (line, None),
-                };
-                Ok(creditops_http::views::ConditionRequest {
-                    text: text.to_owned(),
-                    due,
-                })
-            })
-            .collect()
+        Ok(dated_lines(&self.conditions, "condition")?
+            .into_iter()
+            .map(|(text, due)| creditops_http::views::ConditionRequest { text, due })
+            .collect())
     }
+}
+
+/// The items of a text area, one per non-empty line, each with the date
+/// written after a last `|` (`land charge registered | 2027-03-31`); `what`
+/// names an item in the refusal of a bad date.
+pub(crate) fn dated_lines(
+    text: &str,
+    what: &str,
+) -> Result<Vec<(String, Option<chrono::NaiveDate>)>, ApiError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.rsplit_once('|') {
+            Some((text, due)) => {
+                let due = due.trim().parse::<chrono::NaiveDate>().map_err(|_| {
+                    ApiError::validation(format!(
+                        "the date of {what} {:?} is not a date like 2027-03-31",
+                        text.trim()
+                    ))
+                })?;
+                Ok((text.trim().to_owned(), Some(due)))
+            }
+            None => Ok((line.to_owned(), None)),
+        })
+        .collect()
 }
 
 /// A form's refusal on a page of its own: audited as the API's middleware

@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use creditops_commands::{market, monitoring};
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::{BorrowerId, ProvisionId, ProvisionStatus};
+use creditops_domain::monitoring::{Milestone, MilestoneStatus};
+use creditops_domain::{BorrowerId, Money, ProvisionId, ProvisionStatus, Stage};
 use creditops_http::{ApiError, IdempotencyKey, Principal};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub(crate) fn routes(console: &Console) -> Router<Console> {
         "backoffice" => Router::new()
             .route("/console/monitoring", get(page))
             .route("/console/reviews/{id}/completion", post(complete_review))
+            .route("/console/borrowers/{id}/stage", post(transfer_stage))
+            .route("/console/provisions", post(propose_provision))
             .route("/console/provisions/{id}/approve", post(approve))
             .route("/console/provisions/{id}/reject", post(reject)),
         "risk" => Router::new().route("/console/monitoring", get(page)),
@@ -86,6 +89,15 @@ struct Texts {
     use_of_funds: &'static str,
     collateral_checked: &'static str,
     reviewed: &'static str,
+    act: &'static str,
+    act_intro: &'static str,
+    move_stage: &'static str,
+    plan: &'static str,
+    plan_help: &'static str,
+    moved: &'static str,
+    propose: &'static str,
+    method: &'static str,
+    proposed: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -130,6 +142,15 @@ const EN: Texts = Texts {
     use_of_funds: "The use of funds is checked",
     collateral_checked: "The collateral and its revaluations are checked",
     reviewed: "The review is completed.",
+    act: "Act on a borrower",
+    act_intro: "Borrowers on the watch list or outside normal care: move one to another stage, or propose a loan-loss provision for a second person of back office to decide.",
+    move_stage: "Move to stage",
+    plan: "Plan (restructuring and workout)",
+    plan_help: "One milestone per line, its due date after \"|\" (e.g. \"new equity paid in | 2027-03-31\").",
+    moved: "The borrower's stage is changed.",
+    propose: "Propose a provision",
+    method: "Method",
+    proposed: "The provision is proposed; a second person of back office decides it.",
 };
 
 const DE: Texts = Texts {
@@ -174,6 +195,15 @@ const DE: Texts = Texts {
     use_of_funds: "Die Mittelverwendung ist geprüft",
     collateral_checked: "Die Sicherheiten und ihre Neubewertungen sind geprüft",
     reviewed: "Die Überprüfung ist abgeschlossen.",
+    act: "Maßnahmen zu einem Kreditnehmer",
+    act_intro: "Kreditnehmer auf der Frühwarnliste oder außerhalb der Normalbetreuung: in eine andere Stufe übergeben oder eine Risikovorsorge vorschlagen, über die eine zweite Person der Marktfolge entscheidet.",
+    move_stage: "Übergeben in Stufe",
+    plan: "Plan (Sanierung und Abwicklung)",
+    plan_help: "Ein Meilenstein je Zeile, seine Frist nach „|“ (z. B. „Kapitalerhöhung eingezahlt | 2027-03-31“).",
+    moved: "Die Stufe des Kreditnehmers ist geändert.",
+    propose: "Risikovorsorge vorschlagen",
+    method: "Methode",
+    proposed: "Die Risikovorsorge ist vorgeschlagen; eine zweite Person der Marktfolge entscheidet.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -220,6 +250,13 @@ struct ProvisionRow {
     board: bool,
 }
 
+/// A borrower the desk may act on: on the watch list or outside `normal`.
+struct ActRow {
+    id: String,
+    borrower: String,
+    stage: &'static str,
+}
+
 struct AlertRow {
     borrower: String,
     detail: String,
@@ -241,6 +278,10 @@ struct MonitoringPage {
     alerts: Vec<AlertRow>,
     can_decide: bool,
     can_complete: bool,
+    act: Vec<ActRow>,
+    can_move: bool,
+    can_propose: bool,
+    stages_all: [&'static str; 4],
 }
 
 #[derive(Deserialize)]
@@ -269,6 +310,8 @@ async fn page(
         Some("approved") => Some(t.approved),
         Some("rejected") => Some(t.rejected),
         Some("reviewed") => Some(t.reviewed),
+        Some("moved") => Some(t.moved),
+        Some("proposed") => Some(t.proposed),
         _ => None,
     };
     render(&console, lang, &live, StatusCode::OK, notice, None).await
@@ -402,6 +445,30 @@ async fn render(
             .collect(),
         can_decide: permitted(console, live, "/v1/provisions/{id}/approve", "POST"),
         can_complete: permitted(console, live, "/v1/reviews/{id}/completion", "POST"),
+        act: {
+            let staged: BTreeMap<BorrowerId, Stage> = report
+                .stages
+                .iter()
+                .map(|s| (s.borrower_id, s.to_stage))
+                .collect();
+            let ids: std::collections::BTreeSet<BorrowerId> = report
+                .watch_list
+                .iter()
+                .map(|w| w.borrower_id)
+                .chain(staged.keys().copied())
+                .collect();
+            ids.into_iter()
+                .take(ROWS)
+                .map(|id| ActRow {
+                    id: id.to_string(),
+                    borrower: name(&id),
+                    stage: staged.get(&id).copied().unwrap_or_default().as_str(),
+                })
+                .collect()
+        },
+        can_move: permitted(console, live, "/v1/borrowers/{id}/stage", "PUT"),
+        can_propose: permitted(console, live, "/v1/provisions", "POST"),
+        stages_all: Stage::ALL.map(Stage::as_str),
     };
     html(status, &page)
 }
@@ -460,31 +527,15 @@ async fn decide(
         return not_found(&console, lang, &live);
     };
     let principal = Principal(live.actor.clone());
-    match creditops_http::monitoring::decide_provision(
+    let outcome = creditops_http::monitoring::decide_provision(
         console.ctx.clone(),
         principal,
         IdempotencyKey(None),
         id,
         verdict,
     )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/console/monitoring?done={done}")).into_response(),
-        Err(e) => {
-            if let Err(audit) = audit_command_refusal(&console, &live, route, &e, None).await {
-                return unavailable(&console, lang, &audit.detail);
-            }
-            render(
-                &console,
-                lang,
-                &live,
-                e.status(),
-                None,
-                Some(Refusal::of(lang, &e)),
-            )
-            .await
-        }
-    }
+    .await;
+    after_command(&console, &live, lang, route, outcome, done).await
 }
 
 /// A review's completion as the page posts it.
@@ -562,16 +613,29 @@ async fn complete_review(
             .await
         }
     };
+    after_command(&console, &live, lang, ROUTE, outcome, "reviewed").await
+}
+
+/// What a form's command answered: the page again with the notice, or with
+/// the refusal (audited as the API audits it).
+async fn after_command(
+    console: &Console,
+    live: &LiveSession,
+    lang: Lang,
+    route: &str,
+    outcome: Result<Response, ApiError>,
+    done: &str,
+) -> Response {
     match outcome {
-        Ok(_) => Redirect::to("/console/monitoring?done=reviewed").into_response(),
+        Ok(_) => Redirect::to(&format!("/console/monitoring?done={done}")).into_response(),
         Err(e) => {
-            if let Err(audit) = audit_command_refusal(&console, &live, ROUTE, &e, None).await {
-                return unavailable(&console, lang, &audit.detail);
+            if let Err(audit) = audit_command_refusal(console, live, route, &e, None).await {
+                return unavailable(console, lang, &audit.detail);
             }
             render(
-                &console,
+                console,
                 lang,
-                &live,
+                live,
                 e.status(),
                 None,
                 Some(Refusal::of(lang, &e)),
@@ -579,4 +643,181 @@ async fn complete_review(
             .await
         }
     }
+}
+
+/// A transfer as the page posts it.
+#[derive(Deserialize)]
+struct StageForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    stage: String,
+    #[serde(default)]
+    reason: String,
+    /// Milestones, one per line: `title | YYYY-MM-DD`.
+    #[serde(default)]
+    plan: String,
+}
+
+/// Back office moves a borrower to another stage from the page (L8, L9).
+async fn transfer_stage(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<StageForm>,
+) -> Response {
+    const ROUTE: &str = "/console/borrowers/{id}/stage";
+    let (live, lang) = match form_access(
+        &console,
+        &headers,
+        form.csrf.as_deref(),
+        ("/v1/borrowers/{id}/stage", "PUT"),
+        ROUTE,
+        None,
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let Ok(borrower) = id.parse::<BorrowerId>() else {
+        return not_found(&console, lang, &live);
+    };
+    let parsed = form
+        .stage
+        .parse::<Stage>()
+        .map_err(ApiError::validation)
+        .and_then(|stage| {
+            let plan = crate::casework::dated_lines(&form.plan, "milestone")?
+                .into_iter()
+                .map(|(title, due)| {
+                    due.map(|due_on| Milestone {
+                        title: title.clone(),
+                        due_on,
+                        status: MilestoneStatus::Open,
+                    })
+                    .ok_or_else(|| {
+                        ApiError::validation(format!(
+                            "the milestone {title:?} needs a due date after \"|\""
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((stage, plan))
+        });
+    let outcome = match parsed {
+        Err(e) => Err(e),
+        Ok((stage, plan)) => {
+            let principal = Principal(live.actor.clone());
+            let (commands, actor, reason) = (
+                console.ctx.commands(),
+                live.actor.clone(),
+                form.reason.clone(),
+            );
+            let fingerprint =
+                serde_json::to_vec(&(borrower, &form.stage, &form.reason, &form.plan))
+                    .unwrap_or_default();
+            creditops_http::run_command(
+                &console.ctx,
+                &principal,
+                IdempotencyKey(None),
+                "PUT /v1/borrowers/{id}/stage",
+                &fingerprint,
+                move |tx| {
+                    Box::pin(async move {
+                        monitoring::transfer_stage(
+                            &commands, tx, &actor, borrower, stage, &reason, &plan,
+                        )
+                        .await?;
+                        Ok(creditops_http::CommandOutcome::new(
+                            StatusCode::OK,
+                            serde_json::json!({"borrower_id": borrower, "stage": stage}),
+                        ))
+                    })
+                },
+            )
+            .await
+        }
+    };
+    after_command(&console, &live, lang, ROUTE, outcome, "moved").await
+}
+
+/// A provision as the page proposes it.
+#[derive(Deserialize)]
+struct ProvisionForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    borrower_id: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    method: String,
+}
+
+/// Back office proposes a provision from the page (L10); a second person
+/// decides it.
+async fn propose_provision(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<ProvisionForm>,
+) -> Response {
+    const ROUTE: &str = "/console/provisions";
+    let (live, lang) = match form_access(
+        &console,
+        &headers,
+        form.csrf.as_deref(),
+        ("/v1/provisions", "POST"),
+        ROUTE,
+        None,
+    )
+    .await
+    {
+        Ok(access) => access,
+        Err(answer) => return answer,
+    };
+    let parsed = form
+        .borrower_id
+        .parse::<BorrowerId>()
+        .map_err(|_| ApiError::validation("choose a borrower"))
+        .and_then(|borrower| {
+            let amount = Money::parse(form.amount.trim(), "EUR")
+                .map_err(|e| ApiError::invalid_field("amount", e))?;
+            Ok(monitoring::ProvisionInput {
+                borrower,
+                credit: None,
+                amount,
+                reason: form.reason.clone(),
+                method: form.method.clone(),
+            })
+        });
+    let outcome = match parsed {
+        Err(e) => Err(e),
+        Ok(input) => {
+            let principal = Principal(live.actor.clone());
+            let (commands, actor) = (console.ctx.commands(), live.actor.clone());
+            let fingerprint =
+                serde_json::to_vec(&(&form.borrower_id, &form.amount, &form.reason, &form.method))
+                    .unwrap_or_default();
+            creditops_http::run_command(
+                &console.ctx,
+                &principal,
+                IdempotencyKey(None),
+                "POST /v1/provisions",
+                &fingerprint,
+                move |tx| {
+                    Box::pin(async move {
+                        let provision =
+                            monitoring::propose_provision(&commands, tx, &actor, &input).await?;
+                        Ok(creditops_http::CommandOutcome::new(
+                            StatusCode::CREATED,
+                            serde_json::json!({"id": provision.id}),
+                        ))
+                    })
+                },
+            )
+            .await
+        }
+    };
+    after_command(&console, &live, lang, ROUTE, outcome, "proposed").await
 }
