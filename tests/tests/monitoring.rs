@@ -513,6 +513,74 @@ both_backends!(
     l6_a_review_falls_due_and_is_alerted_when_overdue
 );
 
+/// L6: a review renews the rating: with the rating in force older than the
+/// rule set's `review_rating_days`, completing it is refused until back
+/// office sets a new one.
+async fn l6_a_review_needs_a_renewed_rating(p: &TestPlatform) {
+    p.without_automatic_ratings();
+    let b = borrower(p, "Old Rating AG").await;
+    let mut tx = p.store.begin().await.unwrap();
+    tx.insert_rating(&creditops_domain::Rating {
+        borrower_id: b.parse().unwrap(),
+        class: 6,
+        pd: "0.0020".parse().unwrap(),
+        method: "scorecard".into(),
+        reason: "accounts 2024".into(),
+        status: creditops_domain::RatingStatus::Set,
+        rated_by: "ba-3".parse().unwrap(),
+        rated_at: Utc::now() - Duration::days(200),
+        rules_version: 1,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    p.call(
+        "rc-1",
+        "risk",
+        Method::POST,
+        &format!("/v1/borrowers/{b}/flags"),
+        Some(json!({"kind": "negative_information", "reason": "rating agency watch"})),
+    )
+    .await
+    .ok(201);
+    let reviews = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::GET,
+            &format!("/v1/reviews?borrower_id={b}"),
+            None,
+        )
+        .await;
+    let review = id_of(&reviews.ok(200)["items"][0]);
+    let completion = format!("/v1/reviews/{review}/completion");
+    let body = json!({"summary": "watch resolved", "covenants": "none", "use_of_funds_checked": true, "collateral_checked": true});
+    let stale = p
+        .call(
+            "ba-1",
+            "backoffice",
+            Method::POST,
+            &completion,
+            Some(body.clone()),
+        )
+        .await;
+    let problem = stale.problem(403);
+    assert_eq!(problem["rule"], "L6");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("92 days"),
+        "{problem}"
+    );
+    p.rate(&b, 7).await;
+    p.call("ba-1", "backoffice", Method::POST, &completion, Some(body))
+        .await
+        .ok(200);
+}
+
+both_backends!(
+    l6_a_review_needs_a_renewed_rating,
+    l6_a_review_needs_a_renewed_rating
+);
+
 async fn vote(p: &TestPlatform, who: &str, case: &str, stage: &str) -> creditops_tests::Reply {
     let service = if stage == "first" {
         "market"

@@ -27,9 +27,6 @@ use uuid::Uuid;
 pub const LIST_LIMIT: u32 = 1000;
 /// Every open review, for the schedule (bounded far above any book).
 const ALL_OPEN: u32 = 10_000_000;
-/// L6: a review renews the rating: the rating in force must be at most
-/// this many days old when the review is completed.
-pub const RATING_RENEWED_WITHIN_DAYS: i64 = 92;
 
 fn side_of(actor: &Actor, now: Timestamp) -> Option<Side> {
     actor.voter_at(now).map(|voter| voter.side)
@@ -576,14 +573,16 @@ pub async fn complete_review(
         ));
     }
     let review = open_review(tx, id).await?;
-    let renewed_after = now - chrono::Duration::days(RATING_RENEWED_WITHIN_DAYS);
+    let rules = rules_in_force(tx, now).await?;
+    let days = rules.parameters.monitoring.review_rating_days;
+    let renewed_after = now - chrono::Duration::days(i64::from(days));
     let rating = tx.current_rating(review.borrower_id).await?;
     let Some(rating) = rating.filter(|rating| rating.rated_at >= renewed_after) else {
         return Err(CommandError::forbidden_under(
             RuleId::L6,
             format!(
                 "a review renews the rating: set the borrower's rating first (the rating in \
-                 force must be at most {RATING_RENEWED_WITHIN_DAYS} days old)"
+                 force must be at most {days} days old)"
             ),
         ));
     };

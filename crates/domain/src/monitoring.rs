@@ -89,6 +89,10 @@ pub struct MonitoringParameters {
     /// information opened (it is opened at once, due this many days later).
     #[serde(default = "default_ad_hoc_review_days")]
     pub ad_hoc_review_days: u32,
+    /// L6: a review renews the rating: the rating in force must be at most
+    /// this many days old when the review is completed.
+    #[serde(default = "default_review_rating_days")]
+    pub review_rating_days: u32,
     /// L7: the early-warning catalogue.
     pub early_warning: Vec<Indicator>,
     /// L8: the indicators whose hit is a criterion for a transfer into
@@ -103,6 +107,10 @@ fn default_ad_hoc_review_days() -> u32 {
     14
 }
 
+fn default_review_rating_days() -> u32 {
+    92
+}
+
 impl Default for MonitoringParameters {
     fn default() -> Self {
         Self {
@@ -110,6 +118,7 @@ impl Default for MonitoringParameters {
             review_months: 12,
             intensive_review_months: 3,
             ad_hoc_review_days: default_ad_hoc_review_days(),
+            review_rating_days: default_review_rating_days(),
             early_warning: vec![
                 Indicator::DaysPastDue { at_least: 90 },
                 Indicator::OverdrawnDays { at_least: 60 },
@@ -149,6 +158,11 @@ impl MonitoringParameters {
         if !(1..=90).contains(&self.ad_hoc_review_days) {
             return Err(DomainError::Invalid(
                 "ad_hoc_review_days must be between 1 and 90".into(),
+            ));
+        }
+        if !(1..=366).contains(&self.review_rating_days) {
+            return Err(DomainError::Invalid(
+                "review_rating_days must be between 1 and 366".into(),
             ));
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -153,6 +153,11 @@ fn l7_a_catalogue_is_validated() {
         ..valid.clone()
     };
     assert!(no_ad_hoc_days.validate().is_err());
+    let no_rating_days = MonitoringParameters {
+        review_rating_days: 0,
+        ..valid.clone()
+    };
+    assert!(no_rating_days.validate().is_err());
     let longer_intensive = MonitoringParameters {
         intensive_review_months: 13,
         ..valid
