@@ -13,6 +13,11 @@
 //! CREDITOPS_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test \
 //!   cargo bench -p creditops-tests --bench decisions                  # and PostgreSQL
 //! ```
+//! After the closed loop and the baselines, an open loop offers decisions at
+//! a fixed arrival rate, half the saturated throughput just measured
+//! (`CREDITOPS_BENCH_RATE` decisions/s instead; `CREDITOPS_BENCH_OPEN_LOOP=0`
+//! skips it), and prints each command's latency at that load.
+//!
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
 //! (default 20) set the load; `CREDITOPS_BENCH_BACKENDS` (default
 //! `sqlite,postgres`) the backends. A warm-up of `CREDITOPS_BENCH_WARMUP`
@@ -50,13 +55,10 @@ struct Tally {
     steps: Vec<Vec<Duration>>,
 }
 
-/// One user's loop: full decisions until `deadline`.
-async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
-    let mut tally = Tally {
-        steps: vec![Vec::new(); STEPS.len()],
-        ..Tally::default()
-    };
-    let tokens: Vec<String> = [
+/// The bearer tokens of the five people of a decision, in the order
+/// [`decide_once`] uses them.
+fn decision_tokens(p: &TestPlatform) -> Vec<String> {
+    [
         ("lo-1", "market"),
         ("rc-1", "risk"),
         ("bb-1", "backoffice"),
@@ -65,112 +67,166 @@ async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
     ]
     .iter()
     .map(|(who, service)| p.token(who, service))
-    .collect();
+    .collect()
+}
+
+/// One full decision (six commands), each command's latency and the
+/// outcome added to `tally`.
+async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
+    let mut timed = |index: usize, started: Instant| {
+        tally.steps[index].push(started.elapsed());
+    };
+    let started = Instant::now();
+    let borrower = p
+        .send(
+            "market",
+            Method::POST,
+            "/v1/borrowers",
+            Some(&tokens[0]),
+            Some(json!({"name": "Last GmbH", "country": "DE", "sector": "G47"}).to_string()),
+            &[],
+        )
+        .await;
+    timed(0, started);
+    let Some(borrower) = borrower.body["id"].as_str().map(str::to_owned) else {
+        tally.errors += 1;
+        return;
+    };
+    let started = Instant::now();
+    let proposal = p
+        .send(
+            "risk",
+            Method::POST,
+            "/v1/limits",
+            Some(&tokens[1]),
+            Some(
+                json!({"kind": "borrower", "key": borrower, "amount": "1000000", "reason": "load"})
+                    .to_string(),
+            ),
+            &[],
+        )
+        .await;
+    timed(1, started);
+    let Some(limit) = proposal.body["id"].as_str().map(str::to_owned) else {
+        tally.errors += 1;
+        return;
+    };
+    let started = Instant::now();
+    let approved = p
+        .send(
+            "backoffice",
+            Method::POST,
+            &format!("/v1/limits/{limit}/approve"),
+            Some(&tokens[2]),
+            None,
+            &[],
+        )
+        .await;
+    timed(2, started);
+    if approved.status.as_u16() != 200 {
+        tally.errors += 1;
+        return;
+    }
+    let started = Instant::now();
+    let case = p
+        .send(
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(&tokens[0]),
+            Some(json!({"borrower_id": borrower, "amount": "1000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "load"}).to_string()),
+            &[],
+        )
+        .await;
+    timed(3, started);
+    let Some(case) = case.body["id"].as_str().map(str::to_owned) else {
+        tally.errors += 1;
+        return;
+    };
+    let vote = json!({"decision": "approve", "rationale": "load test", "version": 1}).to_string();
+    let started = Instant::now();
+    let first = p
+        .send(
+            "market",
+            Method::POST,
+            &format!("/v1/cases/{case}/first-vote"),
+            Some(&tokens[3]),
+            Some(vote.clone()),
+            &[],
+        )
+        .await;
+    timed(4, started);
+    if first.status.as_u16() != 200 {
+        tally.errors += 1;
+        return;
+    }
+    let started = Instant::now();
+    let second = p
+        .send(
+            "backoffice",
+            Method::POST,
+            &format!("/v1/cases/{case}/second-vote"),
+            Some(&tokens[4]),
+            Some(vote),
+            &[],
+        )
+        .await;
+    timed(5, started);
+    if second.body["status"] == "approved" {
+        tally.decisions += 1;
+    } else {
+        tally.errors += 1;
+    }
+}
+
+/// One user's loop: full decisions until `deadline`.
+async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
+    let mut tally = Tally {
+        steps: vec![Vec::new(); STEPS.len()],
+        ..Tally::default()
+    };
+    let tokens = decision_tokens(&p);
     while Instant::now() < deadline {
-        let mut timed = |index: usize, started: Instant| {
-            tally.steps[index].push(started.elapsed());
-        };
-        let started = Instant::now();
-        let borrower = p
-            .send(
-                "market",
-                Method::POST,
-                "/v1/borrowers",
-                Some(&tokens[0]),
-                Some(json!({"name": "Last GmbH", "country": "DE", "sector": "G47"}).to_string()),
-                &[],
-            )
-            .await;
-        timed(0, started);
-        let Some(borrower) = borrower.body["id"].as_str().map(str::to_owned) else {
-            tally.errors += 1;
-            continue;
-        };
-        let started = Instant::now();
-        let proposal = p
-            .send(
-                "risk",
-                Method::POST,
-                "/v1/limits",
-                Some(&tokens[1]),
-                Some(json!({"kind": "borrower", "key": borrower, "amount": "1000000", "reason": "load"}).to_string()),
-                &[],
-            )
-            .await;
-        timed(1, started);
-        let Some(limit) = proposal.body["id"].as_str().map(str::to_owned) else {
-            tally.errors += 1;
-            continue;
-        };
-        let started = Instant::now();
-        let approved = p
-            .send(
-                "backoffice",
-                Method::POST,
-                &format!("/v1/limits/{limit}/approve"),
-                Some(&tokens[2]),
-                None,
-                &[],
-            )
-            .await;
-        timed(2, started);
-        if approved.status.as_u16() != 200 {
-            tally.errors += 1;
-            continue;
-        }
-        let started = Instant::now();
-        let case = p
-            .send(
-                "market",
-                Method::POST,
-                "/v1/cases",
-                Some(&tokens[0]),
-                Some(json!({"borrower_id": borrower, "amount": "1000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "load"}).to_string()),
-                &[],
-            )
-            .await;
-        timed(3, started);
-        let Some(case) = case.body["id"].as_str().map(str::to_owned) else {
-            tally.errors += 1;
-            continue;
-        };
-        let vote =
-            json!({"decision": "approve", "rationale": "load test", "version": 1}).to_string();
-        let started = Instant::now();
-        let first = p
-            .send(
-                "market",
-                Method::POST,
-                &format!("/v1/cases/{case}/first-vote"),
-                Some(&tokens[3]),
-                Some(vote.clone()),
-                &[],
-            )
-            .await;
-        timed(4, started);
-        if first.status.as_u16() != 200 {
-            tally.errors += 1;
-            continue;
-        }
-        let started = Instant::now();
-        let second = p
-            .send(
-                "backoffice",
-                Method::POST,
-                &format!("/v1/cases/{case}/second-vote"),
-                Some(&tokens[4]),
-                Some(vote),
-                &[],
-            )
-            .await;
-        timed(5, started);
-        if second.body["status"] == "approved" {
-            tally.decisions += 1;
-        } else {
-            tally.errors += 1;
-        }
+        decide_once(&p, &tokens, &mut tally).await;
     }
     tally
+}
+
+/// Open loop (issue 22): decisions arrive at a fixed `rate` per second for
+/// `seconds`, each started on time whether or not earlier ones finished,
+/// so queueing shows in the latencies instead of slowing the arrivals.
+async fn open_loop(p: &Arc<TestPlatform>, rate: f64, seconds: u64) -> (Tally, f64) {
+    let tokens = Arc::new(decision_tokens(p));
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    while Instant::now() < deadline {
+        ticks.tick().await;
+        let (p, tokens) = (p.clone(), tokens.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally {
+                steps: vec![Vec::new(); STEPS.len()],
+                ..Tally::default()
+            };
+            decide_once(&p, &tokens, &mut tally).await;
+            tally
+        }));
+    }
+    let mut total = Tally {
+        steps: vec![Vec::new(); STEPS.len()],
+        ..Tally::default()
+    };
+    for task in tasks {
+        let tally = task.await.unwrap();
+        total.decisions += tally.decisions;
+        total.errors += tally.errors;
+        for (all, mine) in total.steps.iter_mut().zip(tally.steps) {
+            all.extend(mine);
+        }
+    }
+    (total, started.elapsed().as_secs_f64())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -548,6 +604,34 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     );
     if let Some(mb) = rss_mb() {
         println!("  peak RSS of this process (platform + clients): {mb} MB");
+    }
+    // Latency at a realistic load: an open loop at half the saturated
+    // throughput just measured (or CREDITOPS_BENCH_RATE decisions/s).
+    let rate = std::env::var("CREDITOPS_BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(decisions_per_second / 2.0);
+    if rate > 0.0 && env_or("CREDITOPS_BENCH_OPEN_LOOP", 1) == 1 {
+        let (mut open, elapsed) = open_loop(&platform, rate, seconds).await;
+        println!(
+            "  open loop at {rate:.1} decisions/s for {seconds} s: {} decisions ({:.1}/s), {} errors",
+            open.decisions,
+            open.decisions as f64 / elapsed,
+            open.errors
+        );
+        let mut worst = Duration::ZERO;
+        for (name, samples) in STEPS.iter().zip(open.steps.iter_mut()) {
+            samples.sort();
+            let p99 = percentile(samples, 0.99);
+            worst = worst.max(p99);
+            println!(
+                "    {name:<15} p50 {:>8.1?}  p95 {:>8.1?}  p99 {:>8.1?}",
+                percentile(samples, 0.5),
+                percentile(samples, 0.95),
+                p99
+            );
+        }
+        println!("  open loop: worst p99 per command {worst:.1?} (target <= 25 ms)");
     }
     if let Ok(platform) = Arc::try_unwrap(platform) {
         platform.stop().await;
