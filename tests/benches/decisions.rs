@@ -3,8 +3,9 @@
 //! run a baseline: the plain commit rate of a comparable unaudited
 //! transaction on the same database at the same concurrency.
 //!
-//! Each decision is six commands, each its own audited transaction: register
-//! a borrower, propose its limit (risk control), approve it (back office),
+//! Each decision is seven commands, each its own audited transaction:
+//! register a borrower, rate it (back office: no first vote without a
+//! rating, L4), propose its limit (risk control), approve it (back office),
 //! open the case, first vote (market), second vote with the risk gate and
 //! the reservation (back office).
 //!
@@ -31,9 +32,10 @@ use creditops_tests::{Backend, TestPlatform, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TRANSACTIONS_PER_DECISION: f64 = 6.0;
-const STEPS: [&str; 6] = [
+const TRANSACTIONS_PER_DECISION: f64 = 7.0;
+const STEPS: [&str; 7] = [
     "borrower",
+    "rating",
     "limit proposal",
     "limit approval",
     "case",
@@ -64,6 +66,7 @@ fn decision_tokens(p: &TestPlatform) -> Vec<String> {
         ("bb-1", "backoffice"),
         ("lo-2", "market"),
         ("ba-1", "backoffice"),
+        ("ba-3", "backoffice"),
     ]
     .iter()
     .map(|(who, service)| p.token(who, service))
@@ -93,6 +96,22 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
         return;
     };
     let started = Instant::now();
+    let rating = p
+        .send(
+            "backoffice",
+            Method::PUT,
+            &format!("/v1/borrowers/{borrower}/rating"),
+            Some(&tokens[5]),
+            Some(json!({"class": 5, "pd": "0.0015", "reason": "load"}).to_string()),
+            &[],
+        )
+        .await;
+    timed(1, started);
+    if rating.status.as_u16() != 201 {
+        tally.errors += 1;
+        return;
+    }
+    let started = Instant::now();
     let proposal = p
         .send(
             "risk",
@@ -106,7 +125,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
             &[],
         )
         .await;
-    timed(1, started);
+    timed(2, started);
     let Some(limit) = proposal.body["id"].as_str().map(str::to_owned) else {
         tally.errors += 1;
         return;
@@ -122,7 +141,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
             &[],
         )
         .await;
-    timed(2, started);
+    timed(3, started);
     if approved.status.as_u16() != 200 {
         tally.errors += 1;
         return;
@@ -138,7 +157,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
             &[],
         )
         .await;
-    timed(3, started);
+    timed(4, started);
     let Some(case) = case.body["id"].as_str().map(str::to_owned) else {
         tally.errors += 1;
         return;
@@ -155,7 +174,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
             &[],
         )
         .await;
-    timed(4, started);
+    timed(5, started);
     if first.status.as_u16() != 200 {
         tally.errors += 1;
         return;
@@ -171,7 +190,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
             &[],
         )
         .await;
-    timed(5, started);
+    timed(6, started);
     if second.body["status"] == "approved" {
         tally.decisions += 1;
     } else {
@@ -513,6 +532,8 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     let Some(platform) = TestPlatform::start(backend).await else {
         return;
     };
+    // The rating is a command of its own in every decision (timed as such).
+    platform.without_automatic_ratings();
     let platform = Arc::new(platform);
     warm_up(&platform, clients, warmup).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
