@@ -328,7 +328,9 @@ async fn console_browser_analyst_approves_a_provision() {
     assert!(page.contains("Watched Maschinenbau GmbH"), "{page}");
     browser.screenshot("monitoring").await;
     browser.assert_accessible("monitoring").await;
-    browser.click("form[action$='/approve'] button").await;
+    // The keyboard alone: focus the decision and press Enter.
+    browser.focus("form[action$='/approve'] button").await;
+    browser.keyboard("\u{E007}").await;
     let done = browser.wait_for_text("The provision is approved.").await;
     assert!(done.contains("No provision awaits a decision."), "{done}");
     browser.assert_accessible("monitoring_done").await;

@@ -64,13 +64,14 @@ pub async fn stage_of(tx: &mut dyn Tx, borrower: BorrowerId) -> CommandResult<St
 // ---------------------------------------------------------------------------
 // Early warning (L7) and ad-hoc reviews (L6)
 
-/// Opens an ad-hoc review of `borrower` for `reason`, unless one is open
-/// already (then that one is the task); returns its id. Audited.
+/// Opens an ad-hoc review of `borrower` for `reason`, due within the
+/// rule set's days (`params`), unless one is open already (then that one is
+/// the task); returns its id. Audited.
 pub async fn open_ad_hoc_review(
     ctx: &Context,
     tx: &mut dyn Tx,
-    borrower: BorrowerId,
-    reason: &str,
+    (borrower, reason): (BorrowerId, &str),
+    params: &MonitoringParameters,
     now: Timestamp,
 ) -> CommandResult<ReviewId> {
     if let Some(open) = tx
@@ -81,8 +82,7 @@ pub async fn open_ad_hoc_review(
     {
         return Ok(open.id);
     }
-    let rules = rules_in_force(tx, now).await?;
-    let days = i64::from(rules.parameters.monitoring.ad_hoc_review_days);
+    let days = i64::from(params.ad_hoc_review_days);
     let review = Review {
         id: ReviewId::generate(),
         borrower_id: borrower,
@@ -216,7 +216,8 @@ pub async fn evaluate_early_warning(
                 .map(|hit| format!("{} {}", hit.indicator, hit.value))
                 .collect();
             let reason = format!("early warning: {}", names.join(", "));
-            Some(open_ad_hoc_review(ctx, tx, borrower, &reason, now).await?)
+            let params = &rules.parameters.monitoring;
+            Some(open_ad_hoc_review(ctx, tx, (borrower, &reason), params, now).await?)
         };
         for hit in new {
             let entry = WatchEntry {
@@ -275,8 +276,13 @@ pub async fn review_breaches(
         .filter_map(|subject| subject.strip_prefix("borrower:"))
         .filter_map(|id| id.parse().ok())
         .collect();
+    if borrowers.is_empty() {
+        return Ok(());
+    }
+    let rules = rules_in_force(tx, now).await?;
     for borrower in borrowers {
-        open_ad_hoc_review(ctx, tx, borrower, "limit breach", now).await?;
+        let opening = (borrower, "limit breach");
+        open_ad_hoc_review(ctx, tx, opening, &rules.parameters.monitoring, now).await?;
     }
     Ok(())
 }
@@ -621,16 +627,20 @@ pub async fn complete_review(
         "rating_class": rating.class,
     });
     ctx.audit(tx, &record).await?;
-    reschedule(tx, done.borrower_id, now).await?;
+    reschedule(tx, done.borrower_id, &rules.parameters.monitoring, now).await?;
     Ok(done)
 }
 
 /// After an assessment or a transfer, the open regular review of the
 /// borrower falls due one interval (of its stage now) from `now`.
-async fn reschedule(tx: &mut dyn Tx, borrower: BorrowerId, now: Timestamp) -> CommandResult<()> {
-    let rules = rules_in_force(tx, now).await?;
+async fn reschedule(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    params: &MonitoringParameters,
+    now: Timestamp,
+) -> CommandResult<()> {
     let stage = stage_of(tx, borrower).await?;
-    let due = next_review_due(now, rules.parameters.monitoring.review_interval(stage));
+    let due = next_review_due(now, params.review_interval(stage));
     for review in tx.open_reviews(Some(borrower), 10).await? {
         if review.kind == ReviewKind::Regular && review.due_at != due {
             tx.update_review(&Review {
@@ -796,7 +806,7 @@ pub async fn transfer_stage(
         })).collect::<Vec<_>>(),
     });
     ctx.audit(tx, &record).await?;
-    reschedule(tx, borrower, now).await?;
+    reschedule(tx, borrower, &rules.parameters.monitoring, now).await?;
     Ok(StageView {
         stage: to,
         transfer: Some(transfer),
@@ -1097,6 +1107,32 @@ pub async fn report_in(tx: &mut dyn Tx) -> CommandResult<Report> {
         milestones: tx.milestones(None).await?,
         provisions: tx.provisions(None, LIST_LIMIT).await?,
     })
+}
+
+/// What a desk's monitoring page shows, read in one transaction: the
+/// report, the alerts, and the name of every borrower either names.
+pub async fn desk_view(
+    ctx: &Context,
+) -> CommandResult<(Report, Vec<MonitoringAlert>, BTreeMap<BorrowerId, String>)> {
+    let mut tx = ctx.store.begin_read().await?;
+    let report = report_in(tx.as_mut()).await?;
+    let alerts = tx.monitoring_alerts(LIST_LIMIT).await?;
+    let ids: BTreeSet<BorrowerId> = report
+        .watch_list
+        .iter()
+        .map(|w| w.borrower_id)
+        .chain(report.reviews.iter().map(|r| r.borrower_id))
+        .chain(report.stages.iter().map(|s| s.borrower_id))
+        .chain(report.provisions.iter().map(|p| p.borrower_id))
+        .chain(alerts.iter().map(|a| a.borrower_id))
+        .collect();
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if let Some(borrower) = tx.borrower(id).await? {
+            names.insert(id, borrower.name);
+        }
+    }
+    Ok((report, alerts, names))
 }
 
 /// The report (risk control).

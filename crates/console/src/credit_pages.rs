@@ -734,6 +734,20 @@ async fn collateral_form(
     }
 }
 
+/// The answer to a form posted for an id that is not one (before the
+/// session is checked: it names nothing, so nothing is revealed).
+fn unknown_id(console: &Console, headers: &HeaderMap) -> Response {
+    let lang = lang_of(headers);
+    message(
+        console,
+        lang,
+        None,
+        StatusCode::NOT_FOUND,
+        lang.messages().not_found,
+        None,
+    )
+}
+
 pub(crate) async fn register(
     State(console): State<Console>,
     headers: HeaderMap,
@@ -741,15 +755,7 @@ pub(crate) async fn register(
     axum::Form(form): axum::Form<CollateralForm>,
 ) -> Response {
     let Ok(borrower) = id.parse::<BorrowerId>() else {
-        let lang = lang_of(&headers);
-        return message(
-            &console,
-            lang,
-            None,
-            StatusCode::NOT_FOUND,
-            lang.messages().not_found,
-            None,
-        );
+        return unknown_id(&console, &headers);
     };
     collateral_form(console, headers, CollateralAction::Register(borrower), form).await
 }
@@ -761,15 +767,7 @@ pub(crate) async fn value(
     axum::Form(form): axum::Form<CollateralForm>,
 ) -> Response {
     let Ok(item) = id.parse::<CollateralId>() else {
-        let lang = lang_of(&headers);
-        return message(
-            &console,
-            lang,
-            None,
-            StatusCode::NOT_FOUND,
-            lang.messages().not_found,
-            None,
-        );
+        return unknown_id(&console, &headers);
     };
     // Market proposes values; back office records them (L3).
     let request = if console.settings.desk.service == "market" {
@@ -793,15 +791,7 @@ pub(crate) async fn legal_check(
     axum::Form(form): axum::Form<CollateralForm>,
 ) -> Response {
     let Ok(item) = id.parse::<CollateralId>() else {
-        let lang = lang_of(&headers);
-        return message(
-            &console,
-            lang,
-            None,
-            StatusCode::NOT_FOUND,
-            lang.messages().not_found,
-            None,
-        );
+        return unknown_id(&console, &headers);
     };
     collateral_form(console, headers, CollateralAction::Legal(item), form).await
 }

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use creditops_commands::{market, monitoring};
+use creditops_commands::monitoring;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::monitoring::{Milestone, MilestoneStatus};
 use creditops_domain::{BorrowerId, Money, ProvisionId, ProvisionStatus, Stage};
@@ -317,26 +317,6 @@ async fn page(
     render(&console, lang, &live, StatusCode::OK, notice, None).await
 }
 
-/// Borrowers by name ("name (id prefix)"), looked up once each.
-async fn names(
-    console: &Console,
-    ids: impl Iterator<Item = BorrowerId>,
-) -> BTreeMap<BorrowerId, String> {
-    let commands = console.ctx.commands();
-    let mut names = BTreeMap::new();
-    for id in ids {
-        if names.contains_key(&id) {
-            continue;
-        }
-        let name = match market::borrower(&commands, id).await {
-            Ok(b) => b.name,
-            Err(_) => id.to_string(),
-        };
-        names.insert(id, name);
-    }
-    names
-}
-
 async fn render(
     console: &Console,
     lang: Lang,
@@ -345,14 +325,7 @@ async fn render(
     notice: Option<&'static str>,
     refusal: Option<Refusal>,
 ) -> Response {
-    let commands = console.ctx.commands();
-    let loaded = async {
-        let report = monitoring::report(&commands).await?;
-        let alerts = monitoring::alerts(&commands).await?;
-        Ok::<_, creditops_commands::CommandError>((report, alerts))
-    }
-    .await;
-    let (report, alerts) = match loaded {
+    let (report, alerts, names) = match monitoring::desk_view(&console.ctx.commands()).await {
         Ok(found) => found,
         Err(e) => return unavailable(console, lang, &ApiError::from(e).detail),
     };
@@ -362,15 +335,6 @@ async fn render(
         .filter(|p| p.status == ProvisionStatus::Proposed)
         .take(ROWS)
         .collect();
-    let ids = report
-        .watch_list
-        .iter()
-        .map(|w| w.borrower_id)
-        .chain(report.reviews.iter().map(|r| r.borrower_id))
-        .chain(report.stages.iter().map(|s| s.borrower_id))
-        .chain(pending.iter().map(|p| p.borrower_id))
-        .chain(alerts.iter().map(|a| a.borrower_id));
-    let names = names(console, ids).await;
     let name = |id: &BorrowerId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
     let now = chrono::Utc::now();
     let page = MonitoringPage {

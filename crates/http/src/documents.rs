@@ -3,15 +3,19 @@
 //! type as `?type=` or `Document-Type`), the lists, the content read with
 //! its SHA-256 checked again, and the key financials.
 
-use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext};
+use crate::{
+    ApiError, CommandOutcome, IdempotencyKey, Json, PathId, Principal, ProblemKind, Query,
+    ServiceContext,
+};
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creditops_commands::credit_file::{
-    self, DocumentOwner, FinancialsInput, NewDocument, add_document, record_financials,
+    self, DocumentOwner, FinancialsInput, NewDocument, add_document,
 };
 use creditops_domain::credit_file::{MediaType, sha256_hex};
-use creditops_domain::{BorrowerId, DocumentId};
+use creditops_domain::{BorrowerId, CaseId, DocumentId};
 use creditops_store::{BorrowerFinancials, StoredDocument};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -213,10 +217,164 @@ pub async fn put_financials(
         &fingerprint,
         move |tx| {
             Box::pin(async move {
-                let recorded = record_financials(&commands, tx, &actor, borrower, &input).await?;
+                let recorded =
+                    credit_file::record_financials(&commands, tx, &actor, borrower, &input).await?;
                 CommandOutcome::view(StatusCode::CREATED, &recorded)
             })
         },
     )
     .await
+}
+
+/// Whether the service answering is market's: market sees the credit file
+/// of its own unit's cases only (S1).
+fn as_market(ctx: &ServiceContext) -> bool {
+    ctx.service == "market"
+}
+
+/// Adds a document to the credit file of a borrower (L2). Every open case
+/// of the borrower gets a new file version: its votes are void (V3).
+#[utoipa::path(
+    post,
+    path = "/v1/borrowers/{id}/documents",
+    tag = "credit file",
+    params(PathId<BorrowerId>, Query<UploadParams>, IdempotencyKey),
+    request_body(
+        description = "The document's bytes, of one of the media types a credit file takes",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    ),
+    responses(
+        (status = 201, description = "The document is added", body = StoredDocument),
+        (status = 409, description = "The replaced document is superseded already, or a concurrent request won"),
+        (status = 413, description = "The document is larger than the configured bound"),
+        (status = 415, description = "The media type is not accepted or the content is not of it"),
+        (status = 422, description = "The document type is not in the catalogue in force"),
+    ),
+)]
+pub async fn add_borrower_document(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<BorrowerId>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    upload(
+        ctx,
+        principal,
+        key,
+        "POST /v1/borrowers/{id}/documents",
+        DocumentOwner::Borrower(id),
+        params,
+        &headers,
+        body,
+    )
+    .await
+}
+
+/// The documents of a borrower itself, oldest first, superseded ones included.
+#[utoipa::path(
+    get,
+    path = "/v1/borrowers/{id}/documents",
+    tag = "credit file",
+    params(PathId<BorrowerId>),
+    responses((status = 200, description = "The borrower's documents", body = DocumentList)),
+)]
+pub async fn list_borrower_documents(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<BorrowerId>,
+) -> Result<axum::Json<DocumentList>, ApiError> {
+    let items = credit_file::borrower_documents(&ctx.commands(), id).await?;
+    Ok(axum::Json(DocumentList { items }))
+}
+
+/// The documents of a case, oldest first, superseded ones included
+/// (market: of its own unit's cases only).
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}/documents",
+    tag = "credit file",
+    params(PathId<CaseId>),
+    responses((status = 200, description = "The case's documents", body = DocumentList)),
+)]
+pub async fn list_case_documents(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    PathId(id): PathId<CaseId>,
+) -> Result<axum::Json<DocumentList>, ApiError> {
+    let items =
+        credit_file::case_documents(&ctx.commands(), &principal.0, id, as_market(&ctx)).await?;
+    Ok(axum::Json(DocumentList { items }))
+}
+
+/// The bytes of a document with their media type; the SHA-256 is checked
+/// again on every read, and content that does not match is never served.
+#[utoipa::path(
+    get,
+    path = "/v1/documents/{id}/content",
+    tag = "credit file",
+    params(PathId<DocumentId>),
+    responses((
+        status = 200,
+        description = "The document's bytes, served as an attachment in the media type it was added with",
+        content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/jpeg"),
+            (String = "text/csv"),
+            (String = "text/plain"),
+        )
+    )),
+)]
+pub async fn document_content(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    PathId(id): PathId<DocumentId>,
+) -> Result<Response, ApiError> {
+    content(&ctx, &principal, id, as_market(&ctx)).await
+}
+
+/// Records key financials of a borrower for a reporting date (L2),
+/// replacing what was recorded for that date.
+#[utoipa::path(
+    post,
+    path = "/v1/borrowers/{id}/financials",
+    tag = "credit file",
+    params(PathId<BorrowerId>, IdempotencyKey),
+    request_body = FinancialsRequest,
+    responses((status = 201, description = "The financials are recorded", body = BorrowerFinancials)),
+)]
+pub async fn record_financials(
+    State(ctx): State<Arc<ServiceContext>>,
+    principal: Principal,
+    key: IdempotencyKey,
+    PathId(id): PathId<BorrowerId>,
+    Json(req): Json<FinancialsRequest>,
+) -> Result<Response, ApiError> {
+    put_financials(ctx, principal, key, id, req).await
+}
+
+/// A borrower's key financials, latest reporting date first.
+#[utoipa::path(
+    get,
+    path = "/v1/borrowers/{id}/financials",
+    tag = "credit file",
+    params(PathId<BorrowerId>),
+    responses((status = 200, description = "The borrower's financials", body = FinancialsList)),
+)]
+pub async fn list_financials(
+    State(ctx): State<Arc<ServiceContext>>,
+    _principal: Principal,
+    PathId(id): PathId<BorrowerId>,
+) -> Result<axum::Json<FinancialsList>, ApiError> {
+    let items = credit_file::financials(&ctx.commands(), id).await?;
+    Ok(axum::Json(FinancialsList { items }))
 }

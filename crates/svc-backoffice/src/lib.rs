@@ -8,20 +8,14 @@
 mod collateral;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
-use creditops_commands::credit_file::{self, DocumentOwner};
 use creditops_commands::{cases, groups, inputs, limits};
-use creditops_domain::DocumentId;
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::proposal::InputChange;
 use creditops_domain::{BorrowerId, CaseId, CaseStatus, Role, StaffId, UnitId, VoteStage};
-use creditops_http::documents::{
-    self, DocumentList, FinancialsList, FinancialsRequest, UploadParams,
-};
+use creditops_http::documents;
 use creditops_http::granting;
 use creditops_http::monitoring;
 use creditops_http::paging::next_cursor;
@@ -35,7 +29,7 @@ use creditops_http::{
     openapi, routes, run_command,
 };
 use creditops_risk::{LimitKind, LimitStatus};
-use creditops_store::{BorrowerFinancials, BorrowerGroup, RelatedParty, StoredDocument};
+use creditops_store::{BorrowerGroup, RelatedParty};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -98,10 +92,16 @@ pub fn api() -> OpenApiRouter<Arc<ServiceContext>> {
         .routes(routes!(monitoring::approve_provision))
         .routes(routes!(monitoring::reject_provision))
         .routes(routes!(monitoring::monitoring_alerts))
-        .routes(routes!(add_borrower_document, list_borrower_documents))
-        .routes(routes!(list_case_documents))
-        .routes(routes!(document_content))
-        .routes(routes!(record_financials, list_financials))
+        .routes(routes!(
+            documents::add_borrower_document,
+            documents::list_borrower_documents
+        ))
+        .routes(routes!(documents::list_case_documents))
+        .routes(routes!(documents::document_content))
+        .routes(routes!(
+            documents::record_financials,
+            documents::list_financials
+        ))
 }
 
 /// This service's OpenAPI document.
@@ -711,149 +711,3 @@ async fn reject_limit(
 // ---------------------------------------------------------------------------
 // The credit file (L2)
 // ---------------------------------------------------------------------------
-
-/// Adds a document to the credit file of a borrower (L2), e.g. a
-/// collateral valuation or a rating report from outside market. Every open
-/// case of the borrower gets a new file version: its votes are void (V3).
-#[utoipa::path(
-    post,
-    path = "/v1/borrowers/{id}/documents",
-    tag = "credit file",
-    params(PathId<BorrowerId>, Query<UploadParams>, IdempotencyKey),
-    request_body(
-        description = "The document's bytes, of one of the media types a credit file takes",
-        content(
-            (Vec<u8> = "application/pdf"),
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/jpeg"),
-            (String = "text/csv"),
-            (String = "text/plain"),
-        )
-    ),
-    responses(
-        (status = 201, description = "The document is added", body = StoredDocument),
-        (status = 409, description = "The replaced document is superseded already, or a concurrent request won"),
-        (status = 413, description = "The document is larger than the configured bound"),
-        (status = 415, description = "The media type is not accepted or the content is not of it"),
-        (status = 422, description = "The document type is not in the catalogue in force"),
-    ),
-)]
-async fn add_borrower_document(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    key: IdempotencyKey,
-    PathId(id): PathId<BorrowerId>,
-    Query(params): Query<UploadParams>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    documents::upload(
-        ctx,
-        principal,
-        key,
-        "POST /v1/borrowers/{id}/documents",
-        DocumentOwner::Borrower(id),
-        params,
-        &headers,
-        body,
-    )
-    .await
-}
-
-/// The documents of a borrower itself, oldest first, superseded ones included.
-#[utoipa::path(
-    get,
-    path = "/v1/borrowers/{id}/documents",
-    tag = "credit file",
-    params(PathId<BorrowerId>),
-    responses((status = 200, description = "The borrower's documents", body = DocumentList)),
-)]
-async fn list_borrower_documents(
-    State(ctx): State<Arc<ServiceContext>>,
-    _principal: Principal,
-    PathId(id): PathId<BorrowerId>,
-) -> Result<axum::Json<DocumentList>, ApiError> {
-    let items = credit_file::borrower_documents(&ctx.commands(), id).await?;
-    Ok(axum::Json(DocumentList { items }))
-}
-
-/// The documents of a case, oldest first, superseded ones included.
-#[utoipa::path(
-    get,
-    path = "/v1/cases/{id}/documents",
-    tag = "credit file",
-    params(PathId<CaseId>),
-    responses((status = 200, description = "The case's documents", body = DocumentList)),
-)]
-async fn list_case_documents(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    PathId(id): PathId<CaseId>,
-) -> Result<axum::Json<DocumentList>, ApiError> {
-    let items = credit_file::case_documents(&ctx.commands(), &principal.0, id, false).await?;
-    Ok(axum::Json(DocumentList { items }))
-}
-
-/// The bytes of a document with their media type; the SHA-256 is checked
-/// again on every read, and content that does not match is never served.
-#[utoipa::path(
-    get,
-    path = "/v1/documents/{id}/content",
-    tag = "credit file",
-    params(PathId<DocumentId>),
-    responses((
-        status = 200,
-        description = "The document's bytes, served as an attachment in the media type it was added with",
-        content(
-            (Vec<u8> = "application/pdf"),
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/jpeg"),
-            (String = "text/csv"),
-            (String = "text/plain"),
-        )
-    )),
-)]
-async fn document_content(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    PathId(id): PathId<DocumentId>,
-) -> Result<Response, ApiError> {
-    documents::content(&ctx, &principal, id, false).await
-}
-
-/// Records key financials of a borrower for a reporting date (L2),
-/// replacing what was recorded for that date.
-#[utoipa::path(
-    post,
-    path = "/v1/borrowers/{id}/financials",
-    tag = "credit file",
-    params(PathId<BorrowerId>, IdempotencyKey),
-    request_body = FinancialsRequest,
-    responses((status = 201, description = "The financials are recorded", body = BorrowerFinancials)),
-)]
-async fn record_financials(
-    State(ctx): State<Arc<ServiceContext>>,
-    principal: Principal,
-    key: IdempotencyKey,
-    PathId(id): PathId<BorrowerId>,
-    Json(req): Json<FinancialsRequest>,
-) -> Result<Response, ApiError> {
-    documents::put_financials(ctx, principal, key, id, req).await
-}
-
-/// A borrower's key financials, latest reporting date first.
-#[utoipa::path(
-    get,
-    path = "/v1/borrowers/{id}/financials",
-    tag = "credit file",
-    params(PathId<BorrowerId>),
-    responses((status = 200, description = "The borrower's financials", body = FinancialsList)),
-)]
-async fn list_financials(
-    State(ctx): State<Arc<ServiceContext>>,
-    _principal: Principal,
-    PathId(id): PathId<BorrowerId>,
-) -> Result<axum::Json<FinancialsList>, ApiError> {
-    let items = credit_file::financials(&ctx.commands(), id).await?;
-    Ok(axum::Json(FinancialsList { items }))
-}
