@@ -746,6 +746,39 @@ async fn l8_l9_back_office_decides_the_stage_and_a_problem_loan_needs_one_level_
     assert_eq!(approved["status"], "approved", "{approved}");
     let checks = approved["votes"][1]["checks"].to_string();
     assert!(checks.contains("\"L9\""), "{checks}");
+
+    // Side door: moving the borrower out of restructuring while a case is
+    // open lowers the level its back-office vote needs; whoever moved it
+    // does not vote on that case (S6).
+    let case = p
+        .call(
+            "lo-1",
+            "market",
+            Method::POST,
+            "/v1/cases",
+            Some(json!({"borrower_id": b, "amount": "300000.00", "currency": "EUR", "product": "term_loan", "term_months": 36, "purpose": "second bridge"})),
+        )
+        .await;
+    let case = id_of(case.ok(201));
+    vote(p, "lo-2", &case, "first").await.ok(200);
+    p.call(
+        "ba-1",
+        "backoffice",
+        Method::PUT,
+        &stage_path,
+        Some(json!({"stage": "normal", "reason": "restructuring completed"})),
+    )
+    .await
+    .ok(200);
+    let refused = vote(p, "ba-1", &case, "second").await;
+    let problem = refused.problem(403);
+    assert_eq!(problem["rule"], "S6", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("stage"),
+        "{problem}"
+    );
+    let approved = vote(p, "ba-2", &case, "second").await;
+    assert_eq!(approved.ok(200)["status"], "approved");
 }
 
 both_backends!(

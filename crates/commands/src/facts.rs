@@ -154,6 +154,12 @@ pub async fn vote_facts(
         risk: None,
         rating,
         stage: crate::monitoring::stage_of(tx, case.file.borrower_id).await?,
+        stage_changers: tx
+            .stage_transfers_since(case.file.borrower_id, case.created_at)
+            .await?
+            .into_iter()
+            .map(|transfer| transfer.decided_by)
+            .collect(),
         secured_value,
     })
 }

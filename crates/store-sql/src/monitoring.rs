@@ -560,6 +560,28 @@ macro_rules! monitoring_tx {
                     row.as_ref().map(stage_from_row).transpose()
                 }
 
+                async fn stage_transfers_since(
+                    &mut self,
+                    borrower: BorrowerId,
+                    since: Timestamp,
+                ) -> StoreResult<Vec<StageTransfer>> {
+                    let sql = concat!(
+                        "SELECT ",
+                        $crate::stage_columns!(),
+                        " FROM stage_transfers WHERE borrower_id = $1 AND decided_at >= $2 \
+                         ORDER BY decided_at, id"
+                    );
+                    sqlx::query(sql)
+                        .bind(id_arg(borrower))
+                        .bind(micros(since))
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(map_sqlx_error)?
+                        .iter()
+                        .map(stage_from_row)
+                        .collect()
+                }
+
                 async fn stages(&mut self) -> StoreResult<Vec<StageTransfer>> {
                     let sql = concat!("SELECT ", $crate::stage_columns!(), " FROM (SELECT ", $crate::stage_columns!(), ", ROW_NUMBER() OVER \
                          (PARTITION BY borrower_id ORDER BY decided_at DESC, id DESC) AS n \

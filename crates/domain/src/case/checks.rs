@@ -197,6 +197,8 @@ impl CreditCase {
             Some(
                 "changed the group membership of the borrower or its group while the case was open",
             )
+        } else if facts.stage_changers.contains(who) {
+            Some("moved the borrower's stage of care while the case was open")
         } else {
             None
         }

@@ -42,6 +42,10 @@ pub struct VoteFacts {
     pub secured_value: Decimal,
     /// The borrower's stage of care at vote time (L8, L9).
     pub stage: Stage,
+    /// Staff who moved the borrower's stage while the case was open: they
+    /// moved what the back-office vote's competence level depends on (S6,
+    /// L9).
+    pub stage_changers: BTreeSet<StaffId>,
 }
 
 impl VoteFacts {
@@ -59,6 +63,7 @@ impl VoteFacts {
             rating: None,
             secured_value: Decimal::ZERO,
             stage: Stage::Normal,
+            stage_changers: BTreeSet::new(),
         }
     }
 

@@ -334,6 +334,12 @@ pub async fn l6_l10_reviews_stages_plans_and_provisions(store: Arc<dyn Store>) {
         Some(second.clone())
     );
     assert_eq!(tx.current_stage(other).await.expect("none"), None);
+    assert_eq!(
+        tx.stage_transfers_since(b, micros(at(65)))
+            .await
+            .expect("since"),
+        vec![second.clone()]
+    );
     assert_eq!(tx.stages().await.expect("stages"), vec![second.clone()]);
     assert_eq!(
         tx.milestones(Some(b)).await.expect("plan"),

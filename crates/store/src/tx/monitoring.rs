@@ -250,6 +250,13 @@ pub trait MonitoringTx: Send {
     async fn insert_stage_transfer(&mut self, transfer: &StageTransfer) -> StoreResult<()>;
     /// The newest transfer of the borrower (its stage), if any.
     async fn current_stage(&mut self, borrower: BorrowerId) -> StoreResult<Option<StageTransfer>>;
+    /// Every transfer of the borrower decided at or after `since`, oldest
+    /// first.
+    async fn stage_transfers_since(
+        &mut self,
+        borrower: BorrowerId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<StageTransfer>>;
     /// The current stage of every borrower not in `normal`.
     async fn stages(&mut self) -> StoreResult<Vec<StageTransfer>>;
     async fn insert_milestone(&mut self, milestone: &StoredMilestone) -> StoreResult<()>;

@@ -267,6 +267,16 @@ fn l9_a_problem_loan_needs_the_back_office_vote_one_level_up() {
         ..facts()
     };
     assert_eq!(facts.back_office_level(4), 4, "the board stays the board");
+    // Whoever moved the stage while the case was open does not vote (S6).
+    let moved_by_ba1 = VoteFacts {
+        stage_changers: [crate::StaffId::parse("ba-1").unwrap()].into(),
+        ..self::facts()
+    };
+    let mut case = new_case();
+    accept_with(&mut case, first(lo1(), Approve, 1), &moved_by_ba1, at(1));
+    let err = refuse_with(&mut case, second(ba1(), Approve, 1), &moved_by_ba1, at(2));
+    assert_rule(&err, RuleId::S6, "stage changer");
+    accept_with(&mut case, second(ba2(), Approve, 1), &moved_by_ba1, at(3));
     assert_eq!(facts.back_office_level(1), 2);
 }
 

@@ -449,6 +449,7 @@ impl World {
             rating: self.rating.rating(),
             secured_value: Decimal::ZERO,
             stage: crate::monitoring::Stage::Normal,
+            stage_changers: BTreeSet::new(),
         }
     }
 }
