@@ -665,3 +665,147 @@ async fn auditor_paging(p: &TestPlatform) {
     );
 }
 both_backends!(auditor_lists_are_paged_with_a_maximum, auditor_paging);
+
+async fn verify(p: &TestPlatform, path: &str) -> serde_json::Value {
+    let reply = p.call("ia-1", "audit", Method::POST, path, None).await;
+    reply.ok(200).clone()
+}
+
+/// A2: `POST /v1/verify` starts from the last verified, signed head and
+/// checks only what was added since; `?full=true` starts from the first
+/// event.
+async fn verification_is_incremental(p: &TestPlatform) {
+    p.draft_case("10000.00").await;
+    let first = verify(p, "/v1/verify").await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(first["mode"], "full", "nothing verified before: {first}");
+    assert_eq!(first["from_size"], 0);
+    let verified = first["last_seq"].as_u64().unwrap();
+    assert_eq!(first["events"].as_u64().unwrap(), verified);
+
+    p.draft_case("20000.00").await;
+    let second = verify(p, "/v1/verify").await;
+    assert_eq!(second["ok"], true, "{second}");
+    assert_eq!(second["mode"], "incremental", "{second}");
+    assert_eq!(second["from_size"].as_u64().unwrap(), verified);
+    let last = second["last_seq"].as_u64().unwrap();
+    assert!(
+        last > verified + 1,
+        "the draft and the first verification were added"
+    );
+    assert_eq!(second["events"].as_u64().unwrap(), last - verified);
+
+    // Nothing new but the second verification's own event.
+    let third = verify(p, "/v1/verify").await;
+    assert_eq!(third["from_size"].as_u64().unwrap(), last, "{third}");
+    assert_eq!(third["events"], 1, "{third}");
+
+    let full = verify(p, "/v1/verify?full=true").await;
+    assert_eq!(full["ok"], true, "{full}");
+    assert_eq!(full["mode"], "full");
+    assert_eq!(full["events"].as_u64().unwrap(), last + 2);
+    let refused = p
+        .call("ia-1", "audit", Method::POST, "/v1/verify?full=maybe", None)
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+}
+
+both_backends!(
+    a2_verification_starts_from_the_last_verified_head,
+    verification_is_incremental
+);
+
+/// Runs `statements` on the SQLite file of `p` behind the platform's back.
+async fn tamper(p: &TestPlatform, statements: &[&str]) {
+    let url = format!(
+        "sqlite://{}",
+        p.data_dir.path().join("creditops.db").display()
+    );
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*statement))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// A2, A4: a tree node changed behind the application's back makes the
+/// proofs through it fail at the auditor's end, the full verification names
+/// the first event below it, and a changed node under a verified head makes
+/// the incremental verification report the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a2_a_changed_tree_node_is_caught() {
+    let p = TestPlatform::start(creditops_tests::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    for amount in ["10000.00", "20000.00", "30000.00"] {
+        p.draft_case(amount).await;
+    }
+    assert_eq!(verify(&p, "/v1/verify").await["ok"], true);
+    tamper(
+        &p,
+        &[
+            "DROP TRIGGER audit_tree_no_update",
+            "UPDATE audit_tree SET hash = zeroblob(32) WHERE level = 1 AND idx = 0",
+        ],
+    )
+    .await;
+
+    // The proof of event 3 passes through the node over events 1 and 2.
+    let reply = p
+        .call("ia-1", "audit", Method::GET, "/v1/events/3/proof", None)
+        .await;
+    let body = reply.ok(200).clone();
+    let path: Vec<[u8; 32]> = body["proof"].as_array().unwrap().iter().map(hash).collect();
+    let size = body["tree_size"].as_u64().unwrap();
+    assert!(
+        verify_inclusion(
+            &hash(&body["leaf_hash"]),
+            2,
+            size,
+            &path,
+            &hash(&body["root"])
+        )
+        .is_err(),
+        "a proof through a changed node must not verify"
+    );
+
+    let full = verify(&p, "/v1/verify?full=true").await;
+    assert_eq!(full["ok"], false, "{full}");
+    assert_eq!(full["first_bad_seq"], 1, "{full}");
+    assert!(
+        full["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Merkle tree node at level 1, index 0"),
+        "{full}"
+    );
+
+    // The largest peak under the verified head: the signed root is gone.
+    let verified = verify(&p, "/v1/verify").await;
+    assert_eq!(
+        verified["ok"], true,
+        "the change is below no peak yet: {verified}"
+    );
+    let size = verified["last_seq"].as_u64().unwrap();
+    let level = 63 - size.leading_zeros();
+    tamper(
+        &p,
+        &[&format!(
+            "UPDATE audit_tree SET hash = zeroblob(32) WHERE level = {level} AND idx = 0"
+        )],
+    )
+    .await;
+    let caught = verify(&p, "/v1/verify").await;
+    assert_eq!(caught["ok"], false, "{caught}");
+    assert!(
+        caught["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer has the root"),
+        "{caught}"
+    );
+}

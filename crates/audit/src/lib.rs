@@ -32,7 +32,7 @@ pub use export::{
     BundleCheck, BundleEntry, BundleError, BundleInput, BundleReport, build_bundle, verify_bundle,
     verify_bundle_with_keys,
 };
-pub use merkle::{CompactRange, MerkleError, MerkleTree, TreeNode};
+pub use merkle::{CompactRange, MerkleError, MerkleTree, NodePlan, NodePosition, TreeNode};
 pub use verify::{ChainVerifier, VerifyFailure, VerifyReport};
 
 use ring::digest::{Context, SHA256, digest};

@@ -463,12 +463,10 @@ impl MerkleTree {
     /// leaves (RFC 9162 section 2.1.3.1, `PATH(m, D[n])`).
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
         self.check_size(size)?;
-        if index >= size {
-            return Err(MerkleError::IndexOutOfRange { index, size });
-        }
-        let mut proof = Vec::new();
-        self.path(index, 0, size, &mut proof);
-        Ok(proof)
+        Ok(inclusion_ranges(index, size)?
+            .into_iter()
+            .map(|(start, end)| self.subtree_hash(start, end))
+            .collect())
     }
 
     /// Consistency proof between the trees of the first `old_size` and the
@@ -480,14 +478,10 @@ impl MerkleTree {
         new_size: u64,
     ) -> Result<Vec<Hash>, MerkleError> {
         self.check_size(new_size)?;
-        if old_size > new_size {
-            return Err(MerkleError::OldSizeTooLarge { old_size, new_size });
-        }
-        let mut proof = Vec::new();
-        if old_size > 0 && old_size < new_size {
-            self.subproof(old_size, 0, new_size, true, &mut proof);
-        }
-        Ok(proof)
+        Ok(consistency_ranges(old_size, new_size)?
+            .into_iter()
+            .map(|(start, end)| self.subtree_hash(start, end))
+            .collect())
     }
 
     fn check_size(&self, size: u64) -> Result<(), MerkleError> {
@@ -526,40 +520,169 @@ impl MerkleTree {
             &self.subtree_hash(start + k, end),
         )
     }
+}
 
-    /// `PATH(m, D[start:end])`, sibling hashes from the leaf upwards.
-    fn path(&self, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
-        let n = end - start;
-        if n <= 1 {
-            return;
+/// The leaf ranges `[start, end)` whose Merkle tree hashes make up the
+/// inclusion proof of the leaf at `index` in a tree of `size` leaves, from
+/// the leaf upwards (RFC 9162 section 2.1.3.1, `PATH(m, D[n])`). A proof is
+/// these ranges' hashes, wherever the hashes come from: the leaves in
+/// memory ([`MerkleTree`]) or a stored node table ([`NodePlan`]).
+pub fn inclusion_ranges(index: u64, size: u64) -> Result<Vec<(u64, u64)>, MerkleError> {
+    if index >= size {
+        return Err(MerkleError::IndexOutOfRange { index, size });
+    }
+    let mut ranges = Vec::new();
+    path(index, 0, size, &mut ranges);
+    Ok(ranges)
+}
+
+/// The leaf ranges whose hashes make up the consistency proof between the
+/// trees of `old_size` and `new_size` leaves (RFC 9162 section 2.1.4.1,
+/// `PROOF(m, D[n])`); none when `old_size` is 0 or equal to `new_size`.
+pub fn consistency_ranges(old_size: u64, new_size: u64) -> Result<Vec<(u64, u64)>, MerkleError> {
+    if old_size > new_size {
+        return Err(MerkleError::OldSizeTooLarge { old_size, new_size });
+    }
+    let mut ranges = Vec::new();
+    if old_size > 0 && old_size < new_size {
+        subproof(old_size, 0, new_size, true, &mut ranges);
+    }
+    Ok(ranges)
+}
+
+/// `PATH(m, D[start:end])`, as ranges, from the leaf upwards.
+fn path(m: u64, start: u64, end: u64, out: &mut Vec<(u64, u64)>) {
+    let n = end - start;
+    if n <= 1 {
+        return;
+    }
+    let k = split_point(n);
+    if m < k {
+        path(m, start, start + k, out);
+        out.push((start + k, end));
+    } else {
+        path(m - k, start + k, end, out);
+        out.push((start, start + k));
+    }
+}
+
+/// `SUBPROOF(m, D[start:end], b)`, as ranges.
+fn subproof(m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<(u64, u64)>) {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            out.push((start, end));
         }
-        let k = split_point(n);
-        if m < k {
-            self.path(m, start, start + k, out);
-            out.push(self.subtree_hash(start + k, end));
-        } else {
-            self.path(m - k, start + k, end, out);
-            out.push(self.subtree_hash(start, start + k));
+        return;
+    }
+    let k = split_point(n);
+    if m <= k {
+        subproof(m, start, start + k, complete, out);
+        out.push((start + k, end));
+    } else {
+        subproof(m - k, start + k, end, false, out);
+        out.push((start, start + k));
+    }
+}
+
+/// The position of a stored node: `(level, index)`, level 0 being a leaf;
+/// node `index` of `level` covers leaves `[index * 2^level, (index + 1) * 2^level)`.
+pub type NodePosition = (u8, u64);
+
+/// Roots and proofs read from a stored node table instead of the leaves:
+/// the plan names the O(log n) complete subtrees to read
+/// ([`NodePlan::positions`]), and turns their hashes into the answer
+/// ([`NodePlan::hashes`]). Every range a proof needs splits into at most
+/// 64 aligned complete subtrees ([`compact_range_nodes`]), and within a
+/// proof all but one range are complete subtrees themselves, so a proof
+/// reads about `2 log2 n` nodes, whatever the log's size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodePlan {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl NodePlan {
+    /// The root of the tree of `size` leaves: one hash.
+    pub fn root(size: u64) -> Self {
+        Self {
+            ranges: vec![(0, size)],
         }
     }
 
-    /// `SUBPROOF(m, D[start:end], b)`.
-    fn subproof(&self, m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<Hash>) {
-        let n = end - start;
-        if m == n {
-            if !complete {
-                out.push(self.subtree_hash(start, end));
-            }
-            return;
+    /// The leaf at `index` itself: one hash.
+    pub fn leaf(index: u64) -> Self {
+        Self {
+            ranges: vec![(index, index.saturating_add(1))],
         }
-        let k = split_point(n);
-        if m <= k {
-            self.subproof(m, start, start + k, complete, out);
-            out.push(self.subtree_hash(start + k, end));
-        } else {
-            self.subproof(m - k, start + k, end, false, out);
-            out.push(self.subtree_hash(start, start + k));
-        }
+    }
+
+    /// How many hashes [`NodePlan::hashes`] gives: one per planned range.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// [`inclusion_ranges`]: the proof's hashes, leaf to root.
+    pub fn inclusion(index: u64, size: u64) -> Result<Self, MerkleError> {
+        Ok(Self {
+            ranges: inclusion_ranges(index, size)?,
+        })
+    }
+
+    /// [`consistency_ranges`]: the proof's hashes.
+    pub fn consistency(old_size: u64, new_size: u64) -> Result<Self, MerkleError> {
+        Ok(Self {
+            ranges: consistency_ranges(old_size, new_size)?,
+        })
+    }
+
+    /// Plans in sequence: the hashes of `self`, then those of `next`, read
+    /// in one go.
+    pub fn then(mut self, next: NodePlan) -> Self {
+        self.ranges.extend(next.ranges);
+        self
+    }
+
+    fn nodes(range: (u64, u64)) -> impl Iterator<Item = NodePosition> {
+        compact_range_nodes(range.0, range.1)
+            .into_iter()
+            // The height of an aligned subtree within 2^64 leaves is < 64.
+            .map(|(first, height)| (height as u8, first >> height))
+    }
+
+    /// Every node to read, each once, in ascending order.
+    pub fn positions(&self) -> Vec<NodePosition> {
+        let mut positions: Vec<NodePosition> =
+            self.ranges.iter().flat_map(|r| Self::nodes(*r)).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+    }
+
+    /// One hash per planned range, in order, from the nodes read; `None`
+    /// names the first position `node` does not know (a broken table).
+    pub fn hashes(
+        &self,
+        node: impl Fn(NodePosition) -> Option<Hash>,
+    ) -> Result<Vec<Hash>, NodePosition> {
+        self.ranges
+            .iter()
+            .map(|range| {
+                // A range's hash is its aligned subtrees folded from the
+                // right (MTH splits off the largest left subtree first).
+                let hashes = Self::nodes(*range)
+                    .map(|position| node(position).ok_or(position))
+                    .collect::<Result<Vec<Hash>, NodePosition>>()?;
+                let mut from_right = hashes.iter().rev();
+                Ok(match from_right.next() {
+                    None => empty_root(),
+                    Some(last) => from_right.fold(*last, |acc, left| node_hash(left, &acc)),
+                })
+            })
+            .collect()
     }
 }
 
@@ -1007,5 +1130,66 @@ mod tests {
                 node.hash
             );
         }
+    }
+
+    /// The node a stored table would hold at `(level, index)`, from a tree
+    /// built in memory.
+    fn stored(tree: &MerkleTree, (level, index): NodePosition) -> Option<Hash> {
+        tree.levels
+            .get(usize::from(level))?
+            .get(usize::try_from(index).ok()?)
+            .copied()
+    }
+
+    #[test]
+    fn a_node_plan_answers_what_the_leaves_answer_for_every_small_tree() {
+        let tree = MerkleTree::from_leaves(leaves(70));
+        for size in 0..=70u64 {
+            let root = NodePlan::root(size).hashes(|p| stored(&tree, p)).unwrap();
+            assert_eq!(root, vec![tree.root_at(size).unwrap()], "root of {size}");
+            for index in 0..size {
+                let plan = NodePlan::inclusion(index, size).unwrap();
+                assert_eq!(
+                    plan.hashes(|p| stored(&tree, p)).unwrap(),
+                    tree.inclusion_proof(index, size).unwrap(),
+                    "inclusion of {index} in {size}"
+                );
+            }
+            for old in 0..=size {
+                let plan = NodePlan::consistency(old, size).unwrap();
+                assert_eq!(
+                    plan.hashes(|p| stored(&tree, p)).unwrap(),
+                    tree.consistency_proof(old, size).unwrap(),
+                    "consistency of {old} with {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_node_plan_reads_logarithmically_many_nodes() {
+        let size = 1_000_000_007u64;
+        for index in [0, 1, size / 2, size - 2, size - 1] {
+            let plan = NodePlan::inclusion(index, size).unwrap();
+            assert!(plan.positions().len() <= 64, "{}", plan.positions().len());
+        }
+        let plan = NodePlan::consistency(size / 3, size)
+            .unwrap()
+            .then(NodePlan::root(size));
+        assert!(plan.positions().len() <= 2 * 64);
+        assert_eq!(
+            NodePlan::root(size).positions().len(),
+            size.count_ones() as usize
+        );
+    }
+
+    #[test]
+    fn a_node_plan_names_the_missing_node() {
+        let tree = MerkleTree::from_leaves(leaves(6));
+        let plan = NodePlan::inclusion(0, 6).unwrap();
+        let missing = plan.hashes(|p| (p != (2, 1)).then(|| stored(&tree, p)).flatten());
+        assert_eq!(missing, Ok(tree.inclusion_proof(0, 6).unwrap()));
+        let missing = plan.hashes(|p| (p != (0, 1)).then(|| stored(&tree, p)).flatten());
+        assert_eq!(missing, Err((0, 1)));
     }
 }

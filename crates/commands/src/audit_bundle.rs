@@ -143,7 +143,7 @@ pub struct ExportKeys<'a> {
 }
 
 impl ExportKeys<'_> {
-    fn verifiers(&self) -> Vec<creditops_audit::VerifierKey> {
+    pub(crate) fn verifiers(&self) -> Vec<creditops_audit::VerifierKey> {
         std::iter::once(self.signing.verifier_key())
             .chain(self.retired.iter().cloned())
             .collect()

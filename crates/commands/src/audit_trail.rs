@@ -5,13 +5,19 @@
 
 use crate::audit_bundle::{self, ExportError, ExportKeys, LogEntry};
 use crate::{Actor, CommandError, CommandResult, Context};
-use creditops_audit::{AuditAction, ChainVerifier, MerkleTree, hash_from_slice};
+use creditops_audit::merkle::empty_root;
+use creditops_audit::{
+    AuditAction, ChainVerifier, CompactRange, Hash, NodePlan, NodePosition, TreeNode,
+    hash_from_slice,
+};
 use creditops_domain::{CaseId, CreditCase, RuleId};
 use creditops_store::{
     AuditFilter, Store, StoreExt, StoredAuditEvent, StoredCheckpoint, Tx, UnauditedRow,
+    VerifiedHead,
 };
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 
 const VERIFY_BATCH: u32 = 5000;
 /// How long a read waits for the sequencer to link what committed before it.
@@ -93,10 +99,17 @@ pub enum ChainCheck {
     Intact {
         /// Always true.
         ok: bool,
+        /// Events checked by this verification.
         events: u64,
         last_seq: Option<i64>,
         /// Hex chain hash of the last event.
         head: String,
+        /// `full` from the first event, or `incremental` from the last
+        /// verified, signed head.
+        mode: VerifyMode,
+        /// The size of the verified head this verification started from (0
+        /// for a full one).
+        from_size: u64,
     },
     /// The first event that does not verify.
     Broken {
@@ -107,6 +120,17 @@ pub enum ChainCheck {
     },
 }
 
+/// Where a verification starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMode {
+    /// From the first event.
+    Full,
+    /// After the last verified head whose signature, stored tree and chain
+    /// value still match.
+    Incremental,
+}
+
 impl ChainCheck {
     /// The JSON of the check.
     pub fn to_value(&self) -> Value {
@@ -114,16 +138,91 @@ impl ChainCheck {
     }
 }
 
+/// A verified position to continue from: its size, the chain value there
+/// and the Merkle tree's compact range over it.
+struct Verified {
+    size: u64,
+    chain: Hash,
+    range: CompactRange,
+}
+
+/// What a check reached: the result and, when intact, the new verified
+/// position.
+struct Checked {
+    check: ChainCheck,
+    reached: Option<Verified>,
+}
+
+fn broken(first_bad_seq: i64, reason: String) -> Checked {
+    Checked {
+        check: ChainCheck::Broken {
+            ok: false,
+            first_bad_seq,
+            reason,
+        },
+        reached: None,
+    }
+}
+
+/// A stored tree node that the leaves below it do not give: the first
+/// position it covers is the first bad one (proofs through it would lie).
+fn wrong_node(node: TreeNode) -> Checked {
+    let first = node
+        .index
+        .checked_shl(u32::from(node.level))
+        .unwrap_or(u64::MAX);
+    broken(
+        seq_of(first.saturating_add(1)),
+        format!(
+            "the stored Merkle tree node at level {}, index {} does not match the leaves \
+             below it",
+            node.level, node.index
+        ),
+    )
+}
+
+fn seq_of(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
 /// Recomputes the chain over every stored event in `tx`, in batches,
-/// telling `progress` the number of events checked after each batch.
+/// telling `progress` the number of events checked after each batch; the
+/// stored Merkle tree's nodes are checked against the leaves as well.
 pub async fn check_chain(
     tx: &mut dyn Tx,
     origin: &str,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> CommandResult<ChainCheck> {
+    Ok(check_log(tx, origin, None, progress).await?.check)
+}
+
+/// Checks the events after `start` (all, without one): sequence, leaf and
+/// chain of each event, and every tree node the events complete against
+/// the stored one, batch by batch.
+async fn check_log(
+    tx: &mut dyn Tx,
+    origin: &str,
+    start: Option<Verified>,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> CommandResult<Checked> {
+    let (mode, from_size, mut verifier, mut range, mut chain) = match start {
+        None => (
+            VerifyMode::Full,
+            0,
+            ChainVerifier::new(origin, 1),
+            CompactRange::new(),
+            None,
+        ),
+        Some(start) => (
+            VerifyMode::Incremental,
+            start.size,
+            ChainVerifier::resume(start.chain, seq_of(start.size + 1)),
+            start.range,
+            Some(start.chain),
+        ),
+    };
     let mut checked = 0u64;
-    let mut verifier = ChainVerifier::new(origin, 1);
-    let mut after = None;
+    let mut after = (from_size > 0).then(|| seq_of(from_size));
     loop {
         let filter = AuditFilter {
             after_seq: after,
@@ -131,14 +230,28 @@ pub async fn check_chain(
             ..AuditFilter::default()
         };
         let batch = tx.audit_events(&filter).await?;
+        let mut completed = Vec::new();
         for e in &batch {
             if let Err(failure) = verifier.push(e.seq, &e.body, &e.leaf_hash, &e.chain_hash) {
-                return Ok(ChainCheck::Broken {
-                    ok: false,
-                    first_bad_seq: failure.seq,
-                    reason: failure.reason,
-                });
+                // A wrong node over the leaves before it is the earlier fault.
+                if let Some(node) = first_wrong_node(tx, &completed).await? {
+                    return Ok(wrong_node(node));
+                }
+                return Ok(broken(failure.seq, failure.reason));
             }
+            // Both verified by the push: the leaf hashes the body, the chain
+            // value follows from the previous one.
+            let (Some(leaf), Some(value)) = (
+                hash_from_slice(&e.leaf_hash),
+                hash_from_slice(&e.chain_hash),
+            ) else {
+                return Ok(broken(e.seq, "a stored hash is not 32 bytes".into()));
+            };
+            chain = Some(value);
+            range.push_reporting(leaf, |node| completed.push(node));
+        }
+        if let Some(node) = first_wrong_node(tx, &completed).await? {
+            return Ok(wrong_node(node));
         }
         checked += u64::try_from(batch.len()).unwrap_or(u64::MAX);
         progress(checked);
@@ -148,66 +261,267 @@ pub async fn check_chain(
         }
     }
     let report = verifier.finish();
-    Ok(ChainCheck::Intact {
-        ok: true,
-        events: report.events,
-        last_seq: report.last_seq,
-        head: report.head,
+    let head = match chain {
+        Some(chain) if mode == VerifyMode::Incremental && report.events == 0 => hex(&chain),
+        _ => report.head,
+    };
+    let last_seq = report
+        .last_seq
+        .or((from_size > 0).then(|| seq_of(from_size)));
+    Ok(Checked {
+        check: ChainCheck::Intact {
+            ok: true,
+            events: report.events,
+            last_seq,
+            head,
+            mode,
+            from_size,
+        },
+        reached: chain.map(|chain| Verified {
+            size: range.size(),
+            chain,
+            range,
+        }),
     })
 }
 
-/// Recomputes the whole hash chain once the log is caught up (A2); the
-/// verification and its result are audited.
-pub async fn verify(ctx: &Context, actor: &Actor, origin: &str) -> CommandResult<ChainCheck> {
-    caught_up(ctx).await?;
-    let result = {
-        let mut tx = ctx.store.begin_read().await?;
-        check_chain(tx.as_mut(), origin, &mut |_| {}).await?
-    };
-    record_read(
-        ctx,
-        actor,
-        AuditAction::AuditVerify,
-        result.to_value(),
-        None,
-    )
-    .await?;
-    Ok(result)
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The Merkle tree over every stored leaf, once the log is caught up.
-/// Rebuilt per call: O(n) in the log size, which a persisted tree (the
-/// sequencer's job) will replace. A gap or a bad leaf is a conflict.
-pub async fn merkle_tree(ctx: &Context) -> CommandResult<MerkleTree> {
-    caught_up(ctx).await?;
-    let mut tx = ctx.store.begin_read().await?;
-    let mut leaves = Vec::new();
-    let mut after = None;
-    loop {
-        let batch = tx
+/// The first of `nodes` (computed from the leaves) whose stored copy
+/// differs or is missing.
+async fn first_wrong_node(tx: &mut dyn Tx, nodes: &[TreeNode]) -> CommandResult<Option<TreeNode>> {
+    let positions: Vec<NodePosition> = nodes.iter().map(|n| (n.level, n.index)).collect();
+    let stored = tx.audit_nodes(&positions).await?;
+    Ok(nodes
+        .iter()
+        .zip(stored)
+        .find(|(node, stored)| *stored != Some(node.hash))
+        .map(|(node, _)| *node))
+}
+
+/// Verified heads tried, newest first, before falling back to a full
+/// verification (a head signed by a key since retired and forgotten).
+const VERIFIED_HEADS_TRIED: u32 = 3;
+
+/// The newest verified head that still holds: its signature verifies with
+/// one of `keys`, its origin is ours, the stored tree at its size has its
+/// root, and the stored chain value there is the one it recorded. A head
+/// whose signature does not verify is skipped (a full verification follows
+/// if none holds); a stored tree or chain that no longer matches a signed
+/// head means the verified part of the log changed: broken.
+async fn verified_start(
+    tx: &mut dyn Tx,
+    origin: &str,
+    keys: &ExportKeys<'_>,
+) -> CommandResult<Result<Option<Verified>, Checked>> {
+    let verifiers = keys.verifiers();
+    let size = tx.audit_size().await?;
+    for head in tx.verified_heads(VERIFIED_HEADS_TRIED).await? {
+        let Ok(signed) = creditops_audit::parse_and_verify(&head.note, &verifiers) else {
+            continue;
+        };
+        if signed.origin != origin || signed.size != head.tree_size {
+            continue;
+        }
+        let changed = |what: &str| {
+            broken(
+                seq_of(signed.size.min(size + 1)),
+                format!(
+                    "{what} the head of size {} verified at {}: the verified part of the log \
+                     changed; a full verification (POST /v1/verify?full=true) names the first \
+                     bad event",
+                    signed.size, head.verified_at
+                ),
+            )
+        };
+        if signed.size > size {
+            return Ok(Err(changed("the log is shorter than")));
+        }
+        let peaks = CompactRange::peak_positions(signed.size);
+        let range = tx
+            .audit_nodes(&peaks)
+            .await?
+            .into_iter()
+            .collect::<Option<Vec<Hash>>>()
+            .and_then(|peaks| CompactRange::from_parts(signed.size, peaks).ok())
+            .filter(|range| range.root() == signed.root);
+        let Some(range) = range else {
+            return Ok(Err(changed(
+                "the stored Merkle tree no longer has the root of",
+            )));
+        };
+        let at = seq_of(signed.size);
+        let chain = tx
             .audit_events(&AuditFilter {
-                after_seq: after,
-                limit: VERIFY_BATCH,
+                after_seq: Some(at - 1),
+                limit: 1,
                 ..AuditFilter::default()
             })
-            .await?;
-        for e in &batch {
-            let expected = i64::try_from(leaves.len()).unwrap_or(i64::MAX) + 1;
-            let leaf = hash_from_slice(&e.leaf_hash).filter(|_| e.seq == expected);
-            let Some(leaf) = leaf else {
-                return Err(CommandError::conflict(format!(
-                    "the audit log is broken at sequence {}; run POST /v1/verify",
-                    e.seq
-                )));
-            };
-            leaves.push(leaf);
-        }
-        match batch.last() {
-            Some(last) if batch.len() == VERIFY_BATCH as usize => after = Some(last.seq),
-            _ => break,
-        }
+            .await?
+            .into_iter()
+            .next()
+            .filter(|e| e.seq == at)
+            .and_then(|e| hash_from_slice(&e.chain_hash))
+            .filter(|chain| *chain == head.chain_hash);
+        let Some(chain) = chain else {
+            return Ok(Err(changed("the stored chain value differs from")));
+        };
+        return Ok(Ok(Some(Verified {
+            size: signed.size,
+            chain,
+            range,
+        })));
     }
-    Ok(MerkleTree::from_leaves(leaves))
+    Ok(Ok(None))
+}
+
+/// Verifies the log once it is caught up (A2): from the last verified,
+/// signed head when `keys` are given and `full` is not asked for, else from
+/// the first event. An intact result is recorded as the new verified head,
+/// signed, in the transaction that audits the verification.
+pub async fn verify(
+    ctx: &Context,
+    actor: &Actor,
+    origin: &str,
+    keys: Option<ExportKeys<'_>>,
+    full: bool,
+) -> CommandResult<ChainCheck> {
+    caught_up(ctx).await?;
+    let checked = {
+        let mut tx = ctx.store.begin_read().await?;
+        let start = match &keys {
+            Some(keys) if !full => verified_start(tx.as_mut(), origin, keys).await?,
+            _ => Ok(None),
+        };
+        match start {
+            Ok(start) => check_log(tx.as_mut(), origin, start, &mut |_| {}).await?,
+            Err(broken) => broken,
+        }
+    };
+    let mut tx = ctx.store.begin().await?;
+    let mut record = ctx.actor_record(actor, AuditAction::AuditVerify);
+    record.data = checked.check.to_value();
+    ctx.audit(tx.as_mut(), &record).await?;
+    if let (Some(keys), Some(reached)) = (&keys, &checked.reached) {
+        let note = keys
+            .signing
+            .sign_checkpoint(origin, reached.size, &reached.range.root())
+            .map_err(|_| CommandError::Internal("the verified head could not be signed".into()))?;
+        tx.insert_verified_head(&VerifiedHead {
+            tree_size: reached.size,
+            chain_hash: reached.chain,
+            note,
+            verified_at: chrono::Utc::now(),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(checked.check)
+}
+
+/// The log's head as the stored tree gives it: size and Merkle root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// Roots and proofs from the stored Merkle tree (the nodes the sequencer,
+/// or SQLite's append, stores with each event), at one size, in one read
+/// transaction: each answer reads O(log n) nodes in one statement, whatever
+/// the log's size (A2, A4). A node the table lacks is a broken log (409).
+pub struct StoredTree {
+    tx: Box<dyn Tx>,
+    head: TreeHead,
+}
+
+impl StoredTree {
+    /// The tree over every event committed before the call (caught up first).
+    pub async fn open(ctx: &Context) -> CommandResult<Self> {
+        caught_up(ctx).await?;
+        let mut tx = ctx.store.begin_read().await?;
+        let size = tx.audit_size().await?;
+        let root = read_nodes(tx.as_mut(), &NodePlan::root(size)).await?;
+        let root = root.first().copied().unwrap_or_else(empty_root);
+        Ok(Self {
+            tx,
+            head: TreeHead { size, root },
+        })
+    }
+
+    pub fn head(&self) -> TreeHead {
+        self.head
+    }
+
+    /// The leaf hash and the inclusion proof of each leaf index in
+    /// `indices` against [`StoredTree::head`], read in one statement; an
+    /// index outside the tree is invalid input.
+    pub async fn inclusion_proofs(
+        &mut self,
+        indices: &[u64],
+    ) -> CommandResult<Vec<(Hash, Vec<Hash>)>> {
+        let mut plan = NodePlan::default();
+        let mut lengths = Vec::with_capacity(indices.len());
+        for index in indices {
+            let proof = NodePlan::inclusion(*index, self.head.size)
+                .map_err(|e| CommandError::invalid(e.to_string()))?;
+            lengths.push(proof.len());
+            plan = plan.then(NodePlan::leaf(*index)).then(proof);
+        }
+        let hashes = read_nodes(self.tx.as_mut(), &plan).await?;
+        // Per index the leaf, then its proof.
+        let mut rest = hashes.into_iter();
+        let mut proofs = Vec::with_capacity(indices.len());
+        for length in lengths {
+            let leaf = rest.next().unwrap_or_else(empty_root);
+            proofs.push((leaf, rest.by_ref().take(length).collect()));
+        }
+        Ok(proofs)
+    }
+
+    /// The roots at `old_size` and `new_size` and the consistency proof
+    /// between them (`new_size` at most the head's size).
+    pub async fn consistency_proof(
+        &mut self,
+        old_size: u64,
+        new_size: u64,
+    ) -> CommandResult<(Hash, Hash, Vec<Hash>)> {
+        if new_size > self.head.size {
+            return Err(CommandError::invalid(format!(
+                "tree size {new_size} is larger than the log's {} events",
+                self.head.size
+            )));
+        }
+        let proof = NodePlan::consistency(old_size, new_size)
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        let plan = NodePlan::root(old_size)
+            .then(NodePlan::root(new_size))
+            .then(proof);
+        let mut hashes = read_nodes(self.tx.as_mut(), &plan).await?.into_iter();
+        let old_root = hashes.next().unwrap_or_else(empty_root);
+        let new_root = hashes.next().unwrap_or_else(empty_root);
+        Ok((old_root, new_root, hashes.collect()))
+    }
+}
+
+/// The hashes `plan` names, read from the stored tree in one statement.
+async fn read_nodes(tx: &mut dyn Tx, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
+    let positions = plan.positions();
+    let found = tx.audit_nodes(&positions).await?;
+    let stored: HashMap<NodePosition, Hash> = positions
+        .into_iter()
+        .zip(found)
+        .filter_map(|(position, hash)| Some((position, hash?)))
+        .collect();
+    plan.hashes(|position| stored.get(&position).copied())
+        .map_err(|(level, index)| {
+            CommandError::conflict(format!(
+                "the audit log's Merkle tree has no node at level {level}, index {index}; \
+                 run POST /v1/verify"
+            ))
+        })
 }
 
 /// Business rows whose audit event is missing (A1), at most `limit`. Every

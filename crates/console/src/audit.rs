@@ -19,16 +19,17 @@ use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use creditops_audit::merkle::verify_inclusion;
 use creditops_audit::{
-    AuditAction, MerkleTree, SigningKey, VerifierKey, hash_from_slice, leaf_hash, parse_and_verify,
+    AuditAction, SigningKey, VerifierKey, hash_from_slice, leaf_hash, parse_and_verify,
 };
 use creditops_commands::audit_bundle::{self as bundle, ExportKeys, Selection};
-use creditops_commands::audit_trail::{self, ChainCheck};
+use creditops_commands::audit_trail::{self, ChainCheck, StoredTree};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId, CreditCase, VoteDecision, VoteStage};
 use creditops_http::ApiError;
 use creditops_store::{AuditFilter, StoredAuditEvent, StoredCheckpoint};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The audit log's origin line and the checkpoint signing key (kept outside
@@ -939,7 +940,7 @@ fn case_state(lang: Lang, t: &AuditTexts, case: &CreditCase) -> CaseState {
 /// proof `GET /v1/events/{id}/proof` hands out) leads to the signed root.
 fn prove(
     t: &AuditTexts,
-    tree: &MerkleTree,
+    path: Option<&[creditops_audit::Hash]>,
     size: u64,
     root: &creditops_audit::Hash,
     event: &StoredAuditEvent,
@@ -949,10 +950,8 @@ fn prove(
         return Err(t.body_changed);
     }
     let index = u64::try_from(event.seq - 1).map_err(|_| t.not_in_tree)?;
-    let path = tree
-        .inclusion_proof(index, size)
-        .map_err(|_| t.not_in_tree)?;
-    verify_inclusion(&leaf, index, size, &path, root).map_err(|_| t.not_in_tree)
+    let path = path.ok_or(t.not_in_tree)?;
+    verify_inclusion(&leaf, index, size, path, root).map_err(|_| t.not_in_tree)
 }
 
 /// Every event of case `id`, page by page as the API hands them out (each
@@ -1021,17 +1020,34 @@ async fn case_story(
     };
     // A freshly signed checkpoint over the whole log, as the proof route
     // signs one, handed out (and recorded) once for the page's proofs.
-    let tree = match audit_trail::merkle_tree(&commands).await {
-        Ok(tree) => tree,
+    let proven = async {
+        let mut tree = StoredTree::open(&commands).await?;
+        let head = tree.head();
+        // Events linked after the tree was read are not in it (yet).
+        let indices: Vec<u64> = events
+            .iter()
+            .filter_map(|e| u64::try_from(e.seq - 1).ok())
+            .filter(|index| *index < head.size)
+            .collect();
+        let paths = tree.inclusion_proofs(&indices).await?;
+        let paths: HashMap<u64, Vec<creditops_audit::Hash>> = indices
+            .into_iter()
+            .zip(paths)
+            .map(|(index, (_, path))| (index, path))
+            .collect();
+        Ok::<_, CommandError>((head, paths))
+    };
+    let (tree, paths) = match proven.await {
+        Ok(proven) => proven,
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), Some(id)).await,
     };
-    let Ok(note) = key.sign_checkpoint(&keys.origin, tree.size(), &tree.root()) else {
+    let Ok(note) = key.sign_checkpoint(&keys.origin, tree.size, &tree.root) else {
         return unavailable(&console, lang, &"the checkpoint could not be signed");
     };
     let signed_at = Utc::now();
     let handed = StoredCheckpoint {
-        tree_size: tree.size(),
-        root: tree.root(),
+        tree_size: tree.size,
+        root: tree.root,
         note: note.clone(),
         signed_at,
     };
@@ -1040,7 +1056,7 @@ async fn case_story(
         &commands,
         &live.actor,
         AuditAction::AuditProof,
-        json!({"case_id": id, "seqs": seqs, "size": tree.size(), "console": true}),
+        json!({"case_id": id, "seqs": seqs, "size": tree.size, "console": true}),
         Some(&handed),
     )
     .await
@@ -1056,7 +1072,12 @@ async fn case_story(
         .iter()
         .map(|event| {
             let result = match &signed {
-                Some(head) => prove(t, &tree, head.size, &head.root, event),
+                Some(head) => {
+                    let path = u64::try_from(event.seq - 1)
+                        .ok()
+                        .and_then(|index| paths.get(&index));
+                    prove(t, path.map(Vec::as_slice), head.size, &head.root, event)
+                }
                 None => Err(t.checkpoint_bad),
             };
             StoryEvent {
@@ -1074,8 +1095,8 @@ async fn case_story(
             t,
             c: case_state(lang, t, &case),
             head: ProofHead {
-                size: tree.size(),
-                root: hex_string(&tree.root()),
+                size: tree.size,
+                root: hex_string(&tree.root),
                 signed_at: lang.date_time(signed_at),
             },
             all_verified,
@@ -1127,17 +1148,17 @@ async fn checkpoint_page(State(console): State<Console>, headers: HeaderMap) -> 
         return no_key(&console, lang, &live);
     };
     let commands = console.ctx.commands();
-    let tree = match audit_trail::merkle_tree(&commands).await {
-        Ok(tree) => tree,
+    let tree = match StoredTree::open(&commands).await {
+        Ok(tree) => tree.head(),
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), None).await,
     };
-    let Ok(note) = key.sign_checkpoint(&keys.origin, tree.size(), &tree.root()) else {
+    let Ok(note) = key.sign_checkpoint(&keys.origin, tree.size, &tree.root) else {
         return unavailable(&console, lang, &"the checkpoint could not be signed");
     };
     let signed_at = Utc::now();
     let handed = StoredCheckpoint {
-        tree_size: tree.size(),
-        root: tree.root(),
+        tree_size: tree.size,
+        root: tree.root,
         note: note.clone(),
         signed_at,
     };
@@ -1145,7 +1166,7 @@ async fn checkpoint_page(State(console): State<Console>, headers: HeaderMap) -> 
         &commands,
         &live.actor,
         AuditAction::AuditCheckpoint,
-        json!({"size": tree.size()}),
+        json!({"size": tree.size}),
         Some(&handed),
     )
     .await
@@ -1163,8 +1184,8 @@ async fn checkpoint_page(State(console): State<Console>, headers: HeaderMap) -> 
             f: Frame::new(&console, lang, Some(&live)),
             t: texts(lang),
             origin: keys.origin.clone(),
-            size: tree.size(),
-            root: hex_string(&tree.root()),
+            size: tree.size,
+            root: hex_string(&tree.root),
             signed_at: lang.date_time(signed_at),
             signatures,
             note,
@@ -1222,7 +1243,18 @@ async fn verify_chain(
         .as_ref()
         .map(|k| k.origin.clone())
         .unwrap_or_default();
-    let check = match audit_trail::verify(&console.ctx.commands(), &live.actor, &origin).await {
+    let keys = console
+        .settings
+        .audit_keys
+        .as_ref()
+        .and_then(|k| Some((k, k.signing_key.as_deref()?)))
+        .map(|(k, signing)| ExportKeys {
+            signing,
+            retired: &k.retired_keys,
+        });
+    let commands = console.ctx.commands();
+    let verified = audit_trail::verify(&commands, &live.actor, &origin, keys, false);
+    let check = match verified.await {
         Ok(check) => check,
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), None).await,
     };
@@ -1670,25 +1702,35 @@ mod tests {
             .map(|seq| event(seq, format!("{{\"n\":{seq}}}").as_bytes()))
             .collect();
         let leaves = events.iter().map(|e| leaf_hash(&e.body)).collect();
-        let tree = MerkleTree::from_leaves(leaves);
+        let tree = creditops_audit::MerkleTree::from_leaves(leaves);
         let root = tree.root();
+        let path = |e: &StoredAuditEvent| tree.inclusion_proof(e.seq as u64 - 1, 5).unwrap();
         for e in &events {
-            assert_eq!(prove(&EN, &tree, 5, &root, e), Ok(()));
+            assert_eq!(prove(&EN, Some(&path(e)), 5, &root, e), Ok(()));
         }
         // A body changed after the fact no longer matches its leaf.
         let mut changed = event(3, b"{\"n\":3}");
         changed.body = b"{\"n\":33}".to_vec();
-        assert_eq!(prove(&EN, &tree, 5, &root, &changed), Err(EN.body_changed));
-        // A root other than the signed one is not reached.
-        let other = MerkleTree::from_leaves(vec![leaf_hash(b"x"); 5]).root();
         assert_eq!(
-            prove(&EN, &tree, 5, &other, &events[1]),
+            prove(&EN, Some(&path(&changed)), 5, &root, &changed),
+            Err(EN.body_changed)
+        );
+        // A root other than the signed one is not reached.
+        let other = creditops_audit::MerkleTree::from_leaves(vec![leaf_hash(b"x"); 5]).root();
+        assert_eq!(
+            prove(&EN, Some(&path(&events[1])), 5, &other, &events[1]),
             Err(EN.not_in_tree)
         );
         // A leaf moved to another position is not proven there.
         let mut moved = event(2, b"{\"n\":4}");
         moved.seq = 2;
-        assert_eq!(prove(&DE, &tree, 5, &root, &moved), Err(DE.not_in_tree));
+        assert_eq!(
+            prove(&DE, Some(&path(&moved)), 5, &root, &moved),
+            Err(DE.not_in_tree)
+        );
+        // An event the tree does not reach (linked after it was read) is
+        // not proven.
+        assert_eq!(prove(&EN, None, 5, &root, &events[0]), Err(EN.not_in_tree));
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub const SERVICE_GRANTS: &[ServiceGrants] = &[
             ("audit_tree", "INSERT"),
             ("audit_heads", "INSERT"),
             ("audit_checkpoints", "INSERT"),
+            ("audit_verified_heads", "INSERT"),
         ],
     },
     ServiceGrants {

@@ -10,7 +10,7 @@
 
 use crate::error::map_sqlx_error;
 use async_trait::async_trait;
-use creditops_audit::leaf_hash;
+use creditops_audit::{Hash, NodePosition, hash_from_slice, leaf_hash};
 use creditops_store_sql::prelude::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
@@ -556,6 +556,59 @@ impl PgTx {
         .await
         .map_err(conflict("an audit event with this id exists already"))?;
         Ok(())
+    }
+
+    /// The linked size: the sequencer links in `seq` order, gaplessly.
+    pub(crate) async fn dialect_audit_size(&mut self) -> StoreResult<u64> {
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_chain")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        u64::try_from(size).map_err(|_| corrupt("a negative audit seq"))
+    }
+
+    pub(crate) async fn dialect_audit_nodes(
+        &mut self,
+        positions: &[NodePosition],
+    ) -> StoreResult<Vec<Option<Hash>>> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let levels: Vec<i16> = positions
+            .iter()
+            .map(|(level, _)| i16::from(*level))
+            .collect();
+        let indices = positions
+            .iter()
+            .map(|(_, index)| {
+                i64::try_from(*index).map_err(|_| corrupt("an audit tree index beyond i64"))
+            })
+            .collect::<StoreResult<Vec<i64>>>()?;
+        // One statement for all: level 0 is a leaf of the chain, higher
+        // levels are nodes of the tree table.
+        let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT COALESCE(t.hash, c.leaf_hash) \
+             FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
+             LEFT JOIN audit_tree t ON p.level > 0 AND t.level = p.level AND t.idx = p.idx \
+             LEFT JOIN audit_chain c ON p.level = 0 AND c.seq = p.idx + 1 \
+             ORDER BY p.ord",
+        )
+        .bind(&levels)
+        .bind(&indices)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        found
+            .into_iter()
+            .map(|bytes| {
+                bytes
+                    .map(|b| {
+                        hash_from_slice(&b)
+                            .ok_or_else(|| corrupt("a stored tree node is not 32 bytes"))
+                    })
+                    .transpose()
+            })
+            .collect()
     }
 
     pub(crate) async fn dialect_unaudited_rows(

@@ -1,9 +1,10 @@
 //! The audit trail: events, reconciliation and checkpoints (A1, A2), shared.
 
 /// Expands `AuditTx` for `$ty`. The backend provides `dialect_append_audit`
-/// (how an event joins the chain) and `dialect_unaudited_rows` (which table
-/// holds every committed event), and fields `audit_event_id` and
-/// `audit_event_claimed`.
+/// (how an event joins the chain), `dialect_unaudited_rows` (which table
+/// holds every committed event), `dialect_audit_size` and
+/// `dialect_audit_nodes` (where the chain and the tree are), and fields
+/// `audit_event_id` and `audit_event_claimed`.
 #[macro_export]
 macro_rules! audit_tx {
     ($ty:ty) => {
@@ -120,6 +121,59 @@ macro_rules! audit_tx {
                     })
                 })
                 .transpose()
+            }
+            async fn audit_size(&mut self) -> StoreResult<u64> {
+                self.dialect_audit_size().await
+            }
+
+            async fn audit_nodes(
+                &mut self,
+                positions: &[creditops_audit::NodePosition],
+            ) -> StoreResult<Vec<Option<creditops_audit::Hash>>> {
+                self.dialect_audit_nodes(positions).await
+            }
+
+            async fn insert_verified_head(&mut self, head: &VerifiedHead) -> StoreResult<()> {
+                let size = i64::try_from(head.tree_size)
+                    .map_err(|_| invariant("a verified size must fit a signed 64-bit integer"))?;
+                sqlx::query(
+                    "INSERT INTO audit_verified_heads (tree_size, chain_hash, note, verified_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
+                )
+                .bind(size)
+                .bind(head.chain_hash.as_slice())
+                .bind(&head.note)
+                .bind(micros(head.verified_at))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                Ok(())
+            }
+
+            async fn verified_heads(&mut self, limit: u32) -> StoreResult<Vec<VerifiedHead>> {
+                let rows = sqlx::query(
+                    "SELECT tree_size, chain_hash, note, verified_at FROM audit_verified_heads \
+                     ORDER BY tree_size DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+                rows.iter()
+                    .map(|row| {
+                        let size: i64 = get(row, "tree_size")?;
+                        let chain: Vec<u8> = get(row, "chain_hash")?;
+                        Ok(VerifiedHead {
+                            tree_size: u64::try_from(size)
+                                .map_err(|_| corrupt("a verified size is negative"))?,
+                            chain_hash: chain
+                                .try_into()
+                                .map_err(|_| corrupt("a verified chain value is not 32 bytes"))?,
+                            note: get(row, "note")?,
+                            verified_at: get(row, "verified_at")?,
+                        })
+                    })
+                    .collect()
             }
         }
     };

@@ -80,7 +80,8 @@ pub mod prelude {
         GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
         NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult,
         StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
-        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VoteContext, stored_rule_set,
+        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead, VoteContext,
+        stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

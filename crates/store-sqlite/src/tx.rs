@@ -9,7 +9,8 @@
 
 use crate::error::map_sqlx_error;
 use async_trait::async_trait;
-use creditops_audit::{chain_genesis, chain_next, hash_from_slice, leaf_hash};
+use creditops_audit::merkle::node_hash;
+use creditops_audit::{Hash, NodePosition, chain_genesis, chain_next, hash_from_slice, leaf_hash};
 use creditops_store_sql::prelude::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
@@ -499,7 +500,83 @@ impl SqliteTx {
         .map_err(conflict(
             "an audit event with this id or sequence exists already",
         ))?;
+        self.complete_tree_nodes(seq, event.leaf_hash).await
+    }
+
+    /// Appends, in the event's transaction, the tree nodes the leaf at
+    /// `seq` completes: one per trailing one bit of its index, each the hash
+    /// of a stored left sibling and the node just completed (on average one
+    /// read and one insert per event).
+    async fn complete_tree_nodes(&mut self, seq: i64, leaf: Hash) -> StoreResult<()> {
+        let index = u64::try_from(seq - 1).map_err(|_| corrupt("an audit seq below 1"))?;
+        let completed = index.trailing_ones();
+        if completed == 0 {
+            return Ok(());
+        }
+        // The left sibling at `level` is the peak of that height just before
+        // this leaf.
+        let siblings: Vec<NodePosition> = (0..completed)
+            .map(|level| (level as u8, ((index + 1) >> level) - 2))
+            .collect();
+        let found = self.dialect_audit_nodes(&siblings).await?;
+        let mut node = leaf;
+        for (level, left) in (1..=completed).zip(found) {
+            let left =
+                left.ok_or_else(|| corrupt("the audit tree misses a node below the log's size"))?;
+            node = node_hash(&left, &node);
+            let position = i64::try_from(((index + 1) >> level) - 1)
+                .map_err(|_| corrupt("an audit tree index beyond i64"))?;
+            sqlx::query("INSERT INTO audit_tree (level, idx, hash) VALUES ($1, $2, $3)")
+                .bind(i64::from(level))
+                .bind(position)
+                .bind(&node[..])
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+        }
         Ok(())
+    }
+
+    pub(crate) async fn dialect_audit_size(&mut self) -> StoreResult<u64> {
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        u64::try_from(size).map_err(|_| corrupt("a negative audit seq"))
+    }
+
+    pub(crate) async fn dialect_audit_nodes(
+        &mut self,
+        positions: &[NodePosition],
+    ) -> StoreResult<Vec<Option<Hash>>> {
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for all: level 0 is a leaf of the chain, higher
+        // levels are nodes of the tree table.
+        let wanted = to_json(&positions)?;
+        let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT COALESCE(t.hash, e.leaf_hash) FROM json_each($1) p \
+             LEFT JOIN audit_tree t ON p.value ->> 0 > 0 \
+               AND t.level = p.value ->> 0 AND t.idx = p.value ->> 1 \
+             LEFT JOIN audit_events e ON p.value ->> 0 = 0 AND e.seq = (p.value ->> 1) + 1 \
+             ORDER BY p.key",
+        )
+        .bind(wanted)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        found
+            .into_iter()
+            .map(|bytes| {
+                bytes
+                    .map(|b| {
+                        hash_from_slice(&b)
+                            .ok_or_else(|| corrupt("a stored tree node is not 32 bytes"))
+                    })
+                    .transpose()
+            })
+            .collect()
     }
     pub(crate) async fn dialect_unaudited_rows(
         &mut self,

@@ -280,6 +280,18 @@ pub struct StoredCheckpoint {
     pub signed_at: Timestamp,
 }
 
+/// A head a verification of the audit trail reached (A2): the size, the
+/// chain value there, and a signed note over size and Merkle root that the
+/// next, incremental verification starts from once it checks out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedHead {
+    pub tree_size: u64,
+    pub chain_hash: [u8; 32],
+    /// The C2SP signed note (checkpoint) over `tree_size` and the root.
+    pub note: String,
+    pub verified_at: Timestamp,
+}
+
 /// Liquidity headroom an approval claimed before it ran (R5, R6), committed
 /// on its own so every other approval checking the LCR floor counts it.
 /// The approval's transaction turns it into the reservation

@@ -9,8 +9,8 @@ mod records;
 use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use creditops_audit::{AuditAction, MerkleTree, SigningKey};
-use creditops_commands::audit_trail::{self, ChainCheck};
+use creditops_audit::{AuditAction, SigningKey};
+use creditops_commands::audit_trail::{self, ChainCheck, StoredTree, TreeHead};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::monitoring;
@@ -244,6 +244,11 @@ enum Verification {
         last_seq: Option<i64>,
         /// Hex chain hash of the last event.
         head: String,
+        /// `full` (from the first event) or `incremental` (from the last
+        /// verified, signed head).
+        mode: String,
+        /// The size of the verified head the check started from (0: full).
+        from_size: u64,
     },
     /// The first event that does not verify.
     Broken {
@@ -254,18 +259,40 @@ enum Verification {
     },
 }
 
-/// Recomputes the whole hash chain and names the first bad position (A2).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    /// Recompute from the first event instead of from the last verified,
+    /// signed head (default false).
+    full: Option<bool>,
+}
+
+/// Verifies the log and names the first bad position (A2): from the last
+/// verified, signed head (the events since, and the tree nodes they
+/// complete), or with `full=true` from the first event. Without a signing
+/// key every verification is full.
 #[utoipa::path(
     post,
     path = "/v1/verify",
     tag = "events",
+    params(VerifyQuery),
     responses((status = 200, description = "The verification result", body = Verification)),
 )]
 async fn verify(
     State((ctx, settings)): State<AppState>,
     principal: Principal,
+    Query(q): Query<VerifyQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = audit_trail::verify(&ctx.commands(), &principal, &settings.origin).await?;
+    let keys = settings
+        .signing_key
+        .as_deref()
+        .map(|signing| bundle::ExportKeys {
+            signing,
+            retired: &settings.retired_keys,
+        });
+    let full = q.full.unwrap_or(false);
+    let result =
+        audit_trail::verify(&ctx.commands(), &principal, &settings.origin, keys, full).await?;
     Ok(Json(result.to_value()))
 }
 
@@ -321,23 +348,25 @@ async fn hand_out(
     Ok(audit_trail::record_read(&ctx.commands(), principal, action, data, checkpoint).await?)
 }
 
-fn handed_out(tree: &MerkleTree, note: &str) -> StoredCheckpoint {
+fn handed_out(head: TreeHead, note: &str) -> StoredCheckpoint {
     StoredCheckpoint {
-        tree_size: tree.size(),
-        root: tree.root(),
+        tree_size: head.size,
+        root: head.root,
         note: note.to_owned(),
         signed_at: Utc::now(),
     }
 }
 
+/// The stored tree over the whole log and a signed note over its head.
 async fn signed_tree(
     ctx: &ServiceContext,
     settings: &AuditSettings,
-) -> Result<(MerkleTree, String), ApiError> {
+) -> Result<(StoredTree, String), ApiError> {
     let key = signing_key(settings)?;
-    let tree = audit_trail::merkle_tree(&ctx.commands()).await?;
+    let tree = StoredTree::open(&ctx.commands()).await?;
+    let head = tree.head();
     let note = key
-        .sign_checkpoint(&settings.origin, tree.size(), &tree.root())
+        .sign_checkpoint(&settings.origin, head.size, &head.root)
         .map_err(|_| ApiError::new(ProblemKind::Internal, "the checkpoint could not be signed"))?;
     Ok((tree, note))
 }
@@ -373,18 +402,20 @@ async fn checkpoint(
     principal: Principal,
 ) -> Result<Json<Checkpoint>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
+    let head = tree.head();
+    drop(tree);
     hand_out(
         &ctx,
         &principal,
         AuditAction::AuditCheckpoint,
-        json!({"size": tree.size()}),
-        Some(&handed_out(&tree, &note)),
+        json!({"size": head.size}),
+        Some(&handed_out(head, &note)),
     )
     .await?;
     Ok(Json(Checkpoint {
         origin: settings.origin.clone(),
-        size: tree.size(),
-        root: hex_string(&tree.root()),
+        size: head.size,
+        root: hex_string(&head.root),
         note,
     }))
 }
@@ -476,30 +507,31 @@ async fn proof(
     principal: Principal,
     PathId(seq): PathId<u64>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let (tree, note) = signed_tree(&ctx, &settings).await?;
-    if seq == 0 || seq > tree.size() {
+    let (mut tree, note) = signed_tree(&ctx, &settings).await?;
+    let head = tree.head();
+    if seq == 0 || seq > head.size {
         return Err(ApiError::not_found("no event with that sequence number"));
     }
-    let path = tree
-        .inclusion_proof(seq - 1, tree.size())
-        .map_err(|_| ApiError::not_found("no event with that sequence number"))?;
-    let leaf = tree
-        .leaf(seq - 1)
+    let (leaf, path) = tree
+        .inclusion_proofs(&[seq - 1])
+        .await?
+        .pop()
         .ok_or_else(|| ApiError::not_found("no event with that sequence number"))?;
+    drop(tree);
     hand_out(
         &ctx,
         &principal,
         AuditAction::AuditProof,
-        json!({"seq": seq, "size": tree.size()}),
-        Some(&handed_out(&tree, &note)),
+        json!({"seq": seq, "size": head.size}),
+        Some(&handed_out(head, &note)),
     )
     .await?;
     Ok(Json(InclusionProof {
         seq,
         leaf_index: seq - 1,
-        leaf_hash: hex_string(leaf),
-        tree_size: tree.size(),
-        root: hex_string(&tree.root()),
+        leaf_hash: hex_string(&leaf),
+        tree_size: head.size,
+        root: hex_string(&head.root),
         proof: path.iter().map(|h| hex_string(h)).collect(),
         checkpoint: note,
     }))
@@ -548,23 +580,16 @@ async fn consistency(
     principal: Principal,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let (tree, note) = signed_tree(&ctx, &settings).await?;
-    let to = q.to.unwrap_or(tree.size());
-    if q.from > to || to > tree.size() {
+    let (mut tree, note) = signed_tree(&ctx, &settings).await?;
+    let size = tree.head().size;
+    let to = q.to.unwrap_or(size);
+    if q.from > to || to > size {
         return Err(ApiError::validation(format!(
-            "from and to must satisfy 0 <= from <= to <= {} (the log's size)",
-            tree.size()
+            "from and to must satisfy 0 <= from <= to <= {size} (the log's size)"
         )));
     }
-    let path = tree
-        .consistency_proof(q.from, to)
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let old_root = tree
-        .root_at(q.from)
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let new_root = tree
-        .root_at(to)
-        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let (old_root, new_root, path) = tree.consistency_proof(q.from, to).await?;
+    drop(tree);
     audit_read(
         &ctx,
         &principal,

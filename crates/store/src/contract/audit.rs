@@ -410,3 +410,58 @@ pub async fn reconciliation_finds_rows_without_their_event(store: Arc<dyn Store>
     assert!(rows[0].audit_event_id.is_some());
     assert!(tx.unaudited_rows(0).await.expect("reconcile").is_empty());
 }
+
+pub async fn the_stored_tree_holds_every_complete_subtree(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    // Three transactions of different sizes: nodes complete across them.
+    for (first, last) in [(1, 5), (6, 6), (7, 37)] {
+        let mut tx = store.begin().await.expect("begin");
+        for n in first..=last {
+            tx.append_audit(&simple_event(n)).await.expect("append");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let leaves: Vec<creditops_audit::Hash> = read_events(store, &all_events())
+        .await
+        .iter()
+        .map(|e| creditops_audit::hash_from_slice(&e.leaf_hash).expect("32 bytes"))
+        .collect();
+    assert_eq!(leaves.len(), 37);
+    let mut tx = store.begin_read().await.expect("read");
+    assert_eq!(tx.audit_size().await.expect("size"), 37);
+    let mut positions = Vec::new();
+    let mut expected = Vec::new();
+    for level in 0..7u8 {
+        let width = 1usize << level;
+        for index in 0..=(37 / width) as u64 {
+            let begin = index as usize * width;
+            let end = begin + width;
+            positions.push((level, index));
+            // A subtree not complete within the log is not stored.
+            expected.push((end <= 37).then(|| creditops_audit::merkle::root(&leaves[begin..end])));
+        }
+    }
+    assert_eq!(tx.audit_nodes(&positions).await.expect("nodes"), expected);
+    assert_eq!(tx.audit_nodes(&[]).await.expect("none"), Vec::new());
+}
+
+pub async fn verified_heads_are_kept_largest_first(store: Arc<dyn Store>) {
+    let head = |size: u64, note: &str, minute: i64| crate::VerifiedHead {
+        tree_size: size,
+        chain_hash: [u8::try_from(size).unwrap(); 32],
+        note: note.to_owned(),
+        verified_at: at(minute),
+    };
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.verified_heads(5).await.expect("none").is_empty());
+    for (size, note, minute) in [(3, "a", 1), (9, "b", 2), (5, "c", 3), (9, "again", 4)] {
+        tx.insert_verified_head(&head(size, note, minute))
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("read");
+    let heads = tx.verified_heads(2).await.expect("heads");
+    // The first head of a size stays; later ones of the same size are no-ops.
+    assert_eq!(heads, vec![head(9, "b", 2), head(5, "c", 3)]);
+}

@@ -221,6 +221,8 @@ macro_rules! store_contract_tests {
             related_parties_round_trip
             open_cases_of_borrowers
             checkpoints_handed_out_are_found_by_size
+            the_stored_tree_holds_every_complete_subtree
+            verified_heads_are_kept_largest_first
             rule_sets_are_versioned
             proposals_round_trip_filter_and_page
             a_proposal_is_decided_once_by_another_person

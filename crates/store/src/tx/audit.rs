@@ -3,7 +3,9 @@
 
 use crate::{
     AuditFilter, NewAuditEvent, StoreResult, StoredAuditEvent, StoredCheckpoint, UnauditedRow,
+    VerifiedHead,
 };
+use creditops_audit::{Hash, NodePosition};
 
 /// The audit trail (A1): events, reconciliation and signed checkpoints.
 #[async_trait::async_trait]
@@ -27,4 +29,16 @@ pub trait AuditTx: Send {
     /// The checkpoint handed out last with the largest tree size not above
     /// `max_size` (the newest of equal sizes).
     async fn latest_checkpoint(&mut self, max_size: u64) -> StoreResult<Option<StoredCheckpoint>>;
+    /// The log's size: how many events are linked into the chain and the
+    /// Merkle tree (PostgreSQL's sequencer links after commit).
+    async fn audit_size(&mut self) -> StoreResult<u64>;
+    /// The stored hashes of the complete subtrees at `positions`, in order
+    /// (level 0: the leaf hashes), `None` where nothing is stored: O(1) per
+    /// node, so a proof reads O(log n) of them whatever the log's size.
+    async fn audit_nodes(&mut self, positions: &[NodePosition]) -> StoreResult<Vec<Option<Hash>>>;
+    /// Records a head a verification reached (insert-only; a head of the
+    /// same size recorded before stays).
+    async fn insert_verified_head(&mut self, head: &VerifiedHead) -> StoreResult<()>;
+    /// The recorded verified heads, largest size first, at most `limit`.
+    async fn verified_heads(&mut self, limit: u32) -> StoreResult<Vec<VerifiedHead>>;
 }

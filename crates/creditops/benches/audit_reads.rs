@@ -1,0 +1,409 @@
+//! Audit reads against the size of the log (issue figures, see
+//! docs/benchmarks.md#audit-reads): an inclusion proof, a consistency
+//! proof, a signed checkpoint and an incremental verification, each exactly
+//! as the audit service's route runs it through the command layer (the log
+//! caught up, the stored tree read, the note signed, the read audited with
+//! the checkpoint it hands out), at 10,000 and at 1,000,000 events.
+//!
+//! The log is filled directly through the store (`append_audit`, 2,000
+//! events a transaction; PostgreSQL's sequencer links them). Per size and
+//! operation: 200 runs, p50 and p99. `verify` is the incremental
+//! verification of the 100 events appended since the last one. In the same
+//! run, the figures the routes had before the stored tree: rebuilding the
+//! tree from every leaf (what each proof, consistency proof and checkpoint
+//! did), and a full verification from the first event.
+//!
+//! Run with `cargo bench -p creditops --bench audit_reads` (PostgreSQL
+//! when `CREDITOPS_TEST_PG_URL` is set; `CREDITOPS_BENCH_EVENTS` overrides
+//! 1,000,000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use creditops_audit::{
+    AuditAction, AuditRecord, MerkleTree, Outcome, SigningKey, hash_from_slice, leaf_hash,
+};
+use creditops_commands::audit_bundle::ExportKeys;
+use creditops_commands::audit_trail::{self, ChainCheck, StoredTree};
+use creditops_commands::{Actor, Context};
+use creditops_domain::{Role, StaffId};
+use creditops_store::{AuditFilter, NewAuditEvent, Store, StoredCheckpoint};
+use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ORIGIN: &str = "creditops.bench/audit-reads";
+const RUNS: usize = 200;
+const SMALL: u64 = 10_000;
+const PER_TX: u64 = 2_000;
+/// Events appended before each timed incremental verification.
+const SINCE_VERIFIED: u64 = 100;
+
+fn large() -> u64 {
+    std::env::var("CREDITOPS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn event(n: u64) -> NewAuditEvent {
+    let at = Utc::now();
+    let mut record = AuditRecord::new("bench", AuditAction::AuditQuery, Outcome::Ok, at);
+    record.actor = Some("ia-1".into());
+    record.data = serde_json::json!({ "n": n });
+    let body = record.canonical_body().expect("canonical body");
+    NewAuditEvent {
+        event_id: record.id,
+        leaf_hash: leaf_hash(&body),
+        body,
+        recorded_at: at,
+        actor: Some("ia-1".into()),
+        action: AuditAction::AuditQuery.as_str().to_owned(),
+        outcome: Outcome::Ok.as_str().to_owned(),
+        case_id: None,
+        borrower_id: None,
+    }
+}
+
+/// Appends events until the linked log has `size` events.
+async fn fill_to(store: &dyn Store, size: u64) {
+    store
+        .flush_audit(Duration::from_secs(600))
+        .await
+        .expect("flush");
+    let mut have = store
+        .begin_read()
+        .await
+        .expect("read")
+        .audit_size()
+        .await
+        .expect("size");
+    while have < size {
+        let n = PER_TX.min(size - have);
+        let mut tx = store.begin().await.expect("begin");
+        for i in 0..n {
+            tx.append_audit(&event(have + i)).await.expect("append");
+        }
+        tx.commit().await.expect("commit");
+        have += n;
+        // PostgreSQL links after commit; keep the sequencer's rounds short.
+        store
+            .flush_audit(Duration::from_secs(600))
+            .await
+            .expect("flush");
+    }
+}
+
+struct Bench {
+    ctx: Context,
+    actor: Actor,
+    key: SigningKey,
+}
+
+impl Bench {
+    fn keys(&self) -> ExportKeys<'_> {
+        ExportKeys {
+            signing: &self.key,
+            retired: &[],
+        }
+    }
+
+    async fn checkpoint(&self) {
+        let tree = StoredTree::open(&self.ctx).await.expect("tree");
+        let head = tree.head();
+        drop(tree);
+        let note = self
+            .key
+            .sign_checkpoint(ORIGIN, head.size, &head.root)
+            .expect("sign");
+        self.hand_out(AuditAction::AuditCheckpoint, head.size, head.root, note)
+            .await;
+    }
+
+    async fn proof(&self, index: u64) {
+        let mut tree = StoredTree::open(&self.ctx).await.expect("tree");
+        let head = tree.head();
+        let proofs = tree.inclusion_proofs(&[index]).await.expect("proof");
+        drop(tree);
+        let (leaf, path) = &proofs[0];
+        creditops_audit::merkle::verify_inclusion(leaf, index, head.size, path, &head.root)
+            .expect("the proof verifies");
+        let note = self
+            .key
+            .sign_checkpoint(ORIGIN, head.size, &head.root)
+            .expect("sign");
+        self.hand_out(AuditAction::AuditProof, head.size, head.root, note)
+            .await;
+    }
+
+    async fn consistency(&self, old: u64) {
+        let mut tree = StoredTree::open(&self.ctx).await.expect("tree");
+        let head = tree.head();
+        let (old_root, new_root, path) =
+            tree.consistency_proof(old, head.size).await.expect("proof");
+        drop(tree);
+        creditops_audit::merkle::verify_consistency(old, head.size, &old_root, &new_root, &path)
+            .expect("the proof verifies");
+        self.key
+            .sign_checkpoint(ORIGIN, head.size, &head.root)
+            .expect("sign");
+        audit_trail::record_read(
+            &self.ctx,
+            &self.actor,
+            AuditAction::AuditConsistency,
+            serde_json::json!({"from": old, "to": head.size}),
+            None,
+        )
+        .await
+        .expect("audited");
+    }
+
+    async fn hand_out(&self, action: AuditAction, size: u64, root: [u8; 32], note: String) {
+        let checkpoint = StoredCheckpoint {
+            tree_size: size,
+            root,
+            note,
+            signed_at: Utc::now(),
+        };
+        audit_trail::record_read(
+            &self.ctx,
+            &self.actor,
+            action,
+            serde_json::json!({"size": size}),
+            Some(&checkpoint),
+        )
+        .await
+        .expect("audited");
+    }
+
+    async fn verify(&self, full: bool) -> ChainCheck {
+        let check = audit_trail::verify(&self.ctx, &self.actor, ORIGIN, Some(self.keys()), full)
+            .await
+            .expect("verify");
+        assert!(matches!(check, ChainCheck::Intact { .. }), "{check:?}");
+        check
+    }
+
+    /// What every proof, consistency proof and checkpoint did before the
+    /// stored tree: read every leaf and build the tree in memory.
+    async fn rebuild_from_leaves(&self) -> MerkleTree {
+        let mut tx = self.ctx.store.begin_read().await.expect("read");
+        let mut leaves = Vec::new();
+        let mut after = None;
+        loop {
+            let batch = tx
+                .audit_events(&AuditFilter {
+                    after_seq: after,
+                    limit: 5000,
+                    ..AuditFilter::default()
+                })
+                .await
+                .expect("events");
+            leaves.extend(batch.iter().map(|e| hash_from_slice(&e.leaf_hash).unwrap()));
+            match batch.last() {
+                Some(last) if batch.len() == 5000 => after = Some(last.seq),
+                _ => break,
+            }
+        }
+        MerkleTree::from_leaves(leaves)
+    }
+}
+
+/// A small deterministic sequence of positions (no dependency for it).
+struct Positions(u64);
+
+impl Positions {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Figure {
+    p50: Duration,
+    p99: Duration,
+}
+
+impl std::fmt::Display for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:>7.2} ms  p99 {:>7.2} ms",
+            ms(self.p50),
+            ms(self.p99)
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn figure(mut samples: Vec<Duration>) -> Figure {
+    samples.sort();
+    let at =
+        |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
+    Figure {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+/// The four operations at the log's current size, `RUNS` times each.
+async fn measure(bench: &Bench, store: &dyn Store, positions: &mut Positions) -> [Figure; 4] {
+    let size = store
+        .begin_read()
+        .await
+        .expect("read")
+        .audit_size()
+        .await
+        .expect("size");
+    let mut samples: [Vec<Duration>; 4] = Default::default();
+    for _ in 0..RUNS {
+        let index = positions.next(size);
+        let started = Instant::now();
+        bench.proof(index).await;
+        samples[0].push(started.elapsed());
+
+        let old = positions.next(size) + 1;
+        let started = Instant::now();
+        bench.consistency(old).await;
+        samples[1].push(started.elapsed());
+
+        let started = Instant::now();
+        bench.checkpoint().await;
+        samples[2].push(started.elapsed());
+    }
+    for round in 0..RUNS / 4 {
+        let now = store
+            .begin_read()
+            .await
+            .expect("read")
+            .audit_size()
+            .await
+            .expect("size");
+        fill_to(store, now + SINCE_VERIFIED).await;
+        let started = Instant::now();
+        let check = bench.verify(false).await;
+        samples[3].push(started.elapsed());
+        if round == 0 {
+            assert!(
+                matches!(check, ChainCheck::Intact { events, .. } if events <= SINCE_VERIFIED + 1),
+                "{check:?}"
+            );
+        }
+    }
+    samples.map(figure)
+}
+
+async fn run(name: &str, store: Arc<dyn Store>) {
+    let (sod, _) = creditops::platform::load_sod(None).expect("sod matrix");
+    creditops::demo::seed(store.as_ref(), &sod)
+        .await
+        .expect("seed");
+    let member = store
+        .begin_read()
+        .await
+        .expect("read")
+        .staff_member(&"ia-1".parse::<StaffId>().expect("id"))
+        .await
+        .expect("staff")
+        .expect("ia-1 is seeded");
+    let bench = Bench {
+        ctx: Context {
+            service: "audit",
+            store: store.clone(),
+            policy_hash: "bench".into(),
+            sod: Arc::new(sod),
+            claim_timeout: Duration::from_secs(5),
+            operator: None,
+        },
+        actor: Actor {
+            member,
+            roles: vec![Role::InternalAuditor],
+            at: Utc::now(),
+            request_id: "bench".into(),
+        },
+        key: SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().expect("key"))
+            .expect("key"),
+    };
+    let mut positions = Positions(7);
+    let mut table = Vec::new();
+    for size in [SMALL, large()] {
+        let started = Instant::now();
+        fill_to(store.as_ref(), size).await;
+        println!(
+            "{name}: filled to {size} events in {:.1?}",
+            started.elapsed()
+        );
+        let started = Instant::now();
+        let full = bench.verify(true).await;
+        let full_time = started.elapsed();
+        let started = Instant::now();
+        let tree = bench.rebuild_from_leaves().await;
+        let rebuild = started.elapsed();
+        assert!(tree.size() >= size);
+        let figures = measure(&bench, store.as_ref(), &mut positions).await;
+        println!(
+            "{name} at {size} events: full verification {:.1?} ({} events); rebuilding the tree \
+             from the leaves (before) {:.1?}",
+            full_time,
+            match full {
+                ChainCheck::Intact { events, .. } => events,
+                ChainCheck::Broken { .. } => 0,
+            },
+            rebuild
+        );
+        for (label, figure) in ["proof", "consistency", "checkpoint", "verify"]
+            .iter()
+            .zip(figures)
+        {
+            println!("  {label:<12} {figure}");
+        }
+        table.push((size, figures, rebuild));
+    }
+    let (small, large_figures) = (table[0].1, table[1].1);
+    println!(
+        "{name}: ratio at {} vs {} events (target <= 2.0):",
+        table[1].0, table[0].0
+    );
+    for (i, label) in ["proof", "consistency", "checkpoint", "verify"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "  {label:<12} p50 {:.2}x  p99 {:.2}x",
+            ms(large_figures[i].p50) / ms(small[i].p50),
+            ms(large_figures[i].p99) / ms(small[i].p99)
+        );
+    }
+    println!(
+        "{name}: proof p99 at {} events {:.2} ms (target < 5 ms)",
+        table[1].0,
+        ms(large_figures[0].p99)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = creditops::open_store(None, dir.path(), ORIGIN)
+        .await
+        .expect("sqlite");
+    run("SQLite", store).await;
+
+    if let Some(base) = pg_test_url() {
+        let db = TestDatabase::create(&base).await;
+        let store = creditops::open_store(Some(&db.url), dir.path(), ORIGIN)
+            .await
+            .expect("postgres");
+        run("PostgreSQL", store).await;
+        db.drop_database().await;
+    } else {
+        println!("PostgreSQL: skipped (CREDITOPS_TEST_PG_URL is not set)");
+    }
+}
