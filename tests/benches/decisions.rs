@@ -19,6 +19,11 @@
 //! (`CREDITOPS_BENCH_RATE` decisions/s instead; `CREDITOPS_BENCH_OPEN_LOOP=0`
 //! skips it), and prints each command's latency at that load.
 //!
+//! Before the load, ten decisions run one after another while every SQL
+//! statement the platform sends is counted (sqlx reports each one as a
+//! `sqlx::query` event; the sequencer's rounds on PostgreSQL included): the
+//! line `N statements per decision`.
+//!
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
 //! (default 20) set the load; `CREDITOPS_BENCH_BACKENDS` (default
 //! `sqlite,postgres`) the backends. A warm-up of `CREDITOPS_BENCH_WARMUP`
@@ -30,7 +35,10 @@
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, TestPlatform, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const TRANSACTIONS_PER_DECISION: f64 = 7.0;
 const STEPS: [&str; 7] = [
@@ -42,6 +50,48 @@ const STEPS: [&str; 7] = [
     "first vote",
     "second vote",
 ];
+
+/// Whether statements are being counted, and how many were.
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `sqlx::query` events while [`COUNTING`] is on. The filter is
+/// asked at every statement, so sqlx formats its event only while counting.
+fn install_statement_counter() {
+    let filter = tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.target() == "sqlx::query" && COUNTING.load(Ordering::Relaxed)
+    });
+    struct Count;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(
+            &self,
+            _event: &tracing::Event<'_>,
+            _ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::Layer::with_filter(Count, filter))
+        .try_init();
+}
+
+/// Statements per decision over `decisions` decisions run one after another.
+async fn statements_per_decision(platform: &TestPlatform, decisions: u64) -> (f64, u64) {
+    let tokens = decision_tokens(platform);
+    let mut tally = Tally {
+        steps: vec![Vec::new(); STEPS.len()],
+        ..Tally::default()
+    };
+    STATEMENTS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..decisions {
+        decide_once(platform, &tokens, &mut tally).await;
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    let counted = STATEMENTS.load(Ordering::Relaxed);
+    (counted as f64 / tally.decisions.max(1) as f64, tally.errors)
+}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -536,6 +586,11 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     platform.without_automatic_ratings();
     let platform = Arc::new(platform);
     warm_up(&platform, clients, warmup).await;
+    let (statements, errors) = statements_per_decision(&platform, 10).await;
+    println!(
+        "{backend:?}: {statements:.0} statements per decision (10 decisions one after another, \
+         {errors} errors; target <= 35)"
+    );
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let cpu_before = cpu_sample();
@@ -666,6 +721,7 @@ fn main() {
         );
         return;
     }
+    install_statement_counter();
     let clients = env_or("CREDITOPS_BENCH_CLIENTS", 32);
     let seconds = env_or("CREDITOPS_BENCH_SECONDS", 20);
     let warmup = env_or("CREDITOPS_BENCH_WARMUP", 10);

@@ -5,6 +5,22 @@
 //! a plain insert; the sequencer (module `sequencer`) links committed events
 //! into the chain and the Merkle tree, so audited writers do not serialise.
 
+/// The stored hashes of the Merkle tree at the positions `$1` (levels) and
+/// `$2` (indices), in order: level 0 is a leaf of the chain, higher levels
+/// are nodes of the tree table. One index probe per position (scalar
+/// subqueries): a join would be planned for UNNEST's default estimate of
+/// 100 rows and could scan both tables, which grow with the log.
+macro_rules! audit_nodes_sql {
+    () => {
+        "SELECT CASE WHEN p.level = 0 \
+                THEN (SELECT c.leaf_hash FROM audit_chain c WHERE c.seq = p.idx + 1) \
+                ELSE (SELECT t.hash FROM audit_tree t WHERE t.level = p.level AND t.idx = p.idx) \
+                END \
+         FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
+         ORDER BY p.ord"
+    };
+}
+
 mod error;
 pub mod roles;
 mod sequencer;

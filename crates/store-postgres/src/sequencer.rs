@@ -86,18 +86,12 @@ async fn compact_range(
         .collect::<StoreResult<Vec<i64>>>()?;
     // One query for all peaks: level 0 is a leaf of the chain, higher levels
     // are nodes of the tree table.
-    let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
-        "SELECT COALESCE(t.hash, c.leaf_hash) \
-         FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
-         LEFT JOIN audit_tree t ON p.level > 0 AND t.level = p.level AND t.idx = p.idx \
-         LEFT JOIN audit_chain c ON p.level = 0 AND c.seq = p.idx + 1 \
-         ORDER BY p.ord",
-    )
-    .bind(&levels)
-    .bind(&indices)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(map_sqlx_error)?;
+    let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(audit_nodes_sql!())
+        .bind(&levels)
+        .bind(&indices)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
     let mut peaks = Vec::with_capacity(found.len());
     for bytes in found {
         match bytes {
@@ -302,17 +296,20 @@ async fn sign_head(
 /// `below_xid` (all of them if `None`): the oldest one's `recorded_at`.
 async fn oldest_unlinked(pool: &PgPool, below_xid: Option<&str>) -> StoreResult<Option<Timestamp>> {
     // Every entry below the last linked xid is linked (rounds link in xid
-    // order), so only the tail needs the anti-join.
-    sqlx::query_scalar(
+    // order), so only the tail needs the check; as a probe per entry of the
+    // tail (a subplan), not an anti-join the planner may hash over the whole
+    // chain.
+    let oldest = sqlx::query_scalar(
         "SELECT min(e.recorded_at) FROM audit_entries e \
          WHERE e.xid >= COALESCE((SELECT xid FROM audit_chain ORDER BY seq DESC LIMIT 1), '0') \
            AND ($1::xid8 IS NULL OR e.xid < $1::xid8) \
-           AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id)",
+           AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL",
     )
     .bind(below_xid)
     .fetch_one(pool)
     .await
-    .map_err(map_sqlx_error)
+    .map_err(map_sqlx_error)?;
+    Ok(oldest)
 }
 
 pub(crate) async fn oldest_unsequenced(pool: &PgPool) -> StoreResult<Option<Timestamp>> {
@@ -322,11 +319,22 @@ pub(crate) async fn oldest_unsequenced(pool: &PgPool) -> StoreResult<Option<Time
 pub(crate) async fn flush(pool: &PgPool, origin: &str, deadline: Duration) -> StoreResult<()> {
     let started = Instant::now();
     // Every transaction that committed before this call has an id below
-    // the xmax of a snapshot taken now.
-    let below: String = sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
-        .fetch_one(pool)
-        .await
-        .map_err(map_sqlx_error)?;
+    // the xmax of a snapshot taken now. Usually the leader's timer linked
+    // them all already: then this one statement is the whole flush.
+    let (below, pending): (String, bool) = sqlx::query_as(
+        "SELECT pg_snapshot_xmax(s)::text, EXISTS ( \
+           SELECT 1 FROM audit_entries e \
+           WHERE e.xid >= COALESCE((SELECT xid FROM audit_chain ORDER BY seq DESC LIMIT 1), '0') \
+             AND e.xid < pg_snapshot_xmax(s) \
+             AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL) \
+         FROM pg_current_snapshot() AS s",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_sqlx_error)?;
+    if !pending {
+        return Ok(());
+    }
     loop {
         sequence(pool, origin, None).await?;
         if oldest_unlinked(pool, Some(&below)).await?.is_none() {

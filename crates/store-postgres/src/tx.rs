@@ -586,18 +586,12 @@ impl PgTx {
             .collect::<StoreResult<Vec<i64>>>()?;
         // One statement for all: level 0 is a leaf of the chain, higher
         // levels are nodes of the tree table.
-        let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT COALESCE(t.hash, c.leaf_hash) \
-             FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
-             LEFT JOIN audit_tree t ON p.level > 0 AND t.level = p.level AND t.idx = p.idx \
-             LEFT JOIN audit_chain c ON p.level = 0 AND c.seq = p.idx + 1 \
-             ORDER BY p.ord",
-        )
-        .bind(&levels)
-        .bind(&indices)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_sqlx_error)?;
+        let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(audit_nodes_sql!())
+            .bind(&levels)
+            .bind(&indices)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
         found
             .into_iter()
             .map(|bytes| {

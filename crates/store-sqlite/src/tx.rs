@@ -552,15 +552,17 @@ impl SqliteTx {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        // One statement for all: level 0 is a leaf of the chain, higher
-        // levels are nodes of the tree table.
+        // One statement for all, one index probe per position: level 0 is a
+        // leaf of the chain, higher levels are nodes of the tree table.
         let wanted = to_json(&positions)?;
         let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT COALESCE(t.hash, e.leaf_hash) FROM json_each($1) p \
-             LEFT JOIN audit_tree t ON p.value ->> 0 > 0 \
-               AND t.level = p.value ->> 0 AND t.idx = p.value ->> 1 \
-             LEFT JOIN audit_events e ON p.value ->> 0 = 0 AND e.seq = (p.value ->> 1) + 1 \
-             ORDER BY p.key",
+            "SELECT CASE WHEN p.value ->> 0 = 0 \
+                    THEN (SELECT e.leaf_hash FROM audit_events e \
+                          WHERE e.seq = (p.value ->> 1) + 1) \
+                    ELSE (SELECT t.hash FROM audit_tree t \
+                          WHERE t.level = p.value ->> 0 AND t.idx = p.value ->> 1) \
+                    END \
+             FROM json_each($1) p ORDER BY p.key",
         )
         .bind(wanted)
         .fetch_all(&mut *self.tx)
