@@ -43,25 +43,36 @@ struct Head {
     xid: String,
 }
 
-async fn head(tx: &mut Transaction<'static, Postgres>, origin: &str) -> StoreResult<Head> {
-    let row: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
-        "SELECT seq, chain_hash, xid::text FROM audit_chain ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(map_sqlx_error)?;
-    Ok(match row {
-        None => Head {
-            size: 0,
-            chain: chain_genesis(origin),
-            xid: "0".into(),
-        },
-        Some((seq, chain, xid)) => Head {
+/// The head, and the xmin of a snapshot taken with it: a transaction below
+/// that xmin has ended, so a later read sees all of its entries or none
+/// will ever exist. One statement, after the round's lock is held.
+async fn head(
+    tx: &mut Transaction<'static, Postgres>,
+    origin: &str,
+) -> StoreResult<(Head, String)> {
+    let (xmin, seq, chain, xid): (String, Option<i64>, Option<Vec<u8>>, Option<String>) =
+        sqlx::query_as(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, c.seq, c.chain_hash, \
+                    c.xid::text \
+             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+               SELECT seq, chain_hash, xid FROM audit_chain ORDER BY seq DESC LIMIT 1) c ON true",
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    let head = match (seq, chain, xid) {
+        (Some(seq), Some(chain), Some(xid)) => Head {
             size: u64::try_from(seq).map_err(|_| corrupt("a negative audit seq"))?,
             chain: hash(&chain, "a stored chain hash is not 32 bytes")?,
             xid,
         },
-    })
+        _ => Head {
+            size: 0,
+            chain: chain_genesis(origin),
+            xid: "0".into(),
+        },
+    };
+    Ok((head, xmin))
 }
 
 fn to_i64(value: u64) -> StoreResult<i64> {
@@ -169,22 +180,13 @@ pub(crate) async fn sequence(
     // `PgStore::connect`), but the round's reads depend on their parameter
     // values: the pending entries lie in a narrow xid range of a growing
     // table, which only a plan made for the actual range knows.
-    sqlx::query("SET LOCAL plan_cache_mode = auto")
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx_error)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    // (`set_config(.., true)` is `SET LOCAL`.)
+    sqlx::query("SELECT set_config('plan_cache_mode', 'auto', true), pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx_error)?;
-    let head = head(&mut tx, origin).await?;
-    // Taken before reading entries: a transaction below this xmin has ended,
-    // so the later read sees all of its entries or none ever will exist.
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_sqlx_error)?;
+    let (head, xmin) = head(&mut tx, origin).await?;
     let pending: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT e.event_id, e.leaf_hash FROM audit_entries e \
          WHERE e.xid >= $1::xid8 AND e.xid < $2::xid8 \
