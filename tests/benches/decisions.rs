@@ -55,11 +55,21 @@ const STEPS: [&str; 7] = [
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 
-/// Counts `sqlx::query` events while [`COUNTING`] is on. The filter is
-/// asked at every statement, so sqlx formats its event only while counting.
+/// Counts `sqlx::query` events while [`COUNTING`] is on; sqlx asks the
+/// filter at every statement and formats its event only while counting.
 fn install_statement_counter() {
-    let filter = tracing_subscriber::filter::filter_fn(|metadata| {
+    // Only sqlx's statement callsites are asked each time (a plain
+    // `filter_fn` would cache its first answer per callsite); every other
+    // callsite stays off for good.
+    let filter = tracing_subscriber::filter::dynamic_filter_fn(|metadata, _| {
         metadata.target() == "sqlx::query" && COUNTING.load(Ordering::Relaxed)
+    })
+    .with_callsite_filter(|metadata| {
+        if metadata.target() == "sqlx::query" {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
     });
     struct Count;
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
