@@ -579,3 +579,57 @@ async fn staff_history_entries_may_only_be_ended() {
     }
     store.close().await;
 }
+
+/// A log written before SQLite kept the tree's nodes (the migration cannot
+/// compute them: no SHA-256 in SQL) gets them when the store opens, and the
+/// next event completes nodes on top of them.
+#[tokio::test]
+async fn a2_a_log_without_tree_nodes_gets_them_when_the_store_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("creditops.db");
+    let store = SqliteStore::open(&path, ORIGIN).await.expect("open");
+    let mut tx = store.begin().await.expect("begin");
+    for n in 1..=11 {
+        tx.append_audit(&event(n)).await.expect("append");
+    }
+    tx.commit().await.expect("commit");
+    let positions: Vec<(u8, u64)> = vec![(1, 0), (1, 4), (2, 1), (3, 0), (1, 5)];
+    let read = |store: &SqliteStore| {
+        let store = store.clone();
+        let positions = positions.clone();
+        async move {
+            let mut tx = store.begin_read().await.expect("read");
+            tx.audit_nodes(&positions).await.expect("nodes")
+        }
+    };
+    let before = read(&store).await;
+    assert!(before[..4].iter().all(Option::is_some), "{before:?}");
+    assert_eq!(before[4], None, "leaves 10 and 11 are not both there yet");
+    store.close().await;
+
+    // As if the events predated the table.
+    let mut conn = raw(&path).await;
+    for statement in [
+        "DROP TRIGGER audit_tree_no_delete",
+        "DELETE FROM audit_tree",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    conn.close().await.expect("close");
+
+    let store = SqliteStore::open(&path, ORIGIN).await.expect("reopen");
+    assert_eq!(read(&store).await, before);
+    let mut tx = store.begin().await.expect("begin");
+    tx.append_audit(&event(12)).await.expect("append on top");
+    tx.commit().await.expect("commit");
+    let after = read(&store).await;
+    assert_eq!(after[..4], before[..4]);
+    assert!(
+        after[4].is_some(),
+        "the twelfth leaf completes the node over 10 and 11"
+    );
+    assert_eq!(verify(&store).await, Ok(12));
+}

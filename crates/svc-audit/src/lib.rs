@@ -275,7 +275,7 @@ struct VerifyQuery {
     post,
     path = "/v1/verify",
     tag = "events",
-    params(VerifyQuery),
+    params(Query<VerifyQuery>),
     responses((status = 200, description = "The verification result", body = Verification)),
 )]
 async fn verify(
