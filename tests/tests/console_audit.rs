@@ -265,6 +265,30 @@ async fn checkpoint_verify_and_reconcile(p: &TestPlatform) {
     let audited = events_of(p, "audit.verify", "ia-1").await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0]["body"]["data"]["ok"], true);
+    assert!(
+        verified.body.contains("the first event"),
+        "{}",
+        verified.body
+    );
+    // The next verification starts from the head the first one signed; the
+    // second button checks everything again.
+    let again = console.post("/console/verify", &[("csrf", &csrf)]).await;
+    assert!(
+        again
+            .body
+            .contains("after the last verified, signed head: event"),
+        "{}",
+        again.body
+    );
+    let full = console
+        .post("/console/verify", &[("csrf", &csrf), ("full", "true")])
+        .await;
+    assert!(full.body.contains("The chain is intact."), "{}", full.body);
+    assert!(full.body.contains("the first event"), "{}", full.body);
+    let audited = events_of(p, "audit.verify", "ia-1").await;
+    assert_eq!(audited.len(), 3);
+    assert_eq!(audited[1]["body"]["data"]["mode"], "incremental");
+    assert_eq!(audited[2]["body"]["data"]["mode"], "full");
 
     let reconciled = console.get("/console/reconcile").await;
     assert_eq!(reconciled.status, StatusCode::OK);

@@ -22,7 +22,7 @@ use creditops_audit::{
     AuditAction, SigningKey, VerifierKey, hash_from_slice, leaf_hash, parse_and_verify,
 };
 use creditops_commands::audit_bundle::{self as bundle, ExportKeys, Selection};
-use creditops_commands::audit_trail::{self, ChainCheck, StoredTree};
+use creditops_commands::audit_trail::{self, ChainCheck, StoredTree, VerifyMode};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId, CreditCase, VoteDecision, VoteStage};
 use creditops_http::ApiError;
@@ -162,6 +162,10 @@ pub(crate) struct AuditTexts {
     pub checks: &'static str,
     pub verify_intro: &'static str,
     pub verify_button: &'static str,
+    pub verify_full_button: &'static str,
+    pub checked_from: &'static str,
+    pub from_first: &'static str,
+    pub since_head: &'static str,
     pub reconcile_intro: &'static str,
     pub reconcile_link: &'static str,
     pub chain_intact: &'static str,
@@ -270,8 +274,12 @@ pub(crate) static EN: AuditTexts = AuditTexts {
     public_key_pem: "Public key (PEM)",
     retired_keys: "Keys retired by a rotation",
     checks: "Checks",
-    verify_intro: "Recompute the whole hash chain from the first event and name the first position that does not verify (A2).",
+    verify_intro: "Check what was added since the last verification (each event's body, sequence and chain value, and the Merkle tree's nodes, from the last verified, signed head) and name the first position that does not verify (A2). The full check recomputes everything from the first event.",
     verify_button: "Verify the chain",
+    verify_full_button: "Verify everything from the first event",
+    checked_from: "Checked from",
+    from_first: "the first event",
+    since_head: "after the last verified, signed head: event",
     reconcile_intro: "List borrowers, cases, votes and decisions whose audit event is missing (A1).",
     reconcile_link: "Reconcile",
     chain_intact: "The chain is intact.",
@@ -380,8 +388,12 @@ pub(crate) static DE: AuditTexts = AuditTexts {
     public_key_pem: "Öffentlicher Schlüssel (PEM)",
     retired_keys: "Durch Schlüsselwechsel abgelöste Schlüssel",
     checks: "Prüfungen",
-    verify_intro: "Die ganze Hash-Kette ab dem ersten Ereignis neu berechnen und die erste Stelle nennen, die nicht stimmt (A2).",
+    verify_intro: "Prüfen, was seit der letzten Prüfung hinzukam (Inhalt, Reihenfolge und Kettenwert jedes Ereignisses und die Knoten des Merkle-Baums, ab dem zuletzt geprüften, signierten Stand), und die erste Stelle nennen, die nicht stimmt (A2). Die vollständige Prüfung rechnet alles ab dem ersten Ereignis neu.",
     verify_button: "Kette prüfen",
+    verify_full_button: "Alles ab dem ersten Ereignis prüfen",
+    checked_from: "Geprüft ab",
+    from_first: "dem ersten Ereignis",
+    since_head: "nach dem zuletzt geprüften, signierten Stand: Ereignis",
     reconcile_intro: "Kreditnehmer, Fälle, Voten und Entscheidungen ohne Audit-Ereignis auflisten (A1).",
     reconcile_link: "Abgleich",
     chain_intact: "Die Kette ist unversehrt.",
@@ -1219,15 +1231,18 @@ struct ResultPage {
     missing: Vec<MissingRow>,
 }
 
+/// The verification form: which of its two buttons was pressed.
 #[derive(Deserialize)]
-struct CsrfForm {
+struct VerifyForm {
     csrf: Option<String>,
+    /// `true`: from the first event (`POST /v1/verify?full=true`).
+    full: Option<String>,
 }
 
 async fn verify_chain(
     State(console): State<Console>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<CsrfForm>,
+    axum::Form(form): axum::Form<VerifyForm>,
 ) -> Response {
     const ROUTE: &str = "/console/verify";
     let stands_for = [("/v1/verify", "POST")];
@@ -1253,7 +1268,8 @@ async fn verify_chain(
             retired: &k.retired_keys,
         });
     let commands = console.ctx.commands();
-    let verified = audit_trail::verify(&commands, &live.actor, &origin, keys, false);
+    let full = form.full.as_deref() == Some("true");
+    let verified = audit_trail::verify(&commands, &live.actor, &origin, keys, full);
     let check = match verified.await {
         Ok(check) => check,
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), None).await,
@@ -1263,11 +1279,20 @@ async fn verify_chain(
             events,
             last_seq,
             head,
+            mode,
+            from_size,
             ..
         } => (
             true,
             t.chain_intact,
             vec![
+                ResultLine {
+                    label: t.checked_from,
+                    value: match mode {
+                        VerifyMode::Full => t.from_first.to_owned(),
+                        VerifyMode::Incremental => format!("{} {}", t.since_head, from_size + 1),
+                    },
+                },
                 ResultLine {
                     label: t.events_checked,
                     value: events.to_string(),
