@@ -10,7 +10,7 @@
 
 use crate::error::map_sqlx_error;
 use async_trait::async_trait;
-use creditops_audit::{Hash, NodePosition, hash_from_slice, leaf_hash};
+use creditops_audit::{Hash, NodePosition, leaf_hash};
 use creditops_store_sql::prelude::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
@@ -592,17 +592,7 @@ impl PgTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
-        found
-            .into_iter()
-            .map(|bytes| {
-                bytes
-                    .map(|b| {
-                        hash_from_slice(&b)
-                            .ok_or_else(|| corrupt("a stored tree node is not 32 bytes"))
-                    })
-                    .transpose()
-            })
-            .collect()
+        tree_hashes(found)
     }
 
     pub(crate) async fn dialect_unaudited_rows(

@@ -66,6 +66,22 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Database(Box::new(e)))
 }
 
+/// Stored Merkle tree hashes (level 0: leaf hashes), in order, `None`
+/// where nothing is stored.
+pub fn tree_hashes(found: Vec<Option<Vec<u8>>>) -> StoreResult<Vec<Option<[u8; 32]>>> {
+    found
+        .into_iter()
+        .map(|bytes| {
+            bytes
+                .map(|b| {
+                    <[u8; 32]>::try_from(b.as_slice())
+                        .map_err(|_| corrupt("a stored tree node is not 32 bytes"))
+                })
+                .transpose()
+        })
+        .collect()
+}
+
 pub fn money(minor: i64, currency: &str) -> StoreResult<Money> {
     Money::from_minor_units(minor, currency).map_err(|_| corrupt("a stored amount is not valid"))
 }

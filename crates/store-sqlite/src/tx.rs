@@ -568,17 +568,7 @@ impl SqliteTx {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        found
-            .into_iter()
-            .map(|bytes| {
-                bytes
-                    .map(|b| {
-                        hash_from_slice(&b)
-                            .ok_or_else(|| corrupt("a stored tree node is not 32 bytes"))
-                    })
-                    .transpose()
-            })
-            .collect()
+        tree_hashes(found)
     }
     pub(crate) async fn dialect_unaudited_rows(
         &mut self,
