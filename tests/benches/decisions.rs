@@ -89,10 +89,7 @@ fn install_statement_counter() {
 /// Statements per decision over `decisions` decisions run one after another.
 async fn statements_per_decision(platform: &TestPlatform, decisions: u64) -> (f64, u64) {
     let tokens = decision_tokens(platform);
-    let mut tally = Tally {
-        steps: vec![Vec::new(); STEPS.len()],
-        ..Tally::default()
-    };
+    let mut tally = Tally::new();
     STATEMENTS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::Relaxed);
     for _ in 0..decisions {
@@ -115,6 +112,16 @@ struct Tally {
     decisions: u64,
     errors: u64,
     steps: Vec<Vec<Duration>>,
+}
+
+impl Tally {
+    /// No decisions yet, a latency list per step.
+    fn new() -> Self {
+        Self {
+            steps: vec![Vec::new(); STEPS.len()],
+            ..Self::default()
+        }
+    }
 }
 
 /// The bearer tokens of the five people of a decision, in the order
@@ -260,10 +267,7 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
 
 /// One user's loop: full decisions until `deadline`.
 async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
-    let mut tally = Tally {
-        steps: vec![Vec::new(); STEPS.len()],
-        ..Tally::default()
-    };
+    let mut tally = Tally::new();
     let tokens = decision_tokens(&p);
     while Instant::now() < deadline {
         decide_once(&p, &tokens, &mut tally).await;
@@ -285,18 +289,12 @@ async fn open_loop(p: &Arc<TestPlatform>, rate: f64, seconds: u64) -> (Tally, f6
         ticks.tick().await;
         let (p, tokens) = (p.clone(), tokens.clone());
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally {
-                steps: vec![Vec::new(); STEPS.len()],
-                ..Tally::default()
-            };
+            let mut tally = Tally::new();
             decide_once(&p, &tokens, &mut tally).await;
             tally
         }));
     }
-    let mut total = Tally {
-        steps: vec![Vec::new(); STEPS.len()],
-        ..Tally::default()
-    };
+    let mut total = Tally::new();
     for task in tasks {
         let tally = task.await.unwrap();
         total.decisions += tally.decisions;
@@ -608,10 +606,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
     for _ in 0..clients {
         tasks.push(tokio::spawn(user(platform.clone(), deadline)));
     }
-    let mut total = Tally {
-        steps: vec![Vec::new(); STEPS.len()],
-        ..Tally::default()
-    };
+    let mut total = Tally::new();
     for task in tasks {
         let tally = task.await.unwrap();
         total.decisions += tally.decisions;

@@ -262,7 +262,7 @@ async fn check_log(
     }
     let report = verifier.finish();
     let head = match chain {
-        Some(chain) if mode == VerifyMode::Incremental && report.events == 0 => hex(&chain),
+        Some(chain) if mode == VerifyMode::Incremental && report.events == 0 => hex::encode(chain),
         _ => report.head,
     };
     let last_seq = report
@@ -283,10 +283,6 @@ async fn check_log(
             range,
         }),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The first of `nodes` (computed from the leaves) whose stored copy

@@ -148,20 +148,33 @@ impl Store for SqliteStore {
 const TREE_BATCH: i64 = 10_000;
 
 /// Computes the Merkle tree's nodes of a log whose events predate the node
-/// table (the migration cannot: SQLite has no SHA-256 in SQL). A complete
-/// table of a log of `n` events holds `n - popcount(n)` nodes; anything
-/// else is filled in from the leaves, in one transaction, before the store
-/// serves anyone.
+/// table (the migration cannot: SQLite has no SHA-256 in SQL). The table
+/// is complete when the peaks of the log's size are stored (nodes only ever
+/// come with their events, lower ones first): O(log n) lookups at start-up.
+/// Otherwise every node is filled in from the leaves, in one transaction,
+/// before the store serves anyone.
 async fn complete_audit_tree(writer: &SqlitePool) -> StoreResult<()> {
     let mut tx = writer.begin().await.map_err(map_sqlx_error)?;
-    let (size, stored): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_events), \
-                (SELECT COUNT(*) FROM audit_tree)",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(map_sqlx_error)?;
-    if stored == size - i64::from(size.count_ones()) {
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    let mut complete = true;
+    for (level, index) in CompactRange::peak_positions(u64::try_from(size).unwrap_or(0)) {
+        if level == 0 {
+            continue; // a leaf: the event itself
+        }
+        let stored: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_tree WHERE level = $1 AND idx = $2)",
+        )
+        .bind(i64::from(level))
+        .bind(i64::try_from(index).unwrap_or(i64::MAX))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        complete &= stored;
+    }
+    if complete {
         return Ok(());
     }
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
