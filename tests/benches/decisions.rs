@@ -22,7 +22,8 @@
 //! Before the load, ten decisions run one after another while every SQL
 //! statement the platform sends is counted (sqlx reports each one as a
 //! `sqlx::query` event; the sequencer's rounds on PostgreSQL included): the
-//! line `N statements per decision`.
+//! line `N statements per decision`. `CREDITOPS_BENCH_STATEMENTS=list`
+//! then lists the statements of one more decision, step by step.
 //!
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
 //! (default 20) set the load; `CREDITOPS_BENCH_BACKENDS` (default
@@ -35,7 +36,8 @@
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, TestPlatform, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -54,6 +56,12 @@ const STEPS: [&str; 7] = [
 /// Whether statements are being counted, and how many were.
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+/// With `CREDITOPS_BENCH_STATEMENTS=list`, the text of every counted
+/// statement and the step of the decision it ran in (the sequencer's
+/// statements land in the step during which they ran).
+static LISTED: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+static LISTING: AtomicBool = AtomicBool::new(false);
+static STEP: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts `sqlx::query` events while [`COUNTING`] is on; sqlx asks the
 /// filter at every statement and formats its event only while counting.
@@ -75,10 +83,25 @@ fn install_statement_counter() {
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
         fn on_event(
             &self,
-            _event: &tracing::Event<'_>,
+            event: &tracing::Event<'_>,
             _ctx: tracing_subscriber::layer::Context<'_, S>,
         ) {
             STATEMENTS.fetch_add(1, Ordering::Relaxed);
+            if LISTING.load(Ordering::Relaxed) {
+                let mut text = StatementText(String::new());
+                event.record(&mut text);
+                let step = STEP.load(Ordering::Relaxed);
+                LISTED.lock().unwrap().push((step, text.0));
+            }
+        }
+    }
+    struct StatementText(String);
+    impl tracing::field::Visit for StatementText {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "db.statement" || (field.name() == "summary" && self.0.is_empty()) {
+                let text = format!("{value:?}");
+                self.0 = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            }
         }
     }
     let _ = tracing_subscriber::registry()
@@ -97,6 +120,23 @@ async fn statements_per_decision(platform: &TestPlatform, decisions: u64) -> (f6
     }
     COUNTING.store(false, Ordering::Relaxed);
     let counted = STATEMENTS.load(Ordering::Relaxed);
+    if std::env::var("CREDITOPS_BENCH_STATEMENTS").as_deref() == Ok("list") {
+        // One more decision, each statement listed under its step.
+        LISTED.lock().unwrap().clear();
+        LISTING.store(true, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        decide_once(platform, &tokens, &mut Tally::new()).await;
+        COUNTING.store(false, Ordering::Relaxed);
+        LISTING.store(false, Ordering::Relaxed);
+        let listed = std::mem::take(&mut *LISTED.lock().unwrap());
+        for (index, step) in STEPS.iter().enumerate() {
+            let mine: Vec<_> = listed.iter().filter(|(s, _)| *s == index).collect();
+            println!("  {step}: {} statements", mine.len());
+            for (_, text) in mine {
+                println!("    {}", text.chars().take(150).collect::<String>());
+            }
+        }
+    }
     (counted as f64 / tally.decisions.max(1) as f64, tally.errors)
 }
 
@@ -143,8 +183,10 @@ fn decision_tokens(p: &TestPlatform) -> Vec<String> {
 /// One full decision (six commands), each command's latency and the
 /// outcome added to `tally`.
 async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
+    STEP.store(0, Ordering::Relaxed);
     let mut timed = |index: usize, started: Instant| {
         tally.steps[index].push(started.elapsed());
+        STEP.store(index + 1, Ordering::Relaxed);
     };
     let started = Instant::now();
     let borrower = p
