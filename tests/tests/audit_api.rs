@@ -235,6 +235,55 @@ async fn export_over_http(p: &TestPlatform) {
     let next_files = creditops_audit::export::read_bundle_dir(&next_bundle).unwrap();
     let next = creditops_audit::export::verify_bundle(&next_files).expect("verifies");
     assert_eq!(next.previous_size, Some(report.size));
+    // A range inside the log: borders on both sides, streamed entries; the
+    // published verifier accepts it too.
+    let last = report.last_seq;
+    let response = p
+        .client
+        .post(p.url(
+            "audit",
+            &format!("/v1/exports?from_seq=2&to_seq={}", last - 1),
+        ))
+        .bearer_auth(p.token("ia-1", "audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let announced: usize = response.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let archive = response.bytes().await.unwrap();
+    assert_eq!(archive.len(), announced, "the streamed body is complete");
+    let inner_dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(archive.as_ref())
+        .unpack(inner_dir.path())
+        .unwrap();
+    let inner_bundle = std::fs::read_dir(inner_dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let inner = creditops_audit::export::verify_bundle(
+        &creditops_audit::export::read_bundle_dir(&inner_bundle).unwrap(),
+    )
+    .expect("a bundle of a range inside the log verifies");
+    assert_eq!((inner.first_seq, inner.last_seq), (2, last - 1));
+    let python = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&inner_bundle)
+        .arg("--key")
+        .arg(&verifier_text)
+        .output()
+        .expect("python3");
+    assert!(
+        python.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
     // A5: a time range exports the span of the events recorded in it.
     let latest = p.draft_case("30000.00").await;
     let events = p.case_events(latest["id"].as_str().unwrap()).await;
@@ -772,6 +821,41 @@ async fn a2_a_changed_tree_node_is_caught() {
         .is_err(),
         "a proof through a changed node must not verify"
     );
+
+    // A5: an export whose left border is that node would prove the events
+    // against a tree that does not hold them: refused, nothing handed out.
+    let token = p.token("ia-1", "audit");
+    let refused = p
+        .send(
+            "audit",
+            Method::POST,
+            "/v1/exports?from_seq=3",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    let problem = refused.problem(409);
+    assert_eq!(problem["rule"], "A2", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Merkle tree does not match its events"),
+        "{problem}"
+    );
+    // The whole log needs no node under the change: its bundle is sound.
+    let whole = p
+        .send(
+            "audit",
+            Method::POST,
+            "/v1/exports",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(whole.status.as_u16(), 200);
 
     let full = verify(&p, "/v1/verify?full=true").await;
     assert_eq!(full["ok"], false, "{full}");

@@ -4,7 +4,9 @@
 //! `openssl` and the published `audit/verify.py`, without our software.
 //!
 //! [`build_bundle`] produces the files in memory (the caller writes them as a
-//! directory or archive); [`verify_bundle`] / [`verify_bundle_with_keys`] check
+//! directory or archive); [`EntriesWriter`] and [`bundle_files`] build the
+//! same files with the entries streamed, in memory bounded whatever the
+//! range; [`verify_bundle`] / [`verify_bundle_with_keys`] check
 //! them in the same order as `audit/verify.py` and name the first bad sequence
 //! number. The layout is normative in `audit/SPEC.md` ("Export bundle",
 //! format version 2).
@@ -32,7 +34,7 @@ mod format;
 mod model;
 mod verify;
 
-pub use build::build_bundle;
+pub use build::{BundleParts, EntriesWriter, WrittenEntries, build_bundle, bundle_files};
 pub use format::{
     BORDERS, BUNDLE_FORMAT, BUNDLE_VERSION, CHECKPOINT, CHECKPOINT_BODY, CHECKPOINT_SIG,
     CONSISTENCY, ENTRIES, KEYS, MANIFEST, PREVIOUS_CHECKPOINT, PUBLIC_KEY, RECIPIENT_README,

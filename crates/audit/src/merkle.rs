@@ -632,6 +632,17 @@ impl NodePlan {
         })
     }
 
+    /// [`compact_range_nodes`] of `[begin, end)`: one hash per aligned
+    /// subtree, left to right (the borders of an export bundle).
+    pub fn compact_range(begin: u64, end: u64) -> Self {
+        Self {
+            ranges: compact_range_nodes(begin, end)
+                .into_iter()
+                .map(|(start, height)| (start, start + (1 << height)))
+                .collect(),
+        }
+    }
+
     /// [`consistency_ranges`]: the proof's hashes.
     pub fn consistency(old_size: u64, new_size: u64) -> Result<Self, MerkleError> {
         Ok(Self {

@@ -3,7 +3,7 @@
 //! reconciliation, and the verified log an export is built from. Every read
 //! an auditor makes is itself audited, in its own transaction.
 
-use crate::audit_bundle::{self, ExportError, ExportKeys, LogEntry};
+use crate::audit_bundle::{self, ExportError, ExportKeys};
 use crate::{Actor, CommandError, CommandResult, Context};
 use creditops_audit::merkle::empty_root;
 use creditops_audit::{
@@ -17,7 +17,6 @@ use creditops_store::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
 
 const VERIFY_BATCH: u32 = 5000;
 /// How long a read waits for the sequencer to link what committed before it.
@@ -28,7 +27,9 @@ impl From<ExportError> for CommandError {
         match e {
             ExportError::Usage(detail) => CommandError::invalid(detail),
             ExportError::Empty => CommandError::conflict(e.to_string()),
-            ExportError::Broken { .. } => CommandError::conflict_under(RuleId::A2, e.to_string()),
+            ExportError::Broken { .. } | ExportError::Tree(_) => {
+                CommandError::conflict_under(RuleId::A2, e.to_string())
+            }
             ExportError::Store(store) => CommandError::Store(store),
             ExportError::Bundle(_) => {
                 CommandError::Internal("the bundle could not be built".into())
@@ -504,19 +505,13 @@ impl StoredTree {
 
 /// The hashes `plan` names, read from the stored tree in one statement.
 async fn read_nodes(tx: &mut dyn Tx, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
-    let positions = plan.positions();
-    let found = tx.audit_nodes(&positions).await?;
-    let stored: HashMap<NodePosition, Hash> = positions
-        .into_iter()
-        .zip(found)
-        .filter_map(|(position, hash)| Some((position, hash?)))
-        .collect();
-    plan.hashes(|position| stored.get(&position).copied())
-        .map_err(|(level, index)| {
-            CommandError::conflict(format!(
-                "the audit log's Merkle tree has no node at level {level}, index {index}; \
-                 run POST /v1/verify"
-            ))
+    audit_bundle::stored_nodes(tx, plan)
+        .await
+        .map_err(|e| match e {
+            ExportError::Tree(detail) => CommandError::conflict(format!(
+                "the audit log's Merkle tree is incomplete: {detail}; run POST /v1/verify"
+            )),
+            other => other.into(),
         })
 }
 
@@ -540,17 +535,86 @@ pub async fn read_case(ctx: &Context, actor: &Actor, id: CaseId) -> CommandResul
     Ok(case)
 }
 
-/// The whole log, its chain checked, once caught up, and the last
-/// checkpoint handed out that the export can prove consistency with (A2, A5).
-pub async fn verified_log(
+/// The export bundle of `selection` (A5), once the log is caught up: its
+/// entries streamed into `entries`, the other files in the answer (see
+/// [`audit_bundle::write_bundle`]).
+pub async fn export_bundle<W: std::io::Write + Send>(
     ctx: &Context,
     origin: &str,
     keys: ExportKeys<'_>,
-) -> CommandResult<(Vec<LogEntry>, Option<String>)> {
+    selection: audit_bundle::Selection,
+    created_at: chrono::DateTime<chrono::Utc>,
+    entries: W,
+) -> CommandResult<(audit_bundle::Prepared, W)> {
     caught_up(ctx).await?;
     let mut tx = ctx.store.begin_read().await?;
-    let events = audit_bundle::load_verified_log(tx.as_mut(), origin).await?;
-    let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
-    let previous = audit_bundle::previous_checkpoint(tx.as_mut(), size, keys).await?;
-    Ok((events, previous))
+    let built = audit_bundle::write_bundle(
+        tx.as_mut(),
+        origin,
+        keys,
+        selection,
+        created_at,
+        entries,
+        &mut |_| {},
+    )
+    .await?;
+    Ok(built)
+}
+
+/// An export as a tar archive, ready to be handed out: the archive lives
+/// in an unnamed temporary file (gone when the last handle closes), so
+/// neither the entries nor the archive are ever in memory as a whole.
+pub struct ExportArchive {
+    pub prepared: audit_bundle::Prepared,
+    pub file: std::fs::File,
+    /// The archive's length in bytes.
+    pub len: u64,
+}
+
+/// [`export_bundle`] as a tar archive (see [`ExportArchive`]).
+pub async fn export_archive(
+    ctx: &Context,
+    origin: &str,
+    keys: ExportKeys<'_>,
+    selection: audit_bundle::Selection,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> CommandResult<ExportArchive> {
+    use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+    let spooled = |e: std::io::Error| {
+        tracing::error!(error = %e, "an export could not be spooled to a temporary file");
+        CommandError::Internal("the export could not be spooled to a temporary file".into())
+    };
+    let spool = tempfile::tempfile().map_err(spooled)?;
+    let (prepared, entries) = export_bundle(
+        ctx,
+        origin,
+        keys,
+        selection,
+        created_at,
+        BufWriter::new(spool),
+    )
+    .await?;
+    let mut entries = entries.into_inner().map_err(|e| spooled(e.into_error()))?;
+    // Copying the spool into the archive is blocking file IO.
+    let built = tokio::task::spawn_blocking(move || -> std::io::Result<ExportArchive> {
+        entries.seek(SeekFrom::Start(0))?;
+        let archive = tempfile::tempfile()?;
+        let mut out = audit_bundle::write_tar(
+            BufWriter::new(archive),
+            &prepared,
+            BufReader::new(entries),
+            created_at,
+        )?;
+        out.flush()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let len = file.metadata()?.len();
+        Ok(ExportArchive {
+            prepared,
+            file,
+            len,
+        })
+    })
+    .await
+    .map_err(|e| CommandError::Internal(format!("the archive could not be built: {e}")))?;
+    built.map_err(spooled)
 }

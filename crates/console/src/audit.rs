@@ -13,15 +13,15 @@ use crate::session::LiveSession;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use creditops_audit::merkle::verify_inclusion;
 use creditops_audit::{
     AuditAction, SigningKey, VerifierKey, hash_from_slice, leaf_hash, parse_and_verify,
 };
-use creditops_commands::audit_bundle::{self as bundle, ExportKeys, Selection};
+use creditops_commands::audit_bundle::{ExportKeys, Selection};
 use creditops_commands::audit_trail::{self, ChainCheck, StoredTree, VerifyMode};
 use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId, CreditCase, VoteDecision, VoteStage};
@@ -1410,7 +1410,10 @@ struct HeldBundle {
     id: String,
     session: String,
     file_name: String,
-    bytes: Vec<u8>,
+    /// The archive in an unnamed temporary file: gone once dropped here and
+    /// no download reads it any more.
+    file: Arc<std::fs::File>,
+    len: u64,
     built_at: DateTime<Utc>,
 }
 
@@ -1427,14 +1430,14 @@ fn hold(bundle: HeldBundle) {
     held.push(bundle);
 }
 
-fn held(id: &str, session: &str) -> Option<(String, Vec<u8>)> {
+fn held(id: &str, session: &str) -> Option<(String, Arc<std::fs::File>, u64)> {
     let held = BUNDLES.lock().unwrap_or_else(|p| p.into_inner());
     let cutoff = Utc::now() - chrono::Duration::minutes(BUNDLE_MINUTES);
     held.iter()
         .find(|b| {
             b.id == id && crate::session::same_secret(&b.session, session) && b.built_at > cutoff
         })
-        .map(|b| (b.file_name.clone(), b.bytes.clone()))
+        .map(|b| (b.file_name.clone(), b.file.clone(), b.len))
 }
 
 struct Ready {
@@ -1566,14 +1569,16 @@ async fn start_export(
     )
     .await
     {
-        Ok((prepared, file_name, archive)) => {
+        Ok(archive) => {
+            let prepared = archive.prepared;
             // Not a secret: only the session that started the export gets it.
             let id = uuid::Uuid::new_v4().to_string();
             hold(HeldBundle {
                 id: id.clone(),
                 session: live.session.token_hash.clone(),
-                file_name,
-                bytes: archive,
+                file_name: format!("{}.tar", prepared.dir_name()),
+                file: Arc::new(archive.file),
+                len: archive.len,
                 built_at: Utc::now(),
             });
             let ready = Ready {
@@ -1616,41 +1621,21 @@ async fn start_export(
     }
 }
 
-/// The export as `POST /v1/exports` builds it: the verified log, the
-/// bundle with a fresh checkpoint, the tar archive, and the export's audit
-/// event (committed before the archive is handed out).
+/// The export as `POST /v1/exports` builds it: the bundle with a fresh
+/// checkpoint as a tar archive, and the export's audit event (committed
+/// before the archive is handed out).
 async fn build_export(
     console: &Console,
     live: &LiveSession,
     keys: &AuditKeys,
     export_keys: ExportKeys<'_>,
     selection: Selection,
-) -> Result<(bundle::Prepared, String, Vec<u8>), ApiError> {
+) -> Result<audit_trail::ExportArchive, ApiError> {
     let commands = console.ctx.commands();
-    let (events, previous) =
-        audit_trail::verified_log(&commands, &keys.origin, export_keys).await?;
-    let now = Utc::now();
-    let range = selection
-        .resolve(&events)
-        .map_err(|e| ApiError::from(CommandError::from(e)))?;
-    let prepared = bundle::prepare(
-        &events,
-        &keys.origin,
-        export_keys,
-        range,
-        previous.as_deref(),
-        now,
-    )
-    .map_err(|e| ApiError::from(CommandError::from(e)))?;
-    let dir = format!(
-        "creditops-audit-{}-{}",
-        prepared.first_seq, prepared.last_seq
-    );
-    let archive = bundle::to_tar(&dir, &prepared.files, now).map_err(|_| {
-        ApiError::from(CommandError::Internal(
-            "the archive could not be built".into(),
-        ))
-    })?;
+    let archive =
+        audit_trail::export_archive(&commands, &keys.origin, export_keys, selection, Utc::now())
+            .await?;
+    let prepared = &archive.prepared;
     audit_trail::record_read(
         &commands,
         &live.actor,
@@ -1659,7 +1644,7 @@ async fn build_export(
         Some(&prepared.checkpoint),
     )
     .await?;
-    Ok((prepared, format!("{dir}.tar"), archive))
+    Ok(archive)
 }
 
 async fn download(
@@ -1678,7 +1663,7 @@ async fn download(
         Ok(open) => open,
         Err(answer) => return answer,
     };
-    let Some((file_name, bytes)) = held(&id, &live.session.token_hash) else {
+    let Some((file_name, file, len)) = held(&id, &live.session.token_hash) else {
         return message(
             &console,
             lang,
@@ -1688,17 +1673,7 @@ async fn download(
             None,
         );
     };
-    (
-        [
-            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
+    creditops_http::download::tar_attachment(file, len, &file_name)
 }
 
 #[cfg(test)]

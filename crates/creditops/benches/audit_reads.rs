@@ -13,6 +13,12 @@
 //! tree from every leaf (what each proof, consistency proof and checkpoint
 //! did), and a full verification from the first event.
 //!
+//! At each size also the export (`POST /v1/exports` without its HTTP):
+//! of the last 10,000 events and of the whole log, its time, the archive's
+//! size and the most heap it held at once (every allocation is counted);
+//! and, as the figure from before the export streamed, the heap that
+//! loading the whole checked log (the old export's first step) held.
+//!
 //! Run with `cargo bench -p creditops --bench audit_reads` (PostgreSQL
 //! when `CREDITOPS_TEST_PG_URL` is set; `CREDITOPS_BENCH_EVENTS` overrides
 //! 1,000,000).
@@ -23,13 +29,16 @@ use chrono::Utc;
 use creditops_audit::{
     AuditAction, AuditRecord, MerkleTree, Outcome, SigningKey, hash_from_slice, leaf_hash,
 };
-use creditops_commands::audit_bundle::ExportKeys;
+use creditops_commands::audit_bundle::{ExportKeys, Selection, load_verified_log};
 use creditops_commands::audit_trail::{self, ChainCheck, StoredTree};
 use creditops_commands::{Actor, Context};
 use creditops_domain::{Role, StaffId};
 use creditops_store::{AuditFilter, NewAuditEvent, Store, StoreExt, StoredCheckpoint};
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use std::alloc::System;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const ORIGIN: &str = "creditops.bench/audit-reads";
@@ -38,6 +47,44 @@ const SMALL: u64 = 10_000;
 const PER_TX: u64 = 2_000;
 /// Events appended before each timed incremental verification.
 const SINCE_VERIFIED: u64 = 100;
+
+/// Every allocation of this process is counted, so that a figure says how
+/// much heap an operation holds at once (the allocator keeps freed pages,
+/// so the resident size would not).
+#[global_allocator]
+static HEAP: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes allocated and not yet freed.
+fn live_heap() -> i128 {
+    let stats = HEAP.stats();
+    // A reallocation's growth or shrinkage is already in these two.
+    stats.bytes_allocated as i128 - stats.bytes_deallocated as i128
+}
+
+/// Runs `work`, and returns its time and the most heap it held at once
+/// beyond what was live before, in MB (sampled every millisecond).
+async fn with_peak<T>(work: impl std::future::Future<Output = T>) -> (T, Duration, f64) {
+    let before = live_heap();
+    let running = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0i128;
+            while running.load(Ordering::Relaxed) {
+                peak = peak.max(live_heap() - before);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let out = work.await;
+    let elapsed = started.elapsed();
+    let held = live_heap() - before;
+    running.store(false, Ordering::Relaxed);
+    let peak = sampler.join().expect("sampler").max(held);
+    (out, elapsed, peak as f64 / 1e6)
+}
 
 fn large() -> u64 {
     std::env::var("CREDITOPS_BENCH_EVENTS")
@@ -186,6 +233,43 @@ impl Bench {
 
     /// What every proof, consistency proof and checkpoint did before the
     /// stored tree: read every leaf and build the tree in memory.
+    /// The export figures at the log's current `size` (see the module doc).
+    async fn exports(&self, name: &str, size: u64) {
+        let last = i64::try_from(size).unwrap();
+        for (label, selection) in [
+            (
+                "the last 10,000 events",
+                Selection::Seq(Some(last - 9_999), Some(last)),
+            ),
+            ("the whole log", Selection::Seq(None, None)),
+        ] {
+            let (archive, elapsed, peak) = with_peak(audit_trail::export_archive(
+                &self.ctx,
+                ORIGIN,
+                self.keys(),
+                selection,
+                Utc::now(),
+            ))
+            .await;
+            let archive = archive.expect("export");
+            println!(
+                "{name} at {size} events: export of {label}: {elapsed:.1?}, archive {:.1} MB, \
+                 heap held at most {peak:.1} MB",
+                archive.len as f64 / 1e6
+            );
+        }
+        let (log, elapsed, peak) = with_peak(async {
+            let mut tx = self.ctx.store.begin_read().await.expect("read");
+            load_verified_log(tx.as_mut(), ORIGIN).await.expect("log")
+        })
+        .await;
+        println!(
+            "{name} at {size} events: loading the whole checked log, as the export did before \
+             it streamed: {elapsed:.1?}, heap held at most {peak:.1} MB ({} events)",
+            log.len()
+        );
+    }
+
     async fn rebuild_from_leaves(&self) -> MerkleTree {
         let mut tx = self.ctx.store.begin_read().await.expect("read");
         let mut leaves = Vec::new();
@@ -352,6 +436,7 @@ async fn run(name: &str, store: Arc<dyn Store>, postgres_url: Option<&str>) {
                 .expect("analyze");
             pool.close().await;
         }
+        bench.exports(name, size).await;
         let started = Instant::now();
         let full = bench.verify(true).await;
         let full_time = started.elapsed();

@@ -10,9 +10,9 @@ use creditops_audit::{AuditAction, AuditRecord, Outcome};
 use creditops_store::{Store, StoreExt, append_record};
 pub use creditops_svc_audit::bundle::{ExportError, LogEntry, check_against_checkpoint};
 use creditops_svc_audit::bundle::{
-    ExportKeys, Selection, load_verified_log as load_in, load_verified_log_with_progress, prepare,
-    previous_checkpoint,
+    ExportKeys, Selection, load_verified_log as load_in, write_bundle,
 };
+use std::io::Write;
 use std::path::Path;
 
 /// What an export produced.
@@ -44,8 +44,10 @@ pub async fn load_verified_log(
     load_in(tx.as_mut(), origin).await
 }
 
-/// Exports events `first..=last` (default: the whole log) into `out`, which
-/// must not exist yet or be empty.
+/// Exports the events `selection` names into `out`, which must not exist
+/// yet or be empty. The entries stream from the log into
+/// `entries.jsonl` (see [`write_bundle`]): memory stays bounded whatever
+/// the range. `progress` hears the number of events written so far.
 pub async fn export(
     store: &dyn Store,
     origin: &str,
@@ -56,21 +58,44 @@ pub async fn export(
 ) -> Result<ExportReport, CliExportError> {
     check_target(out)?;
     link_committed(store).await?;
-    let (events, previous) = {
+    let mut written = Written::start(out)?;
+    match write_into(&mut written, store, origin, keys, selection, progress).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            written.undo();
+            Err(e)
+        }
+    }
+}
+
+/// [`export`] once the directory is there; the caller takes back what was
+/// written if this fails.
+async fn write_into(
+    written: &mut Written<'_>,
+    store: &dyn Store,
+    origin: &str,
+    keys: ExportKeys<'_>,
+    selection: Selection,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<ExportReport, CliExportError> {
+    let entries = std::io::BufWriter::new(written.create(creditops_audit::export::ENTRIES)?);
+    let (prepared, entries) = {
         let mut tx = store.begin_read().await.map_err(ExportError::from)?;
-        let events = load_verified_log_with_progress(tx.as_mut(), origin, progress).await?;
-        let size = u64::try_from(events.len()).unwrap_or(u64::MAX);
-        let previous = previous_checkpoint(tx.as_mut(), size, keys).await?;
-        (events, previous)
+        write_bundle(
+            tx.as_mut(),
+            origin,
+            keys,
+            selection,
+            Utc::now(),
+            entries,
+            progress,
+        )
+        .await?
     };
-    let prepared = prepare(
-        &events,
-        origin,
-        keys,
-        selection.resolve(&events)?,
-        previous.as_deref(),
-        Utc::now(),
-    )?;
+    entries
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
 
     // The export is audited (A5): the event commits only with the bundle.
     let mut tx = store.begin().await.map_err(ExportError::from)?;
@@ -82,16 +107,15 @@ pub async fn export(
     tx.insert_checkpoint(&prepared.checkpoint)
         .await
         .map_err(ExportError::from)?;
-    let written = write_files(out, &prepared.files)?;
-    if let Err(e) = tx.commit().await {
-        written.undo();
-        return Err(ExportError::from(e).into());
+    for (name, bytes) in &prepared.files {
+        written.write(name, bytes)?;
     }
+    tx.commit().await.map_err(ExportError::from)?;
     Ok(ExportReport {
         first_seq: prepared.first_seq,
         last_seq: prepared.last_seq,
         tree_size: prepared.tree_size,
-        files: prepared.files.len(),
+        files: prepared.files.len() + 1,
         key: prepared.key,
     })
 }
@@ -133,7 +157,40 @@ struct Written<'a> {
     files: Vec<std::path::PathBuf>,
 }
 
-impl Written<'_> {
+impl<'a> Written<'a> {
+    /// Creates `out` unless it exists (see [`check_target`]).
+    fn start(out: &'a Path) -> std::io::Result<Self> {
+        let created_dir = match std::fs::create_dir(out) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            out,
+            created_dir,
+            files: Vec::new(),
+        })
+    }
+
+    /// A new file `name` in the directory, created new (`O_EXCL`: an
+    /// existing file or a planted link is refused, never followed).
+    fn create(&mut self, name: &str) -> std::io::Result<std::fs::File> {
+        let path = self.out.join(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        self.files.push(path);
+        Ok(file)
+    }
+
+    /// A new file `name` holding `bytes`, on disk before this returns.
+    fn write(&mut self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let mut file = self.create(name)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
     fn undo(self) {
         for file in &self.files {
             let _ = std::fs::remove_file(file);
@@ -145,33 +202,13 @@ impl Written<'_> {
     }
 }
 
-/// Writes the bundle into `out` (see [`check_target`]). Every file is
-/// created new (`O_EXCL`: an existing file or a planted link is refused,
-/// never followed); on any failure what was written is taken back.
+/// Writes `files` into `out` (see [`check_target`]); on any failure what
+/// was written is taken back.
+#[cfg(test)]
 fn write_files<'a>(out: &'a Path, files: &[(String, Vec<u8>)]) -> std::io::Result<Written<'a>> {
-    use std::io::Write;
-    let created_dir = match std::fs::create_dir(out) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e),
-    };
-    let mut written = Written {
-        out,
-        created_dir,
-        files: Vec::new(),
-    };
+    let mut written = Written::start(out)?;
     for (name, bytes) in files {
-        let path = out.join(name);
-        let result = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .and_then(|mut file| {
-                written.files.push(path.clone());
-                file.write_all(bytes)?;
-                file.sync_all()
-            });
-        if let Err(e) = result {
+        if let Err(e) = written.write(name, bytes) {
             written.undo();
             return Err(e);
         }

@@ -284,7 +284,7 @@ async fn audit_export(args: ExportArgs) -> Result<ExitCode, Failure> {
     };
     let key = export_signing_key(&db, audit_key.as_deref())?;
     let store = open(&db).await?;
-    let bar = progress_bar("reading and checking the log");
+    let bar = progress_bar("writing and checking the entries");
     let outcome = creditops::export::export(
         store.as_ref(),
         &db.audit_origin,

@@ -14,6 +14,7 @@ pub mod abuse;
 pub mod collateral;
 mod context;
 pub mod documents;
+pub mod download;
 mod extract;
 pub mod granting;
 mod health;

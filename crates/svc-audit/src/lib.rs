@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use creditops_audit::{AuditAction, SigningKey};
+use creditops_commands::Context;
 use creditops_commands::audit_trail::{self, ChainCheck, StoredTree, TreeHead};
-use creditops_commands::{CommandError, Context};
 use creditops_domain::{BorrowerId, CaseId};
 use creditops_http::monitoring;
 use creditops_http::views::CaseView;
@@ -749,31 +749,16 @@ async fn export(
     principal: Principal,
     Query(query): Query<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::http::header;
-    use axum::response::IntoResponse;
     let keys = bundle::ExportKeys {
         signing: signing_key(&settings)?,
         retired: &settings.retired_keys,
     };
     let selection = query.selection()?;
     let commands: Context = ctx.commands();
-    let (events, previous) = audit_trail::verified_log(&commands, &settings.origin, keys).await?;
-    let now = Utc::now();
-    let prepared = bundle::prepare(
-        &events,
-        &settings.origin,
-        keys,
-        selection.resolve(&events).map_err(export_error)?,
-        previous.as_deref(),
-        now,
-    )
-    .map_err(export_error)?;
-    let dir = format!(
-        "creditops-audit-{}-{}",
-        prepared.first_seq, prepared.last_seq
-    );
-    let archive = bundle::to_tar(&dir, &prepared.files, now)
-        .map_err(|_| ApiError::new(ProblemKind::Internal, "the archive could not be built"))?;
+    let archive =
+        audit_trail::export_archive(&commands, &settings.origin, keys, selection, Utc::now())
+            .await?;
+    let prepared = &archive.prepared;
     hand_out(
         &ctx,
         &principal,
@@ -782,21 +767,11 @@ async fn export(
         Some(&prepared.checkpoint),
     )
     .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{dir}.tar\""),
-            ),
-        ],
-        archive,
-    )
-        .into_response())
-}
-
-fn export_error(e: bundle::ExportError) -> ApiError {
-    CommandError::from(e).into()
+    Ok(creditops_http::download::tar_attachment(
+        std::sync::Arc::new(archive.file),
+        archive.len,
+        &format!("{}.tar", prepared.dir_name()),
+    ))
 }
 
 /// Who holds which role and competence level, since when, and which
