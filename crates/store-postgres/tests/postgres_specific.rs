@@ -144,6 +144,98 @@ async fn a3_immutable_tables_refuse_update_delete_and_truncate_even_for_the_owne
     .await;
 }
 
+/// Ten years of trail: `audit_entries` is partitioned by the year of its
+/// UUIDv7 event ids; an event lands in the partition of the year it was
+/// created, and every partition refuses changes on its own, by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_are_partitioned_by_year_and_each_year_is_append_only() {
+    with_db(|store, url| async move {
+        seed(&store).await;
+        let mut conn = raw(&url).await;
+        let partitions: Vec<String> = sqlx::query_scalar(
+            "SELECT inhrelid::regclass::text FROM pg_inherits \
+             WHERE inhparent = 'audit_entries'::regclass ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("partitions");
+        let mut expected: Vec<String> = (2025..=2040)
+            .map(|y| format!("audit_entries_y{y}"))
+            .collect();
+        expected.push("audit_entries_before_2025".into());
+        expected.push("audit_entries_later".into());
+        expected.sort();
+        assert_eq!(partitions, expected);
+
+        // The boundary is the first millisecond of the year, UTC.
+        let new_year = chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z")
+            .expect("time")
+            .timestamp_millis();
+        let v7 = |millis: i64| {
+            let millis = u64::try_from(millis).expect("after 1970");
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                millis / 1000,
+                u32::try_from(millis % 1000).expect("ms") * 1_000_000,
+            ))
+        };
+        let floor: uuid::Uuid = sqlx::query_scalar("SELECT creditops_uuid7_floor(2027)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("floor");
+        assert!(v7(new_year - 1) < floor && floor <= v7(new_year));
+        let bound: String = sqlx::query_scalar(
+            "SELECT pg_get_expr(relpartbound, oid) FROM pg_class \
+             WHERE oid = 'audit_entries_y2027'::regclass",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("bound");
+        assert!(
+            bound.starts_with(&format!("FOR VALUES FROM ('{floor}')")),
+            "{bound}"
+        );
+        // A stored event: in the partition of the year its id was made.
+        let (partition, made): (String, uuid::Uuid) =
+            sqlx::query_as("SELECT tableoid::regclass::text, event_id FROM audit_entries LIMIT 1")
+                .fetch_one(&mut conn)
+                .await
+                .expect("stored event");
+        let (seconds, _) = made.get_timestamp().expect("v7").to_unix();
+        let year = chrono::DateTime::from_timestamp(i64::try_from(seconds).expect("s"), 0)
+            .expect("time")
+            .format("%Y")
+            .to_string();
+        assert_eq!(partition, format!("audit_entries_y{year}"));
+
+        let tampering = [
+            format!("UPDATE {partition} SET action = 'x'"),
+            format!("DELETE FROM {partition}"),
+            format!("TRUNCATE {partition} CASCADE"),
+            "TRUNCATE audit_entries_later".to_owned(),
+            "TRUNCATE audit_entries_before_2025".to_owned(),
+        ];
+        for replica in [false, true] {
+            if replica {
+                sqlx::query("SET session_replication_role = replica")
+                    .execute(&mut conn)
+                    .await
+                    .expect("replica role");
+            }
+            for sql in &tampering {
+                let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&mut conn)
+                    .await
+                    .expect_err(sql);
+                assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+            }
+        }
+        let _ = conn.close().await;
+        assert_eq!(verify(&store).await, Ok(3));
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
     with_db(|store, url| async move {
