@@ -212,8 +212,8 @@ async fn audit_entries_are_partitioned_by_year_and_each_year_is_append_only() {
             format!("UPDATE {partition} SET action = 'x'"),
             format!("DELETE FROM {partition}"),
             format!("TRUNCATE {partition} CASCADE"),
-            "TRUNCATE audit_entries_later".to_owned(),
-            "TRUNCATE audit_entries_before_2025".to_owned(),
+            "TRUNCATE audit_entries_later CASCADE".to_owned(),
+            "TRUNCATE audit_entries_before_2025 CASCADE".to_owned(),
         ];
         for replica in [false, true] {
             if replica {

@@ -731,8 +731,9 @@ impl ExportQuery {
 }
 
 /// The regulator export (A5) as a tar archive: the same bundle as
-/// `creditops audit export`, built from a verified log; the export is an
-/// audit event that commits before the archive is handed out.
+/// `creditops audit export`, its entries streamed and checked one by one
+/// against the stored tree; the export is an audit event that commits
+/// before the archive is handed out.
 #[utoipa::path(
     post,
     path = "/v1/exports",
