@@ -114,6 +114,9 @@ pub(crate) struct PgTx {
     /// of the credit path it writes carries it (reconciliation).
     audit_event_id: Uuid,
     audit_event_claimed: bool,
+    /// The rule sets as this transaction first read them (see
+    /// `creditops_store_sql::admin_tx`).
+    rule_sets: Option<Vec<RuleSet>>,
 }
 
 #[async_trait]
@@ -129,6 +132,7 @@ impl PgTx {
             tx,
             audit_event_id: Uuid::now_v7(),
             audit_event_claimed: false,
+            rule_sets: None,
         }
     }
 

@@ -1,13 +1,21 @@
 //! Rule sets and four-eyes change proposals (S9), shared.
 
-/// Expands `AdminTx` for `$ty` (and needs `fetch_rule_sets` of [`sql_rows`]).
+/// Expands `AdminTx` for `$ty` (and needs `fetch_rule_sets` of [`sql_rows`]
+/// and a field `rule_sets: Option<Vec<RuleSet>>`: the rule sets are read
+/// once per transaction, so every check of one command sees the same set,
+/// and again only after this transaction inserted one).
 #[macro_export]
 macro_rules! admin_tx {
     ($ty:ty) => {
         #[$crate::async_trait]
         impl AdminTx for $ty {
             async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>> {
-                fetch_rule_sets(&mut *self.tx).await
+                if let Some(sets) = &self.rule_sets {
+                    return Ok(sets.clone());
+                }
+                let sets = fetch_rule_sets(&mut *self.tx).await?;
+                self.rule_sets = Some(sets.clone());
+                Ok(sets)
             }
 
             async fn insert_rule_set(
@@ -26,6 +34,7 @@ macro_rules! admin_tx {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(conflict("a rule set with this version exists already"))?;
+                self.rule_sets = None;
                 Ok(())
             }
 
