@@ -655,3 +655,39 @@ pub fn count_from_env(var: &str, default: usize) -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
 }
+
+/// An export archive (`POST /v1/exports`, the console's download) unpacked
+/// into a new temporary directory: the directory (gone when dropped) and
+/// the bundle's directory inside it.
+pub fn unpack_export(archive: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tar::Archive::new(archive)
+        .unpack(dir.path())
+        .expect("a tar archive");
+    let bundle = std::fs::read_dir(dir.path())
+        .expect("unpacked")
+        .next()
+        .expect("one directory")
+        .expect("entry")
+        .path();
+    (dir, bundle)
+}
+
+/// Asserts that the published `audit/verify.py` accepts the bundle in
+/// `bundle` with the verifier key `key`.
+pub fn assert_verify_py_accepts(bundle: &std::path::Path, key: &str) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
+    let python = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(bundle)
+        .arg("--key")
+        .arg(key)
+        .output()
+        .expect("python3");
+    assert!(
+        python.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr)
+    );
+}

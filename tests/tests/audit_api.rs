@@ -151,16 +151,7 @@ async fn export_over_http(p: &TestPlatform) {
         "application/x-tar"
     );
     let archive = response.bytes().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_ref())
-        .unpack(dir.path())
-        .unwrap();
-    let bundle_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_dir, bundle_dir) = creditops_tests::unpack_export(&archive);
     let files = creditops_audit::export::read_bundle_dir(&bundle_dir).unwrap();
     let report = creditops_audit::export::verify_bundle_with_keys(&files, &[verifier])
         .expect("the exported bundle verifies with the published key");
@@ -182,20 +173,7 @@ async fn export_over_http(p: &TestPlatform) {
         keys_txt.lines().collect::<Vec<_>>(),
         [verifier_text.as_str(), retired]
     );
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
-    let python = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&bundle_dir)
-        .arg("--key")
-        .arg(&verifier_text)
-        .output()
-        .expect("python3");
-    assert!(
-        python.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&python.stdout),
-        String::from_utf8_lossy(&python.stderr)
-    );
+    creditops_tests::assert_verify_py_accepts(&bundle_dir, &verifier_text);
     // The export is audited.
     let events = p
         .call(
@@ -222,16 +200,7 @@ async fn export_over_http(p: &TestPlatform) {
         .await
         .unwrap();
     let archive = response.bytes().await.unwrap();
-    let next_dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_ref())
-        .unpack(next_dir.path())
-        .unwrap();
-    let next_bundle = std::fs::read_dir(next_dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_next_dir, next_bundle) = creditops_tests::unpack_export(&archive);
     let next_files = creditops_audit::export::read_bundle_dir(&next_bundle).unwrap();
     let next = creditops_audit::export::verify_bundle(&next_files).expect("verifies");
     assert_eq!(next.previous_size, Some(report.size));
@@ -256,34 +225,13 @@ async fn export_over_http(p: &TestPlatform) {
         .unwrap();
     let archive = response.bytes().await.unwrap();
     assert_eq!(archive.len(), announced, "the streamed body is complete");
-    let inner_dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_ref())
-        .unpack(inner_dir.path())
-        .unwrap();
-    let inner_bundle = std::fs::read_dir(inner_dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_inner_dir, inner_bundle) = creditops_tests::unpack_export(&archive);
     let inner = creditops_audit::export::verify_bundle(
         &creditops_audit::export::read_bundle_dir(&inner_bundle).unwrap(),
     )
     .expect("a bundle of a range inside the log verifies");
     assert_eq!((inner.first_seq, inner.last_seq), (2, last - 1));
-    let python = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&inner_bundle)
-        .arg("--key")
-        .arg(&verifier_text)
-        .output()
-        .expect("python3");
-    assert!(
-        python.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&python.stdout),
-        String::from_utf8_lossy(&python.stderr)
-    );
+    creditops_tests::assert_verify_py_accepts(&inner_bundle, &verifier_text);
     // A5: a time range exports the span of the events recorded in it.
     let latest = p.draft_case("30000.00").await;
     let events = p.case_events(latest["id"].as_str().unwrap()).await;
@@ -299,16 +247,7 @@ async fn export_over_http(p: &TestPlatform) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let archive = response.bytes().await.unwrap();
-    let timed_dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_ref())
-        .unpack(timed_dir.path())
-        .unwrap();
-    let timed_bundle = std::fs::read_dir(timed_dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_timed_dir, timed_bundle) = creditops_tests::unpack_export(&archive);
     let timed = creditops_audit::export::verify_bundle(
         &creditops_audit::export::read_bundle_dir(&timed_bundle).unwrap(),
     )

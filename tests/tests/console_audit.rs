@@ -373,16 +373,7 @@ async fn export_bundle_is_accepted_by_verify_py(p: &TestPlatform) {
         .to_owned();
     assert!(disposition.starts_with("attachment; filename=\"creditops-audit-"));
     let archive = response.bytes().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_ref())
-        .unpack(dir.path())
-        .unwrap();
-    let bundle_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_dir, bundle_dir) = creditops_tests::unpack_export(&archive);
 
     // The same files as the API's bundle, verified by the Rust verifier
     // with the published key, covering the case's first event onwards.
@@ -423,20 +414,7 @@ async fn export_bundle_is_accepted_by_verify_py(p: &TestPlatform) {
     );
 
     // And by audit/verify.py with the published key.
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
-    let python = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&bundle_dir)
-        .arg("--key")
-        .arg(&verifier)
-        .output()
-        .expect("python3");
-    assert!(
-        python.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&python.stdout),
-        String::from_utf8_lossy(&python.stderr)
-    );
+    creditops_tests::assert_verify_py_accepts(&bundle_dir, &verifier);
 
     // The export is audited once, as the API's is.
     let exported = events_of(p, "audit.exported", "ia-1").await;
@@ -675,34 +653,12 @@ async fn console_browser_auditor_walks_the_audit_desk() {
     let archive = base64::engine::general_purpose::STANDARD
         .decode(fetched[2].as_str().unwrap())
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    tar::Archive::new(archive.as_slice())
-        .unpack(dir.path())
-        .unwrap();
-    let bundle_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_dir, bundle_dir) = creditops_tests::unpack_export(&archive);
     let key = p
         .call("ia-1", "audit", Method::GET, "/v1/checkpoint/key", None)
         .await;
     let verifier = key.ok(200)["verifier_key"].as_str().unwrap().to_owned();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/verify.py");
-    let python = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&bundle_dir)
-        .arg("--key")
-        .arg(&verifier)
-        .output()
-        .expect("python3");
-    assert!(
-        python.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&python.stdout),
-        String::from_utf8_lossy(&python.stderr)
-    );
+    creditops_tests::assert_verify_py_accepts(&bundle_dir, &verifier);
 
     browser.quit().await;
     p.stop().await;
