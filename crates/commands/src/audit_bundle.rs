@@ -13,7 +13,7 @@ use creditops_audit::export::{
 };
 use creditops_audit::merkle::{NodePlan, NodePosition, empty_root};
 use creditops_audit::{
-    ChainVerifier, Hash, MerkleTree, SigningKey, chain_genesis, hash_from_slice,
+    ChainVerifier, Checkpoint, Hash, MerkleTree, SigningKey, chain_genesis, hash_from_slice,
 };
 use creditops_store::{AuditFilter, StoreError, StoredAuditEvent, StoredCheckpoint, Tx};
 use serde_json::{Value, json};
@@ -117,16 +117,6 @@ pub async fn load_verified_log(
     tx: &mut dyn Tx,
     origin: &str,
 ) -> Result<Vec<LogEntry>, ExportError> {
-    load_verified_log_with_progress(tx, origin, &mut |_| {}).await
-}
-
-/// [`load_verified_log`], telling `progress` the number of events read so
-/// far after each page (for a progress bar).
-pub async fn load_verified_log_with_progress(
-    tx: &mut dyn Tx,
-    origin: &str,
-    progress: &mut (dyn FnMut(u64) + Send),
-) -> Result<Vec<LogEntry>, ExportError> {
     let mut verifier = ChainVerifier::new(origin, 1);
     let mut events = Vec::new();
     let mut after = 0i64;
@@ -159,7 +149,6 @@ pub async fn load_verified_log_with_progress(
                 })?;
             events.push((event.seq, event.body, leaf, chain));
         }
-        progress(u64::try_from(events.len()).unwrap_or(u64::MAX));
     }
     Ok(events)
 }
@@ -186,16 +175,20 @@ impl ExportKeys<'_> {
 /// proves it is consistent with the new one (A2). Checkpoints of a key that
 /// is neither current nor listed as retired are left out (the bundle could
 /// not show they are the bank's).
+/// The note comes with what it signs.
 pub async fn previous_checkpoint(
     tx: &mut dyn Tx,
     size: u64,
     keys: ExportKeys<'_>,
-) -> Result<Option<String>, ExportError> {
+) -> Result<Option<(String, Checkpoint)>, ExportError> {
     let Some(stored) = tx.latest_checkpoint(size).await? else {
         return Ok(None);
     };
-    let verifies = creditops_audit::parse_and_verify(&stored.note, &keys.verifiers()).is_ok();
-    Ok(verifies.then_some(stored.note))
+    Ok(
+        creditops_audit::parse_and_verify(&stored.note, &keys.verifiers())
+            .ok()
+            .map(|signed| (stored.note, signed)),
+    )
 }
 
 /// A built bundle and what it covers. Its entries went to the writer given
@@ -276,16 +269,10 @@ pub async fn write_bundle<W: Write + Send>(
     }
     let (first, last) = selection.resolve(tx, size).await?;
     let previous = previous_checkpoint(tx, size, keys).await?;
-    let previous_head = match &previous {
-        Some(note) => Some(
-            creditops_audit::parse_and_verify(note, &keys.verifiers())
-                .map_err(|e| ExportError::Bundle(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let previous_head = previous.as_ref().map(|(_, signed)| signed);
     let right_plan = NodePlan::compact_range(last, size);
     let left_plan = NodePlan::compact_range(0, first - 1);
-    let proof_plan = match &previous_head {
+    let proof_plan = match previous_head {
         Some(old) => {
             NodePlan::consistency(old.size, size).map_err(|e| ExportError::Tree(e.to_string()))?
         }
@@ -305,9 +292,9 @@ pub async fn write_bundle<W: Write + Send>(
     let chain_before = chain_before(tx, origin, first).await?;
     let mut writer =
         EntriesWriter::new(entries, first, size, chain_before, left).map_err(broken_entry)?;
-    let mut after = seq_i64(first)? - 1;
+    let (mut after, until) = (seq_i64(first)? - 1, seq_i64(last)?);
     let mut read = 0u64;
-    while after < seq_i64(last)? {
+    while after < until {
         let page = events_page(tx, after, last - u64::try_from(after).unwrap_or(0)).await?;
         let Some(last_in_page) = page.last() else {
             break;
@@ -335,7 +322,7 @@ pub async fn write_bundle<W: Write + Send>(
              of the first {size} events"
         )));
     }
-    if let Some(old) = &previous_head
+    if let Some(old) = previous_head
         && creditops_audit::merkle::verify_consistency(old.size, size, &old.root, &root, &proof)
             .is_err()
     {
@@ -357,7 +344,9 @@ pub async fn write_bundle<W: Write + Send>(
             chain_before,
             right_border: &right,
             checkpoint: &checkpoint,
-            previous: previous.as_deref().zip(Some(proof.as_slice())),
+            previous: previous
+                .as_ref()
+                .map(|(note, _)| (note.as_str(), proof.as_slice())),
             signing_key: &verifier_key,
             other_keys: keys.retired,
             created_at,

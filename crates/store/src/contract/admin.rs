@@ -34,6 +34,19 @@ pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     drop(tx);
 
+    // A transaction reads the sets once, and again after it inserts one.
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.rule_sets().await.expect("rule sets").len(), 2);
+    let v3 = RuleSet {
+        version: 3,
+        valid_from: day(30),
+        ..v2.clone()
+    };
+    tx.insert_rule_set(&v3, None).await.expect("v3");
+    let seen = tx.rule_sets().await.expect("rule sets");
+    assert_eq!(seen.last(), Some(&v3), "its own insert is seen");
+    drop(tx);
+
     let mut tx = store.begin_read().await.expect("begin_read");
     let stored = tx.rule_sets().await.expect("rule sets");
     assert_eq!(stored, vec![v1, v2.clone()]);
