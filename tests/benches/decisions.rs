@@ -1,7 +1,10 @@
 //! Load benchmark: concurrent simulated users run full four-eyes decisions
-//! over real HTTP against the platform (in this process), and in the same
-//! run a baseline: the plain commit rate of a comparable unaudited
-//! transaction on the same database at the same concurrency.
+//! over real HTTP against the platform, run as a deployment runs it
+//! (`creditops serve` in its own process, built by the benchmark first), and
+//! in the same run a baseline: the plain commit rate of a comparable
+//! unaudited transaction on the same database at the same concurrency. CPU
+//! per decision is reported for the platform's process, the load generator
+//! (this process) and PostgreSQL separately.
 //!
 //! Each decision is seven commands, each its own audited transaction:
 //! register a borrower, rate it (back office: no first vote without a
@@ -19,10 +22,10 @@
 //! (`CREDITOPS_BENCH_RATE` decisions/s instead; `CREDITOPS_BENCH_OPEN_LOOP=0`
 //! skips it), and prints each command's latency at that load.
 //!
-//! Before the load, ten decisions run one after another while every SQL
-//! statement the platform sends is counted (sqlx reports each one as a
-//! `sqlx::query` event; the sequencer's rounds on PostgreSQL included): the
-//! line `N statements per decision`. `CREDITOPS_BENCH_STATEMENTS=list`
+//! Before the load, ten decisions run one after another against a platform
+//! in this process while every SQL statement it sends is counted (sqlx
+//! reports each one as a `sqlx::query` event; the sequencer's rounds on
+//! PostgreSQL included): the line `N statements per decision`. `CREDITOPS_BENCH_STATEMENTS=list`
 //! then lists the statements of one more decision, step by step.
 //!
 //! `CREDITOPS_BENCH_CLIENTS` (default 32) and `CREDITOPS_BENCH_SECONDS`
@@ -33,12 +36,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use creditops_auth::DevIdentityProvider;
+use creditops_domain::StaffId;
+use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, TestPlatform, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -111,12 +119,12 @@ fn install_statement_counter() {
 
 /// Statements per decision over `decisions` decisions run one after another.
 async fn statements_per_decision(platform: &TestPlatform, decisions: u64) -> (f64, u64) {
-    let tokens = decision_tokens(platform);
+    let target = Target::in_process(platform);
     let mut tally = Tally::new();
     STATEMENTS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::Relaxed);
     for _ in 0..decisions {
-        decide_once(platform, &tokens, &mut tally).await;
+        decide_once(&target, &mut tally).await;
     }
     COUNTING.store(false, Ordering::Relaxed);
     let counted = STATEMENTS.load(Ordering::Relaxed);
@@ -125,7 +133,7 @@ async fn statements_per_decision(platform: &TestPlatform, decisions: u64) -> (f6
         LISTED.lock().unwrap().clear();
         LISTING.store(true, Ordering::Relaxed);
         COUNTING.store(true, Ordering::Relaxed);
-        decide_once(platform, &tokens, &mut Tally::new()).await;
+        decide_once(&target, &mut Tally::new()).await;
         COUNTING.store(false, Ordering::Relaxed);
         LISTING.store(false, Ordering::Relaxed);
         let listed = std::mem::take(&mut *LISTED.lock().unwrap());
@@ -164,143 +172,163 @@ impl Tally {
     }
 }
 
-/// The bearer tokens of the five people of a decision, in the order
-/// [`decide_once`] uses them.
-fn decision_tokens(p: &TestPlatform) -> Vec<String> {
-    [
-        ("lo-1", "market"),
-        ("rc-1", "risk"),
-        ("bb-1", "backoffice"),
-        ("lo-2", "market"),
-        ("ba-1", "backoffice"),
-        ("ba-3", "backoffice"),
-    ]
-    .iter()
-    .map(|(who, service)| p.token(who, service))
-    .collect()
+/// The five people of a decision and the service each acts in, in the
+/// order [`decide_once`] uses their tokens.
+const DECIDERS: [(&str, &str); 6] = [
+    ("lo-1", "market"),
+    ("rc-1", "risk"),
+    ("bb-1", "backoffice"),
+    ("lo-2", "market"),
+    ("ba-1", "backoffice"),
+    ("ba-3", "backoffice"),
+];
+
+/// Where the decisions go: each service's base URL and the deciders'
+/// bearer tokens, for a platform in this process or in its own.
+struct Target {
+    client: creditops_tests::reqwest::Client,
+    bases: BTreeMap<String, String>,
+    tokens: Vec<String>,
 }
 
-/// One full decision (six commands), each command's latency and the
+impl Target {
+    /// The platform of `p`, in this process.
+    fn in_process(p: &TestPlatform) -> Self {
+        Self {
+            client: creditops_tests::reqwest::Client::new(),
+            bases: creditops::ALL_SERVICES
+                .iter()
+                .map(|s| (s.to_string(), p.url(s, "")))
+                .collect(),
+            tokens: DECIDERS.iter().map(|(who, s)| p.token(who, s)).collect(),
+        }
+    }
+
+    /// Sends a command as decider `who` (an index into [`DECIDERS`]); the
+    /// status and the JSON body (Null if none).
+    async fn send(
+        &self,
+        who: usize,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, serde_json::Value) {
+        let service = DECIDERS[who].1;
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.bases[service]))
+            .bearer_auth(&self.tokens[who]);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let Ok(response) = request.send().await else {
+            return (0, serde_json::Value::Null);
+        };
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// One full decision (seven commands), each command's latency and the
 /// outcome added to `tally`.
-async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
+async fn decide_once(t: &Target, tally: &mut Tally) {
     STEP.store(0, Ordering::Relaxed);
     let mut timed = |index: usize, started: Instant| {
         tally.steps[index].push(started.elapsed());
         STEP.store(index + 1, Ordering::Relaxed);
     };
     let started = Instant::now();
-    let borrower = p
-        .send(
-            "market",
-            Method::POST,
-            "/v1/borrowers",
-            Some(&tokens[0]),
-            Some(json!({"name": "Last GmbH", "country": "DE", "sector": "G47"}).to_string()),
-            &[],
-        )
+    let borrower = json!({"name": "Last GmbH", "country": "DE", "sector": "G47"});
+    let (_, borrower) = t
+        .send(0, Method::POST, "/v1/borrowers", Some(borrower.to_string()))
         .await;
     timed(0, started);
-    let Some(borrower) = borrower.body["id"].as_str().map(str::to_owned) else {
+    let Some(borrower) = borrower["id"].as_str().map(str::to_owned) else {
         tally.errors += 1;
         return;
     };
     let started = Instant::now();
-    let rating = p
+    let rating = json!({"class": 5, "pd": "0.0015", "reason": "load"});
+    let (status, _) = t
         .send(
-            "backoffice",
+            5,
             Method::PUT,
             &format!("/v1/borrowers/{borrower}/rating"),
-            Some(&tokens[5]),
-            Some(json!({"class": 5, "pd": "0.0015", "reason": "load"}).to_string()),
-            &[],
+            Some(rating.to_string()),
         )
         .await;
     timed(1, started);
-    if rating.status.as_u16() != 201 {
+    if status != 201 {
         tally.errors += 1;
         return;
     }
     let started = Instant::now();
-    let proposal = p
-        .send(
-            "risk",
-            Method::POST,
-            "/v1/limits",
-            Some(&tokens[1]),
-            Some(
-                json!({"kind": "borrower", "key": borrower, "amount": "1000000", "reason": "load"})
-                    .to_string(),
-            ),
-            &[],
-        )
+    let proposal =
+        json!({"kind": "borrower", "key": borrower, "amount": "1000000", "reason": "load"});
+    let (_, proposal) = t
+        .send(1, Method::POST, "/v1/limits", Some(proposal.to_string()))
         .await;
     timed(2, started);
-    let Some(limit) = proposal.body["id"].as_str().map(str::to_owned) else {
+    let Some(limit) = proposal["id"].as_str().map(str::to_owned) else {
         tally.errors += 1;
         return;
     };
     let started = Instant::now();
-    let approved = p
+    let (status, _) = t
         .send(
-            "backoffice",
+            2,
             Method::POST,
             &format!("/v1/limits/{limit}/approve"),
-            Some(&tokens[2]),
             None,
-            &[],
         )
         .await;
     timed(3, started);
-    if approved.status.as_u16() != 200 {
+    if status != 200 {
         tally.errors += 1;
         return;
     }
     let started = Instant::now();
-    let case = p
-        .send(
-            "market",
-            Method::POST,
-            "/v1/cases",
-            Some(&tokens[0]),
-            Some(json!({"borrower_id": borrower, "amount": "1000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "load"}).to_string()),
-            &[],
-        )
+    let case = json!({"borrower_id": borrower, "amount": "1000.00", "currency": "EUR", "product": "overdraft", "term_months": 12, "purpose": "load"});
+    let (_, case) = t
+        .send(0, Method::POST, "/v1/cases", Some(case.to_string()))
         .await;
     timed(4, started);
-    let Some(case) = case.body["id"].as_str().map(str::to_owned) else {
+    let Some(case) = case["id"].as_str().map(str::to_owned) else {
         tally.errors += 1;
         return;
     };
     let vote = json!({"decision": "approve", "rationale": "load test", "version": 1}).to_string();
     let started = Instant::now();
-    let first = p
+    let (status, _) = t
         .send(
-            "market",
+            3,
             Method::POST,
             &format!("/v1/cases/{case}/first-vote"),
-            Some(&tokens[3]),
             Some(vote.clone()),
-            &[],
         )
         .await;
     timed(5, started);
-    if first.status.as_u16() != 200 {
+    if status != 200 {
         tally.errors += 1;
         return;
     }
     let started = Instant::now();
-    let second = p
+    let (_, second) = t
         .send(
-            "backoffice",
+            4,
             Method::POST,
             &format!("/v1/cases/{case}/second-vote"),
-            Some(&tokens[4]),
             Some(vote),
-            &[],
         )
         .await;
     timed(6, started);
-    if second.body["status"] == "approved" {
+    if second["status"] == "approved" {
         tally.decisions += 1;
     } else {
         tally.errors += 1;
@@ -308,11 +336,10 @@ async fn decide_once(p: &TestPlatform, tokens: &[String], tally: &mut Tally) {
 }
 
 /// One user's loop: full decisions until `deadline`.
-async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
+async fn user(t: Arc<Target>, deadline: Instant) -> Tally {
     let mut tally = Tally::new();
-    let tokens = decision_tokens(&p);
     while Instant::now() < deadline {
-        decide_once(&p, &tokens, &mut tally).await;
+        decide_once(&t, &mut tally).await;
     }
     tally
 }
@@ -320,8 +347,7 @@ async fn user(p: Arc<TestPlatform>, deadline: Instant) -> Tally {
 /// Open loop (issue 22): decisions arrive at a fixed `rate` per second for
 /// `seconds`, each started on time whether or not earlier ones finished,
 /// so queueing shows in the latencies instead of slowing the arrivals.
-async fn open_loop(p: &Arc<TestPlatform>, rate: f64, seconds: u64) -> (Tally, f64) {
-    let tokens = Arc::new(decision_tokens(p));
+async fn open_loop(t: &Arc<Target>, rate: f64, seconds: u64) -> (Tally, f64) {
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -329,10 +355,10 @@ async fn open_loop(p: &Arc<TestPlatform>, rate: f64, seconds: u64) -> (Tally, f6
     let mut tasks = Vec::new();
     while Instant::now() < deadline {
         ticks.tick().await;
-        let (p, tokens) = (p.clone(), tokens.clone());
+        let t = t.clone();
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
-            decide_once(&p, &tokens, &mut tally).await;
+            decide_once(&t, &mut tally).await;
             tally
         }));
     }
@@ -374,8 +400,9 @@ async fn baseline_pool(url: &str, clients: u64) -> sqlx::PgPool {
     pool
 }
 
-async fn baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
-    let pool = baseline_pool(url, clients).await;
+/// Commits per second of the plain baseline on `pool` ([`baseline_pool`]:
+/// its connections, and so their server processes' CPU, outlive the run).
+async fn baseline_postgres(pool: &sqlx::PgPool, clients: u64, seconds: u64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -421,18 +448,17 @@ const COMMAND_SHAPES: [(usize, usize); 6] = [(2, 1), (3, 1), (8, 1), (2, 1), (7,
 /// leaves out of an audited command: the audit event, HTTP, tokens, RBAC,
 /// the rules, and the cost of the real statements (joins, foreign keys,
 /// triggers, row security). Returns transactions per second.
-async fn command_shaped_baseline_postgres(url: &str, clients: u64, seconds: u64) -> f64 {
+async fn command_shaped_baseline_postgres(pool: &sqlx::PgPool, clients: u64, seconds: u64) -> f64 {
     const ROWS: i64 = 10_000;
-    let pool = baseline_pool(url, clients).await;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS bench_rows (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)",
     )
-    .execute(&pool)
+    .execute(pool)
     .await
     .unwrap();
     sqlx::query("INSERT INTO bench_rows SELECT g, md5(g::text) FROM generate_series(1, $1) AS g ON CONFLICT DO NOTHING")
         .bind(ROWS)
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -535,6 +561,7 @@ async fn baseline_sqlite(path: &std::path::Path, clients: u64, seconds: u64) -> 
 #[derive(Clone, Copy)]
 struct CpuSample {
     this_process: f64,
+    platform: f64,
     postgres: Option<f64>,
 }
 
@@ -554,11 +581,18 @@ fn stat_cpu_seconds(stat: &str) -> Option<(String, f64)> {
     Some((comm, (user + system) / TICKS_PER_SECOND))
 }
 
-fn cpu_sample() -> CpuSample {
-    let this_process = std::fs::read_to_string("/proc/self/stat")
+fn process_cpu_seconds(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| stat_cpu_seconds(&stat))
-        .map_or(0.0, |(_, seconds)| seconds);
+        .map_or(0.0, |(_, seconds)| seconds)
+}
+
+/// CPU seconds so far of this process (the load generator), of the
+/// platform's process `platform` and of PostgreSQL.
+fn cpu_sample(platform: u32) -> CpuSample {
+    let this_process = process_cpu_seconds("self");
+    let platform = process_cpu_seconds(&platform.to_string());
     let mut postgres = None;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -574,17 +608,19 @@ fn cpu_sample() -> CpuSample {
     }
     CpuSample {
         this_process,
+        platform,
         postgres,
     }
 }
 
 /// CPU milliseconds per unit of work between two samples, as text (the
-/// server's share only where the server is PostgreSQL: SQLite runs in this
-/// process).
+/// database server's share only where it is PostgreSQL: SQLite runs in the
+/// platform's process).
 fn cpu_per(backend: Backend, before: CpuSample, after: CpuSample, units: f64) -> String {
     let ms = |seconds: f64| seconds * 1000.0 / units.max(1.0);
     let mut text = format!(
-        "this process {:.2} ms",
+        "platform {:.2} ms, load generator {:.2} ms",
+        ms(after.platform - before.platform),
         ms(after.this_process - before.this_process)
     );
     if let (Backend::Postgres, Some(a), Some(b)) = (backend, after.postgres, before.postgres) {
@@ -593,31 +629,155 @@ fn cpu_per(backend: Backend, before: CpuSample, after: CpuSample, units: f64) ->
     text
 }
 
-fn rss_mb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// Peak resident memory of process `pid` (`self` for this one).
+fn rss_mb(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024)
+}
+
+/// The platform as a deployment runs it: `creditops serve --dev` in its own
+/// process, on a fresh database (a new PostgreSQL database, or SQLite in
+/// its data dir), every service on a free port.
+struct ServedPlatform {
+    child: tokio::process::Child,
+    pid: u32,
+    data_dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+    target: Arc<Target>,
+}
+
+impl ServedPlatform {
+    async fn start(backend: Backend) -> Option<Self> {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create(&pg_test_url()?).await),
+        };
+        let data_dir = tempfile::tempdir().unwrap();
+        // As an operator keeps it: the dev keys are in it.
+        std::fs::set_permissions(
+            data_dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let mut command = tokio::process::Command::new(platform_binary());
+        command
+            .arg("serve")
+            .arg("--dev")
+            .arg("--data-dir")
+            .arg(data_dir.path());
+        for service in creditops::ALL_SERVICES {
+            command.arg(format!("--{service}-addr")).arg("127.0.0.1:0");
+        }
+        if let Some(database) = &database {
+            command.env("CREDITOPS_DATABASE_URL", &database.url);
+        }
+        let mut child = command
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the platform starts");
+        let pid = child.id().unwrap();
+        // `serve` prints `<service> http://<addr>` for each service once it listens.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut bases = BTreeMap::new();
+        while bases.len() < creditops::ALL_SERVICES.len() {
+            let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+                .await
+                .expect("the platform listens within two minutes")
+                .unwrap()
+                .expect("the platform prints its addresses");
+            if let Some((service, url)) = line.split_once(char::is_whitespace)
+                && creditops::ALL_SERVICES.contains(&service)
+            {
+                bases.insert(service.to_owned(), url.trim().to_owned());
+            }
+        }
+        // Whatever else it prints is drained, so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let idp = DevIdentityProvider::load(data_dir.path()).unwrap();
+        let tokens = DECIDERS
+            .iter()
+            .map(|(who, service)| {
+                idp.mint(&StaffId::parse(who).unwrap(), service, 3600)
+                    .unwrap()
+            })
+            .collect();
+        let target = Arc::new(Target {
+            client: creditops_tests::reqwest::Client::new(),
+            bases,
+            tokens,
+        });
+        Some(Self {
+            child,
+            pid,
+            data_dir,
+            database,
+            target,
+        })
+    }
+
+    /// Stops the platform as an operator would (SIGTERM: it drains and
+    /// exits), then drops its database.
+    async fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        if let Some(database) = self.database {
+            database.drop_database().await;
+        }
+    }
+}
+
+/// The `creditops` binary of this build's profile, built first (so the
+/// benchmark never measures a stale platform): this benchmark runs from
+/// `<target>/<profile>/deps/`, and the binary lands in `<target>/<profile>/`.
+fn platform_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => "release",
+    };
+    let target_dir = profile_dir.parent().unwrap();
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "creditops", "--bin", "creditops"])
+        .args(["--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build -p creditops failed");
+    profile_dir.join("creditops")
 }
 
 /// Runs `clients` users for `seconds` and discards what they measured, then
 /// refreshes the planner statistics, as autovacuum does within a minute on
 /// any running database: otherwise the measured window would start with
 /// query plans made for empty tables.
-async fn warm_up(platform: &Arc<TestPlatform>, clients: u64, seconds: u64) {
+async fn warm_up(platform: &ServedPlatform, clients: u64, seconds: u64) {
     if seconds == 0 {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let users: Vec<_> = (0..clients)
-        .map(|_| tokio::spawn(user(platform.clone(), deadline)))
+        .map(|_| tokio::spawn(user(platform.target.clone(), deadline)))
         .collect();
     let mut decisions = 0;
     for user in users {
         decisions += user.await.unwrap().decisions;
     }
-    if let Some(url) = platform.database_url.as_deref() {
-        let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+    if let Some(database) = &platform.database {
+        let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(&database.url)
             .await
             .unwrap();
         sqlx::query("ANALYZE")
@@ -628,25 +788,35 @@ async fn warm_up(platform: &Arc<TestPlatform>, clients: u64, seconds: u64) {
     println!("  warm-up: {decisions} decisions in {seconds} s, then ANALYZE");
 }
 
-async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
+/// The statements of a decision, counted with the platform in this process
+/// (sqlx reports each statement to this process's tracing subscriber).
+async fn count_statements(backend: Backend) {
     let Some(platform) = TestPlatform::start(backend).await else {
         return;
     };
     // The rating is a command of its own in every decision (timed as such).
     platform.without_automatic_ratings();
-    let platform = Arc::new(platform);
-    warm_up(&platform, clients, warmup).await;
     let (statements, errors) = statements_per_decision(&platform, 10).await;
     println!(
         "{backend:?}: {statements:.0} statements per decision (10 decisions one after another, \
          {errors} errors; target <= 35)"
     );
+    platform.stop().await;
+}
+
+async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
+    count_statements(backend).await;
+    let Some(platform) = ServedPlatform::start(backend).await else {
+        return;
+    };
+    println!("{backend:?}: the platform runs as its own process (creditops serve)");
+    warm_up(&platform, clients, warmup).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let cpu_before = cpu_sample();
+    let cpu_before = cpu_sample(platform.pid);
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        tasks.push(tokio::spawn(user(platform.clone(), deadline)));
+        tasks.push(tokio::spawn(user(platform.target.clone(), deadline)));
     }
     let mut total = Tally::new();
     for task in tasks {
@@ -658,7 +828,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_sample();
+    let cpu_after = cpu_sample(platform.pid);
     let decisions_per_second = total.decisions as f64 / elapsed;
     println!(
         "{backend:?}, {clients} clients, {seconds} s: {} decisions ({decisions_per_second:.1}/s), {} errors",
@@ -673,17 +843,14 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             percentile(samples, 0.99)
         );
     }
-    let baseline_cpu_before = cpu_sample();
-    let baseline = match backend {
-        Backend::Postgres => {
-            baseline_postgres(
-                platform.database_url.as_deref().unwrap(),
-                clients,
-                seconds / 2,
-            )
-            .await
-        }
-        Backend::Sqlite => {
+    let baseline_pool = match &platform.database {
+        Some(database) => Some(baseline_pool(&database.url, clients).await),
+        None => None,
+    };
+    let baseline_cpu_before = cpu_sample(platform.pid);
+    let baseline = match &baseline_pool {
+        Some(pool) => baseline_postgres(pool, clients, seconds / 2).await,
+        None => {
             baseline_sqlite(
                 &platform.data_dir.path().join("creditops.db"),
                 clients,
@@ -692,7 +859,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             .await
         }
     };
-    let baseline_cpu_after = cpu_sample();
+    let baseline_cpu_after = cpu_sample(platform.pid);
     let ours = decisions_per_second * TRANSACTIONS_PER_DECISION;
     println!(
         "  audited commands {ours:.0}/s vs baseline unaudited commits {baseline:.0}/s: ratio {:.2}",
@@ -713,20 +880,16 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             baseline * (seconds / 2) as f64
         )
     );
-    if let (Backend::Postgres, Some(url)) = (backend, platform.database_url.as_deref()) {
-        let shaped = command_shaped_baseline_postgres(url, clients, seconds / 2).await;
+    if let Some(pool) = &baseline_pool {
+        let shaped = command_shaped_baseline_postgres(pool, clients, seconds / 2).await;
         println!(
             "  vs unaudited command-shaped transactions (same reads and writes, plain SQL) {shaped:.0}/s: ratio {:.2}",
             ours / shaped
         );
     }
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    println!(
-        "  CPU budget per decision at ratio 0.6 on {cores} cores: {:.2} ms",
-        cores as f64 * 1000.0 * TRANSACTIONS_PER_DECISION / (0.6 * baseline)
-    );
-    if let Some(mb) = rss_mb() {
-        println!("  peak RSS of this process (platform + clients): {mb} MB");
+    if let (Some(platform_mb), Some(load_mb)) = (rss_mb(&platform.pid.to_string()), rss_mb("self"))
+    {
+        println!("  peak RSS: platform {platform_mb} MB, load generator {load_mb} MB");
     }
     // Latency at a realistic load: an open loop at half the saturated
     // throughput just measured (or CREDITOPS_BENCH_RATE decisions/s).
@@ -735,7 +898,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(decisions_per_second / 2.0);
     if rate > 0.0 && env_or("CREDITOPS_BENCH_OPEN_LOOP", 1) == 1 {
-        let (mut open, elapsed) = open_loop(&platform, rate, seconds).await;
+        let (mut open, elapsed) = open_loop(&platform.target, rate, seconds).await;
         println!(
             "  open loop at {rate:.1} decisions/s for {seconds} s: {} decisions ({:.1}/s), {} errors",
             open.decisions,
@@ -756,9 +919,7 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
         }
         println!("  open loop: worst p99 per command {worst:.1?} (target <= 25 ms)");
     }
-    if let Ok(platform) = Arc::try_unwrap(platform) {
-        platform.stop().await;
-    }
+    platform.stop().await;
 }
 
 fn main() {
