@@ -138,18 +138,26 @@ async fn rebuild_tree(
     Ok(range)
 }
 
+/// Tree nodes as the three arrays an `UNNEST` insert binds.
+type NodeColumns = (Vec<i16>, Vec<i64>, Vec<Vec<u8>>);
+
+fn node_columns(nodes: &[TreeNode]) -> StoreResult<NodeColumns> {
+    let levels = nodes.iter().map(|n| i16::from(n.level)).collect();
+    let indices = nodes
+        .iter()
+        .map(|n| to_i64(n.index))
+        .collect::<StoreResult<Vec<i64>>>()?;
+    let hashes = nodes.iter().map(|n| n.hash.to_vec()).collect();
+    Ok((levels, indices, hashes))
+}
+
 async fn insert_nodes(
     tx: &mut Transaction<'static, Postgres>,
     nodes: &[TreeNode],
     skip_existing: bool,
 ) -> StoreResult<()> {
     for chunk in nodes.chunks(BATCH as usize) {
-        let levels: Vec<i16> = chunk.iter().map(|n| i16::from(n.level)).collect();
-        let indices = chunk
-            .iter()
-            .map(|n| to_i64(n.index))
-            .collect::<StoreResult<Vec<i64>>>()?;
-        let hashes: Vec<Vec<u8>> = chunk.iter().map(|n| n.hash.to_vec()).collect();
+        let (levels, indices, hashes) = node_columns(chunk)?;
         let sql = if skip_existing {
             "INSERT INTO audit_tree (level, idx, hash) \
              SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[]) \
@@ -175,6 +183,16 @@ pub(crate) async fn sequence(
     origin: &str,
     key: Option<&SigningKey>,
 ) -> StoreResult<SequencerRound> {
+    Ok(round(pool, origin, key).await?.0)
+}
+
+/// One round, and the xmin of its snapshot: every transaction below it had
+/// ended when the round read the pending entries.
+async fn round(
+    pool: &PgPool,
+    origin: &str,
+    key: Option<&SigningKey>,
+) -> StoreResult<(SequencerRound, String)> {
     let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
     // The store's connections keep one generic plan per statement (see
     // `PgStore::connect`), but the round's reads depend on their parameter
@@ -208,12 +226,13 @@ pub(crate) async fn sequence(
         None => false,
     };
     tx.commit().await.map_err(map_sqlx_error)?;
-    Ok(SequencerRound {
+    let round = SequencerRound {
         linked: pending.len() as u64,
         size: range.size(),
         root: range.root(),
         signed,
-    })
+    };
+    Ok((round, xmin))
 }
 
 async fn link(
@@ -235,19 +254,30 @@ async fn link(
         ids.push(*event_id);
         chains.push(chain.to_vec());
     }
+    // The chain rows and the tree nodes they complete in one statement
+    // (one round trip); a round that completes more nodes than a batch
+    // inserts the rest after it.
+    let (first, rest) = nodes.split_at(nodes.len().min(BATCH as usize));
+    let (levels, indices, hashes) = node_columns(first)?;
     sqlx::query(
-        "INSERT INTO audit_chain (seq, event_id, xid, leaf_hash, chain_hash, sequenced_at) \
-         SELECT u.seq, u.event_id, e.xid, e.leaf_hash, u.chain_hash, now() \
-         FROM UNNEST($1::bigint[], $2::uuid[], $3::bytea[]) AS u(seq, event_id, chain_hash) \
-         JOIN audit_entries e ON e.event_id = u.event_id",
+        "WITH chain AS ( \
+           INSERT INTO audit_chain (seq, event_id, xid, leaf_hash, chain_hash, sequenced_at) \
+           SELECT u.seq, u.event_id, e.xid, e.leaf_hash, u.chain_hash, now() \
+           FROM UNNEST($1::bigint[], $2::uuid[], $3::bytea[]) AS u(seq, event_id, chain_hash) \
+           JOIN audit_entries e ON e.event_id = u.event_id) \
+         INSERT INTO audit_tree (level, idx, hash) \
+         SELECT * FROM UNNEST($4::smallint[], $5::bigint[], $6::bytea[])",
     )
     .bind(&seqs)
     .bind(&ids)
     .bind(&chains)
+    .bind(levels)
+    .bind(indices)
+    .bind(hashes)
     .execute(&mut **tx)
     .await
     .map_err(map_sqlx_error)?;
-    insert_nodes(tx, &nodes, false).await
+    insert_nodes(tx, rest, false).await
 }
 
 /// Signs the head if it grew and the last signed head is at least
@@ -338,8 +368,13 @@ pub(crate) async fn flush(pool: &PgPool, origin: &str, deadline: Duration) -> St
         return Ok(());
     }
     loop {
-        sequence(pool, origin, None).await?;
-        if oldest_unlinked(pool, Some(&below)).await?.is_none() {
+        let (round, xmin) = round(pool, origin, None).await?;
+        // A round whose snapshot had every transaction below `below` ended,
+        // and that was not cut short by its batch, linked all their entries
+        // (rounds link in xid order): nothing is left to look for.
+        if (round.linked < BATCH as u64 && xid_at_least(&xmin, &below))
+            || oldest_unlinked(pool, Some(&below)).await?.is_none()
+        {
             return Ok(());
         }
         if started.elapsed() >= deadline {
@@ -349,6 +384,16 @@ pub(crate) async fn flush(pool: &PgPool, origin: &str, deadline: Duration) -> St
         }
         // An older transaction is still open; its end makes the rest final.
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Whether transaction id `xid` is at least `bound` (both `xid8` as text:
+/// 64-bit, never wrapping). An id that does not parse answers `false`, so
+/// the caller checks the table instead.
+fn xid_at_least(xid: &str, bound: &str) -> bool {
+    match (xid.parse::<u64>(), bound.parse::<u64>()) {
+        (Ok(xid), Ok(bound)) => xid >= bound,
+        _ => false,
     }
 }
 
@@ -382,5 +427,27 @@ pub(crate) async fn try_lease(pool: &PgPool) -> StoreResult<Option<PgSequencerLe
 impl SequencerLease for PgSequencerLease {
     async fn still_held(&mut self) -> bool {
         self.connection.ping().await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xid_at_least;
+
+    #[test]
+    fn transaction_ids_compare_as_64_bit_numbers_and_garbage_never_passes() {
+        for (xid, bound, expected) in [
+            ("10", "9", true),
+            ("10", "10", true),
+            ("9", "10", false),
+            // Text order would get this one wrong.
+            ("100", "99", true),
+            ("18446744073709551615", "4294967296", true),
+            ("", "1", false),
+            ("12", "x", false),
+            ("-1", "0", false),
+        ] {
+            assert_eq!(xid_at_least(xid, bound), expected, "{xid} >= {bound}");
+        }
     }
 }
