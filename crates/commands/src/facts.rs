@@ -5,10 +5,11 @@
 //! that votes or re-evaluates sees exactly the same facts.
 
 use crate::{CommandError, CommandResult};
+use creditops_domain::monitoring::Stage;
 use creditops_domain::proposal::{InputChange, ProposalKind};
 use creditops_domain::rules::in_force;
 use creditops_domain::{
-    BorrowerId, CreditCase, DomainError, RuleId, RuleSet, StaffId, Timestamp, VoteFacts,
+    BorrowerId, CreditCase, DomainError, RuleId, RuleSet, StaffId, Timestamp, UnitId, VoteFacts,
     aggregated_exposure,
 };
 use creditops_risk::REPORTING_CURRENCY;
@@ -77,7 +78,18 @@ pub async fn group_members_of(
     borrower: BorrowerId,
     at: Timestamp,
 ) -> CommandResult<Membership> {
-    match tx.group_of(borrower, at).await? {
+    let group = tx.group_of(borrower, at).await?;
+    members_in(tx, borrower, group, at).await
+}
+
+/// [`group_members_of`] for a borrower whose group at `at` was read already.
+pub async fn members_in(
+    tx: &mut dyn Tx,
+    borrower: BorrowerId,
+    group: Option<UnitId>,
+    at: Timestamp,
+) -> CommandResult<Membership> {
+    match group {
         Some(group) => {
             let mut members = tx.group_members(&group, at).await?;
             if !members.contains(&borrower) {
@@ -142,6 +154,7 @@ pub async fn vote_facts(
     let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
     let rating = tx.current_rating(case.file.borrower_id).await?;
     let secured_value = secured_value(tx, &members, case, &rules, at).await?;
+    let (stage, stage_changers) = stage_and_changers(tx, case).await?;
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
@@ -153,15 +166,34 @@ pub async fn vote_facts(
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
         rating,
-        stage: crate::monitoring::stage_of(tx, case.file.borrower_id).await?,
-        stage_changers: tx
-            .stage_transfers_since(case.file.borrower_id, case.created_at)
+        stage,
+        stage_changers,
+        secured_value,
+    })
+}
+
+/// The borrower's stage now and who transferred it since the case opened
+/// (S6). The latest transfer is the last of those since any time at or
+/// before it, so the second read is needed only when it lies in the case's
+/// lifetime: without transfers, or with older ones, one read.
+async fn stage_and_changers(
+    tx: &mut dyn Tx,
+    case: &CreditCase,
+) -> CommandResult<(Stage, BTreeSet<StaffId>)> {
+    let borrower = case.file.borrower_id;
+    let Some(latest) = tx.current_stage(borrower).await? else {
+        return Ok((Stage::Normal, BTreeSet::new()));
+    };
+    let changers = if latest.decided_at >= case.created_at {
+        tx.stage_transfers_since(borrower, case.created_at)
             .await?
             .into_iter()
             .map(|transfer| transfer.decided_by)
-            .collect(),
-        secured_value,
-    })
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    Ok((latest.to_stage, changers))
 }
 
 /// The collateral value after haircuts of the borrowers whose exposure is

@@ -2,7 +2,7 @@
 //! four-eyes by the side that decides their kind; an approval is in force
 //! at once and re-evaluated by the watcher (R7).
 
-use crate::facts::{group_members_of, rules_in_force};
+use crate::facts::{members_in, rules_in_force};
 use crate::risk::{lock_limit_subject, watch_all, watch_borrower_limit};
 use crate::{Actor, CommandError, CommandResult, Context, action_time, page_of};
 use creditops_audit::AuditAction;
@@ -112,12 +112,12 @@ pub async fn limit_versions(
 async fn check_approver(
     tx: &mut dyn Tx,
     actor: &Actor,
-    subject: &LimitSubject,
+    (subject, group): (&LimitSubject, Option<UnitId>),
     now: Timestamp,
 ) -> CommandResult<()> {
     let rules = rules_in_force(tx, now).await?;
     let members = match subject {
-        LimitSubject::Borrower(borrower) => group_members_of(tx, *borrower, now).await?.1,
+        LimitSubject::Borrower(borrower) => members_in(tx, *borrower, group, now).await?.1,
         LimitSubject::Group(group) => match UnitId::parse(group) {
             Ok(group) => tx.group_members(&group, now).await?,
             // No group can have this id, so it has no members.
@@ -158,13 +158,12 @@ pub async fn decide_limit(
     let now = action_time();
     limit.decide(verdict, actor.id(), decides, now)?;
     let approve = verdict == Verdict::Approve;
-    if approve {
-        check_approver(tx, actor, &limit.subject, now).await?;
-    }
     // An approval changes the headroom every approval of the subject
-    // reads; a rejection changes nothing in force.
+    // reads; a rejection changes nothing in force. The approver is checked
+    // under the lock, against the borrower's group as the lock read it.
     if approve {
-        lock_limit_subject(tx, &limit.subject, now).await?;
+        let group = lock_limit_subject(tx, &limit.subject, now).await?;
+        check_approver(tx, actor, (&limit.subject, group), now).await?;
     }
     tx.decide_limit_version(&limit).await?;
     let action = if approve {

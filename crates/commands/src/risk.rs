@@ -9,7 +9,7 @@ use crate::{CommandError, CommandResult, Context};
 use creditops_audit::AuditAction;
 use creditops_domain::{
     BorrowerId, Country, CreditCase, DomainError, RiskFinding, RiskVerdict, RuleId, Sector,
-    Severity, Timestamp,
+    Severity, Timestamp, UnitId,
 };
 use creditops_risk::exposure::{Aggregates, sectors_of, unit_exposure};
 use creditops_risk::gate::liquidity_finding;
@@ -263,29 +263,31 @@ pub async fn gate_preview(ctx: &Context, case: &CreditCase) -> CommandResult<Ris
 
 /// Locks what a decision on a limit of `subject` moves: the subject's unit
 /// for borrower and group limits; everything for sector and country limits,
-/// which every approval in the sector or country reads.
+/// which every approval in the sector or country reads. For a borrower's
+/// limit, its group at `now` as read under the lock (the unit locked).
 pub async fn lock_limit_subject(
     tx: &mut dyn Tx,
     subject: &LimitSubject,
     now: Timestamp,
-) -> CommandResult<()> {
-    let lock = match subject {
+) -> CommandResult<Option<UnitId>> {
+    let (lock, group) = match subject {
         LimitSubject::Borrower(borrower) => {
             tx.lock_risk_shared().await?;
-            let group = tx.group_of(*borrower, now).await?.map(|g| g.to_string());
-            unit_lock(group.as_deref(), *borrower)
+            let group = tx.group_of(*borrower, now).await?;
+            let name = group.as_ref().map(ToString::to_string);
+            (unit_lock(name.as_deref(), *borrower), group)
         }
         LimitSubject::Group(_) => {
             tx.lock_risk_shared().await?;
-            subject_lock(subject)
+            (subject_lock(subject), None)
         }
         LimitSubject::Sector(_) | LimitSubject::Country(_) => {
             tx.lock_risk().await?;
-            return Ok(());
+            return Ok(None);
         }
     };
     tx.lock_risk_subjects(&[lock]).await?;
-    Ok(())
+    Ok(group)
 }
 
 /// The gate's verdict on approving `case` now (R4), in `tx`, which holds

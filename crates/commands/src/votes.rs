@@ -77,6 +77,14 @@ async fn single_vote_lane_open(ctx: &Context) -> CommandResult<bool> {
     Ok(rules.parameters.single_vote_below.is_some())
 }
 
+/// Whether the vote that produced `case` spent its liquidity claim: an
+/// approval that adds exposure settles the claim with its reservation, in
+/// its transaction (see [`hold_approval`]). Once that transaction committed,
+/// there is nothing left to release.
+pub fn settled_claim(case: &CreditCase) -> bool {
+    case.status == CaseStatus::Approved && !case.file.added_exposure().is_zero()
+}
+
 /// Loads the case and the facts at vote time, casts the vote (all rules in
 /// the domain), persists it with optimistic concurrency and audits it, all
 /// in `tx`. An approval that decides spends the liquidity `claim` taken for

@@ -16,7 +16,7 @@ use std::pin::Pin;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 const HEADER: &str = "idempotency-key";
-const REPLAYED_HEADER: &str = "idempotent-replayed";
+pub(crate) const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// The optional `Idempotency-Key` header: 1-255 visible ASCII characters.
 #[derive(Debug, Clone)]

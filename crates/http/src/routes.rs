@@ -2,16 +2,20 @@
 //! decides nothing, it runs a command of `creditops-commands` in the
 //! idempotent transaction and renders what the command returns.
 
+use crate::idempotency::REPLAYED_HEADER;
 use crate::views::{LimitDecision, VoteRequest, case_json};
 use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext, run_command};
 use axum::http::StatusCode;
 use axum::response::Response;
 use creditops_commands::limits::decide_limit;
-use creditops_commands::votes::{CastVote, cast_vote, claim_for_vote, release_liquidity_claim};
+use creditops_commands::votes::{
+    CastVote, cast_vote, claim_for_vote, release_liquidity_claim, settled_claim,
+};
 use creditops_domain::four_eyes::Verdict;
 use creditops_domain::{CaseId, VoteStage};
 use creditops_risk::LimitKind;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A vote, as the market (first) and back-office (second) routes run it:
 /// an approval that may decide is claimed for first (R5, R6), the vote runs
@@ -38,14 +42,27 @@ pub async fn vote(
         conditions: req.conditions.iter().map(|c| c.condition()).collect(),
     };
     let (run, vote_claim, actor) = (commands.clone(), claim.clone(), principal.0.clone());
+    // Set when this vote's transaction settled the claim; a replayed answer
+    // runs no transaction and leaves it unset.
+    let settled = Arc::new(AtomicBool::new(false));
+    let settles = settled.clone();
     let answer = run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {
         Box::pin(async move {
             let case = cast_vote(&run, tx, &actor, id, &vote, stage, vote_claim.as_ref()).await?;
+            settles.store(settled_claim(&case), Ordering::Relaxed);
             Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
         })
     })
     .await;
-    release_liquidity_claim(&commands, claim).await;
+    // Only a committed settlement is gone; anything else is released. A
+    // replayed answer (also the one that stands in for a copy that lost a
+    // race at commit) committed nothing of this request.
+    let committed = answer
+        .as_ref()
+        .is_ok_and(|response| !response.headers().contains_key(REPLAYED_HEADER));
+    if !(committed && settled.load(Ordering::Relaxed)) {
+        release_liquidity_claim(&commands, claim).await;
+    }
     answer
 }
 

@@ -117,11 +117,17 @@ pub(crate) struct PgTx {
     /// The rule sets as this transaction first read them (see
     /// `creditops_store_sql::admin_tx`).
     rule_sets: Option<Vec<RuleSet>>,
+    /// Audit events appended and not yet written: all of them go in one
+    /// statement just before the commit (A1: they commit or roll back with
+    /// the change), or before a read of this transaction that looks for them.
+    pending_audit: Vec<NewAuditEvent>,
 }
 
 #[async_trait]
 impl Tx for PgTx {
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        // Fail closed: events that cannot be written roll the change back.
+        self.write_pending_audit().await?;
         self.tx.commit().await.map_err(map_sqlx_error)
     }
 }
@@ -133,6 +139,7 @@ impl PgTx {
             audit_event_id: Uuid::now_v7(),
             audit_event_claimed: false,
             rule_sets: None,
+            pending_audit: Vec::new(),
         }
     }
 
@@ -543,19 +550,46 @@ impl PgTx {
                 "the audit event's leaf hash does not match its body",
             ));
         }
+        self.pending_audit.push(event.clone());
+        Ok(())
+    }
+
+    /// Writes the pending audit events, all in one statement.
+    async fn write_pending_audit(&mut self) -> StoreResult<()> {
+        let events = std::mem::take(&mut self.pending_audit);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+        let leaves: Vec<&[u8]> = events.iter().map(|e| &e.leaf_hash[..]).collect();
+        let times: Vec<Timestamp> = events.iter().map(|e| micros(e.recorded_at)).collect();
+        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
+        let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+        let cases: Vec<Option<Uuid>> = events
+            .iter()
+            .map(|e| e.case_id.map(|id| id.as_uuid()))
+            .collect();
+        let borrowers: Vec<Option<Uuid>> = events
+            .iter()
+            .map(|e| e.borrower_id.map(|id| id.as_uuid()))
+            .collect();
         sqlx::query(
             "INSERT INTO audit_entries (event_id, body, leaf_hash, recorded_at, actor, action, \
-             outcome, case_id, borrower_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             outcome, case_id, borrower_id) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[], $4::timestamptz[], \
+             $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[])",
         )
-        .bind(event.event_id)
-        .bind(&event.body)
-        .bind(&event.leaf_hash[..])
-        .bind(micros(event.recorded_at))
-        .bind(event.actor.as_deref())
-        .bind(&event.action)
-        .bind(&event.outcome)
-        .bind(event.case_id.map(|id| id.as_uuid()))
-        .bind(event.borrower_id.map(|id| id.as_uuid()))
+        .bind(ids)
+        .bind(bodies)
+        .bind(leaves)
+        .bind(times)
+        .bind(actors)
+        .bind(actions)
+        .bind(outcomes)
+        .bind(cases)
+        .bind(borrowers)
         .execute(&mut *self.tx)
         .await
         .map_err(conflict("an audit event with this id exists already"))?;
@@ -603,6 +637,8 @@ impl PgTx {
         &mut self,
         limit: u32,
     ) -> StoreResult<Vec<UnauditedRow>> {
+        // This transaction's own events count.
+        self.write_pending_audit().await?;
         let rows: Vec<(String, String, Option<Uuid>)> = sqlx::query_as(unaudited_rows_sql!())
             .bind(i64::from(limit))
             .fetch_all(&mut *self.tx)

@@ -213,74 +213,78 @@ macro_rules! monitoring_tx {
                     if scope.is_some_and(<[BorrowerId]>::is_empty) {
                         return Ok(Vec::new());
                     }
-                    let mut signals: BTreeMap<Uuid, Signals> = BTreeMap::new();
+                    // Every input in one statement, one part per source:
+                    // the two newest effective valuations of each active
+                    // collateral item, the worst arrears per borrower, the
+                    // two newest ratings back office set, the open flags.
+                    // The valuations come first, so that PostgreSQL types
+                    // each column from a branch that has a value in it; the
+                    // other parts name their borrower as the item, since an
+                    // untyped NULL beside a grouping would be typed text.
                     let rows = self
                         .scoped_rows(
-                            concat!("SELECT borrower_id, MAX(days_past_due) AS due, MAX(overdrawn_days) AS over FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL)", " GROUP BY borrower_id"),
-                            concat!("SELECT borrower_id, MAX(days_past_due) AS due, MAX(overdrawn_days) AS over FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL) AND borrower_id ", $in_ids, " GROUP BY borrower_id"),
+                            concat!(
+                                "SELECT 'valuation' AS part, c.borrower_id, v.collateral_id AS item, v.value_minor AS a, NULL AS b, v.n, NULL AS kind FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active'",
+                                " UNION ALL SELECT 'arrears', borrower_id, borrower_id, MAX(days_past_due), MAX(overdrawn_days), CAST(0 AS BIGINT), NULL FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL) GROUP BY borrower_id",
+                                " UNION ALL SELECT 'rating', borrower_id, borrower_id, CAST(class AS BIGINT), NULL, n, NULL FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set') r WHERE n <= 2",
+                                " UNION ALL SELECT 'flag', borrower_id, borrower_id, NULL, NULL, CAST(0 AS BIGINT), kind FROM borrower_flags WHERE cleared_at IS NULL",
+                                " ORDER BY part, borrower_id, item, n"
+                            ),
+                            concat!(
+                                "SELECT 'valuation' AS part, c.borrower_id, v.collateral_id AS item, v.value_minor AS a, NULL AS b, v.n, NULL AS kind FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active' AND c.borrower_id ", $in_ids,
+                                " UNION ALL SELECT 'arrears', borrower_id, borrower_id, MAX(days_past_due), MAX(overdrawn_days), CAST(0 AS BIGINT), NULL FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL) AND borrower_id ", $in_ids, " GROUP BY borrower_id",
+                                " UNION ALL SELECT 'rating', borrower_id, borrower_id, CAST(class AS BIGINT), NULL, n, NULL FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set' AND borrower_id ", $in_ids, ") r WHERE n <= 2",
+                                " UNION ALL SELECT 'flag', borrower_id, borrower_id, NULL, NULL, CAST(0 AS BIGINT), kind FROM borrower_flags WHERE cleared_at IS NULL AND borrower_id ", $in_ids,
+                                " ORDER BY part, borrower_id, item, n"
+                            ),
                             scope,
                         )
                         .await?;
+                    let mut signals: BTreeMap<Uuid, Signals> = BTreeMap::new();
+                    // Per rating borrower and per collateral item, the
+                    // newest figure (n = 1) comes before the one before it.
+                    let mut newest_rating: BTreeMap<Uuid, u8> = BTreeMap::new();
+                    let mut latest_value: BTreeMap<Uuid, i64> = BTreeMap::new();
                     for row in rows {
-                        let entry = signals.entry(get_id(&row, "borrower_id")?).or_default();
-                        entry.days_past_due = days(get(&row, "due")?)?;
-                        entry.overdrawn_days = days(get(&row, "over")?)?;
-                    }
-                    // The two newest ratings back office set, per borrower.
-                    let ratings = self
-                        .scoped_rows(
-                            concat!("SELECT borrower_id, class, n FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set'", ") r WHERE n <= 2 ORDER BY borrower_id, n"),
-                            concat!("SELECT borrower_id, class, n FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set' AND borrower_id ", $in_ids, ") r WHERE n <= 2 ORDER BY borrower_id, n"),
-                            scope,
-                        )
-                        .await?;
-                    let mut newest: BTreeMap<Uuid, u8> = BTreeMap::new();
-                    for row in ratings {
                         let borrower = get_id(&row, "borrower_id")?;
-                        let class = u8::try_from(get_int(&row, "class")?)
-                            .map_err(|_| corrupt("a rating class is out of range"))?;
-                        if get::<i64>(&row, "n")? == 1 {
-                            newest.insert(borrower, class);
-                        } else if let Some(now) = newest.get(&borrower) {
-                            signals.entry(borrower).or_default().rating_change =
-                                Some((class, *now));
-                        }
-                    }
-                    // The two newest effective valuations of each active item.
-                    let valuations = self
-                        .scoped_rows(
-                            concat!("SELECT c.borrower_id, v.collateral_id, v.value_minor, v.n FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active'", " ORDER BY v.collateral_id, v.n"),
-                            concat!("SELECT c.borrower_id, v.collateral_id, v.value_minor, v.n FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active' AND c.borrower_id ", $in_ids, " ORDER BY v.collateral_id, v.n"),
-                            scope,
-                        )
-                        .await?;
-                    let mut latest: BTreeMap<Uuid, i64> = BTreeMap::new();
-                    for row in valuations {
-                        let item = get_id(&row, "collateral_id")?;
-                        let value: i64 = get(&row, "value_minor")?;
-                        if get::<i64>(&row, "n")? == 1 {
-                            latest.insert(item, value);
-                        } else if let Some(now) = latest.get(&item) {
-                            let fall = drop_percent(Decimal::from(value), Decimal::from(*now));
-                            let entry = signals
-                                .entry(get_id(&row, "borrower_id")?)
-                                .or_default();
-                            entry.collateral_drop_percent =
-                                entry.collateral_drop_percent.max(fall);
-                        }
-                    }
-                    let flags = self
-                        .scoped_rows(
-                            concat!("SELECT DISTINCT borrower_id, kind FROM borrower_flags WHERE cleared_at IS NULL", ""),
-                            concat!("SELECT DISTINCT borrower_id, kind FROM borrower_flags WHERE cleared_at IS NULL AND borrower_id ", $in_ids, ""),
-                            scope,
-                        )
-                        .await?;
-                    for row in flags {
-                        let entry = signals.entry(get_id(&row, "borrower_id")?).or_default();
-                        match get::<String>(&row, "kind")?.as_str() {
-                            "covenant_breach" => entry.covenant_breach = true,
-                            _ => entry.negative_information = true,
+                        let newest = get::<i64>(&row, "n")? == 1;
+                        match get::<String>(&row, "part")?.as_str() {
+                            "arrears" => {
+                                let entry = signals.entry(borrower).or_default();
+                                entry.days_past_due = days(get(&row, "a")?)?;
+                                entry.overdrawn_days = days(get(&row, "b")?)?;
+                            }
+                            "rating" => {
+                                let class = u8::try_from(get::<i64>(&row, "a")?)
+                                    .map_err(|_| corrupt("a rating class is out of range"))?;
+                                if newest {
+                                    newest_rating.insert(borrower, class);
+                                } else if let Some(now) = newest_rating.get(&borrower) {
+                                    signals.entry(borrower).or_default().rating_change =
+                                        Some((class, *now));
+                                }
+                            }
+                            "valuation" => {
+                                let item = get_id(&row, "item")?;
+                                let value: i64 = get(&row, "a")?;
+                                if newest {
+                                    latest_value.insert(item, value);
+                                } else if let Some(now) = latest_value.get(&item) {
+                                    let fall =
+                                        drop_percent(Decimal::from(value), Decimal::from(*now));
+                                    let entry = signals.entry(borrower).or_default();
+                                    entry.collateral_drop_percent =
+                                        entry.collateral_drop_percent.max(fall);
+                                }
+                            }
+                            "flag" => {
+                                let entry = signals.entry(borrower).or_default();
+                                match get::<Option<String>>(&row, "kind")?.as_deref() {
+                                    Some("covenant_breach") => entry.covenant_breach = true,
+                                    _ => entry.negative_information = true,
+                                }
+                            }
+                            _ => return Err(corrupt("an early-warning input of no known part")),
                         }
                     }
                     Ok(signals

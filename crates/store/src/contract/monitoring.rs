@@ -167,6 +167,22 @@ pub async fn l7_early_warning_inputs_and_the_watch_list(store: Arc<dyn Store>) {
         .expect("scoped");
     assert_eq!(scoped.len(), 1);
     assert_eq!(scoped[0].0, downgraded);
+    // Scoped to every borrower above, each input reads as without a scope.
+    let everyone = [late, downgraded, devalued, flagged, quiet];
+    let scoped = tx
+        .early_warning_signals(Some(&everyone))
+        .await
+        .expect("scoped");
+    let mut expected: Vec<_> = all
+        .iter()
+        .filter(|(b, _)| everyone.contains(b))
+        .cloned()
+        .collect();
+    expected.sort_by_key(|(b, _)| *b);
+    let mut scoped_sorted = scoped.clone();
+    scoped_sorted.sort_by_key(|(b, _)| *b);
+    assert_eq!(scoped_sorted, expected);
+    assert_eq!(scoped.len(), 4, "{scoped:?}");
     assert!(
         tx.early_warning_signals(Some(&[]))
             .await
