@@ -177,7 +177,7 @@ impl Store for PgStore {
             .begin_with("BEGIN READ ONLY")
             .await
             .map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::new(tx)))
+        Ok(Box::new(tx::PgTx::read_only(tx)))
     }
 
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {

@@ -121,6 +121,8 @@ pub(crate) struct PgTx {
     /// statement just before the commit (A1: they commit or roll back with
     /// the change), or before a read of this transaction that looks for them.
     pending_audit: Vec<NewAuditEvent>,
+    /// Begun `READ ONLY`: an append is refused at once, not at commit.
+    read_only: bool,
 }
 
 #[async_trait]
@@ -140,6 +142,15 @@ impl PgTx {
             audit_event_claimed: false,
             rule_sets: None,
             pending_audit: Vec::new(),
+            read_only: false,
+        }
+    }
+
+    /// A transaction begun `READ ONLY`.
+    pub(crate) fn read_only(tx: Transaction<'static, Postgres>) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(tx)
         }
     }
 
@@ -548,6 +559,11 @@ impl PgTx {
         if leaf_hash(&event.body) != event.leaf_hash {
             return Err(invariant(
                 "the audit event's leaf hash does not match its body",
+            ));
+        }
+        if self.read_only {
+            return Err(invariant(
+                "a read-only transaction cannot append audit events",
             ));
         }
         self.pending_audit.push(event.clone());
