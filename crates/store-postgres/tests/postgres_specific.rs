@@ -356,6 +356,13 @@ async fn sequencer_links_committed_entries_in_transaction_order() {
         let older_event = event(1);
         let older_id = older_event.event_id;
         older.append_audit(&older_event).await.expect("append");
+        // As a business transaction does: it writes its change first (and so
+        // takes its transaction id); its events are written at commit.
+        let unit = creditops_domain::UnitId::parse("older-writer").expect("unit id");
+        older
+            .upsert_unit(&unit, "Older writer", creditops_domain::Side::Market)
+            .await
+            .expect("business write");
         let mut newer = store.begin().await.expect("begin");
         newer.append_audit(&event(2)).await.expect("append");
         newer.commit().await.expect("commit");
