@@ -194,21 +194,23 @@ async fn round(
     key: Option<&SigningKey>,
 ) -> StoreResult<(SequencerRound, String)> {
     let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
-    // The store's connections keep one generic plan per statement (see
-    // `PgStore::connect`), but the round's reads depend on their parameter
-    // values: the pending entries lie in a narrow xid range of a growing
-    // table, which only a plan made for the actual range knows.
-    // (`set_config(.., true)` is `SET LOCAL`.)
-    sqlx::query("SELECT set_config('plan_cache_mode', 'auto', true), pg_advisory_xact_lock($1)")
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx_error)?;
     let (head, xmin) = head(&mut tx, origin).await?;
+    // The pending entries lie in a narrow xid range of a growing table. The
+    // store's connections keep one generic plan per statement (see
+    // `PgStore::connect`), planned once: a range scan of each year's xid
+    // index, and for each entry a probe of the chain's key (a subplan, not
+    // an anti-join the planner might hash over the whole chain). A plan made
+    // per round instead would cost more to make over the year partitions
+    // than the round's reads cost to run.
     let pending: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT e.event_id, e.leaf_hash FROM audit_entries e \
          WHERE e.xid >= $1::xid8 AND e.xid < $2::xid8 \
-           AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) \
+           AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL \
          ORDER BY e.xid, e.event_id LIMIT $3",
     )
     .bind(&head.xid)
