@@ -106,8 +106,13 @@ fn install_statement_counter() {
     struct StatementText(String);
     impl tracing::field::Visit for StatementText {
         fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "db.statement" || (field.name() == "summary" && self.0.is_empty()) {
-                let text = format!("{value:?}");
+            // sqlx leaves `db.statement` empty when the summary is the
+            // whole statement (BEGIN, COMMIT, a lock): keep the summary then.
+            let text = format!("{value:?}");
+            let empty = text == "\"\"";
+            if (field.name() == "db.statement" && !empty)
+                || (field.name() == "summary" && self.0.is_empty())
+            {
                 self.0 = text.split_whitespace().collect::<Vec<_>>().join(" ");
             }
         }
@@ -847,14 +852,16 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
         Some(database) => Some(baseline_pool(&database.url, clients).await),
         None => None,
     };
+    // Half the closed loop's time, at least a second (no rate from 0 s).
+    let baseline_seconds = (seconds / 2).max(1);
     let baseline_cpu_before = cpu_sample(platform.pid);
     let baseline = match &baseline_pool {
-        Some(pool) => baseline_postgres(pool, clients, seconds / 2).await,
+        Some(pool) => baseline_postgres(pool, clients, baseline_seconds).await,
         None => {
             baseline_sqlite(
                 &platform.data_dir.path().join("creditops.db"),
                 clients,
-                seconds / 2,
+                baseline_seconds,
             )
             .await
         }
@@ -877,11 +884,11 @@ async fn run(backend: Backend, clients: u64, seconds: u64, warmup: u64) {
             backend,
             baseline_cpu_before,
             baseline_cpu_after,
-            baseline * (seconds / 2) as f64
+            baseline * baseline_seconds as f64
         )
     );
     if let Some(pool) = &baseline_pool {
-        let shaped = command_shaped_baseline_postgres(pool, clients, seconds / 2).await;
+        let shaped = command_shaped_baseline_postgres(pool, clients, baseline_seconds).await;
         println!(
             "  vs unaudited command-shaped transactions (same reads and writes, plain SQL) {shaped:.0}/s: ratio {:.2}",
             ours / shaped
