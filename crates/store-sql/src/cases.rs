@@ -69,23 +69,6 @@ macro_rules! case_tx {
                 .map_err(conflict("the case has a decision already"))?;
                 Ok(())
             }
-            /// How many votes of the case are stored, and whether its decision is.
-            pub(crate) async fn stored_votes_and_decision(
-                &mut self,
-                case_id: CaseId,
-            ) -> StoreResult<(usize, bool)> {
-                let (votes, decided): (i64, bool) = sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
-                     EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)",
-                )
-                .bind(id_arg(case_id))
-                .fetch_one(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-                let votes =
-                    usize::try_from(votes).map_err(|_| corrupt("vote count out of range"))?;
-                Ok((votes, decided))
-            }
         }
 
         #[$crate::async_trait]
@@ -168,13 +151,18 @@ macro_rules! case_tx {
                     ));
                 }
                 let file = &case.file;
-                let done = sqlx::query(
+                // The stored votes and decision come back with the update
+                // (one round trip): read once the case row is ours, and
+                // every vote is written with an update of that row.
+                let stored: Option<(i64, bool)> = sqlx::query_as(
                     "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, \
                      term_months = $6, \
                      purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
                      updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
                      related_party = $16, board_resolution = $17, audit_event_id = $18, \
-                     conditions = $19 WHERE id = $1 AND revision = $2",
+                     conditions = $19 WHERE id = $1 AND revision = $2 \
+                     RETURNING (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
+                     EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)",
                 )
                 .bind(id_arg(case.id))
                 .bind(expected_revision)
@@ -199,16 +187,16 @@ macro_rules! case_tx {
                 .bind(board_resolution_json(case.board_resolution.as_ref())?)
                 .bind(self.audit_id())
                 .bind(to_json(&case.conditions)?)
-                .execute(&mut *self.tx)
+                .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-                if done.rows_affected() == 0 {
+                let Some((stored, has_decision)) = stored else {
                     return Err(StoreError::Conflict(
                         "the case was changed by somebody else; reload it and try again".into(),
                     ));
-                }
-
-                let (stored, has_decision) = self.stored_votes_and_decision(case.id).await?;
+                };
+                let stored =
+                    usize::try_from(stored).map_err(|_| corrupt("vote count out of range"))?;
                 if case.votes.len() < stored {
                     return Err(invariant(
                         "votes are append-only: the case has fewer votes than stored",
