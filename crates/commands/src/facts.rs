@@ -5,15 +5,16 @@
 //! that votes or re-evaluates sees exactly the same facts.
 
 use crate::{CommandError, CommandResult};
+use creditops_domain::collateral::CollateralPosition;
 use creditops_domain::monitoring::Stage;
-use creditops_domain::proposal::{InputChange, ProposalKind};
+use creditops_domain::proposal::{ChangeProposal, InputChange};
 use creditops_domain::rules::in_force;
 use creditops_domain::{
     BorrowerId, CreditCase, DomainError, RuleId, RuleSet, StaffId, Timestamp, UnitId, VoteFacts,
     aggregated_exposure,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{ExposureScope, Tx};
+use creditops_store::{Tx, VoteInputsQuery};
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
@@ -36,15 +37,10 @@ pub type Membership = (Option<String>, Vec<BorrowerId>);
 
 /// V4's aggregated exposure: the risk module's exposure of the group of
 /// connected clients (reserved plus outstanding, disbursed here or imported
-/// from core banking, each credit once by its source), the same figure the
-/// risk gate and the limits see, plus the request (hardening finding 3).
-async fn group_exposure(
-    tx: &mut dyn Tx,
-    members: &[BorrowerId],
-    case: &CreditCase,
-    rules: &RuleSet,
-    at: Timestamp,
-) -> CommandResult<Decimal> {
+/// from core banking, each credit once by its source; `held`), the same
+/// figure the risk gate and the limits see, plus the request (hardening
+/// finding 3).
+fn group_exposure(held: Decimal, case: &CreditCase, rules: &RuleSet) -> CommandResult<Decimal> {
     let currency = &rules.competence().currency;
     if currency != REPORTING_CURRENCY {
         return Err(DomainError::rule(
@@ -60,9 +56,6 @@ async fn group_exposure(
     // an approved credit adds only what it adds to the credit (L1).
     aggregated_exposure(&[], &case.file.amount, currency)?;
     let request = case.file.added_exposure();
-    let held = tx
-        .exposure_total(&ExposureScope::Borrowers(members.to_vec()), at)
-        .await?;
     held.checked_add(request).ok_or_else(|| {
         DomainError::rule(
             RuleId::V4,
@@ -105,16 +98,13 @@ pub async fn members_in(
 /// group membership of the borrower, of a member of its group, or into or
 /// out of its group while the case was open. They moved the exposure the
 /// case's competence level depends on, so they do not vote on it.
-async fn group_changers(
-    tx: &mut dyn Tx,
+fn group_changers(
+    changes: &[ChangeProposal],
     case: &CreditCase,
     group_id: Option<&str>,
     members: &[BorrowerId],
 ) -> CommandResult<BTreeSet<StaffId>> {
     let mut changers = BTreeSet::new();
-    let changes = tx
-        .approved_proposals_since(ProposalKind::GroupMembership, case.created_at)
-        .await?;
     for proposal in changes {
         let Ok(InputChange::GroupMembership {
             borrower_id,
@@ -131,8 +121,8 @@ async fn group_changers(
             .flatten()
             .any(|g| Some(g.as_str()) == group_id);
         if borrower_id == case.file.borrower_id || members.contains(&borrower_id) || touches_group {
-            changers.insert(proposal.proposed_by);
-            changers.extend(proposal.decided_by);
+            changers.insert(proposal.proposed_by.clone());
+            changers.extend(proposal.decided_by.clone());
         }
     }
     Ok(changers)
@@ -149,51 +139,47 @@ pub async fn vote_facts(
     policy_hash: &str,
     at: Timestamp,
 ) -> CommandResult<VoteFacts> {
-    let context = tx.vote_context(&members).await?;
-    let exposure = group_exposure(tx, &members, case, &rules, at).await?;
-    let group_changers = group_changers(tx, case, group_id.as_deref(), &members).await?;
-    let rating = tx.current_rating(case.file.borrower_id).await?;
-    let secured_value = secured_value(tx, &members, case, &rules, at).await?;
-    let (stage, stage_changers) = stage_and_changers(tx, case).await?;
+    // One read for all of them (see `VoteTx`): a vote is the busiest
+    // command, and each part would be a round trip of its own.
+    let inputs = tx
+        .vote_inputs(&VoteInputsQuery {
+            borrower: case.file.borrower_id,
+            members: &members,
+            since: case.created_at,
+            at,
+        })
+        .await?;
+    let exposure = group_exposure(inputs.exposure, case, &rules)?;
+    let group_changers =
+        group_changers(&inputs.group_changes, case, group_id.as_deref(), &members)?;
+    let secured_value = secured_value(&inputs.collateral, &members, case, &rules, at);
+    let (stage, stage_changers) = match inputs.latest_stage {
+        Some(latest) => (
+            latest.to_stage,
+            inputs
+                .stage_transfers
+                .into_iter()
+                .map(|transfer| transfer.decided_by)
+                .collect(),
+        ),
+        None => (Stage::Normal, BTreeSet::new()),
+    };
     Ok(VoteFacts {
         rules,
         aggregated_exposure: exposure,
         group_id,
-        relationship_managers: context.relationship_managers,
-        related_parties: context.related_parties,
+        relationship_managers: inputs.context.relationship_managers,
+        related_parties: inputs.context.related_parties,
         group_changers,
         policy_hash: policy_hash.to_owned(),
         // Evaluated by the command that may approve (R4), not for every vote.
         risk: None,
-        rating,
+        rating: inputs.rating,
         stage,
+        // Who transferred the borrower's stage since the case opened (S6).
         stage_changers,
         secured_value,
     })
-}
-
-/// The borrower's stage now and who transferred it since the case opened
-/// (S6). The latest transfer is the last of those since any time at or
-/// before it, so the second read is needed only when it lies in the case's
-/// lifetime: without transfers, or with older ones, one read.
-async fn stage_and_changers(
-    tx: &mut dyn Tx,
-    case: &CreditCase,
-) -> CommandResult<(Stage, BTreeSet<StaffId>)> {
-    let borrower = case.file.borrower_id;
-    let Some(latest) = tx.current_stage(borrower).await? else {
-        return Ok((Stage::Normal, BTreeSet::new()));
-    };
-    let changers = if latest.decided_at >= case.created_at {
-        tx.stage_transfers_since(borrower, case.created_at)
-            .await?
-            .into_iter()
-            .map(|transfer| transfer.decided_by)
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
-    Ok((latest.to_stage, changers))
 }
 
 /// The collateral value after haircuts of the borrowers whose exposure is
@@ -201,21 +187,25 @@ async fn stage_and_changers(
 /// release counts no more (L1). What the unsecured part deducts.
 /// Collateral counted in another currency than the exposure's secures
 /// nothing here (fail closed: the unsecured part stays the exposure).
-async fn secured_value(
-    tx: &mut dyn Tx,
+fn secured_value(
+    collateral: &[CollateralPosition],
     members: &[BorrowerId],
     case: &CreditCase,
     rules: &RuleSet,
     at: Timestamp,
-) -> CommandResult<Decimal> {
+) -> Decimal {
     let params = &rules.parameters.collateral;
     if params.currency != REPORTING_CURRENCY {
-        return Ok(Decimal::ZERO);
+        return Decimal::ZERO;
     }
     let mut secured = Decimal::ZERO;
     for borrower in members {
-        let mut items = tx.active_collateral_of(*borrower).await?;
-        items.retain(|item| Some(item.collateral.id) != case.file.released);
+        let items: Vec<CollateralPosition> = collateral
+            .iter()
+            .filter(|item| item.collateral.borrower_id == *borrower)
+            .filter(|item| Some(item.collateral.id) != case.file.released)
+            .cloned()
+            .collect();
         let value = creditops_domain::collateral::collateral_value_after_haircuts(
             &items,
             params,
@@ -223,5 +213,5 @@ async fn secured_value(
         );
         secured = secured.saturating_add(value);
     }
-    Ok(secured)
+    secured
 }

@@ -107,6 +107,7 @@ creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
 creditops_store_sql::credit_file_tx!(PgTx);
 creditops_store_sql::audit_tx!(PgTx);
+creditops_store_sql::vote_tx!(PgTx, in_ids = "= ANY($1)");
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
@@ -511,8 +512,9 @@ impl PgTx {
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
 
-    /// The case, its decision and its votes in one statement: one row per
-    /// vote (one row with no vote columns for a case without votes).
+    /// The case, its decision, its votes and its file's documents in one
+    /// statement: one row per vote (one row with no vote columns for a case
+    /// without votes), the documents as JSON on each.
     pub(crate) async fn dialect_case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
         let rows = sqlx::query(
             "SELECT c.borrower_id, c.amount_minor, c.currency, c.product, c.term_months, \
@@ -521,6 +523,10 @@ impl PgTx {
              c.related_party, c.board_resolution, c.kind, c.credit_id, c.credit_version, \
              c.credit_amount_minor, c.credit_term_months, c.conditions, c.released_collateral_id, \
              (SELECT decision_json FROM decisions WHERE case_id = c.id) AS decision_json, \
+             (SELECT COALESCE(json_agg(json_build_object('id', d.id, 'type', d.doc_type, \
+             'sha256', d.sha256) ORDER BY d.added_at, d.id), '[]')::text \
+             FROM credit_documents AS d WHERE d.case_id = c.id AND d.superseded_by IS NULL) \
+             AS documents_json, \
              v.ordinal, v.stage, v.voter_id, v.unit_id, v.side, v.decision, v.rationale, \
              v.file_version, v.content_hash, v.cast_at, v.checks, v.round, v.required_level, \
              v.competence_level, v.left_market_at \
@@ -545,7 +551,11 @@ impl PgTx {
             votes.push(vote_from_row(row)?);
         }
         let decision_json = get::<Option<String>>(row, "decision_json")?;
-        case_from_row(row, id, "case_round", votes, decision_json).map(Some)
+        let mut case = case_from_row(row, id, "case_round", votes, decision_json)?;
+        // The documents are part of the file a vote binds to (L2, V3).
+        case.file.documents = serde_json::from_str(&get::<String>(row, "documents_json")?)
+            .map_err(|_| corrupt("a case's documents do not read back"))?;
+        Ok(Some(case))
     }
 
     /// Links the event to the chain head. Serialization: the transaction

@@ -1,7 +1,8 @@
 //! Credit cases with their votes and decisions (V10), shared.
 
 /// Expands `CaseTx` for `$ty`. The backend provides `dialect_case` (a case
-/// with its votes and decision, read as its planner does best).
+/// with its votes, its decision and its file's documents, read as its
+/// planner does best).
 #[macro_export]
 macro_rules! case_tx {
     ($ty:ty) => {
@@ -132,12 +133,8 @@ macro_rules! case_tx {
             }
 
             async fn case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
-                let Some(mut case) = self.dialect_case(id).await? else {
-                    return Ok(None);
-                };
-                // The documents are part of the file a vote binds to (L2, V3).
-                case.file.documents = self.case_file_documents(id).await?;
-                Ok(Some(case))
+                // With the documents of its file, which a vote binds to (L2, V3).
+                self.dialect_case(id).await
             }
 
             async fn update_case(

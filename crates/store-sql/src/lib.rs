@@ -44,6 +44,7 @@ pub mod monitoring;
 mod risk;
 mod sessions;
 mod staff;
+pub mod votes;
 
 #[doc(hidden)]
 pub use async_trait::async_trait;
@@ -81,7 +82,7 @@ pub mod prelude {
         NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult,
         StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
         UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead, VoteContext,
-        stored_rule_set,
+        VoteInputs, VoteInputsQuery, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

@@ -126,7 +126,8 @@ macro_rules! monitoring_tx {
                 })
             }
 
-            fn stage_from_row(row: &DbRow) -> StoreResult<StageTransfer> {
+            // Also what a vote's combined read maps its stage rows with.
+            pub(super) fn stage_from_row(row: &DbRow) -> StoreResult<StageTransfer> {
                 Ok(StageTransfer {
                     id: get_id(row, "id")?,
                     borrower_id: BorrowerId::from_uuid(get_id(row, "borrower_id")?),

@@ -89,6 +89,7 @@ creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);
 creditops_store_sql::credit_file_tx!(SqliteTx);
 creditops_store_sql::audit_tx!(SqliteTx);
+creditops_store_sql::vote_tx!(SqliteTx, in_ids = "IN (SELECT value FROM json_each($1))");
 
 pub(crate) struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
@@ -416,8 +417,8 @@ impl SqliteTx {
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
-    /// The case row, its votes (in order, without gaps) and its decision,
-    /// read one after another.
+    /// The case row, its votes (in order, without gaps), its decision and
+    /// its file's documents, read one after another.
     pub(crate) async fn dialect_case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
         let row = sqlx::query(
             "SELECT borrower_id, amount_minor, currency, product, term_months, purpose, status, \
@@ -457,7 +458,10 @@ impl SqliteTx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
-        case_from_row(&row, id, "round", votes, decision_json).map(Some)
+        let mut case = case_from_row(&row, id, "round", votes, decision_json)?;
+        // The documents are part of the file a vote binds to (L2, V3).
+        case.file.documents = self.case_file_documents(id).await?;
+        Ok(Some(case))
     }
 
     /// Links the event to the chain head. Serialization: this runs on the one

@@ -26,6 +26,7 @@ pub mod prelude {
     pub use crate::{
         AdminTx, AuditTx, BorrowerTx, BreachTx, CaseTx, CollateralTx, CreditFileTx, ExposureTx,
         GrantingTx, IdempotencyTx, LimitTx, MonitoringTx, RiskTx, SessionTx, StaffTx, Store, Tx,
+        VoteTx,
     };
 }
 

@@ -48,6 +48,7 @@ mod monitoring;
 mod seeds;
 mod staff;
 mod transactions;
+mod votes;
 
 pub use admin::*;
 pub use audit::*;
@@ -62,6 +63,7 @@ pub use monitoring::*;
 pub use seeds::{seed_case, seed_risk};
 pub use staff::*;
 pub use transactions::*;
+pub use votes::*;
 
 /// What the contract modules use: the store's types, the domain's and the
 /// fixtures.
@@ -244,6 +246,7 @@ macro_rules! store_contract_tests {
             l2_financials_are_kept_per_reporting_date
             l7_early_warning_inputs_and_the_watch_list
             l6_l10_reviews_stages_plans_and_provisions
+            vote_inputs_equal_their_parts
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {

@@ -19,6 +19,7 @@ mod monitoring;
 mod risk;
 mod sessions;
 mod staff;
+mod votes;
 
 pub use admin::AdminTx;
 pub use audit::AuditTx;
@@ -38,6 +39,7 @@ pub use monitoring::{
 pub use risk::RiskTx;
 pub use sessions::SessionTx;
 pub use staff::StaffTx;
+pub use votes::{VoteInputs, VoteInputsQuery, VoteTx};
 
 use crate::StoreResult;
 
@@ -60,6 +62,7 @@ pub trait Tx:
     + IdempotencyTx
     + AuditTx
     + SessionTx
+    + VoteTx
     + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
