@@ -512,6 +512,38 @@ impl PgTx {
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
 
+    /// A new credit and its first version in one statement: the version
+    /// row is what the credit row returns, so the two cannot differ.
+    pub(crate) async fn dialect_insert_credit(&mut self, credit: &Credit) -> StoreResult<()> {
+        sqlx::query(
+            "WITH credit AS (INSERT INTO credits (id, borrower_id, version, amount_minor, \
+             currency, product, term_months, purpose, case_id, kind, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, version, \
+             amount_minor, currency, product, term_months, purpose, case_id, kind, updated_at) \
+             INSERT INTO credit_versions (credit_id, version, amount_minor, currency, product, \
+             term_months, purpose, case_id, kind, decided_at) SELECT id, version, amount_minor, \
+             currency, product, term_months, purpose, case_id, kind, updated_at FROM credit",
+        )
+        .bind(credit.id.as_uuid())
+        .bind(credit.borrower_id.as_uuid())
+        .bind(credit.version)
+        .bind(credit.amount.minor_units())
+        .bind(credit.amount.currency_code())
+        .bind(&credit.product)
+        .bind(int_arg(i64::from(credit.term_months))?)
+        .bind(&credit.purpose)
+        .bind(credit.case_id.as_uuid())
+        .bind(credit.kind.as_str())
+        .bind(micros(credit.created_at))
+        .bind(micros(credit.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(conflict(
+            "a credit with this id, or a credit version of this case, is recorded already",
+        ))?;
+        Ok(())
+    }
+
     /// The case, its decision, its votes and its file's documents in one
     /// statement: one row per vote (one row with no vote columns for a case
     /// without votes), the documents as JSON on each.

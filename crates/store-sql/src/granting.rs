@@ -20,7 +20,9 @@ macro_rules! rating_columns {
     };
 }
 
-/// Expands `GrantingTx` for `$ty`.
+/// Expands `GrantingTx` for `$ty`. The backend provides
+/// `dialect_insert_credit` (the credit row and its first version, in as
+/// few statements as its dialect allows).
 #[macro_export]
 macro_rules! granting_tx {
     ($ty:ty) => {
@@ -86,27 +88,7 @@ macro_rules! granting_tx {
                 if credit.version != 1 {
                     return Err(invariant("a new credit starts at version 1"));
                 }
-                sqlx::query(
-                    "INSERT INTO credits (id, borrower_id, version, amount_minor, currency, \
-                     product, term_months, purpose, case_id, kind, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(id_arg(credit.id))
-                .bind(id_arg(credit.borrower_id))
-                .bind(credit.version)
-                .bind(credit.amount.minor_units())
-                .bind(credit.amount.currency_code())
-                .bind(&credit.product)
-                .bind(int_arg(i64::from(credit.term_months))?)
-                .bind(&credit.purpose)
-                .bind(id_arg(credit.case_id))
-                .bind(credit.kind.as_str())
-                .bind(micros(credit.created_at))
-                .bind(micros(credit.updated_at))
-                .execute(&mut *self.tx)
-                .await
-                .map_err(conflict("a credit with this id exists already"))?;
-                self.insert_credit_version(credit).await
+                self.dialect_insert_credit(credit).await
             }
 
             async fn update_credit(&mut self, credit: &Credit) -> StoreResult<()> {

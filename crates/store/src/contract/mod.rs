@@ -42,6 +42,7 @@ mod collateral;
 mod credit_file;
 mod exposures;
 mod fixtures;
+mod granting;
 mod limits;
 mod listings;
 mod monitoring;
@@ -57,6 +58,7 @@ pub use cases::*;
 pub use collateral::*;
 pub use credit_file::*;
 pub use exposures::*;
+pub use granting::*;
 pub use limits::*;
 pub use listings::*;
 pub use monitoring::*;
@@ -247,6 +249,7 @@ macro_rules! store_contract_tests {
             l7_early_warning_inputs_and_the_watch_list
             l6_l10_reviews_stages_plans_and_provisions
             vote_inputs_equal_their_parts
+            l1_credits_are_stored_with_their_versions
         );
     };
     (@each ($factory:expr) $($test:ident)+) => {
