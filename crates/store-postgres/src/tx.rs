@@ -101,7 +101,11 @@ creditops_store_sql::exposure_tx!(PgTx, lock_row = " FOR UPDATE");
 creditops_store_sql::breach_tx!(PgTx);
 creditops_store_sql::case_tx!(PgTx);
 creditops_store_sql::collateral_tx!(PgTx);
-creditops_store_sql::granting_tx!(PgTx);
+creditops_store_sql::granting_tx!(
+    PgTx,
+    new_credit = creditops_store_sql::new_credit_with_version_sql!(),
+    version_apart = false
+);
 creditops_store_sql::monitoring_tx!(PgTx, in_ids = "= ANY($1)");
 creditops_store_sql::idempotency_tx!(PgTx);
 creditops_store_sql::session_tx!(PgTx);
@@ -510,38 +514,6 @@ impl PgTx {
             .await
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
-    }
-
-    /// A new credit and its first version in one statement: the version
-    /// row is what the credit row returns, so the two cannot differ.
-    pub(crate) async fn dialect_insert_credit(&mut self, credit: &Credit) -> StoreResult<()> {
-        sqlx::query(
-            "WITH credit AS (INSERT INTO credits (id, borrower_id, version, amount_minor, \
-             currency, product, term_months, purpose, case_id, kind, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id, version, \
-             amount_minor, currency, product, term_months, purpose, case_id, kind, updated_at) \
-             INSERT INTO credit_versions (credit_id, version, amount_minor, currency, product, \
-             term_months, purpose, case_id, kind, decided_at) SELECT id, version, amount_minor, \
-             currency, product, term_months, purpose, case_id, kind, updated_at FROM credit",
-        )
-        .bind(credit.id.as_uuid())
-        .bind(credit.borrower_id.as_uuid())
-        .bind(credit.version)
-        .bind(credit.amount.minor_units())
-        .bind(credit.amount.currency_code())
-        .bind(&credit.product)
-        .bind(int_arg(i64::from(credit.term_months))?)
-        .bind(&credit.purpose)
-        .bind(credit.case_id.as_uuid())
-        .bind(credit.kind.as_str())
-        .bind(micros(credit.created_at))
-        .bind(micros(credit.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(conflict(
-            "a credit with this id, or a credit version of this case, is recorded already",
-        ))?;
-        Ok(())
     }
 
     /// The case, its decision, its votes and its file's documents in one

@@ -20,12 +20,43 @@ macro_rules! rating_columns {
     };
 }
 
-/// Expands `GrantingTx` for `$ty`. The backend provides
-/// `dialect_insert_credit` (the credit row and its first version, in as
-/// few statements as its dialect allows).
+/// The insert of a new credit's row, its twelve columns bound as `$1` to
+/// `$12`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! new_credit_sql {
+    () => {
+        "INSERT INTO credits (id, borrower_id, version, amount_minor, currency, product, \
+         term_months, purpose, case_id, kind, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    };
+}
+
+/// The new credit's row and its first version in one statement, for a
+/// dialect that writes from a `WITH` clause: the version row is what the
+/// credit row returns, so the two cannot differ.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! new_credit_with_version_sql {
+    () => {
+        concat!(
+            "WITH credit AS (",
+            $crate::new_credit_sql!(),
+            " RETURNING id, version, amount_minor, currency, product, term_months, purpose, \
+             case_id, kind, updated_at) \
+             INSERT INTO credit_versions (credit_id, version, amount_minor, currency, product, \
+             term_months, purpose, case_id, kind, decided_at) SELECT id, version, amount_minor, \
+             currency, product, term_months, purpose, case_id, kind, updated_at FROM credit"
+        )
+    };
+}
+
+/// Expands `GrantingTx` for `$ty`. `$new_credit` writes a new credit, bound
+/// as [`new_credit_sql`] binds it; with `version_apart = true` its first
+/// version is written by a statement of its own next.
 #[macro_export]
 macro_rules! granting_tx {
-    ($ty:ty) => {
+    ($ty:ty, new_credit = $new_credit:expr, version_apart = $version_apart:literal) => {
         impl $ty {
             async fn insert_credit_version(&mut self, credit: &Credit) -> StoreResult<()> {
                 sqlx::query(
@@ -88,7 +119,28 @@ macro_rules! granting_tx {
                 if credit.version != 1 {
                     return Err(invariant("a new credit starts at version 1"));
                 }
-                self.dialect_insert_credit(credit).await
+                sqlx::query($new_credit)
+                    .bind(id_arg(credit.id))
+                    .bind(id_arg(credit.borrower_id))
+                    .bind(credit.version)
+                    .bind(credit.amount.minor_units())
+                    .bind(credit.amount.currency_code())
+                    .bind(&credit.product)
+                    .bind(int_arg(i64::from(credit.term_months))?)
+                    .bind(&credit.purpose)
+                    .bind(id_arg(credit.case_id))
+                    .bind(credit.kind.as_str())
+                    .bind(micros(credit.created_at))
+                    .bind(micros(credit.updated_at))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(conflict(
+                        "a credit with this id, or a credit version of its case, is recorded already",
+                    ))?;
+                if $version_apart {
+                    self.insert_credit_version(credit).await?;
+                }
+                Ok(())
             }
 
             async fn update_credit(&mut self, credit: &Credit) -> StoreResult<()> {

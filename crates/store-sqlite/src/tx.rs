@@ -83,7 +83,11 @@ creditops_store_sql::exposure_tx!(SqliteTx, lock_row = "");
 creditops_store_sql::breach_tx!(SqliteTx);
 creditops_store_sql::case_tx!(SqliteTx);
 creditops_store_sql::collateral_tx!(SqliteTx);
-creditops_store_sql::granting_tx!(SqliteTx);
+creditops_store_sql::granting_tx!(
+    SqliteTx,
+    new_credit = creditops_store_sql::new_credit_sql!(),
+    version_apart = true
+);
 creditops_store_sql::monitoring_tx!(SqliteTx, in_ids = "IN (SELECT value FROM json_each($1))");
 creditops_store_sql::idempotency_tx!(SqliteTx);
 creditops_store_sql::session_tx!(SqliteTx);
@@ -417,31 +421,6 @@ impl SqliteTx {
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
-    /// A new credit and its first version, one after the other.
-    pub(crate) async fn dialect_insert_credit(&mut self, credit: &Credit) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO credits (id, borrower_id, version, amount_minor, currency, product, \
-             term_months, purpose, case_id, kind, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(id_arg(credit.id))
-        .bind(id_arg(credit.borrower_id))
-        .bind(credit.version)
-        .bind(credit.amount.minor_units())
-        .bind(credit.amount.currency_code())
-        .bind(&credit.product)
-        .bind(int_arg(i64::from(credit.term_months))?)
-        .bind(&credit.purpose)
-        .bind(id_arg(credit.case_id))
-        .bind(credit.kind.as_str())
-        .bind(micros(credit.created_at))
-        .bind(micros(credit.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(conflict("a credit with this id exists already"))?;
-        self.insert_credit_version(credit).await
-    }
-
     /// The case row, its votes (in order, without gaps), its decision and
     /// its file's documents, read one after another.
     pub(crate) async fn dialect_case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {
