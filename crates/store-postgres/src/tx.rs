@@ -99,7 +99,7 @@ creditops_store_sql::risk_tx!(PgTx);
 // version.
 creditops_store_sql::exposure_tx!(PgTx, lock_row = " FOR UPDATE");
 creditops_store_sql::breach_tx!(PgTx);
-creditops_store_sql::case_tx!(PgTx);
+creditops_store_sql::case_tx!(PgTx, votes_apart = false);
 creditops_store_sql::collateral_tx!(PgTx);
 creditops_store_sql::granting_tx!(
     PgTx,
@@ -514,6 +514,94 @@ impl PgTx {
             .await
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
+    }
+
+    /// The case row at its expected revision and its new votes, in one
+    /// statement: every vote of `case` is sent, and those at or above the
+    /// number stored before (read in the statement's snapshot, taken before
+    /// the row was updated: any vote written since would have moved the
+    /// revision) are inserted. The decision is written apart: its trigger
+    /// checks the votes, which a sibling of the same statement could not
+    /// show it.
+    pub(crate) async fn dialect_update_case(
+        &mut self,
+        case: &CreditCase,
+        expected_revision: i64,
+    ) -> StoreResult<Option<(i64, bool)>> {
+        let votes = &case.votes;
+        let ordinals = (0..votes.len())
+            .map(|ordinal| int_arg(to_i64(ordinal)?))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let text = |pick: fn(&Vote) -> &str| votes.iter().map(pick).collect::<Vec<&str>>();
+        let ints = |pick: fn(&Vote) -> i64| {
+            votes
+                .iter()
+                .map(|vote| int_arg(pick(vote)))
+                .collect::<StoreResult<Vec<_>>>()
+        };
+        let checks = votes
+            .iter()
+            .map(|vote| to_json(&vote.checks))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let sql = concat!(
+            "WITH updated AS (",
+            creditops_store_sql::update_case_sql!(),
+            " RETURNING id), \
+             stored AS (SELECT (SELECT COUNT(*) FROM votes WHERE case_id = $1) AS votes, \
+             EXISTS (SELECT 1 FROM decisions WHERE case_id = $1) AS decided FROM updated), \
+             new_votes AS (INSERT INTO votes (case_id, ordinal, stage, voter_id, unit_id, side, \
+             decision, rationale, file_version, content_hash, cast_at, checks, round, \
+             required_level, competence_level, left_market_at, audit_event_id) \
+             SELECT $1, v.ordinal, v.stage, v.voter_id, v.unit_id, v.side, v.decision, \
+             v.rationale, v.file_version, v.content_hash, v.cast_at, v.checks, v.round, \
+             v.required_level, v.competence_level, v.left_market_at, $18 \
+             FROM stored CROSS JOIN UNNEST($20::int[], $21::text[], $22::text[], $23::text[], \
+             $24::text[], $25::text[], $26::text[], $27::bigint[], $28::text[], \
+             $29::timestamptz[], $30::text[], $31::int[], $32::int[], $33::int[], \
+             $34::timestamptz[]) AS v (ordinal, stage, voter_id, unit_id, side, decision, \
+             rationale, file_version, content_hash, cast_at, checks, round, required_level, \
+             competence_level, left_market_at) WHERE v.ordinal >= stored.votes) \
+             SELECT votes, decided FROM stored"
+        );
+        bind_case_update(
+            sqlx::query_as(sql),
+            case,
+            expected_revision,
+            self.audit_id(),
+        )?
+        .bind(ordinals)
+        .bind(text(|vote| vote.stage.as_str()))
+        .bind(text(|vote| vote.voter.staff_id.as_str()))
+        .bind(text(|vote| vote.voter.unit_id.as_str()))
+        .bind(text(|vote| vote.voter.side.as_str()))
+        .bind(text(|vote| vote.decision.as_str()))
+        .bind(text(|vote| vote.rationale.as_str()))
+        .bind(
+            votes
+                .iter()
+                .map(|vote| vote.file_version)
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|vote| vote.content_hash.as_str()))
+        .bind(
+            votes
+                .iter()
+                .map(|vote| micros(vote.cast_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(checks)
+        .bind(ints(|vote| i64::from(vote.round))?)
+        .bind(ints(|vote| i64::from(vote.required_level))?)
+        .bind(ints(|vote| i64::from(vote.voter.competence_level))?)
+        .bind(
+            votes
+                .iter()
+                .map(|vote| vote.voter.left_market_at.map(micros))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)
     }
 
     /// The case, its decision, its votes and its file's documents in one

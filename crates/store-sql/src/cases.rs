@@ -1,11 +1,65 @@
 //! Credit cases with their votes and decisions (V10), shared.
 
+/// The update of a case row at an expected revision: `$1` the case, `$2`
+/// the revision it is expected at, `$3` to `$19` its columns (see
+/// `bind_case_update`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! update_case_sql {
+    () => {
+        "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, term_months = $6, \
+         purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
+         updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
+         related_party = $16, board_resolution = $17, audit_event_id = $18, conditions = $19 \
+         WHERE id = $1 AND revision = $2"
+    };
+}
+
 /// Expands `CaseTx` for `$ty`. The backend provides `dialect_case` (a case
 /// with its votes, its decision and its file's documents, read as its
-/// planner does best).
+/// planner does best) and `dialect_update_case` (the case row written at
+/// its expected revision, returning the number of votes and whether a
+/// decision were stored before; None if the revision did not match). With
+/// `votes_apart = true` the new votes are written next, one by one;
+/// otherwise `dialect_update_case` wrote them.
 #[macro_export]
 macro_rules! case_tx {
-    ($ty:ty) => {
+    ($ty:ty, votes_apart = $votes_apart:literal) => {
+        /// Binds [`update_case_sql`]'s parameters `$1` to `$19` for `case`,
+        /// stored at `expected_revision` until now.
+        fn bind_case_update<'q, O>(
+            query: sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments>,
+            case: &'q CreditCase,
+            expected_revision: i64,
+            audit_id: DbId,
+        ) -> StoreResult<sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments>> {
+            let file = &case.file;
+            Ok(query
+                .bind(id_arg(case.id))
+                .bind(expected_revision)
+                .bind(file.amount.minor_units())
+                .bind(file.amount.currency_code())
+                .bind(&file.product)
+                .bind(int_arg(i64::from(file.term_months))?)
+                .bind(&file.purpose)
+                .bind(case.status.as_str())
+                .bind(case.version)
+                .bind(case.revision)
+                .bind(case.return_reason.as_deref())
+                .bind(micros(case.updated_at))
+                .bind(to_json(&case.editors)?)
+                .bind(int_arg(i64::from(case.round))?)
+                .bind(
+                    case.escalation_level
+                        .map(|level| int_arg(i64::from(level)))
+                        .transpose()?,
+                )
+                .bind(case.related_party)
+                .bind(board_resolution_json(case.board_resolution.as_ref())?)
+                .bind(audit_id)
+                .bind(to_json(&case.conditions)?))
+        }
+
         impl $ty {
             /// Inserts `case.votes[from..]` with their list index as ordinal.
             pub(crate) async fn insert_votes(
@@ -147,47 +201,12 @@ macro_rules! case_tx {
                         "update_case needs a case whose revision is above the expected revision",
                     ));
                 }
-                let file = &case.file;
-                // The stored votes and decision come back with the update
-                // (one round trip): read once the case row is ours, and
-                // every vote is written with an update of that row.
-                let stored: Option<(i64, bool)> = sqlx::query_as(
-                    "UPDATE cases SET amount_minor = $3, currency = $4, product = $5, \
-                     term_months = $6, \
-                     purpose = $7, status = $8, version = $9, revision = $10, return_reason = $11, \
-                     updated_at = $12, editors = $13, round = $14, escalation_level = $15, \
-                     related_party = $16, board_resolution = $17, audit_event_id = $18, \
-                     conditions = $19 WHERE id = $1 AND revision = $2 \
-                     RETURNING (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
-                     EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)",
-                )
-                .bind(id_arg(case.id))
-                .bind(expected_revision)
-                .bind(file.amount.minor_units())
-                .bind(file.amount.currency_code())
-                .bind(&file.product)
-                .bind(int_arg(i64::from(file.term_months))?)
-                .bind(&file.purpose)
-                .bind(case.status.as_str())
-                .bind(case.version)
-                .bind(case.revision)
-                .bind(case.return_reason.as_deref())
-                .bind(micros(case.updated_at))
-                .bind(to_json(&case.editors)?)
-                .bind(int_arg(i64::from(case.round))?)
-                .bind(
-                    case.escalation_level
-                        .map(|level| int_arg(i64::from(level)))
-                        .transpose()?,
-                )
-                .bind(case.related_party)
-                .bind(board_resolution_json(case.board_resolution.as_ref())?)
-                .bind(self.audit_id())
-                .bind(to_json(&case.conditions)?)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-                let Some((stored, has_decision)) = stored else {
+                // The dialect writes the case row (and, where it can, the new
+                // votes from the same statement) and returns what was stored
+                // before: the number of votes and whether a decision.
+                let Some((stored, has_decision)) =
+                    self.dialect_update_case(case, expected_revision).await?
+                else {
                     return Err(StoreError::Conflict(
                         "the case was changed by somebody else; reload it and try again".into(),
                     ));
@@ -199,8 +218,9 @@ macro_rules! case_tx {
                         "votes are append-only: the case has fewer votes than stored",
                     ));
                 }
-                self.insert_votes(case, stored).await?;
-
+                if $votes_apart {
+                    self.insert_votes(case, stored).await?;
+                }
                 match (&case.decision, has_decision) {
                     (Some(decision), false) => self.insert_decision(case.id, decision).await?,
                     (None, true) => return Err(invariant("a stored decision cannot be removed")),

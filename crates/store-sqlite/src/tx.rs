@@ -81,7 +81,7 @@ creditops_store_sql::risk_tx!(SqliteTx);
 // Writers are serial: nobody imports the same record in between.
 creditops_store_sql::exposure_tx!(SqliteTx, lock_row = "");
 creditops_store_sql::breach_tx!(SqliteTx);
-creditops_store_sql::case_tx!(SqliteTx);
+creditops_store_sql::case_tx!(SqliteTx, votes_apart = true);
 creditops_store_sql::collateral_tx!(SqliteTx);
 creditops_store_sql::granting_tx!(
     SqliteTx,
@@ -421,6 +421,30 @@ impl SqliteTx {
             .map_err(map_sqlx_error)?;
         sum_minor(&[get(&row, "reservations")?, get(&row, "imported")?])
     }
+    /// The case row at its expected revision; the number of votes and
+    /// whether a decision were stored come back with it, read once the
+    /// row is this transaction's.
+    pub(crate) async fn dialect_update_case(
+        &mut self,
+        case: &CreditCase,
+        expected_revision: i64,
+    ) -> StoreResult<Option<(i64, bool)>> {
+        let sql = concat!(
+            creditops_store_sql::update_case_sql!(),
+            " RETURNING (SELECT COUNT(*) FROM votes WHERE case_id = $1), \
+             EXISTS (SELECT 1 FROM decisions WHERE case_id = $1)"
+        );
+        bind_case_update(
+            sqlx::query_as(sql),
+            case,
+            expected_revision,
+            self.audit_id(),
+        )?
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)
+    }
+
     /// The case row, its votes (in order, without gaps), its decision and
     /// its file's documents, read one after another.
     pub(crate) async fn dialect_case(&mut self, id: CaseId) -> StoreResult<Option<CreditCase>> {

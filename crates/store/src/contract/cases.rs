@@ -169,6 +169,55 @@ pub async fn first_vote_decline_decides_in_one_update(store: Arc<dyn Store>) {
     );
 }
 
+/// An update never takes a stored vote or decision back: a case with
+/// fewer votes than stored, or without its stored decision, is refused
+/// and nothing of the update stays.
+pub async fn stored_votes_and_decision_are_append_only(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let mut case = new_case(borrower_id, "250000.00", "EUR");
+    insert_case(store, &case).await;
+    let officer = voter(store, LOAN_OFFICER, at(20)).await;
+    let before = case.revision;
+    case.cast_first_vote(
+        Some(&officer),
+        VoteDecision::Decline,
+        "no business",
+        1,
+        &facts(),
+        at(20),
+    )
+    .expect("decline");
+    save_case(store, &case, before).await;
+    let stored = load_case(store, case.id).await;
+    assert_eq!(stored.votes.len(), 1);
+    assert!(stored.decision.is_some());
+
+    let without_votes = CreditCase {
+        votes: Vec::new(),
+        revision: stored.revision + 1,
+        return_reason: Some("forged".into()),
+        ..stored.clone()
+    };
+    let without_decision = CreditCase {
+        decision: None,
+        revision: stored.revision + 1,
+        return_reason: Some("forged".into()),
+        ..stored.clone()
+    };
+    for forged in [without_votes, without_decision] {
+        let mut tx = store.begin().await.expect("begin");
+        let refused = tx.update_case(&forged, stored.revision).await;
+        assert!(
+            matches!(refused, Err(StoreError::Database(_))),
+            "{refused:?}"
+        );
+        drop(tx);
+        assert_eq!(load_case(store, case.id).await, stored);
+    }
+}
+
 pub async fn stale_revision_is_a_conflict(store: Arc<dyn Store>) {
     let store = store.as_ref();
     seed_org(store).await;

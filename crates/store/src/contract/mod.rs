@@ -202,6 +202,7 @@ macro_rules! store_contract_tests {
             votes_and_decision_round_trip
             finding_16_an_approval_without_two_proper_votes_is_refused
             first_vote_decline_decides_in_one_update
+            stored_votes_and_decision_are_append_only
             l11_decisions_between_lists_the_decisions_of_the_period
             stale_revision_is_a_conflict
             update_case_requires_a_new_revision
