@@ -60,27 +60,13 @@ pub async fn l1_credits_are_stored_with_their_versions(store: Arc<dyn Store>) {
     let versions = tx.credit_versions(first.id).await.expect("versions");
     let shapes: Vec<_> = versions
         .iter()
-        .map(|v| {
-            (
-                v.version,
-                v.amount.clone(),
-                v.case_id,
-                v.kind,
-                v.term_months,
-            )
-        })
+        .map(|v| (v.version, v.amount, v.case_id, v.kind, v.term_months))
         .collect();
     assert_eq!(
         shapes,
         [
-            (
-                1,
-                first.amount.clone(),
-                opening.id,
-                first.kind,
-                first.term_months
-            ),
-            (2, second.amount.clone(), change.id, CaseKind::Increase, 72),
+            (1, first.amount, opening.id, first.kind, first.term_months),
+            (2, second.amount, change.id, CaseKind::Increase, 72),
         ]
     );
     assert_eq!(tx.credits_of(borrower).await.expect("credits"), [second]);
