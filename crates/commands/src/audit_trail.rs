@@ -418,38 +418,56 @@ pub async fn verify(
     Ok(checked.check)
 }
 
-/// The log's head as the stored tree gives it: size and Merkle root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TreeHead {
-    pub size: u64,
-    pub root: Hash,
-}
+pub use creditops_store::TreeHead;
 
 /// Roots and proofs from the stored Merkle tree (the nodes the sequencer,
-/// or SQLite's append, stores with each event), at one size, in one read
-/// transaction: each answer reads O(log n) nodes in one statement, whatever
-/// the log's size (A2, A4). A node the table lacks is a broken log (409).
+/// or SQLite's append, stores with each event), at one size: each answer
+/// reads O(log n) nodes in one statement, whatever the log's size (A2, A4).
+/// A node the table lacks is a broken log (409). Nodes below the head never
+/// change, so the reads need no snapshot of their own; they share one read
+/// transaction, begun with the first of them.
 pub struct StoredTree {
-    tx: Box<dyn Tx>,
+    store: std::sync::Arc<dyn Store>,
+    tx: Option<Box<dyn Tx>>,
     head: TreeHead,
 }
 
 impl StoredTree {
-    /// The tree over every event committed before the call (caught up first).
+    /// The tree over every event committed before the call (caught up
+    /// first). Where a sequencer links the events, the flush hands over the
+    /// head it linked (usually one statement for both); otherwise the head
+    /// is read.
     pub async fn open(ctx: &Context) -> CommandResult<Self> {
-        caught_up(ctx).await?;
+        if let Some(sequencer) = ctx.store.audit_sequencer() {
+            let head = sequencer.flush_audit(FLUSH_DEADLINE).await?;
+            return Ok(Self {
+                store: ctx.store.clone(),
+                tx: None,
+                head,
+            });
+        }
         let mut tx = ctx.store.begin_read().await?;
         let size = tx.audit_size().await?;
         let root = read_nodes(tx.as_mut(), &NodePlan::root(size)).await?;
         let root = root.first().copied().unwrap_or_else(empty_root);
         Ok(Self {
-            tx,
+            store: ctx.store.clone(),
+            tx: Some(tx),
             head: TreeHead { size, root },
         })
     }
 
     pub fn head(&self) -> TreeHead {
         self.head
+    }
+
+    /// The hashes `plan` names, in the tree's read transaction.
+    async fn read(&mut self, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            empty => empty.insert(self.store.begin_read().await?),
+        };
+        read_nodes(tx.as_mut(), plan).await
     }
 
     /// The leaf hash and the inclusion proof of each leaf index in
@@ -467,7 +485,7 @@ impl StoredTree {
             lengths.push(proof.len());
             plan = plan.then(NodePlan::leaf(*index)).then(proof);
         }
-        let hashes = read_nodes(self.tx.as_mut(), &plan).await?;
+        let hashes = self.read(&plan).await?;
         // Per index the leaf, then its proof.
         let mut rest = hashes.into_iter();
         let mut proofs = Vec::with_capacity(indices.len());
@@ -496,7 +514,7 @@ impl StoredTree {
         let plan = NodePlan::root(old_size)
             .then(NodePlan::root(new_size))
             .then(proof);
-        let mut hashes = read_nodes(self.tx.as_mut(), &plan).await?.into_iter();
+        let mut hashes = self.read(&plan).await?.into_iter();
         let old_root = hashes.next().unwrap_or_else(empty_root);
         let new_root = hashes.next().unwrap_or_else(empty_root);
         Ok((old_root, new_root, hashes.collect()))

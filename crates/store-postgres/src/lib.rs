@@ -33,7 +33,7 @@ use creditops_audit::SigningKey;
 use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
 use creditops_store::{
     AuditSequencer, LiquidityClaim, LiquidityClaims, PoolUsage, SequencerLease, SequencerRound,
-    Store, StoreError, StoreResult, Tx,
+    Store, StoreError, StoreResult, TreeHead, Tx,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -227,7 +227,7 @@ impl AuditSequencer for PgStore {
         sequencer::sequence(&self.pool, &self.origin, key).await
     }
 
-    async fn flush_audit(&self, deadline: Duration) -> StoreResult<()> {
+    async fn flush_audit(&self, deadline: Duration) -> StoreResult<TreeHead> {
         sequencer::flush(&self.pool, &self.origin, deadline).await
     }
 

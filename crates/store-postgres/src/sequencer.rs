@@ -14,7 +14,7 @@ use crate::map_sqlx_error;
 use async_trait::async_trait;
 use creditops_audit::{CompactRange, Hash, SigningKey, TreeNode, chain_genesis, chain_next};
 use creditops_domain::Timestamp;
-use creditops_store::{SequencerLease, SequencerRound, StoreError, StoreResult};
+use creditops_store::{SequencerLease, SequencerRound, StoreError, StoreResult, TreeHead};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -36,81 +36,138 @@ fn hash(bytes: &[u8], what: &str) -> StoreResult<Hash> {
     creditops_audit::hash_from_slice(bytes).ok_or_else(|| corrupt(what))
 }
 
-/// The end of the chain: size, last chain value, and the xid to continue from.
+/// The end of the chain: size and last chain value.
 struct Head {
     size: u64,
     chain: Hash,
-    xid: String,
 }
 
-/// The head, and the xmin of a snapshot taken with it: a transaction below
-/// that xmin has ended, so a later read sees all of its entries or none
-/// will ever exist. One statement, after the round's lock is held.
-async fn head(
+/// The peaks of the Merkle tree of `$size` leaves (an SQL expression) as a
+/// `bytea[]`, highest level first, `NULL` where a node is missing (level 0
+/// is a leaf of the chain): one per set bit of the size, at the positions
+/// `CompactRange::peak_positions` computes.
+macro_rules! tree_peaks_sql {
+    ($size:literal) => {
+        concat!(
+            "ARRAY( \
+               SELECT CASE WHEN p.level = 0 \
+                      THEN (SELECT c.leaf_hash FROM audit_chain c WHERE c.seq = p.idx + 1) \
+                      ELSE (SELECT t.hash FROM audit_tree t \
+                            WHERE t.level = p.level AND t.idx = p.idx) \
+                      END \
+               FROM (SELECT k::smallint AS level, (",
+            $size,
+            " >> k) - 1 AS idx \
+                     FROM generate_series(62, 0, -1) AS k WHERE (",
+            $size,
+            " >> k) & 1 = 1) AS p \
+               ORDER BY p.level DESC)"
+        )
+    };
+}
+
+/// What a round works on, read in one statement after its lock is held:
+/// the xmin of the statement's snapshot (every transaction below it has
+/// ended, so this snapshot sees all of its entries or none will ever
+/// exist), the end of the chain, the peaks of its tree, and the entries to
+/// link, in `(xid, event_id)` order.
+///
+/// The pending entries lie in a narrow xid range of a growing table. The
+/// store's connections keep one generic plan per statement (see
+/// `PgStore::connect`), planned once: a range scan of each year's xid
+/// index between bounds computed first, and for each entry a probe of the
+/// chain's key (a subplan, not an anti-join the planner might hash over
+/// the whole chain).
+const ROUND_INPUTS_SQL: &str = concat!(
+    "WITH last AS (SELECT seq, chain_hash, xid FROM audit_chain ORDER BY seq DESC LIMIT 1), \
+          snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), \
+          pending AS ( \
+            SELECT e.event_id, e.leaf_hash, e.xid FROM audit_entries e \
+            WHERE e.xid >= COALESCE((SELECT xid FROM last), '0') \
+              AND e.xid < (SELECT xmin FROM snap) \
+              AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL \
+            ORDER BY e.xid, e.event_id LIMIT $1) \
+     SELECT (SELECT xmin FROM snap)::text, l.seq, l.chain_hash, ",
+    tree_peaks_sql!("COALESCE(l.seq, 0)"),
+    ", ARRAY(SELECT event_id FROM pending ORDER BY xid, event_id), \
+       ARRAY(SELECT leaf_hash FROM pending ORDER BY xid, event_id) \
+     FROM (SELECT 1) AS one LEFT JOIN last l ON true"
+);
+
+/// What [`ROUND_INPUTS_SQL`] reads.
+struct RoundInputs {
+    head: Head,
+    xmin: String,
+    /// `None` if a peak node is missing (the tree is rebuilt then).
+    peaks: Option<Vec<Hash>>,
+    pending: Vec<(Uuid, Vec<u8>)>,
+}
+
+type RoundRow = (
+    String,
+    Option<i64>,
+    Option<Vec<u8>>,
+    Vec<Option<Vec<u8>>>,
+    Vec<Uuid>,
+    Vec<Vec<u8>>,
+);
+
+async fn round_inputs(
     tx: &mut Transaction<'static, Postgres>,
     origin: &str,
-) -> StoreResult<(Head, String)> {
-    let (xmin, seq, chain, xid): (String, Option<i64>, Option<Vec<u8>>, Option<String>) =
-        sqlx::query_as(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, c.seq, c.chain_hash, \
-                    c.xid::text \
-             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
-               SELECT seq, chain_hash, xid FROM audit_chain ORDER BY seq DESC LIMIT 1) c ON true",
-        )
+) -> StoreResult<RoundInputs> {
+    let (xmin, seq, chain, peaks, ids, leaves): RoundRow = sqlx::query_as(ROUND_INPUTS_SQL)
+        .bind(BATCH)
         .fetch_one(&mut **tx)
         .await
         .map_err(map_sqlx_error)?;
-    let head = match (seq, chain, xid) {
-        (Some(seq), Some(chain), Some(xid)) => Head {
+    let head = match (seq, chain) {
+        (Some(seq), Some(chain)) => Head {
             size: u64::try_from(seq).map_err(|_| corrupt("a negative audit seq"))?,
             chain: hash(&chain, "a stored chain hash is not 32 bytes")?,
-            xid,
         },
         _ => Head {
             size: 0,
             chain: chain_genesis(origin),
-            xid: "0".into(),
         },
     };
-    Ok((head, xmin))
+    Ok(RoundInputs {
+        head,
+        xmin,
+        peaks: peak_hashes(peaks)?,
+        pending: ids.into_iter().zip(leaves).collect(),
+    })
+}
+
+/// The peaks as hashes; `None` if one is missing.
+fn peak_hashes(peaks: Vec<Option<Vec<u8>>>) -> StoreResult<Option<Vec<Hash>>> {
+    let mut hashes = Vec::with_capacity(peaks.len());
+    for peak in peaks {
+        match peak {
+            Some(bytes) => hashes.push(hash(&bytes, "a stored tree node is not 32 bytes")?),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(hashes))
 }
 
 fn to_i64(value: u64) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| corrupt("an audit position beyond i64"))
 }
 
-/// The compact range (peaks) of the tree of `size` leaves, from the node
-/// table; rebuilds missing nodes from the leaves once (after the migration
-/// that introduced the table, on a log that already had events).
+/// The compact range of the tree of `size` leaves from its stored peaks;
+/// rebuilds missing nodes from the leaves once (after the migration that
+/// introduced the table, on a log that already had events).
 async fn compact_range(
     tx: &mut Transaction<'static, Postgres>,
     size: u64,
+    peaks: Option<Vec<Hash>>,
 ) -> StoreResult<CompactRange> {
-    let positions = CompactRange::peak_positions(size);
-    let levels: Vec<i16> = positions
-        .iter()
-        .map(|(level, _)| i16::from(*level))
-        .collect();
-    let indices = positions
-        .iter()
-        .map(|(_, index)| to_i64(*index))
-        .collect::<StoreResult<Vec<i64>>>()?;
-    // One query for all peaks: level 0 is a leaf of the chain, higher levels
-    // are nodes of the tree table.
-    let found: Vec<Option<Vec<u8>>> = sqlx::query_scalar(audit_nodes_sql!())
-        .bind(&levels)
-        .bind(&indices)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(map_sqlx_error)?;
-    let mut peaks = Vec::with_capacity(found.len());
-    for bytes in found {
-        match bytes {
-            Some(bytes) => peaks.push(hash(&bytes, "a stored tree node is not 32 bytes")?),
-            None => return rebuild_tree(tx, size).await,
-        }
+    match peaks {
+        Some(peaks) => CompactRange::from_parts(size, peaks)
+            .map_err(|_| corrupt("tree peaks do not match the size")),
+        None => rebuild_tree(tx, size).await,
     }
-    CompactRange::from_parts(size, peaks).map_err(|_| corrupt("tree peaks do not match the size"))
 }
 
 async fn rebuild_tree(
@@ -199,27 +256,13 @@ async fn round(
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx_error)?;
-    let (head, xmin) = head(&mut tx, origin).await?;
-    // The pending entries lie in a narrow xid range of a growing table. The
-    // store's connections keep one generic plan per statement (see
-    // `PgStore::connect`), planned once: a range scan of each year's xid
-    // index, and for each entry a probe of the chain's key (a subplan, not
-    // an anti-join the planner might hash over the whole chain). A plan made
-    // per round instead would cost more to make over the year partitions
-    // than the round's reads cost to run.
-    let pending: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT e.event_id, e.leaf_hash FROM audit_entries e \
-         WHERE e.xid >= $1::xid8 AND e.xid < $2::xid8 \
-           AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL \
-         ORDER BY e.xid, e.event_id LIMIT $3",
-    )
-    .bind(&head.xid)
-    .bind(&xmin)
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(map_sqlx_error)?;
-    let mut range = compact_range(&mut tx, head.size).await?;
+    let RoundInputs {
+        head,
+        xmin,
+        peaks,
+        pending,
+    } = round_inputs(&mut tx, origin).await?;
+    let mut range = compact_range(&mut tx, head.size, peaks).await?;
     if !pending.is_empty() {
         link(&mut tx, &head, &pending, &mut range).await?;
     }
@@ -350,34 +393,77 @@ pub(crate) async fn oldest_unsequenced(pool: &PgPool) -> StoreResult<Option<Time
     oldest_unlinked(pool, None).await
 }
 
-pub(crate) async fn flush(pool: &PgPool, origin: &str, deadline: Duration) -> StoreResult<()> {
+/// In one statement and its one snapshot: the snapshot's `xmax` (every
+/// transaction committed before the statement lies below it), whether an
+/// entry below it is not linked yet, the chain's size and the peaks of its
+/// Merkle tree (highest level first, `NULL` where a node is missing; level 0
+/// is a leaf of the chain). The peaks are the set bits of the size, as
+/// `CompactRange::peak_positions` computes them.
+const LINKED_HEAD_SQL: &str = concat!(
+    "WITH head AS ( \
+       SELECT COALESCE((SELECT seq FROM audit_chain ORDER BY seq DESC LIMIT 1), 0) AS size) \
+     SELECT pg_snapshot_xmax(s)::text, \
+       EXISTS ( \
+         SELECT 1 FROM audit_entries e \
+         WHERE e.xid >= COALESCE((SELECT xid FROM audit_chain ORDER BY seq DESC LIMIT 1), '0') \
+           AND e.xid < pg_snapshot_xmax(s) \
+           AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL), \
+       head.size, ",
+    tree_peaks_sql!("head.size"),
+    " FROM pg_current_snapshot() AS s, head"
+);
+
+/// What [`LINKED_HEAD_SQL`] answers: the bound below which every committed
+/// transaction lies, whether one of their entries waits, and the linked
+/// head (`None` if a peak node is missing, which a round rebuilds).
+async fn linked_head(pool: &PgPool) -> StoreResult<(String, bool, Option<TreeHead>)> {
+    let (below, pending, size, peaks): (String, bool, i64, Vec<Option<Vec<u8>>>) =
+        sqlx::query_as(LINKED_HEAD_SQL)
+            .fetch_one(pool)
+            .await
+            .map_err(map_sqlx_error)?;
+    let size = u64::try_from(size).map_err(|_| corrupt("a negative audit seq"))?;
+    let Some(peaks) = peak_hashes(peaks)? else {
+        return Ok((below, pending, None));
+    };
+    let range = CompactRange::from_parts(size, peaks)
+        .map_err(|_| corrupt("tree peaks do not match the size"))?;
+    let head = TreeHead {
+        size,
+        root: range.root(),
+    };
+    Ok((below, pending, Some(head)))
+}
+
+pub(crate) async fn flush(
+    pool: &PgPool,
+    origin: &str,
+    deadline: Duration,
+) -> StoreResult<TreeHead> {
     let started = Instant::now();
-    // Every transaction that committed before this call has an id below
-    // the xmax of a snapshot taken now. Usually the leader's timer linked
-    // them all already: then this one statement is the whole flush.
-    let (below, pending): (String, bool) = sqlx::query_as(
-        "SELECT pg_snapshot_xmax(s)::text, EXISTS ( \
-           SELECT 1 FROM audit_entries e \
-           WHERE e.xid >= COALESCE((SELECT xid FROM audit_chain ORDER BY seq DESC LIMIT 1), '0') \
-             AND e.xid < pg_snapshot_xmax(s) \
-             AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL) \
-         FROM pg_current_snapshot() AS s",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(map_sqlx_error)?;
-    if !pending {
-        return Ok(());
+    // Usually the leader's timer linked every entry committed before this
+    // call already: then this one statement is the whole flush, and its
+    // head covers them.
+    let (below, pending, head) = linked_head(pool).await?;
+    if let (false, Some(head)) = (pending, head) {
+        return Ok(head);
     }
     loop {
         let (round, xmin) = round(pool, origin, None).await?;
         // A round whose snapshot had every transaction below `below` ended,
         // and that was not cut short by its batch, linked all their entries
-        // (rounds link in xid order): nothing is left to look for.
-        if (round.linked < BATCH as u64 && xid_at_least(&xmin, &below))
-            || oldest_unlinked(pool, Some(&below)).await?.is_none()
+        // (rounds link in xid order): its head covers them.
+        if round.linked < BATCH as u64 && xid_at_least(&xmin, &below) {
+            return Ok(TreeHead {
+                size: round.size,
+                root: round.root,
+            });
+        }
+        // Another round linked them: the head read now covers them.
+        if oldest_unlinked(pool, Some(&below)).await?.is_none()
+            && let (_, _, Some(head)) = linked_head(pool).await?
         {
-            return Ok(());
+            return Ok(head);
         }
         if started.elapsed() >= deadline {
             return Err(StoreError::Unavailable(

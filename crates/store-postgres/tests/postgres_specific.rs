@@ -422,6 +422,45 @@ async fn sequencer_links_committed_entries_in_transaction_order() {
     .await;
 }
 
+/// A2, A4: a flush hands over the head of the linked log, covering every
+/// event committed before it, whether it ran a round itself (events were
+/// waiting) or found them linked (one statement): the size and the root of
+/// the chain's leaves, at every size from empty through several changes of
+/// the tree's peaks, also after transactions of several events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_hands_over_the_head_it_linked() {
+    with_db(|store, url| async move {
+        let deadline = std::time::Duration::from_secs(10);
+        let empty = store.flush_audit(deadline).await.expect("flush");
+        assert_eq!(empty.size, 0);
+        assert_eq!(empty.root, creditops_audit::merkle::empty_root());
+        let mut leaves = Vec::new();
+        let mut n = 0;
+        for per_tx in [1, 1, 1, 2, 1, 3, 1, 5, 1, 8, 4, 1, 13, 1] {
+            let mut tx = store.begin().await.expect("begin");
+            for _ in 0..per_tx {
+                let e = event(n);
+                leaves.push(e.leaf_hash);
+                tx.append_audit(&e).await.expect("append");
+                n += 1;
+            }
+            tx.commit().await.expect("commit");
+            let expected = (leaves.len() as u64, creditops_audit::merkle::root(&leaves));
+            let linked = store.flush_audit(deadline).await.expect("flush");
+            assert_eq!((linked.size, linked.root), expected, "after linking");
+            let found = store.flush_audit(deadline).await.expect("flush");
+            assert_eq!((found.size, found.root), expected, "already linked");
+            let round = store.sequence_audit(None).await.expect("sequence");
+            assert_eq!(
+                (round.linked, round.size, round.root),
+                (0, expected.0, expected.1)
+            );
+        }
+        assert_tree_matches_chain(&url).await;
+    })
+    .await;
+}
+
 /// A2: with a key, rounds sign the head (at most about once a second) in the
 /// transaction that links the events; the note verifies with the key and
 /// names the chain's size and the root of its leaves.

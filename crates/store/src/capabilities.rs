@@ -7,7 +7,7 @@
 //! [`StoreExt`] answers the questions callers ask of every store, using a
 //! capability where the backend has it.
 
-use crate::{LiquidityClaim, SequencerRound, Store, StoreResult};
+use crate::{LiquidityClaim, SequencerRound, Store, StoreResult, TreeHead};
 use async_trait::async_trait;
 use creditops_domain::{CaseId, Timestamp};
 use std::time::Duration;
@@ -47,8 +47,10 @@ pub trait AuditSequencer: Send + Sync {
         key: Option<&creditops_audit::SigningKey>,
     ) -> StoreResult<SequencerRound>;
     /// Runs rounds until every audit event committed before the call is in
-    /// the chain; `Unavailable` if that takes longer than `deadline`.
-    async fn flush_audit(&self, deadline: Duration) -> StoreResult<()>;
+    /// the chain, and returns the head of the linked log then (covering at
+    /// least those events); `Unavailable` if that takes longer than
+    /// `deadline`. Usually nothing waits: then one statement answers both.
+    async fn flush_audit(&self, deadline: Duration) -> StoreResult<TreeHead>;
     /// When the oldest committed audit event that is not linked yet was
     /// recorded (the sequencer's lag); `None` if all are linked.
     async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>>;
@@ -113,7 +115,7 @@ impl<'s> StoreExt for dyn Store + 's {
 
     async fn flush_audit(&self, deadline: Duration) -> StoreResult<()> {
         match self.audit_sequencer() {
-            Some(sequencer) => sequencer.flush_audit(deadline).await,
+            Some(sequencer) => sequencer.flush_audit(deadline).await.map(|_| ()),
             None => Ok(()),
         }
     }

@@ -121,6 +121,14 @@ pub struct UnauditedRow {
     pub audit_event_id: Option<uuid::Uuid>,
 }
 
+/// The head of the linked audit log: its size and Merkle root (RFC 9162),
+/// what a checkpoint signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
 /// What one sequencer round did: how many events it linked and the head of
 /// the log after it (the size and root a checkpoint signs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
