@@ -427,8 +427,7 @@ pub async fn reserve(
         closed_at: None,
         closed_by: None,
     };
-    tx.insert_reservation(&reservation).await?;
-    tx.settle_liquidity_claim(claim, reservation.amount).await?;
+    tx.reserve_with_claim(&reservation, claim).await?;
     Ok(Reserved {
         reservation,
         liquidity,

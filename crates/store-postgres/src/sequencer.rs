@@ -69,8 +69,9 @@ macro_rules! tree_peaks_sql {
 /// What a round works on, read in one statement after its lock is held:
 /// the xmin of the statement's snapshot (every transaction below it has
 /// ended, so this snapshot sees all of its entries or none will ever
-/// exist), the end of the chain, the peaks of its tree, and the entries to
-/// link, in `(xid, event_id)` order.
+/// exist), the end of the chain, the peaks of its tree, the entries to
+/// link, in `(xid, event_id)` order, and the last signed head (written only
+/// under the same lock).
 ///
 /// The pending entries lie in a narrow xid range of a growing table. The
 /// store's connections keep one generic plan per statement (see
@@ -90,8 +91,11 @@ const ROUND_INPUTS_SQL: &str = concat!(
      SELECT (SELECT xmin FROM snap)::text, l.seq, l.chain_hash, ",
     tree_peaks_sql!("COALESCE(l.seq, 0)"),
     ", ARRAY(SELECT event_id FROM pending ORDER BY xid, event_id), \
-       ARRAY(SELECT leaf_hash FROM pending ORDER BY xid, event_id) \
-     FROM (SELECT 1) AS one LEFT JOIN last l ON true"
+       ARRAY(SELECT leaf_hash FROM pending ORDER BY xid, event_id), \
+       signed.tree_size, signed.signed_at \
+     FROM (SELECT 1) AS one LEFT JOIN last l ON true \
+     LEFT JOIN LATERAL ( \
+       SELECT tree_size, signed_at FROM audit_heads ORDER BY tree_size DESC LIMIT 1) signed ON true"
 );
 
 /// What [`ROUND_INPUTS_SQL`] reads.
@@ -101,6 +105,8 @@ struct RoundInputs {
     /// `None` if a peak node is missing (the tree is rebuilt then).
     peaks: Option<Vec<Hash>>,
     pending: Vec<(Uuid, Vec<u8>)>,
+    /// The size and time of the last signed head, if any.
+    last_signed: Option<(i64, Timestamp)>,
 }
 
 type RoundRow = (
@@ -110,17 +116,20 @@ type RoundRow = (
     Vec<Option<Vec<u8>>>,
     Vec<Uuid>,
     Vec<Vec<u8>>,
+    Option<i64>,
+    Option<Timestamp>,
 );
 
 async fn round_inputs(
     tx: &mut Transaction<'static, Postgres>,
     origin: &str,
 ) -> StoreResult<RoundInputs> {
-    let (xmin, seq, chain, peaks, ids, leaves): RoundRow = sqlx::query_as(ROUND_INPUTS_SQL)
-        .bind(BATCH)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_sqlx_error)?;
+    let (xmin, seq, chain, peaks, ids, leaves, signed_size, signed_at): RoundRow =
+        sqlx::query_as(ROUND_INPUTS_SQL)
+            .bind(BATCH)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_sqlx_error)?;
     let head = match (seq, chain) {
         (Some(seq), Some(chain)) => Head {
             size: u64::try_from(seq).map_err(|_| corrupt("a negative audit seq"))?,
@@ -136,6 +145,7 @@ async fn round_inputs(
         xmin,
         peaks: peak_hashes(peaks)?,
         pending: ids.into_iter().zip(leaves).collect(),
+        last_signed: signed_size.zip(signed_at),
     })
 }
 
@@ -261,13 +271,14 @@ async fn round(
         xmin,
         peaks,
         pending,
+        last_signed,
     } = round_inputs(&mut tx, origin).await?;
     let mut range = compact_range(&mut tx, head.size, peaks).await?;
     if !pending.is_empty() {
         link(&mut tx, &head, &pending, &mut range).await?;
     }
     let signed = match key {
-        Some(key) => sign_head(&mut tx, origin, key, &range).await?,
+        Some(key) => sign_head(&mut tx, origin, key, &range, last_signed).await?,
         None => false,
     };
     tx.commit().await.map_err(map_sqlx_error)?;
@@ -325,24 +336,20 @@ async fn link(
     insert_nodes(tx, rest, false).await
 }
 
-/// Signs the head if it grew and the last signed head is at least
+/// Signs the head if it grew and the last signed head (`last`, its size and
+/// time, read with the round's inputs) is at least
 /// [`SIGN_EVERY`] old (or there is none).
 async fn sign_head(
     tx: &mut Transaction<'static, Postgres>,
     origin: &str,
     key: &SigningKey,
     range: &CompactRange,
+    last: Option<(i64, Timestamp)>,
 ) -> StoreResult<bool> {
     if range.size() == 0 {
         return Ok(false);
     }
     let now = chrono::Utc::now();
-    let last: Option<(i64, Timestamp)> = sqlx::query_as(
-        "SELECT tree_size, signed_at FROM audit_heads ORDER BY tree_size DESC LIMIT 1",
-    )
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(map_sqlx_error)?;
     let due = match last {
         None => true,
         Some((size, at)) => {

@@ -54,6 +54,11 @@ macro_rules! committed_since_position {
     };
 }
 
+/// An approval without a claim was not counted by others (R5, R6).
+const NO_CLAIM: &str = "the approval holds no liquidity claim, so other approvals did not count it";
+/// A claim settles only within its window and for no more than it claimed.
+const CLAIM_LAPSED: &str = "the approval's liquidity claim lapsed or no longer covers the amount";
+
 type Db = Postgres;
 type DbRow = PgRow;
 /// Ids are `UUID` columns.
@@ -367,6 +372,44 @@ impl PgTx {
         .transpose()
     }
 
+    /// The claim deleted and the reservation written in one statement: the
+    /// reservation only if the claim was settled (see
+    /// [`Self::dialect_settle_liquidity_claim`] for when it is).
+    pub(crate) async fn dialect_reserve_with_claim(
+        &mut self,
+        reservation: &Reservation,
+        claim: Option<&LiquidityClaim>,
+    ) -> StoreResult<()> {
+        let Some(claim) = claim else {
+            return Err(StoreError::Conflict(NO_CLAIM.into()));
+        };
+        let written = sqlx::query(
+            "WITH settled AS ( \
+               DELETE FROM liquidity_claims WHERE id = $9 AND case_id = $1 \
+               AND amount_minor >= $3 AND settle_by > statement_timestamp() RETURNING 1) \
+             INSERT INTO reservations (case_id, borrower_id, amount_minor, status, reserved_at, \
+               expires_at, closed_at, closed_by) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM settled)",
+        )
+        .bind(reservation.case_id.as_uuid())
+        .bind(reservation.borrower.as_uuid())
+        .bind(to_minor(reservation.amount)?)
+        .bind(reservation.status.as_str())
+        .bind(micros(reservation.reserved_at))
+        .bind(micros(reservation.expires_at))
+        .bind(reservation.closed_at.map(micros))
+        .bind(reservation.closed_by.as_ref().map(StaffId::as_str))
+        .bind(claim.id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(conflict("the case holds a reservation already"))?
+        .rows_affected();
+        if written != 1 {
+            return Err(StoreError::Conflict(CLAIM_LAPSED.into()));
+        }
+        Ok(())
+    }
+
     /// Deletes the claim with the reservation written beside it; the claim
     /// must still be within its settling window (so no other approval has
     /// stopped counting it) and cover the amount.
@@ -376,9 +419,7 @@ impl PgTx {
         amount: Decimal,
     ) -> StoreResult<()> {
         let Some(claim) = claim else {
-            return Err(StoreError::Conflict(
-                "the approval holds no liquidity claim, so other approvals did not count it".into(),
-            ));
+            return Err(StoreError::Conflict(NO_CLAIM.into()));
         };
         let settled = sqlx::query(
             "DELETE FROM liquidity_claims WHERE id = $1 AND case_id = $2 \
@@ -394,9 +435,7 @@ impl PgTx {
         if settled == 1 {
             Ok(())
         } else {
-            Err(StoreError::Conflict(
-                "the approval's liquidity claim lapsed or no longer covers the amount".into(),
-            ))
+            Err(StoreError::Conflict(CLAIM_LAPSED.into()))
         }
     }
 

@@ -3,7 +3,8 @@
 /// Expands `RiskTx` for `$ty`. The backend provides the locks
 /// (`dialect_lock_risk`, `dialect_lock_risk_shared`,
 /// `dialect_lock_risk_subjects`) and the liquidity reads and claims
-/// (`dialect_liquidity_now`, `dialect_settle_liquidity_claim`).
+/// (`dialect_liquidity_now`, `dialect_settle_liquidity_claim`,
+/// `dialect_reserve_with_claim`).
 #[macro_export]
 macro_rules! risk_tx {
     ($ty:ty) => {
@@ -96,6 +97,14 @@ macro_rules! risk_tx {
                 amount: Decimal,
             ) -> StoreResult<()> {
                 self.dialect_settle_liquidity_claim(claim, amount).await
+            }
+
+            async fn reserve_with_claim(
+                &mut self,
+                reservation: &Reservation,
+                claim: Option<&LiquidityClaim>,
+            ) -> StoreResult<()> {
+                self.dialect_reserve_with_claim(reservation, claim).await
             }
 
             /// Consumed "after `since`" counts from `since` itself on: a disbursement

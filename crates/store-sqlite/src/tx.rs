@@ -199,6 +199,16 @@ impl SqliteTx {
 
     /// No claims are issued here: settling none is fine, settling one is a
     /// bug of the caller.
+    /// Writers are serial: the reservation, then the (absent) claim.
+    pub(crate) async fn dialect_reserve_with_claim(
+        &mut self,
+        reservation: &Reservation,
+        claim: Option<&LiquidityClaim>,
+    ) -> StoreResult<()> {
+        ExposureTx::insert_reservation(self, reservation).await?;
+        RiskTx::settle_liquidity_claim(self, claim, reservation.amount).await
+    }
+
     pub(crate) async fn dialect_settle_liquidity_claim(
         &mut self,
         claim: Option<&LiquidityClaim>,

@@ -466,6 +466,85 @@ pub async fn liquidity_claims_count_for_other_approvals_only(store: Arc<dyn Stor
     assert_claims_lapse(store, second.id, &claim).await;
 }
 
+/// R5, R6: an approval's reservation is written exactly when its claim is
+/// settled with it. Refused (Conflict), and nothing written, for a claim
+/// below the amount, without a claim where the backend issues claims, for a
+/// claim settled already and for a case that holds a reservation; where
+/// writers are serial no claim is needed.
+pub async fn reservations_settle_their_claims(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let borrower_id = insert_borrower(store).await;
+    let case = new_case(borrower_id, "1000.00", "EUR");
+    insert_case(store, &case).await;
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_liquidity(&liquidity(1, "5000000", "100"))
+        .await
+        .expect("position");
+    tx.commit().await.expect("commit");
+    let reservation = |amount: &str| Reservation {
+        case_id: case.id,
+        borrower: borrower_id,
+        amount: dec(amount),
+        status: ReservationStatus::Active,
+        reserved_at: at(10),
+        expires_at: at(10) + chrono::Duration::days(30),
+        closed_at: None,
+        closed_by: None,
+    };
+    let lifetime = std::time::Duration::from_secs(30);
+    let claim = store
+        .claim_liquidity(case.id, "EUR", lifetime)
+        .await
+        .expect("claim");
+    let mut tx = store.begin().await.expect("begin");
+    if let Some(claim) = &claim {
+        for (reserved, claim, why) in [
+            (
+                reservation("1000.01"),
+                Some(claim),
+                "a claim below the amount",
+            ),
+            (reservation("1000.00"), None, "no claim"),
+        ] {
+            let result = tx.reserve_with_claim(&reserved, claim).await;
+            assert!(
+                matches!(result, Err(StoreError::Conflict(_))),
+                "{why}: {result:?}"
+            );
+            assert_eq!(tx.reservation(case.id).await.expect("read"), None, "{why}");
+        }
+    }
+    tx.reserve_with_claim(&reservation("1000.00"), claim.as_ref())
+        .await
+        .expect("reserved");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    assert_eq!(
+        tx.reservation(case.id).await.expect("read"),
+        Some(reservation("1000.00"))
+    );
+    drop(tx);
+    // Settled once: neither the same claim nor a new one reserves again.
+    let again = store
+        .claim_liquidity(case.id, "EUR", lifetime)
+        .await
+        .expect("claim");
+    for (claim, why) in [
+        (&claim, "the settled claim"),
+        (&again, "a second reservation"),
+    ] {
+        let mut tx = store.begin().await.expect("begin");
+        let result = tx
+            .reserve_with_claim(&reservation("1000.00"), claim.as_ref())
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Conflict(_))),
+            "{why}: {result:?}"
+        );
+    }
+}
+
 /// Nothing to claim for a case in another currency or an unknown case.
 async fn assert_unclaimable(store: &dyn Store, foreign: CaseId) {
     let lifetime = std::time::Duration::from_secs(30);

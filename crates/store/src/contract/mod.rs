@@ -240,6 +240,7 @@ macro_rules! store_contract_tests {
             reservations_close_once
             committed_outflows_project_reservations
             liquidity_claims_count_for_other_approvals_only
+            reservations_settle_their_claims
             imported_balances_are_idempotent
             breaches_open_resolve_and_filter
             amounts_beyond_cents_are_refused

@@ -3,7 +3,7 @@
 
 use crate::{InFlightClaims, LiquidityClaim, LiquidityNow, StoreResult};
 use creditops_domain::Timestamp;
-use creditops_risk::{Capital, LiquidityPosition};
+use creditops_risk::{Capital, LiquidityPosition, Reservation};
 use rust_decimal::Decimal;
 
 /// Risk parameters (capital, liquidity) and the risk locks (R3, R4, R5, R6).
@@ -54,6 +54,16 @@ pub trait RiskTx: Send {
         &mut self,
         claim: Option<&LiquidityClaim>,
         amount: Decimal,
+    ) -> StoreResult<()>;
+    /// Writes an approval's `reservation` and settles its `claim` with it:
+    /// what [`crate::ExposureTx::insert_reservation`] and then
+    /// [`Self::settle_liquidity_claim`] for the reservation's amount do,
+    /// with their conflicts, and nothing written if either is refused. One
+    /// statement where the backend issues claims.
+    async fn reserve_with_claim(
+        &mut self,
+        reservation: &Reservation,
+        claim: Option<&LiquidityClaim>,
     ) -> StoreResult<()>;
     /// Liquidity committed since `since`: active reservations not expired at
     /// `at` plus reservations consumed after `since` (R6 projection).
