@@ -4,7 +4,7 @@
 //! The rules are the pure `creditops-risk` engine; this module loads its
 //! inputs and records its results, breaches audited.
 
-use crate::facts::{Membership, group_members_of};
+use crate::facts::{Membership, group_members_of, members_in};
 use crate::{CommandError, CommandResult, Context};
 use creditops_audit::AuditAction;
 use creditops_domain::{
@@ -18,7 +18,7 @@ use creditops_risk::{
     BorrowerExposure, Breach, GateInput, LimitSubject, LiquidityView, REPORTING_CURRENCY,
     Reservation, ReservationStatus, gate,
 };
-use creditops_store::{ExposureScope, InFlightClaims, LiquidityClaim, Tx};
+use creditops_store::{ExposureScope, InFlightClaims, LiquidityClaim, LiquidityNow, Tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -49,21 +49,28 @@ const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 /// stand in the way, it waits for them to give way or commit, which they
 /// do without waiting for it. Without a claim (a backend whose writers are
 /// serial) the committed figure is exact.
+/// `first` is the first read, taken with the capital.
 async fn approval_liquidity(
     tx: &mut dyn Tx,
     amount: Decimal,
     claim: Option<&LiquidityClaim>,
+    first: Option<LiquidityNow>,
     now: Timestamp,
 ) -> CommandResult<Option<LiquidityView>> {
     let Some(claim) = claim else {
-        return liquidity_view(tx, now).await;
+        return Ok(first.map(|now| LiquidityView::new(&now.position, now.committed)));
     };
     let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    let mut first = Some(first);
     loop {
-        let Some(read) = tx
-            .liquidity_now(now, InFlightClaims::CountedExcept(claim))
-            .await?
-        else {
+        let read = match first.take() {
+            Some(read) => read,
+            None => {
+                tx.liquidity_now(now, InFlightClaims::CountedExcept(claim))
+                    .await?
+            }
+        };
+        let Some(read) = read else {
             return Ok(None);
         };
         let earlier = read.committed + read.claimed_earlier;
@@ -221,11 +228,11 @@ async fn approval_scope(
     if lock {
         tx.lock_risk_shared().await?;
     }
-    let (group, members) = group_members_of(tx, borrower, now).await?;
-    let row = tx
-        .borrower(borrower)
+    let (row, group) = tx
+        .borrower_with_group(borrower, now)
         .await?
         .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
+    let (group, members) = members_in(tx, borrower, group, now).await?;
     // Sector and country limits change only under the exclusive lock, so
     // the shared one keeps them as read here; whether one is in force
     // decides what to lock.
@@ -333,10 +340,15 @@ pub async fn gate_verdict(
     };
     let country = LimitSubject::Country(borrower.country);
     let country_usage = usage_if_limited(tx, limits, &country, now).await?;
-    let tier1 = tx.latest_capital().await?.map(|capital| capital.tier1);
+    let counted = match claim {
+        Some(own) => InFlightClaims::CountedExcept(own),
+        None => InFlightClaims::Ignored,
+    };
+    let (capital, first_liquidity) = tx.capital_and_liquidity(now, counted).await?;
+    let tier1 = capital.map(|capital| capital.tier1);
     // A change of an approved credit adds only the difference (L1).
     let added = case.file.added_exposure();
-    let liquidity = approval_liquidity(tx, added, claim, now).await?;
+    let liquidity = approval_liquidity(tx, added, claim, first_liquidity, now).await?;
     Ok(gate(
         &GateInput {
             borrower: &borrower,

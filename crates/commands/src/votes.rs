@@ -53,6 +53,10 @@ pub async fn claim_for_vote(
     decision: VoteDecision,
     stage: VoteStage,
 ) -> CommandResult<Option<LiquidityClaim>> {
+    // Where writers are serial there are no claims (nor rules to read for one).
+    if ctx.store.liquidity_claims().is_none() {
+        return Ok(None);
+    }
     let may_decide = decision == VoteDecision::Approve
         && match stage {
             VoteStage::First => single_vote_lane_open(ctx).await?,

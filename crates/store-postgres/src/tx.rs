@@ -59,6 +59,66 @@ const NO_CLAIM: &str = "the approval holds no liquidity claim, so other approval
 /// A claim settles only within its window and for no more than it claimed.
 const CLAIM_LAPSED: &str = "the approval's liquidity claim lapsed or no longer covers the amount";
 
+/// The latest liquidity position with the liquidity committed since it
+/// and the live claims of other approvals (`counted`: `$2` the reader's
+/// claim id, `$3` its time, `$4` its case) or none (`ignored`); `$1` is
+/// the time read at.
+macro_rules! liquidity_now_sql {
+    (ignored) => {
+        concat!(
+            "SELECT ",
+            creditops_store_sql::liquidity_columns!(),
+            ", ",
+            committed_since_position!(),
+            " AS committed, 0::BIGINT AS claimed_earlier, 0::BIGINT AS claimed_later \
+             FROM liquidity_positions AS p ORDER BY version DESC LIMIT 1"
+        )
+    };
+    (counted) => {
+        concat!(
+            "SELECT ",
+            creditops_store_sql::liquidity_columns!(),
+            ", ",
+            committed_since_position!(),
+            " AS committed, k.claimed_earlier, k.claimed_later \
+             FROM liquidity_positions AS p CROSS JOIN LATERAL (SELECT \
+             COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) < ($3, $2)), \
+             0)::BIGINT AS claimed_earlier, \
+             COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) > ($3, $2)), \
+             0)::BIGINT AS claimed_later \
+             FROM liquidity_claims AS c WHERE c.lapses_at > statement_timestamp() \
+             AND c.case_id <> $4) AS k \
+             ORDER BY version DESC LIMIT 1"
+        )
+    };
+}
+
+/// Binds what [`liquidity_now_sql`] reads for `claims`.
+fn bind_liquidity_claims<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    at: Timestamp,
+    claims: InFlightClaims<'_>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let query = query.bind(micros(at));
+    match claims {
+        InFlightClaims::Ignored => query,
+        InFlightClaims::CountedExcept(own) => query
+            .bind(own.id)
+            .bind(own.claimed_at)
+            .bind(own.case.as_uuid()),
+    }
+}
+
+/// A row of [`liquidity_now_sql`].
+fn liquidity_now_from_row(row: &PgRow) -> StoreResult<LiquidityNow> {
+    Ok(LiquidityNow {
+        position: liquidity_from_row(row)?,
+        committed: from_minor(get(row, "committed")?),
+        claimed_earlier: from_minor(get(row, "claimed_earlier")?),
+        claimed_later: from_minor(get(row, "claimed_later")?),
+    })
+}
+
 type Db = Postgres;
 type DbRow = PgRow;
 /// Ids are `UUID` columns.
@@ -328,48 +388,66 @@ impl PgTx {
         at: Timestamp,
         claims: InFlightClaims<'_>,
     ) -> StoreResult<Option<LiquidityNow>> {
-        let row = match claims {
-            InFlightClaims::Ignored => sqlx::query(concat!(
-                "SELECT ",
-                creditops_store_sql::liquidity_columns!(),
-                ", ",
-                committed_since_position!(),
-                " AS committed, 0::BIGINT AS claimed_earlier, 0::BIGINT AS claimed_later \
-                 FROM liquidity_positions AS p ORDER BY version DESC LIMIT 1"
-            ))
-            .bind(micros(at)),
-            InFlightClaims::CountedExcept(own) => sqlx::query(concat!(
-                "SELECT ",
-                creditops_store_sql::liquidity_columns!(),
-                ", ",
-                committed_since_position!(),
-                " AS committed, k.claimed_earlier, k.claimed_later \
-                 FROM liquidity_positions AS p CROSS JOIN LATERAL (SELECT \
-                 COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) < ($3, $2)), \
-                 0)::BIGINT AS claimed_earlier, \
-                 COALESCE(SUM(c.amount_minor) FILTER (WHERE (c.claimed_at, c.id) > ($3, $2)), \
-                 0)::BIGINT AS claimed_later \
-                 FROM liquidity_claims AS c WHERE c.lapses_at > statement_timestamp() \
-                 AND c.case_id <> $4) AS k \
-                 ORDER BY version DESC LIMIT 1"
-            ))
-            .bind(micros(at))
-            .bind(own.id)
-            .bind(own.claimed_at)
-            .bind(own.case.as_uuid()),
-        }
+        let row = bind_liquidity_claims(
+            match claims {
+                InFlightClaims::Ignored => sqlx::query(liquidity_now_sql!(ignored)),
+                InFlightClaims::CountedExcept(_) => sqlx::query(liquidity_now_sql!(counted)),
+            },
+            at,
+            claims,
+        )
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        row.map(|row| {
-            Ok(LiquidityNow {
-                position: liquidity_from_row(&row)?,
-                committed: from_minor(get(&row, "committed")?),
-                claimed_earlier: from_minor(get(&row, "claimed_earlier")?),
-                claimed_later: from_minor(get(&row, "claimed_later")?),
-            })
-        })
-        .transpose()
+        row.as_ref().map(liquidity_now_from_row).transpose()
+    }
+
+    /// The latest capital and [`Self::dialect_liquidity_now`] in one
+    /// statement (the capital's columns prefixed).
+    pub(crate) async fn dialect_capital_and_liquidity(
+        &mut self,
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
+        macro_rules! with_capital {
+            ($claims:ident) => {
+                concat!(
+                    "SELECT c.version AS capital_version, c.tier1_minor AS capital_tier1_minor, \
+                     c.recorded_by AS capital_recorded_by, c.recorded_at AS capital_recorded_at, \
+                     l.* FROM (SELECT 1) AS one \
+                     LEFT JOIN LATERAL (SELECT version, tier1_minor, recorded_by, recorded_at \
+                       FROM capital_versions ORDER BY version DESC LIMIT 1) AS c ON true \
+                     LEFT JOIN LATERAL (",
+                    liquidity_now_sql!($claims),
+                    ") AS l ON true"
+                )
+            };
+        }
+        let row = bind_liquidity_claims(
+            match claims {
+                InFlightClaims::Ignored => sqlx::query(with_capital!(ignored)),
+                InFlightClaims::CountedExcept(_) => sqlx::query(with_capital!(counted)),
+            },
+            at,
+            claims,
+        )
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let capital = match get::<Option<i64>>(&row, "capital_version")? {
+            None => None,
+            Some(version) => Some(Capital {
+                version,
+                tier1: from_minor(get(&row, "capital_tier1_minor")?),
+                recorded_by: get_staff(&row, "capital_recorded_by")?,
+                recorded_at: get(&row, "capital_recorded_at")?,
+            }),
+        };
+        let liquidity = match get::<Option<i64>>(&row, "version")? {
+            None => None,
+            Some(_) => Some(liquidity_now_from_row(&row)?),
+        };
+        Ok((capital, liquidity))
     }
 
     /// The claim deleted and the reservation written in one statement: the

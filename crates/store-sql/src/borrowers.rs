@@ -127,19 +127,33 @@ macro_rules! borrower_tx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(map_sqlx_error)?;
+                row.map(|row| borrower_from_row(id, &row)).transpose()
+            }
+
+            async fn borrower_with_group(
+                &mut self,
+                id: BorrowerId,
+                at: Timestamp,
+            ) -> StoreResult<Option<(Borrower, Option<UnitId>)>> {
+                // The group as `group_of` reads it, as a column of the row.
+                let row = sqlx::query(
+                    "SELECT b.name, b.country, b.sector, b.institution, b.relationship_manager, \
+                     b.created_by, b.created_at, \
+                     (SELECT m.group_id FROM group_memberships m WHERE m.borrower_id = b.id \
+                      AND m.valid_from <= $2 AND (m.valid_to IS NULL OR m.valid_to > $2) \
+                      ORDER BY m.valid_from DESC LIMIT 1) AS group_id \
+                     FROM borrowers b WHERE b.id = $1",
+                )
+                .bind(id_arg(id))
+                .bind(micros(at))
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
                 row.map(|row| {
-                    Ok(Borrower {
-                        id,
-                        name: get(&row, "name")?,
-                        country: parse_text(&get::<String>(&row, "country")?, "country")?,
-                        sector: parse_text(&get::<String>(&row, "sector")?, "sector")?,
-                        institution: get(&row, "institution")?,
-                        relationship_manager: get::<Option<String>>(&row, "relationship_manager")?
-                            .map(|id| parse_text(&id, "staff id"))
-                            .transpose()?,
-                        created_by: get_staff(&row, "created_by")?,
-                        created_at: get(&row, "created_at")?,
-                    })
+                    let group = get::<Option<String>>(&row, "group_id")?
+                        .map(|g| parse_text(&g, "group id"))
+                        .transpose()?;
+                    Ok((borrower_from_row(id, &row)?, group))
                 })
                 .transpose()
             }

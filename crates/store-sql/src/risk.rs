@@ -3,8 +3,8 @@
 /// Expands `RiskTx` for `$ty`. The backend provides the locks
 /// (`dialect_lock_risk`, `dialect_lock_risk_shared`,
 /// `dialect_lock_risk_subjects`) and the liquidity reads and claims
-/// (`dialect_liquidity_now`, `dialect_settle_liquidity_claim`,
-/// `dialect_reserve_with_claim`).
+/// (`dialect_liquidity_now`, `dialect_capital_and_liquidity`,
+/// `dialect_settle_liquidity_claim`, `dialect_reserve_with_claim`).
 #[macro_export]
 macro_rules! risk_tx {
     ($ty:ty) => {
@@ -97,6 +97,14 @@ macro_rules! risk_tx {
                 amount: Decimal,
             ) -> StoreResult<()> {
                 self.dialect_settle_liquidity_claim(claim, amount).await
+            }
+
+            async fn capital_and_liquidity(
+                &mut self,
+                at: Timestamp,
+                claims: InFlightClaims<'_>,
+            ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
+                self.dialect_capital_and_liquidity(at, claims).await
             }
 
             async fn reserve_with_claim(

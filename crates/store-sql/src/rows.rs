@@ -3,7 +3,7 @@
 
 /// Expands, in a backend's transaction module, the column readers
 /// (`get_id`, `get_int`, `get_staff` and their optional forms), the row
-/// mappings (`vote_from_row`, `case_from_row`, `proposal_from_row`, `limit_version_from_row`,
+/// mappings (`borrower_from_row`, `vote_from_row`, `case_from_row`, `proposal_from_row`, `limit_version_from_row`,
 /// `limit_from_row`, `reservation_from_row`, `breach_from_row`,
 /// `capital_from_row`, `liquidity_from_row`, `exposure_from_row`,
 /// `audit_event_from_row`) and `fetch_rule_sets`.
@@ -254,6 +254,22 @@ macro_rules! sql_rows {
                 owner: get(row, "owner")?,
                 detected_at: get(row, "detected_at")?,
                 resolved_at: get(row, "resolved_at")?,
+            })
+        }
+
+        /// Borrower `id` from a row of its columns.
+        fn borrower_from_row(id: BorrowerId, row: &DbRow) -> StoreResult<Borrower> {
+            Ok(Borrower {
+                id,
+                name: get(row, "name")?,
+                country: parse_text(&get::<String>(row, "country")?, "country")?,
+                sector: parse_text(&get::<String>(row, "sector")?, "sector")?,
+                institution: get(row, "institution")?,
+                relationship_manager: get::<Option<String>>(row, "relationship_manager")?
+                    .map(|id| parse_text(&id, "staff id"))
+                    .transpose()?,
+                created_by: get_staff(row, "created_by")?,
+                created_at: get(row, "created_at")?,
             })
         }
 

@@ -199,6 +199,16 @@ impl SqliteTx {
 
     /// No claims are issued here: settling none is fine, settling one is a
     /// bug of the caller.
+    /// Writers are serial: two reads of the same snapshot.
+    pub(crate) async fn dialect_capital_and_liquidity(
+        &mut self,
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
+        let capital = RiskTx::latest_capital(self).await?;
+        Ok((capital, RiskTx::liquidity_now(self, at, claims).await?))
+    }
+
     /// Writers are serial: the reservation, then the (absent) claim.
     pub(crate) async fn dialect_reserve_with_claim(
         &mut self,

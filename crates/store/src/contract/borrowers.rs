@@ -179,6 +179,17 @@ pub async fn group_memberships_are_dated_and_half_open(store: Arc<dyn Store>) {
             expected,
             "group of {b} at {when}"
         );
+        // The same group, read with the borrower.
+        let with_group = tx
+            .borrower_with_group(b, when)
+            .await
+            .expect("borrower with group");
+        let borrower = tx.borrower(b).await.expect("borrower");
+        assert_eq!(
+            with_group,
+            borrower.map(|row| (row, expected.cloned())),
+            "borrower with group of {b} at {when}"
+        );
     }
     drop(tx);
     assert_group_members(store, [b1, b2, b3], [&g1.id, &g2.id]).await;

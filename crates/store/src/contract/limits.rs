@@ -266,6 +266,7 @@ pub async fn capital_and_liquidity_are_versioned(store: Arc<dyn Store>) {
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(tx.latest_capital().await.expect("capital"), None);
     assert_eq!(tx.latest_liquidity().await.expect("liquidity"), None);
+    assert_read_together(tx.as_mut(), (false, false)).await;
     drop(tx);
 
     let c1 = capital(1, "1000000.00");
@@ -276,8 +277,10 @@ pub async fn capital_and_liquidity_are_versioned(store: Arc<dyn Store>) {
     // Stored out of order: the highest version is the latest.
     tx.insert_capital(&c2).await.expect("capital 2");
     tx.insert_capital(&c1).await.expect("capital 1");
+    assert_read_together(tx.as_mut(), (true, false)).await;
     tx.insert_liquidity(&l2).await.expect("liquidity 2");
     tx.insert_liquidity(&l1).await.expect("liquidity 1");
+    assert_read_together(tx.as_mut(), (true, true)).await;
     tx.commit().await.expect("commit");
 
     let mut tx = store.begin().await.expect("begin");
@@ -309,6 +312,24 @@ pub async fn capital_and_liquidity_are_versioned(store: Arc<dyn Store>) {
         latest.map(|l| (l.outflows_30d, l.floor_percent)),
         Some((dec("800000.01"), dec("112.5")))
     );
+}
+
+/// The capital and the liquidity read together equal each read alone;
+/// `present` says which of the two exist.
+async fn assert_read_together(tx: &mut dyn Tx, present: (bool, bool)) {
+    let now = at(50);
+    let together = tx
+        .capital_and_liquidity(now, InFlightClaims::Ignored)
+        .await
+        .expect("read together");
+    let apart = (
+        tx.latest_capital().await.expect("capital"),
+        tx.liquidity_now(now, InFlightClaims::Ignored)
+            .await
+            .expect("liquidity"),
+    );
+    assert_eq!(together, apart);
+    assert_eq!((together.0.is_some(), together.1.is_some()), present);
 }
 
 /// R6: active reservations not expired at `at`, plus those consumed since
@@ -605,6 +626,11 @@ async fn claims_seen(store: &dyn Store, claims: Option<LiquidityClaim>) -> (Deci
         .expect("read")
         .expect("position");
     assert_eq!(now.committed, Decimal::ZERO, "no reservations");
+    let (_, together) = tx
+        .capital_and_liquidity(at(50), counted)
+        .await
+        .expect("read with the capital");
+    assert_eq!(together.as_ref(), Some(&now), "read with the capital");
     (now.claimed_earlier, now.claimed_later)
 }
 

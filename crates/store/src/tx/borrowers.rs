@@ -27,6 +27,13 @@ pub trait BorrowerTx: Send {
         group: Option<&UnitId>,
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// The borrower and the group it belongs to at `at`: [`Self::borrower`]
+    /// and [`Self::group_of`] in one read.
+    async fn borrower_with_group(
+        &mut self,
+        id: BorrowerId,
+        at: Timestamp,
+    ) -> StoreResult<Option<(Borrower, Option<UnitId>)>>;
     /// The group a borrower belongs to at `at`.
     async fn group_of(
         &mut self,

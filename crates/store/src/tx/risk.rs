@@ -44,6 +44,13 @@ pub trait RiskTx: Send {
         at: Timestamp,
         claims: InFlightClaims<'_>,
     ) -> StoreResult<Option<LiquidityNow>>;
+    /// [`Self::latest_capital`] and [`Self::liquidity_now`], read together
+    /// (what the risk gate weighs an approval against).
+    async fn capital_and_liquidity(
+        &mut self,
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)>;
     /// Ends the claim an approval took, as its reservation of `amount` is
     /// written in this transaction: the claim is gone exactly when the
     /// reservation commits. Conflict if the claim lapsed, was released, or
