@@ -55,7 +55,19 @@ pub async fn record_read(
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> CommandResult<()> {
-    let mut tx = ctx.store.begin().await?;
+    let tx = ctx.store.begin().await?;
+    audit_read(ctx, tx, actor, action, data, checkpoint).await
+}
+
+/// [`record_read`] in `tx`, which it commits.
+async fn audit_read(
+    ctx: &Context,
+    mut tx: Box<dyn Tx>,
+    actor: &Actor,
+    action: AuditAction,
+    data: Value,
+    checkpoint: Option<&StoredCheckpoint>,
+) -> CommandResult<()> {
     let mut record = ctx.actor_record(actor, action);
     record.data = data;
     ctx.audit(tx.as_mut(), &record).await?;
@@ -424,8 +436,9 @@ pub use creditops_store::TreeHead;
 /// or SQLite's append, stores with each event), at one size: each answer
 /// reads O(log n) nodes in one statement, whatever the log's size (A2, A4).
 /// A node the table lacks is a broken log (409). Nodes below the head never
-/// change, so the reads need no snapshot of their own; they share one read
-/// transaction, begun with the first of them.
+/// change, so the reads need no snapshot of their own: they share one
+/// transaction, begun with the first of them, in which
+/// [`StoredTree::record_read`] then audits the read.
 pub struct StoredTree {
     store: std::sync::Arc<dyn Store>,
     tx: Option<Box<dyn Tx>>,
@@ -446,7 +459,8 @@ impl StoredTree {
                 head,
             });
         }
-        let mut tx = ctx.store.begin_read().await?;
+        // The transaction the read is audited in (SQLite: the writer's).
+        let mut tx = ctx.store.begin().await?;
         let size = tx.audit_size().await?;
         let root = read_nodes(tx.as_mut(), &NodePlan::root(size)).await?;
         let root = root.first().copied().unwrap_or_else(empty_root);
@@ -461,13 +475,34 @@ impl StoredTree {
         self.head
     }
 
-    /// The hashes `plan` names, in the tree's read transaction.
-    async fn read(&mut self, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
-        let tx = match &mut self.tx {
+    /// The tree's transaction, begun now if no read began it.
+    async fn tx(&mut self) -> CommandResult<&mut Box<dyn Tx>> {
+        Ok(match &mut self.tx {
             Some(tx) => tx,
-            empty => empty.insert(self.store.begin_read().await?),
+            empty => empty.insert(self.store.begin().await?),
+        })
+    }
+
+    /// The hashes `plan` names, in the tree's transaction.
+    async fn read(&mut self, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
+        read_nodes(self.tx().await?.as_mut(), plan).await
+    }
+
+    /// [`record_read`], in the transaction the tree was read in (one
+    /// transaction for an auditor's read and its audit).
+    pub async fn record_read(
+        mut self,
+        ctx: &Context,
+        actor: &Actor,
+        action: AuditAction,
+        data: Value,
+        checkpoint: Option<&StoredCheckpoint>,
+    ) -> CommandResult<()> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.store.begin().await?,
         };
-        read_nodes(tx.as_mut(), plan).await
+        audit_read(ctx, tx, actor, action, data, checkpoint).await
     }
 
     /// The leaf hash and the inclusion proof of each leaf index in

@@ -1047,9 +1047,9 @@ async fn case_story(
             .zip(paths)
             .map(|(index, (_, path))| (index, path))
             .collect();
-        Ok::<_, CommandError>((head, paths))
+        Ok::<_, CommandError>((tree, head, paths))
     };
-    let (tree, paths) = match proven.await {
+    let (stored, tree, paths) = match proven.await {
         Ok(proven) => proven,
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), Some(id)).await,
     };
@@ -1064,14 +1064,15 @@ async fn case_story(
         signed_at,
     };
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-    if let Err(e) = audit_trail::record_read(
-        &commands,
-        &live.actor,
-        AuditAction::AuditProof,
-        json!({"case_id": id, "seqs": seqs, "size": tree.size, "console": true}),
-        Some(&handed),
-    )
-    .await
+    if let Err(e) = stored
+        .record_read(
+            &commands,
+            &live.actor,
+            AuditAction::AuditProof,
+            json!({"case_id": id, "seqs": seqs, "size": tree.size, "console": true}),
+            Some(&handed),
+        )
+        .await
     {
         return refused(&console, lang, &live, ROUTE, e.into(), Some(id)).await;
     }
@@ -1160,10 +1161,11 @@ async fn checkpoint_page(State(console): State<Console>, headers: HeaderMap) -> 
         return no_key(&console, lang, &live);
     };
     let commands = console.ctx.commands();
-    let tree = match StoredTree::open(&commands).await {
-        Ok(tree) => tree.head(),
+    let stored = match StoredTree::open(&commands).await {
+        Ok(stored) => stored,
         Err(e) => return refused(&console, lang, &live, ROUTE, e.into(), None).await,
     };
+    let tree = stored.head();
     let Ok(note) = key.sign_checkpoint(&keys.origin, tree.size, &tree.root) else {
         return unavailable(&console, lang, &"the checkpoint could not be signed");
     };
@@ -1174,14 +1176,15 @@ async fn checkpoint_page(State(console): State<Console>, headers: HeaderMap) -> 
         note: note.clone(),
         signed_at,
     };
-    if let Err(e) = audit_trail::record_read(
-        &commands,
-        &live.actor,
-        AuditAction::AuditCheckpoint,
-        json!({"size": tree.size}),
-        Some(&handed),
-    )
-    .await
+    if let Err(e) = stored
+        .record_read(
+            &commands,
+            &live.actor,
+            AuditAction::AuditCheckpoint,
+            json!({"size": tree.size}),
+            Some(&handed),
+        )
+        .await
     {
         return refused(&console, lang, &live, ROUTE, e.into(), None).await;
     }

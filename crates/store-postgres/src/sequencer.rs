@@ -19,8 +19,12 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Serialises sequencer rounds ("creditop" in ASCII).
-const CHAIN_LOCK: i64 = 0x6372_6564_6974_6f70;
+/// A round's transaction, begun with the lock that serialises rounds held,
+/// in one round trip. The lock's key is "creditop" in ASCII as an `i64`,
+/// written out since a simple query takes no parameters. The round's reads
+/// come in later statements, so their snapshots are taken after the lock is
+/// held.
+const BEGIN_ROUND: &str = "BEGIN; SELECT pg_advisory_xact_lock(7165901439040253808)";
 /// Held for the whole session by the instance that runs the timer ("seqleadr").
 const LEADER_LOCK: i64 = 0x7365_716c_6561_6472;
 /// Entries linked per round at most, so one round's transaction stays short.
@@ -260,12 +264,7 @@ async fn round(
     origin: &str,
     key: Option<&SigningKey>,
 ) -> StoreResult<(SequencerRound, String)> {
-    let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx_error)?;
+    let mut tx = pool.begin_with(BEGIN_ROUND).await.map_err(map_sqlx_error)?;
     let RoundInputs {
         head,
         xmin,
@@ -527,7 +526,13 @@ impl SequencerLease for PgSequencerLease {
 
 #[cfg(test)]
 mod tests {
-    use super::xid_at_least;
+    use super::{BEGIN_ROUND, xid_at_least};
+
+    #[test]
+    fn a_round_begins_with_the_chain_lock() {
+        let key = i64::from_be_bytes(*b"creditop");
+        assert!(BEGIN_ROUND.ends_with(&format!("pg_advisory_xact_lock({key})")));
+    }
 
     #[test]
     fn transaction_ids_compare_as_64_bit_numbers_and_garbage_never_passes() {

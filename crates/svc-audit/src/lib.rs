@@ -403,9 +403,8 @@ async fn checkpoint(
 ) -> Result<Json<Checkpoint>, ApiError> {
     let (tree, note) = signed_tree(&ctx, &settings).await?;
     let head = tree.head();
-    drop(tree);
-    hand_out(
-        &ctx,
+    tree.record_read(
+        &ctx.commands(),
         &principal,
         AuditAction::AuditCheckpoint,
         json!({"size": head.size}),
@@ -517,9 +516,8 @@ async fn proof(
         .await?
         .pop()
         .ok_or_else(|| ApiError::not_found("no event with that sequence number"))?;
-    drop(tree);
-    hand_out(
-        &ctx,
+    tree.record_read(
+        &ctx.commands(),
         &principal,
         AuditAction::AuditProof,
         json!({"seq": seq, "size": head.size}),
@@ -589,12 +587,12 @@ async fn consistency(
         )));
     }
     let (old_root, new_root, path) = tree.consistency_proof(q.from, to).await?;
-    drop(tree);
-    audit_read(
-        &ctx,
+    tree.record_read(
+        &ctx.commands(),
         &principal,
         AuditAction::AuditConsistency,
         json!({"from": q.from, "to": to}),
+        None,
     )
     .await?;
     Ok(Json(ConsistencyProof {
