@@ -461,22 +461,17 @@ impl PgTx {
         let Some(claim) = claim else {
             return Err(StoreError::Conflict(NO_CLAIM.into()));
         };
-        let written = sqlx::query(
-            "WITH settled AS ( \
-               DELETE FROM liquidity_claims WHERE id = $9 AND case_id = $1 \
-               AND amount_minor >= $3 AND settle_by > statement_timestamp() RETURNING 1) \
-             INSERT INTO reservations (case_id, borrower_id, amount_minor, status, reserved_at, \
-               expires_at, closed_at, closed_by) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM settled)",
-        )
-        .bind(reservation.case_id.as_uuid())
-        .bind(reservation.borrower.as_uuid())
-        .bind(to_minor(reservation.amount)?)
-        .bind(reservation.status.as_str())
-        .bind(micros(reservation.reserved_at))
-        .bind(micros(reservation.expires_at))
-        .bind(reservation.closed_at.map(micros))
-        .bind(reservation.closed_by.as_ref().map(StaffId::as_str))
+        let written = bind_reservation(
+            sqlx::query(
+                "WITH settled AS ( \
+                   DELETE FROM liquidity_claims WHERE id = $9 AND case_id = $1 \
+                   AND amount_minor >= $3 AND settle_by > statement_timestamp() RETURNING 1) \
+                 INSERT INTO reservations (case_id, borrower_id, amount_minor, status, \
+                   reserved_at, expires_at, closed_at, closed_by) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM settled)",
+            ),
+            reservation,
+        )?
         .bind(claim.id)
         .execute(&mut *self.tx)
         .await

@@ -7,6 +7,23 @@
 #[macro_export]
 macro_rules! exposure_tx {
     ($ty:ty, lock_row = $lock_row:literal) => {
+        /// Binds a reservation's columns as `$1` to `$8`, in the order
+        /// `insert_reservation` names them.
+        pub(crate) fn bind_reservation<'q>(
+            query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
+            reservation: &'q Reservation,
+        ) -> StoreResult<sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>> {
+            Ok(query
+                .bind(id_arg(reservation.case_id))
+                .bind(id_arg(reservation.borrower))
+                .bind(to_minor(reservation.amount)?)
+                .bind(reservation.status.as_str())
+                .bind(micros(reservation.reserved_at))
+                .bind(micros(reservation.expires_at))
+                .bind(reservation.closed_at.map(micros))
+                .bind(reservation.closed_by.as_ref().map(StaffId::as_str)))
+        }
+
         #[$crate::async_trait]
         impl ExposureTx for $ty {
             async fn exposures(
@@ -26,19 +43,14 @@ macro_rules! exposure_tx {
             }
 
             async fn insert_reservation(&mut self, reservation: &Reservation) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO reservations (case_id, borrower_id, amount_minor, status, \
-                     reserved_at, \
-                     expires_at, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(id_arg(reservation.case_id))
-                .bind(id_arg(reservation.borrower))
-                .bind(to_minor(reservation.amount)?)
-                .bind(reservation.status.as_str())
-                .bind(micros(reservation.reserved_at))
-                .bind(micros(reservation.expires_at))
-                .bind(reservation.closed_at.map(micros))
-                .bind(reservation.closed_by.as_ref().map(StaffId::as_str))
+                bind_reservation(
+                    sqlx::query(
+                        "INSERT INTO reservations (case_id, borrower_id, amount_minor, status, \
+                         reserved_at, expires_at, closed_at, closed_by) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    ),
+                    reservation,
+                )?
                 .execute(&mut *self.tx)
                 .await
                 .map_err(conflict("the case holds a reservation already"))?;
