@@ -48,8 +48,8 @@ const CLAIM_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 /// approval is refused (earlier approvals come first); if only later claims
 /// stand in the way, it waits for them to give way or commit, which they
 /// do without waiting for it. Without a claim (a backend whose writers are
-/// serial) the committed figure is exact.
-/// `first` is the first read, taken with the capital.
+/// serial) the committed figure is exact. `first` is the first read, taken
+/// with the capital (see [`gate_verdict`]); a wait reads again.
 async fn approval_liquidity(
     tx: &mut dyn Tx,
     amount: Decimal,
