@@ -12,12 +12,23 @@
 /// 100 rows and could scan both tables, which grow with the log.
 macro_rules! audit_nodes_sql {
     () => {
-        "SELECT CASE WHEN p.level = 0 \
-                THEN (SELECT c.leaf_hash FROM audit_chain c WHERE c.seq = p.idx + 1) \
-                ELSE (SELECT t.hash FROM audit_tree t WHERE t.level = p.level AND t.idx = p.idx) \
-                END \
-         FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
-         ORDER BY p.ord"
+        concat!(
+            "SELECT ",
+            stored_node_sql!(),
+            " FROM UNNEST($1::smallint[], $2::bigint[]) WITH ORDINALITY AS p(level, idx, ord) \
+             ORDER BY p.ord"
+        )
+    };
+}
+
+/// The stored hash of the tree node at `p.level`, `p.idx` (`NULL` if it is
+/// missing): a leaf of the chain at level 0, a node of the tree table above.
+macro_rules! stored_node_sql {
+    () => {
+        "CASE WHEN p.level = 0 \
+         THEN (SELECT c.leaf_hash FROM audit_chain c WHERE c.seq = p.idx + 1) \
+         ELSE (SELECT t.hash FROM audit_tree t WHERE t.level = p.level AND t.idx = p.idx) \
+         END"
     };
 }
 

@@ -47,19 +47,15 @@ struct Head {
 }
 
 /// The peaks of the Merkle tree of `$size` leaves (an SQL expression) as a
-/// `bytea[]`, highest level first, `NULL` where a node is missing (level 0
-/// is a leaf of the chain): one per set bit of the size, at the positions
+/// `bytea[]`, highest level first, `NULL` where a node is missing (see
+/// `stored_node_sql`): one per set bit of the size, at the positions
 /// `CompactRange::peak_positions` computes.
 macro_rules! tree_peaks_sql {
     ($size:literal) => {
         concat!(
-            "ARRAY( \
-               SELECT CASE WHEN p.level = 0 \
-                      THEN (SELECT c.leaf_hash FROM audit_chain c WHERE c.seq = p.idx + 1) \
-                      ELSE (SELECT t.hash FROM audit_tree t \
-                            WHERE t.level = p.level AND t.idx = p.idx) \
-                      END \
-               FROM (SELECT k::smallint AS level, (",
+            "ARRAY(SELECT ",
+            stored_node_sql!(),
+            " FROM (SELECT k::smallint AS level, (",
             $size,
             " >> k) - 1 AS idx \
                      FROM generate_series(62, 0, -1) AS k WHERE (",
