@@ -436,28 +436,24 @@ pub use creditops_store::TreeHead;
 /// or SQLite's append, stores with each event), at one size: each answer
 /// reads O(log n) nodes in one statement, whatever the log's size (A2, A4).
 /// A node the table lacks is a broken log (409). Nodes below the head never
-/// change, so the reads need no snapshot of their own: they share one
-/// transaction, begun with the first of them, in which
-/// [`StoredTree::record_read`] then audits the read.
+/// change, so the reads need no snapshot of their own: they share the
+/// transaction the tree was opened in, in which [`StoredTree::record_read`]
+/// then audits the read.
 pub struct StoredTree {
-    store: std::sync::Arc<dyn Store>,
-    tx: Option<Box<dyn Tx>>,
+    tx: Box<dyn Tx>,
     head: TreeHead,
 }
 
 impl StoredTree {
     /// The tree over every event committed before the call (caught up
     /// first). Where a sequencer links the events, the flush hands over the
-    /// head it linked (usually one statement for both); otherwise the head
-    /// is read.
+    /// head it linked and the transaction to read in (usually its own
+    /// round's, so linking, reading and recording the read commit once);
+    /// otherwise the head is read.
     pub async fn open(ctx: &Context) -> CommandResult<Self> {
         if let Some(sequencer) = ctx.store.audit_sequencer() {
-            let head = sequencer.flush_audit(FLUSH_DEADLINE).await?;
-            return Ok(Self {
-                store: ctx.store.clone(),
-                tx: None,
-                head,
-            });
+            let (head, tx) = sequencer.flush_audit_for_read(FLUSH_DEADLINE).await?;
+            return Ok(Self { tx, head });
         }
         // The transaction the read is audited in (SQLite: the writer's).
         let mut tx = ctx.store.begin().await?;
@@ -465,8 +461,7 @@ impl StoredTree {
         let root = read_nodes(tx.as_mut(), &NodePlan::root(size)).await?;
         let root = root.first().copied().unwrap_or_else(empty_root);
         Ok(Self {
-            store: ctx.store.clone(),
-            tx: Some(tx),
+            tx,
             head: TreeHead { size, root },
         })
     }
@@ -475,34 +470,22 @@ impl StoredTree {
         self.head
     }
 
-    /// The tree's transaction, begun now if no read began it.
-    async fn tx(&mut self) -> CommandResult<&mut Box<dyn Tx>> {
-        Ok(match &mut self.tx {
-            Some(tx) => tx,
-            empty => empty.insert(self.store.begin().await?),
-        })
-    }
-
     /// The hashes `plan` names, in the tree's transaction.
     async fn read(&mut self, plan: &NodePlan) -> CommandResult<Vec<Hash>> {
-        read_nodes(self.tx().await?.as_mut(), plan).await
+        read_nodes(self.tx.as_mut(), plan).await
     }
 
     /// [`record_read`], in the transaction the tree was read in (one
     /// transaction for an auditor's read and its audit).
     pub async fn record_read(
-        mut self,
+        self,
         ctx: &Context,
         actor: &Actor,
         action: AuditAction,
         data: Value,
         checkpoint: Option<&StoredCheckpoint>,
     ) -> CommandResult<()> {
-        let tx = match self.tx.take() {
-            Some(tx) => tx,
-            None => self.store.begin().await?,
-        };
-        audit_read(ctx, tx, actor, action, data, checkpoint).await
+        audit_read(ctx, self.tx, actor, action, data, checkpoint).await
     }
 
     /// The leaf hash and the inclusion proof of each leaf index in

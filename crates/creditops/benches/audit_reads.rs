@@ -21,7 +21,8 @@
 //!
 //! Run with `cargo bench -p creditops --bench audit_reads` (PostgreSQL
 //! when `CREDITOPS_TEST_PG_URL` is set; `CREDITOPS_BENCH_EVENTS` overrides
-//! 1,000,000).
+//! 1,000,000, `CREDITOPS_BENCH_BACKENDS` (default `sqlite,postgres`) picks
+//! the backends).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -486,20 +487,30 @@ async fn run(name: &str, store: Arc<dyn Store>, postgres_url: Option<&str>) {
 
 #[tokio::main]
 async fn main() {
+    let backends =
+        std::env::var("CREDITOPS_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = creditops::open_store(None, dir.path(), ORIGIN)
-        .await
-        .expect("sqlite");
-    run("SQLite", store, None).await;
-
-    if let Some(base) = pg_test_url() {
-        let db = TestDatabase::create(&base).await;
-        let store = creditops::open_store(Some(&db.url), dir.path(), ORIGIN)
-            .await
-            .expect("postgres");
-        run("PostgreSQL", store, Some(&db.url)).await;
-        db.drop_database().await;
-    } else {
-        println!("PostgreSQL: skipped (CREDITOPS_TEST_PG_URL is not set)");
+    for backend in backends.split(',') {
+        match backend.trim() {
+            "sqlite" => {
+                let store = creditops::open_store(None, dir.path(), ORIGIN)
+                    .await
+                    .expect("sqlite");
+                run("SQLite", store, None).await;
+            }
+            "postgres" => {
+                let Some(base) = pg_test_url() else {
+                    println!("PostgreSQL: skipped (CREDITOPS_TEST_PG_URL is not set)");
+                    continue;
+                };
+                let db = TestDatabase::create(&base).await;
+                let store = creditops::open_store(Some(&db.url), dir.path(), ORIGIN)
+                    .await
+                    .expect("postgres");
+                run("PostgreSQL", store, Some(&db.url)).await;
+                db.drop_database().await;
+            }
+            other => eprintln!("CREDITOPS_BENCH_BACKENDS: unknown backend {other:?}"),
+        }
     }
 }

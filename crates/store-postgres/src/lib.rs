@@ -242,6 +242,14 @@ impl AuditSequencer for PgStore {
         sequencer::flush(&self.pool, &self.origin, deadline).await
     }
 
+    async fn flush_audit_for_read(
+        &self,
+        deadline: Duration,
+    ) -> StoreResult<(TreeHead, Box<dyn Tx>)> {
+        let (head, tx) = sequencer::flush_for_read(&self.pool, &self.origin, deadline).await?;
+        Ok((head, Box::new(tx::PgTx::new(tx))))
+    }
+
     async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>> {
         sequencer::oldest_unsequenced(&self.pool).await
     }

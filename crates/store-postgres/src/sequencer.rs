@@ -69,7 +69,9 @@ macro_rules! tree_peaks_sql {
 /// What a round works on, read in one statement after its lock is held:
 /// the xmin of the statement's snapshot (every transaction below it has
 /// ended, so this snapshot sees all of its entries or none will ever
-/// exist), the end of the chain, the peaks of its tree, the entries to
+/// exist), its xmax, whether it sees an entry at or above its xmin (one
+/// committed while an older transaction is still open: this round cannot
+/// link it yet), the end of the chain, the peaks of its tree, the entries to
 /// link, in `(xid, event_id)` order, and the last signed head (written only
 /// under the same lock).
 ///
@@ -81,14 +83,17 @@ macro_rules! tree_peaks_sql {
 /// the whole chain).
 const ROUND_INPUTS_SQL: &str = concat!(
     "WITH last AS (SELECT seq, chain_hash, xid FROM audit_chain ORDER BY seq DESC LIMIT 1), \
-          snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), \
+          snap AS (SELECT pg_snapshot_xmin(s) AS xmin, pg_snapshot_xmax(s) AS xmax \
+                   FROM pg_current_snapshot() AS s), \
           pending AS ( \
             SELECT e.event_id, e.leaf_hash, e.xid FROM audit_entries e \
             WHERE e.xid >= COALESCE((SELECT xid FROM last), '0') \
               AND e.xid < (SELECT xmin FROM snap) \
               AND (SELECT 1 FROM audit_chain c WHERE c.event_id = e.event_id) IS NULL \
             ORDER BY e.xid, e.event_id LIMIT $1) \
-     SELECT (SELECT xmin FROM snap)::text, l.seq, l.chain_hash, ",
+     SELECT (SELECT xmin FROM snap)::text, (SELECT xmax FROM snap)::text, \
+       EXISTS (SELECT 1 FROM audit_entries e WHERE e.xid >= (SELECT xmin FROM snap)), \
+       l.seq, l.chain_hash, ",
     tree_peaks_sql!("COALESCE(l.seq, 0)"),
     ", ARRAY(SELECT event_id FROM pending ORDER BY xid, event_id), \
        ARRAY(SELECT leaf_hash FROM pending ORDER BY xid, event_id), \
@@ -102,6 +107,10 @@ const ROUND_INPUTS_SQL: &str = concat!(
 struct RoundInputs {
     head: Head,
     xmin: String,
+    /// Every transaction committed before the round's snapshot lies below.
+    xmax: String,
+    /// A committed entry waits behind an open transaction.
+    held_back: bool,
     /// `None` if a peak node is missing (the tree is rebuilt then).
     peaks: Option<Vec<Hash>>,
     pending: Vec<(Uuid, Vec<u8>)>,
@@ -111,6 +120,8 @@ struct RoundInputs {
 
 type RoundRow = (
     String,
+    String,
+    bool,
     Option<i64>,
     Option<Vec<u8>>,
     Vec<Option<Vec<u8>>>,
@@ -124,7 +135,7 @@ async fn round_inputs(
     tx: &mut Transaction<'static, Postgres>,
     origin: &str,
 ) -> StoreResult<RoundInputs> {
-    let (xmin, seq, chain, peaks, ids, leaves, signed_size, signed_at): RoundRow =
+    let (xmin, xmax, held_back, seq, chain, peaks, ids, leaves, signed_size, signed_at): RoundRow =
         sqlx::query_as(ROUND_INPUTS_SQL)
             .bind(BATCH)
             .fetch_one(&mut **tx)
@@ -143,6 +154,8 @@ async fn round_inputs(
     Ok(RoundInputs {
         head,
         xmin,
+        xmax,
+        held_back,
         peaks: peak_hashes(peaks)?,
         pending: ids.into_iter().zip(leaves).collect(),
         last_signed: signed_size.zip(signed_at),
@@ -267,6 +280,7 @@ async fn round(
         peaks,
         pending,
         last_signed,
+        ..
     } = round_inputs(&mut tx, origin).await?;
     let mut range = compact_range(&mut tx, head.size, peaks).await?;
     if !pending.is_empty() {
@@ -450,19 +464,65 @@ pub(crate) async fn flush(
     if let (false, Some(head)) = (pending, head) {
         return Ok(head);
     }
+    link_below(pool, origin, &below, started, deadline).await
+}
+
+/// [`flush`] for a reader of the tree who then records the read: the head,
+/// and the transaction to read the tree and record the read in. That is the
+/// flush's own round when it covers every entry committed before the call
+/// (its snapshot is later than the call, so it saw them all; it covers them
+/// if none it saw is held back and its batch was not cut short): the round
+/// links what waits, hands over its head and stays open, so the link, the
+/// read and its audit commit once. The round's lock is held until the
+/// reader commits or drops the transaction, which only delays other rounds
+/// by the read. Otherwise the round commits, the flush goes on as
+/// [`flush`] does, and the read gets a transaction of its own.
+pub(crate) async fn flush_for_read(
+    pool: &PgPool,
+    origin: &str,
+    deadline: Duration,
+) -> StoreResult<(TreeHead, Transaction<'static, Postgres>)> {
+    let started = Instant::now();
+    let mut tx = pool.begin_with(BEGIN_ROUND).await.map_err(map_sqlx_error)?;
+    let inputs = round_inputs(&mut tx, origin).await?;
+    let mut range = compact_range(&mut tx, inputs.head.size, inputs.peaks).await?;
+    if !inputs.pending.is_empty() {
+        link(&mut tx, &inputs.head, &inputs.pending, &mut range).await?;
+    }
+    if !inputs.held_back && inputs.pending.len() < BATCH as usize {
+        let head = TreeHead {
+            size: range.size(),
+            root: range.root(),
+        };
+        return Ok((head, tx));
+    }
+    tx.commit().await.map_err(map_sqlx_error)?;
+    let head = link_below(pool, origin, &inputs.xmax, started, deadline).await?;
+    Ok((head, pool.begin().await.map_err(map_sqlx_error)?))
+}
+
+/// Runs rounds until every entry of a transaction below `below` (an `xid8`
+/// as text) is linked, and returns a head that covers them.
+async fn link_below(
+    pool: &PgPool,
+    origin: &str,
+    below: &str,
+    started: Instant,
+    deadline: Duration,
+) -> StoreResult<TreeHead> {
     loop {
         let (round, xmin) = round(pool, origin, None).await?;
         // A round whose snapshot had every transaction below `below` ended,
         // and that was not cut short by its batch, linked all their entries
         // (rounds link in xid order): its head covers them.
-        if round.linked < BATCH as u64 && xid_at_least(&xmin, &below) {
+        if round.linked < BATCH as u64 && xid_at_least(&xmin, below) {
             return Ok(TreeHead {
                 size: round.size,
                 root: round.root,
             });
         }
         // Another round linked them: the head read now covers them.
-        if oldest_unlinked(pool, Some(&below)).await?.is_none()
+        if oldest_unlinked(pool, Some(below)).await?.is_none()
             && let (_, _, Some(head)) = linked_head(pool).await?
         {
             return Ok(head);

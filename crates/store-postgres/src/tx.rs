@@ -178,6 +178,49 @@ creditops_store_sql::credit_file_tx!(PgTx);
 creditops_store_sql::audit_tx!(PgTx);
 creditops_store_sql::vote_tx!(PgTx, in_ids = "= ANY($1)");
 
+/// Inserts the audit events bound as nine arrays (see
+/// [`bind_audit_entries`]) as `$1` to `$9`.
+macro_rules! insert_audit_entries_sql {
+    () => {
+        "INSERT INTO audit_entries (event_id, body, leaf_hash, recorded_at, actor, action, \
+         outcome, case_id, borrower_id) \
+         SELECT * FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[], $4::timestamptz[], \
+         $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[])"
+    };
+}
+
+/// Binds `events` column by column, for [`insert_audit_entries_sql`].
+fn bind_audit_entries<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    events: &'q [NewAuditEvent],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let leaves: Vec<&[u8]> = events.iter().map(|e| &e.leaf_hash[..]).collect();
+    let times: Vec<Timestamp> = events.iter().map(|e| micros(e.recorded_at)).collect();
+    let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    let cases: Vec<Option<Uuid>> = events
+        .iter()
+        .map(|e| e.case_id.map(|id| id.as_uuid()))
+        .collect();
+    let borrowers: Vec<Option<Uuid>> = events
+        .iter()
+        .map(|e| e.borrower_id.map(|id| id.as_uuid()))
+        .collect();
+    query
+        .bind(ids)
+        .bind(bodies)
+        .bind(leaves)
+        .bind(times)
+        .bind(actors)
+        .bind(actions)
+        .bind(outcomes)
+        .bind(cases)
+        .bind(borrowers)
+}
+
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
     /// The id of this transaction's first audit event; every business row
@@ -790,39 +833,36 @@ impl PgTx {
         if events.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
-        let leaves: Vec<&[u8]> = events.iter().map(|e| &e.leaf_hash[..]).collect();
-        let times: Vec<Timestamp> = events.iter().map(|e| micros(e.recorded_at)).collect();
-        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
-        let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-        let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
-        let cases: Vec<Option<Uuid>> = events
-            .iter()
-            .map(|e| e.case_id.map(|id| id.as_uuid()))
-            .collect();
-        let borrowers: Vec<Option<Uuid>> = events
-            .iter()
-            .map(|e| e.borrower_id.map(|id| id.as_uuid()))
-            .collect();
-        sqlx::query(
-            "INSERT INTO audit_entries (event_id, body, leaf_hash, recorded_at, actor, action, \
-             outcome, case_id, borrower_id) \
-             SELECT * FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[], $4::timestamptz[], \
-             $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[])",
-        )
-        .bind(ids)
-        .bind(bodies)
-        .bind(leaves)
-        .bind(times)
-        .bind(actors)
-        .bind(actions)
-        .bind(outcomes)
-        .bind(cases)
-        .bind(borrowers)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(conflict("an audit event with this id exists already"))?;
+        bind_audit_entries(sqlx::query(insert_audit_entries_sql!()), &events)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(conflict("an audit event with this id exists already"))?;
+        Ok(())
+    }
+
+    /// Stores a checkpoint together with the pending audit events (an
+    /// auditor's read hands out a checkpoint right after recording the
+    /// read): one statement for both.
+    pub(crate) async fn dialect_insert_checkpoint(
+        &mut self,
+        size: i64,
+        checkpoint: &StoredCheckpoint,
+    ) -> StoreResult<()> {
+        let events = std::mem::take(&mut self.pending_audit);
+        let sql = concat!(
+            "WITH checkpoint AS (",
+            creditops_store_sql::insert_checkpoint_sql!("$10", "$11", "$12", "$13"),
+            ") ",
+            insert_audit_entries_sql!()
+        );
+        bind_audit_entries(sqlx::query(sql), &events)
+            .bind(size)
+            .bind(checkpoint.root.as_slice())
+            .bind(&checkpoint.note)
+            .bind(micros(checkpoint.signed_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(conflict("an audit event with this id exists already"))?;
         Ok(())
     }
 

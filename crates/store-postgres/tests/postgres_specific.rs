@@ -461,6 +461,124 @@ async fn flush_hands_over_the_head_it_linked() {
     .await;
 }
 
+/// A2, A4, A7: a reader's flush hands over the head with a transaction to
+/// read and record the read in. Dropped, it leaves the log as it was (the
+/// linking again to do); committed, the read's event and checkpoint stay
+/// and the head covered everything committed before the call. With nothing
+/// held back the linking and the read commit in one transaction (seen in
+/// the rows' `xmin`; other databases' transactions may hold a round back,
+/// so it is looked for in up to 50 tries); an event committed behind an
+/// older open transaction makes the reader wait, and the head then covers
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_links_and_records_its_read_in_one_transaction() {
+    with_db(|store, url| async move {
+        let deadline = std::time::Duration::from_secs(10);
+        let mut leaves = Vec::new();
+        let mut n = 0;
+        let mut commit_event = |store: PgStore, leaves: &mut Vec<creditops_audit::Hash>| {
+            let e = event(n);
+            n += 1;
+            leaves.push(e.leaf_hash);
+            async move {
+                let mut tx = store.begin().await.expect("begin");
+                tx.append_audit(&e).await.expect("append");
+                tx.commit().await.expect("commit");
+                e
+            }
+        };
+        for _ in 0..3 {
+            commit_event(store.clone(), &mut leaves).await;
+        }
+        let (head, tx) = store.flush_audit_for_read(deadline).await.expect("flush");
+        assert_eq!(
+            (head.size, head.root),
+            (3, creditops_audit::merkle::root(&leaves))
+        );
+        drop(tx);
+        let linked = store.flush_audit(deadline).await.expect("flush");
+        assert_eq!((linked.size, linked.root), (head.size, head.root));
+
+        let mut conn = raw(&url).await;
+        let mut one_transaction = false;
+        for _ in 0..50 {
+            let committed = commit_event(store.clone(), &mut leaves).await;
+            let (head, mut tx) = store.flush_audit_for_read(deadline).await.expect("flush");
+            assert_eq!(
+                (head.size, head.root),
+                (leaves.len() as u64, creditops_audit::merkle::root(&leaves))
+            );
+            let read = event(1000 + leaves.len() as i64);
+            tx.append_audit(&read).await.expect("append");
+            tx.insert_checkpoint(&creditops_store::StoredCheckpoint {
+                tree_size: head.size,
+                root: head.root,
+                note: format!("note {}", head.size),
+                signed_at: now(),
+            })
+            .await
+            .expect("checkpoint");
+            tx.commit().await.expect("commit");
+            leaves.push(read.leaf_hash);
+            let (linked_by, read_by): (String, String) = sqlx::query_as(
+                "SELECT (SELECT xmin::text FROM audit_chain WHERE event_id = $1), \
+                        (SELECT xmin::text FROM audit_entries WHERE event_id = $2)",
+            )
+            .bind(committed.event_id)
+            .bind(read.event_id)
+            .fetch_one(&mut conn)
+            .await
+            .expect("xmin");
+            if linked_by == read_by {
+                one_transaction = true;
+                break;
+            }
+        }
+        assert!(
+            one_transaction,
+            "the reader's round was never its read's transaction"
+        );
+        let mut tx = store.begin_read().await.expect("read");
+        let latest = tx
+            .latest_checkpoint(u64::MAX)
+            .await
+            .expect("latest")
+            .expect("one");
+        assert_eq!(latest.tree_size, leaves.len() as u64 - 1);
+        drop(tx);
+
+        // Held back: a newer event committed while an older transaction
+        // is open waits for it; the reader's head covers both.
+        let mut older = store.begin().await.expect("begin");
+        let unit = creditops_domain::UnitId::parse("older-reader").expect("unit id");
+        older
+            .upsert_unit(&unit, "Older reader", creditops_domain::Side::Market)
+            .await
+            .expect("business write");
+        let older_event = event(5000);
+        older.append_audit(&older_event).await.expect("append");
+        let newer = commit_event(store.clone(), &mut leaves).await;
+        leaves.pop();
+        leaves.push(older_event.leaf_hash);
+        leaves.push(newer.leaf_hash);
+        let ending = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            older.commit().await.expect("commit");
+        });
+        let (head, tx) = store.flush_audit_for_read(deadline).await.expect("flush");
+        ending.await.expect("older transaction");
+        assert_eq!(
+            (head.size, head.root),
+            (leaves.len() as u64, creditops_audit::merkle::root(&leaves))
+        );
+        tx.commit().await.expect("commit");
+        let _ = conn.close().await;
+        assert_eq!(verify(&store).await, Ok(leaves.len() as u64));
+        assert_tree_matches_chain(&url).await;
+    })
+    .await;
+}
+
 /// A2: with a key, rounds sign the head (at most about once a second) in the
 /// transaction that links the events; the note verifies with the key and
 /// names the chain's size and the root of its leaves.

@@ -3,7 +3,8 @@
 /// Expands `AuditTx` for `$ty`. The backend provides `dialect_append_audit`
 /// (how an event joins the chain), `dialect_unaudited_rows` (which table
 /// holds every committed event), `dialect_audit_size` and
-/// `dialect_audit_nodes` (where the chain and the tree are), and fields
+/// `dialect_audit_nodes` (where the chain and the tree are),
+/// `dialect_insert_checkpoint` (with [`insert_checkpoint_sql`]), and fields
 /// `audit_event_id` and `audit_event_claimed`.
 #[macro_export]
 macro_rules! audit_tx {
@@ -80,18 +81,7 @@ macro_rules! audit_tx {
             ) -> StoreResult<()> {
                 let size = i64::try_from(checkpoint.tree_size)
                     .map_err(|_| invariant("a checkpoint size must fit a signed 64-bit integer"))?;
-                sqlx::query(
-                    "INSERT INTO audit_checkpoints (tree_size, root, note, signed_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(size)
-                .bind(checkpoint.root.as_slice())
-                .bind(&checkpoint.note)
-                .bind(micros(checkpoint.signed_at))
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_sqlx_error)?;
-                Ok(())
+                self.dialect_insert_checkpoint(size, checkpoint).await
             }
 
             async fn latest_checkpoint(
@@ -176,5 +166,25 @@ macro_rules! audit_tx {
                     .collect()
             }
         }
+    };
+}
+
+/// Stores a handed-out checkpoint, its size, root, note and time bound to
+/// the four placeholders given.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! insert_checkpoint_sql {
+    ($size:literal, $root:literal, $note:literal, $at:literal) => {
+        concat!(
+            "INSERT INTO audit_checkpoints (tree_size, root, note, signed_at) VALUES (",
+            $size,
+            ", ",
+            $root,
+            ", ",
+            $note,
+            ", ",
+            $at,
+            ")"
+        )
     };
 }

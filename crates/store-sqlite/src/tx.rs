@@ -593,6 +593,24 @@ impl SqliteTx {
         Ok(())
     }
 
+    pub(crate) async fn dialect_insert_checkpoint(
+        &mut self,
+        size: i64,
+        checkpoint: &StoredCheckpoint,
+    ) -> StoreResult<()> {
+        sqlx::query(creditops_store_sql::insert_checkpoint_sql!(
+            "$1", "$2", "$3", "$4"
+        ))
+        .bind(size)
+        .bind(checkpoint.root.as_slice())
+        .bind(&checkpoint.note)
+        .bind(micros(checkpoint.signed_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+
     pub(crate) async fn dialect_audit_size(&mut self) -> StoreResult<u64> {
         let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_events")
             .fetch_one(&mut *self.tx)

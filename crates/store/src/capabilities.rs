@@ -7,7 +7,7 @@
 //! [`StoreExt`] answers the questions callers ask of every store, using a
 //! capability where the backend has it.
 
-use crate::{LiquidityClaim, SequencerRound, Store, StoreResult, TreeHead};
+use crate::{LiquidityClaim, SequencerRound, Store, StoreResult, TreeHead, Tx};
 use async_trait::async_trait;
 use creditops_domain::{CaseId, Timestamp};
 use std::time::Duration;
@@ -51,6 +51,16 @@ pub trait AuditSequencer: Send + Sync {
     /// least those events); `Unavailable` if that takes longer than
     /// `deadline`. Usually nothing waits: then one statement answers both.
     async fn flush_audit(&self, deadline: Duration) -> StoreResult<TreeHead>;
+    /// [`AuditSequencer::flush_audit`] for a reader who reads the tree at
+    /// the head and records the read (A7): the head, and the transaction
+    /// to do both in. Where possible that is the flush's own round, still
+    /// open, so the linking, the read and its audit commit once; it holds
+    /// the round's lock until it ends, so the reader commits or drops it
+    /// promptly.
+    async fn flush_audit_for_read(
+        &self,
+        deadline: Duration,
+    ) -> StoreResult<(TreeHead, Box<dyn Tx>)>;
     /// When the oldest committed audit event that is not linked yet was
     /// recorded (the sequencer's lag); `None` if all are linked.
     async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>>;

@@ -33,6 +33,48 @@ pub async fn checkpoints_handed_out_are_found_by_size(store: Arc<dyn Store>) {
         Some((3, "a".to_owned()))
     );
     assert_eq!(latest(tx.latest_checkpoint(2).await.expect("<= 2")), None);
+    drop(tx);
+
+    // An event appended before a checkpoint commits with it (PostgreSQL
+    // writes both in one statement)...
+    let read = audit_event(
+        "audit.checkpoint",
+        Outcome::Ok,
+        Some(ANALYST),
+        None,
+        None,
+        at(5),
+    );
+    let mut tx = store.begin().await.expect("begin");
+    tx.append_audit(&read).await.expect("append");
+    tx.insert_checkpoint(&checkpoint(11, "e", 5))
+        .await
+        .expect("insert");
+    tx.commit().await.expect("commit");
+    let stored = read_events(store.as_ref(), &all_events()).await;
+    assert!(stored.iter().any(|e| e.event_id == read.event_id));
+    let mut tx = store.begin_read().await.expect("read");
+    assert_eq!(
+        latest(tx.latest_checkpoint(u64::MAX).await.expect("all")),
+        Some((11, "e".to_owned()))
+    );
+    drop(tx);
+    // ...and one that cannot be stored (its id exists) takes the checkpoint
+    // with it: whichever call refuses, nothing of the transaction stays.
+    let mut tx = store.begin().await.expect("begin");
+    let refused = match tx.append_audit(&read).await {
+        Err(e) => Err(e),
+        Ok(()) => match tx.insert_checkpoint(&checkpoint(12, "f", 6)).await {
+            Err(e) => Err(e),
+            Ok(()) => tx.commit().await,
+        },
+    };
+    assert!(refused.is_err(), "a second event with the same id");
+    let mut tx = store.begin_read().await.expect("read");
+    assert_eq!(
+        latest(tx.latest_checkpoint(u64::MAX).await.expect("all")),
+        Some((11, "e".to_owned()))
+    );
 }
 
 pub async fn audit_append_links_a_verifiable_chain(store: Arc<dyn Store>) {
