@@ -803,7 +803,7 @@ async fn count_statements(backend: Backend) {
     platform.without_automatic_ratings();
     let (statements, errors) = statements_per_decision(&platform, 10).await;
     println!(
-        "{backend:?}: {statements:.0} statements per decision (10 decisions one after another, \
+        "{backend:?}: {statements:.1} statements per decision (10 decisions one after another, \
          {errors} errors; target <= 35)"
     );
     platform.stop().await;

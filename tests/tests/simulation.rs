@@ -35,7 +35,7 @@
 use axum::response::Response;
 use creditops_audit::AuditAction;
 use creditops_commands::cases::{CaseAction, change_case};
-use creditops_commands::votes::{CastVote, cast_vote, claim_for_vote};
+use creditops_commands::votes::{BeforeVote, CastVote, cast_vote, claim_for_vote};
 use creditops_domain::{
     CaseFile, CaseId, CaseStatus, CreditCase, DecisionOutcome, DomainError, Money, RuleId, StaffId,
     VoteDecision, VoteStage,
@@ -484,12 +484,13 @@ async fn answered(result: Result<Response, ApiError>) -> Outcome {
     }
 }
 
-/// The liquidity claim the service handler takes before a vote.
-async fn claim_for(ctx: &ServiceContext, id: CaseId, cmd: &Cmd) -> Option<LiquidityClaim> {
+/// What the service handler reads and takes before a vote: the
+/// liquidity claim and the rule sets it read for it.
+async fn claim_for(ctx: &ServiceContext, id: CaseId, cmd: &Cmd) -> BeforeVote {
     let (decision, stage) = match cmd {
         Cmd::FirstVote { decision, .. } => (*decision, VoteStage::First),
         Cmd::SecondVote { decision, .. } => (*decision, VoteStage::Second),
-        _ => return None,
+        _ => return BeforeVote::default(),
     };
     claim_for_vote(&ctx.commands(), id, decision, stage)
         .await
@@ -503,7 +504,7 @@ async fn execute(
     actor: &Principal,
     id: CaseId,
     cmd: &Cmd,
-    claim: Option<&LiquidityClaim>,
+    before: &BeforeVote,
 ) -> Result<CommandOutcome, ApiError> {
     let vote = |decision: VoteDecision, version: i64| CastVote {
         decision,
@@ -524,7 +525,16 @@ async fn execute(
             } else {
                 VoteStage::Second
             };
-            cast_vote(ctx, tx, actor, id, &vote(*decision, *version), stage, claim).await?
+            cast_vote(
+                ctx,
+                tx,
+                actor,
+                id,
+                &vote(*decision, *version),
+                stage,
+                before,
+            )
+            .await?
         }
         Cmd::Edit {
             version, amount, ..
@@ -822,7 +832,7 @@ impl Sim<'_> {
                     }
                 }
                 let claim = claim_for(&ctx, id, cmd).await;
-                let result = execute(&ctx, tx.as_mut(), &actor, id, cmd, claim.as_ref()).await;
+                let result = execute(&ctx, tx.as_mut(), &actor, id, cmd, &claim).await;
                 if let (Ok(outcome), Some(scope)) = (&result, &scope) {
                     let stored = StoredResponse {
                         request_hash: "aborted".into(),
@@ -836,7 +846,7 @@ impl Sim<'_> {
                 }
                 // The fault: the transaction ends without commit.
                 drop(tx);
-                release_liquidity_claim(&ctx, claim).await;
+                release_liquidity_claim(&ctx, claim.claim).await;
                 match result {
                     Ok(outcome) => Outcome::Answered {
                         status: outcome.status.as_u16(),
@@ -859,13 +869,20 @@ impl Sim<'_> {
                     &fingerprint,
                     move |tx| {
                         Box::pin(async move {
-                            let claim = command_claim.as_ref();
-                            execute(&command_ctx, tx, &command_actor, id, &command, claim).await
+                            execute(
+                                &command_ctx,
+                                tx,
+                                &command_actor,
+                                id,
+                                &command,
+                                &command_claim,
+                            )
+                            .await
                         })
                     },
                 )
                 .await;
-                release_liquidity_claim(&ctx, claim).await;
+                release_liquidity_claim(&ctx, claim.claim).await;
                 answered(result).await
             }
         };
@@ -1162,13 +1179,20 @@ impl Sim<'_> {
             &other.fingerprint(id),
             move |tx| {
                 Box::pin(async move {
-                    let claim = command_claim.as_ref();
-                    execute(&command_ctx, tx, &command_actor, id, &command, claim).await
+                    execute(
+                        &command_ctx,
+                        tx,
+                        &command_actor,
+                        id,
+                        &command,
+                        &command_claim,
+                    )
+                    .await
                 })
             },
         )
         .await;
-        release_liquidity_claim(&ctx, claim).await;
+        release_liquidity_claim(&ctx, claim.claim).await;
         self.note(format!("key {key} reused for {other:?}"));
         match result {
             Err(e) if e.kind == ProblemKind::IdempotencyMismatch => {}

@@ -13,7 +13,7 @@ use creditops_audit::AuditAction;
 use creditops_domain::rules::in_force;
 use creditops_domain::{
     CaseId, CaseStatus, Credit, CreditCase, DomainError, NewCondition, RiskVerdict, RuleId,
-    Timestamp, Vote, VoteDecision, VoteStage,
+    RuleSet, Timestamp, Vote, VoteDecision, VoteStage,
 };
 use creditops_risk::REPORTING_CURRENCY;
 use creditops_store::{LiquidityClaim, StoreError, StoreExt, Tx};
@@ -42,6 +42,18 @@ pub async fn release_liquidity_claim(ctx: &Context, claim: Option<LiquidityClaim
     }
 }
 
+/// What a vote reads and takes before its transaction begins (see
+/// [`claim_for_vote`]).
+#[derive(Debug, Clone, Default)]
+pub struct BeforeVote {
+    /// The liquidity claim an approval that may decide holds (R5, R6).
+    pub claim: Option<LiquidityClaim>,
+    /// The rule sets read to tell whether a first vote may decide (V8); the
+    /// vote's transaction uses this read instead of reading them again, so
+    /// the lane the claim was taken for is the lane the vote is cast in.
+    pub rule_sets: Option<Vec<RuleSet>>,
+}
+
 /// Claims the liquidity headroom a vote may spend (R5, R6), before its
 /// transaction begins (see [`creditops_store::LiquidityClaims::claim_liquidity`]):
 /// only approvals that may decide take one, and only where the backend
@@ -52,32 +64,35 @@ pub async fn claim_for_vote(
     id: CaseId,
     decision: VoteDecision,
     stage: VoteStage,
-) -> CommandResult<Option<LiquidityClaim>> {
+) -> CommandResult<BeforeVote> {
     // Where writers are serial there are no claims (nor rules to read for one).
-    if ctx.store.liquidity_claims().is_none() {
-        return Ok(None);
+    if ctx.store.liquidity_claims().is_none() || decision != VoteDecision::Approve {
+        return Ok(BeforeVote::default());
     }
-    let may_decide = decision == VoteDecision::Approve
-        && match stage {
-            VoteStage::First => single_vote_lane_open(ctx).await?,
-            VoteStage::Second => true,
-        };
-    if !may_decide {
-        return Ok(None);
-    }
-    Ok(ctx
+    let rule_sets = match stage {
+        VoteStage::First => {
+            let sets = ctx.store.rule_sets().await?;
+            if !single_vote_lane_open(&sets)? {
+                return Ok(BeforeVote {
+                    claim: None,
+                    rule_sets: Some(sets),
+                });
+            }
+            Some(sets)
+        }
+        VoteStage::Second => None,
+    };
+    let claim = ctx
         .store
         .claim_liquidity(id, REPORTING_CURRENCY, ctx.claim_timeout)
-        .await?)
+        .await?;
+    Ok(BeforeVote { claim, rule_sets })
 }
 
-/// Whether a first vote may decide alone now (V8): only then does an
-/// approving first vote need a liquidity claim. Should the rules change
-/// before the vote's transaction reads them, the unclaimed approval is
-/// refused there (409) rather than spend headroom nobody counted.
-async fn single_vote_lane_open(ctx: &Context) -> CommandResult<bool> {
-    let sets = ctx.store.rule_sets().await?;
-    let rules = in_force(&sets, action_time()).ok_or_else(no_rules_in_force)?;
+/// Whether a first vote may decide alone now under `sets` (V8): only then
+/// does an approving first vote need a liquidity claim.
+fn single_vote_lane_open(sets: &[RuleSet]) -> CommandResult<bool> {
+    let rules = in_force(sets, action_time()).ok_or_else(no_rules_in_force)?;
     Ok(rules.parameters.single_vote_below.is_some())
 }
 
@@ -91,8 +106,8 @@ pub fn settled_claim(case: &CreditCase) -> bool {
 
 /// Loads the case and the facts at vote time, casts the vote (all rules in
 /// the domain), persists it with optimistic concurrency and audits it, all
-/// in `tx`. An approval that decides spends the liquidity `claim` taken for
-/// it (see [`claim_for_vote`]).
+/// in `tx`. An approval that decides spends the liquidity claim taken for
+/// it, and the vote uses the rule sets read then (see [`claim_for_vote`]).
 pub async fn cast_vote(
     ctx: &Context,
     tx: &mut dyn Tx,
@@ -100,9 +115,13 @@ pub async fn cast_vote(
     id: CaseId,
     vote: &CastVote,
     stage: VoteStage,
-    claim: Option<&LiquidityClaim>,
+    before: &BeforeVote,
 ) -> CommandResult<CreditCase> {
     let now = action_time();
+    if let Some(sets) = &before.rule_sets {
+        tx.use_rule_sets(sets.clone());
+    }
+    let claim = before.claim.as_ref();
     let mut case = match stage {
         // Market votes on the cases of its unit, and on those it must vote
         // on as a board-level or escalation voter (hardening finding 9).

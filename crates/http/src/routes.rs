@@ -33,7 +33,7 @@ pub async fn vote(
         VoteStage::Second => "POST /v1/cases/{id}/second-vote",
     };
     let commands = ctx.commands();
-    let claim = claim_for_vote(&commands, id, req.decision, stage).await?;
+    let before = claim_for_vote(&commands, id, req.decision, stage).await?;
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
     let vote = CastVote {
         decision: req.decision,
@@ -41,14 +41,14 @@ pub async fn vote(
         version: req.version,
         conditions: req.conditions.iter().map(|c| c.condition()).collect(),
     };
-    let (run, vote_claim, actor) = (commands.clone(), claim.clone(), principal.0.clone());
+    let (run, vote_before, actor) = (commands.clone(), before.clone(), principal.0.clone());
     // Set when this vote's transaction settled the claim; a replayed answer
     // runs no transaction and leaves it unset.
     let settled = Arc::new(AtomicBool::new(false));
     let settles = settled.clone();
     let answer = run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {
         Box::pin(async move {
-            let case = cast_vote(&run, tx, &actor, id, &vote, stage, vote_claim.as_ref()).await?;
+            let case = cast_vote(&run, tx, &actor, id, &vote, stage, &vote_before).await?;
             settles.store(settled_claim(&case), Ordering::Relaxed);
             Ok(CommandOutcome::new(StatusCode::OK, case_json(&case)))
         })
@@ -61,7 +61,7 @@ pub async fn vote(
         .as_ref()
         .is_ok_and(|response| !response.headers().contains_key(REPLAYED_HEADER));
     if !(committed && settled.load(Ordering::Relaxed)) {
-        release_liquidity_claim(&commands, claim).await;
+        release_liquidity_claim(&commands, before.claim).await;
     }
     answer
 }

@@ -18,6 +18,12 @@ macro_rules! admin_tx {
                 Ok(sets)
             }
 
+            fn use_rule_sets(&mut self, sets: Vec<RuleSet>) {
+                if self.rule_sets.is_none() {
+                    self.rule_sets = Some(sets);
+                }
+            }
+
             async fn insert_rule_set(
                 &mut self,
                 rules: &RuleSet,

@@ -47,6 +47,21 @@ pub async fn rule_sets_are_versioned(store: Arc<dyn Store>) {
     assert_eq!(seen.last(), Some(&v3), "its own insert is seen");
     drop(tx);
 
+    // Sets read just before a transaction serve it (one read per command);
+    // a transaction that read its own keeps them; its own insert is seen.
+    let before = vec![v1.clone()];
+    let mut tx = store.begin().await.expect("begin");
+    tx.use_rule_sets(before.clone());
+    assert_eq!(tx.rule_sets().await.expect("rule sets"), before);
+    tx.insert_rule_set(&v3, None).await.expect("v3");
+    assert_eq!(tx.rule_sets().await.expect("rule sets").len(), 3);
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.rule_sets().await.expect("rule sets").len(), 2);
+    tx.use_rule_sets(before);
+    assert_eq!(tx.rule_sets().await.expect("rule sets").len(), 2);
+    drop(tx);
+
     let mut tx = store.begin_read().await.expect("begin_read");
     let stored = tx.rule_sets().await.expect("rule sets");
     assert_eq!(stored, vec![v1, v2.clone()]);
