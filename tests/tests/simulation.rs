@@ -45,7 +45,7 @@ use creditops_http::{
     ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext, run_command,
 };
 use creditops_store::{
-    AuditFilter, IdempotencyScope, LiquidityClaim, StoreExt, StoredResponse, Tx,
+    AuditFilter, IdempotencyScope, LiquidityClaim, StaffLookup, StoreExt, StoredResponse, Tx,
 };
 use creditops_tests::reqwest::Method;
 use creditops_tests::{Backend, Rng, TestPlatform, count_from_env, json, seed_from_env};
@@ -486,13 +486,18 @@ async fn answered(result: Result<Response, ApiError>) -> Outcome {
 
 /// What the service handler reads and takes before a vote: the
 /// liquidity claim and the rule sets it read for it.
-async fn claim_for(ctx: &ServiceContext, id: CaseId, cmd: &Cmd) -> BeforeVote {
+async fn claim_for(
+    ctx: &ServiceContext,
+    actor: &creditops_commands::Actor,
+    id: CaseId,
+    cmd: &Cmd,
+) -> BeforeVote {
     let (decision, stage) = match cmd {
         Cmd::FirstVote { decision, .. } => (*decision, VoteStage::First),
         Cmd::SecondVote { decision, .. } => (*decision, VoteStage::Second),
         _ => return BeforeVote::default(),
     };
-    claim_for_vote(&ctx.commands(), id, decision, stage)
+    claim_for_vote(&ctx.commands(), actor, id, decision, stage)
         .await
         .expect("liquidity claim")
 }
@@ -631,9 +636,12 @@ impl Sim<'_> {
     }
 
     async fn principal(&self, name: &str) -> Principal {
-        let mut tx = self.p.store.begin_read().await.expect("read");
-        let member = tx
-            .staff_member(&StaffId::parse(name).expect("id"))
+        // As the services look their callers up: with the rule sets the
+        // store holds, where they are the committed ones.
+        let StaffLookup { member, rule_sets } = self
+            .p
+            .store
+            .staff_member_with_rule_sets(&StaffId::parse(name).expect("id"))
             .await
             .expect("staff")
             .expect("demo staff");
@@ -643,6 +651,7 @@ impl Sim<'_> {
             member,
             at,
             request_id: format!("sim-{}-{}", self.seed, self.step),
+            rule_sets,
         })
     }
 
@@ -831,7 +840,7 @@ impl Sim<'_> {
                         self.fail(format!("a fresh key {scope:?} has a stored answer"));
                     }
                 }
-                let claim = claim_for(&ctx, id, cmd).await;
+                let claim = claim_for(&ctx, &actor, id, cmd).await;
                 let result = execute(&ctx, tx.as_mut(), &actor, id, cmd, &claim).await;
                 if let (Ok(outcome), Some(scope)) = (&result, &scope) {
                     let stored = StoredResponse {
@@ -858,7 +867,7 @@ impl Sim<'_> {
             }
             Delivery::Plain | Delivery::Keyed => {
                 let fingerprint = cmd.fingerprint(id);
-                let claim = claim_for(&ctx, id, cmd).await;
+                let claim = claim_for(&ctx, &actor, id, cmd).await;
                 let (command_ctx, command_actor, command, command_claim) =
                     (ctx.clone(), actor.clone(), cmd.clone(), claim.clone());
                 let result = run_command(
@@ -1168,7 +1177,7 @@ impl Sim<'_> {
         let before = self.stored(id).await;
         let ctx = self.services[other.service()].clone();
         let actor = self.principal(other.actor()).await;
-        let claim = claim_for(&ctx, id, &other).await;
+        let claim = claim_for(&ctx, &actor, id, &other).await;
         let (command_ctx, command_actor, command, command_claim) =
             (ctx.clone(), actor.clone(), other.clone(), claim.clone());
         let result = run_command(

@@ -4,7 +4,7 @@
 use crate::CommandResult;
 use chrono::{SubsecRound, Utc};
 use creditops_audit::{AuditAction, AuditRecord, Outcome};
-use creditops_domain::{Role, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
+use creditops_domain::{Role, RuleSet, SodMatrix, StaffId, StaffMember, Timestamp, Voter};
 use creditops_store::{Store, Tx, append_record};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +67,11 @@ pub struct Actor {
     pub at: Timestamp,
     /// Correlates the command's audit events with the request.
     pub request_id: String,
+    /// The rule sets committed when the directory was read for this actor,
+    /// where the process held them (see `creditops_store::RuleSetCache`):
+    /// the request's command runs under them instead of reading them again.
+    /// `None` where the command reads them itself.
+    pub rule_sets: Option<Arc<Vec<RuleSet>>>,
 }
 
 impl Actor {

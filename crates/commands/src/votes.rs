@@ -61,6 +61,7 @@ pub struct BeforeVote {
 /// [`release_liquidity_claim`] afterwards.
 pub async fn claim_for_vote(
     ctx: &Context,
+    actor: &Actor,
     id: CaseId,
     decision: VoteDecision,
     stage: VoteStage,
@@ -71,7 +72,10 @@ pub async fn claim_for_vote(
     }
     let rule_sets = match stage {
         VoteStage::First => {
-            let sets = ctx.store.rule_sets().await?;
+            let sets = match &actor.rule_sets {
+                Some(known) => known.to_vec(),
+                None => ctx.store.rule_sets().await?,
+            };
             if !single_vote_lane_open(&sets)? {
                 return Ok(BeforeVote {
                     claim: None,

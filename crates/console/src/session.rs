@@ -179,6 +179,7 @@ pub async fn desk_actor(
         roles,
         at,
         request_id: uuid::Uuid::now_v7().to_string(),
+        rule_sets: None,
     }))
 }
 

@@ -413,6 +413,7 @@ async fn run(name: &str, store: Arc<dyn Store>, postgres_url: Option<&str>) {
             roles: vec![Role::InternalAuditor],
             at: Utc::now(),
             request_id: "bench".into(),
+            rule_sets: None,
         },
         key: SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().expect("key"))
             .expect("key"),

@@ -263,6 +263,7 @@ async fn propose(
         roles,
         at: now,
         request_id: format!("cli-{}", uuid::Uuid::now_v7()),
+        rule_sets: None,
     };
     let created = create_units(tx.as_mut(), &units, &ctx, &actor).await?;
     let mut proposed = Vec::new();

@@ -1185,6 +1185,7 @@ async fn actor_of(
         member,
         at: chrono::Utc::now(),
         request_id: "test".into(),
+        rule_sets: None,
     }
 }
 

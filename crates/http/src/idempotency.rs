@@ -81,6 +81,11 @@ where
     });
     let request_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, fingerprint));
     let mut tx = ctx.store.begin().await?;
+    // The rule sets committed when the actor was looked up, if this process
+    // held them: the command does not read them again.
+    if let Some(sets) = &principal.rule_sets {
+        tx.use_rule_sets(sets.to_vec());
+    }
     if let Some(scope) = &scope
         && let Some(stored) = tx.idempotent_response(scope).await?
     {

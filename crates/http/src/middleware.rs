@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use creditops_audit::{AuditAction, Outcome};
 use creditops_domain::{CaseId, RuleId, StaffId, StaffStatus};
+use creditops_store::StaffLookup;
 use std::sync::Arc;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -198,15 +199,16 @@ async fn authenticate(
         )
         .into_response();
     }
-    let (member, expires_at) = match authenticated_member(&ctx, request.headers()).await {
-        Ok(found) => found,
-        Err(LoginFailure { error, counts }) => {
-            if counts {
-                ctx.unauthenticated.note_failure(address, at);
+    let (StaffLookup { member, rule_sets }, expires_at) =
+        match authenticated_member(&ctx, request.headers()).await {
+            Ok(found) => found,
+            Err(LoginFailure { error, counts }) => {
+                if counts {
+                    ctx.unauthenticated.note_failure(address, at);
+                }
+                return error.into_response();
             }
-            return error.into_response();
-        }
-    };
+        };
     tracing::Span::current().record("actor", member.id.as_str());
     let actor = Actor(member.id.clone());
     let route = route_of(&request);
@@ -231,6 +233,7 @@ async fn authenticate(
                 roles,
                 at,
                 request_id,
+                rule_sets,
             }));
         next.run(request).await
     } else {
@@ -274,7 +277,7 @@ impl From<ApiError> for LoginFailure {
 async fn authenticated_member(
     ctx: &ServiceContext,
     headers: &HeaderMap,
-) -> Result<(creditops_domain::StaffMember, chrono::DateTime<Utc>), LoginFailure> {
+) -> Result<(StaffLookup, chrono::DateTime<Utc>), LoginFailure> {
     let token = bearer_token(headers)?;
     let verified = ctx.verifier.verify(token).await.map_err(|e| LoginFailure {
         counts: !matches!(e, creditops_auth::AuthError::Expired),
@@ -286,16 +289,13 @@ async fn authenticated_member(
     Ok((member, expires_at))
 }
 
-async fn load_member(
-    ctx: &ServiceContext,
-    id: &StaffId,
-) -> Result<creditops_domain::StaffMember, ApiError> {
+async fn load_member(ctx: &ServiceContext, id: &StaffId) -> Result<StaffLookup, ApiError> {
     // Read on every request, so a suspension or a leaver approved a moment
     // ago refuses tokens minted before it (S4).
-    match ctx.store.staff_member(id).await? {
-        Some(m) => match refusal_of(&m, Utc::now()) {
+    match ctx.store.staff_member_with_rule_sets(id).await? {
+        Some(found) => match refusal_of(&found.member, Utc::now()) {
             Some(refusal) => Err(ApiError::unauthenticated(refusal)),
-            None => Ok(m),
+            None => Ok(found),
         },
         None => Err(ApiError::unauthenticated(
             "the person behind the token is not in the staff directory",

@@ -33,7 +33,7 @@ pub async fn vote(
         VoteStage::Second => "POST /v1/cases/{id}/second-vote",
     };
     let commands = ctx.commands();
-    let before = claim_for_vote(&commands, id, req.decision, stage).await?;
+    let before = claim_for_vote(&commands, &principal, id, req.decision, stage).await?;
     let fingerprint = serde_json::to_vec(&(id, &req)).unwrap_or_default();
     let vote = CastVote {
         decision: req.decision,

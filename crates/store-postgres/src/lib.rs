@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use creditops_audit::SigningKey;
 use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
 use creditops_store::{
-    AuditSequencer, LiquidityClaim, LiquidityClaims, PoolUsage, SequencerLease, SequencerRound,
-    Store, StoreError, StoreResult, TreeHead, Tx,
+    AuditSequencer, LiquidityClaim, LiquidityClaims, PoolUsage, RuleSetCache, SequencerLease,
+    SequencerRound, StaffLookup, Store, StoreError, StoreResult, TreeHead, Tx,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -63,6 +63,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgStore {
     pool: PgPool,
     origin: Arc<str>,
+    rule_set_cache: Arc<RuleSetCache>,
 }
 
 impl PgStore {
@@ -116,6 +117,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             origin: Arc::from(audit_origin),
+            rule_set_cache: Arc::default(),
         })
     }
 
@@ -179,7 +181,10 @@ impl Store for PgStore {
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::new(tx)))
+        Ok(Box::new(tx::PgTx::new(
+            tx,
+            Some(self.rule_set_cache.clone()),
+        )))
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>> {
@@ -188,15 +193,31 @@ impl Store for PgStore {
             .begin_with("BEGIN READ ONLY")
             .await
             .map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::read_only(tx)))
+        Ok(Box::new(tx::PgTx::read_only(
+            tx,
+            self.rule_set_cache.clone(),
+        )))
     }
 
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
-        tx::fetch_staff_member(&self.pool, id).await
+        Ok(tx::fetch_staff_member(&self.pool, id)
+            .await?
+            .map(|(member, _)| member))
+    }
+
+    async fn staff_member_with_rule_sets(&self, id: &StaffId) -> StoreResult<Option<StaffLookup>> {
+        Ok(tx::fetch_staff_member(&self.pool, id)
+            .await?
+            .map(|(member, rule_set_count)| StaffLookup {
+                member,
+                rule_sets: self.rule_set_cache.matching(rule_set_count),
+            }))
     }
 
     async fn rule_sets(&self) -> StoreResult<Vec<RuleSet>> {
-        tx::fetch_rule_sets(&self.pool).await
+        let sets = tx::fetch_rule_sets(&self.pool).await?;
+        self.rule_set_cache.offer(&sets);
+        Ok(sets)
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -247,7 +268,7 @@ impl AuditSequencer for PgStore {
         deadline: Duration,
     ) -> StoreResult<(TreeHead, Box<dyn Tx>)> {
         let (head, tx) = sequencer::flush_for_read(&self.pool, &self.origin, deadline).await?;
-        Ok((head, Box::new(tx::PgTx::new(tx))))
+        Ok((head, Box::new(tx::PgTx::new(tx, None))))
     }
 
     async fn oldest_unsequenced_audit(&self) -> StoreResult<Option<Timestamp>> {

@@ -236,6 +236,8 @@ pub(crate) struct PgTx {
     pending_audit: Vec<NewAuditEvent>,
     /// Begun `READ ONLY`: an append is refused at once, not at commit.
     read_only: bool,
+    /// The store's rule-set cache (see `creditops_store_sql::admin_tx`).
+    rule_set_cache: Option<Arc<RuleSetCache>>,
 }
 
 #[async_trait]
@@ -248,7 +250,12 @@ impl Tx for PgTx {
 }
 
 impl PgTx {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
+    /// A read-write transaction; its reads of committed rule sets go to
+    /// `rule_set_cache`, if given.
+    pub(crate) fn new(
+        tx: Transaction<'static, Postgres>,
+        rule_set_cache: Option<Arc<RuleSetCache>>,
+    ) -> Self {
         Self {
             tx,
             audit_event_id: Uuid::now_v7(),
@@ -256,14 +263,18 @@ impl PgTx {
             rule_sets: None,
             pending_audit: Vec::new(),
             read_only: false,
+            rule_set_cache,
         }
     }
 
     /// A transaction begun `READ ONLY`.
-    pub(crate) fn read_only(tx: Transaction<'static, Postgres>) -> Self {
+    pub(crate) fn read_only(
+        tx: Transaction<'static, Postgres>,
+        rule_set_cache: Arc<RuleSetCache>,
+    ) -> Self {
         Self {
             read_only: true,
-            ..Self::new(tx)
+            ..Self::new(tx, Some(rule_set_cache))
         }
     }
 
@@ -316,7 +327,9 @@ impl PgTx {
         &mut self,
         id: &StaffId,
     ) -> StoreResult<Option<StaffMember>> {
-        fetch_staff_member(&mut *self.tx, id).await
+        Ok(fetch_staff_member(&mut *self.tx, id)
+            .await?
+            .map(|(member, _)| member))
     }
 
     /// The two reads in one statement, each part tagged.
@@ -952,18 +965,20 @@ impl PgTx {
 /// The advisory lock key of risk decisions ("crdtrisk" in ASCII).
 const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
 
-/// The staff member `id` with every assignment, in one statement (so one
-/// snapshot without a transaction around it): every request reads it to
-/// authenticate its caller. The assignment lists come as JSON in their
-/// stored order and are read with the domain types' own serde form.
+/// The staff member `id` with every assignment, and the number of rule
+/// sets, in one statement (so one snapshot without a transaction around
+/// it): every request reads it to authenticate its caller, and the count
+/// tells whether the store's cached rule sets are the ones committed now
+/// (see `creditops_store::RuleSetCache`). The assignment lists come as JSON
+/// in their stored order and are read with the domain types' own serde form.
 pub(crate) async fn fetch_staff_member<'e, E>(
     executor: E,
     id: &StaffId,
-) -> StoreResult<Option<StaffMember>>
+) -> StoreResult<Option<(StaffMember, u64)>>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
+    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT s.status, \
          (SELECT COALESCE(json_agg(json_build_object('unit_id', unit_id, 'side', side, \
            'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
@@ -973,23 +988,27 @@ where
            FROM role_assignments WHERE staff_id = s.id), \
          (SELECT COALESCE(json_agg(json_build_object('side', side, 'level', level, \
            'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
-           FROM competence_grants WHERE staff_id = s.id) \
+           FROM competence_grants WHERE staff_id = s.id), \
+         (SELECT COUNT(*) FROM rule_sets) \
          FROM staff AS s WHERE s.id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(executor)
     .await
     .map_err(map_sqlx_error)?;
-    let Some((status, units, roles, competences)) = row else {
+    let Some((status, units, roles, competences, rule_set_count)) = row else {
         return Ok(None);
     };
-    Ok(Some(StaffMember {
+    let member = StaffMember {
         id: id.clone(),
         status: parse_text(&status, "staff status")?,
         units: from_json(&units, "unit assignments")?,
         roles: from_json(&roles, "role assignments")?,
         competences: from_json(&competences, "competence grants")?,
-    }))
+    };
+    let rule_set_count =
+        u64::try_from(rule_set_count).map_err(|_| corrupt("a negative count of rule sets"))?;
+    Ok(Some((member, rule_set_count)))
 }
 
 /// Claims the exposure `case` adds (see

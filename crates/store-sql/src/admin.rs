@@ -1,9 +1,12 @@
 //! Rule sets and four-eyes change proposals (S9), shared.
 
-/// Expands `AdminTx` for `$ty` (and needs `fetch_rule_sets` of [`sql_rows`]
-/// and a field `rule_sets: Option<Vec<RuleSet>>`: the rule sets are read
-/// once per transaction, so every check of one command sees the same set,
-/// and again only after this transaction inserted one).
+/// Expands `AdminTx` for `$ty` (and needs `fetch_rule_sets` of [`sql_rows`],
+/// a field `rule_sets: Option<Vec<RuleSet>>`: the rule sets are read once
+/// per transaction, so every check of one command sees the same set, and
+/// again only after this transaction inserted one; and a field
+/// `rule_set_cache: Option<Arc<RuleSetCache>>`, the store's cache, offered
+/// every read of committed rule sets, dropped once the transaction inserts
+/// one, whose read would then show its own uncommitted row).
 #[macro_export]
 macro_rules! admin_tx {
     ($ty:ty) => {
@@ -14,6 +17,9 @@ macro_rules! admin_tx {
                     return Ok(sets.clone());
                 }
                 let sets = fetch_rule_sets(&mut *self.tx).await?;
+                if let Some(cache) = &self.rule_set_cache {
+                    cache.offer(&sets);
+                }
                 self.rule_sets = Some(sets.clone());
                 Ok(sets)
             }
@@ -41,6 +47,7 @@ macro_rules! admin_tx {
                 .await
                 .map_err(conflict("a rule set with this version exists already"))?;
                 self.rule_sets = None;
+                self.rule_set_cache = None;
                 Ok(())
             }
 

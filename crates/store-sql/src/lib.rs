@@ -79,14 +79,15 @@ pub mod prelude {
         AuditFilter, Borrower, BorrowerFinancials, BorrowerGroup, BreachFilter, BreachPage,
         CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, DecidedCase, ExposureScope,
         GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
-        NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, StoreError, StoreResult,
-        StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
-        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead, VoteContext,
-        VoteInputs, VoteInputsQuery, stored_rule_set,
+        NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, RuleSetCache, StaffLookup,
+        StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredDocument,
+        StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead,
+        VoteContext, VoteInputs, VoteInputsQuery, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};
     pub use std::collections::BTreeSet;
+    pub use std::sync::Arc;
     pub use uuid::Uuid;
 }
 

@@ -17,7 +17,8 @@ mod tx;
 
 use async_trait::async_trait;
 use creditops_audit::{CompactRange, hash_from_slice};
-use creditops_store::{PoolUsage, Store, StoreError, StoreResult, Tx};
+use creditops_domain::StaffId;
+use creditops_store::{PoolUsage, RuleSetCache, StaffLookup, Store, StoreError, StoreResult, Tx};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -37,6 +38,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     origin: Arc<str>,
+    rule_set_cache: Arc<RuleSetCache>,
 }
 
 impl SqliteStore {
@@ -88,7 +90,12 @@ impl SqliteStore {
             writer,
             readers,
             origin: Arc::from(audit_origin),
+            rule_set_cache: Arc::default(),
         })
+    }
+
+    fn tx(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> tx::SqliteTx {
+        tx::SqliteTx::new(tx, self.origin.clone(), self.rule_set_cache.clone())
     }
 
     /// The audit log's origin this store links its chain from.
@@ -127,12 +134,17 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::SqliteTx::new(tx, self.origin.clone())))
+        Ok(Box::new(self.tx(tx)))
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>> {
         let tx = self.readers.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::SqliteTx::new(tx, self.origin.clone())))
+        Ok(Box::new(self.tx(tx)))
+    }
+
+    async fn staff_member_with_rule_sets(&self, id: &StaffId) -> StoreResult<Option<StaffLookup>> {
+        let tx = self.readers.begin().await.map_err(map_sqlx_error)?;
+        self.tx(tx).staff_lookup(id, &self.rule_set_cache).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

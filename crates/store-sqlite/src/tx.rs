@@ -105,6 +105,8 @@ pub(crate) struct SqliteTx {
     /// The rule sets as this transaction first read them (see
     /// `creditops_store_sql::admin_tx`).
     rule_sets: Option<Vec<RuleSet>>,
+    /// The store's rule-set cache (see `creditops_store_sql::admin_tx`).
+    rule_set_cache: Option<Arc<RuleSetCache>>,
 }
 
 #[async_trait]
@@ -115,14 +117,35 @@ impl Tx for SqliteTx {
 }
 
 impl SqliteTx {
-    pub(crate) fn new(tx: Transaction<'static, Sqlite>, origin: Arc<str>) -> Self {
+    pub(crate) fn new(
+        tx: Transaction<'static, Sqlite>,
+        origin: Arc<str>,
+        rule_set_cache: Arc<RuleSetCache>,
+    ) -> Self {
         Self {
             tx,
             origin,
             audit_event_id: Uuid::now_v7(),
             audit_event_claimed: false,
             rule_sets: None,
+            rule_set_cache: Some(rule_set_cache),
         }
+    }
+
+    /// The staff member `id` with the store's cached rule sets where they
+    /// are the committed ones.
+    pub(crate) async fn staff_lookup(
+        &mut self,
+        id: &StaffId,
+        cache: &RuleSetCache,
+    ) -> StoreResult<Option<StaffLookup>> {
+        Ok(self
+            .staff_member_counting_rule_sets(id)
+            .await?
+            .map(|(member, rule_set_count)| StaffLookup {
+                member,
+                rule_sets: cache.matching(rule_set_count),
+            }))
     }
 
     fn audit_id(&self) -> DbId {
@@ -238,14 +261,31 @@ impl SqliteTx {
         &mut self,
         id: &StaffId,
     ) -> StoreResult<Option<StaffMember>> {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM staff WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        let Some(status) = status else {
+        Ok(self
+            .staff_member_counting_rule_sets(id)
+            .await?
+            .map(|(member, _)| member))
+    }
+
+    /// The staff member `id` and, in the same snapshot (its first
+    /// statement), the number of rule sets: whether the store's cached rule
+    /// sets are the committed ones (see `creditops_store::RuleSetCache`).
+    pub(crate) async fn staff_member_counting_rule_sets(
+        &mut self,
+        id: &StaffId,
+    ) -> StoreResult<Option<(StaffMember, u64)>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT status, (SELECT COUNT(*) FROM rule_sets) FROM staff WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let Some((status, rule_set_count)) = row else {
             return Ok(None);
         };
+        let rule_set_count =
+            u64::try_from(rule_set_count).map_err(|_| corrupt("a negative count of rule sets"))?;
         let units = self
             .history(
                 "SELECT unit_id, side, valid_from, valid_to FROM unit_assignments \
@@ -267,7 +307,7 @@ impl SqliteTx {
                 id,
             )
             .await?;
-        Ok(Some(StaffMember {
+        let member = StaffMember {
             id: id.clone(),
             status: parse_text(&status, "staff status")?,
             units: units
@@ -282,7 +322,8 @@ impl SqliteTx {
                 .iter()
                 .map(grant_from_row)
                 .collect::<StoreResult<_>>()?,
-        }))
+        };
+        Ok(Some((member, rule_set_count)))
     }
 
     /// The rows of one of a person's history tables.

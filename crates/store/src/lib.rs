@@ -13,11 +13,13 @@ mod capabilities;
 #[cfg(feature = "testing")]
 pub mod contract;
 mod model;
+mod rule_set_cache;
 mod tx;
 
 pub use audit_append::append_record;
 pub use capabilities::{AuditSequencer, LiquidityClaims, SequencerLease, StoreExt};
 pub use model::*;
+pub use rule_set_cache::{RuleSetCache, StaffLookup};
 pub use tx::*;
 
 /// Everything a caller of the store needs in scope: the traits whose
@@ -85,6 +87,16 @@ pub trait Store: Send + Sync + 'static {
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
         let mut tx = self.begin_read().await?;
         tx.staff_member(id).await
+    }
+    /// The staff member `id` as [`Store::staff_member`] reads it and, where
+    /// this process holds them, the rule sets committed at the moment of the
+    /// same read (see [`RuleSetCache`]): a request's command then runs
+    /// under them without reading them again.
+    async fn staff_member_with_rule_sets(&self, id: &StaffId) -> StoreResult<Option<StaffLookup>> {
+        Ok(self.staff_member(id).await?.map(|member| StaffLookup {
+            member,
+            rule_sets: None,
+        }))
     }
     /// Every rule-set version, ascending, in one consistent read: for a
     /// check before a command's transaction begins.

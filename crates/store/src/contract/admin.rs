@@ -258,3 +258,71 @@ pub async fn a_proposal_is_decided_once_by_another_person(store: Arc<dyn Store>)
     let mut tx = store.begin_read().await.expect("begin_read");
     assert_eq!(tx.proposal(pending.id).await.expect("load"), Some(approved));
 }
+
+/// The rule sets a request's actor lookup hands out (see
+/// [`crate::RuleSetCache`]) are the committed ones at the moment of the
+/// lookup, or none: never rows of a transaction still open or rolled back,
+/// never a set older than the committed one.
+pub async fn a_lookup_hands_out_only_the_committed_rule_sets(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let lo = staff_id(ORIGINATOR);
+    let lookup = |id: StaffId| async move {
+        store
+            .staff_member_with_rule_sets(&id)
+            .await
+            .expect("lookup")
+            .expect("staff member")
+    };
+    let committed = || async {
+        let mut tx = store.begin_read().await.expect("begin_read");
+        tx.rule_sets().await.expect("rule sets")
+    };
+    let version = |version: i64| RuleSet {
+        version,
+        valid_from: day(version),
+        ..RuleSet::initial()
+    };
+    let unknown = store
+        .staff_member_with_rule_sets(&staff_id("nobody"))
+        .await
+        .expect("lookup");
+    assert!(unknown.is_none(), "an unknown person is not found");
+    assert_eq!(lookup(lo.clone()).await.member.id, lo);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_rule_set(&version(1), None).await.expect("v1");
+    tx.commit().await.expect("commit");
+    // Known once a read of committed rows has seen them, then exactly those.
+    let read = committed().await;
+    assert_eq!(lookup(lo.clone()).await.rule_sets.as_deref(), Some(&read));
+
+    // A transaction that inserted one reads its own row: that read is not
+    // handed out, neither while it is open nor after it rolled back, even
+    // once another transaction committed as many rows.
+    let mut phantom = store.begin().await.expect("begin");
+    phantom
+        .insert_rule_set(&version(7), None)
+        .await
+        .expect("v7");
+    assert_eq!(phantom.rule_sets().await.expect("rule sets").len(), 2);
+    assert_eq!(
+        lookup(lo.clone()).await.rule_sets.as_deref(),
+        Some(&read),
+        "the open insert is not seen"
+    );
+    drop(phantom);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_rule_set(&version(2), None).await.expect("v2");
+    tx.commit().await.expect("commit");
+    // The cache holds one row less than committed now: nothing is handed
+    // out (the command reads them), until a read has seen the new row.
+    assert_eq!(
+        lookup(lo.clone()).await.rule_sets,
+        None,
+        "a committed rule set is never missed"
+    );
+    let now = vec![version(1), version(2)];
+    assert_eq!(committed().await, now);
+    assert_eq!(lookup(lo.clone()).await.rule_sets.as_deref(), Some(&now));
+}

@@ -229,6 +229,7 @@ macro_rules! store_contract_tests {
             the_stored_tree_holds_every_complete_subtree
             verified_heads_are_kept_largest_first
             rule_sets_are_versioned
+            a_lookup_hands_out_only_the_committed_rule_sets
             proposals_round_trip_filter_and_page
             a_proposal_is_decided_once_by_another_person
             case_segregation_fields_round_trip

@@ -10,10 +10,12 @@ pub trait AdminTx: Send {
     /// Every rule-set version, ascending. Empty until the first is stored.
     async fn rule_sets(&mut self) -> StoreResult<Vec<RuleSet>>;
     /// Makes `sets`, every rule-set version as read just before this
-    /// transaction began (by the same command), this transaction's rule
-    /// sets, unless it has read them already: one command sees one read of
-    /// the rules. A rule set committed between that read and this
-    /// transaction is not seen, as one committed during it is not.
+    /// transaction began (by the same request: its actor lookup, see
+    /// [`crate::RuleSetCache`], or a vote's check before its claim), this
+    /// transaction's rule sets, unless it has read them already: one
+    /// command sees one read of the rules. A rule set committed between
+    /// that read and this transaction is not seen, as one committed during
+    /// it is not.
     fn use_rule_sets(&mut self, sets: Vec<RuleSet>);
     /// Stores a new rule-set version (Conflict if the version exists) under
     /// the approved change `proposal` it applies (S9; none for the initial
