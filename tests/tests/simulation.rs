@@ -42,7 +42,8 @@ use creditops_domain::{
 };
 use creditops_http::views::case_json;
 use creditops_http::{
-    ApiError, CommandOutcome, IdempotencyKey, Principal, ProblemKind, ServiceContext, run_command,
+    ApiError, Begin, CommandOutcome, CommandRequest, IdempotencyKey, Principal, ProblemKind,
+    ServiceContext, run_command_begun,
 };
 use creditops_store::{
     AuditFilter, IdempotencyScope, LiquidityClaim, StaffLookup, StoreExt, StoredResponse, Tx,
@@ -166,6 +167,18 @@ enum Cmd {
 }
 
 impl Cmd {
+    /// How the service begins this command's transaction: an approving
+    /// second vote with the risk gate's shared lock held.
+    fn begin(&self) -> Begin {
+        match self {
+            Cmd::SecondVote {
+                decision: VoteDecision::Approve,
+                ..
+            } => Begin::SharingRisk,
+            _ => Begin::Plain,
+        }
+    }
+
     fn case(&self) -> usize {
         match self {
             Cmd::FirstVote { case, .. }
@@ -833,7 +846,11 @@ impl Sim<'_> {
         let before = self.stored(id).await;
         let outcome = match delivery {
             Delivery::Aborted { .. } => {
-                let mut tx = self.p.store.begin().await.expect("begin");
+                let mut tx = match cmd.begin() {
+                    Begin::Plain => self.p.store.begin().await,
+                    Begin::SharingRisk => self.p.store.begin_sharing_risk().await,
+                }
+                .expect("begin");
                 if let Some(scope) = &scope {
                     let stored = tx.idempotent_response(scope).await.expect("lookup");
                     if stored.is_some() {
@@ -870,26 +887,25 @@ impl Sim<'_> {
                 let claim = claim_for(&ctx, &actor, id, cmd).await;
                 let (command_ctx, command_actor, command, command_claim) =
                     (ctx.clone(), actor.clone(), cmd.clone(), claim.clone());
-                let result = run_command(
-                    &ctx,
-                    &actor,
-                    IdempotencyKey(key.map(str::to_owned)),
-                    cmd.operation(),
-                    &fingerprint,
-                    move |tx| {
-                        Box::pin(async move {
-                            execute(
-                                &command_ctx,
-                                tx,
-                                &command_actor,
-                                id,
-                                &command,
-                                &command_claim,
-                            )
-                            .await
-                        })
-                    },
-                )
+                let request = CommandRequest {
+                    principal: &actor,
+                    key: IdempotencyKey(key.map(str::to_owned)),
+                    operation: cmd.operation(),
+                    fingerprint: &fingerprint,
+                };
+                let result = run_command_begun(&ctx, request, cmd.begin(), move |tx| {
+                    Box::pin(async move {
+                        execute(
+                            &command_ctx,
+                            tx,
+                            &command_actor,
+                            id,
+                            &command,
+                            &command_claim,
+                        )
+                        .await
+                    })
+                })
                 .await;
                 release_liquidity_claim(&ctx, claim.claim).await;
                 answered(result).await
@@ -1180,26 +1196,26 @@ impl Sim<'_> {
         let claim = claim_for(&ctx, &actor, id, &other).await;
         let (command_ctx, command_actor, command, command_claim) =
             (ctx.clone(), actor.clone(), other.clone(), claim.clone());
-        let result = run_command(
-            &ctx,
-            &actor,
-            IdempotencyKey(Some(key.to_owned())),
-            other.operation(),
-            &other.fingerprint(id),
-            move |tx| {
-                Box::pin(async move {
-                    execute(
-                        &command_ctx,
-                        tx,
-                        &command_actor,
-                        id,
-                        &command,
-                        &command_claim,
-                    )
-                    .await
-                })
-            },
-        )
+        let fingerprint = other.fingerprint(id);
+        let request = CommandRequest {
+            principal: &actor,
+            key: IdempotencyKey(Some(key.to_owned())),
+            operation: other.operation(),
+            fingerprint: &fingerprint,
+        };
+        let result = run_command_begun(&ctx, request, other.begin(), move |tx| {
+            Box::pin(async move {
+                execute(
+                    &command_ctx,
+                    tx,
+                    &command_actor,
+                    id,
+                    &command,
+                    &command_claim,
+                )
+                .await
+            })
+        })
         .await;
         release_liquidity_claim(&ctx, claim.claim).await;
         self.note(format!("key {key} reused for {other:?}"));

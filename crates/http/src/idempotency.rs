@@ -74,13 +74,59 @@ pub async fn run_command<F>(
 where
     F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<CommandOutcome, ApiError>> + Send,
 {
+    let request = CommandRequest {
+        principal,
+        key,
+        operation,
+        fingerprint,
+    };
+    run_command_begun(ctx, request, Begin::Plain, command).await
+}
+
+/// How a command's transaction begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    Plain,
+    /// Holding the shared risk lock (see
+    /// [`creditops_store::Store::begin_sharing_risk`]): for a command whose
+    /// first lock is that one.
+    SharingRisk,
+}
+
+/// Who asks for which idempotent operation, as [`run_command`] takes it.
+pub struct CommandRequest<'r> {
+    pub principal: &'r Principal,
+    pub key: IdempotencyKey,
+    pub operation: &'r str,
+    pub fingerprint: &'r [u8],
+}
+
+/// [`run_command`] with its transaction begun as `begin` says.
+pub async fn run_command_begun<F>(
+    ctx: &ServiceContext,
+    request: CommandRequest<'_>,
+    begin: Begin,
+    command: F,
+) -> Result<Response, ApiError>
+where
+    F: for<'a> FnOnce(&'a mut dyn Tx) -> BoxFuture<'a, Result<CommandOutcome, ApiError>> + Send,
+{
+    let CommandRequest {
+        principal,
+        key,
+        operation,
+        fingerprint,
+    } = request;
     let scope = key.0.map(|key| IdempotencyScope {
         actor: principal.id().clone(),
         operation: operation.to_owned(),
         key,
     });
     let request_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, fingerprint));
-    let mut tx = ctx.store.begin().await?;
+    let mut tx = match begin {
+        Begin::Plain => ctx.store.begin().await?,
+        Begin::SharingRisk => ctx.store.begin_sharing_risk().await?,
+    };
     // The rule sets committed when the actor was looked up, if this process
     // held them: the command does not read them again.
     if let Some(sets) = &principal.rule_sets {

@@ -34,6 +34,9 @@ pub mod views;
 
 pub use context::{Principal, RequestLimits, ServiceContext};
 pub use extract::{Json, PathId, Query, body_rejection};
-pub use idempotency::{BoxFuture, CommandOutcome, IdempotencyKey, run_command};
+pub use idempotency::{
+    Begin, BoxFuture, CommandOutcome, CommandRequest, IdempotencyKey, run_command,
+    run_command_begun,
+};
 pub use middleware::{RequestId, secure, still_admitted};
 pub use problem::{ApiError, FieldError, ProblemKind};

@@ -4,7 +4,10 @@
 
 use crate::idempotency::REPLAYED_HEADER;
 use crate::views::{LimitDecision, VoteRequest, case_json};
-use crate::{ApiError, CommandOutcome, IdempotencyKey, Principal, ServiceContext, run_command};
+use crate::{
+    ApiError, Begin, CommandOutcome, CommandRequest, IdempotencyKey, Principal, ServiceContext,
+    run_command, run_command_begun,
+};
 use axum::http::StatusCode;
 use axum::response::Response;
 use creditops_commands::limits::decide_limit;
@@ -12,7 +15,7 @@ use creditops_commands::votes::{
     CastVote, cast_vote, claim_for_vote, release_liquidity_claim, settled_claim,
 };
 use creditops_domain::four_eyes::Verdict;
-use creditops_domain::{CaseId, VoteStage};
+use creditops_domain::{CaseId, VoteDecision, VoteStage};
 use creditops_risk::LimitKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +49,20 @@ pub async fn vote(
     // runs no transaction and leaves it unset.
     let settled = Arc::new(AtomicBool::new(false));
     let settles = settled.clone();
-    let answer = run_command(&ctx, &principal, key, operation, &fingerprint, move |tx| {
+    // An approving second vote decides: the risk gate's shared lock is its
+    // first lock (R4), taken with the transaction's begin.
+    let begin = if stage == VoteStage::Second && vote.decision == VoteDecision::Approve {
+        Begin::SharingRisk
+    } else {
+        Begin::Plain
+    };
+    let request = CommandRequest {
+        principal: &principal,
+        key,
+        operation,
+        fingerprint: &fingerprint,
+    };
+    let answer = run_command_begun(&ctx, request, begin, move |tx| {
         Box::pin(async move {
             let case = cast_vote(&run, tx, &actor, id, &vote, stage, &vote_before).await?;
             settles.store(settled_claim(&case), Ordering::Relaxed);

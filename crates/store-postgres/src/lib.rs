@@ -187,6 +187,17 @@ impl Store for PgStore {
         )))
     }
 
+    async fn begin_sharing_risk(&self) -> StoreResult<Box<dyn Tx>> {
+        let tx = self
+            .pool
+            .begin_with(tx::BEGIN_SHARING_RISK)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(Box::new(
+            tx::PgTx::new(tx, Some(self.rule_set_cache.clone())).holding_risk_shared(),
+        ))
+    }
+
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>> {
         let tx = self
             .pool

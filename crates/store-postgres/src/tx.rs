@@ -238,6 +238,8 @@ pub(crate) struct PgTx {
     read_only: bool,
     /// The store's rule-set cache (see `creditops_store_sql::admin_tx`).
     rule_set_cache: Option<Arc<RuleSetCache>>,
+    /// Begun with [`BEGIN_SHARING_RISK`]: the shared risk lock is held.
+    risk_shared_held: bool,
 }
 
 #[async_trait]
@@ -264,6 +266,15 @@ impl PgTx {
             pending_audit: Vec::new(),
             read_only: false,
             rule_set_cache,
+            risk_shared_held: false,
+        }
+    }
+
+    /// This transaction was begun with [`BEGIN_SHARING_RISK`].
+    pub(crate) fn holding_risk_shared(self) -> Self {
+        Self {
+            risk_shared_held: true,
+            ..self
         }
     }
 
@@ -943,8 +954,13 @@ impl PgTx {
     }
 
     pub(crate) async fn dialect_lock_risk_shared(&mut self) -> StoreResult<()> {
+        if self.risk_shared_held {
+            return Ok(());
+        }
         self.advisory_lock("SELECT pg_advisory_xact_lock_shared($1)", RISK_LOCK_KEY)
-            .await
+            .await?;
+        self.risk_shared_held = true;
+        Ok(())
     }
 
     pub(crate) async fn dialect_lock_risk_subjects(
@@ -964,6 +980,12 @@ impl PgTx {
 
 /// The advisory lock key of risk decisions ("crdtrisk" in ASCII).
 const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
+
+/// A transaction begun with the shared risk lock held, in one round trip:
+/// [`RISK_LOCK_KEY`] written out, since a simple query takes no parameters.
+/// Every statement after it takes its snapshot with the lock held.
+pub(crate) const BEGIN_SHARING_RISK: &str =
+    "BEGIN; SELECT pg_advisory_xact_lock_shared(7165900408398377835)";
 
 /// The staff member `id` with every assignment, and the number of rule
 /// sets, in one statement (so one snapshot without a transaction around
@@ -1091,4 +1113,17 @@ fn push_scope(query: &mut QueryBuilder<Postgres>, scope: &ExposureScope) -> Stor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_begin_sharing_risk_takes_the_risk_lock() {
+        assert_eq!(
+            BEGIN_SHARING_RISK,
+            format!("BEGIN; SELECT pg_advisory_xact_lock_shared({RISK_LOCK_KEY})")
+        );
+    }
 }

@@ -844,16 +844,26 @@ async fn an_unreachable_server_is_unavailable() {
 enum RiskLock {
     Exclusive,
     Shared,
+    /// The shared lock, held from the transaction's begin.
+    SharedFromBegin,
     Subject(&'static str),
 }
 
-async fn take(tx: &mut dyn creditops_store::Tx, lock: RiskLock) {
+/// A transaction holding `lock`.
+async fn holding(store: &PgStore, lock: RiskLock) -> Box<dyn creditops_store::Tx> {
+    let mut tx = match lock {
+        RiskLock::SharedFromBegin => store.begin_sharing_risk().await.unwrap(),
+        _ => store.begin().await.unwrap(),
+    };
     match lock {
         RiskLock::Exclusive => tx.lock_risk().await,
         RiskLock::Shared => tx.lock_risk_shared().await,
+        // Held already; taking it again is a no-op.
+        RiskLock::SharedFromBegin => tx.lock_risk_shared().await,
         RiskLock::Subject(name) => tx.lock_risk_subjects(&[name.to_owned()]).await,
     }
     .unwrap();
+    tx
 }
 
 /// R4, R5: which risk locks exclude each other. Approvals of unrelated
@@ -863,25 +873,27 @@ async fn take(tx: &mut dyn creditops_store::Tx, lock: RiskLock) {
 /// first to commit exactly when the table says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn risk_locks_exclude_exactly_what_they_protect() {
-    use RiskLock::{Exclusive, Shared, Subject};
+    use RiskLock::{Exclusive, Shared, SharedFromBegin, Subject};
     with_db(|store, _| async move {
         let table = [
             (Shared, Shared, false),
             (Shared, Exclusive, true),
             (Exclusive, Shared, true),
             (Exclusive, Exclusive, true),
+            (SharedFromBegin, Exclusive, true),
+            (SharedFromBegin, Shared, false),
+            (Exclusive, SharedFromBegin, true),
+            (SharedFromBegin, Subject("unit:group:a"), false),
             (Subject("unit:group:a"), Subject("unit:group:a"), true),
             (Subject("unit:group:a"), Subject("unit:group:b"), false),
             (Subject("sector:G47"), Subject("unit:group:a"), false),
         ];
         for (held, wanted, waits) in table {
-            let mut first = store.begin().await.unwrap();
-            take(first.as_mut(), held).await;
+            let first = holding(&store, held).await;
             let waiting = {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let mut second = store.begin().await.unwrap();
-                    take(second.as_mut(), wanted).await;
+                    let second = holding(&store, wanted).await;
                     second.commit().await.unwrap();
                 })
             };

@@ -79,6 +79,15 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// A read-write unit of work.
     async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    /// A read-write unit of work that holds the shared risk lock
+    /// ([`RiskTx::lock_risk_shared`]) from its start: for a command that
+    /// takes it before anything else it locks (an approving vote), so that
+    /// the lock comes with the begin instead of a statement of its own.
+    async fn begin_sharing_risk(&self) -> StoreResult<Box<dyn Tx>> {
+        let mut tx = self.begin().await?;
+        tx.lock_risk_shared().await?;
+        Ok(tx)
+    }
     /// A read-only unit of work (may run concurrently with writers).
     async fn begin_read(&self) -> StoreResult<Box<dyn Tx>>;
     /// The staff member `id` as the directory holds it now, in one
