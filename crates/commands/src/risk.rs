@@ -234,18 +234,22 @@ async fn approval_scope(
         .ok_or_else(|| CommandError::not_found("no borrower with that id"))?;
     let (group, members) = members_in(tx, borrower, group, now).await?;
     // Sector and country limits change only under the exclusive lock, so
-    // the shared one keeps them as read here; whether one is in force
-    // decides what to lock.
+    // the shared one keeps them as read here, also by the statement that
+    // takes the unit's lock; whether one is in force decides what else to
+    // lock. The unit comes first, then sector and country in key order:
+    // every approval locks in this order.
     let mut subjects = shared_subjects_of(row.sector, row.country);
     if lock {
-        let mut locks = vec![unit_lock(group.as_deref(), borrower)];
-        locks.extend(
-            tx.limits_in_force(Some(&subjects))
-                .await?
-                .iter()
-                .map(|limit| subject_lock(&limit.subject)),
-        );
-        tx.lock_risk_subjects(&locks).await?;
+        let unit = unit_lock(group.as_deref(), borrower);
+        let locks: Vec<String> = tx
+            .lock_subject_reading_limits(&unit, &subjects)
+            .await?
+            .iter()
+            .map(|limit| subject_lock(&limit.subject))
+            .collect();
+        if !locks.is_empty() {
+            tx.lock_risk_subjects(&locks).await?;
+        }
     }
     // Borrower and group limits change under the unit lock: read them now.
     subjects.push(LimitSubject::Borrower(borrower));

@@ -385,17 +385,56 @@ impl PgTx {
         &mut self,
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>> {
-        let mut query = match subjects {
+        if subjects.is_some_and(<[LimitSubject]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        self.limits_read(subjects, None).await
+    }
+
+    /// The hold taken by the statement's first branch, a `UNION ALL` being
+    /// read in full: the limits come in the same round trip, read in the
+    /// statement's snapshot (taken before the hold was granted).
+    pub(crate) async fn dialect_lock_subject_reading_limits(
+        &mut self,
+        lock: &str,
+        subjects: &[LimitSubject],
+    ) -> StoreResult<Vec<Limit>> {
+        if subjects.is_empty() {
+            self.dialect_lock_risk_subjects(&[lock.to_owned()]).await?;
+            return Ok(Vec::new());
+        }
+        self.limits_read(Some(subjects), Some(subject_lock_key(lock)))
+            .await
+    }
+
+    /// The limits in force of `subjects` (all if `None`), and with `lock`,
+    /// that advisory lock taken in the same statement.
+    async fn limits_read(
+        &mut self,
+        subjects: Option<&[LimitSubject]>,
+        lock: Option<i64>,
+    ) -> StoreResult<Vec<Limit>> {
+        let mut query = QueryBuilder::<Postgres>::new("");
+        if let Some(key) = lock {
+            // A row of its own, told apart by its kind: the lock is taken
+            // whether or not any limit is in force.
+            query
+                .push(
+                    "SELECT NULL AS id, 'lock' AS subject_kind, NULL AS subject_key, \
+                     NULL AS version, NULL AS amount_minor, NULL AS tolerance_percent \
+                     FROM (SELECT pg_advisory_xact_lock(",
+                )
+                .push_bind(key)
+                .push(")) AS held UNION ALL ");
+        }
+        match subjects {
             // Each subject's latest approved version by one probe of the
             // in-force index, however many versions of other subjects exist.
             Some(subjects) => {
                 let subjects: BTreeSet<&LimitSubject> = subjects.iter().collect();
-                if subjects.is_empty() {
-                    return Ok(Vec::new());
-                }
                 let kinds: Vec<&str> = subjects.iter().map(|s| s.kind().as_str()).collect();
                 let keys: Vec<String> = subjects.iter().map(|s| s.key()).collect();
-                let mut query = QueryBuilder::<Postgres>::new(
+                query.push(
                     "SELECT l.id, l.subject_kind, l.subject_key, l.version, l.amount_minor, \
                      l.tolerance_percent FROM UNNEST(",
                 );
@@ -410,19 +449,26 @@ impl PgTx {
                          AND subject_kind = s.kind AND subject_key = s.key \
                          ORDER BY version DESC LIMIT 1) AS l",
                     );
-                query
             }
-            None => QueryBuilder::<Postgres>::new(
-                "SELECT DISTINCT ON (subject_kind, subject_key) id, subject_kind, subject_key, \
-                 version, amount_minor, tolerance_percent FROM limit_versions \
-                 WHERE status = 'approved' ORDER BY subject_kind, subject_key, version DESC",
-            ),
-        };
+            None => {
+                query.push(
+                    "(SELECT DISTINCT ON (subject_kind, subject_key) id, subject_kind, \
+                     subject_key, version, amount_minor, tolerance_percent FROM limit_versions \
+                     WHERE status = 'approved' ORDER BY subject_kind, subject_key, version DESC)",
+                );
+            }
+        }
         let rows = query
             .build()
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_sqlx_error)?;
+        let (held, rows): (Vec<PgRow>, Vec<PgRow>) = rows
+            .into_iter()
+            .partition(|row| get::<String>(row, "subject_kind").is_ok_and(|kind| kind == "lock"));
+        if held.len() != usize::from(lock.is_some()) {
+            return Err(invariant("the limits read did not take its lock"));
+        }
         let mut limits = rows
             .iter()
             .map(|row| {

@@ -847,6 +847,8 @@ enum RiskLock {
     /// The shared lock, held from the transaction's begin.
     SharedFromBegin,
     Subject(&'static str),
+    /// A subject's hold, taken by the statement that reads limits.
+    SubjectReadingLimits(&'static str),
 }
 
 /// A transaction holding `lock`.
@@ -861,6 +863,13 @@ async fn holding(store: &PgStore, lock: RiskLock) -> Box<dyn creditops_store::Tx
         // Held already; taking it again is a no-op.
         RiskLock::SharedFromBegin => tx.lock_risk_shared().await,
         RiskLock::Subject(name) => tx.lock_risk_subjects(&[name.to_owned()]).await,
+        RiskLock::SubjectReadingLimits(name) => {
+            let country = "DE".parse().unwrap();
+            let subject = creditops_store_sql::prelude::LimitSubject::Country(country);
+            tx.lock_subject_reading_limits(name, &[subject])
+                .await
+                .map(drop)
+        }
     }
     .unwrap();
     tx
@@ -873,7 +882,7 @@ async fn holding(store: &PgStore, lock: RiskLock) -> Box<dyn creditops_store::Tx
 /// first to commit exactly when the table says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn risk_locks_exclude_exactly_what_they_protect() {
-    use RiskLock::{Exclusive, Shared, SharedFromBegin, Subject};
+    use RiskLock::{Exclusive, Shared, SharedFromBegin, Subject, SubjectReadingLimits};
     with_db(|store, _| async move {
         let table = [
             (Shared, Shared, false),
@@ -884,6 +893,21 @@ async fn risk_locks_exclude_exactly_what_they_protect() {
             (SharedFromBegin, Shared, false),
             (Exclusive, SharedFromBegin, true),
             (SharedFromBegin, Subject("unit:group:a"), false),
+            (
+                SubjectReadingLimits("unit:group:a"),
+                Subject("unit:group:a"),
+                true,
+            ),
+            (
+                Subject("unit:group:a"),
+                SubjectReadingLimits("unit:group:a"),
+                true,
+            ),
+            (
+                SubjectReadingLimits("unit:group:a"),
+                Subject("unit:group:b"),
+                false,
+            ),
             (Subject("unit:group:a"), Subject("unit:group:a"), true),
             (Subject("unit:group:a"), Subject("unit:group:b"), false),
             (Subject("sector:G47"), Subject("unit:group:a"), false),

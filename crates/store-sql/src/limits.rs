@@ -137,6 +137,14 @@ macro_rules! limit_tx {
             ) -> StoreResult<Vec<Limit>> {
                 self.dialect_limits_in_force(subjects).await
             }
+
+            async fn lock_subject_reading_limits(
+                &mut self,
+                lock: &str,
+                subjects: &[LimitSubject],
+            ) -> StoreResult<Vec<Limit>> {
+                self.dialect_lock_subject_reading_limits(lock, subjects).await
+            }
         }
     };
 }

@@ -335,6 +335,17 @@ impl SqliteTx {
             .map_err(map_sqlx_error)
     }
 
+    /// Writers are serial: the hold has nothing to add (see
+    /// `dialect_lock_risk`).
+    pub(crate) async fn dialect_lock_subject_reading_limits(
+        &mut self,
+        lock: &str,
+        subjects: &[LimitSubject],
+    ) -> StoreResult<Vec<Limit>> {
+        self.dialect_lock_risk_subjects(&[lock.to_owned()]).await?;
+        self.dialect_limits_in_force(Some(subjects)).await
+    }
+
     pub(crate) async fn dialect_limits_in_force(
         &mut self,
         subjects: Option<&[LimitSubject]>,

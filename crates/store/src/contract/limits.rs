@@ -258,6 +258,30 @@ pub async fn limits_in_force_are_the_highest_approved_versions(store: Arc<dyn St
     );
     assert_eq!(tx.latest_limit_version(&sector).await.expect("latest"), 4);
     assert_eq!(tx.latest_limit_version(&group).await.expect("latest"), 1);
+    drop(tx);
+
+    // Taking a subject's hold with the read reads the same limits, none for
+    // no subject; taking it again in the same transaction does not wait.
+    let mut tx = store.begin().await.expect("begin");
+    for subjects in [
+        vec![
+            sector.clone(),
+            group.clone(),
+            LimitSubject::Country(super::fixtures::country("DE")),
+            sector.clone(),
+        ],
+        vec![country.clone(), borrower.clone()],
+        vec![LimitSubject::Country(super::fixtures::country("DE"))],
+        vec![],
+    ] {
+        let alone = tx.limits_in_force(Some(&subjects)).await.expect("read");
+        let locked = tx
+            .lock_subject_reading_limits("unit:group:acme", &subjects)
+            .await
+            .expect("read with the hold");
+        assert_eq!(locked, alone, "{subjects:?}");
+    }
+    tx.commit().await.expect("commit");
 }
 
 pub async fn capital_and_liquidity_are_versioned(store: Arc<dyn Store>) {

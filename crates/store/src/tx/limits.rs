@@ -27,4 +27,16 @@ pub trait LimitTx: Send {
         &mut self,
         subjects: Option<&[LimitSubject]>,
     ) -> StoreResult<Vec<Limit>>;
+    /// Takes the exclusive hold on the risk subject `lock` (as
+    /// [`crate::RiskTx::lock_risk_subjects`] does) and reads the limits in
+    /// force of `subjects`, in one round trip where the backend can. The
+    /// read may see the limits as they were just before the hold was
+    /// granted: only for limits the hold does not protect (under the shared
+    /// risk lock: sector and country limits). Every later statement of the
+    /// transaction runs with the hold.
+    async fn lock_subject_reading_limits(
+        &mut self,
+        lock: &str,
+        subjects: &[LimitSubject],
+    ) -> StoreResult<Vec<Limit>>;
 }
