@@ -58,11 +58,11 @@ pub async fn propose_limit(
             ));
         }
     }
-    let version = tx.latest_limit_version(&subject).await? + 1;
-    let limit = LimitVersion {
+    let mut limit = LimitVersion {
         id: uuid::Uuid::now_v7(),
         subject,
-        version,
+        // The store numbers it: the subject's next version.
+        version: 0,
         amount: proposal.amount,
         tolerance_percent: proposal.tolerance_percent,
         reason: proposal.reason,
@@ -72,7 +72,7 @@ pub async fn propose_limit(
         decided_by: None,
         decided_at: None,
     };
-    tx.insert_limit_version(&limit).await?;
+    limit.version = tx.insert_next_limit_version(&limit).await?;
     let mut record = ctx.actor_record(actor, AuditAction::LimitProposed);
     record.rule = Some(RuleId::R8);
     record.data = json!({

@@ -48,6 +48,8 @@ pub mod votes;
 
 #[doc(hidden)]
 pub use async_trait::async_trait;
+#[doc(hidden)]
+pub use limits::LIMIT_VERSION_TAKEN;
 
 /// The dated history tables of a person that are appended to by position.
 #[derive(Clone, Copy, Debug)]

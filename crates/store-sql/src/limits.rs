@@ -12,29 +12,35 @@ macro_rules! limit_tx {
                 if limit.status != LimitStatus::Pending {
                     return Err(invariant("a limit version is stored as a pending proposal"));
                 }
-                sqlx::query(
-                    "INSERT INTO limit_versions (id, subject_kind, subject_key, version, \
-                     amount_minor, \
-                     tolerance_percent, reason, proposed_by, proposed_at, status, decided_by, \
-                     decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(id_arg(limit.id))
-                .bind(limit.subject.kind().as_str())
-                .bind(subject_key(&limit.subject)?)
-                .bind(limit.version)
-                .bind(to_minor(limit.amount)?)
-                .bind(limit.tolerance_percent.to_string())
-                .bind(&limit.reason)
-                .bind(limit.proposed_by.as_str())
-                .bind(micros(limit.proposed_at))
-                .bind(limit.status.as_str())
-                .bind(limit.decided_by.as_ref().map(StaffId::as_str))
-                .bind(limit.decided_at.map(micros))
-                .execute(&mut *self.tx)
-                .await
-                .map_err(conflict("the limit's subject has this version already, or the id \
-                exists"))?;
+                let query = sqlx::query_scalar(concat!(
+                    $crate::insert_limit_version_sql!(),
+                    " VALUES ($1, $2, $3, $12, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING version"
+                ));
+                let stored: i64 = $crate::bind_limit_version!(query, limit)
+                    .bind(limit.version)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(conflict($crate::LIMIT_VERSION_TAKEN))?;
+                if stored != limit.version {
+                    return Err(invariant("a limit version was stored under another number"));
+                }
                 Ok(())
+            }
+
+            async fn insert_next_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<i64> {
+                if limit.status != LimitStatus::Pending {
+                    return Err(invariant("a limit version is stored as a pending proposal"));
+                }
+                let query = sqlx::query_scalar(concat!(
+                    $crate::insert_limit_version_sql!(),
+                    " SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $8, $9, \
+                     $10, $11 FROM limit_versions WHERE subject_kind = $2 AND subject_key = $3 \
+                     RETURNING version"
+                ));
+                $crate::bind_limit_version!(query, limit)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(conflict($crate::LIMIT_VERSION_TAKEN))
             }
 
             async fn limit_version(&mut self, id: Uuid) -> StoreResult<Option<LimitVersion>> {
@@ -148,3 +154,39 @@ macro_rules! limit_tx {
         }
     };
 }
+
+/// The insert of a limit version up to its values, for [`limit_tx`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! insert_limit_version_sql {
+    () => {
+        "INSERT INTO limit_versions (id, subject_kind, subject_key, version, amount_minor, \
+         tolerance_percent, reason, proposed_by, proposed_at, status, decided_by, decided_at)"
+    };
+}
+
+/// Binds `$limit` as `$1` to `$11` of [`insert_limit_version_sql`]'s values
+/// (all but the version), for [`limit_tx`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! bind_limit_version {
+    ($query:expr, $limit:expr) => {
+        $query
+            .bind(id_arg($limit.id))
+            .bind($limit.subject.kind().as_str())
+            .bind(subject_key(&$limit.subject)?)
+            .bind(to_minor($limit.amount)?)
+            .bind($limit.tolerance_percent.to_string())
+            .bind(&$limit.reason)
+            .bind($limit.proposed_by.as_str())
+            .bind(micros($limit.proposed_at))
+            .bind($limit.status.as_str())
+            .bind($limit.decided_by.as_ref().map(StaffId::as_str))
+            .bind($limit.decided_at.map(micros))
+    };
+}
+
+/// The conflict of a limit version stored twice.
+#[doc(hidden)]
+pub const LIMIT_VERSION_TAKEN: &str =
+    "the limit's subject has this version already, or the id exists";

@@ -673,3 +673,72 @@ async fn assert_claims_lapse(store: &dyn Store, case: CaseId, claim: &LiquidityC
     let lapsed = tx.settle_liquidity_claim(Some(&short), dec("250.50")).await;
     assert!(matches!(lapsed, Err(StoreError::Conflict(_))), "{lapsed:?}");
 }
+
+/// A proposal numbered by the store: one more than the highest version its
+/// subject has, of any status, whatever the proposal says; per subject; a
+/// refused insert stores nothing.
+pub async fn limit_versions_are_numbered_by_the_store(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    seed_org(store).await;
+    let sector = LimitSubject::Sector(sector("D35"));
+    let country = LimitSubject::Country(country("FR"));
+    let mut tx = store.begin().await.expect("begin");
+    let first = limit_version(sector.clone(), 7, "100", at(1));
+    assert_eq!(tx.insert_next_limit_version(&first).await.expect("v1"), 1);
+    assert_eq!(
+        tx.insert_next_limit_version(&limit_version(sector.clone(), 1, "200", at(2)))
+            .await
+            .expect("v2"),
+        2
+    );
+    assert_eq!(
+        tx.insert_next_limit_version(&limit_version(country.clone(), 0, "300", at(3)))
+            .await
+            .expect("other subject"),
+        1
+    );
+    tx.commit().await.expect("commit");
+    // A rejected version keeps its number.
+    let mut v2 = store
+        .begin_read()
+        .await
+        .expect("begin_read")
+        .limit_versions(None, Some(&sector))
+        .await
+        .expect("versions")
+        .pop()
+        .expect("v2");
+    assert_eq!((v2.version, v2.amount), (2, dec("200")));
+    v2.status = LimitStatus::Rejected;
+    v2.decided_by = Some(staff_id(ANALYST));
+    v2.decided_at = Some(at(4));
+    decide_limit(store, &v2).await;
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.insert_next_limit_version(&limit_version(sector.clone(), 2, "400", at(5)))
+            .await
+            .expect("v3"),
+        3
+    );
+    // The same id again: refused, nothing stored.
+    let err = tx
+        .insert_next_limit_version(&first)
+        .await
+        .expect_err("duplicate id");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin_read().await.expect("begin_read");
+    let versions: Vec<i64> = tx
+        .limit_versions(None, Some(&sector))
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(
+        versions,
+        vec![1, 2],
+        "the refused transaction stored nothing"
+    );
+    assert_eq!(tx.latest_limit_version(&sector).await.expect("latest"), 2);
+}

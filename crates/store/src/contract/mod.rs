@@ -236,6 +236,7 @@ macro_rules! store_contract_tests {
             escalation_round_trips_through_the_store
             limit_versions_need_four_eyes
             limits_in_force_are_the_highest_approved_versions
+            limit_versions_are_numbered_by_the_store
             capital_and_liquidity_are_versioned
             exposures_cover_every_borrower_in_scope
             reservations_close_once

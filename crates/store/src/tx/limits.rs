@@ -9,6 +9,11 @@ pub trait LimitTx: Send {
     /// Stores a proposed limit version (Conflict if its subject has that
     /// version already).
     async fn insert_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<()>;
+    /// Stores a proposed limit version as its subject's next one, in one
+    /// statement: one more than the highest version the subject has (any
+    /// status), whatever `limit.version` says; returns the version stored.
+    /// Conflict if a concurrent proposal took that version first.
+    async fn insert_next_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<i64>;
     async fn limit_version(&mut self, id: uuid::Uuid) -> StoreResult<Option<LimitVersion>>;
     /// Records the decision on a pending version; Conflict if it is not
     /// pending any more (somebody else decided first).
