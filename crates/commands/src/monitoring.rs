@@ -196,8 +196,7 @@ pub async fn evaluate_early_warning(
     now: Timestamp,
 ) -> CommandResult<Evaluation> {
     let rules = rules_in_force(tx, now).await?;
-    let signals = tx.early_warning_signals(scope).await?;
-    let listed = tx.watch_entries(scope).await?;
+    let (signals, listed) = tx.early_warning_inputs(scope).await?;
     let changes = compare(
         &rules.parameters.monitoring.early_warning,
         &signals,

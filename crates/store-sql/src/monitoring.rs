@@ -187,61 +187,41 @@ macro_rules! monitoring_tx {
             }
 
             impl $ty {
-                /// Runs `all` unscoped, or `some` with the borrowers bound as `$1`.
-                async fn scoped_rows(
-                    &mut self,
-                    all: &'static str,
-                    some: &'static str,
-                    scope: Option<&[BorrowerId]>,
-                ) -> StoreResult<Vec<DbRow>> {
-                    let query = match scope {
-                        Some(ids) => sqlx::query(some).bind(ids_arg(ids)?),
-                        None => sqlx::query(all),
-                    };
-                    query
-                        .fetch_all(&mut *self.tx)
-                        .await
-                        .map_err(map_sqlx_error)
-                }
-            }
-
-            #[$crate::async_trait]
-            impl MonitoringTx for $ty {
-                async fn early_warning_signals(
+                /// The early-warning inputs of [`MonitoringTx::early_warning_signals`]
+                /// and, with `watch`, the watch list of
+                /// [`MonitoringTx::watch_entries`], in one statement.
+                async fn early_warning_rows(
                     &mut self,
                     scope: Option<&[BorrowerId]>,
-                ) -> StoreResult<Vec<(BorrowerId, Signals)>> {
+                    watch: bool,
+                ) -> StoreResult<(Vec<(BorrowerId, Signals)>, Vec<WatchEntry>)> {
                     if scope.is_some_and(<[BorrowerId]>::is_empty) {
-                        return Ok(Vec::new());
+                        return Ok((Vec::new(), Vec::new()));
                     }
-                    // Every input in one statement, one part per source:
-                    // the two newest effective valuations of each active
-                    // collateral item, the worst arrears per borrower, the
-                    // two newest ratings back office set, the open flags.
-                    // The valuations come first, so that PostgreSQL types
-                    // each column from a branch that has a value in it; the
-                    // other parts name their borrower as the item, since an
-                    // untyped NULL beside a grouping would be typed text.
-                    let rows = self
-                        .scoped_rows(
-                            concat!(
-                                "SELECT 'valuation' AS part, c.borrower_id, v.collateral_id AS item, v.value_minor AS a, NULL AS b, v.n, NULL AS kind FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active'",
-                                " UNION ALL SELECT 'arrears', borrower_id, borrower_id, MAX(days_past_due), MAX(overdrawn_days), CAST(0 AS BIGINT), NULL FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL) GROUP BY borrower_id",
-                                " UNION ALL SELECT 'rating', borrower_id, borrower_id, CAST(class AS BIGINT), NULL, n, NULL FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set') r WHERE n <= 2",
-                                " UNION ALL SELECT 'flag', borrower_id, borrower_id, NULL, NULL, CAST(0 AS BIGINT), kind FROM borrower_flags WHERE cleared_at IS NULL",
-                                " ORDER BY part, borrower_id, item, n"
+                    let (all, some) = if watch {
+                        (
+                            $crate::early_warning_sql!(
+                                "", "", $crate::early_warning_watch_sql!("")
                             ),
-                            concat!(
-                                "SELECT 'valuation' AS part, c.borrower_id, v.collateral_id AS item, v.value_minor AS a, NULL AS b, v.n, NULL AS kind FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active' AND c.borrower_id ", $in_ids,
-                                " UNION ALL SELECT 'arrears', borrower_id, borrower_id, MAX(days_past_due), MAX(overdrawn_days), CAST(0 AS BIGINT), NULL FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL) AND borrower_id ", $in_ids, " GROUP BY borrower_id",
-                                " UNION ALL SELECT 'rating', borrower_id, borrower_id, CAST(class AS BIGINT), NULL, n, NULL FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set' AND borrower_id ", $in_ids, ") r WHERE n <= 2",
-                                " UNION ALL SELECT 'flag', borrower_id, borrower_id, NULL, NULL, CAST(0 AS BIGINT), kind FROM borrower_flags WHERE cleared_at IS NULL AND borrower_id ", $in_ids,
-                                " ORDER BY part, borrower_id, item, n"
+                            $crate::early_warning_sql!(
+                                concat!(" AND c.borrower_id ", $in_ids),
+                                concat!(" AND borrower_id ", $in_ids),
+                                $crate::early_warning_watch_sql!(concat!(" AND w.borrower_id ", $in_ids))
                             ),
-                            scope,
                         )
-                        .await?;
+                    } else {
+                        (
+                            $crate::early_warning_sql!("", "", ""),
+                            $crate::early_warning_sql!(
+                                concat!(" AND c.borrower_id ", $in_ids),
+                                concat!(" AND borrower_id ", $in_ids),
+                                ""
+                            ),
+                        )
+                    };
+                    let rows = self.scoped_rows(all, some, scope).await?;
                     let mut signals: BTreeMap<Uuid, Signals> = BTreeMap::new();
+                    let mut listed = Vec::new();
                     // Per rating borrower and per collateral item, the
                     // newest figure (n = 1) comes before the one before it.
                     let mut newest_rating: BTreeMap<Uuid, u8> = BTreeMap::new();
@@ -285,13 +265,65 @@ macro_rules! monitoring_tx {
                                     _ => entry.negative_information = true,
                                 }
                             }
+                            // A watch list entry: its review as the item, its
+                            // rule set as `a`, its indicator as the kind.
+                            "watch" => listed.push(WatchEntry {
+                                borrower_id: BorrowerId::from_uuid(borrower),
+                                indicator: get(&row, "kind")?,
+                                value: get(&row, "value")?,
+                                rules_version: get(&row, "a")?,
+                                hit_at: get(&row, "at")?,
+                                review_id: get_opt_id(&row, "item")?.map(ReviewId::from_uuid),
+                            }),
                             _ => return Err(corrupt("an early-warning input of no known part")),
                         }
                     }
-                    Ok(signals
+                    // The order of `watch_entries`: newest hit first.
+                    listed.sort_by(|a: &WatchEntry, b: &WatchEntry| {
+                        b.hit_at
+                            .cmp(&a.hit_at)
+                            .then_with(|| a.borrower_id.as_uuid().cmp(&b.borrower_id.as_uuid()))
+                            .then_with(|| a.indicator.cmp(&b.indicator))
+                    });
+                    let signals = signals
                         .into_iter()
                         .map(|(id, s)| (BorrowerId::from_uuid(id), s))
-                        .collect())
+                        .collect();
+                    Ok((signals, listed))
+                }
+
+                /// Runs `all` unscoped, or `some` with the borrowers bound as `$1`.
+                async fn scoped_rows(
+                    &mut self,
+                    all: &'static str,
+                    some: &'static str,
+                    scope: Option<&[BorrowerId]>,
+                ) -> StoreResult<Vec<DbRow>> {
+                    let query = match scope {
+                        Some(ids) => sqlx::query(some).bind(ids_arg(ids)?),
+                        None => sqlx::query(all),
+                    };
+                    query
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(map_sqlx_error)
+                }
+            }
+
+            #[$crate::async_trait]
+            impl MonitoringTx for $ty {
+                async fn early_warning_signals(
+                    &mut self,
+                    scope: Option<&[BorrowerId]>,
+                ) -> StoreResult<Vec<(BorrowerId, Signals)>> {
+                    Ok(self.early_warning_rows(scope, false).await?.0)
+                }
+
+                async fn early_warning_inputs(
+                    &mut self,
+                    scope: Option<&[BorrowerId]>,
+                ) -> StoreResult<(Vec<(BorrowerId, Signals)>, Vec<WatchEntry>)> {
+                    self.early_warning_rows(scope, true).await
                 }
 
                 async fn watch_entries(
@@ -819,5 +851,43 @@ macro_rules! monitoring_tx {
                 }
             }
         }
+    };
+}
+
+/// The early-warning inputs, one part per source, in the columns `part,
+/// borrower_id, item, a, b, n, kind, value, at`: the two newest effective
+/// valuations of each active collateral item, the worst arrears per
+/// borrower, the two newest ratings back office set, the open flags, and
+/// `$watch` (see [`early_warning_watch_sql`], or nothing). `$of_collateral`
+/// and `$of_borrower` narrow the parts to the bound borrowers (empty for
+/// all). The valuations come first, so that PostgreSQL types each column
+/// from a branch that has a value in it; the other parts name their
+/// borrower as the item, since an untyped NULL beside a grouping would be
+/// typed text, and the columns only the watch list fills are cast.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! early_warning_sql {
+    ($of_collateral:expr, $of_borrower:expr, $watch:expr) => {
+        concat!(
+            "SELECT 'valuation' AS part, c.borrower_id, v.collateral_id AS item, v.value_minor AS a, NULL AS b, v.n, NULL AS kind, CAST(NULL AS TEXT) AS value, CAST(NULL AS TIMESTAMPTZ) AS at FROM (SELECT collateral_id, value_minor, ROW_NUMBER() OVER (PARTITION BY collateral_id ORDER BY valuation_date DESC, recorded_at DESC, id DESC) AS n FROM collateral_valuations WHERE status = 'effective') v JOIN collateral c ON c.id = v.collateral_id WHERE v.n <= 2 AND c.status = 'active'", $of_collateral,
+            " UNION ALL SELECT 'arrears', borrower_id, borrower_id, MAX(days_past_due), MAX(overdrawn_days), CAST(0 AS BIGINT), NULL, CAST(NULL AS TEXT), CAST(NULL AS TIMESTAMPTZ) FROM imported_balances WHERE (days_past_due IS NOT NULL OR overdrawn_days IS NOT NULL)", $of_borrower, " GROUP BY borrower_id",
+            " UNION ALL SELECT 'rating', borrower_id, borrower_id, CAST(class AS BIGINT), NULL, n, NULL, CAST(NULL AS TEXT), CAST(NULL AS TIMESTAMPTZ) FROM (SELECT borrower_id, class, ROW_NUMBER() OVER (PARTITION BY borrower_id ORDER BY rated_at DESC, class DESC) AS n FROM ratings WHERE status = 'set'", $of_borrower, ") r WHERE n <= 2",
+            " UNION ALL SELECT 'flag', borrower_id, borrower_id, NULL, NULL, CAST(0 AS BIGINT), kind, CAST(NULL AS TEXT), CAST(NULL AS TIMESTAMPTZ) FROM borrower_flags WHERE cleared_at IS NULL", $of_borrower,
+            $watch,
+            " ORDER BY part, borrower_id, item, n"
+        )
+    };
+}
+
+/// The watch list's part of [`early_warning_sql`]: the entries not cleared,
+/// narrowed by `$of_borrower` (empty for all).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! early_warning_watch_sql {
+    ($of_borrower:expr) => {
+        concat!(
+            " UNION ALL SELECT 'watch', w.borrower_id, w.review_id, w.rules_version, NULL, CAST(0 AS BIGINT), w.indicator, w.value, w.hit_at FROM watch_list AS w WHERE w.cleared_at IS NULL",
+            $of_borrower
+        )
     };
 }

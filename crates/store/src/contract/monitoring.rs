@@ -221,6 +221,42 @@ pub async fn l7_early_warning_inputs_and_the_watch_list(store: Arc<dyn Store>) {
         tx.watch_entries(Some(&[late])).await.expect("scoped").len(),
         1
     );
+    // Entries of other times, rule sets and values, one with its review.
+    let review = review(downgraded, ReviewKind::AdHoc, 5);
+    tx.insert_review(&review).await.expect("review");
+    for (borrower, indicator, hour, review_id) in [
+        (downgraded, "rating_downgrade", 25, Some(review.id)),
+        (devalued, "collateral_drop", 22, None),
+        (downgraded, "negative_information", 25, None),
+    ] {
+        let entry = WatchEntry {
+            value: format!("{hour}.5"),
+            rules_version: hour,
+            hit_at: micros(at(hour)),
+            review_id,
+            ..entry(borrower, indicator)
+        };
+        tx.insert_watch_entry(&entry).await.expect("entry");
+    }
+    // Read together, the inputs and the list are what each read gives
+    // alone, in its order, for every scope.
+    let everyone = [late, downgraded, devalued, flagged, quiet];
+    for scope in [
+        None,
+        Some(&everyone[..]),
+        Some(&[downgraded][..]),
+        Some(&[quiet][..]),
+        Some(&[][..]),
+    ] {
+        let signals = tx.early_warning_signals(scope).await.expect("signals");
+        let listed = tx.watch_entries(scope).await.expect("list");
+        let together = tx.early_warning_inputs(scope).await.expect("together");
+        assert_eq!(together, (signals, listed), "{scope:?}");
+    }
+    let (_, listed) = tx.early_warning_inputs(None).await.expect("together");
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let reviewed: Vec<_> = listed.iter().filter_map(|e| e.review_id).collect();
+    assert_eq!(reviewed, vec![review.id], "{listed:?}");
     tx.commit().await.expect("commit");
 }
 

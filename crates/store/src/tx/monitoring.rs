@@ -202,6 +202,12 @@ pub trait MonitoringTx: Send {
         &mut self,
         scope: Option<&[BorrowerId]>,
     ) -> StoreResult<Vec<(BorrowerId, Signals)>>;
+    /// [`Self::early_warning_signals`] and [`Self::watch_entries`] of
+    /// `scope`, read together (one statement where the backend can).
+    async fn early_warning_inputs(
+        &mut self,
+        scope: Option<&[BorrowerId]>,
+    ) -> StoreResult<(Vec<(BorrowerId, Signals)>, Vec<WatchEntry>)>;
     /// The entries on the watch list now (not cleared) of the borrowers in
     /// `scope` (all when `None`), newest hit first.
     async fn watch_entries(&mut self, scope: Option<&[BorrowerId]>)
