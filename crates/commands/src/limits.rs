@@ -45,18 +45,8 @@ pub async fn propose_limit(
     proposal: LimitProposal,
 ) -> CommandResult<LimitVersion> {
     let subject = proposal.subject;
-    if let LimitSubject::Borrower(id) = &subject
-        && tx.borrower(*id).await?.is_none()
-    {
-        return Err(CommandError::invalid("key names no registered borrower"));
-    }
     if let LimitSubject::Group(id) = &subject {
-        let group = UnitId::parse(id).map_err(|e| CommandError::invalid(format!("key: {e}")))?;
-        if tx.group(&group).await?.is_none() {
-            return Err(CommandError::invalid(
-                "key names no group of connected clients",
-            ));
-        }
+        UnitId::parse(id).map_err(|e| CommandError::invalid(format!("key: {e}")))?;
     }
     let mut limit = LimitVersion {
         id: uuid::Uuid::now_v7(),
@@ -72,7 +62,13 @@ pub async fn propose_limit(
         decided_by: None,
         decided_at: None,
     };
-    limit.version = tx.insert_next_limit_version(&limit).await?;
+    // Stored only if its borrower or group exists (one statement).
+    limit.version = tx.insert_next_limit_version(&limit).await?.ok_or_else(|| {
+        CommandError::invalid(match limit.subject {
+            LimitSubject::Group(_) => "key names no group of connected clients",
+            _ => "key names no registered borrower",
+        })
+    })?;
     let mut record = ctx.actor_record(actor, AuditAction::LimitProposed);
     record.rule = Some(RuleId::R8);
     record.data = json!({

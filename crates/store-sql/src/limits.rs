@@ -27,20 +27,42 @@ macro_rules! limit_tx {
                 Ok(())
             }
 
-            async fn insert_next_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<i64> {
+            async fn insert_next_limit_version(
+                &mut self,
+                limit: &LimitVersion,
+            ) -> StoreResult<Option<i64>> {
                 if limit.status != LimitStatus::Pending {
                     return Err(invariant("a limit version is stored as a pending proposal"));
                 }
-                let query = sqlx::query_scalar(concat!(
-                    $crate::insert_limit_version_sql!(),
-                    " SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $8, $9, \
-                     $10, $11 FROM limit_versions WHERE subject_kind = $2 AND subject_key = $3 \
-                     RETURNING version"
-                ));
-                $crate::bind_limit_version!(query, limit)
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .map_err(conflict($crate::LIMIT_VERSION_TAKEN))
+                // The subject's existence is checked by the same statement:
+                // no row to insert when it names nobody. Its key is `$12`.
+                let inserted = match &limit.subject {
+                    LimitSubject::Borrower(borrower) => {
+                        let query = sqlx::query_scalar($crate::insert_next_limit_version_sql!(
+                            " HAVING EXISTS (SELECT 1 FROM borrowers WHERE id = $12)"
+                        ));
+                        $crate::bind_limit_version!(query, limit)
+                            .bind(id_arg(*borrower))
+                            .fetch_optional(&mut *self.tx)
+                            .await
+                    }
+                    LimitSubject::Group(group) => {
+                        let query = sqlx::query_scalar($crate::insert_next_limit_version_sql!(
+                            " HAVING EXISTS (SELECT 1 FROM borrower_groups WHERE id = $12)"
+                        ));
+                        $crate::bind_limit_version!(query, limit)
+                            .bind(group.as_str())
+                            .fetch_optional(&mut *self.tx)
+                            .await
+                    }
+                    LimitSubject::Sector(_) | LimitSubject::Country(_) => {
+                        let query = sqlx::query_scalar($crate::insert_next_limit_version_sql!(""));
+                        $crate::bind_limit_version!(query, limit)
+                            .fetch_optional(&mut *self.tx)
+                            .await
+                    }
+                };
+                inserted.map_err(conflict($crate::LIMIT_VERSION_TAKEN))
             }
 
             async fn limit_version(&mut self, id: Uuid) -> StoreResult<Option<LimitVersion>> {
@@ -149,7 +171,8 @@ macro_rules! limit_tx {
                 lock: &str,
                 subjects: &[LimitSubject],
             ) -> StoreResult<Vec<Limit>> {
-                self.dialect_lock_subject_reading_limits(lock, subjects).await
+                self.dialect_lock_subject_reading_limits(lock, subjects)
+                    .await
             }
         }
     };
@@ -162,6 +185,22 @@ macro_rules! insert_limit_version_sql {
     () => {
         "INSERT INTO limit_versions (id, subject_kind, subject_key, version, amount_minor, \
          tolerance_percent, reason, proposed_by, proposed_at, status, decided_by, decided_at)"
+    };
+}
+
+/// The insert of a limit version as its subject's next, with `$condition`
+/// on the subject (a `HAVING` clause, or nothing).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! insert_next_limit_version_sql {
+    ($condition:expr) => {
+        concat!(
+            $crate::insert_limit_version_sql!(),
+            " SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $8, $9, $10, \
+             $11 FROM limit_versions WHERE subject_kind = $2 AND subject_key = $3",
+            $condition,
+            " RETURNING version"
+        )
     };
 }
 

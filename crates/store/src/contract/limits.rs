@@ -684,18 +684,21 @@ pub async fn limit_versions_are_numbered_by_the_store(store: Arc<dyn Store>) {
     let country = LimitSubject::Country(country("FR"));
     let mut tx = store.begin().await.expect("begin");
     let first = limit_version(sector.clone(), 7, "100", at(1));
-    assert_eq!(tx.insert_next_limit_version(&first).await.expect("v1"), 1);
+    assert_eq!(
+        tx.insert_next_limit_version(&first).await.expect("v1"),
+        Some(1)
+    );
     assert_eq!(
         tx.insert_next_limit_version(&limit_version(sector.clone(), 1, "200", at(2)))
             .await
             .expect("v2"),
-        2
+        Some(2)
     );
     assert_eq!(
         tx.insert_next_limit_version(&limit_version(country.clone(), 0, "300", at(3)))
             .await
             .expect("other subject"),
-        1
+        Some(1)
     );
     tx.commit().await.expect("commit");
     // A rejected version keeps its number.
@@ -718,7 +721,7 @@ pub async fn limit_versions_are_numbered_by_the_store(store: Arc<dyn Store>) {
         tx.insert_next_limit_version(&limit_version(sector.clone(), 2, "400", at(5)))
             .await
             .expect("v3"),
-        3
+        Some(3)
     );
     // The same id again: refused, nothing stored.
     let err = tx
@@ -741,4 +744,34 @@ pub async fn limit_versions_are_numbered_by_the_store(store: Arc<dyn Store>) {
         "the refused transaction stored nothing"
     );
     assert_eq!(tx.latest_limit_version(&sector).await.expect("latest"), 2);
+    drop(tx);
+
+    // A borrower's or a group's limit only where it is registered: else
+    // nothing is stored.
+    let borrower = insert_borrower(store).await;
+    let acme = group("acme-holding");
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&acme).await.expect("group");
+    for (subject, stored) in [
+        (LimitSubject::Borrower(BorrowerId::generate()), None),
+        (LimitSubject::Group("nobody-holding".into()), None),
+        (LimitSubject::Borrower(borrower), Some(1)),
+        (LimitSubject::Group(acme.id.to_string()), Some(1)),
+        (LimitSubject::Borrower(borrower), Some(2)),
+    ] {
+        let proposal = limit_version(subject.clone(), 9, "500", at(6));
+        assert_eq!(
+            tx.insert_next_limit_version(&proposal)
+                .await
+                .expect("insert"),
+            stored,
+            "{subject:?}"
+        );
+        let versions = tx
+            .limit_versions(None, Some(&subject))
+            .await
+            .expect("versions");
+        assert_eq!(versions.len(), stored.unwrap_or(0) as usize, "{subject:?}");
+    }
+    tx.commit().await.expect("commit");
 }

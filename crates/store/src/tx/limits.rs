@@ -12,8 +12,11 @@ pub trait LimitTx: Send {
     /// Stores a proposed limit version as its subject's next one, in one
     /// statement: one more than the highest version the subject has (any
     /// status), whatever `limit.version` says; returns the version stored.
-    /// Conflict if a concurrent proposal took that version first.
-    async fn insert_next_limit_version(&mut self, limit: &LimitVersion) -> StoreResult<i64>;
+    /// `None`, and nothing stored, if a borrower or group subject names no
+    /// registered borrower or group. Conflict if a concurrent proposal took
+    /// that version first.
+    async fn insert_next_limit_version(&mut self, limit: &LimitVersion)
+    -> StoreResult<Option<i64>>;
     async fn limit_version(&mut self, id: uuid::Uuid) -> StoreResult<Option<LimitVersion>>;
     /// Records the decision on a pending version; Conflict if it is not
     /// pending any more (somebody else decided first).
