@@ -274,65 +274,64 @@ impl SqliteTx {
         &mut self,
         id: &StaffId,
     ) -> StoreResult<Option<(StaffMember, u64)>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT status, (SELECT COUNT(*) FROM rule_sets) FROM staff WHERE id = $1",
+        // One statement: the person's row (with the count of rule sets)
+        // and each history, told apart by `part`, each in its stored order.
+        let rows = sqlx::query(
+            "SELECT 'staff' AS part, status AS a, NULL AS b, NULL AS valid_from, \
+             NULL AS valid_to, (SELECT COUNT(*) FROM rule_sets) AS n FROM staff WHERE id = $1 \
+             UNION ALL SELECT 'unit', unit_id, side, valid_from, valid_to, position \
+             FROM unit_assignments WHERE staff_id = $1 \
+             UNION ALL SELECT 'role', role, NULL, valid_from, valid_to, position \
+             FROM role_assignments WHERE staff_id = $1 \
+             UNION ALL SELECT 'grant', side, level, valid_from, valid_to, position \
+             FROM competence_grants WHERE staff_id = $1 \
+             ORDER BY part, n",
         )
         .bind(id.as_str())
-        .fetch_optional(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        let Some((status, rule_set_count)) = row else {
+        let mut found = None;
+        let (mut units, mut roles, mut competences) = (Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            match get::<String>(row, "part")?.as_str() {
+                "staff" => {
+                    let status = parse_text(&get::<String>(row, "a")?, "staff status")?;
+                    let count = u64::try_from(get::<i64>(row, "n")?)
+                        .map_err(|_| corrupt("a negative count of rule sets"))?;
+                    found = Some((status, count));
+                }
+                "unit" => units.push(UnitAssignment {
+                    unit_id: parse_text(&get::<String>(row, "a")?, "unit id")?,
+                    side: parse_text(&get::<String>(row, "b")?, "side")?,
+                    valid_from: get(row, "valid_from")?,
+                    valid_to: get(row, "valid_to")?,
+                }),
+                "role" => roles.push(RoleAssignment {
+                    role: parse_text::<Role>(&get::<String>(row, "a")?, "role")?,
+                    valid_from: get(row, "valid_from")?,
+                    valid_to: get(row, "valid_to")?,
+                }),
+                "grant" => competences.push(CompetenceGrant {
+                    side: parse_text(&get::<String>(row, "a")?, "side")?,
+                    level: level(get(row, "b")?)?,
+                    valid_from: get(row, "valid_from")?,
+                    valid_to: get(row, "valid_to")?,
+                }),
+                _ => return Err(corrupt("a staff row of no known part")),
+            }
+        }
+        let Some((status, rule_set_count)) = found else {
             return Ok(None);
         };
-        let rule_set_count =
-            u64::try_from(rule_set_count).map_err(|_| corrupt("a negative count of rule sets"))?;
-        let units = self
-            .history(
-                "SELECT unit_id, side, valid_from, valid_to FROM unit_assignments \
-                 WHERE staff_id = $1 ORDER BY position",
-                id,
-            )
-            .await?;
-        let roles = self
-            .history(
-                "SELECT role, valid_from, valid_to FROM role_assignments \
-                 WHERE staff_id = $1 ORDER BY position",
-                id,
-            )
-            .await?;
-        let grants = self
-            .history(
-                "SELECT side, level, valid_from, valid_to FROM competence_grants \
-                 WHERE staff_id = $1 ORDER BY position",
-                id,
-            )
-            .await?;
         let member = StaffMember {
             id: id.clone(),
-            status: parse_text(&status, "staff status")?,
-            units: units
-                .iter()
-                .map(unit_from_row)
-                .collect::<StoreResult<_>>()?,
-            roles: roles
-                .iter()
-                .map(role_from_row)
-                .collect::<StoreResult<_>>()?,
-            competences: grants
-                .iter()
-                .map(grant_from_row)
-                .collect::<StoreResult<_>>()?,
+            status,
+            units,
+            roles,
+            competences,
         };
         Ok(Some((member, rule_set_count)))
-    }
-
-    /// The rows of one of a person's history tables.
-    async fn history(&mut self, sql: &'static str, id: &StaffId) -> StoreResult<Vec<SqliteRow>> {
-        sqlx::query(sql)
-            .bind(id.as_str())
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)
     }
 
     /// Writers are serial: the hold has nothing to add (see
@@ -744,30 +743,4 @@ fn push_scope(query: &mut QueryBuilder<Sqlite>, scope: &ExposureScope) -> StoreR
         }
     }
     Ok(())
-}
-
-fn unit_from_row(row: &SqliteRow) -> StoreResult<UnitAssignment> {
-    Ok(UnitAssignment {
-        unit_id: parse_text(&get::<String>(row, "unit_id")?, "unit id")?,
-        side: parse_text(&get::<String>(row, "side")?, "side")?,
-        valid_from: get(row, "valid_from")?,
-        valid_to: get(row, "valid_to")?,
-    })
-}
-
-fn role_from_row(row: &SqliteRow) -> StoreResult<RoleAssignment> {
-    Ok(RoleAssignment {
-        role: parse_text::<Role>(&get::<String>(row, "role")?, "role")?,
-        valid_from: get(row, "valid_from")?,
-        valid_to: get(row, "valid_to")?,
-    })
-}
-
-fn grant_from_row(row: &SqliteRow) -> StoreResult<CompetenceGrant> {
-    Ok(CompetenceGrant {
-        side: parse_text(&get::<String>(row, "side")?, "side")?,
-        level: level(get(row, "level")?)?,
-        valid_from: get(row, "valid_from")?,
-        valid_to: get(row, "valid_to")?,
-    })
 }
