@@ -428,6 +428,39 @@ async fn rating(p: &TestPlatform) {
             .await;
         reply.problem(422);
     }
+    // A borrower nobody registered: 404, for a set rating and a proposal,
+    // and nothing written for it.
+    let nobody = uuid::Uuid::now_v7();
+    for (who, service, method, route) in [
+        ("ba-1", "backoffice", Method::PUT, "rating"),
+        ("lo-1", "market", Method::POST, "rating-proposals"),
+    ] {
+        let reply = p
+            .call(
+                who,
+                service,
+                method,
+                &format!("/v1/borrowers/{nobody}/{route}"),
+                Some(rating.clone()),
+            )
+            .await;
+        assert!(
+            reply.problem(404)["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no borrower with that id")),
+            "{route}"
+        );
+    }
+    let events = p
+        .call(
+            "ia-1",
+            "audit",
+            Method::GET,
+            &format!("/v1/events?borrower_id={nobody}"),
+            None,
+        )
+        .await;
+    assert_eq!(events.ok(200)["items"].as_array().unwrap().len(), 0);
     let set = p
         .call("ba-1", "backoffice", Method::PUT, &path, Some(rating))
         .await;

@@ -7,7 +7,7 @@ use crate::facts::rules_in_force;
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::{BorrowerId, Credit, CreditId, Rating, RatingInput, RatingStatus, RuleId};
-use creditops_store::Tx;
+use creditops_store::{StoreError, Tx};
 use serde_json::json;
 
 /// The most ratings a history answer lists.
@@ -51,7 +51,6 @@ pub async fn rate_borrower(
     status: RatingStatus,
 ) -> CommandResult<Rating> {
     let now = action_time();
-    require_borrower(tx, borrower).await?;
     let rules = rules_in_force(tx, now).await?;
     let side = actor.voter_at(now).map(|voter| voter.side);
     let rating = Rating::new(
@@ -63,7 +62,12 @@ pub async fn rate_borrower(
         rules.version,
         now,
     )?;
-    tx.insert_rating(&rating).await?;
+    // The rating's reference to its borrower is the existence check (one
+    // statement for both): an unknown borrower stores nothing.
+    tx.insert_rating(&rating).await.map_err(|e| match e {
+        StoreError::NotFound(_) => CommandError::not_found("no borrower with that id"),
+        other => other.into(),
+    })?;
     let action = match status {
         RatingStatus::Set => AuditAction::RatingSet,
         RatingStatus::Proposed => AuditAction::RatingProposed,
