@@ -451,6 +451,19 @@ async fn rating(p: &TestPlatform) {
             "{route}"
         );
     }
+    // Nor does a case open for it (422: the field names nobody).
+    let opened = open(
+        p,
+        case_body(&nobody.to_string(), "100000.00", 60, json!({})),
+    )
+    .await;
+    assert!(
+        opened.problem(422)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("borrower_id names no registered borrower")),
+        "{}",
+        opened.body
+    );
     let events = p
         .call(
             "ia-1",

@@ -11,7 +11,7 @@ use creditops_domain::{
     BorrowerId, CaseFile, CaseId, CaseKind, CollateralId, CreditCase, CreditId, DomainError,
     MarketAccess, MarketScope, Money, RuleId, Timestamp,
 };
-use creditops_store::{CaseFilter, CaseSummary, Tx};
+use creditops_store::{CaseFilter, CaseSummary, StoreError, Tx};
 use serde_json::{Value, json};
 
 /// The case, or NotFound.
@@ -226,11 +226,6 @@ pub async fn open_case(
     credit_id: Option<CreditId>,
     released: Option<CollateralId>,
 ) -> CommandResult<CreditCase> {
-    if tx.borrower(file.borrower_id).await?.is_none() {
-        return Err(CommandError::invalid(
-            "borrower_id names no registered borrower",
-        ));
-    }
     let base = match credit_id {
         None => None,
         Some(credit_id) => {
@@ -261,7 +256,15 @@ pub async fn open_case(
         }
     }
     let case = CreditCase::open(CaseId::generate(), file, actor.id().clone(), action_time());
-    tx.insert_case(&case).await?;
+    // The case's reference to its borrower is the existence check (one
+    // statement for both); its other references are the actor and the
+    // credit read above.
+    tx.insert_case(&case).await.map_err(|e| match e {
+        StoreError::NotFound(_) => {
+            CommandError::invalid("borrower_id names no registered borrower")
+        }
+        other => other.into(),
+    })?;
     let mut record = ctx.actor_record(actor, AuditAction::CaseCreated);
     record.case_id = Some(case.id);
     record.borrower_id = Some(case.file.borrower_id);
