@@ -916,6 +916,30 @@ async fn limit_four_eyes(p: &TestPlatform) {
             .await
             .problem(422);
     }
+    // A borrower or group nobody registered: refused by the statement that
+    // would store the proposal, and nothing is stored.
+    for (kind, key, detail) in [
+        (
+            "borrower",
+            uuid::Uuid::now_v7().to_string(),
+            "key names no registered borrower",
+        ),
+        (
+            "group",
+            "no-such-group".to_owned(),
+            "key names no group of connected clients",
+        ),
+    ] {
+        let body = json!({"kind": kind, "key": key, "amount": "1", "reason": "x"});
+        let reply = p
+            .call("rc-1", "risk", Method::POST, "/v1/limits", Some(body))
+            .await;
+        assert_eq!(reply.problem(422)["detail"], detail, "{kind}");
+    }
+    let limits = p
+        .call("ia-1", "risk", Method::GET, "/v1/limits", None)
+        .await;
+    assert_eq!(limits.ok(200)["items"].as_array().unwrap().len(), 3);
     // Risk controllers neither vote nor change cases (R8): no such route.
     let token = p.token("rc-1", "risk");
     let reply = p
