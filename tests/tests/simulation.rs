@@ -515,6 +515,44 @@ async fn claim_for(
         .expect("liquidity claim")
 }
 
+/// Runs `cmd` as its service's handler does: the claim taken before, the
+/// idempotent transaction begun as the service begins it (under `key`, if
+/// any), the claim released after.
+async fn run_as_service(
+    ctx: &Arc<ServiceContext>,
+    actor: &Principal,
+    id: CaseId,
+    cmd: &Cmd,
+    key: Option<&str>,
+) -> Result<Response, ApiError> {
+    let fingerprint = cmd.fingerprint(id);
+    let claim = claim_for(ctx, actor, id, cmd).await;
+    let (command_ctx, command_actor, command, command_claim) =
+        (ctx.clone(), actor.clone(), cmd.clone(), claim.clone());
+    let request = CommandRequest {
+        principal: actor,
+        key: IdempotencyKey(key.map(str::to_owned)),
+        operation: cmd.operation(),
+        fingerprint: &fingerprint,
+    };
+    let result = run_command_begun(ctx, request, cmd.begin(), move |tx| {
+        Box::pin(async move {
+            execute(
+                &command_ctx,
+                tx,
+                &command_actor,
+                id,
+                &command,
+                &command_claim,
+            )
+            .await
+        })
+    })
+    .await;
+    release_liquidity_claim(ctx, claim.claim).await;
+    result
+}
+
 /// Runs `cmd` in `tx` as the service handler does.
 async fn execute(
     ctx: &ServiceContext,
@@ -883,32 +921,7 @@ impl Sim<'_> {
                 }
             }
             Delivery::Plain | Delivery::Keyed => {
-                let fingerprint = cmd.fingerprint(id);
-                let claim = claim_for(&ctx, &actor, id, cmd).await;
-                let (command_ctx, command_actor, command, command_claim) =
-                    (ctx.clone(), actor.clone(), cmd.clone(), claim.clone());
-                let request = CommandRequest {
-                    principal: &actor,
-                    key: IdempotencyKey(key.map(str::to_owned)),
-                    operation: cmd.operation(),
-                    fingerprint: &fingerprint,
-                };
-                let result = run_command_begun(&ctx, request, cmd.begin(), move |tx| {
-                    Box::pin(async move {
-                        execute(
-                            &command_ctx,
-                            tx,
-                            &command_actor,
-                            id,
-                            &command,
-                            &command_claim,
-                        )
-                        .await
-                    })
-                })
-                .await;
-                release_liquidity_claim(&ctx, claim.claim).await;
-                answered(result).await
+                answered(run_as_service(&ctx, &actor, id, cmd, key).await).await
             }
         };
 
@@ -1193,31 +1206,7 @@ impl Sim<'_> {
         let before = self.stored(id).await;
         let ctx = self.services[other.service()].clone();
         let actor = self.principal(other.actor()).await;
-        let claim = claim_for(&ctx, &actor, id, &other).await;
-        let (command_ctx, command_actor, command, command_claim) =
-            (ctx.clone(), actor.clone(), other.clone(), claim.clone());
-        let fingerprint = other.fingerprint(id);
-        let request = CommandRequest {
-            principal: &actor,
-            key: IdempotencyKey(Some(key.to_owned())),
-            operation: other.operation(),
-            fingerprint: &fingerprint,
-        };
-        let result = run_command_begun(&ctx, request, other.begin(), move |tx| {
-            Box::pin(async move {
-                execute(
-                    &command_ctx,
-                    tx,
-                    &command_actor,
-                    id,
-                    &command,
-                    &command_claim,
-                )
-                .await
-            })
-        })
-        .await;
-        release_liquidity_claim(&ctx, claim.claim).await;
+        let result = run_as_service(&ctx, &actor, id, &other, Some(key)).await;
         self.note(format!("key {key} reused for {other:?}"));
         match result {
             Err(e) if e.kind == ProblemKind::IdempotencyMismatch => {}
