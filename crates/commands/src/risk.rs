@@ -18,7 +18,9 @@ use creditops_risk::{
     BorrowerExposure, Breach, GateInput, LimitSubject, LiquidityView, REPORTING_CURRENCY,
     Reservation, ReservationStatus, gate,
 };
-use creditops_store::{ExposureScope, InFlightClaims, LiquidityClaim, LiquidityNow, Tx};
+use creditops_store::{
+    ExposureScope, GateFigures, InFlightClaims, LiquidityClaim, LiquidityNow, Tx,
+};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -324,9 +326,15 @@ pub async fn gate_verdict(
             ),
         ));
     }
-    let members = tx
-        .exposures(&ExposureScope::Borrowers(scope.members.clone()), now)
-        .await?;
+    let counted = match claim {
+        Some(own) => InFlightClaims::CountedExcept(own),
+        None => InFlightClaims::Ignored,
+    };
+    let GateFigures {
+        exposures: members,
+        capital,
+        liquidity: first_liquidity,
+    } = tx.gate_figures(&scope.members, now, counted).await?;
     let borrower = members
         .iter()
         .find(|m| m.borrower == case.file.borrower_id)
@@ -344,11 +352,6 @@ pub async fn gate_verdict(
     };
     let country = LimitSubject::Country(borrower.country);
     let country_usage = usage_if_limited(tx, limits, &country, now).await?;
-    let counted = match claim {
-        Some(own) => InFlightClaims::CountedExcept(own),
-        None => InFlightClaims::Ignored,
-    };
-    let (capital, first_liquidity) = tx.capital_and_liquidity(now, counted).await?;
     let tier1 = capital.map(|capital| capital.tier1);
     // A change of an approved credit adds only the difference (L1).
     let added = case.file.added_exposure();

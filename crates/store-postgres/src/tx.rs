@@ -93,6 +93,69 @@ macro_rules! liquidity_now_sql {
     };
 }
 
+/// The latest capital (columns prefixed `capital_`) and the row of
+/// [`liquidity_now_sql`], as one row whatever exists.
+macro_rules! capital_and_liquidity_sql {
+    ($claims:ident) => {
+        concat!(
+            "SELECT c.version AS capital_version, c.tier1_minor AS capital_tier1_minor, \
+             c.recorded_by AS capital_recorded_by, c.recorded_at AS capital_recorded_at, \
+             l.* FROM (SELECT 1) AS one \
+             LEFT JOIN LATERAL (SELECT version, tier1_minor, recorded_by, recorded_at \
+               FROM capital_versions ORDER BY version DESC LIMIT 1) AS c ON true \
+             LEFT JOIN LATERAL (",
+            liquidity_now_sql!($claims),
+            ") AS l ON true"
+        )
+    };
+}
+
+/// The exposures of the borrowers named in `$ids` at `$at`, each part an
+/// index probe per borrower (unordered): what `exposure_from_row` reads.
+macro_rules! named_exposures_sql {
+    ($ids:literal, $at:literal) => {
+        concat!(
+            "SELECT b.id, b.country, b.sector, b.institution, \
+             (SELECT m.group_id FROM group_memberships AS m WHERE m.borrower_id = b.id \
+             AND m.valid_from <= ",
+            $at,
+            " AND (m.valid_to IS NULL OR m.valid_to > ",
+            $at,
+            ") \
+             ORDER BY m.valid_from DESC LIMIT 1) AS group_id, \
+             r.reserved, r.consumed, \
+             (SELECT COALESCE(SUM(i.amount_minor), 0)::BIGINT FROM imported_balances AS i \
+             WHERE i.borrower_id = b.id) AS imported \
+             FROM borrowers AS b CROSS JOIN LATERAL (SELECT \
+             COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'active' \
+             AND r.expires_at > ",
+            $at,
+            "), 0)::BIGINT AS reserved, \
+             COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'consumed'), 0)::BIGINT \
+             AS consumed \
+             FROM reservations AS r WHERE r.borrower_id = b.id \
+             AND r.status IN ('active', 'consumed')) AS r \
+             WHERE b.id = ANY(",
+            $ids,
+            ")"
+        )
+    };
+}
+
+/// [`capital_and_liquidity_sql`] with the exposures of the borrowers in
+/// `$ids` beside it (both read at `$1`), one row per borrower found.
+macro_rules! gate_figures_sql {
+    ($claims:ident, $ids:literal) => {
+        concat!(
+            "SELECT cl.*, e.* FROM (",
+            capital_and_liquidity_sql!($claims),
+            ") AS cl LEFT JOIN LATERAL (",
+            named_exposures_sql!($ids, "$1"),
+            ") AS e ON true ORDER BY e.id"
+        )
+    };
+}
+
 /// Binds what [`liquidity_now_sql`] reads for `claims`.
 fn bind_liquidity_claims<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -117,6 +180,26 @@ fn liquidity_now_from_row(row: &PgRow) -> StoreResult<LiquidityNow> {
         claimed_earlier: from_minor(get(row, "claimed_earlier")?),
         claimed_later: from_minor(get(row, "claimed_later")?),
     })
+}
+
+/// Capital and liquidity from a row of [`capital_and_liquidity_sql`].
+fn capital_and_liquidity_from_row(
+    row: &PgRow,
+) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
+    let capital = match get::<Option<i64>>(row, "capital_version")? {
+        None => None,
+        Some(version) => Some(Capital {
+            version,
+            tier1: from_minor(get(row, "capital_tier1_minor")?),
+            recorded_by: get_staff(row, "capital_recorded_by")?,
+            recorded_at: get(row, "capital_recorded_at")?,
+        }),
+    };
+    let liquidity = match get::<Option<i64>>(row, "version")? {
+        None => None,
+        Some(_) => Some(liquidity_now_from_row(row)?),
+    };
+    Ok((capital, liquidity))
 }
 
 type Db = Postgres;
@@ -522,24 +605,12 @@ impl PgTx {
         at: Timestamp,
         claims: InFlightClaims<'_>,
     ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
-        macro_rules! with_capital {
-            ($claims:ident) => {
-                concat!(
-                    "SELECT c.version AS capital_version, c.tier1_minor AS capital_tier1_minor, \
-                     c.recorded_by AS capital_recorded_by, c.recorded_at AS capital_recorded_at, \
-                     l.* FROM (SELECT 1) AS one \
-                     LEFT JOIN LATERAL (SELECT version, tier1_minor, recorded_by, recorded_at \
-                       FROM capital_versions ORDER BY version DESC LIMIT 1) AS c ON true \
-                     LEFT JOIN LATERAL (",
-                    liquidity_now_sql!($claims),
-                    ") AS l ON true"
-                )
-            };
-        }
         let row = bind_liquidity_claims(
             match claims {
-                InFlightClaims::Ignored => sqlx::query(with_capital!(ignored)),
-                InFlightClaims::CountedExcept(_) => sqlx::query(with_capital!(counted)),
+                InFlightClaims::Ignored => sqlx::query(capital_and_liquidity_sql!(ignored)),
+                InFlightClaims::CountedExcept(_) => {
+                    sqlx::query(capital_and_liquidity_sql!(counted))
+                }
             },
             at,
             claims,
@@ -547,20 +618,45 @@ impl PgTx {
         .fetch_one(&mut *self.tx)
         .await
         .map_err(map_sqlx_error)?;
-        let capital = match get::<Option<i64>>(&row, "capital_version")? {
-            None => None,
-            Some(version) => Some(Capital {
-                version,
-                tier1: from_minor(get(&row, "capital_tier1_minor")?),
-                recorded_by: get_staff(&row, "capital_recorded_by")?,
-                recorded_at: get(&row, "capital_recorded_at")?,
-            }),
-        };
-        let liquidity = match get::<Option<i64>>(&row, "version")? {
-            None => None,
-            Some(_) => Some(liquidity_now_from_row(&row)?),
-        };
-        Ok((capital, liquidity))
+        capital_and_liquidity_from_row(&row)
+    }
+
+    /// The named borrowers' exposures joined to the one row of
+    /// [`capital_and_liquidity_sql`] (each exposure row repeats it; with no
+    /// borrower found, it comes alone, the exposure's columns null).
+    pub(crate) async fn dialect_gate_figures(
+        &mut self,
+        borrowers: &[BorrowerId],
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<GateFigures> {
+        let rows = bind_liquidity_claims(
+            match claims {
+                InFlightClaims::Ignored => sqlx::query(gate_figures_sql!(ignored, "$2")),
+                InFlightClaims::CountedExcept(_) => sqlx::query(gate_figures_sql!(counted, "$5")),
+            },
+            at,
+            claims,
+        )
+        .bind(ids_arg(borrowers)?)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        let first = rows
+            .first()
+            .ok_or_else(|| corrupt("the gate's figures came without their capital row"))?;
+        let (capital, liquidity) = capital_and_liquidity_from_row(first)?;
+        let mut exposures = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if get::<Option<DbId>>(row, "id")?.is_some() {
+                exposures.push(exposure_from_row(row)?);
+            }
+        }
+        Ok(GateFigures {
+            exposures,
+            capital,
+            liquidity,
+        })
     }
 
     /// The claim deleted and the reservation written in one statement: the
@@ -636,28 +732,12 @@ impl PgTx {
         at: Timestamp,
     ) -> StoreResult<Vec<BorrowerExposure>> {
         if let ExposureScope::Borrowers(ids) = scope {
-            let rows = sqlx::query(
-                "SELECT b.id, b.country, b.sector, b.institution, \
-                 (SELECT m.group_id FROM group_memberships AS m WHERE m.borrower_id = b.id \
-                 AND m.valid_from <= $2 AND (m.valid_to IS NULL OR m.valid_to > $2) \
-                 ORDER BY m.valid_from DESC LIMIT 1) AS group_id, \
-                 r.reserved, r.consumed, \
-                 (SELECT COALESCE(SUM(i.amount_minor), 0)::BIGINT FROM imported_balances AS i \
-                 WHERE i.borrower_id = b.id) AS imported \
-                 FROM borrowers AS b CROSS JOIN LATERAL (SELECT \
-                 COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'active' \
-                 AND r.expires_at > $2), 0)::BIGINT AS reserved, \
-                 COALESCE(SUM(r.amount_minor) FILTER (WHERE r.status = 'consumed'), 0)::BIGINT \
-                 AS consumed \
-                 FROM reservations AS r WHERE r.borrower_id = b.id \
-                 AND r.status IN ('active', 'consumed')) AS r \
-                 WHERE b.id = ANY($1) ORDER BY b.id",
-            )
-            .bind(ids_arg(ids)?)
-            .bind(micros(at))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_sqlx_error)?;
+            let rows = sqlx::query(concat!(named_exposures_sql!("$1", "$2"), " ORDER BY b.id"))
+                .bind(ids_arg(ids)?)
+                .bind(micros(at))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
             return rows.iter().map(exposure_from_row).collect();
         }
         if matches!(scope, ExposureScope::Borrowers(ids) if ids.is_empty()) {

@@ -80,9 +80,9 @@ pub mod prelude {
     pub use creditops_store::{
         AuditFilter, Borrower, BorrowerFinancials, BorrowerGroup, BreachFilter, BreachPage,
         CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, DecidedCase, ExposureScope,
-        GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow,
-        NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, RuleSetCache, StaffLookup,
-        StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredDocument,
+        GateFigures, GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim,
+        LiquidityNow, NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, RuleSetCache,
+        StaffLookup, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredDocument,
         StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead,
         VoteContext, VoteInputs, VoteInputsQuery, stored_rule_set,
     };

@@ -107,6 +107,15 @@ macro_rules! risk_tx {
                 self.dialect_capital_and_liquidity(at, claims).await
             }
 
+            async fn gate_figures(
+                &mut self,
+                borrowers: &[BorrowerId],
+                at: Timestamp,
+                claims: InFlightClaims<'_>,
+            ) -> StoreResult<GateFigures> {
+                self.dialect_gate_figures(borrowers, at, claims).await
+            }
+
             async fn reserve_with_claim(
                 &mut self,
                 reservation: &Reservation,

@@ -232,6 +232,25 @@ impl SqliteTx {
         Ok((capital, RiskTx::liquidity_now(self, at, claims).await?))
     }
 
+    /// Writers are serial: the exposures, then capital and liquidity, of
+    /// the same snapshot.
+    pub(crate) async fn dialect_gate_figures(
+        &mut self,
+        borrowers: &[BorrowerId],
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<GateFigures> {
+        let exposures = self
+            .dialect_exposures(&ExposureScope::Borrowers(borrowers.to_vec()), at)
+            .await?;
+        let (capital, liquidity) = self.dialect_capital_and_liquidity(at, claims).await?;
+        Ok(GateFigures {
+            exposures,
+            capital,
+            liquidity,
+        })
+    }
+
     /// Writers are serial: the reservation, then the (absent) claim.
     pub(crate) async fn dialect_reserve_with_claim(
         &mut self,

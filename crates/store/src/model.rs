@@ -327,6 +327,16 @@ pub enum InFlightClaims<'a> {
     CountedExcept(&'a LiquidityClaim),
 }
 
+/// What the risk gate weighs an approval against, read in one go (see
+/// [`crate::RiskTx::gate_figures`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateFigures {
+    /// The named borrowers that exist, in id order.
+    pub exposures: Vec<creditops_risk::BorrowerExposure>,
+    pub capital: Option<creditops_risk::Capital>,
+    pub liquidity: Option<LiquidityNow>,
+}
+
 /// The latest liquidity position and what is committed against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiquidityNow {

@@ -194,6 +194,15 @@ async fn assert_exposure_scopes(
     for (scope, expected) in scopes {
         let rows = exposures_at(store, scope.clone(), at(250)).await;
         assert_eq!(rows, expected, "{scope:?}");
+        if let ExposureScope::Borrowers(named) = &scope {
+            // The gate reads them with capital and liquidity: the same rows.
+            let mut tx = store.begin_read().await.expect("begin_read");
+            let figures = tx
+                .gate_figures(named, at(250), InFlightClaims::Ignored)
+                .await
+                .expect("gate figures");
+            assert_eq!(figures.exposures, expected, "gate figures of {scope:?}");
+        }
         let sum: Decimal = rows.iter().map(BorrowerExposure::total).sum();
         assert_eq!(
             total_at(store, scope.clone(), at(250)).await,

@@ -354,6 +354,15 @@ async fn assert_read_together(tx: &mut dyn Tx, present: (bool, bool)) {
     );
     assert_eq!(together, apart);
     assert_eq!((together.0.is_some(), together.1.is_some()), present);
+    // With exposures beside them, whether any borrower is found or not.
+    for borrowers in [vec![], vec![BorrowerId::generate()]] {
+        let figures = tx
+            .gate_figures(&borrowers, now, InFlightClaims::Ignored)
+            .await
+            .expect("gate figures");
+        assert_eq!((figures.capital, figures.liquidity), apart, "{borrowers:?}");
+        assert_eq!(figures.exposures, Vec::new(), "{borrowers:?}");
+    }
 }
 
 /// R6: active reservations not expired at `at`, plus those consumed since
@@ -655,6 +664,15 @@ async fn claims_seen(store: &dyn Store, claims: Option<LiquidityClaim>) -> (Deci
         .await
         .expect("read with the capital");
     assert_eq!(together.as_ref(), Some(&now), "read with the capital");
+    let figures = tx
+        .gate_figures(&[BorrowerId::generate()], at(50), counted)
+        .await
+        .expect("read with exposures");
+    assert_eq!(
+        figures.liquidity.as_ref(),
+        Some(&now),
+        "read with exposures"
+    );
     (now.claimed_earlier, now.claimed_later)
 }
 

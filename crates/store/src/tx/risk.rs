@@ -1,8 +1,8 @@
 //! Risk parameters and risk locks: capital, liquidity positions and what
 //! approvals have committed against them (R3, R4, R5, R6).
 
-use crate::{InFlightClaims, LiquidityClaim, LiquidityNow, StoreResult};
-use creditops_domain::Timestamp;
+use crate::{GateFigures, InFlightClaims, LiquidityClaim, LiquidityNow, StoreResult};
+use creditops_domain::{BorrowerId, Timestamp};
 use creditops_risk::{Capital, LiquidityPosition, Reservation};
 use rust_decimal::Decimal;
 
@@ -51,6 +51,16 @@ pub trait RiskTx: Send {
         at: Timestamp,
         claims: InFlightClaims<'_>,
     ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)>;
+    /// The exposures of `borrowers` (what [`crate::ExposureTx::exposures`]
+    /// reads for them by name) and [`Self::capital_and_liquidity`], read
+    /// together: every figure of the risk gate but the sector and country
+    /// sums. One statement where writers run concurrently.
+    async fn gate_figures(
+        &mut self,
+        borrowers: &[BorrowerId],
+        at: Timestamp,
+        claims: InFlightClaims<'_>,
+    ) -> StoreResult<GateFigures>;
     /// Ends the claim an approval took, as its reservation of `amount` is
     /// written in this transaction: the claim is gone exactly when the
     /// reservation commits. Conflict if the claim lapsed, was released, or
