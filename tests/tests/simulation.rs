@@ -689,7 +689,9 @@ impl Sim<'_> {
     async fn principal(&self, name: &str) -> Principal {
         // As the services look their callers up: with the rule sets the
         // store holds, where they are the committed ones.
-        let StaffLookup { member, rule_sets } = self
+        let StaffLookup {
+            member, rule_sets, ..
+        } = self
             .p
             .store
             .staff_member_with_rule_sets(&StaffId::parse(name).expect("id"))
@@ -703,6 +705,8 @@ impl Sim<'_> {
             at,
             request_id: format!("sim-{}-{}", self.seed, self.step),
             rule_sets,
+            // Read for this call, not kept.
+            authority: None,
         })
     }
 

@@ -546,3 +546,74 @@ async fn two_administrators_remain(p: &TestPlatform) {
     refused_by(&reply, "S9");
 }
 both_backends!(s9_two_user_administrators_remain, two_administrators_remain);
+
+/// S4, S8 with several instances: an instance keeps the actor lookups of
+/// its callers for their commands, and a change approved on another
+/// instance applies to the very next command there all the same. The
+/// command runs under the kept lookup, its commit finds the directory
+/// moved and writes nothing, and the request runs again under a fresh
+/// lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_change_on_one_instance_applies_to_commands_on_another() {
+    let Some(a) = TestPlatform::start(creditops_tests::Backend::Postgres).await else {
+        return;
+    };
+    let b = a.attach_instance().await;
+    let token = b.token("lo-2", "market");
+    let register = |key: &'static str| {
+        let (b, token) = (&b, token.clone());
+        async move {
+            let body = json!({"name": format!("Kept {key} GmbH"), "country": "DE", "sector": "C"});
+            b.send(
+                "market",
+                Method::POST,
+                "/v1/borrowers",
+                Some(&token),
+                Some(body.to_string()),
+                &[("idempotency-key", key)],
+            )
+            .await
+        }
+    };
+    // Two commands on b: the second runs under the lookup b kept.
+    register("first").await.ok(201);
+    register("second").await.ok(201);
+
+    let suspension = propose(&a, json!({"kind": "suspension", "staff_id": "lo-2"})).await;
+    approve(&a, &suspension).await;
+    let refused = register("while-suspended").await;
+    assert!(
+        refused.problem(401)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("suspended"),
+        "{}",
+        refused.body
+    );
+
+    let lifting = propose(
+        &a,
+        json!({"kind": "suspension", "staff_id": "lo-2", "lifted": true}),
+    )
+    .await;
+    approve(&a, &lifting).await;
+    // The refused command stored nothing: its key is still unused.
+    let again = register("while-suspended").await;
+    again.ok(201);
+    assert!(
+        again.headers.get("idempotent-replayed").is_none(),
+        "the refused command was stored"
+    );
+    register("after-lifting").await.ok(201);
+
+    let role_end = propose(
+        &a,
+        json!({"kind": "role_end", "staff_id": "lo-2", "role": "loan_officer"}),
+    )
+    .await;
+    approve(&a, &role_end).await;
+    let refused = register("without-the-role").await;
+    refused.problem(403);
+    b.stop().await;
+    a.stop().await;
+}

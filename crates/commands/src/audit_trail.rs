@@ -68,6 +68,10 @@ async fn audit_read(
     data: Value,
     checkpoint: Option<&StoredCheckpoint>,
 ) -> CommandResult<()> {
+    // Under a kept actor lookup, the read is recorded only if it still holds.
+    if let Some(version) = actor.authority {
+        tx.expect_authority(version)?;
+    }
     let mut record = ctx.actor_record(actor, action);
     record.data = data;
     ctx.audit(tx.as_mut(), &record).await?;

@@ -72,6 +72,11 @@ pub struct Actor {
     /// the request's command runs under them instead of reading them again.
     /// `None` where the command reads them itself.
     pub rule_sets: Option<Arc<Vec<RuleSet>>>,
+    /// Where this actor is a lookup the process kept (see
+    /// `creditops_store::AuthorityCache`), the authority version it was
+    /// read at: the command's commit checks that it has not moved. `None`
+    /// for an actor read for this request.
+    pub authority: Option<u64>,
 }
 
 impl Actor {

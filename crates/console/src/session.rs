@@ -180,6 +180,7 @@ pub async fn desk_actor(
         at,
         request_id: uuid::Uuid::now_v7().to_string(),
         rule_sets: None,
+        authority: None,
     }))
 }
 

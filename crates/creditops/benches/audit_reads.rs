@@ -414,6 +414,7 @@ async fn run(name: &str, store: Arc<dyn Store>, postgres_url: Option<&str>) {
             at: Utc::now(),
             request_id: "bench".into(),
             rule_sets: None,
+            authority: None,
         },
         key: SigningKey::from_pkcs8(ORIGIN, &SigningKey::generate_pkcs8().expect("key"))
             .expect("key"),

@@ -264,6 +264,7 @@ async fn propose(
         at: now,
         request_id: format!("cli-{}", uuid::Uuid::now_v7()),
         rule_sets: None,
+        authority: None,
     };
     let created = create_units(tx.as_mut(), &units, &ctx, &actor).await?;
     let mut proposed = Vec::new();

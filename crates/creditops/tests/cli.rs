@@ -1186,6 +1186,7 @@ async fn actor_of(
         at: chrono::Utc::now(),
         request_id: "test".into(),
         rule_sets: None,
+        authority: None,
     }
 }
 

@@ -132,12 +132,25 @@ where
     if let Some(sets) = &principal.rule_sets {
         tx.use_rule_sets(sets.to_vec());
     }
+    // A kept actor lookup: the commit checks it still holds.
+    if let Some(version) = principal.authority {
+        tx.expect_authority(version)?;
+    }
     if let Some(scope) = &scope
         && let Some(stored) = tx.idempotent_response(scope).await?
     {
         return replay(stored, &request_hash);
     }
-    let result = execute(tx, scope.as_ref(), &request_hash, command).await;
+    let result = execute(tx, scope.as_ref(), &request_hash, command)
+        .await
+        .map(|mut response| {
+            if principal.authority.is_some() {
+                response
+                    .extensions_mut()
+                    .insert(crate::middleware::AuthorityChecked);
+            }
+            response
+        });
     match (result, &scope) {
         // A concurrent delivery of the same request (same key) may have won
         // the race. Whatever this copy then ran into (a write conflict, but

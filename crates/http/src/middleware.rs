@@ -199,16 +199,113 @@ async fn authenticate(
         )
         .into_response();
     }
-    let (StaffLookup { member, rule_sets }, expires_at) =
-        match authenticated_member(&ctx, request.headers()).await {
-            Ok(found) => found,
-            Err(LoginFailure { error, counts }) => {
-                if counts {
-                    ctx.unauthenticated.note_failure(address, at);
-                }
-                return error.into_response();
-            }
+    let (subject, expires_at) = match verified_subject(&ctx, request.headers()).await {
+        Ok(found) => found,
+        Err(failure) => return refuse_login(&ctx, failure, address, at),
+    };
+    // A command may run under the lookup of its caller this process kept:
+    // its commit checks that the authority has not moved since, and any
+    // other answer is checked here. If it moved, the answer may rest on
+    // roles that no longer hold, and nothing was written (a command under
+    // a moved authority does not commit): the request runs again under a
+    // fresh lookup.
+    if let Some((kept, version)) = kept_lookup(&ctx, &request, &subject, at) {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, ctx.limits.body_bytes).await else {
+            return ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                "the request body is larger than it announced or could not be read",
+            )
+            .into_response();
         };
+        let first = Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+        let response = admit(&ctx, first, next.clone(), kept, expires_at, at).await;
+        if response.extensions().get::<AuthorityChecked>().is_some() {
+            return response;
+        }
+        match ctx.store.authority_version().await {
+            Ok(Some(now)) if now == version => return response,
+            Ok(_) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+        request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let lookup = match load_member(&ctx, &subject).await {
+        Ok(found) => StaffLookup {
+            // Read for this request: nothing to check at its commit.
+            authority: None,
+            ..found
+        },
+        Err(error) => return refuse_login(&ctx, error.into(), address, at),
+    };
+    admit(&ctx, request, next, lookup, expires_at, at).await
+}
+
+/// Set on a response whose command committed under the authority version
+/// its kept actor lookup was read at (see [`authenticate`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuthorityChecked;
+
+/// The kept lookup of `subject` and the authority version it was read at,
+/// for a request that may use it: one that can change something (reads
+/// commit nothing to check a lookup against, so they read their caller),
+/// whose body is small enough to hold for a second run, and whose caller
+/// may act as kept.
+fn kept_lookup(
+    ctx: &ServiceContext,
+    request: &Request,
+    subject: &StaffId,
+    at: creditops_domain::Timestamp,
+) -> Option<(StaffLookup, u64)> {
+    use axum::body::HttpBody;
+    use axum::http::Method;
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return None;
+    }
+    let size = request.body().size_hint().exact()?;
+    if usize::try_from(size).map_or(true, |size| size > ctx.limits.body_bytes) {
+        return None;
+    }
+    let kept = ctx.store.kept_lookup(subject)?;
+    let version = kept.authority?;
+    refusal_of(&kept.member, at)
+        .is_none()
+        .then_some((kept, version))
+}
+
+/// Counts a failed login against the client address where it should, and
+/// answers it.
+fn refuse_login(
+    ctx: &ServiceContext,
+    LoginFailure { error, counts }: LoginFailure,
+    address: std::net::IpAddr,
+    at: chrono::DateTime<Utc>,
+) -> Response {
+    if counts {
+        ctx.unauthenticated.note_failure(address, at);
+    }
+    error.into_response()
+}
+
+/// Runs `request` as the staff member `lookup` found, if the service's
+/// policy allows one of their roles the route (S8); under the authority
+/// version `lookup` names, if any (a kept lookup).
+async fn admit(
+    ctx: &ServiceContext,
+    mut request: Request,
+    next: Next,
+    lookup: StaffLookup,
+    expires_at: chrono::DateTime<Utc>,
+    at: chrono::DateTime<Utc>,
+) -> Response {
+    let StaffLookup {
+        member,
+        rule_sets,
+        authority,
+    } = lookup;
     tracing::Span::current().record("actor", member.id.as_str());
     let actor = Actor(member.id.clone());
     let route = route_of(&request);
@@ -234,6 +331,7 @@ async fn authenticate(
                 at,
                 request_id,
                 rule_sets,
+                authority,
             }));
         next.run(request).await
     } else {
@@ -272,26 +370,26 @@ impl From<ApiError> for LoginFailure {
     }
 }
 
-/// The active staff member a request's bearer token names, and when the
-/// token expires.
-async fn authenticated_member(
+/// The staff member a request's bearer token names, and when the token
+/// expires.
+async fn verified_subject(
     ctx: &ServiceContext,
     headers: &HeaderMap,
-) -> Result<(StaffLookup, chrono::DateTime<Utc>), LoginFailure> {
+) -> Result<(StaffId, chrono::DateTime<Utc>), LoginFailure> {
     let token = bearer_token(headers)?;
     let verified = ctx.verifier.verify(token).await.map_err(|e| LoginFailure {
         counts: !matches!(e, creditops_auth::AuthError::Expired),
         error: ApiError::from(e),
     })?;
-    let member = load_member(ctx, &verified.subject).await?;
     let expires_at = chrono::DateTime::from_timestamp(verified.expires_at, 0)
         .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-    Ok((member, expires_at))
+    Ok((verified.subject, expires_at))
 }
 
 async fn load_member(ctx: &ServiceContext, id: &StaffId) -> Result<StaffLookup, ApiError> {
-    // Read on every request, so a suspension or a leaver approved a moment
-    // ago refuses tokens minted before it (S4).
+    // Read for every request not run under a kept lookup (see
+    // `authenticate`), so a suspension or a leaver approved a moment ago
+    // refuses tokens minted before it (S4).
     match ctx.store.staff_member_with_rule_sets(id).await? {
         Some(found) => match refusal_of(&found.member, Utc::now()) {
             Some(refusal) => Err(ApiError::unauthenticated(refusal)),

@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use creditops_audit::SigningKey;
 use creditops_domain::{CaseId, RuleSet, StaffId, StaffMember, Timestamp};
 use creditops_store::{
-    AuditSequencer, LiquidityClaim, LiquidityClaims, PoolUsage, RuleSetCache, SequencerLease,
-    SequencerRound, StaffLookup, Store, StoreError, StoreResult, TreeHead, Tx,
+    AuditSequencer, AuthorityCache, LiquidityClaim, LiquidityClaims, PoolUsage, RuleSetCache,
+    SequencerLease, SequencerRound, StaffLookup, Store, StoreError, StoreResult, TreeHead, Tx,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -64,6 +64,7 @@ pub struct PgStore {
     pool: PgPool,
     origin: Arc<str>,
     rule_set_cache: Arc<RuleSetCache>,
+    authority_cache: Arc<AuthorityCache>,
 }
 
 impl PgStore {
@@ -118,6 +119,7 @@ impl PgStore {
             pool,
             origin: Arc::from(audit_origin),
             rule_set_cache: Arc::default(),
+            authority_cache: Arc::default(),
         })
     }
 
@@ -181,10 +183,10 @@ impl Store for PgStore {
 
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(tx::PgTx::new(
-            tx,
-            Some(self.rule_set_cache.clone()),
-        )))
+        Ok(Box::new(
+            tx::PgTx::new(tx, Some(self.rule_set_cache.clone()))
+                .keeping(self.authority_cache.clone()),
+        ))
     }
 
     async fn begin_sharing_risk(&self) -> StoreResult<Box<dyn Tx>> {
@@ -194,7 +196,9 @@ impl Store for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         Ok(Box::new(
-            tx::PgTx::new(tx, Some(self.rule_set_cache.clone())).holding_risk_shared(),
+            tx::PgTx::new(tx, Some(self.rule_set_cache.clone()))
+                .keeping(self.authority_cache.clone())
+                .holding_risk_shared(),
         ))
     }
 
@@ -213,16 +217,43 @@ impl Store for PgStore {
     async fn staff_member(&self, id: &StaffId) -> StoreResult<Option<StaffMember>> {
         Ok(tx::fetch_staff_member(&self.pool, id)
             .await?
-            .map(|(member, _)| member))
+            .map(|fetched| fetched.member))
     }
 
+    /// Also kept for commands (see [`AuthorityCache`]).
     async fn staff_member_with_rule_sets(&self, id: &StaffId) -> StoreResult<Option<StaffLookup>> {
-        Ok(tx::fetch_staff_member(&self.pool, id)
-            .await?
-            .map(|(member, rule_set_count)| StaffLookup {
-                member,
-                rule_sets: self.rule_set_cache.matching(rule_set_count),
-            }))
+        let Some(fetched) = tx::fetch_staff_member(&self.pool, id).await? else {
+            return Ok(None);
+        };
+        let lookup = StaffLookup {
+            member: fetched.member,
+            rule_sets: self.rule_set_cache.matching(fetched.rule_set_count),
+            authority: Some(fetched.authority),
+        };
+        self.authority_cache.keep(&lookup, fetched.rule_set_count);
+        Ok(Some(lookup))
+    }
+
+    /// With the rule sets, where this process has read the ones the lookup
+    /// counted since (they cannot have changed: the authority version
+    /// covers them).
+    fn kept_lookup(&self, id: &StaffId) -> Option<StaffLookup> {
+        let (mut lookup, rule_set_count) = self.authority_cache.lookup(id)?;
+        if lookup.rule_sets.is_none() {
+            lookup.rule_sets = self.rule_set_cache.matching(rule_set_count);
+        }
+        Some(lookup)
+    }
+
+    async fn authority_version(&self) -> StoreResult<Option<u64>> {
+        let version: i64 = sqlx::query_scalar("SELECT version FROM authority_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let version = u64::try_from(version)
+            .map_err(|_| StoreError::Corrupt("a negative authority version".into()))?;
+        self.authority_cache.moved_to(version);
+        Ok(Some(version))
     }
 
     async fn rule_sets(&self) -> StoreResult<Vec<RuleSet>> {

@@ -323,13 +323,30 @@ pub(crate) struct PgTx {
     rule_set_cache: Option<Arc<RuleSetCache>>,
     /// Begun with [`BEGIN_SHARING_RISK`]: the shared risk lock is held.
     risk_shared_held: bool,
+    /// The authority version a kept actor lookup was read at, which the
+    /// commit checks (see [`creditops_store::AdminTx::expect_authority`]).
+    authority: Option<u64>,
+    /// The process's kept actor lookups: under [`Self::authority`], a staff
+    /// member kept at that version is read from here (the commit checks the
+    /// version); dropped once this transaction writes the directory itself.
+    authority_cache: Option<Arc<AuthorityCache>>,
 }
 
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
-        // Fail closed: events that cannot be written roll the change back.
-        self.write_pending_audit().await?;
+        // Fail closed: events that cannot be written roll the change back,
+        // and so does an authority that moved under a kept actor lookup.
+        let checked = self.write_pending_audit().await?;
+        if let (Some(version), false) = (self.authority, checked) {
+            let now: i64 = sqlx::query_scalar("SELECT creditops_authority_version()")
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(map_sqlx_error)?;
+            if u64::try_from(now).ok() != Some(version) {
+                return Err(StoreError::Conflict(AUTHORITY_CHANGED.into()));
+            }
+        }
         self.tx.commit().await.map_err(map_sqlx_error)
     }
 }
@@ -350,10 +367,21 @@ impl PgTx {
             read_only: false,
             rule_set_cache,
             risk_shared_held: false,
+            authority: None,
+            authority_cache: None,
         }
     }
 
     /// This transaction was begun with [`BEGIN_SHARING_RISK`].
+    /// A transaction that may read staff members from `cache` (see
+    /// [`Self::dialect_staff_member`]).
+    pub(crate) fn keeping(self, cache: Arc<AuthorityCache>) -> Self {
+        Self {
+            authority_cache: Some(cache),
+            ..self
+        }
+    }
+
     pub(crate) fn holding_risk_shared(self) -> Self {
         Self {
             risk_shared_held: true,
@@ -417,13 +445,21 @@ impl PgTx {
         Ok(())
     }
 
+    /// Under a kept actor lookup's version, a person kept at that version is
+    /// what a read would find: the commit checks nobody moved it since.
     pub(crate) async fn dialect_staff_member(
         &mut self,
         id: &StaffId,
     ) -> StoreResult<Option<StaffMember>> {
+        if let (Some(version), Some(cache)) = (self.authority, &self.authority_cache)
+            && let Some((kept, _)) = cache.lookup(id)
+            && kept.authority == Some(version)
+        {
+            return Ok(Some(kept.member));
+        }
         Ok(fetch_staff_member(&mut *self.tx, id)
             .await?
-            .map(|(member, _)| member))
+            .map(|fetched| fetched.member))
     }
 
     /// The two reads in one statement, each part tagged.
@@ -978,15 +1014,50 @@ impl PgTx {
     }
 
     /// Writes the pending audit events, all in one statement.
-    async fn write_pending_audit(&mut self) -> StoreResult<()> {
+    /// Under a kept actor lookup, the events are written only if the
+    /// authority version is still the one it was read at (in the same
+    /// statement, read as of its start): whether that was checked.
+    async fn write_pending_audit(&mut self) -> StoreResult<bool> {
         let events = std::mem::take(&mut self.pending_audit);
         if events.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        bind_audit_entries(sqlx::query(insert_audit_entries_sql!()), &events)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(conflict("an audit event with this id exists already"))?;
+        let Some(version) = self.authority else {
+            bind_audit_entries(sqlx::query(insert_audit_entries_sql!()), &events)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(conflict("an audit event with this id exists already"))?;
+            return Ok(false);
+        };
+        let version =
+            i64::try_from(version).map_err(|_| corrupt("an authority version out of range"))?;
+        let written = bind_audit_entries(
+            sqlx::query(concat!(
+                insert_audit_entries_sql!(),
+                " WHERE creditops_authority_version() = $10"
+            )),
+            &events,
+        )
+        .bind(version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(conflict("an audit event with this id exists already"))?
+        .rows_affected();
+        if written != events.len() as u64 {
+            return Err(StoreError::Conflict(AUTHORITY_CHANGED.into()));
+        }
+        Ok(true)
+    }
+
+    /// This transaction changes the staff directory: it reads its own
+    /// change from now on, not a kept lookup.
+    pub(crate) fn dialect_directory_written(&mut self) {
+        self.authority_cache = None;
+    }
+
+    /// Commits only under `version` (see [`Tx::commit`]).
+    pub(crate) fn dialect_expect_authority(&mut self, version: u64) -> StoreResult<()> {
+        self.authority = Some(version);
         Ok(())
     }
 
@@ -1113,20 +1184,22 @@ const RISK_LOCK_KEY: i64 = 0x6372_6474_7269_736b;
 pub(crate) const BEGIN_SHARING_RISK: &str =
     "BEGIN; SELECT pg_advisory_xact_lock_shared(7165900408398377835)";
 
-/// The staff member `id` with every assignment, and the number of rule
-/// sets, in one statement (so one snapshot without a transaction around
-/// it): every request reads it to authenticate its caller, and the count
-/// tells whether the store's cached rule sets are the ones committed now
-/// (see `creditops_store::RuleSetCache`). The assignment lists come as JSON
+/// The staff member `id` with every assignment, the number of rule sets
+/// and the authority version, in one statement (so one snapshot without a
+/// transaction around it): every request reads it to authenticate its
+/// caller, the count tells whether the store's cached rule sets are the
+/// ones committed now (see `creditops_store::RuleSetCache`), and the
+/// version is what a command run under this read later checks (see
+/// `creditops_store::AuthorityCache`). The assignment lists come as JSON
 /// in their stored order and are read with the domain types' own serde form.
 pub(crate) async fn fetch_staff_member<'e, E>(
     executor: E,
     id: &StaffId,
-) -> StoreResult<Option<(StaffMember, u64)>>
+) -> StoreResult<Option<FetchedStaff>>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+    let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(
         "SELECT s.status, \
          (SELECT COALESCE(json_agg(json_build_object('unit_id', unit_id, 'side', side, \
            'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
@@ -1137,14 +1210,15 @@ where
          (SELECT COALESCE(json_agg(json_build_object('side', side, 'level', level, \
            'valid_from', valid_from, 'valid_to', valid_to) ORDER BY position), '[]')::text \
            FROM competence_grants WHERE staff_id = s.id), \
-         (SELECT COUNT(*) FROM rule_sets) \
+         (SELECT COUNT(*) FROM rule_sets), \
+         (SELECT version FROM authority_version) \
          FROM staff AS s WHERE s.id = $1",
     )
     .bind(id.as_str())
     .fetch_optional(executor)
     .await
     .map_err(map_sqlx_error)?;
-    let Some((status, units, roles, competences, rule_set_count)) = row else {
+    let Some((status, units, roles, competences, rule_set_count, authority)) = row else {
         return Ok(None);
     };
     let member = StaffMember {
@@ -1156,7 +1230,21 @@ where
     };
     let rule_set_count =
         u64::try_from(rule_set_count).map_err(|_| corrupt("a negative count of rule sets"))?;
-    Ok(Some((member, rule_set_count)))
+    let authority =
+        u64::try_from(authority).map_err(|_| corrupt("a negative authority version"))?;
+    Ok(Some(FetchedStaff {
+        member,
+        rule_set_count,
+        authority,
+    }))
+}
+
+/// A staff member as [`fetch_staff_member`] reads them, with the number of
+/// rule sets and the authority version of the same read.
+pub(crate) struct FetchedStaff {
+    pub member: StaffMember,
+    pub rule_set_count: u64,
+    pub authority: u64,
 }
 
 /// Claims the exposure `case` adds (see

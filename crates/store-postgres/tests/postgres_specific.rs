@@ -7,9 +7,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use creditops_audit::SigningKey;
-use creditops_domain::CaseId;
+use creditops_domain::{CaseId, RuleSet, StaffId};
 use creditops_store::contract::{seed_case, seed_risk};
-use creditops_store::{AuditFilter, AuditSequencer, Store, StoreError};
+use creditops_store::{AUTHORITY_CHANGED, AuditFilter, AuditSequencer, Store, StoreError};
 use creditops_store_postgres::PgStore;
 use creditops_store_postgres::testing::{TestDatabase, pg_test_url};
 use sqlx::{Connection, PgConnection};
@@ -288,6 +288,8 @@ async fn audit_trigger_names_are_stable_and_the_chain_catches_tampering() {
                 "decisions_no_truncate",
                 "rule_sets_append_only",
                 "rule_sets_approved",
+                // Moves the authority version kept actor lookups check.
+                "rule_sets_authority",
                 "rule_sets_no_truncate",
                 "votes_append_only",
                 "votes_no_truncate",
@@ -1015,6 +1017,129 @@ async fn staff_history_entries_may_only_be_ended() {
             .execute(&mut conn)
             .await
             .expect("ending from now on");
+    })
+    .await;
+}
+
+/// Kept actor lookups (S4, S8): every write to what an actor lookup reads,
+/// by anyone, moves the authority version, and a transaction run under a
+/// lookup kept from an earlier version commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_under_a_kept_lookup_commits_only_while_the_authority_holds() {
+    with_db(|store, url| async move {
+        seed(&store).await;
+        let id = StaffId::parse("lo-1").expect("id");
+        let found = store
+            .staff_member_with_rule_sets(&id)
+            .await
+            .expect("lookup")
+            .expect("lo-1");
+        let kept = found.authority.expect("a version with the lookup");
+        let kept_version = |store: &PgStore| store.kept_lookup(&id).and_then(|l| l.authority);
+        assert_eq!(kept_version(&store), Some(kept));
+        assert_eq!(store.authority_version().await.expect("now"), Some(kept));
+
+        // Nothing moved: commits, with events and without.
+        for events in [vec![event(10)], vec![]] {
+            let mut tx = store.begin().await.expect("begin");
+            tx.expect_authority(kept).expect("expect");
+            for e in &events {
+                tx.append_audit(e).await.expect("event");
+            }
+            tx.commit().await.expect("commits under the version read");
+        }
+
+        // Every write statement to those tables moves it, even one that
+        // finds no row.
+        let mut conn = raw(&url).await;
+        let mut version = kept;
+        for change in [
+            "UPDATE staff SET status = status WHERE id = 'lo-1'",
+            "UPDATE unit_assignments SET valid_to = now() WHERE staff_id = 'nobody'",
+            "UPDATE role_assignments SET valid_to = now() WHERE staff_id = 'nobody'",
+            "UPDATE competence_grants SET valid_to = now() WHERE staff_id = 'nobody'",
+        ] {
+            sqlx::query(change).execute(&mut conn).await.expect(change);
+            let now = store.authority_version().await.expect("now").expect("kept");
+            assert!(now > version, "{change} moves the version");
+            version = now;
+        }
+        let mut tx = store.begin().await.expect("begin");
+        let next = RuleSet {
+            version: 2,
+            ..RuleSet::initial()
+        };
+        tx.insert_rule_set(&next, None).await.expect("rule set");
+        tx.commit().await.expect("commit");
+        let now = store.authority_version().await.expect("now").expect("kept");
+        assert!(now > version, "a rule set moves the version");
+        assert_eq!(kept_version(&store), None, "the kept lookup is dropped");
+
+        // Under the old version: nothing commits, with events or without.
+        let count = "SELECT COUNT(*) FROM audit_entries";
+        let before: i64 = sqlx::query_scalar(count)
+            .fetch_one(&mut conn)
+            .await
+            .expect("n");
+        for events in [vec![event(11), event(12)], vec![]] {
+            let mut tx = store.begin().await.expect("begin");
+            tx.expect_authority(kept).expect("expect");
+            for e in &events {
+                tx.append_audit(e).await.expect("event");
+            }
+            let refused = tx.commit().await;
+            assert!(
+                matches!(&refused, Err(StoreError::Conflict(m)) if m == AUTHORITY_CHANGED),
+                "{refused:?}"
+            );
+        }
+        let after: i64 = sqlx::query_scalar(count)
+            .fetch_one(&mut conn)
+            .await
+            .expect("n");
+        assert_eq!(after, before, "no event of a refused commit is stored");
+
+        // A fresh lookup carries the version now and is kept again.
+        let fresh = store
+            .staff_member_with_rule_sets(&id)
+            .await
+            .expect("lookup")
+            .expect("lo-1");
+        assert_eq!(fresh.authority, Some(now));
+        assert_eq!(kept_version(&store), Some(now));
+        let mut tx = store.begin().await.expect("begin");
+        tx.expect_authority(now).expect("expect");
+        tx.append_audit(&event(13)).await.expect("event");
+        tx.commit()
+            .await
+            .expect("commits under the current version");
+
+        // A command that changes the directory itself is checked against the
+        // version others left, not against its own change.
+        let mut tx = store.begin().await.expect("begin");
+        tx.expect_authority(now).expect("expect");
+        let third = RuleSet {
+            version: 3,
+            ..RuleSet::initial()
+        };
+        tx.insert_rule_set(&third, None).await.expect("rule set 3");
+        tx.append_audit(&event(14)).await.expect("event");
+        tx.commit()
+            .await
+            .expect("its own change does not refuse it");
+        let mut tx = store.begin().await.expect("begin");
+        tx.expect_authority(now).expect("expect");
+        let fourth = RuleSet {
+            version: 4,
+            ..RuleSet::initial()
+        };
+        tx.insert_rule_set(&fourth, None).await.expect("rule set 4");
+        tx.append_audit(&event(15)).await.expect("event");
+        let refused = tx.commit().await;
+        assert!(
+            matches!(&refused, Err(StoreError::Conflict(m)) if m == AUTHORITY_CHANGED),
+            "moved by rule set 3 before: {refused:?}"
+        );
     })
     .await;
 }

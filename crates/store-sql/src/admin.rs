@@ -30,6 +30,10 @@ macro_rules! admin_tx {
                 }
             }
 
+            fn expect_authority(&mut self, version: u64) -> StoreResult<()> {
+                self.dialect_expect_authority(version)
+            }
+
             async fn insert_rule_set(
                 &mut self,
                 rules: &RuleSet,

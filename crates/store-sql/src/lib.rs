@@ -78,13 +78,14 @@ pub mod prelude {
     };
     pub use creditops_store::prelude::*;
     pub use creditops_store::{
-        AuditFilter, Borrower, BorrowerFinancials, BorrowerGroup, BreachFilter, BreachPage,
-        CaseFilter, CaseSummary, ChangeProposal, ConsoleSession, DecidedCase, ExposureScope,
-        GateFigures, GroupMembership, IdempotencyScope, InFlightClaims, LiquidityClaim,
-        LiquidityNow, NewAuditEvent, ProposalFilter, ProposalStatus, RelatedParty, RuleSetCache,
-        StaffLookup, StoreError, StoreResult, StoredAuditEvent, StoredCheckpoint, StoredDocument,
-        StoredResponse, UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead,
-        VoteContext, VoteInputs, VoteInputsQuery, stored_rule_set,
+        AUTHORITY_CHANGED, AuditFilter, AuthorityCache, Borrower, BorrowerFinancials,
+        BorrowerGroup, BreachFilter, BreachPage, CaseFilter, CaseSummary, ChangeProposal,
+        ConsoleSession, DecidedCase, ExposureScope, GateFigures, GroupMembership, IdempotencyScope,
+        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalFilter,
+        ProposalStatus, RelatedParty, RuleSetCache, StaffLookup, StoreError, StoreResult,
+        StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
+        UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead, VoteContext,
+        VoteInputs, VoteInputsQuery, stored_rule_set,
     };
     pub use rust_decimal::Decimal;
     pub use sqlx::{QueryBuilder, Row};

@@ -15,6 +15,7 @@ macro_rules! staff_tx {
                 role: &RoleAssignment,
                 proposal: Option<Uuid>,
             ) -> StoreResult<()> {
+                self.dialect_directory_written();
                 sqlx::query(
                     "INSERT INTO role_assignments (staff_id, position, role, valid_from, valid_to, \
                      proposal_id) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -37,6 +38,7 @@ macro_rules! staff_tx {
                 position: DbInt,
                 unit: &UnitAssignment,
             ) -> StoreResult<()> {
+                self.dialect_directory_written();
                 sqlx::query(
                     "INSERT INTO unit_assignments (staff_id, position, unit_id, side, \
                      valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -60,6 +62,7 @@ macro_rules! staff_tx {
                 grant: &CompetenceGrant,
                 proposal: Option<Uuid>,
             ) -> StoreResult<()> {
+                self.dialect_directory_written();
                 sqlx::query(
                     "INSERT INTO competence_grants (staff_id, position, side, level, valid_from, \
                      valid_to, proposal_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -166,6 +169,7 @@ macro_rules! staff_tx {
                         Some(_) => {}
                     }
                 }
+                self.dialect_directory_written();
                 sqlx::query("INSERT INTO staff (id, status) VALUES ($1, $2)")
                     .bind(member.id.as_str())
                     .bind(member.status.as_str())
@@ -196,6 +200,7 @@ macro_rules! staff_tx {
                 id: &StaffId,
                 status: StaffStatus,
             ) -> StoreResult<()> {
+                self.dialect_directory_written();
                 let done = sqlx::query("UPDATE staff SET status = $2 WHERE id = $1")
                     .bind(id.as_str())
                     .bind(status.as_str())
@@ -264,6 +269,7 @@ macro_rules! staff_tx {
                          position = $2 AND valid_from = $3"
                     }
                 };
+                self.dialect_directory_written();
                 let done = sqlx::query(sql)
                     .bind(id.as_str())
                     .bind(int_arg(to_i64(cut.position)?)?)

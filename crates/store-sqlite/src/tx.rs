@@ -145,6 +145,7 @@ impl SqliteTx {
             .map(|(member, rule_set_count)| StaffLookup {
                 member,
                 rule_sets: cache.matching(rule_set_count),
+                authority: None,
             }))
     }
 
@@ -230,6 +231,17 @@ impl SqliteTx {
     ) -> StoreResult<(Option<Capital>, Option<LiquidityNow>)> {
         let capital = RiskTx::latest_capital(self).await?;
         Ok((capital, RiskTx::liquidity_now(self, at, claims).await?))
+    }
+
+    /// No lookups are kept here: nothing to drop.
+    pub(crate) fn dialect_directory_written(&mut self) {}
+
+    /// No authority version is kept here (each request reads its actor), so
+    /// none can be checked: refused, as the trait's default.
+    pub(crate) fn dialect_expect_authority(&mut self, _version: u64) -> StoreResult<()> {
+        Err(StoreError::Conflict(
+            "this store keeps no authority version to check".into(),
+        ))
     }
 
     /// Writers are serial: the exposures, then capital and liquidity, of

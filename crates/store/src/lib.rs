@@ -9,6 +9,7 @@
 //! takes the business change with it (A1, fail-closed).
 
 mod audit_append;
+mod authority_cache;
 mod capabilities;
 #[cfg(feature = "testing")]
 pub mod contract;
@@ -17,6 +18,7 @@ mod rule_set_cache;
 mod tx;
 
 pub use audit_append::append_record;
+pub use authority_cache::AuthorityCache;
 pub use capabilities::{AuditSequencer, LiquidityClaims, SequencerLease, StoreExt};
 pub use model::*;
 pub use rule_set_cache::{RuleSetCache, StaffLookup};
@@ -105,6 +107,7 @@ pub trait Store: Send + Sync + 'static {
         Ok(self.staff_member(id).await?.map(|member| StaffLookup {
             member,
             rule_sets: None,
+            authority: None,
         }))
     }
     /// Every rule-set version, ascending, in one consistent read: for a
@@ -112,6 +115,19 @@ pub trait Store: Send + Sync + 'static {
     async fn rule_sets(&self) -> StoreResult<Vec<RuleSet>> {
         let mut tx = self.begin_read().await?;
         tx.rule_sets().await
+    }
+    /// The lookup of `id` this process kept for commands, on a backend that
+    /// versions the authority it read (see [`AuthorityCache`]); `None` where
+    /// none is kept, and where every request reads its actor.
+    fn kept_lookup(&self, id: &StaffId) -> Option<StaffLookup> {
+        let _ = id;
+        None
+    }
+    /// The authority version now, where the backend keeps one: whether an
+    /// answer given under a kept lookup was given under the current
+    /// authority. Kept lookups read before it are dropped.
+    async fn authority_version(&self) -> StoreResult<Option<u64>> {
+        Ok(None)
     }
     /// Cheap liveness check of the database connection.
     async fn ping(&self) -> StoreResult<()>;

@@ -50,6 +50,9 @@ impl RuleSetCache {
 pub struct StaffLookup {
     pub member: StaffMember,
     pub rule_sets: Option<Arc<Vec<RuleSet>>>,
+    /// The authority version the same read found, where the backend keeps
+    /// one (see [`crate::AuthorityCache`]).
+    pub authority: Option<u64>,
 }
 
 #[cfg(test)]

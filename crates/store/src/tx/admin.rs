@@ -1,8 +1,15 @@
 //! Administration storage: rule-set versions and change proposals (S9).
 
-use crate::{ChangeProposal, ProposalFilter, StoreResult};
+use crate::{ChangeProposal, ProposalFilter, StoreError, StoreResult};
 use creditops_domain::proposal::ProposalKind;
 use creditops_domain::{RuleSet, Timestamp};
+
+/// Why a commit under a kept actor lookup is refused: the staff directory or
+/// the rule sets changed since it was read (see [`AdminTx::expect_authority`]).
+pub const AUTHORITY_CHANGED: &str =
+    "the staff directory or the rule sets changed while the request ran";
+/// Why a backend without an authority version refuses to check one.
+const AUTHORITY_UNVERSIONED: &str = "this store keeps no authority version to check";
 
 /// Rule sets and their four-eyes change proposals (S9).
 #[async_trait::async_trait]
@@ -17,6 +24,14 @@ pub trait AdminTx: Send {
     /// that read and this transaction is not seen, as one committed during
     /// it is not.
     fn use_rule_sets(&mut self, sets: Vec<RuleSet>);
+    /// Runs this transaction under an actor lookup kept from authority
+    /// `version` (see [`crate::AuthorityCache`]): its commit fails with a
+    /// conflict, writing nothing, if the version has moved since. Refused
+    /// where the backend keeps no authority version.
+    fn expect_authority(&mut self, version: u64) -> StoreResult<()> {
+        let _ = version;
+        Err(StoreError::Conflict(AUTHORITY_UNVERSIONED.into()))
+    }
     /// Stores a new rule-set version (Conflict if the version exists) under
     /// the approved change `proposal` it applies (S9; none for the initial
     /// version the owner stores, see the migrations).
