@@ -3,7 +3,7 @@
 //! concurrency (V10) and audits it in the same transaction (A1). Which
 //! commands a service offers is fixed by its router (S1).
 
-use crate::facts::{group_members_of, rules_in_force, vote_facts};
+use crate::facts::{rules_in_force, vote_facts_of_group};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
 use creditops_domain::collateral::CollateralStatus;
@@ -391,8 +391,7 @@ pub async fn reevaluate_open_cases(
         let Some(mut case) = tx.case(id).await? else {
             continue;
         };
-        let membership = group_members_of(tx, case.file.borrower_id, now).await?;
-        let facts = vote_facts(tx, &case, rules.clone(), membership, &ctx.policy_hash, now).await?;
+        let facts = vote_facts_of_group(tx, &case, rules.clone(), &ctx.policy_hash, now).await?;
         let expected_revision = case.revision;
         if case.reevaluate(&facts, now)? {
             let action = CaseAction::under_rule(AuditAction::CaseReevaluated, RuleId::V4);

@@ -14,7 +14,7 @@ use creditops_domain::{
     aggregated_exposure,
 };
 use creditops_risk::REPORTING_CURRENCY;
-use creditops_store::{Tx, VoteInputsQuery};
+use creditops_store::{GroupVoteInputs, Tx, VoteInputs, VoteInputsQuery};
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
 
@@ -135,7 +135,7 @@ pub async fn vote_facts(
     tx: &mut dyn Tx,
     case: &CreditCase,
     rules: RuleSet,
-    (group_id, members): Membership,
+    membership: Membership,
     policy_hash: &str,
     at: Timestamp,
 ) -> CommandResult<VoteFacts> {
@@ -144,11 +144,44 @@ pub async fn vote_facts(
     let inputs = tx
         .vote_inputs(&VoteInputsQuery {
             borrower: case.file.borrower_id,
-            members: &members,
+            members: &membership.1,
             since: case.created_at,
             at,
         })
         .await?;
+    facts_from(inputs, case, rules, membership, policy_hash, at)
+}
+
+/// [`vote_facts`] with the borrower's membership at `at` read in the same
+/// statement: for a vote that locks nothing first (an approval reads its
+/// group under the risk locks, see `lock_approval`).
+pub async fn vote_facts_of_group(
+    tx: &mut dyn Tx,
+    case: &CreditCase,
+    rules: RuleSet,
+    policy_hash: &str,
+    at: Timestamp,
+) -> CommandResult<VoteFacts> {
+    let GroupVoteInputs {
+        group,
+        members,
+        inputs,
+    } = tx
+        .vote_inputs_of_group(case.file.borrower_id, case.created_at, at)
+        .await?;
+    let membership = (group.map(|g| g.to_string()), members);
+    facts_from(inputs, case, rules, membership, policy_hash, at)
+}
+
+/// The facts of a vote from what its read found.
+fn facts_from(
+    inputs: VoteInputs,
+    case: &CreditCase,
+    rules: RuleSet,
+    (group_id, members): Membership,
+    policy_hash: &str,
+    at: Timestamp,
+) -> CommandResult<VoteFacts> {
     let exposure = group_exposure(inputs.exposure, case, &rules)?;
     let group_changers =
         group_changers(&inputs.group_changes, case, group_id.as_deref(), &members)?;

@@ -6,7 +6,7 @@
 use crate::cases::{
     CaseAction, MarketUse, case_audit_data, load_case, load_market_case, save_case,
 };
-use crate::facts::{group_members_of, no_rules_in_force, rules_in_force, vote_facts};
+use crate::facts::{no_rules_in_force, rules_in_force, vote_facts, vote_facts_of_group};
 use crate::risk::{Reserved, gate_verdict, lock_approval, reserve, watch_approval};
 use crate::{Actor, CommandError, CommandResult, Context, action_time};
 use creditops_audit::AuditAction;
@@ -147,11 +147,13 @@ pub async fn cast_vote(
     } else {
         None
     };
-    let membership = match &approval {
-        Some(scope) => scope.membership(),
-        None => group_members_of(tx, case.file.borrower_id, now).await?,
+    let mut facts = match &approval {
+        Some(scope) => {
+            vote_facts(tx, &case, rules, scope.membership(), &ctx.policy_hash, now).await?
+        }
+        // Nothing locked: the group is read with the facts.
+        None => vote_facts_of_group(tx, &case, rules, &ctx.policy_hash, now).await?,
     };
-    let mut facts = vote_facts(tx, &case, rules, membership, &ctx.policy_hash, now).await?;
     // The risk gate runs now, in this transaction (R4).
     if let Some(scope) = &approval {
         facts.risk = Some(gate_verdict(tx, &case, scope, claim, now).await?);

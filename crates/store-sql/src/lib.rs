@@ -80,10 +80,10 @@ pub mod prelude {
     pub use creditops_store::{
         AUTHORITY_CHANGED, AuditFilter, AuthorityCache, Borrower, BorrowerFinancials,
         BorrowerGroup, BreachFilter, BreachPage, CaseFilter, CaseSummary, ChangeProposal,
-        ConsoleSession, DecidedCase, ExposureScope, GateFigures, GroupMembership, IdempotencyScope,
-        InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent, ProposalFilter,
-        ProposalStatus, RelatedParty, RuleSetCache, StaffLookup, StoreError, StoreResult,
-        StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
+        ConsoleSession, DecidedCase, ExposureScope, GateFigures, GroupMembership, GroupVoteInputs,
+        IdempotencyScope, InFlightClaims, LiquidityClaim, LiquidityNow, NewAuditEvent,
+        ProposalFilter, ProposalStatus, RelatedParty, RuleSetCache, StaffLookup, StoreError,
+        StoreResult, StoredAuditEvent, StoredCheckpoint, StoredDocument, StoredResponse,
         UNCLASSIFIED_IDS_LISTED, UnauditedRow, UnclassifiedValue, VerifiedHead, VoteContext,
         VoteInputs, VoteInputsQuery, stored_rule_set,
     };

@@ -131,29 +131,7 @@ const STAGE_COLUMNS: &[&str] = &[
 pub fn vote_inputs_sql(in_ids: &str) -> String {
     let branches: Vec<String> = PARTS
         .iter()
-        .map(|(part, filled, from)| {
-            let columns: Vec<String> = COLUMNS
-                .iter()
-                .map(|(name, sql_type)| {
-                    let given = filled
-                        .iter()
-                        .find_map(|column| match column.split_once(" = ") {
-                            Some((alias, expression)) if alias == *name => Some(expression),
-                            None if column == name => Some(*column),
-                            _ => None,
-                        });
-                    match given {
-                        Some(expression) => format!("{expression} AS {name}"),
-                        None => format!("CAST(NULL AS {sql_type}) AS {name}"),
-                    }
-                })
-                .collect();
-            format!(
-                "SELECT '{part}' AS part, {} {}",
-                columns.join(", "),
-                from.replace("{in_ids}", in_ids)
-            )
-        })
+        .map(|(part, filled, from)| branch(part, filled, &from.replace("{in_ids}", in_ids)))
         .collect();
     format!(
         "{} ORDER BY part, decided_at, id",
@@ -161,28 +139,70 @@ pub fn vote_inputs_sql(in_ids: &str) -> String {
     )
 }
 
+/// [`vote_inputs_sql`] for the members of the borrower's group at `$4`, read
+/// by the statement itself: `$1` binds the borrower alone, and the group
+/// (`group_of`'s read) and its members (`group_members`' read, the borrower
+/// added) come as two more parts, `group` (in `kind`) and `member` (in
+/// `borrower_id`).
+pub fn vote_inputs_of_group_sql(in_ids: &str) -> String {
+    let members = "IN (SELECT id FROM members)";
+    let mut branches: Vec<String> = PARTS
+        .iter()
+        .map(|(part, filled, from)| branch(part, filled, &from.replace("{in_ids}", members)))
+        .collect();
+    branches.push(branch("group", &["kind = group_id"], "FROM grp"));
+    branches.push(branch("member", &["borrower_id = id"], "FROM members"));
+    format!(
+        "WITH grp AS (SELECT group_id FROM group_memberships WHERE borrower_id = $2 \
+         AND valid_from <= $4 AND (valid_to IS NULL OR valid_to > $4) \
+         ORDER BY valid_from DESC LIMIT 1), \
+         members AS (SELECT id FROM borrowers WHERE id {in_ids} \
+         UNION SELECT borrower_id FROM group_memberships \
+         WHERE group_id = (SELECT group_id FROM grp) \
+         AND valid_from <= $4 AND (valid_to IS NULL OR valid_to > $4)) \
+         {} ORDER BY part, decided_at, id",
+        branches.join(" UNION ALL ")
+    )
+}
+
+/// One part's branch: every column of the statement, those the part fills
+/// from its own expressions, the others NULL of their type.
+fn branch(part: &str, filled: &[&str], from: &str) -> String {
+    let columns: Vec<String> = COLUMNS
+        .iter()
+        .map(|(name, sql_type)| {
+            let given = filled
+                .iter()
+                .find_map(|column| match column.split_once(" = ") {
+                    Some((alias, expression)) if alias == *name => Some(expression),
+                    None if column == name => Some(*column),
+                    _ => None,
+                });
+            match given {
+                Some(expression) => format!("{expression} AS {name}"),
+                None => format!("CAST(NULL AS {sql_type}) AS {name}"),
+            }
+        })
+        .collect();
+    format!("SELECT '{part}' AS part, {} {from}", columns.join(", "))
+}
+
 /// Expands `VoteTx` for `$ty`. `$in_ids` is the dialect's test of a
 /// borrower id against the bound list `$1`.
 #[macro_export]
 macro_rules! vote_tx {
     ($ty:ident, in_ids = $in_ids:literal) => {
-        #[$crate::async_trait]
-        impl VoteTx for $ty {
-            async fn vote_inputs(
+        impl $ty {
+            /// The facts of a vote from the rows of the combined statement,
+            /// with the group and members its `group` and `member` parts
+            /// name (none where the statement has no such parts). The
+            /// collateral is read for `members`, or for the members the rows
+            /// name where `members` is empty.
+            async fn vote_inputs_from_rows(
                 &mut self,
-                query: &VoteInputsQuery<'_>,
-            ) -> StoreResult<VoteInputs> {
-                static SQL: std::sync::LazyLock<String> =
-                    std::sync::LazyLock::new(|| $crate::votes::vote_inputs_sql($in_ids));
-                let rows = sqlx::query(SQL.as_str())
-                    .bind(ids_arg(query.members)?)
-                    .bind(id_arg(query.borrower))
-                    .bind(micros(query.since))
-                    .bind(micros(query.at))
-                    .bind(ProposalKind::GroupMembership.as_str())
-                    .fetch_all(&mut *self.tx)
-                    .await
-                    .map_err(map_sqlx_error)?;
+                rows: &[DbRow],
+                members: &[BorrowerId],
+            ) -> StoreResult<(VoteInputs, Option<UnitId>, Vec<BorrowerId>)> {
                 let mut inputs = VoteInputs {
                     context: VoteContext::default(),
                     exposure: Decimal::ZERO,
@@ -194,7 +214,9 @@ macro_rules! vote_tx {
                 };
                 let mut sums = Vec::with_capacity(2);
                 let mut with_collateral = BTreeSet::new();
-                for row in &rows {
+                let mut group = None;
+                let mut read_members = Vec::new();
+                for row in rows {
                     match get::<String>(row, "part")?.as_str() {
                         "manager" => {
                             let staff: String = get(row, "staff")?;
@@ -223,6 +245,12 @@ macro_rules! vote_tx {
                         "stage_since" => inputs
                             .stage_transfers
                             .push(monitoring_sql::stage_from_row(row)?),
+                        "group" => {
+                            group = Some(parse_text(&get::<String>(row, "kind")?, "group id")?);
+                        }
+                        "member" => {
+                            read_members.push(BorrowerId::from_uuid(get_id(row, "borrower_id")?));
+                        }
                         _ => return Err(corrupt("a vote input row of no known part")),
                     }
                 }
@@ -230,14 +258,75 @@ macro_rules! vote_tx {
                     return Err(corrupt("a vote's exposure sums are missing"));
                 }
                 inputs.exposure = sum_minor(&sums)?;
-                for member in query.members {
+                read_members.sort();
+                let members = if members.is_empty() {
+                    &read_members
+                } else {
+                    members
+                };
+                for member in members {
                     if with_collateral.contains(member) {
                         inputs
                             .collateral
                             .extend(self.active_collateral_of(*member).await?);
                     }
                 }
-                Ok(inputs)
+                Ok((inputs, group, read_members))
+            }
+        }
+
+        #[$crate::async_trait]
+        impl VoteTx for $ty {
+            async fn vote_inputs(
+                &mut self,
+                query: &VoteInputsQuery<'_>,
+            ) -> StoreResult<VoteInputs> {
+                static SQL: std::sync::LazyLock<String> =
+                    std::sync::LazyLock::new(|| $crate::votes::vote_inputs_sql($in_ids));
+                let rows = sqlx::query(SQL.as_str())
+                    .bind(ids_arg(query.members)?)
+                    .bind(id_arg(query.borrower))
+                    .bind(micros(query.since))
+                    .bind(micros(query.at))
+                    .bind(ProposalKind::GroupMembership.as_str())
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                Ok(self.vote_inputs_from_rows(&rows, query.members).await?.0)
+            }
+
+            async fn vote_inputs_of_group(
+                &mut self,
+                borrower: BorrowerId,
+                since: Timestamp,
+                at: Timestamp,
+            ) -> StoreResult<GroupVoteInputs> {
+                static SQL: std::sync::LazyLock<String> =
+                    std::sync::LazyLock::new(|| $crate::votes::vote_inputs_of_group_sql($in_ids));
+                let rows = sqlx::query(SQL.as_str())
+                    .bind(ids_arg(&[borrower])?)
+                    .bind(id_arg(borrower))
+                    .bind(micros(since))
+                    .bind(micros(at))
+                    .bind(ProposalKind::GroupMembership.as_str())
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                let (inputs, group, members) = self.vote_inputs_from_rows(&rows, &[]).await?;
+                if !members.contains(&borrower) {
+                    return Err(corrupt("a vote's borrower is not among its members"));
+                }
+                // Alone where it has no group, as `group_members_of` answers.
+                let members = if group.is_some() {
+                    members
+                } else {
+                    vec![borrower]
+                };
+                Ok(GroupVoteInputs {
+                    group,
+                    members,
+                    inputs,
+                })
             }
         }
     };

@@ -276,4 +276,72 @@ pub async fn vote_inputs_equal_their_parts(store: Arc<dyn Store>) {
     assert!(together.collateral.is_empty());
     assert!(together.context.related_parties.is_empty());
     assert!(together.context.relationship_managers.is_empty());
+    drop(tx);
+    assert_group_read_with_the_facts(store, [borrower, member, outsider], since).await;
+}
+
+/// The group read by the facts' own statement equals `group_of` and
+/// `group_members` (the borrower added) and the facts of those members,
+/// before, during and after a membership, for members and others: the
+/// borrower and the member join `acme` at 120 s and the borrower leaves
+/// at 300 s; the outsider joins it at 250 s.
+async fn assert_group_read_with_the_facts(
+    store: &dyn Store,
+    [borrower, member, outsider]: [BorrowerId; 3],
+    since: Timestamp,
+) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&group("acme")).await.expect("acme");
+    let acme = unit_id("acme");
+    for (who, group, from) in [
+        (borrower, Some(&acme), 120),
+        (member, Some(&acme), 120),
+        (outsider, Some(&acme), 250),
+        (borrower, None, 300),
+    ] {
+        tx.set_group_membership(who, group, at(from))
+            .await
+            .expect("membership");
+    }
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin_read().await.expect("begin_read");
+    for who in [borrower, member, outsider] {
+        for when in [100, 200, 260, 350] {
+            let read = tx
+                .vote_inputs_of_group(who, since, at(when))
+                .await
+                .expect("facts with the group");
+            let group = tx.group_of(who, at(when)).await.expect("group");
+            let members = match &group {
+                Some(group) => {
+                    let mut members = tx.group_members(group, at(when)).await.expect("members");
+                    if !members.contains(&who) {
+                        members.push(who);
+                    }
+                    members.sort();
+                    members
+                }
+                None => vec![who],
+            };
+            let query = VoteInputsQuery {
+                borrower: who,
+                members: &members,
+                since,
+                at: at(when),
+            };
+            let inputs = tx.vote_inputs(&query).await.expect("vote inputs");
+            let why = format!("borrower {who} at {when} s");
+            assert_eq!(read.group, group, "{why}");
+            assert_eq!(read.members, members, "{why}");
+            assert_eq!(read.inputs, inputs, "{why}");
+        }
+    }
+    // Not two equal mistakes: the group at 260 s holds all three.
+    let read = tx
+        .vote_inputs_of_group(member, since, at(260))
+        .await
+        .expect("facts with the group");
+    let mut all = vec![borrower, member, outsider];
+    all.sort();
+    assert_eq!((read.group, read.members), (Some(acme), all));
 }

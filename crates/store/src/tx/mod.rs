@@ -39,7 +39,7 @@ pub use monitoring::{
 pub use risk::RiskTx;
 pub use sessions::SessionTx;
 pub use staff::StaffTx;
-pub use votes::{VoteInputs, VoteInputsQuery, VoteTx};
+pub use votes::{GroupVoteInputs, VoteInputs, VoteInputsQuery, VoteTx};
 
 use crate::StoreResult;
 

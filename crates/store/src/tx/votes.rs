@@ -7,7 +7,7 @@
 use crate::{StageTransfer, StoreResult, VoteContext};
 use creditops_domain::collateral::CollateralPosition;
 use creditops_domain::proposal::ChangeProposal;
-use creditops_domain::{BorrowerId, Rating, Timestamp};
+use creditops_domain::{BorrowerId, Rating, Timestamp, UnitId};
 use rust_decimal::Decimal;
 
 /// Whose facts [`VoteTx::vote_inputs`] reads, and as of when.
@@ -47,8 +47,31 @@ pub struct VoteInputs {
     pub stage_transfers: Vec<StageTransfer>,
 }
 
+/// A borrower's group at the time of a vote, its members and the vote's
+/// facts about them (see [`VoteTx::vote_inputs_of_group`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupVoteInputs {
+    /// [`crate::BorrowerTx::group_of`] the borrower at the time of the vote.
+    pub group: Option<UnitId>,
+    /// [`crate::BorrowerTx::group_members`] of that group with the borrower,
+    /// in id order; the borrower alone without a group.
+    pub members: Vec<BorrowerId>,
+    /// [`VoteTx::vote_inputs`] of those members.
+    pub inputs: VoteInputs,
+}
+
 /// Reads a vote's facts together (see the module documentation).
 #[async_trait::async_trait]
 pub trait VoteTx: Send {
     async fn vote_inputs(&mut self, query: &VoteInputsQuery<'_>) -> StoreResult<VoteInputs>;
+    /// The borrower's group at `at` and its members, and
+    /// [`Self::vote_inputs`] of them, in one statement: for a vote that
+    /// locks nothing (an approval reads its group under the risk locks
+    /// first).
+    async fn vote_inputs_of_group(
+        &mut self,
+        borrower: BorrowerId,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<GroupVoteInputs>;
 }
