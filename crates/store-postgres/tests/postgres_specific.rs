@@ -1040,14 +1040,12 @@ async fn a_command_under_a_kept_lookup_commits_only_while_the_authority_holds() 
         assert_eq!(store.authority_version().await.expect("now"), Some(kept));
 
         // Nothing moved: commits, with events and without.
-        for events in [vec![event(10)], vec![]] {
-            let mut tx = store.begin().await.expect("begin");
-            tx.expect_authority(kept).expect("expect");
-            for e in &events {
-                tx.append_audit(e).await.expect("event");
-            }
-            tx.commit().await.expect("commits under the version read");
-        }
+        commit_under(&store, kept, None, &[event(10)])
+            .await
+            .expect("commits under the version read");
+        commit_under(&store, kept, None, &[])
+            .await
+            .expect("commits without events too");
 
         // Every write statement to those tables moves it, even one that
         // finds no row.
@@ -1064,13 +1062,9 @@ async fn a_command_under_a_kept_lookup_commits_only_while_the_authority_holds() 
             assert!(now > version, "{change} moves the version");
             version = now;
         }
-        let mut tx = store.begin().await.expect("begin");
-        let next = RuleSet {
-            version: 2,
-            ..RuleSet::initial()
-        };
-        tx.insert_rule_set(&next, None).await.expect("rule set");
-        tx.commit().await.expect("commit");
+        commit_under(&store, version, Some(2), &[])
+            .await
+            .expect("a rule set");
         let now = store.authority_version().await.expect("now").expect("kept");
         assert!(now > version, "a rule set moves the version");
         assert_eq!(kept_version(&store), None, "the kept lookup is dropped");
@@ -1082,12 +1076,7 @@ async fn a_command_under_a_kept_lookup_commits_only_while_the_authority_holds() 
             .await
             .expect("n");
         for events in [vec![event(11), event(12)], vec![]] {
-            let mut tx = store.begin().await.expect("begin");
-            tx.expect_authority(kept).expect("expect");
-            for e in &events {
-                tx.append_audit(e).await.expect("event");
-            }
-            let refused = tx.commit().await;
+            let refused = commit_under(&store, kept, None, &events).await;
             assert!(
                 matches!(&refused, Err(StoreError::Conflict(m)) if m == AUTHORITY_CHANGED),
                 "{refused:?}"
@@ -1107,39 +1096,43 @@ async fn a_command_under_a_kept_lookup_commits_only_while_the_authority_holds() 
             .expect("lo-1");
         assert_eq!(fresh.authority, Some(now));
         assert_eq!(kept_version(&store), Some(now));
-        let mut tx = store.begin().await.expect("begin");
-        tx.expect_authority(now).expect("expect");
-        tx.append_audit(&event(13)).await.expect("event");
-        tx.commit()
+        commit_under(&store, now, None, &[event(13)])
             .await
             .expect("commits under the current version");
 
         // A command that changes the directory itself is checked against the
         // version others left, not against its own change.
-        let mut tx = store.begin().await.expect("begin");
-        tx.expect_authority(now).expect("expect");
-        let third = RuleSet {
-            version: 3,
-            ..RuleSet::initial()
-        };
-        tx.insert_rule_set(&third, None).await.expect("rule set 3");
-        tx.append_audit(&event(14)).await.expect("event");
-        tx.commit()
+        commit_under(&store, now, Some(3), &[event(14)])
             .await
             .expect("its own change does not refuse it");
-        let mut tx = store.begin().await.expect("begin");
-        tx.expect_authority(now).expect("expect");
-        let fourth = RuleSet {
-            version: 4,
-            ..RuleSet::initial()
-        };
-        tx.insert_rule_set(&fourth, None).await.expect("rule set 4");
-        tx.append_audit(&event(15)).await.expect("event");
-        let refused = tx.commit().await;
+        let refused = commit_under(&store, now, Some(4), &[event(15)]).await;
         assert!(
             matches!(&refused, Err(StoreError::Conflict(m)) if m == AUTHORITY_CHANGED),
             "moved by rule set 3 before: {refused:?}"
         );
     })
     .await;
+}
+
+/// Commits a transaction under the kept lookup's `version` that stores the
+/// rule set `rule_set` (a change of the directory, if given) and `events`.
+async fn commit_under(
+    store: &PgStore,
+    version: u64,
+    rule_set: Option<i64>,
+    events: &[creditops_store::NewAuditEvent],
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await.expect("begin");
+    tx.expect_authority(version).expect("expect");
+    if let Some(number) = rule_set {
+        let rules = RuleSet {
+            version: number,
+            ..RuleSet::initial()
+        };
+        tx.insert_rule_set(&rules, None).await.expect("rule set");
+    }
+    for event in events {
+        tx.append_audit(event).await.expect("event");
+    }
+    tx.commit().await
 }

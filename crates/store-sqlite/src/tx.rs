@@ -240,7 +240,7 @@ impl SqliteTx {
     /// none can be checked: refused, as the trait's default.
     pub(crate) fn dialect_expect_authority(&mut self, _version: u64) -> StoreResult<()> {
         Err(StoreError::Conflict(
-            "this store keeps no authority version to check".into(),
+            creditops_store::AUTHORITY_UNVERSIONED.into(),
         ))
     }
 

@@ -9,7 +9,7 @@ use creditops_domain::{RuleSet, Timestamp};
 pub const AUTHORITY_CHANGED: &str =
     "the staff directory or the rule sets changed while the request ran";
 /// Why a backend without an authority version refuses to check one.
-const AUTHORITY_UNVERSIONED: &str = "this store keeps no authority version to check";
+pub const AUTHORITY_UNVERSIONED: &str = "this store keeps no authority version to check";
 
 /// Rule sets and their four-eyes change proposals (S9).
 #[async_trait::async_trait]

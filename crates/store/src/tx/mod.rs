@@ -21,7 +21,7 @@ mod sessions;
 mod staff;
 mod votes;
 
-pub use admin::{AUTHORITY_CHANGED, AdminTx};
+pub use admin::{AUTHORITY_CHANGED, AUTHORITY_UNVERSIONED, AdminTx};
 pub use audit::AuditTx;
 pub use borrowers::BorrowerTx;
 pub use breaches::BreachTx;
